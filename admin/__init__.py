@@ -1,0 +1,1 @@
+"""Admin: the FastAPI control plane (filled in by the admin issue)."""

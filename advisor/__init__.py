@@ -1,0 +1,1 @@
+"""Advisor: Bayesian optimisation service (filled in by the training issue)."""

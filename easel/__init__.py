@@ -1,0 +1,1 @@
+"""Easel platform core: settings, metadata, adapters, blob store, launcher, local stack, CLI."""

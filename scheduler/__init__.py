@@ -1,0 +1,1 @@
+"""Scheduler: exact slice-rate plans under deadlines. Pure numpy/scipy."""

@@ -1,0 +1,1 @@
+"""Slicing: model-sliced networks. Pure torch."""

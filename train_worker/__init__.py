@@ -1,0 +1,1 @@
+"""Train worker: runs trials proposed by the advisor (filled in by the training issue)."""
