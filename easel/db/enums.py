@@ -1,0 +1,66 @@
+"""Status and kind values stored in the metadata schema (stored as checked strings, portable)."""
+
+from enum import StrEnum
+
+
+class UserRole(StrEnum):
+    SUPERADMIN = "SUPERADMIN"
+    ADMIN = "ADMIN"
+    MODEL_DEVELOPER = "MODEL_DEVELOPER"
+    APP_DEVELOPER = "APP_DEVELOPER"
+    APP_USER = "APP_USER"
+
+
+class DatasetFormat(StrEnum):
+    IMAGE_ZIP = "IMAGE_ZIP"
+    NPZ = "NPZ"
+    CSV = "CSV"
+
+
+class ModelSource(StrEnum):
+    BUILTIN = "BUILTIN"
+    UPLOADED = "UPLOADED"
+
+
+class AccessRight(StrEnum):
+    PUBLIC = "PUBLIC"
+    PRIVATE = "PRIVATE"
+
+
+class JobStatus(StrEnum):
+    STARTED = "STARTED"
+    RUNNING = "RUNNING"
+    STOPPED = "STOPPED"
+    COMPLETED = "COMPLETED"
+    ERRORED = "ERRORED"
+
+
+class TrialStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    ERRORED = "ERRORED"
+    TERMINATED = "TERMINATED"
+
+
+class ServiceKind(StrEnum):
+    ADMIN = "ADMIN"
+    ADVISOR = "ADVISOR"
+    TRAIN_WORKER = "TRAIN_WORKER"
+    PREDICTOR = "PREDICTOR"
+    INFERENCE_WORKER = "INFERENCE_WORKER"
+    OTHER = "OTHER"
+
+
+class ServiceStatus(StrEnum):
+    STARTED = "STARTED"
+    RUNNING = "RUNNING"
+    STOPPED = "STOPPED"
+    ERRORED = "ERRORED"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"

@@ -1,0 +1,236 @@
+"""SQLAlchemy 2 models of Easel's metadata: the record of every user, dataset, job, trial and service.
+
+Every reference is a real foreign key; enums are stored as checked strings so the same migration runs on
+PostgreSQL and SQLite.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from easel.db.enums import (
+    AccessRight,
+    DatasetFormat,
+    JobStatus,
+    LogLevel,
+    ModelSource,
+    ServiceKind,
+    ServiceStatus,
+    TrialStatus,
+    UserRole,
+)
+
+# Stable constraint names so migrations can drop what they created, on both dialects.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+IdType = String(36)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def enum_column(enum_cls: type[StrEnum], name: str) -> Enum:
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JsonType, datetime: DateTime(timezone=True)}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[UserRole] = mapped_column(enum_column(UserRole, "user_role"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    banned_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    task: Mapped[str] = mapped_column(String(64))
+    format: Mapped[DatasetFormat] = mapped_column(enum_column(DatasetFormat, "dataset_format"))
+    blob_key: Mapped[str] = mapped_column(String(512))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    num_samples: Mapped[int] = mapped_column(Integer)
+    num_classes: Mapped[int] = mapped_column(Integer)
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Model(Base):
+    """A model template: built-in (from ``slicing/``) or an uploaded ``.py`` file."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("name", name="uq_models_name"),)
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    task: Mapped[str] = mapped_column(String(64))
+    source: Mapped[ModelSource] = mapped_column(enum_column(ModelSource, "model_source"))
+    model_class: Mapped[str] = mapped_column(String(255))
+    module_ref: Mapped[str] = mapped_column(String(512), doc="import path (built-in) or blob key (uploaded)")
+    knob_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dependencies: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    access_right: Mapped[AccessRight] = mapped_column(
+        enum_column(AccessRight, "access_right"), default=AccessRight.PRIVATE
+    )
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrainJob(Base):
+    __tablename__ = "train_jobs"
+    __table_args__ = (UniqueConstraint("app", "app_version", name="uq_train_jobs_app_version"),)
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    app: Mapped[str] = mapped_column(String(255))
+    app_version: Mapped[int] = mapped_column(Integer)
+    task: Mapped[str] = mapped_column(String(64))
+    budget: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    train_dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="RESTRICT"))
+    val_dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="RESTRICT"))
+    status: Mapped[JobStatus] = mapped_column(enum_column(JobStatus, "train_job_status"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    sub_train_jobs: Mapped[list[SubTrainJob]] = relationship(back_populates="train_job")
+
+
+class SubTrainJob(Base):
+    """One model's share of a train job: one advisor and N train workers."""
+
+    __tablename__ = "sub_train_jobs"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    train_job_id: Mapped[str] = mapped_column(ForeignKey("train_jobs.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"))
+    status: Mapped[JobStatus] = mapped_column(enum_column(JobStatus, "sub_train_job_status"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    train_job: Mapped[TrainJob] = relationship(back_populates="sub_train_jobs")
+    trials: Mapped[list[Trial]] = relationship(back_populates="sub_train_job")
+
+
+class Service(Base):
+    """A launched process or pod: advisor, worker, predictor, ..."""
+
+    __tablename__ = "services"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[ServiceKind] = mapped_column(enum_column(ServiceKind, "service_kind"))
+    status: Mapped[ServiceStatus] = mapped_column(enum_column(ServiceStatus, "service_status"))
+    launcher: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str | None] = mapped_column(String(255), default=None)
+    port: Mapped[int | None] = mapped_column(Integer, default=None)
+    pid: Mapped[int | None] = mapped_column(Integer, default=None)
+    pod_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    command: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="argv and non-secret env")
+    log_path: Mapped[str | None] = mapped_column(String(1024), default=None)
+    exit_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    sub_train_job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sub_train_jobs.id", ondelete="SET NULL"), index=True, default=None
+    )
+    inference_job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("inference_jobs.id", ondelete="SET NULL"), index=True, default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    stopped_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Trial(Base):
+    __tablename__ = "trials"
+    __table_args__ = (UniqueConstraint("sub_train_job_id", "no", name="uq_trials_sub_train_job_no"),)
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    sub_train_job_id: Mapped[str] = mapped_column(ForeignKey("sub_train_jobs.id", ondelete="CASCADE"))
+    no: Mapped[int] = mapped_column(Integer, doc="trial number within the sub-train-job, from 1")
+    knobs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[TrialStatus] = mapped_column(enum_column(TrialStatus, "trial_status"))
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    profile: Mapped[dict[str, Any] | None] = mapped_column(JsonType, default=None)
+    params_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    worker_service_id: Mapped[str | None] = mapped_column(
+        ForeignKey("services.id", ondelete="SET NULL"), default=None
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    stopped_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    sub_train_job: Mapped[SubTrainJob] = relationship(back_populates="trials")
+
+
+class TrialLog(Base):
+    __tablename__ = "trial_logs"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    trial_id: Mapped[str] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), index=True)
+    time: Mapped[datetime] = mapped_column(default=utcnow)
+    level: Mapped[LogLevel] = mapped_column(enum_column(LogLevel, "log_level"), default=LogLevel.INFO)
+    message: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JsonType, default=None)
+
+
+class InferenceJob(Base):
+    __tablename__ = "inference_jobs"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    train_job_id: Mapped[str] = mapped_column(ForeignKey("train_jobs.id", ondelete="RESTRICT"), index=True)
+    status: Mapped[JobStatus] = mapped_column(enum_column(JobStatus, "inference_job_status"))
+    budget: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    trial_ids: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="{'trials': [ids]} deployed")
+    predictor_url: Mapped[str | None] = mapped_column(String(1024), default=None)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(default=None)

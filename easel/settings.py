@@ -1,0 +1,127 @@
+"""One settings object for every Easel process, read from ``EASEL_*`` environment variables.
+
+A bad value fails at start-up with a message that names the variable, so a misconfigured service never
+limps along. Services call :func:`get_settings` once and pass the object down; nothing reads
+``os.environ`` behind its back.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "EASEL_"
+
+
+class LauncherKind(StrEnum):
+    LOCAL = "local"
+    KUBERNETES = "kubernetes"
+
+
+class DeviceKind(StrEnum):
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class SettingsError(ValueError):
+    """Raised when an ``EASEL_*`` variable holds a value Easel cannot use."""
+
+
+class Settings(BaseSettings):
+    """Everything a service needs to find the others. Defaults suit one machine (``easel up``)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
+
+    data_dir: Path = Field(default=Path("~/.easel"), description="root of the local stack and blob store")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: the local stack's")
+    redis_url: str | None = Field(default=None, description="redis:// URL; default: the local stack's")
+    kafka_bootstrap: str | None = Field(default=None, description="host:port[,host:port]")
+    launcher: LauncherKind = LauncherKind.LOCAL
+    device: DeviceKind = DeviceKind.AUTO
+    admin_host: str = "127.0.0.1"
+    admin_port: Port = 3000
+    secret_key: str = Field(default="dev-secret-change-me", min_length=8)
+
+    # Loopback ports of the local stack's servers.
+    postgres_port: Port = 54329
+    redis_port: Port = 63799
+    kafka_port: Port = 19092
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql", "sqlite")):
+            raise ValueError("must be a postgresql:// or sqlite:// SQLAlchemy URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _check_bootstrap(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{server!r} is not host:port")
+        return value
+
+    # -- resolved URLs: explicit setting first, else the local stack on loopback --------------------
+    @property
+    def stack_dir(self) -> Path:
+        return self.data_dir / "stack"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"postgresql+psycopg://postgres@127.0.0.1:{self.postgres_port}/easel"
+
+    @property
+    def resolved_redis_url(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def resolved_kafka_bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+
+def _explain(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "?"
+        lines.append(f"{ENV_PREFIX}{field.upper()}: {item['msg']} (got {item.get('input')!r})")
+    return "invalid Easel settings:\n  " + "\n  ".join(lines)
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise :class:`SettingsError` naming each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(_explain(error)) from None
