@@ -57,4 +57,4 @@ class RedisPart(StackPart):
         return super().stop()
 
     def version(self) -> str:
-        return str(self._client().info("server")["redis_version"])
+        return f"Redis {self._client().info('server')['redis_version']}"

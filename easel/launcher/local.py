@@ -1,0 +1,127 @@
+"""Local launcher: each service is a subprocess in its own session, logging to a file in the data dir."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from datetime import UTC, datetime
+
+import psutil
+from sqlalchemy.orm import Session, sessionmaker
+
+from easel.db.enums import ServiceStatus
+from easel.db.models import Service
+from easel.db.session import session_scope
+from easel.launcher.base import Launcher, ServiceSpec, ServiceState
+from easel.launcher.service_env import settings_env
+from easel.settings import Settings
+
+_ALIVE = (ServiceStatus.STARTED, ServiceStatus.RUNNING)
+
+
+def _state(row: Service) -> ServiceState:
+    return ServiceState(row.id, row.name, row.kind, row.status, row.pid, row.exit_code, row.log_path)
+
+
+class LocalLauncher(Launcher):
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        # Popen handles of the children this process started: they give real exit codes.
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, spec: ServiceSpec) -> ServiceState:
+        with session_scope(self.sessions) as session:
+            row = Service(
+                name=spec.name, kind=spec.kind, status=ServiceStatus.STARTED, launcher="local",
+                host=spec.host or "127.0.0.1", port=spec.port, command={"argv": list(spec.argv),
+                                                                      "env": dict(spec.env)},
+                sub_train_job_id=spec.sub_train_job_id, inference_job_id=spec.inference_job_id,
+            )
+            session.add(row)
+            session.flush()
+            service_id = row.id
+        log_path = self.settings.log_dir / f"{spec.name}-{service_id[:8]}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **settings_env(self.settings), **spec.env, "EASEL_SERVICE_ID": service_id}
+        try:
+            with open(log_path, "ab") as log:
+                child = subprocess.Popen(list(spec.argv), stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        except OSError as error:
+            with session_scope(self.sessions) as session:
+                row = session.get_one(Service, service_id)
+                row.status, row.stopped_at = ServiceStatus.ERRORED, datetime.now(UTC)
+                row.log_path = str(log_path)
+            raise ValueError(f"cannot start service {spec.name!r}: {error}") from error
+        self._children[service_id] = child
+        created = psutil.Process(child.pid).create_time()
+        with session_scope(self.sessions) as session:
+            row = session.get_one(Service, service_id)
+            row.pid, row.status, row.log_path = child.pid, ServiceStatus.RUNNING, str(log_path)
+            # The start time tells our process apart from a later one that reuses the pid.
+            row.command = {**row.command, "create_time": created}
+            return _state(row)
+
+    def stop(self, service_id: str, timeout_s: float = 10.0) -> ServiceState:
+        with session_scope(self.sessions) as session:
+            row = session.get_one(Service, service_id)
+            if row.status in _ALIVE and row.pid is not None:
+                exit_code = self._terminate(service_id, row, timeout_s)
+                row.exit_code = exit_code
+                row.status = ServiceStatus.STOPPED
+                row.stopped_at = datetime.now(UTC)
+            return _state(row)
+
+    def status(self, service_id: str) -> ServiceState:
+        with session_scope(self.sessions) as session:
+            row = session.get_one(Service, service_id)
+            if row.status in _ALIVE and not self._alive(service_id, row):
+                row.exit_code = self._exit_code(service_id)
+                row.status = ServiceStatus.STOPPED if row.exit_code == 0 else ServiceStatus.ERRORED
+                row.stopped_at = datetime.now(UTC)
+            return _state(row)
+
+    # -- process plumbing ----------------------------------------------------------------------------
+    def _process(self, row: Service) -> psutil.Process | None:
+        if row.pid is None:
+            return None
+        try:
+            process = psutil.Process(row.pid)
+            same = abs(process.create_time() - float(row.command.get("create_time", 0))) < 0.01
+            if not same or process.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return process
+        except psutil.NoSuchProcess:
+            return None
+
+    def _alive(self, service_id: str, row: Service) -> bool:
+        child = self._children.get(service_id)
+        if child is not None:
+            return child.poll() is None
+        return self._process(row) is not None
+
+    def _exit_code(self, service_id: str) -> int | None:
+        child = self._children.get(service_id)
+        return child.poll() if child is not None else None
+
+    def _terminate(self, service_id: str, row: Service, timeout_s: float) -> int | None:
+        if not self._alive(service_id, row):
+            return self._exit_code(service_id)
+        # The service runs in its own session: signal the whole group so its children go too.
+        try:
+            os.killpg(row.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return self._exit_code(service_id)
+        child = self._children.get(service_id)
+        try:
+            if child is not None:
+                return child.wait(timeout_s)
+            psutil.Process(row.pid).wait(timeout_s)
+            return None
+        except (subprocess.TimeoutExpired, psutil.TimeoutExpired):
+            os.killpg(row.pid, signal.SIGKILL)
+            return child.wait(5) if child is not None else None
+        except psutil.NoSuchProcess:
+            return None
