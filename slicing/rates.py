@@ -16,8 +16,11 @@ DEFAULT_RATES: tuple[float, ...] = (1.0, 0.75, 0.5, 0.25)
 _RATE_TOL = 1e-9
 
 
-def normalize_rates(rates: Iterable[float]) -> tuple[float, ...]:
-    """Validate a declared rate list and return it sorted from widest to narrowest, without duplicates."""
+def normalize_rates(rates: Iterable[float], *, require_full: bool = True) -> tuple[float, ...]:
+    """Validate a rate list and return it sorted from widest to narrowest, without duplicates.
+
+    A model's declared list must contain 1.0 (the full network); a sampler's subset need not.
+    """
     values = [float(r) for r in rates]
     if not values:
         raise ValueError("the rate list is empty; declare at least one slice rate, e.g. (1.0,)")
@@ -28,7 +31,7 @@ def normalize_rates(rates: Iterable[float]) -> tuple[float, ...]:
     for r in sorted(values, reverse=True):
         if not unique or abs(unique[-1] - r) > _RATE_TOL:
             unique.append(r)
-    if abs(unique[0] - 1.0) > _RATE_TOL:
+    if require_full and abs(unique[0] - 1.0) > _RATE_TOL:
         raise ValueError(f"the rate list {tuple(unique)} must contain the full width 1.0")
     return tuple(unique)
 

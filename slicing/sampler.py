@@ -13,7 +13,7 @@ class RateSampler(ABC):
     """Chooses the rates whose gradients are accumulated for one optimiser step."""
 
     def __init__(self, rates: Iterable[float] = DEFAULT_RATES) -> None:
-        self.rates = normalize_rates(rates)
+        self.rates = normalize_rates(rates, require_full=False)
 
     @abstractmethod
     def sample(self, step: int) -> list[float]:

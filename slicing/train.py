@@ -66,6 +66,7 @@ def train_epoch(
     loss_fn: LossFn = F.cross_entropy,
     regularizer: GradientRegularizer | None = None,
     start_step: int = 0,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> EpochStats:
     """One pass over ``data``: per mini-batch, sum the gradients of every sampled rate, then one step.
 
@@ -87,6 +88,8 @@ def train_epoch(
         if regularizer is not None:
             regularizer.apply(step)
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()  # per-step schedules (cosine over all steps)
         n_batches += 1
         n_samples += len(y)
         step += 1
@@ -165,18 +168,10 @@ def fit(
     steps_per_epoch = math.ceil(len(x) / batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
     result = FitResult()
-
-    class _Stepper:
-        """Advance the LR schedule once per optimiser step (wraps the regulariser hook)."""
-
-        def apply(self, step: int) -> None:
-            if regularizer is not None:
-                regularizer.apply(step)
-
     for epoch in range(1, epochs + 1):
         stats = train_epoch(
-            model, _scheduled(batches(x, y, batch_size, shuffle=True, generator=generator), schedule),
-            optimizer, sampler, device=device, regularizer=_Stepper(), start_step=result.steps,
+            model, batches(x, y, batch_size, shuffle=True, generator=generator), optimizer, sampler,
+            device=device, regularizer=regularizer, start_step=result.steps, scheduler=schedule,
         )
         result.steps = stats.next_step
         entry: dict[str, Any] = {"epoch": epoch, "loss": stats.loss}
@@ -190,14 +185,3 @@ def fit(
             on_epoch(entry)
     return result
 
-
-def _scheduled(data: Batches, schedule: torch.optim.lr_scheduler.LRScheduler) -> Batches:
-    """Yield batches, stepping the LR schedule after each one has been trained on."""
-    first = True
-    for batch in data:
-        if not first:
-            schedule.step()
-        first = False
-        yield batch
-    if not first:
-        schedule.step()

@@ -76,7 +76,9 @@ class PostgresPart(StackPart):
 
     def _run(self, tool: str, *args: str) -> None:
         argv = [str(postgres_bin_dir() / tool), *args]
-        result = subprocess.run(argv, capture_output=True, text=True, user=self.run_as, timeout=120)
+        # Drop root's groups too: with gid 0 left, group (not other) permission bits would apply.
+        identity = {"user": self.run_as, "group": self.run_as, "extra_groups": []} if self.run_as else {}
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=120, **identity)
         if result.returncode != 0:
             raise StackError(f"postgres: {tool} failed: {result.stderr.strip() or result.stdout.strip()}")
 
