@@ -1,0 +1,128 @@
+"""Optimiser backends behind one ask/tell interface (in the manner of Optuna's samplers).
+
+* :class:`GPSampler` — scikit-optimize's ``Optimizer`` with a Gaussian process (the paper's choice).
+  scikit-optimize is archived upstream, so nothing outside this module touches it.
+* :class:`RandomSampler` — uniform (log-uniform for log knobs) random search, the baseline.
+
+Scores are maximised (validation accuracy); skopt minimises, so the GP sampler negates them.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from advisor.space import CategoricalDim, FloatDim, IntDim, SearchSpace
+
+
+class Sampler(ABC):
+    def __init__(self, space: SearchSpace, seed: int | None = None) -> None:
+        if not space.dimensions:
+            raise ValueError("nothing to tune: the search space has no tunable knobs")
+        self.space = space
+        self.seed = seed
+        self.told = 0
+
+    @abstractmethod
+    def ask(self) -> dict[str, Any]:
+        """The next knob values to try (tuned knobs only)."""
+
+    def tell(self, values: dict[str, Any], score: float | None) -> None:
+        """Record a finished trial. ``score=None`` means it failed: it informs nothing but the count."""
+        self.space.validate(values)
+        self.told += 1
+        if score is not None:
+            if not math.isfinite(score):
+                raise ValueError(f"score must be finite, got {score!r}")
+            self._tell(values, float(score))
+
+    @abstractmethod
+    def _tell(self, values: dict[str, Any], score: float) -> None: ...
+
+
+class RandomSampler(Sampler):
+    def __init__(self, space: SearchSpace, seed: int | None = None) -> None:
+        super().__init__(space, seed)
+        self._rng = random.Random(seed)
+
+    def ask(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for dim in self.space.dimensions:
+            if isinstance(dim, IntDim):
+                values[dim.name] = self._rng.randint(dim.low, dim.high)
+            elif isinstance(dim, FloatDim) and dim.log:
+                values[dim.name] = math.exp(self._rng.uniform(math.log(dim.low), math.log(dim.high)))
+            elif isinstance(dim, FloatDim):
+                values[dim.name] = self._rng.uniform(dim.low, dim.high)
+            else:
+                values[dim.name] = self._rng.choice(dim.choices)
+        return values
+
+    def _tell(self, values: dict[str, Any], score: float) -> None:
+        pass  # random search learns nothing
+
+
+class GPSampler(Sampler):
+    """Gaussian-process BO. ``acq_optimizer="sampling"`` keeps ask() to milliseconds per trial, far below
+    the cost of training a trial; lbfgs polishing buys little on these small spaces."""
+
+    def __init__(self, space: SearchSpace, seed: int | None = None, n_initial_points: int = 5,
+                 acq_func: str = "EI", n_points: int = 2000) -> None:
+        super().__init__(space, seed)
+        from skopt import Optimizer
+        from skopt.space import Categorical, Integer, Real
+
+        dims = []
+        for dim in space.dimensions:
+            if isinstance(dim, IntDim):
+                dims.append(Integer(dim.low, dim.high, name=dim.name))
+            elif isinstance(dim, FloatDim):
+                dims.append(Real(dim.low, dim.high, prior="log-uniform" if dim.log else "uniform",
+                                 name=dim.name))
+            else:
+                # skopt needs hashable, comparable categories: map choices to their indices.
+                dims.append(Categorical(list(range(len(dim.choices))), name=dim.name))
+        self._optimizer = Optimizer(
+            dims, base_estimator="GP", n_initial_points=n_initial_points, acq_func=acq_func,
+            acq_optimizer="sampling", acq_optimizer_kwargs={"n_points": n_points}, random_state=seed,
+        )
+        self._pending: list[list[Any]] = []
+
+    def _encode(self, values: dict[str, Any]) -> list[Any]:
+        point = []
+        for dim in self.space.dimensions:
+            value = values[dim.name]
+            point.append(dim.choices.index(value) if isinstance(dim, CategoricalDim) else value)
+        return point
+
+    def _decode(self, point: list[Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for dim, raw in zip(self.space.dimensions, point, strict=True):
+            if isinstance(dim, CategoricalDim):
+                values[dim.name] = dim.choices[int(raw)]
+            elif isinstance(dim, IntDim):
+                values[dim.name] = int(raw)
+            else:
+                values[dim.name] = float(raw)
+        return values
+
+    def ask(self) -> dict[str, Any]:
+        return self._decode(self._optimizer.ask())
+
+    def _tell(self, values: dict[str, Any], score: float) -> None:
+        point = [p.item() if isinstance(p, np.generic) else p for p in self._encode(values)]
+        self._optimizer.tell(point, -score)
+
+
+SAMPLERS: dict[str, type[Sampler]] = {"gp": GPSampler, "random": RandomSampler}
+
+
+def make_sampler(name: str, space: SearchSpace, seed: int | None = None) -> Sampler:
+    try:
+        return SAMPLERS[name](space, seed=seed)
+    except KeyError:
+        raise ValueError(f"unknown advisor backend {name!r}; choose one of {sorted(SAMPLERS)}") from None
