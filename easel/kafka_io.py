@@ -13,6 +13,7 @@ from contextlib import suppress
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from kafka.serializer import DeserializeWrapper, SerializeWrapper
 
 from easel.codec import Codec, decoder, encoder
 from easel.settings import Settings
@@ -26,8 +27,8 @@ GROUP_HEARTBEAT_MS = 1000
 def make_producer(settings: Settings, codec: Codec = "json", **kwargs: object) -> KafkaProducer:
     options: dict[str, object] = {
         "bootstrap_servers": settings.resolved_kafka_bootstrap.split(","),
-        "value_serializer": encoder(codec),
-        "key_serializer": lambda key: key.encode() if isinstance(key, str) else key,
+        "value_serializer": SerializeWrapper(encoder(codec)),
+        "key_serializer": SerializeWrapper(lambda key: key.encode() if isinstance(key, str) else key),
         "acks": "all",
         "linger_ms": 0,
     }
@@ -40,8 +41,8 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, codec:
     options: dict[str, object] = {
         "bootstrap_servers": settings.resolved_kafka_bootstrap.split(","),
         "group_id": group_id,
-        "value_deserializer": decoder(codec),
-        "key_deserializer": lambda key: key.decode() if key is not None else None,
+        "value_deserializer": DeserializeWrapper(decoder(codec)),
+        "key_deserializer": DeserializeWrapper(lambda key: key.decode() if key is not None else None),
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_poll_interval_ms": GROUP_MAX_POLL_INTERVAL_MS,
