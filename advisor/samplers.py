@@ -52,7 +52,10 @@ class RandomSampler(Sampler):
     def ask(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for dim in self.space.dimensions:
-            if isinstance(dim, IntDim):
+            if isinstance(dim, IntDim) and dim.log:
+                log_value = self._rng.uniform(math.log(dim.low), math.log(dim.high + 1))
+                values[dim.name] = min(dim.high, int(math.exp(log_value)))
+            elif isinstance(dim, IntDim):
                 values[dim.name] = self._rng.randint(dim.low, dim.high)
             elif isinstance(dim, FloatDim) and dim.log:
                 values[dim.name] = math.exp(self._rng.uniform(math.log(dim.low), math.log(dim.high)))
@@ -79,7 +82,8 @@ class GPSampler(Sampler):
         dims = []
         for dim in space.dimensions:
             if isinstance(dim, IntDim):
-                dims.append(Integer(dim.low, dim.high, name=dim.name))
+                dims.append(Integer(dim.low, dim.high, prior="log-uniform" if dim.log else "uniform",
+                                    name=dim.name))
             elif isinstance(dim, FloatDim):
                 dims.append(Real(dim.low, dim.high, prior="log-uniform" if dim.log else "uniform",
                                  name=dim.name))

@@ -1,0 +1,36 @@
+"""``python -m advisor --sub-train-job-id ID``: run one sub-train-job's advisor until its budget is used."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from advisor.records import TrialRecords
+from advisor.service import Advisor
+from easel.db.session import make_engine, make_sessionmaker
+from easel.redis_client import make_redis
+from easel.settings import get_settings
+from easel.signals import exit_on_sigterm
+from easel.tuning import TuningChannel
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m advisor")
+    parser.add_argument("--sub-train-job-id", required=True)
+    parser.add_argument("--backend", default="gp", choices=["gp", "random"])
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--lease-s", type=float, default=15.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s advisor %(levelname)s %(message)s")
+    exit_on_sigterm()
+    settings = get_settings()
+    sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
+    channel = TuningChannel(make_redis(settings, decode_responses=True), args.sub_train_job_id, args.lease_s)
+    advisor = Advisor.for_sub_job(TrialRecords(sessions, args.sub_train_job_id), channel, args.backend, args.seed)
+    advisor.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

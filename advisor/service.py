@@ -1,0 +1,181 @@
+"""The advisor service: one per sub-train-job; proposes knobs, hands them to workers, enforces the budget.
+
+Loop: keep every idle worker supplied with one proposal; wake on worker events (XREAD BLOCK) or after
+at most ``tick_s`` to check leases; reconcile the trials table (the record); tell the optimiser each
+finished trial; stop when the trial count is reached and nothing is outstanding, or when time runs out.
+The protocol is described in :mod:`easel.tuning`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from advisor.records import FINISHED, TrialRecords
+from advisor.samplers import Sampler, make_sampler
+from advisor.space import SearchSpace, space_from_knob_config
+from easel.db.enums import JobStatus, TrialStatus
+from easel.db.models import Trial
+from easel.tuning import Proposal, TuningChannel
+
+log = logging.getLogger("easel.advisor")
+
+MAX_ATTEMPTS = 2  # a proposal whose worker dies is re-issued once
+
+
+@dataclass
+class Budget:
+    trials: int
+    seconds: float
+    early_stop: bool = True
+
+    @classmethod
+    def from_job(cls, budget: dict) -> Budget:
+        trials = int(budget.get("MODEL_TRIAL_COUNT", 5))
+        hours = float(budget.get("TIME_HOURS", 24.0))
+        if trials < 1 or hours <= 0:
+            raise ValueError(f"budget needs MODEL_TRIAL_COUNT >= 1 and TIME_HOURS > 0, got {budget}")
+        return cls(trials, hours * 3600.0, bool(budget.get("EARLY_STOP", True)))
+
+
+@dataclass
+class Outstanding:
+    proposal: Proposal
+    unseen_since: float | None = None  # when it was first found neither queued nor leased
+
+
+@dataclass
+class Advisor:
+    records: TrialRecords
+    channel: TuningChannel
+    budget: Budget
+    space: SearchSpace
+    sampler: Sampler
+    tick_s: float = 1.0
+    outstanding: dict[str, Outstanding] = field(default_factory=dict)
+    created: int = 0
+    began: float = field(default_factory=time.monotonic)
+    stopping: bool = False
+
+    @classmethod
+    def for_sub_job(cls, records: TrialRecords, channel: TuningChannel, backend: str = "gp",
+                    seed: int | None = None) -> Advisor:
+        _sub, job, model = records.job()
+        budget = Budget.from_job(job.budget)
+        space = space_from_knob_config(model.knob_config, {"EARLY_STOP": budget.early_stop})
+        advisor = cls(records, channel, budget, space, make_sampler(backend, space, seed=seed))
+        advisor.rebuild()
+        return advisor
+
+    # -- restart safety ----------------------------------------------------------------------------
+    def rebuild(self) -> None:
+        """Tell the optimiser every finished trial; pick up the unfinished ones; re-queue pending ones."""
+        self.channel.clear_queue()
+        for trial in self.records.all():
+            self.created += 1
+            tuned = {name: trial.knobs[name] for name in self.space.names}
+            if trial.status in FINISHED:
+                score = trial.score if trial.status == TrialStatus.COMPLETED else None
+                self.sampler.tell(tuned, score)
+                continue
+            proposal = Proposal(trial.id, trial.no, trial.knobs, trial.attempts)
+            self.outstanding[trial.id] = Outstanding(proposal)
+            if trial.status == TrialStatus.PENDING:
+                self.channel.propose(proposal)
+        if self.created:
+            log.info("rebuilt from %d earlier trials (%d unfinished)", self.created, len(self.outstanding))
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def run(self) -> JobStatus:
+        self.records.set_sub_job_status(JobStatus.RUNNING)
+        last_event = "$"
+        while True:
+            self.reconcile()
+            if self.over_time() and not self.stopping:
+                self.stop_proposing("time budget used up")
+            if not self.stopping:
+                self.supply_idle_workers()
+            if self.created >= self.budget.trials and not self.outstanding:
+                break
+            if self.stopping and not self.outstanding:
+                break
+            for entry_id, event in self.channel.read_events(last_event, block_s=self.tick_s):
+                last_event = entry_id
+                log.debug("event %s", event)
+        self.channel.stop_workers()
+        self.records.set_sub_job_status(JobStatus.COMPLETED)
+        log.info("sub-train-job done: %d trials", self.created)
+        return JobStatus.COMPLETED
+
+    def over_time(self) -> bool:
+        return time.monotonic() - self.began >= self.budget.seconds
+
+    def stop_proposing(self, reason: str) -> None:
+        log.info("stopping: %s", reason)
+        self.stopping = True
+        queued = {p.trial_id for p in self.channel.queued()}
+        self.channel.clear_queue()
+        for trial_id in queued:
+            self.records.finish(trial_id, TrialStatus.TERMINATED, f"not started: {reason}")
+            self.outstanding.pop(trial_id, None)
+        self.channel.stop_workers()  # running trials end at their next epoch boundary
+
+    def supply_idle_workers(self) -> None:
+        idle = len(self.channel.workers()) - len(self.outstanding)
+        while idle > 0 and self.created < self.budget.trials:
+            tuned = self.sampler.ask()
+            trial = self.records.create(self.space.complete(tuned))
+            proposal = Proposal(trial.id, trial.no, trial.knobs, trial.attempts)
+            self.outstanding[trial.id] = Outstanding(proposal)
+            self.channel.propose(proposal)
+            self.created += 1
+            idle -= 1
+            log.info("proposed trial %d: %s", trial.no, tuned)
+
+    def reconcile(self) -> None:
+        if not self.outstanding:
+            return
+        rows = {t.id: t for t in self.records.all() if t.id in self.outstanding}
+        queued = {p.trial_id for p in self.channel.queued()}
+        now = time.monotonic()
+        for trial_id, item in list(self.outstanding.items()):
+            trial = rows.get(trial_id)
+            if trial is None:
+                self.outstanding.pop(trial_id)
+                continue
+            if trial.status in FINISHED:
+                self._told(trial)
+                self.outstanding.pop(trial_id)
+                continue
+            if trial_id in queued or self.channel.lease_holder(trial_id) is not None:
+                item.unseen_since = None
+                continue
+            # Neither queued nor leased: the worker that took it died (or is between pop and lease).
+            if item.unseen_since is None:
+                item.unseen_since = now
+            if now - item.unseen_since >= self.channel.lease_s or trial.status == TrialStatus.RUNNING:
+                self._expired(trial, item)
+
+    def _told(self, trial: Trial) -> None:
+        tuned = {name: trial.knobs[name] for name in self.space.names}
+        score = trial.score if trial.status == TrialStatus.COMPLETED else None
+        self.sampler.tell(tuned, score)
+        log.info("trial %d %s score=%s", trial.no, trial.status.value, score)
+
+    def _expired(self, trial: Trial, item: Outstanding) -> None:
+        if trial.attempts >= MAX_ATTEMPTS:
+            reason = f"lease expired on {trial.attempts} attempts: the worker running it was lost"
+            self.records.finish(trial.id, TrialStatus.ERRORED, reason)
+            self._told(self.records_row(trial.id))
+            self.outstanding.pop(trial.id)
+            log.warning("trial %d errored: %s", trial.no, reason)
+            return
+        attempt = self.records.reissue(trial.id)
+        proposal = Proposal(trial.id, trial.no, trial.knobs, attempt)
+        item.proposal, item.unseen_since = proposal, None
+        self.channel.propose(proposal)
+        log.warning("trial %d: worker lost, re-issued (attempt %d)", trial.no, attempt)
+
+    def records_row(self, trial_id: str) -> Trial:
+        return next(t for t in self.records.all() if t.id == trial_id)

@@ -1,0 +1,146 @@
+"""Run one trial: build the template with the proposal's knobs, train, evaluate every slice rate, profile,
+save the parameters (safe format, atomic write) and the results to the trial row."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from easel.blobstore import BlobStore
+from easel.db.enums import LogLevel, TrialStatus
+from easel.db.models import Dataset, Model, Service, SubTrainJob, TrainJob, Trial, TrialLog
+from easel.db.session import session_scope
+from easel.tuning import Proposal, TuningChannel
+from train_worker.context import WorkerContext
+from train_worker.templates import load_template_class
+
+log = logging.getLogger("easel.train_worker")
+
+#: the mini-batch size the inference workers plan with; t_i is measured at this size.
+INFERENCE_BATCH_SIZE = 32
+
+
+@dataclass
+class TrialSetup:
+    model: Model
+    train_path: str
+    val_path: str
+
+
+class Heartbeat:
+    """Renews the trial's lease (and the service's heartbeat) every ``lease_s / 3`` until stopped."""
+
+    def __init__(self, channel: TuningChannel, sessions: sessionmaker[Session], trial_id: str, worker_id: str,
+                 service_id: str | None) -> None:
+        self.channel, self.sessions = channel, sessions
+        self.trial_id, self.worker_id, self.service_id = trial_id, worker_id, service_id
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._done.wait(self.channel.lease_s / 3):
+            if not self.channel.renew_lease(self.trial_id, self.worker_id):
+                log.warning("lost the lease on trial %s", self.trial_id)
+            if self.service_id:
+                with session_scope(self.sessions) as session:
+                    session.execute(update(Service).where(Service.id == self.service_id)
+                                    .values(heartbeat_at=datetime.now(UTC)))
+
+
+class TrialRunner:
+    def __init__(self, sessions: sessionmaker[Session], channel: TuningChannel, blobs: BlobStore,
+                 worker_id: str, service_id: str | None) -> None:
+        self.sessions, self.channel, self.blobs = sessions, channel, blobs
+        self.worker_id, self.service_id = worker_id, service_id
+
+    def setup(self) -> TrialSetup:
+        with session_scope(self.sessions) as session:
+            sub = session.get_one(SubTrainJob, self.channel.sub_train_job_id)
+            job = session.get_one(TrainJob, sub.train_job_id)
+            model = session.get_one(Model, sub.model_id)
+            train = session.get_one(Dataset, job.train_dataset_id)
+            val = session.get_one(Dataset, job.val_dataset_id)
+            return TrialSetup(model, str(self.blobs.local_path(train.blob_key)),
+                              str(self.blobs.local_path(val.blob_key)))
+
+    def _claim(self, proposal: Proposal) -> bool:
+        """PENDING → RUNNING for this attempt only (a re-issued trial belongs to its newest attempt)."""
+        with session_scope(self.sessions) as session:
+            result = session.execute(
+                update(Trial).where(Trial.id == proposal.trial_id, Trial.attempts == proposal.attempt,
+                                    Trial.status == TrialStatus.PENDING)
+                .values(status=TrialStatus.RUNNING, worker_service_id=self.service_id,
+                        started_at=datetime.now(UTC))
+            )
+            return result.rowcount == 1
+
+    def _write(self, proposal: Proposal, **values: Any) -> bool:
+        with session_scope(self.sessions) as session:
+            result = session.execute(
+                update(Trial).where(Trial.id == proposal.trial_id, Trial.attempts == proposal.attempt,
+                                    Trial.status == TrialStatus.RUNNING)
+                .values(stopped_at=datetime.now(UTC), **values)
+            )
+            return result.rowcount == 1
+
+    def run(self, proposal: Proposal) -> TrialStatus | None:
+        """Run the proposal; returns its final status, or None if it was not ours to run."""
+        if not self.channel.acquire_lease(proposal.trial_id, self.worker_id):
+            return None
+        try:
+            if not self._claim(proposal):
+                return None
+            self.channel.emit("trial_started", trial=proposal.trial_id, no=proposal.no, worker=self.worker_id)
+            with Heartbeat(self.channel, self.sessions, proposal.trial_id, self.worker_id, self.service_id):
+                try:
+                    results = self._train_and_measure(proposal)
+                except Exception:  # noqa: BLE001 - any template failure is the trial's, not the worker's
+                    error = traceback.format_exc()
+                    self._log(proposal.trial_id, LogLevel.ERROR, f"trial failed:\n{error}")
+                    self._write(proposal, status=TrialStatus.ERRORED, error=error)
+                    self.channel.emit("trial_errored", trial=proposal.trial_id, no=proposal.no)
+                    return TrialStatus.ERRORED
+            self._write(proposal, status=TrialStatus.COMPLETED, **results)
+            self.channel.emit("trial_done", trial=proposal.trial_id, no=proposal.no, score=results["score"])
+            return TrialStatus.COMPLETED
+        finally:
+            self.channel.release_lease(proposal.trial_id)
+
+    def _train_and_measure(self, proposal: Proposal) -> dict[str, Any]:
+        setup = self.setup()
+        template_cls = load_template_class(setup.model, self.blobs)
+        template = template_cls(**proposal.knobs)
+        early_stop = any(template.knobs.get(name) is True for name, knob in setup.model.knob_config.items()
+                         if knob.get("type") == "policy" and knob.get("policy") == "EARLY_STOP")
+        context = WorkerContext(self.sessions, self.channel, proposal.trial_id, proposal.no, early_stop)
+        context.log(f"trial {proposal.no} (attempt {proposal.attempt}) on {self.worker_id}: {proposal.knobs}")
+        template.train(setup.train_path, context=context)
+        profile = template.profile(setup.val_path, list(template.SLICE_RATES), batch_size=INFERENCE_BATCH_SIZE)
+        accuracy = dict(zip(profile["rates"], profile["accuracy"], strict=True))
+        score = float(accuracy.get(1.0, max(accuracy.values())))
+        params = template.dump_parameters()
+        key = f"params/{self.channel.sub_train_job_id}/{proposal.trial_id}.safetensors"
+        self.blobs.put_bytes(key, params)
+        context.log(f"trial {proposal.no} done: score {score:.4f}", score=score)
+        return {"score": score, "profile": {**profile, "batch_size": INFERENCE_BATCH_SIZE,
+                                            "stopped_early_at": context.stopped_early_at},
+                "params_key": key}
+
+    def _log(self, trial_id: str, level: LogLevel, message: str) -> None:
+        with session_scope(self.sessions) as session:
+            session.add(TrialLog(trial_id=trial_id, level=level, message=message))
