@@ -7,6 +7,7 @@ limps along. Services call :func:`get_settings` once and pass the object down; n
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +30,7 @@ class DeviceKind(StrEnum):
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class SettingsError(ValueError):
@@ -49,6 +51,22 @@ class Settings(BaseSettings):
     admin_host: str = "127.0.0.1"
     admin_port: Port = 3000
     secret_key: str = Field(default="dev-secret-change-me", min_length=8)
+    admin_url: str | None = Field(default=None, description="admin's base URL for clients; default from host/port")
+
+    # Admin: the first superadmin, tokens, passwords, uploads, template checks, service launching.
+    superadmin_email: str = Field(default="superadmin@easel.local", description="seeded on admin's first start")
+    superadmin_password: str = Field(default="easel-superadmin", min_length=8)
+    token_ttl_s: int = Field(default=24 * 3600, ge=1, le=90 * 24 * 3600, description="bearer token lifetime")
+    password_hash_rounds: int = Field(default=12, ge=4, le=16, description="bcrypt cost factor (log2 rounds)")
+    max_upload_bytes: int = Field(default=1 << 30, ge=1024, description="largest dataset upload accepted")
+    max_unpacked_bytes: int = Field(default=4 << 30, ge=1024, description="largest unpacked size of a zip dataset")
+    max_dataset_images: int = Field(default=200_000, ge=1)
+    max_template_bytes: int = Field(default=1 << 20, ge=256, description="largest model template (.py) upload")
+    template_check_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    template_check_memory_mb: int = Field(default=4096, ge=64, description="address-space cap of the checker")
+    launch_services: bool = Field(
+        default=False, description="start advisor/worker/predictor processes for jobs (off: record them only)"
+    )
 
     # Loopback ports of the local stack's servers.
     postgres_port: Port = 54329
@@ -65,6 +83,23 @@ class Settings(BaseSettings):
     def _check_database_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("postgresql", "sqlite")):
             raise ValueError("must be a postgresql:// or sqlite:// SQLAlchemy URL")
+        return value
+
+    @field_validator("superadmin_email")
+    @classmethod
+    def _check_email(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not EMAIL.match(value):
+            raise ValueError("must be an e-mail address like name@example.org")
+        return value
+
+    @field_validator("admin_url")
+    @classmethod
+    def _check_admin_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not value.startswith(("http://", "https://")):
+                raise ValueError("must be an http:// or https:// URL")
+            value = value.rstrip("/")
         return value
 
     @field_validator("redis_url")
@@ -109,6 +144,11 @@ class Settings(BaseSettings):
     @property
     def resolved_kafka_bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def resolved_admin_url(self) -> str:
+        host = "127.0.0.1" if self.admin_host in ("0.0.0.0", "::", "") else self.admin_host
+        return self.admin_url or f"http://{host}:{self.admin_port}"
 
 
 def _explain(error: ValidationError) -> str:

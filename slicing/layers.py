@@ -86,6 +86,8 @@ class SlicedLinear(nn.Linear, SlicedLayer):
     def forward(self, x: Tensor) -> Tensor:
         i, o = self.active_in(), self.active_out()
         _check_width("SlicedLinear", x.shape[-1], i, self._slice_rate)
+        if o == self.out_features and i == self.in_features:
+            return F.linear(x, self.weight, self.bias)  # full width: skip the slicing (and its backward)
         bias = self.bias[:o] if self.bias is not None else None
         return F.linear(x, self.weight[:o, :i], bias)
 
@@ -132,8 +134,10 @@ class SlicedConv2d(nn.Conv2d, SlicedLayer):
     def forward(self, x: Tensor) -> Tensor:
         i, o = self.active_in(), self.active_out()
         _check_width("SlicedConv2d", x.shape[1], i, self._slice_rate)
-        bias = self.bias[:o] if self.bias is not None else None
-        return F.conv2d(x, self.weight[:o, :i], bias, self.stride, self.padding, self.dilation)
+        weight, bias = self.weight, self.bias
+        if o != self.out_channels or i != self.in_channels:
+            weight, bias = weight[:o, :i], (bias[:o] if bias is not None else None)
+        return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation)
 
     def active_param_count(self) -> int:
         o = self.active_out()
@@ -170,8 +174,10 @@ class SlicedGroupNorm(nn.GroupNorm, SlicedLayer):
         c = self.width(self.num_channels)
         _check_width("SlicedGroupNorm", x.shape[1], c, self._slice_rate)
         g = active_groups(self.slice_groups, self._slice_rate) * self.norm_per_slice
-        weight = self.weight[:c] if self.weight is not None else None
-        bias = self.bias[:c] if self.bias is not None else None
+        weight, bias = self.weight, self.bias
+        if c != self.num_channels:
+            weight = weight[:c] if weight is not None else None
+            bias = bias[:c] if bias is not None else None
         return F.group_norm(x, g, weight, bias, self.eps)
 
     def active_param_count(self) -> int:

@@ -21,25 +21,28 @@ def _layers_or_raise(model: nn.Module) -> list[SlicedLayer]:
     return layers
 
 
-def model_rates(model: nn.Module) -> tuple[float, ...]:
-    """Rates every sliced layer of ``model`` supports (the intersection, widest first)."""
-    layers = _layers_or_raise(model)
+def _common_rates(layers: list[SlicedLayer]) -> tuple[float, ...]:
     common = set(layers[0].rates)
     for layer in layers[1:]:
         common &= set(layer.rates)
     return tuple(sorted(common, reverse=True))
 
 
-def set_slice_rate(model: M, rate: float) -> M:
-    """Put every sliced layer of ``model`` at ``rate``; raise ``ValueError`` if any layer lacks it.
+def model_rates(model: nn.Module) -> tuple[float, ...]:
+    """Rates every sliced layer of ``model`` supports (the intersection, widest first)."""
+    return _common_rates(_layers_or_raise(model))
 
-    All layers are checked before any is changed, so a bad rate never leaves a half-sliced model.
-    """
-    layers = _layers_or_raise(model)
-    declared = model_rates(model)
-    canonical = match_rate(rate, declared)
+
+def _set_all(layers: list[SlicedLayer], rate: float) -> None:
+    # Validate against every layer before changing any, so a bad rate never half-slices a model.
+    canonical = match_rate(rate, _common_rates(layers))
     for layer in layers:
         layer.set_slice_rate(canonical)
+
+
+def set_slice_rate(model: M, rate: float) -> M:
+    """Put every sliced layer of ``model`` at ``rate``; raise ``ValueError`` if it is not declared."""
+    _set_all(_layers_or_raise(model), rate)
     return model
 
 
@@ -53,13 +56,15 @@ def get_slice_rate(model: nn.Module) -> float:
 
 @contextmanager
 def slice_rate(model: M, rate: float) -> Iterator[M]:
-    """Run a block at ``rate`` and restore the previous rate afterwards, even on error."""
-    previous = get_slice_rate(model)
-    set_slice_rate(model, rate)
+    """Run a block at ``rate`` and restore every layer's previous rate afterwards, even on error."""
+    layers = _layers_or_raise(model)
+    previous = [layer.slice_rate for layer in layers]
+    _set_all(layers, rate)
     try:
         yield model
     finally:
-        set_slice_rate(model, previous)
+        for layer, prev in zip(layers, previous, strict=True):
+            layer.set_slice_rate(prev)
 
 
 class SlicedModule(nn.Module):

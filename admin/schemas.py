@@ -1,0 +1,231 @@
+"""Request and response bodies (pydantic). Every string that reaches the database is bounded and free of
+control characters, so bad input is a 422 here rather than an error in PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from easel.db.enums import (
+    AccessRight,
+    DatasetFormat,
+    JobStatus,
+    LogLevel,
+    ModelSource,
+    ServiceKind,
+    ServiceStatus,
+    TrialStatus,
+    UserRole,
+)
+
+T = TypeVar("T")
+
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
+APP_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+TASK_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+ID_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
+MAX_INT = 2**31 - 1
+
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=3, max_length=320, pattern=EMAIL_PATTERN)
+]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=1024, pattern=r"^[^\x00]+$")]
+AppName = Annotated[str, StringConstraints(pattern=APP_PATTERN)]
+Task = Annotated[str, StringConstraints(pattern=TASK_PATTERN), AfterValidator(str.upper)]
+ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME_PATTERN)]
+Text255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=TEXT_PATTERN)]
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(from_attributes=True, allow_inf_nan=False, extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(Out, Generic[T]):
+    """One page of a list: ``items``, the ``total`` matching, and the ``offset``/``limit`` asked for."""
+
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+class Health(Out):
+    status: str
+    version: str
+    database: str
+
+
+# -- users and tokens --------------------------------------------------------------------------------
+class LoginIn(Schema):
+    email: Email
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class UserIn(Schema):
+    email: Email
+    password: Password
+    role: UserRole
+
+
+class UserOut(Out):
+    id: str
+    email: str
+    role: UserRole
+    created_at: datetime
+    banned_at: datetime | None = None
+
+
+class TokenOut(Out):
+    token: str
+    token_type: str = "bearer"
+    expires_at: datetime
+    user: UserOut
+
+
+# -- datasets ----------------------------------------------------------------------------------------
+class DatasetOut(Out):
+    id: str
+    name: str
+    task: str
+    format: DatasetFormat
+    size_bytes: int
+    num_samples: int
+    num_classes: int
+    stats: dict[str, Any]
+    owner_id: str
+    created_at: datetime
+
+
+# -- models ------------------------------------------------------------------------------------------
+class ModelOut(Out):
+    id: str
+    name: str
+    task: str
+    source: ModelSource
+    model_class: str
+    knob_config: dict[str, Any]
+    dependencies: dict[str, Any]
+    access_right: AccessRight
+    owner_id: str | None
+    created_at: datetime
+
+
+# -- train jobs and trials ---------------------------------------------------------------------------
+class TrainBudget(Schema):
+    """How much a train job may spend. Keys are upper case, as in the REST API of SINGA-Auto."""
+
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid", populate_by_name=True)
+
+    MODEL_TRIAL_COUNT: int = Field(default=5, ge=1, le=10_000, description="trials per model")
+    TIME_HOURS: float = Field(default=1.0, gt=0, le=24 * 365, description="wall-clock budget")
+    GPU_COUNT: int = Field(default=0, ge=0, le=1024, description="GPUs for the job's workers")
+    WORKERS: int = Field(default=1, ge=1, le=64, description="train workers per model")
+
+
+class TrainJobIn(Schema):
+    app: AppName
+    task: Task
+    train_dataset_id: Id
+    val_dataset_id: Id
+    model_ids: list[Id] = Field(min_length=1, max_length=20)
+    budget: TrainBudget = Field(default_factory=TrainBudget)
+
+
+class ServiceOut(Out):
+    id: str
+    name: str
+    kind: ServiceKind
+    status: ServiceStatus
+    launcher: str
+    host: str | None
+    port: int | None
+    created_at: datetime
+    stopped_at: datetime | None
+
+
+class SubTrainJobOut(Out):
+    id: str
+    model_id: str
+    model_name: str
+    status: JobStatus
+    created_at: datetime
+    stopped_at: datetime | None
+    services: list[ServiceOut]
+
+
+class TrainJobOut(Out):
+    id: str
+    app: str
+    app_version: int
+    task: str
+    budget: dict[str, Any]
+    train_dataset_id: str
+    val_dataset_id: str
+    status: JobStatus
+    owner_id: str
+    created_at: datetime
+    stopped_at: datetime | None
+    sub_train_jobs: list[SubTrainJobOut]
+
+
+class TrialOut(Out):
+    id: str
+    sub_train_job_id: str
+    model_id: str
+    model_name: str
+    no: int
+    knobs: dict[str, Any]
+    status: TrialStatus
+    score: float | None
+    profile: dict[str, Any] | None
+    has_parameters: bool
+    attempts: int
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+
+
+class TrialLogOut(Out):
+    id: int
+    time: datetime
+    level: LogLevel
+    message: str
+    metrics: dict[str, Any] | None
+
+
+# -- inference jobs ----------------------------------------------------------------------------------
+class InferenceBudget(Schema):
+    GPU_COUNT: int = Field(default=0, ge=0, le=1024)
+
+
+class InferenceJobIn(Schema):
+    app: AppName
+    app_version: int = Field(default=-1, ge=-1, le=MAX_INT, description="-1: the latest version")
+    workers: int = Field(default=1, ge=1, le=64, description="inference workers")
+    budget: InferenceBudget = Field(default_factory=InferenceBudget)
+
+
+class InferenceJobOut(Out):
+    id: str
+    app: str
+    app_version: int
+    train_job_id: str
+    status: JobStatus
+    workers: int
+    budget: dict[str, Any]
+    trial_ids: list[str]
+    predictor_url: str | None = Field(description="where to send queries; filled in when the predictor runs")
+    owner_id: str
+    created_at: datetime
+    stopped_at: datetime | None
+    services: list[ServiceOut]

@@ -1,0 +1,190 @@
+"""Job orchestration: which services a train or inference job needs, and starting and stopping them.
+
+A train job gets, per model (sub-train-job), one advisor and ``WORKERS`` train workers; an inference
+job gets one predictor and ``workers`` inference workers. :func:`launch_train_job` and
+:func:`launch_inference_job` are the single switch between two modes, chosen by the
+``EASEL_LAUNCH_SERVICES`` setting:
+
+* off (the default while the advisor, worker and predictor packages are being built): every service is
+  *recorded* in the ``services`` table as requested — status ``STARTED``, launcher ``"deferred"``, with
+  the exact argv and environment it would run with — and nothing is spawned;
+* on: every service is started through the configured launcher (``EASEL_LAUNCHER``: local processes, or
+  Kubernetes later), which records it with its pid/pod and log path.
+
+Stopping works in both modes: deferred services are marked ``STOPPED``; launched ones are stopped
+through the launcher.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from admin.state import AdminState
+from easel.db.enums import JobStatus, ServiceKind, ServiceStatus
+from easel.db.models import InferenceJob, Service, TrainJob
+from easel.db.session import session_scope
+from easel.launcher import ServiceSpec
+
+log = logging.getLogger("admin")
+
+DEFERRED = "deferred"
+ALIVE = (ServiceStatus.STARTED, ServiceStatus.RUNNING)
+PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def _python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def _base_env() -> dict[str, str]:
+    return {"PYTHONPATH": PROJECT_ROOT}
+
+
+def train_job_specs(job: TrainJob) -> list[ServiceSpec]:
+    """One advisor and ``budget.WORKERS`` train workers for each sub-train-job of ``job``."""
+    workers = int(job.budget.get("WORKERS", 1))
+    gpus = int(job.budget.get("GPU_COUNT", 0))
+    specs = []
+    for sub in job.sub_train_jobs:
+        tag = f"{job.app}-v{job.app_version}-{sub.id[:8]}"
+        env = {**_base_env(), "EASEL_SUB_TRAIN_JOB_ID": sub.id, "EASEL_TRAIN_JOB_ID": job.id}
+        specs.append(ServiceSpec(
+            name=f"advisor-{tag}", kind=ServiceKind.ADVISOR, env=env, sub_train_job_id=sub.id,
+            argv=_python_module("advisor", "--sub-train-job-id", sub.id),
+        ))
+        for index in range(workers):
+            specs.append(ServiceSpec(
+                name=f"train-worker-{tag}-{index}", kind=ServiceKind.TRAIN_WORKER, sub_train_job_id=sub.id,
+                env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(gpus)},
+                argv=_python_module("train_worker", "--sub-train-job-id", sub.id, "--worker-index", str(index)),
+            ))
+    return specs
+
+
+def inference_job_specs(job: InferenceJob, app: str, version: int) -> list[ServiceSpec]:
+    """One predictor and ``budget.WORKERS`` inference workers."""
+    workers = int(job.budget.get("WORKERS", 1))
+    tag = f"{app}-v{version}-{job.id[:8]}"
+    env = {**_base_env(), "EASEL_INFERENCE_JOB_ID": job.id}
+    specs = [ServiceSpec(
+        name=f"predictor-{tag}", kind=ServiceKind.PREDICTOR, env=env, inference_job_id=job.id,
+        argv=_python_module("predictor", "--inference-job-id", job.id),
+    )]
+    for index in range(workers):
+        specs.append(ServiceSpec(
+            name=f"inference-worker-{tag}-{index}", kind=ServiceKind.INFERENCE_WORKER, inference_job_id=job.id,
+            env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(job.budget.get("GPU_COUNT", 0))},
+            argv=_python_module("inference_worker", "--inference-job-id", job.id, "--worker-index", str(index)),
+        ))
+    return specs
+
+
+def _record_deferred(session: Session, spec: ServiceSpec) -> Service:
+    row = Service(
+        name=spec.name, kind=spec.kind, status=ServiceStatus.STARTED, launcher=DEFERRED,
+        host=spec.host, port=spec.port, command={"argv": list(spec.argv), "env": dict(spec.env)},
+        sub_train_job_id=spec.sub_train_job_id, inference_job_id=spec.inference_job_id,
+    )
+    session.add(row)
+    return row
+
+
+def _launch(state: AdminState, specs: list[ServiceSpec]) -> None:
+    """Start every spec through the launcher; if one fails, stop those already started and re-raise."""
+    started = []
+    try:
+        for spec in specs:
+            started.append(state.launcher.start(spec).id)
+    except Exception:
+        for service_id in started:
+            try:
+                state.launcher.stop(service_id)
+            except Exception:  # noqa: BLE001 - best effort while unwinding
+                log.exception("could not stop service %s while unwinding a failed launch", service_id)
+        raise
+
+
+def launch_train_job(state: AdminState, train_job_id: str) -> None:
+    """Record (``EASEL_LAUNCH_SERVICES`` off) or start (on) the services of a committed train job.
+
+    On a failed start the job and its sub-jobs are marked ``ERRORED`` and the error re-raised.
+    """
+    with session_scope(state.sessions) as session:
+        job = session.get_one(TrainJob, train_job_id)
+        specs = train_job_specs(job)
+        if not state.settings.launch_services:
+            for spec in specs:
+                _record_deferred(session, spec)
+            return
+    try:
+        _launch(state, specs)
+    except Exception:
+        _mark_errored(state, TrainJob, train_job_id)
+        raise
+
+
+def launch_inference_job(state: AdminState, inference_job_id: str, app: str, version: int) -> None:
+    """Record or start the predictor and inference workers of a committed inference job."""
+    with session_scope(state.sessions) as session:
+        job = session.get_one(InferenceJob, inference_job_id)
+        specs = inference_job_specs(job, app, version)
+        if not state.settings.launch_services:
+            for spec in specs:
+                _record_deferred(session, spec)
+            return
+    try:
+        _launch(state, specs)
+    except Exception:
+        _mark_errored(state, InferenceJob, inference_job_id)
+        raise
+
+
+def _mark_errored(state: AdminState, model: type[TrainJob] | type[InferenceJob], job_id: str) -> None:
+    with session_scope(state.sessions) as session:
+        job = session.get_one(model, job_id)
+        job.status, job.stopped_at = JobStatus.ERRORED, datetime.now(UTC)
+        if isinstance(job, TrainJob):
+            for sub in job.sub_train_jobs:
+                sub.status, sub.stopped_at = JobStatus.ERRORED, job.stopped_at
+
+
+def stop_services(state: AdminState, session: Session, services: list[Service]) -> None:
+    """Stop each live service: deferred ones are marked in ``session``; launched ones via the launcher."""
+    now = datetime.now(UTC)
+    for row in services:
+        if row.status not in ALIVE:
+            continue
+        if row.launcher == DEFERRED:
+            row.status, row.stopped_at = ServiceStatus.STOPPED, now
+        else:
+            try:
+                state.launcher.stop(row.id)
+            except Exception:  # noqa: BLE001 - keep stopping the others; the row shows what happened
+                log.exception("could not stop service %s", row.id)
+            session.refresh(row)
+
+
+def sub_train_job_services(session: Session, sub_ids: list[str]) -> list[Service]:
+    if not sub_ids:
+        return []
+    return list(session.scalars(
+        select(Service).where(Service.sub_train_job_id.in_(sub_ids)).order_by(Service.created_at, Service.name)
+    ))
+
+
+def inference_job_services(session: Session, job_id: str) -> list[Service]:
+    return list(session.scalars(
+        select(Service).where(Service.inference_job_id == job_id).order_by(Service.created_at, Service.name)
+    ))
+
+
+__all__ = [
+    "DEFERRED", "inference_job_services", "inference_job_specs", "launch_inference_job", "launch_train_job",
+    "stop_services", "sub_train_job_services", "train_job_specs",
+]

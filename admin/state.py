@@ -1,0 +1,40 @@
+"""What one admin process holds: settings, the database engine and sessions, the blob store, the launcher."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from easel.blobstore import BlobStore, LocalBlobStore
+from easel.db.session import make_engine, make_sessionmaker
+from easel.launcher import Launcher, make_launcher
+from easel.settings import Settings
+
+
+@dataclass
+class AdminState:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    blobs: BlobStore
+    _launcher: Launcher | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AdminState:
+        engine = make_engine(settings.resolved_database_url)
+        return cls(settings, engine, make_sessionmaker(engine), LocalBlobStore(settings.blob_dir))
+
+    @property
+    def launcher(self) -> Launcher:
+        """The service launcher (made on first use: only needed when services are really launched)."""
+        with self._lock:
+            if self._launcher is None:
+                self._launcher = make_launcher(self.settings, self.sessions)
+            return self._launcher
+
+    def close(self) -> None:
+        self.engine.dispose()

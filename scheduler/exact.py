@@ -1,0 +1,141 @@
+"""The exact fast path: a depth-first branch-and-bound on the frontier with closed-form LP bounds.
+
+Why it returns the true integer optimum (up to the shared tolerances in ``scheduler.plan``):
+
+1. Pruning dominated sub-models loses nothing (``profile.pareto_frontier``): every optimum can be moved
+   onto the frontier, whose models sorted by time have strictly increasing accuracy.
+2. The search fixes the count ``c`` of the slowest free frontier model, then recurses on the faster ones
+   with ``n - c`` mini-batches and ``d - c * t`` time. Every integer vector is reachable this way.
+3. A node is skipped only if ``F(c) = c * p + LP(rest)`` is no better than the incumbent, where
+   ``LP(rest)`` is the exact LP optimum of the remaining models (``lp.hull_lp``: the concave envelope
+   through the origin, i.e. the LP's at-most-two-non-zero optimum). An LP optimum bounds every integer
+   completion, so no better plan is cut.
+4. ``F`` is concave in ``c`` (an LP's optimal value is concave in its right-hand side) and is maximised
+   at the LP's own amount ``c*`` of that model. So we walk ``c`` outward from ``c*`` in both directions
+   and stop each walk at the first ``F(c)`` that cannot beat the incumbent: every ``c`` further out is
+   smaller still. This is what keeps the search to a handful of nodes.
+5. With a single model left the best completion is closed-form: ``min(n, floor(d / t))`` of it.
+
+The incumbent starts at "drop everything" (always feasible) and the first dive follows the rounded LP
+solution, so a near-optimal plan is found at once and the rest of the tree is mostly bound away.
+"""
+
+from __future__ import annotations
+
+from scheduler.lp import hull_lp, hull_lp_last
+from scheduler.plan import Plan, feasible_plan, search_budget, within_deadline
+from scheduler.profile import Profile
+
+# Bound slack for pruning, per unit of n: far above float noise in the bounds (~1e-16 * n) and far below
+# the 1e-9 agreement the tests demand on effective accuracy (value / n).
+_PRUNE_RTOL = 1e-11
+
+
+def empty_plan(profile: Profile, n_mb: int, deadline: float, method: str) -> Plan:
+    return feasible_plan(profile, (0,) * len(profile), n_mb, deadline, method)
+
+
+def paper_fast_case(profile: Profile, n_mb: int, deadline: float) -> Plan | None:
+    """The paper's two shortcuts (Algorithm 2), applied literally; None when neither applies.
+
+    * ``D >= N * max(t)``: all mini-batches to the most accurate model — always optimal.
+    * ``D <= N * min(t)``: as many as fit on the fastest model, the rest dropped. This is the paper's
+      rule but *not* always optimal: a slightly slower, much more accurate model can be worth more per
+      second, and integrality can favour another model. ``solve`` therefore uses only the first rule and
+      sends the second regime to the exact path.
+    """
+    budget = search_budget(deadline)
+    if n_mb * max(profile.batch_times) <= budget:
+        counts = [0] * len(profile)
+        counts[profile.most_accurate] = n_mb
+        return feasible_plan(profile, counts, n_mb, deadline, "paper:all-accurate")
+    fastest = profile.fastest
+    t_min = profile.batch_times[fastest]
+    if deadline <= n_mb * t_min:
+        counts = [0] * len(profile)
+        counts[fastest] = min(n_mb, int(budget / t_min))
+        return feasible_plan(profile, counts, n_mb, deadline, "paper:all-fastest")
+    return None
+
+
+def trivial_plan(profile: Profile, n_mb: int, deadline: float) -> Plan | None:
+    """Cases with a one-line optimality proof; None otherwise.
+
+    * Nothing fits (``N = 0`` or ``D`` below the fastest useful model's time): the empty plan.
+    * ``N * t_best <= D`` for the most accurate model: every mini-batch gets the best accuracy there is,
+      an obvious upper bound (this strengthens the paper's ``D >= N * max(t)``).
+    """
+    fr = profile.frontier
+    budget = search_budget(deadline)
+    if n_mb == 0 or not fr.ts or budget < fr.ts[0]:
+        return empty_plan(profile, n_mb, deadline, "trivial:empty")
+    if n_mb * fr.ts[-1] <= budget:
+        counts = [0] * len(profile)
+        counts[fr.index[-1]] = n_mb
+        return feasible_plan(profile, counts, n_mb, deadline, "trivial:all-accurate")
+    return None
+
+
+def solve_fast(profile: Profile, n_mb: int, deadline: float) -> Plan:
+    """Exact optimum by the frontier branch-and-bound described in the module docstring."""
+    plan = trivial_plan(profile, n_mb, deadline)
+    if plan is not None:
+        return plan
+    fr = profile.frontier
+    counts = _search(fr.ts, fr.ps, fr.hulls, n_mb, search_budget(deadline))
+    full = [0] * len(profile)
+    for j, c in enumerate(counts):
+        full[fr.index[j]] = c
+    plan = feasible_plan(profile, full, n_mb, deadline, "exact")
+    if not within_deadline(plan.total_time, deadline):  # pragma: no cover - guarded by SEARCH_RTOL
+        raise AssertionError(f"exact search produced an infeasible plan {plan}")
+    return plan
+
+
+def _search(ts: tuple[float, ...], ps: tuple[float, ...], hulls: tuple, n: int, budget: float) -> list[int]:
+    """Counts per frontier model maximising value; see the module docstring for the argument."""
+    m = len(ts)
+    eps = _PRUNE_RTOL * max(1, n)
+    state = [0.0, [0] * m]  # incumbent value and counts
+    cur = [0] * m
+    t0, p0 = ts[0], ps[0]
+
+    def walk(k: int, n_left: int, d_left: float, v: float) -> None:
+        # k = number of free frontier models (indices 0..k-1); model k-1 is branched on here.
+        if k == 1:  # closed-form completion with the fastest model
+            q = int(d_left / t0) if d_left > 0.0 else 0
+            if q > n_left:
+                q = n_left
+            val = v + q * p0
+            if val > state[0] + eps:
+                cur[0] = q
+                state[0] = val
+                state[1] = cur[:]
+            return
+        t, p, rest = ts[k - 1], ps[k - 1], hulls[k - 2]
+        cmax = int(d_left / t) if d_left > 0.0 else 0
+        if cmax > n_left:
+            cmax = n_left
+        c0 = int(hull_lp_last(hulls[k - 1], n_left, d_left))
+        if c0 > cmax:
+            c0 = cmax
+        c = c0
+        while c >= 0:  # walk down from the LP amount ...
+            d_c = d_left - c * t
+            if v + c * p + hull_lp(rest, n_left - c, d_c) <= state[0] + eps:
+                break
+            cur[k - 1] = c
+            walk(k - 1, n_left - c, d_c, v + c * p)
+            c -= 1
+        c = c0 + 1
+        while c <= cmax:  # ... and up from it
+            d_c = d_left - c * t
+            if v + c * p + hull_lp(rest, n_left - c, d_c) <= state[0] + eps:
+                break
+            cur[k - 1] = c
+            walk(k - 1, n_left - c, d_c, v + c * p)
+            c += 1
+        cur[k - 1] = 0
+
+    walk(m, n, budget, 0.0)
+    return state[1]
