@@ -30,6 +30,8 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
             raise RuntimeError(f"device {choice!r} requested but CUDA is not available")
         device = torch.device(choice)
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise RuntimeError(f"device {choice!r} requested but only {torch.cuda.device_count()} GPU(s) exist")
+            raise RuntimeError(
+                f"device {choice!r} requested but only {torch.cuda.device_count()} GPU(s) exist"
+            )
         return device
     raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")

@@ -32,10 +32,10 @@ from .train import batches, train_epoch
 
 @dataclass
 class DistributedResult:
-    state_dict: dict[str, Tensor]               # the merged model (rank 0's copy, on CPU)
-    worker_states: list[dict[str, Tensor]]      # every worker's final weights; equal after the last merge
+    state_dict: dict[str, Tensor]  # the merged model (rank 0's copy, on CPU)
+    worker_states: list[dict[str, Tensor]]  # every worker's final weights; equal after the last merge
     worker_rates: list[tuple[float, ...]]
-    steps: int                                  # optimiser steps per worker
+    steps: int  # optimiser steps per worker
     merges: int
     worker_losses: list[float] = field(default_factory=list)
     backend: str = "gloo"
@@ -92,7 +92,7 @@ def _average(model: nn.Module, world_size: int) -> None:
         flat.div_(world_size)
         offset = 0
         for t in group:
-            t.copy_(flat[offset:offset + t.numel()].view_as(t))
+            t.copy_(flat[offset : offset + t.numel()].view_as(t))
             offset += t.numel()
 
 
@@ -104,7 +104,10 @@ def _worker(rank: int, job: _Job) -> None:
         device = torch.device("cuda", rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
     dist.init_process_group(
-        job.backend, init_method=f"tcp://127.0.0.1:{job.port}", rank=rank, world_size=world,
+        job.backend,
+        init_method=f"tcp://127.0.0.1:{job.port}",
+        rank=rank,
+        world_size=world,
         timeout=timedelta(seconds=job.timeout_s),
     )
     try:
@@ -126,8 +129,9 @@ def _worker(rank: int, job: _Job) -> None:
         gen = torch.Generator().manual_seed(job.seed + 1000 + rank)
         step, merges, loss_sum, chunks = 0, 0, 0.0, 0
         for _ in range(job.epochs):
-            epoch = islice(batches(x, y, job.batch_size, shuffle=True, generator=gen, drop_last=True),
-                           steps_per_epoch)
+            epoch = islice(
+                batches(x, y, job.batch_size, shuffle=True, generator=gen, drop_last=True), steps_per_epoch
+            )
             while chunk := list(islice(epoch, job.merge_every - step % job.merge_every)):
                 stats = train_epoch(model, chunk, optimizer, sampler, device=device, start_step=step)
                 step, loss_sum, chunks = stats.next_step, loss_sum + stats.loss, chunks + 1
@@ -187,13 +191,34 @@ def distributed_train(
     threads = max(1, (os.cpu_count() or 1) // world_size)
     with tempfile.TemporaryDirectory(prefix="easel-slicing-dist-") as out_dir:
         job = _Job(
-            build_model, x.contiguous(), y.contiguous(), rates, epochs, batch_size, lr, momentum,
-            weight_decay, merge_every, k, seed, backend, str(dev), _free_port(), threads, timeout_s, out_dir,
+            build_model,
+            x.contiguous(),
+            y.contiguous(),
+            rates,
+            epochs,
+            batch_size,
+            lr,
+            momentum,
+            weight_decay,
+            merge_every,
+            k,
+            seed,
+            backend,
+            str(dev),
+            _free_port(),
+            threads,
+            timeout_s,
+            out_dir,
         )
         mp.start_processes(_worker, args=(job,), nprocs=world_size, join=True, start_method="spawn")
         states = [torch.load(Path(out_dir) / f"rank{r}.pt", weights_only=True) for r in range(world_size)]
         infos = [json.loads((Path(out_dir) / f"rank{r}.json").read_text()) for r in range(world_size)]
     return DistributedResult(
-        state_dict=states[0], worker_states=states, worker_rates=rates, steps=infos[0]["steps"],
-        merges=infos[0]["merges"], worker_losses=[i["loss"] for i in infos], backend=backend,
+        state_dict=states[0],
+        worker_states=states,
+        worker_rates=rates,
+        steps=infos[0]["steps"],
+        merges=infos[0]["merges"],
+        worker_losses=[i["loss"] for i in infos],
+        backend=backend,
     )

@@ -52,4 +52,3 @@ def count_flops(model: nn.Module, input_shape: Sequence[int], rate: float | None
             h.remove()
         model.train(was_training)
     return int(total)
-

@@ -24,8 +24,8 @@ class GMState:
     """The mixture fitted to one weight tensor."""
 
     param: nn.Parameter
-    pi: Tensor          # (K,) mixing weights, sum to 1
-    precision: Tensor   # (K,) lambda_k > 0
+    pi: Tensor  # (K,) mixing weights, sum to 1
+    precision: Tensor  # (K,) lambda_k > 0
     prior_precision: Tensor  # (K,) where the Gamma prior pulls lambda_k back to
 
 

@@ -27,7 +27,7 @@ class SliceProfile:
     mean_batch_time_s: list[float]
     p99_batch_time_s: list[float]
     params: list[int]
-    flops: list[int]            # multiply-adds per instance
+    flops: list[int]  # multiply-adds per instance
     batch_size: int
     device: str
 
@@ -127,7 +127,9 @@ def profile(
     model.eval()
     try:
         acc = evaluate_rates(model, (x, y), rates=chosen, device=dev)
-        times = time_rates(model, _timing_batch(x, batch_size).to(dev), chosen, warmup=warmup, repeats=repeats)
+        times = time_rates(
+            model, _timing_batch(x, batch_size).to(dev), chosen, warmup=warmup, repeats=repeats
+        )
         shape = tuple(x.shape[1:])
         params = [count_params(model, r) for r in chosen]
         flops = [count_flops(model, shape, r) for r in chosen]

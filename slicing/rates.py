@@ -69,7 +69,6 @@ def check_distinct_widths(groups: int, rates: tuple[float, ...]) -> None:
         g = active_groups(groups, r)
         if g in seen:
             raise ValueError(
-                f"rates {seen[g]} and {r} both keep {g} of {groups} groups; "
-                "use more groups or fewer rates"
+                f"rates {seen[g]} and {r} both keep {g} of {groups} groups; use more groups or fewer rates"
             )
         seen[g] = r

@@ -21,7 +21,7 @@ class RateSampler(ABC):
 
 
 class MinMaxRandomSampler(RateSampler):
-    """"Min-max + k random": always the full and the narrowest width (the bounds every sub-model lies
+    """ "Min-max + k random": always the full and the narrowest width (the bounds every sub-model lies
     between — the sandwich rule), plus ``k`` distinct other rates drawn at random."""
 
     def __init__(self, rates: Iterable[float] = DEFAULT_RATES, k: int = 1, seed: int = 0) -> None:
@@ -70,7 +70,9 @@ class FixedRateSampler(RateSampler):
         return [self.rate]
 
 
-def make_sampler(name: str, rates: Iterable[float] = DEFAULT_RATES, *, k: int = 1, seed: int = 0) -> RateSampler:
+def make_sampler(
+    name: str, rates: Iterable[float] = DEFAULT_RATES, *, k: int = 1, seed: int = 0
+) -> RateSampler:
     """Sampler by name (``min_max_random``, ``round_robin``, ``random``, ``full``) — for configs/knobs."""
     if name == "min_max_random":
         return MinMaxRandomSampler(rates, k=k, seed=seed)

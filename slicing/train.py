@@ -27,8 +27,13 @@ class GradientRegularizer(Protocol):
 
 
 def batches(
-    x: Tensor, y: Tensor, batch_size: int, *, shuffle: bool = False,
-    generator: torch.Generator | None = None, drop_last: bool = False,
+    x: Tensor,
+    y: Tensor,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """Mini-batches by tensor indexing — much cheaper than a per-sample DataLoader for in-memory data."""
     if batch_size < 1:
@@ -37,7 +42,7 @@ def batches(
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         yield x[idx], y[idx]
 
 
@@ -50,10 +55,10 @@ def _iter_batches(data: Any, batch_size: int) -> Batches:
 
 @dataclass
 class EpochStats:
-    loss: float        # mean loss over every (mini-batch, rate) pair trained
+    loss: float  # mean loss over every (mini-batch, rate) pair trained
     batches: int
     samples: int
-    next_step: int     # global step counter to pass to the next epoch
+    next_step: int  # global step counter to pass to the next epoch
 
 
 def train_epoch(
@@ -170,8 +175,14 @@ def fit(
     result = FitResult()
     for epoch in range(1, epochs + 1):
         stats = train_epoch(
-            model, batches(x, y, batch_size, shuffle=True, generator=generator), optimizer, sampler,
-            device=device, regularizer=regularizer, start_step=result.steps, scheduler=schedule,
+            model,
+            batches(x, y, batch_size, shuffle=True, generator=generator),
+            optimizer,
+            sampler,
+            device=device,
+            regularizer=regularizer,
+            start_step=result.steps,
+            scheduler=schedule,
         )
         result.steps = stats.next_step
         entry: dict[str, Any] = {"epoch": epoch, "loss": stats.loss}
@@ -184,4 +195,3 @@ def fit(
         if on_epoch is not None:
             on_epoch(entry)
     return result
-

@@ -8,4 +8,12 @@ from .image_zip import IMAGE_SUFFIXES, load_image_zip
 from .npz import load_npz
 from .types import LabeledData, as_tensors, is_tensor_data
 
-__all__ = ["IMAGE_SUFFIXES", "LabeledData", "as_tensors", "is_tensor_data", "load_digits", "load_image_zip", "load_npz"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "LabeledData",
+    "as_tensors",
+    "is_tensor_data",
+    "load_digits",
+    "load_image_zip",
+    "load_npz",
+]

@@ -92,7 +92,9 @@ def _list_images(
         if len(parts) < 2:
             raise _fail(path, f"entry {info.filename!r} is not inside a class folder")
         if Path(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES:
-            raise _fail(path, f"entry {info.filename!r} is not an image (extension not in {sorted(IMAGE_SUFFIXES)})")
+            raise _fail(
+                path, f"entry {info.filename!r} is not an image (extension not in {sorted(IMAGE_SUFFIXES)})"
+            )
         entries.append((parts[0], info))
     if len(entries) > max_images:
         raise _fail(path, f"has {len(entries)} images, more than the limit of {max_images}")
@@ -103,8 +105,11 @@ def _list_images(
 
 
 def _decode(
-    path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo,
-    image_size: tuple[int, int] | None, grayscale: bool,
+    path: Path,
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    image_size: tuple[int, int] | None,
+    grayscale: bool,
 ) -> np.ndarray:
     try:
         raw = archive.read(info)
@@ -113,6 +118,12 @@ def _decode(
             if image_size is not None:
                 img = img.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError,
-            zipfile.BadZipFile) as exc:
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        zipfile.BadZipFile,
+    ) as exc:
         raise _fail(path, f"entry {info.filename!r} is not a readable image ({exc})") from exc

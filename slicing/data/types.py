@@ -54,6 +54,11 @@ class LabeledData:
             val_idx.append(idx[:n_val])
             train_idx.append(idx[n_val:])
         train, val = torch.cat(train_idx), torch.cat(val_idx)
+        if len(val) == 0 and len(train) > 1:  # tiny classes all rounded to zero: still validate on one
+            pick = int(torch.randint(len(train), (1,), generator=g))
+            val, train = train[pick : pick + 1], torch.cat([train[:pick], train[pick + 1 :]])
+        if len(train) == 0 or len(val) == 0:
+            raise ValueError(f"cannot split {len(self)} examples into non-empty train and validation sets")
         # Shuffle across classes so a sequential pass is not sorted by label.
         train = train[torch.randperm(len(train), generator=g)]
         val = val[torch.randperm(len(val), generator=g)]
@@ -77,4 +82,6 @@ def as_tensors(data: Any) -> tuple[Tensor, Tensor]:
         return data.tensors[0], data.tensors[1]
     if is_tensor_data(data):
         return data[0], data[1]
-    raise TypeError(f"expected LabeledData, TensorDataset or an (x, y) tensor pair, got {type(data).__name__}")
+    raise TypeError(
+        f"expected LabeledData, TensorDataset or an (x, y) tensor pair, got {type(data).__name__}"
+    )

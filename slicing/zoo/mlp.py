@@ -61,5 +61,10 @@ def sliced_mlp(
 ) -> SlicedMLP:
     """MLP with ``depth`` hidden layers of ``width`` units each."""
     return SlicedMLP(
-        [width] * depth, num_classes=num_classes, input_shape=input_shape, groups=groups, rates=rates, norm=norm
+        [width] * depth,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        groups=groups,
+        rates=rates,
+        norm=norm,
     )

@@ -23,8 +23,15 @@ class _Slicing:
 
     def conv(self, cin: int, cout: int, k: int, stride: int = 1, *, slice_in: bool = True) -> SlicedConv2d:
         return SlicedConv2d(
-            cin, cout, k, stride, padding=k // 2, bias=False,
-            slice_groups=self.groups, rates=self.rates, slice_in=slice_in,
+            cin,
+            cout,
+            k,
+            stride,
+            padding=k // 2,
+            bias=False,
+            slice_groups=self.groups,
+            rates=self.rates,
+            slice_in=slice_in,
         )
 
     def bn(self, channels: int) -> nn.Module:
@@ -93,10 +100,14 @@ class SlicedResNet(SlicedModule):
         in_ch, h, w = image_shape(input_shape)
         s = _Slicing(groups, self.rates, norm)
         if max(h, w) <= 64:
-            self.stem = nn.Sequential(s.conv(in_ch, width, 3, slice_in=False), s.bn(width), nn.ReLU(inplace=True))
+            self.stem = nn.Sequential(
+                s.conv(in_ch, width, 3, slice_in=False), s.bn(width), nn.ReLU(inplace=True)
+            )
         else:
             self.stem = nn.Sequential(
-                s.conv(in_ch, width, 7, 2, slice_in=False), s.bn(width), nn.ReLU(inplace=True),
+                s.conv(in_ch, width, 7, 2, slice_in=False),
+                s.bn(width),
+                nn.ReLU(inplace=True),
                 nn.MaxPool2d(3, 2, 1),
             )
         stages: list[nn.Module] = []
@@ -111,7 +122,9 @@ class SlicedResNet(SlicedModule):
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = SlicedLinear(channels, num_classes, slice_groups=groups, rates=self.rates, slice_out=False)
+        self.classifier = SlicedLinear(
+            channels, num_classes, slice_groups=groups, rates=self.rates, slice_out=False
+        )
         init_weights(self)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -138,4 +151,6 @@ def sliced_resnet(
     if depth >= 8 and (depth - 2) % 6 == 0:
         n = (depth - 2) // 6
         return SlicedResNet(SlicedBasicBlock, (n, n, n), width=width or 16, **common)
-    raise ValueError(f"ResNet depth {depth} is neither 6n+2 (20, 32, 56, ...) nor one of {sorted(BOTTLENECK_LAYERS)}")
+    raise ValueError(
+        f"ResNet depth {depth} is neither 6n+2 (20, 32, 56, ...) nor one of {sorted(BOTTLENECK_LAYERS)}"
+    )

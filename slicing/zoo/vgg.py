@@ -43,8 +43,14 @@ class SlicedVGG(SlicedModule):
             for _ in range(convs):
                 layers += [
                     SlicedConv2d(
-                        in_ch, channels, 3, padding=1, bias=False,
-                        slice_groups=groups, rates=self.rates, slice_in=slice_in,
+                        in_ch,
+                        channels,
+                        3,
+                        padding=1,
+                        bias=False,
+                        slice_groups=groups,
+                        rates=self.rates,
+                        slice_in=slice_in,
                     ),
                     make_norm(norm, channels, slice_groups=groups, rates=self.rates),
                     nn.ReLU(inplace=True),
@@ -56,7 +62,9 @@ class SlicedVGG(SlicedModule):
                 h, w = h // 2, w // 2
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = SlicedLinear(in_ch, num_classes, slice_groups=groups, rates=self.rates, slice_out=False)
+        self.classifier = SlicedLinear(
+            in_ch, num_classes, slice_groups=groups, rates=self.rates, slice_out=False
+        )
         init_weights(self)
 
     def forward(self, x: Tensor) -> Tensor:

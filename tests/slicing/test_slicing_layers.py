@@ -78,7 +78,9 @@ def test_input_width_mismatch_is_a_clear_error():
 def test_set_slice_rate_rejects_undeclared_rate_and_leaves_model_untouched():
     model = sliced_mlp(input_shape=(8,), width=16, depth=2, groups=4)
     model.set_slice_rate(0.5)
-    with pytest.raises(ValueError, match=r"0\.6 is not one of the declared rates \(1\.0, 0\.75, 0\.5, 0\.25\)"):
+    with pytest.raises(
+        ValueError, match=r"0\.6 is not one of the declared rates \(1\.0, 0\.75, 0\.5, 0\.25\)"
+    ):
         model.set_slice_rate(0.6)
     assert model.slice_rate == 0.5
     assert model.set_slice_rate(0.25 + 1e-12).slice_rate == 0.25  # float noise maps to the declared rate
