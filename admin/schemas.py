@@ -129,6 +129,7 @@ class TrainBudget(Schema):
     TIME_HOURS: float = Field(default=1.0, gt=0, le=24 * 365, description="wall-clock budget")
     GPU_COUNT: int = Field(default=0, ge=0, le=1024, description="GPUs for the job's workers")
     WORKERS: int = Field(default=1, ge=1, le=64, description="train workers per model")
+    EARLY_STOP: bool = Field(default=True, description="let the advisor stop hopeless trials early")
 
 
 class TrainJobIn(Schema):

@@ -47,6 +47,11 @@ class TokenClaims:
     expires_at: datetime
 
 
+def _signing_key(secret: str) -> bytes:
+    """A 32-byte HMAC key derived from ``EASEL_SECRET_KEY`` (whatever its length), for tokens only."""
+    return hashlib.sha256(b"easel-admin-token\x00" + secret.encode("utf-8", "surrogatepass")).digest()
+
+
 class TokenError(ValueError):
     """The token is malformed, forged or expired."""
 
@@ -58,13 +63,13 @@ def create_token(user_id: str, role: str, secret: str, ttl_s: int, now: datetime
         "sub": user_id, "role": role, "iss": ISSUER,
         "iat": int(issued.timestamp()), "exp": int(expires.timestamp()),
     }
-    return jwt.encode(claims, secret, algorithm=ALGORITHM), expires.replace(microsecond=0)
+    return jwt.encode(claims, _signing_key(secret), algorithm=ALGORITHM), expires.replace(microsecond=0)
 
 
 def decode_token(token: str, secret: str) -> TokenClaims:
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
+            token, _signing_key(secret), algorithms=[ALGORITHM], issuer=ISSUER,
             options={"require": ["sub", "exp", "iat", "iss"]},
         )
     except jwt.ExpiredSignatureError:

@@ -1,4 +1,10 @@
-"""The ``easel`` command line: run the local stack (``up``, ``down``, ``status``)."""
+"""The ``easel`` command line.
+
+Local stack: ``up`` (PostgreSQL, Redis, Kafka broker, admin), ``down``, ``status``; ``admin`` serves the
+admin API in the foreground. Client verbs (through the SDK, against admin's REST API): ``login``,
+``logout``, ``whoami``, ``datasets upload|list|delete``, ``models upload|list``, ``train``, ``jobs``,
+``trials``, ``deploy``. The token from ``login`` is kept in ``$EASEL_DATA_DIR/credentials.json`` (mode 600).
+"""
 
 from __future__ import annotations
 
@@ -7,32 +13,41 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from easel import client_cli
 from easel.local_stack import LocalStack, StackError
 from easel.settings import Settings, SettingsError, get_settings
+from easel.stack.admin_server import AdminPart
 
 
 def _say(message: str) -> None:
     print(f"  {message}", flush=True)
 
 
-def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     print(f"Starting the Easel stack in {settings.data_dir} ...", flush=True)
     began = time.perf_counter()
     report = LocalStack(settings).up(progress=_say)
+    if not getattr(args, "no_admin", False):
+        admin = AdminPart(settings)
+        started = admin.start()
+        _say(f"admin: {'started' if started else 'already running'} at {admin.url} (API docs at {admin.url}/docs)")
     print(f"Ready in {time.perf_counter() - began:.1f}s. Export these to point services at it:")
     for name, url in report.urls.items():
         print(f"  export {name}={url}")
+    if not getattr(args, "no_admin", False):
+        print(f"Log in with: easel login --email {settings.superadmin_email}")
     return 0
 
 
 def cmd_down(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"Stopping the Easel stack in {settings.data_dir} ...", flush=True)
+    _say("admin: stopped" if AdminPart(settings).stop() else "admin: was not running")
     LocalStack(settings).down(progress=_say)
     return 0
 
 
 def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
-    health = LocalStack(settings).status()
+    health = [*LocalStack(settings).status(), AdminPart(settings).health()]
     print(f"{'part':<10} {'state':<10} {'pid':>7}  {'version':<48} url")
     for part in health:
         state = "healthy" if part.healthy else ("UNHEALTHY" if part.running else "stopped")
@@ -41,7 +56,7 @@ def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int]]] = {
-    "up": ("start PostgreSQL, Redis and the Kafka broker; apply migrations", cmd_up),
+    "up": ("start PostgreSQL, Redis, the Kafka broker and admin; apply migrations", cmd_up),
     "down": ("stop the local stack (metadata is kept)", cmd_down),
     "status": ("show each part's health; exit 1 if any is not healthy", cmd_status),
 }
@@ -51,7 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="easel", description="Easel: elastic model-sliced ML platform")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, _handler) in COMMANDS.items():
-        sub.add_parser(name, help=help_text)
+        command = sub.add_parser(name, help=help_text)
+        if name == "up":
+            command.add_argument("--no-admin", action="store_true", help="start the data services only")
+    client_cli.add_commands(sub)
     return parser
 
 
@@ -59,13 +77,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = get_settings()
-        return COMMANDS[args.command][1](settings, args)
+        if args.command in COMMANDS:
+            return COMMANDS[args.command][1](settings, args)
+        return args.handler(settings, args)
     except SettingsError as error:
         print(f"easel: {error}", file=sys.stderr)
         return 2
     except StackError as error:
         print(f"easel {args.command}: {error}", file=sys.stderr)
         return 1
+    except client_cli.CliError as error:
+        print(f"easel {args.command}: {error}", file=sys.stderr)
+        return error.exit_code
 
 
 if __name__ == "__main__":

@@ -19,11 +19,11 @@ from scheduler.policies import (
     FixedWidthPolicy,
     ModelSwitchingPolicy,
     Policy,
-    SchedulerPolicy,
     baseline_policies,
 )
 from scheduler.profile import Profile, paper_xray_profile
 from scheduler.reference import milp_optimum, solve_milp
+from scheduler.sched_policy import SchedulerPolicy
 from scheduler.simulator import SimResult, simulate
 from scheduler.solve import METHODS, solve
 from scheduler.workload import (

@@ -1,1 +1,47 @@
-"""Python client of the Easel REST API (httpx only)."""
+"""Python client of the Easel REST API (httpx only; no server code).
+
+Example::
+
+    from sdk import Client
+    client = Client("http://127.0.0.1:3000")
+    client.login("superadmin@easel.local", "easel-superadmin")
+    print([m.name for m in client.list_models()])
+"""
+
+from sdk.client import Client, ProgressReader
+from sdk.errors import (
+    ApiError,
+    Conflict,
+    ConnectionFailed,
+    EaselError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    ServerError,
+    Unauthorized,
+    Unavailable,
+    UnsupportedFormat,
+)
+from sdk.types import (
+    Dataset,
+    Health,
+    InferenceJob,
+    Model,
+    Page,
+    Service,
+    SubTrainJob,
+    Token,
+    TrainBudget,
+    TrainJob,
+    Trial,
+    TrialLog,
+    User,
+)
+
+__all__ = [
+    "ApiError", "Client", "Conflict", "ConnectionFailed", "Dataset", "EaselError", "Forbidden", "Health",
+    "InferenceJob", "Invalid", "Model", "NotFound", "Page", "PayloadTooLarge", "ProgressReader", "ServerError",
+    "Service", "SubTrainJob", "Token", "TrainBudget", "TrainJob", "Trial", "TrialLog", "Unauthorized",
+    "Unavailable", "UnsupportedFormat", "User",
+]

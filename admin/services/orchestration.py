@@ -62,7 +62,7 @@ def train_job_specs(job: TrainJob) -> list[ServiceSpec]:
             specs.append(ServiceSpec(
                 name=f"train-worker-{tag}-{index}", kind=ServiceKind.TRAIN_WORKER, sub_train_job_id=sub.id,
                 env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(gpus)},
-                argv=_python_module("train_worker", "--sub-train-job-id", sub.id, "--worker-index", str(index)),
+                argv=_python_module("train_worker", "--sub-train-job-id", sub.id),
             ))
     return specs
 
@@ -80,7 +80,7 @@ def inference_job_specs(job: InferenceJob, app: str, version: int) -> list[Servi
         specs.append(ServiceSpec(
             name=f"inference-worker-{tag}-{index}", kind=ServiceKind.INFERENCE_WORKER, inference_job_id=job.id,
             env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(job.budget.get("GPU_COUNT", 0))},
-            argv=_python_module("inference_worker", "--inference-job-id", job.id, "--worker-index", str(index)),
+            argv=_python_module("inference_worker", "--inference-job-id", job.id),
         ))
     return specs
 

@@ -39,7 +39,7 @@ def register_builtin_templates(sessions: sessionmaker[Session]) -> list[str]:
                 row = Model(name=spec.name, source=ModelSource.BUILTIN, owner_id=None,
                             access_right=AccessRight.PUBLIC, dependencies={})
                 session.add(row)
-            row.task, row.model_class, row.module_ref = spec.task, spec.class_name, spec.class_path
+            row.task, row.model_class, row.module_ref = spec.task, spec.class_name, spec.module
             row.knob_config = knob_config
             try:
                 session.commit()

@@ -80,18 +80,17 @@ def find_class(module: Any, class_name: str | None) -> type:
         if cls is None:
             raise CheckFailed(f"the template defines no class named {class_name!r}")
     else:
-        found = [
+        defined = [
             obj for obj in vars(module).values()
             if inspect.isclass(obj) and issubclass(obj, BaseModel) and obj.__module__ == MODULE_NAME
-            and not inspect.isabstract(obj)
         ]
-        if len(found) != 1:
+        found = [obj for obj in defined if not inspect.isabstract(obj)]
+        if len(found) > 1:
             names = sorted(c.__name__ for c in found)
-            raise CheckFailed(
-                "name the template class: "
-                + (f"found several BaseModel subclasses {names}" if found else "found no BaseModel subclass")
-            )
-        cls = found[0]
+            raise CheckFailed(f"name the template class: found several BaseModel subclasses {names}")
+        if not found and not defined:
+            raise CheckFailed("name the template class: found no BaseModel subclass")
+        cls = found[0] if found else defined[0]
     if not inspect.isclass(cls) or not issubclass(cls, BaseModel):
         raise CheckFailed(f"{class_name} is not a subclass of easel.model.BaseModel")
     if inspect.isabstract(cls):

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -60,10 +61,8 @@ def _child_env(home: Path) -> dict[str, str]:
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     process.wait()
 
 
@@ -103,10 +102,8 @@ def check_template_file(
                     _kill_group(process)
                 else:
                     # Anything the template left running in its process group goes too.
-                    try:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(process.pid, signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
             stderr.seek(0)
             tail = stderr.read()[-_STDERR_TAIL:].decode(errors="replace").strip()
         try:

@@ -33,6 +33,11 @@ class BuiltinTemplate:
     def class_name(self) -> str:
         return self.class_path.rpartition(":")[2]
 
+    @property
+    def module(self) -> str:
+        """The module to import (what a ``models`` row keeps in ``module_ref``)."""
+        return self.class_path.partition(":")[0]
+
     def knob_config(self) -> dict[str, Any]:
         return knob_config_to_dict(load_template_class(self.class_path).get_knob_config())
 

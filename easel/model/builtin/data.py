@@ -12,7 +12,7 @@ LABEL_COLUMNS = ("label", "class", "target", "y")
 
 def load_dataset(path: str | Path, *, image_size: tuple[int, int] = (32, 32)) -> Any:
     """Dispatch on the file's extension; each loader raises ValueError on a bad file."""
-    from slicing.data import load_image_zip, load_npz
+    from slicing import load_image_zip, load_npz
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -28,7 +28,8 @@ def load_dataset(path: str | Path, *, image_size: tuple[int, int] = (32, 32)) ->
 def load_csv(path: str | Path) -> Any:
     """Numeric feature columns and a label column (``label``/``class``/``target``/``y``, else the last)."""
     import torch
-    from slicing.data import LabeledData
+
+    from slicing import LabeledData
 
     path = Path(path)
     with open(path, encoding="utf-8-sig", newline="") as handle:

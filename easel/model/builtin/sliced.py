@@ -61,7 +61,7 @@ class SlicedTemplate(BaseModel):
         return load_dataset(dataset_path, image_size=self._image_size())
 
     def _build(self, num_classes: int, input_shape: Sequence[int]) -> Any:
-        from slicing.zoo import build_model
+        from slicing import build_model
 
         return build_model(
             self.ARCH, num_classes=num_classes, input_shape=tuple(input_shape), rates=self.SLICE_RATES,
@@ -74,47 +74,50 @@ class SlicedTemplate(BaseModel):
         return self._net
 
     def _device(self) -> Any:
-        from slicing.device import resolve_device
+        from slicing import resolve_device
 
         return resolve_device("auto")
 
     # -- the template interface -----------------------------------------------------------------------
     def train(self, dataset_path: str, *, context: TrainContext | None = None, **kwargs: Any) -> None:
+        """Slice-rate training (``slicing.fit``). A tenth of the data is held out to score each epoch, and
+        ``context.should_stop`` is asked after every epoch (early stopping, or the job being stopped)."""
         import torch
-        from slicing.train import evaluate_rates, fit
+
+        from slicing import evaluate_rates, fit
 
         context = context or TrainContext()
         data = self._load(dataset_path)
         self._classes, self._input_shape = tuple(data.classes), tuple(data.input_shape)
-        torch.manual_seed(int(self.knobs["seed"]))
+        seed = int(self.knobs["seed"])
+        torch.manual_seed(seed)
         self._net = self._build(len(self._classes), self._input_shape)
         epochs = 1 if self.knobs.get("quick_train") else int(self.knobs["max_epochs"])
-        early = bool(self.knobs.get("early_stop")) and len(data) >= 20
-        train_data, held_out = data.split(0.1, seed=int(self.knobs["seed"])) if early else (data, None)
+        if len(data) >= 20:
+            train_data, held_out = data.split(0.1, seed=seed)
+        else:
+            train_data, held_out = data, data
         device = self._device()
 
         def on_epoch(entry: Mapping[str, Any]) -> None:
-            metrics = {"loss": float(entry["loss"])}
-            if held_out is not None:
-                score = evaluate_rates(self._net, held_out, rates=[1.0], device=device)[1.0]
-                metrics["held_out_accuracy"] = score
-                context.log(f"epoch {entry['epoch']}", epoch=float(entry["epoch"]), **metrics)
-                if context.should_stop(int(entry["epoch"]), score):
-                    raise _EarlyStop
-            else:
-                context.log(f"epoch {entry['epoch']}", epoch=float(entry["epoch"]), **metrics)
+            epoch = int(entry["epoch"])
+            score = float(evaluate_rates(self._net, held_out, rates=[1.0], device=device)[1.0])
+            context.log(f"epoch {epoch}: loss {float(entry['loss']):.4f}, held-out accuracy {score:.4f}",
+                        epoch=float(epoch), loss=float(entry["loss"]), held_out_accuracy=score)
+            if epoch < epochs and context.should_stop(epoch, score):
+                raise _EarlyStop
 
         try:
             fit(
                 self._net, train_data, epochs=epochs, batch_size=int(self.knobs["batch_size"]),
                 lr=float(self.knobs["lr"]), weight_decay=float(self.knobs["weight_decay"]),
-                device=device, seed=int(self.knobs["seed"]), on_epoch=on_epoch,
+                device=device, seed=seed, on_epoch=on_epoch,
             )
         except _EarlyStop:
-            context.log("stopped early at the platform's request")
+            context.log("training stopped early at the platform's request")
 
     def evaluate(self, dataset_path: str, slice_rate: float = 1.0) -> float:
-        from slicing.train import evaluate_rates
+        from slicing import evaluate_rates
 
         net = self._require_net()
         data = self._load(dataset_path)
@@ -123,18 +126,35 @@ class SlicedTemplate(BaseModel):
     def predict(self, queries: Sequence[Any], slice_rate: float = 1.0) -> list[Any]:
         """Class probabilities for each query (a nested list shaped like one input, e.g. C×H×W)."""
         import torch
-        from slicing.module import slice_rate as at_rate
+
+        from slicing import slice_rate as at_rate
 
         net = self._require_net()
         if not queries:
             return []
-        x = torch.as_tensor([list(q) if not isinstance(q, list) else q for q in queries], dtype=torch.float32)
-        x = x.reshape(len(queries), *self._input_shape)
+        x = torch.as_tensor(queries, dtype=torch.float32).reshape(len(queries), *self._input_shape)
         device = self._device()
         net.to(device).eval()
         with torch.no_grad(), at_rate(net, slice_rate):
             probs = torch.softmax(net(x.to(device)), dim=1).cpu()
         return probs.tolist()
+
+    def profile(
+        self, dataset_path: str, slice_rates: Sequence[float] | None = None, *, batch_size: int = 64,
+        queries: Sequence[Any] | None = None, repeats: int = 10,
+    ) -> dict[str, Any]:
+        """``slicing.profile``: accuracy and mean/p99 seconds per mini-batch at each rate, params, FLOPs."""
+        from slicing import profile
+
+        net = self._require_net()
+        data = self._load(dataset_path)
+        result = profile(net, data, batch_size, rates=list(slice_rates or self.SLICE_RATES), device=self._device(),
+                         repeats=max(1, repeats)).to_dict()
+        return {
+            "rates": result["rates"], "accuracy": result["accuracies"], "batch_time_s": result["mean_batch_time_s"],
+            "p99_batch_time_s": result["p99_batch_time_s"], "params": result["params"], "flops": result["flops"],
+            "batch_size": result["batch_size"], "device": result["device"],
+        }
 
     def dump_parameters(self) -> bytes:
         from easel.model.params import tensors_to_bytes

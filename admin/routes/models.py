@@ -1,0 +1,144 @@
+"""Model templates: the built-in ones (registered at start) and uploaded ``.py`` files.
+
+Uploading is for model developers (and admins). The file is checked in a separate, time-limited process
+(:mod:`easel.model.checker`) and never imported into admin. Everyone with a developer role sees the
+built-in and PUBLIC templates and their own; admins see all. Built-ins cannot be deleted; a template
+used by a train job cannot be deleted either.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from admin.deps import Blobs, DbSession, Developer, ModelUploader, Paging, State, is_admin
+from admin.errors import Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, UnsupportedFormat
+from admin.routes.common import paginate
+from admin.schemas import ID_PATTERN, MODEL_NAME_PATTERN, TASK_PATTERN, ModelOut, Page
+from admin.services.templates import TemplateCheckError, check_uploaded_template
+from easel.db.enums import AccessRight, ModelSource
+from easel.db.models import Model, SubTrainJob, User, new_id
+
+router = APIRouter(prefix="/models", tags=["models"])
+ModelId = Annotated[str, Path(pattern=ID_PATTERN)]
+PACKAGE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+
+def visible(user: User) -> Any:
+    """A WHERE clause: the models ``user`` may see."""
+    if is_admin(user):
+        return True
+    return or_(Model.source == ModelSource.BUILTIN, Model.access_right == AccessRight.PUBLIC,
+               Model.owner_id == user.id)
+
+
+def visible_model(db: DbSession, model_id: str, user: User) -> Model:
+    row = db.get(Model, model_id)
+    if row is None or not (
+        is_admin(user) or row.source == ModelSource.BUILTIN or row.access_right == AccessRight.PUBLIC
+        or row.owner_id == user.id
+    ):
+        raise NotFound(f"no model {model_id}")
+    return row
+
+
+def _dependencies(raw: str | None) -> dict[str, str]:
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise Invalid(f"dependencies must be a JSON object of package -> version ({error})") from None
+    if not isinstance(data, dict) or len(data) > 100 or not all(
+        isinstance(k, str) and isinstance(v, str) and len(v) <= 100 and "\x00" not in v
+        and re.match(PACKAGE_NAME, k) for k, v in data.items()
+    ):
+        raise Invalid('dependencies must be a JSON object like {"torch": "2.5"} (at most 100 packages)')
+    return data
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Upload a model template (.py; model developers)")
+def upload_model(
+    db: DbSession, user: ModelUploader, state: State, blobs: Blobs,
+    name: Annotated[str, Form(pattern=MODEL_NAME_PATTERN, description="unique name")],
+    task: Annotated[str, Form(pattern=TASK_PATTERN)],
+    file: Annotated[UploadFile, File(description="a Python file defining a BaseModel subclass")],
+    class_name: Annotated[str | None, Form(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")] = None,
+    access_right: Annotated[AccessRight, Form()] = AccessRight.PRIVATE,
+    dependencies: Annotated[str | None, Form(max_length=10_000, description="JSON: package -> version")] = None,
+) -> ModelOut:
+    settings = state.settings
+    if not (file.filename or "").lower().endswith(".py"):
+        raise UnsupportedFormat(f"{file.filename!r} is not a Python file; upload a .py template")
+    source = file.file.read(settings.max_template_bytes + 1)
+    if len(source) > settings.max_template_bytes:
+        raise PayloadTooLarge(f"the template is larger than the limit of {settings.max_template_bytes} bytes")
+    try:
+        source.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid("the template is not UTF-8 text", code="invalid_template") from None
+    deps = _dependencies(dependencies)
+    task = task.upper()
+    if db.scalar(select(Model.id).where(Model.name == name)) is not None:
+        raise Conflict(f"a model named {name!r} already exists", code="name_taken")
+    try:
+        info = check_uploaded_template(source, class_name, settings)
+    except TemplateCheckError as error:
+        raise Invalid(f"{file.filename}: {error}", code="invalid_template") from None
+    if info.tasks and task not in info.tasks:
+        raise Invalid(f"{info.class_name} declares TASKS {info.tasks}, not {task}", code="invalid_template")
+    model_id = new_id()
+    key = f"models/{model_id}.py"
+    blobs.put_bytes(key, source)
+    row = Model(
+        id=model_id, name=name, task=task, source=ModelSource.UPLOADED, model_class=info.class_name,
+        module_ref=key, knob_config=info.knob_config, dependencies=deps, access_right=access_right,
+        owner_id=user.id,
+    )
+    db.add(row)
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        blobs.delete(key)
+        raise Conflict(f"a model named {name!r} already exists", code="name_taken") from None
+    return ModelOut.model_validate(row)
+
+
+@router.get("", summary="List the model templates you can use")
+def list_models(
+    db: DbSession, user: Developer, page: Paging,
+    task: Annotated[str | None, Query(pattern=TASK_PATTERN)] = None,
+) -> Page[ModelOut]:
+    stmt = select(Model).where(visible(user)).order_by(Model.source, Model.name)
+    if task is not None:
+        stmt = stmt.where(Model.task == task.upper())
+    items, total = paginate(db, stmt, page)
+    return Page[ModelOut](items=[ModelOut.model_validate(m) for m in items], total=total,
+                          offset=page.offset, limit=page.limit)
+
+
+@router.get("/{model_id}", summary="One model template")
+def get_model(model_id: ModelId, db: DbSession, user: Developer) -> ModelOut:
+    return ModelOut.model_validate(visible_model(db, model_id, user))
+
+
+@router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an uploaded template")
+def delete_model(model_id: ModelId, db: DbSession, user: Developer, blobs: Blobs) -> Response:
+    row = visible_model(db, model_id, user)
+    if row.source == ModelSource.BUILTIN:
+        raise Forbidden("built-in templates cannot be deleted")
+    if row.owner_id != user.id and not is_admin(user):
+        raise Forbidden("only the owner or an admin can delete this template")
+    if db.scalar(select(SubTrainJob.id).where(SubTrainJob.model_id == row.id).limit(1)) is not None:
+        raise Conflict(f"model {row.name} is used by a train job; it cannot be deleted", code="model_in_use")
+    key = row.module_ref
+    db.delete(row)
+    db.commit()
+    blobs.delete(key)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,147 @@
+"""Train jobs: create (one sub-train-job per model, services recorded or launched), list, read, stop.
+
+Jobs are addressed by ``{app}/{version}``: versions count up from 1 per app. An app belongs to the user
+who trained its first version; others (but admins) cannot add versions to it. A user sees and stops only
+their own jobs; admins see and stop all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from admin.deps import DbSession, Developer, Paging, State, is_admin
+from admin.errors import Conflict, Invalid, NotFound, Unavailable
+from admin.routes.common import paginate
+from admin.routes.datasets import owned_dataset
+from admin.routes.models import visible_model
+from admin.schemas import (
+    APP_PATTERN,
+    MAX_INT,
+    Page,
+    ServiceOut,
+    SubTrainJobOut,
+    TrainJobIn,
+    TrainJobOut,
+)
+from admin.services import orchestration
+from easel.db.enums import JobStatus, TrialStatus
+from easel.db.models import Model, SubTrainJob, TrainJob, Trial, User
+
+router = APIRouter(prefix="/train_jobs", tags=["train jobs"])
+AppPath = Annotated[str, Path(pattern=APP_PATTERN, description="the app's name")]
+VersionPath = Annotated[int, Path(ge=1, le=MAX_INT, description="the app version (from 1)")]
+LIVE = (JobStatus.STARTED, JobStatus.RUNNING)
+
+
+def owned_train_job(db: Session, app: str, version: int, user: User) -> TrainJob:
+    job = db.scalar(select(TrainJob).where(TrainJob.app == app, TrainJob.app_version == version))
+    if job is None or (job.owner_id != user.id and not is_admin(user)):
+        raise NotFound(f"no train job {app} v{version}")
+    return job
+
+
+def train_job_out(db: Session, job: TrainJob) -> TrainJobOut:
+    subs = sorted(job.sub_train_jobs, key=lambda s: (s.created_at, s.id))
+    names = dict(db.execute(select(Model.id, Model.name).where(Model.id.in_([s.model_id for s in subs]))).all())
+    services = defaultdict(list)
+    for row in orchestration.sub_train_job_services(db, [s.id for s in subs]):
+        services[row.sub_train_job_id].append(ServiceOut.model_validate(row))
+    return TrainJobOut(
+        id=job.id, app=job.app, app_version=job.app_version, task=job.task, budget=job.budget,
+        train_dataset_id=job.train_dataset_id, val_dataset_id=job.val_dataset_id, status=job.status,
+        owner_id=job.owner_id, created_at=job.created_at, stopped_at=job.stopped_at,
+        sub_train_jobs=[
+            SubTrainJobOut(id=s.id, model_id=s.model_id, model_name=names.get(s.model_id, "?"), status=s.status,
+                           created_at=s.created_at, stopped_at=s.stopped_at, services=services[s.id])
+            for s in subs
+        ],
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a train job (the next version of an app)")
+def create_train_job(body: TrainJobIn, db: DbSession, user: Developer, state: State) -> TrainJobOut:
+    for dataset_id in dict.fromkeys([body.train_dataset_id, body.val_dataset_id]):
+        dataset = owned_dataset(db, dataset_id, user)
+        if dataset.task != body.task:
+            raise Invalid(f"dataset {dataset.id} ({dataset.name}) is for task {dataset.task}, not {body.task}")
+    model_ids = list(dict.fromkeys(body.model_ids))
+    for model_id in model_ids:
+        model = visible_model(db, model_id, user)
+        if model.task != body.task:
+            raise Invalid(f"model {model.name} is for task {model.task}, not {body.task}")
+    owner = db.scalar(select(TrainJob.owner_id).where(TrainJob.app == body.app).limit(1))
+    if owner is not None and owner != user.id and not is_admin(user):
+        raise Conflict(f"the app name {body.app!r} belongs to another user; choose another", code="app_taken")
+    for _attempt in range(5):
+        version = (db.scalar(select(func.max(TrainJob.app_version)).where(TrainJob.app == body.app)) or 0) + 1
+        job = TrainJob(
+            app=body.app, app_version=version, task=body.task, budget=body.budget.model_dump(),
+            train_dataset_id=body.train_dataset_id, val_dataset_id=body.val_dataset_id,
+            status=JobStatus.STARTED, owner_id=user.id,
+        )
+        job.sub_train_jobs = [SubTrainJob(model_id=m, status=JobStatus.STARTED) for m in model_ids]
+        db.add(job)
+        try:
+            db.commit()
+            break
+        except IntegrityError:  # another request took this version number first
+            db.rollback()
+    else:
+        raise Conflict(f"could not allocate a version of app {body.app!r}; try again")
+    try:
+        orchestration.launch_train_job(state, job.id)
+    except Exception as error:
+        raise Unavailable(
+            f"train job {job.app} v{job.app_version} was recorded but its services could not start: {error}"
+        ) from None
+    db.expire_all()
+    return train_job_out(db, db.get_one(TrainJob, job.id))
+
+
+@router.get("", summary="List train jobs (yours; all for admins)")
+def list_train_jobs(
+    db: DbSession, user: Developer, page: Paging,
+    app: Annotated[str | None, Query(pattern=APP_PATTERN, description="only this app's versions")] = None,
+) -> Page[TrainJobOut]:
+    stmt = select(TrainJob).order_by(TrainJob.created_at.desc(), TrainJob.app, TrainJob.app_version.desc())
+    if not is_admin(user):
+        stmt = stmt.where(TrainJob.owner_id == user.id)
+    if app is not None:
+        stmt = stmt.where(TrainJob.app == app)
+    items, total = paginate(db, stmt, page)
+    return Page[TrainJobOut](items=[train_job_out(db, j) for j in items], total=total,
+                             offset=page.offset, limit=page.limit)
+
+
+@router.get("/{app}/{version}", summary="One train job with its sub-jobs and services")
+def get_train_job(app: AppPath, version: VersionPath, db: DbSession, user: Developer) -> TrainJobOut:
+    return train_job_out(db, owned_train_job(db, app, version, user))
+
+
+@router.post("/{app}/{version}/stop", summary="Stop a train job: its services, sub-jobs and unfinished trials")
+def stop_train_job(app: AppPath, version: VersionPath, db: DbSession, user: Developer, state: State) -> TrainJobOut:
+    job = owned_train_job(db, app, version, user)
+    if job.status in LIVE:
+        now = datetime.now(UTC)
+        subs = list(job.sub_train_jobs)
+        orchestration.stop_services(state, db, orchestration.sub_train_job_services(db, [s.id for s in subs]))
+        for sub in subs:
+            if sub.status in LIVE:
+                sub.status, sub.stopped_at = JobStatus.STOPPED, now
+        if subs:
+            trials = db.scalars(select(Trial).where(
+                Trial.sub_train_job_id.in_([s.id for s in subs]),
+                Trial.status.in_([TrialStatus.PENDING, TrialStatus.RUNNING]),
+            ))
+            for trial in trials:
+                trial.status, trial.stopped_at = TrialStatus.TERMINATED, now
+        job.status, job.stopped_at = JobStatus.STOPPED, now
+        db.commit()
+    return train_job_out(db, job)

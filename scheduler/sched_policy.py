@@ -1,0 +1,120 @@
+"""Easel's scheduling policy: choose a time budget (and a price of time) for the task at the head of a
+worker's queue, then plan it exactly with ``solve``."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+from scheduler.cache import PlanCache
+from scheduler.plan import Plan, feasible_plan
+from scheduler.policies import BasePolicy
+from scheduler.profile import Profile
+from scheduler.solve import solve
+
+MODES = ("myopic", "queue", "priced")
+# Price time a hair below the hull slope so that, between the two hull models the price makes equal,
+# the more accurate one wins (a lexicographic tie-break: reduced value first, then accuracy).
+_PRICE_SHADE = 1e-3
+
+
+class SchedulerPolicy(BasePolicy):
+    """Plans each task exactly; the modes differ in the budget and the objective handed to the solver.
+
+    * ``myopic`` — budget = all the time left until the task's deadline; maximise its accuracy. Optimal
+      for one task alone, but under load it keeps the queue at the edge of the deadline, where the
+      budget swings from task to task, and by concavity uneven budgets lose accuracy.
+    * ``queue`` — budget = the task's fair share of the time its queue has, ``min_j left_j * n / (n +
+      n_1 + ... + n_j)`` over the tasks ``j`` waiting behind it, and never below what the task needs at
+      the fastest width (under overload, starving it would only trade a sure mini-batch now for one later).
+    * ``priced`` (default) — as ``queue``, and time has a price: the solver maximises
+      ``sum n_i (p_i - mu t_i)``, with ``mu`` the slope of the profile's accuracy/time hull at the time
+      per mini-batch this worker can afford in the long run (``utilisation / arrival rate``, the rate
+      measured over the last ``rate_window`` seconds through ``on_arrival``). That slope is the Lagrange multiplier of the
+      worker's capacity: in steady state the best average is the hull, and pricing keeps each task from
+      buying accuracy off the hull (a model that only fills one task's odd leftover time), leaving that
+      time to the next task instead. At light load the price is 0 and this is plain accuracy maximisation.
+
+    Each plan is an exact optimum of its (priced) problem for its budget (``solve``); the returned Plan
+    reports the real accuracies.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        cache: PlanCache | None = None,
+        mode: str = "priced",
+        rate_window: float = 10.0,
+        utilisation: float = 0.95,
+        name: str | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not rate_window > 0.0:
+            raise ValueError(f"rate_window must be > 0 seconds, got {rate_window}")
+        if not 0.0 < utilisation <= 1.0:
+            raise ValueError(f"utilisation must be in (0, 1], got {utilisation}")
+        self.utilisation = utilisation
+        self.profile = profile
+        self.cache = cache
+        self.mode = mode
+        self.rate_window = rate_window
+        self.name = name or ("scheduler" if mode == "priced" else f"scheduler ({mode})")
+        fr = profile.frontier
+        self._t_fast = fr.ts[0] if fr.ts else 0.0
+        self._arrivals: deque[tuple[float, int]] = deque()
+        self._arrived_mb = 0
+        # One priced profile per hull segment: there are at most K prices, so build them once.
+        self._segments: list[tuple[float, Profile]] = []
+        if fr.ts:
+            hull = fr.hulls[-1]
+            for j, slope in enumerate(hull.slopes):
+                mu = slope * (1.0 - _PRICE_SHADE)
+                pairs = zip(profile.accuracies, profile.batch_times, strict=True)
+                reduced = tuple(max(0.0, p - mu * t) for p, t in pairs)
+                self._segments.append((hull.ts[j + 1], Profile(profile.rates, reduced, profile.batch_times)))
+
+    def on_arrival(self, n_mb: int, now: float) -> None:
+        self._arrivals.append((now, n_mb))
+        self._arrived_mb += n_mb
+        while self._arrivals and self._arrivals[0][0] < now - self.rate_window:
+            self._arrived_mb -= self._arrivals.popleft()[1]
+
+    def time_per_mb(self) -> float:
+        """Long-run time per mini-batch this worker can afford: ``utilisation * window / arrivals``.
+
+        Planning for a utilisation a little under 1 leaves the queue room to absorb random bursts; at
+        exactly 1 the queue would drift to the deadline and then drop whole tasks.
+        """
+        return self.utilisation * self.rate_window / self._arrived_mb if self._arrived_mb else float("inf")
+
+    def budget(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> float:
+        budget = max(deadline, 0.0)
+        if self.mode == "myopic" or not backlog or n_mb == 0:
+            return budget
+        floor = min(budget, n_mb * self._t_fast)
+        share = budget
+        queued = n_mb
+        for n_j, left_j in backlog:
+            queued += n_j
+            share = min(share, left_j * n_mb / queued)
+        return max(floor, share)
+
+    def priced_profile(self) -> Profile:
+        """The profile with accuracies ``max(0, p - mu t)`` for the current price (itself when mu = 0)."""
+        per_mb = self.time_per_mb()
+        for end, priced in self._segments:
+            if per_mb <= end:
+                return priced
+        return self.profile
+
+    def decide(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> Plan:
+        budget = self.budget(n_mb, deadline, backlog)
+        target = self.priced_profile() if self.mode == "priced" else self.profile
+        if self.cache is not None:
+            plan = self.cache.plan(target, n_mb, budget)
+        else:
+            plan = solve(target, n_mb, budget)
+        if target is self.profile:
+            return plan
+        return feasible_plan(self.profile, plan.counts, n_mb, plan.deadline, "scheduler:priced")

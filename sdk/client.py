@@ -1,0 +1,333 @@
+"""``sdk.Client``: one method per admin route, typed results, errors as exceptions.
+
+Example — from a dataset to a deployed app::
+
+    from sdk import Client, TrainBudget
+
+    with Client("http://127.0.0.1:3000") as client:
+        client.login("dev@example.org", "a long password")
+        train = client.upload_dataset("digits-train", "IMAGE_CLASSIFICATION", "train.npz",
+                                      progress=lambda sent, total: print(f"{sent}/{total} bytes"))
+        val = client.upload_dataset("digits-val", "IMAGE_CLASSIFICATION", "val.npz")
+        mlp = next(m for m in client.list_models(task="IMAGE_CLASSIFICATION") if m.name == "SlicedMLP")
+        job = client.create_train_job("digits", "IMAGE_CLASSIFICATION", train.id, val.id, [mlp.id],
+                                      budget=TrainBudget(model_trial_count=10, workers=2))
+        print(job.app, job.app_version, job.status)
+        for trial in client.list_trials("digits", job.app_version, best=3):
+            print(trial.no, trial.score, trial.knobs)
+        deployed = client.create_inference_job("digits", job.app_version, workers=2)
+        print(deployed.predictor_url)
+
+Every method raises a :class:`sdk.errors.EaselError` subclass on failure (``NotFound``, ``Forbidden``,
+``Invalid``, ``Conflict``, ``Unauthorized``, ...).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import httpx
+
+from sdk.errors import ConnectionFailed, error_from_response
+from sdk.types import (
+    Dataset,
+    Health,
+    InferenceJob,
+    Model,
+    Page,
+    Token,
+    TrainBudget,
+    TrainJob,
+    Trial,
+    TrialLog,
+    User,
+)
+
+T = TypeVar("T")
+Progress = Callable[[int, int], None]
+DEFAULT_URL = "http://127.0.0.1:3000"
+
+
+class ProgressReader(io.RawIOBase):
+    """A read-only file wrapper that reports ``(bytes_sent, total_bytes)`` as the upload reads it."""
+
+    def __init__(self, raw: IO[bytes], total: int, callback: Progress) -> None:
+        super().__init__()
+        self._raw = raw
+        self._total = total
+        self._callback = callback
+        self._sent = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        position = self._raw.seek(offset, whence)
+        self._sent = position
+        return position
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._raw.read(size)
+        if chunk:
+            self._sent += len(chunk)
+            self._callback(min(self._sent, self._total), self._total)
+        return chunk
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class Client:
+    """A client of one admin server. Thread-safe for concurrent calls (httpx's connection pool).
+
+    ``base_url`` is admin's address (``http://host:port``); ``token`` a bearer token from
+    :meth:`login` (or saved from an earlier one). ``timeout`` is seconds per request; uploads use
+    ``upload_timeout``.
+    """
+
+    def __init__(self, base_url: str = DEFAULT_URL, token: str | None = None, *, timeout: float = 30.0,
+                 upload_timeout: float = 600.0, transport: httpx.BaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.upload_timeout = upload_timeout
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
+                                  headers={"User-Agent": "easel-sdk/0.1"})
+
+    # -- plumbing -------------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, headers=self._headers(), **kwargs)
+        except httpx.TransportError as error:
+            raise ConnectionFailed(f"cannot reach admin at {self.base_url}: {error}") from error
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    @staticmethod
+    def _params(**params: Any) -> dict[str, Any]:
+        return {key: value for key, value in params.items() if value is not None}
+
+    def _upload(self, path: str, file_path: str | os.PathLike[str], fields: dict[str, str],
+                progress: Progress | None, content_type: str = "application/octet-stream") -> Any:
+        file_path = Path(file_path)
+        total = file_path.stat().st_size
+        with open(file_path, "rb") as raw:
+            handle: IO[bytes] = ProgressReader(raw, total, progress) if progress else raw  # type: ignore[assignment]
+            files = {"file": (file_path.name, handle, content_type)}
+            return self._json("POST", path, data=fields, files=files, timeout=self.upload_timeout)
+
+    @staticmethod
+    def iter_all(list_method: Callable[..., Page[T]], *args: Any, page_size: int = 200, **kwargs: Any) -> Iterator[T]:
+        """Every item of a list route, page after page: ``for d in client.iter_all(client.list_datasets): ...``."""
+        offset = 0
+        while True:
+            page = list_method(*args, offset=offset, limit=page_size, **kwargs)
+            yield from page.items
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                return
+
+    # -- health and auth ------------------------------------------------------------------------------
+    def health(self) -> Health:
+        """Admin's liveness: ``client.health().status == "ok"``."""
+        return Health.from_dict(self._json("GET", "/health"))
+
+    def login(self, email: str, password: str) -> Token:
+        """Log in; the token is kept for later calls and returned (with its expiry and user).
+
+        Example: ``client.login("superadmin@easel.local", "easel-superadmin").user.role``
+        """
+        token = Token.from_dict(self._json("POST", "/tokens", json={"email": email, "password": password}))
+        self.token = token.token
+        return token
+
+    def logout(self) -> None:
+        """Forget the token (tokens expire on their own; there is nothing to revoke server-side)."""
+        self.token = None
+
+    # -- users ----------------------------------------------------------------------------------------
+    def me(self) -> User:
+        """The logged-in user."""
+        return User.from_dict(self._json("GET", "/users/me"))
+
+    def create_user(self, email: str, password: str, role: str) -> User:
+        """Create a user (admins). ``role``: ADMIN, MODEL_DEVELOPER, APP_DEVELOPER or APP_USER.
+
+        Example: ``client.create_user("ann@example.org", "correct horse battery", "MODEL_DEVELOPER")``
+        """
+        return User.from_dict(self._json("POST", "/users", json={"email": email, "password": password, "role": role}))
+
+    def list_users(self, *, role: str | None = None, offset: int = 0, limit: int = 50) -> Page[User]:
+        """Users, oldest first (admins)."""
+        return Page.parse(self._json("GET", "/users", params=self._params(role=role, offset=offset, limit=limit)), User)
+
+    def get_user(self, user_id: str) -> User:
+        return User.from_dict(self._json("GET", f"/users/{user_id}"))
+
+    def delete_user(self, user_id: str) -> None:
+        """Ban a user (admins): their tokens stop working; their objects stay on record."""
+        self._send("DELETE", f"/users/{user_id}")
+
+    # -- datasets -------------------------------------------------------------------------------------
+    def upload_dataset(self, name: str, task: str, path: str | os.PathLike[str], *,
+                       progress: Progress | None = None) -> Dataset:
+        """Upload a dataset file: a ``.zip`` of class folders, a ``.npz`` (``x``, ``y``) or a ``.csv``.
+
+        ``progress(sent, total)`` is called as the file is sent. The server validates the file and
+        answers :class:`~sdk.errors.Invalid` (422) with the reason if it is not a usable dataset,
+        :class:`~sdk.errors.PayloadTooLarge` (413) past its size limit.
+
+        Example: ``client.upload_dataset("cats-vs-dogs", "IMAGE_CLASSIFICATION", "pets.zip").num_classes``
+        """
+        return Dataset.from_dict(self._upload("/datasets", path, {"name": name, "task": task}, progress))
+
+    def list_datasets(self, *, task: str | None = None, offset: int = 0, limit: int = 50) -> Page[Dataset]:
+        """Your datasets (all, for admins), newest first."""
+        params = self._params(task=task, offset=offset, limit=limit)
+        return Page.parse(self._json("GET", "/datasets", params=params), Dataset)
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        return Dataset.from_dict(self._json("GET", f"/datasets/{dataset_id}"))
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        """Delete a dataset (:class:`~sdk.errors.Conflict` while a train job uses it)."""
+        self._send("DELETE", f"/datasets/{dataset_id}")
+
+    # -- models ---------------------------------------------------------------------------------------
+    def upload_model(self, name: str, task: str, path: str | os.PathLike[str], *, class_name: str | None = None,
+                     access_right: str = "PRIVATE", dependencies: dict[str, str] | None = None,
+                     progress: Progress | None = None) -> Model:
+        """Upload a model template (a ``.py`` file with a ``easel.model.BaseModel`` subclass).
+
+        The server checks it in a sandboxed process (syntax, import, knob config) and answers
+        :class:`~sdk.errors.Invalid` with the reason if it is not usable.
+
+        Example: ``client.upload_model("my-cnn", "IMAGE_CLASSIFICATION", "my_cnn.py", class_name="MyCnn")``
+        """
+        fields = {"name": name, "task": task, "access_right": access_right}
+        if class_name:
+            fields["class_name"] = class_name
+        if dependencies:
+            fields["dependencies"] = json.dumps(dependencies)
+        return Model.from_dict(self._upload("/models", path, fields, progress, "text/x-python"))
+
+    def list_models(self, *, task: str | None = None, offset: int = 0, limit: int = 50) -> Page[Model]:
+        """Templates you can use: built-in, public, and your own."""
+        params = self._params(task=task, offset=offset, limit=limit)
+        return Page.parse(self._json("GET", "/models", params=params), Model)
+
+    def get_model(self, model_id: str) -> Model:
+        return Model.from_dict(self._json("GET", f"/models/{model_id}"))
+
+    def delete_model(self, model_id: str) -> None:
+        """Delete an uploaded template you own (built-ins and templates in use cannot be deleted)."""
+        self._send("DELETE", f"/models/{model_id}")
+
+    # -- train jobs and trials ------------------------------------------------------------------------
+    def create_train_job(self, app: str, task: str, train_dataset_id: str, val_dataset_id: str,
+                         model_ids: list[str], *, budget: TrainBudget | dict[str, Any] | None = None) -> TrainJob:
+        """Start the next version of ``app``: a hyperparameter search over each model within ``budget``.
+
+        Example::
+
+            job = client.create_train_job("digits", "IMAGE_CLASSIFICATION", train.id, val.id, [mlp.id],
+                                          budget=TrainBudget(model_trial_count=20, time_hours=0.5))
+        """
+        body: dict[str, Any] = {"app": app, "task": task, "train_dataset_id": train_dataset_id,
+                                "val_dataset_id": val_dataset_id, "model_ids": list(model_ids)}
+        if budget is not None:
+            body["budget"] = budget.to_dict() if isinstance(budget, TrainBudget) else dict(budget)
+        return TrainJob.from_dict(self._json("POST", "/train_jobs", json=body))
+
+    def list_train_jobs(self, *, app: str | None = None, offset: int = 0, limit: int = 50) -> Page[TrainJob]:
+        """Your train jobs (all, for admins), newest first; ``app`` keeps one app's versions."""
+        params = self._params(app=app, offset=offset, limit=limit)
+        return Page.parse(self._json("GET", "/train_jobs", params=params), TrainJob)
+
+    def get_train_job(self, app: str, version: int) -> TrainJob:
+        return TrainJob.from_dict(self._json("GET", f"/train_jobs/{app}/{version}"))
+
+    def stop_train_job(self, app: str, version: int) -> TrainJob:
+        """Stop a train job's services and unfinished trials (a no-op on a finished job)."""
+        return TrainJob.from_dict(self._json("POST", f"/train_jobs/{app}/{version}/stop"))
+
+    def list_trials(self, app: str, version: int, *, best: int | None = None, offset: int = 0,
+                    limit: int = 50) -> Page[Trial]:
+        """A train job's trials in order; with ``best=k`` only the k best completed ones, best first."""
+        params = self._params(best=best, offset=offset, limit=limit)
+        return Page.parse(self._json("GET", f"/train_jobs/{app}/{version}/trials", params=params), Trial)
+
+    def get_trial(self, trial_id: str) -> Trial:
+        return Trial.from_dict(self._json("GET", f"/trials/{trial_id}"))
+
+    def get_trial_logs(self, trial_id: str, *, offset: int = 0, limit: int = 200) -> Page[TrialLog]:
+        """A trial's log lines (with per-epoch metrics), oldest first."""
+        params = self._params(offset=offset, limit=limit)
+        return Page.parse(self._json("GET", f"/trials/{trial_id}/logs", params=params), TrialLog)
+
+    def get_trial_parameters(self, trial_id: str) -> bytes:
+        """A trial's trained parameters (safetensors bytes: load with ``safetensors.torch.load``)."""
+        return self._send("GET", f"/trials/{trial_id}/parameters", timeout=self.upload_timeout).content
+
+    def download_trial_parameters(self, trial_id: str, path: str | os.PathLike[str]) -> Path:
+        """Save a trial's parameters to ``path``; returns the path."""
+        target = Path(path)
+        target.write_bytes(self.get_trial_parameters(trial_id))
+        return target
+
+    # -- inference jobs -------------------------------------------------------------------------------
+    def create_inference_job(self, app: str, app_version: int = -1, *, workers: int = 1,
+                             gpu_count: int = 0) -> InferenceJob:
+        """Deploy the best trials of a finished train job (``app_version=-1``: the latest version).
+
+        Example: ``client.create_inference_job("digits", workers=2).predictor_url``
+        """
+        body = {"app": app, "app_version": app_version, "workers": workers, "budget": {"GPU_COUNT": gpu_count}}
+        return InferenceJob.from_dict(self._json("POST", "/inference_jobs", json=body))
+
+    def list_inference_jobs(self, *, app: str | None = None, offset: int = 0, limit: int = 50) -> Page[InferenceJob]:
+        params = self._params(app=app, offset=offset, limit=limit)
+        return Page.parse(self._json("GET", "/inference_jobs", params=params), InferenceJob)
+
+    def get_inference_job(self, app: str, version: int) -> InferenceJob:
+        """The running (else the latest) inference job of an app version."""
+        return InferenceJob.from_dict(self._json("GET", f"/inference_jobs/{app}/{version}"))
+
+    def stop_inference_job(self, app: str, version: int) -> InferenceJob:
+        return InferenceJob.from_dict(self._json("POST", f"/inference_jobs/{app}/{version}/stop"))

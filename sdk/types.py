@@ -1,0 +1,230 @@
+"""Typed values the client returns: frozen dataclasses built from the API's JSON.
+
+Timestamps are timezone-aware :class:`datetime.datetime`; unknown fields from a newer server are
+ignored, so an older client keeps working.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+def _parse_time(value: Any) -> Any:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value
+
+
+class _Record:
+    """``from_dict`` for the dataclasses below: known fields only, ``*_at``/``time`` parsed as datetimes."""
+
+    _nested: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        kwargs = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            nested = cls._nested.get(f.name)
+            if nested is not None and value is not None:
+                value = [nested.from_dict(v) for v in value] if isinstance(value, list) else nested.from_dict(value)
+            elif f.name.endswith("_at") or f.name == "time":
+                value = _parse_time(value)
+            kwargs[f.name] = value
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Health(_Record):
+    status: str
+    version: str
+    database: str
+
+
+@dataclass(frozen=True)
+class User(_Record):
+    id: str
+    email: str
+    role: str
+    created_at: datetime
+    banned_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Token(_Record):
+    token: str
+    expires_at: datetime
+    user: User
+    token_type: str = "bearer"
+
+
+Token._nested = {"user": User}
+
+
+@dataclass(frozen=True)
+class Dataset(_Record):
+    id: str
+    name: str
+    task: str
+    format: str
+    size_bytes: int
+    num_samples: int
+    num_classes: int
+    owner_id: str
+    created_at: datetime
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Model(_Record):
+    id: str
+    name: str
+    task: str
+    source: str
+    model_class: str
+    access_right: str
+    created_at: datetime
+    owner_id: str | None = None
+    knob_config: dict[str, Any] = field(default_factory=dict)
+    dependencies: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Service(_Record):
+    id: str
+    name: str
+    kind: str
+    status: str
+    launcher: str
+    created_at: datetime
+    host: str | None = None
+    port: int | None = None
+    stopped_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SubTrainJob(_Record):
+    id: str
+    model_id: str
+    model_name: str
+    status: str
+    created_at: datetime
+    stopped_at: datetime | None = None
+    services: list[Service] = field(default_factory=list)
+
+
+SubTrainJob._nested = {"services": Service}
+
+
+@dataclass(frozen=True)
+class TrainBudget:
+    """A train job's budget. ``to_dict`` gives the API's upper-case keys.
+
+    Example: ``TrainBudget(model_trial_count=20, time_hours=0.5, workers=2)``
+    """
+
+    model_trial_count: int = 5
+    time_hours: float = 1.0
+    gpu_count: int = 0
+    workers: int = 1
+    early_stop: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"MODEL_TRIAL_COUNT": self.model_trial_count, "TIME_HOURS": self.time_hours,
+                "GPU_COUNT": self.gpu_count, "WORKERS": self.workers, "EARLY_STOP": self.early_stop}
+
+
+@dataclass(frozen=True)
+class TrainJob(_Record):
+    id: str
+    app: str
+    app_version: int
+    task: str
+    train_dataset_id: str
+    val_dataset_id: str
+    status: str
+    owner_id: str
+    created_at: datetime
+    stopped_at: datetime | None = None
+    budget: dict[str, Any] = field(default_factory=dict)
+    sub_train_jobs: list[SubTrainJob] = field(default_factory=list)
+
+
+TrainJob._nested = {"sub_train_jobs": SubTrainJob}
+
+
+@dataclass(frozen=True)
+class Trial(_Record):
+    id: str
+    sub_train_job_id: str
+    model_id: str
+    model_name: str
+    no: int
+    status: str
+    created_at: datetime
+    score: float | None = None
+    knobs: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] | None = None
+    has_parameters: bool = False
+    attempts: int = 0
+    error: str | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TrialLog(_Record):
+    id: int
+    time: datetime
+    level: str
+    message: str
+    metrics: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class InferenceJob(_Record):
+    id: str
+    app: str
+    app_version: int
+    train_job_id: str
+    status: str
+    workers: int
+    owner_id: str
+    created_at: datetime
+    predictor_url: str | None = None
+    stopped_at: datetime | None = None
+    budget: dict[str, Any] = field(default_factory=dict)
+    trial_ids: list[str] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+
+
+InferenceJob._nested = {"services": Service}
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list route. Iterating a page iterates its items."""
+
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @classmethod
+    def parse(cls, data: dict[str, Any], item: type[_Record]) -> Page[Any]:
+        return cls([item.from_dict(v) for v in data["items"]], int(data["total"]), int(data["offset"]),
+                   int(data["limit"]))
