@@ -17,9 +17,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.staticfiles import StaticFiles
 
 from admin.errors import install_error_handlers
 from admin.middleware import BodySizeLimit
@@ -49,6 +51,7 @@ TAGS = [
 ]
 
 UPLOAD_OVERHEAD = 1 << 20  # multipart framing and form fields around the file
+WEBUI_DIST = Path(__file__).resolve().parents[1] / "webui" / "dist"
 
 
 def start_up(state: AdminState) -> None:
@@ -79,4 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        + UPLOAD_OVERHEAD)
     for module in (health, tokens, users, datasets, models, train_jobs, trials, inference_jobs):
         app.include_router(module.router)
+    if WEBUI_DIST.is_dir():  # the dashboard, once built (`npm run build` in webui/)
+        app.mount("/ui", StaticFiles(directory=WEBUI_DIST, html=True), name="webui")
     return app

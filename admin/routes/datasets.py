@@ -47,6 +47,8 @@ def upload_dataset(
     file: Annotated[UploadFile, File(description="the dataset file; its extension picks the format")],
 ) -> DatasetOut:
     settings = state.settings
+    if not name.strip():
+        raise Invalid("name must not be blank")
     fmt = format_for(file.filename)
     if fmt is None:
         raise UnsupportedFormat(

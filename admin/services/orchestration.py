@@ -5,9 +5,10 @@ job gets one predictor and ``workers`` inference workers. :func:`launch_train_jo
 :func:`launch_inference_job` are the single switch between two modes, chosen by the
 ``EASEL_LAUNCH_SERVICES`` setting:
 
-* off (the default while the advisor, worker and predictor packages are being built): every service is
-  *recorded* in the ``services`` table as requested — status ``STARTED``, launcher ``"deferred"``, with
-  the exact argv and environment it would run with — and nothing is spawned;
+* off (the default for now; the training issue switches it on once the advisor and train workers run
+  as services): every service is *recorded* in the ``services`` table as requested — status
+  ``STARTED``, launcher ``"deferred"``, with the exact argv and environment it would run with — and
+  nothing is spawned;
 * on: every service is started through the configured launcher (``EASEL_LAUNCHER``: local processes, or
   Kubernetes later), which records it with its pid/pod and log path.
 

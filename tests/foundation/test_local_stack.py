@@ -21,7 +21,7 @@ from easel.stack.process import free_port
 @pytest.fixture
 def private_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("EASEL_DATA_DIR", str(tmp_path / "easel"))
-    for part in ("POSTGRES", "REDIS", "KAFKA"):
+    for part in ("POSTGRES", "REDIS", "KAFKA", "ADMIN"):
         monkeypatch.setenv(f"EASEL_{part}_PORT", str(free_port()))
     return get_settings()
 
