@@ -46,6 +46,7 @@ class SchedulerPolicy(BasePolicy):
         mode: str = "priced",
         rate_window: float = 10.0,
         utilisation: float = 0.95,
+        confidence: float = 2.0,
         name: str | None = None,
     ) -> None:
         if mode not in MODES:
@@ -55,6 +56,9 @@ class SchedulerPolicy(BasePolicy):
         if not 0.0 < utilisation <= 1.0:
             raise ValueError(f"utilisation must be in (0, 1], got {utilisation}")
         self.utilisation = utilisation
+        if confidence < 0.0:
+            raise ValueError(f"confidence must be >= 0, got {confidence}")
+        self.confidence = confidence
         self.profile = profile
         self.cache = cache
         self.mode = mode
@@ -64,6 +68,7 @@ class SchedulerPolicy(BasePolicy):
         self._t_fast = fr.ts[0] if fr.ts else 0.0
         self._arrivals: deque[tuple[float, int]] = deque()
         self._arrived_mb = 0
+        self._first_arrival: float | None = None
         # One priced profile per hull segment: there are at most K prices, so build them once.
         self._segments: list[tuple[float, Profile]] = []
         if fr.ts:
@@ -75,18 +80,26 @@ class SchedulerPolicy(BasePolicy):
                 self._segments.append((hull.ts[j + 1], Profile(profile.rates, reduced, profile.batch_times)))
 
     def on_arrival(self, n_mb: int, now: float) -> None:
+        if self._first_arrival is None:
+            self._first_arrival = now
         self._arrivals.append((now, n_mb))
         self._arrived_mb += n_mb
         while self._arrivals and self._arrivals[0][0] < now - self.rate_window:
             self._arrived_mb -= self._arrivals.popleft()[1]
 
     def time_per_mb(self) -> float:
-        """Long-run time per mini-batch this worker can afford: ``utilisation * window / arrivals``.
+        """Long-run time per mini-batch this worker can afford, planned with some safety.
 
-        Planning for a utilisation a little under 1 leaves the queue room to absorb random bursts; at
-        exactly 1 the queue would drift to the deadline and then drop whole tasks.
+        ``utilisation * window / arrivals``, where the arrivals are an upper confidence bound on the
+        mini-batches that arrived in the last ``rate_window`` seconds (``confidence`` Poisson standard
+        deviations). Why the safety: at a utilisation of exactly 1 the queue drifts to the deadline and
+        then drops whole tasks, and a noisy rate estimate that comes out low would price time too cheaply.
         """
-        return self.utilisation * self.rate_window / self._arrived_mb if self._arrived_mb else float("inf")
+        if not self._arrivals:
+            return float("inf")
+        tasks = len(self._arrivals)
+        ucb = self._arrived_mb * (1.0 + self.confidence / tasks**0.5)
+        return self.utilisation * self.rate_window / ucb
 
     def budget(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> float:
         budget = max(deadline, 0.0)
