@@ -1,0 +1,75 @@
+"""The training life cycle end to end through the SDK: admin launches a real advisor and two real train
+workers for the built-in sliced MLP on real digits; the trials' parameters load and predict."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from admin.app import create_app
+from admin.testing import ServerThread
+from easel.model.builtin.sliced import SlicedMLPTemplate
+from easel.settings import Settings
+from sdk import Client, TrainBudget
+
+EMAIL, PASSWORD = "tuning-root@easel.test", "tuning-root-password"
+
+
+def digits_npz(folder: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[:, None]
+    y = digits.target.astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(y))[:900]
+    train, val = order[:600], order[600:]
+    np.savez(folder / "train.npz", x=x[train], y=y[train])
+    np.savez(folder / "val.npz", x=x[val], y=y[val])
+    return folder / "train.npz", folder / "val.npz", x[val], y[val]
+
+
+@pytest.mark.slow
+def test_upload_train_with_two_workers_and_predict(settings: Settings, tmp_path: Path) -> None:
+    admin_settings = settings.model_copy(update={
+        "launch_services": True, "superadmin_email": EMAIL, "superadmin_password": PASSWORD,
+        "password_hash_rounds": 4,
+    })
+    train_path, val_path, val_x, val_y = digits_npz(tmp_path)
+    with ServerThread(create_app(admin_settings)) as server, Client(server.url) as client:
+        client.login(EMAIL, PASSWORD)
+        train = client.upload_dataset("digits-train", "IMAGE_CLASSIFICATION", train_path)
+        val = client.upload_dataset("digits-val", "IMAGE_CLASSIFICATION", val_path)
+        mlp = next(m for m in client.list_models(task="IMAGE_CLASSIFICATION") if m.name == "SlicedMLP")
+        job = client.create_train_job("tuning-e2e", "IMAGE_CLASSIFICATION", train.id, val.id, [mlp.id],
+                                      budget=TrainBudget(model_trial_count=4, workers=2, early_stop=False))
+        assert len([s for s in job.sub_train_jobs[0].services if s.kind == "TRAIN_WORKER"]) == 2
+
+        deadline = time.monotonic() + 300
+        while client.get_train_job(job.app, job.app_version).status not in ("COMPLETED", "ERRORED", "STOPPED"):
+            assert time.monotonic() < deadline, "train job did not finish in 5 minutes"
+            time.sleep(1)
+        assert client.get_train_job(job.app, job.app_version).status == "COMPLETED"
+
+        trials = list(client.list_trials(job.app, job.app_version))
+        assert sorted(t.no for t in trials) == [1, 2, 3, 4], "the trial budget is respected"
+        assert all(t.status == "COMPLETED" for t in trials), [(t.no, t.status, t.error) for t in trials]
+        for trial in trials:
+            profile = trial.profile
+            assert profile["rates"] == list(SlicedMLPTemplate.SLICE_RATES)
+            assert len(profile["accuracy"]) == len(profile["rates"])
+            assert all(t > 0 for t in profile["batch_time_s"])
+            assert client.get_trial_logs(trial.id).items, "each trial logged its epochs"
+
+        best = client.list_trials(job.app, job.app_version, best=1).items[0]
+        assert best.score == max(t.score for t in trials)
+        assert best.score > 0.5, "clearly better than chance (0.1) on digits"
+        model = SlicedMLPTemplate(**best.knobs)
+        model.load_parameters(client.get_trial_parameters(best.id))
+        for rate in SlicedMLPTemplate.SLICE_RATES:
+            probabilities = np.asarray(model.predict(val_x[:50].tolist(), slice_rate=rate))
+            assert probabilities.shape == (50, 10)
+            accuracy = float((probabilities.argmax(axis=1) == val_y[:50]).mean())
+            assert accuracy > 0.3, f"rate {rate}: loaded parameters predict ({accuracy:.2f})"
