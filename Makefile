@@ -29,6 +29,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/slicing.py
 	$(BIN)/python benchmarks/scheduler.py
+	$(BIN)/python benchmarks/tuning.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
