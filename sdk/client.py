@@ -287,10 +287,14 @@ class Client:
         """Stop a train job's services and unfinished trials (a no-op on a finished job)."""
         return TrainJob.from_dict(self._json("POST", f"/train_jobs/{app}/{version}/stop"))
 
-    def list_trials(self, app: str, version: int, *, best: int | None = None, offset: int = 0,
-                    limit: int = 50) -> Page[Trial]:
-        """A train job's trials in order; with ``best=k`` only the k best completed ones, best first."""
-        params = self._params(best=best, offset=offset, limit=limit)
+    def list_trials(self, app: str, version: int, *, best: int | None = None, objective: str | None = None,
+                    offset: int = 0, limit: int = 50) -> Page[Trial]:
+        """A train job's trials in order; with ``best=k`` only the k best completed ones, best first,
+        ranked by ``objective``: ``"full_width"`` (default) or ``"mean_across_rates"``.
+
+        Example: ``client.list_trials("digits", 1, best=3, objective="mean_across_rates")``
+        """
+        params = self._params(best=best, objective=objective, offset=offset, limit=limit)
         return Page.parse(self._json("GET", f"/train_jobs/{app}/{version}/trials", params=params), Trial)
 
     def get_trial(self, trial_id: str) -> Trial:

@@ -6,7 +6,7 @@ train worker stored (safetensors: tensors only, never pickle), as ``application/
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import select
@@ -22,6 +22,12 @@ from easel.db.models import Model, SubTrainJob, TrainJob, Trial, TrialLog, User
 from easel.model.params import FORMAT, is_safetensors
 
 router = APIRouter(tags=["trials"])
+Objective = Literal["full_width", "mean_across_rates"]
+
+
+def _mean_accuracy(trial: Trial) -> float:
+    accuracy = (trial.profile or {}).get("accuracy") or [trial.score or 0.0]
+    return sum(accuracy) / len(accuracy)
 TrialId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
@@ -58,6 +64,8 @@ def owned_trial(db: Session, trial_id: str, user: User) -> Trial:
 def list_trials(
     app: AppPath, version: VersionPath, db: DbSession, user: Developer, page: Paging,
     best: Annotated[int | None, Query(ge=1, le=1000, description="only the k best completed trials")] = None,
+    objective: Annotated[Objective, Query(description="how `best` ranks: accuracy at full width, or the mean "
+                                          "accuracy across the slice rates")] = "full_width",
 ) -> Page[TrialOut]:
     job = owned_train_job(db, app, version, user)
     stmt = select(Trial).join(SubTrainJob, SubTrainJob.id == Trial.sub_train_job_id).where(
@@ -67,7 +75,10 @@ def list_trials(
         stmt = stmt.where(Trial.status == TrialStatus.COMPLETED, Trial.score.is_not(None)).order_by(
             Trial.score.desc(), Trial.created_at, Trial.id
         )
-        items = list(db.scalars(stmt.limit(best)))
+        if objective == "mean_across_rates":
+            items = sorted(db.scalars(stmt), key=_mean_accuracy, reverse=True)[:best]
+        else:
+            items = list(db.scalars(stmt.limit(best)))
         return Page[TrialOut](items=_with_models(db, items), total=len(items), offset=0, limit=best)
     items, total = paginate(db, stmt.order_by(Trial.created_at, Trial.no, Trial.id), page)
     return Page[TrialOut](items=_with_models(db, items), total=total, offset=page.offset, limit=page.limit)

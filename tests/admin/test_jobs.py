@@ -9,7 +9,8 @@ from admin_helpers import TASK, fake_safetensors
 from sqlalchemy import select
 
 from admin.testing import GOOD_TEMPLATE, csv_file, npz_file
-from easel.db.models import Service
+from easel.db.models import Service, Trial
+from easel.db.session import session_scope
 from easel.model.params import read_metadata
 from sdk import Client, Conflict, Invalid, NotFound, TrainBudget
 
@@ -183,3 +184,18 @@ def test_inference_job_needs_something_to_deploy(developer: Client, datasets, se
         developer.get_inference_job("empty", 1)
     with pytest.raises(Invalid, match="app_version"):
         developer.create_inference_job("empty", 0)
+
+
+def test_best_by_mean_accuracy_across_rates(developer: Client, datasets, seed_trials, sessions) -> None:
+    developer.create_train_job("obj", TASK, *datasets, [_builtin(developer, "SlicedMLP")])
+    ids = seed_trials("obj", 1, [("COMPLETED", 0.95, False), ("COMPLETED", 0.90, False)])
+    # trial 1 is best at full width but collapses when sliced; trial 2 holds up at every rate
+    profiles = {ids[0]: [0.95, 0.5, 0.3, 0.2], ids[1]: [0.90, 0.88, 0.86, 0.8]}
+    with session_scope(sessions) as session:
+        for trial_id, accuracy in profiles.items():
+            session.get_one(Trial, trial_id).profile = {"rates": [1.0, 0.75, 0.5, 0.25], "accuracy": accuracy}
+    assert [t.id for t in developer.list_trials("obj", 1, best=2)] == [ids[0], ids[1]]
+    by_mean = developer.list_trials("obj", 1, best=2, objective="mean_across_rates")
+    assert [t.id for t in by_mean] == [ids[1], ids[0]]
+    with pytest.raises(Invalid):
+        developer.list_trials("obj", 1, best=1, objective="fastest")
