@@ -28,7 +28,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks" / "templates"))
+# Run as a script, this folder comes first on sys.path, where benchmarks/slicing.py would shadow the
+# slicing package: put the project root first instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks" / "templates")]
 
 from advisor.records import TrialRecords  # noqa: E402
 from advisor.samplers import make_sampler  # noqa: E402
