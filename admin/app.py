@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from admin.errors import install_error_handlers
 from admin.middleware import BodySizeLimit
 from admin.routes import datasets, health, inference_jobs, models, tokens, train_jobs, trials, users
+from admin.services.supervisor import Supervisor
 from admin.services.templates import register_builtin_templates
 from admin.services.users import seed_superadmin
 from admin.state import AdminState
@@ -69,9 +70,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(start_up, state)
+        # Only launched services can die and be replaced; deferred ones are records.
+        supervisor = Supervisor(state) if settings.launch_services else None
+        if supervisor is not None:
+            supervisor.start()
         try:
             yield
         finally:
+            if supervisor is not None:
+                supervisor.stop()
             state.close()
 
     app = FastAPI(title="Easel admin", version=VERSION, description=DESCRIPTION, openapi_tags=TAGS,

@@ -1,0 +1,107 @@
+"""The supervisor: admin's reconcile loop over the services it launched for running train jobs.
+
+Every ``interval_s`` it asks the launcher for the real state of each live service (a process that died is
+no longer RUNNING). An advisor that died before finishing its sub-job is relaunched — it rebuilds its
+optimiser from the trials table and continues the numbering — up to ``MAX_RESTARTS`` times; a train
+worker that died is replaced the same way (its trial is re-issued by the advisor when the lease expires).
+A sub-job whose advisor cannot be kept alive is ERRORED, and so is the train job once none of its
+sub-jobs is left running. Services that exit with code 0 (their work is done) are left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from admin.services.orchestration import DEFERRED
+from admin.state import AdminState
+from easel.db.enums import JobStatus, ServiceKind, ServiceStatus
+from easel.db.models import Service, SubTrainJob, TrainJob
+from easel.db.session import session_scope
+from easel.launcher import ServiceSpec
+
+log = logging.getLogger("admin.supervisor")
+
+MAX_RESTARTS = 3
+LIVE_JOB = (JobStatus.STARTED, JobStatus.RUNNING)
+RESTARTABLE = (ServiceKind.ADVISOR, ServiceKind.TRAIN_WORKER)
+
+
+class Supervisor:
+    def __init__(self, state: AdminState, interval_s: float = 2.0) -> None:
+        self.state = state
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the loop must survive a bad tick; it is logged
+                log.exception("supervisor tick failed")
+
+    def tick(self) -> None:
+        """One reconcile pass (public so tests can drive it)."""
+        with session_scope(self.state.sessions) as session:
+            rows = session.execute(
+                select(Service.id, SubTrainJob.id, SubTrainJob.status)
+                .outerjoin(SubTrainJob, SubTrainJob.id == Service.sub_train_job_id)
+                .where(Service.status.in_((ServiceStatus.STARTED, ServiceStatus.RUNNING)),
+                       Service.launcher != DEFERRED)
+            ).all()
+        for service_id, sub_id, sub_status in rows:
+            # status() records processes that ended (STOPPED on exit 0, else ERRORED) as it looks.
+            state = self.state.launcher.status(service_id)
+            if state.status == ServiceStatus.ERRORED and sub_id is not None and sub_status in LIVE_JOB:
+                self._replace(service_id, sub_id)
+
+    def _replace(self, service_id: str, sub_id: str) -> None:
+        with session_scope(self.state.sessions) as session:
+            dead = session.get_one(Service, service_id)
+            if dead.kind not in RESTARTABLE:
+                return
+            launched = session.scalar(select(func.count()).select_from(Service).where(
+                Service.sub_train_job_id == sub_id, Service.kind == dead.kind))
+            spec = ServiceSpec(name=dead.name, kind=dead.kind, argv=dead.command["argv"],
+                               env=dead.command.get("env", {}), sub_train_job_id=sub_id)
+        workers_wanted = dead.kind == ServiceKind.TRAIN_WORKER
+        limit = MAX_RESTARTS * (self._workers_of(sub_id) if workers_wanted else 1)
+        if launched > limit:
+            log.error("%s of sub-train-job %s died %d times; giving up", dead.kind.value, sub_id, launched)
+            if dead.kind == ServiceKind.ADVISOR:
+                self._error_sub_job(sub_id, f"the advisor died {launched} times")
+            return
+        new = self.state.launcher.start(spec)
+        log.warning("%s %s died (exit %s); relaunched as %s", dead.kind.value, service_id, dead.exit_code, new.id)
+
+    def _workers_of(self, sub_id: str) -> int:
+        with session_scope(self.state.sessions) as session:
+            sub = session.get_one(SubTrainJob, sub_id)
+            return max(1, int(session.get_one(TrainJob, sub.train_job_id).budget.get("WORKERS", 1)))
+
+    def _error_sub_job(self, sub_id: str, reason: str) -> None:
+        now = datetime.now(UTC)
+        with session_scope(self.state.sessions) as session:
+            sub = session.get_one(SubTrainJob, sub_id)
+            sub.status, sub.stopped_at = JobStatus.ERRORED, now
+            for service in session.scalars(select(Service).where(
+                    Service.sub_train_job_id == sub_id, Service.status.in_((ServiceStatus.STARTED,
+                                                                           ServiceStatus.RUNNING)))):
+                self.state.launcher.stop(service.id)
+            session.flush()
+            job = session.get_one(TrainJob, sub.train_job_id)
+            siblings = session.scalars(select(SubTrainJob.status).where(SubTrainJob.train_job_id == job.id)).all()
+            if job.status in LIVE_JOB and not any(s in LIVE_JOB for s in siblings):
+                job.status, job.stopped_at = JobStatus.ERRORED, now
+            log.error("sub-train-job %s ERRORED: %s", sub_id, reason)
