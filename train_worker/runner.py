@@ -67,6 +67,7 @@ class TrialRunner:
                  worker_id: str, service_id: str | None) -> None:
         self.sessions, self.channel, self.blobs = sessions, channel, blobs
         self.worker_id, self.service_id = worker_id, service_id
+        self._classes: dict[str, type] = {}  # model id -> template class: import template code once
 
     def setup(self) -> TrialSetup:
         with session_scope(self.sessions) as session:
@@ -123,7 +124,9 @@ class TrialRunner:
 
     def _train_and_measure(self, proposal: Proposal) -> dict[str, Any]:
         setup = self.setup()
-        template_cls = load_template_class(setup.model, self.blobs)
+        template_cls = self._classes.get(setup.model.id)
+        if template_cls is None:
+            template_cls = self._classes[setup.model.id] = load_template_class(setup.model, self.blobs)
         template = template_cls(**proposal.knobs)
         early_stop = any(template.knobs.get(name) is True for name, knob in setup.model.knob_config.items()
                          if knob.get("type") == "policy" and knob.get("policy") == "EARLY_STOP")
