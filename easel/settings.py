@@ -68,6 +68,28 @@ class Settings(BaseSettings):
         default=False, description="start advisor/worker/predictor processes for jobs (off: record them only)"
     )
 
+    # Serving (predictor + inference workers of an inference job).
+    predictor_host: str = Field(default="127.0.0.1", description="interface predictors listen on")
+    serving_policy: str = Field(
+        default="scheduler",
+        description="inference workers' policy: scheduler[:priced|queue|myopic], fixed:<rate>, "
+                    "model-switching or clipper",
+    )
+    serving_batch_size: int | None = Field(
+        default=None, ge=1, le=4096, description="mini-batch size S_mb; default: the trial profile's batch size"
+    )
+    serving_fetch_wait_ms: int = Field(
+        default=10, ge=1, le=500, description="longest a worker's Kafka fetch waits for new requests"
+    )
+    serving_margin_s: float = Field(
+        default=0.005, ge=0, le=5, description="time kept back from each deadline for sending the answer back"
+    )
+    serving_threads: int = Field(default=1, ge=0, le=256, description="torch threads per inference worker; 0 = torch's default")
+    serving_ewma_alpha: float = Field(default=0.2, gt=0, le=1, description="weight of a new batch time in t_i's EWMA")
+    serving_max_instances: int = Field(default=100_000, ge=1, description="most instances in one predict request")
+    serving_max_deadline_s: float = Field(default=300.0, gt=0, le=86_400, description="longest deadline accepted")
+    serving_drain_s: float = Field(default=10.0, ge=0, le=600, description="how long a stopping service drains")
+
     # Loopback ports of the local stack's servers.
     postgres_port: Port = 54329
     redis_port: Port = 63799
@@ -108,6 +130,23 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
+
+    @field_validator("serving_policy")
+    @classmethod
+    def _check_serving_policy(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value in ("scheduler", "scheduler:priced", "scheduler:queue", "scheduler:myopic", "model-switching",
+                     "clipper"):
+            return value
+        kind, sep, rate = value.partition(":")
+        if kind == "fixed" and sep:
+            try:
+                number = float(rate)
+            except ValueError:
+                number = -1.0
+            if 0.0 < number <= 1.0:
+                return f"fixed:{number:g}"
+        raise ValueError("must be scheduler[:priced|queue|myopic], fixed:<rate in (0, 1]>, model-switching or clipper")
 
     @field_validator("kafka_bootstrap")
     @classmethod

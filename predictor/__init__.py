@@ -1,1 +1,2 @@
-"""Predictor: HTTP front of an inference job (filled in by the serving issue)."""
+"""Predictor: the HTTP front of an inference job (``POST /predict``), a Kafka producer of its instances and
+the gatherer of their answers. Run it with ``python -m predictor --inference-job-id ID``."""

@@ -16,6 +16,8 @@ MODES = ("myopic", "queue", "priced")
 # Price time a hair below the hull slope so that, between the two hull models the price makes equal,
 # the more accurate one wins (a lexicographic tie-break: reduced value first, then accuracy).
 _PRICE_SHADE = 1e-3
+_HISTORY_BINS = 20  # past rate windows kept to measure how much arrivals vary
+_MIN_BINS = 3
 
 
 class SchedulerPolicy(BasePolicy):
@@ -44,8 +46,8 @@ class SchedulerPolicy(BasePolicy):
         profile: Profile,
         cache: PlanCache | None = None,
         mode: str = "priced",
-        rate_window: float = 10.0,
-        utilisation: float = 0.95,
+        rate_window: float = 30.0,
+        utilisation: float = 1.0,
         confidence: float = 2.0,
         name: str | None = None,
     ) -> None:
@@ -69,6 +71,11 @@ class SchedulerPolicy(BasePolicy):
         self._arrivals: deque[tuple[float, int]] = deque()
         self._arrived_mb = 0
         self._first_arrival: float | None = None
+        self._last_arrival = 0.0
+        # Mini-batches that arrived in each past stretch of rate_window seconds (how much that count varies).
+        self._bins: deque[int] = deque(maxlen=_HISTORY_BINS)
+        self._bin_start = 0.0
+        self._bin_count = 0
         # One priced profile per hull segment: there are at most K prices, so build them once.
         self._segments: list[tuple[float, Profile]] = []
         if fr.ts:
@@ -81,25 +88,41 @@ class SchedulerPolicy(BasePolicy):
 
     def on_arrival(self, n_mb: int, now: float) -> None:
         if self._first_arrival is None:
-            self._first_arrival = now
+            self._first_arrival = self._bin_start = now
+        while now >= self._bin_start + self.rate_window:
+            self._bins.append(self._bin_count)
+            self._bin_count = 0
+            self._bin_start += self.rate_window
+        self._bin_count += n_mb
+        self._last_arrival = now
         self._arrivals.append((now, n_mb))
         self._arrived_mb += n_mb
-        while self._arrivals and self._arrivals[0][0] < now - self.rate_window:
+        while self._arrivals[0][0] < now - self.rate_window:
             self._arrived_mb -= self._arrivals.popleft()[1]
 
     def time_per_mb(self) -> float:
         """Long-run time per mini-batch this worker can afford, planned with some safety.
 
-        ``utilisation * window / arrivals``, where the arrivals are an upper confidence bound on the
-        mini-batches that arrived in the last ``rate_window`` seconds (``confidence`` Poisson standard
-        deviations). Why the safety: at a utilisation of exactly 1 the queue drifts to the deadline and
-        then drops whole tasks, and a noisy rate estimate that comes out low would price time too cheaply.
+        ``utilisation * elapsed / arrivals`` over the last ``rate_window`` seconds, where ``arrivals`` is
+        an upper confidence bound on the mini-batches that arrived: the count plus ``confidence`` standard
+        deviations of such a count, measured over past windows (until there are a few, as if arrivals
+        were Poisson). Why the safety: at a utilisation of 1 the queue drifts to the deadline and then
+        drops whole tasks, and a rate estimate that comes out low would price time too cheaply. Measuring
+        the spread at the window's own time scale keeps a constant rate from being treated as random
+        and short bursts the queue can absorb from being treated as lasting.
         """
-        if not self._arrivals:
+        if self._first_arrival is None:
             return float("inf")
-        tasks = len(self._arrivals)
-        ucb = self._arrived_mb * (1.0 + self.confidence / tasks**0.5)
-        return self.utilisation * self.rate_window / ucb
+        elapsed = min(self.rate_window, self._last_arrival - self._first_arrival)
+        if elapsed <= 0.0:
+            return float("inf")  # one arrival so far: nothing to measure a rate from
+        count = self._arrived_mb
+        if len(self._bins) >= _MIN_BINS:
+            mean = sum(self._bins) / len(self._bins)
+            spread = (sum((b - mean) ** 2 for b in self._bins) / (len(self._bins) - 1)) ** 0.5
+        else:
+            spread = count / len(self._arrivals) ** 0.5  # Poisson tasks: sd = n_mb * sqrt(tasks)
+        return self.utilisation * elapsed / (count + self.confidence * spread)
 
     def budget(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> float:
         budget = max(deadline, 0.0)

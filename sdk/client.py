@@ -16,7 +16,9 @@ Example — from a dataset to a deployed app::
         for trial in client.list_trials("digits", job.app_version, best=3):
             print(trial.no, trial.score, trial.knobs)
         deployed = client.create_inference_job("digits", job.app_version, workers=2)
-        print(deployed.predictor_url)
+        client.wait_inference_job("digits", job.app_version)          # predictor and workers ready
+        answer = client.predict("digits", job.app_version, images, deadline_s=0.5)
+        print(answer.totals["served"], [p.label for p in answer])
 
 Every method raises a :class:`sdk.errors.EaselError` subclass on failure (``NotFound``, ``Forbidden``,
 ``Invalid``, ``Conflict``, ``Unauthorized``, ...).
@@ -27,19 +29,21 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import httpx
 
-from sdk.errors import ConnectionFailed, error_from_response
+from sdk.errors import Conflict, ConnectionFailed, error_from_response
 from sdk.types import (
     Dataset,
     Health,
     InferenceJob,
     Model,
     Page,
+    Prediction,
     Token,
     TrainBudget,
     TrainJob,
@@ -335,3 +339,53 @@ class Client:
 
     def stop_inference_job(self, app: str, version: int) -> InferenceJob:
         return InferenceJob.from_dict(self._json("POST", f"/inference_jobs/{app}/{version}/stop"))
+
+    def wait_inference_job(self, app: str, version: int, *, timeout_s: float = 120.0,
+                           poll_s: float = 0.5) -> InferenceJob:
+        """Wait until the inference job is ``RUNNING`` (its predictor and every worker ready) and return it.
+
+        Raises :class:`~sdk.errors.Conflict` if it stops or errors first, ``TimeoutError`` after ``timeout_s``.
+        """
+        give_up = time.monotonic() + timeout_s
+        while True:
+            job = self.get_inference_job(app, version)
+            if job.status == "RUNNING":
+                return job
+            if job.status in ("STOPPED", "ERRORED", "COMPLETED"):
+                raise Conflict(f"inference job {app} v{version} is {job.status}", status_code=409, code="not_running")
+            if time.monotonic() >= give_up:
+                raise TimeoutError(f"inference job {app} v{version} was not RUNNING within {timeout_s:.0f}s "
+                                   f"(status {job.status})")
+            time.sleep(poll_s)
+
+    def predict(self, app: str, version: int, instances: list[Any], deadline_s: float = 1.0, *,
+                predictor_url: str | None = None) -> Prediction:
+        """Predict ``instances`` with an app version's running inference job, answering each by ``deadline_s``.
+
+        Every instance comes back, in order, as ``served`` (label, probabilities, the slice rate used and its
+        latency) or ``dropped`` (not done by the deadline). A bad instance raises
+        :class:`~sdk.errors.Invalid` whose detail names its index; nothing is queued then.
+        ``predictor_url`` skips looking the job up (e.g. ``job.predictor_url``).
+
+        Example::
+
+            answer = client.predict("digits", 1, [image.tolist() for image in images], deadline_s=0.2)
+            print(answer.served, answer.dropped, answer.totals["by_rate"])
+        """
+        url = predictor_url or self._predictor_url(app, version)
+        try:
+            response = self._http.post(f"{url.rstrip('/')}/predict", json={"instances": instances,
+                                                                          "deadline_s": deadline_s},
+                                       timeout=deadline_s + max(10.0, self._http.timeout.read or 0.0))
+        except httpx.TransportError as error:
+            raise ConnectionFailed(f"cannot reach the predictor at {url}: {error}") from error
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return Prediction.from_dict(response.json())
+
+    def _predictor_url(self, app: str, version: int) -> str:
+        job = self.get_inference_job(app, version)
+        if job.status not in ("STARTED", "RUNNING") or not job.predictor_url:
+            raise Conflict(f"{app} v{version} has no running inference job with a predictor", status_code=409,
+                           code="not_running")
+        return job.predictor_url

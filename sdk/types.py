@@ -210,6 +210,57 @@ InferenceJob._nested = {"services": Service}
 
 
 @dataclass(frozen=True)
+class InstancePrediction(_Record):
+    """One instance's answer: ``status`` is ``served`` (with ``prediction``) or ``dropped`` (deadline)."""
+
+    index: int
+    status: str
+    prediction: dict[str, Any] | None = None
+    slice_rate: float | None = None
+    latency_s: float = 0.0
+    worker: str | None = None
+
+    @property
+    def served(self) -> bool:
+        return self.status == "served"
+
+    @property
+    def label(self) -> Any:
+        return (self.prediction or {}).get("label")
+
+    @property
+    def probabilities(self) -> list[float] | None:
+        return (self.prediction or {}).get("probabilities")
+
+
+@dataclass(frozen=True)
+class Prediction(_Record):
+    """A predict request's answer: one entry per instance, in order, and the task's totals
+    (``instances``, ``served``, ``dropped``, ``by_rate``, ``expected_effective_accuracy``, ``elapsed_s``, ...)."""
+
+    task_id: str
+    predictions: list[InstancePrediction] = field(default_factory=list)
+    totals: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[InstancePrediction]:
+        return iter(self.predictions)
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    @property
+    def served(self) -> int:
+        return sum(1 for p in self.predictions if p.served)
+
+    @property
+    def dropped(self) -> int:
+        return len(self.predictions) - self.served
+
+
+Prediction._nested = {"predictions": InstancePrediction}
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     """One page of a list route. Iterating a page iterates its items."""
 

@@ -1,34 +1,8 @@
-"""Load a model template class: built-in ones by import path, uploaded ones from their file in the blob store.
-
-Template code runs only in workers (never in admin), so this is the one place that imports it.
-"""
+"""Template loading for the train worker: re-exported from :mod:`easel.model.loading`, where it lives so
+that the inference worker can use the same code without importing this service."""
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
-import sys
+from easel.model.loading import load_template_class
 
-from easel.blobstore import BlobStore
-from easel.db.enums import ModelSource
-from easel.db.models import Model
-from easel.model import BaseModel
-
-
-def load_template_class(model: Model, blobs: BlobStore) -> type[BaseModel]:
-    if model.source == ModelSource.BUILTIN:
-        module = importlib.import_module(model.module_ref)
-    else:
-        path = blobs.local_path(model.module_ref)
-        name = f"easel_template_{hashlib.sha1(model.id.encode()).hexdigest()[:12]}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ValueError(f"cannot load template file {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    cls = getattr(module, model.model_class, None)
-    if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
-        raise ValueError(f"{model.module_ref} has no BaseModel subclass named {model.model_class!r}")
-    return cls
+__all__ = ["load_template_class"]

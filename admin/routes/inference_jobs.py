@@ -1,7 +1,9 @@
 """Inference jobs: deploy the best trials of a finished train job, list, read, stop.
 
-One running inference job per app version. The predictor URL in the answer is filled in once a predictor
-serves the job (by the serving services); until then it is ``null``.
+One running inference job per app version. When services are launched (``EASEL_LAUNCH_SERVICES``), the
+job records its predictor's URL at once and becomes ``RUNNING`` when the predictor and every inference
+worker are ready; when they are only recorded, the URL stays ``null``. Stopping drains: the predictor
+answers the requests in flight, the workers finish their queued tasks, then they exit.
 """
 
 from __future__ import annotations
@@ -135,13 +137,14 @@ def get_inference_job(app: AppPath, version: VersionPath, db: DbSession, user: D
     return inference_job_out(db, job, train_job)
 
 
-@router.post("/{app}/{version}/stop", summary="Stop the running inference job of an app version")
+@router.post("/{app}/{version}/stop",
+             summary="Stop the running inference job of an app version (drains: requests in flight are answered)")
 def stop_inference_job(
     app: AppPath, version: VersionPath, db: DbSession, user: Developer, state: State,
 ) -> InferenceJobOut:
     train_job, job = _owned_inference_job(db, app, version, user)
     if job.status in LIVE:
-        orchestration.stop_services(state, db, orchestration.inference_job_services(db, job.id))
+        orchestration.stop_inference_job(state, db, job)
         job.status, job.stopped_at = JobStatus.STOPPED, datetime.now(UTC)
         db.commit()
     return inference_job_out(db, job, train_job)

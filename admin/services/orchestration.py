@@ -10,7 +10,8 @@ job gets one predictor and ``workers`` inference workers. :func:`launch_train_jo
   ``STARTED``, launcher ``"deferred"``, with the exact argv and environment it would run with — and
   nothing is spawned;
 * on: every service is started through the configured launcher (``EASEL_LAUNCHER``: local processes, or
-  Kubernetes later), which records it with its pid/pod and log path.
+  Kubernetes later), which records it with its pid/pod and log path. An inference job's predictor gets a
+  port chosen here, and the job records the predictor's URL.
 
 Stopping works in both modes: deferred services are marked ``STOPPED``; launched ones are stopped
 through the launcher.
@@ -31,6 +32,9 @@ from easel.db.enums import JobStatus, ServiceKind, ServiceStatus
 from easel.db.models import InferenceJob, Service, TrainJob
 from easel.db.session import session_scope
 from easel.launcher import ServiceSpec
+from easel.redis_client import make_redis
+from easel.serving import job_keys
+from easel.stack.process import free_port
 
 log = logging.getLogger("admin")
 
@@ -68,14 +72,16 @@ def train_job_specs(job: TrainJob) -> list[ServiceSpec]:
     return specs
 
 
-def inference_job_specs(job: InferenceJob, app: str, version: int) -> list[ServiceSpec]:
-    """One predictor and ``budget.WORKERS`` inference workers."""
+def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str | None = None,
+                        port: int | None = None) -> list[ServiceSpec]:
+    """One predictor (listening on ``host:port`` when given) and ``budget.WORKERS`` inference workers."""
     workers = int(job.budget.get("WORKERS", 1))
     tag = f"{app}-v{version}-{job.id[:8]}"
     env = {**_base_env(), "EASEL_INFERENCE_JOB_ID": job.id}
+    listen = ["--host", host, "--port", str(port)] if host is not None and port is not None else []
     specs = [ServiceSpec(
-        name=f"predictor-{tag}", kind=ServiceKind.PREDICTOR, env=env, inference_job_id=job.id,
-        argv=_python_module("predictor", "--inference-job-id", job.id),
+        name=f"predictor-{tag}", kind=ServiceKind.PREDICTOR, env=env, inference_job_id=job.id, host=host, port=port,
+        argv=_python_module("predictor", "--inference-job-id", job.id, *listen),
     )]
     for index in range(workers):
         specs.append(ServiceSpec(
@@ -84,6 +90,11 @@ def inference_job_specs(job: InferenceJob, app: str, version: int) -> list[Servi
             argv=_python_module("inference_worker", "--inference-job-id", job.id),
         ))
     return specs
+
+
+def predictor_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{shown}:{port}"
 
 
 def _record_deferred(session: Session, spec: ServiceSpec) -> Service:
@@ -131,14 +142,21 @@ def launch_train_job(state: AdminState, train_job_id: str) -> None:
 
 
 def launch_inference_job(state: AdminState, inference_job_id: str, app: str, version: int) -> None:
-    """Record or start the predictor and inference workers of a committed inference job."""
+    """Record or start the predictor and inference workers of a committed inference job.
+
+    When services are launched, the predictor's port is chosen here and its URL recorded on the job at
+    once (the predictor records it again, with the port it really bound, when it starts).
+    """
     with session_scope(state.sessions) as session:
         job = session.get_one(InferenceJob, inference_job_id)
-        specs = inference_job_specs(job, app, version)
         if not state.settings.launch_services:
-            for spec in specs:
+            for spec in inference_job_specs(job, app, version):
                 _record_deferred(session, spec)
             return
+        host = state.settings.predictor_host
+        port = free_port(host if host not in ("0.0.0.0", "::", "") else "127.0.0.1")
+        specs = inference_job_specs(job, app, version, host=host, port=port)
+        job.predictor_url = predictor_url(host, port)
     try:
         _launch(state, specs)
     except Exception:
@@ -155,7 +173,8 @@ def _mark_errored(state: AdminState, model: type[TrainJob] | type[InferenceJob],
                 sub.status, sub.stopped_at = JobStatus.ERRORED, job.stopped_at
 
 
-def stop_services(state: AdminState, session: Session, services: list[Service]) -> None:
+def stop_services(state: AdminState, session: Session, services: list[Service],
+                  timeout_s: float | None = None) -> None:
     """Stop each live service: deferred ones are marked in ``session``; launched ones via the launcher."""
     now = datetime.now(UTC)
     for row in services:
@@ -165,10 +184,30 @@ def stop_services(state: AdminState, session: Session, services: list[Service]) 
             row.status, row.stopped_at = ServiceStatus.STOPPED, now
         else:
             try:
-                state.launcher.stop(row.id)
+                if timeout_s is None:
+                    state.launcher.stop(row.id)
+                else:
+                    state.launcher.stop(row.id, timeout_s=timeout_s)
             except Exception:  # noqa: BLE001 - keep stopping the others; the row shows what happened
                 log.exception("could not stop service %s", row.id)
             session.refresh(row)
+
+
+def stop_inference_job(state: AdminState, session: Session, job: InferenceJob) -> None:
+    """Drain and stop an inference job: the predictor first (it answers the requests in flight, each by its
+    deadline), then the workers (they finish what is queued and commit); then forget its Redis keys."""
+    services = inference_job_services(session, job.id)
+    order = sorted(services, key=lambda s: (s.kind != ServiceKind.PREDICTOR, s.created_at, s.name))
+    stop_services(state, session, order, timeout_s=state.settings.serving_drain_s + 5.0)
+    if any(s.launcher != DEFERRED for s in services):
+        try:
+            client = make_redis(state.settings)
+            try:
+                client.delete(*job_keys(job.id))
+            finally:
+                client.close()
+        except Exception:  # noqa: BLE001 - leftover keys are harmless; the job is stopped either way
+            log.warning("could not delete the Redis keys of inference job %s", job.id)
 
 
 def sub_train_job_services(session: Session, sub_ids: list[str]) -> list[Service]:
@@ -187,5 +226,5 @@ def inference_job_services(session: Session, job_id: str) -> list[Service]:
 
 __all__ = [
     "DEFERRED", "inference_job_services", "inference_job_specs", "launch_inference_job", "launch_train_job",
-    "stop_services", "sub_train_job_services", "train_job_specs",
+    "predictor_url", "stop_inference_job", "stop_services", "sub_train_job_services", "train_job_specs",
 ]

@@ -1,0 +1,165 @@
+"""The serving wire: where an inference job's requests and results travel, and in what format.
+
+The predictor and the inference workers are separate services that never import each other; this module is
+the contract between them (as :mod:`easel.tuning` is between the advisor and the train workers).
+
+Requests — Kafka topic ``easel.inference.<job id>.requests`` with one partition per inference worker (the
+workers form one consumer group, ``easel.inference.<job id>.workers``). Each instance of a task is one
+message (msgpack map, never pickle)::
+
+    {"task": "9f1c...", "index": 17, "deadline_at": 1718000000.25, "n": 300, "n_part": 150,
+     "sent_at": 1718000000.01, "x": <float32 bytes>, "shape": [1, 8, 8]}      # numeric instances
+    {... "value": <any msgpack value>}                                       # anything else
+
+``n`` is the task's instance count and ``n_part`` how many of them went to this message's partition, so a
+worker knows when it holds its whole share. The message key is ``<task>/<part>``; the partition is chosen
+explicitly: a task's mini-batches are dealt round-robin across the partitions (SINGA-Easy §3.2), so every
+worker plans its own share.
+
+Results — Redis stream ``easel:inference:<job id>:results`` (one per job, read by the job's predictor with
+one blocking ``XREAD``). Each entry has one field ``m``, a msgpack map::
+
+    {"kind": "results", "task": "9f1c...", "worker": "w-1a2b", "at": 1718000000.2,
+     "items": [[17, "served", 0.5, [0.01, 0.9, ...]], [18, "dropped", null, null], ...],
+     "report": {...}}          # present on a worker's last message for its share of the task
+    {"kind": "ready", "worker": "w-1a2b"}
+
+Why Redis and not a Kafka results topic: a result is worth something only until its task's deadline, so it
+needs no durability or replay; what it needs is low latency to one known reader. ``XADD`` returns once the
+result is stored (so a worker can commit its Kafka offsets right after), and the predictor's single
+``XREAD BLOCK`` wakes as soon as an entry lands (sub-millisecond), with no consumer-group join and no fetch
+wait. A result that never arrives costs nothing extra: the predictor answers that instance as dropped at
+the deadline.
+
+Worker registry — Redis hash ``easel:inference:<job id>:workers``: worker id → JSON (pid, metrics port,
+partitions), written when a worker has its partitions and is ready to serve, removed when it stops.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+import numpy as np
+
+SERVED = "served"
+DROPPED = "dropped"
+STATUSES = (SERVED, DROPPED)
+STREAM_MAXLEN = 100_000  # results entries kept (approximately) per job; each holds a mini-batch
+
+
+def requests_topic(job_id: str) -> str:
+    return f"easel.inference.{job_id}.requests"
+
+
+def consumer_group(job_id: str) -> str:
+    return f"easel.inference.{job_id}.workers"
+
+
+def results_stream(job_id: str) -> str:
+    return f"easel:inference:{job_id}:results"
+
+
+def workers_key(job_id: str) -> str:
+    return f"easel:inference:{job_id}:workers"
+
+
+def job_keys(job_id: str) -> list[str]:
+    """Every Redis key an inference job uses (for clean-up once it has stopped)."""
+    return [results_stream(job_id), workers_key(job_id)]
+
+
+# -- requests ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One instance of a task, as a worker receives it."""
+
+    task: str
+    index: int
+    deadline_at: float
+    n: int
+    n_part: int
+    sent_at: float
+    array: np.ndarray | None  # numeric instances
+    value: Any = None  # any other instance
+
+    @property
+    def instance(self) -> Any:
+        return self.array if self.array is not None else self.value
+
+
+def encode_request(task: str, index: int, deadline_at: float, n: int, n_part: int, sent_at: float,
+                   instance: np.ndarray | Any) -> bytes:
+    body: dict[str, Any] = {"task": task, "index": index, "deadline_at": deadline_at, "n": n, "n_part": n_part,
+                            "sent_at": sent_at}
+    if isinstance(instance, np.ndarray):
+        body["x"] = np.ascontiguousarray(instance, dtype="<f4").tobytes()
+        body["shape"] = list(instance.shape)
+    else:
+        body["value"] = instance
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def decode_request(raw: bytes) -> Request:
+    body = msgpack.unpackb(raw, raw=False)
+    x = body.get("x")
+    array = None
+    if x is not None:
+        array = np.frombuffer(x, dtype="<f4").reshape(body["shape"])
+    return Request(str(body["task"]), int(body["index"]), float(body["deadline_at"]), int(body["n"]),
+                   int(body["n_part"]), float(body.get("sent_at", 0.0)), array, body.get("value"))
+
+
+def split_mini_batches(n_instances: int, n_parts: int, batch_size: int, offset: int = 0) -> list[int]:
+    """Instances per partition: whole mini-batches dealt round-robin from ``offset``, the partial one last.
+
+    (SINGA-Easy §3.2; the same split as ``scheduler.split_instances``, which services may not import.)
+    """
+    if n_parts < 1 or batch_size < 1 or n_instances < 0:
+        raise ValueError("need n_parts >= 1, batch_size >= 1 and n_instances >= 0")
+    n_mb = -(-n_instances // batch_size)
+    base, extra = divmod(n_mb, n_parts)
+    mbs = [0] * n_parts
+    for j in range(n_parts):
+        mbs[(offset + j) % n_parts] = base + (1 if j < extra else 0)
+    sizes = [mb * batch_size for mb in mbs]
+    short = n_mb * batch_size - n_instances
+    if short:
+        last = (offset + (extra - 1 if extra else n_parts - 1)) % n_parts
+        sizes[last] -= short
+    return sizes
+
+
+# -- results ----------------------------------------------------------------------------------------------
+Item = tuple[int, str, float | None, Any]  # (index, status, slice rate, output)
+
+
+def encode_results(task: str, worker: str, items: Sequence[Item], at: float,
+                   report: dict[str, Any] | None = None) -> bytes:
+    body: dict[str, Any] = {"kind": "results", "task": task, "worker": worker, "at": at,
+                            "items": [list(item) for item in items]}
+    if report is not None:
+        body["report"] = report
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def encode_ready(worker: str) -> bytes:
+    return msgpack.packb({"kind": "ready", "worker": worker}, use_bin_type=True)
+
+
+def decode_entry(raw: bytes) -> dict[str, Any]:
+    return msgpack.unpackb(raw, raw=False)
+
+
+def worker_record(pid: int, metrics_port: int | None, partitions: Sequence[int], policy: str) -> str:
+    return json.dumps({"pid": pid, "metrics_port": metrics_port, "partitions": sorted(partitions), "policy": policy})
+
+
+__all__ = [
+    "DROPPED", "SERVED", "STATUSES", "STREAM_MAXLEN", "Item", "Request", "consumer_group", "decode_entry",
+    "decode_request", "encode_ready", "encode_request", "encode_results", "job_keys", "requests_topic",
+    "results_stream", "split_mini_batches", "worker_record", "workers_key",
+]

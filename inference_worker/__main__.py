@@ -1,0 +1,101 @@
+"""``python -m inference_worker --inference-job-id ID``: serve an inference job's requests from Kafka.
+
+Options override the ``EASEL_SERVING_*`` settings: ``--policy`` (scheduler, fixed:<rate>, model-switching,
+clipper), ``--batch-size`` (S_mb), ``--metrics-port`` (0 = any free port; recorded on the service's row).
+SIGTERM drains: no new requests are taken, queued tasks finish (within ``EASEL_SERVING_DRAIN_S``), offsets
+are committed and the worker leaves the consumer group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import uuid
+
+from easel.blobstore import LocalBlobStore
+from easel.db.session import make_engine, make_sessionmaker
+from easel.kafka_io import ensure_topics, make_consumer
+from easel.redis_client import make_redis
+from easel.serving import consumer_group, requests_topic
+from easel.settings import Settings, get_settings
+from inference_worker.metrics import WorkerMetrics
+from inference_worker.model import ServedModel, load_deployment
+from inference_worker.policy import POLICY_HELP, LivePolicy
+from inference_worker.service import InferenceWorker, WorkerConfig
+from scheduler import PlanCache
+
+log = logging.getLogger("easel.inference_worker")
+
+
+def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int | None,
+                 metrics_port: int | None) -> InferenceWorker:
+    sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
+    blobs = LocalBlobStore(settings.blob_dir)
+    if settings.serving_threads:
+        import torch
+
+        torch.set_num_threads(settings.serving_threads)
+    deployment = load_deployment(sessions, blobs, job_id)
+    size = batch_size or settings.serving_batch_size or deployment.batch_size
+    model = ServedModel.load(deployment, blobs)
+    times = model.calibrate(deployment.input_shape, size)
+    live = LivePolicy(policy, model.rates, model.accuracies, times, cache=PlanCache(),
+                      alpha=settings.serving_ewma_alpha)
+    metrics = WorkerMetrics(model.rates)
+    metrics.set_estimates(model.rates, times)
+    port = metrics.serve(settings.predictor_host, metrics_port) if metrics_port is not None else None
+    service_id = os.environ.get("EASEL_SERVICE_ID")
+    worker_id = f"worker-{(service_id or uuid.uuid4().hex)[:8]}"
+    topic = requests_topic(job_id)
+    ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers))
+    consumer = make_consumer(settings, group_id=consumer_group(job_id), value_deserializer=None,
+                             key_deserializer=None, fetch_max_wait_ms=settings.serving_fetch_wait_ms,
+                             max_partition_fetch_bytes=8 << 20, fetch_max_bytes=32 << 20)
+    config = WorkerConfig(job_id=job_id, worker_id=worker_id, topic=topic, batch_size=size, policy=policy,
+                          margin_s=settings.serving_margin_s, drain_s=settings.serving_drain_s,
+                          metrics_port=port, service_id=service_id)
+    worker = InferenceWorker(config, consumer, model, live, make_redis(settings), metrics, sessions)
+    if port is not None:
+        worker.record_service(port)
+    log.info("trial %s (%s), rates %s, accuracies %s, device %s, S_mb %d, metrics on port %s",
+             deployment.trial_id, deployment.model.name, model.rates, [round(p, 4) for p in model.accuracies],
+             _device(), size, port)
+    return worker
+
+
+def _device() -> str:
+    try:
+        from slicing import resolve_device
+
+        return str(resolve_device("auto"))
+    except Exception:  # noqa: BLE001 - only for the log line
+        return "?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inference_worker")
+    parser.add_argument("--inference-job-id", required=True)
+    parser.add_argument("--policy", default=None, help=POLICY_HELP)
+    parser.add_argument("--batch-size", type=int, default=None, help="mini-batch size S_mb")
+    parser.add_argument("--metrics-port", type=int, default=0, help="Prometheus /metrics port (0: any free one)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s inference_worker %(levelname)s %(message)s")
+    overrides = {"serving_policy": args.policy} if args.policy else {}
+    settings = get_settings(**overrides)
+    if args.batch_size is not None and not 1 <= args.batch_size <= 4096:
+        parser.error("--batch-size must be in 1..4096")
+    worker = build_worker(settings, args.inference_job_id, settings.serving_policy, args.batch_size,
+                          args.metrics_port if args.metrics_port >= 0 else None)
+    # SIGTERM (the launcher's stop) drains instead of exiting mid-batch.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: worker.stop.set())
+    signal.signal(signal.SIGINT, lambda _signum, _frame: worker.stop.set())
+    worker.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

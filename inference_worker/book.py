@@ -1,0 +1,219 @@
+"""What a worker holds between Kafka and the model: tasks waiting to run (EDF), and offsets not yet safe to commit.
+
+Both are shared by the consumer thread (which adds what it polls and commits) and the executor thread (which
+takes the most urgent task, runs it and marks its messages done), so each guards itself with a lock.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from easel.serving import Request
+
+
+@dataclass(slots=True)
+class Held:
+    """One polled message: the decoded request and where it came from."""
+
+    request: Request
+    partition: int
+    offset: int
+
+
+@dataclass(slots=True)
+class Group:
+    """The instances of one task this worker holds (possibly from several partitions after a rebalance)."""
+
+    task: str
+    deadline_at: float
+    first_seen: float
+    items: list[Held] = field(default_factory=list)
+    expected: dict[int, int] = field(default_factory=dict)  # partition -> the task's n_part there
+    indices: set[int] = field(default_factory=set)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.items) >= sum(self.expected.values())
+
+    def n_mb(self, batch_size: int) -> int:
+        return math.ceil(len(self.items) / batch_size)
+
+
+class OffsetTracker:
+    """Per partition: offsets polled but not yet answered, and the next offset to poll.
+
+    The committable offset of a partition is its smallest unanswered offset (or, with none, one past the
+    highest polled): everything before it has had its result published, so committing it is at-least-once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[int, set[int]] = {}
+        self._next: dict[int, int] = {}
+        self._committed: dict[int, int] = {}
+
+    def assign(self, partitions: Iterable[int]) -> None:
+        with self._lock:
+            for p in partitions:
+                self._pending.setdefault(p, set())
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Partitions revoked in a rebalance: their new owner answers whatever we did not commit."""
+        with self._lock:
+            for p in partitions:
+                self._pending.pop(p, None)
+                self._next.pop(p, None)
+                self._committed.pop(p, None)
+
+    def received(self, partition: int, offset: int) -> None:
+        with self._lock:
+            pending = self._pending.setdefault(partition, set())
+            pending.add(offset)
+            if offset + 1 > self._next.get(partition, 0):
+                self._next[partition] = offset + 1
+
+    def done(self, partition: int, offset: int) -> None:
+        with self._lock:
+            pending = self._pending.get(partition)
+            if pending is not None:
+                pending.discard(offset)
+
+    def committable(self, partitions: Iterable[int] | None = None) -> dict[int, int]:
+        """Offsets that moved since the last :meth:`mark_committed`: ``{partition: offset to commit}``."""
+        with self._lock:
+            out = {}
+            for p in (self._pending if partitions is None else partitions):
+                if p not in self._next:
+                    continue
+                pending = self._pending.get(p) or ()
+                offset = min(pending) if pending else self._next[p]
+                if offset > self._committed.get(p, -1):
+                    out[p] = offset
+            return out
+
+    def mark_committed(self, offsets: dict[int, int]) -> None:
+        with self._lock:
+            for p, offset in offsets.items():
+                if p in self._next:
+                    self._committed[p] = max(self._committed.get(p, -1), offset)
+
+    def unanswered(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._pending.values())
+
+    def committed_offset(self, partition: int) -> int | None:
+        with self._lock:
+            return self._committed.get(partition)
+
+
+class TaskBook:
+    """Tasks waiting for the executor, served earliest-deadline-first.
+
+    ``take`` blocks until a task is available (or the book is closed and empty). Tasks whose deadline
+    (less ``margin_s``) has passed are purged unrun: their predictor has answered them as dropped already.
+    A task whose instances have not all arrived yet is given up to ``assemble_s`` for the rest.
+    """
+
+    def __init__(self, offsets: OffsetTracker, margin_s: float = 0.0, assemble_s: float = 0.02) -> None:
+        self.offsets = offsets
+        self.margin_s = margin_s
+        self.assemble_s = assemble_s
+        self._cond = threading.Condition()
+        self._groups: dict[str, Group] = {}
+        self._closed = False
+        self.expired_instances = 0
+        self.duplicates = 0
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._groups)
+
+    def queued_instances(self) -> int:
+        with self._cond:
+            return sum(len(g.items) for g in self._groups.values())
+
+    def add(self, held: Iterable[Held], now: float | None = None) -> list[int]:
+        """Add polled messages; returns, per newly seen (task, partition) share, its instance count."""
+        now = time.time() if now is None else now
+        arrivals = []
+        with self._cond:
+            for h in held:
+                r = h.request
+                group = self._groups.get(r.task)
+                if group is None:
+                    group = self._groups[r.task] = Group(r.task, r.deadline_at, now)
+                if r.index in group.indices:  # the same instance twice (a redelivery): answer it once
+                    self.duplicates += 1
+                    self.offsets.done(h.partition, h.offset)
+                    continue
+                if h.partition not in group.expected:
+                    group.expected[h.partition] = r.n_part
+                    arrivals.append(r.n_part)
+                group.deadline_at = min(group.deadline_at, r.deadline_at)
+                group.items.append(h)
+                group.indices.add(r.index)
+            self._cond.notify_all()
+        return arrivals
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def drop_partitions(self, partitions: Iterable[int]) -> int:
+        """Forget queued messages of revoked partitions (their new owner gets them); returns how many."""
+        wanted = set(partitions)
+        removed = 0
+        with self._cond:
+            for task in list(self._groups):
+                group = self._groups[task]
+                keep = [h for h in group.items if h.partition not in wanted]
+                removed += len(group.items) - len(keep)
+                group.items = keep
+                group.indices = {h.request.index for h in keep}
+                for p in wanted:
+                    group.expected.pop(p, None)
+                if not group.items:
+                    del self._groups[task]
+        return removed
+
+    def _purge(self, now: float) -> None:
+        for task in [t for t, g in self._groups.items() if g.deadline_at - self.margin_s <= now]:
+            group = self._groups.pop(task)
+            self.expired_instances += len(group.items)
+            for h in group.items:
+                self.offsets.done(h.partition, h.offset)
+
+    def take(self, timeout_s: float | None = None) -> Group | None:
+        """The most urgent task (removed from the book), or None if closed and empty / on timeout."""
+        give_up = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                now = time.time()
+                self._purge(now)
+                if self._groups:
+                    group = min(self._groups.values(), key=lambda g: (g.deadline_at, g.first_seen))
+                    wait = min(group.first_seen + self.assemble_s, group.deadline_at - self.margin_s) - now
+                    if group.complete or wait <= 0 or self._closed:
+                        del self._groups[group.task]
+                        group.items.sort(key=lambda h: h.request.index)
+                        return group
+                    self._cond.wait(wait)
+                    continue
+                if self._closed:
+                    return None
+                remaining = None if give_up is None else give_up - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+
+    def backlog(self, batch_size: int, now: float | None = None) -> list[tuple[int, float]]:
+        """Waiting tasks in EDF order as ``(n_mb, seconds left)`` (what the scheduler's budget rule reads)."""
+        now = time.time() if now is None else now
+        with self._cond:
+            groups = sorted(self._groups.values(), key=lambda g: (g.deadline_at, g.first_seen))
+            return [(g.n_mb(batch_size), g.deadline_at - self.margin_s - now) for g in groups]

@@ -1,0 +1,62 @@
+"""Prometheus metrics of one inference worker (served on ``/metrics`` of its metrics port).
+
+* ``easel_worker_queue_lag_messages{partition}`` — messages on the partition not yet answered and committed;
+* ``easel_worker_queued_instances`` / ``easel_worker_inflight_instances`` — waiting for / inside the executor;
+* ``easel_worker_batch_seconds{rate}`` — measured time per mini-batch (histogram), and
+  ``easel_worker_batch_time_estimate_seconds{rate}`` — the EWMA the planner uses;
+* ``easel_worker_minibatches_total{rate}`` — the plan mix actually run; ``easel_worker_dropped_minibatches_total``;
+* ``easel_worker_instances_total{status}`` — served, dropped (by the plan or out of time), expired (the
+  deadline passed before the task was taken), and ``easel_worker_expected_correct_total`` — the sum of the
+  profile accuracy of each served instance: with ``instances_total`` it gives effective accuracy;
+* ``easel_worker_tasks_total``, ``easel_worker_replans_total``, ``easel_worker_profile_rebuilds_total``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+BATCH_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+def rate_label(rate: float) -> str:
+    return f"{rate:g}"
+
+
+class WorkerMetrics:
+    def __init__(self, rates: Sequence[float]) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.queue_lag = Gauge("easel_worker_queue_lag_messages", "messages not yet answered and committed",
+                               ["partition"], registry=r)
+        self.queued = Gauge("easel_worker_queued_instances", "instances waiting for the executor", registry=r)
+        self.inflight = Gauge("easel_worker_inflight_instances", "instances taken by the executor, not yet answered",
+                              registry=r)
+        self.batch_seconds = Histogram("easel_worker_batch_seconds", "measured seconds per mini-batch", ["rate"],
+                                       buckets=BATCH_BUCKETS, registry=r)
+        self.batch_estimate = Gauge("easel_worker_batch_time_estimate_seconds",
+                                    "EWMA of seconds per full mini-batch the planner uses", ["rate"], registry=r)
+        self.minibatches = Counter("easel_worker_minibatches", "mini-batches run, by slice rate", ["rate"],
+                                   registry=r)
+        self.dropped_minibatches = Counter("easel_worker_dropped_minibatches", "mini-batches dropped", registry=r)
+        self.instances = Counter("easel_worker_instances", "instances by outcome", ["status"], registry=r)
+        self.expected_correct = Counter("easel_worker_expected_correct",
+                                        "sum of the profile accuracy of every served instance", registry=r)
+        self.tasks = Counter("easel_worker_tasks", "task shares planned", registry=r)
+        self.replans = Counter("easel_worker_replans", "mid-task re-plans after overruns", registry=r)
+        self.rebuilds = Counter("easel_worker_profile_rebuilds", "profile rebuilds from measured times", registry=r)
+        for rate in rates:
+            self.minibatches.labels(rate_label(rate))
+            self.batch_seconds.labels(rate_label(rate))
+        for status in ("served", "dropped", "expired"):
+            self.instances.labels(status)
+
+    def set_estimates(self, rates: Sequence[float], times: Sequence[float]) -> None:
+        for rate, t in zip(rates, times, strict=True):
+            self.batch_estimate.labels(rate_label(rate)).set(t)
+
+    def serve(self, host: str, port: int) -> int:
+        """Start the ``/metrics`` HTTP server in a daemon thread; returns the port it listens on."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return int(server.server_port)

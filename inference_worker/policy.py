@@ -1,0 +1,119 @@
+"""Which policy plans a worker's tasks, and the live profile it plans with.
+
+``make_policy`` turns a policy name (``EASEL_SERVING_POLICY`` or ``--policy``) into a ``scheduler`` Policy:
+Easel's scheduler (the default), or one of the baselines the benchmark compares it with. ``LivePolicy``
+wraps it with what the paper leaves out: the profile's mini-batch times ``t_i`` follow the machine (an
+EWMA of measured batch times), and when they drift the policy is rebuilt on the new profile, with its
+recent arrivals replayed so its view of the load survives the rebuild.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+
+from scheduler import (
+    ClipperPolicy,
+    FixedWidthPolicy,
+    ModelSwitchingPolicy,
+    Plan,
+    PlanCache,
+    Policy,
+    Profile,
+    SchedulerPolicy,
+)
+
+POLICY_HELP = "scheduler[:priced|queue|myopic] (default), fixed:<rate>, model-switching, clipper"
+
+
+def make_policy(name: str, profile: Profile, cache: PlanCache | None = None) -> Policy:
+    name = name.strip().lower()
+    if name == "scheduler" or name.startswith("scheduler:"):
+        mode = name.partition(":")[2] or "priced"
+        return SchedulerPolicy(profile, cache=cache, mode=mode)
+    if name.startswith("fixed:"):
+        rate = float(name.partition(":")[2])
+        matches = [r for r in profile.rates if math.isclose(r, rate)]
+        if not matches:
+            raise ValueError(f"fixed width {rate} is not one of the model's slice rates {list(profile.rates)}")
+        return FixedWidthPolicy(profile, matches[0])
+    if name == "model-switching":
+        return ModelSwitchingPolicy(profile)
+    if name == "clipper":
+        return ClipperPolicy(profile)
+    raise ValueError(f"unknown serving policy {name!r}; use {POLICY_HELP}")
+
+
+def deadline_aware(name: str) -> bool:
+    """Policies that look at the deadline: the worker never starts a mini-batch they would finish late."""
+    return name.startswith("scheduler") or name == "clipper"
+
+
+def replans(name: str) -> bool:
+    """Policies the worker asks again, mid-task, when real batch times overrun the plan."""
+    return name.startswith("scheduler")
+
+
+class LivePolicy:
+    """A policy over a profile whose times track measurements.
+
+    ``observe`` updates the EWMA of each sub-model's mini-batch time from full mini-batches; ``refresh``
+    (between tasks) rebuilds the profile and the policy once some ``t_i`` has drifted by more than
+    ``tolerance`` relative to the profile in use, at most every ``min_interval_s``. Model-Switching
+    measures latencies itself and is never rebuilt.
+    """
+
+    def __init__(self, name: str, rates: Sequence[float], accuracies: Sequence[float], times: Sequence[float],
+                 cache: PlanCache | None = None, alpha: float = 0.2, tolerance: float = 0.1,
+                 min_interval_s: float = 1.0, rate_window_s: float = 60.0) -> None:
+        self.name = name
+        self.rates = tuple(float(r) for r in rates)
+        self.accuracies = tuple(float(p) for p in accuracies)
+        self.ewma = [max(float(t), 1e-6) for t in times]
+        self.cache = cache
+        self.alpha = alpha
+        self.tolerance = tolerance
+        self.min_interval_s = min_interval_s
+        self.rate_window_s = rate_window_s
+        self.profile = Profile(self.rates, self.accuracies, tuple(self.ewma))
+        self.policy = make_policy(name, self.profile, cache)
+        self.aware = deadline_aware(name)
+        self.replans = replans(name)
+        self.rebuilds = 0
+        self._last_rebuild = -math.inf
+        self._arrivals: deque[tuple[float, int]] = deque()
+
+    def estimate(self, model: int) -> float:
+        return self.ewma[model]
+
+    def on_arrival(self, n_mb: int, now: float) -> None:
+        self._arrivals.append((now, n_mb))
+        while self._arrivals and self._arrivals[0][0] < now - self.rate_window_s:
+            self._arrivals.popleft()
+        self.policy.on_arrival(n_mb, now)
+
+    def observe(self, model: int, seconds: float, full: bool) -> None:
+        self.policy.observe(model, seconds)
+        if full:
+            self.ewma[model] += self.alpha * (seconds - self.ewma[model])
+
+    def drift(self) -> float:
+        return max(abs(e - t) / t for e, t in zip(self.ewma, self.profile.batch_times, strict=True))
+
+    def refresh(self, now: float) -> bool:
+        """Rebuild on the measured times if they drifted; True if it did."""
+        if self.name == "model-switching" or now - self._last_rebuild < self.min_interval_s:
+            return False
+        if self.drift() <= self.tolerance:
+            return False
+        self.profile = Profile(self.rates, self.accuracies, tuple(self.ewma))
+        self.policy = make_policy(self.name, self.profile, self.cache)
+        for at, n_mb in self._arrivals:
+            self.policy.on_arrival(n_mb, at)
+        self._last_rebuild = now
+        self.rebuilds += 1
+        return True
+
+    def decide(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> Plan:
+        return self.policy.decide(n_mb, max(deadline, 0.0), backlog)

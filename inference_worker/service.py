@@ -1,0 +1,380 @@
+"""The inference worker: a Kafka consumer-group member that answers its share of every task by its deadline.
+
+Two threads share a :class:`~inference_worker.book.TaskBook`:
+
+* the **consumer** (main thread) polls the job's requests topic, groups messages by task, commits offsets
+  once their results are published (at-least-once), reports queue lag, and handles rebalances: revoked
+  partitions' queued messages are forgotten (their new owner is redelivered everything we did not commit);
+* the **executor** takes the task with the earliest deadline (EDF across concurrent tasks), splits its
+  instances into mini-batches of ``S_mb`` (the partial one first, so a drop costs the fewest instances),
+  asks the policy for a plan with the time left (``deadline_at - margin - now``) and the backlog behind it,
+  publishes the plan's dropped mini-batches at once, then runs the rest fastest-first at their slice rates
+  and publishes each mini-batch's results to the job's Redis results stream as soon as it is done.
+
+Beyond the paper: measured batch times feed an EWMA of each ``t_i`` and the policy is rebuilt on them when
+they drift (:class:`~inference_worker.policy.LivePolicy`); when a task overruns its plan the scheduler is
+asked again for the rest with the time actually left; no mini-batch is started after its deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import threading
+import time
+import traceback
+from collections import Counter as Tally
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from easel.db.models import Service
+from easel.db.session import session_scope
+from easel.serving import (
+    DROPPED,
+    SERVED,
+    STREAM_MAXLEN,
+    Item,
+    decode_request,
+    encode_ready,
+    encode_results,
+    results_stream,
+    worker_record,
+    workers_key,
+)
+from inference_worker.book import Group, Held, OffsetTracker, TaskBook
+from inference_worker.metrics import WorkerMetrics, rate_label
+from inference_worker.model import ServedModel, stack
+from inference_worker.policy import LivePolicy
+
+log = logging.getLogger("easel.inference_worker")
+
+
+@dataclass
+class WorkerConfig:
+    job_id: str
+    worker_id: str
+    topic: str
+    batch_size: int
+    policy: str
+    margin_s: float = 0.005
+    drain_s: float = 10.0
+    metrics_port: int | None = None
+    service_id: str | None = None
+
+
+@dataclass
+class _Share:
+    """Running tallies of one task share, reported with its last results message."""
+
+    n: int
+    n_mb: int
+    budget_s: float
+    planned_accuracy: float
+    served: int = 0
+    dropped: int = 0
+    expected_correct: float = 0.0
+    rates: Tally = field(default_factory=Tally)
+    replans: int = 0
+
+    def report(self, worker: str, policy: str) -> dict[str, Any]:
+        return {"worker": worker, "policy": policy, "instances": self.n, "n_mb": self.n_mb,
+                "budget_s": round(self.budget_s, 6), "served": self.served, "dropped": self.dropped,
+                "rates": {rate_label(r): c for r, c in sorted(self.rates.items(), reverse=True)},
+                "expected_correct": self.expected_correct, "planned_effective_accuracy": self.planned_accuracy,
+                "replans": self.replans}
+
+
+class Executor:
+    """Runs tasks from the book, one at a time, EDF; see the module docstring."""
+
+    def __init__(self, config: WorkerConfig, model: ServedModel, live: LivePolicy, book: TaskBook,
+                 offsets: OffsetTracker, results: redis.Redis, metrics: WorkerMetrics) -> None:
+        self.config, self.model, self.live, self.book = config, model, live, book
+        self.offsets, self.results, self.metrics = offsets, results, metrics
+        self.stream = results_stream(config.job_id)
+        self.arrivals: deque[tuple[float, int]] = deque()  # appended by the consumer thread
+        self._thread = threading.Thread(target=self._run, name="executor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout_s: float) -> bool:
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        while True:
+            group = self.book.take()
+            if group is None:
+                return
+            self.metrics.inflight.set(len(group.items))
+            try:
+                self.run_group(group)
+            except Exception:  # noqa: BLE001 - one bad task must not stop the worker
+                log.error("task %s failed:\n%s", group.task, traceback.format_exc())
+                self._publish(group, [h for h in group.items], DROPPED, None, None, None)
+            finally:
+                self.metrics.inflight.set(0)
+                self.metrics.queued.set(self.book.queued_instances())
+
+    # -- one task share ------------------------------------------------------------------------------
+    def run_group(self, group: Group) -> None:
+        size = self.config.batch_size
+        items = group.items
+        n_mb = math.ceil(len(items) / size)
+        first = len(items) - (n_mb - 1) * size  # the partial mini-batch goes first: drops take it first
+        chunks = [items[:first]] + [items[first + k * size: first + (k + 1) * size] for k in range(n_mb - 1)]
+        live = self.live
+        now = time.time()
+        if live.refresh(now):
+            self.metrics.rebuilds.inc()
+            log.info("profile rebuilt from measured batch times: %s", [round(t, 5) for t in live.ewma])
+        while self.arrivals:
+            at, mbs = self.arrivals.popleft()
+            live.on_arrival(mbs, at)
+        end = group.deadline_at - self.config.margin_s
+        backlog = self.book.backlog(size, now)
+        plan = live.decide(n_mb, end - now, backlog)
+        share = _Share(len(items), n_mb, end - now, plan.effective_accuracy)
+        self.metrics.tasks.inc()
+        times = live.profile.batch_times  # what the plan was made with
+        todo = chunks[plan.dropped:]
+        models = list(plan.iter_models())
+        self._drop(group, chunks[: plan.dropped], share, last=not todo)
+        k = 0
+        replanned_at = -1
+        while k < len(todo):
+            now = time.time()
+            if now >= group.deadline_at:  # out of time: whatever is left is answered as dropped
+                self._drop(group, todo[k:], share, last=True)
+                return
+            if live.aware:
+                slack = end - now - math.fsum(times[m] for m in models[k:])
+                if slack < 0 and live.replans and replanned_at != k:
+                    # Real times overran the plan: plan the rest again with the time actually left.
+                    replanned_at = k
+                    again = live.decide(len(todo) - k, end - now, self.book.backlog(size, now))
+                    times = live.profile.batch_times
+                    share.replans += 1
+                    self.metrics.replans.inc()
+                    rest = todo[k:]
+                    todo = todo[:k] + rest[again.dropped:]
+                    models = models[:k] + list(again.iter_models())
+                    self._drop(group, rest[: again.dropped], share, last=k >= len(todo))
+                    continue
+                if slack < 0 and not live.replans:
+                    # Clipper-style: drop from the tail until the rest fits.
+                    cut = 0
+                    while cut < len(todo) - k and slack < 0:
+                        slack += times[models[len(models) - 1 - cut]]
+                        cut += 1
+                    tail = todo[len(todo) - cut:]
+                    todo, models = todo[: len(todo) - cut], models[: len(models) - cut]
+                    self._drop(group, tail, share, last=k >= len(todo))
+                    continue
+            self._run_chunk(group, todo[k], models[k], share, last=k == len(todo) - 1)
+            k += 1
+
+    def _run_chunk(self, group: Group, chunk: list[Held], model: int, share: _Share, last: bool) -> None:
+        rate = self.model.rates[model]
+        began = time.perf_counter()
+        try:
+            outputs = self.model.predict(stack([h.request.instance for h in chunk]), rate)
+        except Exception:  # noqa: BLE001 - the template failed on these instances: answer them as dropped
+            log.error("predict failed at rate %s for task %s:\n%s", rate, group.task, traceback.format_exc())
+            self._drop(group, [chunk], share, last=last)
+            return
+        share.served += len(chunk)
+        share.rates[rate] += len(chunk)
+        share.expected_correct += len(chunk) * self.model.accuracies[model]
+        report = share.report(self.config.worker_id, self.live.name) if last else None
+        self._publish(group, chunk, SERVED, rate, outputs, report)
+        seconds = time.perf_counter() - began
+        full = len(chunk) == self.config.batch_size
+        self.live.observe(model, seconds, full)
+        label = rate_label(rate)
+        self.metrics.batch_seconds.labels(label).observe(seconds)
+        self.metrics.minibatches.labels(label).inc()
+        self.metrics.instances.labels("served").inc(len(chunk))
+        self.metrics.expected_correct.inc(len(chunk) * self.model.accuracies[model])
+        if full:
+            self.metrics.batch_estimate.labels(label).set(self.live.estimate(model))
+
+    def _drop(self, group: Group, chunks: list[list[Held]], share: _Share, last: bool) -> None:
+        held = [h for chunk in chunks for h in chunk]
+        if not held and not last:
+            return
+        share.dropped += len(held)
+        self.metrics.dropped_minibatches.inc(len(chunks))
+        self.metrics.instances.labels("dropped").inc(len(held))
+        report = share.report(self.config.worker_id, self.live.name) if last else None
+        self._publish(group, held, DROPPED, None, None, report)
+
+    def _publish(self, group: Group, held: list[Held], status: str, rate: float | None,
+                 outputs: list[Any] | None, report: dict[str, Any] | None) -> None:
+        if status == SERVED and outputs is not None:
+            items: list[Item] = [(h.request.index, status, rate, out) for h, out in zip(held, outputs, strict=True)]
+        else:
+            items = [(h.request.index, status, None, None) for h in held]
+        payload = encode_results(group.task, self.config.worker_id, items, time.time(), report)
+        try:
+            self.results.xadd(self.stream, {"m": payload}, maxlen=STREAM_MAXLEN, approximate=True)
+        except redis.RedisError:
+            # Unanswered instances are answered as dropped by the predictor at their deadline.
+            log.exception("could not publish %d results of task %s", len(items), group.task)
+        for h in held:  # results are out (or never will be): these offsets may be committed
+            self.offsets.done(h.partition, h.offset)
+
+
+class InferenceWorker:
+    """The consumer side and the life cycle: start, serve until stopped, drain."""
+
+    def __init__(self, config: WorkerConfig, consumer: KafkaConsumer, model: ServedModel, live: LivePolicy,
+                 results: redis.Redis, metrics: WorkerMetrics,
+                 sessions: sessionmaker[Session] | None = None) -> None:
+        self.config, self.consumer, self.model, self.live = config, consumer, model, live
+        self.results, self.metrics, self.sessions = results, metrics, sessions
+        self.offsets = OffsetTracker()
+        self.book = TaskBook(self.offsets, margin_s=config.margin_s)
+        self.executor = Executor(config, model, live, self.book, self.offsets, results, metrics)
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+        self._assigned: set[int] = set()
+        self._lag_labels: set[str] = set()
+
+    # -- rebalances ------------------------------------------------------------------------------------
+    def _listener(self) -> ConsumerRebalanceListener:
+        worker = self
+
+        class Listener(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                parts = {tp.partition for tp in revoked}
+                worker.commit(parts)
+                dropped = worker.book.drop_partitions(parts)
+                worker.offsets.forget(parts)
+                worker._assigned -= parts
+                for p in parts:
+                    if str(p) in worker._lag_labels:
+                        worker.metrics.queue_lag.remove(str(p))
+                        worker._lag_labels.discard(str(p))
+                log.info("partitions %s revoked (%d queued messages left to their next owner)", sorted(parts), dropped)
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                parts = {tp.partition for tp in assigned}
+                worker._assigned |= parts
+                worker.offsets.assign(parts)
+                log.info("partitions %s assigned", sorted(parts))
+                worker.announce()
+
+        return Listener()
+
+    def announce(self) -> None:
+        """Register as ready in the job's worker registry (and tell the predictor)."""
+        record = worker_record(os.getpid(), self.config.metrics_port, self._assigned, self.live.name)
+        try:
+            pipe = self.results.pipeline()
+            pipe.hset(workers_key(self.config.job_id), self.config.worker_id, record)
+            pipe.xadd(results_stream(self.config.job_id), {"m": encode_ready(self.config.worker_id)},
+                      maxlen=STREAM_MAXLEN, approximate=True)
+            pipe.execute()
+        except redis.RedisError:
+            log.exception("could not register in the worker registry")
+        self.ready.set()
+
+    # -- offsets -----------------------------------------------------------------------------------------
+    def commit(self, partitions: set[int] | None = None) -> None:
+        offsets = self.offsets.committable(self._assigned if partitions is None else partitions)
+        if not offsets:
+            return
+        try:
+            self.consumer.commit({TopicPartition(self.config.topic, p): OffsetAndMetadata(o, "", -1)
+                                  for p, o in offsets.items()})
+            self.offsets.mark_committed(offsets)
+        except (CommitFailedError, KafkaError) as error:
+            log.warning("commit of %s failed (a rebalance?): %s", offsets, error)
+
+    def _update_lag(self) -> None:
+        for p in self._assigned:
+            tp = TopicPartition(self.config.topic, p)
+            high = self.consumer.highwater(tp)
+            if high is None:
+                continue
+            done = self.offsets.committed_offset(p)
+            if done is None:
+                done = self.consumer.position(tp) if tp in self.consumer.assignment() else high
+            self.metrics.queue_lag.labels(str(p)).set(max(high - done, 0))
+            self._lag_labels.add(str(p))
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def _poll_once(self, timeout_ms: int) -> None:
+        batch = self.consumer.poll(timeout_ms=timeout_ms, max_records=5000)
+        now = time.time()
+        held = []
+        for tp, records in batch.items():
+            for record in records:
+                self.offsets.received(tp.partition, record.offset)
+                try:
+                    request = decode_request(record.value)
+                except Exception:  # noqa: BLE001 - a malformed message is skipped, not fatal
+                    log.warning("skipping a malformed message at %s:%s", tp.partition, record.offset)
+                    self.offsets.done(tp.partition, record.offset)
+                    continue
+                held.append(Held(request, tp.partition, record.offset))
+        if held:
+            size = self.config.batch_size
+            for n_part in self.book.add(held, now):
+                self.executor.arrivals.append((now, math.ceil(n_part / size)))
+            self.metrics.queued.set(self.book.queued_instances())
+        self.commit()
+        self._update_lag()
+
+    def run(self) -> None:
+        self.consumer.subscribe([self.config.topic], listener=self._listener())
+        self.executor.start()
+        log.info("worker %s serving %s with policy %s, S_mb=%d", self.config.worker_id, self.config.topic,
+                 self.live.name, self.config.batch_size)
+        try:
+            while not self.stop.is_set():
+                self._poll_once(100)
+        finally:
+            self.drain()
+
+    def drain(self) -> None:
+        """Stop taking requests, finish what is queued (within ``drain_s``), commit, leave the group."""
+        log.info("draining: %d instances queued", self.book.queued_instances())
+        with contextlib.suppress(KafkaError):
+            self.consumer.pause(*self.consumer.assignment())
+        self.book.close()
+        give_up = time.monotonic() + self.config.drain_s
+        while not self.executor.join(0.0) and time.monotonic() < give_up:
+            try:
+                self._poll_once(50)  # paused: keeps the membership alive and commits as results go out
+            except KafkaError:
+                break
+            self.executor.join(0.05)
+        try:
+            self.commit()
+        finally:
+            with contextlib.suppress(redis.RedisError):
+                self.results.hdel(workers_key(self.config.job_id), self.config.worker_id)
+            self.consumer.close()
+            log.info("worker %s stopped", self.config.worker_id)
+
+    def record_service(self, metrics_port: int) -> None:
+        """Put the metrics port on this worker's ``services`` row (how operators and tests find it)."""
+        if self.sessions is None or not self.config.service_id:
+            return
+        with session_scope(self.sessions) as session:
+            session.execute(update(Service).where(Service.id == self.config.service_id)
+                            .values(port=metrics_port, heartbeat_at=datetime.now(UTC)))

@@ -1,0 +1,69 @@
+"""``python -m predictor --inference-job-id ID [--host H] [--port P]``: serve an inference job over HTTP.
+
+Binds ``host:port`` (port 0: any free one), records the URL on the inference job (and the port on its
+``services`` row), then serves with uvicorn. SIGTERM drains: no new connections, requests in flight are
+answered (each by its deadline, within ``EASEL_SERVING_DRAIN_S``), then the process exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+
+import uvicorn
+from sqlalchemy import update
+
+from easel.blobstore import LocalBlobStore
+from easel.db.models import InferenceJob, Service
+from easel.db.session import make_engine, make_sessionmaker, session_scope
+from easel.kafka_io import ensure_topics
+from easel.serving import requests_topic
+from easel.settings import get_settings
+from predictor.app import create_app, load_job_info
+
+log = logging.getLogger("easel.predictor")
+
+
+def url_for(host: str, port: int) -> str:
+    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    return f"http://{shown}:{port}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m predictor")
+    parser.add_argument("--inference-job-id", required=True)
+    parser.add_argument("--host", default=None, help="interface to listen on (default EASEL_PREDICTOR_HOST)")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free one)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s predictor %(levelname)s %(message)s")
+    settings = get_settings()
+    host = args.host or settings.predictor_host
+    sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
+    info = load_job_info(sessions, LocalBlobStore(settings.blob_dir), args.inference_job_id, settings.serving_batch_size)
+    ensure_topics(settings, [requests_topic(info.job_id)], partitions=info.n_workers)
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, args.port))
+    port = sock.getsockname()[1]
+    url = url_for(host, port)
+    service_id = os.environ.get("EASEL_SERVICE_ID")
+    with session_scope(sessions) as session:
+        session.execute(update(InferenceJob).where(InferenceJob.id == info.job_id).values(predictor_url=url))
+        if service_id:
+            session.execute(update(Service).where(Service.id == service_id).values(host=host, port=port))
+    log.info("inference job %s (trial %s, %d workers, S_mb %d, input %s) at %s", info.job_id, info.trial_id,
+             info.n_workers, info.batch_size, info.input_shape, url)
+
+    app = create_app(settings, info, sessions)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
+                            timeout_graceful_shutdown=max(1, int(settings.serving_drain_s)))
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

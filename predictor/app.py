@@ -1,0 +1,366 @@
+"""The predictor: the HTTP front of one inference job.
+
+``POST /predict`` ``{"instances": [...], "deadline_s": 0.5}``:
+
+1. every instance is checked against the model's input shape (a bad one is a 422 naming its index, before
+   anything is queued);
+2. the request becomes a task (a fresh task id); its instances are dealt to the requests topic's partitions
+   in whole mini-batches (SINGA-Easy §3.2), one Kafka message ``<instance, deadline_at, task, index>`` each;
+3. the answers are gathered from the job's results stream until every instance has one or the deadline
+   passes; an instance without an answer by then is answered ``dropped`` — nothing is silently lost.
+
+The response lists, per instance, its prediction (label and probabilities), status (``served`` or
+``dropped``), the slice rate used and its latency, and the task's totals (see :func:`build_response`).
+``GET /health`` tells how many workers are ready; ``GET /metrics`` is Prometheus text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from kafka import KafkaProducer
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from pydantic import BaseModel, Field
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from easel.blobstore import BlobStore
+from easel.db.enums import JobStatus
+from easel.db.models import InferenceJob, Trial
+from easel.db.session import session_scope
+from easel.kafka_io import make_producer
+from easel.model.params import read_metadata
+from easel.serving import (
+    DROPPED,
+    SERVED,
+    encode_request,
+    requests_topic,
+    results_stream,
+    split_mini_batches,
+    workers_key,
+)
+from easel.settings import Settings
+from predictor.errors import Invalid, PayloadTooLarge, install_error_handlers
+from predictor.gather import ResultRouter, TaskWaiter
+from predictor.instances import InvalidInstance, to_batch
+
+log = logging.getLogger("easel.predictor")
+
+INLINE_SEND = 64  # tasks up to this many instances are queued on the event loop; bigger ones in a thread
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass
+class JobInfo:
+    """What the predictor needs to know about the deployed trial."""
+
+    job_id: str
+    trial_id: str
+    n_workers: int
+    batch_size: int
+    input_shape: tuple[int, ...] | None = None
+    classes: list[str] | None = None
+    accuracy: dict[float, float] = field(default_factory=dict)
+
+
+def load_job_info(sessions: sessionmaker[Session], blobs: BlobStore, job_id: str,
+                  batch_size: int | None = None) -> JobInfo:
+    with session_scope(sessions) as session:
+        job = session.get(InferenceJob, job_id)
+        if job is None:
+            raise ValueError(f"no inference job {job_id}")
+        trials = list(job.trial_ids.get("trials", []))
+        if not trials:
+            raise ValueError(f"inference job {job_id} deploys no trial")
+        trial = session.get_one(Trial, trials[0])
+        profile = dict(trial.profile or {})
+        info = JobInfo(job.id, trial.id, max(1, int(job.budget.get("WORKERS", 1))),
+                       int(batch_size or profile.get("batch_size") or DEFAULT_BATCH_SIZE))
+        info.accuracy = {float(r): float(p) for r, p in zip(profile.get("rates", []), profile.get("accuracy", []),
+                                                             strict=False)}
+        params_key = trial.params_key
+    if params_key:
+        try:
+            with blobs.open(params_key) as handle:
+                head = handle.read(8)
+                size = int.from_bytes(head, "little") if len(head) == 8 else 0
+                meta = read_metadata(head + handle.read(min(size, 100 << 20)))
+            if meta.get("input_shape"):
+                info.input_shape = tuple(int(d) for d in json.loads(meta["input_shape"]))
+            if meta.get("classes"):
+                info.classes = [str(c) for c in json.loads(meta["classes"])]
+        except (ValueError, OSError) as error:
+            log.warning("cannot read the parameters' metadata (%s): instances are passed on unchecked", error)
+    return info
+
+
+class PredictIn(BaseModel):
+    instances: list[Any] = Field(min_length=1, description="the queries, e.g. images as nested lists of numbers")
+    deadline_s: float = Field(gt=0, description="seconds from now by which every instance must be answered")
+
+
+class PredictorMetrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.requests = Counter("easel_predictor_requests", "predict requests by HTTP status", ["code"], registry=r)
+        self.instances = Counter("easel_predictor_instances", "instances answered, by status", ["status"], registry=r)
+        self.seconds = Histogram("easel_predictor_request_seconds", "predict request time",
+                                 buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30),
+                                 registry=r)
+        self.inflight = Gauge("easel_predictor_inflight_tasks", "tasks waiting for answers", registry=r)
+        self.late = Gauge("easel_predictor_late_results", "results that came after their task was answered",
+                          registry=r)
+        self.duplicates = Gauge("easel_predictor_duplicate_results", "redelivered results ignored", registry=r)
+        self.workers_ready = Gauge("easel_predictor_workers_ready", "inference workers registered", registry=r)
+
+
+class Predictor:
+    """The job's producer, results router and the request path; one per process."""
+
+    def __init__(self, settings: Settings, info: JobInfo, sessions: sessionmaker[Session] | None = None) -> None:
+        self.settings = settings
+        self.info = info
+        self.sessions = sessions
+        self.topic = requests_topic(info.job_id)
+        self.metrics = PredictorMetrics()
+        self.producer: KafkaProducer | None = None
+        self.partitions: list[int] = list(range(info.n_workers))
+        self.redis: aioredis.Redis | None = None
+        self.router: ResultRouter | None = None
+        self._rotation = itertools.count()
+        self._running_marked = False
+
+    # -- life cycle ---------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.producer = make_producer(self.settings, value_serializer=None, acks=1)
+        partitions = await asyncio.to_thread(self.producer.partitions_for, self.topic)
+        if partitions:
+            self.partitions = sorted(partitions)
+        self.redis = aioredis.Redis.from_url(self.settings.resolved_redis_url, socket_connect_timeout=5,
+                                             health_check_interval=30)
+        self.router = ResultRouter(self.redis, results_stream(self.info.job_id), self._on_ready)
+        await self.router.start()
+        self._on_ready("")  # workers may have registered before we started
+
+    async def stop(self) -> None:
+        if self.router is not None:
+            await self.router.stop()
+        if self.producer is not None:
+            await asyncio.to_thread(self.producer.close, 5)
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    def _on_ready(self, _worker: str) -> None:
+        asyncio.get_running_loop().create_task(self._check_ready())
+
+    async def workers_ready(self) -> int:
+        assert self.redis is not None
+        count = int(await self.redis.hlen(workers_key(self.info.job_id)))
+        self.metrics.workers_ready.set(count)
+        return count
+
+    async def _check_ready(self) -> None:
+        try:
+            ready = await self.workers_ready()
+        except Exception:  # noqa: BLE001 - readiness is advisory
+            log.exception("cannot read the worker registry")
+            return
+        if ready >= self.info.n_workers and not self._running_marked and self.sessions is not None:
+            self._running_marked = True
+            await asyncio.to_thread(self._mark_running)
+            log.info("all %d workers ready: inference job %s is RUNNING", ready, self.info.job_id)
+
+    def _mark_running(self) -> None:
+        with session_scope(self.sessions) as session:  # type: ignore[arg-type]
+            session.execute(update(InferenceJob).where(InferenceJob.id == self.info.job_id,
+                                                       InferenceJob.status == JobStatus.STARTED)
+                            .values(status=JobStatus.RUNNING))
+
+    # -- the request path -------------------------------------------------------------------------------
+    def _send(self, task: str, batch: np.ndarray | list[Any], deadline_at: float) -> None:
+        assert self.producer is not None
+        n = len(batch)
+        parts = self.partitions
+        sizes = split_mini_batches(n, len(parts), self.info.batch_size, next(self._rotation))
+        # Deal whole mini-batches round-robin, as the sizes were computed: the i-th mini-batch goes to the
+        # partition whose turn it is, so each partition's share is contiguous in mini-batch order.
+        index = 0
+        now = time.time()
+        send = self.producer.send
+        for part, size in zip(parts, sizes, strict=True):
+            key = f"{task}/{part}".encode()
+            for i in range(index, index + size):
+                value = encode_request(task, i, deadline_at, n, size, now, batch[i])
+                send(self.topic, value=value, key=key, partition=part).add_errback(_send_failed, task, i)
+            index += size
+
+    async def predict(self, body: PredictIn) -> dict[str, Any]:
+        started = time.perf_counter()
+        received = time.time()
+        if body.deadline_s > self.settings.serving_max_deadline_s:
+            raise Invalid(f"deadline_s {body.deadline_s} exceeds the longest accepted, "
+                          f"{self.settings.serving_max_deadline_s:g} s", code="invalid_deadline")
+        if len(body.instances) > self.settings.serving_max_instances:
+            raise PayloadTooLarge(f"{len(body.instances)} instances; at most {self.settings.serving_max_instances} "
+                                  "per request")
+        try:
+            batch = to_batch(body.instances, self.info.input_shape)
+        except InvalidInstance as error:
+            raise Invalid(str(error), code="invalid_instance") from None
+        assert self.router is not None
+        task = uuid.uuid4().hex
+        deadline_at = received + body.deadline_s
+        waiter = self.router.open(task, len(batch), started)
+        self.metrics.inflight.inc()
+        try:
+            if len(batch) <= INLINE_SEND:
+                self._send(task, batch, deadline_at)
+            else:
+                await asyncio.to_thread(self._send, task, batch, deadline_at)
+            left = deadline_at - time.time()
+            if waiter.remaining and left > 0:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.event.wait(), timeout=left)
+        finally:
+            self.router.close(task)
+            self.metrics.inflight.dec()
+            self.metrics.late.set(self.router.late_results)
+            self.metrics.duplicates.set(self.router.duplicates)
+        return build_response(task, waiter, self.info, body.deadline_s, time.perf_counter() - started,
+                              self.metrics)
+
+
+def _send_failed(error: Exception, task: str, index: int) -> None:
+    # The instance stays unanswered and is answered as dropped at its deadline.
+    log.error("could not queue instance %d of task %s: %s", index, task, error)
+
+
+def _prediction(output: Any, classes: list[str] | None) -> dict[str, Any]:
+    if isinstance(output, list) and output and all(isinstance(v, int | float) for v in output):
+        best = max(range(len(output)), key=output.__getitem__)
+        label = classes[best] if classes and len(classes) == len(output) else str(best)
+        return {"label": label, "probabilities": output}
+    if isinstance(output, str | int | float) or output is None:
+        return {"label": output, "probabilities": None}
+    return {"label": None, "probabilities": None, "output": output}
+
+
+def build_response(task: str, waiter: TaskWaiter, info: JobInfo, deadline_s: float, elapsed_s: float,
+                   metrics: PredictorMetrics | None = None) -> dict[str, Any]:
+    """The answer: one entry per instance (``served`` with its prediction, or ``dropped``), and totals.
+
+    ``totals.expected_effective_accuracy`` is the profile accuracy of each served instance's slice rate,
+    summed over the task's instances (dropped ones count 0): the effective accuracy the plan expects.
+    """
+    predictions = []
+    by_rate: dict[str, int] = {}
+    served = 0
+    expected = 0.0
+    for i in range(waiter.n):
+        status = waiter.status[i]
+        if status == SERVED:
+            rate = waiter.rates[i]
+            served += 1
+            key = f"{rate:g}" if rate is not None else "?"
+            by_rate[key] = by_rate.get(key, 0) + 1
+            expected += info.accuracy.get(float(rate), 0.0) if rate is not None else 0.0
+            predictions.append({"index": i, "status": SERVED, "prediction": _prediction(waiter.outputs[i], info.classes),
+                                "slice_rate": rate, "latency_s": round(waiter.answered_at[i], 6),
+                                "worker": waiter.workers[i]})
+        else:
+            answered = status is not None
+            predictions.append({"index": i, "status": DROPPED, "prediction": None, "slice_rate": None,
+                                "latency_s": round(waiter.answered_at[i] if answered else elapsed_s, 6),
+                                "worker": waiter.workers[i]})
+    workers: dict[str, dict[str, Any]] = {}
+    for report in waiter.reports:
+        mine = workers.setdefault(str(report.get("worker")), {"instances": 0, "served": 0, "dropped": 0,
+                                                               "rates": {}, "replans": 0})
+        for name in ("instances", "served", "dropped", "replans"):
+            mine[name] += int(report.get(name, 0))
+        for rate, count in (report.get("rates") or {}).items():
+            mine["rates"][rate] = mine["rates"].get(rate, 0) + int(count)
+        mine["policy"] = report.get("policy")
+        mine["planned_effective_accuracy"] = report.get("planned_effective_accuracy")
+    dropped = waiter.n - served
+    if metrics is not None:
+        metrics.instances.labels(SERVED).inc(served)
+        metrics.instances.labels(DROPPED).inc(dropped)
+        metrics.seconds.observe(elapsed_s)
+    return {
+        "task_id": task,
+        "predictions": predictions,
+        "totals": {
+            "instances": waiter.n, "served": served, "dropped": dropped,
+            "unanswered": sum(1 for s in waiter.status if s is None),
+            "by_rate": dict(sorted(by_rate.items(), reverse=True)),
+            "expected_effective_accuracy": expected / waiter.n if waiter.n and info.accuracy else None,
+            "deadline_s": deadline_s, "elapsed_s": round(elapsed_s, 6), "duplicates": waiter.duplicates,
+            "workers": workers,
+        },
+    }
+
+
+def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session] | None = None) -> FastAPI:
+    predictor = Predictor(settings, info, sessions)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await predictor.start()
+        try:
+            yield
+        finally:
+            await predictor.stop()
+
+    app = FastAPI(title="Easel predictor", description=__doc__, lifespan=lifespan)
+    app.state.predictor = predictor
+    install_error_handlers(app)
+
+    @app.post("/predict", summary="Answer every instance by the deadline (served or dropped)")
+    async def predict(body: PredictIn, request: Request) -> JSONResponse:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > 512 << 20:
+            raise PayloadTooLarge("request body over 512 MiB")
+        result = await predictor.predict(body)
+        predictor.metrics.requests.labels("200").inc()
+        return JSONResponse(result)
+
+    @app.get("/health", summary="Liveness, and how many inference workers are ready")
+    async def health() -> dict[str, Any]:
+        try:
+            ready = await predictor.workers_ready()
+        except Exception:  # noqa: BLE001 - health reports it rather than failing
+            ready = -1
+        return {"status": "ok", "inference_job_id": info.job_id, "trial_id": info.trial_id,
+                "workers": info.n_workers, "workers_ready": ready, "batch_size": info.batch_size,
+                "input_shape": list(info.input_shape) if info.input_shape else None,
+                "slice_rates": sorted(info.accuracy, reverse=True)}
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(predictor.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+__all__ = ["JobInfo", "Predictor", "build_response", "create_app", "load_job_info"]

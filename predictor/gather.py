@@ -1,0 +1,138 @@
+"""Gathering answers: one blocking reader of the job's Redis results stream hands each result to its task.
+
+Each request registers a :class:`TaskWaiter` before its instances are queued; :class:`ResultRouter` runs one
+``XREAD BLOCK`` loop (no polling with sleeps) and dispatches every entry to its waiter. The first answer
+for a ``(task, index)`` wins: redelivered duplicates after a worker failure are counted and ignored, and
+answers for tasks already answered (past their deadline) are counted as late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from easel.serving import SERVED, decode_entry
+
+log = logging.getLogger("easel.predictor")
+
+
+class TaskWaiter:
+    """The answers of one task so far; ``event`` is set when every instance has one."""
+
+    __slots__ = ("answered_at", "duplicates", "event", "n", "outputs", "rates", "remaining", "reports", "started",
+                 "status", "workers")
+
+    def __init__(self, n: int, started: float) -> None:
+        self.n = n
+        self.started = started  # perf_counter() when the request arrived
+        self.status: list[str | None] = [None] * n
+        self.outputs: list[Any] = [None] * n
+        self.rates: list[float | None] = [None] * n
+        self.workers: list[str | None] = [None] * n
+        self.answered_at: list[float] = [0.0] * n
+        self.remaining = n
+        self.duplicates = 0
+        self.reports: list[dict[str, Any]] = []
+        self.event = asyncio.Event()
+
+    def answer(self, index: int, status: str, rate: float | None, output: Any, worker: str, now: float) -> None:
+        if not 0 <= index < self.n or self.status[index] is not None:
+            self.duplicates += 1
+            return
+        self.status[index] = status
+        if status == SERVED:
+            self.outputs[index] = output
+            self.rates[index] = rate
+        self.workers[index] = worker
+        self.answered_at[index] = now - self.started
+        self.remaining -= 1
+
+
+class ResultRouter:
+    def __init__(self, client: aioredis.Redis, stream: str, on_ready: Callable[[str], None] | None = None) -> None:
+        self.client = client
+        self.stream = stream
+        self.on_ready = on_ready
+        self.waiters: dict[str, TaskWaiter] = {}
+        self.late_results = 0
+        self.duplicates = 0
+        self._task: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
+
+    def open(self, task: str, n: int, started: float) -> TaskWaiter:
+        waiter = self.waiters[task] = TaskWaiter(n, started)
+        return waiter
+
+    def close(self, task: str) -> None:
+        waiter = self.waiters.pop(task, None)
+        if waiter is not None:
+            self.duplicates += waiter.duplicates
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="result-router")
+        await self._started.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError, Exception):  # shutting down: nothing to report
+                await self._task
+
+    async def _last_id(self) -> bytes | str:
+        newest = await self.client.xrevrange(self.stream, count=1)
+        return newest[0][0] if newest else "0-0"
+
+    async def _run(self) -> None:
+        last: bytes | str = "0-0"
+        try:
+            last = await self._last_id()
+        finally:
+            self._started.set()
+        while True:
+            try:
+                response = await self.client.xread({self.stream: last}, block=1000, count=1000)
+            except RedisError as error:
+                log.warning("reading results failed (%s); retrying", error)
+                await asyncio.sleep(0.2)  # back off from a failing server, then block again
+                continue
+            for _stream, entries in response or ():
+                for entry_id, fields in entries:
+                    last = entry_id
+                    raw = fields.get(b"m") or fields.get("m")
+                    if raw is not None:
+                        self.dispatch(raw)
+
+    def dispatch(self, raw: bytes) -> None:
+        try:
+            message = decode_entry(raw)
+        except Exception:  # noqa: BLE001 - a malformed entry is skipped
+            log.warning("skipping a malformed results entry")
+            return
+        kind = message.get("kind")
+        if kind == "ready":
+            if self.on_ready is not None:
+                self.on_ready(str(message.get("worker")))
+            return
+        if kind != "results":
+            return
+        waiter = self.waiters.get(message.get("task"))
+        items = message.get("items") or []
+        if waiter is None:
+            self.late_results += len(items)
+            return
+        now = time.perf_counter()
+        worker = str(message.get("worker"))
+        for index, status, rate, output in items:
+            waiter.answer(int(index), str(status), rate, output, worker, now)
+        report = message.get("report")
+        if report:
+            waiter.reports.append(report)
+        if waiter.remaining == 0:
+            waiter.event.set()

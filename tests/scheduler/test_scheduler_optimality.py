@@ -1,0 +1,131 @@
+"""Property-based checks: every exact solver returns milp's optimum, and every solver's plan is feasible."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scheduler import Profile, milp_optimum, solve, solve_bnb, solve_dp, solve_fast, within_deadline
+from scheduler.plan import Plan
+
+# milp's value is the unnormalised sum(n_i p_i); we compare effective accuracies (value / N) at 1e-9.
+TOL = 1e-9
+
+accuracy = st.floats(min_value=1e-3, max_value=1.0, allow_nan=False)
+batch_time = st.floats(min_value=1e-3, max_value=5.0, allow_nan=False)
+
+
+@st.composite
+def instances(draw: st.DrawFn, max_k: int = 8, max_n: int = 10_000) -> tuple[Profile, int, float]:
+    k = draw(st.integers(1, max_k))
+    ps = draw(st.lists(accuracy, min_size=k, max_size=k))
+    ts = draw(st.lists(batch_time, min_size=k, max_size=k))
+    n = draw(st.integers(0, max_n))
+    u = draw(st.floats(0.0, 1.0))
+    # The three regimes of the paper: below N * min(t), between, above N * max(t).
+    regime = draw(st.sampled_from(["tight", "mixed", "loose"]))
+    if regime == "tight":
+        deadline = u * n * min(ts)
+    elif regime == "mixed":
+        deadline = n * (min(ts) + u * (max(ts) - min(ts)))
+    else:
+        deadline = n * max(ts) * (1.0 + u)
+    rates = tuple((i + 1) / k for i in range(k))
+    return Profile(rates, tuple(ps), tuple(ts)), n, deadline
+
+
+def value(profile: Profile, plan: Plan) -> float:
+    return math.fsum(c * p for c, p in zip(plan.counts, profile.accuracies, strict=True))
+
+
+def assert_feasible(profile: Profile, plan: Plan, n: int, deadline: float) -> None:
+    assert all(c >= 0 for c in plan.counts)
+    assert sum(plan.counts) + plan.dropped == n
+    assert plan.late == 0
+    total = math.fsum(c * t for c, t in zip(plan.counts, profile.batch_times, strict=True))
+    assert within_deadline(total, deadline), (total, deadline)
+
+
+def assert_matches_milp(profile: Profile, plan: Plan, n: int, deadline: float) -> None:
+    """Sandwich our value between milp's feasible solution and its proven bound."""
+    ref = milp_optimum(profile, n, deadline)
+    ours = value(profile, plan) / max(n, 1)
+    upper = max(ref.value, ref.dual_bound) / max(n, 1)
+    assert ours <= upper + TOL, (ours, upper)
+    ref_total = math.fsum(c * t for c, t in zip(ref.counts, profile.batch_times, strict=True))
+    if sum(ref.counts) <= n and within_deadline(ref_total, deadline):
+        lower = math.fsum(c * p for c, p in zip(ref.counts, profile.accuracies, strict=True)) / max(n, 1)
+    else:
+        # HiGHS accepts rows violated by up to 1e-7; then ask it again with that much less time.
+        shrunk = milp_optimum(profile, n, max(0.0, deadline - 1e-6 * max(1.0, deadline)))
+        lower = shrunk.value / max(n, 1)
+    assert ours >= lower - TOL, (ours, lower, plan.counts, ref.counts)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_solve_equals_milp_optimum(case: tuple[Profile, int, float]) -> None:
+    profile, n, deadline = case
+    plan = solve(profile, n, deadline)
+    assert_feasible(profile, plan, n, deadline)
+    assert_matches_milp(profile, plan, n, deadline)
+    expected = value(profile, plan) / n if n else 0.0
+    assert math.isclose(plan.effective_accuracy, expected, rel_tol=1e-12, abs_tol=1e-15)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(max_n=3_000))
+def test_branch_and_bound_agrees_with_fast_path(case: tuple[Profile, int, float]) -> None:
+    profile, n, deadline = case
+    fast = solve_fast(profile, n, deadline)
+    bnb = solve_bnb(profile, n, deadline)
+    assert_feasible(profile, bnb, n, deadline)
+    assert abs(value(profile, fast) - value(profile, bnb)) / max(n, 1) <= TOL
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(max_k=6, max_n=2_000))
+def test_dp_is_feasible_and_never_beats_the_optimum(case: tuple[Profile, int, float]) -> None:
+    profile, n, deadline = case
+    dp = solve_dp(profile, n, deadline, grid=256)
+    assert_feasible(profile, dp, n, deadline)
+    assert value(profile, dp) <= value(profile, solve_fast(profile, n, deadline)) + TOL * max(n, 1)
+
+
+@st.composite
+def integer_instances(draw: st.DrawFn) -> tuple[Profile, int, float]:
+    """Integer times and deadline: the DP's grid (unit 1) is then exact."""
+    k = draw(st.integers(1, 6))
+    ps = draw(st.lists(accuracy, min_size=k, max_size=k))
+    ts = draw(st.lists(st.integers(1, 40), min_size=k, max_size=k))
+    n = draw(st.integers(0, 300))
+    deadline = draw(st.integers(0, min(1000, n * max(ts))))
+    rates = tuple((i + 1) / k for i in range(k))
+    return Profile(rates, tuple(ps), tuple(float(t) for t in ts)), n, float(deadline)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(integer_instances())
+def test_dp_fast_path_bnb_and_milp_agree_on_integer_times(case: tuple[Profile, int, float]) -> None:
+    profile, n, deadline = case
+    dp = solve_dp(profile, n, deadline, grid=1024)
+    fast = solve_fast(profile, n, deadline)
+    bnb = solve_bnb(profile, n, deadline)
+    if dp.method.startswith("dp"):
+        assert dp.method == "dp:exact"
+    for plan in (dp, fast, bnb):
+        assert_feasible(profile, plan, n, deadline)
+    assert abs(value(profile, dp) - value(profile, fast)) <= TOL * max(n, 1)
+    assert abs(value(profile, bnb) - value(profile, fast)) <= TOL * max(n, 1)
+    assert_matches_milp(profile, fast, n, deadline)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(max_k=5, max_n=500))
+def test_branch_and_bound_with_linprog_lp_agrees(case: tuple[Profile, int, float]) -> None:
+    profile, n, deadline = case
+    own = solve_bnb(profile, n, deadline, lp="own")
+    ref = solve_bnb(profile, n, deadline, lp="linprog")
+    assert abs(value(profile, own) - value(profile, ref)) <= 1e-7 * max(n, 1)
