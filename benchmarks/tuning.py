@@ -254,8 +254,11 @@ def run_job(settings, sessions, workers: int, trials: int) -> dict:
         first = min(t.started_at for t in rows)
         last = max(t.stopped_at for t in rows)
         statuses = sorted({t.status.value for t in rows})
+        durations = [(t.stopped_at - t.started_at).total_seconds() for t in rows]
+    # A trial's own duration grows with 2 workers only if they compete for the CPU.
     return {"workers": workers, "wall_s": round(wall, 2), "trial_phase_s": round((last - first).total_seconds(), 2),
-            "trials": len(rows), "statuses": statuses}
+            "mean_trial_s": round(statistics.mean(durations), 3), "trials": len(rows), "statuses": statuses,
+            "load_average_1min": round(os.getloadavg()[0], 2)}
 
 
 def section_c(settings, sessions, trials: int = 16) -> dict:
