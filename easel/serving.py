@@ -32,7 +32,8 @@ wait. A result that never arrives costs nothing extra: the predictor answers tha
 the deadline.
 
 Worker registry — Redis hash ``easel:inference:<job id>:workers``: worker id → JSON (pid, metrics port,
-partitions), written when a worker has its partitions and is ready to serve, removed when it stops.
+partitions, policy, ``seen_at``), written when a worker has its partitions and is ready to serve, refreshed
+every ``HEARTBEAT_S`` and removed when it stops; a record not refreshed for ``LIVE_S`` is a dead worker's.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ import numpy as np
 SERVED = "served"
 DROPPED = "dropped"
 STATUSES = (SERVED, DROPPED)
-STREAM_MAXLEN = 100_000  # results entries kept (approximately) per job; each holds a mini-batch
+STREAM_MAXLEN = 10_000  # results entries kept (approximately) per job; each holds one mini-batch's answers
 
 
 def requests_topic(job_id: str) -> str:
@@ -154,12 +155,31 @@ def decode_entry(raw: bytes) -> dict[str, Any]:
     return msgpack.unpackb(raw, raw=False)
 
 
-def worker_record(pid: int, metrics_port: int | None, partitions: Sequence[int], policy: str) -> str:
-    return json.dumps({"pid": pid, "metrics_port": metrics_port, "partitions": sorted(partitions), "policy": policy})
+HEARTBEAT_S = 2.0  # how often a worker refreshes its registry record
+LIVE_S = 10.0  # a record older than this belongs to a worker that died without unregistering
+
+
+def worker_record(pid: int, metrics_port: int | None, partitions: Sequence[int], policy: str, now: float) -> str:
+    return json.dumps({"pid": pid, "metrics_port": metrics_port, "partitions": sorted(partitions), "policy": policy,
+                       "seen_at": now})
+
+
+def live_workers(records: dict[Any, Any], now: float) -> dict[str, dict[str, Any]]:
+    """The registry's records (``HGETALL``) of workers seen in the last ``LIVE_S`` seconds."""
+    live = {}
+    for key, raw in records.items():
+        try:
+            record = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        if now - float(record.get("seen_at", 0.0)) <= LIVE_S:
+            live[key.decode() if isinstance(key, bytes) else str(key)] = record
+    return live
 
 
 __all__ = [
-    "DROPPED", "SERVED", "STATUSES", "STREAM_MAXLEN", "Item", "Request", "consumer_group", "decode_entry",
-    "decode_request", "encode_ready", "encode_request", "encode_results", "job_keys", "requests_topic",
+    "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STATUSES", "STREAM_MAXLEN", "Item", "Request", "consumer_group",
+    "decode_entry", "decode_request", "encode_ready", "encode_request", "encode_results", "job_keys",
+    "live_workers", "requests_topic",
     "results_stream", "split_mini_batches", "worker_record", "workers_key",
 ]

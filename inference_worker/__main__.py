@@ -3,7 +3,7 @@
 Options override the ``EASEL_SERVING_*`` settings: ``--policy`` (scheduler, fixed:<rate>, model-switching,
 clipper), ``--batch-size`` (S_mb), ``--metrics-port`` (0 = any free port; recorded on the service's row).
 SIGTERM drains: no new requests are taken, queued tasks finish (within ``EASEL_SERVING_DRAIN_S``), offsets
-are committed and the worker leaves the consumer group.
+are committed, the worker unregisters and exits; its group membership expires after the session timeout.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s inference_worker %(levelname)s %(message)s")
     overrides = {"serving_policy": args.policy} if args.policy else {}
+    logging.getLogger("kafka").setLevel(os.environ.get("EASEL_KAFKA_LOG_LEVEL", "WARNING").upper())
     settings = get_settings(**overrides)
     if args.batch_size is not None and not 1 <= args.batch_size <= 4096:
         parser.error("--batch-size must be in 1..4096")

@@ -115,15 +115,17 @@ class TaskBook:
 
     ``take`` blocks until a task is available (or the book is closed and empty). Tasks whose deadline
     (less ``margin_s``) has passed are purged unrun: their predictor has answered them as dropped already.
-    A task whose instances have not all arrived yet is given up to ``assemble_s`` for the rest.
+    A task whose instances have not all arrived yet is given up to ``assemble_s`` (and at most a tenth of
+    its time) for the rest.
     """
 
-    def __init__(self, offsets: OffsetTracker, margin_s: float = 0.0, assemble_s: float = 0.02) -> None:
+    def __init__(self, offsets: OffsetTracker, margin_s: float = 0.0, assemble_s: float = 0.05) -> None:
         self.offsets = offsets
         self.margin_s = margin_s
         self.assemble_s = assemble_s
         self._cond = threading.Condition()
         self._groups: dict[str, Group] = {}
+        self._shares: dict[tuple[str, int], float] = {}  # (task, partition) seen -> its deadline
         self._closed = False
         self.expired_instances = 0
         self.duplicates = 0
@@ -141,6 +143,8 @@ class TaskBook:
         now = time.time() if now is None else now
         arrivals = []
         with self._cond:
+            if len(self._shares) > 1024:
+                self._shares = {k: d for k, d in self._shares.items() if d > now}
             for h in held:
                 r = h.request
                 group = self._groups.get(r.task)
@@ -152,6 +156,8 @@ class TaskBook:
                     continue
                 if h.partition not in group.expected:
                     group.expected[h.partition] = r.n_part
+                if (r.task, h.partition) not in self._shares:  # a share arrives once, even if run in parts
+                    self._shares[(r.task, h.partition)] = r.deadline_at
                     arrivals.append(r.n_part)
                 group.deadline_at = min(group.deadline_at, r.deadline_at)
                 group.items.append(h)
@@ -197,7 +203,8 @@ class TaskBook:
                 self._purge(now)
                 if self._groups:
                     group = min(self._groups.values(), key=lambda g: (g.deadline_at, g.first_seen))
-                    wait = min(group.first_seen + self.assemble_s, group.deadline_at - self.margin_s) - now
+                    patience = min(self.assemble_s, 0.1 * (group.deadline_at - group.first_seen))
+                    wait = min(group.first_seen + patience, group.deadline_at - self.margin_s) - now
                     if group.complete or wait <= 0 or self._closed:
                         del self._groups[group.task]
                         group.items.sort(key=lambda h: h.request.index)

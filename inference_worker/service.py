@@ -42,6 +42,7 @@ from easel.db.models import Service
 from easel.db.session import session_scope
 from easel.serving import (
     DROPPED,
+    HEARTBEAT_S,
     SERVED,
     STREAM_MAXLEN,
     Item,
@@ -71,6 +72,7 @@ class WorkerConfig:
     drain_s: float = 10.0
     metrics_port: int | None = None
     service_id: str | None = None
+    leave_group: bool = False  # send LeaveGroup on stop (see InferenceWorker.drain)
 
 
 @dataclass
@@ -252,6 +254,7 @@ class InferenceWorker:
         self.ready = threading.Event()
         self._assigned: set[int] = set()
         self._lag_labels: set[str] = set()
+        self._announced = 0.0
 
     # -- rebalances ------------------------------------------------------------------------------------
     def _listener(self) -> ConsumerRebalanceListener:
@@ -279,17 +282,20 @@ class InferenceWorker:
 
         return Listener()
 
-    def announce(self) -> None:
-        """Register as ready in the job's worker registry (and tell the predictor)."""
-        record = worker_record(os.getpid(), self.config.metrics_port, self._assigned, self.live.name)
+    def announce(self, event: bool = True) -> None:
+        """Register as ready in the job's worker registry (and, on an assignment, tell the predictor)."""
+        now = time.time()
+        record = worker_record(os.getpid(), self.config.metrics_port, self._assigned, self.live.name, now)
         try:
             pipe = self.results.pipeline()
             pipe.hset(workers_key(self.config.job_id), self.config.worker_id, record)
-            pipe.xadd(results_stream(self.config.job_id), {"m": encode_ready(self.config.worker_id)},
-                      maxlen=STREAM_MAXLEN, approximate=True)
+            if event:
+                pipe.xadd(results_stream(self.config.job_id), {"m": encode_ready(self.config.worker_id)},
+                          maxlen=STREAM_MAXLEN, approximate=True)
             pipe.execute()
         except redis.RedisError:
             log.exception("could not register in the worker registry")
+        self._announced = now
         self.ready.set()
 
     # -- offsets -----------------------------------------------------------------------------------------
@@ -338,6 +344,8 @@ class InferenceWorker:
             self.metrics.queued.set(self.book.queued_instances())
         self.commit()
         self._update_lag()
+        if self._assigned and now - self._announced >= HEARTBEAT_S:
+            self.announce(event=False)
 
     def run(self) -> None:
         self.consumer.subscribe([self.config.topic], listener=self._listener())
@@ -351,7 +359,10 @@ class InferenceWorker:
             self.drain()
 
     def drain(self) -> None:
-        """Stop taking requests, finish what is queued (within ``drain_s``), commit, leave the group."""
+        """Stop taking requests, finish what is queued (within ``drain_s``), commit, unregister.
+
+        The group membership then expires (session timeout) and the partitions go to the other workers.
+        """
         log.info("draining: %d instances queued", self.book.queued_instances())
         with contextlib.suppress(KafkaError):
             self.consumer.pause(*self.consumer.assignment())
@@ -368,7 +379,11 @@ class InferenceWorker:
         finally:
             with contextlib.suppress(redis.RedisError):
                 self.results.hdel(workers_key(self.config.job_id), self.config.worker_id)
-            self.consumer.close()
+            if self.config.leave_group:
+                self.consumer.close()
+            # else: exit without a LeaveGroup; the broker expires the membership after the session timeout.
+            # Tansu (the local broker) can wedge a group when its members leave explicitly (a new member then
+            # never gets a SyncGroup answer), while expiry works, so leaving is opt-in.
             log.info("worker %s stopped", self.config.worker_id)
 
     def record_service(self, metrics_port: int) -> None:

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free one)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s predictor %(levelname)s %(message)s")
+    logging.getLogger("kafka").setLevel(os.environ.get("EASEL_KAFKA_LOG_LEVEL", "WARNING").upper())
     settings = get_settings()
     host = args.host or settings.predictor_host
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))

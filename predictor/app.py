@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
 import numpy as np
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
@@ -40,7 +41,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,13 +55,14 @@ from easel.serving import (
     DROPPED,
     SERVED,
     encode_request,
+    live_workers,
     requests_topic,
     results_stream,
     split_mini_batches,
     workers_key,
 )
 from easel.settings import Settings
-from predictor.errors import Invalid, PayloadTooLarge, install_error_handlers
+from predictor.errors import Invalid, PayloadTooLarge, describe_errors, install_error_handlers
 from predictor.gather import ResultRouter, TaskWaiter
 from predictor.instances import InvalidInstance, to_batch
 
@@ -114,9 +116,26 @@ def load_job_info(sessions: sessionmaker[Session], blobs: BlobStore, job_id: str
     return info
 
 
+MSGPACK = "application/msgpack"
+MSGPACK_TYPES = (MSGPACK, "application/x-msgpack")
+MAX_BODY_BYTES = 512 << 20
+
+
 class PredictIn(BaseModel):
     instances: list[Any] = Field(min_length=1, description="the queries, e.g. images as nested lists of numbers")
     deadline_s: float = Field(gt=0, description="seconds from now by which every instance must be answered")
+
+
+def parse_body(raw: bytes, binary: bool) -> PredictIn:
+    """The request document from JSON or msgpack bytes; a 422 naming what is wrong otherwise."""
+    try:
+        data = msgpack.unpackb(raw, raw=False) if binary else json.loads(raw)
+    except Exception:  # noqa: BLE001 - any decoding failure is the client's
+        raise Invalid(f"the body is not a valid {'msgpack' if binary else 'JSON'} document", code="invalid") from None
+    try:
+        return PredictIn.model_validate(data)
+    except ValidationError as error:
+        raise Invalid(describe_errors(list(error.errors()))) from None
 
 
 class PredictorMetrics:
@@ -152,7 +171,7 @@ class Predictor:
 
     # -- life cycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:
-        self.producer = make_producer(self.settings, value_serializer=None, acks=1)
+        self.producer = make_producer(self.settings, value_serializer=None, batch_size=1 << 20, max_block_ms=5000)
         partitions = await asyncio.to_thread(self.producer.partitions_for, self.topic)
         if partitions:
             self.partitions = sorted(partitions)
@@ -175,7 +194,7 @@ class Predictor:
 
     async def workers_ready(self) -> int:
         assert self.redis is not None
-        count = int(await self.redis.hlen(workers_key(self.info.job_id)))
+        count = len(live_workers(await self.redis.hgetall(workers_key(self.info.job_id)), time.time()))
         self.metrics.workers_ready.set(count)
         return count
 
@@ -233,10 +252,13 @@ class Predictor:
         waiter = self.router.open(task, len(batch), started)
         self.metrics.inflight.inc()
         try:
-            if len(batch) <= INLINE_SEND:
-                self._send(task, batch, deadline_at)
-            else:
-                await asyncio.to_thread(self._send, task, batch, deadline_at)
+            try:
+                if len(batch) <= INLINE_SEND:
+                    self._send(task, batch, deadline_at)
+                else:
+                    await asyncio.to_thread(self._send, task, batch, deadline_at)
+            except Exception:  # noqa: BLE001 - what was not queued is answered as dropped at the deadline
+                log.exception("could not queue all instances of task %s", task)
             left = deadline_at - time.time()
             if waiter.remaining and left > 0:
                 with suppress(TimeoutError):
@@ -336,13 +358,26 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
     app.state.predictor = predictor
     install_error_handlers(app)
 
-    @app.post("/predict", summary="Answer every instance by the deadline (served or dropped)")
-    async def predict(body: PredictIn, request: Request) -> JSONResponse:
+    request_schema = PredictIn.model_json_schema()
+
+    @app.post(
+        "/predict", summary="Answer every instance by the deadline (served or dropped)",
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "application/json": {"schema": request_schema}, MSGPACK: {"schema": request_schema}}}},
+    )
+    async def predict(request: Request) -> Response:
+        """JSON by default; ``Content-Type: application/msgpack`` (and ``Accept: application/msgpack``) for
+        the same document in msgpack, which parses an order of magnitude faster for large tasks."""
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > 512 << 20:
-            raise PayloadTooLarge("request body over 512 MiB")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES >> 20} MiB")
+        raw = await request.body()
+        binary = request.headers.get("content-type", "").split(";")[0].strip().lower() in MSGPACK_TYPES
+        body = await asyncio.to_thread(parse_body, raw, binary) if len(raw) > 256 << 10 else parse_body(raw, binary)
         result = await predictor.predict(body)
         predictor.metrics.requests.labels("200").inc()
+        if MSGPACK in request.headers.get("accept", ""):
+            return Response(msgpack.packb(result, use_bin_type=True), media_type=MSGPACK)
         return JSONResponse(result)
 
     @app.get("/health", summary="Liveness, and how many inference workers are ready")

@@ -45,7 +45,7 @@ def envelope(status_code: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status_code)
 
 
-def _describe(errors: list[dict[str, Any]]) -> str:
+def describe_errors(errors: list[dict[str, Any]]) -> str:
     parts = [f"{'.'.join(str(p) for p in item.get('loc', ())) or 'request'}: {item.get('msg', 'invalid')}"
              for item in errors[:20]]
     return "; ".join(parts) or "invalid request"
@@ -58,7 +58,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:
-        return envelope(422, "invalid", _describe(list(error.errors())))
+        return envelope(422, "invalid", describe_errors(list(error.errors())))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, error: StarletteHTTPException) -> JSONResponse:

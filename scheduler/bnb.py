@@ -7,7 +7,8 @@ a fractional LP optimum branches on one fractional count ``x_j`` into ``n_j <= f
 points, an LP optimum bounds every integer point in its box, and a node is discarded only when that
 bound cannot beat the incumbent; the boxes are finite, so the search ends. It is slower than
 ``exact.solve_fast`` (one LP per node instead of a closed form) and is kept as the paper's method and an
-independent cross-check.
+independent cross-check. Degenerate profiles (accuracy proportional to time) make any LP-based search
+exponential; after ``node_limit`` LPs the instance goes to HiGHS, as in ``scheduler.exact``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import numpy as np
 from scipy.optimize import linprog
 
 from scheduler.exact import _PRUNE_RTOL, trivial_plan
+from scheduler.fallback import finish_with_milp
 from scheduler.lp import BoxLPResult, box_lp
 from scheduler.plan import Plan, feasible_plan, search_budget, within_deadline
 from scheduler.profile import Profile
 
 # An LP count within this of an integer is treated as integral (the LP is exact up to float noise).
 _INT_TOL = 1e-9
+DEFAULT_NODE_LIMIT = 10_000
 
 
 def _linprog_lp(
@@ -41,8 +44,13 @@ def _linprog_lp(
     return BoxLPResult(-float(res.fun), tuple(float(v) for v in res.x), True)
 
 
-def solve_bnb(profile: Profile, n_mb: int, deadline: float, lp: str = "own") -> Plan:
-    """Exact optimum by LP-based branch-and-bound on the non-dominated sub-models."""
+def solve_bnb(
+    profile: Profile, n_mb: int, deadline: float, lp: str = "own", node_limit: int = DEFAULT_NODE_LIMIT
+) -> Plan:
+    """Exact optimum by LP-based branch-and-bound on the non-dominated sub-models.
+
+    Like the fast path, it hands degenerate instances to HiGHS after ``node_limit`` LPs.
+    """
     if lp not in ("own", "linprog"):
         raise ValueError(f"lp must be 'own' or 'linprog', got {lp!r}")
     plan = trivial_plan(profile, n_mb, deadline)
@@ -56,7 +64,11 @@ def solve_bnb(profile: Profile, n_mb: int, deadline: float, lp: str = "own") -> 
     eps = _PRUNE_RTOL * max(1, n_mb)
     best_val, best = 0.0, [0] * m
     stack: list[tuple[list[float], list[float]]] = [([0.0] * m, [math.inf] * m)]
+    nodes = 0
     while stack:
+        nodes += 1
+        if nodes > node_limit:
+            break
         lower, upper = stack.pop()
         res = solve_lp(accs, times, float(n_mb), budget, lower, upper)
         if not res.feasible or res.value <= best_val + eps:
@@ -89,6 +101,8 @@ def solve_bnb(profile: Profile, n_mb: int, deadline: float, lp: str = "own") -> 
     full = [0] * len(profile)
     for j, c in enumerate(best):
         full[fr.index[j]] = c
+    if stack:
+        return finish_with_milp(profile, n_mb, deadline, full, f"bnb:{lp}")
     plan = feasible_plan(profile, full, n_mb, deadline, f"bnb:{lp}")
     if not within_deadline(plan.total_time, deadline):  # pragma: no cover - guarded by SEARCH_RTOL
         raise AssertionError(f"branch-and-bound produced an infeasible plan {plan}")

@@ -1,0 +1,206 @@
+"""Deadline-aware serving end to end, through the SDK, with real processes and servers.
+
+The app is trained for real (admin + advisor + train worker; see ``conftest.deployed``) and deployed with one
+predictor and two inference workers. The tests run in this order on that one deployment; the last ones kill
+a worker and then stop the job.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+
+import httpx
+import numpy as np
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from serving_helpers import Deployed, wait_until
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from easel.db.enums import ServiceKind
+from easel.db.models import Service
+from easel.db.session import session_scope
+from easel.serving import requests_topic
+from easel.settings import Settings
+from sdk import Invalid
+from sdk.types import Prediction
+
+
+def instances(deployed: Deployed, n: int) -> list:
+    reps = -(-n // len(deployed.x))
+    return np.concatenate([deployed.x] * reps)[:n].tolist()
+
+
+def labels(deployed: Deployed, n: int) -> np.ndarray:
+    return np.concatenate([deployed.y] * (-(-n // len(deployed.y))))[:n]
+
+
+def check_complete(answer: Prediction, n: int) -> None:
+    """Every instance answered exactly once, in order, served (with a prediction) or dropped (without)."""
+    assert [p.index for p in answer.predictions] == list(range(n))
+    assert answer.served + answer.dropped == n
+    assert answer.totals["instances"] == n and answer.totals["served"] == answer.served
+    for p in answer.predictions:
+        assert p.status in ("served", "dropped")
+        if p.served:
+            assert p.slice_rate in (1.0, 0.75, 0.5, 0.25)
+            assert len(p.probabilities) == 10 and abs(sum(p.probabilities) - 1.0) < 1e-3
+            assert p.label == str(int(np.argmax(p.probabilities)))
+            assert p.worker
+        else:
+            assert p.prediction is None and p.slice_rate is None
+
+
+def worker_services(sessions: sessionmaker[Session], job_id: str) -> list[Service]:
+    with session_scope(sessions) as session:
+        return list(session.scalars(select(Service).where(Service.inference_job_id == job_id,
+                                                          Service.kind == ServiceKind.INFERENCE_WORKER)))
+
+
+def metric(url: str, name: str) -> float:
+    for line in httpx.get(url, timeout=5).text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in {url}")
+
+
+def test_deploy_records_the_predictor_and_its_workers(deployed: Deployed, sessions) -> None:
+    job = deployed.client.get_inference_job(deployed.app, deployed.version)
+    assert job.status == "RUNNING" and job.predictor_url and job.predictor_url.startswith("http://127.0.0.1:")
+    kinds = Counter(s.kind for s in job.services if s.status == "RUNNING")
+    assert kinds == {"PREDICTOR": 1, "INFERENCE_WORKER": 2}
+    predictor = next(s for s in job.services if s.kind == "PREDICTOR")
+    assert job.predictor_url.endswith(f":{predictor.port}")
+    health = httpx.get(f"{job.predictor_url}/health", timeout=10).json()
+    assert health["workers_ready"] == 2 and health["input_shape"] == [1, 8, 8]
+    for service in worker_services(sessions, job.id):
+        text = httpx.get(f"http://127.0.0.1:{service.port}/metrics", timeout=10).text
+        for name in ("easel_worker_queue_lag_messages", "easel_worker_batch_seconds_bucket",
+                     "easel_worker_minibatches_total", "easel_worker_instances_total"):
+            assert name in text
+
+
+def test_generous_deadline_serves_everything_at_full_width(deployed: Deployed) -> None:
+    n = 200
+    answer = deployed.client.predict(deployed.app, deployed.version, instances(deployed, n), deadline_s=20.0)
+    check_complete(answer, n)
+    assert answer.served == n, answer.totals
+    assert {p.slice_rate for p in answer.predictions} == {1.0}
+    assert len({p.worker for p in answer.predictions}) == 2, "the task was split across both workers"
+    correct = sum(p.label == str(y) for p, y in zip(answer.predictions, labels(deployed, n), strict=True))
+    assert correct / n > 0.5, "a trained model answers (its full-width validation accuracy is about 0.8)"
+    assert answer.totals["by_rate"] == {"1": n}
+    workers = answer.totals["workers"]
+    assert sum(w["served"] for w in workers.values()) == n
+
+
+def test_msgpack_bodies_get_the_same_answer(deployed: Deployed) -> None:
+    import msgpack
+
+    body = msgpack.packb({"instances": instances(deployed, 5), "deadline_s": 20.0})
+    response = httpx.post(f"{deployed.job.predictor_url}/predict", content=body, timeout=30,
+                          headers={"content-type": "application/msgpack", "accept": "application/msgpack"})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/msgpack"
+    answer = Prediction.from_dict(msgpack.unpackb(response.content))
+    check_complete(answer, 5)
+    assert answer.served == 5
+
+
+def test_tight_deadline_narrows_drops_and_answers_everything(deployed: Deployed) -> None:
+    """Deadlines too short for full width: narrower sub-models serve some instances, others are dropped,
+    every instance is answered. The machine's speed varies, so the deadline shrinks until both show."""
+    n = 2000
+    seen = []
+    for deadline in (0.4, 0.25, 0.15, 0.1, 0.07, 0.05):
+        began = time.monotonic()
+        answer = deployed.client.predict(deployed.app, deployed.version, instances(deployed, n), deadline_s=deadline)
+        took = time.monotonic() - began
+        check_complete(answer, n)
+        assert took <= deadline + 1.0, f"answered {took:.2f}s after a {deadline}s deadline"
+        narrower = sum(1 for p in answer.predictions if p.served and p.slice_rate < 1.0)
+        seen.append((deadline, narrower, answer.dropped, answer.totals["by_rate"]))
+        if narrower and answer.dropped:
+            break
+    else:
+        pytest.fail(f"no deadline gave both narrower widths and drops: {seen}")
+
+
+def test_bad_instances_get_a_4xx_naming_the_index_and_queue_nothing(deployed: Deployed,
+                                                                     serving_settings: Settings) -> None:
+    client = deployed.client
+    good = instances(deployed, 3)
+    topic = requests_topic(deployed.job.id)
+    consumer = KafkaConsumer(bootstrap_servers=serving_settings.resolved_kafka_bootstrap.split(","))
+    partitions = [TopicPartition(topic, p) for p in (0, 1)]
+    try:
+        before = consumer.end_offsets(partitions)
+        cases = {
+            "instance 2: has shape 5": [*good[:2], [1.0] * 5],
+            "instance 1: expected an array of numbers shaped 1x8x8, got str": [good[0], "a picture"],
+            "instance 0: contains a value that is not a finite number": [[[[None] * 8] * 8]],
+        }
+        for detail, bad in cases.items():
+            with pytest.raises(Invalid) as caught:
+                client.predict(deployed.app, deployed.version, bad, deadline_s=1.0)
+            assert caught.value.status_code == 422 and caught.value.code == "invalid_instance"
+            assert detail in caught.value.detail
+        with pytest.raises(Invalid, match="instances"):
+            client.predict(deployed.app, deployed.version, [], deadline_s=1.0)
+        with pytest.raises(Invalid, match="deadline_s"):
+            client.predict(deployed.app, deployed.version, good, deadline_s=0)
+        raw = httpx.post(f"{deployed.job.predictor_url}/predict", content=b"{not json", timeout=10,
+                         headers={"content-type": "application/json"})
+        assert raw.status_code == 422 and set(raw.json()) == {"error", "detail"}
+        assert consumer.end_offsets(partitions) == before, "nothing was queued for a rejected request"
+    finally:
+        consumer.close()
+
+
+def test_killed_worker_loses_nothing(deployed: Deployed, sessions) -> None:
+    """SIGKILL one worker while it holds a task's instances: its uncommitted messages are redelivered to the
+    survivor after the group rebalances; every instance is answered once, by the deadline (+1 s)."""
+    n, deadline = 6000, 30.0
+    victim, survivor = worker_services(sessions, deployed.job.id)
+    victim_metrics = f"http://127.0.0.1:{victim.port}/metrics"
+    result: dict = {}
+
+    def ask() -> None:
+        began = time.monotonic()
+        try:
+            result["answer"] = deployed.client.predict(deployed.app, deployed.version, instances(deployed, n),
+                                                       deadline_s=deadline)
+        except Exception as error:  # noqa: BLE001 - reported below
+            result["error"] = error
+        result["took"] = time.monotonic() - began
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    wait_until(lambda: metric(victim_metrics, "easel_worker_inflight_instances") > 0
+               or metric(victim_metrics, "easel_worker_queued_instances") > 0, 60,
+               "the victim to hold instances", every_s=0.01)
+    os.kill(victim.pid, signal.SIGKILL)
+    thread.join(deadline + 30)
+    assert "error" not in result, result.get("error")
+    answer: Prediction = result["answer"]
+    check_complete(answer, n)
+    assert result["took"] <= deadline + 1.0
+    assert answer.totals["duplicates"] >= 0
+    by_worker = Counter(p.worker for p in answer.predictions if p.served)
+    survivor_id = f"worker-{survivor.id[:8]}"
+    # The survivor served its own share and what the victim held but had not answered.
+    assert by_worker[survivor_id] > n // 2 + 32, (by_worker, answer.totals)
+    assert answer.served + answer.dropped == n
+
+
+def test_stop_drains_and_stops_every_service(deployed: Deployed) -> None:
+    client = deployed.client
+    stopped = client.stop_inference_job(deployed.app, deployed.version)
+    assert stopped.status == "STOPPED"
+    assert all(s.status in ("STOPPED", "ERRORED") for s in stopped.services)
+    assert sum(s.status == "STOPPED" for s in stopped.services) >= 2  # the predictor and the survivor
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{deployed.job.predictor_url}/health", timeout=5)

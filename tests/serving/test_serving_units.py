@@ -1,0 +1,203 @@
+"""Serving parts without servers: wire format, task split, instance checks, the task book, policies, answers."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from easel.serving import (
+    DROPPED,
+    SERVED,
+    decode_entry,
+    decode_request,
+    encode_request,
+    encode_results,
+    live_workers,
+    split_mini_batches,
+    worker_record,
+)
+from inference_worker.book import Held, OffsetTracker, TaskBook
+from inference_worker.model import QueryBatch, stack
+from inference_worker.policy import LivePolicy, deadline_aware, make_policy
+from predictor.app import JobInfo, build_response
+from predictor.gather import ResultRouter
+from predictor.instances import InvalidInstance, to_batch
+from scheduler import ClipperPolicy, FixedWidthPolicy, ModelSwitchingPolicy, SchedulerPolicy, split_instances
+from scheduler.profile import paper_xray_profile
+
+
+def test_request_round_trip_keeps_arrays_and_values() -> None:
+    x = np.arange(64, dtype=np.float32).reshape(1, 8, 8)
+    r = decode_request(encode_request("t1", 3, 12.5, 10, 4, 11.0, x))
+    assert (r.task, r.index, r.deadline_at, r.n, r.n_part, r.sent_at) == ("t1", 3, 12.5, 10, 4, 11.0)
+    assert r.array.dtype == np.float32 and np.array_equal(r.instance, x)
+    text = decode_request(encode_request("t1", 0, 1.0, 1, 1, 0.0, {"text": "hello"}))
+    assert text.array is None and text.instance == {"text": "hello"}
+
+
+def test_registry_counts_only_live_workers() -> None:
+    now = 1000.0
+    records = {b"w1": worker_record(1, 9000, [0], "scheduler", now - 1), b"w2": worker_record(2, None, [1], "clipper", now - 60),
+               b"bad": b"not json"}
+    assert list(live_workers(records, now)) == ["w1"]
+    assert live_workers(records, now)["w1"]["partitions"] == [0]
+
+
+def test_results_round_trip() -> None:
+    raw = encode_results("t", "w1", [(0, SERVED, 0.5, [0.1, 0.9]), (1, DROPPED, None, None)], 3.0, {"served": 1})
+    msg = decode_entry(raw)
+    assert msg["kind"] == "results" and msg["items"] == [[0, SERVED, 0.5, [0.1, 0.9]], [1, DROPPED, None, None]]
+    assert msg["report"] == {"served": 1}
+
+
+@pytest.mark.parametrize(("n", "parts", "size", "offset"), [(0, 2, 32, 0), (1, 2, 32, 0), (100, 2, 32, 1),
+                                                            (1000, 3, 32, 5), (64, 4, 32, 2), (33, 1, 8, 0)])
+def test_split_matches_the_scheduler_split(n: int, parts: int, size: int, offset: int) -> None:
+    sizes = split_mini_batches(n, parts, size, offset)
+    assert sizes == split_instances(n, parts, size, offset)
+    assert sum(sizes) == n
+
+
+def test_instances_are_checked_and_the_bad_one_named() -> None:
+    good = to_batch([[0.5] * 64, [[0.1] * 8] * 8], (1, 8, 8))
+    assert good.shape == (2, 1, 8, 8) and good.dtype == np.float32
+    cases = {
+        "instance 1: has shape 63": [[0.0] * 64, [0.0] * 63],
+        "instance 2: expected an array of numbers shaped 1x8x8, got str": [[0.0] * 64, [1.0] * 64, "cat"],
+        "instance 0: expected an array of numbers shaped 1x8x8, got NoneType": [None],
+        "instance 1: contains a value that is not a finite number": [[0.0] * 64, [float("nan")] * 64],
+        "instance 0: is not a regular array": [[[0.0] * 8, [0.0] * 7]],
+    }
+    for message, instances in cases.items():
+        with pytest.raises(InvalidInstance, match=message):
+            to_batch(instances, (1, 8, 8))
+    assert to_batch([{"any": "json"}], None) == [{"any": "json"}]
+
+
+def test_query_batch_is_a_sequence_torch_takes_without_copy() -> None:
+    import torch
+
+    batch = stack([np.ones((1, 8, 8), np.float32), np.zeros((1, 8, 8), np.float32)])
+    assert isinstance(batch, QueryBatch) and bool(batch) and len(batch) == 2
+    assert not bool(batch[:0])
+    tensor = torch.as_tensor(batch)
+    assert tuple(tensor.shape) == (2, 1, 8, 8)
+    assert stack([[1], [2, 3]]) == [[1], [2, 3]]
+
+
+def _held(task: str, index: int, deadline_at: float, n_part: int, partition: int = 0, offset: int = 0) -> Held:
+    request = decode_request(encode_request(task, index, deadline_at, n_part, n_part, 0.0, np.zeros(2, np.float32)))
+    return Held(request, partition, offset)
+
+
+def test_book_serves_earliest_deadline_first_and_purges_expired() -> None:
+    offsets = OffsetTracker()
+    book = TaskBook(offsets, margin_s=0.0)
+    now = time.time()
+    items = [_held("late", 0, now + 50, 1, offset=0), _held("soon", 0, now + 5, 1, offset=1),
+             _held("gone", 0, now - 1, 1, offset=2)]
+    for h in items:
+        offsets.received(h.partition, h.offset)
+    assert book.add(items) == [1, 1, 1]
+    assert [book.take(0).task, book.take(0).task] == ["soon", "late"]
+    assert book.take(0) is None
+    assert book.expired_instances == 1
+    assert offsets.committable() == {0: 0}, "offsets 0 and 1 are taken but not answered yet"
+
+
+def test_book_waits_for_the_rest_of_a_share_and_ignores_duplicates() -> None:
+    book = TaskBook(OffsetTracker(), assemble_s=5.0)
+    deadline = time.time() + 30
+    book.add([_held("t", 0, deadline, 2, offset=0)])
+    book.add([_held("t", 0, deadline, 2, offset=9)])  # redelivered copy: answered once
+    assert book.duplicates == 1
+
+    def later() -> None:
+        time.sleep(0.1)
+        book.add([_held("t", 1, deadline, 2, offset=1)])
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    group = book.take(5.0)
+    thread.join()
+    assert group is not None and [h.request.index for h in group.items] == [0, 1] and group.complete
+
+
+def test_offsets_commit_only_past_answered_messages() -> None:
+    offsets = OffsetTracker()
+    for offset in range(5):
+        offsets.received(0, offset)
+    offsets.done(0, 0)
+    offsets.done(0, 2)
+    assert offsets.committable() == {0: 1}
+    offsets.mark_committed({0: 1})
+    assert offsets.committable() == {}
+    for offset in (1, 3, 4):
+        offsets.done(0, offset)
+    assert offsets.committable() == {0: 5}
+    offsets.forget([0])
+    offsets.done(0, 7)  # a late answer for a revoked partition is ignored
+    assert offsets.committable() == {}
+
+
+def test_book_forgets_revoked_partitions() -> None:
+    book = TaskBook(OffsetTracker())
+    deadline = time.time() + 30
+    book.add([_held("t", 0, deadline, 1, partition=0), _held("t", 1, deadline, 1, partition=1)])
+    assert book.drop_partitions([1]) == 1
+    group = book.take(0)
+    assert [h.partition for h in group.items] == [0]
+
+
+def test_policy_names() -> None:
+    profile = paper_xray_profile()
+    assert isinstance(make_policy("scheduler", profile), SchedulerPolicy)
+    assert make_policy("scheduler:myopic", profile).mode == "myopic"
+    assert isinstance(make_policy("fixed:0.5", profile), FixedWidthPolicy)
+    assert isinstance(make_policy("model-switching", profile), ModelSwitchingPolicy)
+    assert isinstance(make_policy("clipper", profile), ClipperPolicy)
+    with pytest.raises(ValueError, match="not one of the model's slice rates"):
+        make_policy("fixed:0.3", profile)
+    with pytest.raises(ValueError, match="unknown serving policy"):
+        make_policy("greedy", profile)
+    assert deadline_aware("scheduler") and deadline_aware("clipper") and not deadline_aware("fixed:1")
+
+
+def test_live_policy_tracks_measured_times() -> None:
+    p = paper_xray_profile()
+    live = LivePolicy("scheduler", p.rates, p.accuracies, p.batch_times, alpha=0.5, min_interval_s=0.0)
+    assert live.decide(10, 10.0).counts[p.most_accurate] == 10
+    for _ in range(20):  # the full model turns out 4x slower on this machine
+        live.observe(0, 4 * p.batch_times[0], full=True)
+    live.on_arrival(10, 0.0)
+    assert live.refresh(1.0) and live.rebuilds == 1
+    assert live.profile.batch_times[0] == pytest.approx(4 * p.batch_times[0], rel=1e-3)
+    plan = live.decide(10, 10 * p.batch_times[0])  # what fit at the old time no longer does
+    assert plan.counts[0] < 10 and plan.total_time <= 10 * p.batch_times[0] + 1e-9
+    assert not live.refresh(2.0), "no drift left: no rebuild"
+
+
+def test_response_answers_every_instance_and_dedups() -> None:
+    async def run() -> dict:
+        router = ResultRouter(client=None, stream="s")  # type: ignore[arg-type]
+        waiter = router.open("t", 3, time.perf_counter())
+        router.dispatch(encode_results("t", "w1", [(0, SERVED, 1.0, [0.2, 0.8]), (1, SERVED, 0.5, [0.9, 0.1])], 0.0))
+        router.dispatch(encode_results("t", "w2", [(0, SERVED, 0.25, [0.5, 0.5])], 0.0, {"worker": "w2", "served": 1}))
+        router.dispatch(encode_results("other", "w1", [(0, SERVED, 1.0, [1.0, 0.0])], 0.0))
+        assert router.late_results == 1 and waiter.remaining == 1 and not waiter.event.is_set()
+        info = JobInfo("job", "trial", 2, 32, (2,), ["cat", "dog"], {1.0: 0.9, 0.5: 0.8})
+        return build_response("t", waiter, info, 0.5, 0.5)
+
+    body = asyncio.run(run())
+    statuses = [(p["index"], p["status"], p["slice_rate"]) for p in body["predictions"]]
+    assert statuses == [(0, SERVED, 1.0), (1, SERVED, 0.5), (2, DROPPED, None)]
+    assert body["predictions"][0]["prediction"]["label"] == "dog"
+    assert body["predictions"][1]["prediction"]["label"] == "cat"
+    totals = body["totals"]
+    assert (totals["served"], totals["dropped"], totals["unanswered"], totals["duplicates"]) == (2, 1, 1, 1)
+    assert totals["expected_effective_accuracy"] == pytest.approx((0.9 + 0.8) / 3)
+    assert totals["by_rate"] == {"1": 1, "0.5": 1}
