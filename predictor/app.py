@@ -31,7 +31,7 @@ import msgpack
 import numpy as np
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from kafka import KafkaProducer
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -243,7 +243,10 @@ class Predictor:
             raise PayloadTooLarge(f"{len(body.instances)} instances; at most {self.settings.serving_max_instances} "
                                   "per request")
         try:
-            batch = to_batch(body.instances, self.info.input_shape)
+            if len(body.instances) > INLINE_SEND:  # big tasks are checked off the event loop
+                batch = await asyncio.to_thread(to_batch, body.instances, self.info.input_shape)
+            else:
+                batch = to_batch(body.instances, self.info.input_shape)
         except InvalidInstance as error:
             raise Invalid(str(error), code="invalid_instance") from None
         assert self.router is not None
@@ -268,11 +271,14 @@ class Predictor:
             self.metrics.inflight.dec()
             self.metrics.late.set(self.router.late_results)
             self.metrics.duplicates.set(self.router.duplicates)
-        return build_response(task, waiter, self.info, body.deadline_s, time.perf_counter() - started,
-                              self.metrics)
+        elapsed = time.perf_counter() - started
+        if waiter.n > INLINE_SEND:
+            return await asyncio.to_thread(build_response, task, waiter, self.info, body.deadline_s, elapsed,
+                                           self.metrics)
+        return build_response(task, waiter, self.info, body.deadline_s, elapsed, self.metrics)
 
 
-def _send_failed(error: Exception, task: str, index: int) -> None:
+def _send_failed(task: str, index: int, error: Exception) -> None:
     # The instance stays unanswered and is answered as dropped at its deadline.
     log.error("could not queue instance %d of task %s: %s", index, task, error)
 
@@ -376,9 +382,11 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
         body = await asyncio.to_thread(parse_body, raw, binary) if len(raw) > 256 << 10 else parse_body(raw, binary)
         result = await predictor.predict(body)
         predictor.metrics.requests.labels("200").inc()
-        if MSGPACK in request.headers.get("accept", ""):
-            return Response(msgpack.packb(result, use_bin_type=True), media_type=MSGPACK)
-        return JSONResponse(result)
+        binary_answer = MSGPACK in request.headers.get("accept", "")
+        encode = (lambda: msgpack.packb(result, use_bin_type=True)) if binary_answer else (
+            lambda: json.dumps(result, separators=(",", ":")).encode())
+        content = await asyncio.to_thread(encode) if len(result["predictions"]) > INLINE_SEND else encode()
+        return Response(content, media_type=MSGPACK if binary_answer else "application/json")
 
     @app.get("/health", summary="Liveness, and how many inference workers are ready")
     async def health() -> dict[str, Any]:

@@ -10,7 +10,7 @@ it against the baselines.
 from scheduler.bnb import solve_bnb
 from scheduler.cache import DEFAULT_QUANTUM, PlanCache, PlanTable, precompute_plans, quantise_down
 from scheduler.dp import solve_dp
-from scheduler.exact import paper_fast_case, solve_fast
+from scheduler.exact import solve_fast
 from scheduler.lp import box_lp, hull_lp
 from scheduler.multiworker import global_effective_accuracy, split_instances
 from scheduler.plan import FEAS_RTOL, Plan, build_plan, effective_accuracy, within_deadline
@@ -26,6 +26,7 @@ from scheduler.reference import milp_optimum, solve_milp
 from scheduler.sched_policy import SchedulerPolicy
 from scheduler.simulator import SimResult, simulate
 from scheduler.solve import METHODS, solve
+from scheduler.trivial import paper_fast_case
 from scheduler.workload import (
     ARRIVALS,
     Task,

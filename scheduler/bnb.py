@@ -18,11 +18,11 @@ import math
 import numpy as np
 from scipy.optimize import linprog
 
-from scheduler.exact import _PRUNE_RTOL, trivial_plan
-from scheduler.fallback import finish_with_milp
+from scheduler.fallback import finish_hard
 from scheduler.lp import BoxLPResult, box_lp
-from scheduler.plan import Plan, feasible_plan, search_budget, within_deadline
+from scheduler.plan import PRUNE_RTOL, Plan, feasible_plan, search_budget, within_deadline
 from scheduler.profile import Profile
+from scheduler.trivial import trivial_plan
 
 # An LP count within this of an integer is treated as integral (the LP is exact up to float noise).
 _INT_TOL = 1e-9
@@ -45,11 +45,16 @@ def _linprog_lp(
 
 
 def solve_bnb(
-    profile: Profile, n_mb: int, deadline: float, lp: str = "own", node_limit: int = DEFAULT_NODE_LIMIT
+    profile: Profile,
+    n_mb: int,
+    deadline: float,
+    lp: str = "own",
+    node_limit: int = DEFAULT_NODE_LIMIT,
+    fallback: str = "milp",
 ) -> Plan:
     """Exact optimum by LP-based branch-and-bound on the non-dominated sub-models.
 
-    Like the fast path, it hands degenerate instances to HiGHS after ``node_limit`` LPs.
+    Like the fast path, it hands degenerate instances to ``fallback`` after ``node_limit`` LPs.
     """
     if lp not in ("own", "linprog"):
         raise ValueError(f"lp must be 'own' or 'linprog', got {lp!r}")
@@ -61,7 +66,7 @@ def solve_bnb(
     m = len(accs)
     budget = search_budget(deadline)
     solve_lp = box_lp if lp == "own" else _linprog_lp
-    eps = _PRUNE_RTOL * max(1, n_mb)
+    eps = PRUNE_RTOL * max(1, n_mb)
     best_val, best = 0.0, [0] * m
     stack: list[tuple[list[float], list[float]]] = [([0.0] * m, [math.inf] * m)]
     nodes = 0
@@ -102,14 +107,16 @@ def solve_bnb(
     for j, c in enumerate(best):
         full[fr.index[j]] = c
     if stack:
-        return finish_with_milp(profile, n_mb, deadline, full, f"bnb:{lp}")
+        return finish_hard(profile, n_mb, deadline, full, f"bnb:{lp}", fallback)
     plan = feasible_plan(profile, full, n_mb, deadline, f"bnb:{lp}")
     if not within_deadline(plan.total_time, deadline):  # pragma: no cover - guarded by SEARCH_RTOL
         raise AssertionError(f"branch-and-bound produced an infeasible plan {plan}")
     return plan
 
 
-def _greedy_complete(counts: list[int], accs: list[float], times: list[float], n: int, budget: float) -> list[int]:
+def _greedy_complete(
+    counts: list[int], accs: list[float], times: list[float], n: int, budget: float
+) -> list[int]:
     """Fill spare mini-batches and time, most accurate model first, as many as fit."""
     counts = counts.copy()
     n_left = n - sum(counts)

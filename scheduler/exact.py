@@ -23,73 +23,38 @@ Degenerate profiles. When accuracy is (almost) proportional to time for several 
 flat — every ``c`` looks equally good — and the problem is a subset-sum in disguise (fill ``D`` as
 closely as possible); no LP-based bound prunes it and the search can need exponentially many nodes.
 After ``node_limit`` bound evaluations the search stops and hands the instance to HiGHS
-(``fallback.finish_with_milp``), whose cuts handle that case; the answer is then HiGHS's optimum (gap
-0, its feasibility tolerance tightened so the plan still passes ``within_deadline``) or our incumbent if
-that is better. Random and measured profiles never come near the limit.
+(``fallback.finish_hard``), whose cuts handle that case; the answer is then HiGHS's optimum (gap 0,
+re-solved with a slightly smaller deadline if its 1e-7 feasibility tolerance let the plan fail
+``within_deadline``) or our incumbent if that is better. With ``fallback="dp"`` the knapsack DP is used
+instead: bounded time, but only a feasible lower bound. Random and measured profiles never come near the
+limit (see ``DEFAULT_NODE_LIMIT``).
 """
 
 from __future__ import annotations
 
-from scheduler.fallback import finish_with_milp
+from scheduler.fallback import finish_hard
 from scheduler.lp import hull_lp, hull_lp_last
-from scheduler.plan import Plan, feasible_plan, search_budget, within_deadline
+from scheduler.plan import PRUNE_RTOL, Plan, feasible_plan, search_budget, within_deadline
 from scheduler.profile import Profile
+from scheduler.trivial import trivial_plan
 
-# Bound slack for pruning, per unit of n: far above float noise in the bounds (~1e-16 * n) and far below
-# the 1e-9 agreement the tests demand on effective accuracy (value / n).
-_PRUNE_RTOL = 1e-11
 # Bounds evaluated before the search gives up (see "Degenerate profiles" above). Random profiles need
 # ~15 at the median and ~2,000 at worst in 30,000 draws; this is ~0.1 s of Python.
 DEFAULT_NODE_LIMIT = 50_000
 
 
-def empty_plan(profile: Profile, n_mb: int, deadline: float, method: str) -> Plan:
-    return feasible_plan(profile, (0,) * len(profile), n_mb, deadline, method)
+def solve_fast(
+    profile: Profile,
+    n_mb: int,
+    deadline: float,
+    node_limit: int = DEFAULT_NODE_LIMIT,
+    fallback: str = "milp",
+) -> Plan:
+    """Exact optimum by the frontier branch-and-bound described in the module docstring.
 
-
-def paper_fast_case(profile: Profile, n_mb: int, deadline: float) -> Plan | None:
-    """The paper's two shortcuts (Algorithm 2), applied literally; None when neither applies.
-
-    * ``D >= N * max(t)``: all mini-batches to the most accurate model — always optimal.
-    * ``D <= N * min(t)``: as many as fit on the fastest model, the rest dropped. This is the paper's
-      rule but *not* always optimal: a slightly slower, much more accurate model can be worth more per
-      second, and integrality can favour another model. ``solve`` therefore uses only the first rule and
-      sends the second regime to the exact path.
+    ``fallback`` says what finishes a search that hit ``node_limit``: ``"milp"`` (HiGHS, exact to its
+    tolerance, unbounded time) or ``"dp"`` (``dp.solve_dp``, bounded time, a feasible lower bound).
     """
-    budget = search_budget(deadline)
-    if n_mb * max(profile.batch_times) <= budget:
-        counts = [0] * len(profile)
-        counts[profile.most_accurate] = n_mb
-        return feasible_plan(profile, counts, n_mb, deadline, "paper:all-accurate")
-    fastest = profile.fastest
-    t_min = profile.batch_times[fastest]
-    if deadline <= n_mb * t_min:
-        counts = [0] * len(profile)
-        counts[fastest] = min(n_mb, int(budget / t_min))
-        return feasible_plan(profile, counts, n_mb, deadline, "paper:all-fastest")
-    return None
-
-
-def trivial_plan(profile: Profile, n_mb: int, deadline: float) -> Plan | None:
-    """Cases with a one-line optimality proof; None otherwise.
-
-    * Nothing fits (``N = 0`` or ``D`` below the fastest useful model's time): the empty plan.
-    * ``N * t_best <= D`` for the most accurate model: every mini-batch gets the best accuracy there is,
-      an obvious upper bound (this strengthens the paper's ``D >= N * max(t)``).
-    """
-    fr = profile.frontier
-    budget = search_budget(deadline)
-    if n_mb == 0 or not fr.ts or budget < fr.ts[0]:
-        return empty_plan(profile, n_mb, deadline, "trivial:empty")
-    if n_mb * fr.ts[-1] <= budget:
-        counts = [0] * len(profile)
-        counts[fr.index[-1]] = n_mb
-        return feasible_plan(profile, counts, n_mb, deadline, "trivial:all-accurate")
-    return None
-
-
-def solve_fast(profile: Profile, n_mb: int, deadline: float, node_limit: int = DEFAULT_NODE_LIMIT) -> Plan:
-    """Exact optimum by the frontier branch-and-bound described in the module docstring."""
     plan = trivial_plan(profile, n_mb, deadline)
     if plan is not None:
         return plan
@@ -99,7 +64,7 @@ def solve_fast(profile: Profile, n_mb: int, deadline: float, node_limit: int = D
     for j, c in enumerate(counts):
         full[fr.index[j]] = c
     if not complete:
-        return finish_with_milp(profile, n_mb, deadline, full, "exact")
+        return finish_hard(profile, n_mb, deadline, full, "exact", fallback)
     plan = feasible_plan(profile, full, n_mb, deadline, "exact")
     if not within_deadline(plan.total_time, deadline):  # pragma: no cover - guarded by SEARCH_RTOL
         raise AssertionError(f"exact search produced an infeasible plan {plan}")
@@ -115,7 +80,7 @@ def _search(
 ) -> tuple[list[int], bool]:
     """Counts per frontier model maximising value, and whether the search finished within the limit."""
     m = len(ts)
-    eps = _PRUNE_RTOL * max(1, n)
+    eps = PRUNE_RTOL * max(1, n)
     state = [0.0, [0] * m, node_limit]  # incumbent value, its counts, bounds left to evaluate
     cur = [0] * m
     t0, p0 = ts[0], ps[0]

@@ -128,6 +128,7 @@ def box_lp(
                 if mu > 0.0:
                     kinks.add(mu)
     ks = sorted(kinks)
+
     # Interval m is (ks[m-1], ks[m]) with ks[-1] := 0 and ks[len] := inf; the greedy is constant inside.
     def probe(m: int) -> tuple[list[float], float]:
         lo = ks[m - 1] if m > 0 else 0.0
@@ -153,3 +154,28 @@ def box_lp(
     theta = (d_left - t_fit) / (t_over - t_fit)
     theta = min(1.0, max(0.0, theta))
     return finish([theta * a + (1.0 - theta) * b for a, b in zip(y_over, y_fit, strict=True)])
+
+
+def hull_lp_solution(ts: Sequence[float], hull: Hull, n: float, d: float) -> list[float]:
+    """An optimal solution of ``hull_lp``: amounts per model of ``ts`` (the frontier the hull is built on).
+
+    At most two models are non-zero: the hull vertices on either side of ``d / n``.
+    """
+    x = [0.0] * len(ts)
+    if n <= 0.0 or d <= 0.0:
+        return x
+    hts = hull.ts
+    where = {t: i for i, t in enumerate(ts)}
+    last = len(hts) - 1
+    if d >= n * hts[last]:
+        x[where[hts[last]]] = n
+        return x
+    j = 0
+    while d > n * hts[j + 1]:
+        j += 1
+    # Mix vertex j (the origin when j = 0, i.e. dropping) and j + 1 so that the time row is tight.
+    hi = (d - n * hts[j]) / (hts[j + 1] - hts[j])
+    x[where[hts[j + 1]]] = hi
+    if j > 0:
+        x[where[hts[j]]] = n - hi
+    return x

@@ -14,6 +14,9 @@ FEAS_RTOL = 1e-9
 # Solvers search with half of that tolerance, so the few ulps of drift in their running budget can never
 # push a plan they accept over the line `within_deadline` checks.
 SEARCH_RTOL = 0.5 * FEAS_RTOL
+# Bound slack for pruning, per mini-batch of the task: far above float noise in the bounds (~1e-16 * n)
+# and far below the 1e-9 agreement the tests demand on effective accuracy (value / n).
+PRUNE_RTOL = 1e-11
 
 
 def within_deadline(total_time: float, deadline: float) -> bool:

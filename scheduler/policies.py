@@ -97,7 +97,9 @@ class ModelSwitchingPolicy(BasePolicy):
     latency monitor would), seeded with the profiled time.
     """
 
-    def __init__(self, profile: Profile, window: int = 1000, quantile: float = 0.99, refresh: int = 64) -> None:
+    def __init__(
+        self, profile: Profile, window: int = 1000, quantile: float = 0.99, refresh: int = 64
+    ) -> None:
         if not 0.0 < quantile <= 1.0:
             raise ValueError(f"quantile must be in (0, 1], got {quantile}")
         self.profile = profile

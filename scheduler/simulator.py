@@ -217,7 +217,9 @@ def simulate(
         now, _, who = heapq.heappop(events)
         if who < 0:  # an arrival: deal it to the workers' queues
             task = ordered[-1 - who]
-            for w, n_inst in enumerate(split_instances(task.n_instances, n_workers, batch_size, task.task_id)):
+            for w, n_inst in enumerate(
+                split_instances(task.n_instances, n_workers, batch_size, task.task_id)
+            ):
                 if n_inst:
                     n_mb = math.ceil(n_inst / batch_size)
                     measured = window[0] <= task.arrival <= window[1]

@@ -7,10 +7,12 @@ import numbers
 
 from scheduler.bnb import solve_bnb
 from scheduler.dp import solve_dp
-from scheduler.exact import paper_fast_case, solve_fast
+from scheduler.exact import solve_fast
+from scheduler.fallback import FALLBACKS
 from scheduler.plan import Plan
 from scheduler.profile import Profile
 from scheduler.reference import solve_milp
+from scheduler.trivial import paper_fast_case
 
 METHODS = ("auto", "exact", "bnb", "dp", "paper", "milp")
 
@@ -27,7 +29,7 @@ def check_request(n_mb: int, deadline: float) -> tuple[int, float]:
     return int(n_mb), deadline
 
 
-def solve(profile: Profile, n_mb: int, deadline: float, method: str = "auto") -> Plan:
+def solve(profile: Profile, n_mb: int, deadline: float, method: str = "auto", fallback: str = "milp") -> Plan:
     """Plan a task of ``n_mb`` mini-batches with ``deadline`` seconds of budget.
 
     Methods: ``auto`` / ``exact`` (the exact fast path; ``auto`` is an alias kept for callers that do
@@ -35,14 +37,20 @@ def solve(profile: Profile, n_mb: int, deadline: float, method: str = "auto") ->
     feasible, exact only on commensurate grids), ``paper`` (the paper's two shortcuts, raises if neither
     applies; the second is not always optimal), ``milp`` (scipy reference). All but ``dp`` with
     non-integer times and ``paper`` return the true integer optimum.
+
+    ``fallback`` finishes the rare searches that hit their node limit (degenerate profiles, where
+    accuracy is proportional to time): ``"milp"`` keeps the answer exact (to HiGHS's tolerance) at the
+    price of unbounded time; ``"dp"`` bounds the time and returns a feasible, possibly suboptimal plan.
     """
     if not isinstance(profile, Profile):
         raise ValueError(f"profile must be a scheduler.Profile, got {type(profile).__name__}")
     n_mb, deadline = check_request(n_mb, deadline)
+    if fallback not in FALLBACKS:
+        raise ValueError(f"fallback must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
     if method in ("auto", "exact"):
-        return solve_fast(profile, n_mb, deadline)
+        return solve_fast(profile, n_mb, deadline, fallback=fallback)
     if method == "bnb":
-        return solve_bnb(profile, n_mb, deadline)
+        return solve_bnb(profile, n_mb, deadline, fallback=fallback)
     if method == "dp":
         return solve_dp(profile, n_mb, deadline)
     if method == "paper":

@@ -43,7 +43,9 @@ def poisson_arrivals(rate: float, n: int, rng: np.random.Generator) -> np.ndarra
     return np.cumsum(gaps)
 
 
-def on_off_arrivals(rate: float, n: int, rng: np.random.Generator, on: float = 1.0, off: float = 3.0) -> np.ndarray:
+def on_off_arrivals(
+    rate: float, n: int, rng: np.random.Generator, on: float = 1.0, off: float = 3.0
+) -> np.ndarray:
     """Bursts: Poisson at ``rate * (on + off) / on`` during ``on`` seconds, silence for ``off`` seconds.
 
     The long-run mean rate is ``rate``, so the curves compare with the smooth processes at equal load.

@@ -1,0 +1,134 @@
+"""Plan cache and precomputed plan tables: quantisation never rounds up, cached plans stay feasible."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scheduler import (
+    PlanCache,
+    PlanTable,
+    Profile,
+    paper_xray_profile,
+    precompute_plans,
+    quantise_down,
+    solve,
+    within_deadline,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.floats(0.0, 1e4), st.sampled_from([1e-4, 1e-3, 0.01, 0.1, 0.3, 1.0 / 3.0]))
+def test_quantise_down_never_rounds_up(deadline: float, quantum: float) -> None:
+    k = quantise_down(deadline, quantum)
+    assert k >= 0
+    assert k * quantum <= deadline
+    assert (k + 2) * quantum > deadline  # and loses at most about one quantum
+
+
+def test_quantise_down_float_traps() -> None:
+    # 0.7 / 0.1 is 6.999... and 7 * 0.1 is 0.7000000000000001 > 0.7: either way the answer is 6 or 7
+    # such that k * q <= D.
+    for d, q in ((0.7, 0.1), (0.3, 0.1), (1.0, 0.1), (8.0, 0.001)):
+        k = quantise_down(d, q)
+        assert k * q <= d and (k + 1) * q > d - 1e-12
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 400), st.floats(0.0, 12.0), st.sampled_from([1e-3, 0.01, 0.05]))
+def test_cached_plans_are_feasible_for_the_real_deadline(n_mb: int, deadline: float, quantum: float) -> None:
+    profile = paper_xray_profile()
+    cache = PlanCache(quantum=quantum)
+    first = cache.plan(profile, n_mb, deadline)
+    assert within_deadline(first.total_time, deadline)
+    # Any deadline in the same quantum hits the same plan, and it still fits that deadline.
+    k = quantise_down(deadline, quantum)
+    for other in (k * quantum, min(deadline, (k + 0.999) * quantum)):
+        hit = cache.get(profile, n_mb, other)
+        if hit is not None:
+            assert within_deadline(hit.total_time, other)
+    # The plan is the optimum for the quantised deadline.
+    assert first.counts == solve(profile, n_mb, k * quantum).counts or math.isclose(
+        first.effective_accuracy, solve(profile, n_mb, k * quantum).effective_accuracy, abs_tol=1e-12
+    )
+
+
+def test_hits_misses_and_lru_eviction() -> None:
+    profile = paper_xray_profile()
+    cache = PlanCache(quantum=0.01, maxsize=2)
+    assert cache.get(profile, 10, 1.0) is None
+    a = cache.plan(profile, 10, 1.004)
+    assert cache.get(profile, 10, 1.009) is a  # same quantum
+    assert cache.get(profile, 10, 1.011) is None  # next quantum
+    cache.plan(profile, 11, 1.0)
+    cache.get(profile, 10, 1.0)  # touch 10 so that 11 is the least recently used
+    cache.plan(profile, 12, 1.0)
+    assert len(cache) == 2
+    assert cache.get(profile, 11, 1.0) is None and cache.get(profile, 10, 1.0) is a
+    assert cache.hits >= 2 and cache.misses >= 3
+    assert cache.get(profile, 10, -1.0) is None
+
+
+def test_profiles_do_not_share_entries() -> None:
+    a = paper_xray_profile()
+    b = Profile(a.rates, a.accuracies, tuple(t * 2 for t in a.batch_times))
+    cache = PlanCache()
+    cache.plan(a, 20, 0.5)
+    assert cache.get(b, 20, 0.5) is None
+
+
+def test_put_refuses_plans_that_do_not_fit_their_quantised_deadline() -> None:
+    profile = paper_xray_profile()
+    cache = PlanCache(quantum=0.1)
+    plan = solve(profile, 10, 0.45)  # uses time beyond 0.4, the quantised deadline
+    assert plan.total_time > 0.4
+    with pytest.raises(ValueError, match="fit"):
+        cache.put(profile, plan)
+    cache.put(profile, solve(profile, 10, 0.4))
+    assert cache.get(profile, 10, 0.45) is not None
+
+
+def test_bad_cache_arguments() -> None:
+    with pytest.raises(ValueError, match="quantum"):
+        PlanCache(quantum=0.0)
+    with pytest.raises(ValueError, match="maxsize"):
+        PlanCache(maxsize=0)
+
+
+def test_precomputed_table_round_trips_and_fills_a_cache() -> None:
+    profile = paper_xray_profile()
+    deadlines = [0.5 * i for i in range(1, 17)]
+    table = precompute_plans(profile, deadlines, [1, 8, 32, 64], quantum=0.001)
+    assert len(table.entries) == 16 * 4
+    for blob in (table.to_json(), table.to_bytes()):
+        back = PlanTable.from_json(blob) if isinstance(blob, str) else PlanTable.from_bytes(blob)
+        assert back == table
+    # Lookup uses the largest tabled deadline not above the real one, and the plan fits the real one.
+    plan = table.lookup(profile, 32, 1.26)
+    assert plan is not None and plan.deadline == pytest.approx(1.0)
+    assert within_deadline(plan.total_time, 1.26)
+    assert plan.counts == solve(profile, 32, 1.0).counts
+    assert table.lookup(profile, 32, 0.2) is None  # below the grid
+    assert table.lookup(profile, 33, 5.0) is None  # N_mb not tabled
+    cache = PlanCache(quantum=0.001)
+    assert cache.load(table, profile) == 64
+    hit = cache.get(profile, 8, 2.0)
+    assert hit is not None and hit.counts == solve(profile, 8, 2.0).counts
+
+
+def test_tables_reject_other_profiles_and_quanta() -> None:
+    profile = paper_xray_profile()
+    other = Profile((1.0,), (0.5,), (0.1,))
+    table = precompute_plans(profile, [1.0], [4], quantum=0.01)
+    with pytest.raises(ValueError, match="different profile"):
+        table.lookup(other, 4, 1.0)
+    with pytest.raises(ValueError, match="different profile"):
+        PlanCache(quantum=0.01).load(table, other)
+    with pytest.raises(ValueError, match="quantum"):
+        PlanCache(quantum=0.001).load(table, profile)
+    tampered = table.to_json().replace('"version":1', '"version":2')
+    with pytest.raises(ValueError, match="version"):
+        PlanTable.from_json(tampered)

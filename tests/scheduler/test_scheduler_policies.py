@@ -1,0 +1,127 @@
+"""Policies: the baselines do what their papers say, and the scheduler never plans worse than any of them."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scheduler import (
+    ClipperPolicy,
+    FixedWidthPolicy,
+    ModelSwitchingPolicy,
+    PlanCache,
+    Policy,
+    SchedulerPolicy,
+    baseline_policies,
+    paper_xray_profile,
+    solve,
+    within_deadline,
+)
+
+XRAY = paper_xray_profile()
+
+
+def test_every_policy_satisfies_the_protocol() -> None:
+    for policy in [SchedulerPolicy(XRAY), *baseline_policies(XRAY)]:
+        assert isinstance(policy, Policy)
+    names = [p.name for p in baseline_policies(XRAY)]
+    assert names == ["fixed r=1", "fixed r=0.75", "fixed r=0.5", "fixed r=0.25", "model-switching", "clipper"]
+
+
+def test_fixed_width_runs_everything_and_counts_late_minibatches_as_zero() -> None:
+    plan = FixedWidthPolicy(XRAY, 1.0).decide(10, 0.2)  # 4 of 10 full-width mini-batches fit in 0.2 s
+    assert plan.counts == (10, 0, 0, 0)
+    assert plan.dropped == 0 and plan.late == 6
+    assert plan.effective_accuracy == pytest.approx(4 * 0.7937 / 10)
+
+
+def test_clipper_drops_what_would_miss_the_deadline() -> None:
+    plan = ClipperPolicy(XRAY).decide(10, 0.2)
+    assert plan.counts == (4, 0, 0, 0)
+    assert plan.dropped == 6 and plan.late == 0
+    assert within_deadline(plan.total_time, 0.2)
+
+
+def test_model_switching_picks_the_most_accurate_model_whose_p99_latency_fits() -> None:
+    ms = ModelSwitchingPolicy(XRAY)
+    # 100 mini-batches: p99 latency = 99 mini-batches; r=0.5 needs 2.25 s, r=0.25 1.55 s.
+    assert ms.decide(100, 10.0).counts == (100, 0, 0, 0)
+    assert ms.decide(100, 2.3).counts == (0, 0, 100, 0)
+    assert ms.decide(100, 1.0).counts == (0, 0, 0, 100)  # nothing fits: the smallest model
+    # Measured latencies rise (contention): the same deadline now selects a faster model.
+    for _ in range(200):
+        ms.observe(2, 0.03)
+    assert ms.decide(100, 2.3).counts == (0, 0, 0, 100)
+    with pytest.raises(ValueError, match="quantile"):
+        ModelSwitchingPolicy(XRAY, quantile=0.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 300), st.floats(0.0, 20.0))
+def test_scheduler_plans_at_least_as_well_as_every_baseline_for_one_task(n_mb: int, deadline: float) -> None:
+    ours = SchedulerPolicy(XRAY).decide(n_mb, deadline)
+    assert within_deadline(ours.total_time, deadline)
+    for baseline in baseline_policies(XRAY):
+        assert ours.effective_accuracy >= baseline.decide(n_mb, deadline).effective_accuracy - 1e-12
+
+
+def test_scheduler_without_a_queue_is_the_exact_optimum_and_can_use_a_cache() -> None:
+    cache = PlanCache(quantum=0.001)
+    for mode in ("myopic", "queue", "priced"):
+        policy = SchedulerPolicy(XRAY, mode=mode)
+        assert policy.decide(40, 1.3).counts == solve(XRAY, 40, 1.3).counts
+    cached = SchedulerPolicy(XRAY, cache=cache)
+    assert cached.decide(40, 1.3).counts == solve(XRAY, 40, 1.3).counts
+    assert len(cache) == 1
+    with pytest.raises(ValueError, match="mode"):
+        SchedulerPolicy(XRAY, mode="greedy")
+
+
+def test_queue_budget_is_a_fair_share_but_never_below_the_fastest_width() -> None:
+    policy = SchedulerPolicy(XRAY, mode="queue")
+    # Alone: all the time left.
+    assert policy.budget(8, 5.0) == 5.0
+    # Three equal tasks behind it with 5.1, 5.2, 5.3 s left: its share is 5.3 / 4.
+    assert policy.budget(8, 5.0, [(8, 5.1), (8, 5.2), (8, 5.3)]) == pytest.approx(5.3 / 4)
+    # A queue that cannot all be served: the head still gets its fastest-width time.
+    assert policy.budget(8, 5.0, [(800, 0.1)]) == pytest.approx(8 * 0.01568)
+    assert SchedulerPolicy(XRAY, mode="myopic").budget(8, 5.0, [(800, 0.1)]) == 5.0
+
+
+def test_priced_mode_prices_time_by_the_arrival_rate() -> None:
+    policy = SchedulerPolicy(XRAY)
+    assert policy.time_per_mb() == float("inf")
+    assert policy.priced_profile() is XRAY  # no load measured: time is free
+    # 8 mini-batches every 0.1 s for 30 s: 12.5 ms per mini-batch, below the fastest model's 15.68 ms.
+    for i in range(301):
+        policy.on_arrival(8, i * 0.1)
+    assert policy.time_per_mb() < 0.0125
+    priced = policy.priced_profile()
+    assert priced is not XRAY
+    assert priced.frontier.index == (3,)  # only the fastest model is worth its time
+    plan = policy.decide(8, 5.0, [(8, 5.1)])
+    assert plan.counts == (0, 0, 0, 8)
+    assert plan.effective_accuracy == pytest.approx(0.6512)  # reported with the real accuracies
+    # Light load (one task every 10 s): the price is zero again.
+    light = SchedulerPolicy(XRAY)
+    for i in range(5):
+        light.on_arrival(8, i * 10.0)
+    assert light.priced_profile() is XRAY
+
+
+def test_priced_mode_prefers_hull_models_over_filling_odd_time() -> None:
+    # Eight mini-batches every 190 ms: time is priced at a hull slope, so a budget of 194 ms buys
+    # 8 x r=0.5 (181.8 ms) rather than 1 x r=0.75 + 7 x r=0.5, which spends 12 ms on a model off the hull
+    # for less accuracy than those 12 ms buy the next task.
+    policy = SchedulerPolicy(XRAY)
+    for i in range(200):
+        policy.on_arrival(8, i * 0.19)
+    assert solve(XRAY, 8, 0.194).counts == (0, 1, 7, 0)
+    assert policy.decide(8, 0.194, [(8, 0.4)]).counts == (0, 0, 8, 0)
+
+
+def test_bad_scheduler_arguments() -> None:
+    for kwargs in ({"rate_window": 0.0}, {"utilisation": 1.5}, {"confidence": -1.0}):
+        with pytest.raises(ValueError):
+            SchedulerPolicy(XRAY, **kwargs)
