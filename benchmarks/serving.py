@@ -51,9 +51,8 @@ RESULTS = ROOT / "benchmarks" / "results" / "serving.json"
 FIGURE = ROOT / "benchmarks" / "results" / "serving.png"
 BATCH = 32
 WORKERS = 2
-POLICIES = ("scheduler", "scheduler:myopic", "fixed:1", "fixed:0.75", "fixed:0.5", "fixed:0.25", "model-switching",
-            "clipper")
-OURS = ("scheduler", "scheduler:myopic")
+POLICIES = ("scheduler", "fixed:1", "fixed:0.75", "fixed:0.5", "fixed:0.25", "model-switching", "clipper")
+OURS = ("scheduler",)
 MSGPACK = {"content-type": "application/msgpack", "accept": "application/msgpack"}
 
 TEMPLATE_SOURCE = '''
@@ -532,7 +531,7 @@ def main() -> int:
     args = parser.parse_args()
     began = time.perf_counter()
     loads = [0.5, 1.0, 1.5, 2.5, 4.0] if args.quick else [0.5, 1.0, 1.5, 2.2, 3.2, 4.5]
-    n_tasks, warmup = (6, 1) if args.quick else (8, 2)
+    n_tasks, warmup = (6, 1) if args.quick else (10, 2)
     log("setting up: local stack, training the model in-process")
     stack, data_dir = start_stack()
     services = None

@@ -8,8 +8,7 @@
 * ``easel_worker_instances_total{status}`` — served, dropped (by the plan or out of time), expired (the
   deadline passed before the task was taken), and ``easel_worker_expected_correct_total`` — the sum of the
   profile accuracy of each served instance: with ``instances_total`` it gives effective accuracy;
-* ``easel_worker_tasks_total``, ``easel_worker_replans_total``, ``easel_worker_profile_rebuilds_total``;
-* ``easel_worker_return_margin_seconds`` — the time kept back from deadlines for the way back.
+* ``easel_worker_tasks_total``, ``easel_worker_replans_total``, ``easel_worker_profile_rebuilds_total``.
 """
 
 from __future__ import annotations
@@ -44,8 +43,6 @@ class WorkerMetrics:
         self.instances = Counter("easel_worker_instances", "instances by outcome", ["status"], registry=r)
         self.expected_correct = Counter("easel_worker_expected_correct",
                                         "sum of the profile accuracy of every served instance", registry=r)
-        self.return_margin = Gauge("easel_worker_return_margin_seconds",
-                                   "time kept back from deadlines for answers to travel back", registry=r)
         self.tasks = Counter("easel_worker_tasks", "task shares planned", registry=r)
         self.replans = Counter("easel_worker_replans", "mid-task re-plans after overruns", registry=r)
         self.rebuilds = Counter("easel_worker_profile_rebuilds", "profile rebuilds from measured times", registry=r)

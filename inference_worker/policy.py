@@ -3,8 +3,9 @@
 ``make_policy`` turns a policy name (``EASEL_SERVING_POLICY`` or ``--policy``) into a ``scheduler`` Policy:
 Easel's scheduler (the default), or one of the baselines the benchmark compares it with. ``LivePolicy``
 wraps it with what the paper leaves out: the profile's mini-batch times ``t_i`` follow the machine (an
-EWMA of measured batch times), and when they drift the policy is rebuilt on the new profile, with its
-recent arrivals replayed so its view of the load survives the rebuild.
+EWMA of measured batch times, plus one EWMA standard deviation as slack for a noisy machine), and when they
+drift the policy is rebuilt on the new profile, with its recent arrivals replayed so its view of the load
+survives the rebuild.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def replans(name: str) -> bool:
 class LivePolicy:
     """A policy over a profile whose times track measurements.
 
-    ``observe`` updates the EWMA of each sub-model's mini-batch time from full mini-batches; ``refresh``
+    ``observe`` updates the EWMA (mean and variance) of each sub-model's mini-batch time from full
+    mini-batches; plans use mean + ``spread`` standard deviations (:meth:`estimate`); ``refresh``
     (between tasks) rebuilds the profile and the policy once some ``t_i`` has drifted by more than
     ``tolerance`` relative to the profile in use, at most every ``min_interval_s``. Model-Switching
     measures latencies itself and is never rebuilt.
@@ -66,17 +68,19 @@ class LivePolicy:
 
     def __init__(self, name: str, rates: Sequence[float], accuracies: Sequence[float], times: Sequence[float],
                  cache: PlanCache | None = None, alpha: float = 0.2, tolerance: float = 0.1,
-                 min_interval_s: float = 1.0, rate_window_s: float = 60.0) -> None:
+                 min_interval_s: float = 1.0, rate_window_s: float = 60.0, spread: float = 1.0) -> None:
         self.name = name
         self.rates = tuple(float(r) for r in rates)
         self.accuracies = tuple(float(p) for p in accuracies)
         self.ewma = [max(float(t), 1e-6) for t in times]
+        self.ewvar = [0.0 for _ in times]  # EWMA of the squared deviation from the mean
+        self.spread = spread
         self.cache = cache
         self.alpha = alpha
         self.tolerance = tolerance
         self.min_interval_s = min_interval_s
         self.rate_window_s = rate_window_s
-        self.profile = Profile(self.rates, self.accuracies, tuple(self.ewma))
+        self.profile = Profile(self.rates, self.accuracies, self.planning_times())
         self.policy = make_policy(name, self.profile, cache)
         self.aware = deadline_aware(name)
         self.replans = replans(name)
@@ -85,7 +89,12 @@ class LivePolicy:
         self._arrivals: deque[tuple[float, int]] = deque()
 
     def estimate(self, model: int) -> float:
-        return self.ewma[model]
+        """Seconds a full mini-batch of ``model`` is planned to take: the EWMA mean plus ``spread`` EWMA
+        standard deviations, so a plan on a noisy machine keeps some slack instead of overrunning half the time."""
+        return self.ewma[model] + self.spread * self.ewvar[model] ** 0.5
+
+    def planning_times(self) -> tuple[float, ...]:
+        return tuple(self.estimate(i) for i in range(len(self.ewma)))
 
     def on_arrival(self, n_mb: int, now: float) -> None:
         self._arrivals.append((now, n_mb))
@@ -96,10 +105,12 @@ class LivePolicy:
     def observe(self, model: int, seconds: float, full: bool) -> None:
         self.policy.observe(model, seconds)
         if full:
-            self.ewma[model] += self.alpha * (seconds - self.ewma[model])
+            deviation = seconds - self.ewma[model]
+            self.ewma[model] += self.alpha * deviation
+            self.ewvar[model] = (1 - self.alpha) * (self.ewvar[model] + self.alpha * deviation * deviation)
 
     def drift(self) -> float:
-        return max(abs(e - t) / t for e, t in zip(self.ewma, self.profile.batch_times, strict=True))
+        return max(abs(e - t) / t for e, t in zip(self.planning_times(), self.profile.batch_times, strict=True))
 
     def refresh(self, now: float) -> bool:
         """Rebuild on the measured times if they drifted; True if it did."""
@@ -107,7 +118,7 @@ class LivePolicy:
             return False
         if self.drift() <= self.tolerance:
             return False
-        self.profile = Profile(self.rates, self.accuracies, tuple(self.ewma))
+        self.profile = Profile(self.rates, self.accuracies, self.planning_times())
         self.policy = make_policy(self.name, self.profile, self.cache)
         for at, n_mb in self._arrivals:
             self.policy.on_arrival(n_mb, at)

@@ -7,8 +7,7 @@ Two threads share a :class:`~inference_worker.book.TaskBook`:
   partitions' queued messages are forgotten (their new owner is redelivered everything we did not commit);
 * the **executor** takes the task with the earliest deadline (EDF across concurrent tasks), splits its
   instances into mini-batches of ``S_mb`` (the partial one first, so a drop costs the fewest instances),
-  asks the policy for a plan with the time left (``deadline_at - margin - now``, the margin following the
-  measured delivery time, so answers have time to travel back) and the backlog behind it,
+  asks the policy for a plan with the time left (``deadline_at - margin - now``) and the backlog behind it,
   publishes the plan's dropped mini-batches at once, then runs the rest fastest-first at their slice rates
   and publishes each mini-batch's results to the job's Redis results stream as soon as it is done.
 
@@ -107,7 +106,6 @@ class Executor:
         self.offsets, self.results, self.metrics = offsets, results, metrics
         self.stream = results_stream(config.job_id)
         self.arrivals: deque[tuple[float, int]] = deque()  # appended by the consumer thread
-        self._intake: float | None = None  # EWMA of request delivery time (predictor -> this worker)
         self._thread = threading.Thread(target=self._run, name="executor", daemon=True)
 
     def start(self) -> None:
@@ -132,23 +130,6 @@ class Executor:
                 self.metrics.inflight.set(0)
                 self.metrics.queued.set(self.book.queued_instances())
 
-    def _return_margin(self, group: Group) -> float:
-        """Time kept back from the deadline for the answer's way back to the predictor.
-
-        Under load the way back (Redis, the predictor's event loop, the HTTP response) slows down as the way
-        in does, so the margin follows an EWMA of how long this task's first request took to reach us
-        (``first_seen - sent_at``), never below ``margin_s`` and never above a quarter of the task's time.
-        """
-        sent = min(h.request.sent_at for h in group.items)
-        if sent > 0:
-            delay = max(group.first_seen - sent, 0.0)
-            self._intake = delay if self._intake is None else self._intake + 0.2 * (delay - self._intake)
-        margin = max(self.config.margin_s, self._intake or 0.0)
-        if sent > 0:
-            margin = min(margin, max(self.config.margin_s, 0.25 * (group.deadline_at - sent)))
-        self.metrics.return_margin.set(margin)
-        return margin
-
     # -- one task share ------------------------------------------------------------------------------
     def run_group(self, group: Group) -> None:
         size = self.config.batch_size
@@ -160,11 +141,11 @@ class Executor:
         now = time.time()
         if live.refresh(now):
             self.metrics.rebuilds.inc()
-            log.info("profile rebuilt from measured batch times: %s", [round(t, 5) for t in live.ewma])
+            log.info("profile rebuilt from measured batch times: %s", [round(t, 5) for t in live.planning_times()])
         while self.arrivals:
             at, mbs = self.arrivals.popleft()
             live.on_arrival(mbs, at)
-        end = group.deadline_at - self._return_margin(group)
+        end = group.deadline_at - self.config.margin_s
         backlog = self.book.backlog(size, now)
         plan = live.decide(n_mb, end - now, backlog)
         share = _Share(len(items), n_mb, end - now, plan.effective_accuracy)

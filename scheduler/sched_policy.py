@@ -103,13 +103,15 @@ class SchedulerPolicy(BasePolicy):
     def time_per_mb(self) -> float:
         """Long-run time per mini-batch this worker can afford, planned with some safety.
 
-        ``utilisation * elapsed / arrivals`` over the last ``rate_window`` seconds, where ``arrivals`` is
-        an upper confidence bound on the mini-batches that arrived: the count plus ``confidence`` standard
-        deviations of such a count, measured over past windows (until there are a few, as if arrivals
-        were Poisson). Why the safety: at a utilisation of 1 the queue drifts to the deadline and then
-        drops whole tasks, and a rate estimate that comes out low would price time too cheaply. Measuring
-        the spread at the window's own time scale keeps a constant rate from being treated as random
-        and short bursts the queue can absorb from being treated as lasting.
+        ``utilisation / rate``, where ``rate`` is the larger of two upper confidence bounds on the
+        arrival rate (``confidence`` standard deviations above the estimate): one over the last
+        ``rate_window`` seconds, which follows a change of load quickly, and one over the past windows
+        kept (up to ``_HISTORY_BINS``), whose estimate is steadier. The spread of a window's count is
+        measured over past windows (until there are a few, as if arrivals were Poisson). Why the safety:
+        at a utilisation of 1 the queue drifts to the deadline and then drops whole tasks, and a rate
+        estimate that happens to come out low would price time too cheaply. Measuring the spread at the
+        window's own time scale keeps a constant rate from being treated as random, and short bursts
+        the queue can absorb from being treated as lasting.
         """
         if self._first_arrival is None:
             return float("inf")
@@ -117,12 +119,16 @@ class SchedulerPolicy(BasePolicy):
         if elapsed <= 0.0:
             return float("inf")  # one arrival so far: nothing to measure a rate from
         count = self._arrived_mb
-        if len(self._bins) >= _MIN_BINS:
-            mean = sum(self._bins) / len(self._bins)
-            spread = (sum((b - mean) ** 2 for b in self._bins) / (len(self._bins) - 1)) ** 0.5
+        bins = self._bins
+        if len(bins) >= _MIN_BINS:
+            mean = sum(bins) / len(bins)
+            spread = (sum((b - mean) ** 2 for b in bins) / (len(bins) - 1)) ** 0.5
+            steady = (mean + self.confidence * spread / len(bins) ** 0.5) / self.rate_window
         else:
             spread = count / len(self._arrivals) ** 0.5  # Poisson tasks: sd = n_mb * sqrt(tasks)
-        return self.utilisation * elapsed / (count + self.confidence * spread)
+            steady = 0.0
+        recent = (count + self.confidence * spread) / elapsed
+        return self.utilisation / max(recent, steady)
 
     def budget(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> float:
         budget = max(deadline, 0.0)

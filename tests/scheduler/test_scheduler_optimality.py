@@ -64,7 +64,7 @@ def assert_matches_milp(profile: Profile, plan: Plan, n: int, deadline: float) -
     assert ours >= lower - TOL, (ours, lower, plan.counts, ref.counts)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances())
 def test_solve_equals_milp_optimum(case: tuple[Profile, int, float]) -> None:
     profile, n, deadline = case
@@ -145,8 +145,8 @@ def test_dp_fast_path_bnb_and_milp_agree_on_integer_times(case: tuple[Profile, i
     assert_matches_milp(profile, fast, n, deadline)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(instances(max_k=5, max_n=500))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(max_k=5, max_n=200))
 def test_branch_and_bound_with_linprog_lp_agrees(case: tuple[Profile, int, float]) -> None:
     profile, n, deadline = case
     own = solve_bnb(profile, n, deadline, lp="own")

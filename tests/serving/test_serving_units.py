@@ -181,6 +181,17 @@ def test_live_policy_tracks_measured_times() -> None:
     assert not live.refresh(2.0), "no drift left: no rebuild"
 
 
+def test_live_policy_plans_with_slack_for_noisy_times() -> None:
+    p = paper_xray_profile()
+    live = LivePolicy("scheduler", p.rates, p.accuracies, p.batch_times, alpha=0.2)
+    assert live.estimate(0) == pytest.approx(p.batch_times[0]), "no noise seen yet: the mean"
+    for k in range(50):
+        live.observe(0, p.batch_times[0] * (1.5 if k % 2 else 0.5), full=True)
+    assert live.estimate(0) > live.ewma[0] * 1.3, "mean + one standard deviation"
+    live.observe(0, 100.0, full=False)  # a partial mini-batch does not move the estimate
+    assert live.estimate(0) < 1.0
+
+
 def test_response_answers_every_instance_and_dedups() -> None:
     async def run() -> dict:
         router = ResultRouter(client=None, stream="s")  # type: ignore[arg-type]
