@@ -3,7 +3,7 @@
 ``make_policy`` turns a policy name (``EASEL_SERVING_POLICY`` or ``--policy``) into a ``scheduler`` Policy:
 Easel's scheduler (the default), or one of the baselines the benchmark compares it with. ``LivePolicy``
 wraps it with what the paper leaves out: the profile's mini-batch times ``t_i`` follow the machine (an
-EWMA of measured batch times, plus one EWMA standard deviation as slack for a noisy machine), and when they
+EWMA of measured batch times; optionally plus ``spread`` EWMA standard deviations as slack), and when they
 drift the policy is rebuilt on the new profile, with its recent arrivals replayed so its view of the load
 survives the rebuild.
 """
@@ -68,7 +68,7 @@ class LivePolicy:
 
     def __init__(self, name: str, rates: Sequence[float], accuracies: Sequence[float], times: Sequence[float],
                  cache: PlanCache | None = None, alpha: float = 0.2, tolerance: float = 0.1,
-                 min_interval_s: float = 1.0, rate_window_s: float = 60.0, spread: float = 1.0) -> None:
+                 min_interval_s: float = 1.0, rate_window_s: float = 60.0, spread: float = 0.0) -> None:
         self.name = name
         self.rates = tuple(float(r) for r in rates)
         self.accuracies = tuple(float(p) for p in accuracies)
@@ -90,7 +90,9 @@ class LivePolicy:
 
     def estimate(self, model: int) -> float:
         """Seconds a full mini-batch of ``model`` is planned to take: the EWMA mean plus ``spread`` EWMA
-        standard deviations, so a plan on a noisy machine keeps some slack instead of overrunning half the time."""
+        standard deviations. The default spread is 0: the worker re-plans whenever the clock runs behind or ahead
+        of the plan, and on the shared-CPU benchmark a one-deviation slack cost more (needless drops of the
+        fastest width, whose relative noise is largest) than the overruns it avoided."""
         return self.ewma[model] + self.spread * self.ewvar[model] ** 0.5
 
     def planning_times(self) -> tuple[float, ...]:

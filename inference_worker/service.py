@@ -6,14 +6,17 @@ Two threads share a :class:`~inference_worker.book.TaskBook`:
   once their results are published (at-least-once), reports queue lag, and handles rebalances: revoked
   partitions' queued messages are forgotten (their new owner is redelivered everything we did not commit);
 * the **executor** takes the task with the earliest deadline (EDF across concurrent tasks), splits its
-  instances into mini-batches of ``S_mb`` (the partial one first, so a drop costs the fewest instances),
+  instances into mini-batches of ``S_mb`` (the partial one last, so a drop costs the fewest instances),
   asks the policy for a plan with the time left (``deadline_at - margin - now``) and the backlog behind it,
-  publishes the plan's dropped mini-batches at once, then runs the rest fastest-first at their slice rates
-  and publishes each mini-batch's results to the job's Redis results stream as soon as it is done.
+  runs the planned mini-batches fastest-first at their slice rates, publishes each mini-batch's results to
+  the job's Redis results stream as soon as it is done, and answers the rest as dropped.
 
 Beyond the paper: measured batch times feed an EWMA of each ``t_i`` and the policy is rebuilt on them when
-they drift (:class:`~inference_worker.policy.LivePolicy`); when a task overruns its plan the scheduler is
-asked again for the rest with the time actually left; no mini-batch is started after its deadline.
+they drift (:class:`~inference_worker.policy.LivePolicy`); between mini-batches the clock is checked against
+the plan and, when the task runs behind it or ahead of it by a mini-batch, the scheduler plans the rest
+again with the time actually left (so an overrun narrows or drops the tail, and a pessimistic estimate
+gives its time back to wider models or to mini-batches first planned as dropped); no mini-batch is started
+after its deadline. Baselines run their plans as made.
 """
 
 from __future__ import annotations
@@ -135,8 +138,8 @@ class Executor:
         size = self.config.batch_size
         items = group.items
         n_mb = math.ceil(len(items) / size)
-        first = len(items) - (n_mb - 1) * size  # the partial mini-batch goes first: drops take it first
-        chunks = [items[:first]] + [items[first + k * size: first + (k + 1) * size] for k in range(n_mb - 1)]
+        # Full mini-batches first, the partial one last: plans drop from the tail, so a drop costs the least.
+        chunks = [items[k * size: (k + 1) * size] for k in range(n_mb)]
         live = self.live
         now = time.time()
         if live.refresh(now):
@@ -146,47 +149,58 @@ class Executor:
             at, mbs = self.arrivals.popleft()
             live.on_arrival(mbs, at)
         end = group.deadline_at - self.config.margin_s
-        backlog = self.book.backlog(size, now)
-        plan = live.decide(n_mb, end - now, backlog)
+        # Instances of this share still on their way (the book waited a little, not forever) are planned as
+        # work queued behind it with the same deadline, so this part does not spend the whole task's time.
+        missing = sum(group.expected.values()) - len(items)
+        ahead = [(math.ceil(missing / size), end - now)] if missing > 0 else []
+        plan = live.decide(n_mb, end - now, ahead + self.book.backlog(size, now))
         share = _Share(len(items), n_mb, end - now, plan.effective_accuracy)
         self.metrics.tasks.inc()
         times = live.profile.batch_times  # what the plan was made with
-        todo = chunks[plan.dropped:]
-        models = list(plan.iter_models())
-        self._drop(group, chunks[: plan.dropped], share, last=not todo)
-        k = 0
-        replanned_at = -1
-        while k < len(todo):
+        models = list(plan.iter_models())  # fastest first; chunks beyond them are dropped
+        pending = chunks
+        if not live.replans:  # a baseline's plan is final: answer its drops at once
+            pending = chunks[: len(models)]
+            self._drop(group, chunks[len(models):], share, last=not pending)
+        replanned = False
+        while pending:
             now = time.time()
             if now >= group.deadline_at:  # out of time: whatever is left is answered as dropped
-                self._drop(group, todo[k:], share, last=True)
+                self._drop(group, pending, share, last=True)
                 return
-            if live.aware:
-                slack = end - now - math.fsum(times[m] for m in models[k:])
-                if slack < 0 and live.replans and replanned_at != k:
-                    # Real times overran the plan: plan the rest again with the time actually left.
-                    replanned_at = k
-                    again = live.decide(len(todo) - k, end - now, self.book.backlog(size, now))
+            if live.replans and not replanned:
+                # The clock against the plan: behind it (real batches slower than planned), or ahead by at least
+                # one fastest mini-batch (faster than planned, or drops that may now fit), plan the rest again
+                # with the time actually left. Each plan is exact for its budget; this keeps it honest.
+                slack = end - now - math.fsum(times[m] for m in models)
+                if slack < 0 or slack >= min(times):
+                    again = list(live.decide(len(pending), end - now,
+                                             ahead + self.book.backlog(size, now)).iter_models())
                     times = live.profile.batch_times
-                    share.replans += 1
-                    self.metrics.replans.inc()
-                    rest = todo[k:]
-                    todo = todo[:k] + rest[again.dropped:]
-                    models = models[:k] + list(again.iter_models())
-                    self._drop(group, rest[: again.dropped], share, last=k >= len(todo))
+                    if again != models:
+                        share.replans += 1
+                        self.metrics.replans.inc()
+                    models = again
+                    replanned = True
+            elif live.aware and not live.replans:
+                # Clipper-style: drop from the tail until the rest fits.
+                slack = end - now - math.fsum(times[m] for m in models)
+                cut = 0
+                while cut < len(models) and slack < 0:
+                    slack += times[models[len(models) - 1 - cut]]
+                    cut += 1
+                if cut:
+                    tail = pending[len(pending) - cut:]
+                    pending, models = pending[: len(pending) - cut], models[: len(models) - cut]
+                    self._drop(group, tail, share, last=not pending)
                     continue
-                if slack < 0 and not live.replans:
-                    # Clipper-style: drop from the tail until the rest fits.
-                    cut = 0
-                    while cut < len(todo) - k and slack < 0:
-                        slack += times[models[len(models) - 1 - cut]]
-                        cut += 1
-                    tail = todo[len(todo) - cut:]
-                    todo, models = todo[: len(todo) - cut], models[: len(models) - cut]
-                    self._drop(group, tail, share, last=k >= len(todo))
-                    continue
-            self._run_chunk(group, todo[k], models[k], share, last=k == len(todo) - 1)
-            k += 1
+            if not models:  # the plan runs nothing more: the rest is dropped
+                self._drop(group, pending, share, last=True)
+                return
+            chunk, model = pending[0], models[0]
+            pending, models = pending[1:], models[1:]
+            self._run_chunk(group, chunk, model, share, last=not pending)
+            replanned = False
 
     def _run_chunk(self, group: Group, chunk: list[Held], model: int, share: _Share, last: bool) -> None:
         rate = self.model.rates[model]

@@ -7,6 +7,7 @@ optimum; ``PlanCache``/``precompute_plans`` serve repeated requests; the policie
 it against the baselines.
 """
 
+from scheduler.arrival_rate import ArrivalRate
 from scheduler.bnb import solve_bnb
 from scheduler.cache import DEFAULT_QUANTUM, PlanCache, PlanTable, precompute_plans, quantise_down
 from scheduler.dp import solve_dp
@@ -15,6 +16,7 @@ from scheduler.lp import box_lp, hull_lp
 from scheduler.multiworker import global_effective_accuracy, split_instances
 from scheduler.plan import FEAS_RTOL, Plan, build_plan, effective_accuracy, within_deadline
 from scheduler.policies import (
+    BasePolicy,
     ClipperPolicy,
     FixedWidthPolicy,
     ModelSwitchingPolicy,
@@ -38,6 +40,8 @@ from scheduler.workload import (
 
 __all__ = [
     "ARRIVALS",
+    "ArrivalRate",
+    "BasePolicy",
     "DEFAULT_QUANTUM",
     "FEAS_RTOL",
     "METHODS",

@@ -3,9 +3,9 @@ worker's queue, then plan it exactly with ``solve``."""
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 
+from scheduler.arrival_rate import ArrivalRate
 from scheduler.cache import PlanCache
 from scheduler.plan import Plan, feasible_plan
 from scheduler.policies import BasePolicy
@@ -16,8 +16,6 @@ MODES = ("myopic", "queue", "priced")
 # Price time a hair below the hull slope so that, between the two hull models the price makes equal,
 # the more accurate one wins (a lexicographic tie-break: reduced value first, then accuracy).
 _PRICE_SHADE = 1e-3
-_HISTORY_BINS = 20  # past rate windows kept to measure how much arrivals vary
-_MIN_BINS = 3
 
 
 class SchedulerPolicy(BasePolicy):
@@ -31,11 +29,11 @@ class SchedulerPolicy(BasePolicy):
       the fastest width (under overload, starving it would only trade a sure mini-batch now for one later).
     * ``priced`` (default) — as ``queue``, and time has a price: the solver maximises
       ``sum n_i (p_i - mu t_i)``, with ``mu`` the slope of the profile's accuracy/time hull at the time
-      per mini-batch this worker can afford in the long run (``utilisation / arrival rate``, the rate
-      measured over the last ``rate_window`` seconds through ``on_arrival``). That slope is the Lagrange multiplier of the
-      worker's capacity: in steady state the best average is the hull, and pricing keeps each task from
-      buying accuracy off the hull (a model that only fills one task's odd leftover time), leaving that
-      time to the next task instead. At light load the price is 0 and this is plain accuracy maximisation.
+      per mini-batch this worker can afford in the long run (``time_per_mb``). That slope is the
+      Lagrange multiplier of the worker's capacity: in steady state the best average is the hull, and
+      pricing keeps each task from buying accuracy off the hull (a model that only fills one task's odd
+      leftover time), leaving that time to the next task instead. At light load the price is 0 and this
+      is plain accuracy maximisation.
 
     Each plan is an exact optimum of its (priced) problem for its budget (``solve``); the returned Plan
     reports the real accuracies.
@@ -48,34 +46,21 @@ class SchedulerPolicy(BasePolicy):
         mode: str = "priced",
         rate_window: float = 30.0,
         utilisation: float = 1.0,
-        confidence: float = 2.0,
+        confidence: float = 3.0,
         name: str | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if not rate_window > 0.0:
-            raise ValueError(f"rate_window must be > 0 seconds, got {rate_window}")
         if not 0.0 < utilisation <= 1.0:
             raise ValueError(f"utilisation must be in (0, 1], got {utilisation}")
         self.utilisation = utilisation
-        if confidence < 0.0:
-            raise ValueError(f"confidence must be >= 0, got {confidence}")
-        self.confidence = confidence
+        self.rate = ArrivalRate(rate_window, confidence)
         self.profile = profile
         self.cache = cache
         self.mode = mode
-        self.rate_window = rate_window
         self.name = name or ("scheduler" if mode == "priced" else f"scheduler ({mode})")
         fr = profile.frontier
         self._t_fast = fr.ts[0] if fr.ts else 0.0
-        self._arrivals: deque[tuple[float, int]] = deque()
-        self._arrived_mb = 0
-        self._first_arrival: float | None = None
-        self._last_arrival = 0.0
-        # Mini-batches that arrived in each past stretch of rate_window seconds (how much that count varies).
-        self._bins: deque[int] = deque(maxlen=_HISTORY_BINS)
-        self._bin_start = 0.0
-        self._bin_count = 0
         # One priced profile per hull segment: there are at most K prices, so build them once.
         self._segments: list[tuple[float, Profile]] = []
         if fr.ts:
@@ -87,48 +72,17 @@ class SchedulerPolicy(BasePolicy):
                 self._segments.append((hull.ts[j + 1], Profile(profile.rates, reduced, profile.batch_times)))
 
     def on_arrival(self, n_mb: int, now: float) -> None:
-        if self._first_arrival is None:
-            self._first_arrival = self._bin_start = now
-        while now >= self._bin_start + self.rate_window:
-            self._bins.append(self._bin_count)
-            self._bin_count = 0
-            self._bin_start += self.rate_window
-        self._bin_count += n_mb
-        self._last_arrival = now
-        self._arrivals.append((now, n_mb))
-        self._arrived_mb += n_mb
-        while self._arrivals[0][0] < now - self.rate_window:
-            self._arrived_mb -= self._arrivals.popleft()[1]
+        self.rate.add(n_mb, now)
 
     def time_per_mb(self) -> float:
-        """Long-run time per mini-batch this worker can afford, planned with some safety.
+        """Long-run time per mini-batch this worker can afford: ``utilisation / rate``.
 
-        ``utilisation / rate``, where ``rate`` is the larger of two upper confidence bounds on the
-        arrival rate (``confidence`` standard deviations above the estimate): one over the last
-        ``rate_window`` seconds, which follows a change of load quickly, and one over the past windows
-        kept (up to ``_HISTORY_BINS``), whose estimate is steadier. The spread of a window's count is
-        measured over past windows (until there are a few, as if arrivals were Poisson). Why the safety:
-        at a utilisation of 1 the queue drifts to the deadline and then drops whole tasks, and a rate
-        estimate that happens to come out low would price time too cheaply. Measuring the spread at the
-        window's own time scale keeps a constant rate from being treated as random, and short bursts
-        the queue can absorb from being treated as lasting.
+        ``rate`` is an upper confidence bound on the arrival rate (``ArrivalRate``). Why the safety: at
+        a utilisation of 1 the queue drifts to the deadline and then drops whole tasks, and a rate
+        estimate that happens to come out low would price time too cheaply.
         """
-        if self._first_arrival is None:
-            return float("inf")
-        elapsed = min(self.rate_window, self._last_arrival - self._first_arrival)
-        if elapsed <= 0.0:
-            return float("inf")  # one arrival so far: nothing to measure a rate from
-        count = self._arrived_mb
-        bins = self._bins
-        if len(bins) >= _MIN_BINS:
-            mean = sum(bins) / len(bins)
-            spread = (sum((b - mean) ** 2 for b in bins) / (len(bins) - 1)) ** 0.5
-            steady = (mean + self.confidence * spread / len(bins) ** 0.5) / self.rate_window
-        else:
-            spread = count / len(self._arrivals) ** 0.5  # Poisson tasks: sd = n_mb * sqrt(tasks)
-            steady = 0.0
-        recent = (count + self.confidence * spread) / elapsed
-        return self.utilisation / max(recent, steady)
+        rate = self.rate.upper()
+        return self.utilisation / rate if rate > 0.0 else float("inf")
 
     def budget(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> float:
         budget = max(deadline, 0.0)

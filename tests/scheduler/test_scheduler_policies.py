@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduler import (
+    ArrivalRate,
     ClipperPolicy,
     FixedWidthPolicy,
     ModelSwitchingPolicy,
@@ -125,3 +127,18 @@ def test_bad_scheduler_arguments() -> None:
     for kwargs in ({"rate_window": 0.0}, {"utilisation": 1.5}, {"confidence": -1.0}):
         with pytest.raises(ValueError):
             SchedulerPolicy(XRAY, **kwargs)
+
+
+def test_arrival_rate_bound_tightens_for_steady_arrivals_and_stays_above_for_random_ones() -> None:
+    steady = ArrivalRate(window=10.0, confidence=3.0)
+    assert steady.upper() == 0.0
+    for i in range(1000):  # 8 mini-batches every 0.1 s = 80 per second, for 100 s
+        steady.add(8, i * 0.1)
+    assert steady.upper() == pytest.approx(80.0, rel=0.01)  # past windows show no spread
+    rng = np.random.default_rng(0)
+    bursty = ArrivalRate(window=10.0, confidence=3.0)
+    for t in np.cumsum(rng.exponential(0.1, size=1000)):
+        bursty.add(8, float(t))
+    assert bursty.upper() > 80.0 * 1.05  # Poisson counts vary, so the bound sits above the rate
+    with pytest.raises(ValueError, match="window"):
+        ArrivalRate(window=0.0, confidence=1.0)

@@ -183,7 +183,7 @@ def test_live_policy_tracks_measured_times() -> None:
 
 def test_live_policy_plans_with_slack_for_noisy_times() -> None:
     p = paper_xray_profile()
-    live = LivePolicy("scheduler", p.rates, p.accuracies, p.batch_times, alpha=0.2)
+    live = LivePolicy("scheduler", p.rates, p.accuracies, p.batch_times, alpha=0.2, spread=1.0)
     assert live.estimate(0) == pytest.approx(p.batch_times[0]), "no noise seen yet: the mean"
     for k in range(50):
         live.observe(0, p.batch_times[0] * (1.5 if k % 2 else 0.5), full=True)
@@ -212,3 +212,59 @@ def test_response_answers_every_instance_and_dedups() -> None:
     assert (totals["served"], totals["dropped"], totals["unanswered"], totals["duplicates"]) == (2, 1, 1, 1)
     assert totals["expected_effective_accuracy"] == pytest.approx((0.9 + 0.8) / 3)
     assert totals["by_rate"] == {"1": 1, "0.5": 1}
+
+
+class _SleepyTemplate:
+    """predict() takes ``base * rate**2`` seconds per mini-batch, like a sliced network's compute."""
+
+    def __init__(self, base: float) -> None:
+        self.base = base
+
+    def predict(self, queries, rate):  # noqa: ANN001, ANN201
+        time.sleep(self.base * rate * rate)
+        return [[rate, 1 - rate] for _ in range(len(queries))]
+
+
+class _Stream:
+    def __init__(self) -> None:
+        self.entries: list[dict] = []
+
+    def xadd(self, _stream, fields, **_kwargs) -> None:  # noqa: ANN001
+        self.entries.append(decode_entry(fields["m"]))
+
+
+@pytest.mark.parametrize(("policy", "deadline_s", "expect"), [
+    ("scheduler", 5.0, "all at full width"), ("scheduler", 0.08, "all, some narrower"),
+    ("scheduler", 0.006, "some dropped"), ("fixed:1", 0.08, "some dropped"), ("clipper", 0.08, "some dropped"),
+])
+def test_executor_answers_every_instance_once(policy: str, deadline_s: float, expect: str) -> None:
+    from inference_worker.metrics import WorkerMetrics
+    from inference_worker.model import ServedModel
+    from inference_worker.service import Executor, WorkerConfig
+
+    rates, accuracies, times = (1.0, 0.5, 0.25), (0.9, 0.8, 0.6), (0.02, 0.005, 0.00125)
+    model = ServedModel(_SleepyTemplate(0.02), rates, accuracies, times)  # type: ignore[arg-type]
+    offsets = OffsetTracker()
+    book = TaskBook(offsets)
+    stream = _Stream()
+    config = WorkerConfig(job_id="j", worker_id="w", topic="t", batch_size=4, policy=policy, margin_s=0.0)
+    executor = Executor(config, model, LivePolicy(policy, rates, accuracies, times), book, offsets,
+                        stream, WorkerMetrics(rates))  # type: ignore[arg-type]
+    deadline = time.time() + deadline_s
+    n = 30  # 8 mini-batches: 20 ms each at full width, 1.25 ms at a quarter
+    held = [_held("task", i, deadline, n, offset=i) for i in range(n)]
+    for h in held:
+        offsets.received(0, h.offset)
+    book.add(held)
+    executor.run_group(book.take(0))
+    answers = [(i, status, rate) for e in stream.entries for i, status, rate, _out in e["items"]]
+    assert sorted(i for i, _, _ in answers) == list(range(n)), "every instance answered exactly once"
+    assert offsets.committable() == {0: n}, "and every offset may be committed"
+    assert "report" in stream.entries[-1] and all("report" not in e for e in stream.entries[:-1])
+    served_rates = [rate for _, status, rate in answers if status == SERVED]
+    if expect == "all at full width":
+        assert served_rates == [1.0] * n
+    elif expect == "all, some narrower":
+        assert len(served_rates) == n and min(served_rates) < 1.0
+    else:
+        assert len(served_rates) < n

@@ -1,0 +1,64 @@
+"""A worker's arrival rate of mini-batches, as an upper confidence bound (for pricing its time)."""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class ArrivalRate:
+    """Mini-batches per second arriving at one worker, overestimated by ``confidence`` standard deviations.
+
+    Two estimates, and the larger wins: the count over the last ``window`` seconds, which follows a
+    change of load quickly, and the mean over up to ``history`` past windows, which is steadier. The
+    spread of a window's count is measured over those past windows (until there are ``min_history``,
+    as if tasks arrived as a Poisson process). Measuring it at the window's own time scale keeps a
+    constant rate from being treated as random, and bursts shorter than a window from counting as load.
+    """
+
+    def __init__(self, window: float, confidence: float, history: int = 20, min_history: int = 3) -> None:
+        if not window > 0.0:
+            raise ValueError(f"rate window must be > 0 seconds, got {window}")
+        if confidence < 0.0:
+            raise ValueError(f"confidence must be >= 0, got {confidence}")
+        self.window = window
+        self.confidence = confidence
+        self._min_history = max(2, min_history)
+        self._recent: deque[tuple[float, int]] = deque()  # (time, mini-batches) inside the window
+        self._recent_mb = 0
+        self._first: float | None = None
+        self._last = 0.0
+        self._bins: deque[int] = deque(maxlen=history)  # mini-batches per past window
+        self._bin_start = 0.0
+        self._bin_count = 0
+
+    def add(self, n_mb: int, now: float) -> None:
+        if self._first is None:
+            self._first = self._bin_start = now
+        while now >= self._bin_start + self.window:
+            self._bins.append(self._bin_count)
+            self._bin_count = 0
+            self._bin_start += self.window
+        self._bin_count += n_mb
+        self._last = now
+        self._recent.append((now, n_mb))
+        self._recent_mb += n_mb
+        while self._recent[0][0] < now - self.window:
+            self._recent_mb -= self._recent.popleft()[1]
+
+    def upper(self) -> float:
+        """The upper bound, in mini-batches per second; 0 until two arrivals give a time span."""
+        if self._first is None:
+            return 0.0
+        elapsed = min(self.window, self._last - self._first)
+        if elapsed <= 0.0:
+            return 0.0
+        count = self._recent_mb
+        bins = self._bins
+        if len(bins) >= self._min_history:
+            mean = sum(bins) / len(bins)
+            spread = (sum((b - mean) ** 2 for b in bins) / (len(bins) - 1)) ** 0.5
+            steady = (mean + self.confidence * spread / len(bins) ** 0.5) / self.window
+        else:
+            spread = count / len(self._recent) ** 0.5  # Poisson tasks: sd = n_mb * sqrt(tasks)
+            steady = 0.0
+        return max((count + self.confidence * spread) / elapsed, steady)
