@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python benchmarks/slicing.py
 	$(BIN)/python benchmarks/scheduler.py
 	$(BIN)/python benchmarks/tuning.py
+	$(BIN)/python benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
