@@ -43,14 +43,16 @@ class TrialRecords:
             session.flush()
             return trial
 
-    def reissue(self, trial_id: str) -> int:
-        """Back to PENDING with one more attempt; returns the new attempt number."""
+    def reissue(self, trial_id: str, attempt: int) -> int | None:
+        """Back to PENDING with one more attempt; returns the new attempt number, or None when the trial
+        finished (or moved to another attempt) meanwhile: a single conditional UPDATE, so a result that
+        lands while the advisor decides is never overwritten."""
         with session_scope(self.sessions) as session:
-            trial = session.get_one(Trial, trial_id)
-            trial.attempts += 1
-            trial.status = TrialStatus.PENDING
-            trial.worker_service_id = None
-            return trial.attempts
+            return session.execute(
+                update(Trial).where(Trial.id == trial_id, Trial.attempts == attempt, Trial.status.not_in(FINISHED))
+                .values(attempts=Trial.attempts + 1, status=TrialStatus.PENDING, worker_service_id=None)
+                .returning(Trial.attempts)
+            ).scalar_one_or_none()
 
     def finish(self, trial_id: str, status: TrialStatus, error: str | None = None) -> None:
         with session_scope(self.sessions) as session:

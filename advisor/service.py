@@ -136,8 +136,11 @@ class Advisor:
     def reconcile(self) -> None:
         if not self.outstanding:
             return
-        rows = {t.id: t for t in self.records.all() if t.id in self.outstanding}
+        # Queue and leases first, rows second: a worker writes its result before releasing the lease, so a
+        # trial seen unleased here is seen finished below unless its worker really is gone.
         queued = {p.trial_id for p in self.channel.queued()}
+        held = {trial_id for trial_id in self.outstanding if self.channel.lease_holder(trial_id) is not None}
+        rows = {t.id: t for t in self.records.all() if t.id in self.outstanding}
         now = time.monotonic()
         for trial_id, item in list(self.outstanding.items()):
             trial = rows.get(trial_id)
@@ -148,7 +151,7 @@ class Advisor:
                 self._told(trial)
                 self.outstanding.pop(trial_id)
                 continue
-            if trial_id in queued or self.channel.lease_holder(trial_id) is not None:
+            if trial_id in queued or trial_id in held:
                 item.unseen_since = None
                 continue
             # Neither queued nor leased: the worker that took it died (or is between pop and lease).
@@ -171,7 +174,9 @@ class Advisor:
             self.outstanding.pop(trial.id)
             log.warning("trial %d errored: %s", trial.no, reason)
             return
-        attempt = self.records.reissue(trial.id)
+        attempt = self.records.reissue(trial.id, trial.attempts)
+        if attempt is None:
+            return  # it finished meanwhile: the next reconcile tells the optimiser
         proposal = Proposal(trial.id, trial.no, trial.knobs, attempt)
         item.proposal, item.unseen_since = proposal, None
         self.channel.propose(proposal)

@@ -20,6 +20,7 @@ from easel.db.session import session_scope
 from easel.tuning import Proposal, TuningChannel
 from train_worker.context import WorkerContext
 from train_worker.templates import load_template_class
+from train_worker.warmup import warm_up_torch
 
 log = logging.getLogger("easel.train_worker")
 
@@ -68,6 +69,21 @@ class TrialRunner:
         self.sessions, self.channel, self.blobs = sessions, channel, blobs
         self.worker_id, self.service_id = worker_id, service_id
         self._classes: dict[str, type] = {}  # model id -> template class: import template code once
+
+    def prepare(self) -> None:
+        """Warm up PyTorch and import the template once, before taking work. A template that fails to import
+        is not fatal here: each trial then reports the error as its own."""
+        log.info("warmed up PyTorch in %.2f s", warm_up_torch())
+        try:
+            self._template_class(self.setup().model)
+        except Exception:  # noqa: BLE001 - reported per trial by _train_and_measure
+            log.warning("template did not load at start; trials will report why", exc_info=True)
+
+    def _template_class(self, model: Model) -> type:
+        template_cls = self._classes.get(model.id)
+        if template_cls is None:
+            template_cls = self._classes[model.id] = load_template_class(model, self.blobs)
+        return template_cls
 
     def setup(self) -> TrialSetup:
         with session_scope(self.sessions) as session:
@@ -124,10 +140,7 @@ class TrialRunner:
 
     def _train_and_measure(self, proposal: Proposal) -> dict[str, Any]:
         setup = self.setup()
-        template_cls = self._classes.get(setup.model.id)
-        if template_cls is None:
-            template_cls = self._classes[setup.model.id] = load_template_class(setup.model, self.blobs)
-        template = template_cls(**proposal.knobs)
+        template = self._template_class(setup.model)(**proposal.knobs)
         early_stop = any(template.knobs.get(name) is True for name, knob in setup.model.knob_config.items()
                          if knob.get("type") == "policy" and knob.get("policy") == "EARLY_STOP")
         context = WorkerContext(self.sessions, self.channel, proposal.trial_id, proposal.no, early_stop)

@@ -16,6 +16,7 @@ log = logging.getLogger("easel.train_worker")
 def serve(channel: TuningChannel, runner: TrialRunner, idle_timeout_s: float = 3600.0) -> int:
     """Run trials until the advisor says stop (or nothing arrives for ``idle_timeout_s``). Returns the
     number of trials this worker ran."""
+    runner.prepare()
     channel.announce(runner.worker_id, {"service_id": runner.service_id, "pid": os.getpid(),
                                         "host": socket.gethostname(), "since": time.time()})
     ran = 0

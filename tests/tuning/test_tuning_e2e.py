@@ -109,6 +109,7 @@ def test_two_workers_complete_every_trial(settings, sessions, launcher) -> None:
     trials = trials_of(sessions, sub_id)
     assert [t.no for t in trials] == [1, 2, 3, 4], "budget respected: exactly 4 trials"
     assert all(t.status == TrialStatus.COMPLETED for t in trials)
+    assert all(t.attempts == 1 for t in trials), "no healthy worker's trial is re-issued"
     assert {t.worker_service_id for t in trials} <= {w.id for w in workers}
     blobs = LocalBlobStore(settings.blob_dir)
     for trial in trials:
@@ -160,6 +161,46 @@ def test_failing_template_errors_trials_and_job_completes(settings, sessions, la
     assert [t.status for t in trials] == [TrialStatus.ERRORED, TrialStatus.ERRORED]
     assert all("this template always fails" in t.error for t in trials)
     assert "Traceback" in trials[0].error
+
+
+def test_result_landing_while_the_advisor_reconciles_is_kept(settings, sessions, monkeypatch) -> None:
+    """A worker writes its result and releases the lease just after the advisor read the trials table: the
+    advisor must not take the missing lease for a dead worker and re-issue (and so reset) a finished trial."""
+    from advisor.records import TrialRecords
+    from advisor.service import Advisor
+
+    sub_id = make_job(settings, sessions, trials=1)
+    channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id, lease_s=3)
+    records = TrialRecords(sessions, sub_id)
+    advisor = Advisor.for_sub_job(records, channel, backend="random", seed=0)
+    channel.announce("w1", {"pid": 1})
+    advisor.supply_idle_workers()
+    proposal = channel.take(timeout_s=1)
+    assert channel.acquire_lease(proposal.trial_id, "w1")
+    with session_scope(sessions) as session:
+        session.get_one(Trial, proposal.trial_id).status = TrialStatus.RUNNING
+
+    read_rows = records.all
+
+    def rows_then_the_worker_finishes():
+        rows = read_rows()
+        with session_scope(sessions) as session:
+            trial = session.get_one(Trial, proposal.trial_id)
+            trial.status, trial.score = TrialStatus.COMPLETED, 0.75
+        channel.release_lease(proposal.trial_id)
+        return rows
+
+    monkeypatch.setattr(records, "all", rows_then_the_worker_finishes)
+    advisor.reconcile()
+    monkeypatch.setattr(records, "all", read_rows)
+    advisor.reconcile()
+    [trial] = trials_of(sessions, sub_id)
+    assert (trial.status, trial.score, trial.attempts) == (TrialStatus.COMPLETED, 0.75, 1)
+    assert channel.queued() == [] and advisor.outstanding == {}
+    # and the guard itself: re-issuing a finished trial is refused without touching the row
+    assert records.reissue(trial.id, 1) is None
+    assert trials_of(sessions, sub_id)[0].status == TrialStatus.COMPLETED
+    channel.reset()
 
 
 def test_channel_is_namespaced(settings) -> None:
