@@ -420,9 +420,114 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
 
 
 # -- (b) overhead and saturation -------------------------------------------------------------------------
+def measure_floors(settings: Any, url: str, samples: int = 100) -> dict[str, float]:
+    """The bare cost of each hop the request path makes, with the same clients and servers but no Easel code
+    around them (p50, ms): what the 1-instance overhead cannot go below on this machine."""
+    import threading
+
+    import httpx
+    from kafka import TopicPartition
+
+    from easel.kafka_io import ensure_topics, make_consumer, make_producer
+    from easel.redis_client import make_redis
+
+    def p50(values: list[float]) -> float:
+        return round(statistics.median(values) * 1e3, 3)
+
+    topic = "easel.bench.floor"
+    ensure_topics(settings, [topic], 1)
+    producer = make_producer(settings, value_serializer=None)
+    consumer = make_consumer(settings, group_id=None, value_deserializer=None,
+                             fetch_max_wait_ms=settings.serving_fetch_wait_ms)
+    consumer.assign([TopicPartition(topic, 0)])
+    consumer.seek_to_end()
+    received: dict[int, float] = {}
+    done = threading.Event()
+
+    def consume() -> None:
+        while not done.is_set():
+            for records in consumer.poll(timeout_ms=100).values():
+                now = time.perf_counter()
+                for record in records:
+                    received[int(record.value)] = now
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    time.sleep(1.0)
+    sent: dict[int, float] = {}
+    for i in range(samples):
+        sent[i] = time.perf_counter()
+        producer.send(topic, value=str(i).encode(), partition=0)
+        time.sleep(0.02)
+    time.sleep(0.5)
+    done.set()
+    thread.join()
+    producer.close()
+    consumer.close()
+    kafka = [received[i] - sent[i] for i in sent if i in received]
+
+    client = make_redis(settings)
+    stream = "easel:bench:floor"
+    got: dict[str, float] = {}
+    listening = threading.Event()
+
+    def read() -> None:
+        reader = make_redis(settings)
+        last = "$"
+        listening.set()
+        while len(got) < samples:
+            for _name, entries in reader.xread({stream: last}, block=1000) or ():
+                for entry_id, fields in entries:
+                    last = entry_id
+                    got[fields[b"i"].decode()] = time.perf_counter()
+
+    reader_thread = threading.Thread(target=read, daemon=True)
+    reader_thread.start()
+    listening.wait()
+    time.sleep(0.2)
+    put: dict[str, float] = {}
+    for i in range(samples):
+        put[str(i)] = time.perf_counter()
+        client.xadd(stream, {"i": str(i)})
+        time.sleep(0.005)
+    reader_thread.join(5)
+    client.delete(stream)
+    redis_hop = [got[i] - put[i] for i in put if i in got]
+
+    http = []
+    with httpx.Client(timeout=10) as session:
+        for _ in range(samples):
+            began = time.perf_counter()
+            session.get(f"{url}/health")
+            http.append(time.perf_counter() - began)
+    return {"kafka_produce_to_consume_ms": p50(kafka), "redis_xadd_to_xread_ms": p50(redis_hop),
+            "http_get_health_ms": p50(http),
+            "sum_ms": round(p50(kafka) + p50(redis_hop) + p50(http), 3)}
+
+
+def stage_totals(url: str) -> dict[str, tuple[float, float]]:
+    """The predictor's per-stage latency histogram: stage -> (sum of seconds, count)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    totals: dict[str, list[float]] = {}
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        if family.name != "easel_predictor_stage_seconds":
+            continue
+        for sample in family.samples:
+            entry = totals.setdefault(sample.labels.get("stage", ""), [0.0, 0.0])
+            if sample.name.endswith("_sum"):
+                entry[0] = sample.value
+            elif sample.name.endswith("_count"):
+                entry[1] = sample.value
+    return {stage: (v[0], v[1]) for stage, v in totals.items()}
+
+
 def measure_overhead(url: str, x: np.ndarray, compute_s: float, requests: int) -> dict[str, Any]:
     import httpx
 
+    before = stage_totals(url)
     body = {"instances": [x[0].tolist()], "deadline_s": 2.0}
     rtts, inside = [], []
     with httpx.Client(timeout=10) as client:
@@ -435,7 +540,13 @@ def measure_overhead(url: str, x: np.ndarray, compute_s: float, requests: int) -
                 inside.append(answer["totals"]["elapsed_s"])
             time.sleep(0.02)
     over = np.array(rtts) - compute_s
-    return {"requests": len(rtts), "model_compute_ms": compute_s * 1e3,
+    after = stage_totals(url)
+    stages = {stage: round((total - before.get(stage, (0.0, 0.0))[0]) / max(count - before.get(stage, (0.0, 0.0))[1], 1)
+                           * 1e3, 3) for stage, (total, count) in after.items()}
+    in_worker = stages.get("compute", compute_s * 1e3) / 1e3
+    return {"requests": len(rtts), "model_compute_ms": compute_s * 1e3, "stage_mean_ms": stages,
+            # the same, minus the compute as it ran inside the worker (its mean), not solo and back-to-back
+            "overhead_vs_in_worker_compute_p50_ms": float(np.quantile(np.array(rtts) - in_worker, 0.5) * 1e3),
             "overhead_p50_ms": float(np.quantile(over, 0.5) * 1e3), "overhead_p99_ms": float(np.quantile(over, 0.99) * 1e3),
             "rtt_p50_ms": float(np.quantile(rtts, 0.5) * 1e3),
             "predictor_elapsed_p50_ms": float(np.quantile(inside, 0.5) * 1e3)}
@@ -527,6 +638,8 @@ def plot(sweep: dict[str, Any], path: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer points and tasks")
+    parser.add_argument("--overhead-only", action="store_true",
+                        help="only (b), printed and not written to the results file (for tuning the serving path)")
     parser.add_argument("--deadline", type=float, default=0.5)
     args = parser.parse_args()
     began = time.perf_counter()
@@ -547,13 +660,17 @@ def main() -> int:
         services = Services(settings, sessions, setup["job_id"])
         services.start_predictor()
 
-        log(f"(a) sweep: D = {args.deadline}s, {n_tasks} tasks per point ({warmup} warm-up)")
-        sweep = run_sweep(services, setup, times, args.deadline, loads, n_tasks, warmup)
+        if not args.overhead_only:
+            log(f"(a) sweep: D = {args.deadline}s, {n_tasks} tasks per point ({warmup} warm-up)")
+            sweep = run_sweep(services, setup, times, args.deadline, loads, n_tasks, warmup)
 
         log("(b) overhead and saturation")
         services.start_workers("scheduler")
         overhead = measure_overhead(services.url, setup["x"], raw["one_instance_s"], 60 if args.quick else 150)
-        log(f"  1-instance overhead p50 {overhead['overhead_p50_ms']:.2f} ms, p99 {overhead['overhead_p99_ms']:.2f} ms")
+        log(f"  1-instance overhead p50 {overhead['overhead_p50_ms']:.2f} ms, p99 {overhead['overhead_p99_ms']:.2f} ms; "
+            f"rtt p50 {overhead['rtt_p50_ms']:.2f} ms; stage means (ms) {overhead['stage_mean_ms']}")
+        floors = measure_floors(settings, services.url)
+        log(f"  bare hops, p50 (ms): {floors}")
         fast = dict(EASEL_SERVING_FETCH_WAIT_MS="1")
         services.start_workers("scheduler", env=fast)
         overhead_fast = measure_overhead(services.url, setup["x"], raw["one_instance_s"], 60 if args.quick else 150)
@@ -566,6 +683,8 @@ def main() -> int:
             services.stop()
         stack.down()
         shutil.rmtree(data_dir, ignore_errors=True)
+    if args.overhead_only:
+        return 0
 
     ours_vs = []
     for i in range(len(sweep["sizes"])):
@@ -586,7 +705,8 @@ def main() -> int:
                   "accuracy": setup["profile"]["accuracy"],
                   "raw_batch_time_s": {f"{r:g}": t for r, t in times.items()}},
         "a_sweep": sweep, "a_summary": ours_vs,
-        "b_overhead": {"default_fetch_wait": overhead, "fetch_wait_1ms": overhead_fast, "saturation": saturation},
+        "b_overhead": {"default_fetch_wait": overhead, "fetch_wait_1ms": overhead_fast, "bare_hops": floors,
+                       "saturation": saturation},
         "targets": {
             **{f"{name}_ge_every_baseline_everywhere": all(v[name]["ge_every_baseline"] for v in ours_vs)
                for name in OURS},

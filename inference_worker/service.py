@@ -205,6 +205,7 @@ class Executor:
     def _run_chunk(self, group: Group, chunk: list[Held], model: int, share: _Share, last: bool) -> None:
         rate = self.model.rates[model]
         began = time.perf_counter()
+        began_at = time.time()
         try:
             outputs = self.model.predict(stack([h.request.instance for h in chunk]), rate)
         except Exception:  # noqa: BLE001 - the template failed on these instances: answer them as dropped
@@ -215,7 +216,7 @@ class Executor:
         share.rates[rate] += len(chunk)
         share.expected_correct += len(chunk) * self.model.accuracies[model]
         report = share.report(self.config.worker_id, self.live.name) if last else None
-        self._publish(group, chunk, SERVED, rate, outputs, report)
+        self._publish(group, chunk, SERVED, rate, outputs, report, (group.first_seen, began_at, time.time()))
         seconds = time.perf_counter() - began
         full = len(chunk) == self.config.batch_size
         self.live.observe(model, seconds, full)
@@ -238,12 +239,13 @@ class Executor:
         self._publish(group, held, DROPPED, None, None, report)
 
     def _publish(self, group: Group, held: list[Held], status: str, rate: float | None,
-                 outputs: list[Any] | None, report: dict[str, Any] | None) -> None:
+                 outputs: list[Any] | None, report: dict[str, Any] | None,
+                 timing: tuple[float, float, float] | None = None) -> None:
         if status == SERVED and outputs is not None:
             items: list[Item] = [(h.request.index, status, rate, out) for h, out in zip(held, outputs, strict=True)]
         else:
             items = [(h.request.index, status, None, None) for h in held]
-        payload = encode_results(group.task, self.config.worker_id, items, time.time(), report)
+        payload = encode_results(group.task, self.config.worker_id, items, time.time(), report, timing)
         try:
             self.results.xadd(self.stream, {"m": payload}, maxlen=STREAM_MAXLEN, approximate=True)
         except redis.RedisError:

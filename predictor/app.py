@@ -150,6 +150,11 @@ class PredictorMetrics:
         self.late = Gauge("easel_predictor_late_results", "results that came after their task was answered",
                           registry=r)
         self.duplicates = Gauge("easel_predictor_duplicate_results", "redelivered results ignored", registry=r)
+        self.stages = Histogram(
+            "easel_predictor_stage_seconds", "where a served mini-batch's time went: to_worker (queue to poll), "
+            "queued (in the worker), compute, to_predictor (results back)", ["stage"],
+            buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r)
         self.workers_ready = Gauge("easel_predictor_workers_ready", "inference workers registered", registry=r)
 
 
@@ -177,7 +182,8 @@ class Predictor:
             self.partitions = sorted(partitions)
         self.redis = aioredis.Redis.from_url(self.settings.resolved_redis_url, socket_connect_timeout=5,
                                              health_check_interval=30)
-        self.router = ResultRouter(self.redis, results_stream(self.info.job_id), self._on_ready)
+        self.router = ResultRouter(self.redis, results_stream(self.info.job_id), self._on_ready,
+                                   lambda stage, seconds: self.metrics.stages.labels(stage).observe(seconds))
         await self.router.start()
         self._on_ready("")  # workers may have registered before we started
 
@@ -256,6 +262,7 @@ class Predictor:
         self.metrics.inflight.inc()
         try:
             try:
+                waiter.sent_at = time.time()
                 if len(batch) <= INLINE_SEND:
                     self._send(task, batch, deadline_at)
                 else:

@@ -26,12 +26,13 @@ log = logging.getLogger("easel.predictor")
 class TaskWaiter:
     """The answers of one task so far; ``event`` is set when every instance has one."""
 
-    __slots__ = ("answered_at", "duplicates", "event", "n", "outputs", "rates", "remaining", "reports", "started",
-                 "status", "workers")
+    __slots__ = ("answered_at", "duplicates", "event", "n", "outputs", "rates", "remaining", "reports", "sent_at",
+                 "started", "status", "workers")
 
     def __init__(self, n: int, started: float) -> None:
         self.n = n
         self.started = started  # perf_counter() when the request arrived
+        self.sent_at = time.time()  # wall clock, reset when its instances are queued
         self.status: list[str | None] = [None] * n
         self.outputs: list[Any] = [None] * n
         self.rates: list[float | None] = [None] * n
@@ -56,10 +57,12 @@ class TaskWaiter:
 
 
 class ResultRouter:
-    def __init__(self, client: aioredis.Redis, stream: str, on_ready: Callable[[str], None] | None = None) -> None:
+    def __init__(self, client: aioredis.Redis, stream: str, on_ready: Callable[[str], None] | None = None,
+                 on_stage: Callable[[str, float], None] | None = None) -> None:
         self.client = client
         self.stream = stream
         self.on_ready = on_ready
+        self.on_stage = on_stage  # (stage, seconds) for each served mini-batch: where its latency went
         self.waiters: dict[str, TaskWaiter] = {}
         self.late_results = 0
         self.duplicates = 0
@@ -109,6 +112,13 @@ class ResultRouter:
                     if raw is not None:
                         self.dispatch(raw)
 
+    def _stages(self, sent_at: float, timing: list[float], received_at: float) -> None:
+        polled, began, done = timing
+        assert self.on_stage is not None
+        for stage, seconds in (("to_worker", polled - sent_at), ("queued", began - polled),
+                               ("compute", done - began), ("to_predictor", received_at - done)):
+            self.on_stage(stage, max(seconds, 0.0))
+
     def dispatch(self, raw: bytes) -> None:
         try:
             message = decode_entry(raw)
@@ -131,6 +141,9 @@ class ResultRouter:
         worker = str(message.get("worker"))
         for index, status, rate, output in items:
             waiter.answer(int(index), str(status), rate, output, worker, now)
+        timing = message.get("t")
+        if timing and self.on_stage is not None:
+            self._stages(waiter.sent_at, timing, time.time())
         report = message.get("report")
         if report:
             waiter.reports.append(report)
