@@ -571,7 +571,45 @@ async def closed_loop(url: str, body: bytes, concurrency: int, seconds: float) -
         return served, time.perf_counter() - began
 
 
-def measure_saturation(services: Services, x: np.ndarray, raw_full_s: float, seconds: float) -> dict[str, Any]:
+RAW_LOOP = """
+import importlib.util, sys, time
+import numpy as np, torch
+torch.set_num_threads(1)
+spec = importlib.util.spec_from_file_location("bench_sliced_mlp", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+from inference_worker.model import QueryBatch
+template = module.BenchSlicedMLP(lr=0.05)
+template.load_parameters(open(sys.argv[2], "rb").read())
+batch = np.zeros((int(sys.argv[3]), 1, 8, 8), np.float32).view(QueryBatch)
+for _ in range(3):
+    template.predict(batch, 1.0)
+start_at = float(sys.argv[4])
+while time.time() < start_at:
+    time.sleep(0.001)
+end, count = start_at + float(sys.argv[5]), 0
+while time.time() < end:
+    template.predict(batch, 1.0)
+    count += 1
+print(count * len(batch) / (time.time() - start_at))
+"""
+
+
+def raw_parallel_throughput(template_file: Path, params_file: Path, processes: int, seconds: float) -> float:
+    """Instances/s of ``processes`` bare model processes (one thread each, full width, S_mb batches) running
+    at once: what the machine can compute with no serving pipeline around the model."""
+    import subprocess
+
+    start_at = time.time() + 8.0  # every process loaded and warm before the clock starts
+    children = [subprocess.Popen([sys.executable, "-c", RAW_LOOP, str(template_file), str(params_file), str(BATCH),
+                                  str(start_at), str(seconds)], stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+                for _ in range(processes)]
+    return sum(float(child.communicate(timeout=120)[0].strip().splitlines()[-1]) for child in children)
+
+
+def measure_saturation(services: Services, x: np.ndarray, raw_full_s: float, seconds: float,
+                       raw_two_processes: float) -> dict[str, Any]:
     services.start_workers("fixed:1")
     body = encode_task(x, 1024, 30.0)
     asyncio.run(closed_loop(services.url, body, 2, 2.0))  # warm-up
@@ -580,7 +618,10 @@ def measure_saturation(services: Services, x: np.ndarray, raw_full_s: float, sec
     throughput = served / took
     return {"task_size": 1024, "concurrency": 3, "seconds": took, "throughput_per_s": throughput,
             "raw_model_per_s_one_process": raw, "raw_model_per_s_two_workers": WORKERS * raw,
-            "fraction_of_one_raw_model": throughput / raw, "fraction_of_two_raw_models": throughput / (WORKERS * raw)}
+            "fraction_of_one_raw_model": throughput / raw, "fraction_of_two_raw_models": throughput / (WORKERS * raw),
+            # two bare model processes side by side share the memory bus: the machine's real raw capacity
+            "raw_model_per_s_two_processes_measured": raw_two_processes,
+            "fraction_of_two_processes_measured": throughput / raw_two_processes}
 
 
 # -- report ----------------------------------------------------------------------------------------------
@@ -675,9 +716,14 @@ def main() -> int:
         services.start_workers("scheduler", env=fast)
         overhead_fast = measure_overhead(services.url, setup["x"], raw["one_instance_s"], 60 if args.quick else 150)
         log(f"  with 1 ms fetch wait: p50 {overhead_fast['overhead_p50_ms']:.2f} ms, p99 {overhead_fast['overhead_p99_ms']:.2f} ms")
-        saturation = measure_saturation(services, setup["x"], times[1.0], 6.0 if args.quick else 10.0)
+        services.stop_workers()  # the bare-model measurement gets the machine to itself
+        raw_two = raw_parallel_throughput(data_dir / "bench_sliced_mlp.py",
+                                          settings.blob_dir / "params" / "bench.safetensors", WORKERS, 6.0)
+        log(f"  raw model, {WORKERS} bare processes at once: {raw_two:.0f}/s")
+        saturation = measure_saturation(services, setup["x"], times[1.0], 6.0 if args.quick else 10.0, raw_two)
         log(f"  saturated {saturation['throughput_per_s']:.0f}/s = {saturation['fraction_of_one_raw_model']:.0%} of one raw "
-            f"model ({saturation['raw_model_per_s_one_process']:.0f}/s), {saturation['fraction_of_two_raw_models']:.0%} of two")
+            f"model ({saturation['raw_model_per_s_one_process']:.0f}/s), {saturation['fraction_of_two_raw_models']:.0%} of two; "
+            f"{saturation['fraction_of_two_processes_measured']:.0%} of {WORKERS} bare processes run at once")
     finally:
         if services is not None:
             services.stop()
@@ -713,7 +759,7 @@ def main() -> int:
             **{f"{name}_ge_98pct_oracle_everywhere": all(v[name]["over_oracle"] >= 0.98 for v in ours_vs)
                for name in OURS},
             "overhead_p50_le_3ms": overhead["overhead_p50_ms"] <= 3.0,
-            "saturation_ge_90pct_raw": saturation["fraction_of_one_raw_model"] >= 0.9,
+            "saturation_ge_90pct_raw": saturation["fraction_of_two_processes_measured"] >= 0.9,
         },
         "seconds": time.perf_counter() - began,
     }

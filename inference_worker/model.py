@@ -5,7 +5,6 @@ channels, so every rate uses the same weights in memory."""
 from __future__ import annotations
 
 import logging
-import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -128,9 +127,13 @@ class ServedModel:
             raise ValueError(f"the template returned {len(outputs)} predictions for {len(batch)} queries")
         return outputs
 
-    def calibrate(self, input_shape: Sequence[int] | None, batch_size: int, repeats: int = 5) -> list[float]:
-        """Time one mini-batch of zeros at every rate on this machine (median of ``repeats``, after a warm-up).
+    def calibrate(self, input_shape: Sequence[int] | None, batch_size: int, repeats: int = 10) -> list[float]:
+        """Time one mini-batch of zeros at every rate on this machine (the fastest of ``repeats``, after a
+        warm-up) and plan with that.
 
+        The fastest run, not the median: workers calibrate while their peers start up, and a pessimistic t_i
+        for a width the worker then never runs is never corrected (only widths that run are measured), while
+        an optimistic one is, by the first mini-batch that runs late and the re-plan it triggers.
         Returns the new times; rates that cannot be timed (no known input shape) keep the profile's.
         """
         if input_shape is None:
@@ -144,7 +147,7 @@ class ServedModel:
                 began = time.perf_counter()
                 self.predict(batch, rate)
                 samples.append(time.perf_counter() - began)
-            measured.append(max(statistics.median(samples), 1e-6))
+            measured.append(max(min(samples), 1e-6))
         log.info("calibrated mini-batch times (s) at rates %s: %s (profiled: %s)", self.rates,
                  [round(t, 5) for t in measured], [round(t, 5) for t in self.times])
         self.times = measured

@@ -6,13 +6,20 @@ wraps it with what the paper leaves out: the profile's mini-batch times ``t_i`` 
 EWMA of measured batch times; optionally plus ``spread`` EWMA standard deviations as slack), and when they
 drift the policy is rebuilt on the new profile, with its recent arrivals replayed so its view of the load
 survives the rebuild.
+
+Only widths that run get measured, so two guards keep an estimate from going stale or wrong for good: one
+slow mini-batch (a GIL hand-off, a burst on a peer process) moves the EWMA by at most ``OUTLIER_CAP`` times
+its current value; and a width not measured for ``fresh_s`` is estimated from its calibrated time scaled
+by how much the nearest recently measured width has slowed down (or sped up) relative to its own
+calibration. Without them a worker that once saw a stalled narrow batch never runs that width again.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from scheduler import (
     ClipperPolicy,
@@ -26,6 +33,7 @@ from scheduler import (
 )
 
 POLICY_HELP = "scheduler[:priced|queue|myopic] (default), fixed:<rate>, model-switching, clipper"
+OUTLIER_CAP = 2.0  # one observation counts as at most this many times the current estimate
 
 
 def make_policy(name: str, profile: Profile, cache: PlanCache | None = None) -> Policy:
@@ -68,11 +76,16 @@ class LivePolicy:
 
     def __init__(self, name: str, rates: Sequence[float], accuracies: Sequence[float], times: Sequence[float],
                  cache: PlanCache | None = None, alpha: float = 0.2, tolerance: float = 0.1,
-                 min_interval_s: float = 1.0, rate_window_s: float = 60.0, spread: float = 0.0) -> None:
+                 min_interval_s: float = 1.0, rate_window_s: float = 60.0, spread: float = 0.0,
+                 fresh_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.rates = tuple(float(r) for r in rates)
         self.accuracies = tuple(float(p) for p in accuracies)
         self.ewma = [max(float(t), 1e-6) for t in times]
+        self.calibrated = tuple(self.ewma)
+        self.fresh_s = fresh_s
+        self.clock = clock
+        self._seen = [-math.inf for _ in times]  # clock() of each width's last full mini-batch
         self.ewvar = [0.0 for _ in times]  # EWMA of the squared deviation from the mean
         self.spread = spread
         self.cache = cache
@@ -93,7 +106,19 @@ class LivePolicy:
         standard deviations. The default spread is 0: the worker re-plans whenever the clock runs behind or ahead
         of the plan, and on the shared-CPU benchmark a one-deviation slack cost more (needless drops of the
         fastest width, whose relative noise is largest) than the overruns it avoided."""
-        return self.ewma[model] + self.spread * self.ewvar[model] ** 0.5
+        return self._mean(model, self.clock()) + self.spread * self.ewvar[model] ** 0.5
+
+    def _mean(self, model: int, now: float) -> float:
+        if now - self._seen[model] <= self.fresh_s:
+            return self.ewma[model]
+        fresh = [j for j, seen in enumerate(self._seen) if now - seen <= self.fresh_s]
+        if not fresh:  # idle for a while: the most recently measured width is the reference
+            latest = max(range(len(self._seen)), key=self._seen.__getitem__)
+            if self._seen[latest] == -math.inf or latest == model:
+                return self.ewma[model]
+            fresh = [latest]
+        ref = min(fresh, key=lambda j: abs(self.rates[j] - self.rates[model]))
+        return self.calibrated[model] * self.ewma[ref] / self.calibrated[ref]
 
     def planning_times(self) -> tuple[float, ...]:
         return tuple(self.estimate(i) for i in range(len(self.ewma)))
@@ -107,7 +132,10 @@ class LivePolicy:
     def observe(self, model: int, seconds: float, full: bool) -> None:
         self.policy.observe(model, seconds)
         if full:
-            deviation = seconds - self.ewma[model]
+            if self.clock() - self._seen[model] > self.fresh_s:
+                self.ewma[model] = self._mean(model, self.clock())  # pick up from the estimate in use
+            self._seen[model] = self.clock()
+            deviation = min(seconds, OUTLIER_CAP * self.ewma[model]) - self.ewma[model]
             self.ewma[model] += self.alpha * deviation
             self.ewvar[model] = (1 - self.alpha) * (self.ewvar[model] + self.alpha * deviation * deviation)
 

@@ -330,7 +330,8 @@ def build_response(task: str, waiter: TaskWaiter, info: JobInfo, deadline_s: flo
     workers: dict[str, dict[str, Any]] = {}
     for report in waiter.reports:
         mine = workers.setdefault(str(report.get("worker")), {"instances": 0, "served": 0, "dropped": 0,
-                                                               "rates": {}, "replans": 0})
+                                                               "rates": {}, "replans": 0, "shares": 0})
+        mine["shares"] += 1  # more than one: the worker got its share in pieces and planned each
         for name in ("instances", "served", "dropped", "replans"):
             mine[name] += int(report.get(name, 0))
         for rate, count in (report.get("rates") or {}).items():

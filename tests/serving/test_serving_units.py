@@ -181,6 +181,38 @@ def test_live_policy_tracks_measured_times() -> None:
     assert not live.refresh(2.0), "no drift left: no rebuild"
 
 
+def test_one_stalled_batch_does_not_poison_an_estimate() -> None:
+    p = paper_xray_profile()
+    live = LivePolicy("scheduler", p.rates, p.accuracies, p.batch_times, alpha=0.2)
+    fastest = len(p.rates) - 1
+    live.observe(fastest, 50 * p.batch_times[fastest], full=True)  # one mini-batch stalled 50x
+    assert live.estimate(fastest) == pytest.approx(1.2 * p.batch_times[fastest])
+    for _ in range(30):  # a real, lasting slow-down is still followed
+        live.observe(fastest, 3 * p.batch_times[fastest], full=True)
+    assert live.estimate(fastest) == pytest.approx(3 * p.batch_times[fastest], rel=0.01)
+
+
+def test_widths_not_run_lately_follow_the_nearest_measured_width() -> None:
+    p = paper_xray_profile()
+    now = [0.0]
+    live = LivePolicy("scheduler", p.rates, p.accuracies, p.batch_times, alpha=1.0, fresh_s=5.0,
+                      clock=lambda: now[0])
+    assert live.planning_times() == pytest.approx(p.batch_times), "nothing measured yet: the calibration"
+    live.observe(0, 1.5 * p.batch_times[0], full=True)  # the full width runs 1.5x slower than calibrated
+    assert live.planning_times() == pytest.approx([1.5 * t for t in p.batch_times])
+    now[0] = 1.0
+    last = len(p.rates) - 1
+    live.observe(last, 1.9 * p.batch_times[last], full=True)  # the narrowest once, slower still
+    assert live.estimate(last) == pytest.approx(1.9 * p.batch_times[last])
+    assert live.estimate(last - 1) == pytest.approx(1.9 * p.batch_times[last - 1]), "nearest measured: narrowest"
+    now[0] = 3.0
+    for _ in range(3):
+        live.observe(0, 1.2 * p.batch_times[0], full=True)
+    now[0] = 8.0  # the narrowest width has not run for 7 s: it follows the full width's 1.2x again
+    assert live.estimate(last) == pytest.approx(1.2 * p.batch_times[last])
+    assert live.estimate(0) == pytest.approx(1.2 * p.batch_times[0])
+
+
 def test_live_policy_plans_with_slack_for_noisy_times() -> None:
     p = paper_xray_profile()
     live = LivePolicy("scheduler", p.rates, p.accuracies, p.batch_times, alpha=0.2, spread=1.0)
