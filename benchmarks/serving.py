@@ -685,7 +685,7 @@ def main() -> int:
     args = parser.parse_args()
     began = time.perf_counter()
     loads = [0.5, 1.0, 1.5, 2.5, 4.0] if args.quick else [0.5, 1.0, 1.5, 2.2, 3.2, 4.5]
-    n_tasks, warmup = (6, 1) if args.quick else (10, 2)
+    n_tasks, warmup = (6, 1) if args.quick else (14, 4)
     log("setting up: local stack, training the model in-process")
     stack, data_dir = start_stack()
     services = None

@@ -65,3 +65,15 @@ def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int = 1
                 admin.create_topics(wanted)
     finally:
         admin.close()
+
+
+def delete_topics(settings: Settings, topics: Iterable[str]) -> list[str]:
+    """Delete those of ``topics`` that exist; returns the ones deleted."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.resolved_kafka_bootstrap.split(","))
+    try:
+        doomed = sorted(set(topics) & set(admin.list_topics()))
+        if doomed:
+            admin.delete_topics(doomed)
+        return doomed
+    finally:
+        admin.close()

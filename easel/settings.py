@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     )
     serving_threads: int = Field(default=1, ge=0, le=256, description="torch threads per inference worker; 0 = torch's default")
     serving_ewma_alpha: float = Field(default=0.2, gt=0, le=1, description="weight of a new batch time in t_i's EWMA")
+    serving_rate_window_s: float = Field(
+        default=10.0, gt=0, le=3600,
+        description="how far back a worker's scheduler looks to estimate its load (the arrival rate)")
     serving_max_instances: int = Field(default=100_000, ge=1, description="most instances in one predict request")
     serving_max_deadline_s: float = Field(default=300.0, gt=0, le=86_400, description="longest deadline accepted")
     serving_drain_s: float = Field(default=10.0, ge=0, le=600, description="how long a stopping service drains")

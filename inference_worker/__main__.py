@@ -43,7 +43,7 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     model = ServedModel.load(deployment, blobs)
     times = model.calibrate(deployment.input_shape, size)
     live = LivePolicy(policy, model.rates, model.accuracies, times, cache=PlanCache(),
-                      alpha=settings.serving_ewma_alpha)
+                      alpha=settings.serving_ewma_alpha, rate_window_s=settings.serving_rate_window_s)
     metrics = WorkerMetrics(model.rates)
     metrics.set_estimates(model.rates, times)
     port = metrics.serve(settings.predictor_host, metrics_port) if metrics_port is not None else None

@@ -4,8 +4,8 @@
 Easel's scheduler (the default), or one of the baselines the benchmark compares it with. ``LivePolicy``
 wraps it with what the paper leaves out: the profile's mini-batch times ``t_i`` follow the machine (an
 EWMA of measured batch times; optionally plus ``spread`` EWMA standard deviations as slack), and when they
-drift the policy is rebuilt on the new profile, with its recent arrivals replayed so its view of the load
-survives the rebuild.
+drift the policy is rebuilt on the new profile, keeping its arrival-rate estimate (a policy with an estimate
+of its own gets its recent arrivals replayed) so its view of the load survives the rebuild.
 
 Only widths that run get measured, so two guards keep an estimate from going stale or wrong for good: one
 slow mini-batch (a GIL hand-off, a burst on a peer process) moves the EWMA by at most ``OUTLIER_CAP`` times
@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from scheduler import (
+    ArrivalRate,
     ClipperPolicy,
     FixedWidthPolicy,
     ModelSwitchingPolicy,
@@ -36,11 +37,13 @@ POLICY_HELP = "scheduler[:priced|queue|myopic] (default), fixed:<rate>, model-sw
 OUTLIER_CAP = 2.0  # one observation counts as at most this many times the current estimate
 
 
-def make_policy(name: str, profile: Profile, cache: PlanCache | None = None) -> Policy:
+def make_policy(name: str, profile: Profile, cache: PlanCache | None = None, rate_window_s: float = 30.0,
+                arrivals: ArrivalRate | None = None) -> Policy:
+    """``arrivals``: an arrival-rate estimate for the scheduler to use (and update) instead of a new one."""
     name = name.strip().lower()
     if name == "scheduler" or name.startswith("scheduler:"):
         mode = name.partition(":")[2] or "priced"
-        return SchedulerPolicy(profile, cache=cache, mode=mode)
+        return SchedulerPolicy(profile, cache=cache, mode=mode, rate_window=rate_window_s, rate=arrivals)
     if name.startswith("fixed:"):
         rate = float(name.partition(":")[2])
         matches = [r for r in profile.rates if math.isclose(r, rate)]
@@ -76,7 +79,7 @@ class LivePolicy:
 
     def __init__(self, name: str, rates: Sequence[float], accuracies: Sequence[float], times: Sequence[float],
                  cache: PlanCache | None = None, alpha: float = 0.2, tolerance: float = 0.1,
-                 min_interval_s: float = 1.0, rate_window_s: float = 60.0, spread: float = 0.0,
+                 min_interval_s: float = 1.0, rate_window_s: float = 10.0, spread: float = 0.0,
                  fresh_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.rates = tuple(float(r) for r in rates)
@@ -94,7 +97,9 @@ class LivePolicy:
         self.min_interval_s = min_interval_s
         self.rate_window_s = rate_window_s
         self.profile = Profile(self.rates, self.accuracies, self.planning_times())
-        self.policy = make_policy(name, self.profile, cache)
+        # one load estimate for the worker's life: rebuilding the policy on new batch times keeps it
+        self.arrivals = ArrivalRate(rate_window_s, confidence=3.0)
+        self.policy = make_policy(name, self.profile, cache, rate_window_s, self.arrivals)
         self.aware = deadline_aware(name)
         self.replans = replans(name)
         self.rebuilds = 0
@@ -149,9 +154,10 @@ class LivePolicy:
         if self.drift() <= self.tolerance:
             return False
         self.profile = Profile(self.rates, self.accuracies, self.planning_times())
-        self.policy = make_policy(self.name, self.profile, self.cache)
-        for at, n_mb in self._arrivals:
-            self.policy.on_arrival(n_mb, at)
+        self.policy = make_policy(self.name, self.profile, self.cache, self.rate_window_s, self.arrivals)
+        if getattr(self.policy, "rate", None) is not self.arrivals:  # a policy with its own view of the load
+            for at, n_mb in self._arrivals:
+                self.policy.on_arrival(n_mb, at)
         self._last_rebuild = now
         self.rebuilds += 1
         return True

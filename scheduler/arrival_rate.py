@@ -52,13 +52,18 @@ class ArrivalRate:
         elapsed = min(self.window, self._last - self._first)
         if elapsed <= 0.0:
             return 0.0
-        count = self._recent_mb
+        count, tasks = self._recent_mb, len(self._recent)
+        if self._last - self._first < self.window:
+            # Still inside the first window: the first arrival opens the span, it does not fall in it (k
+            # arrivals span k - 1 gaps), so counting it would overstate a new worker's load.
+            count -= self._recent[0][1]
+            tasks -= 1
         bins = self._bins
         if len(bins) >= self._min_history:
             mean = sum(bins) / len(bins)
             spread = (sum((b - mean) ** 2 for b in bins) / (len(bins) - 1)) ** 0.5
             steady = (mean + self.confidence * spread / len(bins) ** 0.5) / self.window
         else:
-            spread = count / len(self._recent) ** 0.5  # Poisson tasks: sd = n_mb * sqrt(tasks)
+            spread = count / tasks**0.5  # Poisson tasks: sd = n_mb * sqrt(tasks)
             steady = 0.0
         return max((count + self.confidence * spread) / elapsed, steady)

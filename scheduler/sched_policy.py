@@ -48,13 +48,15 @@ class SchedulerPolicy(BasePolicy):
         utilisation: float = 1.0,
         confidence: float = 3.0,
         name: str | None = None,
+        rate: ArrivalRate | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if not 0.0 < utilisation <= 1.0:
             raise ValueError(f"utilisation must be in (0, 1], got {utilisation}")
         self.utilisation = utilisation
-        self.rate = ArrivalRate(rate_window, confidence)
+        # ``rate`` lets a caller that rebuilds the policy (new batch times) keep its load estimate
+        self.rate = rate if rate is not None else ArrivalRate(rate_window, confidence)
         self.profile = profile
         self.cache = cache
         self.mode = mode

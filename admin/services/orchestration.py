@@ -31,9 +31,10 @@ from admin.state import AdminState
 from easel.db.enums import JobStatus, ServiceKind, ServiceStatus
 from easel.db.models import InferenceJob, Service, TrainJob
 from easel.db.session import session_scope
+from easel.kafka_io import delete_topics
 from easel.launcher import ServiceSpec
 from easel.redis_client import make_redis
-from easel.serving import job_keys
+from easel.serving import job_keys, requests_topic
 from easel.stack.process import free_port
 
 log = logging.getLogger("admin")
@@ -195,7 +196,8 @@ def stop_services(state: AdminState, session: Session, services: list[Service],
 
 def stop_inference_job(state: AdminState, session: Session, job: InferenceJob) -> None:
     """Drain and stop an inference job: the predictor first (it answers the requests in flight, each by its
-    deadline), then the workers (they finish what is queued and commit); then forget its Redis keys."""
+    deadline), then the workers (they finish what is queued and commit); then forget its Redis keys and its
+    requests topic (every request on it has been answered or has passed its deadline by now)."""
     services = inference_job_services(session, job.id)
     order = sorted(services, key=lambda s: (s.kind != ServiceKind.PREDICTOR, s.created_at, s.name))
     stop_services(state, session, order, timeout_s=state.settings.serving_drain_s + 5.0)
@@ -208,6 +210,10 @@ def stop_inference_job(state: AdminState, session: Session, job: InferenceJob) -
                 client.close()
         except Exception:  # noqa: BLE001 - leftover keys are harmless; the job is stopped either way
             log.warning("could not delete the Redis keys of inference job %s", job.id)
+        try:
+            delete_topics(state.settings, [requests_topic(job.id)])
+        except Exception:  # noqa: BLE001 - a leftover topic is harmless; the job is stopped either way
+            log.warning("could not delete the requests topic of inference job %s", job.id)
 
 
 def sub_train_job_services(session: Session, sub_ids: list[str]) -> list[Service]:

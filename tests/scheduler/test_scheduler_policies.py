@@ -142,3 +142,10 @@ def test_arrival_rate_bound_tightens_for_steady_arrivals_and_stays_above_for_ran
     assert bursty.upper() > 80.0 * 1.05  # Poisson counts vary, so the bound sits above the rate
     with pytest.raises(ValueError, match="window"):
         ArrivalRate(window=0.0, confidence=1.0)
+
+
+def test_a_new_arrival_rate_counts_the_gaps_not_the_arrivals() -> None:
+    rate = ArrivalRate(window=10.0, confidence=0.0)
+    for i in range(3):  # 8 mini-batches every 0.5 s: 16 per second, not 24 over the first second
+        rate.add(8, i * 0.5)
+    assert rate.upper() == pytest.approx(16.0)

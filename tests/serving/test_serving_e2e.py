@@ -196,7 +196,16 @@ def test_killed_worker_loses_nothing(deployed: Deployed, sessions) -> None:
     assert answer.served + answer.dropped == n
 
 
-def test_stop_drains_and_stops_every_service(deployed: Deployed) -> None:
+def test_stop_drains_and_stops_every_service(deployed: Deployed, serving_settings) -> None:
+    from kafka import KafkaAdminClient
+
+    from easel.serving import requests_topic
+
+    admin = KafkaAdminClient(bootstrap_servers=serving_settings.resolved_kafka_bootstrap.split(","))
+    try:
+        assert requests_topic(deployed.job.id) in admin.list_topics()
+    finally:
+        admin.close()
     client = deployed.client
     stopped = client.stop_inference_job(deployed.app, deployed.version)
     assert stopped.status == "STOPPED"
@@ -204,3 +213,8 @@ def test_stop_drains_and_stops_every_service(deployed: Deployed) -> None:
     assert sum(s.status == "STOPPED" for s in stopped.services) >= 2  # the predictor and the survivor
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{deployed.job.predictor_url}/health", timeout=5)
+    admin = KafkaAdminClient(bootstrap_servers=serving_settings.resolved_kafka_bootstrap.split(","))
+    try:
+        assert requests_topic(deployed.job.id) not in admin.list_topics(), "the job's requests topic is deleted"
+    finally:
+        admin.close()

@@ -181,6 +181,18 @@ def test_live_policy_tracks_measured_times() -> None:
     assert not live.refresh(2.0), "no drift left: no rebuild"
 
 
+def test_a_rebuild_keeps_the_load_estimate() -> None:
+    p = paper_xray_profile()
+    live = LivePolicy("scheduler", p.rates, p.accuracies, p.batch_times, min_interval_s=0.0)
+    for k in range(40):
+        live.on_arrival(4, 0.5 * k)
+    before = live.policy.time_per_mb()
+    for _ in range(10):
+        live.observe(0, 3 * p.batch_times[0], full=True)
+    assert live.refresh(20.0)
+    assert live.policy.rate is live.arrivals and live.policy.time_per_mb() == pytest.approx(before)
+
+
 def test_one_stalled_batch_does_not_poison_an_estimate() -> None:
     p = paper_xray_profile()
     live = LivePolicy("scheduler", p.rates, p.accuracies, p.batch_times, alpha=0.2)
