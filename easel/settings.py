@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     serving_rate_window_s: float = Field(
         default=10.0, gt=0, le=3600,
         description="how far back a worker's scheduler looks to estimate its load (the arrival rate)")
+    serving_rate_confidence: float = Field(
+        default=1.0, ge=0, le=10,
+        description="standard deviations the scheduler adds to its arrival-rate estimate (its load safety)")
     serving_max_instances: int = Field(default=100_000, ge=1, description="most instances in one predict request")
     serving_max_deadline_s: float = Field(default=300.0, gt=0, le=86_400, description="longest deadline accepted")
     serving_drain_s: float = Field(default=10.0, ge=0, le=600, description="how long a stopping service drains")

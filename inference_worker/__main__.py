@@ -43,7 +43,8 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     model = ServedModel.load(deployment, blobs)
     times = model.calibrate(deployment.input_shape, size)
     live = LivePolicy(policy, model.rates, model.accuracies, times, cache=PlanCache(),
-                      alpha=settings.serving_ewma_alpha, rate_window_s=settings.serving_rate_window_s)
+                      alpha=settings.serving_ewma_alpha, rate_window_s=settings.serving_rate_window_s,
+                      rate_confidence=settings.serving_rate_confidence)
     metrics = WorkerMetrics(model.rates)
     metrics.set_estimates(model.rates, times)
     port = metrics.serve(settings.predictor_host, metrics_port) if metrics_port is not None else None
@@ -88,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     # Two threads share the GIL here (the Kafka client's and ours); the default 5 ms switch interval would let
     # one keep a ready other waiting for up to 5 ms, which shows up directly in request latency.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s inference_worker %(levelname)s %(message)s")
+    # EASEL_LOG_LEVEL=DEBUG logs every task share's plan (budget, backlog, t_i, price) and outcome
+    logging.basicConfig(level=os.environ.get("EASEL_LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s inference_worker %(levelname)s %(message)s")
     overrides = {"serving_policy": args.policy} if args.policy else {}
     logging.getLogger("kafka").setLevel(os.environ.get("EASEL_KAFKA_LOG_LEVEL", "WARNING").upper())
     settings = get_settings(**overrides)

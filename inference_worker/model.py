@@ -5,6 +5,7 @@ channels, so every rate uses the same weights in memory."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -133,21 +134,23 @@ class ServedModel:
 
         The fastest run, not the median: workers calibrate while their peers start up, and a pessimistic t_i
         for a width the worker then never runs is never corrected (only widths that run are measured), while
-        an optimistic one is, by the first mini-batch that runs late and the re-plan it triggers.
+        an optimistic one is, by the first mini-batch that runs late and the re-plan it triggers. The widths
+        are timed in interleaved rounds, so a burst of load on the machine hits all of them alike and the
+        ratios between them (which the worker uses for widths it has not run lately) stay true.
         Returns the new times; rates that cannot be timed (no known input shape) keep the profile's.
         """
         if input_shape is None:
             return [t if t > 0 else 1e-3 for t in self.times]
         batch = np.zeros((batch_size, *input_shape), dtype=np.float32).view(QueryBatch)
-        measured = []
         for rate in self.rates:
             self.predict(batch, rate)  # warm-up: first call allocates
-            samples = []
-            for _ in range(max(1, repeats)):
+        fastest = [math.inf] * len(self.rates)
+        for _ in range(max(1, repeats)):
+            for i, rate in enumerate(self.rates):
                 began = time.perf_counter()
                 self.predict(batch, rate)
-                samples.append(time.perf_counter() - began)
-            measured.append(max(min(samples), 1e-6))
+                fastest[i] = min(fastest[i], time.perf_counter() - began)
+        measured = [max(t, 1e-6) for t in fastest]
         log.info("calibrated mini-batch times (s) at rates %s: %s (profiled: %s)", self.rates,
                  [round(t, 5) for t in measured], [round(t, 5) for t in self.times])
         self.times = measured

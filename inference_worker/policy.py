@@ -38,12 +38,13 @@ OUTLIER_CAP = 2.0  # one observation counts as at most this many times the curre
 
 
 def make_policy(name: str, profile: Profile, cache: PlanCache | None = None, rate_window_s: float = 30.0,
-                arrivals: ArrivalRate | None = None) -> Policy:
+                arrivals: ArrivalRate | None = None, confidence: float = 3.0) -> Policy:
     """``arrivals``: an arrival-rate estimate for the scheduler to use (and update) instead of a new one."""
     name = name.strip().lower()
     if name == "scheduler" or name.startswith("scheduler:"):
         mode = name.partition(":")[2] or "priced"
-        return SchedulerPolicy(profile, cache=cache, mode=mode, rate_window=rate_window_s, rate=arrivals)
+        return SchedulerPolicy(profile, cache=cache, mode=mode, rate_window=rate_window_s, confidence=confidence,
+                               rate=arrivals)
     if name.startswith("fixed:"):
         rate = float(name.partition(":")[2])
         matches = [r for r in profile.rates if math.isclose(r, rate)]
@@ -80,7 +81,8 @@ class LivePolicy:
     def __init__(self, name: str, rates: Sequence[float], accuracies: Sequence[float], times: Sequence[float],
                  cache: PlanCache | None = None, alpha: float = 0.2, tolerance: float = 0.1,
                  min_interval_s: float = 1.0, rate_window_s: float = 10.0, spread: float = 0.0,
-                 fresh_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 fresh_s: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 rate_confidence: float = 1.0) -> None:
         self.name = name
         self.rates = tuple(float(r) for r in rates)
         self.accuracies = tuple(float(p) for p in accuracies)
@@ -98,7 +100,7 @@ class LivePolicy:
         self.rate_window_s = rate_window_s
         self.profile = Profile(self.rates, self.accuracies, self.planning_times())
         # one load estimate for the worker's life: rebuilding the policy on new batch times keeps it
-        self.arrivals = ArrivalRate(rate_window_s, confidence=3.0)
+        self.arrivals = ArrivalRate(rate_window_s, confidence=rate_confidence)
         self.policy = make_policy(name, self.profile, cache, rate_window_s, self.arrivals)
         self.aware = deadline_aware(name)
         self.replans = replans(name)

@@ -153,8 +153,15 @@ class Executor:
         # work queued behind it with the same deadline, so this part does not spend the whole task's time.
         missing = sum(group.expected.values()) - len(items)
         ahead = [(math.ceil(missing / size), end - now)] if missing > 0 else []
-        plan = live.decide(n_mb, end - now, ahead + self.book.backlog(size, now))
+        backlog = ahead + self.book.backlog(size, now)
+        plan = live.decide(n_mb, end - now, backlog)
         share = _Share(len(items), n_mb, end - now, plan.effective_accuracy)
+        if log.isEnabledFor(logging.DEBUG):
+            per_mb = getattr(live.policy, "time_per_mb", None)
+            log.debug("task %s: %d instances (%d missing) in %d mini-batches, %.4f s left, backlog %s, t_i %s, "
+                      "affordable s/mb %s, plan %s", group.task[:8], len(items), missing, n_mb, end - now,
+                      [(n, round(s, 3)) for n, s in backlog], [round(t, 4) for t in live.profile.batch_times],
+                      f"{per_mb():.4f}" if per_mb else None, list(plan.counts))
         self.metrics.tasks.inc()
         times = live.profile.batch_times  # what the plan was made with
         models = list(plan.iter_models())  # fastest first; chunks beyond them are dropped
@@ -246,6 +253,10 @@ class Executor:
         else:
             items = [(h.request.index, status, None, None) for h in held]
         payload = encode_results(group.task, self.config.worker_id, items, time.time(), report, timing)
+        if report is not None and log.isEnabledFor(logging.DEBUG):
+            log.debug("task %s share done %.4f s before its deadline: served %d, dropped %d, rates %s, replans %d",
+                      group.task[:8], group.deadline_at - time.time(), report["served"], report["dropped"],
+                      report["rates"], report["replans"])
         try:
             self.results.xadd(self.stream, {"m": payload}, maxlen=STREAM_MAXLEN, approximate=True)
         except redis.RedisError:
