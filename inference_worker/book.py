@@ -134,6 +134,12 @@ class TaskBook:
         with self._cond:
             return len(self._groups)
 
+    def held(self, task: str) -> int:
+        """Instances of ``task`` waiting in the book (the part of a share that arrived after the rest was taken)."""
+        with self._cond:
+            group = self._groups.get(task)
+            return len(group.items) if group is not None else 0
+
     def queued_instances(self) -> int:
         with self._cond:
             return sum(len(g.items) for g in self._groups.values())

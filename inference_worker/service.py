@@ -152,8 +152,14 @@ class Executor:
         # Instances of this share still on their way (the book waited a little, not forever) are planned as
         # work queued behind it with the same deadline, so this part does not spend the whole task's time.
         missing = sum(group.expected.values()) - len(items)
-        ahead = [(math.ceil(missing / size), end - now)] if missing > 0 else []
-        backlog = ahead + self.book.backlog(size, now)
+
+        def behind(now: float) -> list[tuple[int, float]]:
+            # Missing instances that have since arrived are in the book's backlog: count them once.
+            still_missing = missing - self.book.held(group.task)
+            ahead = [(math.ceil(still_missing / size), end - now)] if still_missing > 0 else []
+            return ahead + self.book.backlog(size, now)
+
+        backlog = behind(now)
         plan = live.decide(n_mb, end - now, backlog)
         share = _Share(len(items), n_mb, end - now, plan.effective_accuracy)
         if log.isEnabledFor(logging.DEBUG):
@@ -182,7 +188,7 @@ class Executor:
                 slack = end - now - math.fsum(times[m] for m in models)
                 if slack < 0 or slack >= min(times):
                     again = list(live.decide(len(pending), end - now,
-                                             ahead + self.book.backlog(size, now)).iter_models())
+                                             behind(now)).iter_models())
                     times = live.profile.batch_times
                     if again != models:
                         share.replans += 1

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from scheduler.arrival_rate import ArrivalRate
 from scheduler.cache import PlanCache
-from scheduler.plan import Plan, feasible_plan
+from scheduler.plan import Plan, feasible_plan, within_deadline
 from scheduler.policies import BasePolicy
 from scheduler.profile import Profile
 from scheduler.solve import solve
@@ -111,6 +111,10 @@ class SchedulerPolicy(BasePolicy):
         target = self.priced_profile() if self.mode == "priced" else self.profile
         if self.cache is not None:
             plan = self.cache.plan(target, n_mb, budget)
+            if sum(plan.counts) < n_mb and within_deadline(n_mb * self._t_fast, budget):
+                # The cache rounds the budget down to its quantum, which can cut a budget held at the floor
+                # (every mini-batch at the fastest width) just short of it: solve that one exactly.
+                plan = solve(target, n_mb, budget)
         else:
             plan = solve(target, n_mb, budget)
         if target is self.profile:

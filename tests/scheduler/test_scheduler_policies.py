@@ -149,3 +149,17 @@ def test_a_new_arrival_rate_counts_the_gaps_not_the_arrivals() -> None:
     for i in range(3):  # 8 mini-batches every 0.5 s: 16 per second, not 24 over the first second
         rate.add(8, i * 0.5)
     assert rate.upper() == pytest.approx(16.0)
+
+
+@given(n_mb=st.integers(1, 40), behind=st.integers(1, 200), left=st.floats(0.01, 2.0))
+@settings(max_examples=200, deadline=None)
+def test_a_task_held_at_the_floor_is_served_at_the_fastest_width_even_through_the_cache(
+        n_mb: int, behind: int, left: float) -> None:
+    """The queue rule never budgets a task below all-fastest; the plan cache rounding its budget down to a
+    quantum must not turn that floor into a dropped mini-batch."""
+    policy = SchedulerPolicy(XRAY, cache=PlanCache(), mode="queue")
+    fastest = min(XRAY.batch_times)
+    if n_mb * fastest > left:
+        return  # not even the fastest width fits: drops are right
+    plan = policy.decide(n_mb, left, [(behind, left)])
+    assert sum(plan.counts) == n_mb

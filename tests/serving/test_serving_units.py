@@ -127,6 +127,17 @@ def test_book_waits_for_the_rest_of_a_share_and_ignores_duplicates() -> None:
     assert group is not None and [h.request.index for h in group.items] == [0, 1] and group.complete
 
 
+def test_book_counts_the_late_part_of_a_share_taken_early() -> None:
+    book = TaskBook(OffsetTracker(), assemble_s=0.0)  # no patience: take what is there
+    deadline = time.time() + 30
+    book.add([_held("t", 0, deadline, 3, offset=0)])
+    first = book.take(1.0)
+    assert first is not None and len(first.items) == 1 and not first.complete
+    assert book.held("t") == 0
+    book.add([_held("t", 1, deadline, 3, offset=1), _held("t", 2, deadline, 3, offset=2)])
+    assert book.held("t") == 2 and book.held("other") == 0
+
+
 def test_offsets_commit_only_past_answered_messages() -> None:
     offsets = OffsetTracker()
     for offset in range(5):
