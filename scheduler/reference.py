@@ -1,6 +1,8 @@
 """Reference solver: the same integer programme handed to ``scipy.optimize.milp`` (HiGHS).
 
-Used by the tests and the benchmark as ground truth; far too slow for the request path.
+Used by the tests and the benchmark as ground truth, and on the request path only as the default fallback
+for the degenerate (subset-sum-like) profiles that exhaust the exact solvers' node limit
+(``fallback.finish_hard``): too slow to plan every task with, fast enough for those rare ones.
 """
 
 from __future__ import annotations
