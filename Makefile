@@ -24,6 +24,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
+	PYTHONPATH=.:tests $(BIN)/lint-imports
 	$(BIN)/ruff format --check easel
 
 bench: install
