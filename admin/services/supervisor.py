@@ -14,6 +14,7 @@ import logging
 import threading
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import NoResultFound
 
 from admin.state import AdminState
 from easel.db.enums import ServiceKind, ServiceStatus
@@ -60,7 +61,11 @@ class Supervisor:
             ).all()
         for service_id, sub_id, sub_status in rows:
             # status() records processes that ended (STOPPED on exit 0, else ERRORED) as it looks.
-            state = self.state.launcher.status(service_id)
+            try:
+                state = self.state.launcher.status(service_id)
+            except NoResultFound:
+                continue  # the row was deleted since the query
+
             if state.status == ServiceStatus.ERRORED and sub_id is not None and sub_status in LIVE_JOB:
                 self._replace(service_id, sub_id)
 
