@@ -57,7 +57,7 @@ class Supervisor:
             rows = session.execute(
                 select(Service.id, SubTrainJob.id, SubTrainJob.status)
                 .outerjoin(SubTrainJob, SubTrainJob.id == Service.sub_train_job_id)
-                .where(Service.status.in_(lifecycle.LIVE_SERVICE))
+                .where(Service.status.in_(lifecycle.LIVE_SERVICE), Service.launcher == self.state.launcher.name)
             ).all()
         for service_id, sub_id, sub_status in rows:
             # status() records processes that ended (STOPPED on exit 0, else ERRORED) as it looks.
