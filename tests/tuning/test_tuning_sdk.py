@@ -11,7 +11,7 @@ import pytest
 
 from admin.app import create_app
 from admin.testing import ServerThread
-from easel.model.builtin.sliced import SlicedMLPTemplate
+from builtin_templates.sliced import SlicedMLPTemplate
 from easel.settings import Settings
 from sdk import Client, TrainBudget
 

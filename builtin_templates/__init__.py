@@ -1,11 +1,14 @@
 """Built-in model templates: sliced MLP, VGG and ResNet from the ``slicing`` zoo.
 
+A package of its own, outside the platform core: it depends on ``easel.model`` (the template API),
+``easel.datasets`` (the dataset formats) and ``slicing`` (the networks); nothing in ``easel`` imports it.
 Importing this package imports no torch and no ``slicing``: the templates import them inside their
-methods, so admin can register them (name, class path, knob config) at start-up cheaply.
+methods, so admin can register them (name, class path, knob config) at start-up cheaply. A ``models``
+row keeps the module (``builtin_templates.sliced``) that workers import.
 
 Example::
 
-    from easel.model.builtin import BUILTIN_TEMPLATES, load_template_class
+    from builtin_templates import BUILTIN_TEMPLATES, load_template_class
     for spec in BUILTIN_TEMPLATES:
         cls = load_template_class(spec.class_path)
         print(spec.name, spec.task, sorted(cls.get_knob_config()))
@@ -43,16 +46,16 @@ class BuiltinTemplate:
 
 
 BUILTIN_TEMPLATES: tuple[BuiltinTemplate, ...] = (
-    BuiltinTemplate("SlicedMLP", IMAGE_CLASSIFICATION, "easel.model.builtin.sliced:SlicedMLPTemplate"),
-    BuiltinTemplate("SlicedMLP-tabular", TABULAR_CLASSIFICATION, "easel.model.builtin.sliced:SlicedMLPTemplate"),
-    BuiltinTemplate("SlicedVGG", IMAGE_CLASSIFICATION, "easel.model.builtin.sliced:SlicedVGGTemplate"),
-    BuiltinTemplate("SlicedResNet", IMAGE_CLASSIFICATION, "easel.model.builtin.sliced:SlicedResNetTemplate"),
+    BuiltinTemplate("SlicedMLP", IMAGE_CLASSIFICATION, "builtin_templates.sliced:SlicedMLPTemplate"),
+    BuiltinTemplate("SlicedMLP-tabular", TABULAR_CLASSIFICATION, "builtin_templates.sliced:SlicedMLPTemplate"),
+    BuiltinTemplate("SlicedVGG", IMAGE_CLASSIFICATION, "builtin_templates.sliced:SlicedVGGTemplate"),
+    BuiltinTemplate("SlicedResNet", IMAGE_CLASSIFICATION, "builtin_templates.sliced:SlicedResNetTemplate"),
 )
 
 
 def load_template_class(class_path: str) -> type:
     """The class at ``"package.module:ClassName"`` (built-in templates only: trusted code)."""
     module_name, sep, class_name = class_path.partition(":")
-    if not sep or not module_name.startswith("easel.model.builtin."):
-        raise ValueError(f"{class_path!r} is not a built-in template path ('easel.model.builtin.<module>:<Class>')")
+    if not sep or not module_name.startswith(f"{__name__}."):
+        raise ValueError(f"{class_path!r} is not a built-in template path ('{__name__}.<module>:<Class>')")
     return getattr(importlib.import_module(module_name), class_name)

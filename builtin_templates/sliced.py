@@ -56,7 +56,7 @@ class SlicedTemplate(BaseModel):
 
     # -- helpers --------------------------------------------------------------------------------------
     def _load(self, dataset_path: str) -> Any:
-        from easel.model.builtin.data import load_dataset
+        from builtin_templates.data import load_dataset
 
         return load_dataset(dataset_path, image_size=self._image_size())
 
