@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from admin.testing import GOOD_TEMPLATE
 from builtin_templates import BUILTIN_TEMPLATES, load_template_class
 from easel.model import (
     BaseModel,
@@ -28,6 +27,7 @@ from easel.model import (
 )
 from easel.model.checker import TemplateCheckError, check_template_file
 from easel.model.params import is_safetensors, read_metadata
+from tests.support import GOOD_TEMPLATE
 
 CONFIG = {
     "lr": FloatKnob(1e-4, 1e-1, log_scale=True),

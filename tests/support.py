@@ -1,6 +1,6 @@
 """Test support: run admin in a background thread on a real port, reset its tables, make sample files.
 
-Used by the admin and SDK test suites (and handy for end-to-end tests): the server is the real uvicorn
+Used by the admin, SDK, tuning and serving test suites (``from tests.support import ServerThread``): the server is the real uvicorn
 serving the real app over HTTP on 127.0.0.1, against the real database of the test session.
 
 Example::
