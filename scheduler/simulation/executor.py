@@ -38,8 +38,9 @@ class ShareRunner(Protocol):
     def planned(self, plan: Plan, first: bool) -> None:
         """A plan was made: the first one, or a re-plan that changed the remaining work."""
 
-    def run(self, index: int, model: int, last: bool) -> float:
-        """Run mini-batch ``index`` on sub-model ``model`` and answer it; returns the seconds it took."""
+    def run(self, index: int, model: int, last: bool) -> float | None:
+        """Run mini-batch ``index`` on sub-model ``model`` and answer it; returns the seconds it took, or None
+        if it could not run (then the runner has answered it as dropped, and there is nothing to learn)."""
         ...
 
     def drop(self, indices: Sequence[int], last: bool) -> None:
@@ -143,9 +144,12 @@ class PlanExecutor:
             index, model = pending[0], models[0]
             pending, models = pending[1:], models[1:]
             seconds = runner.run(index, model, not pending)
-            outcome.ran += 1
-            if sizes[index] >= self.full_size:
-                policy.observe(model, seconds)
+            if seconds is None:
+                outcome.dropped += 1
+            else:
+                outcome.ran += 1
+                if sizes[index] >= self.full_size:
+                    policy.observe(model, seconds)
             replanned = False
         return outcome
 
