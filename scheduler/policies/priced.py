@@ -1,21 +1,25 @@
 """Easel's scheduling policy: choose a time budget (and a price of time) for the task at the head of a
-worker's queue, then plan it exactly with ``solve``."""
+worker's queue, then plan it with ``solve`` within the request path's time budget."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-from scheduler.arrival_rate import ArrivalRate
-from scheduler.cache import PlanCache
+from scheduler.checks import count, real, time_left
 from scheduler.plan import Plan, feasible_plan, within_deadline
-from scheduler.policies import BasePolicy
+from scheduler.policies.arrival_rate import ArrivalRate
+from scheduler.policies.base import BasePolicy, LateRule
 from scheduler.profile import Profile
-from scheduler.solve import solve
+from scheduler.solvers.cache import PlanCache
+from scheduler.solvers.solve import DEFAULT_TIME_BUDGET, solve
 
 MODES = ("myopic", "queue", "priced")
 # Price time a hair below the hull slope so that, between the two hull models the price makes equal,
 # the more accurate one wins (a lexicographic tie-break: reduced value first, then accuracy).
 _PRICE_SHADE = 1e-3
+# "Next arrival after the deadline" with a little room for float noise in arrival stamps.
+_ALONE_RTOL = 1e-6
 
 
 class SchedulerPolicy(BasePolicy):
@@ -35,9 +39,19 @@ class SchedulerPolicy(BasePolicy):
       leftover time), leaving that time to the next task instead. At light load the price is 0 and this
       is plain accuracy maximisation.
 
-    Each plan is an exact optimum of its (priced) problem for its budget (``solve``); the returned Plan
-    reports the real accuracies.
+    Time saved is worth a price only if later work can use it. When nothing waits behind the task and the
+    next arrival is predicted after its deadline (``ArrivalRate.next_arrival``: periodic tasks spaced by at
+    least their deadline), the task gets all its time and no price — the per-task optimum, which is what
+    a non-overlapping load can reach.
+
+    Each plan is the best one ``solve`` finds for its (priced) problem and budget within ``time_budget``
+    seconds (exact on measured profiles; ``plan.gap`` says otherwise); the returned Plan reports the real
+    accuracies. The executor re-plans against the clock (``replans``) and never runs a mini-batch that can
+    no longer finish (``LateRule.FIT``).
     """
+
+    replans = True
+    late_rule = LateRule.FIT
 
     def __init__(
         self,
@@ -49,11 +63,18 @@ class SchedulerPolicy(BasePolicy):
         confidence: float = 3.0,
         name: str | None = None,
         rate: ArrivalRate | None = None,
+        time_budget: float | None = DEFAULT_TIME_BUDGET,
     ) -> None:
+        if not isinstance(profile, Profile):
+            raise ValueError(f"profile must be a scheduler.Profile, got {type(profile).__name__}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        utilisation = real("utilisation", utilisation)
         if not 0.0 < utilisation <= 1.0:
             raise ValueError(f"utilisation must be in (0, 1], got {utilisation}")
+        if cache is not None and not isinstance(cache, PlanCache):
+            raise ValueError(f"cache must be a scheduler.PlanCache or None, got {type(cache).__name__}")
+        self.time_budget = None if time_budget is None else real("time_budget", time_budget)
         self.utilisation = utilisation
         # ``rate`` lets a caller that rebuilds the policy (new batch times) keep its load estimate
         self.rate = rate if rate is not None else ArrivalRate(rate_window, confidence)
@@ -86,6 +107,13 @@ class SchedulerPolicy(BasePolicy):
         rate = self.rate.upper()
         return self.utilisation / rate if rate > 0.0 else float("inf")
 
+    def alone(self, deadline: float, backlog: Sequence[tuple[int, float]], now: float | None) -> bool:
+        """Nothing waits behind the task and the next one is predicted after its deadline."""
+        if backlog or now is None:
+            return False
+        nxt = self.rate.next_arrival()
+        return nxt is None or now + deadline <= nxt + _ALONE_RTOL * deadline
+
     def budget(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> float:
         budget = max(deadline, 0.0)
         if self.mode == "myopic" or not backlog or n_mb == 0:
@@ -96,6 +124,8 @@ class SchedulerPolicy(BasePolicy):
         for n_j, left_j in backlog:
             queued += n_j
             share = min(share, left_j * n_mb / queued)
+        if not share == share:  # NaN from a malformed backlog entry
+            raise ValueError(f"backlog must hold (n_mb, seconds left) pairs of finite numbers, got {backlog!r}")
         return max(floor, share)
 
     def priced_profile(self) -> Profile:
@@ -106,17 +136,26 @@ class SchedulerPolicy(BasePolicy):
                 return priced
         return self.profile
 
-    def decide(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> Plan:
-        budget = self.budget(n_mb, deadline, backlog)
-        target = self.priced_profile() if self.mode == "priced" else self.profile
+    def decide(
+        self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = (), now: float | None = None
+    ) -> Plan:
+        n_mb, deadline = count("n_mb", n_mb), time_left(deadline)
+        if now is not None:
+            now = real("now", now)
+        if self.mode != "myopic" and self.alone(deadline, backlog, now):
+            budget, target = deadline, self.profile  # the per-task optimum: no later work to leave time to
+        else:
+            budget = self.budget(n_mb, deadline, backlog)
+            target = self.priced_profile() if self.mode == "priced" else self.profile
         if self.cache is not None:
             plan = self.cache.plan(target, n_mb, budget)
             if sum(plan.counts) < n_mb and within_deadline(n_mb * self._t_fast, budget):
-                # The cache rounds the budget down to its quantum, which can cut a budget held at the floor
-                # (every mini-batch at the fastest width) just short of it: solve that one exactly.
-                plan = solve(target, n_mb, budget)
+                # A budget held at the floor (every mini-batch at the fastest width) is never cut by the
+                # cache's quantum: solve that one at its own budget.
+                plan = solve(target, n_mb, budget, time_budget=self.time_budget)
         else:
-            plan = solve(target, n_mb, budget)
+            plan = solve(target, n_mb, budget, time_budget=self.time_budget)
         if target is self.profile:
             return plan
-        return feasible_plan(self.profile, plan.counts, n_mb, plan.deadline, "scheduler:priced")
+        # The priced problem's gap is in priced units: against the real objective nothing is proven.
+        return feasible_plan(self.profile, plan.counts, n_mb, plan.deadline, "scheduler:priced", math.inf)

@@ -1,9 +1,8 @@
-"""The policy interface and the baselines the scheduler is measured against (``SchedulerPolicy`` is in
-``scheduler.sched_policy``).
+"""The baselines the scheduler is measured against (``SchedulerPolicy`` is in ``scheduler.policies.priced``).
 
-A policy sees a task (``n_mb`` mini-batches, ``deadline`` = seconds left until the task's deadline) and
-returns a Plan. Baselines that do not look at the deadline may plan more work than fits; the Plan marks
-what would finish late, and the simulator charges the worker for running it.
+Baselines that do not look at the deadline may plan more work than fits; the Plan marks what would finish
+late. Whether that late work runs is the executor's ``LateRule`` (the policy's own, or a stricter shared
+one: see ``scheduler.simulation.simulate(drop_rule=...)``).
 """
 
 from __future__ import annotations
@@ -11,53 +10,19 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from scheduler.checks import count, real, time_left
 from scheduler.plan import Plan, build_plan, search_budget
+from scheduler.policies.base import BasePolicy, LateRule, Policy
 from scheduler.profile import Profile
 
 
-@runtime_checkable
-class Policy(Protocol):
-    name: str
-    profile: Profile
-
-    def decide(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> Plan:
-        """Plan a task of ``n_mb`` mini-batches with ``deadline`` seconds left.
-
-        ``backlog`` lists the tasks already waiting behind it on the same worker, in run order, as
-        ``(n_mb, seconds left until their deadline)``; policies may ignore it.
-        """
-        ...
-
-    def observe(self, model: int, batch_time: float) -> None:
-        """Feedback: one mini-batch of sub-model ``model`` took ``batch_time`` seconds."""
-        ...
-
-    def on_arrival(self, n_mb: int, now: float) -> None:
-        """Feedback: a task of ``n_mb`` mini-batches joined this worker's queue at time ``now``."""
-        ...
-
-
-class BasePolicy:
-    """No-op feedback hooks, for policies that do not learn from what they see."""
-
-    name: str
-    profile: Profile
-
-    def observe(self, model: int, batch_time: float) -> None:
-        pass
-
-    def on_arrival(self, n_mb: int, now: float) -> None:
-        pass
-
-
-def _single_model(profile: Profile, model: int, n_mb: int, count: int, deadline: float, name: str) -> Plan:
+def _single_model(profile: Profile, model: int, n_mb: int, run: int, deadline: float, name: str) -> Plan:
     counts = [0] * len(profile)
-    counts[model] = count
-    return build_plan(profile, counts, n_mb, max(deadline, 0.0), name)
+    counts[model] = run
+    return build_plan(profile, counts, n_mb, deadline, name)
 
 
 class FixedWidthPolicy(BasePolicy):
@@ -68,7 +33,10 @@ class FixedWidthPolicy(BasePolicy):
         self.model = profile.index_of_rate(rate)
         self.name = f"fixed r={rate:g}"
 
-    def decide(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> Plan:
+    def decide(
+        self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = (), now: float | None = None
+    ) -> Plan:
+        n_mb, deadline = count("n_mb", n_mb), time_left(deadline)
         return _single_model(self.profile, self.model, n_mb, n_mb, deadline, self.name)
 
 
@@ -76,14 +44,19 @@ class ClipperPolicy(BasePolicy):
     """Clipper-style: always the full (most accurate) model; mini-batches that would miss the deadline
     are dropped up front rather than served late."""
 
+    late_rule = LateRule.FIT
+
     def __init__(self, profile: Profile, name: str = "clipper") -> None:
         self.profile = profile
         self.model = profile.most_accurate
         self.name = name
 
-    def decide(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> Plan:
+    def decide(
+        self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = (), now: float | None = None
+    ) -> Plan:
+        n_mb, deadline = count("n_mb", n_mb), time_left(deadline)
         t = self.profile.batch_times[self.model]
-        fit = min(n_mb, int(search_budget(max(deadline, 0.0)) / t))
+        fit = min(n_mb, int(search_budget(deadline) / t))
         return _single_model(self.profile, self.model, n_mb, fit, deadline, self.name)
 
 
@@ -100,6 +73,7 @@ class ModelSwitchingPolicy(BasePolicy):
     def __init__(
         self, profile: Profile, window: int = 1000, quantile: float = 0.99, refresh: int = 64
     ) -> None:
+        quantile = real("quantile", quantile)
         if not 0.0 < quantile <= 1.0:
             raise ValueError(f"quantile must be in (0, 1], got {quantile}")
         self.profile = profile
@@ -117,7 +91,10 @@ class ModelSwitchingPolicy(BasePolicy):
             self._fresh[model] = 0
         return math.ceil(self.quantile * n_mb) * self._p99[model]
 
-    def decide(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> Plan:
+    def decide(
+        self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = (), now: float | None = None
+    ) -> Plan:
+        n_mb, deadline = count("n_mb", n_mb), time_left(deadline)
         for i in self._by_accuracy:
             if self.latency_p99(i, n_mb) <= deadline:
                 return _single_model(self.profile, i, n_mb, n_mb, deadline, self.name)

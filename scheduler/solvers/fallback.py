@@ -1,9 +1,10 @@
-"""Finishing searches that hit their node limit (degenerate profiles, see ``scheduler.exact``).
+"""Finishing searches that stopped early: node limit (degenerate profiles) or time budget.
 
-``"milp"``: HiGHS (``scipy.optimize.milp``). It accepts rows violated by up to about 1e-7, so its counts
-are checked against our own ``within_deadline``; if they fail, it is asked again with a slightly smaller
-deadline. ``"dp"``: the knapsack DP, bounded in time, a feasible lower bound. Either way the better of
-that plan and the search's incumbent is returned.
+``"none"`` (the request path): the search's incumbent, with its proven gap to the root LP bound.
+``"dp"``: the knapsack DP, bounded in time, a feasible lower bound. ``"milp"`` (offline and tests only:
+unbounded time): HiGHS (``scipy.optimize.milp``), which accepts rows violated by up to about 1e-7, so its
+counts are checked against our own ``within_deadline``; if they fail, it is asked again with a slightly
+smaller deadline. Either way the better of that plan and the incumbent is returned.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from scheduler.dp import solve_dp
 from scheduler.plan import Plan, feasible_plan, within_deadline
 from scheduler.profile import Profile
-from scheduler.reference import milp_optimum
+from scheduler.solvers.dp import root_gap, solve_dp
+from scheduler.solvers.reference import milp_optimum
 
-FALLBACKS = ("milp", "dp")
+FALLBACKS = ("none", "dp", "milp")
 
 
 def _value(profile: Profile, counts: Sequence[int]) -> float:
@@ -44,11 +45,17 @@ def finish_hard(
 ) -> Plan:
     if fallback not in FALLBACKS:
         raise ValueError(f"fallback must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
+    other = None
+    exact = False
     if fallback == "milp":
         other = _milp_counts(profile, n_mb, deadline)
-    else:
-        other = list(solve_dp(profile, n_mb, deadline).counts)
+        exact = other is not None
+    elif fallback == "dp":
+        dp = solve_dp(profile, n_mb, deadline)
+        other, exact = list(dp.counts), dp.exact
     best = list(incumbent)
     if other is not None and _value(profile, other) > _value(profile, best):
-        best = other
-    return feasible_plan(profile, best, n_mb, deadline, f"{tag}+{fallback}")
+        best = other  # (an incumbent at least as good as an exact answer is exact too)
+    gap = 0.0 if exact else root_gap(profile, n_mb, deadline, _value(profile, best))
+    return feasible_plan(profile, best, n_mb, deadline, f"{tag}+{fallback}", gap)
+

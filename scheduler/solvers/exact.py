@@ -28,19 +28,30 @@ re-solved with a slightly smaller deadline if its 1e-7 feasibility tolerance let
 ``within_deadline``) or our incumbent if that is better. With ``fallback="dp"`` the knapsack DP is used
 instead: bounded time, but only a feasible lower bound. Random and measured profiles never come near the
 limit (see ``DEFAULT_NODE_LIMIT``).
+
+Time budget (the request path). With ``time_budget`` the search also stops once that many seconds have
+passed — checked every ``_TICK`` bounds, and never before ``MIN_NODES`` bounds, so that the small searches
+of measured profiles (~15 bounds) finish exactly however busy the machine is. A stopped search returns
+its incumbent (always feasible) with ``gap`` = the root LP bound minus its value, per mini-batch: a proven
+bound on what the optimum can have above it. ``fallback="none"`` (the default) stops there; ``"dp"`` or
+``"milp"`` (offline: HiGHS, unbounded time) finish the search as above.
 """
 
 from __future__ import annotations
 
-from scheduler.fallback import finish_hard
-from scheduler.lp import hull_lp, hull_lp_last
+import time
+
 from scheduler.plan import PRUNE_RTOL, Plan, feasible_plan, search_budget, within_deadline
 from scheduler.profile import Profile
-from scheduler.trivial import trivial_plan
+from scheduler.solvers.fallback import finish_hard
+from scheduler.solvers.lp import hull_lp, hull_lp_last
+from scheduler.solvers.trivial import trivial_plan
 
 # Bounds evaluated before the search gives up (see "Degenerate profiles" above). Random profiles need
 # ~15 at the median and ~2,000 at worst in 30,000 draws; this is ~0.1 s of Python.
 DEFAULT_NODE_LIMIT = 50_000
+MIN_NODES = 512  # bounds always evaluated before a time budget may stop the search (~0.5 ms)
+_TICK = 64  # bounds between two looks at the clock
 
 
 def solve_fast(
@@ -48,18 +59,22 @@ def solve_fast(
     n_mb: int,
     deadline: float,
     node_limit: int = DEFAULT_NODE_LIMIT,
-    fallback: str = "milp",
+    fallback: str = "none",
+    time_budget: float | None = None,
 ) -> Plan:
-    """Exact optimum by the frontier branch-and-bound described in the module docstring.
+    """Optimum by the frontier branch-and-bound described in the module docstring.
 
-    ``fallback`` says what finishes a search that hit ``node_limit``: ``"milp"`` (HiGHS, exact to its
-    tolerance, unbounded time) or ``"dp"`` (``dp.solve_dp``, bounded time, a feasible lower bound).
+    Exact (``plan.gap == 0``) unless the search hits ``node_limit`` or ``time_budget`` seconds; then
+    ``fallback`` says what finishes it: ``"none"`` (the incumbent and its proven gap), ``"dp"``
+    (``dp.solve_dp``, bounded time) or ``"milp"`` (HiGHS, exact to its tolerance, unbounded time).
     """
     plan = trivial_plan(profile, n_mb, deadline)
     if plan is not None:
         return plan
     fr = profile.frontier
-    counts, complete = _search(fr.ts, fr.ps, fr.hulls, n_mb, search_budget(deadline), node_limit)
+    budget = search_budget(deadline)
+    stop_at = None if time_budget is None else time.perf_counter() + time_budget
+    counts, complete = _search(fr.ts, fr.ps, fr.hulls, n_mb, budget, node_limit, stop_at)
     full = [0] * len(profile)
     for j, c in enumerate(counts):
         full[fr.index[j]] = c
@@ -76,14 +91,32 @@ class _NodeLimit(Exception):
 
 
 def _search(
-    ts: tuple[float, ...], ps: tuple[float, ...], hulls: tuple, n: int, budget: float, node_limit: int
+    ts: tuple[float, ...],
+    ps: tuple[float, ...],
+    hulls: tuple,
+    n: int,
+    budget: float,
+    node_limit: int,
+    stop_at: float | None = None,
 ) -> tuple[list[int], bool]:
-    """Counts per frontier model maximising value, and whether the search finished within the limit."""
+    """Counts per frontier model maximising value, and whether the search finished within its limits."""
     m = len(ts)
     eps = PRUNE_RTOL * max(1, n)
-    state = [0.0, [0] * m, node_limit]  # incumbent value, its counts, bounds left to evaluate
+    first = min(_TICK, node_limit)
+    state = [0.0, [0] * m, first]  # incumbent value, its counts, bounds left until the next checkpoint
+    spent = [first]  # bounds granted so far
     cur = [0] * m
     t0, p0 = ts[0], ps[0]
+
+    def checkpoint() -> None:
+        # Called when the bounds granted so far are used up: grant the next tick, or stop.
+        if spent[0] >= node_limit:
+            raise _NodeLimit
+        if stop_at is not None and spent[0] >= MIN_NODES and time.perf_counter() > stop_at:
+            raise _NodeLimit
+        tick = min(_TICK, node_limit - spent[0])
+        spent[0] += tick
+        state[2] = tick - 1  # this call's bound is the first of the new tick
 
     def walk(k: int, n_left: int, d_left: float, v: float) -> None:
         # k = number of free frontier models (indices 0..k-1); model k-1 is branched on here.
@@ -108,7 +141,7 @@ def _search(
             while c != stop:  # walk down from the LP amount, then up from it
                 state[2] -= 1
                 if state[2] < 0:
-                    raise _NodeLimit
+                    checkpoint()
                 d_c = d_left - c * t
                 if v + c * p + hull_lp(rest, n_left - c, d_c) <= state[0] + eps:
                     break

@@ -27,10 +27,10 @@ import math
 
 import numpy as np
 
-from scheduler.lp import hull_lp_solution
 from scheduler.plan import Plan, feasible_plan, search_budget, within_deadline
 from scheduler.profile import Profile
-from scheduler.trivial import trivial_plan
+from scheduler.solvers.lp import hull_lp, hull_lp_solution
+from scheduler.solvers.trivial import trivial_plan
 
 DEFAULT_GRID = 4096  # units for the residual deadline when times are real-valued
 MAX_GRID = 1 << 16  # largest unit-1 grid tried for integer data
@@ -110,7 +110,17 @@ def solve_dp(
     full = [0] * len(profile)
     for j in range(len(ts)):
         full[fr.index[j]] = fixed[j] + extra[j]
-    plan = feasible_plan(profile, full, n_mb, deadline, "dp:exact" if exact else "dp:approx")
+    value = math.fsum(c * p for c, p in zip(full, profile.accuracies, strict=True))
+    gap = 0.0 if exact else root_gap(profile, n_mb, deadline, value)
+    plan = feasible_plan(profile, full, n_mb, deadline, "dp:exact" if exact else "dp:approx", gap)
     if not within_deadline(plan.total_time, deadline):  # pragma: no cover - guaranteed by rounding
         raise AssertionError(f"DP produced an infeasible plan {plan}")
     return plan
+
+
+def root_gap(profile: Profile, n_mb: int, deadline: float, value: float) -> float:
+    """Proven bound on the optimum's effective accuracy above ``value / n_mb``: the LP relaxation's."""
+    if n_mb == 0:
+        return 0.0
+    bound = hull_lp(profile.frontier.hulls[-1], float(n_mb), search_budget(deadline))
+    return max(0.0, bound - value) / n_mb

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections import deque
 
+from scheduler.checks import count, real
+
+_GAPS = 16
+
 
 class ArrivalRate:
     """Mini-batches per second arriving at one worker, overestimated by ``confidence`` standard deviations.
@@ -16,8 +20,10 @@ class ArrivalRate:
     """
 
     def __init__(self, window: float, confidence: float, history: int = 20, min_history: int = 3) -> None:
+        window = real("window", window)
         if not window > 0.0:
             raise ValueError(f"rate window must be > 0 seconds, got {window}")
+        confidence = real("confidence", confidence)
         if confidence < 0.0:
             raise ValueError(f"confidence must be >= 0, got {confidence}")
         self.window = window
@@ -30,8 +36,12 @@ class ArrivalRate:
         self._bins: deque[int] = deque(maxlen=history)  # mini-batches per past window
         self._bin_start = 0.0
         self._bin_count = 0
+        self._gaps: deque[float] = deque(maxlen=_GAPS)  # the last few gaps between arrivals
 
     def add(self, n_mb: int, now: float) -> None:
+        n_mb, now = count("n_mb", n_mb), real("now", now)
+        if self._first is not None:
+            self._gaps.append(max(0.0, now - self._last))
         if self._first is None:
             self._first = self._bin_start = now
         while now >= self._bin_start + self.window:
@@ -44,6 +54,14 @@ class ArrivalRate:
         self._recent_mb += n_mb
         while self._recent[0][0] < now - self.window:
             self._recent_mb -= self._recent.popleft()[1]
+
+    def next_arrival(self) -> float | None:
+        """Earliest time the next task is expected: the last arrival plus the shortest recent gap (None
+        before two arrivals). With periodic arrivals it is exact; with random ones the shortest of a few
+        gaps is small, so the prediction errs towards "soon" — towards sharing time."""
+        if not self._gaps:
+            return None
+        return self._last + min(self._gaps)
 
     def upper(self) -> float:
         """The upper bound, in mini-batches per second; 0 until two arrivals give a time span."""

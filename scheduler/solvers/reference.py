@@ -1,6 +1,7 @@
 """Reference solver: the same integer programme handed to ``scipy.optimize.milp`` (HiGHS).
 
-Used by the tests and the benchmark as ground truth; far too slow for the request path.
+Used offline — by the tests and the benchmarks as ground truth, and as ``fallback="milp"`` for precomputed
+tables — never on the request path: its time is unbounded (seconds on degenerate profiles).
 """
 
 from __future__ import annotations
@@ -41,4 +42,4 @@ def milp_optimum(profile: Profile, n_mb: int, deadline: float) -> MilpResult:
 
 def solve_milp(profile: Profile, n_mb: int, deadline: float) -> Plan:
     """A Plan from milp's counts (its feasibility tolerance is HiGHS's, not ours: see ``within_deadline``)."""
-    return build_plan(profile, milp_optimum(profile, n_mb, deadline).counts, n_mb, deadline, "milp")
+    return build_plan(profile, milp_optimum(profile, n_mb, deadline).counts, n_mb, deadline, "milp", gap=0.0)

@@ -18,11 +18,11 @@ import math
 import numpy as np
 from scipy.optimize import linprog
 
-from scheduler.fallback import finish_hard
-from scheduler.lp import BoxLPResult, box_lp
 from scheduler.plan import PRUNE_RTOL, Plan, feasible_plan, search_budget, within_deadline
 from scheduler.profile import Profile
-from scheduler.trivial import trivial_plan
+from scheduler.solvers.fallback import finish_hard
+from scheduler.solvers.lp import BoxLPResult, box_lp
+from scheduler.solvers.trivial import trivial_plan
 
 # An LP count within this of an integer is treated as integral (the LP is exact up to float noise).
 _INT_TOL = 1e-9
