@@ -230,3 +230,70 @@ class InferenceJobOut(Out):
     created_at: datetime
     stopped_at: datetime | None
     services: list[ServiceOut]
+
+
+# -- live views for the dashboard ------------------------------------------------------------------
+class EpochPoint(Out):
+    """One epoch of a trial, as its train worker logged it."""
+
+    epoch: int
+    metrics: dict[str, float]
+
+
+class TrainJobSnapshot(Out):
+    """What ``GET /train_jobs/{app}/{version}/events`` sends (event ``snapshot``) whenever something changed."""
+
+    job: TrainJobOut
+    trials: list[TrialOut] = Field(description="the job's trials, oldest first (at most `trials_limit`)")
+    trials_total: int
+    trials_limit: int
+    epochs: dict[str, list[EpochPoint]] = Field(description="per trial id: its epochs so far, in order")
+
+
+class PredictorMetrics(Out):
+    up: bool
+    error: str | None = None
+    requests: dict[str, float] = Field(default_factory=dict, description="predict requests by HTTP status")
+    instances: dict[str, float] = Field(default_factory=dict, description="instances answered, by status")
+    inflight_tasks: float = 0
+    workers_ready: float = 0
+    latency_count: float = 0
+    latency_sum_s: float = 0
+    latency_p50_s: float | None = Field(default=None, description="since the predictor started (bucket bound)")
+    latency_p99_s: float | None = None
+    latency_buckets: list[tuple[float, float]] = Field(
+        default_factory=list, description="cumulative (upper bound in s, count) pairs of the request-time histogram"
+    )
+
+
+class WorkerMetrics(Out):
+    service_id: str
+    name: str
+    up: bool
+    error: str | None = None
+    instances: dict[str, float] = Field(default_factory=dict, description="served, dropped, expired")
+    expected_correct: float = 0
+    minibatches_by_rate: dict[str, float] = Field(default_factory=dict, description="the plan mix run so far")
+    batch_time_estimate_s: dict[str, float] = Field(default_factory=dict, description="the planner's t_i by rate")
+    queued_instances: float = 0
+    inflight_instances: float = 0
+
+
+class InferenceTotals(Out):
+    served: float
+    dropped: float
+    expired: float
+    expected_correct: float
+    effective_accuracy: float | None = Field(description="expected correct / all instances the workers answered")
+    minibatches_by_rate: dict[str, float]
+
+
+class InferenceMetricsOut(Out):
+    """Counters are totals since each service started: a reader diffs two snapshots for rates."""
+
+    job_id: str
+    status: JobStatus
+    collected_at: float = Field(description="UNIX seconds when admin scraped the services")
+    predictor: PredictorMetrics | None
+    workers: list[WorkerMetrics]
+    totals: InferenceTotals
