@@ -28,7 +28,7 @@ from admin.routes import (
     datasets,
     health,
     inference_jobs,
-    inference_metrics,
+    inference_live,
     models,
     tokens,
     train_job_events,
@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=max(settings.max_upload_bytes, settings.max_template_bytes)
                        + UPLOAD_OVERHEAD)
     for module in (health, tokens, users, datasets, models, train_jobs, train_job_events, trials, inference_jobs,
-                   inference_metrics):
+                   inference_live):
         app.include_router(module.router)
     mount_dashboard(app, settings.webui_dist)  # `/` and `/ui/...`: the web dashboard (webui/), once built
     return app

@@ -297,3 +297,45 @@ class InferenceMetricsOut(Out):
     predictor: PredictorMetrics | None
     workers: list[WorkerMetrics]
     totals: InferenceTotals
+
+
+class TryPredictIn(Schema):
+    """A small predict request sent through admin (the dashboard's try-it page)."""
+
+    instances: list[Any] = Field(min_length=1, max_length=256, description="queries, e.g. images as nested lists")
+    deadline_s: float = Field(gt=0, le=60, description="seconds from now by which every instance must be answered")
+
+
+class Prediction(Out):
+    label: Any = None
+    probabilities: list[float] | None = None
+
+
+class InstanceAnswer(Out):
+    index: int
+    status: str = Field(description="served or dropped")
+    prediction: Prediction | None
+    slice_rate: float | None
+    latency_s: float
+    worker: str | None = None
+
+
+class PredictOut(Out):
+    """The predictor's answer, passed on as it is (see the predictor's ``POST /predict``)."""
+
+    model_config = ConfigDict(extra="allow")
+    task_id: str
+    predictions: list[InstanceAnswer]
+    totals: dict[str, Any]
+
+
+class PredictorInfoOut(Out):
+    """What the deployed model expects (the predictor's ``GET /health``)."""
+
+    model_config = ConfigDict(extra="allow")
+    status: str
+    workers: int
+    workers_ready: int
+    batch_size: int
+    input_shape: list[int] | None
+    slice_rates: list[float]

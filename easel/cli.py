@@ -36,6 +36,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         print(f"  export {name}={url}")
     if not getattr(args, "no_admin", False):
         print(f"Log in with: easel login --email {settings.superadmin_email}")
+        print(f"Dashboard: {AdminPart(settings).url}/")
     return 0
 
 

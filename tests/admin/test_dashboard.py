@@ -204,6 +204,10 @@ def test_metrics_endpoint_aggregates_predictor_and_workers(url: str, developer: 
     assert (totals["served"], totals["dropped"], totals["expected_correct"]) == (30.0, 2.0, 26.5)
     assert totals["effective_accuracy"] == pytest.approx(26.5 / 32)
     assert totals["minibatches_by_rate"] == {"0.5": 2.0, "1": 4.0}
+    # recorded, not launched: no predictor to pass a prediction on to
+    refused = httpx.post(f"{url}/inference_jobs/{app}/{version}/predict", json={"instances": [[0]], "deadline_s": 1},
+                         headers={"Authorization": f"Bearer {developer.token}"})
+    assert refused.status_code == 409 and refused.json()["error"] == "not_serving"
     # someone else's job is not found
     stranger = make_user("APP_DEVELOPER")[0]
     hidden = httpx.get(f"{url}/inference_jobs/{app}/{version}/metrics",
