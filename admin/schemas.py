@@ -76,6 +76,10 @@ class UserIn(Schema):
     role: UserRole
 
 
+class UserPatchIn(Schema):
+    role: UserRole
+
+
 class UserOut(Out):
     id: str
     email: str
@@ -248,6 +252,7 @@ class TrainJobSnapshot(Out):
     trials_total: int
     trials_limit: int
     epochs: dict[str, list[EpochPoint]] = Field(description="per trial id: its epochs so far, in order")
+    workers: dict[str, str] = Field(description="per trial id: the name of the train worker that runs or ran it")
 
 
 class PredictorMetrics(Out):

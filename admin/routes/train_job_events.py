@@ -26,7 +26,7 @@ from admin.routes.train_jobs import LIVE, AppPath, VersionPath, owned_train_job,
 from admin.routes.trials import _with_models
 from admin.schemas import EpochPoint, TrainJobSnapshot
 from admin.state import AdminState
-from easel.db.models import SubTrainJob, TrainJob, Trial, TrialLog
+from easel.db.models import Service, SubTrainJob, TrainJob, Trial, TrialLog
 
 router = APIRouter(prefix="/train_jobs", tags=["train jobs"])
 TRIALS_LIMIT = 1000
@@ -55,8 +55,12 @@ def load_snapshot(state: AdminState, job_id: str) -> TrainJobSnapshot:
                 if isinstance(metrics, dict) and "epoch" in metrics:
                     values = {k: float(v) for k, v in metrics.items() if k != "epoch" and isinstance(v, int | float)}
                     epochs[trial_id].append(EpochPoint(epoch=int(metrics["epoch"]), metrics=values))
+        worker_ids = {t.worker_service_id for t in trials if t.worker_service_id}
+        names = dict(db.execute(select(Service.id, Service.name).where(Service.id.in_(worker_ids))).all()) \
+            if worker_ids else {}
+        workers = {t.id: names[t.worker_service_id] for t in trials if t.worker_service_id in names}
         return TrainJobSnapshot(job=train_job_out(db, job), trials=_with_models(db, trials), trials_total=total,
-                                trials_limit=TRIALS_LIMIT, epochs=dict(epochs))
+                                trials_limit=TRIALS_LIMIT, epochs=dict(epochs), workers=workers)
 
 
 def sse(event: str, data: str) -> str:

@@ -108,15 +108,20 @@ def test_event_stream_sends_each_change_then_ends(url: str, developer: Client, j
         assert [t["status"] for t in first["trials"]] == ["RUNNING"] and first["trials_total"] == 1
         trial_id = first["trials"][0]["id"]
         assert first["epochs"][trial_id] == [{"epoch": 1, "metrics": {"loss": 0.5}}]
+        assert first["workers"] == {}
+        worker = next(s for sub in first["job"]["sub_train_jobs"] for s in sub["services"]
+                      if s["kind"] == "TRAIN_WORKER")
         # a worker finishes the trial, then the job: each change arrives without asking again
         with session_scope(sessions) as session:
             session.add(TrialLog(trial_id=trial_id, message="epoch 2", metrics={"epoch": 2.0, "loss": 0.25,
                                                                                  "held_out_accuracy": 0.9}))
-            session.execute(update(Trial).where(Trial.id == trial_id).values(status=TrialStatus.COMPLETED, score=0.9))
+            session.execute(update(Trial).where(Trial.id == trial_id).values(
+                status=TrialStatus.COMPLETED, score=0.9, worker_service_id=worker["id"]))
         event, data = next(events)
         second = json.loads(data)
         assert event == "snapshot" and second["trials"][0]["status"] == "COMPLETED"
         assert second["trials"][0]["score"] == 0.9 and len(second["epochs"][trial_id]) == 2
+        assert second["workers"] == {trial_id: worker["name"]}
         with session_scope(sessions) as session:
             session.execute(update(TrainJob).where(TrainJob.app == app).values(status=JobStatus.COMPLETED))
         for event, data in events:
@@ -222,3 +227,21 @@ def test_parse_samples_reads_counters_by_their_sample_names() -> None:
     samples = parse_samples(text)
     assert samples["easel_worker_instances_total"] == [({"status": "served"}, 3.0), ({"status": "dropped"}, 1.0)]
 
+
+
+def test_admins_change_roles_within_their_reach(root: Client, make_user, url: str) -> None:
+    admin_client, admin = make_user("ADMIN")
+    _dev_client, dev = make_user("APP_DEVELOPER")
+
+    def patch(client: Client, user_id: str, role: str) -> httpx.Response:
+        return httpx.patch(f"{url}/users/{user_id}", json={"role": role},
+                           headers={"Authorization": f"Bearer {client.token}"})
+
+    changed = patch(admin_client, dev.id, "MODEL_DEVELOPER")
+    assert changed.status_code == 200 and changed.json()["role"] == "MODEL_DEVELOPER"
+    assert root.get_user(dev.id).role == "MODEL_DEVELOPER"
+    assert patch(admin_client, dev.id, "ADMIN").status_code == 403  # an admin cannot make admins
+    assert patch(admin_client, admin.id, "APP_USER").json()["error"] == "conflict"  # nor change itself
+    assert patch(root, admin.id, "APP_USER").json()["role"] == "APP_USER"
+    assert patch(root, dev.id, "NOBODY").status_code == 422
+    assert patch(root, "no-such-user", "APP_USER").status_code == 404
