@@ -266,7 +266,7 @@ class PredictorMetrics(Out):
     latency_sum_s: float = 0
     latency_p50_s: float | None = Field(default=None, description="since the predictor started (bucket bound)")
     latency_p99_s: float | None = None
-    latency_buckets: list[tuple[float, float]] = Field(
+    latency_buckets: list[list[float]] = Field(
         default_factory=list, description="cumulative (upper bound in s, count) pairs of the request-time histogram"
     )
 

@@ -78,7 +78,7 @@ def predictor_metrics(samples: Samples) -> PredictorMetrics:
         latency_count=single(samples, "easel_predictor_request_seconds_count"),
         latency_sum_s=single(samples, "easel_predictor_request_seconds_sum"),
         latency_p50_s=histogram_quantile(0.5, buckets), latency_p99_s=histogram_quantile(0.99, buckets),
-        latency_buckets=[(b, c) for b, c in sorted(buckets) if not math.isinf(b)],
+        latency_buckets=[[b, c] for b, c in sorted(buckets) if not math.isinf(b)],
     )
 
 

@@ -27,7 +27,7 @@ async function load(from) {
 }
 
 const document = await load(source);
-const generated = HEADER + astToString(await openapiTS(document, { alphabetize: true }));
+const generated = HEADER + astToString(await openapiTS(document, { alphabetize: true, defaultNonNullable: false }));
 if (check) {
   const committed = await readFile(OUTPUT, "utf8").catch(() => "");
   if (committed !== generated) {

@@ -380,7 +380,8 @@ export interface paths {
         delete: operations["delete_user_users__user_id__delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change a user's role (admins) */
+        patch: operations["change_role_users__user_id__patch"];
         trace?: never;
     };
     "/users/me": {
@@ -427,7 +428,7 @@ export interface components {
         /** Body_upload_model_models_post */
         Body_upload_model_models_post: {
             /** @default PRIVATE */
-            access_right: components["schemas"]["AccessRight"];
+            access_right?: components["schemas"]["AccessRight"];
             /** Class Name */
             class_name?: string | null;
             /**
@@ -512,7 +513,7 @@ export interface components {
              * Gpu Count
              * @default 0
              */
-            GPU_COUNT: number;
+            GPU_COUNT?: number;
         };
         /** InferenceJobIn */
         InferenceJobIn: {
@@ -523,14 +524,14 @@ export interface components {
              * @description -1: the latest version
              * @default -1
              */
-            app_version: number;
+            app_version?: number;
             budget?: components["schemas"]["InferenceBudget"];
             /**
              * Workers
              * @description inference workers
              * @default 1
              */
-            workers: number;
+            workers?: number;
         };
         /** InferenceJobOut */
         InferenceJobOut: {
@@ -785,7 +786,7 @@ export interface components {
              * Inflight Tasks
              * @default 0
              */
-            inflight_tasks: number;
+            inflight_tasks?: number;
             /**
              * Instances
              * @description instances answered, by status
@@ -797,15 +798,12 @@ export interface components {
              * Latency Buckets
              * @description cumulative (upper bound in s, count) pairs of the request-time histogram
              */
-            latency_buckets?: [
-                number,
-                number
-            ][];
+            latency_buckets?: number[][];
             /**
              * Latency Count
              * @default 0
              */
-            latency_count: number;
+            latency_count?: number;
             /**
              * Latency P50 S
              * @description since the predictor started (bucket bound)
@@ -817,7 +815,7 @@ export interface components {
              * Latency Sum S
              * @default 0
              */
-            latency_sum_s: number;
+            latency_sum_s?: number;
             /**
              * Requests
              * @description predict requests by HTTP status
@@ -831,7 +829,7 @@ export interface components {
              * Workers Ready
              * @default 0
              */
-            workers_ready: number;
+            workers_ready?: number;
         };
         /**
          * PredictOut
@@ -913,7 +911,7 @@ export interface components {
              * Token Type
              * @default bearer
              */
-            token_type: string;
+            token_type?: string;
             user: components["schemas"]["UserOut"];
         };
         /**
@@ -926,31 +924,31 @@ export interface components {
              * @description let the advisor stop hopeless trials early
              * @default true
              */
-            EARLY_STOP: boolean;
+            EARLY_STOP?: boolean;
             /**
              * Gpu Count
              * @description GPUs for the job's workers
              * @default 0
              */
-            GPU_COUNT: number;
+            GPU_COUNT?: number;
             /**
              * Model Trial Count
              * @description trials per model
              * @default 5
              */
-            MODEL_TRIAL_COUNT: number;
+            MODEL_TRIAL_COUNT?: number;
             /**
              * Time Hours
              * @description wall-clock budget
              * @default 1
              */
-            TIME_HOURS: number;
+            TIME_HOURS?: number;
             /**
              * Workers
              * @description train workers per model
              * @default 1
              */
-            WORKERS: number;
+            WORKERS?: number;
         };
         /** TrainJobIn */
         TrainJobIn: {
@@ -1019,6 +1017,13 @@ export interface components {
             trials_limit: number;
             /** Trials Total */
             trials_total: number;
+            /**
+             * Workers
+             * @description per trial id: the name of the train worker that runs or ran it
+             */
+            workers: {
+                [key: string]: string;
+            };
         };
         /** TrialLogOut */
         TrialLogOut: {
@@ -1120,6 +1125,10 @@ export interface components {
             id: string;
             role: components["schemas"]["UserRole"];
         };
+        /** UserPatchIn */
+        UserPatchIn: {
+            role: components["schemas"]["UserRole"];
+        };
         /**
          * UserRole
          * @enum {string}
@@ -1153,12 +1162,12 @@ export interface components {
              * Expected Correct
              * @default 0
              */
-            expected_correct: number;
+            expected_correct?: number;
             /**
              * Inflight Instances
              * @default 0
              */
-            inflight_instances: number;
+            inflight_instances?: number;
             /**
              * Instances
              * @description served, dropped, expired
@@ -1179,7 +1188,7 @@ export interface components {
              * Queued Instances
              * @default 0
              */
-            queued_instances: number;
+            queued_instances?: number;
             /** Service Id */
             service_id: string;
             /** Up */
@@ -2174,6 +2183,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    change_role_users__user_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserPatchIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserOut"];
+                };
             };
             /** @description Validation Error */
             422: {

@@ -105,7 +105,6 @@ export function knobNames(trials: readonly Trial[]): string[] {
   return [...names].sort();
 }
 
-/** The worker that ran a trial, read from its knob-free record: the log names it; the API does not yet. */
 export function isFinished(status: Trial["status"]): boolean {
   return status === "COMPLETED" || status === "ERRORED" || status === "TERMINATED";
 }
