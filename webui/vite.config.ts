@@ -13,6 +13,7 @@ export default defineConfig({
   build: { chunkSizeWarningLimit: 1200 },
   test: {
     environment: "jsdom",
+    globals: true,
     setupFiles: ["./src/test-setup.ts"],
     include: ["src/**/*.test.{ts,tsx}"],
   },
