@@ -18,8 +18,8 @@ describe("liveReducer", () => {
     const first = snapshot([trial(1, null)]);
     let state = liveReducer(initialLive, { type: "snapshot", snapshot: first });
     expect(state).toMatchObject({ connection: "live", updates: 1, snapshot: first });
-    state = liveReducer(state, { type: "error", message: "network" });
-    expect(state).toMatchObject({ connection: "error", error: "network", snapshot: first });
+    state = liveReducer(state, { type: "error", error: "network", retrying: true });
+    expect(state).toMatchObject({ connection: "error", error: "network", retrying: true, snapshot: first });
     state = liveReducer(state, { type: "reconnect" });
     expect(state).toMatchObject({ connection: "connecting", error: null });
     const second = snapshot([trial(1, 0.5)]);

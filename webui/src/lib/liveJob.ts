@@ -7,17 +7,18 @@ export type Trial = Schemas["TrialOut"];
 export interface LiveState {
   snapshot: Snapshot | null;
   connection: "connecting" | "live" | "ended" | "error";
-  error: string | null;
+  error: unknown;
+  retrying: boolean; // after an error: whether the stream is being reopened (not after a 4xx)
   updates: number; // snapshots received: each is one change seen without reloading
 }
 
 export type LiveAction =
   | { type: "snapshot"; snapshot: Snapshot }
   | { type: "end" }
-  | { type: "error"; message: string }
+  | { type: "error"; error: unknown; retrying: boolean }
   | { type: "reconnect" };
 
-export const initialLive: LiveState = { snapshot: null, connection: "connecting", error: null, updates: 0 };
+export const initialLive: LiveState = { snapshot: null, connection: "connecting", error: null, retrying: false, updates: 0 };
 
 export function liveReducer(state: LiveState, action: LiveAction): LiveState {
   switch (action.type) {
@@ -26,9 +27,9 @@ export function liveReducer(state: LiveState, action: LiveAction): LiveState {
     case "end":
       return { ...state, connection: "ended" };
     case "error":
-      return { ...state, connection: "error", error: action.message };
+      return { ...state, connection: "error", error: action.error, retrying: action.retrying };
     case "reconnect":
-      return { ...state, connection: "connecting", error: null };
+      return { ...state, connection: "connecting", error: null, retrying: false };
   }
 }
 

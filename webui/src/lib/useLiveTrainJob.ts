@@ -27,9 +27,8 @@ export function useLiveTrainJob(app: string, version: number): LiveState {
         })
         .catch((error: unknown) => {
           if (controller.signal.aborted) return;
-          const message = error instanceof ApiError ? `${error.code}: ${error.detail}` : String(error);
-          dispatch({ type: "error", message });
           const permanent = error instanceof ApiError && error.status >= 400 && error.status < 500;
+          dispatch({ type: "error", error, retrying: !permanent });
           if (!permanent) retry = setTimeout(connect, RETRY_MS);
         });
     };

@@ -28,11 +28,12 @@ export function TrainJobPage() {
       </h1>
       <p className="muted" role="status" aria-live="polite">
         {live.connection === "live" ? `Live: ${live.updates} update${live.updates === 1 ? "" : "s"} received` : null}
-        {live.connection === "ended" ? "Finished: no more updates" : null}
+        {live.connection === "ended" ? `Finished after ${live.updates} live update${live.updates === 1 ? "" : "s"}` : null}
         {live.connection === "connecting" ? "Connecting to live updates…" : null}
-        {live.connection === "error" ? `Live updates interrupted (${live.error}); retrying` : null}
+        {live.connection === "error" ? (live.retrying ? "Live updates interrupted; reconnecting…" : "No live updates") : null}
       </p>
-      {!snapshot ? (live.connection === "error" ? <ErrorBox error={live.error} /> : <Loading />) : (
+      {live.connection === "error" ? <ErrorBox error={live.error} /> : null}
+      {!snapshot ? (live.connection === "error" ? null : <Loading />) : (
         <JobBody snapshot={snapshot} onStop={() => stop.mutate()} stopping={stop.isPending} stopError={stop.error} />
       )}
     </>
