@@ -42,6 +42,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         print(f"  export {name}={url}")
     if not args.no_admin:
         print(f"Log in with: easel login --email {settings.superadmin_email}")
+        print(f"Dashboard: {AdminPart(settings).url}/")
     return 0
 
 

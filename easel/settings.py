@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     launch_services: bool = Field(
         default=False, description="start advisor/worker/predictor processes for jobs (off: record them only)"
     )
+    webui_dist: Path | None = Field(
+        default=None, description="the dashboard's production build admin serves; default: webui/dist of the checkout"
+    )
+    events_poll_s: float = Field(
+        default=0.5, ge=0.05, le=60, description="how often a train job's live event stream looks for changes"
+    )
+    metrics_scrape_timeout_s: float = Field(
+        default=2.0, gt=0, le=60, description="longest admin waits for one service's /metrics when aggregating"
+    )
 
     # Serving (predictor + inference workers of an inference job).
     predictor_host: str = Field(default="127.0.0.1", description="interface predictors listen on")
