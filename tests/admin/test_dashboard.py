@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from admin.testing import npz_file
 from admin_helpers import TASK
 from fastapi.testclient import TestClient
 from prometheus_client import start_http_server
@@ -16,7 +17,6 @@ from sqlalchemy import select, update
 
 from admin.app import create_app
 from admin.services.inference_metrics import histogram_quantile, parse_samples
-from admin.testing import npz_file
 from easel.db.enums import JobStatus, ServiceKind, TrialStatus
 from easel.db.models import InferenceJob, Service, TrainJob, Trial, TrialLog
 from easel.db.session import session_scope

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from admin.testing import ServerThread
 
 from admin.app import create_app
-from admin.testing import ServerThread
 from easel.demo import write_digits
 from easel.settings import Settings
 from sdk import Client
