@@ -308,6 +308,9 @@ def predict(client: Client, args: argparse.Namespace) -> Any:
 @command("completion", help="print the shell code that enables tab completion: eval \"$(easel completion bash)\"",
          needs="nothing", args=[arg("shell", choices=SHELLS, nargs="?", default="bash")])
 def completion(args: argparse.Namespace) -> None:
-    import argcomplete
+    try:
+        import argcomplete
+    except ImportError:
+        raise CliError("tab completion needs argcomplete: pip install argcomplete") from None
 
     print(argcomplete.shellcode(["easel"], shell=args.shell))
