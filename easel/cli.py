@@ -1,7 +1,8 @@
 """The ``easel`` command line.
 
 Local stack: ``up`` (PostgreSQL, Redis, Kafka broker, admin), ``down``, ``status``; ``admin`` serves the
-admin API in the foreground. Client verbs (through the SDK, against admin's REST API): ``login``,
+admin API in the foreground. Service entry points (the container image's commands): ``advisor``,
+``train-worker``, ``predictor``, ``inference-worker``. Client verbs (through the SDK, against admin's REST API): ``login``,
 ``logout``, ``whoami``, ``datasets upload|list|delete``, ``models upload|list``, ``train``, ``jobs``,
 ``trials``, ``deploy``. The token from ``login`` is kept in ``$EASEL_DATA_DIR/credentials.json`` (mode 600).
 """
@@ -9,6 +10,7 @@ admin API in the foreground. Client verbs (through the SDK, against admin's REST
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -55,6 +57,23 @@ def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
     return 0 if all(part.healthy for part in health) else 1
 
 
+# Service entry points (one image runs them all: ``easel advisor --sub-train-job-id ...``). The verb replaces
+# this process with ``python -m <module>`` so the service is PID 1 in a container and gets signals directly.
+SERVICE_VERBS = {
+    "advisor": ("advisor", "run an advisor (Bayesian optimisation) for a sub-train-job"),
+    "train-worker": ("train_worker", "run a train worker for a sub-train-job"),
+    "predictor": ("predictor", "run the predictor (HTTP front) of an inference job"),
+    "inference-worker": ("inference_worker", "run an inference worker of an inference job"),
+}
+
+
+def exec_service(verb: str, args: Sequence[str]) -> int:
+    module = SERVICE_VERBS[verb][0]
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", module, *args])
+    return 1  # not reached
+
+
 COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int]]] = {
     "up": ("start PostgreSQL, Redis, the Kafka broker and admin; apply migrations", cmd_up),
     "down": ("stop the local stack (metadata is kept)", cmd_down),
@@ -70,10 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "up":
             command.add_argument("--no-admin", action="store_true", help="start the data services only")
     client_cli.add_commands(sub)
+    for verb, (module, help_text) in SERVICE_VERBS.items():
+        service = sub.add_parser(verb, help=help_text, add_help=False,
+                                 description=f"Runs python -m {module}; its arguments follow the verb.")
+        service.add_argument("args", nargs=argparse.REMAINDER, help=f"arguments of python -m {module}")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SERVICE_VERBS:  # the service parses its own arguments (and --help)
+        return exec_service(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = get_settings()
