@@ -30,7 +30,7 @@ class S3Server:
 def start_s3_server(host: str, port: int, prefix: Sequence[str] = (), timeout_s: float = 60.0) -> S3Server:
     """Start ``moto.server`` on ``host:port`` (``prefix``: e.g. ``ip netns exec NS``) and wait until it answers."""
     process = subprocess.Popen([*prefix, sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     server = S3Server(process, f"http://{host}:{port}")
     deadline = time.monotonic() + timeout_s
     while True:

@@ -157,7 +157,10 @@ class KubernetesLauncher(Launcher):
         name = objects.dns_name(spec.name, service_id[:8])
         if spec.kind == ServiceKind.PREDICTOR:
             deployment, service = objects.predictor_bodies(self.settings, spec, name, service_id, owner)
-            apps.create_namespaced_deployment(self.namespace, deployment)
+            created = apps.create_namespaced_deployment(self.namespace, deployment)
+            # The Service belongs to the Deployment: the garbage collector removes it with the Deployment.
+            service["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
+                                                       "uid": created.metadata.uid}]
             try:
                 core.create_namespaced_service(self.namespace, service)
             except Exception:

@@ -86,6 +86,7 @@ class NetnsLab:
         return process
 
     def close(self) -> None:
+        """Stop every process (its whole session), then delete the namespaces and the bridge — whatever fails."""
         for process, stop_signal in reversed(self.processes):
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -96,7 +97,8 @@ class NetnsLab:
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(5)
         for host in self.hosts.values():
             subprocess.run(["ip", "netns", "del", host.netns], capture_output=True, timeout=30)
         if self.bridge:

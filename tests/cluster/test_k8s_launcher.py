@@ -213,6 +213,7 @@ def test_inference_job_is_a_predictor_service_and_a_scaled_worker_deployment(
     row = _rows(k8s_settings, id=predictor.id)[0]
     deployment, service = fake.named("deployments")[row.pod_name], fake.named("services")[row.pod_name]
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert [ref["uid"] for ref in service["metadata"]["ownerReferences"]] == [deployment["metadata"]["uid"]]
     assert service["spec"]["ports"][0]["port"] == 8080
     env = {item["name"]: item["value"] for item in _container(deployment)["env"]}
     assert env["EASEL_PREDICTOR_URL"] == f"http://{row.pod_name}.{NAMESPACE}.svc:8080"

@@ -36,6 +36,7 @@ from easel.stack.redis_server import redis_server_binary
 from sdk import Client, TrainBudget
 
 ROOT = Path(__file__).parents[2]
+TEMPLATE = Path(__file__).with_name("tiny_mlp_template.py")
 EMAIL, PASSWORD = "multi-host@easel.test", "multi-host-password"
 PLACEMENT = {ServiceKind.ADVISOR: "train", ServiceKind.TRAIN_WORKER: "train",
              ServiceKind.PREDICTOR: "serve", ServiceKind.INFERENCE_WORKER: "serve"}
@@ -76,11 +77,11 @@ def _start_data_services(lab: NetnsLab, root: Path) -> dict[str, str]:
     pg_root.mkdir()
     user = _ensure_system_user()
     _allow_traversal(postgres_bin_dir())
-    _allow_traversal(root)
+    _allow_traversal(pg_root)
     subprocess.run(["chown", user, str(pg_root)], check=True)
     pgdata = pg_root / "data"
     subprocess.run(["runuser", "-u", user, "--", str(postgres_bin_dir() / "initdb"), "-D", str(pgdata),
-                    "--auth=trust", "--no-locale", "-U", "postgres"], check=True, capture_output=True, timeout=120)
+                    "--auth=trust", "--encoding=UTF8", "--no-locale", "-U", "postgres"], check=True, capture_output=True, timeout=120)
     with open(pgdata / "pg_hba.conf", "a") as hba:
         hba.write(f"host all all {lab.subnet}.0/24 trust\n")
     lab.spawn("data", ["runuser", "-u", user, "--", str(postgres_bin_dir() / "postgres"), "-D", str(pgdata),
@@ -163,8 +164,8 @@ def test_train_and_serve_across_hosts(lab: NetnsLab, tmp_path: Path) -> None:
         train_path, val_path = write_digits(tmp_path)
         train = client.upload_dataset("digits-train", "IMAGE_CLASSIFICATION", train_path)
         val = client.upload_dataset("digits-val", "IMAGE_CLASSIFICATION", val_path)
-        assert not list((tmp_path / "hosts" / "ctl").rglob("*.npz")), "admin keeps uploads in S3, not on its disk"
-        mlp = next(m for m in client.list_models(task="IMAGE_CLASSIFICATION") if m.name == "SlicedMLP")
+        assert not (tmp_path / "hosts" / "ctl" / "blobs").exists(), "admin keeps uploads in S3, not on its disk"
+        mlp = client.upload_model("tiny-sliced-mlp", "IMAGE_CLASSIFICATION", TEMPLATE, class_name="TinySlicedMLP")
         job = client.create_train_job("multi-host", "IMAGE_CLASSIFICATION", train.id, val.id, [mlp.id],
                                       budget=TrainBudget(model_trial_count=1, workers=1, early_stop=False))
         assert scheduler.place_new() == 2, "an advisor and a train worker were recorded"
