@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     launch_services: bool = Field(
         default=False, description="start advisor/worker/predictor processes for jobs (off: record them only)"
     )
+    webui_dist: Path | None = Field(
+        default=None, description="the dashboard's production build admin serves; default: webui/dist of the checkout"
+    )
+    events_poll_s: float = Field(
+        default=0.5, ge=0.05, le=60, description="how often a train job's live event stream looks for changes"
+    )
+    metrics_scrape_timeout_s: float = Field(
+        default=2.0, gt=0, le=60, description="longest admin waits for one service's /metrics when aggregating"
+    )
 
     # Serving (predictor + inference workers of an inference job).
     predictor_host: str = Field(default="127.0.0.1", description="interface predictors listen on")
@@ -95,6 +104,12 @@ class Settings(BaseSettings):
     serving_rate_confidence: float = Field(
         default=1.0, ge=0, le=10,
         description="standard deviations the scheduler adds to its arrival-rate estimate (its load safety)")
+    serving_decision_budget_s: float = Field(
+        default=0.001, gt=0, le=1,
+        description="most seconds one scheduling decision searches (also capped at 1% of the task's time left)")
+    serving_cache_max_loss: float = Field(
+        default=0.001, ge=0, le=1,
+        description="most effective accuracy a cached plan may lose against the exact optimum")
     serving_max_instances: int = Field(default=100_000, ge=1, description="most instances in one predict request")
     serving_max_deadline_s: float = Field(default=300.0, gt=0, le=86_400, description="longest deadline accepted")
     serving_drain_s: float = Field(default=10.0, ge=0, le=600, description="how long a stopping service drains")

@@ -8,11 +8,11 @@ import pytest
 from admin_helpers import TASK, fake_safetensors
 from sqlalchemy import select
 
-from admin.testing import GOOD_TEMPLATE, csv_file, npz_file
 from easel.db.models import Service, Trial
 from easel.db.session import session_scope
 from easel.model.params import read_metadata
 from sdk import Client, Conflict, Invalid, NotFound, TrainBudget
+from tests.support import GOOD_TEMPLATE, csv_file, npz_file
 
 
 @pytest.fixture

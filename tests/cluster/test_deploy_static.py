@@ -18,7 +18,7 @@ import pytest
 import yaml
 from kustomize_lite import render
 
-from easel.cli import build_parser
+from easel.cli import register
 from easel.db.enums import ServiceKind
 from easel.launcher import ServiceSpec
 from easel.launcher import k8s_objects as objects
@@ -38,7 +38,10 @@ def _tool(name: str) -> str:
 
 
 def _cli_verbs() -> set[str]:
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    """The verbs of the image's ``easel`` command: the SDK's, plus the platform's (its ``easel.cli`` plugin)."""
+    from sdk.cli import build_parser
+
+    sub = next(a for a in build_parser([register])._actions if isinstance(a, argparse._SubParsersAction))
     return set(sub.choices)
 
 
@@ -178,8 +181,10 @@ def test_the_image_is_multi_stage_non_root_with_a_healthcheck_and_pinned_bases()
     assert any(kind == "HEALTHCHECK" for kind, _ in instructions)
     entrypoint = json.loads(next(a for kind, a in instructions if kind == "ENTRYPOINT"))
     assert entrypoint == ["easel"]
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["easel"] == "easel.cli:main", "the image's entry point is the installed easel command"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["easel"] == "sdk.cli:main", "the image's entry point is the installed easel command"
+    assert project["entry-points"]["easel.cli"]["platform"] == "easel.cli:register", "with the server verbs"
+    assert {"admin", "advisor", "train-worker", "predictor", "inference-worker"} <= _cli_verbs()
     command = json.loads(next(a for kind, a in instructions if kind == "CMD"))
     assert command[0] in _cli_verbs()
     ignored = (ROOT / ".dockerignore").read_text().split()

@@ -15,10 +15,10 @@ import pytest
 import yaml
 from k8s_contract_fake import KubeContractFake
 from sqlalchemy import select
+from support import ServerThread, npz_file
 
 from admin.app import create_app
 from admin.services.orchestration import inference_job_specs
-from admin.testing import ServerThread, npz_file
 from easel.db.enums import JobStatus, ServiceKind, ServiceStatus
 from easel.db.models import InferenceJob, Service, TrainJob
 from easel.db.session import make_engine, make_sessionmaker, session_scope

@@ -4,8 +4,8 @@ Uploaded like any model developer's template (so its code, too, travels through 
 train and serve hosts); its one tuned knob keeps the advisor's search real.
 """
 
+from builtin_templates.sliced import SlicedMLPTemplate
 from easel.model import FixedKnob, FloatKnob, PolicyKnob
-from easel.model.builtin.sliced import SlicedMLPTemplate
 
 
 class TinySlicedMLP(SlicedMLPTemplate):

@@ -19,11 +19,11 @@ from serving_helpers import Deployed, wait_until
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin.app import create_app
-from admin.testing import ServerThread
 from easel.db.session import make_engine, make_sessionmaker
 from easel.demo import write_digits
 from easel.settings import Settings
 from sdk import Client, TrainBudget
+from tests.support import ServerThread
 
 ROOT = ("serving-root@easel.test", "serving-root-password")
 TEMPLATE = Path(__file__).with_name("wide_mlp_template.py")
