@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from easel.blobstore import BlobStore, LocalBlobStore
+from easel.blobstore import BlobStore, make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
 from easel.launcher import Launcher, make_launcher
 from easel.settings import Settings
@@ -26,7 +26,7 @@ class AdminState:
     @classmethod
     def from_settings(cls, settings: Settings) -> AdminState:
         engine = make_engine(settings.resolved_database_url)
-        return cls(settings, engine, make_sessionmaker(engine), LocalBlobStore(settings.blob_dir))
+        return cls(settings, engine, make_sessionmaker(engine), make_blob_store(settings))
 
     @property
     def launcher(self) -> Launcher:

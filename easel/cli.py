@@ -1,4 +1,6 @@
-"""The platform's server verbs: ``up``, ``down``, ``status`` (the local stack) and ``admin`` (serve the API).
+"""The platform's server verbs: ``up``, ``down``, ``status`` (the local stack), ``admin`` (serve the API) and
+the service entry points of the container image: ``advisor``, ``train-worker``, ``predictor``,
+``inference-worker``.
 
 Users have one ``easel`` command: the SDK owns it (``sdk/cli.py``: login, datasets, train, predict, ...) and
 this module contributes the server verbs through the ``easel.cli`` entry-point group (see ``pyproject.toml``),
@@ -98,6 +100,32 @@ def _handler(command: Callable[[Settings, argparse.Namespace], int]) -> Callable
     return handle
 
 
+# Service entry points: one image runs them all (``easel advisor --sub-train-job-id ...``). The verb replaces
+# this process with ``python -m <module>``, so in a container the service is PID 1 and gets signals directly.
+SERVICE_VERBS = {
+    "advisor": ("advisor", "run an advisor (Bayesian optimisation) of a sub-train-job"),
+    "train-worker": ("train_worker", "run a train worker of a sub-train-job"),
+    "predictor": ("predictor", "run the predictor (HTTP front) of an inference job"),
+    "inference-worker": ("inference_worker", "run an inference worker of an inference job"),
+}
+
+
+def _exec_service(args: argparse.Namespace) -> int:
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", SERVICE_VERBS[args.command][0], *args.service_args])
+    return 1  # not reached
+
+
+def _register_services(sub: Any) -> None:
+    for verb, (module, help_text) in SERVICE_VERBS.items():
+        # No options of its own ('+' is no option prefix here): everything after the verb, --help included,
+        # goes to the service's own parser.
+        service = sub.add_parser(verb, help=help_text, add_help=False, prefix_chars="+",
+                                 description=f"Runs python -m {module}; its arguments follow the verb.")
+        service.add_argument("service_args", nargs="*", metavar="ARG", help=f"arguments of python -m {module}")
+        service.set_defaults(handler=_exec_service)
+
+
 def register(sub: Any) -> None:
     """Add the server verbs to ``easel``'s subparsers (the ``easel.cli`` entry point); each sets ``handler``."""
     up = sub.add_parser("up", help="start PostgreSQL, Redis, the Kafka broker and admin; apply migrations")
@@ -112,6 +140,7 @@ def register(sub: Any) -> None:
     admin.add_argument("--port", type=int, help="port (default EASEL_ADMIN_PORT)")
     admin.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     admin.set_defaults(handler=_handler(cmd_admin))
+    _register_services(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ import signal
 import sys
 import uuid
 
-from easel.blobstore import LocalBlobStore
+from easel.blobstore import make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
 from easel.kafka_io import ensure_topics, make_consumer
 from easel.redis_client import make_redis
@@ -33,7 +33,7 @@ log = logging.getLogger("easel.inference_worker")
 def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int | None,
                  metrics_port: int | None) -> InferenceWorker:
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
-    blobs = LocalBlobStore(settings.blob_dir)
+    blobs = make_blob_store(settings)
     if settings.serving_threads:
         import torch
 
