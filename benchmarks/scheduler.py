@@ -48,6 +48,7 @@ from easel.serving import split_mini_batches  # noqa: E402
 from scheduler import (  # noqa: E402
     ClipperPolicy,
     FixedWidthPolicy,
+    LateRule,
     ModelSwitchingPolicy,
     PlanCache,
     Policy,
@@ -375,7 +376,7 @@ def section_c(n_tasks: int) -> dict:
                 for name in ("scheduler", "per-task ILP", "model-switching"):
                     fac = factories(profile)[name]
                     acc[name] = simulate(profile, fac, tasks, n_workers=workers, deal=split_mini_batches,
-                                         warmup=warm * deadline, drop_rule=True).effective_accuracy
+                                         warmup=warm * deadline, late_rule=LateRule.FIT).effective_accuracy
                 key = "after_3_warmup_tasks" if warm else "all_tasks"
                 row[key] = acc | {"ratio": acc["scheduler"] / acc["per-task ILP"] if acc["per-task ILP"] else 1.0}
             rows.append(row)
@@ -399,7 +400,7 @@ def _overlap_point(profile: Profile, kind: str, w: float, size: int, deadline: f
             if name in ("scheduler", "per-task ILP", "clipper") and variant == "published":
                 continue  # these drop late work by their own rule: both variants are the same run
             r = simulate(profile, fac, tasks, n_workers=workers, deal=split_mini_batches, warmup=warm,
-                         cooldown=cool, seed=seed, drop_rule=rule)
+                         cooldown=cool, seed=seed, late_rule=LateRule.FIT if rule else None)
             out[variant][name] = r.effective_accuracy
     for name in ("scheduler", "per-task ILP", "clipper"):
         out["published"][name] = out["drop_rule"][name]
