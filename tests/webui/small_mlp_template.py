@@ -2,8 +2,7 @@
 few epochs, one tuned choice of width so that two trials differ. Uploaded through the dashboard like any
 model developer's template (the checker's verdict is part of the test)."""
 
-from easel.model.builtin.sliced import SlicedMLPTemplate
-
+from builtin_templates.sliced import SlicedMLPTemplate
 from easel.model import CategoricalKnob, FixedKnob, FloatKnob, PolicyKnob
 
 

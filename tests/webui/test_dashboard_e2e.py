@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from admin.testing import ServerThread
 
 from admin.app import create_app
 from easel.demo import write_digits
 from easel.settings import Settings
 from sdk import Client
+from tests.support import ServerThread
 
 ROOT = ("webui-root@easel.test", "webui-root-password")
 PASSWORD = "webui-user-password"
