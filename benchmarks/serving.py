@@ -61,7 +61,7 @@ MSGPACK = {"content-type": "application/msgpack", "accept": "application/msgpack
 TEMPLATE_SOURCE = '''
 """Benchmark template: the built-in sliced MLP at 4096 units x 3 hidden layers, two epochs."""
 from easel.model import FixedKnob, FloatKnob, PolicyKnob
-from easel.model.builtin.sliced import SlicedMLPTemplate
+from builtin_templates.sliced import SlicedMLPTemplate
 
 
 class BenchSlicedMLP(SlicedMLPTemplate):
