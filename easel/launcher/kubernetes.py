@@ -119,21 +119,25 @@ class KubernetesLauncher(Launcher):
             return _state(row)
 
     def stop(self, service_id: str, timeout_s: float = 10.0) -> ServiceState:
+        # Recorded first: from here on nobody (the supervisor included) takes the deleted objects for a crash.
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status not in _ALIVE:
                 return _state(row)
-            kind, name, job_id = row.kind, row.pod_name, row.inference_job_id
+            row.status, row.stopped_at = ServiceStatus.STOPPED, datetime.now(UTC)
+            kind, name, job_id, state = row.kind, row.pod_name, row.inference_job_id, _state(row)
         if name is not None:
-            if kind == ServiceKind.INFERENCE_WORKER and job_id is not None:
-                self._scale_workers(job_id, leaving=service_id)
-            else:
-                self._delete(kind, name)
-        with session_scope(self.sessions) as session:
-            row = session.get_one(Service, service_id)
-            if row.status in _ALIVE:
-                row.status, row.stopped_at = ServiceStatus.STOPPED, datetime.now(UTC)
-            return _state(row)
+            try:
+                if kind == ServiceKind.INFERENCE_WORKER and job_id is not None:
+                    self._scale_workers(job_id, leaving=service_id)
+                else:
+                    self._delete(kind, name)
+            except Exception as error:
+                with session_scope(self.sessions) as session:
+                    row = session.get_one(Service, service_id)
+                    row.command = {**row.command, "error": f"stop failed: {self._refusal(error, None) or error}"}
+                raise
+        return state
 
     def status(self, service_id: str) -> ServiceState:
         with session_scope(self.sessions) as session:
@@ -255,11 +259,12 @@ class KubernetesLauncher(Launcher):
         return None
 
     @staticmethod
-    def _refusal(error: Exception, spec: ServiceSpec) -> str | None:
+    def _refusal(error: Exception, spec: ServiceSpec | None) -> str | None:
         from kubernetes.client.exceptions import ApiException
 
         if isinstance(error, ApiException):
-            return f"Kubernetes refused service {spec.name!r}: {api_message(error)}"
+            what = f"service {spec.name!r}" if spec is not None else "the request"
+            return f"Kubernetes refused {what}: {api_message(error)}"
         return None
 
 

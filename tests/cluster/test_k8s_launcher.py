@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from k8s_contract_fake import KubeContractFake
 from sqlalchemy import select
 from support import ServerThread, npz_file
@@ -23,14 +22,13 @@ from easel.db.enums import JobStatus, ServiceKind, ServiceStatus
 from easel.db.models import InferenceJob, Service, TrainJob
 from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.launcher import make_launcher
-from easel.launcher.kubernetes import API_VERBS, KubernetesLauncher, LaunchRefused
+from easel.launcher.kubernetes import KubernetesLauncher, LaunchRefused
 from easel.settings import LauncherKind, Settings
 from sdk import ApiError, Client, TrainBudget
 
 EMAIL, PASSWORD = "k8s-root@easel.test", "k8s-root-password"
 NAMESPACE = "easel-test"
 TEMPLATE = Path(__file__).parents[1] / "tuning" / "quadratic_template.py"
-BASE = Path(__file__).parents[2] / "deploy" / "k8s" / "base"
 GPU_NODES = {"nvidia.com/gpu.present": "true"}
 GPU_TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
@@ -248,36 +246,6 @@ def test_a_deployment_deleted_behind_easels_back_is_errored(
     fake.objects.pop(("deployments", NAMESPACE, name))
     assert launcher.status(predictor.id).status is ServiceStatus.ERRORED
     launcher.stop(predictor.id)
-
-
-def test_role_grants_exactly_the_verbs_the_launcher_uses(k8s_settings: Settings, tmp_path: Path) -> None:
-    """A whole cycle on a fresh fake — every kind started, read back, scaled and stopped — collects the calls."""
-    fresh = KubeContractFake().start()
-    try:
-        settings = k8s_settings.model_copy(update={
-            "k8s_kubeconfig": str(fresh.write_kubeconfig(tmp_path / "config", NAMESPACE))})
-        launcher = make_launcher(settings, make_sessionmaker(make_engine(settings.resolved_database_url)))
-        job, app, version = _inference_job(settings, "k8s-serve", workers=2)
-        specs = inference_job_specs(job, app, version, host="0.0.0.0", port=8080)
-        started = [launcher.start(spec) for spec in specs]
-        from admin.services.orchestration import train_job_specs
-
-        sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
-        with session_scope(sessions) as session:
-            train = session.scalars(select(TrainJob).where(TrainJob.app == "k8s-serve")).one()
-            started += [launcher.start(spec) for spec in train_job_specs(train)]
-        for state in started:
-            launcher.status(state.id)
-        for state in started:
-            launcher.stop(state.id)
-    finally:
-        fresh.stop()
-    used = fresh.verbs_used()
-    assert used == {(group, resource, verb) for (group, resource), verbs in API_VERBS.items() for verb in verbs}
-    role = next(d for d in yaml.safe_load_all((BASE / "rbac.yaml").read_text()) if d and d["kind"] == "Role")
-    granted = {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
-               for resource in rule["resources"] for verb in rule["verbs"]}
-    assert granted == used, f"Role grants {sorted(granted - used)} unused; lacks {sorted(used - granted)}"
 
 
 def test_a_spec_the_image_cannot_run_is_refused_before_anything_is_created(k8s_settings: Settings) -> None:
