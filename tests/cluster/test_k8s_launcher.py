@@ -236,6 +236,32 @@ def test_inference_job_is_a_predictor_service_and_a_scaled_worker_deployment(
     assert {r.status for r in _rows(k8s_settings, inference_job_id=job.id)} == {ServiceStatus.STOPPED}
 
 
+def test_a_refused_serving_launch_errors_the_inference_job_and_leaves_nothing(
+        client: Client, fake: KubeContractFake, k8s_settings: Settings, ids: tuple[str, str]) -> None:
+    """The predictor's Deployment is created, its Service refused: the Deployment is removed again and the
+    inference job is ERRORED (orchestration's own launch path, with admin's state)."""
+    from admin.services.orchestration import launch_inference_job
+    from admin.state import AdminState
+
+    client.create_train_job("k8s-quota", "TEST_TASK", ids[0], ids[0], [ids[1]], budget=TrainBudget(model_trial_count=1))
+    job, app, version = _inference_job(k8s_settings, "k8s-quota", workers=2)
+    quota = 'services "x" is forbidden: exceeded quota: easel-quota, requested: services=1, limited: services=0'
+    fake.refuse("create", "services", 403, "Forbidden", quota)
+    before = set(fake.named("deployments"))
+    state = AdminState.from_settings(k8s_settings)
+    try:
+        with pytest.raises(LaunchRefused, match="exceeded quota"):
+            launch_inference_job(state, job.id, app, version)
+    finally:
+        state.close()
+    assert set(fake.named("deployments")) == before, "the half-made predictor was removed"
+    sessions = make_sessionmaker(make_engine(k8s_settings.resolved_database_url))
+    with session_scope(sessions) as session:
+        assert session.get_one(InferenceJob, job.id).status is JobStatus.ERRORED
+    rows = _rows(k8s_settings, inference_job_id=job.id)
+    assert [r.status for r in rows] == [ServiceStatus.ERRORED] and quota in rows[0].command["error"]
+
+
 def test_a_deployment_deleted_behind_easels_back_is_errored(
         client: Client, fake: KubeContractFake, k8s_settings: Settings, ids: tuple[str, str]) -> None:
     client.create_train_job("k8s-gone", "TEST_TASK", ids[0], ids[0], [ids[1]], budget=TrainBudget(model_trial_count=1))
