@@ -262,6 +262,26 @@ def test_a_refused_serving_launch_errors_the_inference_job_and_leaves_nothing(
     assert [r.status for r in rows] == [ServiceStatus.ERRORED] and quota in rows[0].command["error"]
 
 
+def test_a_pod_stuck_on_its_image_errors_the_service_with_the_reason(
+        client: Client, fake: KubeContractFake, k8s_settings: Settings, ids: tuple[str, str]) -> None:
+    """A bad image is not refused by the API; its pod waits forever. The service is ERRORED, not left hanging."""
+    client.create_train_job("k8s-image", "TEST_TASK", ids[0], ids[0], [ids[1]], budget=TrainBudget(model_trial_count=1))
+    job, app, version = _inference_job(k8s_settings, "k8s-image", workers=2)
+    launcher = make_launcher(k8s_settings, make_sessionmaker(make_engine(k8s_settings.resolved_database_url)))
+    specs = inference_job_specs(job, app, version, host="0.0.0.0", port=8080)
+    predictor, *workers = [launcher.start(spec) for spec in specs]
+    name = _rows(k8s_settings, id=workers[0].id)[0].pod_name
+    assert len([p for p in fake.named("pods").values() if p["metadata"]["ownerReferences"][0]["name"] == name]) == 2
+    message = 'Back-off pulling image "registry.example/easel:0.1.0-cpu"'
+    assert fake.stall_pods(f"easel.io/service={predictor.id}", "ImagePullBackOff", message) == 1
+    assert launcher.status(predictor.id).status is ServiceStatus.ERRORED
+    assert f"ImagePullBackOff: {message}" in _rows(k8s_settings, id=predictor.id)[0].command["error"]
+    assert launcher.status(workers[0].id).status is ServiceStatus.RUNNING, "the workers' pods are fine"
+    for worker in workers:
+        launcher.stop(worker.id)
+    assert not [p for p in fake.named("pods").values() if p["metadata"]["ownerReferences"][0]["name"] == name]
+
+
 def test_a_deployment_deleted_behind_easels_back_is_errored(
         client: Client, fake: KubeContractFake, k8s_settings: Settings, ids: tuple[str, str]) -> None:
     client.create_train_job("k8s-gone", "TEST_TASK", ids[0], ids[0], [ids[1]], budget=TrainBudget(model_trial_count=1))
