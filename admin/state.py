@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -24,13 +25,18 @@ class AdminState:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AdminState:
+    def from_settings(cls, settings: Settings,
+                      launcher: Callable[[sessionmaker[Session]], Launcher] | None = None) -> AdminState:
+        """``launcher`` makes the service launcher from the sessions (default: the one ``EASEL_LAUNCHER``
+        names); tests of the REST surface pass a contract fake."""
         engine = make_engine(settings.resolved_database_url)
-        return cls(settings, engine, make_sessionmaker(engine), make_blob_store(settings))
+        sessions = make_sessionmaker(engine)
+        return cls(settings, engine, sessions, make_blob_store(settings),
+                   launcher(sessions) if launcher is not None else None)
 
     @property
     def launcher(self) -> Launcher:
-        """The service launcher (made on first use: only needed when services are really launched)."""
+        """The service launcher (made on first use)."""
         with self._lock:
             if self._launcher is None:
                 self._launcher = make_launcher(self.settings, self.sessions)

@@ -68,9 +68,6 @@ class Settings(BaseSettings):
     max_template_bytes: int = Field(default=1 << 20, ge=256, description="largest model template (.py) upload")
     template_check_timeout_s: float = Field(default=60.0, gt=0, le=3600)
     template_check_memory_mb: int = Field(default=4096, ge=64, description="address-space cap of the checker")
-    launch_services: bool = Field(
-        default=False, description="start advisor/worker/predictor processes for jobs (off: record them only)"
-    )
     webui_dist: Path | None = Field(
         default=None, description="the dashboard's production build admin serves; default: webui/dist of the checkout"
     )

@@ -17,12 +17,13 @@ import uuid
 
 from easel.blobstore import make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
+from easel.jobs import load_deployment
 from easel.kafka_io import ensure_topics, make_consumer
 from easel.redis_client import make_redis
 from easel.serving import consumer_group, requests_topic
 from easel.settings import Settings, get_settings
 from inference_worker.metrics import WorkerMetrics
-from inference_worker.model import ServedModel, load_deployment
+from inference_worker.model import ServedModel
 from inference_worker.policy import POLICY_HELP, LivePolicy
 from inference_worker.service import InferenceWorker, WorkerConfig
 from scheduler import PlanCache

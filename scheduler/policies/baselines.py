@@ -2,7 +2,7 @@
 
 Baselines that do not look at the deadline may plan more work than fits; the Plan marks what would finish
 late. Whether that late work runs is the executor's ``LateRule`` (the policy's own, or a stricter shared
-one: see ``scheduler.simulation.simulate(drop_rule=...)``).
+one: see ``scheduler.simulate(late_rule=...)``).
 """
 
 from __future__ import annotations

@@ -221,7 +221,7 @@ def simulate(
     warmup: float = 0.0,
     cooldown: float = 0.0,
     deal: Deal | None = None,
-    drop_rule: bool = False,
+    late_rule: LateRule | None = None,
 ) -> SimResult:
     """Run ``tasks`` through ``n_workers`` workers under ``policy``.
 
@@ -229,8 +229,10 @@ def simulate(
     several: a policy that learns — the scheduler's arrival rate, Model-Switching's latencies — sees its
     own worker's stream, as on the platform). ``deal`` splits a task across the workers (required with
     more than one: pass ``easel.serving.split_mini_batches``, the rule the predictor applies).
-    ``drop_rule=True`` applies the shared drop rule (``LateRule.FIT``) to every policy, so baselines that
-    would run late work drop it as ours does; False runs each policy as published.
+    ``late_rule`` is the least strict ``LateRule`` applied to every policy: None runs each policy as
+    published (baselines run late work); ``LateRule.START`` is what the inference worker applies (never
+    start a mini-batch after its deadline); ``LateRule.FIT`` is the shared drop rule (baselines drop the
+    work that can no longer finish, as ours does).
 
     ``jitter`` is the sigma of a log-normal factor on every mini-batch's real time (0 = the profile is
     exact). Policies get each real full mini-batch time through ``observe``.
@@ -257,7 +259,7 @@ def simulate(
         policies = [policy] + [copy.deepcopy(policy) for _ in range(n_workers - 1)]
     else:
         policies = [policy() for _ in range(n_workers)]
-    floor = LateRule.FIT if drop_rule else LateRule.RUN
+    floor = LateRule.RUN if late_rule is None else LateRule(late_rule)
     ordered = sorted(tasks, key=lambda t: (t.arrival, t.task_id))
     first = ordered[0].arrival if ordered else 0.0
     window = (first + warmup, (ordered[-1].arrival if ordered else 0.0) - cooldown)

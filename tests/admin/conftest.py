@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from admin_helpers import MAX_UPLOAD, PASSWORD, SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD, fake_safetensors
+from fake_launcher import FakeLauncher
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,7 +44,7 @@ def admin_settings(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 def admin_server(admin_settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(create_app(admin_settings)) as server:
+    with ServerThread(create_app(admin_settings, FakeLauncher)) as server:
         yield server
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from admin.testing import npz_file
 from admin_helpers import TASK
 from fastapi.testclient import TestClient
 from prometheus_client import start_http_server
@@ -24,6 +23,7 @@ from easel.settings import Settings
 from inference_worker.metrics import WorkerMetrics
 from predictor.app import PredictorMetrics
 from sdk import Client
+from tests.support import npz_file
 
 
 # -- the build, served ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from easel.serving import split_mini_batches
 from scheduler import (
     ClipperPolicy,
     FixedWidthPolicy,
+    LateRule,
     ModelSwitchingPolicy,
     SchedulerPolicy,
     Task,
@@ -118,10 +119,10 @@ def test_multiple_workers_split_tasks_and_report_the_mean() -> None:
 def test_the_shared_drop_rule_keeps_baselines_from_running_late_work() -> None:
     tasks = make_workload("poisson", 4000.0, 200, 256, 2.0, seed=5)  # ~2x what full width can serve
     published = simulate(XRAY, lambda: FixedWidthPolicy(XRAY, 1.0), tasks)
-    honest = simulate(XRAY, lambda: FixedWidthPolicy(XRAY, 1.0), tasks, drop_rule=True)
+    honest = simulate(XRAY, lambda: FixedWidthPolicy(XRAY, 1.0), tasks, late_rule=LateRule.FIT)
     assert published.late_rate > 0.3 and honest.late_rate == 0.0
     assert honest.effective_accuracy > published.effective_accuracy
-    ours = simulate(XRAY, lambda: SchedulerPolicy(XRAY), tasks, drop_rule=True)
+    ours = simulate(XRAY, lambda: SchedulerPolicy(XRAY), tasks, late_rule=LateRule.FIT)
     assert ours.effective_accuracy >= honest.effective_accuracy
 
 

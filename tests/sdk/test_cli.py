@@ -84,7 +84,7 @@ def test_login_train_trials_deploy(cli_env, capsys, tmp_path: Path, sdk_settings
     assert [t["score"] for t in json.loads(out)] == [0.9]
 
     code, out, _ = run(capsys, "deploy", "cli-app", "1", "--workers", "2")
-    assert code == 0 and "Inference job for cli-app v1: STARTED, 2 worker(s)" in out and "not serving yet" in out
+    assert code == 0 and "Inference job for cli-app v1: STARTED, 2 worker(s)" in out and "Predictor: http://" in out
     code, _, err = run(capsys, "deploy", "cli-app")
     assert code == 1 and "409 already_running" in err
 

@@ -38,7 +38,7 @@ def _wait(check, timeout_s: float, what: str) -> None:
 
 def test_killed_advisor_and_worker_are_replaced(settings: Settings, tmp_path: Path) -> None:
     admin_settings = settings.model_copy(update={
-        "launch_services": True, "superadmin_email": EMAIL, "superadmin_password": PASSWORD,
+        "superadmin_email": EMAIL, "superadmin_password": PASSWORD,
         "password_hash_rounds": 4,
     })
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))

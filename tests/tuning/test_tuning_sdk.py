@@ -34,7 +34,7 @@ def digits_npz(folder: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
 @pytest.mark.slow
 def test_upload_train_with_two_workers_and_predict(settings: Settings, tmp_path: Path) -> None:
     admin_settings = settings.model_copy(update={
-        "launch_services": True, "superadmin_email": EMAIL, "superadmin_password": PASSWORD,
+        "superadmin_email": EMAIL, "superadmin_password": PASSWORD,
         "password_hash_rounds": 4,
     })
     train_path, val_path, val_x, val_y = digits_npz(tmp_path)
