@@ -62,8 +62,8 @@ def conv_layers(net: Any) -> list[tuple[str, Any]]:
 
 
 def _at_rate(net: Any, rate: float) -> AbstractContextManager[Any]:
-    from slicing import sliced_layers
     from slicing import slice_rate as at_rate
+    from slicing import sliced_layers
 
     if sliced_layers(net):
         return at_rate(net, rate)

@@ -179,6 +179,10 @@ class SlicedTemplate(BaseModel):
     def classes(self) -> tuple[str, ...]:
         return self._classes
 
+    def torch_network(self) -> Any:
+        """The sliced network (logits); Grad-CAM runs it at a slice rate with ``slicing.slice_rate``."""
+        return self._require_net()
+
 
 class SlicedMLPTemplate(SlicedTemplate):
     """A sliced multi-layer perceptron (images are flattened; CSV rows are used as they are)."""
