@@ -25,7 +25,17 @@ from fastapi.staticfiles import StaticFiles
 
 from admin.errors import install_error_handlers
 from admin.middleware import BodySizeLimit
-from admin.routes import datasets, health, inference_jobs, models, tokens, train_jobs, trials, users
+from admin.routes import (
+    datasets,
+    explanations,
+    health,
+    inference_jobs,
+    models,
+    tokens,
+    train_jobs,
+    trials,
+    users,
+)
 from admin.services.supervisor import Supervisor
 from admin.services.templates import register_builtin_templates
 from admin.services.users import seed_superadmin
@@ -49,6 +59,7 @@ TAGS = [
     {"name": "train jobs", "description": "hyperparameter search over models within a budget"},
     {"name": "trials", "description": "one trained configuration each"},
     {"name": "inference jobs", "description": "serving the best trials of an app version"},
+    {"name": "explanations", "description": "LIME and Grad-CAM explanations of a served model's predictions"},
 ]
 
 UPLOAD_OVERHEAD = 1 << 20  # multipart framing and form fields around the file
@@ -87,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max(settings.max_upload_bytes, settings.max_template_bytes)
                        + UPLOAD_OVERHEAD)
-    for module in (health, tokens, users, datasets, models, train_jobs, trials, inference_jobs):
+    for module in (health, tokens, users, datasets, models, train_jobs, trials, inference_jobs, explanations):
         app.include_router(module.router)
     if WEBUI_DIST.is_dir():  # the dashboard, once built (`npm run build` in webui/)
         app.mount("/ui", StaticFiles(directory=WEBUI_DIST, html=True), name="webui")

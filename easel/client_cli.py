@@ -268,6 +268,45 @@ def cmd_deploy(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(settings: Settings, args: argparse.Namespace) -> int:
+    """One instance from a ``.npy``/``.npz`` (``x``) or ``.json`` file (``--index`` picks a row of a batch)."""
+    import numpy as np
+
+    path = Path(args.input)
+    if path.suffix == ".json":
+        data = np.asarray(json.loads(path.read_text()), dtype=np.float32)
+    elif path.suffix == ".npy":
+        data = np.load(path, allow_pickle=False).astype(np.float32)
+    elif path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            if "x" not in archive:
+                raise CliError(f"{path.name} has no array named x")
+            data = archive["x"].astype(np.float32)
+    else:
+        raise CliError(f"{path.name}: give the instance as .json, .npy or .npz (array x)")
+    instance = data[args.index] if args.index is not None else data
+    options = {k: v for k, v in {"num_samples": args.samples, "target_class": args.target_class,
+                                 "layer": args.layer}.items() if v is not None}
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    with make_client(settings, args) as client:
+        result = _sdk_call(client.explain, args.app, args.version, instance.tolist(), args.method,
+                           slice_rate=args.rate, options=options, save_overlay=out if out else None)
+    if args.json:
+        _emit(args, result, [])
+        return 0
+    print(f"Explanation {result.id} ({result.method} at slice rate {result.slice_rate:g}): label {result.label}, "
+          f"p={max(result.probabilities or [0.0]):.3f}, computed in {result.compute_s or 0.0:.2f}s")
+    if result.details.get("target_layer"):
+        print(f"  Grad-CAM target layer: {result.details['target_layer']}")
+    for name, weight in result.top_features():
+        print(f"  {name:<20} {weight:+.4f}")
+    if out is not None and result.overlay_png:
+        print(f"  overlay written to {out / f'{result.id}-{result.method}.png'}")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------------------
 def add_commands(sub: Any) -> None:
     """Add the client verbs (and ``admin``) to ``easel``'s subparsers; each sets ``handler``."""
@@ -345,3 +384,16 @@ def add_commands(sub: Any) -> None:
     deploy.add_argument("--workers", type=int, default=1)
     deploy.add_argument("--gpus", type=int, default=0)
     deploy.set_defaults(handler=cmd_deploy)
+
+    explain = client_parser("explain", "explain one instance with LIME or Grad-CAM (runs off the deadline path)")
+    explain.add_argument("app")
+    explain.add_argument("version", type=int)
+    explain.add_argument("input", help="the instance: .json, .npy, or .npz with an array x")
+    explain.add_argument("--index", type=int, help="row of a batch in the file (default: the file is one instance)")
+    explain.add_argument("--method", choices=["gradcam", "lime"], default="gradcam")
+    explain.add_argument("--rate", type=float, help="slice rate to explain (default: full width)")
+    explain.add_argument("--samples", type=int, help="LIME: perturbed samples")
+    explain.add_argument("--target-class", type=int, help="class to explain (default: the predicted one)")
+    explain.add_argument("--layer", help="Grad-CAM: a convolution's module name")
+    explain.add_argument("--out", help="folder to write the overlay PNG into")
+    explain.set_defaults(handler=cmd_explain)

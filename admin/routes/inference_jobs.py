@@ -123,7 +123,7 @@ def list_inference_jobs(
                                  offset=page.offset, limit=page.limit)
 
 
-def _owned_inference_job(db: Session, app: str, version: int, user: User) -> tuple[TrainJob, InferenceJob]:
+def owned_inference_job(db: Session, app: str, version: int, user: User) -> tuple[TrainJob, InferenceJob]:
     train_job = owned_train_job(db, app, version, user)
     job = _latest_job(db, train_job)
     if job is None or (job.owner_id != user.id and not is_admin(user)):
@@ -133,7 +133,7 @@ def _owned_inference_job(db: Session, app: str, version: int, user: User) -> tup
 
 @router.get("/{app}/{version}", summary="The running (else the latest) inference job of an app version")
 def get_inference_job(app: AppPath, version: VersionPath, db: DbSession, user: Developer) -> InferenceJobOut:
-    train_job, job = _owned_inference_job(db, app, version, user)
+    train_job, job = owned_inference_job(db, app, version, user)
     return inference_job_out(db, job, train_job)
 
 
@@ -142,7 +142,7 @@ def get_inference_job(app: AppPath, version: VersionPath, db: DbSession, user: D
 def stop_inference_job(
     app: AppPath, version: VersionPath, db: DbSession, user: Developer, state: State,
 ) -> InferenceJobOut:
-    train_job, job = _owned_inference_job(db, app, version, user)
+    train_job, job = owned_inference_job(db, app, version, user)
     if job.status in LIVE:
         orchestration.stop_inference_job(state, db, job)
         job.status, job.stopped_at = JobStatus.STOPPED, datetime.now(UTC)
