@@ -1,4 +1,4 @@
-"""Built-in model templates: sliced MLP, VGG and ResNet from the ``slicing`` zoo.
+"""Built-in model templates: sliced MLP, CNN, VGG and ResNet from the ``slicing`` zoo.
 
 Importing this package imports no torch and no ``slicing``: the templates import them inside their
 methods, so admin can register them (name, class path, knob config) at start-up cheaply.
@@ -45,6 +45,7 @@ class BuiltinTemplate:
 BUILTIN_TEMPLATES: tuple[BuiltinTemplate, ...] = (
     BuiltinTemplate("SlicedMLP", IMAGE_CLASSIFICATION, "easel.model.builtin.sliced:SlicedMLPTemplate"),
     BuiltinTemplate("SlicedMLP-tabular", TABULAR_CLASSIFICATION, "easel.model.builtin.sliced:SlicedMLPTemplate"),
+    BuiltinTemplate("SlicedCNN", IMAGE_CLASSIFICATION, "easel.model.builtin.sliced:SlicedCNNTemplate"),
     BuiltinTemplate("SlicedVGG", IMAGE_CLASSIFICATION, "easel.model.builtin.sliced:SlicedVGGTemplate"),
     BuiltinTemplate("SlicedResNet", IMAGE_CLASSIFICATION, "easel.model.builtin.sliced:SlicedResNetTemplate"),
 )

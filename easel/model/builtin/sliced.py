@@ -221,6 +221,25 @@ class SlicedVGGTemplate(SlicedTemplate):
         return {"width": int(self.knobs["width"]), "depth": int(self.knobs["depth"])}
 
 
+class SlicedCNNTemplate(SlicedTemplate):
+    """A small sliced CNN (one 3x3 convolution per stage) for small images such as 8x8 digits: trains in
+    seconds, and its slice rates differ in time; Grad-CAM explains it at every rate."""
+
+    ARCH = "cnn"
+
+    @classmethod
+    def get_knob_config(cls) -> dict[str, BaseKnob]:
+        return {
+            "width": CategoricalKnob([16, 32, 64]),
+            "depth": IntegerKnob(2, 3),
+            "image_size": FixedKnob(32),
+            **_training_knobs(max_epochs=8),
+        }
+
+    def _arch_kwargs(self) -> dict[str, Any]:
+        return {"width": int(self.knobs["width"]), "depth": int(self.knobs["depth"])}
+
+
 class SlicedResNetTemplate(SlicedTemplate):
     """A sliced CIFAR-style ResNet (6n+2 layers) for image classification."""
 
@@ -243,4 +262,4 @@ def template_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__name__}"
 
 
-__all__ = ["SlicedMLPTemplate", "SlicedResNetTemplate", "SlicedTemplate", "SlicedVGGTemplate", "template_path"]
+__all__ = ["SlicedCNNTemplate", "SlicedMLPTemplate", "SlicedResNetTemplate", "SlicedTemplate", "SlicedVGGTemplate", "template_path"]
