@@ -112,7 +112,7 @@ class Explanations:
 
     def __init__(self, settings: Settings, job_id: str, trial_id: str, input_shape: tuple[int, ...] | None,
                  classes: list[str] | None, rates: list[float], sessions: sessionmaker[Session] | None,
-                 blobs: BlobStore | None = None) -> None:
+                 blobs: BlobStore | None = None, params_key: str | None = None) -> None:
         self.settings = settings
         self.job_id = job_id
         self.trial_id = trial_id
@@ -121,6 +121,7 @@ class Explanations:
         self.rates = sorted(rates, reverse=True)
         self.sessions = sessions
         self.blobs = blobs or LocalBlobStore(settings.blob_dir)
+        self.params_key = params_key
         self._convs: list[str] | None = None
         self._redis: aioredis.Redis | None = None
         self._signals: DoneSignals | None = None
@@ -130,14 +131,15 @@ class Explanations:
         """The model's convolution layers, read once from its parameters' header (no model loaded here)."""
         if self._convs is None:
             convs: list[str] = []
-            if self.sessions is not None:
+            key = self.params_key
+            if key is None and self.sessions is not None:
                 with session_scope(self.sessions) as session:
                     key = session.get_one(Trial, self.trial_id).params_key
-                if key:
-                    with self.blobs.open(key) as handle:
-                        head = handle.read(8)
-                        size = int.from_bytes(head, "little") if len(head) == 8 else 0
-                        convs = conv_layers(tensor_shapes(head + handle.read(min(size, 100 << 20))))
+            if key:
+                with self.blobs.open(key) as handle:
+                    head = handle.read(8)
+                    size = int.from_bytes(head, "little") if len(head) == 8 else 0
+                    convs = conv_layers(tensor_shapes(head + handle.read(min(size, 100 << 20))))
             self._convs = convs
         return self._convs
 

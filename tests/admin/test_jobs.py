@@ -160,7 +160,7 @@ def test_inference_job_life_cycle(developer: Client, datasets, seed_trials) -> N
     assert (job.app, job.app_version, job.status, job.workers) == ("serve", 1, "STARTED", 2)
     assert job.trial_ids == [ids[1], ids[2]]  # best with parameters per model, best first
     assert job.predictor_url is None
-    assert sorted(s.kind for s in job.services) == ["INFERENCE_WORKER", "INFERENCE_WORKER", "PREDICTOR"]
+    assert sorted(s.kind for s in job.services) == ["EXPLAINER", "INFERENCE_WORKER", "INFERENCE_WORKER", "PREDICTOR"]
     with pytest.raises(Conflict, match="already has a running inference job"):
         developer.create_inference_job("serve", 1)
     assert developer.get_inference_job("serve", 1) == job

@@ -233,7 +233,7 @@ class SlicedCNNTemplate(SlicedTemplate):
             "width": CategoricalKnob([16, 32, 64]),
             "depth": IntegerKnob(2, 3),
             "image_size": FixedKnob(32),
-            **_training_knobs(max_epochs=8),
+            **_training_knobs(max_epochs=4),
         }
 
     def _arch_kwargs(self) -> dict[str, Any]:
