@@ -106,11 +106,18 @@ def write_digits(folder: Path) -> tuple[Path, Path]:
 def watch(client: Any, app: str, version: int, timeout_s: float = 1800) -> None:
     """Print each trial as it starts and finishes until the job is done."""
     shown: dict[str, str] = {}
+    epochs: dict[str, int] = {}
     began = time.monotonic()
     deadline = began + timeout_s
     last_line = began
     while time.monotonic() < deadline:
         for trial in client.list_trials(app, version, limit=200).items:
+            if trial.status == "RUNNING":  # its epochs as they come (the trial's own log)
+                logs = client.get_trial_logs(trial.id, offset=epochs.get(trial.id, 0)).items
+                for line in logs:
+                    print(f"  trial {trial.no:>2}    {line.message}", flush=True)
+                    last_line = time.monotonic()
+                epochs[trial.id] = epochs.get(trial.id, 0) + len(logs)
             if shown.get(trial.id) == trial.status:
                 continue
             shown[trial.id] = trial.status

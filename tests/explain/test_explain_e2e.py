@@ -167,6 +167,30 @@ def test_another_users_job_and_explanations_are_not_found(demo_run: DemoRun, exp
             other.get_explanation(mine.id)
 
 
+def test_the_cli_explains_a_row_of_a_file_and_writes_the_overlay(demo_run: DemoRun, explain_admin, tmp_path,
+                                                                 monkeypatch, capsys) -> None:
+    from conftest import ROOT
+
+    from easel.cli import main
+
+    monkeypatch.setenv("EASEL_DATA_DIR", str(tmp_path / "home"))
+    monkeypatch.setenv("EASEL_ADMIN_URL", explain_admin.url)
+    monkeypatch.setenv("EASEL_PASSWORD", ROOT[1])
+    assert main(["login", "--email", ROOT[0]]) == 0
+    batch = tmp_path / "batch.npz"
+    np.savez(batch, x=demo_run.x[:4])
+    out = tmp_path / "overlays"
+    capsys.readouterr()
+    code = main(["explain", demo_run.result.app, str(demo_run.result.version), str(batch), "--index", "2",
+                 "--method", "gradcam", "--rate", "0.5", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0 and "gradcam at slice rate 0.5" in printed and "target layer: features." in printed
+    written = list(out.glob("*-gradcam.png"))
+    assert len(written) == 1 and written[0].read_bytes().startswith(PNG) and str(written[0]) in printed
+    code = main(["explain", demo_run.result.app, str(demo_run.result.version), str(batch), "--method", "lime"])
+    assert code == 1 and "invalid_instance" in capsys.readouterr().err  # the whole batch is not one image
+
+
 def effective_accuracy(url: str, x: np.ndarray, y: np.ndarray, deadline_s: float) -> tuple[float, int]:
     answer = httpx.post(f"{url}/predict", json={"instances": x.tolist(), "deadline_s": deadline_s}, timeout=60).json()
     predictions = answer["predictions"]
