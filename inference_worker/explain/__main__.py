@@ -26,6 +26,14 @@ from inference_worker.model import ServedModel, load_deployment  # noqa: E402
 log = logging.getLogger("easel.explainer")
 
 
+def warm_up() -> None:
+    """Import the explanation libraries now (seconds: OpenCV, scikit-image), not inside the first request."""
+    import lime.lime_image  # noqa: F401
+    import lime.lime_tabular  # noqa: F401
+    import pytorch_grad_cam  # noqa: F401
+    import skimage.segmentation  # noqa: F401
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inference_worker.explain")
     parser.add_argument("--inference-job-id", required=True)
@@ -49,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                              input_shape=deployment.input_shape or (), classes=classes,
                              reclaim_s=settings.explain_reclaim_s, max_attempts=settings.explain_max_attempts,
                              batch_size=settings.explain_batch_size)
+    warm_up()
     explainer = Explainer(config, model, make_redis(settings), sessions, blobs)
     signal.signal(signal.SIGTERM, lambda _signum, _frame: explainer.stop.set())
     signal.signal(signal.SIGINT, lambda _signum, _frame: explainer.stop.set())

@@ -154,10 +154,10 @@ def _from_hwc(samples: np.ndarray, input_shape: Sequence[int]) -> np.ndarray:
 
 
 def segmenter(image_hw: tuple[int, int], segments: int | None) -> Any:
-    """SLIC superpixels: about one per 16 pixels (at most 100), unless ``segments`` says how many."""
+    """SLIC superpixels: about one per 8 pixels (at least 8, at most 100), unless ``segments`` says how many."""
     from lime.wrappers.scikit_image import SegmentationAlgorithm
 
-    wanted = segments or max(4, min(100, (image_hw[0] * image_hw[1]) // 16))
+    wanted = segments or max(8, min(100, (image_hw[0] * image_hw[1]) // 8))
     return SegmentationAlgorithm("slic", n_segments=int(wanted), compactness=0.5, sigma=0.0, start_label=0)
 
 

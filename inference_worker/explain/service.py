@@ -111,9 +111,9 @@ class Explainer:
 
     def next_entry(self) -> tuple[bytes, dict[bytes, bytes]] | None:
         """A dead explainer's entry if one has gone idle, else a new one (blocking up to ``block_ms``)."""
-        _next, claimed, _deleted = self.redis.xautoclaim(
+        answer = self.redis.xautoclaim(
             self.stream, store.GROUP, self.config.consumer, int(self.config.reclaim_s * 1000), "0-0", count=1)
-        for entry_id, fields in claimed:
+        for entry_id, fields in answer[1]:  # [next id, entries] (Redis 7 adds the ids trimmed away)
             if fields:
                 log.warning("took over explanation entry %s from an explainer that went silent", entry_id)
                 return entry_id, fields

@@ -32,6 +32,7 @@ from predictor.explain import ExplainIn, Explanations
 from sdk import EaselError, Invalid, NotFound
 
 PNG = b"\x89PNG\r\n\x1a\n"
+pytestmark = pytest.mark.timeout(1200)  # the first test includes the demo run (training, deploying) on a busy CI box
 
 
 def job_of(demo: DemoRun):
