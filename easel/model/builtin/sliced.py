@@ -234,6 +234,7 @@ class SlicedCNNTemplate(SlicedTemplate):
             "depth": IntegerKnob(2, 3),
             "image_size": FixedKnob(32),
             **_training_knobs(max_epochs=4),
+            "lr": FloatKnob(0.005, 0.1, log_scale=True),  # SGD with momentum diverges above ~0.15 here
         }
 
     def _arch_kwargs(self) -> dict[str, Any]:
