@@ -69,6 +69,13 @@ def sessions(explain_settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
+def show_service_logs(log_dir: Path, app: str, lines: int = 40) -> None:
+    """The end of each of the app's service logs (the services run in other processes: their tracebacks are
+    only there)."""
+    for path in sorted(log_dir.glob(f"*{app}*.log")):
+        print(f"----- {path.name} -----\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+
+
 @pytest.fixture(scope="module")
 def demo_run(explain_admin: ServerThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     client = Client(explain_admin.url, timeout=300)
@@ -77,9 +84,12 @@ def demo_run(explain_admin: ServerThread, tmp_path_factory: pytest.TempPathFacto
     out = tmp_path_factory.mktemp("overlays")
     with np.load(write_digits(tmp_path_factory.mktemp("digits"))[1]) as data:
         x, y = data["x"], data["y"]
-    result = None
     try:
-        result = run_life_cycle(client, QUICK, out, app=app)
+        try:
+            result = run_life_cycle(client, QUICK, out, app=app)
+        except BaseException:
+            show_service_logs(explain_admin.app.state.admin.settings.log_dir, app)
+            raise
         yield DemoRun(client, result, out, x, y)
     finally:
         try:
