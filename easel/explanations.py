@@ -15,8 +15,8 @@ Nothing is left hanging.
 Signals — Redis stream ``easel:explain:<job id>:done``: ``{"id", "status"}`` after each explanation ends, so
 the predictor answers as soon as it is done (it re-reads the record; the signal carries nothing else).
 
-Record — ``explanations`` table (status PENDING → RUNNING → COMPLETED | ERRORED; only the functions here
-write it); blobs ``explanations/<job id>/<id>/{instance,heatmap}.npy`` and ``overlay.png``.
+Record — ``explanations`` table (status PENDING → RUNNING → COMPLETED | ERRORED, moved only by the named
+transitions of :mod:`easel.jobs.lifecycle`); blobs ``explanations/<job id>/<id>/{instance,heatmap}.npy`` and ``overlay.png``.
 """
 
 from __future__ import annotations
@@ -24,23 +24,21 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from easel.blobstore import BlobStore
-from easel.db.enums import ExplanationStatus
 from easel.db.models import Explanation, new_id
 from easel.db.session import session_scope
+from easel.jobs import lifecycle
 
 METHODS = ("gradcam", "lime")
 GROUP = "explainers"
 STREAM_MAXLEN = 10_000
-FINAL = (ExplanationStatus.COMPLETED, ExplanationStatus.ERRORED)
-LIVE = (ExplanationStatus.PENDING, ExplanationStatus.RUNNING)
+FINAL = lifecycle.FINISHED_EXPLANATION
+LIVE = lifecycle.LIVE_EXPLANATION
 
 
 def requests_stream(job_id: str) -> str:
@@ -71,7 +69,7 @@ def bytes_to_array(data: bytes) -> np.ndarray:
     return np.load(io.BytesIO(data), allow_pickle=False)
 
 
-# -- the record and its status (the one writer) --------------------------------------------------------------
+# -- the record (its status moves through easel.jobs.lifecycle, the one owner) ------------------------------
 def record(sessions: sessionmaker[Session], blobs: BlobStore, job_id: str, trial_id: str | None, method: str,
            slice_rate: float, options: dict[str, Any], instance: np.ndarray) -> str:
     """Store the instance, then the PENDING row; returns the explanation's id (queue it next)."""
@@ -81,22 +79,17 @@ def record(sessions: sessionmaker[Session], blobs: BlobStore, job_id: str, trial
     key = blob_key(job_id, explanation_id, "instance.npy")
     blobs.put_bytes(key, array_to_bytes(np.asarray(instance, dtype=np.float32)))
     with session_scope(sessions) as session:
-        session.add(Explanation(id=explanation_id, inference_job_id=job_id, trial_id=trial_id, method=method,
-                                slice_rate=float(slice_rate), options=dict(options),
-                                status=ExplanationStatus.PENDING, instance_key=key, details={}))
+        session.add(lifecycle.new_explanation(id=explanation_id, inference_job_id=job_id, trial_id=trial_id,
+                                              method=method, slice_rate=float(slice_rate), options=dict(options),
+                                              instance_key=key, details={}))
     return explanation_id
 
 
 def claim(sessions: sessionmaker[Session], explanation_id: str, max_attempts: int) -> Explanation | None:
     """Mark the explanation RUNNING for one more attempt and return it (detached); ``None`` when it is over
     (already finished, or out of attempts — then it is ERRORED here, with the reason)."""
-    now = datetime.now(UTC)
     with session_scope(sessions) as session:
-        claimed = session.execute(
-            update(Explanation).where(Explanation.id == explanation_id, Explanation.status.in_(LIVE),
-                                      Explanation.attempts < max_attempts)
-            .values(status=ExplanationStatus.RUNNING, attempts=Explanation.attempts + 1, started_at=now)
-        ).rowcount
+        claimed = lifecycle.claim_explanation(session, explanation_id, max_attempts)
         row = session.get(Explanation, explanation_id, populate_existing=True)
         if row is None:
             return None
@@ -114,23 +107,16 @@ def complete(sessions: sessionmaker[Session], explanation_id: str, *, label: str
              heatmap_key: str | None, overlay_key: str | None, compute_s: float) -> bool:
     """RUNNING → COMPLETED with the results; False if it was already finished (e.g. errored as timed out)."""
     with session_scope(sessions) as session:
-        return bool(session.execute(
-            update(Explanation).where(Explanation.id == explanation_id,
-                                      Explanation.status == ExplanationStatus.RUNNING)
-            .values(status=ExplanationStatus.COMPLETED, label=label, class_index=int(class_index),
-                    probabilities={"values": [float(p) for p in probabilities]}, weights=weights, details=details,
-                    heatmap_key=heatmap_key, overlay_key=overlay_key, compute_s=float(compute_s),
-                    finished_at=datetime.now(UTC))
-        ).rowcount)
+        return lifecycle.complete_explanation(
+            session, explanation_id, label=label, class_index=int(class_index),
+            probabilities={"values": [float(p) for p in probabilities]}, weights=weights, details=details,
+            heatmap_key=heatmap_key, overlay_key=overlay_key, compute_s=float(compute_s))
 
 
 def fail(sessions: sessionmaker[Session], explanation_id: str, reason: str) -> bool:
     """PENDING/RUNNING → ERRORED with ``reason``; False if it had already finished."""
     with session_scope(sessions) as session:
-        return bool(session.execute(
-            update(Explanation).where(Explanation.id == explanation_id, Explanation.status.in_(LIVE))
-            .values(status=ExplanationStatus.ERRORED, error=reason[:4000], finished_at=datetime.now(UTC))
-        ).rowcount)
+        return lifecycle.fail_explanation(session, explanation_id, reason)
 
 
 def load(sessions: sessionmaker[Session], explanation_id: str) -> Explanation | None:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from easel import explanations as store
-from easel.blobstore import BlobStore, LocalBlobStore
+from easel.blobstore import BlobStore, make_blob_store
 from easel.db.models import Trial
 from easel.db.session import session_scope
 from easel.model.params import conv_layers, tensor_shapes
@@ -120,7 +120,7 @@ class Explanations:
         self.classes = classes
         self.rates = sorted(rates, reverse=True)
         self.sessions = sessions
-        self.blobs = blobs or LocalBlobStore(settings.blob_dir)
+        self.blobs = blobs or make_blob_store(settings)
         self.params_key = params_key
         self._convs: list[str] | None = None
         self._redis: aioredis.Redis | None = None

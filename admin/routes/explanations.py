@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from admin.deps import Blobs, DbSession, Developer, State, is_admin
 from admin.errors import Conflict, NotFound, Unavailable
-from admin.routes.inference_jobs import LIVE, owned_inference_job
+from admin.routes.inference_jobs import LIVE, _owned_inference_job
 from admin.routes.train_jobs import AppPath, VersionPath
 from easel import explanations as store
 from easel.db.models import Explanation, InferenceJob, User
@@ -41,7 +41,7 @@ class ExplainIn(BaseModel):
              summary="Explain one instance with LIME or Grad-CAM (run by the job's explainers, off the deadline path)")
 def explain(app: AppPath, version: VersionPath, body: ExplainIn, db: DbSession, user: Developer,
             state: State) -> JSONResponse:
-    _train_job, job = owned_inference_job(db, app, version, user)
+    _train_job, job = _owned_inference_job(db, app, version, user)
     if job.status not in LIVE or not job.predictor_url:
         raise Conflict(f"{app} v{version} has no running inference job to explain with", code="not_running")
     url = f"{job.predictor_url.rstrip('/')}/explain"

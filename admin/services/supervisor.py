@@ -12,21 +12,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from admin.services.orchestration import DEFERRED
 from admin.state import AdminState
-from easel.db.enums import JobStatus, ServiceKind, ServiceStatus
+from easel.db.enums import ServiceKind, ServiceStatus
 from easel.db.models import InferenceJob, Service, SubTrainJob, TrainJob
 from easel.db.session import session_scope
+from easel.jobs import TrainBudget, lifecycle
 from easel.launcher import ServiceSpec
 
 log = logging.getLogger("admin.supervisor")
 
 MAX_RESTARTS = 3
-LIVE_JOB = (JobStatus.STARTED, JobStatus.RUNNING)
+LIVE_JOB = lifecycle.LIVE_JOB
 RESTARTABLE = (ServiceKind.ADVISOR, ServiceKind.TRAIN_WORKER)
 
 
@@ -59,8 +58,7 @@ class Supervisor:
                        InferenceJob.status)
                 .outerjoin(SubTrainJob, SubTrainJob.id == Service.sub_train_job_id)
                 .outerjoin(InferenceJob, InferenceJob.id == Service.inference_job_id)
-                .where(Service.status.in_((ServiceStatus.STARTED, ServiceStatus.RUNNING)),
-                       Service.launcher != DEFERRED)
+                .where(Service.status.in_(lifecycle.LIVE_SERVICE))
             ).all()
         for service_id, sub_id, sub_status, kind, inference_id, inference_status in rows:
             # status() records processes that ended (STOPPED on exit 0, else ERRORED) as it looks.
@@ -110,20 +108,13 @@ class Supervisor:
     def _workers_of(self, sub_id: str) -> int:
         with session_scope(self.state.sessions) as session:
             sub = session.get_one(SubTrainJob, sub_id)
-            return max(1, int(session.get_one(TrainJob, sub.train_job_id).budget.get("WORKERS", 1)))
+            return TrainBudget.from_stored(session.get_one(TrainJob, sub.train_job_id).budget).WORKERS
 
     def _error_sub_job(self, sub_id: str, reason: str) -> None:
-        now = datetime.now(UTC)
         with session_scope(self.state.sessions) as session:
-            sub = session.get_one(SubTrainJob, sub_id)
-            sub.status, sub.stopped_at = JobStatus.ERRORED, now
-            for service in session.scalars(select(Service).where(
-                    Service.sub_train_job_id == sub_id, Service.status.in_((ServiceStatus.STARTED,
-                                                                           ServiceStatus.RUNNING)))):
-                self.state.launcher.stop(service.id)
-            session.flush()
-            job = session.get_one(TrainJob, sub.train_job_id)
-            siblings = session.scalars(select(SubTrainJob.status).where(SubTrainJob.train_job_id == job.id)).all()
-            if job.status in LIVE_JOB and not any(s in LIVE_JOB for s in siblings):
-                job.status, job.stopped_at = JobStatus.ERRORED, now
-            log.error("sub-train-job %s ERRORED: %s", sub_id, reason)
+            lifecycle.mark_sub_train_job_errored(session, sub_id)
+            live = session.scalars(select(Service.id).where(
+                Service.sub_train_job_id == sub_id, Service.status.in_(lifecycle.LIVE_SERVICE))).all()
+        for service_id in live:
+            self.state.launcher.stop(service_id)
+        log.error("sub-train-job %s ERRORED: %s", sub_id, reason)

@@ -16,12 +16,13 @@ import uuid
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # LIME draws a progress bar per explanation; not in a service log
 
-from easel.blobstore import LocalBlobStore  # noqa: E402 - after the environment is set for the libraries
+from easel.blobstore import make_blob_store  # noqa: E402 - after the environment is set for the libraries
 from easel.db.session import make_engine, make_sessionmaker  # noqa: E402
+from easel.jobs import load_deployment  # noqa: E402
 from easel.redis_client import make_redis  # noqa: E402
 from easel.settings import get_settings  # noqa: E402
 from inference_worker.explain.service import Explainer, ExplainerConfig  # noqa: E402
-from inference_worker.model import ServedModel, load_deployment  # noqa: E402
+from inference_worker.model import ServedModel  # noqa: E402
 
 log = logging.getLogger("easel.explainer")
 
@@ -46,12 +47,10 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(max(1, settings.serving_threads))
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
-    blobs = LocalBlobStore(settings.blob_dir)
+    blobs = make_blob_store(settings)
     deployment = load_deployment(sessions, blobs, args.inference_job_id)
     model = ServedModel.load(deployment, blobs)
-    import json
-
-    classes = tuple(json.loads(deployment.metadata.get("classes", "[]")))
+    classes = tuple(deployment.classes or ())
     service_id = os.environ.get("EASEL_SERVICE_ID") or uuid.uuid4().hex
     config = ExplainerConfig(job_id=deployment.job_id, consumer=f"explainer-{service_id[:8]}",
                              input_shape=deployment.input_shape or (), classes=classes,

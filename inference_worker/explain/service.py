@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from easel import explanations as store
 from easel.blobstore import BlobStore
-from easel.db.enums import ExplanationStatus
 from easel.db.models import Dataset, Explanation, InferenceJob, TrainJob
 from easel.db.session import session_scope
 from inference_worker.explain.methods import (
@@ -202,16 +201,16 @@ class Explainer:
     def training_data(self) -> np.ndarray:
         """Up to ``TRAINING_ROWS`` rows of the deployed app's training set (LIME's sampling statistics)."""
         if self._training is None:
-            from easel.model.builtin.data import load_dataset
+            from easel.datasets import read_dataset
 
             with session_scope(self.sessions) as session:
                 job = session.get_one(InferenceJob, self.config.job_id)
                 dataset = session.get_one(Dataset, session.get_one(TrainJob, job.train_job_id).train_dataset_id)
                 key = dataset.blob_key
-            x = load_dataset(self.blobs.local_path(key)).x.numpy().reshape(-1, int(np.prod(self.config.input_shape)))
+            x = read_dataset(self.blobs.local_path(key)).x.reshape(-1, int(np.prod(self.config.input_shape)))
             rows = np.random.default_rng(0).permutation(len(x))[:TRAINING_ROWS]
             self._training = x[rows]
         return self._training
 
 
-__all__ = ["Explainer", "ExplainerConfig", "ExplanationStatus", "Heartbeat"]
+__all__ = ["Explainer", "ExplainerConfig", "Heartbeat"]

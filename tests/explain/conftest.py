@@ -20,11 +20,11 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin.app import create_app
-from admin.testing import ServerThread
 from easel.db.session import make_engine, make_sessionmaker
 from easel.demo import QUICK, DemoResult, run_life_cycle, write_digits
 from easel.settings import Settings
 from sdk import Client
+from tests.support import ServerThread
 
 ROOT = ("explain-root@easel.test", "explain-root-password")
 SERVICE_ENV = {"EASEL_EXPLAIN_RECLAIM_S": "3", "EASEL_EXPLAIN_MAX_SAMPLES": "100000", "TQDM_DISABLE": "1"}

@@ -172,7 +172,10 @@ def test_the_cli_explains_a_row_of_a_file_and_writes_the_overlay(demo_run: DemoR
                                                                  monkeypatch, capsys) -> None:
     from conftest import ROOT
 
-    from easel.cli import main
+    from sdk.cli import main as sdk_main
+
+    def main(argv: list[str]) -> int:
+        return sdk_main(argv, plugins=[])
 
     monkeypatch.setenv("EASEL_DATA_DIR", str(tmp_path / "home"))
     monkeypatch.setenv("EASEL_ADMIN_URL", explain_admin.url)
@@ -188,8 +191,8 @@ def test_the_cli_explains_a_row_of_a_file_and_writes_the_overlay(demo_run: DemoR
     assert code == 0 and "gradcam at slice rate 0.5" in printed and "target layer: features." in printed
     written = list(out.glob("*-gradcam.png"))
     assert len(written) == 1 and written[0].read_bytes().startswith(PNG) and str(written[0]) in printed
-    code = main(["explain", demo_run.result.app, str(demo_run.result.version), str(batch), "--method", "lime"])
-    assert code == 1 and "invalid_instance" in capsys.readouterr().err  # the whole batch is not one image
+    code = main(["explain", demo_run.result.app, str(demo_run.result.version), str(batch), "--index", "9"])
+    assert code == 1 and "holds 4 instance(s)" in capsys.readouterr().err
 
 
 def effective_accuracy(url: str, x: np.ndarray, y: np.ndarray, deadline_s: float) -> tuple[float, int]:
