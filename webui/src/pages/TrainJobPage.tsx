@@ -78,7 +78,7 @@ function JobBody({ snapshot, onStop, stopping, stopError }: {
       </Section>
       <Section title="Trials">
         {trials.length === 0 ? <Empty>No trials yet: the advisor proposes the first one shortly.</Empty> : (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0}>
             <table className="trials">
               <caption className="sr-only">Trials of this job</caption>
               <thead>
@@ -187,7 +187,7 @@ function Compare({ trials, snapshot, knobs }: { trials: Trial[]; snapshot: Snaps
   });
   return (
     <Section title={`Comparing ${trials.length} trials`}>
-      <div className="table-wrap">
+      <div className="table-wrap" tabIndex={0}>
         <table>
           <caption className="sr-only">Trials side by side</caption>
           <thead>
