@@ -23,6 +23,7 @@ const OTHER = { email: env("E2E_OTHER_EMAIL"), password: env("E2E_PASSWORD") };
 const ROOT = { email: env("E2E_ROOT_EMAIL"), password: env("E2E_ROOT_PASSWORD") };
 const APP = env("E2E_APP");
 const MODEL = `mlp-${APP}`; // model names are unique across users
+const NEW_USER = `new-${APP}@easel.test`;
 const TRAIN_WAIT_MS = Number(process.env.E2E_TRAIN_WAIT_S ?? 420) * 1000;
 const CHROMIUM = process.env.E2E_CHROMIUM ?? "/usr/bin/chromium";
 const FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -204,6 +205,10 @@ step("open the profile chart and compare trials", async () => {
   await page.getByRole("figure", { name: "Accuracy by slice rate, compared" }).waitFor();
   await axe("train job (finished)");
   await shot("06-train-job-finished");
+  // README's picture: the trial table and the charts, in one 1280x800 view
+  await page.getByRole("region", { name: "Trials", exact: true }).evaluate((el) => window.scrollTo(0, el.getBoundingClientRect().top + window.scrollY - 12));
+  await page.screenshot({ path: join(OUT, "readme-train-job.png") });
+  await page.evaluate(() => window.scrollTo(0, 0));
 });
 
 step("deploy, and watch the serving panel", async () => {
@@ -252,6 +257,8 @@ step("the serving panel counts the answers; stop", async () => {
     throw new Error("the metrics never showed a served instance");
   });
   await page.getByRole("figure", { name: "Plan mix: mini-batches run per slice rate" }).waitFor();
+  // the panel keeps itself current: a throughput point needs two successive snapshots
+  await page.getByRole("figure", { name: "Requests, served and dropped instances per second" }).waitFor();
   await shot("08-serving");
   await page.getByRole("button", { name: "Stop serving" }).click();
   await page.locator("h1 .badge", { hasText: "STOPPED" }).waitFor({ timeout: 120_000 });
@@ -281,16 +288,16 @@ step("an admin manages users", async () => {
   await login(ROOT);
   await go("/users", "Users");
   const form = page.getByRole("form", { name: "Create a user" });
-  await form.getByLabel("E-mail").fill("e2e-new@easel.test");
+  await form.getByLabel("E-mail").fill(NEW_USER);
   await form.getByLabel(/^Password/).fill("a-fine-password");
   await form.getByLabel("Role").selectOption("APP_USER");
   await form.getByRole("button", { name: "Create" }).click();
-  await page.getByText("Created e2e-new@easel.test.").waitFor();
-  await page.getByLabel("Role of e2e-new@easel.test").selectOption("APP_DEVELOPER");
-  await page.waitForFunction(() =>
-    document.querySelector('select[aria-label="Role of e2e-new@easel.test"]')?.value === "APP_DEVELOPER");
-  await page.getByRole("button", { name: "Disable e2e-new@easel.test" }).click();
-  await page.getByRole("row", { name: /e2e-new@easel.test/ }).getByText(/^disabled/).waitFor();
+  await page.getByText(`Created ${NEW_USER}.`).waitFor();
+  await page.getByLabel(`Role of ${NEW_USER}`).selectOption("APP_DEVELOPER");
+  await page.waitForFunction((email) =>
+    document.querySelector(`select[aria-label="Role of ${email}"]`)?.value === "APP_DEVELOPER", NEW_USER);
+  await page.getByRole("button", { name: `Disable ${NEW_USER}` }).click();
+  await page.getByRole("row", { name: NEW_USER }).getByText(/^disabled/).waitFor();
   await axe("users");
   await shot("10-users");
 });
