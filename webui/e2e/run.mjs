@@ -205,10 +205,6 @@ step("open the profile chart and compare trials", async () => {
   await page.getByRole("figure", { name: "Accuracy by slice rate, compared" }).waitFor();
   await axe("train job (finished)");
   await shot("06-train-job-finished");
-  // README's picture: the trial table and the charts, in one 1280x800 view
-  await page.getByRole("region", { name: "Trials", exact: true }).evaluate((el) => window.scrollTo(0, el.getBoundingClientRect().top + window.scrollY - 12));
-  await page.screenshot({ path: join(OUT, "readme-train-job.png") });
-  await page.evaluate(() => window.scrollTo(0, 0));
 });
 
 step("deploy, and watch the serving panel", async () => {
