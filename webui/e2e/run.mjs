@@ -298,7 +298,7 @@ step("an admin manages users", async () => {
   await shot("10-users");
 });
 
-step("works on a 390-wide phone screen", async () => {
+step("works on a 390-wide phone screen, light and dark", async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   await go(`/train_jobs/${APP}/1`, "Train job");
   await page.getByRole("figure", { name: "Best score so far, by trial" }).waitFor();
@@ -306,4 +306,9 @@ step("works on a 390-wide phone screen", async () => {
   assert.ok(overflow <= 1, `the page is ${overflow}px wider than the screen`);
   await axe("train job (phone)");
   await shot("11-phone");
+  // dark by the system's setting, and still readable
+  await page.emulateMedia({ colorScheme: "dark" });
+  assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), "rgb(20, 23, 28)");
+  await axe("train job (phone, dark)");
+  await shot("12-phone-dark");
 });
