@@ -18,7 +18,7 @@ class SmallSlicedMLP(SlicedMLPTemplate):
             "lr": FloatKnob(0.03, 0.08),
             "batch_size": FixedKnob(64),
             "weight_decay": FixedKnob(1e-4),
-            "max_epochs": FixedKnob(3),
+            "max_epochs": FixedKnob(2),
             "groups": FixedKnob(8),
             "seed": FixedKnob(0),
             "early_stop": PolicyKnob("EARLY_STOP"),
