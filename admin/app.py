@@ -17,15 +17,26 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
+from admin.dashboard import mount_dashboard
 from admin.middleware import BodySizeLimit
-from admin.routes import datasets, health, inference_jobs, models, tokens, train_jobs, trials, users
+from admin.routes import (
+    datasets,
+    explanations,
+    health,
+    inference_jobs,
+    inference_live,
+    models,
+    tokens,
+    train_job_events,
+    train_jobs,
+    trials,
+    users,
+)
 from admin.services.supervisor import Supervisor
 from admin.services.templates import register_builtin_templates
 from admin.services.users import seed_superadmin
@@ -51,10 +62,10 @@ TAGS = [
     {"name": "train jobs", "description": "hyperparameter search over models within a budget"},
     {"name": "trials", "description": "one trained configuration each"},
     {"name": "inference jobs", "description": "serving the best trials of an app version"},
+    {"name": "explanations", "description": "LIME and Grad-CAM explanations of a served model's predictions"},
 ]
 
 UPLOAD_OVERHEAD = 1 << 20  # multipart framing and form fields around the file
-WEBUI_DIST = Path(__file__).resolve().parents[1] / "webui" / "dist"
 
 
 def start_up(state: AdminState) -> None:
@@ -88,8 +99,8 @@ def create_app(settings: Settings | None = None,
     install_error_handlers(app, "admin")
     app.add_middleware(BodySizeLimit, max_bytes=max(settings.max_upload_bytes, settings.max_template_bytes)
                        + UPLOAD_OVERHEAD)
-    for module in (health, tokens, users, datasets, models, train_jobs, trials, inference_jobs):
+    for module in (health, tokens, users, datasets, models, train_jobs, train_job_events, trials, inference_jobs,
+                   inference_live, explanations):
         app.include_router(module.router)
-    if WEBUI_DIST.is_dir():  # the dashboard, once built (`npm run build` in webui/)
-        app.mount("/ui", StaticFiles(directory=WEBUI_DIST, html=True), name="webui")
+    mount_dashboard(app, settings.webui_dist)  # `/` and `/ui/...`: the web dashboard (webui/), once built
     return app

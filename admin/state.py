@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from easel.blobstore import BlobStore, LocalBlobStore
+from easel.blobstore import BlobStore, make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
 from easel.launcher import Launcher, make_launcher
 from easel.settings import Settings
@@ -31,7 +31,7 @@ class AdminState:
         names); tests of the REST surface pass a contract fake."""
         engine = make_engine(settings.resolved_database_url)
         sessions = make_sessionmaker(engine)
-        return cls(settings, engine, sessions, LocalBlobStore(settings.blob_dir),
+        return cls(settings, engine, sessions, make_blob_store(settings),
                    launcher(sessions) if launcher is not None else None)
 
     @property

@@ -17,13 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin.app import create_app
-from admin.testing import ServerThread, reset_database
 from easel.blobstore import LocalBlobStore
 from easel.db.enums import JobStatus, TrialStatus
 from easel.db.models import TrainJob, Trial, TrialLog, new_id
 from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.settings import Settings
 from sdk import Client, User
+from tests.support import ServerThread, reset_database
 
 _counter = itertools.count()
 

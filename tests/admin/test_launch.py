@@ -10,10 +10,10 @@ from admin_helpers import SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD, TASK
 from sqlalchemy import select
 
 from admin.app import create_app
-from admin.testing import ServerThread, npz_file
 from easel.db.models import Service
 from easel.settings import Settings
 from sdk import Client, TrainBudget
+from tests.support import ServerThread, npz_file
 
 
 def test_services_are_launched_and_stopped(admin_settings: Settings, sessions, tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ import pytest
 from fake_launcher import FakeLauncher
 
 from admin.app import create_app
-from admin.testing import ServerThread, reset_database
 from easel.settings import Settings
 from sdk import Client, User
+from tests.support import ServerThread, reset_database
 
 SDK_SUPERADMIN = ("sdk-root@easel.test", "sdk-root-password")
 SDK_PASSWORD = "sdk-user-password"

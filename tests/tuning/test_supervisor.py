@@ -11,12 +11,12 @@ from pathlib import Path
 from sqlalchemy import select
 
 from admin.app import create_app
-from admin.testing import ServerThread, npz_file
 from easel.db.enums import ServiceKind, ServiceStatus
 from easel.db.models import Service
 from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.settings import Settings
 from sdk import Client, TrainBudget
+from tests.support import ServerThread, npz_file
 
 EMAIL, PASSWORD = "supervised-root@easel.test", "supervised-root-password"
 TEMPLATE = Path(__file__).with_name("quadratic_template.py")

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from admin.app import create_app
-from admin.testing import ServerThread
-from easel.model.builtin.sliced import SlicedMLPTemplate
+from builtin_templates.sliced import SlicedMLPTemplate
 from easel.settings import Settings
 from sdk import Client, TrainBudget
+from tests.support import ServerThread
 
 EMAIL, PASSWORD = "tuning-root@easel.test", "tuning-root-password"
 
