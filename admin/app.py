@@ -15,17 +15,19 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session, sessionmaker
 
 from admin.dashboard import mount_dashboard
 from admin.errors import install_error_handlers
 from admin.middleware import BodySizeLimit
 from admin.routes import (
     datasets,
+    explanations,
     health,
     inference_jobs,
     inference_live,
@@ -42,6 +44,7 @@ from admin.services.users import seed_superadmin
 from admin.state import AdminState
 from admin.version import VERSION
 from easel.db.migrate import upgrade
+from easel.launcher import Launcher
 from easel.settings import Settings, get_settings
 
 log = logging.getLogger("admin")
@@ -59,6 +62,7 @@ TAGS = [
     {"name": "train jobs", "description": "hyperparameter search over models within a budget"},
     {"name": "trials", "description": "one trained configuration each"},
     {"name": "inference jobs", "description": "serving the best trials of an app version"},
+    {"name": "explanations", "description": "LIME and Grad-CAM explanations of a served model's predictions"},
 ]
 
 UPLOAD_OVERHEAD = 1 << 20  # multipart framing and form fields around the file
@@ -72,22 +76,21 @@ def start_up(state: AdminState) -> None:
     log.info("admin ready: built-in templates %s", ", ".join(names))
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None,
+               launcher: Callable[[sessionmaker[Session]], Launcher] | None = None) -> FastAPI:
+    """The admin app; ``launcher`` makes its service launcher from the sessions (default: ``EASEL_LAUNCHER``'s)."""
     settings = settings or get_settings()
-    state = AdminState.from_settings(settings)
+    state = AdminState.from_settings(settings, launcher)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(start_up, state)
-        # Only launched services can die and be replaced; deferred ones are records.
-        supervisor = Supervisor(state) if settings.launch_services else None
-        if supervisor is not None:
-            supervisor.start()
+        supervisor = Supervisor(state)
+        supervisor.start()
         try:
             yield
         finally:
-            if supervisor is not None:
-                supervisor.stop()
+            supervisor.stop()
             state.close()
 
     app = FastAPI(title="Easel admin", version=VERSION, description=DESCRIPTION, openapi_tags=TAGS,
@@ -97,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=max(settings.max_upload_bytes, settings.max_template_bytes)
                        + UPLOAD_OVERHEAD)
     for module in (health, tokens, users, datasets, models, train_jobs, train_job_events, trials, inference_jobs,
-                   inference_live):
+                   inference_live, explanations):
         app.include_router(module.router)
     mount_dashboard(app, settings.webui_dist)  # `/` and `/ui/...`: the web dashboard (webui/), once built
     return app

@@ -19,6 +19,7 @@ from easel.db.enums import (
     TrialStatus,
     UserRole,
 )
+from easel.jobs import InferenceBudget, TrainBudget
 
 T = TypeVar("T")
 
@@ -124,18 +125,6 @@ class ModelOut(Out):
 
 
 # -- train jobs and trials ---------------------------------------------------------------------------
-class TrainBudget(Schema):
-    """How much a train job may spend. Keys are upper case, as in the REST API of SINGA-Auto."""
-
-    model_config = ConfigDict(allow_inf_nan=False, extra="forbid", populate_by_name=True)
-
-    MODEL_TRIAL_COUNT: int = Field(default=5, ge=1, le=10_000, description="trials per model")
-    TIME_HOURS: float = Field(default=1.0, gt=0, le=24 * 365, description="wall-clock budget")
-    GPU_COUNT: int = Field(default=0, ge=0, le=1024, description="GPUs for the job's workers")
-    WORKERS: int = Field(default=1, ge=1, le=64, description="train workers per model")
-    EARLY_STOP: bool = Field(default=True, description="let the advisor stop hopeless trials early")
-
-
 class TrainJobIn(Schema):
     app: AppName
     task: Task
@@ -209,10 +198,6 @@ class TrialLogOut(Out):
 
 
 # -- inference jobs ----------------------------------------------------------------------------------
-class InferenceBudget(Schema):
-    GPU_COUNT: int = Field(default=0, ge=0, le=1024)
-
-
 class InferenceJobIn(Schema):
     app: AppName
     app_version: int = Field(default=-1, ge=-1, le=MAX_INT, description="-1: the latest version")

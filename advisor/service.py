@@ -17,26 +17,12 @@ from advisor.samplers import Sampler, make_sampler
 from advisor.space import SearchSpace, space_from_knob_config
 from easel.db.enums import JobStatus, TrialStatus
 from easel.db.models import Trial
+from easel.jobs import TrainBudget
 from easel.tuning import Proposal, TuningChannel
 
 log = logging.getLogger("easel.advisor")
 
 MAX_ATTEMPTS = 2  # a proposal whose worker dies is re-issued once
-
-
-@dataclass
-class Budget:
-    trials: int
-    seconds: float
-    early_stop: bool = True
-
-    @classmethod
-    def from_job(cls, budget: dict) -> Budget:
-        trials = int(budget.get("MODEL_TRIAL_COUNT", 5))
-        hours = float(budget.get("TIME_HOURS", 24.0))
-        if trials < 1 or hours <= 0:
-            raise ValueError(f"budget needs MODEL_TRIAL_COUNT >= 1 and TIME_HOURS > 0, got {budget}")
-        return cls(trials, hours * 3600.0, bool(budget.get("EARLY_STOP", True)))
 
 
 @dataclass
@@ -49,7 +35,7 @@ class Outstanding:
 class Advisor:
     records: TrialRecords
     channel: TuningChannel
-    budget: Budget
+    budget: TrainBudget
     space: SearchSpace
     sampler: Sampler
     tick_s: float = 1.0
@@ -62,8 +48,8 @@ class Advisor:
     def for_sub_job(cls, records: TrialRecords, channel: TuningChannel, backend: str = "gp",
                     seed: int | None = None) -> Advisor:
         _sub, job, model = records.job()
-        budget = Budget.from_job(job.budget)
-        space = space_from_knob_config(model.knob_config, {"EARLY_STOP": budget.early_stop})
+        budget = TrainBudget.from_stored(job.budget)
+        space = space_from_knob_config(model.knob_config, {"EARLY_STOP": budget.EARLY_STOP})
         advisor = cls(records, channel, budget, space, make_sampler(backend, space, seed=seed))
         advisor.rebuild()
         return advisor
@@ -88,7 +74,7 @@ class Advisor:
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> JobStatus:
-        self.records.set_sub_job_status(JobStatus.RUNNING)
+        self.records.mark_running()
         last_event = "$"
         while True:
             self.reconcile()
@@ -96,7 +82,7 @@ class Advisor:
                 self.stop_proposing("time budget used up")
             if not self.stopping:
                 self.supply_idle_workers()
-            if self.created >= self.budget.trials and not self.outstanding:
+            if self.created >= self.budget.MODEL_TRIAL_COUNT and not self.outstanding:
                 break
             if self.stopping and not self.outstanding:
                 break
@@ -104,7 +90,7 @@ class Advisor:
                 last_event = entry_id
                 log.debug("event %s", event)
         self.channel.stop_workers()
-        self.records.set_sub_job_status(JobStatus.COMPLETED)
+        self.records.mark_completed()
         log.info("sub-train-job done: %d trials", self.created)
         return JobStatus.COMPLETED
 
@@ -123,7 +109,7 @@ class Advisor:
 
     def supply_idle_workers(self) -> None:
         idle = len(self.channel.workers()) - len(self.outstanding)
-        while idle > 0 and self.created < self.budget.trials:
+        while idle > 0 and self.created < self.budget.MODEL_TRIAL_COUNT:
             tuned = self.sampler.ask()
             trial = self.records.create(self.space.complete(tuned))
             proposal = Proposal(trial.id, trial.no, trial.knobs, trial.attempts)

@@ -22,11 +22,12 @@ from sqlalchemy import select
 
 from admin.deps import DbSession, Developer, PageParams, State
 from admin.routes.common import paginate
-from admin.routes.train_jobs import LIVE, AppPath, VersionPath, owned_train_job, train_job_out
+from admin.routes.train_jobs import AppPath, VersionPath, owned_train_job, train_job_out
 from admin.routes.trials import _with_models
 from admin.schemas import EpochPoint, TrainJobSnapshot
 from admin.state import AdminState
 from easel.db.models import Service, SubTrainJob, TrainJob, Trial, TrialLog
+from easel.jobs import lifecycle
 
 router = APIRouter(prefix="/train_jobs", tags=["train jobs"])
 TRIALS_LIMIT = 1000
@@ -90,7 +91,7 @@ async def train_job_events(app: AppPath, version: VersionPath, db: DbSession, us
             elif time.monotonic() - last_write > KEEP_ALIVE_S:
                 last_write = time.monotonic()
                 yield ": keep-alive\n\n"
-            if snapshot.job.status not in LIVE:
+            if snapshot.job.status not in lifecycle.LIVE_JOB:
                 yield sse("end", json.dumps({"status": snapshot.job.status.value}))
                 return
             await asyncio.sleep(poll_s)

@@ -16,7 +16,6 @@ from sqlalchemy import select, update
 
 from admin.app import create_app
 from admin.services.inference_metrics import histogram_quantile, parse_samples
-from admin.testing import npz_file
 from easel.db.enums import JobStatus, ServiceKind, TrialStatus
 from easel.db.models import InferenceJob, Service, TrainJob, Trial, TrialLog
 from easel.db.session import session_scope
@@ -24,6 +23,7 @@ from easel.settings import Settings
 from inference_worker.metrics import WorkerMetrics
 from predictor.app import PredictorMetrics
 from sdk import Client
+from tests.support import npz_file
 
 
 # -- the build, served ---------------------------------------------------------------------------------

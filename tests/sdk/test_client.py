@@ -10,7 +10,6 @@ import httpx
 import pytest
 from conftest_sdk_helpers import finish_train_job
 
-from admin.testing import GOOD_TEMPLATE, image_zip, npz_file
 from easel.settings import Settings
 from easel.stack.process import free_port
 from sdk import (
@@ -40,6 +39,7 @@ from sdk import (
 from sdk import (
     Trial as TrialType,
 )
+from tests.support import GOOD_TEMPLATE, image_zip, npz_file
 
 TASK = "IMAGE_CLASSIFICATION"
 
@@ -88,7 +88,7 @@ def test_every_route(root: Client, url: str, tmp_path: Path, sdk_settings: Setti
         # inference jobs
         deployed = dev.create_inference_job("sdk-app", workers=2, gpu_count=0)
         assert isinstance(deployed, InferenceJob) and deployed.trial_ids == [trial_ids[1]]
-        assert deployed.predictor_url is None and deployed.workers == 2
+        assert deployed.predictor_url.startswith("http://") and deployed.workers == 2  # recorded at once
         assert dev.get_inference_job("sdk-app", 1) == deployed
         assert dev.list_inference_jobs(app="sdk-app").total == 1
         assert dev.stop_inference_job("sdk-app", 1).status == "STOPPED"

@@ -2,8 +2,8 @@
 few epochs, one tuned choice of width so that two trials differ. Uploaded through the dashboard like any
 model developer's template (the checker's verdict is part of the test)."""
 
+from builtin_templates.sliced import SlicedMLPTemplate
 from easel.model import CategoricalKnob, FixedKnob, FloatKnob, PolicyKnob
-from easel.model.builtin.sliced import SlicedMLPTemplate
 
 
 class SmallSlicedMLP(SlicedMLPTemplate):

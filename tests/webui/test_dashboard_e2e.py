@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 from admin.app import create_app
-from admin.testing import ServerThread
 from easel.demo import write_digits
 from easel.settings import Settings
 from sdk import Client
+from tests.support import ServerThread
 
 ROOT = ("webui-root@easel.test", "webui-root-password")
 PASSWORD = "webui-user-password"
