@@ -17,7 +17,7 @@ import uuid
 
 from easel.blobstore import LocalBlobStore
 from easel.db.session import make_engine, make_sessionmaker
-from easel.kafka_io import ensure_topics, make_consumer
+from easel.kafka_io import ensure_topics, make_consumer, topic_config
 from easel.redis_client import make_redis
 from easel.serving import consumer_group, requests_topic
 from easel.settings import Settings, get_settings
@@ -51,7 +51,7 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     service_id = os.environ.get("EASEL_SERVICE_ID")
     worker_id = f"worker-{(service_id or uuid.uuid4().hex)[:8]}"
     topic = requests_topic(job_id)
-    ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers))
+    ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers), config=topic_config(settings))
     consumer = make_consumer(settings, group_id=consumer_group(job_id), value_deserializer=None,
                              key_deserializer=None, fetch_max_wait_ms=settings.serving_fetch_wait_ms,
                              max_partition_fetch_bytes=8 << 20, fetch_max_bytes=32 << 20)

@@ -19,7 +19,7 @@ from sqlalchemy import update
 from easel.blobstore import LocalBlobStore
 from easel.db.models import InferenceJob, Service
 from easel.db.session import make_engine, make_sessionmaker, session_scope
-from easel.kafka_io import ensure_topics
+from easel.kafka_io import ensure_topics, topic_config
 from easel.serving import requests_topic
 from easel.settings import get_settings
 from predictor.app import create_app, load_job_info
@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     host = args.host or settings.predictor_host
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
     info = load_job_info(sessions, LocalBlobStore(settings.blob_dir), args.inference_job_id, settings.serving_batch_size)
-    ensure_topics(settings, [requests_topic(info.job_id)], partitions=info.n_workers)
+    ensure_topics(settings, [requests_topic(info.job_id)], partitions=info.n_workers,
+                  config=topic_config(settings))
 
     # proto=IPPROTO_TCP matters: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say they are TCP;
     # with Nagle on, each answer waits ~40 ms for the client's delayed ACK.

@@ -15,16 +15,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger("easel.predictor")
 
 STATUS_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
-                422: "invalid", 500: "internal", 503: "unavailable"}
+                422: "invalid", 429: "overloaded", 500: "internal", 503: "unavailable"}
 
 
 class ApiError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, detail: str, *, code: str | None = None) -> None:
+    def __init__(self, detail: str, *, code: str | None = None, retry_after_s: int | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.retry_after_s = retry_after_s
         if code is not None:
             self.code = code
 
@@ -41,8 +42,15 @@ class Unavailable(ApiError):
     status_code, code = 503, "unavailable"
 
 
-def envelope(status_code: int, code: str, detail: str) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status_code)
+class Overloaded(ApiError):
+    """Refused at once (admission control): the job has more queued work than it may; retry later."""
+
+    status_code, code = 429, "overloaded"
+
+
+def envelope(status_code: int, code: str, detail: str, retry_after_s: int | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
+    return JSONResponse({"error": code, "detail": detail}, status_code=status_code, headers=headers)
 
 
 def describe_errors(errors: list[dict[str, Any]]) -> str:
@@ -54,7 +62,7 @@ def describe_errors(errors: list[dict[str, Any]]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return envelope(error.status_code, error.code, error.detail)
+        return envelope(error.status_code, error.code, error.detail, error.retry_after_s)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:
