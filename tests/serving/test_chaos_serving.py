@@ -1,0 +1,145 @@
+"""Chaos on the real serving stack: under a steady load from client threads, kill or restart one part at a
+time and count what happened to every instance (``easel.chaos``). Assertions are counts, never times.
+
+The module deploys its own inference job (two workers) from the session's trained app; tests run in order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import httpx
+import numpy as np
+import pytest
+import redis
+from serving_helpers import Deployed
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from easel.chaos import SteadyLoad, Tally, health, wait_for
+from easel.db.enums import ServiceKind, ServiceStatus
+from easel.db.models import Service
+from easel.db.session import session_scope
+from easel.serving import live_workers, workers_key
+from easel.settings import Settings
+
+LOAD = {"threads": 2, "deadline_s": 2.0}
+N = 32  # instances per request
+
+
+def services(sessions: sessionmaker[Session], job_id: str, kind: ServiceKind) -> list[Service]:
+    with session_scope(sessions) as session:
+        return list(session.scalars(select(Service).where(Service.inference_job_id == job_id, Service.kind == kind)
+                                    .order_by(Service.created_at)))
+
+
+def running(sessions: sessionmaker[Session], job_id: str, kind: ServiceKind) -> list[Service]:
+    return [s for s in services(sessions, job_id, kind) if s.status == ServiceStatus.RUNNING]
+
+
+def full_strength(sessions: sessionmaker[Session], settings: Settings, deployed: Deployed) -> bool:
+    """Every worker the job asked for runs and is registered live, and the predictor says ok."""
+    job_id = deployed.job.id
+    workers = running(sessions, job_id, ServiceKind.INFERENCE_WORKER)
+    client = redis.Redis.from_url(settings.resolved_redis_url)
+    try:
+        live = live_workers(client.hgetall(workers_key(job_id)), time.time())
+    finally:
+        client.close()
+    wanted = {f"worker-{s.id[:8]}" for s in workers}
+    state = health(deployed.job.predictor_url)
+    return (len(workers) == 2 and wanted <= set(live) and len(running(sessions, job_id, ServiceKind.PREDICTOR)) == 1
+            and state is not None and state.get("status") == "ok")
+
+
+def load(deployed: Deployed) -> SteadyLoad:
+    batch = np.asarray(deployed.x[:N]).tolist()
+    return SteadyLoad(lambda: deployed.job.predictor_url, batch, LOAD["deadline_s"], threads=LOAD["threads"])
+
+
+def assert_every_accepted_instance_answered_once(tally: Tally) -> None:
+    assert tally.accepted > 0, tally
+    assert tally.unanswered == 0 and tally.lost_in_flight == 0, tally
+    assert tally.other_errors == 0, tally
+    assert tally.served + tally.dropped == tally.instances_accepted, tally
+
+
+def test_a_killed_worker_three_times_in_a_row_loses_nothing(deployed: Deployed, sessions, serving_settings) -> None:
+    wait_for(lambda: full_strength(sessions, serving_settings, deployed), 60, "full strength")
+    with load(deployed) as steady:
+        for round_no in range(3):
+            victim = running(sessions, deployed.job.id, ServiceKind.INFERENCE_WORKER)[round_no % 2]
+            served_before = steady.snapshot().served
+            os.kill(victim.pid, signal.SIGKILL)
+            # The survivor takes over the victim's partitions and serves on while the victim is relaunched.
+            wait_for(lambda: steady.snapshot().served >= served_before + 4 * N, 60, "serving after the kill")  # noqa: B023
+            wait_for(lambda: full_strength(sessions, serving_settings, deployed), 90,
+                     f"full strength after kill {round_no + 1}")
+        served_before = steady.snapshot().served
+        wait_for(lambda: steady.snapshot().served >= served_before + 4 * N, 60, "serving at full strength")
+    tally = steady.tally
+    assert_every_accepted_instance_answered_once(tally)
+    workers = services(sessions, deployed.job.id, ServiceKind.INFERENCE_WORKER)
+    assert sum(s.status == ServiceStatus.ERRORED for s in workers) == 3, [(s.name, s.status) for s in workers]
+    assert sum(s.status == ServiceStatus.RUNNING for s in workers) == 2
+
+
+def test_a_killed_predictor_is_relaunched_on_its_url(deployed: Deployed, sessions, serving_settings) -> None:
+    wait_for(lambda: full_strength(sessions, serving_settings, deployed), 60, "full strength")
+    predictor = running(sessions, deployed.job.id, ServiceKind.PREDICTOR)[0]
+    with load(deployed) as steady:
+        wait_for(lambda: steady.snapshot().served >= 4 * N, 60, "serving before the kill")
+        os.kill(predictor.pid, signal.SIGKILL)
+        wait_for(lambda: full_strength(sessions, serving_settings, deployed), 90, "a relaunched predictor")
+        served_before = steady.snapshot().served
+        wait_for(lambda: steady.snapshot().served >= served_before + 4 * N, 60, "serving after the relaunch")
+    tally = steady.tally
+    # Requests in flight on the killed process were lost with it (the client got an error, not a hang);
+    # every request the new predictor accepted was answered.
+    assert tally.lost_in_flight <= LOAD["threads"], tally
+    assert tally.unanswered == tally.lost_in_flight * N and tally.other_errors == 0, tally
+    assert tally.served + tally.dropped == tally.instances_accepted, tally
+    predictors = services(sessions, deployed.job.id, ServiceKind.PREDICTOR)
+    assert [s.status for s in predictors] == [ServiceStatus.ERRORED, ServiceStatus.RUNNING]
+    assert predictors[1].port == predictor.port
+
+
+def test_without_workers_health_and_predict_say_unavailable(deployed: Deployed, sessions, serving_settings) -> None:
+    wait_for(lambda: full_strength(sessions, serving_settings, deployed), 60, "full strength")
+    url = deployed.job.predictor_url
+    for worker in running(sessions, deployed.job.id, ServiceKind.INFERENCE_WORKER):
+        os.kill(worker.pid, signal.SIGSTOP)  # alive to the launcher, silent to the registry: no relaunch
+    try:
+        wait_for(lambda: httpx.get(f"{url}/health", timeout=5).status_code == 503, 60, "health to say unavailable")
+        answer = httpx.post(f"{url}/predict", json={"instances": np.asarray(deployed.x[:2]).tolist(),
+                                                     "deadline_s": 1.0}, timeout=10)
+        assert answer.status_code == 503 and answer.json()["error"] == "unavailable", answer.text
+        assert "retry-after" in answer.headers
+        assert json.loads(httpx.get(f"{url}/health", timeout=5).text)["workers_ready"] == 0
+    finally:
+        for worker in running(sessions, deployed.job.id, ServiceKind.INFERENCE_WORKER):
+            os.kill(worker.pid, signal.SIGCONT)
+    wait_for(lambda: full_strength(sessions, serving_settings, deployed), 60, "full strength again")
+
+
+@pytest.mark.parametrize("part", ["redis", "kafka"])
+def test_a_restarted_server_is_ridden_out(part: str, deployed: Deployed, sessions, serving_settings,
+                                          local_stack) -> None:
+    wait_for(lambda: full_strength(sessions, serving_settings, deployed), 60, "full strength")
+    server = next(p for p in local_stack.parts if p.name == part)
+    with load(deployed) as steady:
+        wait_for(lambda: steady.snapshot().served >= 4 * N, 60, "serving before the restart")
+        server.stop()
+        server.start()
+        wait_for(lambda: full_strength(sessions, serving_settings, deployed), 120, f"full strength after {part}")
+        served_before = steady.snapshot().served
+        wait_for(lambda: steady.snapshot().served >= served_before + 4 * N, 120, f"serving after {part} restarted")
+    tally = steady.tally
+    assert_every_accepted_instance_answered_once(tally)
+    workers = services(sessions, deployed.job.id, ServiceKind.INFERENCE_WORKER)
+    predictors = services(sessions, deployed.job.id, ServiceKind.PREDICTOR)
+    assert not [s.name for s in workers + predictors if s.status == ServiceStatus.ERRORED
+                and s.created_at > predictors[-1].created_at], "no service died of the restart"
