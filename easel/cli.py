@@ -17,6 +17,7 @@ from easel import client_cli
 from easel.local_stack import LocalStack, StackError
 from easel.settings import Settings, SettingsError, get_settings
 from easel.stack.admin_server import AdminPart
+from easel.stack.job_services import JobServices
 
 
 def _say(message: str) -> None:
@@ -39,9 +40,34 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_down(settings: Settings, _args: argparse.Namespace) -> int:
-    print(f"Stopping the Easel stack in {settings.data_dir} ...", flush=True)
-    _say("admin: stopped" if AdminPart(settings).stop() else "admin: was not running")
+def _job_services(settings: Settings) -> JobServices | None:
+    """The jobs' services, if the database is up to say what they are."""
+    stack = LocalStack(settings)
+    if not stack.postgres.health().healthy:
+        return None
+    return JobServices(settings)
+
+
+def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
+    jobs = _job_services(settings)
+    try:
+        if jobs is not None:
+            live = jobs.live_jobs()
+            if live and not args.force:
+                print("easel down: these jobs are live; stop them first, or pass --force to stop (drain) their "
+                      "services and mark them STOPPED:", file=sys.stderr)
+                for job in live:
+                    print(f"  {job.describe()}", file=sys.stderr)
+                return 1
+        print(f"Stopping the Easel stack in {settings.data_dir} ...", flush=True)
+        # Admin first, so its supervisor does not relaunch what is being stopped.
+        _say("admin: stopped" if AdminPart(settings).stop() else "admin: was not running")
+        if jobs is not None:
+            for row in jobs.stop_all(timeout_s=settings.serving_drain_s + 5.0):
+                _say(f"{row.name}: {row.status.lower()}")
+    finally:
+        if jobs is not None:
+            jobs.close()
     LocalStack(settings).down(progress=_say)
     return 0
 
@@ -52,13 +78,28 @@ def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
     for part in health:
         state = "healthy" if part.healthy else ("UNHEALTHY" if part.running else "stopped")
         print(f"{part.name:<10} {state:<10} {part.pid or '-':>7}  {(part.version or part.detail):<48} {part.url}")
-    return 0 if all(part.healthy for part in health) else 1
+    jobs = _job_services(settings)
+    services_ok = True
+    if jobs is not None:
+        try:
+            live = jobs.live_jobs()
+            rows = jobs.services()  # reconciled with the process table: a dead process shows as ended
+        finally:
+            jobs.close()
+        if live or rows:
+            print(f"\n{'job service':<56} {'kind':<17} {'state':<8} {'pid':>7}")
+            for row in rows:
+                print(f"{row.name:<56} {row.kind:<17} {row.status:<8} {row.pid or '-':>7}")
+            for job in live:
+                print(f"live: {job.describe()}")
+        services_ok = all(row.status == "RUNNING" for row in rows)
+    return 0 if all(part.healthy for part in health) and services_ok else 1
 
 
 COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int]]] = {
     "up": ("start PostgreSQL, Redis, the Kafka broker and admin; apply migrations", cmd_up),
-    "down": ("stop the local stack (metadata is kept)", cmd_down),
-    "status": ("show each part's health; exit 1 if any is not healthy", cmd_status),
+    "down": ("stop the local stack (metadata is kept); refuses while jobs are live unless --force", cmd_down),
+    "status": ("show each part's health and the live jobs' services; exit 1 if any is not healthy", cmd_status),
 }
 
 
@@ -69,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text)
         if name == "up":
             command.add_argument("--no-admin", action="store_true", help="start the data services only")
+        if name == "down":
+            command.add_argument("--force", action="store_true",
+                                 help="stop (drain) the services of live jobs and mark the jobs STOPPED")
     client_cli.add_commands(sub)
     return parser
 

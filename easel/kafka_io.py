@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from contextlib import suppress
@@ -61,6 +62,8 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, codec:
         "max_poll_interval_ms": GROUP_MAX_POLL_INTERVAL_MS,
         "session_timeout_ms": GROUP_SESSION_TIMEOUT_MS,
         "heartbeat_interval_ms": GROUP_HEARTBEAT_MS,
+        # a topic re-created after a broker restart (the local broker keeps topics in memory) is noticed soon
+        "metadata_max_age_ms": 5000,
     }
     options.update(kwargs)
     return KafkaConsumer(*topics, **options)
@@ -105,14 +108,23 @@ class ResilientProducer:
     ``log_every_s`` with a count, so a broker outage cannot flood the log.
     """
 
-    def __init__(self, factory: Callable[[], KafkaProducer], log_every_s: float = 5.0) -> None:
+    def __init__(self, factory: Callable[[], KafkaProducer], log_every_s: float = 5.0,
+                 suspect_s: float = 30.0) -> None:
         self._factory = factory
         self._lock = threading.Lock()
         self._producer: KafkaProducer | None = None
         self._broken = False
         self._throttle = Throttle(log_every_s)
+        self._suspect_s = suspect_s
+        self._failed_at = float("-inf")
         self.replaced = 0
         self.failed_sends = 0
+
+    @property
+    def healthy(self) -> bool:
+        """No send failed in the last ``suspect_s``: a send will not block (callers on an event loop send
+        inline only then, and from a thread otherwise)."""
+        return not self._broken and time.monotonic() - self._failed_at > self._suspect_s
 
     def _current(self) -> KafkaProducer:
         with self._lock:
@@ -149,6 +161,7 @@ class ResilientProducer:
     def _failed(self, producer: KafkaProducer, error: Exception) -> None:
         with self._lock:
             self.failed_sends += 1
+            self._failed_at = time.monotonic()
             if producer is self._producer:
                 self._broken = True
         held = self._throttle.ready()

@@ -302,6 +302,8 @@ class InferenceWorker:
         """Act on the rebalance events of the last ``poll``, on this (the poll) thread: the listener only
         records them, because kafka-python calls it on its IO thread, where nothing may block."""
         for kind, parts in self.partition_events.drain():
+            if kind == REVOKED and not parts:  # the first join revokes nothing
+                continue
             if kind == REVOKED:
                 # No commit here: the generation is over, and everything answered was committed after the
                 # poll that answered it. What is left is redelivered to the next owner (the predictor keeps

@@ -37,6 +37,7 @@ import numpy as np
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from kafka import KafkaProducer
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -53,7 +54,7 @@ from easel.blobstore import BlobStore
 from easel.db.enums import JobStatus
 from easel.db.models import InferenceJob, Trial
 from easel.db.session import session_scope
-from easel.kafka_io import ResilientProducer, make_producer
+from easel.kafka_io import ResilientProducer, ensure_topics, make_producer, topic_config
 from easel.model.params import read_metadata
 from easel.serving import (
     DROPPED,
@@ -200,8 +201,7 @@ class Predictor:
     async def start(self) -> None:
         # No idempotence: duplicates are harmless here (workers and the router keep an instance's first
         # answer), while an idempotent producer can fail for good after a broker restart (unknown producer id).
-        self.producer = ResilientProducer(lambda: make_producer(
-            self.settings, value_serializer=None, batch_size=1 << 20, max_block_ms=2000, enable_idempotence=False))
+        self.producer = ResilientProducer(self._new_producer)
         partitions = await asyncio.to_thread(self.producer.partitions_for, self.topic)
         if partitions:
             self.partitions = sorted(partitions)
@@ -212,6 +212,18 @@ class Predictor:
                                    lambda stage, seconds: self.metrics.stages.labels(stage).observe(seconds))
         await self.router.start()
         self._on_ready("")  # workers may have registered before we started
+
+    def _new_producer(self) -> KafkaProducer:
+        """A fresh producer — after a broker restart too, when the (in-memory) broker may have lost the
+        requests topic, so it is ensured first, with the partitions the workers expect."""
+        if self.producer is not None:  # a replacement, not the first
+            try:
+                ensure_topics(self.settings, [self.topic], partitions=len(self.partitions),
+                              config=topic_config(self.settings))
+            except Exception as error:  # noqa: BLE001 - the producer reconnects anyway; the next failure retries
+                log.warning("could not ensure the requests topic (%s)", error)
+        return make_producer(self.settings, value_serializer=None, batch_size=1 << 20, max_block_ms=2000,
+                             enable_idempotence=False)
 
     async def stop(self) -> None:
         if self.router is not None:
@@ -344,7 +356,8 @@ class Predictor:
 
     async def _send_now(self, task: str, batch: np.ndarray | list[Any], deadline_at: float) -> None:
         try:
-            if len(batch) <= INLINE_SEND:
+            assert self.producer is not None
+            if len(batch) <= INLINE_SEND and self.producer.healthy:  # inline only when it cannot block
                 self._send(task, batch, deadline_at)
             else:
                 await asyncio.to_thread(self._send, task, batch, deadline_at)
