@@ -9,6 +9,7 @@ import sys
 from advisor.records import TrialRecords
 from advisor.service import Advisor
 from easel.db.session import make_engine, make_sessionmaker
+from easel.launcher.service_exit import record_clean_exit
 from easel.redis_client import make_redis
 from easel.settings import get_settings
 from easel.signals import exit_on_sigterm
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     channel = TuningChannel(make_redis(settings, decode_responses=True), args.sub_train_job_id, args.lease_s)
     advisor = Advisor.for_sub_job(TrialRecords(sessions, args.sub_train_job_id), channel, args.backend, args.seed)
     advisor.run()
+    record_clean_exit(sessions)
     return 0
 
 

@@ -18,6 +18,7 @@ import uuid
 from easel.blobstore import LocalBlobStore
 from easel.db.session import make_engine, make_sessionmaker
 from easel.kafka_io import ensure_topics, make_consumer, topic_config
+from easel.launcher.service_exit import record_clean_exit
 from easel.redis_client import make_redis
 from easel.serving import consumer_group, requests_topic
 from easel.settings import Settings, get_settings
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda _signum, _frame: worker.stop.set())
     signal.signal(signal.SIGINT, lambda _signum, _frame: worker.stop.set())
     worker.run()
+    if worker.sessions is not None:
+        record_clean_exit(worker.sessions)
     return 0
 
 

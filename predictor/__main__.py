@@ -20,6 +20,7 @@ from easel.blobstore import LocalBlobStore
 from easel.db.models import InferenceJob, Service
 from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.kafka_io import ensure_topics, topic_config
+from easel.launcher.service_exit import record_clean_exit
 from easel.serving import requests_topic
 from easel.settings import get_settings
 from predictor.app import create_app, load_job_info
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
                             timeout_graceful_shutdown=max(1, int(settings.serving_drain_s)))
     uvicorn.Server(config).run(sockets=[sock])
+    record_clean_exit(sessions)
     return 0
 
 

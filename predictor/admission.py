@@ -31,6 +31,7 @@ class Admission:
         self.fastest_batch_s = fastest_batch_s if fastest_batch_s and fastest_batch_s > 0 else None
         self.work_s = 0.0
         self.instances = 0
+        self.peak_instances = 0  # the most held at once: what the memory bound is checked against
         self.refused = 0
 
     def expected_work_s(self, n: int, workers: int) -> float:
@@ -51,6 +52,7 @@ class Admission:
                              retry_after_s=retry)
         self.work_s += work
         self.instances += n
+        self.peak_instances = max(self.peak_instances, self.instances)
         return Ticket(work, n)
 
     def release(self, ticket: Ticket) -> None:

@@ -40,8 +40,9 @@ def serving_settings(settings: Settings) -> Settings:
     })
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def serving_admin(serving_settings: Settings) -> Iterator[ServerThread]:
+    # Per module: its supervisor must not outlive the serving tests and adopt other tests' services.
     with ServerThread(create_app(serving_settings)) as server:
         yield server
 
@@ -55,16 +56,21 @@ def sessions(serving_settings: Settings) -> Iterator[sessionmaker[Session]]:
 
 @dataclass
 class Trained:
-    client: Client
     app: str
     version: int
     val_path: Path
 
 
 @pytest.fixture(scope="session")
-def trained(serving_admin: ServerThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
-    client = Client(serving_admin.url, timeout=120)
-    client.login(*ROOT)
+def trained(serving_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """One trained app for every serving module (training is the slow part), through an admin of its own
+    that stops once training is done."""
+    with ServerThread(create_app(serving_settings)) as server, Client(server.url, timeout=120) as client:
+        client.login(*ROOT)
+        return _train(client, tmp_path_factory)
+
+
+def _train(client: Client, tmp_path_factory: pytest.TempPathFactory) -> Trained:
     folder = tmp_path_factory.mktemp("digits")
     train_path, val_path = write_digits(folder)
     suffix = uuid.uuid4().hex[:6]
@@ -80,25 +86,25 @@ def trained(serving_admin: ServerThread, tmp_path_factory: pytest.TempPathFactor
                    "the train job to finish")
         trials = client.list_trials(app, version, best=1).items
         assert trials and trials[0].status == "COMPLETED", f"training failed: {trials}"
-        yield Trained(client, app, version, val_path)
     finally:
-        try:
-            if client.get_train_job(app, version).status in ("STARTED", "RUNNING"):
-                client.stop_train_job(app, version)
-        finally:
-            client.close()
+        if client.get_train_job(app, version).status in ("STARTED", "RUNNING"):
+            client.stop_train_job(app, version)
+    return Trained(app, version, val_path)
 
 
 @pytest.fixture(scope="module")
-def deployed(trained: Trained) -> Iterator[Deployed]:
-    client, app, version = trained.client, trained.app, trained.version
+def deployed(serving_admin: ServerThread, trained: Trained) -> Iterator[Deployed]:
+    app, version = trained.app, trained.version
     job = None
-    try:
-        job = client.create_inference_job(app, version, workers=2)
-        job = client.wait_inference_job(app, version, timeout_s=120)
-        with np.load(trained.val_path) as data:
-            x, y = data["x"], data["y"]
-        yield Deployed(client, app, version, job, x, y)
-    finally:
-        if job is not None and client.get_inference_job(app, version).status in ("STARTED", "RUNNING", "DEGRADED"):
-            client.stop_inference_job(app, version)
+    with Client(serving_admin.url, timeout=120) as client:
+        client.login(*ROOT)
+        try:
+            job = client.create_inference_job(app, version, workers=2)
+            job = client.wait_inference_job(app, version, timeout_s=120)
+            with np.load(trained.val_path) as data:
+                x, y = data["x"], data["y"]
+            yield Deployed(client, app, version, job, x, y)
+        finally:
+            if job is not None and client.get_inference_job(app, version).status in ("STARTED", "RUNNING",
+                                                                                      "DEGRADED"):
+                client.stop_inference_job(app, version)

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 
 import httpx
 import numpy as np
@@ -28,6 +29,19 @@ from easel.settings import Settings
 
 LOAD = {"threads": 2, "deadline_s": 2.0}
 N = 32  # instances per request
+MAX_INFLIGHT = 6000  # the predictor's memory bound here (EASEL_SERVING_MAX_INFLIGHT_INSTANCES)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def predictor_bounds() -> Iterator[None]:
+    """The services this module launches inherit these (the local launcher passes the environment on)."""
+    saved = os.environ.get("EASEL_SERVING_MAX_INFLIGHT_INSTANCES")
+    os.environ["EASEL_SERVING_MAX_INFLIGHT_INSTANCES"] = str(MAX_INFLIGHT)
+    yield
+    if saved is None:
+        os.environ.pop("EASEL_SERVING_MAX_INFLIGHT_INSTANCES", None)
+    else:
+        os.environ["EASEL_SERVING_MAX_INFLIGHT_INSTANCES"] = saved
 
 
 def services(sessions: sessionmaker[Session], job_id: str, kind: ServiceKind) -> list[Service]:
@@ -143,3 +157,29 @@ def test_a_restarted_server_is_ridden_out(part: str, deployed: Deployed, session
     predictors = services(sessions, deployed.job.id, ServiceKind.PREDICTOR)
     assert not [s.name for s in workers + predictors if s.status == ServiceStatus.ERRORED
                 and s.created_at > predictors[-1].created_at], "no service died of the restart"
+
+
+def test_overload_is_refused_at_once_and_what_is_accepted_is_answered_in_time(deployed: Deployed, sessions,
+                                                                              serving_settings) -> None:
+    """About 10x what two workers can do at full width: the excess is refused with 429 + Retry-After, every
+    accepted instance is answered by its deadline plus the predictor's margin (as the predictor recorded it),
+    its instances in flight stay under the configured bound, and normal traffic is served right after."""
+    wait_for(lambda: full_strength(sessions, serving_settings, deployed), 60, "full strength")
+    url = deployed.job.predictor_url
+    before = health(url)
+    assert before is not None
+    big = np.concatenate([deployed.x] * 6)[:2000].tolist()
+    with SteadyLoad(lambda: url, big, 1.0, threads=8) as burst:
+        wait_for(lambda: burst.snapshot().refused >= 5 and burst.snapshot().accepted >= 5, 120, "refusals")
+    overloaded = burst.tally
+    assert overloaded.codes.get("429", 0) >= 5, overloaded
+    assert overloaded.unanswered == 0 and overloaded.other_errors == 0, overloaded
+    assert overloaded.served + overloaded.dropped == overloaded.instances_accepted, overloaded
+    after = health(url)
+    assert after is not None
+    assert after["late_tasks"] == before["late_tasks"], "every accepted task was answered by deadline + margin"
+    assert after["peak_inflight_instances"] <= after["max_inflight_instances"] == MAX_INFLIGHT
+    assert after["inflight_instances"] == 0 and after["queued_work_s"] == 0
+    with load(deployed) as normal:
+        wait_for(lambda: normal.snapshot().served >= 4 * N, 60, "normal traffic served after the burst")
+    assert normal.tally.refused == 0 and normal.tally.unanswered == 0, normal.tally
