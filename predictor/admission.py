@@ -39,6 +39,16 @@ class Admission:
             return 0.0
         return math.ceil(n / self.batch_size) * self.fastest_batch_s / max(1, workers)
 
+    def refuse_if_full(self) -> None:
+        """Raise :class:`Overloaded` when no task could be admitted now, whatever its size (checked before
+        a request body is even parsed)."""
+        if self.work_s >= self.max_work_s or self.instances >= self.max_instances:
+            self.refused += 1
+            retry = max(1, math.ceil(self.work_s - self.max_work_s)) if self.work_s >= self.max_work_s else 1
+            raise Overloaded(f"the job is at its bound of queued work ({self.work_s:.1f} s of "
+                             f"{self.max_work_s:g} s, {self.instances} of {self.max_instances} instances); "
+                             f"retry in {retry} s", retry_after_s=retry)
+
     def admit(self, n: int, workers: int) -> Ticket:
         """Hold room for a task of ``n`` instances, or raise :class:`Overloaded` (nothing held)."""
         work = self.expected_work_s(n, workers)

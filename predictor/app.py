@@ -468,6 +468,9 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES >> 20} MiB")
+        # Full already: refuse before parsing, so a burst costs the predictor (and the answers it owes
+        # before their deadlines) as little as possible.
+        predictor.admission.refuse_if_full()
         raw = await request.body()
         binary = request.headers.get("content-type", "").split(";")[0].strip().lower() in MSGPACK_TYPES
         body = await asyncio.to_thread(parse_body, raw, binary) if len(raw) > 256 << 10 else parse_body(raw, binary)
