@@ -193,6 +193,7 @@ class Predictor:
         self._live: tuple[float, int | None] = (0.0, None)  # (when read, live workers) — read at most every second
         # Every answer's lateness past its deadline, as this predictor measured it (what the overload and
         # chaos checks read): answered, and answered later than deadline + margin.
+        self._producers_made = 0
         self.answered_tasks = 0
         self.late_tasks = 0
         self.worst_lateness_s = 0.0
@@ -216,7 +217,8 @@ class Predictor:
     def _new_producer(self) -> KafkaProducer:
         """A fresh producer — after a broker restart too, when the (in-memory) broker may have lost the
         requests topic, so it is ensured first, with the partitions the workers expect."""
-        if self.producer is not None:  # a replacement, not the first
+        self._producers_made += 1
+        if self._producers_made > 1:  # a replacement, not the first
             try:
                 ensure_topics(self.settings, [self.topic], partitions=len(self.partitions),
                               config=topic_config(self.settings))

@@ -139,7 +139,7 @@ def test_without_workers_health_and_predict_say_unavailable(deployed: Deployed, 
     wait_for(lambda: full_strength(sessions, serving_settings, deployed), 60, "full strength again")
 
 
-@pytest.mark.parametrize("part", ["redis", "kafka"])
+@pytest.mark.parametrize("part", ["redis", "kafka", "postgres"])
 def test_a_restarted_server_is_ridden_out(part: str, deployed: Deployed, sessions, serving_settings,
                                           local_stack) -> None:
     wait_for(lambda: full_strength(sessions, serving_settings, deployed), 60, "full strength")
