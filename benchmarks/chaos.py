@@ -2,7 +2,7 @@
 
 A private local stack (PostgreSQL, Redis, the Kafka-protocol broker) and a real admin process (its supervisor
 relaunches what dies) serve one inference job — a predictor and two inference workers of the sliced MLP
-(``benchmarks/serving.py``'s template, trained here) — under a steady load from client threads. One fault at
+(``benchmarks/serving.py``'s template at 1024 units, trained here) — under a steady load from client threads. One fault at
 a time: SIGKILL an inference worker (three times in a row), SIGKILL the predictor, restart the broker, Redis,
 PostgreSQL and admin, and a 10x overload burst. Per fault: the load's counts while it lasted (requests
 accepted, refused, lost in flight; instances accepted, served, dropped, unanswered) and the time from the
@@ -84,12 +84,15 @@ class Deployment:
     def full_strength(self) -> bool:
         import redis
 
-        from easel.chaos import health
+        from easel.chaos import health, process_alive
         from easel.db.enums import ServiceKind
         from easel.serving import live_workers, workers_key
 
         try:
             workers = self.running(ServiceKind.INFERENCE_WORKER)
+            predictors = self.running(ServiceKind.PREDICTOR)
+            if len(predictors) != 1 or not all(process_alive(s.pid) for s in workers + predictors):
+                return False  # a killed process the supervisor has not noticed (or replaced) yet
             client = redis.Redis.from_url(self.settings.resolved_redis_url, socket_timeout=2)
             try:
                 live = live_workers(client.hgetall(workers_key(self.job_id)), time.time())
@@ -154,6 +157,9 @@ def main() -> int:
         sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
         folder = data_dir / "bench"
         folder.mkdir()
+        # A narrower network than the serving benchmark's (1024 units): faults are about the pipeline, and
+        # training the 4096-unit one takes minutes on a busy machine.
+        bench.TEMPLATE_SOURCE = bench.TEMPLATE_SOURCE.replace("FixedKnob(4096)", "FixedKnob(1024)")
         log("training the sliced MLP ...")
         setup = bench.train_and_deploy(settings, sessions, folder)
         admin.start()

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
+import psutil
 
 
 @dataclass
@@ -150,6 +151,16 @@ def wait_for(check: Callable[[], Any], timeout_s: float, what: str, every_s: flo
         time.sleep(every_s)
 
 
+def process_alive(pid: int | None) -> bool:
+    """The process exists and has not exited (a killed child not yet reaped is a zombie: not alive)."""
+    if pid is None:
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def health(url: str) -> dict[str, Any] | None:
     try:
         return httpx.get(f"{url}/health", timeout=2).json()
@@ -157,4 +168,4 @@ def health(url: str) -> dict[str, Any] | None:
         return None
 
 
-__all__ = ["SteadyLoad", "Tally", "health", "wait_for"]
+__all__ = ["SteadyLoad", "Tally", "health", "process_alive", "wait_for"]

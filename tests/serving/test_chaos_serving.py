@@ -20,7 +20,7 @@ from serving_helpers import Deployed
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from easel.chaos import SteadyLoad, Tally, health, wait_for
+from easel.chaos import SteadyLoad, Tally, health, process_alive, wait_for
 from easel.db.enums import ServiceKind, ServiceStatus
 from easel.db.models import Service
 from easel.db.session import session_scope
@@ -58,6 +58,9 @@ def full_strength(sessions: sessionmaker[Session], settings: Settings, deployed:
     """Every worker the job asked for runs and is registered live, and the predictor says ok."""
     job_id = deployed.job.id
     workers = running(sessions, job_id, ServiceKind.INFERENCE_WORKER)
+    predictors = running(sessions, job_id, ServiceKind.PREDICTOR)
+    if not all(process_alive(s.pid) for s in workers + predictors):
+        return False  # a killed process the supervisor has not noticed yet
     client = redis.Redis.from_url(settings.resolved_redis_url)
     try:
         live = live_workers(client.hgetall(workers_key(job_id)), time.time())
@@ -65,7 +68,7 @@ def full_strength(sessions: sessionmaker[Session], settings: Settings, deployed:
         client.close()
     wanted = {f"worker-{s.id[:8]}" for s in workers}
     state = health(deployed.job.predictor_url)
-    return (len(workers) == 2 and wanted <= set(live) and len(running(sessions, job_id, ServiceKind.PREDICTOR)) == 1
+    return (len(workers) == 2 and wanted <= set(live) and len(predictors) == 1
             and state is not None and state.get("status") == "ok")
 
 
