@@ -17,6 +17,7 @@ as measured.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -149,6 +151,7 @@ def main() -> int:
     from easel.db.session import make_engine, make_sessionmaker
     from easel.settings import get_settings
     from easel.stack.admin_server import AdminPart
+    from easel.stack.job_services import JobServices
 
     settings = get_settings()
     admin = AdminPart(settings)
@@ -166,8 +169,12 @@ def main() -> int:
         state = AdminState.from_settings(settings)
         launch_inference_job(state, setup["job_id"], "bench", 1)
         deployment = Deployment(settings, sessions, setup["job_id"])
+        from easel.chaos import wait_for
+
+        url = wait_for(lambda: deployment.url if deployment.full_strength() else None, 180, "the deployment")
         batch = np.asarray(setup["x"][:N]).tolist()
-        load = SteadyLoad(lambda: deployment.url, batch, DEADLINE_S, threads=THREADS)
+        # the URL is read once: a relaunched predictor keeps it, and the load must not depend on PostgreSQL
+        load = SteadyLoad(lambda: url, batch, DEADLINE_S, threads=THREADS)
         load.start()
         log("faults under a steady load:")
 
@@ -181,6 +188,8 @@ def main() -> int:
             pid = admin.pid()
             if pid is not None:
                 os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(psutil.Error):
+                    psutil.Process(pid).wait(10)  # gone, and its port with it
             admin.start()
 
         for round_no in range(1 if args.quick else 3):
@@ -194,16 +203,21 @@ def main() -> int:
         burst_batch = np.concatenate([setup["x"]] * 6)[:2000].tolist()
 
         def overload() -> None:
-            with SteadyLoad(lambda: deployment.url, burst_batch, DEADLINE_S, threads=8) as burst:
+            with SteadyLoad(lambda: url, burst_batch, DEADLINE_S, threads=8) as burst:
                 time.sleep(10.0)
             results.append({"fault": "10x overload burst (10 s)", **burst.tally.as_dict(),
-                            "predictor_health": health(deployment.url)})
+                            "predictor_health": health(url)})
 
         results.append(measure("after overload burst", deployment, load, overload))
         load.stop()
         state.close()
     finally:
         admin.stop()
+        jobs = JobServices(settings)  # what `easel down --force` does: no service outlives the stack
+        try:
+            jobs.stop_all(timeout_s=5.0)
+        finally:
+            jobs.close()
         stack.down()
         shutil.rmtree(data_dir, ignore_errors=True)
     single = [r for r in results if r["fault"].startswith(("inference worker", "predictor", "admin"))]
