@@ -15,23 +15,35 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
 
+from admin.dashboard import mount_dashboard
 from admin.errors import install_error_handlers
 from admin.middleware import BodySizeLimit
-from admin.routes import datasets, health, inference_jobs, models, tokens, train_jobs, trials, users
+from admin.routes import (
+    datasets,
+    health,
+    inference_jobs,
+    inference_live,
+    models,
+    tokens,
+    train_job_events,
+    train_jobs,
+    trials,
+    users,
+)
 from admin.services.supervisor import Supervisor
 from admin.services.templates import register_builtin_templates
 from admin.services.users import seed_superadmin
 from admin.state import AdminState
 from admin.version import VERSION
 from easel.db.migrate import upgrade
+from easel.launcher import Launcher
 from easel.settings import Settings, get_settings
 
 log = logging.getLogger("admin")
@@ -52,7 +64,6 @@ TAGS = [
 ]
 
 UPLOAD_OVERHEAD = 1 << 20  # multipart framing and form fields around the file
-WEBUI_DIST = Path(__file__).resolve().parents[1] / "webui" / "dist"
 
 
 def start_up(state: AdminState) -> None:
@@ -63,22 +74,21 @@ def start_up(state: AdminState) -> None:
     log.info("admin ready: built-in templates %s", ", ".join(names))
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None,
+               launcher: Callable[[sessionmaker[Session]], Launcher] | None = None) -> FastAPI:
+    """The admin app; ``launcher`` makes its service launcher from the sessions (default: ``EASEL_LAUNCHER``'s)."""
     settings = settings or get_settings()
-    state = AdminState.from_settings(settings)
+    state = AdminState.from_settings(settings, launcher)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(start_up, state)
-        # Only launched services can die and be replaced; deferred ones are records.
-        supervisor = Supervisor(state) if settings.launch_services else None
-        if supervisor is not None:
-            supervisor.start()
+        supervisor = Supervisor(state)
+        supervisor.start()
         try:
             yield
         finally:
-            if supervisor is not None:
-                supervisor.stop()
+            supervisor.stop()
             state.close()
 
     app = FastAPI(title="Easel admin", version=VERSION, description=DESCRIPTION, openapi_tags=TAGS,
@@ -87,8 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max(settings.max_upload_bytes, settings.max_template_bytes)
                        + UPLOAD_OVERHEAD)
-    for module in (health, tokens, users, datasets, models, train_jobs, trials, inference_jobs):
+    for module in (health, tokens, users, datasets, models, train_jobs, train_job_events, trials, inference_jobs,
+                   inference_live):
         app.include_router(module.router)
-    if WEBUI_DIST.is_dir():  # the dashboard, once built (`npm run build` in webui/)
-        app.mount("/ui", StaticFiles(directory=WEBUI_DIST, html=True), name="webui")
+    mount_dashboard(app, settings.webui_dist)  # `/` and `/ui/...`: the web dashboard (webui/), once built
     return app

@@ -19,6 +19,7 @@ from easel.db.enums import (
     TrialStatus,
     UserRole,
 )
+from easel.jobs import InferenceBudget, TrainBudget
 
 T = TypeVar("T")
 
@@ -76,6 +77,10 @@ class UserIn(Schema):
     role: UserRole
 
 
+class UserPatchIn(Schema):
+    role: UserRole
+
+
 class UserOut(Out):
     id: str
     email: str
@@ -120,18 +125,6 @@ class ModelOut(Out):
 
 
 # -- train jobs and trials ---------------------------------------------------------------------------
-class TrainBudget(Schema):
-    """How much a train job may spend. Keys are upper case, as in the REST API of SINGA-Auto."""
-
-    model_config = ConfigDict(allow_inf_nan=False, extra="forbid", populate_by_name=True)
-
-    MODEL_TRIAL_COUNT: int = Field(default=5, ge=1, le=10_000, description="trials per model")
-    TIME_HOURS: float = Field(default=1.0, gt=0, le=24 * 365, description="wall-clock budget")
-    GPU_COUNT: int = Field(default=0, ge=0, le=1024, description="GPUs for the job's workers")
-    WORKERS: int = Field(default=1, ge=1, le=64, description="train workers per model")
-    EARLY_STOP: bool = Field(default=True, description="let the advisor stop hopeless trials early")
-
-
 class TrainJobIn(Schema):
     app: AppName
     task: Task
@@ -175,6 +168,7 @@ class TrainJobOut(Out):
     owner_id: str
     created_at: datetime
     stopped_at: datetime | None
+    error: str | None = Field(default=None, description="why the job ended ERRORED (e.g. a restart budget spent)")
     sub_train_jobs: list[SubTrainJobOut]
 
 
@@ -205,10 +199,6 @@ class TrialLogOut(Out):
 
 
 # -- inference jobs ----------------------------------------------------------------------------------
-class InferenceBudget(Schema):
-    GPU_COUNT: int = Field(default=0, ge=0, le=1024)
-
-
 class InferenceJobIn(Schema):
     app: AppName
     app_version: int = Field(default=-1, ge=-1, le=MAX_INT, description="-1: the latest version")
@@ -229,4 +219,115 @@ class InferenceJobOut(Out):
     owner_id: str
     created_at: datetime
     stopped_at: datetime | None
+    error: str | None = Field(default=None, description="why it is DEGRADED (what is missing) or ended ERRORED")
     services: list[ServiceOut]
+
+
+# -- live views for the dashboard ------------------------------------------------------------------
+class EpochPoint(Out):
+    """One epoch of a trial, as its train worker logged it."""
+
+    epoch: int
+    metrics: dict[str, float]
+
+
+class TrainJobSnapshot(Out):
+    """What ``GET /train_jobs/{app}/{version}/events`` sends (event ``snapshot``) whenever something changed."""
+
+    job: TrainJobOut
+    trials: list[TrialOut] = Field(description="the job's trials, oldest first (at most `trials_limit`)")
+    trials_total: int
+    trials_limit: int
+    epochs: dict[str, list[EpochPoint]] = Field(description="per trial id: its epochs so far, in order")
+    workers: dict[str, str] = Field(description="per trial id: the name of the train worker that runs or ran it")
+
+
+class PredictorMetrics(Out):
+    up: bool
+    error: str | None = None
+    requests: dict[str, float] = Field(default_factory=dict, description="predict requests by HTTP status")
+    instances: dict[str, float] = Field(default_factory=dict, description="instances answered, by status")
+    inflight_tasks: float = 0
+    workers_ready: float = 0
+    latency_count: float = 0
+    latency_sum_s: float = 0
+    latency_p50_s: float | None = Field(default=None, description="since the predictor started (bucket bound)")
+    latency_p99_s: float | None = None
+    latency_buckets: list[list[float]] = Field(
+        default_factory=list, description="cumulative (upper bound in s, count) pairs of the request-time histogram"
+    )
+
+
+class WorkerMetrics(Out):
+    service_id: str
+    name: str
+    up: bool
+    error: str | None = None
+    instances: dict[str, float] = Field(default_factory=dict, description="served, dropped, expired")
+    expected_correct: float = 0
+    minibatches_by_rate: dict[str, float] = Field(default_factory=dict, description="the plan mix run so far")
+    batch_time_estimate_s: dict[str, float] = Field(default_factory=dict, description="the planner's t_i by rate")
+    queued_instances: float = 0
+    inflight_instances: float = 0
+
+
+class InferenceTotals(Out):
+    served: float
+    dropped: float
+    expired: float
+    expected_correct: float
+    effective_accuracy: float | None = Field(description="expected correct / all instances the workers answered")
+    minibatches_by_rate: dict[str, float]
+
+
+class InferenceMetricsOut(Out):
+    """Counters are totals since each service started: a reader diffs two snapshots for rates."""
+
+    job_id: str
+    status: JobStatus
+    collected_at: float = Field(description="UNIX seconds when admin scraped the services")
+    predictor: PredictorMetrics | None
+    workers: list[WorkerMetrics]
+    totals: InferenceTotals
+
+
+class TryPredictIn(Schema):
+    """A small predict request sent through admin (the dashboard's try-it page)."""
+
+    instances: list[Any] = Field(min_length=1, max_length=256, description="queries, e.g. images as nested lists")
+    deadline_s: float = Field(gt=0, le=60, description="seconds from now by which every instance must be answered")
+
+
+class Prediction(Out):
+    label: Any = None
+    probabilities: list[float] | None = None
+
+
+class InstanceAnswer(Out):
+    index: int
+    status: str = Field(description="served or dropped")
+    prediction: Prediction | None
+    slice_rate: float | None
+    latency_s: float
+    worker: str | None = None
+
+
+class PredictOut(Out):
+    """The predictor's answer, passed on as it is (see the predictor's ``POST /predict``)."""
+
+    model_config = ConfigDict(extra="allow")
+    task_id: str
+    predictions: list[InstanceAnswer]
+    totals: dict[str, Any]
+
+
+class PredictorInfoOut(Out):
+    """What the deployed model expects (the predictor's ``GET /health``)."""
+
+    model_config = ConfigDict(extra="allow")
+    status: str
+    workers: int
+    workers_ready: int
+    batch_size: int
+    input_shape: list[int] | None
+    slice_rates: list[float]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from easel.blobstore import BlobStore, LocalBlobStore
+from easel.blobstore import BlobStore, make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
 from easel.launcher import Launcher, make_launcher
 from easel.settings import Settings
@@ -24,13 +25,18 @@ class AdminState:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AdminState:
+    def from_settings(cls, settings: Settings,
+                      launcher: Callable[[sessionmaker[Session]], Launcher] | None = None) -> AdminState:
+        """``launcher`` makes the service launcher from the sessions (default: the one ``EASEL_LAUNCHER``
+        names); tests of the REST surface pass a contract fake."""
         engine = make_engine(settings.resolved_database_url)
-        return cls(settings, engine, make_sessionmaker(engine), LocalBlobStore(settings.blob_dir))
+        sessions = make_sessionmaker(engine)
+        return cls(settings, engine, sessions, make_blob_store(settings),
+                   launcher(sessions) if launcher is not None else None)
 
     @property
     def launcher(self) -> Launcher:
-        """The service launcher (made on first use: only needed when services are really launched)."""
+        """The service launcher (made on first use)."""
         with self._lock:
             if self._launcher is None:
                 self._launcher = make_launcher(self.settings, self.sessions)

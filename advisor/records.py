@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from easel.db.enums import JobStatus, TrialStatus
+from easel.db.enums import TrialStatus
 from easel.db.models import Model, SubTrainJob, TrainJob, Trial
 from easel.db.session import session_scope
+from easel.jobs import lifecycle
 
-FINISHED = (TrialStatus.COMPLETED, TrialStatus.ERRORED, TrialStatus.TERMINATED)
+FINISHED = lifecycle.FINISHED_TRIAL
 
 
 class TrialRecords:
@@ -37,8 +37,7 @@ class TrialRecords:
         """A new PENDING trial numbered after every trial this sub-job ever had (restarts included)."""
         with session_scope(self.sessions) as session:
             last = session.scalar(select(func.max(Trial.no)).where(Trial.sub_train_job_id == self.sub_train_job_id))
-            trial = Trial(sub_train_job_id=self.sub_train_job_id, no=(last or 0) + 1, knobs=knobs,
-                          status=TrialStatus.PENDING, attempts=1)
+            trial = lifecycle.new_trial(self.sub_train_job_id, (last or 0) + 1, knobs)
             session.add(trial)
             session.flush()
             return trial
@@ -48,34 +47,16 @@ class TrialRecords:
         finished (or moved to another attempt) meanwhile: a single conditional UPDATE, so a result that
         lands while the advisor decides is never overwritten."""
         with session_scope(self.sessions) as session:
-            return session.execute(
-                update(Trial).where(Trial.id == trial_id, Trial.attempts == attempt, Trial.status.not_in(FINISHED))
-                .values(attempts=Trial.attempts + 1, status=TrialStatus.PENDING, worker_service_id=None)
-                .returning(Trial.attempts)
-            ).scalar_one_or_none()
+            return lifecycle.reissue_trial(session, trial_id, attempt)
 
     def finish(self, trial_id: str, status: TrialStatus, error: str | None = None) -> None:
         with session_scope(self.sessions) as session:
-            session.execute(
-                update(Trial).where(Trial.id == trial_id, Trial.status.not_in(FINISHED))
-                .values(status=status, error=error, stopped_at=datetime.now(UTC))
-            )
+            lifecycle.end_trial(session, trial_id, status, error)
 
-    def set_sub_job_status(self, status: JobStatus) -> None:
+    def mark_running(self) -> None:
         with session_scope(self.sessions) as session:
-            sub = session.get_one(SubTrainJob, self.sub_train_job_id)
-            if sub.status in (JobStatus.STOPPED, JobStatus.ERRORED):
-                return  # admin stopped it: keep that
-            sub.status = status
-            if status not in (JobStatus.STARTED, JobStatus.RUNNING):
-                sub.stopped_at = datetime.now(UTC)
-            job = session.get_one(TrainJob, sub.train_job_id)
-            if job.status in (JobStatus.STOPPED, JobStatus.ERRORED, JobStatus.COMPLETED):
-                return
-            session.flush()
-            siblings = session.scalars(select(SubTrainJob.status).where(SubTrainJob.train_job_id == job.id)).all()
-            if status == JobStatus.RUNNING:
-                job.status = JobStatus.RUNNING
-            elif all(s in (JobStatus.COMPLETED, JobStatus.STOPPED, JobStatus.ERRORED) for s in siblings):
-                job.status = JobStatus.COMPLETED
-                job.stopped_at = datetime.now(UTC)
+            lifecycle.mark_sub_train_job_running(session, self.sub_train_job_id)
+
+    def mark_completed(self) -> None:
+        with session_scope(self.sessions) as session:
+            lifecycle.mark_sub_train_job_completed(session, self.sub_train_job_id)

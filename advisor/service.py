@@ -21,6 +21,7 @@ from easel.backoff import Backoff, Throttle
 from easel.db.enums import JobStatus, TrialStatus
 from easel.db.models import Trial
 from easel.faults import INFRASTRUCTURE_ERRORS
+from easel.jobs import TrainBudget
 from easel.tuning import Proposal, TuningChannel
 
 log = logging.getLogger("easel.advisor")
@@ -33,21 +34,6 @@ MAX_ATTEMPTS = 3
 
 
 @dataclass
-class Budget:
-    trials: int
-    seconds: float
-    early_stop: bool = True
-
-    @classmethod
-    def from_job(cls, budget: dict) -> Budget:
-        trials = int(budget.get("MODEL_TRIAL_COUNT", 5))
-        hours = float(budget.get("TIME_HOURS", 24.0))
-        if trials < 1 or hours <= 0:
-            raise ValueError(f"budget needs MODEL_TRIAL_COUNT >= 1 and TIME_HOURS > 0, got {budget}")
-        return cls(trials, hours * 3600.0, bool(budget.get("EARLY_STOP", True)))
-
-
-@dataclass
 class Outstanding:
     proposal: Proposal
     unseen_since: float | None = None  # when it was first found neither queued nor leased
@@ -57,7 +43,7 @@ class Outstanding:
 class Advisor:
     records: TrialRecords
     channel: TuningChannel
-    budget: Budget
+    budget: TrainBudget
     space: SearchSpace
     sampler: Sampler
     tick_s: float = 1.0
@@ -73,8 +59,8 @@ class Advisor:
     def for_sub_job(cls, records: TrialRecords, channel: TuningChannel, backend: str = "gp",
                     seed: int | None = None) -> Advisor:
         _sub, job, model = records.job()
-        budget = Budget.from_job(job.budget)
-        space = space_from_knob_config(model.knob_config, {"EARLY_STOP": budget.early_stop})
+        budget = TrainBudget.from_stored(job.budget)
+        space = space_from_knob_config(model.knob_config, {"EARLY_STOP": budget.EARLY_STOP})
         advisor = cls(records, channel, budget, space, make_sampler(backend, space, seed=seed))
         advisor.rebuild()
         return advisor
@@ -99,12 +85,12 @@ class Advisor:
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> JobStatus:
-        self._retrying(lambda: self.records.set_sub_job_status(JobStatus.RUNNING))
+        self._retrying(self.records.mark_running)
         self._last_event = "$"
         while not self._retrying(self._step):
             pass
         self._retrying(self.channel.stop_workers)
-        self._retrying(lambda: self.records.set_sub_job_status(JobStatus.COMPLETED))
+        self._retrying(self.records.mark_completed)
         log.info("sub-train-job done: %d trials", self.created)
         return JobStatus.COMPLETED
 
@@ -115,7 +101,7 @@ class Advisor:
             self.stop_proposing("time budget used up")
         if not self.stopping:
             self.supply_idle_workers()
-        if self.created >= self.budget.trials and not self.outstanding:
+        if self.created >= self.budget.MODEL_TRIAL_COUNT and not self.outstanding:
             return True
         if self.stopping and not self.outstanding:
             return True
@@ -154,7 +140,7 @@ class Advisor:
 
     def supply_idle_workers(self) -> None:
         idle = len(self.channel.workers()) - len(self.outstanding)
-        while idle > 0 and self.created < self.budget.trials:
+        while idle > 0 and self.created < self.budget.MODEL_TRIAL_COUNT:
             tuned = self.sampler.ask()
             trial = self.records.create(self.space.complete(tuned))
             proposal = Proposal(trial.id, trial.no, trial.knobs, trial.attempts)

@@ -61,7 +61,7 @@ MSGPACK = {"content-type": "application/msgpack", "accept": "application/msgpack
 TEMPLATE_SOURCE = '''
 """Benchmark template: the built-in sliced MLP at 4096 units x 3 hidden layers, two epochs."""
 from easel.model import FixedKnob, FloatKnob, PolicyKnob
-from easel.model.builtin.sliced import SlicedMLPTemplate
+from builtin_templates.sliced import SlicedMLPTemplate
 
 
 class BenchSlicedMLP(SlicedMLPTemplate):
@@ -372,7 +372,8 @@ def score_point(answers: list[dict[str, Any]], y: np.ndarray, accuracy: dict[flo
 
 def simulate_point(times: dict[float, float], accuracy: dict[float, float], n: int, deadline: float,
                    n_tasks: int, warmup: int) -> dict[str, float]:
-    from scheduler import Profile, SchedulerPolicy, baseline_policies, make_workload, simulate
+    from easel.serving import split_mini_batches
+    from scheduler import LateRule, Profile, SchedulerPolicy, baseline_policies, make_workload, simulate
 
     rates = tuple(sorted(times, reverse=True))
     profile = Profile(rates, tuple(accuracy[r] for r in rates), tuple(times[r] for r in rates))
@@ -382,7 +383,9 @@ def simulate_point(times: dict[float, float], accuracy: dict[float, float], n: i
     for policy in baseline_policies(profile):
         factories[policy.name] = (lambda name=policy.name: next(p for p in baseline_policies(profile) if p.name == name))
     for name, factory in factories.items():
-        result = simulate(profile, factory, tasks, n_workers=WORKERS, batch_size=BATCH, warmup=warmup * deadline)
+        # The workers' dealing rule and their late rule (no mini-batch started after its deadline).
+        result = simulate(profile, factory, tasks, n_workers=WORKERS, batch_size=BATCH, warmup=warmup * deadline,
+                          deal=split_mini_batches, late_rule=LateRule.START)
         out[name] = result.effective_accuracy
     return out
 

@@ -1,7 +1,10 @@
-"""Blob store for datasets and parameters: an interface a shared volume can satisfy, and a local folder.
+"""Blob store for datasets and parameters: one interface, two backends.
 
-Writes are atomic (temp file in the same folder, fsync, rename), so a reader never sees half a blob and a
-crash mid-write leaves nothing behind under the final key.
+* :class:`LocalBlobStore` — a folder on one host, or a shared volume (a ReadWriteMany PVC) on every node;
+* :class:`easel.s3_blobstore.S3BlobStore` — an S3-compatible bucket, for services spread over hosts.
+
+:func:`make_blob_store` picks one from ``EASEL_BLOB_URL``. The contract both keep: writes are atomic (a reader
+never sees half a blob, a failed write leaves nothing under the key and the previous blob intact).
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from easel.settings import Settings
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 CHUNK = 1 << 20
@@ -50,7 +56,7 @@ class BlobStore(ABC):
 
     @abstractmethod
     def local_path(self, key: str) -> Path:
-        """A filesystem path for libraries that need one (a shared volume has one on every node)."""
+        """A filesystem path of an existing blob, for libraries that need one (raises FileNotFoundError)."""
 
 
 class LocalBlobStore(BlobStore):
@@ -60,11 +66,14 @@ class LocalBlobStore(BlobStore):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def local_path(self, key: str) -> Path:
+    def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
+    def local_path(self, key: str) -> Path:
+        return self._existing(key)
+
     def _write_atomically(self, key: str, write: Callable[[BinaryIO], object]) -> int:
-        target = self.local_path(key)
+        target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
@@ -92,10 +101,10 @@ class LocalBlobStore(BlobStore):
         return self._existing(key).open("rb")
 
     def exists(self, key: str) -> bool:
-        return self.local_path(key).is_file()
+        return self._path(key).is_file()
 
     def delete(self, key: str) -> bool:
-        path = self.local_path(key)
+        path = self._path(key)
         if not path.is_file():
             return False
         path.unlink()
@@ -109,7 +118,16 @@ class LocalBlobStore(BlobStore):
                     yield key
 
     def _existing(self, key: str) -> Path:
-        path = self.local_path(key)
+        path = self._path(key)
         if not path.is_file():
             raise FileNotFoundError(f"no blob {key!r} in {self.root}")
         return path
+
+
+def make_blob_store(settings: Settings) -> BlobStore:
+    """The blob store ``settings`` name: ``EASEL_BLOB_URL=s3://bucket/prefix``, else the data dir's folder."""
+    if settings.blob_url is not None and settings.blob_url.startswith("s3://"):
+        from easel.s3_blobstore import S3BlobStore  # boto3 is loaded only where S3 is used
+
+        return S3BlobStore.from_settings(settings)
+    return LocalBlobStore(settings.blob_dir)

@@ -118,18 +118,21 @@ def decode_request(raw: bytes) -> Request:
 def split_mini_batches(n_instances: int, n_parts: int, batch_size: int, offset: int = 0) -> list[int]:
     """Instances per partition: whole mini-batches dealt round-robin from ``offset``, the partial one last.
 
-    (SINGA-Easy §3.2; the same split as ``scheduler.split_instances``, which services may not import.)
+    SINGA-Easy §3.2. The one owner of this rule: the predictor deals with it, and ``scheduler.simulate``
+    is handed it (``deal=``), since the pure scheduler library may not import the platform.
     """
-    if n_parts < 1 or batch_size < 1 or n_instances < 0:
-        raise ValueError("need n_parts >= 1, batch_size >= 1 and n_instances >= 0")
+    for name, value, least in (("n_instances", n_instances, 0), ("n_parts", n_parts, 1), ("batch_size", batch_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
     n_mb = -(-n_instances // batch_size)
     base, extra = divmod(n_mb, n_parts)
     mbs = [0] * n_parts
     for j in range(n_parts):
         mbs[(offset + j) % n_parts] = base + (1 if j < extra else 0)
     sizes = [mb * batch_size for mb in mbs]
-    short = n_mb * batch_size - n_instances
+    short = n_mb * batch_size - n_instances  # the last mini-batch is short by this much
     if short:
+        # The partition that received the last dealt mini-batch holds the partial one.
         last = (offset + (extra - 1 if extra else n_parts - 1)) % n_parts
         sizes[last] -= short
     return sizes

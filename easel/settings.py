@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +31,9 @@ class DeviceKind(StrEnum):
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 
 
 class SettingsError(ValueError):
@@ -64,8 +67,14 @@ class Settings(BaseSettings):
     max_template_bytes: int = Field(default=1 << 20, ge=256, description="largest model template (.py) upload")
     template_check_timeout_s: float = Field(default=60.0, gt=0, le=3600)
     template_check_memory_mb: int = Field(default=4096, ge=64, description="address-space cap of the checker")
-    launch_services: bool = Field(
-        default=False, description="start advisor/worker/predictor processes for jobs (off: record them only)"
+    webui_dist: Path | None = Field(
+        default=None, description="the dashboard's production build admin serves; default: webui/dist of the checkout"
+    )
+    events_poll_s: float = Field(
+        default=0.5, ge=0.05, le=60, description="how often a train job's live event stream looks for changes"
+    )
+    metrics_scrape_timeout_s: float = Field(
+        default=2.0, gt=0, le=60, description="longest admin waits for one service's /metrics when aggregating"
     )
 
     # Serving (predictor + inference workers of an inference job).
@@ -92,6 +101,12 @@ class Settings(BaseSettings):
     serving_rate_confidence: float = Field(
         default=1.0, ge=0, le=10,
         description="standard deviations the scheduler adds to its arrival-rate estimate (its load safety)")
+    serving_decision_budget_s: float = Field(
+        default=0.001, gt=0, le=1,
+        description="most seconds one scheduling decision searches (also capped at 1% of the task's time left)")
+    serving_cache_max_loss: float = Field(
+        default=0.001, ge=0, le=1,
+        description="most effective accuracy a cached plan may lose against the exact optimum")
     serving_max_instances: int = Field(default=100_000, ge=1, description="most instances in one predict request")
     serving_max_deadline_s: float = Field(default=300.0, gt=0, le=86_400, description="longest deadline accepted")
     serving_drain_s: float = Field(default=10.0, ge=0, le=600, description="how long a stopping service drains")
@@ -113,6 +128,36 @@ class Settings(BaseSettings):
     supervisor_backoff_base_s: float = Field(
         default=1.0, gt=0, le=600, description="first relaunch delay; doubles per relaunch of the same slot")
     supervisor_backoff_cap_s: float = Field(default=30.0, gt=0, le=3600, description="longest relaunch delay")
+
+    # Blob store: a local folder (default) or an S3-compatible bucket shared by services on several hosts.
+    blob_url: str | None = Field(
+        default=None, description="s3://bucket[/prefix] selects the S3 backend; default: $EASEL_DATA_DIR/blobs")
+    s3_endpoint_url: str | None = Field(default=None, description="S3 API endpoint (MinIO etc.); default: AWS")
+    s3_region: str = Field(default="us-east-1", min_length=1)
+    s3_access_key_id: str | None = Field(default=None, description="default: boto3's credential chain")
+    s3_secret_access_key: str | None = Field(default=None, description="default: boto3's credential chain")
+
+    # Kubernetes launcher (EASEL_LAUNCHER=kubernetes): where and how service pods run.
+    k8s_namespace: str = Field(default="easel", pattern=DNS_LABEL, description="namespace of the service pods")
+    k8s_image: str = Field(default="easel:0.1.0", min_length=1, description="image of every service pod")
+    k8s_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    k8s_image_pull_secrets: list[str] = Field(default=[], description="JSON list of pull Secret names")
+    k8s_service_account: str = Field(default="easel-service", pattern=DNS_SUBDOMAIN,
+                                     description="ServiceAccount of service pods (needs no API rights)")
+    k8s_settings_configmap: str = Field(default="easel-settings", pattern=DNS_SUBDOMAIN,
+                                        description="ConfigMap every service pod takes its EASEL_* settings from")
+    k8s_settings_secret: str = Field(default="easel-secrets", pattern=DNS_SUBDOMAIN,
+                                     description="Secret every service pod takes its secret EASEL_* settings from")
+    k8s_cpu_request: str = Field(default="500m", pattern=QUANTITY)
+    k8s_cpu_limit: str = Field(default="2", pattern=QUANTITY)
+    k8s_memory_request: str = Field(default="1Gi", pattern=QUANTITY)
+    k8s_memory_limit: str = Field(default="4Gi", pattern=QUANTITY)
+    k8s_gpu_resource: str = Field(default="nvidia.com/gpu", description="extended resource a GPU pod asks for")
+    k8s_gpu_node_selector: dict[str, str] = Field(default={}, description="JSON node selector of GPU pods")
+    k8s_gpu_tolerations: list[dict[str, str]] = Field(default=[], description="JSON tolerations of GPU pods")
+    k8s_kubeconfig: str | None = Field(default=None, description="kubeconfig outside a cluster; default: in-cluster")
+    predictor_url: str | None = Field(
+        default=None, description="URL a predictor records for clients; default: http://<host>:<port> it binds")
 
     # Loopback ports of the local stack's servers.
     postgres_port: Port = 54329
@@ -147,6 +192,22 @@ class Settings(BaseSettings):
                 raise ValueError("must be an http:// or https:// URL")
             value = value.rstrip("/")
         return value
+
+    @field_validator("blob_url")
+    @classmethod
+    def _check_blob_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            bucket = value.removeprefix("s3://").partition("/")[0]
+            if not value.startswith("s3://") or not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", bucket):
+                raise ValueError("must be s3://<bucket>[/prefix] with a valid bucket name")
+        return value
+
+    @field_validator("predictor_url", "s3_endpoint_url")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
 
     @field_validator("redis_url")
     @classmethod

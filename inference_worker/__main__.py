@@ -15,15 +15,16 @@ import signal
 import sys
 import uuid
 
-from easel.blobstore import LocalBlobStore
+from easel.blobstore import make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
+from easel.jobs import load_deployment
 from easel.kafka_io import ensure_topics, make_consumer, topic_config
 from easel.launcher.service_exit import record_clean_exit
 from easel.redis_client import make_redis
 from easel.serving import consumer_group, requests_topic
 from easel.settings import Settings, get_settings
 from inference_worker.metrics import WorkerMetrics
-from inference_worker.model import ServedModel, load_deployment
+from inference_worker.model import ServedModel
 from inference_worker.policy import POLICY_HELP, LivePolicy
 from inference_worker.service import InferenceWorker, WorkerConfig
 from scheduler import PlanCache
@@ -34,7 +35,7 @@ log = logging.getLogger("easel.inference_worker")
 def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int | None,
                  metrics_port: int | None) -> InferenceWorker:
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
-    blobs = LocalBlobStore(settings.blob_dir)
+    blobs = make_blob_store(settings)
     if settings.serving_threads:
         import torch
 
@@ -43,9 +44,11 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     size = batch_size or settings.serving_batch_size or deployment.batch_size
     model = ServedModel.load(deployment, blobs)
     times = model.calibrate(deployment.input_shape, size)
-    live = LivePolicy(policy, model.rates, model.accuracies, times, cache=PlanCache(),
+    cache = PlanCache(max_loss=settings.serving_cache_max_loss, time_budget=settings.serving_decision_budget_s)
+    live = LivePolicy(policy, model.rates, model.accuracies, times, cache=cache,
                       alpha=settings.serving_ewma_alpha, rate_window_s=settings.serving_rate_window_s,
-                      rate_confidence=settings.serving_rate_confidence)
+                      rate_confidence=settings.serving_rate_confidence,
+                      time_budget=settings.serving_decision_budget_s)
     metrics = WorkerMetrics(model.rates)
     metrics.set_estimates(model.rates, times)
     port = metrics.serve(settings.predictor_host, metrics_port) if metrics_port is not None else None

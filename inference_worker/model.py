@@ -8,22 +8,16 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy.orm import Session, sessionmaker
 
 from easel.blobstore import BlobStore
-from easel.db.models import InferenceJob, Model, SubTrainJob, Trial
-from easel.db.session import session_scope
+from easel.jobs import Deployment, Profile
 from easel.model import BaseModel
 from easel.model.loading import load_template_class
-from easel.model.params import read_metadata
 
 log = logging.getLogger("easel.inference_worker")
-
-DEFAULT_BATCH_SIZE = 32
 
 
 class QueryBatch(np.ndarray):
@@ -46,59 +40,6 @@ def stack(instances: Sequence[Any]) -> Any:
     return list(instances)
 
 
-@dataclass
-class Deployment:
-    """What a worker serves: one trial of an inference job."""
-
-    job_id: str
-    trial_id: str
-    n_workers: int
-    model: Model
-    knobs: dict[str, Any]
-    params_key: str
-    profile: dict[str, Any]
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.profile.get("batch_size") or DEFAULT_BATCH_SIZE)
-
-    @property
-    def input_shape(self) -> tuple[int, ...] | None:
-        import json
-
-        raw = self.metadata.get("input_shape")
-        return tuple(int(d) for d in json.loads(raw)) if raw else None
-
-
-def load_deployment(sessions: sessionmaker[Session], blobs: BlobStore, job_id: str) -> Deployment:
-    """The best deployed trial of the job (the first of ``trial_ids``), with its template row and profile."""
-    with session_scope(sessions) as session:
-        job = session.get(InferenceJob, job_id)
-        if job is None:
-            raise ValueError(f"no inference job {job_id}")
-        trials = list(job.trial_ids.get("trials", []))
-        if not trials:
-            raise ValueError(f"inference job {job_id} deploys no trial")
-        trial = session.get_one(Trial, trials[0])
-        if not trial.params_key:
-            raise ValueError(f"trial {trial.id} has no saved parameters")
-        sub = session.get_one(SubTrainJob, trial.sub_train_job_id)
-        model = session.get_one(Model, sub.model_id)
-        session.expunge(model)
-        profile = dict(trial.profile or {})
-        deployment = Deployment(job.id, trial.id, int(job.budget.get("WORKERS", 1)), model, dict(trial.knobs),
-                                trial.params_key, profile)
-    try:
-        with blobs.open(deployment.params_key) as handle:
-            head = handle.read(8)
-            size = int.from_bytes(head, "little") if len(head) == 8 else 0
-            deployment.metadata = read_metadata(head + handle.read(min(size, 100 << 20)))
-    except (ValueError, OSError):
-        deployment.metadata = {}
-    return deployment
-
-
 class ServedModel:
     """A template with its parameters loaded, and its slice rates with the profile's accuracies."""
 
@@ -111,16 +52,15 @@ class ServedModel:
 
     @classmethod
     def load(cls, deployment: Deployment, blobs: BlobStore) -> ServedModel:
+        if not deployment.params_key:
+            raise ValueError(f"trial {deployment.trial_id} has no saved parameters")
         template_cls = load_template_class(deployment.model, blobs)
         template = template_cls(**deployment.knobs)
         template.load_parameters(blobs.get_bytes(deployment.params_key))
         profile = deployment.profile
-        rates = profile.get("rates") or list(template.SLICE_RATES)
-        accuracies = profile.get("accuracy") or [1.0] * len(rates)
-        times = profile.get("batch_time_s") or [0.0] * len(rates)
-        if not (len(rates) == len(accuracies) == len(times)):
-            raise ValueError(f"trial {deployment.trial_id}: profile lists differ in length")
-        return cls(template, rates, accuracies, times)
+        if not profile.rates:  # a profile that names no rates: the template's, to be calibrated
+            profile = Profile.from_json(profile.to_json(), template.SLICE_RATES)
+        return cls(template, profile.rates, profile.accuracy, profile.batch_time_s)
 
     def predict(self, batch: Any, rate: float) -> list[Any]:
         outputs = self.template.predict(batch, rate)

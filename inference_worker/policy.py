@@ -22,9 +22,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from scheduler import (
+    DEFAULT_TIME_BUDGET,
     ArrivalRate,
     ClipperPolicy,
     FixedWidthPolicy,
+    LateRule,
     ModelSwitchingPolicy,
     Plan,
     PlanCache,
@@ -38,13 +40,15 @@ OUTLIER_CAP = 2.0  # one observation counts as at most this many times the curre
 
 
 def make_policy(name: str, profile: Profile, cache: PlanCache | None = None, rate_window_s: float = 30.0,
-                arrivals: ArrivalRate | None = None, confidence: float = 3.0) -> Policy:
-    """``arrivals``: an arrival-rate estimate for the scheduler to use (and update) instead of a new one."""
+                arrivals: ArrivalRate | None = None, confidence: float = 3.0,
+                time_budget: float | None = DEFAULT_TIME_BUDGET) -> Policy:
+    """``arrivals``: an arrival-rate estimate for the scheduler to use (and update) instead of a new one;
+    ``time_budget``: the most seconds one of the scheduler's decisions may search."""
     name = name.strip().lower()
     if name == "scheduler" or name.startswith("scheduler:"):
         mode = name.partition(":")[2] or "priced"
         return SchedulerPolicy(profile, cache=cache, mode=mode, rate_window=rate_window_s, confidence=confidence,
-                               rate=arrivals)
+                               rate=arrivals, time_budget=time_budget)
     if name.startswith("fixed:"):
         rate = float(name.partition(":")[2])
         matches = [r for r in profile.rates if math.isclose(r, rate)]
@@ -58,16 +62,6 @@ def make_policy(name: str, profile: Profile, cache: PlanCache | None = None, rat
     raise ValueError(f"unknown serving policy {name!r}; use {POLICY_HELP}")
 
 
-def deadline_aware(name: str) -> bool:
-    """Policies that look at the deadline: the worker never starts a mini-batch they would finish late."""
-    return name.startswith("scheduler") or name == "clipper"
-
-
-def replans(name: str) -> bool:
-    """Policies the worker asks again, mid-task, when real batch times overrun the plan."""
-    return name.startswith("scheduler")
-
-
 class LivePolicy:
     """A policy over a profile whose times track measurements.
 
@@ -75,14 +69,15 @@ class LivePolicy:
     mini-batches; plans use mean + ``spread`` standard deviations (:meth:`estimate`); ``refresh``
     (between tasks) rebuilds the profile and the policy once some ``t_i`` has drifted by more than
     ``tolerance`` relative to the profile in use, at most every ``min_interval_s``. Model-Switching
-    measures latencies itself and is never rebuilt.
+    measures latencies itself and is never rebuilt. How its plans run (re-planning, the late rule) is the
+    wrapped policy's, so the worker's ``PlanExecutor`` treats a LivePolicy like any policy.
     """
 
     def __init__(self, name: str, rates: Sequence[float], accuracies: Sequence[float], times: Sequence[float],
                  cache: PlanCache | None = None, alpha: float = 0.2, tolerance: float = 0.1,
                  min_interval_s: float = 1.0, rate_window_s: float = 10.0, spread: float = 0.0,
                  fresh_s: float = 5.0, clock: Callable[[], float] = time.monotonic,
-                 rate_confidence: float = 1.0) -> None:
+                 rate_confidence: float = 1.0, time_budget: float | None = DEFAULT_TIME_BUDGET) -> None:
         self.name = name
         self.rates = tuple(float(r) for r in rates)
         self.accuracies = tuple(float(p) for p in accuracies)
@@ -101,12 +96,19 @@ class LivePolicy:
         self.profile = Profile(self.rates, self.accuracies, self.planning_times())
         # one load estimate for the worker's life: rebuilding the policy on new batch times keeps it
         self.arrivals = ArrivalRate(rate_window_s, confidence=rate_confidence)
-        self.policy = make_policy(name, self.profile, cache, rate_window_s, self.arrivals)
-        self.aware = deadline_aware(name)
-        self.replans = replans(name)
+        self.time_budget = time_budget
+        self.policy = make_policy(name, self.profile, cache, rate_window_s, self.arrivals, time_budget=time_budget)
         self.rebuilds = 0
         self._last_rebuild = -math.inf
         self._arrivals: deque[tuple[float, int]] = deque()
+
+    @property
+    def replans(self) -> bool:
+        return self.policy.replans
+
+    @property
+    def late_rule(self) -> LateRule:
+        return self.policy.late_rule
 
     def estimate(self, model: int) -> float:
         """Seconds a full mini-batch of ``model`` is planned to take: the EWMA mean plus ``spread`` EWMA
@@ -136,7 +138,7 @@ class LivePolicy:
             self._arrivals.popleft()
         self.policy.on_arrival(n_mb, now)
 
-    def observe(self, model: int, seconds: float, full: bool) -> None:
+    def observe(self, model: int, seconds: float, full: bool = True) -> None:
         self.policy.observe(model, seconds)
         if full:
             if self.clock() - self._seen[model] > self.fresh_s:
@@ -151,12 +153,13 @@ class LivePolicy:
 
     def refresh(self, now: float) -> bool:
         """Rebuild on the measured times if they drifted; True if it did."""
-        if self.name == "model-switching" or now - self._last_rebuild < self.min_interval_s:
+        if isinstance(self.policy, ModelSwitchingPolicy) or now - self._last_rebuild < self.min_interval_s:
             return False
         if self.drift() <= self.tolerance:
             return False
         self.profile = Profile(self.rates, self.accuracies, self.planning_times())
-        self.policy = make_policy(self.name, self.profile, self.cache, self.rate_window_s, self.arrivals)
+        self.policy = make_policy(self.name, self.profile, self.cache, self.rate_window_s, self.arrivals,
+                                  time_budget=self.time_budget)
         if getattr(self.policy, "rate", None) is not self.arrivals:  # a policy with its own view of the load
             for at, n_mb in self._arrivals:
                 self.policy.on_arrival(n_mb, at)
@@ -164,5 +167,6 @@ class LivePolicy:
         self.rebuilds += 1
         return True
 
-    def decide(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> Plan:
-        return self.policy.decide(n_mb, max(deadline, 0.0), backlog)
+    def decide(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = (),
+               now: float | None = None) -> Plan:
+        return self.policy.decide(n_mb, max(deadline, 0.0), backlog, now)

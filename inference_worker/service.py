@@ -14,11 +14,10 @@ Two threads share a :class:`~inference_worker.book.TaskBook`:
   the job's Redis results stream as soon as it is done, and answers the rest as dropped.
 
 Beyond the paper: measured batch times feed an EWMA of each ``t_i`` and the policy is rebuilt on them when
-they drift (:class:`~inference_worker.policy.LivePolicy`); between mini-batches the clock is checked against
-the plan and, when the task runs behind it or ahead of it by a mini-batch, the scheduler plans the rest
-again with the time actually left (so an overrun narrows or drops the tail, and a pessimistic estimate
-gives its time back to wider models or to mini-batches first planned as dropped); no mini-batch is started
-after its deadline. Baselines run their plans as made.
+they drift (:class:`~inference_worker.policy.LivePolicy`). Running a plan — between mini-batches, check the
+clock against the plan and re-plan the rest with the time actually left, or drop what can no longer finish;
+never start a mini-batch after its deadline — is :class:`scheduler.PlanExecutor`, the same code the
+simulator runs, steered by the policy's own attributes (``replans``, ``late_rule``).
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ import time
 import traceback
 from collections import Counter as Tally
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +64,7 @@ from inference_worker.book import Group, Held, OffsetTracker, TaskBook
 from inference_worker.metrics import WorkerMetrics, rate_label
 from inference_worker.model import ServedModel, stack
 from inference_worker.policy import LivePolicy
+from scheduler import LateRule, Plan, PlanExecutor
 
 log = logging.getLogger("easel.inference_worker")
 
@@ -104,13 +105,51 @@ class _Share:
                 "replans": self.replans}
 
 
+class _ShareRunner:
+    """The worker's side of the plan executor for one share: runs chunks on the model, publishes answers."""
+
+    def __init__(self, executor: Executor, group: Group, chunks: list[list[Held]], end: float, missing: int) -> None:
+        self.executor, self.group, self.chunks, self.end, self.missing = executor, group, chunks, end, missing
+        self.share: _Share | None = None
+
+    def planned(self, plan: Plan, first: bool) -> None:
+        ex = self.executor
+        if not first:
+            assert self.share is not None
+            self.share.replans += 1
+            ex.metrics.replans.inc()
+            return
+        left = self.end - ex.clock()
+        self.share = _Share(len(self.group.items), len(self.chunks), left, plan.effective_accuracy)
+        ex.metrics.tasks.inc()
+        if log.isEnabledFor(logging.DEBUG):
+            live = ex.live
+            per_mb = getattr(live.policy, "time_per_mb", None)
+            log.debug("task %s: %d instances (%d missing) in %d mini-batches, %.4f s left, t_i %s, "
+                      "affordable s/mb %s, plan %s", self.group.task[:8], len(self.group.items), self.missing,
+                      len(self.chunks), left, [round(t, 4) for t in live.profile.batch_times],
+                      f"{per_mb():.4f}" if per_mb else None, list(plan.counts))
+
+    def run(self, index: int, model: int, last: bool) -> float | None:
+        assert self.share is not None
+        return self.executor._run_chunk(self.group, self.chunks[index], model, self.share, last)
+
+    def drop(self, indices: Sequence[int], last: bool) -> None:
+        assert self.share is not None
+        self.executor._drop(self.group, [self.chunks[i] for i in indices], self.share, last)
+
+
 class Executor:
     """Runs tasks from the book, one at a time, EDF; see the module docstring."""
 
     def __init__(self, config: WorkerConfig, model: ServedModel, live: LivePolicy, book: TaskBook,
-                 offsets: OffsetTracker, results: redis.Redis, metrics: WorkerMetrics) -> None:
+                 offsets: OffsetTracker, results: redis.Redis, metrics: WorkerMetrics,
+                 clock: Callable[[], float] = time.time, timer: Callable[[], float] = time.perf_counter) -> None:
+        """``clock``: UNIX time (deadlines are in it); ``timer``: what measures a mini-batch (both injectable,
+        so that a test can drive the executor with a clock it controls)."""
         self.config, self.model, self.live, self.book = config, model, live, book
         self.offsets, self.results, self.metrics = offsets, results, metrics
+        self.clock, self.timer = clock, timer
         self.stream = results_stream(config.job_id)
         self.arrivals: deque[tuple[float, int]] = deque()  # appended by the consumer thread
         self._thread = threading.Thread(target=self._run, name="executor", daemon=True)
@@ -145,7 +184,7 @@ class Executor:
         # Full mini-batches first, the partial one last: plans drop from the tail, so a drop costs the least.
         chunks = [items[k * size: (k + 1) * size] for k in range(n_mb)]
         live = self.live
-        now = time.time()
+        now = self.clock()
         if live.refresh(now):
             self.metrics.rebuilds.inc()
             log.info("profile rebuilt from measured batch times: %s", [round(t, 5) for t in live.planning_times()])
@@ -163,87 +202,35 @@ class Executor:
             ahead = [(math.ceil(still_missing / size), end - now)] if still_missing > 0 else []
             return ahead + self.book.backlog(size, now)
 
-        backlog = behind(now)
-        plan = live.decide(n_mb, end - now, backlog)
-        share = _Share(len(items), n_mb, end - now, plan.effective_accuracy)
-        if log.isEnabledFor(logging.DEBUG):
-            per_mb = getattr(live.policy, "time_per_mb", None)
-            log.debug("task %s: %d instances (%d missing) in %d mini-batches, %.4f s left, backlog %s, t_i %s, "
-                      "affordable s/mb %s, plan %s", group.task[:8], len(items), missing, n_mb, end - now,
-                      [(n, round(s, 3)) for n, s in backlog], [round(t, 4) for t in live.profile.batch_times],
-                      f"{per_mb():.4f}" if per_mb else None, list(plan.counts))
-        self.metrics.tasks.inc()
-        times = live.profile.batch_times  # what the plan was made with
-        models = list(plan.iter_models())  # fastest first; chunks beyond them are dropped
-        pending = chunks
-        if not live.replans:  # a baseline's plan is final: answer its drops at once
-            pending = chunks[: len(models)]
-            self._drop(group, chunks[len(models):], share, last=not pending)
-        replanned = False
-        while pending:
-            now = time.time()
-            if now >= group.deadline_at:  # out of time: whatever is left is answered as dropped
-                self._drop(group, pending, share, last=True)
-                return
-            if live.replans and not replanned:
-                # The clock against the plan: behind it (real batches slower than planned), or ahead by at least
-                # one fastest mini-batch (faster than planned, or drops that may now fit), plan the rest again
-                # with the time actually left. Each plan is exact for its budget; this keeps it honest.
-                slack = end - now - math.fsum(times[m] for m in models)
-                if slack < 0 or slack >= min(times):
-                    again = list(live.decide(len(pending), end - now,
-                                             behind(now)).iter_models())
-                    times = live.profile.batch_times
-                    if again != models:
-                        share.replans += 1
-                        self.metrics.replans.inc()
-                    models = again
-                    replanned = True
-            elif live.aware and not live.replans:
-                # Clipper-style: drop from the tail until the rest fits.
-                slack = end - now - math.fsum(times[m] for m in models)
-                cut = 0
-                while cut < len(models) and slack < 0:
-                    slack += times[models[len(models) - 1 - cut]]
-                    cut += 1
-                if cut:
-                    tail = pending[len(pending) - cut:]
-                    pending, models = pending[: len(pending) - cut], models[: len(models) - cut]
-                    self._drop(group, tail, share, last=not pending)
-                    continue
-            if not models:  # the plan runs nothing more: the rest is dropped
-                self._drop(group, pending, share, last=True)
-                return
-            chunk, model = pending[0], models[0]
-            pending, models = pending[1:], models[1:]
-            self._run_chunk(group, chunk, model, share, last=not pending)
-            replanned = False
+        # The plan executor (shared with the simulator): plan, run, observe, re-plan or drop.
+        runner = _ShareRunner(self, group, chunks, end, missing)
+        PlanExecutor(live, self.clock, LateRule.START, full_size=size).run_share(
+            [len(c) for c in chunks], group.deadline_at, runner, behind, margin=self.config.margin_s)
 
-    def _run_chunk(self, group: Group, chunk: list[Held], model: int, share: _Share, last: bool) -> None:
+    def _run_chunk(self, group: Group, chunk: list[Held], model: int, share: _Share, last: bool) -> float | None:
         rate = self.model.rates[model]
-        began = time.perf_counter()
-        began_at = time.time()
+        label = rate_label(rate)
+        if len(chunk) == self.config.batch_size:
+            self.metrics.batch_estimate.labels(label).set(self.live.estimate(model))  # the estimate in use
+        began = self.timer()
+        began_at = self.clock()
         try:
             outputs = self.model.predict(stack([h.request.instance for h in chunk]), rate)
         except Exception:  # noqa: BLE001 - the template failed on these instances: answer them as dropped
             log.error("predict failed at rate %s for task %s:\n%s", rate, group.task, traceback.format_exc())
             self._drop(group, [chunk], share, last=last)
-            return
+            return None
         share.served += len(chunk)
         share.rates[rate] += len(chunk)
         share.expected_correct += len(chunk) * self.model.accuracies[model]
         report = share.report(self.config.worker_id, self.live.name) if last else None
-        self._publish(group, chunk, SERVED, rate, outputs, report, (group.first_seen, began_at, time.time()))
-        seconds = time.perf_counter() - began
-        full = len(chunk) == self.config.batch_size
-        self.live.observe(model, seconds, full)
-        label = rate_label(rate)
+        self._publish(group, chunk, SERVED, rate, outputs, report, (group.first_seen, began_at, self.clock()))
+        seconds = self.timer() - began
         self.metrics.batch_seconds.labels(label).observe(seconds)
         self.metrics.minibatches.labels(label).inc()
         self.metrics.instances.labels("served").inc(len(chunk))
         self.metrics.expected_correct.inc(len(chunk) * self.model.accuracies[model])
-        if full:
-            self.metrics.batch_estimate.labels(label).set(self.live.estimate(model))
+        return seconds
 
     def _drop(self, group: Group, chunks: list[list[Held]], share: _Share, last: bool) -> None:
         held = [h for chunk in chunks for h in chunk]
@@ -262,10 +249,10 @@ class Executor:
             items: list[Item] = [(h.request.index, status, rate, out) for h, out in zip(held, outputs, strict=True)]
         else:
             items = [(h.request.index, status, None, None) for h in held]
-        payload = encode_results(group.task, self.config.worker_id, items, time.time(), report, timing)
+        payload = encode_results(group.task, self.config.worker_id, items, self.clock(), report, timing)
         if report is not None and log.isEnabledFor(logging.DEBUG):
             log.debug("task %s share done %.4f s before its deadline: served %d, dropped %d, rates %s, replans %d",
-                      group.task[:8], group.deadline_at - time.time(), report["served"], report["dropped"],
+                      group.task[:8], group.deadline_at - self.clock(), report["served"], report["dropped"],
                       report["rates"], report["replans"])
         try:
             self.results.xadd(self.stream, {"m": payload}, maxlen=STREAM_MAXLEN, approximate=True)

@@ -16,7 +16,7 @@ import sys
 import uvicorn
 from sqlalchemy import update
 
-from easel.blobstore import LocalBlobStore
+from easel.blobstore import make_blob_store
 from easel.db.models import InferenceJob, Service
 from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.kafka_io import ensure_topics, topic_config
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     host = args.host or settings.predictor_host
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
-    info = load_job_info(sessions, LocalBlobStore(settings.blob_dir), args.inference_job_id, settings.serving_batch_size)
+    info = load_job_info(sessions, make_blob_store(settings), args.inference_job_id, settings.serving_batch_size)
     ensure_topics(settings, [requests_topic(info.job_id)], partitions=info.n_workers,
                   config=topic_config(settings))
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, args.port))
     port = sock.getsockname()[1]
-    url = url_for(host, port)
+    url = settings.predictor_url or url_for(host, port)
     service_id = os.environ.get("EASEL_SERVICE_ID")
     with session_scope(sessions) as session:
         session.execute(update(InferenceJob).where(InferenceJob.id == info.job_id).values(predictor_url=url))

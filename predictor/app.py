@@ -47,15 +47,12 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from easel.blobstore import BlobStore
-from easel.db.enums import JobStatus
-from easel.db.models import InferenceJob, Trial
 from easel.db.session import session_scope
+from easel.jobs import lifecycle, load_deployment
 from easel.kafka_io import ResilientProducer, ensure_topics, make_producer, topic_config
-from easel.model.params import read_metadata
 from easel.serving import (
     DROPPED,
     SERVED,
@@ -75,7 +72,6 @@ from predictor.instances import InvalidInstance, to_batch
 log = logging.getLogger("easel.predictor")
 
 INLINE_SEND = 64  # tasks up to this many instances are queued on the event loop; bigger ones in a thread
-DEFAULT_BATCH_SIZE = 32
 
 
 @dataclass
@@ -94,35 +90,13 @@ class JobInfo:
 
 def load_job_info(sessions: sessionmaker[Session], blobs: BlobStore, job_id: str,
                   batch_size: int | None = None) -> JobInfo:
-    with session_scope(sessions) as session:
-        job = session.get(InferenceJob, job_id)
-        if job is None:
-            raise ValueError(f"no inference job {job_id}")
-        trials = list(job.trial_ids.get("trials", []))
-        if not trials:
-            raise ValueError(f"inference job {job_id} deploys no trial")
-        trial = session.get_one(Trial, trials[0])
-        profile = dict(trial.profile or {})
-        info = JobInfo(job.id, trial.id, max(1, int(job.budget.get("WORKERS", 1))),
-                       int(batch_size or profile.get("batch_size") or DEFAULT_BATCH_SIZE))
-        info.accuracy = {float(r): float(p) for r, p in zip(profile.get("rates", []), profile.get("accuracy", []),
-                                                             strict=False)}
-        times = [float(t) for t in profile.get("batch_time_s") or [] if t and float(t) > 0]
-        info.fastest_batch_s = min(times) if times else None
-        params_key = trial.params_key
-    if params_key:
-        try:
-            with blobs.open(params_key) as handle:
-                head = handle.read(8)
-                size = int.from_bytes(head, "little") if len(head) == 8 else 0
-                meta = read_metadata(head + handle.read(min(size, 100 << 20)))
-            if meta.get("input_shape"):
-                info.input_shape = tuple(int(d) for d in json.loads(meta["input_shape"]))
-            if meta.get("classes"):
-                info.classes = [str(c) for c in json.loads(meta["classes"])]
-        except (ValueError, OSError) as error:
-            log.warning("cannot read the parameters' metadata (%s): instances are passed on unchecked", error)
-    return info
+    deployment = load_deployment(sessions, blobs, job_id)
+    if deployment.input_shape is None:
+        log.warning("the deployed parameters name no input shape: instances are passed on unchecked")
+    times = [t for t in deployment.profile.batch_time_s if t > 0]
+    return JobInfo(deployment.job_id, deployment.trial_id, deployment.n_workers,
+                   batch_size or deployment.batch_size, deployment.input_shape, deployment.classes,
+                   deployment.profile.accuracy_by_rate(), min(times) if times else None)
 
 
 MSGPACK = "application/msgpack"
@@ -269,9 +243,7 @@ class Predictor:
 
     def _mark_running(self) -> None:
         with session_scope(self.sessions) as session:  # type: ignore[arg-type]
-            session.execute(update(InferenceJob).where(InferenceJob.id == self.info.job_id,
-                                                       InferenceJob.status == JobStatus.STARTED)
-                            .values(status=JobStatus.RUNNING))
+            lifecycle.mark_inference_job_running(session, self.info.job_id)
 
     # -- the request path -------------------------------------------------------------------------------
     def _send(self, task: str, batch: np.ndarray | list[Any], deadline_at: float) -> None:

@@ -1,35 +1,32 @@
-"""Scheduler: exact slice-rate plans under deadlines. Pure numpy/scipy.
+"""Scheduler: slice-rate plans under deadlines, and the executor that runs them. Pure numpy/scipy.
 
 A task of ``N_mb`` mini-batches with deadline ``D`` is split among sub-models (slice rates) with accuracy
 ``p_i`` and mini-batch time ``t_i`` to maximise effective accuracy ``sum(n_i p_i) / N_mb`` subject to
-``sum(n_i) <= N_mb`` and ``sum(n_i t_i) <= D`` (see DESIGN.md §4). ``solve`` returns the true integer
-optimum; ``PlanCache``/``precompute_plans`` serve repeated requests; the policies and ``simulate`` measure
-it against the baselines.
+``sum(n_i) <= N_mb`` and ``sum(n_i t_i) <= D`` (see DESIGN.md §4). The parts:
+
+* ``scheduler.profile``, ``scheduler.plan`` — the data: measured sub-models, plans, the feasibility rule;
+* ``scheduler.solvers`` — ``solve`` (time-budgeted on the request path: the best plan found, ``plan.exact``
+  and its proven ``plan.gap``), the paper's branch-and-bound, the DP, HiGHS (offline), ``PlanCache``;
+* ``scheduler.policies`` — ``SchedulerPolicy`` and the baselines, each declaring how its plans run;
+* ``scheduler.simulation`` — ``PlanExecutor`` (shared with the inference worker) and ``simulate``.
+
+This module re-exports the public API flat.
 """
 
-from scheduler.arrival_rate import ArrivalRate
-from scheduler.bnb import solve_bnb
-from scheduler.cache import DEFAULT_QUANTUM, PlanCache, PlanTable, precompute_plans, quantise_down
-from scheduler.dp import solve_dp
-from scheduler.exact import solve_fast
-from scheduler.lp import box_lp, hull_lp
-from scheduler.multiworker import global_effective_accuracy, split_instances
 from scheduler.plan import FEAS_RTOL, Plan, build_plan, effective_accuracy, within_deadline
-from scheduler.policies import (
-    BasePolicy,
+from scheduler.policies.arrival_rate import ArrivalRate
+from scheduler.policies.base import BasePolicy, LateRule, Policy
+from scheduler.policies.baselines import (
     ClipperPolicy,
     FixedWidthPolicy,
     ModelSwitchingPolicy,
-    Policy,
     baseline_policies,
 )
+from scheduler.policies.priced import SchedulerPolicy
 from scheduler.profile import Profile, paper_xray_profile
-from scheduler.reference import milp_optimum, solve_milp
-from scheduler.sched_policy import SchedulerPolicy
-from scheduler.simulator import SimResult, simulate
-from scheduler.solve import METHODS, solve
-from scheduler.trivial import paper_fast_case
-from scheduler.workload import (
+from scheduler.simulation.executor import PlanExecutor, ShareOutcome, ShareRunner
+from scheduler.simulation.simulator import Deal, SimResult, global_effective_accuracy, simulate
+from scheduler.simulation.workload import (
     ARRIVALS,
     Task,
     constant_arrivals,
@@ -37,29 +34,52 @@ from scheduler.workload import (
     on_off_arrivals,
     poisson_arrivals,
 )
+from scheduler.solvers.bnb import solve_bnb
+from scheduler.solvers.cache import (
+    DEFAULT_MAX_LOSS,
+    DEFAULT_QUANTUM,
+    PlanCache,
+    PlanTable,
+    precompute_plans,
+    quantise_down,
+)
+from scheduler.solvers.dp import solve_dp
+from scheduler.solvers.exact import solve_fast
+from scheduler.solvers.lp import box_lp, hull_lp
+from scheduler.solvers.reference import milp_optimum, solve_milp
+from scheduler.solvers.solve import DEFAULT_TIME_BUDGET, METHODS, decision_budget, solve
+from scheduler.solvers.trivial import paper_fast_case
 
 __all__ = [
     "ARRIVALS",
     "ArrivalRate",
     "BasePolicy",
+    "DEFAULT_MAX_LOSS",
     "DEFAULT_QUANTUM",
+    "DEFAULT_TIME_BUDGET",
+    "Deal",
     "FEAS_RTOL",
     "METHODS",
     "ClipperPolicy",
     "FixedWidthPolicy",
+    "LateRule",
     "ModelSwitchingPolicy",
     "Plan",
     "PlanCache",
+    "PlanExecutor",
     "PlanTable",
     "Policy",
     "Profile",
     "SchedulerPolicy",
+    "ShareOutcome",
+    "ShareRunner",
     "SimResult",
     "Task",
     "baseline_policies",
     "box_lp",
     "build_plan",
     "constant_arrivals",
+    "decision_budget",
     "effective_accuracy",
     "global_effective_accuracy",
     "hull_lp",
@@ -77,6 +97,5 @@ __all__ = [
     "solve_dp",
     "solve_fast",
     "solve_milp",
-    "split_instances",
     "within_deadline",
 ]

@@ -47,6 +47,9 @@ class Plan:
             overrun, what the deadline cuts off is the tail, and on the frontier slower sub-models carry
             the least accuracy per second (p/t falls as t grows), so an overrun costs the least accuracy
             and the fewest mini-batches; the first answers also come back soonest.
+        gap: proven bound on how much effective accuracy the optimum for ``(n_mb, deadline)`` can have
+            above this plan: 0 for an exact answer, the distance to an LP bound for a search stopped by its
+            time budget, ``inf`` where nothing is proven (baselines).
     """
 
     counts: tuple[int, ...]
@@ -58,10 +61,16 @@ class Plan:
     total_time: float
     method: str
     order: tuple[tuple[int, int], ...]
+    gap: float = 0.0
 
     @property
     def scheduled(self) -> int:
         return self.n_mb - self.dropped
+
+    @property
+    def exact(self) -> bool:
+        """Proven optimal for its ``(n_mb, deadline)``."""
+        return self.gap == 0.0
 
     def iter_models(self) -> Iterator[int]:
         """Sub-model index of each mini-batch to run, in run order (dropped ones are not listed)."""
@@ -80,6 +89,8 @@ class Plan:
             "total_time": self.total_time,
             "method": self.method,
             "order": [list(run) for run in self.order],
+            "gap": self.gap,
+            "exact": self.exact,
         }
 
 
@@ -99,7 +110,9 @@ def effective_accuracy(profile: Profile, counts: Sequence[int], n_mb: int) -> fl
     return math.fsum(c * p for c, p in zip(counts, profile.accuracies, strict=True)) / n_mb
 
 
-def feasible_plan(profile: Profile, counts: Sequence[int], n_mb: int, deadline: float, method: str) -> Plan:
+def feasible_plan(
+    profile: Profile, counts: Sequence[int], n_mb: int, deadline: float, method: str, gap: float = 0.0
+) -> Plan:
     """Plan for counts that a solver has already made fit the deadline (the hot path: no late work)."""
     times, accs = profile.batch_times, profile.accuracies
     total = 0.0
@@ -122,11 +135,17 @@ def feasible_plan(profile: Profile, counts: Sequence[int], n_mb: int, deadline: 
         total_time=total,
         method=method,
         order=tuple(order),
+        gap=gap,
     )
 
 
-def build_plan(profile: Profile, counts: Sequence[int], n_mb: int, deadline: float, method: str) -> Plan:
-    """Plan for any counts: runs fastest first and counts a mini-batch only if it ends by the deadline."""
+def build_plan(
+    profile: Profile, counts: Sequence[int], n_mb: int, deadline: float, method: str, gap: float = math.inf
+) -> Plan:
+    """Plan for any counts: runs fastest first and counts a mini-batch only if it ends by the deadline.
+
+    ``gap`` defaults to ``inf``: counts chosen by a rule (a baseline) prove nothing about the optimum.
+    """
     if len(counts) != len(profile) or any(c < 0 for c in counts) or sum(counts) > n_mb:
         raise ValueError(f"invalid counts {list(counts)} for n_mb = {n_mb} and {len(profile)} sub-models")
     times, accs = profile.batch_times, profile.accuracies
@@ -159,4 +178,5 @@ def build_plan(profile: Profile, counts: Sequence[int], n_mb: int, deadline: flo
         total_time=clock,
         method=method,
         order=tuple(order),
+        gap=gap,
     )

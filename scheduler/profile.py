@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from scheduler.checks import real
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +42,9 @@ class Frontier:
 
 
 def _check_finite(name: str, values: Sequence[float]) -> tuple[float, ...]:
-    out = tuple(float(v) for v in values)
-    for i, v in enumerate(out):
-        if not math.isfinite(v):
-            raise ValueError(f"{name}[{i}] = {v!r} is not a finite number")
-    return out
+    if values is None or isinstance(values, str | bytes):
+        raise ValueError(f"{name} must be a sequence of numbers, got {values!r}")
+    return tuple(real(f"{name}[{i}]", v) for i, v in enumerate(values))
 
 
 def upper_hull(ts: Sequence[float], ps: Sequence[float]) -> Hull:

@@ -2,11 +2,11 @@
 
 Sliced layers and zoo (MLP, VGG, ResNet), one API to set the slice rate of a whole model, slice-rate
 training and per-rate evaluation, adaptive Gaussian-mixture regularisation, distributed training on
-torch.distributed, per-rate profiles for the scheduler, and dataset loaders
+torch.distributed, per-rate profiles for the scheduler, and the labelled-data type (built from decoded arrays)
 (Cai et al., "Model Slicing for Supporting Complex Analytics with Elastic Inference Cost", VLDB 2019).
 """
 
-from .data import LabeledData, as_tensors, load_digits, load_image_zip, load_npz
+from .data import LabeledData, as_tensors, load_digits
 from .device import resolve_device
 from .distributed import DistributedResult, default_worker_rates, distributed_train
 from .flops import count_flops, count_params
@@ -82,8 +82,6 @@ __all__ = [
     "fit",
     "get_slice_rate",
     "load_digits",
-    "load_image_zip",
-    "load_npz",
     "make_norm",
     "make_sampler",
     "model_rates",

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from s3_server import S3Server, start_s3_server
 
 from easel.local_stack import LocalStack
 from easel.settings import Settings, get_settings
@@ -59,3 +60,13 @@ def local_stack(stack_settings: Settings) -> Iterator[LocalStack]:
 def settings(local_stack: LocalStack) -> Settings:
     """Settings whose URLs point at the running test stack."""
     return local_stack.settings
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A local S3-compatible server (moto's standalone server), started once on demand."""
+    server = start_s3_server("127.0.0.1", free_port())
+    try:
+        yield server
+    finally:
+        server.stop()

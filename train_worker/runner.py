@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from easel.blobstore import BlobStore
 from easel.db.enums import LogLevel, TrialStatus
-from easel.db.models import Dataset, Model, Service, SubTrainJob, TrainJob, Trial, TrialLog
+from easel.db.models import Dataset, Model, Service, SubTrainJob, TrainJob, TrialLog
 from easel.db.session import session_scope
 from easel.faults import InfrastructureError, is_infrastructure_error
+from easel.jobs import PROFILE_BATCH_SIZE, Profile, lifecycle
 from easel.tuning import Proposal, TuningChannel
 from train_worker.context import WorkerContext
 from train_worker.templates import load_template_class
@@ -26,8 +27,6 @@ from train_worker.warmup import warm_up_torch
 
 log = logging.getLogger("easel.train_worker")
 
-#: the mini-batch size the inference workers plan with; t_i is measured at this size.
-INFERENCE_BATCH_SIZE = 32
 
 
 @dataclass
@@ -103,22 +102,11 @@ class TrialRunner:
     def _claim(self, proposal: Proposal) -> bool:
         """PENDING → RUNNING for this attempt only (a re-issued trial belongs to its newest attempt)."""
         with session_scope(self.sessions) as session:
-            result = session.execute(
-                update(Trial).where(Trial.id == proposal.trial_id, Trial.attempts == proposal.attempt,
-                                    Trial.status == TrialStatus.PENDING)
-                .values(status=TrialStatus.RUNNING, worker_service_id=self.service_id,
-                        started_at=datetime.now(UTC))
-            )
-            return result.rowcount == 1
+            return lifecycle.claim_trial(session, proposal.trial_id, proposal.attempt, self.service_id)
 
-    def _write(self, proposal: Proposal, **values: Any) -> bool:
+    def _write(self, proposal: Proposal, status: TrialStatus, **values: Any) -> bool:
         with session_scope(self.sessions) as session:
-            result = session.execute(
-                update(Trial).where(Trial.id == proposal.trial_id, Trial.attempts == proposal.attempt,
-                                    Trial.status == TrialStatus.RUNNING)
-                .values(stopped_at=datetime.now(UTC), **values)
-            )
-            return result.rowcount == 1
+            return lifecycle.record_trial_result(session, proposal.trial_id, proposal.attempt, status, **values)
 
     def run(self, proposal: Proposal) -> TrialStatus | None:
         """Run the proposal; returns its final status, or None if it was not ours to run.
@@ -161,16 +149,17 @@ class TrialRunner:
         context = WorkerContext(self.sessions, self.channel, proposal.trial_id, proposal.no, early_stop)
         context.log(f"trial {proposal.no} (attempt {proposal.attempt}) on {self.worker_id}: {proposal.knobs}")
         template.train(setup.train_path, context=context)
-        profile = template.profile(setup.val_path, list(template.SLICE_RATES), batch_size=INFERENCE_BATCH_SIZE)
-        accuracy = dict(zip(profile["rates"], profile["accuracy"], strict=True))
+        # t_i is measured at the mini-batch size the inference workers plan with.
+        measured = template.profile(setup.val_path, list(template.SLICE_RATES), batch_size=PROFILE_BATCH_SIZE)
+        profile = Profile.from_json({**measured, "batch_size": PROFILE_BATCH_SIZE,
+                                     "stopped_early_at": context.stopped_early_at})
+        accuracy = profile.accuracy_by_rate()
         score = float(accuracy.get(1.0, max(accuracy.values())))
         params = template.dump_parameters()
         key = f"params/{self.channel.sub_train_job_id}/{proposal.trial_id}.safetensors"
         self.blobs.put_bytes(key, params)
         context.log(f"trial {proposal.no} done: score {score:.4f}", score=score)
-        return {"score": score, "profile": {**profile, "batch_size": INFERENCE_BATCH_SIZE,
-                                            "stopped_early_at": context.stopped_early_at},
-                "params_key": key}
+        return {"score": score, "profile": profile.to_json(), "params_key": key}
 
     def _log(self, trial_id: str, level: LogLevel, message: str) -> None:
         with session_scope(self.sessions) as session:

@@ -62,7 +62,7 @@ def upload_dataset(
     try:
         if size == 0:
             raise Invalid("the uploaded file is empty", code="invalid_dataset")
-        limits = Limits(settings.max_upload_bytes, settings.max_unpacked_bytes, settings.max_dataset_images)
+        limits = Limits(max_unpacked_bytes=settings.max_unpacked_bytes, max_images=settings.max_dataset_images)
         try:
             info = validate_dataset(path, fmt, limits)
         except DatasetInvalid as error:

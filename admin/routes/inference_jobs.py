@@ -1,14 +1,12 @@
 """Inference jobs: deploy the best trials of a finished train job, list, read, stop.
 
-One running inference job per app version. When services are launched (``EASEL_LAUNCH_SERVICES``), the
-job records its predictor's URL at once and becomes ``RUNNING`` when the predictor and every inference
-worker are ready; when they are only recorded, the URL stays ``null``. Stopping drains: the predictor
+One running inference job per app version. The job records its predictor's URL at once and becomes
+``RUNNING`` when the predictor and every inference worker are ready. Stopping drains: the predictor
 answers the requests in flight, the workers finish their queued tasks, then they exit.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -23,9 +21,10 @@ from admin.schemas import APP_PATTERN, InferenceJobIn, InferenceJobOut, Page, Se
 from admin.services import orchestration
 from easel.db.enums import JobStatus, TrialStatus
 from easel.db.models import InferenceJob, SubTrainJob, TrainJob, Trial, User
+from easel.jobs import InferenceJobBudget, lifecycle
 
 router = APIRouter(prefix="/inference_jobs", tags=["inference jobs"])
-LIVE = (JobStatus.STARTED, JobStatus.RUNNING)
+LIVE = lifecycle.LIVE_INFERENCE_JOB
 FINISHED_TRAINING = (JobStatus.COMPLETED, JobStatus.STOPPED)
 
 
@@ -33,9 +32,9 @@ def inference_job_out(db: Session, job: InferenceJob, train_job: TrainJob | None
     train_job = train_job or db.get_one(TrainJob, job.train_job_id)
     return InferenceJobOut(
         id=job.id, app=train_job.app, app_version=train_job.app_version, train_job_id=job.train_job_id,
-        status=job.status, workers=int(job.budget.get("WORKERS", 1)), budget=job.budget,
+        status=job.status, workers=InferenceJobBudget.from_stored(job.budget).WORKERS, budget=job.budget,
         trial_ids=list(job.trial_ids.get("trials", [])), predictor_url=job.predictor_url, owner_id=job.owner_id,
-        created_at=job.created_at, stopped_at=job.stopped_at,
+        created_at=job.created_at, stopped_at=job.stopped_at, error=job.error,
         services=[ServiceOut.model_validate(s) for s in orchestration.inference_job_services(db, job.id)],
     )
 
@@ -92,10 +91,9 @@ def create_inference_job(body: InferenceJobIn, db: DbSession, user: Developer, s
     if not trials:
         raise Conflict(f"train job {body.app} v{version} has no completed trial with saved parameters to deploy",
                        code="nothing_to_deploy")
-    job = InferenceJob(
-        train_job_id=train_job.id, status=JobStatus.STARTED, owner_id=user.id,
-        budget={**body.budget.model_dump(), "WORKERS": body.workers}, trial_ids={"trials": trials},
-    )
+    budget = InferenceJobBudget(**body.budget.model_dump(), WORKERS=body.workers)
+    job = lifecycle.new_inference_job(train_job_id=train_job.id, owner_id=user.id, budget=budget.model_dump(),
+                                      trial_ids={"trials": trials})
     db.add(job)
     db.commit()
     try:
@@ -145,6 +143,6 @@ def stop_inference_job(
     train_job, job = _owned_inference_job(db, app, version, user)
     if job.status in LIVE:
         orchestration.stop_inference_job(state, db, job)
-        job.status, job.stopped_at = JobStatus.STOPPED, datetime.now(UTC)
+        lifecycle.mark_inference_job_stopped(db, job)
         db.commit()
     return inference_job_out(db, job, train_job)

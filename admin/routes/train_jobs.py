@@ -1,4 +1,4 @@
-"""Train jobs: create (one sub-train-job per model, services recorded or launched), list, read, stop.
+"""Train jobs: create (one sub-train-job per model, services launched), list, read, stop.
 
 Jobs are addressed by ``{app}/{version}``: versions count up from 1 per app. An app belongs to the user
 who trained its first version; others (but admins) cannot add versions to it. A user sees and stops only
@@ -8,7 +8,6 @@ their own jobs; admins see and stop all.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
@@ -31,13 +30,12 @@ from admin.schemas import (
     TrainJobOut,
 )
 from admin.services import orchestration
-from easel.db.enums import JobStatus, TrialStatus
-from easel.db.models import Model, SubTrainJob, TrainJob, Trial, User
+from easel.db.models import Model, TrainJob, User
+from easel.jobs import lifecycle
 
 router = APIRouter(prefix="/train_jobs", tags=["train jobs"])
 AppPath = Annotated[str, Path(pattern=APP_PATTERN, description="the app's name")]
 VersionPath = Annotated[int, Path(ge=1, le=MAX_INT, description="the app version (from 1)")]
-LIVE = (JobStatus.STARTED, JobStatus.RUNNING)
 
 
 def owned_train_job(db: Session, app: str, version: int, user: User) -> TrainJob:
@@ -56,7 +54,7 @@ def train_job_out(db: Session, job: TrainJob) -> TrainJobOut:
     return TrainJobOut(
         id=job.id, app=job.app, app_version=job.app_version, task=job.task, budget=job.budget,
         train_dataset_id=job.train_dataset_id, val_dataset_id=job.val_dataset_id, status=job.status,
-        owner_id=job.owner_id, created_at=job.created_at, stopped_at=job.stopped_at,
+        owner_id=job.owner_id, created_at=job.created_at, stopped_at=job.stopped_at, error=job.error,
         sub_train_jobs=[
             SubTrainJobOut(id=s.id, model_id=s.model_id, model_name=names.get(s.model_id, "?"), status=s.status,
                            created_at=s.created_at, stopped_at=s.stopped_at, services=services[s.id])
@@ -81,12 +79,10 @@ def create_train_job(body: TrainJobIn, db: DbSession, user: Developer, state: St
         raise Conflict(f"the app name {body.app!r} belongs to another user; choose another", code="app_taken")
     for _attempt in range(5):
         version = (db.scalar(select(func.max(TrainJob.app_version)).where(TrainJob.app == body.app)) or 0) + 1
-        job = TrainJob(
-            app=body.app, app_version=version, task=body.task, budget=body.budget.model_dump(),
-            train_dataset_id=body.train_dataset_id, val_dataset_id=body.val_dataset_id,
-            status=JobStatus.STARTED, owner_id=user.id,
+        job = lifecycle.new_train_job(
+            model_ids, app=body.app, app_version=version, task=body.task, budget=body.budget.model_dump(),
+            train_dataset_id=body.train_dataset_id, val_dataset_id=body.val_dataset_id, owner_id=user.id,
         )
-        job.sub_train_jobs = [SubTrainJob(model_id=m, status=JobStatus.STARTED) for m in model_ids]
         db.add(job)
         try:
             db.commit()
@@ -128,20 +124,9 @@ def get_train_job(app: AppPath, version: VersionPath, db: DbSession, user: Devel
 @router.post("/{app}/{version}/stop", summary="Stop a train job: its services, sub-jobs and unfinished trials")
 def stop_train_job(app: AppPath, version: VersionPath, db: DbSession, user: Developer, state: State) -> TrainJobOut:
     job = owned_train_job(db, app, version, user)
-    if job.status in LIVE:
-        now = datetime.now(UTC)
-        subs = list(job.sub_train_jobs)
-        orchestration.stop_services(state, db, orchestration.sub_train_job_services(db, [s.id for s in subs]))
-        for sub in subs:
-            if sub.status in LIVE:
-                sub.status, sub.stopped_at = JobStatus.STOPPED, now
-        if subs:
-            trials = db.scalars(select(Trial).where(
-                Trial.sub_train_job_id.in_([s.id for s in subs]),
-                Trial.status.in_([TrialStatus.PENDING, TrialStatus.RUNNING]),
-            ))
-            for trial in trials:
-                trial.status, trial.stopped_at = TrialStatus.TERMINATED, now
-        job.status, job.stopped_at = JobStatus.STOPPED, now
+    if job.status in lifecycle.LIVE_JOB:
+        sub_ids = [s.id for s in job.sub_train_jobs]
+        orchestration.stop_services(state, db, orchestration.sub_train_job_services(db, sub_ids))
+        lifecycle.mark_train_job_stopped(db, job)
         db.commit()
     return train_job_out(db, job)

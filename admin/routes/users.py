@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from admin.deps import Admin, CurrentUser, DbSession, Paging, State, is_admin
 from admin.errors import Conflict, Forbidden, NotFound
 from admin.routes.common import paginate
-from admin.schemas import ID_PATTERN, Page, UserIn, UserOut
+from admin.schemas import ID_PATTERN, Page, UserIn, UserOut, UserPatchIn
 from admin.security import hash_password
 from easel.db.enums import UserRole
 from easel.db.models import User
@@ -91,3 +91,20 @@ def delete_user(user_id: UserId, db: DbSession, user: Admin) -> Response:
         row.banned_at = datetime.now(UTC)
         db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.patch("/{user_id}", summary="Change a user's role (admins)")
+def change_role(user_id: UserId, body: UserPatchIn, db: DbSession, user: Admin) -> UserOut:
+    row = db.get(User, user_id)
+    if row is None:
+        raise NotFound(f"no user {user_id}")
+    if row.id == user.id:
+        raise Conflict("you cannot change your own role")
+    if row.role == UserRole.SUPERADMIN:
+        raise Forbidden("a superadmin's role cannot be changed")
+    allowed = CREATABLE.get(user.role, set())
+    if row.role not in allowed or body.role not in allowed:
+        raise Forbidden(f"a {user.role.value} cannot change a {row.role.value} into a {body.role.value}")
+    row.role = body.role
+    db.commit()
+    return UserOut.model_validate(row)

@@ -1,36 +1,27 @@
 """Job orchestration: which services a train or inference job needs, and starting and stopping them.
 
 A train job gets, per model (sub-train-job), one advisor and ``WORKERS`` train workers; an inference
-job gets one predictor and ``workers`` inference workers. :func:`launch_train_job` and
-:func:`launch_inference_job` are the single switch between two modes, chosen by the
-``EASEL_LAUNCH_SERVICES`` setting:
-
-* off (the default for now; the training issue switches it on once the advisor and train workers run
-  as services): every service is *recorded* in the ``services`` table as requested — status
-  ``STARTED``, launcher ``"deferred"``, with the exact argv and environment it would run with — and
-  nothing is spawned;
-* on: every service is started through the configured launcher (``EASEL_LAUNCHER``: local processes, or
-  Kubernetes later), which records it with its pid/pod and log path. An inference job's predictor gets a
-  port chosen here, and the job records the predictor's URL.
-
-Stopping works in both modes: deferred services are marked ``STOPPED``; launched ones are stopped
-through the launcher.
+job gets one predictor and ``WORKERS`` inference workers. Every service is started and stopped through
+admin's launcher (``EASEL_LAUNCHER``: local processes, or Kubernetes), which records it in the
+``services`` table with its pid/pod and log path. An inference job's predictor gets a port chosen here,
+and the job records the predictor's URL. (Tests of the REST surface give admin a contract-fake launcher
+that records services without running them.)
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admin.state import AdminState
-from easel.db.enums import JobStatus, ServiceKind, ServiceStatus
+from easel.db.enums import ServiceKind
 from easel.db.models import InferenceJob, Service, TrainJob
 from easel.db.session import session_scope
+from easel.jobs import InferenceJobBudget, TrainBudget, lifecycle
 from easel.kafka_io import delete_topics
 from easel.launcher import ServiceSpec
 from easel.redis_client import make_redis
@@ -39,8 +30,6 @@ from easel.stack.process import free_port
 
 log = logging.getLogger("admin")
 
-DEFERRED = "deferred"
-ALIVE = (ServiceStatus.STARTED, ServiceStatus.RUNNING)
 PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -54,8 +43,7 @@ def _base_env() -> dict[str, str]:
 
 def train_job_specs(job: TrainJob) -> list[ServiceSpec]:
     """One advisor and ``budget.WORKERS`` train workers for each sub-train-job of ``job``."""
-    workers = int(job.budget.get("WORKERS", 1))
-    gpus = int(job.budget.get("GPU_COUNT", 0))
+    budget = TrainBudget.from_stored(job.budget)
     specs = []
     for sub in job.sub_train_jobs:
         tag = f"{job.app}-v{job.app_version}-{sub.id[:8]}"
@@ -64,10 +52,10 @@ def train_job_specs(job: TrainJob) -> list[ServiceSpec]:
             name=f"advisor-{tag}", kind=ServiceKind.ADVISOR, env=env, sub_train_job_id=sub.id,
             argv=_python_module("advisor", "--sub-train-job-id", sub.id),
         ))
-        for index in range(workers):
+        for index in range(budget.WORKERS):
             specs.append(ServiceSpec(
                 name=f"train-worker-{tag}-{index}", kind=ServiceKind.TRAIN_WORKER, sub_train_job_id=sub.id,
-                env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(gpus)},
+                env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(budget.GPU_COUNT)},
                 argv=_python_module("train_worker", "--sub-train-job-id", sub.id),
             ))
     return specs
@@ -76,7 +64,7 @@ def train_job_specs(job: TrainJob) -> list[ServiceSpec]:
 def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str | None = None,
                         port: int | None = None) -> list[ServiceSpec]:
     """One predictor (listening on ``host:port`` when given) and ``budget.WORKERS`` inference workers."""
-    workers = int(job.budget.get("WORKERS", 1))
+    budget = InferenceJobBudget.from_stored(job.budget)
     tag = f"{app}-v{version}-{job.id[:8]}"
     env = {**_base_env(), "EASEL_INFERENCE_JOB_ID": job.id}
     listen = ["--host", host, "--port", str(port)] if host is not None and port is not None else []
@@ -84,10 +72,10 @@ def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str 
         name=f"predictor-{tag}", kind=ServiceKind.PREDICTOR, env=env, inference_job_id=job.id, host=host, port=port,
         argv=_python_module("predictor", "--inference-job-id", job.id, *listen),
     )]
-    for index in range(workers):
+    for index in range(budget.WORKERS):
         specs.append(ServiceSpec(
             name=f"inference-worker-{tag}-{index}", kind=ServiceKind.INFERENCE_WORKER, inference_job_id=job.id,
-            env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(job.budget.get("GPU_COUNT", 0))},
+            env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(budget.GPU_COUNT)},
             argv=_python_module("inference_worker", "--inference-job-id", job.id),
         ))
     return specs
@@ -96,16 +84,6 @@ def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str 
 def predictor_url(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     return f"http://{shown}:{port}"
-
-
-def _record_deferred(session: Session, spec: ServiceSpec) -> Service:
-    row = Service(
-        name=spec.name, kind=spec.kind, status=ServiceStatus.STARTED, launcher=DEFERRED,
-        host=spec.host, port=spec.port, command={"argv": list(spec.argv), "env": dict(spec.env)},
-        sub_train_job_id=spec.sub_train_job_id, inference_job_id=spec.inference_job_id,
-    )
-    session.add(row)
-    return row
 
 
 def _launch(state: AdminState, specs: list[ServiceSpec]) -> None:
@@ -124,36 +102,26 @@ def _launch(state: AdminState, specs: list[ServiceSpec]) -> None:
 
 
 def launch_train_job(state: AdminState, train_job_id: str) -> None:
-    """Record (``EASEL_LAUNCH_SERVICES`` off) or start (on) the services of a committed train job.
-
-    On a failed start the job and its sub-jobs are marked ``ERRORED`` and the error re-raised.
-    """
+    """Start the services of a committed train job. On a failed start the job and its sub-jobs are marked
+    ``ERRORED`` and the error re-raised."""
     with session_scope(state.sessions) as session:
-        job = session.get_one(TrainJob, train_job_id)
-        specs = train_job_specs(job)
-        if not state.settings.launch_services:
-            for spec in specs:
-                _record_deferred(session, spec)
-            return
+        specs = train_job_specs(session.get_one(TrainJob, train_job_id))
     try:
         _launch(state, specs)
     except Exception:
-        _mark_errored(state, TrainJob, train_job_id)
+        with session_scope(state.sessions) as session:
+            lifecycle.mark_train_job_errored(session, train_job_id)
         raise
 
 
 def launch_inference_job(state: AdminState, inference_job_id: str, app: str, version: int) -> None:
-    """Record or start the predictor and inference workers of a committed inference job.
+    """Start the predictor and inference workers of a committed inference job.
 
-    When services are launched, the predictor's port is chosen here and its URL recorded on the job at
-    once (the predictor records it again, with the port it really bound, when it starts).
+    The predictor's port is chosen here and its URL recorded on the job at once (the predictor records it
+    again, with the port it really bound, when it starts).
     """
     with session_scope(state.sessions) as session:
         job = session.get_one(InferenceJob, inference_job_id)
-        if not state.settings.launch_services:
-            for spec in inference_job_specs(job, app, version):
-                _record_deferred(session, spec)
-            return
         host = state.settings.predictor_host
         port = free_port(host if host not in ("0.0.0.0", "::", "") else "127.0.0.1")
         specs = inference_job_specs(job, app, version, host=host, port=port)
@@ -161,37 +129,25 @@ def launch_inference_job(state: AdminState, inference_job_id: str, app: str, ver
     try:
         _launch(state, specs)
     except Exception:
-        _mark_errored(state, InferenceJob, inference_job_id)
+        with session_scope(state.sessions) as session:
+            lifecycle.mark_inference_job_errored(session, inference_job_id)
         raise
-
-
-def _mark_errored(state: AdminState, model: type[TrainJob] | type[InferenceJob], job_id: str) -> None:
-    with session_scope(state.sessions) as session:
-        job = session.get_one(model, job_id)
-        job.status, job.stopped_at = JobStatus.ERRORED, datetime.now(UTC)
-        if isinstance(job, TrainJob):
-            for sub in job.sub_train_jobs:
-                sub.status, sub.stopped_at = JobStatus.ERRORED, job.stopped_at
 
 
 def stop_services(state: AdminState, session: Session, services: list[Service],
                   timeout_s: float | None = None) -> None:
-    """Stop each live service: deferred ones are marked in ``session``; launched ones via the launcher."""
-    now = datetime.now(UTC)
+    """Stop each live service through the launcher (which records it); ``session``'s rows are refreshed."""
     for row in services:
-        if row.status not in ALIVE:
+        if row.status not in lifecycle.LIVE_SERVICE:
             continue
-        if row.launcher == DEFERRED:
-            row.status, row.stopped_at = ServiceStatus.STOPPED, now
-        else:
-            try:
-                if timeout_s is None:
-                    state.launcher.stop(row.id)
-                else:
-                    state.launcher.stop(row.id, timeout_s=timeout_s)
-            except Exception:  # noqa: BLE001 - keep stopping the others; the row shows what happened
-                log.exception("could not stop service %s", row.id)
-            session.refresh(row)
+        try:
+            if timeout_s is None:
+                state.launcher.stop(row.id)
+            else:
+                state.launcher.stop(row.id, timeout_s=timeout_s)
+        except Exception:  # noqa: BLE001 - keep stopping the others; the row shows what happened
+            log.exception("could not stop service %s", row.id)
+        session.refresh(row)
 
 
 def stop_inference_job(state: AdminState, session: Session, job: InferenceJob) -> None:
@@ -201,19 +157,18 @@ def stop_inference_job(state: AdminState, session: Session, job: InferenceJob) -
     services = inference_job_services(session, job.id)
     order = sorted(services, key=lambda s: (s.kind != ServiceKind.PREDICTOR, s.created_at, s.name))
     stop_services(state, session, order, timeout_s=state.settings.serving_drain_s + 5.0)
-    if any(s.launcher != DEFERRED for s in services):
+    try:
+        client = make_redis(state.settings)
         try:
-            client = make_redis(state.settings)
-            try:
-                client.delete(*job_keys(job.id))
-            finally:
-                client.close()
-        except Exception:  # noqa: BLE001 - leftover keys are harmless; the job is stopped either way
-            log.warning("could not delete the Redis keys of inference job %s", job.id)
-        try:
-            delete_topics(state.settings, [requests_topic(job.id)])
-        except Exception:  # noqa: BLE001 - a leftover topic is harmless; the job is stopped either way
-            log.warning("could not delete the requests topic of inference job %s", job.id)
+            client.delete(*job_keys(job.id))
+        finally:
+            client.close()
+    except Exception:  # noqa: BLE001 - leftover keys are harmless; the job is stopped either way
+        log.warning("could not delete the Redis keys of inference job %s", job.id)
+    try:
+        delete_topics(state.settings, [requests_topic(job.id)])
+    except Exception:  # noqa: BLE001 - a leftover topic is harmless; the job is stopped either way
+        log.warning("could not delete the requests topic of inference job %s", job.id)
 
 
 def sub_train_job_services(session: Session, sub_ids: list[str]) -> list[Service]:
@@ -231,6 +186,6 @@ def inference_job_services(session: Session, job_id: str) -> list[Service]:
 
 
 __all__ = [
-    "DEFERRED", "inference_job_services", "inference_job_specs", "launch_inference_job", "launch_train_job",
+    "inference_job_services", "inference_job_specs", "launch_inference_job", "launch_train_job",
     "predictor_url", "stop_inference_job", "stop_services", "sub_train_job_services", "train_job_specs",
 ]

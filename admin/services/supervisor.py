@@ -22,22 +22,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from admin.services.orchestration import DEFERRED
 from admin.services.restarts import ALIVE, SERVING, Death, RestartPolicy
 from admin.state import AdminState
 from easel.db.enums import JobStatus, ServiceKind
-from easel.db.models import InferenceJob, Service, SubTrainJob, TrainJob
+from easel.db.models import InferenceJob, Service, SubTrainJob
 from easel.db.session import session_scope
+from easel.jobs import InferenceJobBudget, lifecycle
 from easel.launcher import ServiceSpec
 
 log = logging.getLogger("admin.supervisor")
 
-LIVE_JOB = (JobStatus.STARTED, JobStatus.RUNNING)
+LIVE_JOB = lifecycle.LIVE_JOB
 
 
 class Supervisor:
@@ -72,13 +72,13 @@ class Supervisor:
         for owner, deaths in self._dead_slots().items():
             for death in deaths:
                 self._handle(owner, death, now)
+        self._grade_serving()
 
     # -- what is alive --------------------------------------------------------------------------------
     def _observe(self) -> None:
         """Let the launcher record every live service that has ended (STOPPED on exit 0, else ERRORED)."""
         with session_scope(self.state.sessions) as session:
-            ids = session.scalars(select(Service.id).where(Service.status.in_(ALIVE),
-                                                           Service.launcher != DEFERRED)).all()
+            ids = session.scalars(select(Service.id).where(Service.status.in_(ALIVE))).all()
         for service_id in ids:
             self.state.launcher.status(service_id)
 
@@ -90,8 +90,7 @@ class Supervisor:
                        Service.sub_train_job_id, Service.inference_job_id)
                 .outerjoin(SubTrainJob, SubTrainJob.id == Service.sub_train_job_id)
                 .outerjoin(InferenceJob, InferenceJob.id == Service.inference_job_id)
-                .where(Service.launcher != DEFERRED,
-                       SubTrainJob.status.in_(LIVE_JOB) | InferenceJob.status.in_(LIVE_JOB))
+                .where(SubTrainJob.status.in_(LIVE_JOB) | InferenceJob.status.in_(lifecycle.LIVE_INFERENCE_JOB))
                 .order_by(Service.created_at)
             ).all()
         slots: dict[tuple[tuple[str, str], str], list] = defaultdict(list)
@@ -147,29 +146,47 @@ class Supervisor:
                 Service.sub_train_job_id == sub_id, Service.kind == ServiceKind.TRAIN_WORKER,
                 Service.status.in_(ALIVE))).all())
 
+    # -- honest status ----------------------------------------------------------------------------------
+    def _grade_serving(self) -> None:
+        """RUNNING ⇄ DEGRADED: a running inference job with fewer live workers than it asked for (or without its
+        predictor) is DEGRADED, saying what is missing, until the relaunched services run again."""
+        with session_scope(self.state.sessions) as session:
+            jobs = session.execute(select(InferenceJob.id, InferenceJob.status, InferenceJob.budget).where(
+                InferenceJob.status.in_((JobStatus.RUNNING, JobStatus.DEGRADED)))).all()
+            for job_id, status, budget in jobs:
+                alive = Counter(session.scalars(select(Service.kind).where(
+                    Service.inference_job_id == job_id, Service.status.in_(ALIVE))).all())
+                wanted = InferenceJobBudget.from_stored(budget).WORKERS
+                missing = []
+                if alive[ServiceKind.PREDICTOR] < 1:
+                    missing.append("no predictor")
+                if alive[ServiceKind.INFERENCE_WORKER] < wanted:
+                    missing.append(f"{alive[ServiceKind.INFERENCE_WORKER]} of {wanted} inference workers")
+                if missing and status == JobStatus.RUNNING:
+                    lifecycle.mark_inference_job_degraded(session, job_id, "; ".join(missing) + " (relaunching)")
+                    log.warning("inference job %s DEGRADED: %s", job_id, "; ".join(missing))
+                elif not missing and status == JobStatus.DEGRADED:
+                    lifecycle.mark_inference_job_restored(session, job_id)
+                    log.info("inference job %s RUNNING again: every service runs", job_id)
+
     # -- giving up ----------------------------------------------------------------------------------------
-    def _stop_live(self, services: list[Service]) -> None:
-        for service in services:
-            if service.status in ALIVE:
-                self.state.launcher.stop(service.id)
+    def _stop_live(self, service_ids: list[str]) -> None:
+        for service_id in service_ids:
+            self.state.launcher.stop(service_id)
 
     def _error_sub_job(self, sub_id: str, reason: str) -> None:
-        now = datetime.now(UTC)
         with session_scope(self.state.sessions) as session:
-            sub = session.get_one(SubTrainJob, sub_id)
-            sub.status, sub.stopped_at = JobStatus.ERRORED, now
-            self._stop_live(list(session.scalars(select(Service).where(Service.sub_train_job_id == sub_id))))
-            session.flush()
-            job = session.get_one(TrainJob, sub.train_job_id)
-            siblings = session.scalars(select(SubTrainJob.status).where(SubTrainJob.train_job_id == job.id)).all()
-            if job.status in LIVE_JOB and not any(s in LIVE_JOB for s in siblings):
-                job.status, job.stopped_at = JobStatus.ERRORED, now
-            log.error("sub-train-job %s ERRORED: %s", sub_id, reason)
+            lifecycle.mark_sub_train_job_errored(session, sub_id, reason)
+            live = session.scalars(select(Service.id).where(Service.sub_train_job_id == sub_id,
+                                                            Service.status.in_(ALIVE))).all()
+        self._stop_live(live)
+        log.error("sub-train-job %s ERRORED: %s", sub_id, reason)
 
     def _error_inference_job(self, job_id: str, reason: str) -> None:
         with session_scope(self.state.sessions) as session:
-            job = session.get_one(InferenceJob, job_id)
-            job.status, job.stopped_at = JobStatus.ERRORED, datetime.now(UTC)
-            self._stop_live(list(session.scalars(select(Service).where(
-                Service.inference_job_id == job_id, Service.kind.in_(SERVING)))))
-            log.error("inference job %s ERRORED: %s", job_id, reason)
+            lifecycle.mark_inference_job_errored(session, job_id, reason)
+            live = session.scalars(select(Service.id).where(Service.inference_job_id == job_id,
+                                                            Service.kind.in_(SERVING),
+                                                            Service.status.in_(ALIVE))).all()
+        self._stop_live(live)
+        log.error("inference job %s ERRORED: %s", job_id, reason)

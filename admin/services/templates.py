@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from builtin_templates import BUILTIN_TEMPLATES
 from easel.db.enums import AccessRight, ModelSource
 from easel.db.models import Model
-from easel.model.builtin import BUILTIN_TEMPLATES
 from easel.model.checker import TemplateCheckError, TemplateInfo, check_template_file
 from easel.settings import Settings
 

@@ -1,7 +1,7 @@
 """The built-in sliced MLP with short training (3 epochs): a real but affordable tuning problem."""
 
+from builtin_templates.sliced import SlicedMLPTemplate
 from easel.model import FixedKnob
-from easel.model.builtin.sliced import SlicedMLPTemplate
 
 
 class QuickSlicedMLP(SlicedMLPTemplate):

@@ -14,7 +14,8 @@ __all__ = ["Launcher", "LocalLauncher", "ServiceSpec", "ServiceState", "make_lau
 def make_launcher(settings: Settings, sessions: sessionmaker[Session]) -> Launcher:
     if settings.launcher == LauncherKind.LOCAL:
         return LocalLauncher(settings, sessions)
-    # The Kubernetes backend (Jobs/Deployments through the kubernetes client) is a later issue.
-    raise ValueError(
-        f"EASEL_LAUNCHER={settings.launcher.value!r} is not available in this version; use 'local'"
-    )
+    if settings.launcher == LauncherKind.KUBERNETES:
+        from easel.launcher.kubernetes import KubernetesLauncher  # the client is loaded only where it is used
+
+        return KubernetesLauncher(settings, sessions)
+    raise ValueError(f"EASEL_LAUNCHER={settings.launcher.value!r} is not a launcher; use 'local' or 'kubernetes'")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from easel.db.enums import ServiceKind, ServiceStatus
 
@@ -43,6 +44,11 @@ class ServiceState:
     pid: int | None
     exit_code: int | None
     log_path: str | None
+
+    @classmethod
+    def of(cls, row: Any) -> ServiceState:
+        """The state recorded on a ``services`` row."""
+        return cls(row.id, row.name, row.kind, row.status, row.pid, row.exit_code, row.log_path)
 
 
 class Launcher(ABC):

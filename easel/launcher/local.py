@@ -5,23 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from datetime import UTC, datetime
 
 import psutil
 from sqlalchemy.orm import Session, sessionmaker
 
-from easel.db.enums import ServiceStatus
 from easel.db.models import Service
 from easel.db.session import session_scope
+from easel.jobs import lifecycle
 from easel.launcher.base import Launcher, ServiceSpec, ServiceState
 from easel.launcher.service_env import settings_env
 from easel.settings import Settings
-
-_ALIVE = (ServiceStatus.STARTED, ServiceStatus.RUNNING)
-
-
-def _state(row: Service) -> ServiceState:
-    return ServiceState(row.id, row.name, row.kind, row.status, row.pid, row.exit_code, row.log_path)
 
 
 class LocalLauncher(Launcher):
@@ -33,8 +26,8 @@ class LocalLauncher(Launcher):
 
     def start(self, spec: ServiceSpec) -> ServiceState:
         with session_scope(self.sessions) as session:
-            row = Service(
-                name=spec.name, kind=spec.kind, status=ServiceStatus.STARTED, launcher="local",
+            row = lifecycle.new_service(
+                name=spec.name, kind=spec.kind, launcher="local",
                 host=spec.host or "127.0.0.1", port=spec.port, command={"argv": list(spec.argv),
                                                                       "env": dict(spec.env)},
                 sub_train_job_id=spec.sub_train_job_id, inference_job_id=spec.inference_job_id,
@@ -52,36 +45,31 @@ class LocalLauncher(Launcher):
         except OSError as error:
             with session_scope(self.sessions) as session:
                 row = session.get_one(Service, service_id)
-                row.status, row.stopped_at = ServiceStatus.ERRORED, datetime.now(UTC)
+                lifecycle.mark_service_failed(row)
                 row.log_path = str(log_path)
             raise ValueError(f"cannot start service {spec.name!r}: {error}") from error
         self._children[service_id] = child
         created = psutil.Process(child.pid).create_time()
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
-            row.pid, row.status, row.log_path = child.pid, ServiceStatus.RUNNING, str(log_path)
             # The start time tells our process apart from a later one that reuses the pid.
-            row.command = {**row.command, "create_time": created}
-            return _state(row)
+            lifecycle.mark_service_running(row, pid=child.pid, log_path=str(log_path),
+                                           command={**row.command, "create_time": created})
+            return ServiceState.of(row)
 
     def stop(self, service_id: str, timeout_s: float = 10.0) -> ServiceState:
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
-            if row.status in _ALIVE and row.pid is not None:
-                exit_code = self._terminate(service_id, row, timeout_s)
-                row.exit_code = exit_code
-                row.status = ServiceStatus.STOPPED
-                row.stopped_at = datetime.now(UTC)
-            return _state(row)
+            if row.status in lifecycle.LIVE_SERVICE and row.pid is not None:
+                lifecycle.mark_service_exited(row, self._terminate(service_id, row, timeout_s), stopped=True)
+            return ServiceState.of(row)
 
     def status(self, service_id: str) -> ServiceState:
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
-            if row.status in _ALIVE and not self._alive(service_id, row):
-                row.exit_code = self._exit_code(service_id)
-                row.status = ServiceStatus.STOPPED if row.exit_code == 0 else ServiceStatus.ERRORED
-                row.stopped_at = datetime.now(UTC)
-            return _state(row)
+            if row.status in lifecycle.LIVE_SERVICE and not self._alive(service_id, row):
+                lifecycle.mark_service_exited(row, self._exit_code(service_id))
+            return ServiceState.of(row)
 
     # -- process plumbing ----------------------------------------------------------------------------
     def _process(self, row: Service) -> psutil.Process | None:

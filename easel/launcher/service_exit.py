@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import UTC, datetime
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from easel.db.enums import ServiceStatus
-from easel.db.models import Service
 from easel.db.session import session_scope
+from easel.jobs import lifecycle
 
 log = logging.getLogger("easel.launcher")
-
-_ALIVE = (ServiceStatus.STARTED, ServiceStatus.RUNNING)
 
 
 def record_clean_exit(sessions: sessionmaker[Session], service_id: str | None = None) -> bool:
@@ -30,10 +25,7 @@ def record_clean_exit(sessions: sessionmaker[Session], service_id: str | None = 
         return False
     try:
         with session_scope(sessions) as session:
-            moved = session.execute(update(Service).where(Service.id == service_id, Service.status.in_(_ALIVE))
-                                    .values(status=ServiceStatus.STOPPED, exit_code=0,
-                                            stopped_at=datetime.now(UTC))).rowcount
-        return moved == 1
+            return lifecycle.mark_service_exited_cleanly(session, service_id)
     except Exception as error:  # noqa: BLE001 - the launcher still records the exit it can see
         log.warning("could not record the clean exit of service %s: %s", service_id, error)
         return False

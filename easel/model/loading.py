@@ -6,7 +6,7 @@ other.
 
 Example::
 
-    cls = load_template_class(model_row, LocalBlobStore(settings.blob_dir))
+    cls = load_template_class(model_row, make_blob_store(settings))
     template = cls(**trial.knobs)
     template.load_parameters(blobs.get_bytes(trial.params_key))
 """

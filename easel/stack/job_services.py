@@ -8,19 +8,18 @@ must not leave them running against a stopped broker, and ``status`` must show t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from easel.db.enums import JobStatus, ServiceKind, ServiceStatus
-from easel.db.models import InferenceJob, Service, SubTrainJob, TrainJob
+from easel.db.enums import ServiceKind
+from easel.db.models import InferenceJob, Service, TrainJob
 from easel.db.session import make_engine, make_sessionmaker, session_scope
+from easel.jobs import lifecycle
 from easel.launcher.local import LocalLauncher
 from easel.settings import Settings
 
-LIVE = (JobStatus.STARTED, JobStatus.RUNNING)
-ALIVE = (ServiceStatus.STARTED, ServiceStatus.RUNNING)
+ALIVE = lifecycle.LIVE_SERVICE
 # predictors first (they answer what is in flight), then workers, advisors last
 STOP_ORDER = {ServiceKind.PREDICTOR: 0, ServiceKind.INFERENCE_WORKER: 1, ServiceKind.TRAIN_WORKER: 2,
               ServiceKind.ADVISOR: 3}
@@ -61,9 +60,9 @@ class JobServices:
     def live_jobs(self) -> list[LiveJob]:
         with session_scope(self.sessions) as session:
             jobs = [LiveJob("train", j.id, j.app, j.app_version, j.status.value) for j in session.scalars(
-                select(TrainJob).where(TrainJob.status.in_(LIVE)).order_by(TrainJob.created_at))]
-            for job in session.scalars(select(InferenceJob).where(InferenceJob.status.in_(LIVE))
-                                       .order_by(InferenceJob.created_at)):
+                select(TrainJob).where(TrainJob.status.in_(lifecycle.LIVE_JOB)).order_by(TrainJob.created_at))]
+            live = InferenceJob.status.in_(lifecycle.LIVE_INFERENCE_JOB)
+            for job in session.scalars(select(InferenceJob).where(live).order_by(InferenceJob.created_at)):
                 train = session.get_one(TrainJob, job.train_job_id)
                 jobs.append(LiveJob("inference", job.id, train.app, train.app_version, job.status.value))
             return jobs
@@ -99,14 +98,8 @@ class JobServices:
         return stopped
 
     def _stop_jobs(self) -> None:
-        now = datetime.now(UTC)
         with session_scope(self.sessions) as session:
-            for job in session.scalars(select(InferenceJob).where(InferenceJob.status.in_(LIVE))):
-                job.status, job.stopped_at = JobStatus.STOPPED, now
-            for sub in session.scalars(select(SubTrainJob).where(SubTrainJob.status.in_(LIVE))):
-                sub.status, sub.stopped_at = JobStatus.STOPPED, now
-            for train in session.scalars(select(TrainJob).where(TrainJob.status.in_(LIVE))):
-                train.status, train.stopped_at = JobStatus.STOPPED, now
+            lifecycle.stop_live_jobs(session)
 
 
 __all__ = ["JobServices", "LiveJob", "ServiceRow"]

@@ -1,19 +1,16 @@
-"""Dataset loaders shared by training, tests and the admin service's upload validation.
+"""The labelled dataset type training takes, and the bundled digits.
 
-Importing this package has no side effects; scikit-learn is only imported by ``load_digits``.
+Importing this package has no side effects; scikit-learn is only imported by ``load_digits``. Dataset
+files (image zips, ``.npz``, CSV) are decoded by the platform (``easel.datasets``) into arrays, which
+:meth:`LabeledData.from_arrays` turns into tensors.
 """
 
 from .digits import load_digits
-from .image_zip import IMAGE_SUFFIXES, load_image_zip
-from .npz import load_npz
 from .types import LabeledData, as_tensors, is_tensor_data
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "LabeledData",
     "as_tensors",
     "is_tensor_data",
     "load_digits",
-    "load_image_zip",
-    "load_npz",
 ]

@@ -1,7 +1,12 @@
-"""The in-memory labelled dataset every loader returns, and adapters to plain tensors."""
+"""The in-memory labelled dataset every loader returns, and adapters to plain tensors.
+
+Reading dataset *files* is not slicing's job (the platform's ``easel.datasets`` owns the formats and
+decodes them into arrays); :meth:`LabeledData.from_arrays` turns those arrays into tensors.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +28,12 @@ class LabeledData:
             raise ValueError(f"x has {len(self.x)} rows but y has {len(self.y)}")
         if self.y.dim() != 1:
             raise ValueError(f"y must be 1-D, got shape {tuple(self.y.shape)}")
+
+    @classmethod
+    def from_arrays(cls, x: Any, y: Any, classes: Sequence[str]) -> LabeledData:
+        """Tensors from decoded arrays (numpy or nested lists): ``x`` as float32, ``y`` as int64 labels."""
+        return cls(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64),
+                   tuple(str(c) for c in classes))
 
     def __len__(self) -> int:
         return len(self.y)

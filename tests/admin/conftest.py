@@ -12,17 +12,18 @@ from pathlib import Path
 
 import pytest
 from admin_helpers import MAX_UPLOAD, PASSWORD, SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD, fake_safetensors
+from fake_launcher import FakeLauncher
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin.app import create_app
-from admin.testing import ServerThread, reset_database
 from easel.blobstore import LocalBlobStore
 from easel.db.enums import JobStatus, TrialStatus
 from easel.db.models import TrainJob, Trial, TrialLog, new_id
 from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.settings import Settings
 from sdk import Client, User
+from tests.support import ServerThread, reset_database
 
 _counter = itertools.count()
 
@@ -43,7 +44,7 @@ def admin_settings(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 def admin_server(admin_settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(create_app(admin_settings)) as server:
+    with ServerThread(create_app(admin_settings, FakeLauncher)) as server:
         yield server
 
 

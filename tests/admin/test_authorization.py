@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from admin_helpers import PASSWORD, TASK
 
-from admin.testing import GOOD_TEMPLATE, npz_file
 from sdk import Client, EaselError, Forbidden, NotFound, Unauthorized
+from tests.support import GOOD_TEMPLATE, npz_file
 
 ROLES = ["SUPERADMIN", "ADMIN", "MODEL_DEVELOPER", "APP_DEVELOPER", "APP_USER"]
 ADMINS = {"SUPERADMIN", "ADMIN"}

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from admin.testing import csv_file, image_zip, npz_file
+from builtin_templates.sliced import SlicedMLPTemplate
 from easel.model import TrainContext, default_knobs
-from easel.model.builtin.sliced import SlicedMLPTemplate
 from easel.model.params import is_safetensors, read_metadata
+from tests.support import csv_file, image_zip, npz_file
 
 pytest.importorskip("torch")
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from admin_helpers import MAX_UPLOAD, TASK
 
-from admin.testing import csv_file, image_zip, npz_file, png_bytes
 from easel.blobstore import LocalBlobStore
 from sdk import Client, Forbidden, Invalid, NotFound, PayloadTooLarge, UnsupportedFormat
+from tests.support import csv_file, image_zip, npz_file, png_bytes
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from admin.app import create_app
-from admin.testing import ServerThread
 from easel.settings import Settings
+from tests.support import ServerThread
 
 
 def _envelope(response: httpx.Response) -> dict:

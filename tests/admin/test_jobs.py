@@ -8,11 +8,11 @@ import pytest
 from admin_helpers import TASK, fake_safetensors
 from sqlalchemy import select
 
-from admin.testing import GOOD_TEMPLATE, csv_file, npz_file
 from easel.db.models import Service, Trial
 from easel.db.session import session_scope
 from easel.model.params import read_metadata
 from sdk import Client, Conflict, Invalid, NotFound, TrainBudget
+from tests.support import GOOD_TEMPLATE, csv_file, npz_file
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_create_versions_and_services(developer: Client, datasets: tuple[str, st
     for sub in job.sub_train_jobs:
         kinds = sorted(s.kind for s in sub.services)
         assert kinds == ["ADVISOR", "TRAIN_WORKER", "TRAIN_WORKER", "TRAIN_WORKER"]
-        assert {(s.status, s.launcher) for s in sub.services} == {("STARTED", "deferred")}
+        assert {(s.status, s.launcher) for s in sub.services} == {("RUNNING", "fake")}
     with sessions() as session:
         rows = session.scalars(select(Service).where(Service.kind == "ADVISOR")).all()
         argv = {tuple(r.command["argv"][1:]) for r in rows}
@@ -159,8 +159,9 @@ def test_inference_job_life_cycle(developer: Client, datasets, seed_trials) -> N
     job = developer.create_inference_job("serve", -1, workers=2)
     assert (job.app, job.app_version, job.status, job.workers) == ("serve", 1, "STARTED", 2)
     assert job.trial_ids == [ids[1], ids[2]]  # best with parameters per model, best first
-    assert job.predictor_url is None
     assert sorted(s.kind for s in job.services) == ["INFERENCE_WORKER", "INFERENCE_WORKER", "PREDICTOR"]
+    predictor = next(s for s in job.services if s.kind == "PREDICTOR")
+    assert job.predictor_url == f"http://127.0.0.1:{predictor.port}"  # chosen at launch
     with pytest.raises(Conflict, match="already has a running inference job"):
         developer.create_inference_job("serve", 1)
     assert developer.get_inference_job("serve", 1) == job

@@ -1,4 +1,4 @@
-"""With ``EASEL_LAUNCH_SERVICES`` on, a train job's advisor and workers are real local processes."""
+"""With admin's real launcher, a train job's advisor and workers are real local processes."""
 
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ from admin_helpers import SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD, TASK
 from sqlalchemy import select
 
 from admin.app import create_app
-from admin.testing import ServerThread, npz_file
 from easel.db.models import Service
 from easel.settings import Settings
 from sdk import Client, TrainBudget
+from tests.support import ServerThread, npz_file
 
 
 def test_services_are_launched_and_stopped(admin_settings: Settings, sessions, tmp_path: Path) -> None:
-    settings = admin_settings.model_copy(update={"launch_services": True})
-    with ServerThread(create_app(settings)) as server, Client(server.url) as client:
+    with ServerThread(create_app(admin_settings)) as server, Client(server.url) as client:
         client.login(SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD)
         data = client.upload_dataset("d", TASK, npz_file(tmp_path / "d.npz", n=30))
         mlp = next(m.id for m in client.list_models() if m.name == "SlicedMLP")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from admin.testing import GOOD_TEMPLATE
+from builtin_templates import BUILTIN_TEMPLATES, load_template_class
 from easel.model import (
     BaseModel,
     CategoricalKnob,
@@ -25,9 +25,9 @@ from easel.model import (
     knob_config_to_dict,
     validate_knobs,
 )
-from easel.model.builtin import BUILTIN_TEMPLATES, load_template_class
 from easel.model.checker import TemplateCheckError, check_template_file
 from easel.model.params import is_safetensors, read_metadata
+from tests.support import GOOD_TEMPLATE
 
 CONFIG = {
     "lr": FloatKnob(1e-4, 1e-1, log_scale=True),
@@ -144,7 +144,7 @@ def test_builtin_templates_have_valid_knob_configs_without_importing_torch() -> 
 def test_builtin_registration_imports_nothing_heavy() -> None:
     import subprocess
 
-    code = ("import sys; from easel.model.builtin import BUILTIN_TEMPLATES as B; [t.knob_config() for t in B]; "
+    code = ("import sys; from builtin_templates import BUILTIN_TEMPLATES as B; [t.knob_config() for t in B]; "
             "print(sorted(m for m in ('torch', 'slicing') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])

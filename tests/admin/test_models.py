@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from admin_helpers import TASK
 
-from admin.testing import GOOD_TEMPLATE
+from builtin_templates import BUILTIN_TEMPLATES
 from easel.model import knob_config_from_dict
-from easel.model.builtin import BUILTIN_TEMPLATES
 from sdk import Client, Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, UnsupportedFormat
+from tests.support import GOOD_TEMPLATE
 
 
 @pytest.fixture

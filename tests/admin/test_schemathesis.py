@@ -12,8 +12,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from admin.testing import ServerThread
 from sdk import Client
+from tests.support import ServerThread
 
 MAX_EXAMPLES = 20
 

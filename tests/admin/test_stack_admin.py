@@ -65,4 +65,3 @@ def test_new_settings_are_validated() -> None:
     assert settings.resolved_admin_url == "http://127.0.0.1:4000"
     assert settings.superadmin_email == "boss@example.org"
     assert get_settings(admin_url="https://easel.example.org/").resolved_admin_url == "https://easel.example.org"
-    assert settings.launch_services is False

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from scheduler.lp import box_lp, hull_lp, hull_lp_last
 from scheduler.profile import pareto_frontier
+from scheduler.solvers.lp import box_lp, hull_lp, hull_lp_last
 
 points = st.lists(st.tuples(st.floats(0.01, 1.0), st.floats(0.01, 2.0)), min_size=1, max_size=8)
 

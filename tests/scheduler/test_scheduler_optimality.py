@@ -64,13 +64,30 @@ def assert_matches_milp(profile: Profile, plan: Plan, n: int, deadline: float) -
     assert ours >= lower - TOL, (ours, lower, plan.counts, ref.counts)
 
 
+def assert_within_gap(profile: Profile, plan: Plan, n: int, deadline: float) -> None:
+    """A time-budgeted answer that is not proven exact is within its stated gap of milp's optimum."""
+    ref = milp_optimum(profile, n, deadline)
+    ours = value(profile, plan) / max(n, 1)
+    assert ours <= max(ref.value, ref.dual_bound) / max(n, 1) + TOL
+    assert ref.value / max(n, 1) <= ours + plan.gap + TOL, (ours, plan.gap, ref.value / max(n, 1))
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances())
 def test_solve_equals_milp_optimum(case: tuple[Profile, int, float]) -> None:
+    """The request path (1 ms budget): always feasible; exact answers are milp's optimum, the others are
+    within their proven gap of it."""
     profile, n, deadline = case
     plan = solve(profile, n, deadline)
     assert_feasible(profile, plan, n, deadline)
-    assert_matches_milp(profile, plan, n, deadline)
+    if plan.exact:
+        assert_matches_milp(profile, plan, n, deadline)
+    else:
+        assert plan.method == "exact+none" and 0.0 < plan.gap < math.inf
+        assert_within_gap(profile, plan, n, deadline)
+    offline = solve(profile, n, deadline, fallback="milp", time_budget=None)
+    assert offline.exact
+    assert_matches_milp(profile, offline, n, deadline)
     expected = value(profile, plan) / n if n else 0.0
     assert math.isclose(plan.effective_accuracy, expected, rel_tol=1e-12, abs_tol=1e-15)
 
@@ -79,7 +96,7 @@ def test_solve_equals_milp_optimum(case: tuple[Profile, int, float]) -> None:
 @given(instances(max_n=3_000))
 def test_branch_and_bound_agrees_with_fast_path(case: tuple[Profile, int, float]) -> None:
     profile, n, deadline = case
-    fast = solve_fast(profile, n, deadline)
+    fast = solve_fast(profile, n, deadline, fallback="milp")
     bnb = solve_bnb(profile, n, deadline)
     assert_feasible(profile, bnb, n, deadline)
     if fast.method.endswith("+milp") or bnb.method.endswith("+milp"):
@@ -95,12 +112,18 @@ def test_degenerate_profile_goes_to_highs_and_stays_feasible() -> None:
     ts = (0.71, 0.93, 0.37, 0.53)
     profile = Profile((0.25, 0.5, 0.75, 1.0), ts, ts)
     n, deadline = 10_000, 1234.567
-    plan = solve(profile, n, deadline)
-    assert plan.method == "exact+milp"
+    plan = solve(profile, n, deadline, fallback="milp", time_budget=None)  # offline: HiGHS finishes it
+    assert plan.method == "exact+milp" and plan.exact
     assert_feasible(profile, plan, n, deadline)
     assert_matches_milp(profile, plan, n, deadline)
     # A small node budget gives the same answer by the same road.
-    assert solve_fast(profile, n, deadline, node_limit=100).counts == plan.counts
+    assert solve_fast(profile, n, deadline, node_limit=100, fallback="milp").counts == plan.counts
+    # The request path: the search stops (node limit or time budget) and answers with its proven gap.
+    quick = solve_fast(profile, n, deadline, node_limit=100)
+    assert quick.method == "exact+none" and not quick.exact
+    assert_feasible(profile, quick, n, deadline)
+    assert_within_gap(profile, quick, n, deadline)
+    assert quick.gap < 1e-3, "the LP bound of a degenerate profile is nearly tight"
     # The bounded-time road: the DP, feasible and no better than the optimum.
     bounded = solve(profile, n, deadline, fallback="dp")
     assert bounded.method == "exact+dp"
@@ -114,7 +137,9 @@ def test_dp_is_feasible_and_never_beats_the_optimum(case: tuple[Profile, int, fl
     profile, n, deadline = case
     dp = solve_dp(profile, n, deadline, grid=256)
     assert_feasible(profile, dp, n, deadline)
-    assert value(profile, dp) <= value(profile, solve_fast(profile, n, deadline)) + TOL * max(n, 1)
+    best = solve_fast(profile, n, deadline, fallback="milp")
+    assert value(profile, dp) <= value(profile, best) + TOL * max(n, 1)
+    assert value(profile, best) <= value(profile, dp) + (dp.gap + TOL) * max(n, 1), "the DP's gap is proven"
 
 
 @st.composite
@@ -134,7 +159,7 @@ def integer_instances(draw: st.DrawFn) -> tuple[Profile, int, float]:
 def test_dp_fast_path_bnb_and_milp_agree_on_integer_times(case: tuple[Profile, int, float]) -> None:
     profile, n, deadline = case
     dp = solve_dp(profile, n, deadline, grid=1024)
-    fast = solve_fast(profile, n, deadline)
+    fast = solve_fast(profile, n, deadline, fallback="milp")
     bnb = solve_bnb(profile, n, deadline)
     if dp.method.startswith("dp"):
         assert dp.method == "dp:exact"

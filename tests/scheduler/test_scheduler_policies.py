@@ -163,3 +163,39 @@ def test_a_task_held_at_the_floor_is_served_at_the_fastest_width_even_through_th
         return  # not even the fastest width fits: drops are right
     plan = policy.decide(n_mb, left, [(behind, left)])
     assert sum(plan.counts) == n_mb
+
+
+def test_every_policy_names_a_bad_argument() -> None:
+    for policy in [SchedulerPolicy(XRAY), *baseline_policies(XRAY)]:
+        for bad in (None, "1.0", float("nan"), float("inf"), -float("inf")):
+            with pytest.raises(ValueError, match="deadline"):
+                policy.decide(4, bad)  # type: ignore[arg-type]
+        for bad in (None, "4", 2.5, -1):
+            with pytest.raises(ValueError, match="n_mb"):
+                policy.decide(bad, 1.0)  # type: ignore[arg-type]
+        assert policy.decide(4, -0.5).deadline == 0.0, "time already past counts as none left"
+    for kwargs, name in (({"utilisation": "1"}, "utilisation"), ({"confidence": float("nan")}, "confidence"),
+                         ({"rate_window": None}, "window"), ({"time_budget": float("inf")}, "time_budget")):
+        with pytest.raises(ValueError, match=name):
+            SchedulerPolicy(XRAY, **kwargs)
+    with pytest.raises(ValueError, match="quantile"):
+        ModelSwitchingPolicy(XRAY, quantile="0.99")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="now"):
+        SchedulerPolicy(XRAY).on_arrival(4, float("nan"))
+
+
+def test_a_task_alone_until_its_deadline_gets_its_whole_time_unpriced() -> None:
+    # Periodic tasks every 0.5 s, each due 0.5 s later: the price of time (high at this load) buys nothing
+    # when the next task arrives only after this one's deadline, so the task is planned as the per-task ILP.
+    policy = SchedulerPolicy(XRAY)
+    for i in range(100):
+        policy.on_arrival(16, i * 0.5)
+    now = 99 * 0.5
+    assert policy.priced_profile() is not XRAY, "the load is high enough to price time"
+    alone = policy.decide(16, 0.5, (), now)
+    assert alone.counts == solve(XRAY, 16, 0.5).counts
+    # The same task with another one queued behind it, or no clock to compare with: priced as before.
+    assert policy.decide(16, 0.5, [(16, 0.9)], now).method == "scheduler:priced"
+    assert policy.decide(16, 0.5).method == "scheduler:priced"
+    # Decided late enough that the next arrival (at 50.0) comes before this deadline: priced again.
+    assert policy.decide(16, 0.5, (), now + 0.1).method == "scheduler:priced"

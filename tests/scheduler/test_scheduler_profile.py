@@ -22,7 +22,9 @@ from scheduler.profile import pareto_frontier
         ({"accuracies": (0.5,)}, "same length"),
         ({"rates": (1.0, 1.0)}, "distinct"),
         ({"rates": (1.5, 0.5)}, r"rates\[0\] = 1.5 must be in \(0, 1\]"),
-        ({"batch_times": (0.1, float("nan"))}, "not a finite number"),
+        ({"batch_times": (0.1, float("nan"))}, r"batch_times\[1\] must be a finite number"),
+        ({"accuracies": (0.9, "0.8")}, r"accuracies\[1\] must be a finite number"),
+        ({"rates": None}, "rates must be a sequence"),
         ({"rates": (), "accuracies": (), "batch_times": ()}, "at least one"),
     ],
 )

@@ -168,11 +168,16 @@ def test_effective_accuracy_and_build_plan_count_late_minibatches_as_zero() -> N
     ("n_mb", "deadline", "match"),
     [
         (-1, 1.0, "n_mb must be >= 0"),
-        (2.5, 1.0, "integer"),
-        (True, 1.0, "integer"),
+        (2.5, 1.0, "n_mb must be a whole number"),
+        (True, 1.0, "n_mb must be a whole number"),
+        ("3", 1.0, "n_mb must be a whole number"),
+        (None, 1.0, "n_mb must be a whole number"),
         (3, -0.1, "deadline"),
         (3, float("nan"), "deadline"),
         (3, float("inf"), "deadline"),
+        (3, -float("inf"), "deadline"),
+        (3, None, "deadline"),
+        (3, "1.0", "deadline"),  # a numeric string is a caller's bug, not a number
     ],
 )
 def test_bad_requests_raise_value_error(n_mb, deadline, match) -> None:
@@ -189,3 +194,6 @@ def test_unknown_method_and_wrong_profile_type() -> None:
         solve(paper_xray_profile(), 3, 1.0, fallback="guess")
     with pytest.raises(ValueError, match="lp must be"):
         solve_bnb(paper_xray_profile(), 3, 1.0, lp="simplex")
+    for bad in (0.0, float("nan"), "0.001"):
+        with pytest.raises(ValueError, match="time_budget"):
+            solve(paper_xray_profile(), 3, 1.0, time_budget=bad)  # type: ignore[arg-type]

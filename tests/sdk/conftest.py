@@ -6,11 +6,12 @@ import itertools
 from collections.abc import Callable, Iterator
 
 import pytest
+from fake_launcher import FakeLauncher
 
 from admin.app import create_app
-from admin.testing import ServerThread, reset_database
 from easel.settings import Settings
 from sdk import Client, User
+from tests.support import ServerThread, reset_database
 
 SDK_SUPERADMIN = ("sdk-root@easel.test", "sdk-root-password")
 SDK_PASSWORD = "sdk-user-password"
@@ -27,7 +28,7 @@ def sdk_settings(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 def sdk_server(sdk_settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(create_app(sdk_settings)) as server:
+    with ServerThread(create_app(sdk_settings, FakeLauncher)) as server:
         yield server
 
 

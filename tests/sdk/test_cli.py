@@ -1,7 +1,8 @@
-"""The ``easel`` client verbs (login, datasets, models, train, jobs, trials, deploy) against a real admin."""
+"""The ``easel`` command's client verbs (``sdk.cli``) against a real admin; ``python -m easel admin``."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -15,10 +16,11 @@ import httpx
 import pytest
 from conftest_sdk_helpers import finish_train_job
 
-from admin.testing import GOOD_TEMPLATE, image_zip, npz_file
-from easel.cli import main
 from easel.settings import Settings
 from easel.stack.process import free_port
+from sdk import Client, Unauthorized
+from sdk.cli import main
+from tests.support import GOOD_TEMPLATE, image_zip, npz_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +35,7 @@ def cli_env(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_user
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
+    code = main(list(argv), plugins=[])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -82,7 +84,7 @@ def test_login_train_trials_deploy(cli_env, capsys, tmp_path: Path, sdk_settings
     assert [t["score"] for t in json.loads(out)] == [0.9]
 
     code, out, _ = run(capsys, "deploy", "cli-app", "1", "--workers", "2")
-    assert code == 0 and "Inference job for cli-app v1: STARTED, 2 worker(s)" in out and "not serving yet" in out
+    assert code == 0 and "Inference job for cli-app v1: STARTED, 2 worker(s)" in out and "Predictor: http://" in out
     code, _, err = run(capsys, "deploy", "cli-app")
     assert code == 1 and "409 already_running" in err
 
@@ -121,3 +123,74 @@ def test_easel_admin_serves_in_the_foreground(sdk_settings: Settings, tmp_path: 
         os.killpg(process.pid, signal.SIGINT)
         process.wait(20)
     assert b"Serving the admin API" in process.stdout.read()
+
+
+def _trained_app(capsys, tmp_path: Path, sdk_settings: Settings, app: str) -> list[str]:
+    """Log in, upload a dataset, train the built-in MLP (services recorded), finish it; the trial ids."""
+    code, out, _ = run(capsys, "datasets", "upload", "d", str(npz_file(tmp_path / "d.npz")), "--json", "--quiet")
+    dataset = json.loads(out)["id"]
+    code, out, _ = run(capsys, "models", "list", "--json")
+    mlp = next(m["id"] for m in json.loads(out) if m["name"] == "SlicedMLP")
+    code, out, _ = run(capsys, "train", "--app", app, "--train", dataset, "--val", dataset, "--model", mlp, "--json")
+    assert code == 0 and json.loads(out)["app_version"] == 1
+    return finish_train_job(sdk_settings, app, 1)
+
+
+def test_job_trial_and_inference_verbs(cli_env, capsys, tmp_path: Path, sdk_settings: Settings) -> None:
+    email, _ = cli_env
+    assert run(capsys, "login", "--email", email, "--json")[0] == 0
+    trial_ids = _trained_app(capsys, tmp_path, sdk_settings, "verbs")
+
+    code, out, _ = run(capsys, "jobs", "show", "verbs", "1", "--json")
+    assert code == 0 and json.loads(out)["status"] == "COMPLETED"
+    code, out, _ = run(capsys, "jobs", "list", "--app", "verbs")
+    assert code == 0 and "COMPLETED" in out and out.startswith("APP")
+    code, out, _ = run(capsys, "trial", trial_ids[1], "--json")
+    assert json.loads(out)["score"] == 0.9
+    code, out, _ = run(capsys, "logs", trial_ids[1], "--json")
+    assert code == 0 and [line["message"] for line in json.loads(out)] == ["trial 2 done"]
+    code, out, _ = run(capsys, "logs", trial_ids[0])
+    assert "trial 1 done" in out and out.startswith("TIME")
+    code, out, _ = run(capsys, "params", trial_ids[1], str(tmp_path / "p.safetensors"), "--json")
+    assert code == 0 and json.loads(out)["bytes"] == (tmp_path / "p.safetensors").stat().st_size > 8
+
+    code, out, _ = run(capsys, "deploy", "verbs", "1", "--json")
+    assert code == 0 and json.loads(out)["status"] == "STARTED"
+    code, out, _ = run(capsys, "inference", "--json")  # the group's default action: list
+    assert [(j["app"], j["status"]) for j in json.loads(out)] == [("verbs", "STARTED")]
+    code, out, _ = run(capsys, "inference", "show", "verbs", "1", "--json")
+    assert code == 0 and json.loads(out)["trial_ids"]
+    code, out, _ = run(capsys, "inference", "stop", "verbs", "1", "--json")
+    assert code == 0 and json.loads(out)["status"] == "STOPPED"
+    code, _, err = run(capsys, "predict", "verbs", "1", str(npz_file(tmp_path / "q.npz", n=2)))
+    assert code == 1 and "no running inference job" in err
+
+    code, out, _ = run(capsys, "jobs", "stop", "verbs", "1", "--json")
+    assert code == 0 and json.loads(out)["status"] == "COMPLETED"  # stopping a finished job changes nothing
+    code, _, err = run(capsys, "jobs", "show", "verbs", "9")
+    assert code == 1 and "404" in err
+
+
+def test_user_management_verbs(cli_env, capsys, monkeypatch: pytest.MonkeyPatch, url: str,
+                               sdk_settings: Settings) -> None:
+    monkeypatch.setenv("EASEL_PASSWORD", sdk_settings.superadmin_password)
+    assert run(capsys, "login", "--email", sdk_settings.superadmin_email)[0] == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a new long password\n"))
+    code, out, _ = run(capsys, "users", "create", "ann@easel.test", "--role", "APP_USER", "--password-stdin", "--json")
+    assert code == 0 and json.loads(out)["role"] == "APP_USER"
+    ann = json.loads(out)["id"]
+    with Client(url) as client:
+        assert client.login("ann@easel.test", "a new long password").user.id == ann
+
+    code, out, _ = run(capsys, "users", "list", "--role", "APP_USER", "--json")
+    assert [u["email"] for u in json.loads(out)] == ["ann@easel.test"]
+    code, out, _ = run(capsys, "users", "show", ann)
+    assert code == 0 and "ann@easel.test" in out and "APP_USER" in out
+    code, out, _ = run(capsys, "users", "ban", ann, "--json")
+    assert code == 0 and json.loads(out) == {"banned": ann}
+    with Client(url) as client, pytest.raises(Unauthorized):
+        client.login("ann@easel.test", "a new long password")
+    with pytest.raises(SystemExit) as refused:
+        main(["users", "create", "bob@easel.test", "--role", "NOBODY", "--password-stdin"], plugins=[])
+    assert refused.value.code == 2 and "invalid choice: 'NOBODY'" in capsys.readouterr().err
+

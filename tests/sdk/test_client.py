@@ -10,7 +10,6 @@ import httpx
 import pytest
 from conftest_sdk_helpers import finish_train_job
 
-from admin.testing import GOOD_TEMPLATE, image_zip, npz_file
 from easel.settings import Settings
 from easel.stack.process import free_port
 from sdk import (
@@ -40,6 +39,7 @@ from sdk import (
 from sdk import (
     Trial as TrialType,
 )
+from tests.support import GOOD_TEMPLATE, image_zip, npz_file
 
 TASK = "IMAGE_CLASSIFICATION"
 

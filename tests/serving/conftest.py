@@ -20,11 +20,11 @@ from serving_helpers import Deployed, wait_until
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin.app import create_app
-from admin.testing import ServerThread
 from easel.db.session import make_engine, make_sessionmaker
 from easel.demo import write_digits
 from easel.settings import Settings
 from sdk import Client, TrainBudget
+from tests.support import ServerThread
 
 ROOT = ("serving-root@easel.test", "serving-root-password")
 TEMPLATE = Path(__file__).with_name("wide_mlp_template.py")
@@ -35,7 +35,7 @@ TASK = "IMAGE_CLASSIFICATION"
 def serving_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={
         "superadmin_email": ROOT[0], "superadmin_password": ROOT[1], "password_hash_rounds": 4,
-        "launch_services": True, "template_check_timeout_s": 30.0, "template_check_memory_mb": 4096,
+        "template_check_timeout_s": 30.0, "template_check_memory_mb": 4096,
         "serving_drain_s": 5.0, "supervisor_backoff_base_s": 0.5, "supervisor_backoff_cap_s": 4.0,
     })
 

@@ -7,8 +7,11 @@ a worker and then stop the job.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -109,6 +112,26 @@ def test_msgpack_bodies_get_the_same_answer(deployed: Deployed) -> None:
     check_complete(answer, 5)
     assert answer.served == 5
 
+
+def test_cli_predicts_from_array_files_images_and_stdin(deployed: Deployed, tmp_path, monkeypatch, capsys) -> None:
+    from PIL import Image
+
+    from sdk.cli import main, save_credentials
+
+    monkeypatch.setenv("EASEL_DATA_DIR", str(tmp_path))
+    save_credentials({"url": deployed.client.base_url, "token": deployed.client.token})
+    app, version = deployed.app, str(deployed.version)
+    np.save(tmp_path / "q.npy", np.asarray(instances(deployed, 6), dtype=np.float32))
+    Image.fromarray((deployed.x[0, 0] * 255).round().astype(np.uint8), "L").save(tmp_path / "digit.png")
+    argv = ["predict", app, version, str(tmp_path / "q.npy"), str(tmp_path / "digit.png"), "--grayscale"]
+    assert main([*argv, "--deadline", "20", "--json"], plugins=[]) == 0
+    answer = Prediction.from_dict(json.loads(capsys.readouterr().out))
+    check_complete(answer, 7)
+    assert answer.served == 7
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps({"instances": instances(deployed, 2)})))
+    assert main(["predict", app, version, "--deadline", "20"], plugins=[]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("2 served, 0 dropped of 2 instance(s)") and "SLICE_RATE" in out
 
 def test_tight_deadline_narrows_drops_and_answers_everything(deployed: Deployed) -> None:
     """Deadlines too short for full width: narrower sub-models serve some instances, others are dropped,

@@ -8,6 +8,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from easel.serving import (
     DROPPED,
@@ -22,11 +24,11 @@ from easel.serving import (
 )
 from inference_worker.book import Held, OffsetTracker, TaskBook
 from inference_worker.model import QueryBatch, stack
-from inference_worker.policy import LivePolicy, deadline_aware, make_policy
+from inference_worker.policy import LivePolicy, make_policy
 from predictor.app import JobInfo, build_response
 from predictor.gather import ResultRouter
 from predictor.instances import InvalidInstance, to_batch
-from scheduler import ClipperPolicy, FixedWidthPolicy, ModelSwitchingPolicy, SchedulerPolicy, split_instances
+from scheduler import ClipperPolicy, FixedWidthPolicy, LateRule, ModelSwitchingPolicy, SchedulerPolicy
 from scheduler.profile import paper_xray_profile
 
 
@@ -54,12 +56,21 @@ def test_results_round_trip() -> None:
     assert msg["report"] == {"served": 1}
 
 
-@pytest.mark.parametrize(("n", "parts", "size", "offset"), [(0, 2, 32, 0), (1, 2, 32, 0), (100, 2, 32, 1),
-                                                            (1000, 3, 32, 5), (64, 4, 32, 2), (33, 1, 8, 0)])
-def test_split_matches_the_scheduler_split(n: int, parts: int, size: int, offset: int) -> None:
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 5000), st.integers(1, 16), st.integers(1, 64), st.integers(0, 100))
+def test_split_keeps_every_instance_and_balances_minibatches(n: int, parts: int, size: int, offset: int) -> None:
     sizes = split_mini_batches(n, parts, size, offset)
-    assert sizes == split_instances(n, parts, size, offset)
-    assert sum(sizes) == n
+    assert len(sizes) == parts and sum(sizes) == n and min(sizes) >= 0
+    mbs = [-(-s // size) for s in sizes]
+    assert sum(mbs) == -(-n // size), "no extra partial mini-batch is created"
+    assert max(mbs) - min(mbs) <= 1
+    assert sum(s % size != 0 for s in sizes) <= 1, "at most one partition holds the partial mini-batch"
+
+
+def test_split_names_a_bad_argument() -> None:
+    for args, name in (((-1, 2, 32), "n_instances"), ((10, 0, 32), "n_parts"), ((10, 2, "32"), "batch_size")):
+        with pytest.raises(ValueError, match=name):
+            split_mini_batches(*args)
 
 
 def test_instances_are_checked_and_the_bad_one_named() -> None:
@@ -175,7 +186,13 @@ def test_policy_names() -> None:
         make_policy("fixed:0.3", profile)
     with pytest.raises(ValueError, match="unknown serving policy"):
         make_policy("greedy", profile)
-    assert deadline_aware("scheduler") and deadline_aware("clipper") and not deadline_aware("fixed:1")
+    # How each runs its plans is declared by the policy, not parsed from its name by the worker.
+    scheduler, clipper, fixed = (make_policy(n, profile) for n in ("scheduler", "clipper", "fixed:1"))
+    assert scheduler.replans and scheduler.late_rule is LateRule.FIT
+    assert not clipper.replans and clipper.late_rule is LateRule.FIT
+    assert not fixed.replans and fixed.late_rule is LateRule.RUN
+    live = LivePolicy("clipper", profile.rates, profile.accuracies, profile.batch_times)
+    assert (live.replans, live.late_rule) == (False, LateRule.FIT)
 
 
 def test_live_policy_tracks_measured_times() -> None:
@@ -269,14 +286,25 @@ def test_response_answers_every_instance_and_dedups() -> None:
     assert totals["by_rate"] == {"1": 1, "0.5": 1}
 
 
-class _SleepyTemplate:
-    """predict() takes ``base * rate**2`` seconds per mini-batch, like a sliced network's compute."""
+class _Clock:
+    """A clock the test moves: the executor reads it, the template advances it (no sleeping)."""
 
-    def __init__(self, base: float) -> None:
-        self.base = base
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _TimedTemplate:
+    """predict() takes ``base * rate**2 * slow`` seconds of the test's clock per mini-batch, like a sliced
+    network's compute; ``slow`` makes the full width slower than the worker's profile says."""
+
+    def __init__(self, clock: _Clock, base: float, slow: float = 1.0) -> None:
+        self.clock, self.base, self.slow = clock, base, slow
 
     def predict(self, queries, rate):  # noqa: ANN001, ANN201
-        time.sleep(self.base * rate * rate)
+        self.clock.now += self.base * rate * rate * (self.slow if rate == 1.0 else 1.0)
         return [[rate, 1 - rate] for _ in range(len(queries))]
 
 
@@ -288,25 +316,23 @@ class _Stream:
         self.entries.append(decode_entry(fields["m"]))
 
 
-@pytest.mark.parametrize(("policy", "deadline_s", "expect"), [
-    ("scheduler", 5.0, "all at full width"), ("scheduler", 0.08, "all, some narrower"),
-    ("scheduler", 0.006, "some dropped"), ("fixed:1", 0.08, "some dropped"), ("clipper", 0.08, "some dropped"),
-])
-def test_executor_answers_every_instance_once(policy: str, deadline_s: float, expect: str) -> None:
+def _serve_one_task(policy: str, deadline_s: float, slow: float = 1.0) -> tuple[list[tuple], dict, OffsetTracker]:
     from inference_worker.metrics import WorkerMetrics
     from inference_worker.model import ServedModel
     from inference_worker.service import Executor, WorkerConfig
 
+    clock = _Clock(time.time())  # starts at the wall clock, so the book's own checks agree with it
     rates, accuracies, times = (1.0, 0.5, 0.25), (0.9, 0.8, 0.6), (0.02, 0.005, 0.00125)
-    model = ServedModel(_SleepyTemplate(0.02), rates, accuracies, times)  # type: ignore[arg-type]
+    model = ServedModel(_TimedTemplate(clock, 0.02, slow), rates, accuracies, times)  # type: ignore[arg-type]
     offsets = OffsetTracker()
     book = TaskBook(offsets)
     stream = _Stream()
     config = WorkerConfig(job_id="j", worker_id="w", topic="t", batch_size=4, policy=policy, margin_s=0.0)
-    executor = Executor(config, model, LivePolicy(policy, rates, accuracies, times), book, offsets,
-                        stream, WorkerMetrics(rates))  # type: ignore[arg-type]
-    deadline = time.time() + deadline_s
-    n = 30  # 8 mini-batches: 20 ms each at full width, 1.25 ms at a quarter
+    live = LivePolicy(policy, rates, accuracies, times, clock=clock, min_interval_s=3600)
+    executor = Executor(config, model, live, book, offsets, stream, WorkerMetrics(rates),  # type: ignore[arg-type]
+                        clock=clock, timer=clock)
+    deadline = clock.now + deadline_s
+    n = 30  # 8 mini-batches (the last of 2): 20 ms each at full width, 5 ms at half, 1.25 ms at a quarter
     held = [_held("task", i, deadline, n, offset=i) for i in range(n)]
     for h in held:
         offsets.received(0, h.offset)
@@ -316,10 +342,44 @@ def test_executor_answers_every_instance_once(policy: str, deadline_s: float, ex
     assert sorted(i for i, _, _ in answers) == list(range(n)), "every instance answered exactly once"
     assert offsets.committable() == {0: n}, "and every offset may be committed"
     assert "report" in stream.entries[-1] and all("report" not in e for e in stream.entries[:-1])
-    served_rates = [rate for _, status, rate in answers if status == SERVED]
-    if expect == "all at full width":
-        assert served_rates == [1.0] * n
-    elif expect == "all, some narrower":
-        assert len(served_rates) == n and min(served_rates) < 1.0
-    else:
-        assert len(served_rates) < n
+    return answers, stream.entries[-1]["report"], offsets
+
+
+def _served(answers: list[tuple]) -> list[float]:
+    return [rate for _, status, rate in answers if status == SERVED]
+
+
+def test_executor_serves_all_at_full_width_when_time_allows() -> None:
+    answers, report, _ = _serve_one_task("scheduler", 5.0)
+    assert _served(answers) == [1.0] * 30 and report["replans"] == 0
+
+
+def test_executor_narrows_to_fit_and_answers_in_time() -> None:
+    answers, report, _ = _serve_one_task("scheduler", 0.08)
+    served = _served(answers)
+    assert len(served) == 30 and min(served) < 1.0 and report["dropped"] == 0
+
+
+def test_executor_drops_what_cannot_fit_even_at_the_fastest_width() -> None:
+    # 6 ms: four quarter-width mini-batches (5 ms); the rest can only be dropped.
+    answers, report, _ = _serve_one_task("scheduler", 0.006)
+    assert report["served"] == 16 and report["dropped"] == 14 and set(_served(answers)) == {0.25}
+
+
+def test_executor_replans_when_the_full_width_runs_slower_than_planned() -> None:
+    # 0.16 s fits 8 full-width mini-batches at the profiled 20 ms; they take 40 ms, so after the first the
+    # clock is behind the plan and the rest is planned again, narrower: nothing is dropped or late.
+    answers, report, _ = _serve_one_task("scheduler", 0.16, slow=2.0)
+    assert report["replans"] >= 1 and report["dropped"] == 0
+    assert min(_served(answers)) < 1.0
+
+
+def test_a_fixed_width_never_starts_a_mini_batch_after_the_deadline() -> None:
+    # Full width, 80 ms: mini-batches start at 0, 20, 40 and 60 ms; the fifth would start at the deadline.
+    answers, report, _ = _serve_one_task("fixed:1", 0.08)
+    assert report["served"] == 16 and report["dropped"] == 14
+
+
+def test_clipper_drops_up_front_what_its_plan_cannot_fit() -> None:
+    answers, report, _ = _serve_one_task("clipper", 0.07)
+    assert report["served"] == 12 and report["dropped"] == 18 and set(_served(answers)) == {1.0}

@@ -8,8 +8,8 @@ the slice-rate scheduler is for. Everything else (training, profile, parameters)
 It is uploaded like any model developer's template; its one tuned knob keeps the advisor's search real.
 """
 
+from builtin_templates.sliced import SlicedMLPTemplate
 from easel.model import FixedKnob, FloatKnob, PolicyKnob
-from easel.model.builtin.sliced import SlicedMLPTemplate
 
 
 class WideSlicedMLP(SlicedMLPTemplate):

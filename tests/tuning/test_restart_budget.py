@@ -32,13 +32,13 @@ def _tick_until(supervisor: Supervisor, check, timeout_s: float, what: str):  # 
         value = check()
         if value:
             return value
-        assert time.monotonic() < give_up, f"timed out waiting for {what}"
+        assert time.monotonic() < give_up, f"timed out waiting for {what() if callable(what) else what}"
         time.sleep(0.1)
 
 
 def test_a_spent_restart_budget_errors_the_job(settings, sessions) -> None:
     state = AdminState.from_settings(settings.model_copy(update={
-        "launch_services": True, "supervisor_max_restarts": 1, "supervisor_backoff_base_s": 0.1,
+        "supervisor_max_restarts": 1, "supervisor_backoff_base_s": 0.1,
         "supervisor_backoff_cap_s": 0.2}))
     supervisor = Supervisor(state)
     sub_id = make_job(settings, sessions, trials=1)
@@ -46,17 +46,19 @@ def test_a_spent_restart_budget_errors_the_job(settings, sessions) -> None:
     try:
         os.kill(first.pid, signal.SIGKILL)
         second = _tick_until(supervisor, lambda: next((w for w in _workers(sessions, sub_id)
-                                                       if w.status == ServiceStatus.RUNNING), None), 30,
-                             "the relaunched worker")
+                                                       if w.id != first.id and w.status == ServiceStatus.RUNNING),
+                                                      None), 30, "the relaunched worker")
         os.kill(second.pid, signal.SIGKILL)
         _tick_until(supervisor, lambda: _sub(sessions, sub_id).status == JobStatus.ERRORED, 30,
-                    "the sub-job to be ERRORED")
+                    lambda: f"the sub-job to be ERRORED: {[(w.status, w.exit_code) for w in _workers(sessions, sub_id)]}")
         workers = _workers(sessions, sub_id)
         assert [w.status for w in workers] == [ServiceStatus.ERRORED, ServiceStatus.ERRORED], "one relaunch only"
         assert supervisor.relaunched == 1
         with session_scope(sessions) as session:
             sub = session.get_one(SubTrainJob, sub_id)
-            assert session.get_one(TrainJob, sub.train_job_id).status == JobStatus.ERRORED
+            job = session.get_one(TrainJob, sub.train_job_id)
+            assert job.status == JobStatus.ERRORED
+            assert sub.error == job.error and "restart budget 1 spent" in job.error, job.error
     finally:
         for worker in _workers(sessions, sub_id):
             if worker.pid and psutil.pid_exists(worker.pid):

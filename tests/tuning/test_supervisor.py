@@ -11,12 +11,12 @@ from pathlib import Path
 from sqlalchemy import select
 
 from admin.app import create_app
-from admin.testing import ServerThread, npz_file
 from easel.db.enums import ServiceKind, ServiceStatus
 from easel.db.models import Service
 from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.settings import Settings
 from sdk import Client, TrainBudget
+from tests.support import ServerThread, npz_file
 
 EMAIL, PASSWORD = "supervised-root@easel.test", "supervised-root-password"
 TEMPLATE = Path(__file__).with_name("quadratic_template.py")
@@ -38,7 +38,7 @@ def _wait(check, timeout_s: float, what: str) -> None:
 
 def test_killed_advisor_and_worker_are_replaced(settings: Settings, tmp_path: Path) -> None:
     admin_settings = settings.model_copy(update={
-        "launch_services": True, "superadmin_email": EMAIL, "superadmin_password": PASSWORD,
+        "superadmin_email": EMAIL, "superadmin_password": PASSWORD,
         "password_hash_rounds": 4,
     })
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))

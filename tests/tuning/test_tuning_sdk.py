@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from admin.app import create_app
-from admin.testing import ServerThread
-from easel.model.builtin.sliced import SlicedMLPTemplate
+from builtin_templates.sliced import SlicedMLPTemplate
 from easel.settings import Settings
 from sdk import Client, TrainBudget
+from tests.support import ServerThread
 
 EMAIL, PASSWORD = "tuning-root@easel.test", "tuning-root-password"
 
@@ -34,7 +34,7 @@ def digits_npz(folder: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
 @pytest.mark.slow
 def test_upload_train_with_two_workers_and_predict(settings: Settings, tmp_path: Path) -> None:
     admin_settings = settings.model_copy(update={
-        "launch_services": True, "superadmin_email": EMAIL, "superadmin_password": PASSWORD,
+        "superadmin_email": EMAIL, "superadmin_password": PASSWORD,
         "password_hash_rounds": 4,
     })
     train_path, val_path, val_x, val_y = digits_npz(tmp_path)

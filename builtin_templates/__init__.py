@@ -1,0 +1,61 @@
+"""Built-in model templates: sliced MLP, VGG and ResNet from the ``slicing`` zoo.
+
+A package of its own, outside the platform core: it depends on ``easel.model`` (the template API),
+``easel.datasets`` (the dataset formats) and ``slicing`` (the networks); nothing in ``easel`` imports it.
+Importing this package imports no torch and no ``slicing``: the templates import them inside their
+methods, so admin can register them (name, class path, knob config) at start-up cheaply. A ``models``
+row keeps the module (``builtin_templates.sliced``) that workers import.
+
+Example::
+
+    from builtin_templates import BUILTIN_TEMPLATES, load_template_class
+    for spec in BUILTIN_TEMPLATES:
+        cls = load_template_class(spec.class_path)
+        print(spec.name, spec.task, sorted(cls.get_knob_config()))
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from easel.model.knobs import knob_config_to_dict
+
+IMAGE_CLASSIFICATION = "IMAGE_CLASSIFICATION"
+TABULAR_CLASSIFICATION = "TABULAR_CLASSIFICATION"
+
+
+@dataclass(frozen=True)
+class BuiltinTemplate:
+    name: str
+    task: str
+    class_path: str  # "module:Class"
+
+    @property
+    def class_name(self) -> str:
+        return self.class_path.rpartition(":")[2]
+
+    @property
+    def module(self) -> str:
+        """The module to import (what a ``models`` row keeps in ``module_ref``)."""
+        return self.class_path.partition(":")[0]
+
+    def knob_config(self) -> dict[str, Any]:
+        return knob_config_to_dict(load_template_class(self.class_path).get_knob_config())
+
+
+BUILTIN_TEMPLATES: tuple[BuiltinTemplate, ...] = (
+    BuiltinTemplate("SlicedMLP", IMAGE_CLASSIFICATION, "builtin_templates.sliced:SlicedMLPTemplate"),
+    BuiltinTemplate("SlicedMLP-tabular", TABULAR_CLASSIFICATION, "builtin_templates.sliced:SlicedMLPTemplate"),
+    BuiltinTemplate("SlicedVGG", IMAGE_CLASSIFICATION, "builtin_templates.sliced:SlicedVGGTemplate"),
+    BuiltinTemplate("SlicedResNet", IMAGE_CLASSIFICATION, "builtin_templates.sliced:SlicedResNetTemplate"),
+)
+
+
+def load_template_class(class_path: str) -> type:
+    """The class at ``"package.module:ClassName"`` (built-in templates only: trusted code)."""
+    module_name, sep, class_name = class_path.partition(":")
+    if not sep or not module_name.startswith(f"{__name__}."):
+        raise ValueError(f"{class_path!r} is not a built-in template path ('{__name__}.<module>:<Class>')")
+    return getattr(importlib.import_module(module_name), class_name)

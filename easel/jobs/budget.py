@@ -1,0 +1,50 @@
+"""What a job may spend: parsed once, with one set of defaults, wherever a budget is read.
+
+The REST API takes these as request bodies (upper-case keys, as in SINGA-Auto) and stores
+``model_dump()``; services read the stored dict back with :meth:`from_stored`, which ignores keys a
+later version may have added.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Budget(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid", populate_by_name=True, frozen=True)
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any] | None) -> Self:
+        """The budget recorded on a job row (unknown keys ignored; missing ones take the defaults)."""
+        return cls.model_validate({k: v for k, v in (stored or {}).items() if k in cls.model_fields})
+
+
+class TrainBudget(_Budget):
+    """How much a train job may spend."""
+
+    MODEL_TRIAL_COUNT: int = Field(default=5, ge=1, le=10_000, description="trials per model")
+    TIME_HOURS: float = Field(default=1.0, gt=0, le=24 * 365, description="wall-clock budget")
+    GPU_COUNT: int = Field(default=0, ge=0, le=1024, description="GPUs for the job's workers")
+    WORKERS: int = Field(default=1, ge=1, le=64, description="train workers per model")
+    EARLY_STOP: bool = Field(default=True, description="let the advisor stop hopeless trials early")
+
+    @property
+    def seconds(self) -> float:
+        return self.TIME_HOURS * 3600.0
+
+
+class InferenceBudget(_Budget):
+    """What an inference job's request may ask for, beside its worker count."""
+
+    GPU_COUNT: int = Field(default=0, ge=0, le=1024)
+
+
+class InferenceJobBudget(InferenceBudget):
+    """What an inference job records: the request's budget and its number of inference workers."""
+
+    WORKERS: int = Field(default=1, ge=1, le=64, description="inference workers")
+
+
+__all__ = ["InferenceBudget", "InferenceJobBudget", "TrainBudget"]

@@ -1,0 +1,202 @@
+"""The Kubernetes objects a service becomes: pure builders of the JSON bodies the launcher sends.
+
+* advisor and train worker → a ``batch/v1`` Job (``backoffLimit: 0``: admin's supervisor decides relaunches,
+  as it does for local processes); deleting the Job deletes its pod;
+* predictor → a Deployment of one replica plus a ClusterIP Service in front of it;
+* inference workers of one inference job → one Deployment whose replica count is the number of live workers.
+
+Every object carries the recommended ``app.kubernetes.io/*`` labels plus ``easel.io/*`` labels naming the
+app, its version, the job and the service, so ``kubectl get -l`` finds what Easel runs. Pods run the image's
+``easel <verb>`` entry point as a non-root user with settings from the shared ConfigMap and Secret.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from easel.db.enums import ServiceKind
+from easel.launcher.base import ServiceSpec
+from easel.settings import Settings
+
+ENTRY_POINTS = {
+    ServiceKind.ADMIN: "admin",
+    ServiceKind.ADVISOR: "advisor",
+    ServiceKind.TRAIN_WORKER: "train-worker",
+    ServiceKind.PREDICTOR: "predictor",
+    ServiceKind.INFERENCE_WORKER: "inference-worker",
+}
+# Settings that name paths or identities of admin's own host, not the pod's.
+HOST_ONLY_ENV = frozenset({"PYTHONPATH", "EASEL_SERVICE_ID", "EASEL_WORKER_INDEX"})
+DATA_DIR = "/var/lib/easel"
+RUN_AS = 10001
+PREFIX = "easel.io"
+_INVALID = re.compile(r"[^a-z0-9-]+")
+_LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """What the labels say a service belongs to."""
+
+    app: str
+    version: int
+    job_id: str
+
+
+def dns_name(base: str, suffix: str) -> str:
+    """A DNS-1123 label (at most 63 characters) from ``base``, ending in ``-suffix`` so it stays unique."""
+    cleaned = _INVALID.sub("-", base.lower()).strip("-") or "easel"
+    return f"{cleaned[:62 - len(suffix)].rstrip('-')}-{suffix}"
+
+
+def label_value(value: str) -> str:
+    return _LABEL_VALUE.sub("-", value)[:63].strip("-._")
+
+
+def entry_args(spec: ServiceSpec) -> tuple[str, list[str]]:
+    """The image's entry-point verb and its arguments: what follows ``-m <module>`` in the local argv."""
+    verb = ENTRY_POINTS.get(spec.kind)
+    argv = list(spec.argv)
+    if verb is None or "-m" not in argv[:-1]:
+        raise ValueError(f"service {spec.name!r} ({spec.kind.value}) has no entry point in the Easel image")
+    return verb, argv[argv.index("-m") + 2:]
+
+
+def labels(kind: ServiceKind, owner: Owner | None, service_id: str | None = None) -> dict[str, str]:
+    out = {
+        "app.kubernetes.io/name": "easel",
+        "app.kubernetes.io/component": ENTRY_POINTS.get(kind, kind.value.lower()),
+        "app.kubernetes.io/part-of": "easel",
+        "app.kubernetes.io/managed-by": "easel-admin",
+    }
+    if owner is not None:
+        out |= {f"{PREFIX}/app": label_value(owner.app), f"{PREFIX}/app-version": str(owner.version),
+                f"{PREFIX}/job": label_value(owner.job_id)}
+    if service_id is not None:
+        out[f"{PREFIX}/service"] = service_id
+    return out
+
+
+def gpu_count(spec: ServiceSpec) -> int:
+    try:
+        return max(0, int(spec.env.get("EASEL_GPU_COUNT", "0")))
+    except ValueError:
+        raise ValueError(f"EASEL_GPU_COUNT of service {spec.name!r} is not an integer") from None
+
+
+def pod_spec(settings: Settings, spec: ServiceSpec, env: dict[str, str], *, restart: str,
+             port: int | None = None) -> dict[str, Any]:
+    verb, args = entry_args(spec)
+    gpus = gpu_count(spec)
+    limits: dict[str, Any] = {"cpu": settings.k8s_cpu_limit, "memory": settings.k8s_memory_limit}
+    if gpus:
+        limits[settings.k8s_gpu_resource] = str(gpus)  # a quantity: always a string
+    container: dict[str, Any] = {
+        "name": verb,
+        "image": settings.k8s_image,
+        "imagePullPolicy": settings.k8s_image_pull_policy,
+        "command": ["easel", verb],
+        "args": args,
+        "env": [{"name": key, "value": value} for key, value in sorted(env.items())],
+        "envFrom": [{"configMapRef": {"name": settings.k8s_settings_configmap}},
+                    {"secretRef": {"name": settings.k8s_settings_secret}}],
+        "resources": {"requests": {"cpu": settings.k8s_cpu_request, "memory": settings.k8s_memory_request},
+                      "limits": limits},
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}],
+    }
+    if port is not None:
+        container["ports"] = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        container["readinessProbe"] = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5}
+    pod: dict[str, Any] = {
+        "serviceAccountName": settings.k8s_service_account,
+        "automountServiceAccountToken": False,  # services need no Kubernetes API; only admin does
+        "restartPolicy": restart,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [container],
+        "volumes": [{"name": "data", "emptyDir": {}}],
+    }
+    if settings.k8s_image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": name} for name in settings.k8s_image_pull_secrets]
+    if gpus and settings.k8s_gpu_node_selector:
+        pod["nodeSelector"] = dict(settings.k8s_gpu_node_selector)
+    if gpus and settings.k8s_gpu_tolerations:
+        pod["tolerations"] = [dict(item) for item in settings.k8s_gpu_tolerations]
+    return pod
+
+
+def pod_env(spec: ServiceSpec, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in spec.env.items() if key not in HOST_ONLY_ENV}
+    return {**env, "EASEL_DATA_DIR": DATA_DIR, **extra}
+
+
+def _metadata(name: str, settings: Settings, object_labels: dict[str, str]) -> dict[str, Any]:
+    return {"name": name, "namespace": settings.k8s_namespace, "labels": object_labels}
+
+
+def job_body(settings: Settings, spec: ServiceSpec, name: str, service_id: str, owner: Owner | None) -> dict[str, Any]:
+    """A Job running one advisor or train worker to completion, never retried by Kubernetes itself."""
+    object_labels = labels(spec.kind, owner, service_id)
+    env = pod_env(spec, EASEL_SERVICE_ID=service_id)
+    return {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": _metadata(name, settings, object_labels),
+        "spec": {
+            "backoffLimit": 0,
+            "template": {"metadata": {"labels": object_labels},
+                         "spec": pod_spec(settings, spec, env, restart="Never")},
+        },
+    }
+
+
+def predictor_bodies(settings: Settings, spec: ServiceSpec, name: str, service_id: str,
+                     owner: Owner | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The predictor's Deployment and the Service clients reach it through."""
+    if spec.port is None:
+        raise ValueError(f"predictor {spec.name!r} needs a port to be served on Kubernetes")
+    object_labels = labels(spec.kind, owner, service_id)
+    selector = {f"{PREFIX}/service": service_id}
+    env = pod_env(spec, EASEL_SERVICE_ID=service_id, EASEL_PREDICTOR_HOST="0.0.0.0",
+                  EASEL_PREDICTOR_URL=service_url(settings, name, spec.port))
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _metadata(name, settings, object_labels),
+        "spec": {
+            "replicas": 1, "selector": {"matchLabels": selector},
+            "template": {"metadata": {"labels": object_labels},
+                         "spec": pod_spec(settings, spec, env, restart="Always", port=spec.port)},
+        },
+    }
+    service = {
+        "apiVersion": "v1", "kind": "Service", "metadata": _metadata(name, settings, object_labels),
+        "spec": {"type": "ClusterIP", "selector": selector,
+                 "ports": [{"name": "http", "port": spec.port, "targetPort": "http", "protocol": "TCP"}]},
+    }
+    return deployment, service
+
+
+def service_url(settings: Settings, name: str, port: int) -> str:
+    return f"http://{name}.{settings.k8s_namespace}.svc:{port}"
+
+
+def workers_name(inference_job_id: str) -> str:
+    return dns_name("inference-workers", inference_job_id[:12].lower())
+
+
+def workers_body(settings: Settings, spec: ServiceSpec, replicas: int, owner: Owner | None) -> dict[str, Any]:
+    """The one Deployment of an inference job's workers; its replica count is scaled by PATCH."""
+    if spec.inference_job_id is None:
+        raise ValueError(f"inference worker {spec.name!r} belongs to no inference job")
+    object_labels = labels(spec.kind, owner)
+    selector = {"app.kubernetes.io/component": "inference-worker",
+                f"{PREFIX}/job": label_value(spec.inference_job_id)}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": _metadata(workers_name(spec.inference_job_id), settings, object_labels),
+        "spec": {
+            "replicas": replicas, "selector": {"matchLabels": selector},
+            "template": {"metadata": {"labels": {**object_labels, **selector}},
+                         "spec": pod_spec(settings, spec, pod_env(spec), restart="Always")},
+        },
+    }

@@ -1,0 +1,271 @@
+"""Kubernetes launcher: services as Jobs and Deployments, through the official ``kubernetes`` client.
+
+Each service still gets one row in the ``services`` table (launcher ``"kubernetes"``, ``pod_name`` = the
+object's name); :meth:`status` reads the objects back (read/list) and records what it finds, so admin's
+supervisor relaunches a failed advisor or train worker exactly as it does for local processes. A request the
+API refuses (RBAC, quota, an invalid object) marks the row ERRORED and raises :class:`LaunchRefused` with the
+API's own message, so the caller marks the job ERRORED at once — nothing waits for a pod that will never come.
+
+Only namespaced calls are made, in ``EASEL_K8S_NAMESPACE``; the Role in ``deploy/k8s/base`` grants exactly
+:data:`API_VERBS`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from easel.db.enums import ServiceKind, ServiceStatus
+from easel.db.models import InferenceJob, Service, SubTrainJob, TrainJob
+from easel.db.session import session_scope
+from easel.launcher import k8s_objects as objects
+from easel.launcher.base import Launcher, ServiceSpec, ServiceState
+from easel.settings import Settings
+
+LAUNCHER = "kubernetes"
+_ALIVE = (ServiceStatus.STARTED, ServiceStatus.RUNNING)
+_RUN_TO_END = (ServiceKind.ADVISOR, ServiceKind.TRAIN_WORKER)
+# (API group, resource) → the verbs this launcher calls; the Role must grant exactly these.
+API_VERBS: dict[tuple[str, str], frozenset[str]] = {
+    ("batch", "jobs"): frozenset({"create", "get", "delete"}),
+    ("", "pods"): frozenset({"list"}),
+    ("apps", "deployments"): frozenset({"create", "get", "delete"}),
+    ("apps", "deployments/scale"): frozenset({"patch"}),
+    ("", "services"): frozenset({"create", "delete"}),
+}
+
+
+class LaunchRefused(ValueError):
+    """The Kubernetes API refused a request; the message is the API's own."""
+
+
+def _state(row: Service) -> ServiceState:
+    return ServiceState(row.id, row.name, row.kind, row.status, row.pid, row.exit_code, row.log_path)
+
+
+def make_api_client(settings: Settings) -> Any:
+    """In-cluster configuration (admin's ServiceAccount), or a kubeconfig outside a cluster."""
+    from kubernetes import client, config
+
+    if settings.k8s_kubeconfig:
+        return config.new_client_from_config(config_file=settings.k8s_kubeconfig)
+    config.load_incluster_config()
+    return client.ApiClient()
+
+
+def api_message(error: Any) -> str:
+    """``code Reason: message`` from an ApiException's Status body (or its bare reason)."""
+    try:
+        body = json.loads(error.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    return f"{error.status} {body.get('reason') or error.reason}: {body.get('message') or error.reason}"
+
+
+class KubernetesLauncher(Launcher):
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], api_client: Any | None = None) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.namespace = settings.k8s_namespace
+        self._api_client = api_client
+        self._apis: tuple[Any, Any, Any] | None = None
+        # Starts and stops of one job's inference workers scale one Deployment: serialise them.
+        self._scale_lock = threading.Lock()
+
+    # -- the client (made on first use: admin with EASEL_LAUNCHER=kubernetes may never launch) -------------
+    @property
+    def apis(self) -> tuple[Any, Any, Any]:
+        if self._apis is None:
+            from kubernetes import client
+
+            api_client = self._api_client or make_api_client(self.settings)
+            self._apis = (client.CoreV1Api(api_client), client.AppsV1Api(api_client), client.BatchV1Api(api_client))
+        return self._apis
+
+    # -- Launcher ------------------------------------------------------------------------------------------
+    def start(self, spec: ServiceSpec) -> ServiceState:
+        objects.entry_args(spec)  # a spec the image cannot run is refused before anything is recorded
+        with session_scope(self.sessions) as session:
+            owner = self._owner(session, spec)
+            row = Service(
+                name=spec.name, kind=spec.kind, status=ServiceStatus.STARTED, launcher=LAUNCHER,
+                host=spec.host, port=spec.port, command={"argv": list(spec.argv), "env": dict(spec.env)},
+                sub_train_job_id=spec.sub_train_job_id, inference_job_id=spec.inference_job_id,
+            )
+            session.add(row)
+            session.flush()
+            service_id = row.id
+        try:
+            pod_name, host = self._create(spec, service_id, owner)
+        except Exception as error:
+            refused = self._refusal(error, spec)
+            with session_scope(self.sessions) as session:
+                row = session.get_one(Service, service_id)
+                row.status, row.stopped_at = ServiceStatus.ERRORED, datetime.now(UTC)
+                row.command = {**row.command, "error": refused or f"{type(error).__name__}: {error}"}
+            if refused is None:
+                raise
+            raise LaunchRefused(refused) from None
+        with session_scope(self.sessions) as session:
+            row = session.get_one(Service, service_id)
+            row.status, row.pod_name = ServiceStatus.RUNNING, pod_name
+            if host is not None:
+                row.host = host
+            return _state(row)
+
+    def stop(self, service_id: str, timeout_s: float = 10.0) -> ServiceState:
+        with session_scope(self.sessions) as session:
+            row = session.get_one(Service, service_id)
+            if row.status not in _ALIVE:
+                return _state(row)
+            kind, name, job_id = row.kind, row.pod_name, row.inference_job_id
+        if name is not None:
+            if kind == ServiceKind.INFERENCE_WORKER and job_id is not None:
+                self._scale_workers(job_id, leaving=service_id)
+            else:
+                self._delete(kind, name)
+        with session_scope(self.sessions) as session:
+            row = session.get_one(Service, service_id)
+            if row.status in _ALIVE:
+                row.status, row.stopped_at = ServiceStatus.STOPPED, datetime.now(UTC)
+            return _state(row)
+
+    def status(self, service_id: str) -> ServiceState:
+        with session_scope(self.sessions) as session:
+            row = session.get_one(Service, service_id)
+            if row.status not in _ALIVE or row.pod_name is None:
+                return _state(row)
+            kind, name = row.kind, row.pod_name
+        found, exit_code = self._observe(kind, name, service_id)
+        with session_scope(self.sessions) as session:
+            row = session.get_one(Service, service_id)
+            if row.status in _ALIVE and found != ServiceStatus.RUNNING:
+                row.status, row.exit_code, row.stopped_at = found, exit_code, datetime.now(UTC)
+            return _state(row)
+
+    # -- creating ------------------------------------------------------------------------------------------
+    def _create(self, spec: ServiceSpec, service_id: str, owner: objects.Owner | None) -> tuple[str, str | None]:
+        core, apps, batch = self.apis
+        if spec.kind == ServiceKind.INFERENCE_WORKER:
+            assert spec.inference_job_id is not None
+            return self._scale_workers(spec.inference_job_id, joining=spec, owner=owner), None
+        name = objects.dns_name(spec.name, service_id[:8])
+        if spec.kind == ServiceKind.PREDICTOR:
+            deployment, service = objects.predictor_bodies(self.settings, spec, name, service_id, owner)
+            created = apps.create_namespaced_deployment(self.namespace, deployment)
+            # The Service belongs to the Deployment: the garbage collector removes it with the Deployment.
+            service["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
+                                                       "uid": created.metadata.uid}]
+            try:
+                core.create_namespaced_service(self.namespace, service)
+            except Exception:
+                self._delete(ServiceKind.PREDICTOR, name)
+                raise
+            return name, f"{name}.{self.namespace}.svc"
+        batch.create_namespaced_job(self.namespace, objects.job_body(self.settings, spec, name, service_id, owner))
+        return name, None
+
+    def _scale_workers(self, job_id: str, *, joining: ServiceSpec | None = None, leaving: str | None = None,
+                       owner: objects.Owner | None = None) -> str:
+        """Make the job's worker Deployment as large as its live worker rows (creating or deleting it)."""
+        from kubernetes.client.exceptions import ApiException
+
+        _core, apps, _batch = self.apis
+        name = objects.workers_name(job_id)
+        with self._scale_lock:
+            with session_scope(self.sessions) as session:
+                live = Service.inference_job_id == job_id, Service.kind == ServiceKind.INFERENCE_WORKER
+                # A joining row is already recorded (counted); a leaving one is still alive (not counted).
+                count = session.scalar(select(func.count()).select_from(Service).where(
+                    *live, Service.status.in_(_ALIVE), Service.id != (leaving or "")))
+            if joining is not None:
+                try:
+                    apps.create_namespaced_deployment(
+                        self.namespace, objects.workers_body(self.settings, joining, count, owner))
+                    return name
+                except ApiException as error:
+                    if error.status != 409:  # 409 AlreadyExists: another worker of the job made it
+                        raise
+            if count == 0:
+                self._delete(ServiceKind.INFERENCE_WORKER, name)
+            else:
+                apps.patch_namespaced_deployment_scale(name, self.namespace, {"spec": {"replicas": count}})
+        return name
+
+    # -- reading back --------------------------------------------------------------------------------------
+    def _observe(self, kind: ServiceKind, name: str, service_id: str) -> tuple[ServiceStatus, int | None]:
+        """RUNNING, or what the service ended as: a run-to-end service from its pod, others from existence."""
+        from kubernetes.client.exceptions import ApiException
+
+        core, apps, batch = self.apis
+        try:
+            if kind in _RUN_TO_END:
+                batch.read_namespaced_job(name, self.namespace)
+            else:
+                apps.read_namespaced_deployment(name, self.namespace)
+        except ApiException as error:
+            if error.status == 404:  # deleted behind Easel's back: the service is gone
+                return ServiceStatus.ERRORED, None
+            raise
+        if kind not in _RUN_TO_END:
+            return ServiceStatus.RUNNING, None
+        pods = core.list_namespaced_pod(self.namespace, label_selector=f"{objects.PREFIX}/service={service_id}")
+        for pod in pods.items:
+            phase = pod.status.phase if pod.status else None
+            if phase in ("Failed", "Succeeded"):
+                exit_code = _exit_code(pod)
+                if phase == "Succeeded":
+                    return ServiceStatus.STOPPED, exit_code if exit_code is not None else 0
+                return ServiceStatus.ERRORED, exit_code
+        return ServiceStatus.RUNNING, None
+
+    # -- deleting ------------------------------------------------------------------------------------------
+    def _delete(self, kind: ServiceKind, name: str) -> None:
+        """Delete with foreground propagation (dependents first); an object already gone is fine."""
+        from kubernetes.client.exceptions import ApiException
+
+        core, apps, batch = self.apis
+        calls = ([batch.delete_namespaced_job] if kind in _RUN_TO_END else
+                 [apps.delete_namespaced_deployment, core.delete_namespaced_service] if kind == ServiceKind.PREDICTOR
+                 else [apps.delete_namespaced_deployment])
+        for call in calls:
+            try:
+                call(name, self.namespace, propagation_policy="Foreground")
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    def _owner(self, session: Session, spec: ServiceSpec) -> objects.Owner | None:
+        if spec.sub_train_job_id is not None:
+            sub = session.get(SubTrainJob, spec.sub_train_job_id)
+            train = session.get(TrainJob, sub.train_job_id) if sub is not None else None
+            if train is not None:
+                return objects.Owner(train.app, train.app_version, spec.sub_train_job_id)
+        if spec.inference_job_id is not None:
+            job = session.get(InferenceJob, spec.inference_job_id)
+            train = session.get(TrainJob, job.train_job_id) if job is not None else None
+            if train is not None:
+                return objects.Owner(train.app, train.app_version, spec.inference_job_id)
+        return None
+
+    @staticmethod
+    def _refusal(error: Exception, spec: ServiceSpec) -> str | None:
+        from kubernetes.client.exceptions import ApiException
+
+        if isinstance(error, ApiException):
+            return f"Kubernetes refused service {spec.name!r}: {api_message(error)}"
+        return None
+
+
+def _exit_code(pod: Any) -> int | None:
+    for container in (pod.status.container_statuses or []) if pod.status else []:
+        terminated = container.state.terminated if container.state else None
+        if terminated is not None:
+            return int(terminated.exit_code)
+    return None

@@ -1,0 +1,161 @@
+"""Easel's scheduling policy: choose a time budget (and a price of time) for the task at the head of a
+worker's queue, then plan it with ``solve`` within the request path's time budget."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from scheduler.checks import count, real, time_left
+from scheduler.plan import Plan, feasible_plan, within_deadline
+from scheduler.policies.arrival_rate import ArrivalRate
+from scheduler.policies.base import BasePolicy, LateRule
+from scheduler.profile import Profile
+from scheduler.solvers.cache import PlanCache
+from scheduler.solvers.solve import DEFAULT_TIME_BUDGET, solve
+
+MODES = ("myopic", "queue", "priced")
+# Price time a hair below the hull slope so that, between the two hull models the price makes equal,
+# the more accurate one wins (a lexicographic tie-break: reduced value first, then accuracy).
+_PRICE_SHADE = 1e-3
+# "Next arrival after the deadline" with a little room for float noise in arrival stamps.
+_ALONE_RTOL = 1e-6
+
+
+class SchedulerPolicy(BasePolicy):
+    """Plans each task exactly; the modes differ in the budget and the objective handed to the solver.
+
+    * ``myopic`` — budget = all the time left until the task's deadline; maximise its accuracy. Optimal
+      for one task alone, but under load it keeps the queue at the edge of the deadline, where the
+      budget swings from task to task, and by concavity uneven budgets lose accuracy.
+    * ``queue`` — budget = the task's fair share of the time its queue has, ``min_j left_j * n / (n +
+      n_1 + ... + n_j)`` over the tasks ``j`` waiting behind it, and never below what the task needs at
+      the fastest width (under overload, starving it would only trade a sure mini-batch now for one later).
+    * ``priced`` (default) — as ``queue``, and time has a price: the solver maximises
+      ``sum n_i (p_i - mu t_i)``, with ``mu`` the slope of the profile's accuracy/time hull at the time
+      per mini-batch this worker can afford in the long run (``time_per_mb``). That slope is the
+      Lagrange multiplier of the worker's capacity: in steady state the best average is the hull, and
+      pricing keeps each task from buying accuracy off the hull (a model that only fills one task's odd
+      leftover time), leaving that time to the next task instead. At light load the price is 0 and this
+      is plain accuracy maximisation.
+
+    Time saved is worth a price only if later work can use it. When nothing waits behind the task and the
+    next arrival is predicted after its deadline (``ArrivalRate.next_arrival``: periodic tasks spaced by at
+    least their deadline), the task gets all its time and no price — the per-task optimum, which is what
+    a non-overlapping load can reach.
+
+    Each plan is the best one ``solve`` finds for its (priced) problem and budget within ``time_budget``
+    seconds (exact on measured profiles; ``plan.gap`` says otherwise); the returned Plan reports the real
+    accuracies. The executor re-plans against the clock (``replans``) and never runs a mini-batch that can
+    no longer finish (``LateRule.FIT``).
+    """
+
+    replans = True
+    late_rule = LateRule.FIT
+
+    def __init__(
+        self,
+        profile: Profile,
+        cache: PlanCache | None = None,
+        mode: str = "priced",
+        rate_window: float = 30.0,
+        utilisation: float = 1.0,
+        confidence: float = 3.0,
+        name: str | None = None,
+        rate: ArrivalRate | None = None,
+        time_budget: float | None = DEFAULT_TIME_BUDGET,
+    ) -> None:
+        if not isinstance(profile, Profile):
+            raise ValueError(f"profile must be a scheduler.Profile, got {type(profile).__name__}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        utilisation = real("utilisation", utilisation)
+        if not 0.0 < utilisation <= 1.0:
+            raise ValueError(f"utilisation must be in (0, 1], got {utilisation}")
+        if cache is not None and not isinstance(cache, PlanCache):
+            raise ValueError(f"cache must be a scheduler.PlanCache or None, got {type(cache).__name__}")
+        self.time_budget = None if time_budget is None else real("time_budget", time_budget)
+        self.utilisation = utilisation
+        # ``rate`` lets a caller that rebuilds the policy (new batch times) keep its load estimate
+        self.rate = rate if rate is not None else ArrivalRate(rate_window, confidence)
+        self.profile = profile
+        self.cache = cache
+        self.mode = mode
+        self.name = name or ("scheduler" if mode == "priced" else f"scheduler ({mode})")
+        fr = profile.frontier
+        self._t_fast = fr.ts[0] if fr.ts else 0.0
+        # One priced profile per hull segment: there are at most K prices, so build them once.
+        self._segments: list[tuple[float, Profile]] = []
+        if fr.ts:
+            hull = fr.hulls[-1]
+            for j, slope in enumerate(hull.slopes):
+                mu = slope * (1.0 - _PRICE_SHADE)
+                pairs = zip(profile.accuracies, profile.batch_times, strict=True)
+                reduced = tuple(max(0.0, p - mu * t) for p, t in pairs)
+                self._segments.append((hull.ts[j + 1], Profile(profile.rates, reduced, profile.batch_times)))
+
+    def on_arrival(self, n_mb: int, now: float) -> None:
+        self.rate.add(n_mb, now)
+
+    def time_per_mb(self) -> float:
+        """Long-run time per mini-batch this worker can afford: ``utilisation / rate``.
+
+        ``rate`` is an upper confidence bound on the arrival rate (``ArrivalRate``). Why the safety: at
+        a utilisation of 1 the queue drifts to the deadline and then drops whole tasks, and a rate
+        estimate that happens to come out low would price time too cheaply.
+        """
+        rate = self.rate.upper()
+        return self.utilisation / rate if rate > 0.0 else float("inf")
+
+    def alone(self, deadline: float, backlog: Sequence[tuple[int, float]], now: float | None) -> bool:
+        """Nothing waits behind the task and the next one is predicted after its deadline."""
+        if backlog or now is None:
+            return False
+        nxt = self.rate.next_arrival()
+        return nxt is None or now + deadline <= nxt + _ALONE_RTOL * deadline
+
+    def budget(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> float:
+        budget = max(deadline, 0.0)
+        if self.mode == "myopic" or not backlog or n_mb == 0:
+            return budget
+        floor = min(budget, n_mb * self._t_fast)
+        share = budget
+        queued = n_mb
+        for n_j, left_j in backlog:
+            queued += n_j
+            share = min(share, left_j * n_mb / queued)
+        if not share == share:  # NaN from a malformed backlog entry
+            raise ValueError(f"backlog must hold (n_mb, seconds left) pairs of finite numbers, got {backlog!r}")
+        return max(floor, share)
+
+    def priced_profile(self) -> Profile:
+        """The profile with accuracies ``max(0, p - mu t)`` for the current price (itself when mu = 0)."""
+        per_mb = self.time_per_mb()
+        for end, priced in self._segments:
+            if per_mb <= end:
+                return priced
+        return self.profile
+
+    def decide(
+        self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = (), now: float | None = None
+    ) -> Plan:
+        n_mb, deadline = count("n_mb", n_mb), time_left(deadline)
+        if now is not None:
+            now = real("now", now)
+        if self.mode != "myopic" and self.alone(deadline, backlog, now):
+            budget, target = deadline, self.profile  # the per-task optimum: no later work to leave time to
+        else:
+            budget = self.budget(n_mb, deadline, backlog)
+            target = self.priced_profile() if self.mode == "priced" else self.profile
+        if self.cache is not None:
+            plan = self.cache.plan(target, n_mb, budget)
+            if sum(plan.counts) < n_mb and within_deadline(n_mb * self._t_fast, budget):
+                # A budget held at the floor (every mini-batch at the fastest width) is never cut by the
+                # cache's quantum: solve that one at its own budget.
+                plan = solve(target, n_mb, budget, time_budget=self.time_budget)
+        else:
+            plan = solve(target, n_mb, budget, time_budget=self.time_budget)
+        if target is self.profile:
+            return plan
+        # The priced problem's gap is in priced units: against the real objective nothing is proven.
+        return feasible_plan(self.profile, plan.counts, n_mb, plan.deadline, "scheduler:priced", math.inf)

@@ -1,0 +1,159 @@
+"""The plan executor: plan → run → observe → re-plan or drop, for one task share on one worker.
+
+One piece of pure code, run by the inference worker (real clock, real mini-batches) and by the simulator
+(simulated clock, profiled times), so the simulator's numbers are those of the loop the workers run.
+
+A share is ``n_mb`` mini-batches in run order (full ones first, the partial one last, so a drop costs the
+fewest instances). The executor asks the policy for a plan with the time left and the backlog behind it,
+then runs the planned mini-batches one by one in the plan's order (fastest width first). Between two
+mini-batches it compares the clock with the plan, as the policy's attributes say (``Policy.replans``,
+``Policy.late_rule``, raised to the executor's ``floor``):
+
+* a re-planning policy whose remaining plan no longer fits the time left, or leaves at least one fastest
+  mini-batch of time unused, is asked again for the rest with the time actually left (an overrun narrows
+  or drops the tail; a pessimistic estimate gives its time back to wider models or to dropped work);
+* ``LateRule.FIT``: the tail that no longer fits the time left at its planned times is dropped (Clipper);
+* ``LateRule.START`` (and FIT): nothing is started once the deadline has passed;
+* ``LateRule.RUN``: everything planned runs; late answers count 0 for whoever scores them.
+
+Mini-batches the plan does not run are answered as dropped — at once for policies that do not re-plan,
+at the end for those that do (a re-plan may yet run them). Every mini-batch is answered exactly once, run
+or dropped, and the last answer is flagged ``last`` (the worker attaches its report to it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from scheduler.plan import Plan
+from scheduler.policies.base import LateRule, Policy
+
+
+class ShareRunner(Protocol):
+    """What executes a share's mini-batches: the worker's model and results stream, or the simulator."""
+
+    def planned(self, plan: Plan, first: bool) -> None:
+        """A plan was made: the first one, or a re-plan that changed the remaining work."""
+
+    def run(self, index: int, model: int, last: bool) -> float | None:
+        """Run mini-batch ``index`` on sub-model ``model`` and answer it; returns the seconds it took, or None
+        if it could not run (then the runner has answered it as dropped, and there is nothing to learn)."""
+        ...
+
+    def drop(self, indices: Sequence[int], last: bool) -> None:
+        """Answer mini-batches ``indices`` as dropped (``indices`` may be empty when ``last`` is set)."""
+
+
+@dataclass(slots=True)
+class ShareOutcome:
+    """What happened to one share."""
+
+    plan: Plan  # the first plan
+    ran: int = 0
+    dropped: int = 0
+    replans: int = 0  # re-plans that changed the remaining work
+
+
+class PlanExecutor:
+    """Runs shares for one policy (see the module docstring).
+
+    Args:
+        policy: what plans; its ``replans``/``late_rule`` attributes are read once per share.
+        clock: the time now, in the unit of ``deadline_at`` (the worker: UNIX seconds; the simulator: its
+            simulated clock, advanced by the runner).
+        floor: the least strict ``LateRule`` applied whatever the policy declares (the worker: START; a
+            fair comparison: FIT for every policy).
+        full_size: instances in a full mini-batch; only full ones are reported to ``policy.observe`` (a
+            partial mini-batch's time says little about a full one's).
+    """
+
+    def __init__(
+        self, policy: Policy, clock: Callable[[], float], floor: LateRule = LateRule.RUN, full_size: int = 1
+    ) -> None:
+        self.policy = policy
+        self.clock = clock
+        self.floor = LateRule(floor)
+        self.full_size = full_size
+
+    def run_share(
+        self,
+        sizes: Sequence[int],
+        deadline_at: float,
+        runner: ShareRunner,
+        backlog: Callable[[float], Sequence[tuple[int, float]]] = lambda _now: (),
+        margin: float = 0.0,
+    ) -> ShareOutcome:
+        """Serve one share of ``len(sizes)`` mini-batches (``sizes[i]`` instances each) by ``deadline_at``.
+
+        Plans aim at ``deadline_at - margin`` (room for publishing the answers); the start rule uses
+        ``deadline_at`` itself. ``backlog(now)`` lists the work queued behind the share.
+        """
+        policy = self.policy
+        replans = policy.replans
+        rule = max(self.floor, policy.late_rule)
+        end = deadline_at - margin
+        if not sizes:
+            raise ValueError("a share has at least one mini-batch")
+        now = self.clock()
+        plan = policy.decide(len(sizes), end - now, backlog(now), now)
+        outcome = ShareOutcome(plan)
+        runner.planned(plan, True)
+        times = policy.profile.batch_times  # what the plan was made with
+        models = list(plan.iter_models())
+        pending = list(range(len(sizes)))
+        if not replans:  # a final plan: answer its drops at once
+            unplanned = pending[len(models):]
+            pending = pending[: len(models)]
+            if unplanned or not pending:
+                runner.drop(unplanned, not pending)
+                outcome.dropped += len(unplanned)
+        replanned = False
+        while pending:
+            now = self.clock()
+            if rule >= LateRule.START and now >= deadline_at:  # out of time: the rest can only be late
+                self._drop(runner, outcome, pending, last=True)
+                return outcome
+            if replans and not replanned:
+                slack = end - now - math.fsum(times[m] for m in models)
+                if slack < 0 or slack >= min(times):
+                    plan = policy.decide(len(pending), end - now, backlog(now), now)
+                    again = list(plan.iter_models())
+                    times = policy.profile.batch_times
+                    if again != models:
+                        outcome.replans += 1
+                        runner.planned(plan, False)
+                    models = again
+                    replanned = True
+            elif rule >= LateRule.FIT and not replans:
+                slack = end - now - math.fsum(times[m] for m in models)
+                cut = 0
+                while cut < len(models) and slack < 0:
+                    slack += times[models[len(models) - 1 - cut]]
+                    cut += 1
+                if cut:
+                    tail = pending[len(pending) - cut:]
+                    pending, models = pending[: len(pending) - cut], models[: len(models) - cut]
+                    self._drop(runner, outcome, tail, last=not pending)
+                    continue
+            if not models:  # the plan runs nothing more: the rest is dropped
+                self._drop(runner, outcome, pending, last=True)
+                return outcome
+            index, model = pending[0], models[0]
+            pending, models = pending[1:], models[1:]
+            seconds = runner.run(index, model, not pending)
+            if seconds is None:
+                outcome.dropped += 1
+            else:
+                outcome.ran += 1
+                if sizes[index] >= self.full_size:
+                    policy.observe(model, seconds)
+            replanned = False
+        return outcome
+
+    @staticmethod
+    def _drop(runner: ShareRunner, outcome: ShareOutcome, indices: list[int], last: bool) -> None:
+        runner.drop(indices, last)
+        outcome.dropped += len(indices)

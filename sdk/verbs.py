@@ -1,0 +1,316 @@
+"""The ``easel`` command's client verbs: one decorated function each, returning what to print.
+
+``run(client, args)`` gets a connected :class:`sdk.Client` (``needs="login"``: with the saved token); the
+table of ``columns`` (or, with ``--json``, JSON) of what it returns is printed by :mod:`sdk.cli`, which
+also turns SDK errors into a message and exit code 1. A verb that prints for itself returns None.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sdk.cli import CliError, arg, command, credentials_path, group, save_credentials, say
+from sdk.client import Client
+from sdk.types import TrainBudget
+
+SHELLS = ("bash", "zsh", "fish", "tcsh", "powershell")
+DATASET_COLUMNS = ("id", "name", "task", "format", "num_samples", "num_classes", "size_bytes", "created_at")
+MODEL_COLUMNS = ("id", "name", "task", "source", "model_class", "access_right")
+USER_COLUMNS = ("id", "email", "role", "created_at", "banned_at")
+TRAIN_JOB_COLUMNS = ("app", "app_version", "task", "status", "created_at", "stopped_at")
+TRIAL_COLUMNS = ("no", "id", "model_name", "status", "score", "knobs")
+INFERENCE_COLUMNS = ("app", "app_version", "status", "workers", "predictor_url", "created_at", "stopped_at")
+LOG_COLUMNS = ("time", "level", "message")
+PREDICTION_COLUMNS = ("index", "status", "label", "slice_rate", "latency_s")
+
+group("datasets", "upload, list, show and delete datasets")
+group("models", "upload, list, show and delete model templates")
+group("jobs", "list, show and stop train jobs (default: list)")
+group("inference", "list, show and stop inference jobs (default: list)")
+group("users", "create, list, show and ban users (admins)")
+
+
+def _progress(args: argparse.Namespace) -> Callable[[int, int], None] | None:
+    if args.quiet or args.json:
+        return None
+
+    def report(sent: int, total: int) -> None:
+        percent = 100.0 * sent / total if total else 100.0
+        print(f"\r  uploading: {sent}/{total} bytes ({percent:5.1f}%)", end="" if sent < total else "\n",
+              file=sys.stderr, flush=True)
+
+    return report
+
+
+# -- auth -----------------------------------------------------------------------------------------------
+@command("login", help="log in to admin and save the token", needs="url", args=[
+    arg("--email", help="default: EASEL_EMAIL, else asked"),
+    arg("--password-stdin", action="store_true",
+        help="read the password from stdin (default: EASEL_PASSWORD, else asked without echo)"),
+])
+def login(client: Client, args: argparse.Namespace) -> None:
+    email = args.email or os.environ.get("EASEL_EMAIL") or input("e-mail: ").strip()
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = os.environ.get("EASEL_PASSWORD") or getpass.getpass("password: ")
+    token = client.login(email, password)
+    path = save_credentials({"url": client.base_url, "token": token.token, "email": token.user.email,
+                             "expires_at": token.expires_at.isoformat()})
+    say(args, f"Logged in to {client.base_url} as {token.user.email} ({token.user.role}); the token expires at "
+        f"{token.expires_at:%Y-%m-%d %H:%M:%S %Z} and is saved in {path}",
+        url=client.base_url, user=token.user, expires_at=token.expires_at, credentials=str(path))
+
+
+@command("logout", help="forget the saved token", needs="nothing")
+def logout(args: argparse.Namespace) -> None:
+    path = credentials_path()
+    existed = path.exists()
+    path.unlink(missing_ok=True)
+    say(args, "Logged out (the saved token was deleted).", logged_out=existed)
+
+
+@command("whoami", help="show the logged-in user", columns=USER_COLUMNS)
+def whoami(client: Client, args: argparse.Namespace) -> Any:
+    return client.me()
+
+
+# -- users (admins) -------------------------------------------------------------------------------------
+@command("users", "create", help="create a user (admins); the password is asked, or read with --password-stdin",
+         columns=USER_COLUMNS, args=[
+             arg("email"),
+             arg("--role", required=True, choices=["ADMIN", "MODEL_DEVELOPER", "APP_DEVELOPER", "APP_USER"]),
+             arg("--password-stdin", action="store_true", help="read the new user's password from stdin"),
+         ])
+def users_create(client: Client, args: argparse.Namespace) -> Any:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.email}: ")
+    return client.create_user(args.email, password, args.role)
+
+
+@command("users", "list", help="list users, oldest first (admins)", columns=USER_COLUMNS,
+         args=[arg("--role")])
+def users_list(client: Client, args: argparse.Namespace) -> Any:
+    return list(client.iter_all(client.list_users, role=args.role))
+
+
+@command("users", "show", help="one user (admins)", columns=USER_COLUMNS, args=[arg("id")])
+def users_show(client: Client, args: argparse.Namespace) -> Any:
+    return client.get_user(args.id)
+
+
+@command("users", "ban", help="ban a user (admins): their tokens stop working, their objects stay",
+         args=[arg("id")])
+def users_ban(client: Client, args: argparse.Namespace) -> None:
+    client.delete_user(args.id)
+    say(args, f"Banned user {args.id}.", banned=args.id)
+
+
+# -- datasets -------------------------------------------------------------------------------------------
+@command("datasets", "upload", help="upload a .zip of class folders, a .npz or a .csv", columns=DATASET_COLUMNS,
+         args=[arg("name"), arg("file", type=Path), arg("--task", default="IMAGE_CLASSIFICATION"),
+               arg("--quiet", action="store_true", help="no progress line")])
+def datasets_upload(client: Client, args: argparse.Namespace) -> Any:
+    return client.upload_dataset(args.name, args.task, args.file, progress=_progress(args))
+
+
+@command("datasets", "list", help="list your datasets", columns=DATASET_COLUMNS, args=[arg("--task")])
+def datasets_list(client: Client, args: argparse.Namespace) -> Any:
+    return list(client.iter_all(client.list_datasets, task=args.task))
+
+
+@command("datasets", "show", help="one dataset, with its stats", columns=(*DATASET_COLUMNS, "stats"),
+         args=[arg("id")])
+def datasets_show(client: Client, args: argparse.Namespace) -> Any:
+    return client.get_dataset(args.id)
+
+
+@command("datasets", "delete", help="delete a dataset", args=[arg("id")])
+def datasets_delete(client: Client, args: argparse.Namespace) -> None:
+    client.delete_dataset(args.id)
+    say(args, f"Deleted dataset {args.id}.", deleted=args.id)
+
+
+# -- models ---------------------------------------------------------------------------------------------
+@command("models", "upload", help="upload a .py model template (model developers)", columns=MODEL_COLUMNS, args=[
+    arg("name"), arg("file", type=Path), arg("--task", default="IMAGE_CLASSIFICATION"),
+    arg("--class-name", help="the template class (default: the one BaseModel subclass)"),
+    arg("--public", action="store_true", help="let every developer use it"),
+])
+def models_upload(client: Client, args: argparse.Namespace) -> Any:
+    return client.upload_model(args.name, args.task, args.file, class_name=args.class_name,
+                               access_right="PUBLIC" if args.public else "PRIVATE")
+
+
+@command("models", "list", help="list the templates you can use", columns=MODEL_COLUMNS, args=[arg("--task")])
+def models_list(client: Client, args: argparse.Namespace) -> Any:
+    return list(client.iter_all(client.list_models, task=args.task))
+
+
+@command("models", "show", help="one model template, with its knobs", columns=(*MODEL_COLUMNS, "knob_config"),
+         args=[arg("id")])
+def models_show(client: Client, args: argparse.Namespace) -> Any:
+    return client.get_model(args.id)
+
+
+@command("models", "delete", help="delete a template you uploaded", args=[arg("id")])
+def models_delete(client: Client, args: argparse.Namespace) -> None:
+    client.delete_model(args.id)
+    say(args, f"Deleted model {args.id}.", deleted=args.id)
+
+
+# -- train jobs, trials ---------------------------------------------------------------------------------
+APP_VERSION = (arg("app"), arg("version", type=int))
+
+
+@command("train", help="start a train job (the next version of an app)", args=[
+    arg("--app", required=True), arg("--task", default="IMAGE_CLASSIFICATION"),
+    arg("--train", required=True, metavar="DATASET_ID", help="training dataset id"),
+    arg("--val", required=True, metavar="DATASET_ID", help="validation dataset id"),
+    arg("--model", required=True, action="append", metavar="MODEL_ID", help="repeat for more models"),
+    arg("--trials", type=int, default=5, help="MODEL_TRIAL_COUNT (per model)"),
+    arg("--hours", type=float, default=1.0, help="TIME_HOURS"),
+    arg("--gpus", type=int, default=0, help="GPU_COUNT"),
+    arg("--workers", type=int, default=1, help="WORKERS per model"),
+    arg("--no-early-stop", action="store_true", help="never stop a trial early"),
+])
+def train(client: Client, args: argparse.Namespace) -> Any:
+    budget = TrainBudget(model_trial_count=args.trials, time_hours=args.hours, gpu_count=args.gpus,
+                         workers=args.workers, early_stop=not args.no_early_stop)
+    job = client.create_train_job(args.app, args.task, args.train, args.val, args.model, budget=budget)
+    if args.json:
+        return job
+    print(f"Train job {job.app} v{job.app_version}: {job.status}, {len(job.sub_train_jobs)} model(s), "
+          f"budget {json.dumps(job.budget)}")
+    for sub in job.sub_train_jobs:
+        print(f"  {sub.model_name}: {len(sub.services)} service(s) "
+              f"({', '.join(sorted({f'{s.kind} {s.status}/{s.launcher}' for s in sub.services}))})")
+    print(f"Follow it with: easel trials {job.app} {job.app_version}")
+    return None
+
+
+@command("jobs", "list", help="list your train jobs", columns=TRAIN_JOB_COLUMNS, args=[arg("--app")], default=True)
+def jobs_list(client: Client, args: argparse.Namespace) -> Any:
+    return list(client.iter_all(client.list_train_jobs, app=args.app))
+
+
+@command("jobs", "show", help="one train job", columns=(*TRAIN_JOB_COLUMNS, "budget"), args=APP_VERSION)
+def jobs_show(client: Client, args: argparse.Namespace) -> Any:
+    return client.get_train_job(args.app, args.version)
+
+
+@command("jobs", "stop", help="stop a train job's services and unfinished trials", columns=TRAIN_JOB_COLUMNS,
+         args=APP_VERSION)
+def jobs_stop(client: Client, args: argparse.Namespace) -> Any:
+    return client.stop_train_job(args.app, args.version)
+
+
+@command("trials", help="list the trials of a train job", columns=TRIAL_COLUMNS, args=[
+    *APP_VERSION, arg("--best", type=int, help="only the k best completed trials"),
+    arg("--objective", choices=["full_width", "mean_across_rates"], help="what --best ranks by"),
+])
+def trials(client: Client, args: argparse.Namespace) -> Any:
+    if args.best:
+        items = client.list_trials(args.app, args.version, best=args.best, objective=args.objective).items
+    else:
+        items = list(client.iter_all(client.list_trials, args.app, args.version))
+    if not args.json:
+        print(f"{len(items)} trial(s) of {args.app} v{args.version}")
+    return items
+
+
+@command("trial", help="one trial: knobs, score, per-rate profile, error", args=[arg("id")],
+         columns=(*TRIAL_COLUMNS, "attempts", "error"))
+def trial(client: Client, args: argparse.Namespace) -> Any:
+    return client.get_trial(args.id)
+
+
+@command("logs", help="a trial's log lines (with per-epoch metrics), oldest first", columns=LOG_COLUMNS,
+         args=[arg("trial_id")])
+def logs(client: Client, args: argparse.Namespace) -> Any:
+    return list(client.iter_all(client.get_trial_logs, args.trial_id))
+
+
+@command("params", help="save a trial's trained parameters (safetensors) to a file", args=[
+    arg("trial_id"), arg("file", type=Path)])
+def params(client: Client, args: argparse.Namespace) -> None:
+    path = client.download_trial_parameters(args.trial_id, args.file)
+    say(args, f"Saved {path.stat().st_size} bytes to {path}.", path=str(path), bytes=path.stat().st_size)
+
+
+# -- inference jobs, predictions ------------------------------------------------------------------------
+@command("deploy", help="deploy an app version's best trials (an inference job)", args=[
+    arg("app"), arg("version", type=int, nargs="?", default=-1, help="default: the latest version"),
+    arg("--workers", type=int, default=1), arg("--gpus", type=int, default=0),
+])
+def deploy(client: Client, args: argparse.Namespace) -> Any:
+    job = client.create_inference_job(args.app, args.version, workers=args.workers, gpu_count=args.gpus)
+    if args.json:
+        return job
+    print(f"Inference job for {job.app} v{job.app_version}: {job.status}, {job.workers} worker(s), "
+          f"trials {', '.join(job.trial_ids)}")
+    print(f"Predictor: {job.predictor_url or 'not serving yet (the URL appears once the predictor runs)'}")
+    return None
+
+
+@command("inference", "list", help="list your inference jobs", columns=INFERENCE_COLUMNS, args=[arg("--app")],
+         default=True)
+def inference_list(client: Client, args: argparse.Namespace) -> Any:
+    return list(client.iter_all(client.list_inference_jobs, app=args.app))
+
+
+@command("inference", "show", help="an app version's running (else latest) inference job",
+         columns=(*INFERENCE_COLUMNS, "trial_ids"), args=APP_VERSION)
+def inference_show(client: Client, args: argparse.Namespace) -> Any:
+    return client.get_inference_job(args.app, args.version)
+
+
+@command("inference", "stop", help="stop an inference job (drains it, then stops its services)",
+         columns=INFERENCE_COLUMNS, args=APP_VERSION)
+def inference_stop(client: Client, args: argparse.Namespace) -> Any:
+    return client.stop_inference_job(args.app, args.version)
+
+
+@command("predict", help="predict instances from .npy/.npz/.json/image files, or JSON on stdin",
+         columns=PREDICTION_COLUMNS, args=[
+             *APP_VERSION,
+             arg("files", nargs="*", metavar="FILE",
+                 help="'-' or none: JSON on stdin (a list of instances, or {\"instances\": [...]})"),
+             arg("--deadline", type=float, default=1.0, help="seconds to answer each instance by"),
+             arg("--size", type=int, nargs=2, metavar=("H", "W"), help="resize images to H x W"),
+             arg("--grayscale", action="store_true", help="read images as one channel"),
+             arg("--predictor-url", help="skip looking the inference job up"),
+         ])
+def predict(client: Client, args: argparse.Namespace) -> Any:
+    from sdk.instances import read_instances
+
+    try:
+        instances = read_instances(args.files, sys.stdin, size=args.size, grayscale=args.grayscale)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    answer = client.predict(args.app, args.version, instances, args.deadline, predictor_url=args.predictor_url)
+    if args.json:
+        return answer
+    print(f"{answer.served} served, {answer.dropped} dropped of {len(answer)} instance(s)")
+    return answer.predictions
+
+
+# -- shell completion -----------------------------------------------------------------------------------
+@command("completion", help="print the shell code that enables tab completion: eval \"$(easel completion bash)\"",
+         needs="nothing", args=[arg("shell", choices=SHELLS, nargs="?", default="bash")])
+def completion(args: argparse.Namespace) -> None:
+    try:
+        import argcomplete
+    except ImportError:
+        raise CliError("tab completion needs argcomplete: pip install argcomplete") from None
+
+    print(argcomplete.shellcode(["easel"], shell=args.shell))
