@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from easel.chaos import SteadyLoad, Tally, health, process_alive, wait_for
 from easel.db.enums import ServiceKind, ServiceStatus
-from easel.db.models import Service
+from easel.db.models import InferenceJob, Service
 from easel.db.session import session_scope
 from easel.serving import live_workers, workers_key
 from easel.settings import Settings
@@ -84,9 +85,34 @@ def assert_every_accepted_instance_answered_once(tally: Tally) -> None:
     assert tally.served + tally.dropped == tally.instances_accepted, tally
 
 
+class StatusWatch:
+    """Records every status the inference job shows while it runs (polled every 50 ms)."""
+
+    def __init__(self, sessions: sessionmaker[Session], job_id: str) -> None:
+        self.sessions, self.job_id = sessions, job_id
+        self.seen: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> StatusWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            with session_scope(self.sessions) as session:
+                status = session.get_one(InferenceJob, self.job_id).status.value
+            if not self.seen or self.seen[-1] != status:
+                self.seen.append(status)
+
+
 def test_a_killed_worker_three_times_in_a_row_loses_nothing(deployed: Deployed, sessions, serving_settings) -> None:
     wait_for(lambda: full_strength(sessions, serving_settings, deployed), 60, "full strength")
-    with load(deployed) as steady:
+    with load(deployed) as steady, StatusWatch(sessions, deployed.job.id) as watch:
         for round_no in range(3):
             victim = running(sessions, deployed.job.id, ServiceKind.INFERENCE_WORKER)[round_no % 2]
             served_before = steady.snapshot().served
@@ -102,6 +128,8 @@ def test_a_killed_worker_three_times_in_a_row_loses_nothing(deployed: Deployed, 
     workers = services(sessions, deployed.job.id, ServiceKind.INFERENCE_WORKER)
     assert sum(s.status == ServiceStatus.ERRORED for s in workers) == 3, [(s.name, s.status) for s in workers]
     assert sum(s.status == ServiceStatus.RUNNING for s in workers) == 2
+    # honest status: DEGRADED while a worker was missing, RUNNING again once it was back — three times
+    assert watch.seen == ["RUNNING", "DEGRADED"] * 3 + ["RUNNING"], watch.seen
 
 
 def test_a_killed_predictor_is_relaunched_on_its_url(deployed: Deployed, sessions, serving_settings) -> None:
