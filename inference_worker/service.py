@@ -280,7 +280,6 @@ class InferenceWorker:
         self._lag_labels: set[str] = set()
         self._announced = 0.0
         self.partition_events = PartitionEvents()
-        self.rebalances = 0
         self._backoff = Backoff(base_s=0.1, cap_s=5.0)
         self._throttle = Throttle(5.0)
 
