@@ -55,22 +55,47 @@ def running(sessions: sessionmaker[Session], job_id: str, kind: ServiceKind) -> 
     return [s for s in services(sessions, job_id, kind) if s.status == ServiceStatus.RUNNING]
 
 
-def full_strength(sessions: sessionmaker[Session], settings: Settings, deployed: Deployed) -> bool:
-    """Every worker the job asked for runs and is registered live, and the predictor says ok."""
+def weakness(sessions: sessionmaker[Session], settings: Settings, deployed: Deployed) -> str | None:
+    """What keeps the job from full strength (None at full strength): every worker it asked for runs and is
+    registered live, its predictor runs, and the predictor says ok."""
     job_id = deployed.job.id
     workers = running(sessions, job_id, ServiceKind.INFERENCE_WORKER)
     predictors = running(sessions, job_id, ServiceKind.PREDICTOR)
-    if not all(process_alive(s.pid) for s in workers + predictors):
-        return False  # a killed process the supervisor has not noticed yet
+    dead = [s.name for s in workers + predictors if not process_alive(s.pid)]
+    if dead:
+        return f"recorded RUNNING but gone: {dead}"  # killed, and the supervisor has not noticed yet
+    if len(workers) != 2 or len(predictors) != 1:
+        return f"{len(workers)} workers and {len(predictors)} predictors running"
     client = redis.Redis.from_url(settings.resolved_redis_url)
     try:
         live = live_workers(client.hgetall(workers_key(job_id)), time.time())
     finally:
         client.close()
-    wanted = {f"worker-{s.id[:8]}" for s in workers}
+    missing = {f"worker-{s.id[:8]}" for s in workers} - set(live)
+    if missing:
+        return f"not registered live: {sorted(missing)}"
     state = health(deployed.job.predictor_url)
-    return (len(workers) == 2 and wanted <= set(live) and len(predictors) == 1
-            and state is not None and state.get("status") == "ok")
+    if state is None or state.get("status") != "ok":
+        return f"predictor health: {state}"
+    return None
+
+
+def full_strength(sessions: sessionmaker[Session], settings: Settings, deployed: Deployed) -> bool:
+    return weakness(sessions, settings, deployed) is None
+
+
+def wait_full_strength(sessions: sessionmaker[Session], settings: Settings, deployed: Deployed, timeout_s: float,
+                       what: str) -> None:
+    last: list[str | None] = [None]
+
+    def check() -> bool:
+        last[0] = weakness(sessions, settings, deployed)
+        return last[0] is None
+
+    try:
+        wait_for(check, timeout_s, what)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; still: {last[0]}") from None
 
 
 def load(deployed: Deployed) -> SteadyLoad:
@@ -111,7 +136,7 @@ class StatusWatch:
 
 
 def test_a_killed_worker_three_times_in_a_row_loses_nothing(deployed: Deployed, sessions, serving_settings) -> None:
-    wait_for(lambda: full_strength(sessions, serving_settings, deployed), 60, "full strength")
+    wait_full_strength(sessions, serving_settings, deployed, 60, "full strength")
     with load(deployed) as steady, StatusWatch(sessions, deployed.job.id) as watch:
         for round_no in range(3):
             victim = running(sessions, deployed.job.id, ServiceKind.INFERENCE_WORKER)[round_no % 2]
@@ -119,8 +144,7 @@ def test_a_killed_worker_three_times_in_a_row_loses_nothing(deployed: Deployed, 
             os.kill(victim.pid, signal.SIGKILL)
             # The survivor takes over the victim's partitions and serves on while the victim is relaunched.
             wait_for(lambda: steady.snapshot().served >= served_before + 4 * N, 60, "serving after the kill")  # noqa: B023
-            wait_for(lambda: full_strength(sessions, serving_settings, deployed), 90,
-                     f"full strength after kill {round_no + 1}")
+            wait_full_strength(sessions, serving_settings, deployed, 90, f"full strength after kill {round_no + 1}")
         served_before = steady.snapshot().served
         wait_for(lambda: steady.snapshot().served >= served_before + 4 * N, 60, "serving at full strength")
     tally = steady.tally
@@ -133,12 +157,12 @@ def test_a_killed_worker_three_times_in_a_row_loses_nothing(deployed: Deployed, 
 
 
 def test_a_killed_predictor_is_relaunched_on_its_url(deployed: Deployed, sessions, serving_settings) -> None:
-    wait_for(lambda: full_strength(sessions, serving_settings, deployed), 60, "full strength")
+    wait_full_strength(sessions, serving_settings, deployed, 60, "full strength")
     predictor = running(sessions, deployed.job.id, ServiceKind.PREDICTOR)[0]
     with load(deployed) as steady:
         wait_for(lambda: steady.snapshot().served >= 4 * N, 60, "serving before the kill")
         os.kill(predictor.pid, signal.SIGKILL)
-        wait_for(lambda: full_strength(sessions, serving_settings, deployed), 90, "a relaunched predictor")
+        wait_full_strength(sessions, serving_settings, deployed, 90, "a relaunched predictor")
         served_before = steady.snapshot().served
         wait_for(lambda: steady.snapshot().served >= served_before + 4 * N, 60, "serving after the relaunch")
     tally = steady.tally
@@ -153,7 +177,7 @@ def test_a_killed_predictor_is_relaunched_on_its_url(deployed: Deployed, session
 
 
 def test_without_workers_health_and_predict_say_unavailable(deployed: Deployed, sessions, serving_settings) -> None:
-    wait_for(lambda: full_strength(sessions, serving_settings, deployed), 60, "full strength")
+    wait_full_strength(sessions, serving_settings, deployed, 60, "full strength")
     url = deployed.job.predictor_url
     for worker in running(sessions, deployed.job.id, ServiceKind.INFERENCE_WORKER):
         os.kill(worker.pid, signal.SIGSTOP)  # alive to the launcher, silent to the registry: no relaunch
@@ -167,19 +191,19 @@ def test_without_workers_health_and_predict_say_unavailable(deployed: Deployed, 
     finally:
         for worker in running(sessions, deployed.job.id, ServiceKind.INFERENCE_WORKER):
             os.kill(worker.pid, signal.SIGCONT)
-    wait_for(lambda: full_strength(sessions, serving_settings, deployed), 60, "full strength again")
+    wait_full_strength(sessions, serving_settings, deployed, 60, "full strength again")
 
 
 @pytest.mark.parametrize("part", ["redis", "kafka", "postgres"])
 def test_a_restarted_server_is_ridden_out(part: str, deployed: Deployed, sessions, serving_settings,
                                           local_stack) -> None:
-    wait_for(lambda: full_strength(sessions, serving_settings, deployed), 60, "full strength")
+    wait_full_strength(sessions, serving_settings, deployed, 60, "full strength")
     server = next(p for p in local_stack.parts if p.name == part)
     with load(deployed) as steady:
         wait_for(lambda: steady.snapshot().served >= 4 * N, 60, "serving before the restart")
         server.stop()
         server.start()
-        wait_for(lambda: full_strength(sessions, serving_settings, deployed), 120, f"full strength after {part}")
+        wait_full_strength(sessions, serving_settings, deployed, 120, f"full strength after {part}")
         served_before = steady.snapshot().served
         wait_for(lambda: steady.snapshot().served >= served_before + 4 * N, 120, f"serving after {part} restarted")
     tally = steady.tally
@@ -195,7 +219,7 @@ def test_overload_is_refused_at_once_and_what_is_accepted_is_answered_in_time(de
     """About 10x what two workers can do at full width: the excess is refused with 429 + Retry-After, every
     accepted instance is answered by its deadline plus the predictor's margin (as the predictor recorded it),
     its instances in flight stay under the configured bound, and normal traffic is served right after."""
-    wait_for(lambda: full_strength(sessions, serving_settings, deployed), 60, "full strength")
+    wait_full_strength(sessions, serving_settings, deployed, 60, "full strength")
     url = deployed.job.predictor_url
     before = health(url)
     assert before is not None
