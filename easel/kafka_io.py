@@ -45,6 +45,7 @@ def make_producer(settings: Settings, codec: Codec = "json", **kwargs: object) -
         "key_serializer": SerializeWrapper(lambda key: key.encode() if isinstance(key, str) else key),
         "acks": "all",
         "linger_ms": 0,
+        "allow_auto_create_topics": False,  # a topic made by a metadata request would have one partition
     }
     options.update(kwargs)
     return KafkaProducer(**options)
@@ -64,6 +65,7 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, codec:
         "heartbeat_interval_ms": GROUP_HEARTBEAT_MS,
         # a topic re-created after a broker restart (the local broker keeps topics in memory) is noticed soon
         "metadata_max_age_ms": 5000,
+        "allow_auto_create_topics": False,  # a topic made by a metadata request would have one partition
     }
     options.update(kwargs)
     return KafkaConsumer(*topics, **options)

@@ -61,7 +61,9 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
                              max_partition_fetch_bytes=8 << 20, fetch_max_bytes=32 << 20)
     config = WorkerConfig(job_id=job_id, worker_id=worker_id, topic=topic, batch_size=size, policy=policy,
                           margin_s=settings.serving_margin_s, drain_s=settings.serving_drain_s,
-                          metrics_port=port, service_id=service_id)
+                          metrics_port=port, service_id=service_id,
+                          ensure_topic=lambda: ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers),
+                                                             config=topic_config(settings)))
     worker = InferenceWorker(config, consumer, model, live, make_redis(settings), metrics, sessions)
     if port is not None:
         worker.record_service(port)

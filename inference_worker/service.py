@@ -68,6 +68,8 @@ from scheduler import LateRule, Plan, PlanExecutor
 
 log = logging.getLogger("easel.inference_worker")
 
+TOPIC_CHECK_S = 5.0  # how long a worker goes without partitions before it checks that the topic exists
+
 
 @dataclass
 class WorkerConfig:
@@ -81,6 +83,9 @@ class WorkerConfig:
     metrics_port: int | None = None
     service_id: str | None = None
     leave_group: bool = False  # send LeaveGroup on stop (see InferenceWorker.drain)
+    # Re-creates the requests topic if it is gone (a restarted in-memory broker); called while the worker has
+    # no partitions. Clients never auto-create it: that would make a one-partition topic.
+    ensure_topic: Callable[[], None] | None = None
 
 
 @dataclass
@@ -282,6 +287,7 @@ class InferenceWorker:
         self.partition_events = PartitionEvents()
         self._backoff = Backoff(base_s=0.1, cap_s=5.0)
         self._throttle = Throttle(5.0)
+        self._unassigned_since: float | None = None
 
     # -- rebalances ------------------------------------------------------------------------------------
     def _apply_rebalance(self) -> None:
@@ -374,6 +380,22 @@ class InferenceWorker:
         self._update_lag()
         if self._assigned and now - self._announced >= HEARTBEAT_S:
             self.announce(event=False)
+        self._check_topic(now)
+
+    def _check_topic(self, now: float) -> None:
+        """Without partitions for a while, the topic may be gone (the broker restarted): make sure it exists."""
+        if self._assigned or self.config.ensure_topic is None:
+            self._unassigned_since = None
+            return
+        if self._unassigned_since is None:
+            self._unassigned_since = now
+        elif now - self._unassigned_since >= TOPIC_CHECK_S:
+            self._unassigned_since = now
+            try:
+                self.config.ensure_topic()
+            except Exception as error:  # noqa: BLE001 - the broker may still be down; try again later
+                if self._throttle.ready() is not None:
+                    log.warning("could not ensure the requests topic (%s)", error)
 
     def run(self) -> None:
         self.consumer.subscribe([self.config.topic], listener=self.partition_events)
