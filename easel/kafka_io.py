@@ -3,6 +3,8 @@
 Tansu (the local broker) and kafka-python only complete a consumer-group join quickly with a short
 rebalance timeout, which kafka-python takes from ``max_poll_interval_ms``; hence the small default here.
 Consumers commit offsets explicitly (at-least-once): callers commit after their results are published.
+Values travel as the bytes the caller encoded (the serving wire format is :mod:`easel.serving`'s); keys
+may be given as text.
 
 Faults: kafka-python runs rebalance callbacks on its IO thread, where any blocking call (a synchronous
 ``commit``, a Redis round trip) either raises "Cannot block on net.run() from the IO thread" or stalls the
@@ -27,7 +29,6 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.serializer import DeserializeWrapper, SerializeWrapper
 
 from easel.backoff import Throttle
-from easel.codec import Codec, decoder, encoder
 from easel.settings import Settings
 
 log = logging.getLogger("easel.kafka")
@@ -38,10 +39,9 @@ GROUP_SESSION_TIMEOUT_MS = 6000
 GROUP_HEARTBEAT_MS = 1000
 
 
-def make_producer(settings: Settings, codec: Codec = "json", **kwargs: object) -> KafkaProducer:
+def make_producer(settings: Settings, **kwargs: object) -> KafkaProducer:
     options: dict[str, object] = {
         "bootstrap_servers": settings.resolved_kafka_bootstrap.split(","),
-        "value_serializer": SerializeWrapper(encoder(codec)),
         "key_serializer": SerializeWrapper(lambda key: key.encode() if isinstance(key, str) else key),
         "acks": "all",
         "linger_ms": 0,
@@ -51,12 +51,10 @@ def make_producer(settings: Settings, codec: Codec = "json", **kwargs: object) -
     return KafkaProducer(**options)
 
 
-def make_consumer(settings: Settings, *topics: str, group_id: str | None, codec: Codec = "json",
-                  **kwargs: object) -> KafkaConsumer:
+def make_consumer(settings: Settings, *topics: str, group_id: str | None, **kwargs: object) -> KafkaConsumer:
     options: dict[str, object] = {
         "bootstrap_servers": settings.resolved_kafka_bootstrap.split(","),
         "group_id": group_id,
-        "value_deserializer": DeserializeWrapper(decoder(codec)),
         "key_deserializer": DeserializeWrapper(lambda key: key.decode() if key is not None else None),
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",

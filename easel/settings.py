@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
 ENV_PREFIX = "EASEL_"
 
@@ -128,6 +129,18 @@ class Settings(BaseSettings):
     supervisor_backoff_base_s: float = Field(
         default=1.0, gt=0, le=600, description="first relaunch delay; doubles per relaunch of the same slot")
     supervisor_backoff_cap_s: float = Field(default=30.0, gt=0, le=3600, description="longest relaunch delay")
+
+    # Explanations (LIME, Grad-CAM): their own processes and queue, never the deadline path.
+    explainers: int = Field(default=1, ge=0, le=64, description="explainer processes per inference job (0: none)")
+    explain_timeout_s: float = Field(
+        default=120.0, gt=0, le=3600, description="how long an explain request waits for its answer before it errs")
+    explain_reclaim_s: float = Field(
+        default=10.0, gt=0, le=3600,
+        description="an explanation whose explainer went silent this long is handed to another explainer")
+    explain_max_attempts: int = Field(default=2, ge=1, le=10, description="explainers tried per explanation")
+    explain_nice: int = Field(default=10, ge=0, le=19, description="CPU niceness of explainers (below serving)")
+    explain_batch_size: int = Field(default=128, ge=1, le=4096, description="LIME samples per model call")
+    explain_max_samples: int = Field(default=5000, ge=10, le=100_000, description="most LIME samples per request")
 
     # Blob store: a local folder (default) or an S3-compatible bucket shared by services on several hosts.
     blob_url: str | None = Field(
@@ -289,3 +302,7 @@ def get_settings(**overrides: object) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         raise SettingsError(_explain(error)) from None
+    except PydanticSettingsError as error:  # a list/dict variable that is not JSON
+        field = re.search(r'field "(\w+)"', str(error))
+        name = f"{ENV_PREFIX}{field.group(1).upper()}" if field else "a variable"
+        raise SettingsError(f"invalid Easel settings:\n  {name}: must be JSON ({error})") from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from predictor.errors import Overloaded
+from easel.api_errors import Overloaded
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,13 @@ from prometheus_client import (
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from easel.api_errors import (
+    Invalid,
+    PayloadTooLarge,
+    Unavailable,
+    describe_validation_errors,
+    install_error_handlers,
+)
 from easel.blobstore import BlobStore
 from easel.db.session import session_scope
 from easel.jobs import lifecycle, load_deployment
@@ -64,8 +71,8 @@ from easel.serving import (
     workers_key,
 )
 from easel.settings import Settings
+from predictor import explain as explain_routes
 from predictor.admission import Admission
-from predictor.errors import Invalid, PayloadTooLarge, Unavailable, describe_errors, install_error_handlers
 from predictor.gather import ResultRouter, TaskWaiter
 from predictor.instances import InvalidInstance, to_batch
 
@@ -118,7 +125,7 @@ def parse_body(raw: bytes, binary: bool) -> PredictIn:
     try:
         return PredictIn.model_validate(data)
     except ValidationError as error:
-        raise Invalid(describe_errors(list(error.errors()))) from None
+        raise Invalid(describe_validation_errors(list(error.errors()))) from None
 
 
 class PredictorMetrics:
@@ -286,7 +293,7 @@ class Predictor:
         if workers == 0:
             self.metrics.refused.labels("no_workers").inc()
             raise Unavailable("no inference worker of this job is alive; the supervisor relaunches them — retry "
-                              "shortly", retry_after_s=2)
+                              "shortly", headers={"Retry-After": "2"})
         try:
             ticket = self.admission.admit(len(batch), workers or self.info.n_workers)
         except Exception:
@@ -427,7 +434,9 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
 
     app = FastAPI(title="Easel predictor", description=__doc__, lifespan=lifespan)
     app.state.predictor = predictor
-    install_error_handlers(app)
+    install_error_handlers(app, "predictor", log)
+    explain_routes.install(app, explain_routes.Explanations(
+        settings, info.job_id, info.trial_id, info.input_shape, info.classes, list(info.accuracy), sessions))
 
     request_schema = PredictIn.model_json_schema()
 

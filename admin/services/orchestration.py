@@ -21,6 +21,7 @@ from admin.state import AdminState
 from easel.db.enums import ServiceKind
 from easel.db.models import InferenceJob, Service, TrainJob
 from easel.db.session import session_scope
+from easel.explanations import job_keys as explanation_keys
 from easel.jobs import InferenceJobBudget, TrainBudget, lifecycle
 from easel.kafka_io import delete_topics
 from easel.launcher import ServiceSpec
@@ -52,18 +53,16 @@ def train_job_specs(job: TrainJob) -> list[ServiceSpec]:
             name=f"advisor-{tag}", kind=ServiceKind.ADVISOR, env=env, sub_train_job_id=sub.id,
             argv=_python_module("advisor", "--sub-train-job-id", sub.id),
         ))
-        for index in range(budget.WORKERS):
-            specs.append(ServiceSpec(
-                name=f"train-worker-{tag}-{index}", kind=ServiceKind.TRAIN_WORKER, sub_train_job_id=sub.id,
-                env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(budget.GPU_COUNT)},
-                argv=_python_module("train_worker", "--sub-train-job-id", sub.id),
-            ))
+        specs += _workers(ServiceKind.TRAIN_WORKER, f"train-worker-{tag}", env, budget.WORKERS, budget.GPU_COUNT,
+                          _python_module("train_worker", "--sub-train-job-id", sub.id), sub_train_job_id=sub.id)
     return specs
 
 
 def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str | None = None,
-                        port: int | None = None) -> list[ServiceSpec]:
-    """One predictor (listening on ``host:port`` when given) and ``budget.WORKERS`` inference workers."""
+                        port: int | None = None, explainers: int = 1) -> list[ServiceSpec]:
+    """One predictor (listening on ``host:port`` when given), ``budget.WORKERS`` inference workers and
+    ``explainers`` explainers (their own processes, reading the job's explanation stream: off the deadline
+    path)."""
     budget = InferenceJobBudget.from_stored(job.budget)
     tag = f"{app}-v{version}-{job.id[:8]}"
     env = {**_base_env(), "EASEL_INFERENCE_JOB_ID": job.id}
@@ -72,13 +71,22 @@ def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str 
         name=f"predictor-{tag}", kind=ServiceKind.PREDICTOR, env=env, inference_job_id=job.id, host=host, port=port,
         argv=_python_module("predictor", "--inference-job-id", job.id, *listen),
     )]
-    for index in range(budget.WORKERS):
+    specs += _workers(ServiceKind.INFERENCE_WORKER, f"inference-worker-{tag}", env, budget.WORKERS, budget.GPU_COUNT,
+                      _python_module("inference_worker", "--inference-job-id", job.id), inference_job_id=job.id)
+    for index in range(explainers):
         specs.append(ServiceSpec(
-            name=f"inference-worker-{tag}-{index}", kind=ServiceKind.INFERENCE_WORKER, inference_job_id=job.id,
-            env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(budget.GPU_COUNT)},
-            argv=_python_module("inference_worker", "--inference-job-id", job.id),
+            name=f"explainer-{tag}-{index}", kind=ServiceKind.EXPLAINER, inference_job_id=job.id, env=env,
+            argv=_python_module("inference_worker.explain", "--inference-job-id", job.id),
         ))
     return specs
+
+
+def _workers(kind: ServiceKind, name: str, env: dict[str, str], count: int, gpus: int, argv: list[str],
+             **job: str) -> list[ServiceSpec]:
+    """``count`` workers of one kind, each told its index and the job's GPU count."""
+    return [ServiceSpec(name=f"{name}-{index}", kind=kind, argv=argv, **job,
+                        env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(gpus)})
+            for index in range(count)]
 
 
 def predictor_url(host: str, port: int) -> str:
@@ -124,7 +132,7 @@ def launch_inference_job(state: AdminState, inference_job_id: str, app: str, ver
         job = session.get_one(InferenceJob, inference_job_id)
         host = state.settings.predictor_host
         port = free_port(host if host not in ("0.0.0.0", "::", "") else "127.0.0.1")
-        specs = inference_job_specs(job, app, version, host=host, port=port)
+        specs = inference_job_specs(job, app, version, host=host, port=port, explainers=state.settings.explainers)
         job.predictor_url = predictor_url(host, port)
     try:
         _launch(state, specs)
@@ -160,7 +168,7 @@ def stop_inference_job(state: AdminState, session: Session, job: InferenceJob) -
     try:
         client = make_redis(state.settings)
         try:
-            client.delete(*job_keys(job.id))
+            client.delete(*job_keys(job.id), *explanation_keys(job.id))
         finally:
             client.close()
     except Exception:  # noqa: BLE001 - leftover keys are harmless; the job is stopped either way

@@ -25,7 +25,8 @@ import threading
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.exc import NoResultFound
 
 from admin.services.restarts import ALIVE, SERVING, Death, RestartPolicy
 from admin.state import AdminState
@@ -48,6 +49,7 @@ class Supervisor:
         self.policy = policy or RestartPolicy(settings.supervisor_max_restarts, settings.supervisor_backoff_base_s,
                                               max(settings.supervisor_backoff_cap_s, settings.supervisor_backoff_base_s))
         self.relaunched = 0
+        self._given_up: set[str] = set()  # slots (by their last service) given up on without ending a job
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
 
@@ -78,9 +80,16 @@ class Supervisor:
     def _observe(self) -> None:
         """Let the launcher record every live service that has ended (STOPPED on exit 0, else ERRORED)."""
         with session_scope(self.state.sessions) as session:
-            ids = session.scalars(select(Service.id).where(Service.status.in_(ALIVE))).all()
+            ids = session.scalars(select(Service.id).where(Service.status.in_(ALIVE), self._ours())).all()
         for service_id in ids:
-            self.state.launcher.status(service_id)
+            try:
+                self.state.launcher.status(service_id)
+            except NoResultFound:
+                continue  # the row was deleted since the query
+
+    def _ours(self) -> ColumnElement[bool]:
+        """Only the services this admin's launcher recorded (another launcher's rows are not ours to judge)."""
+        return Service.launcher == self.state.launcher.name
 
     def _dead_slots(self) -> dict[tuple[str, str], list[Death]]:
         """Per live job (``("sub", id)`` or ``("inference", id)``), its slots whose latest service has ended."""
@@ -90,7 +99,8 @@ class Supervisor:
                        Service.sub_train_job_id, Service.inference_job_id)
                 .outerjoin(SubTrainJob, SubTrainJob.id == Service.sub_train_job_id)
                 .outerjoin(InferenceJob, InferenceJob.id == Service.inference_job_id)
-                .where(SubTrainJob.status.in_(LIVE_JOB) | InferenceJob.status.in_(lifecycle.LIVE_INFERENCE_JOB))
+                .where(SubTrainJob.status.in_(LIVE_JOB) | InferenceJob.status.in_(lifecycle.LIVE_INFERENCE_JOB),
+                       self._ours())
                 .order_by(Service.created_at)
             ).all()
         slots: dict[tuple[tuple[str, str], str], list] = defaultdict(list)
@@ -134,7 +144,11 @@ class Supervisor:
         kind, job_id = owner
         reason = (f"{death.kind.value.lower().replace('_', ' ')} {death.name} ended {death.launches} times "
                   f"(restart budget {self.policy.max_restarts} spent)")
-        if kind == "inference":
+        if death.kind == ServiceKind.EXPLAINER:  # explanations are best effort: the job serves on without them
+            if death.service_id not in self._given_up:
+                self._given_up.add(death.service_id)
+                log.error("inference job %s: %s; not relaunching it", job_id, reason)
+        elif kind == "inference":
             self._error_inference_job(job_id, reason)
         elif death.kind == ServiceKind.ADVISOR or not self._live_train_workers(job_id):
             self._error_sub_job(job_id, reason if death.kind == ServiceKind.ADVISOR

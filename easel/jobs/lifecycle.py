@@ -16,13 +16,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from easel.db.enums import JobStatus, ServiceStatus, TrialStatus
-from easel.db.models import InferenceJob, Service, SubTrainJob, TrainJob, Trial
-from easel.jobs.states import INFERENCE_JOB, SERVICE, SUB_TRAIN_JOB, TRAIN_JOB, TRIAL
+from easel.db.enums import ExplanationStatus, JobStatus, ServiceStatus, TrialStatus
+from easel.db.models import Explanation, InferenceJob, Service, SubTrainJob, TrainJob, Trial
+from easel.jobs.states import EXPLANATION, INFERENCE_JOB, SERVICE, SUB_TRAIN_JOB, TRAIN_JOB, TRIAL
 
 LIVE_JOB = (JobStatus.STARTED, JobStatus.RUNNING)
 LIVE_INFERENCE_JOB = (*LIVE_JOB, JobStatus.DEGRADED)
 LIVE_SERVICE = (ServiceStatus.STARTED, ServiceStatus.RUNNING)
+LIVE_EXPLANATION = (ExplanationStatus.PENDING, ExplanationStatus.RUNNING)
+FINISHED_EXPLANATION = (ExplanationStatus.COMPLETED, ExplanationStatus.ERRORED)
 UNFINISHED_TRIAL = (TrialStatus.PENDING, TrialStatus.RUNNING)
 FINISHED_TRIAL = (TrialStatus.COMPLETED, TrialStatus.ERRORED, TrialStatus.TERMINATED)
 
@@ -191,10 +193,12 @@ def mark_service_running(service: Service, **fields: Any) -> None:
         setattr(service, name, value)
 
 
-def mark_service_exited(service: Service, exit_code: int | None, *, stopped: bool = False) -> None:
-    """Its process ended: STOPPED when asked to stop or on exit code 0, else ERRORED (it died)."""
+def mark_service_exited(service: Service, exit_code: int | None, *, stopped: bool = False,
+                        to: ServiceStatus | None = None) -> None:
+    """Its process ended: STOPPED when asked to stop or on exit code 0, else ERRORED (it died) — or ``to``,
+    when the cluster says which (a pod's phase)."""
     service.exit_code = exit_code
-    SERVICE.move(service, ServiceStatus.STOPPED if stopped or exit_code == 0 else ServiceStatus.ERRORED)
+    SERVICE.move(service, to or (ServiceStatus.STOPPED if stopped or exit_code == 0 else ServiceStatus.ERRORED))
 
 
 def mark_service_failed(service: Service) -> None:
@@ -209,9 +213,37 @@ def mark_service_exited_cleanly(session: Session, service_id: str) -> bool:
                           {"exit_code": 0}) == 1
 
 
+# -- explanations ---------------------------------------------------------------------------------------
+def new_explanation(**fields: Any) -> Explanation:
+    """An explanation asked for, not yet taken by an explainer (PENDING)."""
+    return Explanation(status=EXPLANATION.initial, **fields)
+
+
+def claim_explanation(session: Session, explanation_id: str, max_attempts: int) -> bool:
+    """An explainer takes it for one more attempt (PENDING, or RUNNING on an explainer that died → RUNNING).
+    False when it has ended or used up ``max_attempts``."""
+    return EXPLANATION.update(session, Explanation, [Explanation.id == explanation_id,
+                                                     Explanation.attempts < max_attempts],
+                              ExplanationStatus.RUNNING,
+                              {"attempts": Explanation.attempts + 1, "started_at": datetime.now(UTC)}) == 1
+
+
+def complete_explanation(session: Session, explanation_id: str, **results: Any) -> bool:
+    """RUNNING → COMPLETED with its results; False when it had ended meanwhile (e.g. timed out)."""
+    return EXPLANATION.update(session, Explanation, [Explanation.id == explanation_id], ExplanationStatus.COMPLETED,
+                              {**results, "finished_at": datetime.now(UTC)}) == 1
+
+
+def fail_explanation(session: Session, explanation_id: str, reason: str) -> bool:
+    """PENDING/RUNNING → ERRORED with the reason; False when it had already ended."""
+    return EXPLANATION.update(session, Explanation, [Explanation.id == explanation_id], ExplanationStatus.ERRORED,
+                              {"error": reason[:4000], "finished_at": datetime.now(UTC)}) == 1
+
+
 __all__ = [
-    "FINISHED_TRIAL", "LIVE_INFERENCE_JOB", "LIVE_JOB", "LIVE_SERVICE", "UNFINISHED_TRIAL", "claim_trial",
-    "end_trial", "mark_inference_job_degraded", "mark_inference_job_errored", "mark_inference_job_restored",
+    "FINISHED_EXPLANATION", "FINISHED_TRIAL", "LIVE_EXPLANATION", "LIVE_INFERENCE_JOB", "LIVE_JOB", "LIVE_SERVICE",
+    "UNFINISHED_TRIAL", "claim_explanation", "claim_trial", "complete_explanation", "end_trial", "fail_explanation",
+    "mark_inference_job_degraded", "mark_inference_job_errored", "mark_inference_job_restored",
     "mark_inference_job_running", "mark_inference_job_stopped", "mark_service_exited",
     "mark_service_exited_cleanly", "mark_service_failed", "mark_service_running", "mark_sub_train_job_completed",
     "mark_sub_train_job_errored", "mark_sub_train_job_running", "mark_train_job_errored",

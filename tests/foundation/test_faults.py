@@ -12,12 +12,12 @@ from kafka import TopicPartition
 from sqlalchemy.exc import OperationalError
 
 from admin.services.restarts import Death, RestartPolicy
+from easel.api_errors import Overloaded
 from easel.backoff import Backoff, Throttle
 from easel.db.enums import ServiceKind, ServiceStatus
 from easel.faults import is_infrastructure_error
 from easel.kafka_io import ASSIGNED, REVOKED, PartitionEvents
 from predictor.admission import Admission
-from predictor.errors import Overloaded
 
 
 def test_backoff_doubles_up_to_its_cap_with_jitter_and_resets() -> None:
@@ -78,7 +78,7 @@ def test_admission_bounds_queued_work_and_instances_and_releases() -> None:
     admission.admit(100, workers=2)
     with pytest.raises(Overloaded) as refused:
         admission.admit(20, workers=2)
-    assert refused.value.status_code == 429 and refused.value.retry_after_s == 1
+    assert refused.value.status_code == 429 and refused.value.headers == {"Retry-After": "1"}
     admission.release(first)
     admission.admit(20, workers=2)
     assert admission.refused == 1 and admission.peak_instances == 200

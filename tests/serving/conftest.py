@@ -1,10 +1,10 @@
 """Serving test fixtures: admin (in-thread uvicorn) that launches real services, and one trained, deployed app.
 
-``trained`` trains for real, once per session, through admin and the SDK: the digits dataset is uploaded,
-the ``WideSlicedMLP`` template (``wide_mlp_template.py``: the built-in sliced MLP, wider) is uploaded, and a
-train job of one trial runs in a real advisor and train worker (about two epochs on CPU). ``deployed``
-deploys its best trial, once per module, with one predictor and two inference workers (local launcher, real
-Kafka-protocol broker, Redis and PostgreSQL from the test session's stack).
+``trained`` trains for real and ``deployed`` deploys for real, through admin and the SDK: the digits dataset is uploaded,
+the ``WideSlicedMLP`` template (``wide_mlp_template.py``: the built-in sliced MLP, wider) is uploaded, a
+train job of one trial runs in a real advisor and train worker (about two epochs on CPU), and its best trial
+is deployed with one predictor and two inference workers (local launcher, real Kafka-protocol broker, Redis
+and PostgreSQL from the test session's stack).
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from serving_helpers import Deployed, wait_until
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin.app import create_app
-from easel.db.session import make_engine, make_sessionmaker
+from easel.db.models import Service
+from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.demo import write_digits
 from easel.settings import Settings
 from sdk import Client, TrainBudget
@@ -31,23 +34,23 @@ TEMPLATE = Path(__file__).with_name("wide_mlp_template.py")
 TASK = "IMAGE_CLASSIFICATION"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def serving_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={
         "superadmin_email": ROOT[0], "superadmin_password": ROOT[1], "password_hash_rounds": 4,
         "template_check_timeout_s": 30.0, "template_check_memory_mb": 4096,
-        "serving_drain_s": 5.0, "supervisor_backoff_base_s": 0.5, "supervisor_backoff_cap_s": 4.0,
+        "serving_drain_s": 5.0, "explainers": 0,  # explanations have their own tests (tests/explain)
+        "supervisor_backoff_base_s": 0.5, "supervisor_backoff_cap_s": 4.0,  # relaunch quickly in chaos tests
     })
 
 
 @pytest.fixture(scope="module")
 def serving_admin(serving_settings: Settings) -> Iterator[ServerThread]:
-    # Per module: its supervisor must not outlive the serving tests and adopt other tests' services.
     with ServerThread(create_app(serving_settings)) as server:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sessions(serving_settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(serving_settings.resolved_database_url)
     yield make_sessionmaker(engine)
@@ -56,21 +59,19 @@ def sessions(serving_settings: Settings) -> Iterator[sessionmaker[Session]]:
 
 @dataclass
 class Trained:
+    client: Client
     app: str
     version: int
-    val_path: Path
+    x: np.ndarray
+    y: np.ndarray
+    #: the deployment the tests share while it stays healthy
+    current: Deployed | None = None
 
 
-@pytest.fixture(scope="session")
-def trained(serving_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    """One trained app for every serving module (training is the slow part), through an admin of its own
-    that stops once training is done."""
-    with ServerThread(create_app(serving_settings)) as server, Client(server.url, timeout=120) as client:
-        client.login(*ROOT)
-        return _train(client, tmp_path_factory)
-
-
-def _train(client: Client, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+@pytest.fixture(scope="module")
+def trained(serving_admin: ServerThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
+    client = Client(serving_admin.url, timeout=120)
+    client.login(*ROOT)
     folder = tmp_path_factory.mktemp("digits")
     train_path, val_path = write_digits(folder)
     suffix = uuid.uuid4().hex[:6]
@@ -86,25 +87,47 @@ def _train(client: Client, tmp_path_factory: pytest.TempPathFactory) -> Trained:
                    "the train job to finish")
         trials = client.list_trials(app, version, best=1).items
         assert trials and trials[0].status == "COMPLETED", f"training failed: {trials}"
+        with np.load(val_path) as data:
+            yield Trained(client, app, version, data["x"], data["y"])
     finally:
-        if client.get_train_job(app, version).status in ("STARTED", "RUNNING"):
-            client.stop_train_job(app, version)
-    return Trained(app, version, val_path)
-
-
-@pytest.fixture(scope="module")
-def deployed(serving_admin: ServerThread, trained: Trained) -> Iterator[Deployed]:
-    app, version = trained.app, trained.version
-    job = None
-    with Client(serving_admin.url, timeout=120) as client:
-        client.login(*ROOT)
         try:
-            job = client.create_inference_job(app, version, workers=2)
-            job = client.wait_inference_job(app, version, timeout_s=120)
-            with np.load(trained.val_path) as data:
-                x, y = data["x"], data["y"]
-            yield Deployed(client, app, version, job, x, y)
-        finally:
-            if job is not None and client.get_inference_job(app, version).status in ("STARTED", "RUNNING",
-                                                                                      "DEGRADED"):
+            if client.get_train_job(app, version).status in ("STARTED", "RUNNING"):
+                client.stop_train_job(app, version)
+            if any(j.status in ("STARTED", "RUNNING", "DEGRADED") for j in client.list_inference_jobs(app=app)):
                 client.stop_inference_job(app, version)
+        finally:
+            client.close()
+
+
+def _healthy(deployed: Deployed, sessions: sessionmaker[Session]) -> bool:
+    """RUNNING, with every one of its services' processes alive (a test may have killed one or stopped it)."""
+    job = deployed.client.get_inference_job(deployed.app, deployed.version)
+    if job.id != deployed.job.id or job.status != "RUNNING":
+        return False
+    with session_scope(sessions) as session:
+        pids = session.scalars(select(Service.pid).where(Service.inference_job_id == job.id)).all()
+    return all(pid is not None and _alive(pid) for pid in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.fixture
+def deployed(trained: Trained, sessions: sessionmaker[Session]) -> Deployed:
+    """The trained app deployed with one predictor and two inference workers, RUNNING. Shared by the tests
+    while it stays healthy; a test that kills a worker or stops the job leaves the next one a fresh deployment,
+    so the tests hold in any order."""
+    client, app, version = trained.client, trained.app, trained.version
+    if trained.current is not None and _healthy(trained.current, sessions):
+        return trained.current
+    if trained.current is not None and client.get_inference_job(app, version).status in ("STARTED", "RUNNING",
+                                                                                           "DEGRADED"):
+        client.stop_inference_job(app, version)
+    client.create_inference_job(app, version, workers=2)
+    job = client.wait_inference_job(app, version, timeout_s=120)
+    trained.current = Deployed(client, app, version, job, trained.x, trained.y)
+    return trained.current
