@@ -90,6 +90,16 @@ class Unavailable(ApiError):
     status_code, code = 503, "unavailable"
 
 
+class Overloaded(ApiError):
+    """Refused at once by admission control: more queued work than the service may hold; retry later."""
+
+    status_code, code = 429, "overloaded"
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+        self.retry_after_s = retry_after_s
+
+
 def envelope(status_code: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status_code, headers=headers)
 

@@ -24,7 +24,7 @@ from easel.db.models import InferenceJob, SubTrainJob, TrainJob, Trial, User
 from easel.jobs import InferenceJobBudget, lifecycle
 
 router = APIRouter(prefix="/inference_jobs", tags=["inference jobs"])
-LIVE = lifecycle.LIVE_JOB
+LIVE = lifecycle.LIVE_INFERENCE_JOB
 FINISHED_TRAINING = (JobStatus.COMPLETED, JobStatus.STOPPED)
 
 
@@ -34,7 +34,7 @@ def inference_job_out(db: Session, job: InferenceJob, train_job: TrainJob | None
         id=job.id, app=train_job.app, app_version=train_job.app_version, train_job_id=job.train_job_id,
         status=job.status, workers=InferenceJobBudget.from_stored(job.budget).WORKERS, budget=job.budget,
         trial_ids=list(job.trial_ids.get("trials", [])), predictor_url=job.predictor_url, owner_id=job.owner_id,
-        created_at=job.created_at, stopped_at=job.stopped_at,
+        created_at=job.created_at, stopped_at=job.stopped_at, error=job.error,
         services=[ServiceOut.model_validate(s) for s in orchestration.inference_job_services(db, job.id)],
     )
 
