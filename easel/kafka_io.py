@@ -3,6 +3,8 @@
 Tansu (the local broker) and kafka-python only complete a consumer-group join quickly with a short
 rebalance timeout, which kafka-python takes from ``max_poll_interval_ms``; hence the small default here.
 Consumers commit offsets explicitly (at-least-once): callers commit after their results are published.
+Values travel as the bytes the caller encoded (the serving wire format is :mod:`easel.serving`'s); keys
+may be given as text.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from kafka.serializer import DeserializeWrapper, SerializeWrapper
 
-from easel.codec import Codec, decoder, encoder
 from easel.settings import Settings
 
 # A few seconds: long enough for one scheduled batch, short enough that a group join is quick on Tansu.
@@ -24,10 +25,9 @@ GROUP_SESSION_TIMEOUT_MS = 6000
 GROUP_HEARTBEAT_MS = 1000
 
 
-def make_producer(settings: Settings, codec: Codec = "json", **kwargs: object) -> KafkaProducer:
+def make_producer(settings: Settings, **kwargs: object) -> KafkaProducer:
     options: dict[str, object] = {
         "bootstrap_servers": settings.resolved_kafka_bootstrap.split(","),
-        "value_serializer": SerializeWrapper(encoder(codec)),
         "key_serializer": SerializeWrapper(lambda key: key.encode() if isinstance(key, str) else key),
         "acks": "all",
         "linger_ms": 0,
@@ -36,12 +36,10 @@ def make_producer(settings: Settings, codec: Codec = "json", **kwargs: object) -
     return KafkaProducer(**options)
 
 
-def make_consumer(settings: Settings, *topics: str, group_id: str | None, codec: Codec = "json",
-                  **kwargs: object) -> KafkaConsumer:
+def make_consumer(settings: Settings, *topics: str, group_id: str | None, **kwargs: object) -> KafkaConsumer:
     options: dict[str, object] = {
         "bootstrap_servers": settings.resolved_kafka_bootstrap.split(","),
         "group_id": group_id,
-        "value_deserializer": DeserializeWrapper(decoder(codec)),
         "key_deserializer": DeserializeWrapper(lambda key: key.decode() if key is not None else None),
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",

@@ -55,8 +55,8 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     worker_id = f"worker-{(service_id or uuid.uuid4().hex)[:8]}"
     topic = requests_topic(job_id)
     ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers))
-    consumer = make_consumer(settings, group_id=consumer_group(job_id), value_deserializer=None,
-                             key_deserializer=None, fetch_max_wait_ms=settings.serving_fetch_wait_ms,
+    consumer = make_consumer(settings, group_id=consumer_group(job_id), key_deserializer=None,
+                             fetch_max_wait_ms=settings.serving_fetch_wait_ms,
                              max_partition_fetch_bytes=8 << 20, fetch_max_bytes=32 << 20)
     config = WorkerConfig(job_id=job_id, worker_id=worker_id, topic=topic, batch_size=size, policy=policy,
                           margin_s=settings.serving_margin_s, drain_s=settings.serving_drain_s,

@@ -44,6 +44,7 @@ from prometheus_client import (
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from easel.api_errors import Invalid, PayloadTooLarge, describe_validation_errors, install_error_handlers
 from easel.blobstore import BlobStore
 from easel.db.session import session_scope
 from easel.jobs import lifecycle, load_deployment
@@ -60,7 +61,6 @@ from easel.serving import (
 )
 from easel.settings import Settings
 from predictor import explain as explain_routes
-from predictor.errors import Invalid, PayloadTooLarge, describe_errors, install_error_handlers
 from predictor.gather import ResultRouter, TaskWaiter
 from predictor.instances import InvalidInstance, to_batch
 
@@ -111,7 +111,7 @@ def parse_body(raw: bytes, binary: bool) -> PredictIn:
     try:
         return PredictIn.model_validate(data)
     except ValidationError as error:
-        raise Invalid(describe_errors(list(error.errors()))) from None
+        raise Invalid(describe_validation_errors(list(error.errors()))) from None
 
 
 class PredictorMetrics:
@@ -152,7 +152,7 @@ class Predictor:
 
     # -- life cycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:
-        self.producer = make_producer(self.settings, value_serializer=None, batch_size=1 << 20, max_block_ms=5000)
+        self.producer = make_producer(self.settings, batch_size=1 << 20, max_block_ms=5000)
         partitions = await asyncio.to_thread(self.producer.partitions_for, self.topic)
         if partitions:
             self.partitions = sorted(partitions)
@@ -344,7 +344,7 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
 
     app = FastAPI(title="Easel predictor", description=__doc__, lifespan=lifespan)
     app.state.predictor = predictor
-    install_error_handlers(app)
+    install_error_handlers(app, "predictor", log)
     explain_routes.install(app, explain_routes.Explanations(
         settings, info.job_id, info.trial_id, info.input_shape, info.classes, list(info.accuracy), sessions))
 

@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from admin.deps import DbSession, Developer, Paging, State, is_admin
-from admin.errors import Conflict, Invalid, NotFound, Unavailable
 from admin.routes.common import paginate
 from admin.routes.train_jobs import AppPath, VersionPath, owned_train_job
 from admin.schemas import APP_PATTERN, InferenceJobIn, InferenceJobOut, Page, ServiceOut
 from admin.services import orchestration
+from easel.api_errors import Conflict, Invalid, NotFound, Unavailable
 from easel.db.enums import JobStatus, TrialStatus
 from easel.db.models import InferenceJob, SubTrainJob, TrainJob, Trial, User
 from easel.jobs import InferenceJobBudget, lifecycle

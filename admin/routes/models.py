@@ -17,10 +17,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from admin.deps import Blobs, DbSession, Developer, ModelUploader, Paging, State, is_admin
-from admin.errors import Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, UnsupportedFormat
 from admin.routes.common import paginate
 from admin.schemas import ID_PATTERN, MODEL_NAME_PATTERN, TASK_PATTERN, ModelOut, Page
 from admin.services.templates import TemplateCheckError, check_uploaded_template
+from easel.api_errors import Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, UnsupportedFormat
 from easel.db.enums import AccessRight, ModelSource
 from easel.db.models import Model, SubTrainJob, User, new_id
 

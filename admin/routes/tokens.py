@@ -6,9 +6,9 @@ from fastapi import APIRouter, status
 from sqlalchemy import select
 
 from admin.deps import DbSession, State
-from admin.errors import Unauthorized
 from admin.schemas import LoginIn, TokenOut, UserOut
 from admin.security import burn_time, create_token, verify_password
+from easel.api_errors import Unauthorized
 from easel.db.models import User
 
 router = APIRouter(tags=["auth"])

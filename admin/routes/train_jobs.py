@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from admin.deps import DbSession, Developer, Paging, State, is_admin
-from admin.errors import Conflict, Invalid, NotFound, Unavailable
 from admin.routes.common import paginate
 from admin.routes.datasets import owned_dataset
 from admin.routes.models import visible_model
@@ -30,6 +29,7 @@ from admin.schemas import (
     TrainJobOut,
 )
 from admin.services import orchestration
+from easel.api_errors import Conflict, Invalid, NotFound, Unavailable
 from easel.db.models import Model, TrainJob, User
 from easel.jobs import lifecycle
 

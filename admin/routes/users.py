@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from admin.deps import Admin, CurrentUser, DbSession, Paging, State, is_admin
-from admin.errors import Conflict, Forbidden, NotFound
 from admin.routes.common import paginate
 from admin.schemas import ID_PATTERN, Page, UserIn, UserOut, UserPatchIn
 from admin.security import hash_password
+from easel.api_errors import Conflict, Forbidden, NotFound
 from easel.db.enums import UserRole
 from easel.db.models import User
 

@@ -14,6 +14,7 @@ import logging
 import threading
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import NoResultFound
 
 from admin.state import AdminState
 from easel.db.enums import ServiceKind, ServiceStatus
@@ -58,11 +59,14 @@ class Supervisor:
                        InferenceJob.status)
                 .outerjoin(SubTrainJob, SubTrainJob.id == Service.sub_train_job_id)
                 .outerjoin(InferenceJob, InferenceJob.id == Service.inference_job_id)
-                .where(Service.status.in_(lifecycle.LIVE_SERVICE))
+                .where(Service.status.in_(lifecycle.LIVE_SERVICE), Service.launcher == self.state.launcher.name)
             ).all()
         for service_id, sub_id, sub_status, kind, inference_id, inference_status in rows:
             # status() records processes that ended (STOPPED on exit 0, else ERRORED) as it looks.
-            state = self.state.launcher.status(service_id)
+            try:
+                state = self.state.launcher.status(service_id)
+            except NoResultFound:
+                continue  # the row was deleted since the query
             if state.status != ServiceStatus.ERRORED:
                 continue
             if sub_id is not None and sub_status in LIVE_JOB:

@@ -163,10 +163,12 @@ def mark_service_running(service: Service, **fields: Any) -> None:
         setattr(service, name, value)
 
 
-def mark_service_exited(service: Service, exit_code: int | None, *, stopped: bool = False) -> None:
-    """Its process ended: STOPPED when asked to stop or on exit code 0, else ERRORED (it died)."""
+def mark_service_exited(service: Service, exit_code: int | None, *, stopped: bool = False,
+                        to: ServiceStatus | None = None) -> None:
+    """Its process ended: STOPPED when asked to stop or on exit code 0, else ERRORED (it died) — or ``to``,
+    when the cluster says which (a pod's phase)."""
     service.exit_code = exit_code
-    SERVICE.move(service, ServiceStatus.STOPPED if stopped or exit_code == 0 else ServiceStatus.ERRORED)
+    SERVICE.move(service, to or (ServiceStatus.STOPPED if stopped or exit_code == 0 else ServiceStatus.ERRORED))
 
 
 def mark_service_failed(service: Service) -> None:
