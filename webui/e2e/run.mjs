@@ -283,6 +283,7 @@ step("a second user sees none of the first user's objects", async () => {
   ]) {
     await go(path, heading);
     await page.getByText(empty).waitFor();
+    await axe(`${heading} (another user)`);
   }
   await go("/models", "Models");
   await page.getByRole("cell", { name: "SlicedMLP", exact: true }).waitFor();
