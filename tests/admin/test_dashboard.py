@@ -166,6 +166,9 @@ def test_metrics_endpoint_aggregates_predictor_and_workers(url: str, developer: 
     app, version = job
     seed_trials(app, version, [("COMPLETED", 0.9, True)], finish_as="COMPLETED")
     deployed = developer.create_inference_job(app, version, workers=3)
+    starting = httpx.post(f"{url}/inference_jobs/{app}/{version}/predict", json={"instances": [[0]], "deadline_s": 1},
+                          headers={"Authorization": f"Bearer {developer.token}"})
+    assert starting.status_code == 409 and starting.json()["error"] == "not_serving"  # STARTED, not RUNNING yet
     predictor, workers, ports = exporters
     predictor.requests.labels("200").inc(4)
     predictor.instances.labels("served").inc(30)
@@ -209,10 +212,10 @@ def test_metrics_endpoint_aggregates_predictor_and_workers(url: str, developer: 
     assert (totals["served"], totals["dropped"], totals["expected_correct"]) == (30.0, 2.0, 26.5)
     assert totals["effective_accuracy"] == pytest.approx(26.5 / 32)
     assert totals["minibatches_by_rate"] == {"0.5": 2.0, "1": 4.0}
-    # recorded, not launched: no predictor to pass a prediction on to
+    # the fake launcher ran no predictor at the recorded URL: nothing to pass a prediction on to
     refused = httpx.post(f"{url}/inference_jobs/{app}/{version}/predict", json={"instances": [[0]], "deadline_s": 1},
                          headers={"Authorization": f"Bearer {developer.token}"})
-    assert refused.status_code == 409 and refused.json()["error"] == "not_serving"
+    assert refused.status_code == 503 and refused.json()["error"] == "unavailable", refused.text
     # someone else's job is not found
     stranger = make_user("APP_DEVELOPER")[0]
     hidden = httpx.get(f"{url}/inference_jobs/{app}/{version}/metrics",
