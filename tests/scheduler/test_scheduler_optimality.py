@@ -71,7 +71,7 @@ def assert_within_gap(profile: Profile, plan: Plan, n: int, deadline: float) -> 
     """A time-budgeted answer that is not proven exact is within its stated gap of milp's optimum."""
     ref = milp_optimum(profile, n, deadline)
     ours = value(profile, plan) / max(n, 1)
-    assert ours <= max(ref.value, ref.dual_bound) / max(n, 1) + TOL
+    assert ours <= max(ref.value, ref.dual_bound) / max(n, 1) + MILP_TOL
     assert ref.value / max(n, 1) <= ours + plan.gap + TOL, (ours, plan.gap, ref.value / max(n, 1))
 
 
