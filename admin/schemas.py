@@ -81,6 +81,11 @@ class UserPatchIn(Schema):
     role: UserRole
 
 
+class PasswordChangeIn(Schema):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    new_password: Password
+
+
 class UserOut(Out):
     id: str
     email: str
