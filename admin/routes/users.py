@@ -72,11 +72,11 @@ def me(user: CurrentUser) -> UserOut:
 
 @router.put("/me/password", status_code=status.HTTP_204_NO_CONTENT, summary="Change your own password")
 def change_password(body: PasswordChangeIn, db: DbSession, user: CurrentUser, state: State) -> Response:
-    if not verify_password(body.current_password, user.password_hash):
-        raise Unauthorized("the current password is wrong", code="bad_credentials")
     problem = password_problem(body.new_password, state.settings, email=user.email)
     if problem is not None:
         raise Invalid(problem, code="weak_password")
+    if not verify_password(body.current_password, user.password_hash):
+        raise Unauthorized("the current password is wrong", code="bad_credentials")
     user.password_hash = hash_password(body.new_password, state.settings.password_hash_rounds)
     db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -146,7 +146,7 @@ def test_npz_reads_images_and_features(tmp_path: Path) -> None:
         (dict(x=np.ones((2, 2)), y=np.array([0.5, 1.0])), "integer class labels"),
         (dict(x=np.array([["a", "b"]]), y=np.zeros(1, dtype=int)), "numeric"),
         (dict(x=np.ones((2, 2)), y=np.array([0, 3]), classes=np.array(["a", "b"])), "only 2 classes"),
-        (dict(x=np.array([[object()]], dtype=object), y=np.zeros(1, dtype=int)), "cannot read the arrays"),
+        (dict(x=np.array([[object()]], dtype=object), y=np.zeros(1, dtype=int)), "holds Python objects"),
     ],
 )
 def test_npz_rejections_name_the_file_and_problem(tmp_path: Path, arrays: dict, message: str) -> None:
