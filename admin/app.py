@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from admin.dashboard import mount_dashboard
 from admin.errors import install_error_handlers
 from admin.middleware import BodySizeLimit
+from admin.openapi import install_openapi
 from admin.routes import (
     datasets,
     explanations,
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None,
                   lifespan=lifespan)
     app.state.admin = state
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_json_bytes, route_bytes={
         ("POST", "/datasets"): settings.max_upload_bytes + UPLOAD_OVERHEAD,
         ("POST", "/models"): settings.max_template_bytes + UPLOAD_OVERHEAD,
