@@ -43,7 +43,7 @@ PREDICTOR_ERRORS = {400, 409, 413, 422, 429, 503}  # passed on from the predicto
 
 ROUTE_ERRORS: dict[tuple[str, str], set[int]] = {
     ("get", "/health"): {503},
-    ("post", "/tokens"): {401, 429},
+    ("post", "/tokens"): {401, 429, 503},
     ("post", "/users"): {409},
     ("put", "/users/me/password"): {401},
     ("delete", "/users/{user_id}"): {409},

@@ -9,11 +9,13 @@ guard also spares bcrypt's CPU. A successful login clears its account's count.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
 
 from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
@@ -21,6 +23,10 @@ from easel.settings import Settings
 
 KEY_PREFIX = "easel:login-guard"
 CLIENT_FACTOR = 5
+
+
+class GuardUnavailable(Exception):
+    """The guard's storage (Redis) cannot be reached: logins are refused rather than left unguarded."""
 
 
 class LoginLocked(Exception):
@@ -46,7 +52,8 @@ class LoginGuard:
     def from_settings(cls, settings: Settings, storage_uri: str | None = None) -> LoginGuard:
         """Redis at ``EASEL_REDIS_URL`` unless ``storage_uri`` says otherwise (``memory://`` for SQLite-only tests)."""
         uri = storage_uri or settings.resolved_redis_url
-        options = {"key_prefix": KEY_PREFIX} if uri.startswith(("redis", "rediss", "unix")) else {}
+        options: dict = {"wrap_exceptions": True}
+        options |= {"key_prefix": KEY_PREFIX} if uri.startswith(("redis", "rediss", "unix")) else {}
         return cls(storage_from_string(uri, **options), settings.login_max_failures, settings.login_lockout_s)
 
     def _checks(self, email: str, client: str) -> list[tuple[RateLimitItemPerSecond, str, str]]:
@@ -55,15 +62,22 @@ class LoginGuard:
 
     def check(self, email: str, client: str) -> None:
         """Raise :class:`LoginLocked` while the account or the client is locked out."""
-        for item, key, who in self._checks(email, client):
-            if not self._limiter.test(item, key):
-                reset_at = self._limiter.get_window_stats(item, key).reset_time
-                wait = max(1, math.ceil(reset_at - time.time()))
-                raise LoginLocked(wait, f"too many failed logins for {who}; try again in {wait} s")
+        try:
+            for item, key, who in self._checks(email, client):
+                if not self._limiter.test(item, key):
+                    reset_at = self._limiter.get_window_stats(item, key).reset_time
+                    wait = max(1, math.ceil(reset_at - time.time()))
+                    raise LoginLocked(wait, f"too many failed logins for {who}; try again in {wait} s")
+        except StorageError as error:
+            raise GuardUnavailable(f"the login guard's storage is unreachable ({error})") from None
 
     def failed(self, email: str, client: str) -> None:
-        for item, key, _who in self._checks(email, client):
-            self._limiter.hit(item, key)
+        try:
+            for item, key, _who in self._checks(email, client):
+                self._limiter.hit(item, key)
+        except StorageError as error:
+            raise GuardUnavailable(f"the login guard's storage is unreachable ({error})") from None
 
     def succeeded(self, email: str) -> None:
-        self._limiter.clear(self._per_account, _account(email))
+        with contextlib.suppress(StorageError):  # unreachable: the count simply ages out of its window
+            self._limiter.clear(self._per_account, _account(email))
