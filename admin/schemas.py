@@ -175,6 +175,7 @@ class TrainJobOut(Out):
     owner_id: str
     created_at: datetime
     stopped_at: datetime | None
+    error: str | None = Field(default=None, description="why the job ended ERRORED (e.g. a restart budget spent)")
     sub_train_jobs: list[SubTrainJobOut]
 
 
@@ -225,6 +226,7 @@ class InferenceJobOut(Out):
     owner_id: str
     created_at: datetime
     stopped_at: datetime | None
+    error: str | None = Field(default=None, description="why it is DEGRADED (what is missing) or ended ERRORED")
     services: list[ServiceOut]
 
 

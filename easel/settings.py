@@ -130,6 +130,24 @@ class Settings(BaseSettings):
     serving_max_instances: int = Field(default=100_000, ge=1, description="most instances in one predict request")
     serving_max_deadline_s: float = Field(default=300.0, gt=0, le=86_400, description="longest deadline accepted")
     serving_drain_s: float = Field(default=10.0, ge=0, le=600, description="how long a stopping service drains")
+    serving_max_queued_work_s: float = Field(
+        default=10.0, gt=0, le=3600,
+        description="admission bound: expected compute seconds (from the profile, per live worker) a predictor "
+                    "may have queued; requests beyond it get 429 with Retry-After")
+    serving_max_inflight_instances: int = Field(
+        default=200_000, ge=1, description="memory bound: instances a predictor holds in flight at most (429 beyond)")
+    serving_topic_retention_s: float = Field(
+        default=600.0, gt=0, le=7 * 86_400, description="how long the broker keeps a served request message")
+
+    # Fault tolerance.
+    redis_socket_timeout_s: float = Field(
+        default=30.0, ge=10, le=600,
+        description="Redis socket timeout; longer than every blocking wait (BRPOP, XREAD BLOCK) the services use")
+    supervisor_max_restarts: int = Field(
+        default=5, ge=0, le=1000, description="relaunches of one service slot before the supervisor gives up")
+    supervisor_backoff_base_s: float = Field(
+        default=1.0, gt=0, le=600, description="first relaunch delay; doubles per relaunch of the same slot")
+    supervisor_backoff_cap_s: float = Field(default=30.0, gt=0, le=3600, description="longest relaunch delay")
 
     # Explanations (LIME, Grad-CAM): their own processes and queue, never the deadline path.
     explainers: int = Field(default=1, ge=0, le=64, description="explainer processes per inference job (0: none)")

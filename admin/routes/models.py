@@ -17,7 +17,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from admin.deps import Blobs, DbSession, Developer, ModelUploader, Paging, State, is_admin
-from admin.errors import (
+from admin.routes.common import paginate
+from admin.schemas import ID_PATTERN, MODEL_NAME_PATTERN, TASK_PATTERN, ModelOut, Page
+from admin.services.templates import TemplateCheckError, check_uploaded_template
+from easel.api_errors import (
     Conflict,
     Forbidden,
     Invalid,
@@ -26,9 +29,6 @@ from admin.errors import (
     TooManyRequests,
     UnsupportedFormat,
 )
-from admin.routes.common import paginate
-from admin.schemas import ID_PATTERN, MODEL_NAME_PATTERN, TASK_PATTERN, ModelOut, Page
-from admin.services.templates import TemplateCheckError, check_uploaded_template
 from easel.db.enums import AccessRight, ModelSource
 from easel.db.models import Model, SubTrainJob, User, new_id
 

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request, status
 from sqlalchemy import select
 
 from admin.deps import DbSession, State
-from admin.errors import TooManyRequests, Unauthorized, Unavailable
 from admin.schemas import LoginIn, TokenOut, UserOut
 from admin.security import burn_time, create_token, verify_password
 from admin.services.login_guard import GuardUnavailable, LoginGuard, LoginLocked
+from easel.api_errors import TooManyRequests, Unauthorized, Unavailable
 from easel.db.models import User
 
 router = APIRouter(tags=["auth"])

@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from admin.deps import DbSession, Developer, Paging, State, is_admin
-from admin.errors import Conflict, Invalid, NotFound, Unavailable
 from admin.routes.common import paginate
 from admin.routes.datasets import owned_dataset
 from admin.routes.models import visible_model
@@ -31,6 +30,7 @@ from admin.schemas import (
 )
 from admin.services import orchestration
 from admin.services.quotas import QuotaExceeded, check_quotas
+from easel.api_errors import Conflict, Invalid, NotFound, Unavailable
 from easel.db.models import Model, TrainJob, User
 from easel.jobs import lifecycle
 
@@ -55,7 +55,7 @@ def train_job_out(db: Session, job: TrainJob) -> TrainJobOut:
     return TrainJobOut(
         id=job.id, app=job.app, app_version=job.app_version, task=job.task, budget=job.budget,
         train_dataset_id=job.train_dataset_id, val_dataset_id=job.val_dataset_id, status=job.status,
-        owner_id=job.owner_id, created_at=job.created_at, stopped_at=job.stopped_at,
+        owner_id=job.owner_id, created_at=job.created_at, stopped_at=job.stopped_at, error=job.error,
         sub_train_jobs=[
             SubTrainJobOut(id=s.id, model_id=s.model_id, model_name=names.get(s.model_id, "?"), status=s.status,
                            created_at=s.created_at, stopped_at=s.stopped_at, services=services[s.id])

@@ -15,11 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from admin.deps import Admin, CurrentUser, DbSession, Paging, State, is_admin
-from admin.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from admin.routes.common import paginate
 from admin.schemas import ID_PATTERN, Page, PasswordChangeIn, UserIn, UserOut, UserPatchIn
 from admin.security import hash_password, verify_password
 from admin.services.passwords import password_problem
+from easel.api_errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from easel.db.enums import UserRole
 from easel.db.models import User
 

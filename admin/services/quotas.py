@@ -31,7 +31,7 @@ def check_quotas(db: Session, settings: Settings, user_id: str, *, train_workers
     trains = db.scalars(select(TrainJob).where(TrainJob.owner_id == user_id,
                                                TrainJob.status.in_(lifecycle.LIVE_JOB))).all()
     serving = db.scalars(select(InferenceJob.budget).where(InferenceJob.owner_id == user_id,
-                                                           InferenceJob.status.in_(lifecycle.LIVE_JOB))).all()
+                                                           InferenceJob.status.in_(lifecycle.LIVE_INFERENCE_JOB))).all()
     live_jobs = len(trains) + len(serving)
     used_train = sum(_workers(job.budget) * max(1, len(job.sub_train_jobs)) for job in trains)
     used_inference = sum(_workers(budget) for budget in serving)
