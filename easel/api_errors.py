@@ -86,6 +86,13 @@ class Invalid(ApiError):
     status_code, code = 422, "invalid"
 
 
+class TooManyRequests(ApiError):
+    status_code, code = 429, "too_many_requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(detail, code=code, headers={"Retry-After": str(retry_after_s)})
+
+
 class Unavailable(ApiError):
     status_code, code = 503, "unavailable"
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from easel.credentials import ensure_local_credentials
 from easel.local_stack import LocalStack, StackError
 from easel.settings import Settings, SettingsError, get_settings
 from easel.stack.admin_server import AdminPart
@@ -35,7 +36,12 @@ def _say(message: str) -> None:
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     print(f"Starting the Easel stack in {settings.data_dir} ...", flush=True)
     began = time.perf_counter()
+    settings, created = ensure_local_credentials(settings)
     report = LocalStack(settings).up(progress=_say)
+    if created:
+        # Shown this once; afterwards it lives only in the 0600 file (and the superadmin can change it).
+        _say(f"generated a signing key and the superadmin password, kept in {settings.data_dir}/credentials.json:")
+        _say(f"  superadmin {settings.superadmin_email} password: {settings.superadmin_password}")
     if not args.no_admin:
         admin = AdminPart(settings)
         started = admin.start()
@@ -115,7 +121,9 @@ def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
         argv += ["--host", args.host]
     if args.port:
         argv += ["--port", str(args.port)]
-    env = dict(os.environ)
+    settings, _created = ensure_local_credentials(settings)
+    env = {**os.environ, "EASEL_SECRET_KEY": settings.secret_key,
+           "EASEL_SUPERADMIN_PASSWORD": settings.superadmin_password}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
     print(f"Serving the admin API on http://{args.host or settings.admin_host}:{args.port or settings.admin_port}"
           " (Ctrl-C stops it)", flush=True)

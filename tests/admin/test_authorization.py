@@ -27,6 +27,8 @@ ROUTES: dict[str, tuple[set[str], Call]] = {
     "GET /users/me": (EVERYONE, lambda c, f: c.me()),
     "POST /users": (ADMINS, lambda c, f: c.create_user(f"new-{f.name}@easel.test", PASSWORD, "APP_USER")),
     "GET /users": (ADMINS, lambda c, f: c.list_users()),
+    "PUT /users/me/password": (EVERYONE, lambda c, f: c._json(
+        "PUT", "/users/me/password", json={"current_password": "x", "new_password": "password123"})),
     "GET /users/{id}": (EVERYONE, lambda c, f: c.get_user(NOBODY_ID)),
     "DELETE /users/{id}": (ADMINS, lambda c, f: c.delete_user(NOBODY_ID)),
     "PATCH /users/{id}": (ADMINS, lambda c, f: c._json("PATCH", f"/users/{NOBODY_ID}", json={"role": "APP_USER"})),
