@@ -27,6 +27,7 @@ from easel.db.enums import JobStatus
 from easel.db.models import Service
 
 router = APIRouter(prefix="/inference_jobs", tags=["inference jobs"])
+SERVING = (JobStatus.RUNNING, JobStatus.DEGRADED)  # DEGRADED: fewer workers than asked, still answering
 PROXY_SLACK_S = 10.0  # on top of the request's deadline: the predictor answers every instance by then
 
 
@@ -58,7 +59,7 @@ async def inference_job_metrics(app: AppPath, version: VersionPath, db: DbSessio
 async def _predictor_url(db: DbSession, app: str, version: int, user: Any) -> str:
     def load() -> str:
         _train_job, job = _owned_inference_job(db, app, version, user)
-        if job.status != JobStatus.RUNNING or not job.predictor_url:
+        if job.status not in SERVING or not job.predictor_url:
             raise Conflict(f"{app} v{version} is not serving (its inference job is {job.status.value})",
                            code="not_serving")
         return job.predictor_url

@@ -635,6 +635,11 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Error
+             * @description why it is DEGRADED (what is missing) or ended ERRORED
+             */
+            error?: string | null;
             /** Id */
             id: string;
             /** Owner Id */
@@ -715,7 +720,7 @@ export interface components {
          * JobStatus
          * @enum {string}
          */
-        JobStatus: "STARTED" | "RUNNING" | "STOPPED" | "COMPLETED" | "ERRORED";
+        JobStatus: "STARTED" | "RUNNING" | "STOPPED" | "COMPLETED" | "ERRORED" | "DEGRADED";
         /** LoginIn */
         LoginIn: {
             /** Email */
@@ -1066,6 +1071,11 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Error
+             * @description why the job ended ERRORED (e.g. a restart budget spent)
+             */
+            error?: string | null;
             /** Id */
             id: string;
             /** Owner Id */

@@ -7,7 +7,7 @@ import { Empty, ErrorBox, Loading, Section, Status } from "../components/ui";
 import { num, pct, when } from "../lib/format";
 import { addSnapshot, emptyHistory, planMix, type ServingHistory } from "../lib/serving";
 
-const LIVE = ["STARTED", "RUNNING"];
+const LIVE = ["STARTED", "RUNNING", "DEGRADED"];
 
 export function InferenceJobPage() {
   const params = useParams();
@@ -58,6 +58,7 @@ export function InferenceJobPage() {
             <dt>Trials served</dt><dd>{job.data.trial_ids.map((id) => id.slice(0, 8)).join(", ")}</dd>
             <dt>Created</dt><dd>{when(job.data.created_at)}</dd>
             <dt>Stopped</dt><dd>{when(job.data.stopped_at)}</dd>
+            {job.data.error ? <><dt>Why {job.data.status}</dt><dd>{job.data.error}</dd></> : null}
           </dl>
         </Section>
       ) : null}

@@ -6,7 +6,7 @@ import { Empty, ErrorBox, Loading, Pager, Section, Status } from "../components/
 import { when } from "../lib/format";
 
 const LIMIT = 20;
-const LIVE = ["STARTED", "RUNNING"];
+const LIVE = ["STARTED", "RUNNING", "DEGRADED"];
 
 export function InferenceJobsPage() {
   const queries = useQueryClient();

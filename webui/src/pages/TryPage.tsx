@@ -15,7 +15,7 @@ export function TryPage() {
     queryKey: ["inference_jobs", "running"],
     queryFn: () => unwrap(api.GET("/inference_jobs", { params: { query: { limit: 200 } } })),
   });
-  const choices = (running.data?.items ?? []).filter((j) => j.status === "RUNNING");
+  const choices = (running.data?.items ?? []).filter((j) => j.status === "RUNNING" || j.status === "DEGRADED");
   const current = params.app ? `${params.app}/${params.version}` : "";
   return (
     <>
