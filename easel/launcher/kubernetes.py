@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,12 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from easel.db.enums import ServiceKind, ServiceStatus
 from easel.db.models import InferenceJob, Service, SubTrainJob, TrainJob
 from easel.db.session import session_scope
+from easel.jobs import lifecycle
 from easel.launcher import k8s_objects as objects
 from easel.launcher.base import Launcher, ServiceSpec, ServiceState
 from easel.settings import Settings
 
 LAUNCHER = "kubernetes"
-_ALIVE = (ServiceStatus.STARTED, ServiceStatus.RUNNING)
+_ALIVE = lifecycle.LIVE_SERVICE
 _RUN_TO_END = (ServiceKind.ADVISOR, ServiceKind.TRAIN_WORKER)
 # (API group, resource) → the verbs this launcher calls; the Role must grant exactly these.
 API_VERBS: dict[tuple[str, str], frozenset[str]] = {
@@ -42,10 +42,6 @@ API_VERBS: dict[tuple[str, str], frozenset[str]] = {
 
 class LaunchRefused(ValueError):
     """The Kubernetes API refused a request; the message is the API's own."""
-
-
-def _state(row: Service) -> ServiceState:
-    return ServiceState(row.id, row.name, row.kind, row.status, row.pid, row.exit_code, row.log_path)
 
 
 def make_api_client(settings: Settings) -> Any:
@@ -92,9 +88,9 @@ class KubernetesLauncher(Launcher):
         objects.entry_args(spec)  # a spec the image cannot run is refused before anything is recorded
         with session_scope(self.sessions) as session:
             owner = self._owner(session, spec)
-            row = Service(
-                name=spec.name, kind=spec.kind, status=ServiceStatus.STARTED, launcher=LAUNCHER,
-                host=spec.host, port=spec.port, command={"argv": list(spec.argv), "env": dict(spec.env)},
+            row = lifecycle.new_service(
+                name=spec.name, kind=spec.kind, launcher=LAUNCHER, host=spec.host, port=spec.port,
+                command={"argv": list(spec.argv), "env": dict(spec.env)},
                 sub_train_job_id=spec.sub_train_job_id, inference_job_id=spec.inference_job_id,
             )
             session.add(row)
@@ -106,26 +102,24 @@ class KubernetesLauncher(Launcher):
             refused = self._refusal(error, spec)
             with session_scope(self.sessions) as session:
                 row = session.get_one(Service, service_id)
-                row.status, row.stopped_at = ServiceStatus.ERRORED, datetime.now(UTC)
+                lifecycle.mark_service_failed(row)
                 row.command = {**row.command, "error": refused or f"{type(error).__name__}: {error}"}
             if refused is None:
                 raise
             raise LaunchRefused(refused) from None
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
-            row.status, row.pod_name = ServiceStatus.RUNNING, pod_name
-            if host is not None:
-                row.host = host
-            return _state(row)
+            lifecycle.mark_service_running(row, pod_name=pod_name, **({"host": host} if host is not None else {}))
+            return ServiceState.of(row)
 
     def stop(self, service_id: str, timeout_s: float = 10.0) -> ServiceState:
         # Recorded first: from here on nobody (the supervisor included) takes the deleted objects for a crash.
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status not in _ALIVE:
-                return _state(row)
-            row.status, row.stopped_at = ServiceStatus.STOPPED, datetime.now(UTC)
-            kind, name, job_id, state = row.kind, row.pod_name, row.inference_job_id, _state(row)
+                return ServiceState.of(row)
+            lifecycle.mark_service_exited(row, None, stopped=True)
+            kind, name, job_id, state = row.kind, row.pod_name, row.inference_job_id, ServiceState.of(row)
         if name is not None:
             try:
                 if kind == ServiceKind.INFERENCE_WORKER and job_id is not None:
@@ -143,16 +137,17 @@ class KubernetesLauncher(Launcher):
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status not in _ALIVE or row.pod_name is None:
-                return _state(row)
+                return ServiceState.of(row)
             kind, name, job_id = row.kind, row.pod_name, row.inference_job_id
         found, exit_code, reason = self._observe(kind, name, service_id, job_id)
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status in _ALIVE and found != ServiceStatus.RUNNING:
-                row.status, row.exit_code, row.stopped_at = found, exit_code, datetime.now(UTC)
+                # STOPPED only for a clean exit (code 0); anything else that ended is ERRORED.
+                lifecycle.mark_service_exited(row, exit_code if found == ServiceStatus.STOPPED else exit_code or None)
                 if reason is not None:
                     row.command = {**row.command, "error": reason}
-            return _state(row)
+            return ServiceState.of(row)
 
     # -- creating ------------------------------------------------------------------------------------------
     def _create(self, spec: ServiceSpec, service_id: str, owner: objects.Owner | None) -> tuple[str, str | None]:

@@ -21,6 +21,7 @@ from admin.services.orchestration import inference_job_specs
 from easel.db.enums import JobStatus, ServiceKind, ServiceStatus
 from easel.db.models import InferenceJob, Service, TrainJob
 from easel.db.session import make_engine, make_sessionmaker, session_scope
+from easel.jobs import lifecycle
 from easel.launcher import make_launcher
 from easel.launcher.kubernetes import KubernetesLauncher, LaunchRefused
 from easel.settings import LauncherKind, Settings
@@ -52,7 +53,7 @@ def fake() -> Iterator[KubeContractFake]:
 def k8s_settings(settings: Settings, fake: KubeContractFake, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     kubeconfig = fake.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config", NAMESPACE)
     return settings.model_copy(update={
-        "launch_services": True, "launcher": LauncherKind.KUBERNETES, "superadmin_email": EMAIL,
+        "launcher": LauncherKind.KUBERNETES, "superadmin_email": EMAIL,
         "superadmin_password": PASSWORD, "password_hash_rounds": 4, "k8s_kubeconfig": str(kubeconfig),
         "k8s_namespace": NAMESPACE, "k8s_image": "registry.example/easel:0.1.0-cpu",
         "k8s_image_pull_secrets": ["registry-cred"], "k8s_gpu_node_selector": GPU_NODES,
@@ -190,8 +191,8 @@ def _inference_job(settings: Settings, app: str, workers: int) -> tuple[Inferenc
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
     with session_scope(sessions) as session:
         train = session.scalars(select(TrainJob).where(TrainJob.app == app)).one()
-        job = InferenceJob(train_job_id=train.id, status=JobStatus.RUNNING, owner_id=train.owner_id,
-                           budget={"WORKERS": workers, "GPU_COUNT": 0}, trial_ids={"trials": []})
+        job = lifecycle.new_inference_job(train_job_id=train.id, owner_id=train.owner_id,
+                                          budget={"WORKERS": workers, "GPU_COUNT": 0}, trial_ids={"trials": []})
         session.add(job)
         session.flush()
         session.expunge(job)

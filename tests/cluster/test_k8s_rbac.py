@@ -1,8 +1,8 @@
 """The Role in ``deploy/k8s/base`` grants exactly the verbs the Kubernetes launcher calls.
 
 A whole cycle — every kind of service started, read back, scaled and stopped — runs against a fresh
-Kubernetes API CONTRACT FAKE (not a cluster), which records every call. Admin runs here without launching
-services (so no supervisor reads the same rows while the cycle runs); it only records the jobs.
+Kubernetes API CONTRACT FAKE (not a cluster), which records every call. Admin, which only records the job
+here, has the contract-fake launcher (``tests/fake_launcher.py``), so its supervisor never calls the API.
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fake_launcher import FakeLauncher
 from k8s_contract_fake import KubeContractFake
 from support import ServerThread, npz_file
 
 from admin.app import create_app
 from admin.services.orchestration import inference_job_specs, train_job_specs
-from easel.db.enums import JobStatus
-from easel.db.models import InferenceJob, TrainJob
+from easel.db.models import TrainJob
 from easel.db.session import make_engine, make_sessionmaker, session_scope
+from easel.jobs import lifecycle
 from easel.launcher import make_launcher
 from easel.launcher.kubernetes import API_VERBS
 from easel.settings import LauncherKind, Settings
@@ -32,9 +33,9 @@ ROLE = Path(__file__).parents[2] / "deploy" / "k8s" / "base" / "rbac.yaml"
 
 @pytest.fixture
 def train_job_id(settings: Settings, tmp_path: Path) -> Iterator[str]:
-    recording = settings.model_copy(update={"launch_services": False, "superadmin_email": EMAIL,
-                                            "superadmin_password": PASSWORD, "password_hash_rounds": 4})
-    with ServerThread(create_app(recording)) as server, Client(server.url) as client:
+    recording = settings.model_copy(update={"superadmin_email": EMAIL, "superadmin_password": PASSWORD,
+                                            "password_hash_rounds": 4})
+    with ServerThread(create_app(recording, FakeLauncher)) as server, Client(server.url) as client:
         client.login(EMAIL, PASSWORD)
         data = client.upload_dataset("rbac-q", "TEST_TASK", npz_file(tmp_path / "q.npz"))
         model = client.upload_model("quadratic-rbac", "TEST_TASK", TEMPLATE, class_name="Quadratic")
@@ -54,8 +55,8 @@ def test_role_grants_exactly_the_verbs_the_launcher_uses(settings: Settings, tra
         with session_scope(sessions) as session:
             train = session.get_one(TrainJob, train_job_id)
             specs = train_job_specs(train)
-            job = InferenceJob(train_job_id=train.id, status=JobStatus.RUNNING, owner_id=train.owner_id,
-                               budget={"WORKERS": 2, "GPU_COUNT": 0}, trial_ids={"trials": []})
+            job = lifecycle.new_inference_job(train_job_id=train.id, owner_id=train.owner_id,
+                                              budget={"WORKERS": 2, "GPU_COUNT": 0}, trial_ids={"trials": []})
             session.add(job)
             session.flush()
             specs += inference_job_specs(job, train.app, train.app_version, host="0.0.0.0", port=8080)
