@@ -143,8 +143,9 @@ class KubernetesLauncher(Launcher):
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status in _ALIVE and found != ServiceStatus.RUNNING:
-                # STOPPED only for a clean exit (code 0); anything else that ended is ERRORED.
-                lifecycle.mark_service_exited(row, exit_code if found == ServiceStatus.STOPPED else exit_code or None)
+                # ERRORED is never recorded as a clean exit (code 0), whatever the pod's code says.
+                clean = found == ServiceStatus.STOPPED
+                lifecycle.mark_service_exited(row, exit_code if clean or exit_code else None)
                 if reason is not None:
                     row.command = {**row.command, "error": reason}
             return ServiceState.of(row)
@@ -181,7 +182,7 @@ class KubernetesLauncher(Launcher):
         with self._scale_lock:
             with session_scope(self.sessions) as session:
                 live = Service.inference_job_id == job_id, Service.kind == ServiceKind.INFERENCE_WORKER
-                # A joining row is already recorded (counted); a leaving one is still alive (not counted).
+                # A joining row is already recorded (counted); a leaving one was just marked STOPPED.
                 count = session.scalar(select(func.count()).select_from(Service).where(
                     *live, Service.status.in_(_ALIVE), Service.id != (leaving or "")))
             if joining is not None:
