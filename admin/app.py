@@ -27,6 +27,7 @@ from admin.errors import install_error_handlers
 from admin.middleware import BodySizeLimit
 from admin.routes import (
     datasets,
+    explanations,
     health,
     inference_jobs,
     inference_live,
@@ -61,6 +62,7 @@ TAGS = [
     {"name": "train jobs", "description": "hyperparameter search over models within a budget"},
     {"name": "trials", "description": "one trained configuration each"},
     {"name": "inference jobs", "description": "serving the best trials of an app version"},
+    {"name": "explanations", "description": "LIME and Grad-CAM explanations of a served model's predictions"},
 ]
 
 UPLOAD_OVERHEAD = 1 << 20  # multipart framing and form fields around the file
@@ -98,7 +100,7 @@ def create_app(settings: Settings | None = None,
     app.add_middleware(BodySizeLimit, max_bytes=max(settings.max_upload_bytes, settings.max_template_bytes)
                        + UPLOAD_OVERHEAD)
     for module in (health, tokens, users, datasets, models, train_jobs, train_job_events, trials, inference_jobs,
-                   inference_live):
+                   inference_live, explanations):
         app.include_router(module.router)
     mount_dashboard(app, settings.webui_dist)  # `/` and `/ui/...`: the web dashboard (webui/), once built
     return app

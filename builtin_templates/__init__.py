@@ -1,4 +1,4 @@
-"""Built-in model templates: sliced MLP, VGG and ResNet from the ``slicing`` zoo.
+"""Built-in model templates: sliced MLP, CNN, VGG and ResNet from the ``slicing`` zoo.
 
 A package of its own, outside the platform core: it depends on ``easel.model`` (the template API),
 ``easel.datasets`` (the dataset formats) and ``slicing`` (the networks); nothing in ``easel`` imports it.
@@ -48,6 +48,7 @@ class BuiltinTemplate:
 BUILTIN_TEMPLATES: tuple[BuiltinTemplate, ...] = (
     BuiltinTemplate("SlicedMLP", IMAGE_CLASSIFICATION, "builtin_templates.sliced:SlicedMLPTemplate"),
     BuiltinTemplate("SlicedMLP-tabular", TABULAR_CLASSIFICATION, "builtin_templates.sliced:SlicedMLPTemplate"),
+    BuiltinTemplate("SlicedCNN", IMAGE_CLASSIFICATION, "builtin_templates.sliced:SlicedCNNTemplate"),
     BuiltinTemplate("SlicedVGG", IMAGE_CLASSIFICATION, "builtin_templates.sliced:SlicedVGGTemplate"),
     BuiltinTemplate("SlicedResNet", IMAGE_CLASSIFICATION, "builtin_templates.sliced:SlicedResNetTemplate"),
 )

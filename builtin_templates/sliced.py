@@ -179,6 +179,10 @@ class SlicedTemplate(BaseModel):
     def classes(self) -> tuple[str, ...]:
         return self._classes
 
+    def torch_network(self) -> Any:
+        """The sliced network (logits); Grad-CAM runs it at a slice rate with ``slicing.slice_rate``."""
+        return self._require_net()
+
 
 class SlicedMLPTemplate(SlicedTemplate):
     """A sliced multi-layer perceptron (images are flattened; CSV rows are used as they are)."""
@@ -217,6 +221,26 @@ class SlicedVGGTemplate(SlicedTemplate):
         return {"width": int(self.knobs["width"]), "depth": int(self.knobs["depth"])}
 
 
+class SlicedCNNTemplate(SlicedTemplate):
+    """A small sliced CNN (one 3x3 convolution per stage) for small images such as 8x8 digits: trains in
+    seconds, and its slice rates differ in time; Grad-CAM explains it at every rate."""
+
+    ARCH = "cnn"
+
+    @classmethod
+    def get_knob_config(cls) -> dict[str, BaseKnob]:
+        return {
+            "width": CategoricalKnob([16, 32, 64]),
+            "depth": IntegerKnob(2, 3),
+            "image_size": FixedKnob(32),
+            **_training_knobs(max_epochs=4),
+            "lr": FloatKnob(0.005, 0.1, log_scale=True),  # SGD with momentum diverges above ~0.15 here
+        }
+
+    def _arch_kwargs(self) -> dict[str, Any]:
+        return {"width": int(self.knobs["width"]), "depth": int(self.knobs["depth"])}
+
+
 class SlicedResNetTemplate(SlicedTemplate):
     """A sliced CIFAR-style ResNet (6n+2 layers) for image classification."""
 
@@ -239,4 +263,4 @@ def template_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__name__}"
 
 
-__all__ = ["SlicedMLPTemplate", "SlicedResNetTemplate", "SlicedTemplate", "SlicedVGGTemplate", "template_path"]
+__all__ = ["SlicedCNNTemplate", "SlicedMLPTemplate", "SlicedResNetTemplate", "SlicedTemplate", "SlicedVGGTemplate", "template_path"]

@@ -112,6 +112,18 @@ class Settings(BaseSettings):
     serving_max_deadline_s: float = Field(default=300.0, gt=0, le=86_400, description="longest deadline accepted")
     serving_drain_s: float = Field(default=10.0, ge=0, le=600, description="how long a stopping service drains")
 
+    # Explanations (LIME, Grad-CAM): their own processes and queue, never the deadline path.
+    explainers: int = Field(default=1, ge=0, le=64, description="explainer processes per inference job (0: none)")
+    explain_timeout_s: float = Field(
+        default=120.0, gt=0, le=3600, description="how long an explain request waits for its answer before it errs")
+    explain_reclaim_s: float = Field(
+        default=10.0, gt=0, le=3600,
+        description="an explanation whose explainer went silent this long is handed to another explainer")
+    explain_max_attempts: int = Field(default=2, ge=1, le=10, description="explainers tried per explanation")
+    explain_nice: int = Field(default=10, ge=0, le=19, description="CPU niceness of explainers (below serving)")
+    explain_batch_size: int = Field(default=128, ge=1, le=4096, description="LIME samples per model call")
+    explain_max_samples: int = Field(default=5000, ge=10, le=100_000, description="most LIME samples per request")
+
     # Blob store: a local folder (default) or an S3-compatible bucket shared by services on several hosts.
     blob_url: str | None = Field(
         default=None, description="s3://bucket[/prefix] selects the S3 backend; default: $EASEL_DATA_DIR/blobs")

@@ -59,6 +59,7 @@ from easel.serving import (
     workers_key,
 )
 from easel.settings import Settings
+from predictor import explain as explain_routes
 from predictor.errors import Invalid, PayloadTooLarge, describe_errors, install_error_handlers
 from predictor.gather import ResultRouter, TaskWaiter
 from predictor.instances import InvalidInstance, to_batch
@@ -344,6 +345,8 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
     app = FastAPI(title="Easel predictor", description=__doc__, lifespan=lifespan)
     app.state.predictor = predictor
     install_error_handlers(app)
+    explain_routes.install(app, explain_routes.Explanations(
+        settings, info.job_id, info.trial_id, info.input_shape, info.classes, list(info.accuracy), sessions))
 
     request_schema = PredictIn.model_json_schema()
 

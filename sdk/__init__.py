@@ -25,6 +25,7 @@ from sdk.errors import (
 )
 from sdk.types import (
     Dataset,
+    Explanation,
     Health,
     InferenceJob,
     Model,
@@ -40,7 +41,7 @@ from sdk.types import (
 )
 
 __all__ = [
-    "ApiError", "Client", "Conflict", "ConnectionFailed", "Dataset", "EaselError", "Forbidden", "Health",
+    "ApiError", "Client", "Conflict", "ConnectionFailed", "Dataset", "EaselError", "Explanation", "Forbidden", "Health",
     "InferenceJob", "Invalid", "Model", "NotFound", "Page", "PayloadTooLarge", "ProgressReader", "ServerError",
     "Service", "SubTrainJob", "Token", "TrainBudget", "TrainJob", "Trial", "TrialLog", "Unauthorized",
     "Unavailable", "UnsupportedFormat", "User",

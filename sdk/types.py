@@ -261,6 +261,64 @@ Prediction._nested = {"predictions": InstancePrediction}
 
 
 @dataclass(frozen=True)
+class Explanation(_Record):
+    """A LIME or Grad-CAM explanation of one instance: the prediction it explains (``label``, ``class_index``,
+    ``probabilities`` at ``slice_rate``) and the evidence — ``heatmap`` (rows of values in [0, 1] at the input's
+    resolution) and an overlay PNG for images, ``weights`` (``{"names": [...], "values": [...]}``) for feature
+    vectors. ``details`` holds the method's own findings (Grad-CAM's target layer, LIME's superpixel or
+    feature ranking)."""
+
+    id: str
+    inference_job_id: str
+    method: str
+    slice_rate: float
+    status: str
+    label: str | None = None
+    class_index: int | None = None
+    probabilities: list[float] | None = None
+    heatmap: list[list[float]] | None = None
+    weights: dict[str, Any] | None = None
+    overlay_png: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    attempts: int = 0
+    compute_s: float | None = None
+    trial_id: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def overlay(self) -> bytes | None:
+        """The overlay as PNG bytes (images only)."""
+        import base64
+
+        return base64.b64decode(self.overlay_png) if self.overlay_png else None
+
+    def save_overlay(self, path: Any) -> Any:
+        """Write the overlay PNG to ``path`` (a file, or a folder: ``<id>-<method>.png`` in it); returns the path."""
+        from pathlib import Path
+
+        data = self.overlay
+        if data is None:
+            raise ValueError(f"explanation {self.id} has no overlay (method {self.method}, status {self.status})")
+        target = Path(path)
+        if target.is_dir():
+            target = target / f"{self.id}-{self.method}.png"
+        target.write_bytes(data)
+        return target
+
+    def top_features(self, k: int = 5) -> list[tuple[str, float]]:
+        """Vectors: the ``k`` features with the largest |weight|, as ``(name, weight)``."""
+        if not self.weights:
+            return []
+        names = self.weights.get("names") or [f"x{i}" for i in range(len(self.weights["values"]))]
+        pairs = sorted(zip(names, self.weights["values"], strict=True), key=lambda p: -abs(p[1]))
+        return pairs[:k]
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     """One page of a list route. Iterating a page iterates its items."""
 

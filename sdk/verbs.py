@@ -304,6 +304,45 @@ def predict(client: Client, args: argparse.Namespace) -> Any:
     return answer.predictions
 
 
+@command("explain", help="explain one instance with Grad-CAM or LIME (runs off the deadline path)", args=[
+    *APP_VERSION,
+    arg("file", metavar="FILE", help="instances as `predict` reads them (.npy, .npz x, .json, images)"),
+    arg("--index", type=int, default=0, help="which instance of FILE (default: the first)"),
+    arg("--method", choices=["gradcam", "lime"], default="gradcam"),
+    arg("--rate", type=float, help="slice rate to explain (default: full width)"),
+    arg("--samples", type=int, help="LIME: perturbed samples"),
+    arg("--target-class", type=int, help="class to explain (default: the predicted one)"),
+    arg("--layer", help="Grad-CAM: a convolution's module name"),
+    arg("--out", type=Path, help="folder to write the overlay PNG into (images)"),
+])
+def explain(client: Client, args: argparse.Namespace) -> Any:
+    from sdk.instances import read_instances
+
+    try:
+        instances = read_instances([args.file], sys.stdin)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    if not 0 <= args.index < len(instances):
+        raise CliError(f"--index {args.index}: {args.file} holds {len(instances)} instance(s)")
+    options = {k: v for k, v in {"num_samples": args.samples, "target_class": args.target_class,
+                                 "layer": args.layer}.items() if v is not None}
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+    result = client.explain(args.app, args.version, instances[args.index], args.method, slice_rate=args.rate,
+                            options=options, save_overlay=args.out if args.out and not args.json else None)
+    if args.json:
+        return result
+    print(f"Explanation {result.id} ({result.method} at slice rate {result.slice_rate:g}): label {result.label}, "
+          f"p={max(result.probabilities or [0.0]):.3f}, computed in {result.compute_s or 0.0:.2f}s")
+    if result.details.get("target_layer"):
+        print(f"  Grad-CAM target layer: {result.details['target_layer']}")
+    for name, weight in result.top_features():
+        print(f"  {name:<20} {weight:+.4f}")
+    if args.out is not None and result.overlay_png:
+        print(f"  overlay written to {args.out / f'{result.id}-{result.method}.png'}")
+    return None
+
+
 # -- shell completion -----------------------------------------------------------------------------------
 @command("completion", help="print the shell code that enables tab completion: eval \"$(easel completion bash)\"",
          needs="nothing", args=[arg("shell", choices=SHELLS, nargs="?", default="bash")])

@@ -21,6 +21,7 @@ from admin.state import AdminState
 from easel.db.enums import ServiceKind
 from easel.db.models import InferenceJob, Service, TrainJob
 from easel.db.session import session_scope
+from easel.explanations import job_keys as explanation_keys
 from easel.jobs import InferenceJobBudget, TrainBudget, lifecycle
 from easel.kafka_io import delete_topics
 from easel.launcher import ServiceSpec
@@ -62,8 +63,10 @@ def train_job_specs(job: TrainJob) -> list[ServiceSpec]:
 
 
 def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str | None = None,
-                        port: int | None = None) -> list[ServiceSpec]:
-    """One predictor (listening on ``host:port`` when given) and ``budget.WORKERS`` inference workers."""
+                        port: int | None = None, explainers: int = 1) -> list[ServiceSpec]:
+    """One predictor (listening on ``host:port`` when given), ``budget.WORKERS`` inference workers and
+    ``explainers`` explainers (their own processes, reading the job's explanation stream: off the deadline
+    path)."""
     budget = InferenceJobBudget.from_stored(job.budget)
     tag = f"{app}-v{version}-{job.id[:8]}"
     env = {**_base_env(), "EASEL_INFERENCE_JOB_ID": job.id}
@@ -77,6 +80,11 @@ def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str 
             name=f"inference-worker-{tag}-{index}", kind=ServiceKind.INFERENCE_WORKER, inference_job_id=job.id,
             env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(budget.GPU_COUNT)},
             argv=_python_module("inference_worker", "--inference-job-id", job.id),
+        ))
+    for index in range(explainers):
+        specs.append(ServiceSpec(
+            name=f"explainer-{tag}-{index}", kind=ServiceKind.EXPLAINER, inference_job_id=job.id, env=env,
+            argv=_python_module("inference_worker.explain", "--inference-job-id", job.id),
         ))
     return specs
 
@@ -124,7 +132,7 @@ def launch_inference_job(state: AdminState, inference_job_id: str, app: str, ver
         job = session.get_one(InferenceJob, inference_job_id)
         host = state.settings.predictor_host
         port = free_port(host if host not in ("0.0.0.0", "::", "") else "127.0.0.1")
-        specs = inference_job_specs(job, app, version, host=host, port=port)
+        specs = inference_job_specs(job, app, version, host=host, port=port, explainers=state.settings.explainers)
         job.predictor_url = predictor_url(host, port)
     try:
         _launch(state, specs)
@@ -160,7 +168,7 @@ def stop_inference_job(state: AdminState, session: Session, job: InferenceJob) -
     try:
         client = make_redis(state.settings)
         try:
-            client.delete(*job_keys(job.id))
+            client.delete(*job_keys(job.id), *explanation_keys(job.id))
         finally:
             client.close()
     except Exception:  # noqa: BLE001 - leftover keys are harmless; the job is stopped either way

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from admin.state import AdminState
 from easel.db.enums import ServiceKind, ServiceStatus
-from easel.db.models import Service, SubTrainJob, TrainJob
+from easel.db.models import InferenceJob, Service, SubTrainJob, TrainJob
 from easel.db.session import session_scope
 from easel.jobs import TrainBudget, lifecycle
 from easel.launcher import ServiceSpec
@@ -54,15 +54,37 @@ class Supervisor:
         """One reconcile pass (public so tests can drive it)."""
         with session_scope(self.state.sessions) as session:
             rows = session.execute(
-                select(Service.id, SubTrainJob.id, SubTrainJob.status)
+                select(Service.id, SubTrainJob.id, SubTrainJob.status, Service.kind, InferenceJob.id,
+                       InferenceJob.status)
                 .outerjoin(SubTrainJob, SubTrainJob.id == Service.sub_train_job_id)
+                .outerjoin(InferenceJob, InferenceJob.id == Service.inference_job_id)
                 .where(Service.status.in_(lifecycle.LIVE_SERVICE))
             ).all()
-        for service_id, sub_id, sub_status in rows:
+        for service_id, sub_id, sub_status, kind, inference_id, inference_status in rows:
             # status() records processes that ended (STOPPED on exit 0, else ERRORED) as it looks.
             state = self.state.launcher.status(service_id)
-            if state.status == ServiceStatus.ERRORED and sub_id is not None and sub_status in LIVE_JOB:
+            if state.status != ServiceStatus.ERRORED:
+                continue
+            if sub_id is not None and sub_status in LIVE_JOB:
                 self._replace(service_id, sub_id)
+            elif kind == ServiceKind.EXPLAINER and inference_id is not None and inference_status in LIVE_JOB:
+                self._replace_explainer(service_id, inference_id)
+
+    def _replace_explainer(self, service_id: str, job_id: str) -> None:
+        """An explainer that died is replaced (its explanation in progress is taken over from the stream by
+        the new one, or by a sibling), up to ``MAX_RESTARTS`` replacements per explainer of the job."""
+        with session_scope(self.state.sessions) as session:
+            dead = session.get_one(Service, service_id)
+            launched = session.scalar(select(func.count()).select_from(Service).where(
+                Service.inference_job_id == job_id, Service.kind == ServiceKind.EXPLAINER))
+            spec = ServiceSpec(name=dead.name, kind=dead.kind, argv=dead.command["argv"],
+                               env=dead.command.get("env", {}), inference_job_id=job_id)
+        wanted = max(1, self.state.settings.explainers)
+        if launched > wanted * (MAX_RESTARTS + 1):
+            log.error("the explainers of inference job %s died %d times; not relaunching", job_id, launched)
+            return
+        new = self.state.launcher.start(spec)
+        log.warning("explainer %s died (exit %s); relaunched as %s", service_id, dead.exit_code, new.id)
 
     def _replace(self, service_id: str, sub_id: str) -> None:
         with session_scope(self.state.sessions) as session:

@@ -49,7 +49,15 @@ class ServiceKind(StrEnum):
     TRAIN_WORKER = "TRAIN_WORKER"
     PREDICTOR = "PREDICTOR"
     INFERENCE_WORKER = "INFERENCE_WORKER"
+    EXPLAINER = "EXPLAINER"
     OTHER = "OTHER"
+
+
+class ExplanationStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    ERRORED = "ERRORED"
 
 
 class ServiceStatus(StrEnum):

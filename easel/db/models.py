@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from easel.db.enums import (
     AccessRight,
     DatasetFormat,
+    ExplanationStatus,
     JobStatus,
     LogLevel,
     ModelSource,
@@ -234,3 +235,35 @@ class InferenceJob(Base):
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Explanation(Base):
+    """One LIME or Grad-CAM explanation of one instance by a deployed inference job.
+
+    The input and the heat map / overlay live in the blob store under ``*_key``; per-feature weights and the
+    method's details (target layer, superpixel ranking) are small and live here.
+    """
+
+    __tablename__ = "explanations"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    inference_job_id: Mapped[str] = mapped_column(ForeignKey("inference_jobs.id", ondelete="CASCADE"), index=True)
+    trial_id: Mapped[str | None] = mapped_column(ForeignKey("trials.id", ondelete="SET NULL"), default=None)
+    method: Mapped[str] = mapped_column(String(16))
+    slice_rate: Mapped[float] = mapped_column(Float)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[ExplanationStatus] = mapped_column(enum_column(ExplanationStatus, "explanation_status"))
+    instance_key: Mapped[str] = mapped_column(String(512))
+    label: Mapped[str | None] = mapped_column(String(255), default=None)
+    class_index: Mapped[int | None] = mapped_column(Integer, default=None)
+    probabilities: Mapped[dict[str, Any] | None] = mapped_column(JsonType, default=None, doc="{'values': [...]}")
+    weights: Mapped[dict[str, Any] | None] = mapped_column(JsonType, default=None, doc="{'names', 'values'}")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    heatmap_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    overlay_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    compute_s: Mapped[float | None] = mapped_column(Float, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

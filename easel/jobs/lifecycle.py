@@ -16,12 +16,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from easel.db.enums import JobStatus, ServiceStatus, TrialStatus
-from easel.db.models import InferenceJob, Service, SubTrainJob, TrainJob, Trial
-from easel.jobs.states import INFERENCE_JOB, SERVICE, SUB_TRAIN_JOB, TRAIN_JOB, TRIAL
+from easel.db.enums import ExplanationStatus, JobStatus, ServiceStatus, TrialStatus
+from easel.db.models import Explanation, InferenceJob, Service, SubTrainJob, TrainJob, Trial
+from easel.jobs.states import EXPLANATION, INFERENCE_JOB, SERVICE, SUB_TRAIN_JOB, TRAIN_JOB, TRIAL
 
 LIVE_JOB = (JobStatus.STARTED, JobStatus.RUNNING)
 LIVE_SERVICE = (ServiceStatus.STARTED, ServiceStatus.RUNNING)
+LIVE_EXPLANATION = (ExplanationStatus.PENDING, ExplanationStatus.RUNNING)
+FINISHED_EXPLANATION = (ExplanationStatus.COMPLETED, ExplanationStatus.ERRORED)
 UNFINISHED_TRIAL = (TrialStatus.PENDING, TrialStatus.RUNNING)
 FINISHED_TRIAL = (TrialStatus.COMPLETED, TrialStatus.ERRORED, TrialStatus.TERMINATED)
 
@@ -172,7 +174,36 @@ def mark_service_failed(service: Service) -> None:
     SERVICE.move(service, ServiceStatus.ERRORED)
 
 
+# -- explanations ---------------------------------------------------------------------------------------
+def new_explanation(**fields: Any) -> Explanation:
+    """An explanation asked for, not yet taken by an explainer (PENDING)."""
+    return Explanation(status=EXPLANATION.initial, **fields)
+
+
+def claim_explanation(session: Session, explanation_id: str, max_attempts: int) -> bool:
+    """An explainer takes it for one more attempt (PENDING, or RUNNING on an explainer that died → RUNNING).
+    False when it has ended or used up ``max_attempts``."""
+    return EXPLANATION.update(session, Explanation, [Explanation.id == explanation_id,
+                                                     Explanation.attempts < max_attempts],
+                              ExplanationStatus.RUNNING,
+                              {"attempts": Explanation.attempts + 1, "started_at": datetime.now(UTC)}) == 1
+
+
+def complete_explanation(session: Session, explanation_id: str, **results: Any) -> bool:
+    """RUNNING → COMPLETED with its results; False when it had ended meanwhile (e.g. timed out)."""
+    return EXPLANATION.update(session, Explanation, [Explanation.id == explanation_id], ExplanationStatus.COMPLETED,
+                              {**results, "finished_at": datetime.now(UTC)}) == 1
+
+
+def fail_explanation(session: Session, explanation_id: str, reason: str) -> bool:
+    """PENDING/RUNNING → ERRORED with the reason; False when it had already ended."""
+    return EXPLANATION.update(session, Explanation, [Explanation.id == explanation_id], ExplanationStatus.ERRORED,
+                              {"error": reason[:4000], "finished_at": datetime.now(UTC)}) == 1
+
+
 __all__ = [
+    "FINISHED_EXPLANATION", "LIVE_EXPLANATION", "claim_explanation", "complete_explanation", "fail_explanation",
+    "new_explanation",
     "FINISHED_TRIAL", "LIVE_JOB", "LIVE_SERVICE", "UNFINISHED_TRIAL", "claim_trial", "end_trial",
     "mark_inference_job_errored", "mark_inference_job_running", "mark_inference_job_stopped",
     "mark_service_exited", "mark_service_failed", "mark_service_running", "mark_sub_train_job_completed",

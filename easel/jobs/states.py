@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Update, update
 from sqlalchemy.orm import Session
 
-from easel.db.enums import JobStatus, ServiceStatus, TrialStatus
+from easel.db.enums import ExplanationStatus, JobStatus, ServiceStatus, TrialStatus
 
 
 class IllegalTransition(ValueError):
@@ -122,4 +122,11 @@ SERVICE = _machine("service", ServiceStatus.STARTED, {
     ServiceStatus.ERRORED: _LIVE_SERVICE,
 })
 
-__all__ = ["INFERENCE_JOB", "SERVICE", "SUB_TRAIN_JOB", "TRAIN_JOB", "TRIAL", "IllegalTransition", "StatusMachine"]
+_LIVE_EXPLANATION = (ExplanationStatus.PENDING, ExplanationStatus.RUNNING)
+EXPLANATION = _machine("explanation", ExplanationStatus.PENDING, {
+    ExplanationStatus.RUNNING: _LIVE_EXPLANATION,                  # an explainer takes it (again, after one died)
+    ExplanationStatus.COMPLETED: (ExplanationStatus.RUNNING,),
+    ExplanationStatus.ERRORED: _LIVE_EXPLANATION,                  # it failed, timed out, or used up its attempts
+})
+
+__all__ = ["EXPLANATION", "INFERENCE_JOB", "SERVICE", "SUB_TRAIN_JOB", "TRAIN_JOB", "TRIAL", "IllegalTransition", "StatusMachine"]

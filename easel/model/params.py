@@ -66,3 +66,14 @@ def _header(data: bytes) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise ValueError("bad safetensors header: not an object")
     return header
+
+
+def tensor_shapes(header_bytes: bytes) -> dict[str, list[int]]:
+    """Each tensor's shape, from the header of safetensors bytes (the header is enough; no torch needed)."""
+    return {name: [int(d) for d in entry.get("shape", [])] for name, entry in _header(header_bytes).items()
+            if name != "__metadata__" and isinstance(entry, dict)}
+
+
+def conv_layers(shapes: dict[str, list[int]]) -> list[str]:
+    """Names of the 2-D convolutions among a state dict's tensors: modules whose ``weight`` is 4-D."""
+    return [name[: -len(".weight")] for name, shape in shapes.items() if name.endswith(".weight") and len(shape) == 4]

@@ -110,6 +110,12 @@ class BaseModel(ABC):
     def load_parameters(self, params: bytes) -> None:
         """Restore parameters written by :meth:`dump_parameters` (into a model built with the same knobs)."""
 
+    def torch_network(self) -> Any:
+        """The trained ``torch.nn.Module`` behind :meth:`predict` (returning logits for a batch shaped like
+        the queries), for gradient-based explanations such as Grad-CAM; ``None`` (the default) when the
+        template has none to offer. LIME needs only :meth:`predict`."""
+        return None
+
     def profile(
         self, dataset_path: str, slice_rates: Sequence[float] | None = None, *, batch_size: int = 64,
         queries: Sequence[Any] | None = None, repeats: int = 3,

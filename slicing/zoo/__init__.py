@@ -8,10 +8,11 @@ from typing import Any
 from ..module import SlicedModule
 from .mlp import SlicedMLP, sliced_mlp
 from .resnet import BOTTLENECK_LAYERS, SlicedBasicBlock, SlicedBottleneck, SlicedResNet, sliced_resnet
-from .vgg import VGG_CONFIGS, SlicedVGG, sliced_vgg
+from .vgg import VGG_CONFIGS, SlicedVGG, sliced_cnn, sliced_vgg
 
 ARCHITECTURES: dict[str, Callable[..., SlicedModule]] = {
     "mlp": sliced_mlp,
+    "cnn": sliced_cnn,
     "vgg": sliced_vgg,
     "resnet": sliced_resnet,
 }
@@ -36,6 +37,7 @@ __all__ = [
     "SlicedResNet",
     "SlicedVGG",
     "build_model",
+    "sliced_cnn",
     "sliced_mlp",
     "sliced_resnet",
     "sliced_vgg",

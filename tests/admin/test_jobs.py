@@ -159,7 +159,7 @@ def test_inference_job_life_cycle(developer: Client, datasets, seed_trials) -> N
     job = developer.create_inference_job("serve", -1, workers=2)
     assert (job.app, job.app_version, job.status, job.workers) == ("serve", 1, "STARTED", 2)
     assert job.trial_ids == [ids[1], ids[2]]  # best with parameters per model, best first
-    assert sorted(s.kind for s in job.services) == ["INFERENCE_WORKER", "INFERENCE_WORKER", "PREDICTOR"]
+    assert sorted(s.kind for s in job.services) == ["EXPLAINER", "INFERENCE_WORKER", "INFERENCE_WORKER", "PREDICTOR"]
     predictor = next(s for s in job.services if s.kind == "PREDICTOR")
     assert job.predictor_url == f"http://127.0.0.1:{predictor.port}"  # chosen at launch
     with pytest.raises(Conflict, match="already has a running inference job"):

@@ -12,7 +12,7 @@ PACKAGES = ("admin", "advisor", "easel", "inference_worker", "predictor", "train
             "sdk")
 OWNER = ROOT / "easel" / "jobs"
 #: the ORM classes with a status column (writing ``status=`` in their constructor sets one)
-STATEFUL = {"TrainJob", "SubTrainJob", "Trial", "InferenceJob", "Service"}
+STATEFUL = {"TrainJob", "SubTrainJob", "Trial", "InferenceJob", "Service", "Explanation"}
 
 
 def status_writes(source: str) -> list[int]:

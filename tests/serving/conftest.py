@@ -35,7 +35,7 @@ def serving_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={
         "superadmin_email": ROOT[0], "superadmin_password": ROOT[1], "password_hash_rounds": 4,
         "template_check_timeout_s": 30.0, "template_check_memory_mb": 4096,
-        "serving_drain_s": 5.0,
+        "serving_drain_s": 5.0, "explainers": 0,  # explanations have their own tests (tests/explain)
     })
 
 
