@@ -40,7 +40,7 @@ ROOT = Path(__file__).parents[2]
 TEMPLATE = Path(__file__).with_name("tiny_mlp_template.py")
 EMAIL, PASSWORD = "multi-host@easel.test", "multi-host-password"
 PLACEMENT = {ServiceKind.ADVISOR: "train", ServiceKind.TRAIN_WORKER: "train",
-             ServiceKind.PREDICTOR: "serve", ServiceKind.INFERENCE_WORKER: "serve"}  # the other hosts: data, ctl
+             ServiceKind.PREDICTOR: "serve", ServiceKind.INFERENCE_WORKER: "serve", ServiceKind.EXPLAINER: "serve"}  # the other hosts: data, ctl
 WHY_NOT = can_create_namespaces()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(WHY_NOT is not None, reason=WHY_NOT or "")]
 
