@@ -15,7 +15,6 @@ Stages 2-8 are :func:`run_life_cycle`, which the test suite runs in a shortened 
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import threading
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from easel.cli import main as cli_main
+from easel.credentials import apply_local_credentials
 from easel.settings import get_settings
 
 APP = "digits-demo"
@@ -224,13 +224,12 @@ def run_life_cycle(client: Any, plan: DemoPlan, out: Path, app: str = APP) -> De
 
 
 def main() -> int:
-    # Jobs start their services for real (admin reads this when `up` starts it).
-    os.environ.setdefault("EASEL_LAUNCH_SERVICES", "true")
     settings = get_settings()
     began = _stage(f"1. easel up  (data dir {settings.data_dir})")
     if cli_main(["up"]) != 0:
         return 1
     print(f"  up in {time.perf_counter() - began:.1f}s")
+    settings = apply_local_credentials(settings)  # `up` generated the superadmin password on its first run
     from sdk import Client
 
     client = Client(settings.resolved_admin_url, timeout=120)

@@ -66,6 +66,8 @@ def api_message(error: Any) -> str:
 
 
 class KubernetesLauncher(Launcher):
+    name = LAUNCHER
+
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], api_client: Any | None = None) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -91,8 +93,8 @@ class KubernetesLauncher(Launcher):
         with session_scope(self.sessions) as session:
             owner = self._owner(session, spec)
             row = lifecycle.new_service(
-                name=spec.name, kind=spec.kind, launcher=LAUNCHER, host=spec.host, port=spec.port,
-                command={"argv": list(spec.argv), "env": dict(spec.env)},
+                name=spec.name, kind=spec.kind, launcher=self.name,
+                host=spec.host, port=spec.port, command={"argv": list(spec.argv), "env": dict(spec.env)},
                 sub_train_job_id=spec.sub_train_job_id, inference_job_id=spec.inference_job_id,
             )
             session.add(row)
@@ -111,7 +113,9 @@ class KubernetesLauncher(Launcher):
             raise LaunchRefused(refused) from None
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
-            lifecycle.mark_service_running(row, pod_name=pod_name, **({"host": host} if host is not None else {}))
+            lifecycle.mark_service_running(row, pod_name=pod_name)
+            if host is not None:
+                row.host = host
             return ServiceState.of(row)
 
     def stop(self, service_id: str, timeout_s: float = 10.0) -> ServiceState:
@@ -145,9 +149,7 @@ class KubernetesLauncher(Launcher):
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status in _ALIVE and found != ServiceStatus.RUNNING:
-                # ERRORED is never recorded as a clean exit (code 0), whatever the pod's code says.
-                clean = found == ServiceStatus.STOPPED
-                lifecycle.mark_service_exited(row, exit_code if clean or exit_code else None)
+                lifecycle.mark_service_exited(row, exit_code, to=found)
                 if reason is not None:
                     row.command = {**row.command, "error": reason}
             return ServiceState.of(row)

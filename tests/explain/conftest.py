@@ -46,7 +46,7 @@ def explain_settings(settings: Settings) -> Iterator[Settings]:
     try:
         yield settings.model_copy(update={
             "superadmin_email": ROOT[0], "superadmin_password": ROOT[1], "password_hash_rounds": 4,
-            "launch_services": True, "serving_drain_s": 5.0, "explain_timeout_s": 240.0,
+            "serving_drain_s": 5.0, "explain_timeout_s": 240.0,
         })
     finally:
         for key, value in saved.items():

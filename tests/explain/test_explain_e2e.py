@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from easel import explanations as store
+from easel.api_errors import Invalid as PredictorInvalid
 from easel.blobstore import LocalBlobStore
 from easel.db.enums import ServiceKind, ServiceStatus
 from easel.db.models import Explanation, InferenceJob, Service
@@ -27,7 +28,6 @@ from easel.demo import QUICK, WEBUI_INDEX
 from easel.model.params import tensors_to_bytes
 from easel.redis_client import make_redis
 from easel.settings import Settings
-from predictor.errors import Invalid as PredictorInvalid
 from predictor.explain import ExplainIn, Explanations
 from sdk import EaselError, Invalid, NotFound
 
