@@ -3,7 +3,8 @@
 * advisor and train worker → a ``batch/v1`` Job (``backoffLimit: 0``: admin's supervisor decides relaunches,
   as it does for local processes); deleting the Job deletes its pod;
 * predictor → a Deployment of one replica plus a ClusterIP Service in front of it;
-* inference workers of one inference job → one Deployment whose replica count is the number of live workers.
+* inference workers of one inference job → one Deployment whose replica count is the number of live workers;
+* an explainer → a Deployment of one replica (it runs until stopped; Kubernetes restarts it if it crashes).
 
 Every object carries the recommended ``app.kubernetes.io/*`` labels plus ``easel.io/*`` labels naming the
 app, its version, the job and the service, so ``kubectl get -l`` finds what Easel runs. Pods run the image's
@@ -26,6 +27,7 @@ ENTRY_POINTS = {
     ServiceKind.TRAIN_WORKER: "train-worker",
     ServiceKind.PREDICTOR: "predictor",
     ServiceKind.INFERENCE_WORKER: "inference-worker",
+    ServiceKind.EXPLAINER: "explainer",
 }
 # Settings that name paths or identities of admin's own host, not the pod's.
 HOST_ONLY_ENV = frozenset({"PYTHONPATH", "EASEL_SERVICE_ID", "EASEL_WORKER_INDEX"})
@@ -151,29 +153,40 @@ def job_body(settings: Settings, spec: ServiceSpec, name: str, service_id: str, 
     }
 
 
+def _one_replica(settings: Settings, spec: ServiceSpec, name: str, service_id: str, owner: Owner | None,
+                 env: dict[str, str], port: int | None = None) -> dict[str, Any]:
+    object_labels = labels(spec.kind, owner, service_id)
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _metadata(name, settings, object_labels),
+        "spec": {
+            "replicas": 1, "selector": {"matchLabels": {f"{PREFIX}/service": service_id}},
+            "template": {"metadata": {"labels": object_labels},
+                         "spec": pod_spec(settings, spec, env, restart="Always", port=port)},
+        },
+    }
+
+
 def predictor_bodies(settings: Settings, spec: ServiceSpec, name: str, service_id: str,
                      owner: Owner | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The predictor's Deployment and the Service clients reach it through."""
     if spec.port is None:
         raise ValueError(f"predictor {spec.name!r} needs a port to be served on Kubernetes")
-    object_labels = labels(spec.kind, owner, service_id)
-    selector = {f"{PREFIX}/service": service_id}
     env = pod_env(spec, EASEL_SERVICE_ID=service_id, EASEL_PREDICTOR_HOST="0.0.0.0",
                   EASEL_PREDICTOR_URL=service_url(settings, name, spec.port))
-    deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _metadata(name, settings, object_labels),
-        "spec": {
-            "replicas": 1, "selector": {"matchLabels": selector},
-            "template": {"metadata": {"labels": object_labels},
-                         "spec": pod_spec(settings, spec, env, restart="Always", port=spec.port)},
-        },
-    }
+    deployment = _one_replica(settings, spec, name, service_id, owner, env, port=spec.port)
     service = {
-        "apiVersion": "v1", "kind": "Service", "metadata": _metadata(name, settings, object_labels),
-        "spec": {"type": "ClusterIP", "selector": selector,
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": _metadata(name, settings, labels(spec.kind, owner, service_id)),
+        "spec": {"type": "ClusterIP", "selector": {f"{PREFIX}/service": service_id},
                  "ports": [{"name": "http", "port": spec.port, "targetPort": "http", "protocol": "TCP"}]},
     }
     return deployment, service
+
+
+def explainer_body(settings: Settings, spec: ServiceSpec, name: str, service_id: str,
+                   owner: Owner | None) -> dict[str, Any]:
+    """An explainer: one replica, no Service (it reads the job's explanation stream from Redis)."""
+    return _one_replica(settings, spec, name, service_id, owner, pod_env(spec, EASEL_SERVICE_ID=service_id))
 
 
 def service_url(settings: Settings, name: str, port: int) -> str:

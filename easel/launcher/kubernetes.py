@@ -1,5 +1,7 @@
 """Kubernetes launcher: services as Jobs and Deployments, through the official ``kubernetes`` client.
 
+Advisors and train workers are Jobs; a predictor is a Deployment and a Service; an explainer a Deployment;
+the inference workers of a job share one Deployment scaled by PATCH (see :mod:`easel.launcher.k8s_objects`).
 Each service still gets one row in the ``services`` table (launcher ``"kubernetes"``, ``pod_name`` = the
 object's name); :meth:`status` reads the objects back (read/list) and records what it finds, so admin's
 supervisor relaunches a failed advisor or train worker exactly as it does for local processes. A request the
@@ -171,6 +173,10 @@ class KubernetesLauncher(Launcher):
                 self._delete(ServiceKind.PREDICTOR, name)
                 raise
             return name, f"{name}.{self.namespace}.svc"
+        if spec.kind == ServiceKind.EXPLAINER:
+            apps.create_namespaced_deployment(
+                self.namespace, objects.explainer_body(self.settings, spec, name, service_id, owner))
+            return name, None
         batch.create_namespaced_job(self.namespace, objects.job_body(self.settings, spec, name, service_id, owner))
         return name, None
 
@@ -184,7 +190,7 @@ class KubernetesLauncher(Launcher):
         with self._scale_lock:
             with session_scope(self.sessions) as session:
                 live = Service.inference_job_id == job_id, Service.kind == ServiceKind.INFERENCE_WORKER
-                # A joining row is already recorded (counted); a leaving one is still alive (not counted).
+                # A joining row is already recorded (counted); a leaving one was just marked STOPPED.
                 count = session.scalar(select(func.count()).select_from(Service).where(
                     *live, Service.status.in_(_ALIVE), Service.id != (leaving or "")))
             if joining is not None:

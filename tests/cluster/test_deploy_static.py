@@ -118,6 +118,8 @@ def _specs() -> list[ServiceSpec]:
                     argv=[*python, "predictor", "--inference-job-id", "i1", "--host", "0.0.0.0", "--port", "8080"]),
         ServiceSpec(name="inference-worker-app-v1-abc-0", kind=ServiceKind.INFERENCE_WORKER, inference_job_id="i1",
                     argv=[*python, "inference_worker", "--inference-job-id", "i1"], env={"EASEL_GPU_COUNT": "1"}),
+        ServiceSpec(name="explainer-app-v1-abc-0", kind=ServiceKind.EXPLAINER, inference_job_id="i1",
+                    argv=[*python, "inference_worker.explain", "--inference-job-id", "i1"]),
     ]
 
 
@@ -135,6 +137,8 @@ def test_every_body_the_launcher_builds_validates_strictly(gpu_scheduling: bool)
             bodies += objects.predictor_bodies(settings, spec, name, "0123abcd" * 4, owner)
         elif spec.kind == ServiceKind.INFERENCE_WORKER:
             bodies.append(objects.workers_body(settings, spec, 3, owner))
+        elif spec.kind == ServiceKind.EXPLAINER:
+            bodies.append(objects.explainer_body(settings, spec, name, "0123abcd" * 4, owner))
         else:
             bodies.append(objects.job_body(settings, spec, name, "0123abcd" * 4, owner))
     for body in bodies:
@@ -145,7 +149,7 @@ def test_every_body_the_launcher_builds_validates_strictly(gpu_scheduling: bool)
             assert container["command"][0] == "easel" and container["command"][1] in _cli_verbs()
             assert pod["securityContext"]["runAsNonRoot"] is True
             assert ("nodeSelector" in pod) == (gpu_scheduling and "nvidia.com/gpu" in container["resources"]["limits"])
-    assert len({b["metadata"]["name"] for b in bodies if b["kind"] != "Service"}) == 4
+    assert len({b["metadata"]["name"] for b in bodies if b["kind"] != "Service"}) == 5
 
 
 def test_long_and_odd_names_become_dns_labels() -> None:
@@ -184,7 +188,7 @@ def test_the_image_is_multi_stage_non_root_with_a_healthcheck_and_pinned_bases()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["easel"] == "sdk.cli:main", "the image's entry point is the installed easel command"
     assert project["entry-points"]["easel.cli"]["platform"] == "easel.cli:register", "with the server verbs"
-    assert {"admin", "advisor", "train-worker", "predictor", "inference-worker"} <= _cli_verbs()
+    assert {"admin", "advisor", "train-worker", "predictor", "inference-worker", "explainer"} <= _cli_verbs()
     command = json.loads(next(a for kind, a in instructions if kind == "CMD"))
     assert command[0] in _cli_verbs()
     ignored = (ROOT / ".dockerignore").read_text().split()

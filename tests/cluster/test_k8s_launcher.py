@@ -21,6 +21,7 @@ from admin.services.orchestration import inference_job_specs
 from easel.db.enums import JobStatus, ServiceKind, ServiceStatus
 from easel.db.models import InferenceJob, Service, TrainJob
 from easel.db.session import make_engine, make_sessionmaker, session_scope
+from easel.jobs import lifecycle
 from easel.launcher import make_launcher
 from easel.launcher.kubernetes import KubernetesLauncher, LaunchRefused
 from easel.settings import LauncherKind, Settings
@@ -190,8 +191,8 @@ def _inference_job(settings: Settings, app: str, workers: int) -> tuple[Inferenc
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
     with session_scope(sessions) as session:
         train = session.scalars(select(TrainJob).where(TrainJob.app == app)).one()
-        job = InferenceJob(train_job_id=train.id, status=JobStatus.RUNNING, owner_id=train.owner_id,
-                           budget={"WORKERS": workers, "GPU_COUNT": 0}, trial_ids={"trials": []})
+        job = lifecycle.new_inference_job(train_job_id=train.id, owner_id=train.owner_id,
+                                          budget={"WORKERS": workers, "GPU_COUNT": 0}, trial_ids={"trials": []})
         session.add(job)
         session.flush()
         session.expunge(job)
@@ -206,7 +207,9 @@ def test_inference_job_is_a_predictor_service_and_a_scaled_worker_deployment(
     assert isinstance(launcher, KubernetesLauncher)
     specs = inference_job_specs(job, app, version, host="0.0.0.0", port=8080)
     states = [launcher.start(spec) for spec in specs]
-    predictor, workers = states[0], states[1:]
+    predictor = next(s for s in states if s.kind is ServiceKind.PREDICTOR)
+    workers = [s for s in states if s.kind is ServiceKind.INFERENCE_WORKER]
+    explainer = next(s for s in states if s.kind is ServiceKind.EXPLAINER)
 
     row = _rows(k8s_settings, id=predictor.id)[0]
     deployment, service = fake.named("deployments")[row.pod_name], fake.named("services")[row.pod_name]
@@ -224,6 +227,12 @@ def test_inference_job_is_a_predictor_service_and_a_scaled_worker_deployment(
     assert len([c for c in fake.calls if c.resource == "deployments/scale" and c.name == name]) == 2, \
         "the first worker creates the Deployment; the others scale it by PATCH"
     assert _container(fake.named("deployments")[name])["command"] == ["easel", "inference-worker"]
+
+    explaining = fake.named("deployments")[_rows(k8s_settings, id=explainer.id)[0].pod_name]
+    assert _container(explaining)["command"] == ["easel", "explainer"]
+    assert _container(explaining)["args"] == ["--inference-job-id", job.id] and "ports" not in _container(explaining)
+    launcher.stop(explainer.id)
+    assert explaining["metadata"]["name"] not in fake.named("deployments")
 
     launcher.stop(workers[0].id)
     assert fake.named("deployments")[name]["spec"]["replicas"] == 2
@@ -269,7 +278,9 @@ def test_a_pod_stuck_on_its_image_errors_the_service_with_the_reason(
     job, app, version = _inference_job(k8s_settings, "k8s-image", workers=2)
     launcher = make_launcher(k8s_settings, make_sessionmaker(make_engine(k8s_settings.resolved_database_url)))
     specs = inference_job_specs(job, app, version, host="0.0.0.0", port=8080)
-    predictor, *workers = [launcher.start(spec) for spec in specs]
+    states = [launcher.start(spec) for spec in specs]
+    predictor = next(s for s in states if s.kind is ServiceKind.PREDICTOR)
+    workers = [s for s in states if s.kind is ServiceKind.INFERENCE_WORKER]
     name = _rows(k8s_settings, id=workers[0].id)[0].pod_name
     assert len([p for p in fake.named("pods").values() if p["metadata"]["ownerReferences"][0]["name"] == name]) == 2
     message = 'Back-off pulling image "registry.example/easel:0.1.0-cpu"'
@@ -277,8 +288,8 @@ def test_a_pod_stuck_on_its_image_errors_the_service_with_the_reason(
     assert launcher.status(predictor.id).status is ServiceStatus.ERRORED
     assert f"ImagePullBackOff: {message}" in _rows(k8s_settings, id=predictor.id)[0].command["error"]
     assert launcher.status(workers[0].id).status is ServiceStatus.RUNNING, "the workers' pods are fine"
-    for worker in workers:
-        launcher.stop(worker.id)
+    for state in states:
+        launcher.stop(state.id)
     assert not [p for p in fake.named("pods").values() if p["metadata"]["ownerReferences"][0]["name"] == name]
 
 

@@ -1,9 +1,8 @@
 """The Role in ``deploy/k8s/base`` grants exactly the verbs the Kubernetes launcher calls.
 
 A whole cycle — every kind of service started, read back, scaled and stopped — runs against a fresh
-Kubernetes API CONTRACT FAKE (not a cluster), which records every call. Admin runs here without launching
-services (its launcher is the contract fake that only records them, so no supervisor of real processes
-reads the same rows while the cycle runs).
+Kubernetes API CONTRACT FAKE (not a cluster), which records every call. Admin, which only records the job
+here, has the contract-fake launcher (``tests/fake_launcher.py``), so its supervisor never calls the API.
 """
 
 from __future__ import annotations
@@ -19,9 +18,9 @@ from support import ServerThread, npz_file
 
 from admin.app import create_app
 from admin.services.orchestration import inference_job_specs, train_job_specs
-from easel.db.enums import JobStatus
-from easel.db.models import InferenceJob, TrainJob
+from easel.db.models import TrainJob
 from easel.db.session import make_engine, make_sessionmaker, session_scope
+from easel.jobs import lifecycle
 from easel.launcher import make_launcher
 from easel.launcher.kubernetes import API_VERBS
 from easel.settings import LauncherKind, Settings
@@ -56,8 +55,8 @@ def test_role_grants_exactly_the_verbs_the_launcher_uses(settings: Settings, tra
         with session_scope(sessions) as session:
             train = session.get_one(TrainJob, train_job_id)
             specs = train_job_specs(train)
-            job = InferenceJob(train_job_id=train.id, status=JobStatus.RUNNING, owner_id=train.owner_id,
-                               budget={"WORKERS": 2, "GPU_COUNT": 0}, trial_ids={"trials": []})
+            job = lifecycle.new_inference_job(train_job_id=train.id, owner_id=train.owner_id,
+                                              budget={"WORKERS": 2, "GPU_COUNT": 0}, trial_ids={"trials": []})
             session.add(job)
             session.flush()
             specs += inference_job_specs(job, train.app, train.app_version, host="0.0.0.0", port=8080)

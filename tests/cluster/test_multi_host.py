@@ -3,13 +3,12 @@
 Hosts: ``data`` runs PostgreSQL, Redis, the Kafka-protocol broker and an S3-compatible server (moto's); ``ctl``
 runs admin; ``train`` runs the advisor and train worker; ``serve`` runs the predictor and inference worker.
 Each host has its own ``EASEL_DATA_DIR``, so datasets and parameters can only travel through the S3 blob
-store. Admin runs with the contract-fake launcher (``admin_with_fake_launcher.py``): it records every service
-with its command line and this test places each on its host (the part a cluster scheduler plays), with the
-service's id.
+store. Admin's launcher is the local one, placing each service on its host (``netns_admin.py``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -23,10 +22,10 @@ import boto3
 import numpy as np
 import psycopg
 import pytest
-from fake_launcher import FakeLauncher
 from netns_lab import NetnsLab, can_create_namespaces
 from s3_server import ACCESS_KEY, SECRET_KEY, start_s3_server
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from easel.db.enums import ServiceKind, ServiceStatus
 from easel.db.models import Service
@@ -41,7 +40,7 @@ ROOT = Path(__file__).parents[2]
 TEMPLATE = Path(__file__).with_name("tiny_mlp_template.py")
 EMAIL, PASSWORD = "multi-host@easel.test", "multi-host-password"
 PLACEMENT = {ServiceKind.ADVISOR: "train", ServiceKind.TRAIN_WORKER: "train",
-             ServiceKind.PREDICTOR: "serve", ServiceKind.INFERENCE_WORKER: "serve", ServiceKind.EXPLAINER: "serve"}
+             ServiceKind.PREDICTOR: "serve", ServiceKind.INFERENCE_WORKER: "serve", ServiceKind.EXPLAINER: "serve"}  # the other hosts: data, ctl
 WHY_NOT = can_create_namespaces()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(WHY_NOT is not None, reason=WHY_NOT or "")]
 
@@ -126,58 +125,33 @@ def _host_env(shared: dict[str, str], root: Path, host: str, **extra: str) -> di
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
-class Scheduler:
-    """Places each service the fake launcher recorded on its host, once."""
-
-    def __init__(self, lab: NetnsLab, shared: dict[str, str], root: Path) -> None:
-        self.lab, self.shared, self.root = lab, shared, root
-        self.sessions = make_sessionmaker(make_engine(shared["EASEL_DATABASE_URL"]))
-        self.placed: dict[str, str] = {}
-
-    def place_new(self) -> int:
-        with session_scope(self.sessions) as session:
-            rows = session.scalars(select(Service).where(Service.launcher == FakeLauncher.name,
-                                                         Service.status == ServiceStatus.RUNNING)).all()
-            todo = [(r.id, r.kind, list(r.command["argv"]), dict(r.command.get("env", {})))
-                    for r in rows if r.id not in self.placed]
-        for service_id, kind, argv, env in todo:
-            host = PLACEMENT[kind]
-            extra = {}
-            if kind == ServiceKind.PREDICTOR:  # it listens on its host's address, on a port it picks and records
-                extra = {"EASEL_PREDICTOR_HOST": self.lab.hosts[host].address}
-                argv = _without_options(argv, "--host", "--port")
-            # argv[0] is the recording admin's interpreter; the same one exists on every "host" here.
-            self.lab.spawn(host, [sys.executable, *argv[1:]],
-                           _host_env(self.shared, self.root, host, **env, **extra, EASEL_SERVICE_ID=service_id),
-                           self.root / "logs" / f"{kind.value.lower()}-{service_id[:8]}.log")
-            self.placed[service_id] = host
-        return len(todo)
+def _services(sessions: sessionmaker[Session], kind: ServiceKind) -> list[tuple[int | None, ServiceStatus]]:
+    with session_scope(sessions) as session:
+        return [(r.pid, r.status) for r in session.scalars(select(Service).where(Service.kind == kind))]
 
 
-def _without_options(argv: list[str], *names: str) -> list[str]:
-    """``argv`` less each ``--name value`` pair named."""
-    kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg in names:
-            skip = True
-        else:
-            kept.append(arg)
-    return kept
+def _netns_of(pid: int) -> str:
+    return subprocess.run(["ip", "netns", "identify", str(pid)], capture_output=True, text=True,
+                          timeout=10).stdout.strip()
+
+
+def _running_on(sessions: sessionmaker[Session], kind: ServiceKind, netns: str) -> bool:
+    """Some service of ``kind`` runs, and every one that runs is a process in ``netns``."""
+    running = [pid for pid, status in _services(sessions, kind) if status == ServiceStatus.RUNNING and pid]
+    return bool(running) and all(_netns_of(pid) == netns for pid in running)
 
 
 def test_train_and_serve_across_hosts(lab: NetnsLab, tmp_path: Path) -> None:
     shared = _start_data_services(lab, tmp_path)
     ctl = lab.hosts["ctl"].address
-    admin_env = _host_env(shared, tmp_path, "ctl", EASEL_SUPERADMIN_EMAIL=EMAIL, EASEL_SUPERADMIN_PASSWORD=PASSWORD,
-                          EASEL_PASSWORD_HASH_ROUNDS="4")
-    admin_env["PYTHONPATH"] += os.pathsep + str(ROOT / "tests")  # the contract-fake launcher
-    lab.spawn("ctl", [sys.executable, str(Path(__file__).with_name("admin_with_fake_launcher.py")), ctl, "3000"],
-              admin_env,
+    placement = {kind.value: {"netns": lab.hosts[host].netns, "address": lab.hosts[host].address,
+                              "data_dir": str(tmp_path / "hosts" / host)} for kind, host in PLACEMENT.items()}
+    lab.spawn("ctl", [sys.executable, str(Path(__file__).with_name("netns_admin.py")), "--host", ctl,
+                      "--port", "3000", "--placement", json.dumps(placement)],
+              _host_env(shared, tmp_path, "ctl", EASEL_SUPERADMIN_EMAIL=EMAIL, EASEL_SUPERADMIN_PASSWORD=PASSWORD,
+                        EASEL_PASSWORD_HASH_ROUNDS="4", EASEL_PREDICTOR_HOST="0.0.0.0"),
               tmp_path / "logs" / "admin.log")
-    scheduler = Scheduler(lab, shared, tmp_path)
+    sessions = make_sessionmaker(make_engine(shared["EASEL_DATABASE_URL"]))
     client = Client(f"http://{ctl}:3000", timeout=60)
     try:
         _wait(lambda: client.health(), 90, "admin on the ctl host", lab)
@@ -189,7 +163,8 @@ def test_train_and_serve_across_hosts(lab: NetnsLab, tmp_path: Path) -> None:
         mlp = client.upload_model("tiny-sliced-mlp", "IMAGE_CLASSIFICATION", TEMPLATE, class_name="TinySlicedMLP")
         job = client.create_train_job("multi-host", "IMAGE_CLASSIFICATION", train.id, val.id, [mlp.id],
                                       budget=TrainBudget(model_trial_count=1, workers=1, early_stop=False))
-        assert scheduler.place_new() == 2, "an advisor and a train worker were recorded"
+        train_ns = lab.hosts["train"].netns
+        _wait(lambda: _running_on(sessions, ServiceKind.TRAIN_WORKER, train_ns), 60, "a train worker on the train host")
 
         def finished() -> bool:
             return client.get_train_job(job.app, job.app_version).status in ("COMPLETED", "ERRORED", "STOPPED")
@@ -198,11 +173,14 @@ def test_train_and_serve_across_hosts(lab: NetnsLab, tmp_path: Path) -> None:
         trials = list(client.list_trials(job.app, job.app_version))
         assert [t.status for t in trials] == ["COMPLETED"], [(t.no, t.status, t.error) for t in trials]
         assert client.get_train_job(job.app, job.app_version).status == "COMPLETED"
+        assert not (tmp_path / "hosts" / "train" / "blobs").exists(), "the parameters went to S3"
 
         client.create_inference_job(job.app, job.app_version, workers=1)
-        assert scheduler.place_new() == 3, "a predictor, an inference worker and an explainer were recorded"
         deployed = client.wait_inference_job(job.app, job.app_version, timeout_s=300)
-        assert deployed.predictor_url == f"http://{lab.hosts['serve'].address}:" + deployed.predictor_url.split(":")[-1]
+        serve = lab.hosts["serve"]
+        assert deployed.predictor_url.startswith(f"http://{serve.address}:")
+        assert _running_on(sessions, ServiceKind.PREDICTOR, serve.netns)
+        assert _running_on(sessions, ServiceKind.INFERENCE_WORKER, serve.netns)
 
         with np.load(val_path) as data:
             x, y = data["x"][:40], data["y"][:40]
@@ -210,10 +188,7 @@ def test_train_and_serve_across_hosts(lab: NetnsLab, tmp_path: Path) -> None:
         assert answer.served + answer.dropped == len(x) and answer.served == len(x), answer.totals
         correct = sum(p.label == str(label) for p, label in zip(answer.predictions, y, strict=True))
         assert correct / len(x) > 0.5, "the model trained on the train host answers on the serve host"
-        assert set(scheduler.placed.values()) == {"train", "serve"}
-        for host in ("train", "serve"):
-            assert (tmp_path / "hosts" / host).is_dir()
         client.stop_inference_job(job.app, job.app_version)
     finally:
         client.close()
-        scheduler.sessions.kw["bind"].dispose()
+        sessions.kw["bind"].dispose()
