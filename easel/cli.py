@@ -1,6 +1,6 @@
 """The platform's server verbs: ``up``, ``down``, ``status`` (the local stack), ``admin`` (serve the API) and
 the service entry points of the container image: ``advisor``, ``train-worker``, ``predictor``,
-``inference-worker``.
+``inference-worker``, ``explainer``.
 
 Users have one ``easel`` command: the SDK owns it (``sdk/cli.py``: login, datasets, train, predict, ...) and
 this module contributes the server verbs through the ``easel.cli`` entry-point group (see ``pyproject.toml``),
@@ -107,6 +107,7 @@ SERVICE_VERBS = {
     "train-worker": ("train_worker", "run a train worker of a sub-train-job"),
     "predictor": ("predictor", "run the predictor (HTTP front) of an inference job"),
     "inference-worker": ("inference_worker", "run an inference worker of an inference job"),
+    "explainer": ("inference_worker.explain", "run an explainer (LIME, Grad-CAM) of an inference job"),
 }
 
 

@@ -26,6 +26,7 @@ ENTRY_POINTS = {
     ServiceKind.TRAIN_WORKER: "train-worker",
     ServiceKind.PREDICTOR: "predictor",
     ServiceKind.INFERENCE_WORKER: "inference-worker",
+    ServiceKind.EXPLAINER: "explainer",
 }
 # Settings that name paths or identities of admin's own host, not the pod's.
 HOST_ONLY_ENV = frozenset({"PYTHONPATH", "EASEL_SERVICE_ID", "EASEL_WORKER_INDEX"})
