@@ -35,7 +35,12 @@ from easel.settings import get_settings
 APP = "digits-demo"
 TASK = "IMAGE_CLASSIFICATION"
 MODEL = "SlicedCNN"
-WEBUI_INDEX = Path(__file__).resolve().parents[1] / "webui" / "dist" / "index.html"
+WEBUI_DIST = Path(__file__).resolve().parents[1] / "webui" / "dist"  # admin's default (EASEL_WEBUI_DIST)
+
+
+def webui_built(dist: Path | None = None) -> bool:
+    """Whether admin has a dashboard build to serve (the web UI is built separately: ``make webui``)."""
+    return ((dist or WEBUI_DIST) / "index.html").is_file()
 
 
 @dataclass(frozen=True)
@@ -224,11 +229,11 @@ def run_life_cycle(client: Any, plan: DemoPlan, out: Path, app: str = APP) -> De
     print(f"  overlays in {out}")
 
     _stage("8. dashboard")
-    if WEBUI_INDEX.is_file():
-        result.dashboard = f"{client.base_url}/ui/"
-        print(f"  open {result.dashboard}")
+    if webui_built(get_settings().webui_dist):
+        result.dashboard = f"{client.base_url}/"
+        print(f"  open {result.dashboard} (log in as above)")
     else:
-        print("  the web UI is not built (webui/dist); skipped")
+        print("  the web UI is not built (make webui); skipped")
     return result
 
 
