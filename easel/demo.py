@@ -119,8 +119,9 @@ def watch(client: Any, app: str, version: int, timeout_s: float = 1800) -> None:
             if trial.status == "RUNNING":  # its epochs as they come (the trial's own log)
                 logs = client.get_trial_logs(trial.id, offset=epochs.get(trial.id, 0)).items
                 for line in logs:
-                    print(f"  trial {trial.no:>2}    {line.message}", flush=True)
-                    last_line = time.monotonic()
+                    if not line.message.startswith("trial "):  # the worker's hello repeats the knobs shown below
+                        print(f"  trial {trial.no:>2}    {line.message}", flush=True)
+                        last_line = time.monotonic()
                 epochs[trial.id] = epochs.get(trial.id, 0) + len(logs)
             if shown.get(trial.id) == trial.status:
                 continue
