@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean webui chromium
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) with $(PYTHON) and installing Easel (first run: a few minutes, PyTorch is large)"
@@ -15,12 +15,37 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: install
+# The dashboard (webui/): `npm ci` when the lock file changed, a production build when the sources changed.
+WEBUI_SOURCES := $(shell find webui/src webui/public webui/index.html webui/vite.config.ts webui/tsconfig.json -type f 2>/dev/null)
+WEBUI_MODULES := webui/node_modules/.package-lock.json
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(WEBUI_MODULES): webui/package-lock.json webui/package.json
+	@echo ">> installing the dashboard's node modules (npm ci)"
+	cd webui && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+webui/dist/index.html: $(WEBUI_MODULES) $(WEBUI_SOURCES)
+	@echo ">> building the dashboard (webui/dist)"
+	cd webui && npm run build --silent
+	touch $@
+
+webui: webui/dist/index.html
+
+# The browser tests drive Debian's Chromium (browser downloads are not possible everywhere).
+chromium:
+	@command -v chromium >/dev/null || { echo ">> installing Debian's chromium for the dashboard's browser tests"; \
+	  export CI=true DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y -q --no-install-recommends chromium \
+	  || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium; }; }
+
+demo: install webui
 	$(BIN)/python -m easel.demo
 
-test: install
+test: install webui chromium
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	cd webui && npm run typecheck --silent && npm test --silent
+	EASEL_REQUIRE_WEBUI=1 $(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check .
@@ -33,4 +58,4 @@ bench: install
 	$(BIN)/python benchmarks/serving.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis webui/node_modules webui/dist webui/test-results

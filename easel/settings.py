@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
 ENV_PREFIX = "EASEL_"
 
@@ -283,3 +284,7 @@ def get_settings(**overrides: object) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         raise SettingsError(_explain(error)) from None
+    except PydanticSettingsError as error:  # a list/dict variable that is not JSON
+        field = re.search(r'field "(\w+)"', str(error))
+        name = f"{ENV_PREFIX}{field.group(1).upper()}" if field else "a variable"
+        raise SettingsError(f"invalid Easel settings:\n  {name}: must be JSON ({error})") from None

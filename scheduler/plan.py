@@ -89,7 +89,7 @@ class Plan:
             "total_time": self.total_time,
             "method": self.method,
             "order": [list(run) for run in self.order],
-            "gap": self.gap,
+            "gap": self.gap if math.isfinite(self.gap) else None,  # JSON has no infinity
             "exact": self.exact,
         }
 

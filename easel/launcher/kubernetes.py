@@ -119,33 +119,39 @@ class KubernetesLauncher(Launcher):
             return _state(row)
 
     def stop(self, service_id: str, timeout_s: float = 10.0) -> ServiceState:
+        # Recorded first: from here on nobody (the supervisor included) takes the deleted objects for a crash.
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status not in _ALIVE:
                 return _state(row)
-            kind, name, job_id = row.kind, row.pod_name, row.inference_job_id
+            row.status, row.stopped_at = ServiceStatus.STOPPED, datetime.now(UTC)
+            kind, name, job_id, state = row.kind, row.pod_name, row.inference_job_id, _state(row)
         if name is not None:
-            if kind == ServiceKind.INFERENCE_WORKER and job_id is not None:
-                self._scale_workers(job_id, leaving=service_id)
-            else:
-                self._delete(kind, name)
-        with session_scope(self.sessions) as session:
-            row = session.get_one(Service, service_id)
-            if row.status in _ALIVE:
-                row.status, row.stopped_at = ServiceStatus.STOPPED, datetime.now(UTC)
-            return _state(row)
+            try:
+                if kind == ServiceKind.INFERENCE_WORKER and job_id is not None:
+                    self._scale_workers(job_id, leaving=service_id)
+                else:
+                    self._delete(kind, name)
+            except Exception as error:
+                with session_scope(self.sessions) as session:
+                    row = session.get_one(Service, service_id)
+                    row.command = {**row.command, "error": f"stop failed: {self._refusal(error, None) or error}"}
+                raise
+        return state
 
     def status(self, service_id: str) -> ServiceState:
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status not in _ALIVE or row.pod_name is None:
                 return _state(row)
-            kind, name = row.kind, row.pod_name
-        found, exit_code = self._observe(kind, name, service_id)
+            kind, name, job_id = row.kind, row.pod_name, row.inference_job_id
+        found, exit_code, reason = self._observe(kind, name, service_id, job_id)
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status in _ALIVE and found != ServiceStatus.RUNNING:
                 row.status, row.exit_code, row.stopped_at = found, exit_code, datetime.now(UTC)
+                if reason is not None:
+                    row.command = {**row.command, "error": reason}
             return _state(row)
 
     # -- creating ------------------------------------------------------------------------------------------
@@ -198,8 +204,10 @@ class KubernetesLauncher(Launcher):
         return name
 
     # -- reading back --------------------------------------------------------------------------------------
-    def _observe(self, kind: ServiceKind, name: str, service_id: str) -> tuple[ServiceStatus, int | None]:
-        """RUNNING, or what the service ended as: a run-to-end service from its pod, others from existence."""
+    def _observe(self, kind: ServiceKind, name: str, service_id: str,
+                 job_id: str | None) -> tuple[ServiceStatus, int | None, str | None]:
+        """(status, exit code, reason): RUNNING while its object exists and no pod is stuck for good; a
+        run-to-end service ends with its pod (Succeeded → STOPPED, Failed → ERRORED)."""
         from kubernetes.client.exceptions import ApiException
 
         core, apps, batch = self.apis
@@ -209,20 +217,24 @@ class KubernetesLauncher(Launcher):
             else:
                 apps.read_namespaced_deployment(name, self.namespace)
         except ApiException as error:
-            if error.status == 404:  # deleted behind Easel's back: the service is gone
-                return ServiceStatus.ERRORED, None
+            if error.status == 404:
+                return ServiceStatus.ERRORED, None, f"{name} was deleted outside Easel"
             raise
-        if kind not in _RUN_TO_END:
-            return ServiceStatus.RUNNING, None
-        pods = core.list_namespaced_pod(self.namespace, label_selector=f"{objects.PREFIX}/service={service_id}")
-        for pod in pods.items:
+        if kind == ServiceKind.INFERENCE_WORKER and job_id is not None:
+            selector = f"app.kubernetes.io/component=inference-worker,{objects.PREFIX}/job={objects.label_value(job_id)}"
+        else:
+            selector = f"{objects.PREFIX}/service={service_id}"
+        for pod in core.list_namespaced_pod(self.namespace, label_selector=selector).items:
             phase = pod.status.phase if pod.status else None
-            if phase in ("Failed", "Succeeded"):
+            if phase == "Succeeded" and kind in _RUN_TO_END:
                 exit_code = _exit_code(pod)
-                if phase == "Succeeded":
-                    return ServiceStatus.STOPPED, exit_code if exit_code is not None else 0
-                return ServiceStatus.ERRORED, exit_code
-        return ServiceStatus.RUNNING, None
+                return ServiceStatus.STOPPED, exit_code if exit_code is not None else 0, None
+            if phase == "Failed" and kind in _RUN_TO_END:
+                return ServiceStatus.ERRORED, _exit_code(pod), f"pod {pod.metadata.name} failed"
+            stuck = _stuck(pod)
+            if stuck is not None:  # a bad image or missing settings: waiting will not help
+                return ServiceStatus.ERRORED, None, f"pod {pod.metadata.name}: {stuck}"
+        return ServiceStatus.RUNNING, None, None
 
     # -- deleting ------------------------------------------------------------------------------------------
     def _delete(self, kind: ServiceKind, name: str) -> None:
@@ -255,12 +267,26 @@ class KubernetesLauncher(Launcher):
         return None
 
     @staticmethod
-    def _refusal(error: Exception, spec: ServiceSpec) -> str | None:
+    def _refusal(error: Exception, spec: ServiceSpec | None) -> str | None:
         from kubernetes.client.exceptions import ApiException
 
         if isinstance(error, ApiException):
-            return f"Kubernetes refused service {spec.name!r}: {api_message(error)}"
+            what = f"service {spec.name!r}" if spec is not None else "the request"
+            return f"Kubernetes refused {what}: {api_message(error)}"
         return None
+
+
+# Container waiting reasons that mean the pod will not start without a change: a bad image, missing settings.
+STUCK = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
+                   "CreateContainerError"})
+
+
+def _stuck(pod: Any) -> str | None:
+    for container in (pod.status.container_statuses or []) if pod.status else []:
+        waiting = container.state.waiting if container.state else None
+        if waiting is not None and waiting.reason in STUCK:
+            return f"{waiting.reason}: {waiting.message or ''}".rstrip(": ")
+    return None
 
 
 def _exit_code(pod: Any) -> int | None:

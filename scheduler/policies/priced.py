@@ -124,7 +124,7 @@ class SchedulerPolicy(BasePolicy):
         for n_j, left_j in backlog:
             queued += n_j
             share = min(share, left_j * n_mb / queued)
-        if not share == share:  # NaN from a malformed backlog entry
+        if math.isnan(share):  # a malformed backlog entry
             raise ValueError(f"backlog must hold (n_mb, seconds left) pairs of finite numbers, got {backlog!r}")
         return max(floor, share)
 

@@ -8,7 +8,7 @@ points, an LP optimum bounds every integer point in its box, and a node is disca
 bound cannot beat the incumbent; the boxes are finite, so the search ends. It is slower than
 ``exact.solve_fast`` (one LP per node instead of a closed form) and is kept as the paper's method and an
 independent cross-check. Degenerate profiles (accuracy proportional to time) make any LP-based search
-exponential; after ``node_limit`` LPs the instance goes to HiGHS, as in ``scheduler.exact``.
+exponential; after ``node_limit`` LPs the instance goes to HiGHS, as in ``scheduler.solvers.exact``.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ ROUTES: dict[str, tuple[set[str], Call]] = {
     "GET /users": (ADMINS, lambda c, f: c.list_users()),
     "GET /users/{id}": (EVERYONE, lambda c, f: c.get_user(NOBODY_ID)),
     "DELETE /users/{id}": (ADMINS, lambda c, f: c.delete_user(NOBODY_ID)),
+    "PATCH /users/{id}": (ADMINS, lambda c, f: c._json("PATCH", f"/users/{NOBODY_ID}", json={"role": "APP_USER"})),
     "POST /datasets": (DEVELOPERS, lambda c, f: c.upload_dataset("d", TASK, npz_file(f / "d.npz"))),
     "GET /datasets": (DEVELOPERS, lambda c, f: c.list_datasets()),
     "GET /datasets/{id}": (DEVELOPERS, lambda c, f: c.get_dataset(NOBODY_ID)),
@@ -49,6 +50,13 @@ ROUTES: dict[str, tuple[set[str], Call]] = {
     "GET /inference_jobs": (DEVELOPERS, lambda c, f: c.list_inference_jobs()),
     "GET /inference_jobs/{app}/{v}": (DEVELOPERS, lambda c, f: c.get_inference_job("app", 1)),
     "POST /inference_jobs/{app}/{v}/stop": (DEVELOPERS, lambda c, f: c.stop_inference_job("app", 1)),
+    # the dashboard's live views (no SDK verbs: the browser calls them)
+    "GET /train_jobs/{app}/{v}/events": (DEVELOPERS, lambda c, f: c._json("GET", "/train_jobs/app/1/events")),
+    "GET /inference_jobs/{app}/{v}/metrics": (DEVELOPERS, lambda c, f: c._json("GET", "/inference_jobs/app/1/metrics")),
+    "GET /inference_jobs/{app}/{v}/predictor": (DEVELOPERS,
+                                                lambda c, f: c._json("GET", "/inference_jobs/app/1/predictor")),
+    "POST /inference_jobs/{app}/{v}/predict": (DEVELOPERS, lambda c, f: c._json(
+        "POST", "/inference_jobs/app/1/predict", json={"instances": [[0.0]], "deadline_s": 1.0})),
 }
 
 

@@ -174,3 +174,30 @@ def test_visibility_and_deletion(make_user, model_dev: Client, files: Path, root
     root.delete_model(public.id)
     with pytest.raises(NotFound):
         model_dev.get_model(private.id)
+
+
+def test_registration_moves_builtin_rows_to_the_templates_package(admin_settings) -> None:
+    """A database from before the move (module ``easel.model.builtin.sliced``) is refreshed at admin start:
+    same row ids (trials keep their model), the module workers import is the new package's."""
+    from sqlalchemy import select
+
+    from admin.services.templates import register_builtin_templates
+    from easel.blobstore import LocalBlobStore
+    from easel.db.models import Model
+    from easel.db.session import make_engine, make_sessionmaker, session_scope
+    from easel.model.loading import load_template_class
+
+    engine = make_engine(admin_settings.resolved_database_url)
+    sessions = make_sessionmaker(engine)
+    try:
+        with session_scope(sessions) as session:
+            row = session.scalars(select(Model).where(Model.name == "SlicedMLP")).one()
+            row.module_ref, model_id = "easel.model.builtin.sliced", row.id
+        assert "SlicedMLP" in register_builtin_templates(sessions)
+        with session_scope(sessions) as session:
+            row = session.get_one(Model, model_id)
+            assert row.module_ref == "builtin_templates.sliced"
+            cls = load_template_class(row, LocalBlobStore(admin_settings.blob_dir))
+        assert cls.__module__ == "builtin_templates.sliced" and cls.__name__ == "SlicedMLPTemplate"
+    finally:
+        engine.dispose()

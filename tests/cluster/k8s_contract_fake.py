@@ -78,6 +78,18 @@ class KubeContractFake:
                 }]}
             return len(pods)
 
+    def stall_pods(self, label_selector: str, reason: str, message: str) -> int:
+        """Leave the matching pods Pending with a waiting container (e.g. ImagePullBackOff); returns how many."""
+        with self.lock:
+            pods = [o for (res, _ns, _n), o in self.objects.items() if res == "pods" and _matches(o, label_selector)]
+            for pod in pods:
+                pod["status"] = {"phase": "Pending", "containerStatuses": [{
+                    "name": pod["spec"]["containers"][0]["name"], "ready": False, "restartCount": 0,
+                    "image": pod["spec"]["containers"][0]["image"], "imageID": "",
+                    "state": {"waiting": {"reason": reason, "message": message}},
+                }]}
+            return len(pods)
+
     def named(self, resource: str) -> dict[str, dict[str, Any]]:
         with self.lock:
             return {name: copy.deepcopy(o) for (res, _ns, name), o in self.objects.items() if res == resource}
@@ -171,19 +183,28 @@ class KubeContractFake:
             return 409, _status(409, "AlreadyExists", f'{res}.{_group_of(res)} "{name}" already exists')
         stored = self._store(res, ns, body)
         if res == "jobs":  # the Job controller's part: one pod, running
-            template = body["spec"]["template"]
-            pod_labels = {**template["metadata"].get("labels", {}), "job-name": name,
-                          "batch.kubernetes.io/job-name": name}
-            self._store("pods", ns, {"apiVersion": "v1", "kind": "Pod", "spec": copy.deepcopy(template["spec"]),
-                                     "metadata": {"name": f"{name}-{uuid.uuid4().hex[:5]}", "labels": pod_labels,
-                                                  "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job",
-                                                                       "name": name, "uid": stored["metadata"]["uid"],
-                                                                       "controller": True}]},
-                                     "status": {"phase": "Running"}})
-        if res == "deployments":
+            self._add_pods(stored, 1, {"job-name": name, "batch.kubernetes.io/job-name": name})
+        if res == "deployments":  # the Deployment's (via its ReplicaSet, not modelled): its replicas, running
             replicas = body["spec"].get("replicas", 1)
             stored["status"] = {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas}
+            self._add_pods(stored, replicas, {})
         return 201, stored
+
+    def _add_pods(self, owner: dict[str, Any], count: int, extra_labels: dict[str, str]) -> None:
+        template, meta = owner["spec"]["template"], owner["metadata"]
+        for _ in range(count):
+            self._store("pods", meta["namespace"], {
+                "apiVersion": "v1", "kind": "Pod", "spec": copy.deepcopy(template["spec"]),
+                "metadata": {"name": f"{meta['name']}-{uuid.uuid4().hex[:5]}",
+                             "labels": {**template["metadata"].get("labels", {}), **extra_labels},
+                             "ownerReferences": [{"apiVersion": owner["apiVersion"], "kind": owner["kind"],
+                                                  "name": meta["name"], "uid": meta["uid"], "controller": True}]},
+                "status": {"phase": "Running"}})
+
+    def _pods_of(self, owner: dict[str, Any]) -> list[tuple[str, str, str]]:
+        uid = owner["metadata"]["uid"]
+        return [key for key, o in self.objects.items() if key[0] == "pods"
+                and any(ref.get("uid") == uid for ref in o["metadata"].get("ownerReferences", []))]
 
     def _get(self, res: str, ns: str, name: str, _q: dict[str, str], _body: Any, sub: bool) -> Any:
         found = self.objects.get((res, ns, name))
@@ -207,6 +228,10 @@ class KubeContractFake:
         if not sub or not isinstance(body, dict) or not isinstance(body.get("spec", {}).get("replicas"), int):
             return 422, _status(422, "Invalid", "only spec.replicas of the scale subresource can be patched here")
         replicas = body["spec"]["replicas"]
+        pods = self._pods_of(found)
+        for key in pods[replicas:]:
+            del self.objects[key]
+        self._add_pods(found, max(0, replicas - len(pods)), {})
         found["spec"]["replicas"] = replicas
         found["status"] = {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas}
         found["metadata"]["resourceVersion"] = str(next(self._versions))

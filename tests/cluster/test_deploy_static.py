@@ -220,3 +220,17 @@ def test_compose_services_are_wired_healthy_and_keep_no_secrets() -> None:
     assert set(compose["volumes"]) >= {"postgres-data", "redis-data", "kafka-data", "minio-data"}
     example = (ROOT / ".env.example").read_text()
     assert "POSTGRES_PASSWORD=\n" in example, "the example names the secrets without values"
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("EASEL_K8S_CPU_LIMIT", "lots"), ("EASEL_K8S_NAMESPACE", "Not_A_Namespace"),
+    ("EASEL_K8S_GPU_NODE_SELECTOR", "gpu=yes"), ("EASEL_K8S_IMAGE_PULL_POLICY", "Sometimes"),
+    ("EASEL_BLOB_URL", "s3://"), ("EASEL_S3_ENDPOINT_URL", "minio:9000"),
+])
+def test_bad_cluster_settings_are_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str,
+                                                              value: str) -> None:
+    from easel.settings import SettingsError, get_settings
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=variable):
+        get_settings()

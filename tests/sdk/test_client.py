@@ -88,7 +88,7 @@ def test_every_route(root: Client, url: str, tmp_path: Path, sdk_settings: Setti
         # inference jobs
         deployed = dev.create_inference_job("sdk-app", workers=2, gpu_count=0)
         assert isinstance(deployed, InferenceJob) and deployed.trial_ids == [trial_ids[1]]
-        assert deployed.predictor_url is None and deployed.workers == 2
+        assert deployed.predictor_url.startswith("http://") and deployed.workers == 2  # recorded at once
         assert dev.get_inference_job("sdk-app", 1) == deployed
         assert dev.list_inference_jobs(app="sdk-app").total == 1
         assert dev.stop_inference_job("sdk-app", 1).status == "STOPPED"

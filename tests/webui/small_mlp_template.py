@@ -2,8 +2,7 @@
 few epochs, one tuned choice of width so that two trials differ. Uploaded through the dashboard like any
 model developer's template (the checker's verdict is part of the test)."""
 
-from easel.model.builtin.sliced import SlicedMLPTemplate
-
+from builtin_templates.sliced import SlicedMLPTemplate
 from easel.model import CategoricalKnob, FixedKnob, FloatKnob, PolicyKnob
 
 
@@ -19,7 +18,7 @@ class SmallSlicedMLP(SlicedMLPTemplate):
             "lr": FloatKnob(0.03, 0.08),
             "batch_size": FixedKnob(64),
             "weight_decay": FixedKnob(1e-4),
-            "max_epochs": FixedKnob(3),
+            "max_epochs": FixedKnob(2),
             "groups": FixedKnob(8),
             "seed": FixedKnob(0),
             "early_stop": PolicyKnob("EARLY_STOP"),

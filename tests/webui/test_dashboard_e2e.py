@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from admin.testing import ServerThread
 
 from admin.app import create_app
 from easel.demo import write_digits
 from easel.settings import Settings
 from sdk import Client
+from tests.support import ServerThread
 
 ROOT = ("webui-root@easel.test", "webui-root-password")
 PASSWORD = "webui-user-password"
@@ -76,6 +76,7 @@ def test_api_types_are_generated_from_this_admin(dashboard_admin: ServerThread) 
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.timeout(E2E_TIMEOUT_S + 120)
 def test_dashboard_end_to_end(dashboard_admin: ServerThread, tmp_path: Path) -> None:
     url = dashboard_admin.url
     suffix = uuid.uuid4().hex[:6]

@@ -22,6 +22,8 @@ const DEV = { email: env("E2E_DEV_EMAIL"), password: env("E2E_PASSWORD") };
 const OTHER = { email: env("E2E_OTHER_EMAIL"), password: env("E2E_PASSWORD") };
 const ROOT = { email: env("E2E_ROOT_EMAIL"), password: env("E2E_ROOT_PASSWORD") };
 const APP = env("E2E_APP");
+const MODEL = `mlp-${APP}`; // model names are unique across users
+const NEW_USER = `new-${APP}@easel.test`;
 const TRAIN_WAIT_MS = Number(process.env.E2E_TRAIN_WAIT_S ?? 420) * 1000;
 const CHROMIUM = process.env.E2E_CHROMIUM ?? "/usr/bin/chromium";
 const FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -39,11 +41,29 @@ before(async () => {
   context.setDefaultTimeout(30_000);
   page = await context.newPage();
   page.on("pageerror", (error) => console.error(`page error: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error") console.error(`console: ${message.text()}`);
+  });
 });
 
 after(async () => {
   await browser?.close();
 });
+
+// The steps depend on each other: after a failure the rest are skipped rather than failing on its leftovers.
+let failed = false;
+function step(name, body) {
+  test(name, async (t) => {
+    if (failed) return t.skip("an earlier step failed");
+    try {
+      await body();
+    } catch (error) {
+      failed = true;
+      await shot(`failed-${name.replace(/[^a-z0-9]+/gi, "-").slice(0, 40)}`).catch(() => {});
+      throw error;
+    }
+  });
+}
 
 async function shot(name) {
   await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
@@ -79,7 +99,7 @@ async function token() {
   return page.evaluate(() => sessionStorage.getItem("easel.token"));
 }
 
-test("log in, and see who I am", async () => {
+step("log in, and see who I am", async () => {
   await page.goto(`${URL}/`);
   await page.waitForURL("**/ui/login");
   await axe("login");
@@ -97,7 +117,7 @@ test("log in, and see who I am", async () => {
   await shot("02-overview");
 });
 
-test("upload digits with a progress bar; a bad upload shows the API's message", async () => {
+step("upload digits with a progress bar; a bad upload shows the API's message", async () => {
   await go("/datasets", "Datasets");
   await page.getByText("No datasets yet").waitFor();
   await axe("datasets (empty)");
@@ -127,10 +147,10 @@ test("upload digits with a progress bar; a bad upload shows the API's message", 
   await shot("03-datasets");
 });
 
-test("upload a model template and see the checker's verdict", async () => {
+step("upload a model template and see the checker's verdict", async () => {
   await go("/models", "Models");
   await page.getByRole("cell", { name: "SlicedMLP", exact: true }).waitFor(); // built-ins are listed
-  await page.getByLabel("Name", { exact: true }).fill("small-mlp");
+  await page.getByLabel("Name", { exact: true }).fill(MODEL);
   await page.getByLabel("Template (.py)").setInputFiles(env("E2E_TEMPLATE"));
   await page.getByRole("button", { name: "Upload and check" }).click();
   await page.getByText("The checker's verdict: accepted.").waitFor({ timeout: 90_000 });
@@ -143,7 +163,7 @@ test("upload a model template and see the checker's verdict", async () => {
   await shot("04-models");
 });
 
-test("start a 2-trial job and watch the trial table change without reloading", async () => {
+step("start a 2-trial job and watch the trial table change without reloading", async () => {
   await go("/train_jobs", "Train jobs");
   await axe("train jobs");
   const form = page.getByRole("form", { name: "Start a train job" });
@@ -152,7 +172,7 @@ test("start a 2-trial job and watch the trial table change without reloading", a
   await form.getByLabel("App name").fill(APP);
   await form.getByLabel("Training dataset").selectOption({ label: "digits-train" });
   await form.getByLabel("Validation dataset").selectOption({ label: "digits-val" });
-  await form.getByLabel("small-mlp").check();
+  await form.getByLabel(MODEL).check();
   await form.getByLabel("Trials per model").fill("2");
   await form.getByLabel("Workers per model").fill("2");
   await form.getByRole("button", { name: "Start training" }).click();
@@ -174,7 +194,7 @@ test("start a 2-trial job and watch the trial table change without reloading", a
   await page.getByRole("figure", { name: /per epoch$/ }).waitFor();
 });
 
-test("open the profile chart and compare trials", async () => {
+step("open the profile chart and compare trials", async () => {
   await page.getByRole("button", { name: "Show the profile of trial 1" }).click();
   await page.getByRole("figure", { name: /^Trial 1 .*accuracy and batch time per slice rate$/ }).waitFor();
   const rates = await page.getByRole("table", { name: "Profile of trial 1" }).locator("tbody tr").count();
@@ -187,7 +207,7 @@ test("open the profile chart and compare trials", async () => {
   await shot("06-train-job-finished");
 });
 
-test("deploy, and watch the serving panel", async () => {
+step("deploy, and watch the serving panel", async () => {
   await page.getByLabel("Inference workers").fill("2");
   await page.getByRole("button", { name: "Deploy the best trial" }).click();
   await page.waitForURL(`**/ui/inference_jobs/${APP}/1`);
@@ -196,7 +216,7 @@ test("deploy, and watch the serving panel", async () => {
   await axe("inference job");
 });
 
-test("predict from the try-it page and see per-instance status", async () => {
+step("predict from the try-it page and see per-instance status", async () => {
   await go(`/try/${APP}/1`, "Try it");
   await page.getByText(/workers ready/).waitFor();
   const canvas = page.getByRole("img", { name: /Drawing area/ });
@@ -220,7 +240,7 @@ test("predict from the try-it page and see per-instance status", async () => {
   await shot("07-try-it");
 });
 
-test("the serving panel counts the answers; stop", async () => {
+step("the serving panel counts the answers; stop", async () => {
   await go(`/inference_jobs/${APP}/1`, "Serving");
   const served = page.locator(".stat", { hasText: "Served / dropped (all time)" }).locator(".stat-value");
   await assert.doesNotReject(async () => {
@@ -233,12 +253,14 @@ test("the serving panel counts the answers; stop", async () => {
     throw new Error("the metrics never showed a served instance");
   });
   await page.getByRole("figure", { name: "Plan mix: mini-batches run per slice rate" }).waitFor();
+  // the panel keeps itself current: a throughput point needs two successive snapshots
+  await page.getByRole("figure", { name: "Requests, served and dropped instances per second" }).waitFor();
   await shot("08-serving");
   await page.getByRole("button", { name: "Stop serving" }).click();
   await page.locator("h1 .badge", { hasText: "STOPPED" }).waitFor({ timeout: 120_000 });
 });
 
-test("a second user sees none of the first user's objects", async () => {
+step("a second user sees none of the first user's objects", async () => {
   await logout();
   await login(OTHER);
   for (const [path, heading, empty] of [
@@ -250,7 +272,7 @@ test("a second user sees none of the first user's objects", async () => {
   }
   await go("/models", "Models");
   await page.getByRole("cell", { name: "SlicedMLP", exact: true }).waitFor();
-  assert.equal(await page.getByRole("cell", { name: "small-mlp" }).count(), 0);
+  assert.equal(await page.getByRole("cell", { name: MODEL }).count(), 0);
   await page.goto(`${URL}/ui/train_jobs/${APP}/1`);
   await page.getByRole("alert").filter({ hasText: "not_found" }).first().waitFor();
   assert.equal(await page.getByRole("link", { name: "Users" }).count(), 0); // role-aware navigation
@@ -258,25 +280,25 @@ test("a second user sees none of the first user's objects", async () => {
   await logout();
 });
 
-test("an admin manages users", async () => {
+step("an admin manages users", async () => {
   await login(ROOT);
   await go("/users", "Users");
   const form = page.getByRole("form", { name: "Create a user" });
-  await form.getByLabel("E-mail").fill("e2e-new@easel.test");
+  await form.getByLabel("E-mail").fill(NEW_USER);
   await form.getByLabel(/^Password/).fill("a-fine-password");
   await form.getByLabel("Role").selectOption("APP_USER");
   await form.getByRole("button", { name: "Create" }).click();
-  await page.getByText("Created e2e-new@easel.test.").waitFor();
-  await page.getByLabel("Role of e2e-new@easel.test").selectOption("APP_DEVELOPER");
-  await page.waitForFunction(() =>
-    document.querySelector('select[aria-label="Role of e2e-new@easel.test"]')?.value === "APP_DEVELOPER");
-  await page.getByRole("button", { name: "Disable e2e-new@easel.test" }).click();
-  await page.getByRole("row", { name: /e2e-new@easel.test/ }).getByText(/^disabled/).waitFor();
+  await page.getByText(`Created ${NEW_USER}.`).waitFor();
+  await page.getByLabel(`Role of ${NEW_USER}`).selectOption("APP_DEVELOPER");
+  await page.waitForFunction((email) =>
+    document.querySelector(`select[aria-label="Role of ${email}"]`)?.value === "APP_DEVELOPER", NEW_USER);
+  await page.getByRole("button", { name: `Disable ${NEW_USER}` }).click();
+  await page.getByRole("row", { name: NEW_USER }).getByText(/^disabled/).waitFor();
   await axe("users");
   await shot("10-users");
 });
 
-test("works on a 390-wide phone screen", async () => {
+step("works on a 390-wide phone screen, light and dark", async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   await go(`/train_jobs/${APP}/1`, "Train job");
   await page.getByRole("figure", { name: "Best score so far, by trial" }).waitFor();
@@ -284,4 +306,9 @@ test("works on a 390-wide phone screen", async () => {
   assert.ok(overflow <= 1, `the page is ${overflow}px wider than the screen`);
   await axe("train job (phone)");
   await shot("11-phone");
+  // dark by the system's setting, and still readable
+  await page.emulateMedia({ colorScheme: "dark" });
+  assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), "rgb(20, 23, 28)");
+  await axe("train job (phone, dark)");
+  await shot("12-phone-dark");
 });

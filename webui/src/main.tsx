@@ -1,13 +1,10 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { App, BASENAME } from "./App";
+import { App } from "./App";
 import { ApiError } from "./api/client";
 import { AuthProvider } from "./auth";
 import "./styles.css";
-
-// Admin serves this page at / too; the app's own paths live under /ui.
-if (!window.location.pathname.startsWith(BASENAME)) window.history.replaceState(null, "", `${BASENAME}/`);
 
 const queries = new QueryClient({
   defaultOptions: {

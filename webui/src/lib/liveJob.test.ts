@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bestSoFar, epochCurves, epochMetrics, initialLive, liveReducer, profileRows, type Snapshot, type Trial } from "./liveJob";
+import { varyingKnobs, bestSoFar, epochCurves, epochMetrics, initialLive, liveReducer, profileRows, type Snapshot, type Trial } from "./liveJob";
 
 function trial(no: number, score: number | null, extra: Partial<Trial> = {}): Trial {
   return {
@@ -67,5 +67,14 @@ describe("epochCurves", () => {
     ]);
     expect(epochCurves(snap, ["id-2"], "held_out_accuracy")).toEqual([{ epoch: 1, t2: 0.7 }]);
     expect(epochMetrics(snap)).toEqual(["held_out_accuracy", "loss"]);
+  });
+});
+
+describe("varyingKnobs", () => {
+  it("keeps the knobs that differ between trials, or all for one trial", () => {
+    const a = trial(1, 0.5, { knobs: { lr: 0.1, depth: 2, seed: 0 } });
+    const b = trial(2, 0.6, { knobs: { lr: 0.2, depth: 2, seed: 0 } });
+    expect(varyingKnobs([a, b])).toEqual(["lr"]);
+    expect(varyingKnobs([a])).toEqual(["depth", "lr", "seed"]);
   });
 });

@@ -106,6 +106,13 @@ export function knobNames(trials: readonly Trial[]): string[] {
   return [...names].sort();
 }
 
+/** The knobs worth a column: those whose values differ between trials (all of them while there is one). */
+export function varyingKnobs(trials: readonly Trial[]): string[] {
+  const names = knobNames(trials);
+  if (trials.length < 2) return names;
+  return names.filter((name) => new Set(trials.map((t) => JSON.stringify(t.knobs[name]))).size > 1);
+}
+
 export function isFinished(status: Trial["status"]): boolean {
   return status === "COMPLETED" || status === "ERRORED" || status === "TERMINATED";
 }

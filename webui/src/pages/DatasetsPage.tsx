@@ -23,7 +23,7 @@ export function DatasetsPage() {
         {list.isPending ? <Loading /> : null}
         {list.data && list.data.total === 0 ? <Empty>No datasets yet: upload one above.</Empty> : null}
         {list.data && list.data.items.length > 0 ? (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0}>
             <table>
               <caption className="sr-only">Datasets</caption>
               <thead>

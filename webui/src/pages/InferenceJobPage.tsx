@@ -101,7 +101,7 @@ export function InferenceJobPage() {
           </div>
           <Section title="Workers">
             {latest && latest.workers.length > 0 ? (
-              <div className="table-wrap">
+              <div className="table-wrap" tabIndex={0}>
                 <table>
                   <caption className="sr-only">Inference workers</caption>
                   <thead>

@@ -30,7 +30,7 @@ export function InferenceJobsPage() {
         {list.isPending ? <Loading /> : null}
         {list.data && list.data.total === 0 ? <Empty>Nothing deployed yet.</Empty> : null}
         {list.data && list.data.items.length > 0 ? (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0}>
             <table>
               <caption className="sr-only">Inference jobs</caption>
               <thead>

@@ -26,7 +26,7 @@ export function ModelsPage() {
         {list.isPending ? <Loading /> : null}
         {list.data && list.data.total === 0 ? <Empty>No model templates.</Empty> : null}
         {list.data && list.data.items.length > 0 ? (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0}>
             <table>
               <caption className="sr-only">Model templates</caption>
               <thead>

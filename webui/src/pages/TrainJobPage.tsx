@@ -6,7 +6,7 @@ import { BestSoFarChart, CompareProfilesChart, EpochChart, ProfileChart } from "
 import { Empty, ErrorBox, Loading, Section, Status } from "../components/ui";
 import { knob, num, pct, when } from "../lib/format";
 import {
-  bestSoFar, epochCurves, epochMetrics, knobNames, profileRows, type Snapshot, type Trial,
+  bestSoFar, epochCurves, epochMetrics, knobNames, profileRows, varyingKnobs, type Snapshot, type Trial,
 } from "../lib/liveJob";
 import { useLiveTrainJob } from "../lib/useLiveTrainJob";
 
@@ -48,6 +48,7 @@ function JobBody({ snapshot, onStop, stopping, stopError }: {
   const [focus, setFocus] = useState<string | null>(null);
   const [metric, setMetric] = useState("held_out_accuracy");
   const knobs = useMemo(() => knobNames(trials), [trials]);
+  const tuned = useMemo(() => varyingKnobs(trials), [trials]);
   const best = useMemo(() => bestSoFar(trials), [trials]);
   const metrics = epochMetrics(snapshot);
   const shownMetric = metrics.includes(metric) ? metric : metrics[0];
@@ -78,7 +79,7 @@ function JobBody({ snapshot, onStop, stopping, stopError }: {
       </Section>
       <Section title="Trials">
         {trials.length === 0 ? <Empty>No trials yet: the advisor proposes the first one shortly.</Empty> : (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0}>
             <table className="trials">
               <caption className="sr-only">Trials of this job</caption>
               <thead>
@@ -90,7 +91,7 @@ function JobBody({ snapshot, onStop, stopping, stopError }: {
                   <th scope="col">Score</th>
                   <th scope="col">Epochs</th>
                   <th scope="col">Worker</th>
-                  {knobs.map((k) => <th scope="col" key={k}>{k}</th>)}
+                  {tuned.map((k) => <th scope="col" key={k}>{k}</th>)}
                   <th scope="col">Profile</th>
                 </tr>
               </thead>
@@ -108,7 +109,7 @@ function JobBody({ snapshot, onStop, stopping, stopError }: {
                     <td>{num(t.score, 4)}</td>
                     <td>{snapshot.epochs[t.id]?.length ?? 0}</td>
                     <td>{snapshot.workers[t.id] ?? "—"}</td>
-                    {knobs.map((k) => <td key={k}>{k in t.knobs ? knob(t.knobs[k]) : "—"}</td>)}
+                    {tuned.map((k) => <td key={k}>{k in t.knobs ? knob(t.knobs[k]) : "—"}</td>)}
                     <td>
                       {profileRows(t).length > 0 ? (
                         <button type="button" onClick={() => setFocus(t.id)} aria-label={`Show the profile of trial ${t.no}`}>
@@ -187,7 +188,7 @@ function Compare({ trials, snapshot, knobs }: { trials: Trial[]; snapshot: Snaps
   });
   return (
     <Section title={`Comparing ${trials.length} trials`}>
-      <div className="table-wrap">
+      <div className="table-wrap" tabIndex={0}>
         <table>
           <caption className="sr-only">Trials side by side</caption>
           <thead>

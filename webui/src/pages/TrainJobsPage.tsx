@@ -32,7 +32,7 @@ export function TrainJobsPage() {
         {list.isPending ? <Loading /> : null}
         {list.data && list.data.total === 0 ? <Empty>No train jobs yet: create one above.</Empty> : null}
         {list.data && list.data.items.length > 0 ? (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0}>
             <table>
               <caption className="sr-only">Train jobs</caption>
               <thead>

@@ -176,7 +176,7 @@ function Answer({ answer }: { answer: Schemas["PredictOut"] }) {
           ))}
         </ol>
       ) : null}
-      <div className="table-wrap">
+      <div className="table-wrap" tabIndex={0}>
         <table>
           <caption className="sr-only">Per instance</caption>
           <thead>

@@ -36,7 +36,7 @@ export function UsersPage() {
         <ErrorBox error={list.error ?? change.error ?? disable.error} />
         {list.isPending ? <Loading /> : null}
         {list.data ? (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0}>
             <table>
               <caption className="sr-only">Users</caption>
               <thead>
