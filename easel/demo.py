@@ -15,7 +15,6 @@ Stages 2-8 are :func:`run_life_cycle`, which the test suite runs in a shortened 
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import threading
@@ -239,8 +238,6 @@ def run_life_cycle(client: Any, plan: DemoPlan, out: Path, app: str = APP) -> De
 
 
 def main() -> int:
-    # Jobs start their services for real (admin reads this when `up` starts it).
-    os.environ.setdefault("EASEL_LAUNCH_SERVICES", "true")
     settings = get_settings()
     began = _stage(f"1. easel up  (data dir {settings.data_dir})")
     if cli_main(["up"]) != 0:

@@ -57,6 +57,10 @@ ROUTES: dict[str, tuple[set[str], Call]] = {
                                                 lambda c, f: c._json("GET", "/inference_jobs/app/1/predictor")),
     "POST /inference_jobs/{app}/{v}/predict": (DEVELOPERS, lambda c, f: c._json(
         "POST", "/inference_jobs/app/1/predict", json={"instances": [[0.0]], "deadline_s": 1.0})),
+    "POST /inference_jobs/{app}/{v}/explain": (DEVELOPERS, lambda c, f: c.explain("app", 1, [[0.0]], "gradcam")),
+    "GET /explanations/{id}": (DEVELOPERS, lambda c, f: c.get_explanation(NOBODY_ID)),
+    "GET /explanations/{id}/overlay.png": (DEVELOPERS,
+                                           lambda c, f: c._send("GET", f"/explanations/{NOBODY_ID}/overlay.png")),
 }
 
 
@@ -77,7 +81,7 @@ def test_every_route_is_in_the_matrix(admin_server) -> None:
 def _generic(route: str) -> str:
     import re
 
-    return re.sub(r"\{(user_id|dataset_id|model_id|trial_id|x)\}", "{x}", route)
+    return re.sub(r"\{(user_id|dataset_id|model_id|trial_id|explanation_id|x)\}", "{x}", route)
 
 
 @pytest.mark.parametrize("role", ROLES)

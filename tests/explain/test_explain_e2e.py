@@ -14,7 +14,7 @@ import time
 import httpx
 import numpy as np
 import pytest
-from conftest import DemoRun
+from explain_helpers import ROOT, DemoRun
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -175,8 +175,6 @@ def test_another_users_job_and_explanations_are_not_found(demo_run: DemoRun, exp
 
 def test_the_cli_explains_a_row_of_a_file_and_writes_the_overlay(demo_run: DemoRun, explain_admin, tmp_path,
                                                                  monkeypatch, capsys) -> None:
-    from conftest import ROOT
-
     from sdk.cli import main as sdk_main
 
     def main(argv: list[str]) -> int:
