@@ -49,6 +49,7 @@ test: install webui chromium
 
 lint: install
 	$(BIN)/ruff check .
+	PYTHONPATH=.:tests $(BIN)/lint-imports
 	$(BIN)/ruff format --check easel
 
 bench: install

@@ -23,8 +23,8 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin.dashboard import mount_dashboard
-from admin.errors import install_error_handlers
 from admin.middleware import BodySizeLimit
+from admin.openapi import install_openapi
 from admin.routes import (
     datasets,
     explanations,
@@ -43,6 +43,7 @@ from admin.services.templates import register_builtin_templates
 from admin.services.users import seed_superadmin
 from admin.state import AdminState
 from admin.version import VERSION
+from easel.api_errors import install_error_handlers
 from easel.db.migrate import upgrade
 from easel.launcher import Launcher
 from easel.settings import Settings, get_settings
@@ -96,9 +97,12 @@ def create_app(settings: Settings | None = None,
     app = FastAPI(title="Easel admin", version=VERSION, description=DESCRIPTION, openapi_tags=TAGS,
                   lifespan=lifespan)
     app.state.admin = state
-    install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=max(settings.max_upload_bytes, settings.max_template_bytes)
-                       + UPLOAD_OVERHEAD)
+    install_error_handlers(app, "admin")
+    install_openapi(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_json_bytes, route_bytes={
+        ("POST", "/datasets"): settings.max_upload_bytes + UPLOAD_OVERHEAD,
+        ("POST", "/models"): settings.max_template_bytes + UPLOAD_OVERHEAD,
+    })
     for module in (health, tokens, users, datasets, models, train_jobs, train_job_events, trials, inference_jobs,
                    inference_live, explanations):
         app.include_router(module.router)

@@ -16,9 +16,9 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from admin.errors import Forbidden, Unauthorized
 from admin.security import TokenError, decode_token
 from admin.state import AdminState
+from easel.api_errors import Forbidden, Unauthorized
 from easel.blobstore import BlobStore
 from easel.db.enums import UserRole
 from easel.db.models import User

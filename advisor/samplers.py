@@ -73,7 +73,7 @@ class GPSampler(Sampler):
     """Gaussian-process BO.
 
     Overhead matters because tell() refits the GP on every finished trial. Measured on 4 knobs at 60
-    trials (benchmarks/tuning_overhead.py): skopt's defaults (2 kernel-fit restarts, 2000 candidate
+    trials (the advisor-cost measurement, now ``benchmarks/tuning.py`` part b): skopt's defaults (2 kernel-fit restarts, 2000 candidate
     points) cost ~1.6 s per ask+tell; one kernel fit and 500 sampled candidates cost ~0.33 s with
     the same quality on these small spaces, so those are the defaults here.
     """

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from easel import explanations as store
+from easel.api_errors import ApiError, Invalid, Unavailable, describe_validation_errors
 from easel.blobstore import BlobStore, make_blob_store
 from easel.db.enums import ServiceKind
 from easel.db.models import Service, Trial
@@ -32,7 +33,6 @@ from easel.db.session import session_scope
 from easel.jobs import lifecycle
 from easel.model.params import conv_layers, tensor_shapes
 from easel.settings import Settings
-from predictor.errors import ApiError, Invalid, Unavailable, describe_errors
 from predictor.instances import InvalidInstance, to_batch
 
 log = logging.getLogger("easel.predictor")
@@ -259,7 +259,7 @@ def install(app: FastAPI, explanations: Explanations) -> None:
         try:
             body = ExplainIn.model_validate(json.loads(await request.body()))
         except ValidationError as error:
-            raise Invalid(describe_errors(list(error.errors()))) from None
+            raise Invalid(describe_validation_errors(list(error.errors()))) from None
         except ValueError:
             raise Invalid("the body is not a valid JSON document") from None
         return JSONResponse(await explanations.explain(body))

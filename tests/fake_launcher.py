@@ -14,11 +14,11 @@ from easel.db.session import session_scope
 from easel.jobs import lifecycle
 from easel.launcher import Launcher, ServiceSpec, ServiceState
 
-FAKE = "fake"
-
 
 class FakeLauncher(Launcher):
     """Records services as a launcher would and starts nothing (contract fake)."""
+
+    name = "fake"
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
@@ -26,7 +26,7 @@ class FakeLauncher(Launcher):
     def start(self, spec: ServiceSpec) -> ServiceState:
         with session_scope(self.sessions) as session:
             row = lifecycle.new_service(
-                name=spec.name, kind=spec.kind, launcher=FAKE, host=spec.host, port=spec.port,
+                name=spec.name, kind=spec.kind, launcher=self.name, host=spec.host, port=spec.port,
                 command={"argv": list(spec.argv), "env": dict(spec.env)},
                 sub_train_job_id=spec.sub_train_job_id, inference_job_id=spec.inference_job_id,
             )

@@ -12,7 +12,6 @@ from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, st
 from sqlalchemy import or_, select
 
 from admin.deps import Blobs, DbSession, Developer, Paging, State, is_admin
-from admin.errors import Conflict, Invalid, NotFound, PayloadTooLarge, UnsupportedFormat
 from admin.routes.common import paginate
 from admin.schemas import ID_PATTERN, TASK_PATTERN, TEXT_PATTERN, DatasetOut, Page
 from admin.services.datasets import (
@@ -25,6 +24,7 @@ from admin.services.datasets import (
     spool_upload,
     validate_dataset,
 )
+from easel.api_errors import Conflict, Invalid, NotFound, PayloadTooLarge, UnsupportedFormat
 from easel.db.models import Dataset, TrainJob, User, new_id
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])

@@ -15,10 +15,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from admin.deps import Blobs, DbSession, Developer, State, is_admin
-from admin.errors import Conflict, NotFound, Unavailable
 from admin.routes.inference_jobs import LIVE, _owned_inference_job
 from admin.routes.train_jobs import AppPath, VersionPath
 from easel import explanations as store
+from easel.api_errors import Conflict, NotFound, Unavailable
 from easel.db.models import Explanation, InferenceJob, User
 
 router = APIRouter(tags=["explanations"])

@@ -7,9 +7,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from admin.deps import DbSession
-from admin.errors import Unavailable
 from admin.schemas import Health
 from admin.version import VERSION
+from easel.api_errors import Unavailable
 
 router = APIRouter(tags=["health"])
 

@@ -17,12 +17,12 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from admin.deps import DbSession, Developer, State
-from admin.errors import ApiError, Conflict, Unavailable
 from admin.routes.inference_jobs import _owned_inference_job
 from admin.routes.train_jobs import AppPath, VersionPath
 from admin.schemas import InferenceMetricsOut, PredictorInfoOut, PredictOut, TryPredictIn
 from admin.services import orchestration
 from admin.services.inference_metrics import LIVE_SERVICES, collect
+from easel.api_errors import ApiError, Conflict, Unavailable
 from easel.db.enums import JobStatus
 from easel.db.models import Service
 

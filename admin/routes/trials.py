@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admin.deps import Blobs, DbSession, Developer, Paging, is_admin
-from admin.errors import NotFound
 from admin.routes.common import paginate
 from admin.routes.train_jobs import AppPath, VersionPath, owned_train_job
 from admin.schemas import ID_PATTERN, Page, TrialLogOut, TrialOut
+from easel.api_errors import NotFound
 from easel.db.enums import TrialStatus
 from easel.db.models import Model, SubTrainJob, TrainJob, Trial, TrialLog, User
 from easel.model.params import FORMAT, is_safetensors

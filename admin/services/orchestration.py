@@ -53,12 +53,8 @@ def train_job_specs(job: TrainJob) -> list[ServiceSpec]:
             name=f"advisor-{tag}", kind=ServiceKind.ADVISOR, env=env, sub_train_job_id=sub.id,
             argv=_python_module("advisor", "--sub-train-job-id", sub.id),
         ))
-        for index in range(budget.WORKERS):
-            specs.append(ServiceSpec(
-                name=f"train-worker-{tag}-{index}", kind=ServiceKind.TRAIN_WORKER, sub_train_job_id=sub.id,
-                env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(budget.GPU_COUNT)},
-                argv=_python_module("train_worker", "--sub-train-job-id", sub.id),
-            ))
+        specs += _workers(ServiceKind.TRAIN_WORKER, f"train-worker-{tag}", env, budget.WORKERS, budget.GPU_COUNT,
+                          _python_module("train_worker", "--sub-train-job-id", sub.id), sub_train_job_id=sub.id)
     return specs
 
 
@@ -75,18 +71,22 @@ def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str 
         name=f"predictor-{tag}", kind=ServiceKind.PREDICTOR, env=env, inference_job_id=job.id, host=host, port=port,
         argv=_python_module("predictor", "--inference-job-id", job.id, *listen),
     )]
-    for index in range(budget.WORKERS):
-        specs.append(ServiceSpec(
-            name=f"inference-worker-{tag}-{index}", kind=ServiceKind.INFERENCE_WORKER, inference_job_id=job.id,
-            env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(budget.GPU_COUNT)},
-            argv=_python_module("inference_worker", "--inference-job-id", job.id),
-        ))
+    specs += _workers(ServiceKind.INFERENCE_WORKER, f"inference-worker-{tag}", env, budget.WORKERS, budget.GPU_COUNT,
+                      _python_module("inference_worker", "--inference-job-id", job.id), inference_job_id=job.id)
     for index in range(explainers):
         specs.append(ServiceSpec(
             name=f"explainer-{tag}-{index}", kind=ServiceKind.EXPLAINER, inference_job_id=job.id, env=env,
             argv=_python_module("inference_worker.explain", "--inference-job-id", job.id),
         ))
     return specs
+
+
+def _workers(kind: ServiceKind, name: str, env: dict[str, str], count: int, gpus: int, argv: list[str],
+             **job: str) -> list[ServiceSpec]:
+    """``count`` workers of one kind, each told its index and the job's GPU count."""
+    return [ServiceSpec(name=f"{name}-{index}", kind=kind, argv=argv, **job,
+                        env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(gpus)})
+            for index in range(count)]
 
 
 def predictor_url(host: str, port: int) -> str:

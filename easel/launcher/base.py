@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from easel.db.enums import ServiceKind, ServiceStatus
 
@@ -52,6 +52,9 @@ class ServiceState:
 
 
 class Launcher(ABC):
+    #: recorded in ``services.launcher``: each launcher inspects and stops only the services it recorded
+    name: ClassVar[str]
+
     @abstractmethod
     def start(self, spec: ServiceSpec) -> ServiceState: ...
 

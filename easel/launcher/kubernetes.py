@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,12 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from easel.db.enums import ServiceKind, ServiceStatus
 from easel.db.models import InferenceJob, Service, SubTrainJob, TrainJob
 from easel.db.session import session_scope
+from easel.jobs import lifecycle
 from easel.launcher import k8s_objects as objects
 from easel.launcher.base import Launcher, ServiceSpec, ServiceState
 from easel.settings import Settings
 
 LAUNCHER = "kubernetes"
-_ALIVE = (ServiceStatus.STARTED, ServiceStatus.RUNNING)
+_ALIVE = lifecycle.LIVE_SERVICE
 # Run as Jobs. An explainer is one too: its pod runs until the inference job stops it, and one that fails is
 # replaced by admin's supervisor (its explanation in progress is taken over from the stream).
 _RUN_TO_END = (ServiceKind.ADVISOR, ServiceKind.TRAIN_WORKER, ServiceKind.EXPLAINER)
@@ -44,10 +44,6 @@ API_VERBS: dict[tuple[str, str], frozenset[str]] = {
 
 class LaunchRefused(ValueError):
     """The Kubernetes API refused a request; the message is the API's own."""
-
-
-def _state(row: Service) -> ServiceState:
-    return ServiceState(row.id, row.name, row.kind, row.status, row.pid, row.exit_code, row.log_path)
 
 
 def make_api_client(settings: Settings) -> Any:
@@ -70,6 +66,8 @@ def api_message(error: Any) -> str:
 
 
 class KubernetesLauncher(Launcher):
+    name = LAUNCHER
+
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], api_client: Any | None = None) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -94,8 +92,8 @@ class KubernetesLauncher(Launcher):
         objects.entry_args(spec)  # a spec the image cannot run is refused before anything is recorded
         with session_scope(self.sessions) as session:
             owner = self._owner(session, spec)
-            row = Service(
-                name=spec.name, kind=spec.kind, status=ServiceStatus.STARTED, launcher=LAUNCHER,
+            row = lifecycle.new_service(
+                name=spec.name, kind=spec.kind, launcher=self.name,
                 host=spec.host, port=spec.port, command={"argv": list(spec.argv), "env": dict(spec.env)},
                 sub_train_job_id=spec.sub_train_job_id, inference_job_id=spec.inference_job_id,
             )
@@ -108,26 +106,26 @@ class KubernetesLauncher(Launcher):
             refused = self._refusal(error, spec)
             with session_scope(self.sessions) as session:
                 row = session.get_one(Service, service_id)
-                row.status, row.stopped_at = ServiceStatus.ERRORED, datetime.now(UTC)
+                lifecycle.mark_service_failed(row)
                 row.command = {**row.command, "error": refused or f"{type(error).__name__}: {error}"}
             if refused is None:
                 raise
             raise LaunchRefused(refused) from None
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
-            row.status, row.pod_name = ServiceStatus.RUNNING, pod_name
+            lifecycle.mark_service_running(row, pod_name=pod_name)
             if host is not None:
                 row.host = host
-            return _state(row)
+            return ServiceState.of(row)
 
     def stop(self, service_id: str, timeout_s: float = 10.0) -> ServiceState:
         # Recorded first: from here on nobody (the supervisor included) takes the deleted objects for a crash.
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status not in _ALIVE:
-                return _state(row)
-            row.status, row.stopped_at = ServiceStatus.STOPPED, datetime.now(UTC)
-            kind, name, job_id, state = row.kind, row.pod_name, row.inference_job_id, _state(row)
+                return ServiceState.of(row)
+            lifecycle.mark_service_exited(row, None, stopped=True)
+            kind, name, job_id, state = row.kind, row.pod_name, row.inference_job_id, ServiceState.of(row)
         if name is not None:
             try:
                 if kind == ServiceKind.INFERENCE_WORKER and job_id is not None:
@@ -145,16 +143,16 @@ class KubernetesLauncher(Launcher):
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status not in _ALIVE or row.pod_name is None:
-                return _state(row)
+                return ServiceState.of(row)
             kind, name, job_id = row.kind, row.pod_name, row.inference_job_id
         found, exit_code, reason = self._observe(kind, name, service_id, job_id)
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status in _ALIVE and found != ServiceStatus.RUNNING:
-                row.status, row.exit_code, row.stopped_at = found, exit_code, datetime.now(UTC)
+                lifecycle.mark_service_exited(row, exit_code, to=found)
                 if reason is not None:
                     row.command = {**row.command, "error": reason}
-            return _state(row)
+            return ServiceState.of(row)
 
     # -- creating ------------------------------------------------------------------------------------------
     def _create(self, spec: ServiceSpec, service_id: str, owner: objects.Owner | None) -> tuple[str, str | None]:

@@ -18,6 +18,8 @@ from easel.settings import Settings
 
 
 class LocalLauncher(Launcher):
+    name = "local"
+
     def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -27,7 +29,7 @@ class LocalLauncher(Launcher):
     def start(self, spec: ServiceSpec) -> ServiceState:
         with session_scope(self.sessions) as session:
             row = lifecycle.new_service(
-                name=spec.name, kind=spec.kind, launcher="local",
+                name=spec.name, kind=spec.kind, launcher=self.name,
                 host=spec.host or "127.0.0.1", port=spec.port, command={"argv": list(spec.argv),
                                                                       "env": dict(spec.env)},
                 sub_train_job_id=spec.sub_train_job_id, inference_job_id=spec.inference_job_id,

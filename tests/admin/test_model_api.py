@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,18 @@ def test_builtin_registration_imports_nothing_heavy() -> None:
     assert out.stdout.strip() == "[]"
 
 
+
+def test_admin_reads_the_builtin_catalogue_without_importing_template_code() -> None:
+    import subprocess
+
+    code = ("import json, sys; from admin.services.templates import builtin_catalogue; c = builtin_catalogue(); "
+            "print(json.dumps([[t['name'], t['module']] for t in c])); "
+            "print(sorted(m for m in ('builtin_templates', 'slicing', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout.splitlines()
+    assert json.loads(out[0]) == [[spec.name, spec.module] for spec in BUILTIN_TEMPLATES]
+    assert out[1] == "[]"
+
 def test_checker_runs_the_file_elsewhere(tmp_path: Path) -> None:
     path = tmp_path / "t.py"
     path.write_text(GOOD_TEMPLATE + "\nimport os\nopen(os.environ.get('HOME', '.') + '/ran', 'w').write('x')\n"
@@ -170,15 +183,29 @@ def test_checker_limits_memory(tmp_path: Path) -> None:
 
 def test_checker_kills_what_the_template_spawns(tmp_path: Path) -> None:
     path = tmp_path / "fork.py"
-    marker = tmp_path / "child-alive"
-    child = f"import time; time.sleep(3); open({str(marker)!r}, 'w')"
+    pid_file = tmp_path / "child.pid"
+    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
     path.write_text(f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {child!r}])\nwhile True:\n    pass\n")
     with pytest.raises(TemplateCheckError, match="timed out"):
         check_template_file(path, timeout_s=1.5)
-    import time
+    # The grandchild (if it got as far as writing its pid) went with the checker.
+    pid = int(pid_file.read_text() or 0) if pid_file.exists() else 0
+    assert not pid or _ends(pid, timeout_s=10), f"the template's child {pid} outlived the check"
 
-    time.sleep(3.5)
-    assert not marker.exists()
+
+def _ends(pid: int, timeout_s: float) -> bool:
+    """Whether the process ends (or is a zombie: dead, waiting to be reaped) within ``timeout_s``."""
+    import psutil
+
+    give_up = time.monotonic() + timeout_s
+    while time.monotonic() < give_up:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_safetensors_helpers() -> None:

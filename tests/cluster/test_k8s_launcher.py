@@ -52,7 +52,7 @@ def fake() -> Iterator[KubeContractFake]:
 def k8s_settings(settings: Settings, fake: KubeContractFake, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     kubeconfig = fake.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config", NAMESPACE)
     return settings.model_copy(update={
-        "launch_services": True, "launcher": LauncherKind.KUBERNETES, "superadmin_email": EMAIL,
+        "launcher": LauncherKind.KUBERNETES, "superadmin_email": EMAIL,
         "superadmin_password": PASSWORD, "password_hash_rounds": 4, "k8s_kubeconfig": str(kubeconfig),
         "k8s_namespace": NAMESPACE, "k8s_image": "registry.example/easel:0.1.0-cpu",
         "k8s_image_pull_secrets": ["registry-cred"], "k8s_gpu_node_selector": GPU_NODES,

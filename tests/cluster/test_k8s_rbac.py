@@ -2,7 +2,8 @@
 
 A whole cycle — every kind of service started, read back, scaled and stopped — runs against a fresh
 Kubernetes API CONTRACT FAKE (not a cluster), which records every call. Admin runs here without launching
-services (so no supervisor reads the same rows while the cycle runs); it only records the jobs.
+services (its launcher is the contract fake that only records them, so no supervisor of real processes
+reads the same rows while the cycle runs).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fake_launcher import FakeLauncher
 from k8s_contract_fake import KubeContractFake
 from support import ServerThread, npz_file
 
@@ -32,9 +34,9 @@ ROLE = Path(__file__).parents[2] / "deploy" / "k8s" / "base" / "rbac.yaml"
 
 @pytest.fixture
 def train_job_id(settings: Settings, tmp_path: Path) -> Iterator[str]:
-    recording = settings.model_copy(update={"launch_services": False, "superadmin_email": EMAIL,
-                                            "superadmin_password": PASSWORD, "password_hash_rounds": 4})
-    with ServerThread(create_app(recording)) as server, Client(server.url) as client:
+    recording = settings.model_copy(update={"superadmin_email": EMAIL, "superadmin_password": PASSWORD,
+                                            "password_hash_rounds": 4})
+    with ServerThread(create_app(recording, FakeLauncher)) as server, Client(server.url) as client:
         client.login(EMAIL, PASSWORD)
         data = client.upload_dataset("rbac-q", "TEST_TASK", npz_file(tmp_path / "q.npz"))
         model = client.upload_model("quadratic-rbac", "TEST_TASK", TEMPLATE, class_name="Quadratic")

@@ -3,8 +3,9 @@
 Hosts: ``data`` runs PostgreSQL, Redis, the Kafka-protocol broker and an S3-compatible server (moto's); ``ctl``
 runs admin; ``train`` runs the advisor and train worker; ``serve`` runs the predictor and inference worker.
 Each host has its own ``EASEL_DATA_DIR``, so datasets and parameters can only travel through the S3 blob
-store. Admin runs with ``EASEL_LAUNCH_SERVICES=false``: it records every service with its command line and
-this test places each on its host (the part a cluster scheduler plays), with the service's id.
+store. Admin runs with the contract-fake launcher (``admin_with_fake_launcher.py``): it records every service
+with its command line and this test places each on its host (the part a cluster scheduler plays), with the
+service's id.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import boto3
 import numpy as np
 import psycopg
 import pytest
+from fake_launcher import FakeLauncher
 from netns_lab import NetnsLab, can_create_namespaces
 from s3_server import ACCESS_KEY, SECRET_KEY, start_s3_server
 from sqlalchemy import select
@@ -39,7 +41,7 @@ ROOT = Path(__file__).parents[2]
 TEMPLATE = Path(__file__).with_name("tiny_mlp_template.py")
 EMAIL, PASSWORD = "multi-host@easel.test", "multi-host-password"
 PLACEMENT = {ServiceKind.ADVISOR: "train", ServiceKind.TRAIN_WORKER: "train",
-             ServiceKind.PREDICTOR: "serve", ServiceKind.INFERENCE_WORKER: "serve"}
+             ServiceKind.PREDICTOR: "serve", ServiceKind.INFERENCE_WORKER: "serve", ServiceKind.EXPLAINER: "serve"}
 WHY_NOT = can_create_namespaces()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(WHY_NOT is not None, reason=WHY_NOT or "")]
 
@@ -125,7 +127,7 @@ def _host_env(shared: dict[str, str], root: Path, host: str, **extra: str) -> di
 
 
 class Scheduler:
-    """Places each recorded (deferred) service on its host, once."""
+    """Places each service the fake launcher recorded on its host, once."""
 
     def __init__(self, lab: NetnsLab, shared: dict[str, str], root: Path) -> None:
         self.lab, self.shared, self.root = lab, shared, root
@@ -134,13 +136,16 @@ class Scheduler:
 
     def place_new(self) -> int:
         with session_scope(self.sessions) as session:
-            rows = session.scalars(select(Service).where(Service.launcher == "deferred",
-                                                         Service.status == ServiceStatus.STARTED)).all()
+            rows = session.scalars(select(Service).where(Service.launcher == FakeLauncher.name,
+                                                         Service.status == ServiceStatus.RUNNING)).all()
             todo = [(r.id, r.kind, list(r.command["argv"]), dict(r.command.get("env", {})))
                     for r in rows if r.id not in self.placed]
         for service_id, kind, argv, env in todo:
             host = PLACEMENT[kind]
-            extra = {"EASEL_PREDICTOR_HOST": self.lab.hosts[host].address} if kind == ServiceKind.PREDICTOR else {}
+            extra = {}
+            if kind == ServiceKind.PREDICTOR:  # it listens on its host's address, on a port it picks and records
+                extra = {"EASEL_PREDICTOR_HOST": self.lab.hosts[host].address}
+                argv = _without_options(argv, "--host", "--port")
             # argv[0] is the recording admin's interpreter; the same one exists on every "host" here.
             self.lab.spawn(host, [sys.executable, *argv[1:]],
                            _host_env(self.shared, self.root, host, **env, **extra, EASEL_SERVICE_ID=service_id),
@@ -149,12 +154,28 @@ class Scheduler:
         return len(todo)
 
 
+def _without_options(argv: list[str], *names: str) -> list[str]:
+    """``argv`` less each ``--name value`` pair named."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in names:
+            skip = True
+        else:
+            kept.append(arg)
+    return kept
+
+
 def test_train_and_serve_across_hosts(lab: NetnsLab, tmp_path: Path) -> None:
     shared = _start_data_services(lab, tmp_path)
     ctl = lab.hosts["ctl"].address
-    lab.spawn("ctl", [sys.executable, "-m", "admin", "--host", ctl, "--port", "3000", "--log-level", "warning"],
-              _host_env(shared, tmp_path, "ctl", EASEL_SUPERADMIN_EMAIL=EMAIL, EASEL_SUPERADMIN_PASSWORD=PASSWORD,
-                        EASEL_PASSWORD_HASH_ROUNDS="4", EASEL_LAUNCH_SERVICES="false"),
+    admin_env = _host_env(shared, tmp_path, "ctl", EASEL_SUPERADMIN_EMAIL=EMAIL, EASEL_SUPERADMIN_PASSWORD=PASSWORD,
+                          EASEL_PASSWORD_HASH_ROUNDS="4")
+    admin_env["PYTHONPATH"] += os.pathsep + str(ROOT / "tests")  # the contract-fake launcher
+    lab.spawn("ctl", [sys.executable, str(Path(__file__).with_name("admin_with_fake_launcher.py")), ctl, "3000"],
+              admin_env,
               tmp_path / "logs" / "admin.log")
     scheduler = Scheduler(lab, shared, tmp_path)
     client = Client(f"http://{ctl}:3000", timeout=60)
@@ -179,7 +200,7 @@ def test_train_and_serve_across_hosts(lab: NetnsLab, tmp_path: Path) -> None:
         assert client.get_train_job(job.app, job.app_version).status == "COMPLETED"
 
         client.create_inference_job(job.app, job.app_version, workers=1)
-        assert scheduler.place_new() == 2, "a predictor and an inference worker were recorded"
+        assert scheduler.place_new() == 3, "a predictor, an inference worker and an explainer were recorded"
         deployed = client.wait_inference_job(job.app, job.app_version, timeout_s=300)
         assert deployed.predictor_url == f"http://{lab.hosts['serve'].address}:" + deployed.predictor_url.split(":")[-1]
 

@@ -19,6 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from easel import explanations as store
+from easel.api_errors import Invalid as PredictorInvalid
+from easel.api_errors import Unavailable as PredictorUnavailable
 from easel.blobstore import LocalBlobStore
 from easel.db.enums import ServiceKind, ServiceStatus
 from easel.db.models import Explanation, InferenceJob, Service
@@ -27,8 +29,6 @@ from easel.demo import QUICK, webui_built
 from easel.model.params import tensors_to_bytes
 from easel.redis_client import make_redis
 from easel.settings import Settings
-from predictor.errors import Invalid as PredictorInvalid
-from predictor.errors import Unavailable as PredictorUnavailable
 from predictor.explain import ExplainIn, Explanations
 from sdk import EaselError, Invalid, NotFound
 

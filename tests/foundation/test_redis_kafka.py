@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import msgpack
 from kafka import TopicPartition
 
 from easel.kafka_io import ensure_topics, make_consumer, make_producer
@@ -36,20 +37,20 @@ def test_kafka_consumer_group_commits_and_resumes(settings: Settings) -> None:
     group = f"group-{uuid.uuid4().hex[:8]}"
     ensure_topics(settings, [topic], partitions=2)
 
-    producer = make_producer(settings, codec="msgpack")
+    producer = make_producer(settings)
     for index in range(1000):
-        producer.send(topic, {"index": index, "payload": [1.0, 2.0]}, key=f"task-{index % 10}")
+        producer.send(topic, msgpack.packb({"index": index, "payload": [1.0, 2.0]}), key=f"task-{index % 10}")
     producer.flush()
     producer.close()
 
-    first = make_consumer(settings, topic, group_id=group, codec="msgpack")
+    first = make_consumer(settings, topic, group_id=group, value_deserializer=msgpack.unpackb)
     head = _consume(first, 400)
     assert len(head) == 400
     first.commit()
     partitions = {record.partition for record in head}
     first.close()
 
-    second = make_consumer(settings, topic, group_id=group, codec="msgpack")
+    second = make_consumer(settings, topic, group_id=group, value_deserializer=msgpack.unpackb)
     tail = _consume(second, 600)
     second.commit()
     second.close()
@@ -61,7 +62,7 @@ def test_kafka_consumer_group_commits_and_resumes(settings: Settings) -> None:
     assert all_partitions == {0, 1}
 
     # The committed offsets add up to every message.
-    checker = make_consumer(settings, group_id=group, codec="msgpack")
+    checker = make_consumer(settings, group_id=group, value_deserializer=msgpack.unpackb)
     committed = sum(checker.committed(TopicPartition(topic, p)) or 0 for p in (0, 1))
     checker.close()
     assert committed == 1000

@@ -1,6 +1,6 @@
 """Serving test fixtures: admin (in-thread uvicorn) that launches real services, and one trained, deployed app.
 
-``deployed`` trains for real and deploys for real, through admin and the SDK: the digits dataset is uploaded,
+``trained`` trains for real and ``deployed`` deploys for real, through admin and the SDK: the digits dataset is uploaded,
 the ``WideSlicedMLP`` template (``wide_mlp_template.py``: the built-in sliced MLP, wider) is uploaded, a
 train job of one trial runs in a real advisor and train worker (about two epochs on CPU), and its best trial
 is deployed with one predictor and two inference workers (local launcher, real Kafka-protocol broker, Redis
@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from serving_helpers import Deployed, wait_until
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin.app import create_app
-from easel.db.session import make_engine, make_sessionmaker
+from easel.db.models import Service
+from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.demo import write_digits
 from easel.settings import Settings
 from sdk import Client, TrainBudget
@@ -36,6 +40,7 @@ def serving_settings(settings: Settings) -> Settings:
         "superadmin_email": ROOT[0], "superadmin_password": ROOT[1], "password_hash_rounds": 4,
         "template_check_timeout_s": 30.0, "template_check_memory_mb": 4096,
         "serving_drain_s": 5.0, "explainers": 0,  # explanations have their own tests (tests/explain)
+        "supervisor_backoff_base_s": 0.5, "supervisor_backoff_cap_s": 4.0,  # relaunch quickly in chaos tests
     })
 
 
@@ -52,8 +57,19 @@ def sessions(serving_settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
+@dataclass
+class Trained:
+    client: Client
+    app: str
+    version: int
+    x: np.ndarray
+    y: np.ndarray
+    #: the deployment the tests share while it stays healthy
+    current: Deployed | None = None
+
+
 @pytest.fixture(scope="module")
-def deployed(serving_admin: ServerThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+def trained(serving_admin: ServerThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
     client = Client(serving_admin.url, timeout=120)
     client.login(*ROOT)
     folder = tmp_path_factory.mktemp("digits")
@@ -66,23 +82,52 @@ def deployed(serving_admin: ServerThread, tmp_path_factory: pytest.TempPathFacto
     train_job = client.create_train_job(app, TASK, train.id, val.id, [model.id],
                                         budget=TrainBudget(model_trial_count=1, workers=1, time_hours=0.2))
     version = train_job.app_version
-    job = None
     try:
         wait_until(lambda: client.get_train_job(app, version).status in ("COMPLETED", "STOPPED", "ERRORED"), 300,
                    "the train job to finish")
         trials = client.list_trials(app, version, best=1).items
         assert trials and trials[0].status == "COMPLETED", f"training failed: {trials}"
-        job = client.create_inference_job(app, version, workers=2)
-        job = client.wait_inference_job(app, version, timeout_s=120)
         with np.load(val_path) as data:
-            x, y = data["x"], data["y"]
-        yield Deployed(client, app, version, job, x, y)
+            yield Trained(client, app, version, data["x"], data["y"])
     finally:
         try:
             if client.get_train_job(app, version).status in ("STARTED", "RUNNING"):
                 client.stop_train_job(app, version)
-            if job is not None and client.get_inference_job(app, version).status in ("STARTED", "RUNNING"):
+            if any(j.status in ("STARTED", "RUNNING", "DEGRADED") for j in client.list_inference_jobs(app=app)):
                 client.stop_inference_job(app, version)
         finally:
             client.close()
 
+
+def _healthy(deployed: Deployed, sessions: sessionmaker[Session]) -> bool:
+    """RUNNING, with every one of its services' processes alive (a test may have killed one or stopped it)."""
+    job = deployed.client.get_inference_job(deployed.app, deployed.version)
+    if job.id != deployed.job.id or job.status != "RUNNING":
+        return False
+    with session_scope(sessions) as session:
+        pids = session.scalars(select(Service.pid).where(Service.inference_job_id == job.id)).all()
+    return all(pid is not None and _alive(pid) for pid in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.fixture
+def deployed(trained: Trained, sessions: sessionmaker[Session]) -> Deployed:
+    """The trained app deployed with one predictor and two inference workers, RUNNING. Shared by the tests
+    while it stays healthy; a test that kills a worker or stops the job leaves the next one a fresh deployment,
+    so the tests hold in any order."""
+    client, app, version = trained.client, trained.app, trained.version
+    if trained.current is not None and _healthy(trained.current, sessions):
+        return trained.current
+    if trained.current is not None and client.get_inference_job(app, version).status in ("STARTED", "RUNNING",
+                                                                                           "DEGRADED"):
+        client.stop_inference_job(app, version)
+    client.create_inference_job(app, version, workers=2)
+    job = client.wait_inference_job(app, version, timeout_s=120)
+    trained.current = Deployed(client, app, version, job, trained.x, trained.y)
+    return trained.current

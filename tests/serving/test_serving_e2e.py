@@ -1,8 +1,10 @@
 """Deadline-aware serving end to end, through the SDK, with real processes and servers.
 
 The app is trained for real (admin + advisor + train worker; see ``conftest.deployed``) and deployed with one
-predictor and two inference workers. The tests run in this order on that one deployment; the last ones kill
-a worker and then stop the job.
+predictor and two inference workers. The tests share that deployment while it stays healthy; one that kills
+a worker or stops the job leaves the next a fresh one (``conftest.deployed``), so they hold in any order.
+Times are asserted only as the system recorded them (the predictor's own ``elapsed_s``), never by the
+test's clock.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections import Counter
 
 import httpx
@@ -56,6 +57,14 @@ def check_complete(answer: Prediction, n: int) -> None:
             assert p.worker
         else:
             assert p.prediction is None and p.slice_rate is None
+
+
+def check_on_time(answer: Prediction, deadline_s: float) -> None:
+    """The predictor answered by the deadline, by its own record of the time it took (the test's clock would
+    add HTTP and JSON time in a process that a busy machine may not schedule)."""
+    elapsed = answer.totals["elapsed_s"]
+    assert elapsed <= deadline_s + 1.0, f"the predictor answered {elapsed:.2f}s after a {deadline_s}s deadline"
+    assert all(p.latency_s <= elapsed for p in answer.predictions), "no instance answered after the task"
 
 
 def worker_services(sessions: sessionmaker[Session], job_id: str) -> list[Service]:
@@ -139,11 +148,9 @@ def test_tight_deadline_narrows_drops_and_answers_everything(deployed: Deployed)
     n = 2000
     seen = []
     for deadline in (0.4, 0.25, 0.15, 0.1, 0.07, 0.05):
-        began = time.monotonic()
         answer = deployed.client.predict(deployed.app, deployed.version, instances(deployed, n), deadline_s=deadline)
-        took = time.monotonic() - began
         check_complete(answer, n)
-        assert took <= deadline + 1.0, f"answered {took:.2f}s after a {deadline}s deadline"
+        check_on_time(answer, deadline)
         narrower = sum(1 for p in answer.predictions if p.served and p.slice_rate < 1.0)
         seen.append((deadline, narrower, answer.dropped, answer.totals["by_rate"]))
         if narrower and answer.dropped:
@@ -192,13 +199,11 @@ def test_killed_worker_loses_nothing(deployed: Deployed, sessions) -> None:
     result: dict = {}
 
     def ask() -> None:
-        began = time.monotonic()
         try:
             result["answer"] = deployed.client.predict(deployed.app, deployed.version, instances(deployed, n),
                                                        deadline_s=deadline)
         except Exception as error:  # noqa: BLE001 - reported below
             result["error"] = error
-        result["took"] = time.monotonic() - began
 
     thread = threading.Thread(target=ask)
     thread.start()
@@ -210,8 +215,7 @@ def test_killed_worker_loses_nothing(deployed: Deployed, sessions) -> None:
     assert "error" not in result, result.get("error")
     answer: Prediction = result["answer"]
     check_complete(answer, n)
-    assert result["took"] <= deadline + 1.0
-    assert answer.totals["duplicates"] >= 0
+    check_on_time(answer, deadline)
     by_worker = Counter(p.worker for p in answer.predictions if p.served)
     survivor_id = f"worker-{survivor.id[:8]}"
     # The survivor served its own share and what the victim held but had not answered.

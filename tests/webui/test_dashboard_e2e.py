@@ -59,7 +59,7 @@ def webui_ready() -> None:
 def dashboard_admin(settings: Settings, webui_ready: None) -> Iterator[ServerThread]:
     configured = settings.model_copy(update={
         "superadmin_email": ROOT[0], "superadmin_password": ROOT[1], "password_hash_rounds": 4,
-        "launch_services": True, "template_check_timeout_s": 60.0, "template_check_memory_mb": 4096,
+        "template_check_timeout_s": 60.0, "template_check_memory_mb": 4096,
         "serving_drain_s": 3.0, "webui_dist": WEBUI / "dist",
     })
     with ServerThread(create_app(configured)) as server:

@@ -1,8 +1,10 @@
-"""Every error admin returns is JSON ``{"error": code, "detail": text}`` with a fitting status.
+"""Every error an Easel HTTP service (admin, a predictor) returns is JSON ``{"error": code, "detail": text}``
+with a fitting status.
 
 Routes raise the :class:`ApiError` subclasses below. Validation errors (422), unknown routes (404) and
-wrong methods (405) are rewritten into the same envelope, and an unexpected exception becomes a 500 whose
-body names only a reference id: the traceback goes to the log, never to the client.
+wrong methods (405) are rewritten into the same envelope, a value the database refuses is a 422 and a
+conflicting write a 409, and an unexpected exception becomes a 500 whose body names only a reference id:
+the traceback goes to the service's log, never to the client.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-log = logging.getLogger("admin")
 
 STATUS_CODES = {
     400: "bad_request",
@@ -86,8 +86,25 @@ class Invalid(ApiError):
     status_code, code = 422, "invalid"
 
 
+class TooManyRequests(ApiError):
+    status_code, code = 429, "too_many_requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(detail, code=code, headers={"Retry-After": str(retry_after_s)})
+
+
 class Unavailable(ApiError):
     status_code, code = 503, "unavailable"
+
+
+class Overloaded(ApiError):
+    """Refused at once by admission control: more queued work than the service may hold; retry later."""
+
+    status_code, code = 429, "overloaded"
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+        self.retry_after_s = retry_after_s
 
 
 def envelope(status_code: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -106,7 +123,11 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, service: str, log: logging.Logger | None = None) -> None:
+    """Answer every error of ``app`` in the envelope; a 500's body points to ``service``'s log, where ``log``
+    (default: the logger named ``service``) records the traceback."""
+    log = log or logging.getLogger(service)
+
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
         return envelope(error.status_code, error.code, error.detail, error.headers)
@@ -138,4 +159,4 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         ref = uuid.uuid4().hex[:12]
         log.error("unhandled error %s on %s %s", ref, request.method, request.url.path, exc_info=error)
-        return envelope(500, "internal", f"internal server error (reference {ref}); see the admin log")
+        return envelope(500, "internal", f"internal server error (reference {ref}); see the {service} log")
