@@ -63,10 +63,6 @@ ROUTES: dict[str, tuple[set[str], Call]] = {
                                                 lambda c, f: c._json("GET", "/inference_jobs/app/1/predictor")),
     "POST /inference_jobs/{app}/{v}/predict": (DEVELOPERS, lambda c, f: c._json(
         "POST", "/inference_jobs/app/1/predict", json={"instances": [[0.0]], "deadline_s": 1.0})),
-    "POST /inference_jobs/{app}/{v}/explain": (DEVELOPERS, lambda c, f: c.explain("app", 1, [[0.0]], "gradcam")),
-    "GET /explanations/{id}": (DEVELOPERS, lambda c, f: c.get_explanation(NOBODY_ID)),
-    "GET /explanations/{id}/overlay.png": (DEVELOPERS,
-                                           lambda c, f: c._send("GET", f"/explanations/{NOBODY_ID}/overlay.png")),
 }
 
 
