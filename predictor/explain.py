@@ -21,13 +21,16 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from easel import explanations as store
 from easel.api_errors import ApiError, Invalid, Unavailable, describe_validation_errors
 from easel.blobstore import BlobStore, make_blob_store
-from easel.db.models import Trial
+from easel.db.enums import ServiceKind
+from easel.db.models import Service, Trial
 from easel.db.session import session_scope
+from easel.jobs import lifecycle
 from easel.model.params import conv_layers, tensor_shapes
 from easel.settings import Settings
 from predictor.instances import InvalidInstance, to_batch
@@ -182,6 +185,14 @@ class Explanations:
                           f"(0..{len(self.classes) - 1})", code="invalid_options")
         return instance, rate, options
 
+    def explainers_alive(self) -> int:
+        """How many of the job's explainer services are recorded as live."""
+        assert self.sessions is not None
+        with session_scope(self.sessions) as session:
+            return int(session.scalar(select(func.count()).select_from(Service).where(
+                Service.inference_job_id == self.job_id, Service.kind == ServiceKind.EXPLAINER,
+                Service.status.in_(lifecycle.LIVE_SERVICE))) or 0)
+
     # -- the request path -------------------------------------------------------------------------------
     def _client(self) -> tuple[aioredis.Redis, DoneSignals]:
         if self._redis is None or self._signals is None:
@@ -191,8 +202,9 @@ class Explanations:
 
     async def explain(self, body: ExplainIn) -> dict[str, Any]:
         instance, rate, options = self.check(body)
-        if self.sessions is None or self.settings.explainers < 1:
-            raise Unavailable("no explainer runs for this inference job (EASEL_EXPLAINERS is 0)", code="no_explainer")
+        if self.sessions is None or not await asyncio.to_thread(self.explainers_alive):
+            raise Unavailable("no explainer is running for this inference job (EASEL_EXPLAINERS is 0, or they "
+                              "died and are being replaced); nothing was queued", code="no_explainer")
         client, signals = self._client()
         explanation_id = await asyncio.to_thread(store.record, self.sessions, self.blobs, self.job_id, self.trial_id,
                                                  body.method, rate, options, instance)

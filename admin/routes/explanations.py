@@ -50,7 +50,10 @@ def explain(app: AppPath, version: VersionPath, body: ExplainIn, db: DbSession, 
                             timeout=state.settings.explain_timeout_s + 15.0)
     except httpx.TransportError as error:
         raise Unavailable(f"cannot reach the predictor of {app} v{version}: {error}") from None
-    return JSONResponse(answer.json(), status_code=answer.status_code)
+    try:
+        return JSONResponse(answer.json(), status_code=answer.status_code)
+    except ValueError:  # not the predictor's JSON (a proxy's error page, say)
+        raise Unavailable(f"the predictor of {app} v{version} answered {answer.status_code} without JSON") from None
 
 
 def _owned(db: DbSession, explanation_id: str, user: User) -> Explanation:

@@ -12,31 +12,21 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from explain_helpers import ROOT, DemoRun
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin.app import create_app
 from easel.db.session import make_engine, make_sessionmaker
-from easel.demo import QUICK, DemoResult, run_life_cycle, write_digits
+from easel.demo import QUICK, run_life_cycle, write_digits
 from easel.settings import Settings
 from sdk import Client
 from tests.support import ServerThread
 
-ROOT = ("explain-root@easel.test", "explain-root-password")
 SERVICE_ENV = {"EASEL_EXPLAIN_RECLAIM_S": "3", "EASEL_EXPLAIN_MAX_SAMPLES": "100000", "TQDM_DISABLE": "1"}
-
-
-@dataclass
-class DemoRun:
-    client: Client
-    result: DemoResult
-    out: Path
-    x: np.ndarray  # validation images (N, 1, 8, 8)
-    y: np.ndarray
 
 
 @pytest.fixture(scope="module")

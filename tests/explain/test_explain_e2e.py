@@ -14,17 +14,18 @@ import time
 import httpx
 import numpy as np
 import pytest
-from conftest import DemoRun
+from explain_helpers import ROOT, DemoRun
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from easel import explanations as store
 from easel.api_errors import Invalid as PredictorInvalid
+from easel.api_errors import Unavailable as PredictorUnavailable
 from easel.blobstore import LocalBlobStore
 from easel.db.enums import ServiceKind, ServiceStatus
 from easel.db.models import Explanation, InferenceJob, Service
 from easel.db.session import session_scope
-from easel.demo import QUICK, WEBUI_INDEX
+from easel.demo import QUICK, webui_built
 from easel.model.params import tensors_to_bytes
 from easel.redis_client import make_redis
 from easel.settings import Settings
@@ -74,7 +75,7 @@ def test_the_demo_life_cycle_deploys_predicts_and_explains(demo_run: DemoRun) ->
         assert (demo_run.out / f"{method}.png").read_bytes().startswith(PNG)
     assert result.explanations["gradcam"].details["target_layer"].startswith("features.")
     assert result.explanations["lime"].details["num_samples"] == QUICK.lime_samples
-    assert (result.dashboard is not None) == WEBUI_INDEX.is_file()
+    assert (result.dashboard is not None) == webui_built()
 
 
 def test_gradcam_at_every_slice_rate_is_stored_and_fetched_again(demo_run: DemoRun, explain_admin) -> None:
@@ -132,7 +133,7 @@ def test_bad_requests_are_refused_and_nothing_is_queued(demo_run: DemoRun, expla
     assert queued_and_recorded(explain_settings, sessions, job.id) == before
 
 
-def test_gradcam_on_a_model_without_convolutions_is_refused_before_anything_is_queued(
+def test_gradcam_on_a_model_without_convolutions_and_a_job_without_explainers_are_refused(
         explain_settings: Settings, sessions) -> None:
     """The predictor reads the layers from the parameters' header: an MLP has no 4-D weights."""
     import asyncio
@@ -152,6 +153,10 @@ def test_gradcam_on_a_model_without_convolutions_is_refused_before_anything_is_q
     assert "no convolution layer" in caught.value.detail and "lime" in caught.value.detail
     assert queued_and_recorded(explain_settings, sessions, job_id) == (0, 0)
     side.check(ExplainIn(instance=np.zeros((8, 8)).tolist(), method="lime"))  # LIME is fine for the same model
+    with pytest.raises(PredictorUnavailable) as caught:  # ... but no explainer runs for this job
+        asyncio.run(side.explain(ExplainIn(instance=np.zeros((8, 8)).tolist(), method="lime")))
+    assert caught.value.status_code == 503 and caught.value.code == "no_explainer"
+    assert queued_and_recorded(explain_settings, sessions, job_id) == (0, 0)
 
 
 def test_another_users_job_and_explanations_are_not_found(demo_run: DemoRun, explain_admin) -> None:
@@ -170,8 +175,6 @@ def test_another_users_job_and_explanations_are_not_found(demo_run: DemoRun, exp
 
 def test_the_cli_explains_a_row_of_a_file_and_writes_the_overlay(demo_run: DemoRun, explain_admin, tmp_path,
                                                                  monkeypatch, capsys) -> None:
-    from conftest import ROOT
-
     from sdk.cli import main as sdk_main
 
     def main(argv: list[str]) -> int:

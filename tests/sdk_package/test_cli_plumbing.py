@@ -45,7 +45,7 @@ def test_the_platform_contributes_its_server_verbs() -> None:
     client_only = _commands(build_parser(plugins=[]))
     combined = _commands(build_parser(plugins=[register]))
     assert {"login", "predict", "users"} <= client_only and not {"up", "down", "status", "admin"} & client_only
-    services = {"advisor", "train-worker", "predictor", "inference-worker"}  # the image's entry points
+    services = {"advisor", "train-worker", "predictor", "inference-worker", "explainer"}  # the image's entry points
     assert combined - client_only == {"up", "down", "status", "admin"} | services
 
 
