@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from admin.dashboard import mount_dashboard
 from admin.middleware import BodySizeLimit
+from admin.openapi import install_openapi
 from admin.routes import (
     datasets,
     explanations,
@@ -97,8 +98,11 @@ def create_app(settings: Settings | None = None,
                   lifespan=lifespan)
     app.state.admin = state
     install_error_handlers(app, "admin")
-    app.add_middleware(BodySizeLimit, max_bytes=max(settings.max_upload_bytes, settings.max_template_bytes)
-                       + UPLOAD_OVERHEAD)
+    install_openapi(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_json_bytes, route_bytes={
+        ("POST", "/datasets"): settings.max_upload_bytes + UPLOAD_OVERHEAD,
+        ("POST", "/models"): settings.max_template_bytes + UPLOAD_OVERHEAD,
+    })
     for module in (health, tokens, users, datasets, models, train_jobs, train_job_events, trials, inference_jobs,
                    inference_live, explanations):
         app.include_router(module.router)

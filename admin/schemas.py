@@ -3,6 +3,7 @@ control characters, so bad input is a 422 here rather than an error in PostgreSQ
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -30,6 +31,7 @@ MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 ID_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
 MAX_INT = 2**31 - 1
+FLOAT_MAX = sys.float_info.max
 
 Email = Annotated[
     str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=3, max_length=320, pattern=EMAIL_PATTERN)
@@ -79,6 +81,11 @@ class UserIn(Schema):
 
 class UserPatchIn(Schema):
     role: UserRole
+
+
+class PasswordChangeIn(Schema):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    new_password: Password
 
 
 class UserOut(Out):
@@ -168,6 +175,7 @@ class TrainJobOut(Out):
     owner_id: str
     created_at: datetime
     stopped_at: datetime | None
+    error: str | None = Field(default=None, description="why the job ended ERRORED (e.g. a restart budget spent)")
     sub_train_jobs: list[SubTrainJobOut]
 
 
@@ -218,6 +226,7 @@ class InferenceJobOut(Out):
     owner_id: str
     created_at: datetime
     stopped_at: datetime | None
+    error: str | None = Field(default=None, description="why it is DEGRADED (what is missing) or ended ERRORED")
     services: list[ServiceOut]
 
 
@@ -289,10 +298,25 @@ class InferenceMetricsOut(Out):
     totals: InferenceTotals
 
 
+def _finite_numbers(value: Any) -> Any:
+    """Every number nested in ``value`` fits a float64 (an integer like 10**400 does not): 422, not a 5xx later."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, int | float) and not isinstance(item, bool) and not -FLOAT_MAX <= item <= FLOAT_MAX:
+            raise ValueError("numbers must be finite and within the float64 range")  # NaN compares False too
+    return value
+
+
 class TryPredictIn(Schema):
     """A small predict request sent through admin (the dashboard's try-it page)."""
 
-    instances: list[Any] = Field(min_length=1, max_length=256, description="queries, e.g. images as nested lists")
+    instances: Annotated[list[Any], AfterValidator(_finite_numbers)] = Field(
+        min_length=1, max_length=256, description="queries, e.g. images as nested lists of finite numbers")
     deadline_s: float = Field(gt=0, le=60, description="seconds from now by which every instance must be answered")
 
 

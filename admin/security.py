@@ -74,8 +74,12 @@ def decode_token(token: str, secret: str) -> TokenClaims:
         )
     except jwt.ExpiredSignatureError:
         raise TokenError("the token has expired; log in again") from None
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, OverflowError, ValueError, TypeError):  # exp = 1e400 parses as inf: int() overflows
         raise TokenError("the token is not valid") from None
     if not isinstance(claims.get("sub"), str):
         raise TokenError("the token is not valid")
-    return TokenClaims(claims["sub"], str(claims.get("role", "")), datetime.fromtimestamp(claims["exp"], UTC))
+    try:
+        expires_at = datetime.fromtimestamp(claims["exp"], UTC)
+    except (OverflowError, OSError, ValueError, TypeError):  # e.g. exp = 10**20: past any datetime
+        raise TokenError("the token is not valid") from None
+    return TokenClaims(claims["sub"], str(claims.get("role", "")), expires_at)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from admin.services.login_guard import LoginGuard
 from easel.blobstore import BlobStore, make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
 from easel.launcher import Launcher, make_launcher
@@ -21,6 +22,9 @@ class AdminState:
     engine: Engine
     sessions: sessionmaker[Session]
     blobs: BlobStore
+    login_guard: LoginGuard
+    # Template checks are child processes of seconds each: a few at a time, the rest told to retry (429).
+    template_checks: threading.BoundedSemaphore
     _launcher: Launcher | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -31,7 +35,8 @@ class AdminState:
         names); tests of the REST surface pass a contract fake."""
         engine = make_engine(settings.resolved_database_url)
         sessions = make_sessionmaker(engine)
-        return cls(settings, engine, sessions, make_blob_store(settings),
+        return cls(settings, engine, sessions, make_blob_store(settings), LoginGuard.from_settings(settings),
+                   threading.BoundedSemaphore(settings.template_check_concurrency),
                    launcher(sessions) if launcher is not None else None)
 
     @property

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from advisor.records import TrialRecords
 from advisor.service import Advisor
+from easel.backoff import Backoff
 from easel.db.session import make_engine, make_sessionmaker
+from easel.faults import INFRASTRUCTURE_ERRORS
+from easel.launcher.service_exit import record_clean_exit
 from easel.redis_client import make_redis
 from easel.settings import get_settings
 from easel.signals import exit_on_sigterm
@@ -27,8 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
     channel = TuningChannel(make_redis(settings, decode_responses=True), args.sub_train_job_id, args.lease_s)
-    advisor = Advisor.for_sub_job(TrialRecords(sessions, args.sub_train_job_id), channel, args.backend, args.seed)
+    backoff = Backoff(base_s=0.5, cap_s=10.0)
+    while True:  # Redis or PostgreSQL may be restarting: wait for them rather than die (and spend a restart)
+        try:
+            advisor = Advisor.for_sub_job(TrialRecords(sessions, args.sub_train_job_id), channel, args.backend,
+                                          args.seed)
+            break
+        except INFRASTRUCTURE_ERRORS as error:
+            logging.getLogger("easel.advisor").warning("starting failed (%s); retrying", error)
+            time.sleep(backoff.next_delay())
     advisor.run()
+    record_clean_exit(sessions)
     return 0
 
 

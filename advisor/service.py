@@ -10,19 +10,27 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from advisor.records import FINISHED, TrialRecords
 from advisor.samplers import Sampler, make_sampler
 from advisor.space import SearchSpace, space_from_knob_config
+from easel.backoff import Backoff, Throttle
 from easel.db.enums import JobStatus, TrialStatus
 from easel.db.models import Trial
+from easel.faults import INFRASTRUCTURE_ERRORS
 from easel.jobs import TrainBudget
 from easel.tuning import Proposal, TuningChannel
 
 log = logging.getLogger("easel.advisor")
 
-MAX_ATTEMPTS = 2  # a proposal whose worker dies is re-issued once
+T = TypeVar("T")
+
+# A proposal whose worker is lost (it died, or Redis/PostgreSQL failed under it: an infrastructure attempt) is
+# re-issued; a template's own failure is recorded by the worker and never retried.
+MAX_ATTEMPTS = 3
 
 
 @dataclass
@@ -43,6 +51,9 @@ class Advisor:
     created: int = 0
     began: float = field(default_factory=time.monotonic)
     stopping: bool = False
+    _last_event: str = "$"
+    _backoff: Backoff = field(default_factory=lambda: Backoff(base_s=0.2, cap_s=5.0))
+    _throttle: Throttle = field(default_factory=lambda: Throttle(10.0))
 
     @classmethod
     def for_sub_job(cls, records: TrialRecords, channel: TuningChannel, backend: str = "gp",
@@ -74,25 +85,45 @@ class Advisor:
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> JobStatus:
-        self.records.mark_running()
-        last_event = "$"
-        while True:
-            self.reconcile()
-            if self.over_time() and not self.stopping:
-                self.stop_proposing("time budget used up")
-            if not self.stopping:
-                self.supply_idle_workers()
-            if self.created >= self.budget.MODEL_TRIAL_COUNT and not self.outstanding:
-                break
-            if self.stopping and not self.outstanding:
-                break
-            for entry_id, event in self.channel.read_events(last_event, block_s=self.tick_s):
-                last_event = entry_id
-                log.debug("event %s", event)
-        self.channel.stop_workers()
-        self.records.mark_completed()
+        self._retrying(self.records.mark_running)
+        self._last_event = "$"
+        while not self._retrying(self._step):
+            pass
+        self._retrying(self.channel.stop_workers)
+        self._retrying(self.records.mark_completed)
         log.info("sub-train-job done: %d trials", self.created)
         return JobStatus.COMPLETED
+
+    def _step(self) -> bool:
+        """One pass of the loop; True when the sub-job is done."""
+        self.reconcile()
+        if self.over_time() and not self.stopping:
+            self.stop_proposing("time budget used up")
+        if not self.stopping:
+            self.supply_idle_workers()
+        if self.created >= self.budget.MODEL_TRIAL_COUNT and not self.outstanding:
+            return True
+        if self.stopping and not self.outstanding:
+            return True
+        for entry_id, event in self.channel.read_events(self._last_event, block_s=self.tick_s):
+            self._last_event = entry_id
+            log.debug("event %s", event)
+        return False
+
+    def _retrying(self, action: Callable[[], T]) -> T:
+        """Run ``action`` until it gets through an infrastructure outage (Redis or PostgreSQL restarting),
+        waiting a capped, jittered, growing delay between tries: the advisor outlives the outage instead of
+        spending the supervisor's restart budget."""
+        while True:
+            try:
+                result = action()
+            except INFRASTRUCTURE_ERRORS as error:
+                if self._throttle.ready() is not None:
+                    log.warning("infrastructure failure (%s); retrying", error)
+                time.sleep(self._backoff.next_delay())
+                continue
+            self._backoff.reset()
+            return result
 
     def over_time(self) -> bool:
         return time.monotonic() - self.began >= self.budget.seconds

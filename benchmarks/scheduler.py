@@ -34,9 +34,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
-import scipy
-from scipy.optimize import Bounds, LinearConstraint, milp
+# One BLAS thread, as in a worker (EASEL_SERVING_THREADS=1): idle BLAS threads spinning after the batch work
+# would otherwise compete with the decision being timed for this machine's two cores.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+import scipy  # noqa: E402
+from scipy.optimize import Bounds, LinearConstraint, milp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, this folder comes first on sys.path, where this very file would shadow the scheduler

@@ -54,6 +54,16 @@ BUILTIN_TEMPLATES: tuple[BuiltinTemplate, ...] = (
 )
 
 
+def catalogue() -> list[dict[str, Any]]:
+    """Every built-in as plain data: name, task, module, class name and knob config (JSON-ready).
+
+    ``python -m builtin_templates`` prints it; admin registers the built-ins from that output, so template
+    code (built-in or uploaded) never runs inside admin.
+    """
+    return [{"name": spec.name, "task": spec.task, "module": spec.module, "class_name": spec.class_name,
+             "knob_config": spec.knob_config()} for spec in BUILTIN_TEMPLATES]
+
+
 def load_template_class(class_path: str) -> type:
     """The class at ``"package.module:ClassName"`` (built-in templates only: trusted code)."""
     module_name, sep, class_name = class_path.partition(":")

@@ -86,8 +86,25 @@ class Invalid(ApiError):
     status_code, code = 422, "invalid"
 
 
+class TooManyRequests(ApiError):
+    status_code, code = 429, "too_many_requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(detail, code=code, headers={"Retry-After": str(retry_after_s)})
+
+
 class Unavailable(ApiError):
     status_code, code = 503, "unavailable"
+
+
+class Overloaded(ApiError):
+    """Refused at once by admission control: more queued work than the service may hold; retry later."""
+
+    status_code, code = 429, "overloaded"
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+        self.retry_after_s = retry_after_s
 
 
 def envelope(status_code: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -20,9 +20,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from easel.credentials import ensure_local_credentials
 from easel.local_stack import LocalStack, StackError
 from easel.settings import Settings, SettingsError, get_settings
 from easel.stack.admin_server import AdminPart
+from easel.stack.job_services import JobServices
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +36,12 @@ def _say(message: str) -> None:
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     print(f"Starting the Easel stack in {settings.data_dir} ...", flush=True)
     began = time.perf_counter()
+    settings, created = ensure_local_credentials(settings)
     report = LocalStack(settings).up(progress=_say)
+    if created:
+        # Shown this once; afterwards it lives only in the 0600 file (and the superadmin can change it).
+        _say(f"generated a signing key and the superadmin password, kept in {settings.data_dir}/credentials.json:")
+        _say(f"  superadmin {settings.superadmin_email} password: {settings.superadmin_password}")
     if not args.no_admin:
         admin = AdminPart(settings)
         started = admin.start()
@@ -48,23 +55,64 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_down(settings: Settings, _args: argparse.Namespace) -> int:
-    print(f"Stopping the Easel stack in {settings.data_dir} ...", flush=True)
-    _say("admin: stopped" if AdminPart(settings).stop() else "admin: was not running")
+def _job_services(settings: Settings) -> JobServices | None:
+    """The jobs' services, if the database is up to say what they are."""
+    if not LocalStack(settings).postgres.health().healthy:
+        return None
+    return JobServices(settings)
+
+
+def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
+    jobs = _job_services(settings)
+    try:
+        if jobs is not None:
+            live = jobs.live_jobs()
+            if live and not args.force:
+                print("easel down: these jobs are live; stop them first, or pass --force to stop (drain) their "
+                      "services and mark them STOPPED:", file=sys.stderr)
+                for job in live:
+                    print(f"  {job.describe()}", file=sys.stderr)
+                return 1
+        print(f"Stopping the Easel stack in {settings.data_dir} ...", flush=True)
+        # Admin first, so its supervisor does not relaunch what is being stopped.
+        _say("admin: stopped" if AdminPart(settings).stop() else "admin: was not running")
+        if jobs is not None:
+            for row in jobs.stop_all(timeout_s=settings.serving_drain_s + 5.0):
+                _say(f"{row.name}: {row.status.lower()}")
+    finally:
+        if jobs is not None:
+            jobs.close()
     LocalStack(settings).down(progress=_say)
     return 0
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     health = [*LocalStack(settings).status(), AdminPart(settings).health()]
+    jobs = _job_services(settings)
+    live, rows = [], []
+    if jobs is not None:
+        try:
+            live = jobs.live_jobs()
+            rows = jobs.services()  # reconciled with the process table: a dead process shows as ended
+        finally:
+            jobs.close()
     if args.json:
-        print(json.dumps([dataclasses.asdict(part) for part in health], indent=2))
+        print(json.dumps({"parts": [dataclasses.asdict(part) for part in health],
+                          "live_jobs": [dataclasses.asdict(job) for job in live],
+                          "job_services": [dataclasses.asdict(row) for row in rows]}, indent=2))
     else:
         print(f"{'part':<10} {'state':<10} {'pid':>7}  {'version':<48} url")
         for part in health:
             state = "healthy" if part.healthy else ("UNHEALTHY" if part.running else "stopped")
             print(f"{part.name:<10} {state:<10} {part.pid or '-':>7}  {(part.version or part.detail):<48} {part.url}")
-    return 0 if all(part.healthy for part in health) else 1
+        if live or rows:
+            print(f"\n{'job service':<56} {'kind':<17} {'state':<8} {'pid':>7}")
+            for row in rows:
+                print(f"{row.name:<56} {row.kind:<17} {row.status:<8} {row.pid or '-':>7}")
+            for job in live:
+                print(f"live: {job.describe()}")
+    services_ok = all(row.status == "RUNNING" for row in rows)
+    return 0 if all(part.healthy for part in health) and services_ok else 1
 
 
 def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
@@ -73,7 +121,9 @@ def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
         argv += ["--host", args.host]
     if args.port:
         argv += ["--port", str(args.port)]
-    env = dict(os.environ)
+    settings, _created = ensure_local_credentials(settings)
+    env = {**os.environ, "EASEL_SECRET_KEY": settings.secret_key,
+           "EASEL_SUPERADMIN_PASSWORD": settings.superadmin_password}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
     print(f"Serving the admin API on http://{args.host or settings.admin_host}:{args.port or settings.admin_port}"
           " (Ctrl-C stops it)", flush=True)
@@ -131,8 +181,12 @@ def register(sub: Any) -> None:
     up = sub.add_parser("up", help="start PostgreSQL, Redis, the Kafka broker and admin; apply migrations")
     up.add_argument("--no-admin", action="store_true", help="start the data services only")
     up.set_defaults(handler=_handler(cmd_up))
-    sub.add_parser("down", help="stop the local stack (metadata is kept)").set_defaults(handler=_handler(cmd_down))
-    status = sub.add_parser("status", help="show each part's health; exit 1 if any is not healthy")
+    down = sub.add_parser("down", help="stop the local stack (metadata is kept); refuses while jobs are live")
+    down.add_argument("--force", action="store_true",
+                      help="stop (drain) the services of live jobs first and mark the jobs STOPPED")
+    down.set_defaults(handler=_handler(cmd_down))
+    status = sub.add_parser("status", help="show each part's health and the live jobs' services; exit 1 if any "
+                            "is not healthy")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(handler=_handler(cmd_status))
     admin = sub.add_parser("admin", help="serve the admin REST API in the foreground")

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from easel.cli import main as cli_main
+from easel.credentials import apply_local_credentials
 from easel.settings import get_settings
 
 APP = "digits-demo"
@@ -228,6 +229,7 @@ def main() -> int:
     if cli_main(["up"]) != 0:
         return 1
     print(f"  up in {time.perf_counter() - began:.1f}s")
+    settings = apply_local_credentials(settings)  # `up` generated the superadmin password on its first run
     from sdk import Client
 
     client = Client(settings.resolved_admin_url, timeout=120)

@@ -5,19 +5,33 @@ rebalance timeout, which kafka-python takes from ``max_poll_interval_ms``; hence
 Consumers commit offsets explicitly (at-least-once): callers commit after their results are published.
 Values travel as the bytes the caller encoded (the serving wire format is :mod:`easel.serving`'s); keys
 may be given as text.
+
+Faults: kafka-python runs rebalance callbacks on its IO thread, where any blocking call (a synchronous
+``commit``, a Redis round trip) either raises "Cannot block on net.run() from the IO thread" or stalls the
+heartbeats, so :class:`PartitionEvents` only *records* what was revoked or assigned and the poll thread acts on
+it (and commits) after ``poll`` returns. :class:`ResilientProducer` replaces a producer that hit a fatal
+error (a broker restart can leave one with an unknown producer id for good) instead of failing forever.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
 from contextlib import suppress
+from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.serializer import DeserializeWrapper, SerializeWrapper
 
+from easel.backoff import Throttle
 from easel.settings import Settings
+
+log = logging.getLogger("easel.kafka")
 
 # A few seconds: long enough for one scheduled batch, short enough that a group join is quick on Tansu.
 GROUP_MAX_POLL_INTERVAL_MS = 5000
@@ -31,6 +45,7 @@ def make_producer(settings: Settings, **kwargs: object) -> KafkaProducer:
         "key_serializer": SerializeWrapper(lambda key: key.encode() if isinstance(key, str) else key),
         "acks": "all",
         "linger_ms": 0,
+        "allow_auto_create_topics": False,  # a topic made by a metadata request would have one partition
     }
     options.update(kwargs)
     return KafkaProducer(**options)
@@ -46,17 +61,147 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **kwar
         "max_poll_interval_ms": GROUP_MAX_POLL_INTERVAL_MS,
         "session_timeout_ms": GROUP_SESSION_TIMEOUT_MS,
         "heartbeat_interval_ms": GROUP_HEARTBEAT_MS,
+        # a topic re-created after a broker restart (the local broker keeps topics in memory) is noticed soon
+        "metadata_max_age_ms": 5000,
+        "allow_auto_create_topics": False,  # a topic made by a metadata request would have one partition
     }
     options.update(kwargs)
     return KafkaConsumer(*topics, **options)
 
 
-def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int = 1) -> None:
-    """Create topics that do not exist yet (idempotent)."""
+REVOKED = "revoked"
+ASSIGNED = "assigned"
+
+
+class PartitionEvents(ConsumerRebalanceListener):
+    """A rebalance listener that never blocks: it queues ``(REVOKED|ASSIGNED, {partition, ...})`` in the order
+    the group protocol delivers them, and the poll thread handles them with :meth:`drain` after each ``poll``
+    (before the records that poll returned, which belong to the new assignment)."""
+
+    def __init__(self) -> None:
+        self._events: deque[tuple[str, set[int]]] = deque()
+        self._lock = threading.Lock()
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        with self._lock:
+            self._events.append((REVOKED, {tp.partition for tp in revoked}))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        with self._lock:
+            self._events.append((ASSIGNED, {tp.partition for tp in assigned}))
+
+    def on_partitions_lost(self, lost: Any) -> None:  # evicted from the group: the same as revoked for us
+        self.on_partitions_revoked(lost)
+
+    def drain(self) -> list[tuple[str, set[int]]]:
+        with self._lock:
+            events = list(self._events)
+            self._events.clear()
+        return events
+
+
+class ResilientProducer:
+    """A producer that is replaced, not given up on, after a fatal error.
+
+    ``send`` failures (raised at once or reported later through the future) mark the current producer broken;
+    the next ``send`` builds a fresh one with ``factory``. Failures are logged at most once per
+    ``log_every_s`` with a count, so a broker outage cannot flood the log.
+    """
+
+    def __init__(self, factory: Callable[[], KafkaProducer], log_every_s: float = 5.0,
+                 suspect_s: float = 30.0) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._producer: KafkaProducer | None = None
+        self._broken = False
+        self._throttle = Throttle(log_every_s)
+        self._suspect_s = suspect_s
+        self._failed_at = float("-inf")
+        self.replaced = 0
+        self.failed_sends = 0
+
+    @property
+    def healthy(self) -> bool:
+        """No send failed in the last ``suspect_s``: a send will not block (callers on an event loop send
+        inline only then, and from a thread otherwise)."""
+        return not self._broken and time.monotonic() - self._failed_at > self._suspect_s
+
+    def _current(self) -> KafkaProducer:
+        with self._lock:
+            if self._producer is None or self._broken:
+                old, self._producer = self._producer, None
+                if old is not None:
+                    self.replaced += 1
+                    threading.Thread(target=_close_quietly, args=(old,), daemon=True).start()
+                self._producer = self._factory()
+                self._broken = False
+            return self._producer
+
+    def partitions_for(self, topic: str) -> set[int] | None:
+        return self._current().partitions_for(topic)
+
+    def send(self, topic: str, *, value: Any, key: Any = None, partition: int | None = None,
+             on_error: Callable[[Exception], None] | None = None) -> None:
+        producer = self._current()
+        try:
+            future = producer.send(topic, value=value, key=key, partition=partition)
+        except KafkaError as error:
+            self._failed(producer, error)
+            if on_error is not None:
+                on_error(error)
+            return
+
+        def errback(error: Exception) -> None:
+            self._failed(producer, error)
+            if on_error is not None:
+                on_error(error)
+
+        future.add_errback(errback)
+
+    def _failed(self, producer: KafkaProducer, error: Exception) -> None:
+        with self._lock:
+            self.failed_sends += 1
+            self._failed_at = time.monotonic()
+            if producer is self._producer:
+                self._broken = True
+        held = self._throttle.ready()
+        if held is not None:
+            log.error("send failed (%s); the producer will be replaced%s", error,
+                      f" ({held} more failures since the last report)" if held else "")
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        with self._lock:
+            producer = self._producer
+        if producer is not None:
+            producer.flush(timeout_s)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.close(timeout_s)
+
+
+def _close_quietly(producer: KafkaProducer) -> None:
+    with suppress(Exception):
+        producer.close(1)
+
+
+def topic_config(settings: Settings) -> dict[str, str]:
+    """A requests topic's settings: a request message is worth nothing after its deadline, so the broker
+    keeps it only ``EASEL_SERVING_TOPIC_RETENTION_S`` (not for the job's whole life)."""
+    retention_ms = str(int(settings.serving_topic_retention_s * 1000))
+    return {"retention.ms": retention_ms, "cleanup.policy": "delete", "segment.ms": retention_ms}
+
+
+def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int = 1,
+                  config: dict[str, str] | None = None) -> None:
+    """Create topics that do not exist yet (idempotent), with ``config`` (e.g. retention) if given."""
     admin = KafkaAdminClient(bootstrap_servers=settings.resolved_kafka_bootstrap.split(","))
     try:
         existing = set(admin.list_topics())
-        wanted = [NewTopic(name, partitions, 1) for name in topics if name not in existing]
+        wanted = [NewTopic(name, partitions, 1, topic_configs=dict(config or {})) for name in topics
+                  if name not in existing]
         if wanted:
             # Another service may create it between our list and create.
             with suppress(TopicAlreadyExistsError):

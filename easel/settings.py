@@ -35,6 +35,9 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+# Public development credentials: fine on loopback, refused by admin on any other address.
+DEV_SECRET_KEY = "dev-secret-change-me"
+DEV_SUPERADMIN_PASSWORD = "easel-superadmin"
 
 
 class SettingsError(ValueError):
@@ -54,20 +57,36 @@ class Settings(BaseSettings):
     device: DeviceKind = DeviceKind.AUTO
     admin_host: str = "127.0.0.1"
     admin_port: Port = 3000
-    secret_key: str = Field(default="dev-secret-change-me", min_length=8)
+    secret_key: str = Field(default=DEV_SECRET_KEY, min_length=8,
+                            description="signs bearer tokens; `easel up` generates one in the data dir")
     admin_url: str | None = Field(default=None, description="admin's base URL for clients; default from host/port")
 
     # Admin: the first superadmin, tokens, passwords, uploads, template checks, service launching.
     superadmin_email: str = Field(default="superadmin@easel.local", description="seeded on admin's first start")
-    superadmin_password: str = Field(default="easel-superadmin", min_length=8)
+    superadmin_password: str = Field(default=DEV_SUPERADMIN_PASSWORD, min_length=8,
+                                     description="seeded once; `easel up` generates one in the data dir")
     token_ttl_s: int = Field(default=24 * 3600, ge=1, le=90 * 24 * 3600, description="bearer token lifetime")
     password_hash_rounds: int = Field(default=12, ge=4, le=16, description="bcrypt cost factor (log2 rounds)")
+    password_min_length: int = Field(default=10, ge=8, le=128, description="shortest password a user may set")
+    password_min_score: int = Field(default=3, ge=0, le=4, description="least zxcvbn strength score (0-4) accepted")
+    login_max_failures: int = Field(
+        default=10, ge=1, le=10_000, description="failed logins per account (and per client) before a lockout")
+    login_lockout_s: int = Field(
+        default=300, ge=1, le=86_400, description="window of counted failed logins, and the lockout's length")
+    max_json_bytes: int = Field(default=1 << 20, ge=1024, description="largest body of a non-upload route")
     max_upload_bytes: int = Field(default=1 << 30, ge=1024, description="largest dataset upload accepted")
     max_unpacked_bytes: int = Field(default=4 << 30, ge=1024, description="largest unpacked size of a zip dataset")
+    max_compression_ratio: int = Field(
+        default=100, ge=1, description="largest unpacked/packed ratio of an archive member (zip bombs)")
     max_dataset_images: int = Field(default=200_000, ge=1)
     max_template_bytes: int = Field(default=1 << 20, ge=256, description="largest model template (.py) upload")
     template_check_timeout_s: float = Field(default=60.0, gt=0, le=3600)
     template_check_memory_mb: int = Field(default=4096, ge=64, description="address-space cap of the checker")
+    template_check_concurrency: int = Field(
+        default=4, ge=1, le=256, description="template checks run at once; more uploads get 429")
+    quota_train_workers: int = Field(default=16, ge=0, description="live train workers one user may have")
+    quota_inference_workers: int = Field(default=16, ge=0, description="live inference workers one user may have")
+    quota_live_jobs: int = Field(default=8, ge=0, description="train and inference jobs one user may have running")
     webui_dist: Path | None = Field(
         default=None, description="the dashboard's production build admin serves; default: webui/dist of the checkout"
     )
@@ -111,6 +130,24 @@ class Settings(BaseSettings):
     serving_max_instances: int = Field(default=100_000, ge=1, description="most instances in one predict request")
     serving_max_deadline_s: float = Field(default=300.0, gt=0, le=86_400, description="longest deadline accepted")
     serving_drain_s: float = Field(default=10.0, ge=0, le=600, description="how long a stopping service drains")
+    serving_max_queued_work_s: float = Field(
+        default=10.0, gt=0, le=3600,
+        description="admission bound: expected compute seconds (from the profile, per live worker) a predictor "
+                    "may have queued; requests beyond it get 429 with Retry-After")
+    serving_max_inflight_instances: int = Field(
+        default=200_000, ge=1, description="memory bound: instances a predictor holds in flight at most (429 beyond)")
+    serving_topic_retention_s: float = Field(
+        default=600.0, gt=0, le=7 * 86_400, description="how long the broker keeps a served request message")
+
+    # Fault tolerance.
+    redis_socket_timeout_s: float = Field(
+        default=30.0, ge=10, le=600,
+        description="Redis socket timeout; longer than every blocking wait (BRPOP, XREAD BLOCK) the services use")
+    supervisor_max_restarts: int = Field(
+        default=5, ge=0, le=1000, description="relaunches of one service slot before the supervisor gives up")
+    supervisor_backoff_base_s: float = Field(
+        default=1.0, gt=0, le=600, description="first relaunch delay; doubles per relaunch of the same slot")
+    supervisor_backoff_cap_s: float = Field(default=30.0, gt=0, le=3600, description="longest relaunch delay")
 
     # Explanations (LIME, Grad-CAM): their own processes and queue, never the deadline path.
     explainers: int = Field(default=1, ge=0, le=64, description="explainer processes per inference job (0: none)")
@@ -263,6 +300,11 @@ class Settings(BaseSettings):
     @property
     def resolved_kafka_bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def uses_development_credentials(self) -> bool:
+        """The public development signing key or superadmin password is in use."""
+        return self.secret_key == DEV_SECRET_KEY or self.superadmin_password == DEV_SUPERADMIN_PASSWORD
 
     @property
     def resolved_admin_url(self) -> str:

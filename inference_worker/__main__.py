@@ -18,7 +18,8 @@ import uuid
 from easel.blobstore import make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
 from easel.jobs import load_deployment
-from easel.kafka_io import ensure_topics, make_consumer
+from easel.kafka_io import ensure_topics, make_consumer, topic_config
+from easel.launcher.service_exit import record_clean_exit
 from easel.redis_client import make_redis
 from easel.serving import consumer_group, requests_topic
 from easel.settings import Settings, get_settings
@@ -54,13 +55,15 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     service_id = os.environ.get("EASEL_SERVICE_ID")
     worker_id = f"worker-{(service_id or uuid.uuid4().hex)[:8]}"
     topic = requests_topic(job_id)
-    ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers))
+    ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers), config=topic_config(settings))
     consumer = make_consumer(settings, group_id=consumer_group(job_id), key_deserializer=None,
                              fetch_max_wait_ms=settings.serving_fetch_wait_ms,
                              max_partition_fetch_bytes=8 << 20, fetch_max_bytes=32 << 20)
     config = WorkerConfig(job_id=job_id, worker_id=worker_id, topic=topic, batch_size=size, policy=policy,
                           margin_s=settings.serving_margin_s, drain_s=settings.serving_drain_s,
-                          metrics_port=port, service_id=service_id)
+                          metrics_port=port, service_id=service_id,
+                          ensure_topic=lambda: ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers),
+                                                             config=topic_config(settings)))
     worker = InferenceWorker(config, consumer, model, live, make_redis(settings), metrics, sessions)
     if port is not None:
         worker.record_service(port)
@@ -106,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda _signum, _frame: worker.stop.set())
     signal.signal(signal.SIGINT, lambda _signum, _frame: worker.stop.set())
     worker.run()
+    if worker.sessions is not None:
+        record_clean_exit(worker.sessions)
     return 0
 
 

@@ -3,8 +3,10 @@
 Two threads share a :class:`~inference_worker.book.TaskBook`:
 
 * the **consumer** (main thread) polls the job's requests topic, groups messages by task, commits offsets
-  once their results are published (at-least-once), reports queue lag, and handles rebalances: revoked
-  partitions' queued messages are forgotten (their new owner is redelivered everything we did not commit);
+  once their results are published (at-least-once), reports queue lag, and handles rebalances after each
+  poll (never inside kafka-python's callbacks, which run on its IO thread): revoked partitions' queued
+  messages are forgotten (their new owner is redelivered everything we did not commit); a failed poll (a
+  broker restart) is retried with backoff, so the worker survives any number of rebalances and outages;
 * the **executor** takes the task with the earliest deadline (EDF across concurrent tasks), splits its
   instances into mini-batches of ``S_mb`` (the partial one last, so a drop costs the fewest instances),
   asks the policy for a plan with the time left (``deadline_at - margin - now``) and the backlog behind it,
@@ -35,14 +37,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from easel.backoff import Backoff, Throttle
 from easel.db.models import Service
 from easel.db.session import session_scope
+from easel.kafka_io import REVOKED, PartitionEvents
 from easel.serving import (
     DROPPED,
     HEARTBEAT_S,
@@ -64,6 +68,8 @@ from scheduler import LateRule, Plan, PlanExecutor
 
 log = logging.getLogger("easel.inference_worker")
 
+TOPIC_CHECK_S = 5.0  # how long a worker goes without partitions before it checks that the topic exists
+
 
 @dataclass
 class WorkerConfig:
@@ -77,6 +83,9 @@ class WorkerConfig:
     metrics_port: int | None = None
     service_id: str | None = None
     leave_group: bool = False  # send LeaveGroup on stop (see InferenceWorker.drain)
+    # Re-creates the requests topic if it is gone (a restarted in-memory broker); called while the worker has
+    # no partitions. Clients never auto-create it: that would make a one-partition topic.
+    ensure_topic: Callable[[], None] | None = None
 
 
 @dataclass
@@ -275,32 +284,36 @@ class InferenceWorker:
         self._assigned: set[int] = set()
         self._lag_labels: set[str] = set()
         self._announced = 0.0
+        self.partition_events = PartitionEvents()
+        self._backoff = Backoff(base_s=0.1, cap_s=5.0)
+        self._throttle = Throttle(5.0)
+        self._unassigned_since: float | None = None
 
     # -- rebalances ------------------------------------------------------------------------------------
-    def _listener(self) -> ConsumerRebalanceListener:
-        worker = self
-
-        class Listener(ConsumerRebalanceListener):
-            def on_partitions_revoked(self, revoked: Any) -> None:
-                parts = {tp.partition for tp in revoked}
-                worker.commit(parts)
-                dropped = worker.book.drop_partitions(parts)
-                worker.offsets.forget(parts)
-                worker._assigned -= parts
+    def _apply_rebalance(self) -> None:
+        """Act on the rebalance events of the last ``poll``, on this (the poll) thread: the listener only
+        records them, because kafka-python calls it on its IO thread, where nothing may block."""
+        for kind, parts in self.partition_events.drain():
+            if kind == REVOKED and not parts:  # the first join revokes nothing
+                continue
+            if kind == REVOKED:
+                # No commit here: the generation is over, and everything answered was committed after the
+                # poll that answered it. What is left is redelivered to the next owner (the predictor keeps
+                # the first answer of an instance and counts the rest as duplicates).
+                dropped = self.book.drop_partitions(parts)
+                self.offsets.forget(parts)
+                self._assigned -= parts
                 for p in parts:
-                    if str(p) in worker._lag_labels:
-                        worker.metrics.queue_lag.remove(str(p))
-                        worker._lag_labels.discard(str(p))
-                log.info("partitions %s revoked (%d queued messages left to their next owner)", sorted(parts), dropped)
-
-            def on_partitions_assigned(self, assigned: Any) -> None:
-                parts = {tp.partition for tp in assigned}
-                worker._assigned |= parts
-                worker.offsets.assign(parts)
+                    if str(p) in self._lag_labels:
+                        self.metrics.queue_lag.remove(str(p))
+                        self._lag_labels.discard(str(p))
+                log.info("partitions %s revoked (%d queued messages left to their next owner)", sorted(parts),
+                         dropped)
+            else:
+                self._assigned |= parts
+                self.offsets.assign(parts)
                 log.info("partitions %s assigned", sorted(parts))
-                worker.announce()
-
-        return Listener()
+                self.announce()
 
     def announce(self, event: bool = True) -> None:
         """Register as ready in the job's worker registry (and, on an assignment, tell the predictor)."""
@@ -345,6 +358,7 @@ class InferenceWorker:
     # -- the loop ----------------------------------------------------------------------------------------
     def _poll_once(self, timeout_ms: int) -> None:
         batch = self.consumer.poll(timeout_ms=timeout_ms, max_records=5000)
+        self._apply_rebalance()
         now = time.time()
         held = []
         for tp, records in batch.items():
@@ -366,15 +380,39 @@ class InferenceWorker:
         self._update_lag()
         if self._assigned and now - self._announced >= HEARTBEAT_S:
             self.announce(event=False)
+        self._check_topic(now)
+
+    def _check_topic(self, now: float) -> None:
+        """Without partitions for a while, the topic may be gone (the broker restarted): make sure it exists."""
+        if self._assigned or self.config.ensure_topic is None:
+            self._unassigned_since = None
+            return
+        if self._unassigned_since is None:
+            self._unassigned_since = now
+        elif now - self._unassigned_since >= TOPIC_CHECK_S:
+            self._unassigned_since = now
+            try:
+                self.config.ensure_topic()
+            except Exception as error:  # noqa: BLE001 - the broker may still be down; try again later
+                if self._throttle.ready() is not None:
+                    log.warning("could not ensure the requests topic (%s)", error)
 
     def run(self) -> None:
-        self.consumer.subscribe([self.config.topic], listener=self._listener())
+        self.consumer.subscribe([self.config.topic], listener=self.partition_events)
         self.executor.start()
         log.info("worker %s serving %s with policy %s, S_mb=%d", self.config.worker_id, self.config.topic,
                  self.live.name, self.config.batch_size)
         try:
             while not self.stop.is_set():
-                self._poll_once(100)
+                try:
+                    self._poll_once(100)
+                    self._backoff.reset()
+                except (KafkaError, OSError) as error:
+                    # A broker restart or a lost group membership: the client reconnects and rejoins on the
+                    # next poll; only wait a little (capped, jittered) and say so once in a while.
+                    if self._throttle.ready() is not None:
+                        log.warning("polling failed (%s); retrying", error)
+                    self.stop.wait(self._backoff.next_delay())
         finally:
             self.drain()
 

@@ -7,7 +7,12 @@
 2. the request becomes a task (a fresh task id); its instances are dealt to the requests topic's partitions
    in whole mini-batches (SINGA-Easy §3.2), one Kafka message ``<instance, deadline_at, task, index>`` each;
 3. the answers are gathered from the job's results stream until every instance has one or the deadline
-   passes; an instance without an answer by then is answered ``dropped`` — nothing is silently lost.
+   passes; an instance without an answer by then is answered ``dropped`` — nothing is silently lost. The
+   deadline is a timer of its own: a slow or failing send (a broker restart) cannot delay the answer.
+
+Before step 2, admission control (:mod:`predictor.admission`) refuses a task with 429 + Retry-After when the
+job's queued work (expected compute seconds) or instances in flight would exceed their bounds, and with 503
+``unavailable`` when no inference worker is alive (``/health`` says the same) — a clear error, not a hang.
 
 The response lists, per instance, its prediction (label and probabilities), status (``served`` or
 ``dropped``), the slice rate used and its latency, and the task's totals (see :func:`build_response`).
@@ -44,11 +49,17 @@ from prometheus_client import (
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from easel.api_errors import Invalid, PayloadTooLarge, describe_validation_errors, install_error_handlers
+from easel.api_errors import (
+    Invalid,
+    PayloadTooLarge,
+    Unavailable,
+    describe_validation_errors,
+    install_error_handlers,
+)
 from easel.blobstore import BlobStore
 from easel.db.session import session_scope
 from easel.jobs import lifecycle, load_deployment
-from easel.kafka_io import make_producer
+from easel.kafka_io import ResilientProducer, ensure_topics, make_producer, topic_config
 from easel.serving import (
     DROPPED,
     SERVED,
@@ -61,6 +72,7 @@ from easel.serving import (
 )
 from easel.settings import Settings
 from predictor import explain as explain_routes
+from predictor.admission import Admission
 from predictor.gather import ResultRouter, TaskWaiter
 from predictor.instances import InvalidInstance, to_batch
 
@@ -80,6 +92,7 @@ class JobInfo:
     input_shape: tuple[int, ...] | None = None
     classes: list[str] | None = None
     accuracy: dict[float, float] = field(default_factory=dict)
+    fastest_batch_s: float | None = None  # the profile's quickest mini-batch (admission control's unit of work)
 
 
 def load_job_info(sessions: sessionmaker[Session], blobs: BlobStore, job_id: str,
@@ -87,9 +100,10 @@ def load_job_info(sessions: sessionmaker[Session], blobs: BlobStore, job_id: str
     deployment = load_deployment(sessions, blobs, job_id)
     if deployment.input_shape is None:
         log.warning("the deployed parameters name no input shape: instances are passed on unchecked")
+    times = [t for t in deployment.profile.batch_time_s if t > 0]
     return JobInfo(deployment.job_id, deployment.trial_id, deployment.n_workers,
                    batch_size or deployment.batch_size, deployment.input_shape, deployment.classes,
-                   deployment.profile.accuracy_by_rate())
+                   deployment.profile.accuracy_by_rate(), min(times) if times else None)
 
 
 MSGPACK = "application/msgpack"
@@ -132,6 +146,12 @@ class PredictorMetrics:
             buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=r)
         self.workers_ready = Gauge("easel_predictor_workers_ready", "inference workers registered", registry=r)
+        self.queued_work = Gauge("easel_predictor_queued_work_seconds", "expected compute seconds admitted and "
+                                 "not yet answered", registry=r)
+        self.refused = Counter("easel_predictor_refused", "requests refused by admission control", ["reason"],
+                               registry=r)
+        self.late_answers = Counter("easel_predictor_late_answers", "answers later than deadline + LATE_MARGIN_S",
+                                    registry=r)
 
 
 class Predictor:
@@ -143,25 +163,50 @@ class Predictor:
         self.sessions = sessions
         self.topic = requests_topic(info.job_id)
         self.metrics = PredictorMetrics()
-        self.producer: KafkaProducer | None = None
+        self.producer: ResilientProducer | None = None
         self.partitions: list[int] = list(range(info.n_workers))
         self.redis: aioredis.Redis | None = None
         self.router: ResultRouter | None = None
         self._rotation = itertools.count()
         self._running_marked = False
+        self.admission = Admission(settings.serving_max_queued_work_s, settings.serving_max_inflight_instances,
+                                   info.batch_size, info.fastest_batch_s)
+        self._live: tuple[float, int | None] = (0.0, None)  # (when read, live workers) — read at most every second
+        # Every answer's lateness past its deadline, as this predictor measured it (what the overload and
+        # chaos checks read): answered, and answered later than deadline + margin.
+        self._producers_made = 0
+        self.answered_tasks = 0
+        self.late_tasks = 0
+        self.worst_lateness_s = 0.0
 
     # -- life cycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:
-        self.producer = make_producer(self.settings, batch_size=1 << 20, max_block_ms=5000)
+        # No idempotence: duplicates are harmless here (workers and the router keep an instance's first
+        # answer), while an idempotent producer can fail for good after a broker restart (unknown producer id).
+        self.producer = ResilientProducer(self._new_producer)
         partitions = await asyncio.to_thread(self.producer.partitions_for, self.topic)
         if partitions:
             self.partitions = sorted(partitions)
         self.redis = aioredis.Redis.from_url(self.settings.resolved_redis_url, socket_connect_timeout=5,
+                                             socket_timeout=self.settings.redis_socket_timeout_s,
                                              health_check_interval=30)
         self.router = ResultRouter(self.redis, results_stream(self.info.job_id), self._on_ready,
                                    lambda stage, seconds: self.metrics.stages.labels(stage).observe(seconds))
         await self.router.start()
         self._on_ready("")  # workers may have registered before we started
+
+    def _new_producer(self) -> KafkaProducer:
+        """A fresh producer — after a broker restart too, when the (in-memory) broker may have lost the
+        requests topic, so it is ensured first, with the partitions the workers expect."""
+        self._producers_made += 1
+        if self._producers_made > 1:  # a replacement, not the first
+            try:
+                ensure_topics(self.settings, [self.topic], partitions=len(self.partitions),
+                              config=topic_config(self.settings))
+            except Exception as error:  # noqa: BLE001 - the producer reconnects anyway; the next failure retries
+                log.warning("could not ensure the requests topic (%s)", error)
+        return make_producer(self.settings, value_serializer=None, batch_size=1 << 20, max_block_ms=2000,
+                             enable_idempotence=False)
 
     async def stop(self) -> None:
         if self.router is not None:
@@ -178,7 +223,19 @@ class Predictor:
         assert self.redis is not None
         count = len(live_workers(await self.redis.hgetall(workers_key(self.info.job_id)), time.time()))
         self.metrics.workers_ready.set(count)
+        self._live = (time.monotonic(), count)
         return count
+
+    async def live_workers(self) -> int | None:
+        """Live workers per the registry (cached for a second); None when Redis cannot be read."""
+        read_at, count = self._live
+        if time.monotonic() - read_at < 1.0:
+            return count
+        try:
+            return await self.workers_ready()
+        except Exception:  # noqa: BLE001 - unknown, not zero: results may still flow once Redis is back
+            self._live = (time.monotonic(), None)
+            return None
 
     async def _check_ready(self) -> None:
         try:
@@ -208,9 +265,11 @@ class Predictor:
         send = self.producer.send
         for part, size in zip(parts, sizes, strict=True):
             key = f"{task}/{part}".encode()
+            if time.time() >= deadline_at:  # answered as dropped already: sending the rest is wasted work
+                return
             for i in range(index, index + size):
                 value = encode_request(task, i, deadline_at, n, size, now, batch[i])
-                send(self.topic, value=value, key=key, partition=part).add_errback(_send_failed, task, i)
+                send(self.topic, value=value, key=key, partition=part)
             index += size
 
     async def predict(self, body: PredictIn) -> dict[str, Any]:
@@ -230,28 +289,45 @@ class Predictor:
         except InvalidInstance as error:
             raise Invalid(str(error), code="invalid_instance") from None
         assert self.router is not None
+        workers = await self.live_workers()
+        if workers == 0:
+            self.metrics.refused.labels("no_workers").inc()
+            raise Unavailable("no inference worker of this job is alive; the supervisor relaunches them — retry "
+                              "shortly", headers={"Retry-After": "2"})
+        try:
+            ticket = self.admission.admit(len(batch), workers or self.info.n_workers)
+        except Exception:
+            self.metrics.refused.labels("overloaded").inc()
+            raise
+        self.metrics.queued_work.set(self.admission.work_s)
         task = uuid.uuid4().hex
         deadline_at = received + body.deadline_s
         waiter = self.router.open(task, len(batch), started)
         self.metrics.inflight.inc()
         try:
-            try:
-                waiter.sent_at = time.time()
-                if len(batch) <= INLINE_SEND:
-                    self._send(task, batch, deadline_at)
-                else:
-                    await asyncio.to_thread(self._send, task, batch, deadline_at)
-            except Exception:  # noqa: BLE001 - what was not queued is answered as dropped at the deadline
-                log.exception("could not queue all instances of task %s", task)
+            waiter.sent_at = time.time()
+            # The deadline's timer runs on its own: sending happens beside it, and whatever is not answered
+            # when it fires is answered as dropped, even if the send is still stuck on a broker.
+            sending = asyncio.ensure_future(self._send_now(task, batch, deadline_at))
             left = deadline_at - time.time()
             if waiter.remaining and left > 0:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(waiter.event.wait(), timeout=left)
+            if not sending.done():
+                sending.add_done_callback(_log_send_failure)
         finally:
             self.router.close(task)
+            self.admission.release(ticket)
+            self.metrics.queued_work.set(self.admission.work_s)
             self.metrics.inflight.dec()
             self.metrics.late.set(self.router.late_results)
             self.metrics.duplicates.set(self.router.duplicates)
+        lateness = time.time() - deadline_at
+        self.answered_tasks += 1
+        self.worst_lateness_s = max(self.worst_lateness_s, lateness)
+        if lateness > LATE_MARGIN_S:
+            self.late_tasks += 1
+            self.metrics.late_answers.inc()
         elapsed = time.perf_counter() - started
         if waiter.n > INLINE_SEND:
             return await asyncio.to_thread(build_response, task, waiter, self.info, body.deadline_s, elapsed,
@@ -259,9 +335,23 @@ class Predictor:
         return build_response(task, waiter, self.info, body.deadline_s, elapsed, self.metrics)
 
 
-def _send_failed(task: str, index: int, error: Exception) -> None:
-    # The instance stays unanswered and is answered as dropped at its deadline.
-    log.error("could not queue instance %d of task %s: %s", index, task, error)
+    async def _send_now(self, task: str, batch: np.ndarray | list[Any], deadline_at: float) -> None:
+        try:
+            assert self.producer is not None
+            if len(batch) <= INLINE_SEND and self.producer.healthy:  # inline only when it cannot block
+                self._send(task, batch, deadline_at)
+            else:
+                await asyncio.to_thread(self._send, task, batch, deadline_at)
+        except Exception:  # noqa: BLE001 - what was not queued is answered as dropped at the deadline
+            log.exception("could not queue all instances of task %s", task)
+
+
+LATE_MARGIN_S = 0.5  # an answer later than deadline + this is counted late (a busy 2-core machine's jitter)
+
+
+def _log_send_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a send finished with an error after its deadline: %s", future.exception())
 
 
 def _prediction(output: Any, classes: list[str] | None) -> dict[str, Any]:
@@ -361,6 +451,9 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES >> 20} MiB")
+        # Full already: refuse before parsing, so a burst costs the predictor (and the answers it owes
+        # before their deadlines) as little as possible.
+        predictor.admission.refuse_if_full()
         raw = await request.body()
         binary = request.headers.get("content-type", "").split(";")[0].strip().lower() in MSGPACK_TYPES
         body = await asyncio.to_thread(parse_body, raw, binary) if len(raw) > 256 << 10 else parse_body(raw, binary)
@@ -372,16 +465,31 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
         content = await asyncio.to_thread(encode) if len(result["predictions"]) > INLINE_SEND else encode()
         return Response(content, media_type=MSGPACK if binary_answer else "application/json")
 
-    @app.get("/health", summary="Liveness, and how many inference workers are ready")
-    async def health() -> dict[str, Any]:
+    @app.get("/health", summary="Liveness, and how many inference workers are ready (503 when none is)")
+    async def health() -> Response:
         try:
             ready = await predictor.workers_ready()
         except Exception:  # noqa: BLE001 - health reports it rather than failing
             ready = -1
-        return {"status": "ok", "inference_job_id": info.job_id, "trial_id": info.trial_id,
+        # True health: without a live worker (or without Redis, where the answers travel) nothing is served.
+        status = "ok" if ready > 0 else "unavailable"
+        body = {"status": status, "inference_job_id": info.job_id, "trial_id": info.trial_id,
                 "workers": info.n_workers, "workers_ready": ready, "batch_size": info.batch_size,
                 "input_shape": list(info.input_shape) if info.input_shape else None,
-                "slice_rates": sorted(info.accuracy, reverse=True)}
+                "slice_rates": sorted(info.accuracy, reverse=True),
+                "queued_work_s": round(predictor.admission.work_s, 3),
+                "inflight_instances": predictor.admission.instances,
+                "peak_inflight_instances": predictor.admission.peak_instances,
+                "max_inflight_instances": predictor.admission.max_instances,
+                "refused": predictor.admission.refused,
+                "answered_tasks": predictor.answered_tasks, "late_tasks": predictor.late_tasks,
+                "worst_lateness_s": round(predictor.worst_lateness_s, 4)}
+        if status != "ok":
+            body["error"] = "unavailable"
+            body["detail"] = ("no inference worker is alive" if ready == 0
+                              else "the worker registry (Redis) cannot be read")
+        return Response(json.dumps(body), status_code=200 if status == "ok" else 503,
+                        media_type="application/json")
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:

@@ -18,9 +18,16 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from easel.backoff import Backoff, Throttle
 from easel.serving import SERVED, decode_entry
 
 log = logging.getLogger("easel.predictor")
+
+
+def _stream_id(entry_id: bytes | str) -> tuple[int, int]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
 
 
 class TaskWaiter:
@@ -98,19 +105,35 @@ class ResultRouter:
             last = await self._last_id()
         finally:
             self._started.set()
+        backoff, throttle = Backoff(base_s=0.05, cap_s=2.0), Throttle(5.0)
         while True:
             try:
                 response = await self.client.xread({self.stream: last}, block=1000, count=1000)
             except RedisError as error:
-                log.warning("reading results failed (%s); retrying", error)
-                await asyncio.sleep(0.2)  # back off from a failing server, then block again
+                if throttle.ready() is not None:
+                    log.warning("reading results failed (%s); retrying", error)
+                await asyncio.sleep(backoff.next_delay())  # back off from a failing server, then block again
+                last = await self._resume_from(last)
                 continue
+            backoff.reset()
             for _stream, entries in response or ():
                 for entry_id, fields in entries:
                     last = entry_id
                     raw = fields.get(b"m") or fields.get("m")
                     if raw is not None:
                         self.dispatch(raw)
+
+    async def _resume_from(self, last: bytes | str) -> bytes | str:
+        """After an outage: a Redis that restarted without its data starts the stream over at small ids,
+        which an XREAD after our old id would never return; read such a new stream from its start."""
+        try:
+            newest = await self._last_id()
+        except RedisError:
+            return last
+        if _stream_id(newest) < _stream_id(last):
+            log.warning("the results stream restarted (Redis lost its data); reading it from the start")
+            return "0-0"
+        return last
 
     def _stages(self, sent_at: float, timing: list[float], received_at: float) -> None:
         polled, began, done = timing

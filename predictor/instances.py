@@ -25,7 +25,7 @@ def _check_one(index: int, instance: Any, shape: tuple[int, ...]) -> np.ndarray:
                                      f"got {type(instance).__name__}")
     try:
         array = np.asarray(instance, dtype=np.float32)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # OverflowError: an integer like 10**400
         raise InvalidInstance(index, f"is not a regular array of numbers (the model takes {_shape_text(shape)})") from None
     size = math.prod(shape)
     if not _fits(array.shape, shape):

@@ -13,7 +13,7 @@ Example session::
     easel inference stop digits 1
     eval "$(easel completion bash)"                      # tab completion (bash, zsh, fish)
 
-This module imports only the SDK (httpx) and argcomplete. The platform's server verbs (``up``, ``down``,
+This module imports only the SDK (httpx) and, when installed (the `completion` extra), argcomplete. The platform's server verbs (``up``, ``down``,
 ``status``, ``admin``) are not here: an installed distribution contributes verbs through the entry-point
 group ``easel.cli`` — an object ``register(subparsers)`` that adds parsers each setting
 ``handler(args) -> int`` — so the SDK and the platform never import each other and users still have one
@@ -266,7 +266,7 @@ def main(argv: Sequence[str] | None = None, plugins: Iterable[Callable[[Any], No
         import argcomplete
 
         argcomplete.autocomplete(parser)  # answers and exits when the shell asks for completions
-    except ImportError:  # pragma: no cover - argcomplete is a dependency; completion is a convenience
+    except ImportError:  # argcomplete is the `completion` extra; without it there is no tab completion
         pass
     args = parser.parse_args(argv)
     try:

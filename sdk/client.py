@@ -420,7 +420,7 @@ class Client:
 
     def _predictor_url(self, app: str, version: int) -> str:
         job = self.get_inference_job(app, version)
-        if job.status not in ("STARTED", "RUNNING") or not job.predictor_url:
+        if job.status not in ("STARTED", "RUNNING", "DEGRADED") or not job.predictor_url:  # DEGRADED still serves
             raise Conflict(f"{app} v{version} has no running inference job with a predictor", status_code=409,
                            code="not_running")
         return job.predictor_url

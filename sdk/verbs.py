@@ -350,6 +350,6 @@ def completion(args: argparse.Namespace) -> None:
     try:
         import argcomplete
     except ImportError:
-        raise CliError("tab completion needs argcomplete: pip install argcomplete") from None
+        raise CliError("tab completion needs argcomplete: pip install 'easel-sdk[completion]' (or argcomplete)") from None
 
     print(argcomplete.shellcode(["easel"], shell=args.shell))

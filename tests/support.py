@@ -89,6 +89,21 @@ def reset_database(database_url: str) -> None:
         engine.dispose()
 
 
+def reset_login_guard(redis_url: str) -> None:
+    """Forget every failed login admin's guard counted (tests only!), so one test's failures lock no other's."""
+    import redis
+
+    from admin.services.login_guard import KEY_PREFIX
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(f"{KEY_PREFIX}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 # -- sample dataset files ------------------------------------------------------------------------------
 def png_bytes(size: tuple[int, int] = (8, 8), color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
     from PIL import Image

@@ -10,6 +10,7 @@ import uuid
 
 from easel.blobstore import make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
+from easel.launcher.service_exit import record_clean_exit
 from easel.redis_client import make_redis
 from easel.settings import get_settings
 from easel.signals import exit_on_sigterm
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     worker_id = f"worker-{service_id or uuid.uuid4().hex}"[:48]
     runner = TrialRunner(sessions, channel, make_blob_store(settings), worker_id, service_id)
     serve(channel, runner, args.idle_timeout_s)
+    record_clean_exit(sessions)
     return 0
 
 

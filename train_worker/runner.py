@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import redis
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,6 +18,7 @@ from easel.blobstore import BlobStore
 from easel.db.enums import LogLevel, TrialStatus
 from easel.db.models import Dataset, Model, Service, SubTrainJob, TrainJob, TrialLog
 from easel.db.session import session_scope
+from easel.faults import InfrastructureError, is_infrastructure_error
 from easel.jobs import PROFILE_BATCH_SIZE, Profile, lifecycle
 from easel.tuning import Proposal, TuningChannel
 from train_worker.context import WorkerContext
@@ -54,12 +56,15 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self._done.wait(self.channel.lease_s / 3):
-            if not self.channel.renew_lease(self.trial_id, self.worker_id):
-                log.warning("lost the lease on trial %s", self.trial_id)
-            if self.service_id:
-                with session_scope(self.sessions) as session:
-                    session.execute(update(Service).where(Service.id == self.service_id)
-                                    .values(heartbeat_at=datetime.now(UTC)))
+            try:
+                if not self.channel.renew_lease(self.trial_id, self.worker_id):
+                    log.warning("lost the lease on trial %s", self.trial_id)
+                if self.service_id:
+                    with session_scope(self.sessions) as session:
+                        session.execute(update(Service).where(Service.id == self.service_id)
+                                        .values(heartbeat_at=datetime.now(UTC)))
+            except Exception as error:  # noqa: BLE001 - an outage must not end the heartbeat; it tries again
+                log.warning("heartbeat failed (%s); trying again", error)
 
 
 class TrialRunner:
@@ -104,7 +109,11 @@ class TrialRunner:
             return lifecycle.record_trial_result(session, proposal.trial_id, proposal.attempt, status, **values)
 
     def run(self, proposal: Proposal) -> TrialStatus | None:
-        """Run the proposal; returns its final status, or None if it was not ours to run."""
+        """Run the proposal; returns its final status, or None if it was not ours to run.
+
+        An infrastructure failure (Redis, PostgreSQL) while it runs raises :class:`InfrastructureError` and
+        leaves the row alone: the advisor re-issues the trial as a new attempt once its lease has lapsed.
+        """
         if not self.channel.acquire_lease(proposal.trial_id, self.worker_id):
             return None
         try:
@@ -114,7 +123,10 @@ class TrialRunner:
             with Heartbeat(self.channel, self.sessions, proposal.trial_id, self.worker_id, self.service_id):
                 try:
                     results = self._train_and_measure(proposal)
-                except Exception:  # noqa: BLE001 - any template failure is the trial's, not the worker's
+                except Exception as failure:  # noqa: BLE001 - a template failure is the trial's, not the worker's
+                    if is_infrastructure_error(failure):
+                        raise InfrastructureError(f"trial {proposal.no} attempt {proposal.attempt} lost to an "
+                                                  f"infrastructure failure: {failure}") from failure
                     error = traceback.format_exc()
                     self._log(proposal.trial_id, LogLevel.ERROR, f"trial failed:\n{error}")
                     self._write(proposal, status=TrialStatus.ERRORED, error=error)
@@ -124,7 +136,10 @@ class TrialRunner:
             self.channel.emit("trial_done", trial=proposal.trial_id, no=proposal.no, score=results["score"])
             return TrialStatus.COMPLETED
         finally:
-            self.channel.release_lease(proposal.trial_id)
+            try:
+                self.channel.release_lease(proposal.trial_id)
+            except redis.RedisError:  # it expires by itself
+                log.warning("could not release the lease on trial %s", proposal.trial_id)
 
     def _train_and_measure(self, proposal: Proposal) -> dict[str, Any]:
         setup = self.setup()

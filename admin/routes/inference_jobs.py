@@ -18,13 +18,14 @@ from admin.routes.common import paginate
 from admin.routes.train_jobs import AppPath, VersionPath, owned_train_job
 from admin.schemas import APP_PATTERN, InferenceJobIn, InferenceJobOut, Page, ServiceOut
 from admin.services import orchestration
+from admin.services.quotas import QuotaExceeded, check_quotas
 from easel.api_errors import Conflict, Invalid, NotFound, Unavailable
 from easel.db.enums import JobStatus, TrialStatus
 from easel.db.models import InferenceJob, SubTrainJob, TrainJob, Trial, User
 from easel.jobs import InferenceJobBudget, lifecycle
 
 router = APIRouter(prefix="/inference_jobs", tags=["inference jobs"])
-LIVE = lifecycle.LIVE_JOB
+LIVE = lifecycle.LIVE_INFERENCE_JOB
 FINISHED_TRAINING = (JobStatus.COMPLETED, JobStatus.STOPPED)
 
 
@@ -34,7 +35,7 @@ def inference_job_out(db: Session, job: InferenceJob, train_job: TrainJob | None
         id=job.id, app=train_job.app, app_version=train_job.app_version, train_job_id=job.train_job_id,
         status=job.status, workers=InferenceJobBudget.from_stored(job.budget).WORKERS, budget=job.budget,
         trial_ids=list(job.trial_ids.get("trials", [])), predictor_url=job.predictor_url, owner_id=job.owner_id,
-        created_at=job.created_at, stopped_at=job.stopped_at,
+        created_at=job.created_at, stopped_at=job.stopped_at, error=job.error,
         services=[ServiceOut.model_validate(s) for s in orchestration.inference_job_services(db, job.id)],
     )
 
@@ -91,6 +92,10 @@ def create_inference_job(body: InferenceJobIn, db: DbSession, user: Developer, s
     if not trials:
         raise Conflict(f"train job {body.app} v{version} has no completed trial with saved parameters to deploy",
                        code="nothing_to_deploy")
+    try:
+        check_quotas(db, state.settings, user.id, inference_workers=body.workers)
+    except QuotaExceeded as error:
+        raise Conflict(str(error), code="quota_exceeded") from None
     budget = InferenceJobBudget(**body.budget.model_dump(), WORKERS=body.workers)
     job = lifecycle.new_inference_job(train_job_id=train_job.id, owner_id=user.id, budget=budget.model_dump(),
                                       trial_ids={"trials": trials})

@@ -20,13 +20,22 @@ from admin.deps import Blobs, DbSession, Developer, ModelUploader, Paging, State
 from admin.routes.common import paginate
 from admin.schemas import ID_PATTERN, MODEL_NAME_PATTERN, TASK_PATTERN, ModelOut, Page
 from admin.services.templates import TemplateCheckError, check_uploaded_template
-from easel.api_errors import Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, UnsupportedFormat
+from easel.api_errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    UnsupportedFormat,
+)
 from easel.db.enums import AccessRight, ModelSource
 from easel.db.models import Model, SubTrainJob, User, new_id
 
 router = APIRouter(prefix="/models", tags=["models"])
 ModelId = Annotated[str, Path(pattern=ID_PATTERN)]
 PACKAGE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+CHECK_RETRY_AFTER_S = 5
 
 
 def visible(user: User) -> Any:
@@ -84,12 +93,20 @@ def upload_model(
         raise Invalid("the template is not UTF-8 text", code="invalid_template") from None
     deps = _dependencies(dependencies)
     task = task.upper()
+    owner_id = user.id
     if db.scalar(select(Model.id).where(Model.name == name)) is not None:
         raise Conflict(f"a model named {name!r} already exists", code="name_taken")
+    db.commit()  # hand the connection back to the pool: the check takes seconds and needs no database
+    if not state.template_checks.acquire(blocking=False):
+        raise TooManyRequests(
+            f"{settings.template_check_concurrency} template checks are running, the most at once; retry shortly",
+            retry_after_s=CHECK_RETRY_AFTER_S, code="checks_busy")
     try:
         info = check_uploaded_template(source, class_name, settings)
     except TemplateCheckError as error:
         raise Invalid(f"{file.filename}: {error}", code="invalid_template") from None
+    finally:
+        state.template_checks.release()
     if info.tasks and task not in info.tasks:
         raise Invalid(f"{info.class_name} declares TASKS {info.tasks}, not {task}", code="invalid_template")
     model_id = new_id()
@@ -98,7 +115,7 @@ def upload_model(
     row = Model(
         id=model_id, name=name, task=task, source=ModelSource.UPLOADED, model_class=info.class_name,
         module_ref=key, knob_config=info.knob_config, dependencies=deps, access_right=access_right,
-        owner_id=user.id,
+        owner_id=owner_id,
     )
     db.add(row)
     try:

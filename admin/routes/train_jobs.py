@@ -29,6 +29,7 @@ from admin.schemas import (
     TrainJobOut,
 )
 from admin.services import orchestration
+from admin.services.quotas import QuotaExceeded, check_quotas
 from easel.api_errors import Conflict, Invalid, NotFound, Unavailable
 from easel.db.models import Model, TrainJob, User
 from easel.jobs import lifecycle
@@ -54,7 +55,7 @@ def train_job_out(db: Session, job: TrainJob) -> TrainJobOut:
     return TrainJobOut(
         id=job.id, app=job.app, app_version=job.app_version, task=job.task, budget=job.budget,
         train_dataset_id=job.train_dataset_id, val_dataset_id=job.val_dataset_id, status=job.status,
-        owner_id=job.owner_id, created_at=job.created_at, stopped_at=job.stopped_at,
+        owner_id=job.owner_id, created_at=job.created_at, stopped_at=job.stopped_at, error=job.error,
         sub_train_jobs=[
             SubTrainJobOut(id=s.id, model_id=s.model_id, model_name=names.get(s.model_id, "?"), status=s.status,
                            created_at=s.created_at, stopped_at=s.stopped_at, services=services[s.id])
@@ -77,6 +78,10 @@ def create_train_job(body: TrainJobIn, db: DbSession, user: Developer, state: St
     owner = db.scalar(select(TrainJob.owner_id).where(TrainJob.app == body.app).limit(1))
     if owner is not None and owner != user.id and not is_admin(user):
         raise Conflict(f"the app name {body.app!r} belongs to another user; choose another", code="app_taken")
+    try:
+        check_quotas(db, state.settings, user.id, train_workers=body.budget.WORKERS * len(model_ids))
+    except QuotaExceeded as error:
+        raise Conflict(str(error), code="quota_exceeded") from None
     for _attempt in range(5):
         version = (db.scalar(select(func.max(TrainJob.app_version)).where(TrainJob.app == body.app)) or 0) + 1
         job = lifecycle.new_train_job(

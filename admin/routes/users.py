@@ -16,9 +16,10 @@ from sqlalchemy.exc import IntegrityError
 
 from admin.deps import Admin, CurrentUser, DbSession, Paging, State, is_admin
 from admin.routes.common import paginate
-from admin.schemas import ID_PATTERN, Page, UserIn, UserOut, UserPatchIn
-from admin.security import hash_password
-from easel.api_errors import Conflict, Forbidden, NotFound
+from admin.schemas import ID_PATTERN, Page, PasswordChangeIn, UserIn, UserOut, UserPatchIn
+from admin.security import hash_password, verify_password
+from admin.services.passwords import password_problem
+from easel.api_errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from easel.db.enums import UserRole
 from easel.db.models import User
 
@@ -37,6 +38,9 @@ def create_user(body: UserIn, db: DbSession, user: Admin, state: State) -> UserO
         raise Forbidden(f"a {user.role.value} cannot create a {body.role.value} user")
     if db.scalar(select(User.id).where(User.email == body.email)) is not None:
         raise Conflict(f"a user with e-mail {body.email} already exists", code="email_taken")
+    problem = password_problem(body.password, state.settings, email=body.email)
+    if problem is not None:
+        raise Invalid(problem, code="weak_password")
     row = User(email=body.email, role=body.role,
                password_hash=hash_password(body.password, state.settings.password_hash_rounds))
     db.add(row)
@@ -64,6 +68,18 @@ def list_users(
 @router.get("/me", summary="The user this token belongs to")
 def me(user: CurrentUser) -> UserOut:
     return UserOut.model_validate(user)
+
+
+@router.put("/me/password", status_code=status.HTTP_204_NO_CONTENT, summary="Change your own password")
+def change_password(body: PasswordChangeIn, db: DbSession, user: CurrentUser, state: State) -> Response:
+    problem = password_problem(body.new_password, state.settings, email=user.email)
+    if problem is not None:
+        raise Invalid(problem, code="weak_password")
+    if not verify_password(body.current_password, user.password_hash):
+        raise Unauthorized("the current password is wrong", code="bad_credentials")
+    user.password_hash = hash_password(body.new_password, state.settings.password_hash_rounds)
+    db.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{user_id}", summary="One user (admins, or yourself)")

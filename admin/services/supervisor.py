@@ -1,39 +1,55 @@
-"""The supervisor: admin's reconcile loop over the services it launched for running train jobs.
+"""The supervisor: admin's reconcile loop over the services it launched for live train and inference jobs.
 
 Every ``interval_s`` it asks the launcher for the real state of each live service (a process that died is
-no longer RUNNING). An advisor that died before finishing its sub-job is relaunched — it rebuilds its
-optimiser from the trials table and continues the numbering — up to ``MAX_RESTARTS`` times; a train
-worker that died is replaced the same way (its trial is re-issued by the advisor when the lease expires).
-A sub-job whose advisor cannot be kept alive is ERRORED, and so is the train job once none of its
-sub-jobs is left running. Services that exit with code 0 (their work is done) are left alone.
+no longer RUNNING), then looks at every *slot* of every live job — one service the job asked for, whose
+relaunches keep its name (:mod:`admin.services.restarts`) — and relaunches a dead one when its backoff has
+passed (exponential, capped, jittered; the same policy for every kind):
+
+* an advisor that died before finishing its sub-job rebuilds its optimiser from the trials table and
+  continues the numbering; a train worker's trial is re-issued by the advisor when the lease expires;
+  training services that exited with 0 did their work and are left alone;
+* a predictor (on the same port, so the job's URL stays valid) or an inference worker that fails is
+  relaunched; the surviving workers serve the dead one's partitions meanwhile.
+
+Services stopped on purpose (the launcher's stop) are STOPPED and left alone.
+
+When a slot's restart budget is spent the supervisor gives up *visibly*: an advisor's sub-job, a sub-job left
+with no train worker, or an inference job that lost its predictor or a worker is ERRORED, with the reason
+logged, and the job's other services are stopped — never a job left RUNNING with nothing behind it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import NoResultFound
 
+from admin.services.restarts import ALIVE, SERVING, Death, RestartPolicy
 from admin.state import AdminState
-from easel.db.enums import ServiceKind, ServiceStatus
-from easel.db.models import InferenceJob, Service, SubTrainJob, TrainJob
+from easel.db.enums import JobStatus, ServiceKind
+from easel.db.models import InferenceJob, Service, SubTrainJob
 from easel.db.session import session_scope
-from easel.jobs import TrainBudget, lifecycle
+from easel.jobs import InferenceJobBudget, lifecycle
 from easel.launcher import ServiceSpec
 
 log = logging.getLogger("admin.supervisor")
 
-MAX_RESTARTS = 3
 LIVE_JOB = lifecycle.LIVE_JOB
-RESTARTABLE = (ServiceKind.ADVISOR, ServiceKind.TRAIN_WORKER)
 
 
 class Supervisor:
-    def __init__(self, state: AdminState, interval_s: float = 2.0) -> None:
+    def __init__(self, state: AdminState, interval_s: float = 1.0, policy: RestartPolicy | None = None) -> None:
         self.state = state
         self.interval_s = interval_s
+        settings = state.settings
+        self.policy = policy or RestartPolicy(settings.supervisor_max_restarts, settings.supervisor_backoff_base_s,
+                                              max(settings.supervisor_backoff_cap_s, settings.supervisor_backoff_base_s))
+        self.relaunched = 0
+        self._given_up: set[str] = set()  # slots (by their last service) given up on without ending a job
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
 
@@ -48,77 +64,143 @@ class Supervisor:
         while not self._stop.wait(self.interval_s):
             try:
                 self.tick()
-            except Exception:  # noqa: BLE001 - the loop must survive a bad tick; it is logged
+            except Exception:  # noqa: BLE001 - the loop must survive a bad tick (PostgreSQL restarting); logged
                 log.exception("supervisor tick failed")
 
     def tick(self) -> None:
         """One reconcile pass (public so tests can drive it)."""
+        self._observe()
+        now = datetime.now(UTC)
+        for owner, deaths in self._dead_slots().items():
+            for death in deaths:
+                self._handle(owner, death, now)
+        self._grade_serving()
+
+    # -- what is alive --------------------------------------------------------------------------------
+    def _observe(self) -> None:
+        """Let the launcher record every live service that has ended (STOPPED on exit 0, else ERRORED)."""
         with session_scope(self.state.sessions) as session:
-            rows = session.execute(
-                select(Service.id, SubTrainJob.id, SubTrainJob.status, Service.kind, InferenceJob.id,
-                       InferenceJob.status)
-                .outerjoin(SubTrainJob, SubTrainJob.id == Service.sub_train_job_id)
-                .outerjoin(InferenceJob, InferenceJob.id == Service.inference_job_id)
-                .where(Service.status.in_(lifecycle.LIVE_SERVICE), Service.launcher == self.state.launcher.name)
-            ).all()
-        for service_id, sub_id, sub_status, kind, inference_id, inference_status in rows:
-            # status() records processes that ended (STOPPED on exit 0, else ERRORED) as it looks.
+            ids = session.scalars(select(Service.id).where(Service.status.in_(ALIVE), self._ours())).all()
+        for service_id in ids:
             try:
-                state = self.state.launcher.status(service_id)
+                self.state.launcher.status(service_id)
             except NoResultFound:
                 continue  # the row was deleted since the query
-            if state.status != ServiceStatus.ERRORED:
+
+    def _ours(self) -> ColumnElement[bool]:
+        """Only the services this admin's launcher recorded (another launcher's rows are not ours to judge)."""
+        return Service.launcher == self.state.launcher.name
+
+    def _dead_slots(self) -> dict[tuple[str, str], list[Death]]:
+        """Per live job (``("sub", id)`` or ``("inference", id)``), its slots whose latest service has ended."""
+        with session_scope(self.state.sessions) as session:
+            rows = session.execute(
+                select(Service.id, Service.name, Service.kind, Service.status, Service.exit_code, Service.stopped_at,
+                       Service.sub_train_job_id, Service.inference_job_id)
+                .outerjoin(SubTrainJob, SubTrainJob.id == Service.sub_train_job_id)
+                .outerjoin(InferenceJob, InferenceJob.id == Service.inference_job_id)
+                .where(SubTrainJob.status.in_(LIVE_JOB) | InferenceJob.status.in_(lifecycle.LIVE_INFERENCE_JOB),
+                       self._ours())
+                .order_by(Service.created_at)
+            ).all()
+        slots: dict[tuple[tuple[str, str], str], list] = defaultdict(list)
+        for row in rows:
+            owner = ("sub", row.sub_train_job_id) if row.sub_train_job_id else ("inference", row.inference_job_id)
+            slots[(owner, row.name)].append(row)
+        dead: dict[tuple[str, str], list[Death]] = defaultdict(list)
+        for (owner, name), history in slots.items():
+            latest = history[-1]
+            if latest.status in ALIVE:
                 continue
-            if sub_id is not None and sub_status in LIVE_JOB:
-                self._replace(service_id, sub_id)
-            elif kind == ServiceKind.EXPLAINER and inference_id is not None and inference_status in LIVE_JOB:
-                self._replace_explainer(service_id, inference_id)
+            dead[owner].append(Death(latest.id, name, latest.kind, latest.status, latest.exit_code,
+                                     latest.stopped_at, len(history)))
+        return dead
 
-    def _replace_explainer(self, service_id: str, job_id: str) -> None:
-        """An explainer that died is replaced (its explanation in progress is taken over from the stream by
-        the new one, or by a sibling), up to ``MAX_RESTARTS`` replacements per explainer of the job."""
-        with session_scope(self.state.sessions) as session:
-            dead = session.get_one(Service, service_id)
-            launched = session.scalar(select(func.count()).select_from(Service).where(
-                Service.inference_job_id == job_id, Service.kind == ServiceKind.EXPLAINER))
-            spec = ServiceSpec(name=dead.name, kind=dead.kind, argv=dead.command["argv"],
-                               env=dead.command.get("env", {}), inference_job_id=job_id)
-        wanted = max(1, self.state.settings.explainers)
-        if launched > wanted * (MAX_RESTARTS + 1):
-            log.error("the explainers of inference job %s died %d times; not relaunching", job_id, launched)
+    # -- deciding ---------------------------------------------------------------------------------------
+    def _handle(self, owner: tuple[str, str], death: Death, now: datetime) -> None:
+        if not self.policy.needs_relaunch(death):
             return
-        new = self.state.launcher.start(spec)
-        log.warning("explainer %s died (exit %s); relaunched as %s", service_id, dead.exit_code, new.id)
-
-    def _replace(self, service_id: str, sub_id: str) -> None:
-        with session_scope(self.state.sessions) as session:
-            dead = session.get_one(Service, service_id)
-            if dead.kind not in RESTARTABLE:
-                return
-            launched = session.scalar(select(func.count()).select_from(Service).where(
-                Service.sub_train_job_id == sub_id, Service.kind == dead.kind))
-            spec = ServiceSpec(name=dead.name, kind=dead.kind, argv=dead.command["argv"],
-                               env=dead.command.get("env", {}), sub_train_job_id=sub_id)
-        workers_wanted = dead.kind == ServiceKind.TRAIN_WORKER
-        limit = MAX_RESTARTS * (self._workers_of(sub_id) if workers_wanted else 1)
-        if launched > limit:
-            log.error("%s of sub-train-job %s died %d times; giving up", dead.kind.value, sub_id, launched)
-            if dead.kind == ServiceKind.ADVISOR:
-                self._error_sub_job(sub_id, f"the advisor died {launched} times")
+        if self.policy.exhausted(death):
+            self._give_up(owner, death)
             return
-        new = self.state.launcher.start(spec)
-        log.warning("%s %s died (exit %s); relaunched as %s", dead.kind.value, service_id, dead.exit_code, new.id)
+        if now < self.policy.due_at(death, now):
+            return  # backing off: a later tick relaunches it
+        self._relaunch(death)
 
-    def _workers_of(self, sub_id: str) -> int:
+    def _relaunch(self, death: Death) -> None:
         with session_scope(self.state.sessions) as session:
-            sub = session.get_one(SubTrainJob, sub_id)
-            return TrainBudget.from_stored(session.get_one(TrainJob, sub.train_job_id).budget).WORKERS
+            dead = session.get_one(Service, death.service_id)
+            spec = ServiceSpec(name=dead.name, kind=dead.kind, argv=dead.command["argv"],
+                               env=dead.command.get("env", {}), host=dead.host if dead.kind == ServiceKind.PREDICTOR
+                               else None, port=dead.port if dead.kind == ServiceKind.PREDICTOR else None,
+                               sub_train_job_id=dead.sub_train_job_id, inference_job_id=dead.inference_job_id)
+        new = self.state.launcher.start(spec)
+        self.relaunched += 1
+        log.warning("%s %s ended (%s, exit %s); relaunched as %s (relaunch %d of %d)", death.kind.value,
+                    death.name, death.status.value, death.exit_code, new.id, death.launches,
+                    self.policy.max_restarts)
+
+    def _give_up(self, owner: tuple[str, str], death: Death) -> None:
+        kind, job_id = owner
+        reason = (f"{death.kind.value.lower().replace('_', ' ')} {death.name} ended {death.launches} times "
+                  f"(restart budget {self.policy.max_restarts} spent)")
+        if death.kind == ServiceKind.EXPLAINER:  # explanations are best effort: the job serves on without them
+            if death.service_id not in self._given_up:
+                self._given_up.add(death.service_id)
+                log.error("inference job %s: %s; not relaunching it", job_id, reason)
+        elif kind == "inference":
+            self._error_inference_job(job_id, reason)
+        elif death.kind == ServiceKind.ADVISOR or not self._live_train_workers(job_id):
+            self._error_sub_job(job_id, reason if death.kind == ServiceKind.ADVISOR
+                                else f"no train worker left: {reason}")
+
+    def _live_train_workers(self, sub_id: str) -> int:
+        with session_scope(self.state.sessions) as session:
+            return len(session.scalars(select(Service.id).where(
+                Service.sub_train_job_id == sub_id, Service.kind == ServiceKind.TRAIN_WORKER,
+                Service.status.in_(ALIVE))).all())
+
+    # -- honest status ----------------------------------------------------------------------------------
+    def _grade_serving(self) -> None:
+        """RUNNING ⇄ DEGRADED: a running inference job with fewer live workers than it asked for (or without its
+        predictor) is DEGRADED, saying what is missing, until the relaunched services run again."""
+        with session_scope(self.state.sessions) as session:
+            jobs = session.execute(select(InferenceJob.id, InferenceJob.status, InferenceJob.budget).where(
+                InferenceJob.status.in_((JobStatus.RUNNING, JobStatus.DEGRADED)))).all()
+            for job_id, status, budget in jobs:
+                alive = Counter(session.scalars(select(Service.kind).where(
+                    Service.inference_job_id == job_id, Service.status.in_(ALIVE))).all())
+                wanted = InferenceJobBudget.from_stored(budget).WORKERS
+                missing = []
+                if alive[ServiceKind.PREDICTOR] < 1:
+                    missing.append("no predictor")
+                if alive[ServiceKind.INFERENCE_WORKER] < wanted:
+                    missing.append(f"{alive[ServiceKind.INFERENCE_WORKER]} of {wanted} inference workers")
+                if missing and status == JobStatus.RUNNING:
+                    lifecycle.mark_inference_job_degraded(session, job_id, "; ".join(missing) + " (relaunching)")
+                    log.warning("inference job %s DEGRADED: %s", job_id, "; ".join(missing))
+                elif not missing and status == JobStatus.DEGRADED:
+                    lifecycle.mark_inference_job_restored(session, job_id)
+                    log.info("inference job %s RUNNING again: every service runs", job_id)
+
+    # -- giving up ----------------------------------------------------------------------------------------
+    def _stop_live(self, service_ids: list[str]) -> None:
+        for service_id in service_ids:
+            self.state.launcher.stop(service_id)
 
     def _error_sub_job(self, sub_id: str, reason: str) -> None:
         with session_scope(self.state.sessions) as session:
-            lifecycle.mark_sub_train_job_errored(session, sub_id)
-            live = session.scalars(select(Service.id).where(
-                Service.sub_train_job_id == sub_id, Service.status.in_(lifecycle.LIVE_SERVICE))).all()
-        for service_id in live:
-            self.state.launcher.stop(service_id)
+            lifecycle.mark_sub_train_job_errored(session, sub_id, reason)
+            live = session.scalars(select(Service.id).where(Service.sub_train_job_id == sub_id,
+                                                            Service.status.in_(ALIVE))).all()
+        self._stop_live(live)
         log.error("sub-train-job %s ERRORED: %s", sub_id, reason)
+
+    def _error_inference_job(self, job_id: str, reason: str) -> None:
+        with session_scope(self.state.sessions) as session:
+            lifecycle.mark_inference_job_errored(session, job_id, reason)
+            live = session.scalars(select(Service.id).where(Service.inference_job_id == job_id,
+                                                            Service.kind.in_(SERVING),
+                                                            Service.status.in_(ALIVE))).all()
+        self._stop_live(live)
+        log.error("inference job %s ERRORED: %s", job_id, reason)

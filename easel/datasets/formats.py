@@ -47,7 +47,11 @@ SUFFIX_FORMATS = {suffix: fmt for fmt, suffix in FORMAT_SUFFIXES.items()}
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 LABEL_COLUMNS = ("label", "class", "target", "y")
 MAX_IMAGE_PIXELS = 64_000_000
+MAX_IMAGE_FILE_BYTES = 256 << 20  # one image file of a zip is read whole: bounded
+MAX_CLASSES = 100_000  # labels are class indices below this (counting them must stay small)
 MAX_CLASSES_LISTED = 1000
+RATIO_FLOOR_BYTES = 1 << 20  # the compression-ratio rule spares small members (a tiny blank file packs well)
+NPY_CHUNK_BYTES = 8 << 20  # .npz arrays are checked this much at a time, never loaded whole
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -61,6 +65,7 @@ class Limits:
 
     max_unpacked_bytes: int = 2 << 30
     max_images: int = 200_000  # images of a zip, rows of a CSV
+    max_compression_ratio: int = 100  # unpacked / packed bytes of one archive member (zip bombs)
 
 
 @dataclass
@@ -147,6 +152,25 @@ def _check_entry(info: zipfile.ZipInfo) -> None:
         raise DatasetInvalid(f"entry {name!r} is encrypted")
 
 
+def _check_sizes(infos: list[zipfile.ZipInfo], limits: Limits) -> int:
+    """Declared sizes: the total unpacked bytes and each member's compression ratio; returns the total.
+
+    ``zipfile`` never inflates a member past its declared size (and checks its CRC), so with the declared
+    sizes bounded the actual ones are too.
+    """
+    unpacked = sum(info.file_size for info in infos)
+    if unpacked > limits.max_unpacked_bytes:
+        raise DatasetInvalid(f"the archive unpacks to {unpacked} bytes, more than the limit of "
+                             f"{limits.max_unpacked_bytes}")
+    for info in infos:
+        if info.file_size > RATIO_FLOOR_BYTES and info.file_size > limits.max_compression_ratio * max(
+                info.compress_size, 1):
+            raise DatasetInvalid(
+                f"entry {info.filename!r} unpacks {info.file_size // max(info.compress_size, 1)}-fold, more than "
+                f"the limit of {limits.max_compression_ratio} (a zip bomb?); refused")
+    return unpacked
+
+
 def _parts(name: str) -> list[str]:
     return [p for p in re.split(r"[\\/]", name) if p not in ("", ".")]
 
@@ -180,11 +204,11 @@ def image_entries(archive: zipfile.ZipFile, limits: Limits) -> list[tuple[str, z
         entries.append((parts[0], info))
     if len(entries) > limits.max_images:
         raise DatasetInvalid(f"the archive has {len(entries)} images, more than the limit of {limits.max_images}")
-    unpacked = sum(info.file_size for _, info in entries)
-    if unpacked > limits.max_unpacked_bytes:
-        raise DatasetInvalid(
-            f"the archive unpacks to {unpacked} bytes, more than the limit of {limits.max_unpacked_bytes}"
-        )
+    _check_sizes([info for _, info in entries], limits)
+    for _, info in entries:
+        if info.file_size > MAX_IMAGE_FILE_BYTES:
+            raise DatasetInvalid(f"entry {info.filename!r} is {info.file_size} bytes, more than an image may be "
+                                 f"({MAX_IMAGE_FILE_BYTES})")
     labels = sorted({label for label, _ in entries})
     if len(labels) < 2:
         raise DatasetInvalid(f"an image dataset needs at least 2 class folders, found {labels}")
@@ -265,81 +289,148 @@ def _read_image_zip(path: Path, limits: Limits, image_size: tuple[int, int] | No
 
 
 # -- npz ----------------------------------------------------------------------------------------------
-def _npz_arrays(path: Path, limits: Limits) -> tuple[np.ndarray, np.ndarray, list[str], int]:
-    """Checked ``x``, int64 labels, class names and unpacked bytes of an ``.npz``."""
+@dataclass
+class _NpzSummary:
+    num_samples: int
+    input_shape: tuple[int, ...]
+    dtype: str
+    counts: dict[int, int]
+    classes: list[str] | None
+    unpacked: int
+
+
+def _npy_header(member: Any, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype of an ``.npy`` member, from its header alone."""
+    import numpy as np
+
+    try:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(member)
+        else:
+            raise DatasetInvalid(f"array {name!r} uses .npy format version {version}, not 1.0 or 2.0")
+    except DatasetInvalid:
+        raise
+    except Exception as error:  # numpy raises ValueError, EOFError, SyntaxError, ... on a bad header
+        raise DatasetInvalid(f"array {name!r} has no readable .npy header ({error})") from None
+    if dtype.hasobject:
+        raise DatasetInvalid(f"array {name!r} holds Python objects (pickle); refused")
+    return tuple(int(d) for d in shape), dtype
+
+
+def _npy_chunks(member: Any, name: str, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+    """The array's elements, flat, a bounded chunk at a time; the member must hold exactly that many."""
+    import numpy as np
+
+    remaining = math.prod(shape) * dtype.itemsize
+    step = max(dtype.itemsize, NPY_CHUNK_BYTES // dtype.itemsize * dtype.itemsize)
+    while remaining > 0:
+        raw = member.read(min(step, remaining))
+        if not raw:
+            raise DatasetInvalid(f"array {name!r} is shorter than its header's shape {shape}")
+        if len(raw) % dtype.itemsize:  # a short read mid-element: complete it
+            raw += member.read(dtype.itemsize - len(raw) % dtype.itemsize)
+            if len(raw) % dtype.itemsize:
+                raise DatasetInvalid(f"array {name!r} is shorter than its header's shape {shape}")
+        remaining -= len(raw)
+        yield np.frombuffer(raw, dtype=dtype)
+    if member.read(1):
+        raise DatasetInvalid(f"array {name!r} is longer than its header's shape {shape}")
+
+
+def _scan_npz(path: Path, limits: Limits) -> _NpzSummary:
+    """Every rule of an ``.npz``, checked while streaming its members: memory stays at a few chunks."""
     import numpy as np
 
     with _open_zip(path) as archive:
-        members = archive.infolist()
-        for info in members:
+        infos = archive.infolist()
+        for info in infos:
             _check_entry(info)
-        unpacked = sum(info.file_size for info in members)
-    if unpacked > limits.max_unpacked_bytes:
-        raise DatasetInvalid(f"the arrays unpack to {unpacked} bytes, more than the limit of {limits.max_unpacked_bytes}")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except Exception as error:  # numpy raises OSError, ValueError, BadZipFile, EOFError, ...
-        raise DatasetInvalid(f"not a readable .npz archive ({error})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DatasetInvalid("a single .npy array, not an .npz archive with 'x' and 'y'")
-    with archive:
-        missing = {"x", "y"} - set(archive.files)
+        unpacked = _check_sizes(infos, limits)
+        members = {info.filename.removesuffix(".npy"): info for info in infos}
+        missing = {"x", "y"} - set(members)
         if missing:
-            raise DatasetInvalid(f"missing array(s) {sorted(missing)}; found {sorted(archive.files)[:20]}")
+            raise DatasetInvalid(f"missing array(s) {sorted(missing)}; found {sorted(members)[:20]}")
         try:
-            x, y = archive["x"], archive["y"]
-            classes = archive["classes"] if "classes" in archive.files else None
-        except Exception as error:  # object arrays (pickle) are refused; corrupt members
-            raise DatasetInvalid(f"cannot read the arrays ({error})") from None
-    if x.dtype.kind not in "uif":
-        raise DatasetInvalid(f"x must be numeric, got dtype {x.dtype}")
-    if x.ndim not in (2, 3, 4):
-        raise DatasetInvalid(f"x must be (N, F), (N, H, W) or (N, C, H, W), got shape {x.shape}")
-    if len(x) == 0:
-        raise DatasetInvalid("x is empty (an empty dataset)")
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
-        raise DatasetInvalid("x contains NaN or infinite values")
-    if y.ndim != 1 or len(y) != len(x):
-        raise DatasetInvalid(f"y must have shape ({len(x)},) to match x, got {y.shape}")
-    if y.dtype.kind == "f":
-        if not (np.isfinite(y).all() and (y == np.round(y)).all()):
-            raise DatasetInvalid("y must hold integer class labels")
-    elif y.dtype.kind not in "iu":
-        raise DatasetInvalid(f"y must hold integer class labels, got dtype {y.dtype}")
-    labels = y.astype(np.int64)
-    if labels.min() < 0:
-        raise DatasetInvalid(f"y has a negative label {labels.min()}")
-    num_classes = int(labels.max()) + 1
-    if classes is None:
-        return x, labels, [str(i) for i in range(num_classes)], unpacked
-    if classes.ndim != 1 or classes.dtype.kind != "U":
-        raise DatasetInvalid("classes must be a 1-D array of strings")
-    if len(classes) < num_classes:
+            with archive.open(members["x"]) as member:
+                x_shape, x_dtype = _npy_header(member, "x")
+                if x_dtype.kind not in "uif":
+                    raise DatasetInvalid(f"x must be numeric, got dtype {x_dtype}")
+                if len(x_shape) not in (2, 3, 4):
+                    raise DatasetInvalid(f"x must be (N, F), (N, H, W) or (N, C, H, W), got shape {x_shape}")
+                if x_shape[0] == 0:
+                    raise DatasetInvalid("x is empty (an empty dataset)")
+                for chunk in _npy_chunks(member, "x", x_shape, x_dtype):
+                    if x_dtype.kind == "f" and not np.isfinite(chunk).all():
+                        raise DatasetInvalid("x contains NaN or infinite values")
+            counts: Counter[int] = Counter()
+            with archive.open(members["y"]) as member:
+                y_shape, y_dtype = _npy_header(member, "y")
+                if len(y_shape) != 1 or y_shape[0] != x_shape[0]:
+                    raise DatasetInvalid(f"y must have shape ({x_shape[0]},) to match x, got {y_shape}")
+                if y_dtype.kind not in "iuf":
+                    raise DatasetInvalid(f"y must hold integer class labels, got dtype {y_dtype}")
+                for chunk in _npy_chunks(member, "y", y_shape, y_dtype):
+                    if y_dtype.kind == "f" and not (np.isfinite(chunk).all() and (chunk == np.round(chunk)).all()):
+                        raise DatasetInvalid("y must hold integer class labels")
+                    if chunk.size and chunk.min() < 0:
+                        raise DatasetInvalid(f"y has a negative label {int(chunk.min())}")
+                    if chunk.size and chunk.max() >= MAX_CLASSES:
+                        raise DatasetInvalid(f"y has the label {int(chunk.max())}; labels are class indices "
+                                             f"below {MAX_CLASSES}")
+                    values, numbers = np.unique(chunk.astype(np.int64), return_counts=True)
+                    counts.update(dict(zip(values.tolist(), numbers.tolist(), strict=True)))
+            classes = None
+            if "classes" in members:
+                with archive.open(members["classes"]) as member:
+                    c_shape, c_dtype = _npy_header(member, "classes")
+                    if len(c_shape) != 1 or c_dtype.kind != "U" or c_shape[0] > MAX_CLASSES:
+                        raise DatasetInvalid("classes must be a 1-D array of strings")
+                    classes = [str(c) for chunk in _npy_chunks(member, "classes", c_shape, c_dtype) for c in chunk]
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
+            if isinstance(error, DatasetInvalid):
+                raise
+            raise DatasetInvalid(f"not a readable .npz archive ({error})") from None
+    num_classes = max(counts) + 1
+    if classes is not None and len(classes) < num_classes:
         raise DatasetInvalid(f"y uses label {num_classes - 1} but only {len(classes)} classes are named")
-    return x, labels, [str(c) for c in classes], unpacked
+    return _NpzSummary(x_shape[0], x_shape[1:], str(x_dtype), dict(counts), classes, unpacked)
+
+
+def _class_names(summary: _NpzSummary) -> list[str]:
+    if summary.classes is not None:
+        return summary.classes
+    return [str(i) for i in range(max(summary.counts) + 1)]
 
 
 def _inspect_npz(path: Path, limits: Limits) -> DatasetInfo:
-    import numpy as np
-
-    x, labels, names, unpacked = _npz_arrays(path, limits)
-    counts = np.bincount(labels, minlength=len(names))
+    summary = _scan_npz(path, limits)
+    names = _class_names(summary)
     return DatasetInfo(
-        "NPZ", int(len(x)), len(names),
+        "NPZ", summary.num_samples, len(names),
         {
             "classes": names[:MAX_CLASSES_LISTED],
-            "class_counts": {names[i]: int(counts[i]) for i in range(min(len(names), MAX_CLASSES_LISTED))},
-            "input_shape": [int(d) for d in x.shape[1:]],
-            "dtype": str(x.dtype),
-            "unpacked_bytes": unpacked,
+            "class_counts": {names[i]: summary.counts.get(i, 0) for i in range(min(len(names), MAX_CLASSES_LISTED))},
+            "input_shape": list(summary.input_shape),
+            "dtype": summary.dtype,
+            "unpacked_bytes": summary.unpacked,
         },
     )
 
 
 def _read_npz(path: Path, limits: Limits) -> ArrayDataset:
+    """Checked first (streaming, as admin does), then loaded: the arrays are then known to be what they say."""
     import numpy as np
 
-    x, labels, names, _ = _npz_arrays(path, limits)
+    names = _class_names(_scan_npz(path, limits))
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            x, y = archive["x"], archive["y"]
+    except Exception as error:  # it passed the scan: only a file changed underneath gets here
+        raise DatasetInvalid(f"cannot read the arrays ({error})") from None
+    labels = y.astype(np.int64)
     scale = 255.0 if x.dtype == np.uint8 else 1.0  # uint8 pixels become [0, 1] like decoded images
     features = np.ascontiguousarray(x, dtype=np.float32) / np.float32(scale)
     if features.ndim == 3:  # (N, H, W) greyscale images get their channel axis

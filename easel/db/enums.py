@@ -33,6 +33,7 @@ class JobStatus(StrEnum):
     STOPPED = "STOPPED"
     COMPLETED = "COMPLETED"
     ERRORED = "ERRORED"
+    DEGRADED = "DEGRADED"  # an inference job serving with fewer live workers than it asked for
 
 
 class TrialStatus(StrEnum):

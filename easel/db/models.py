@@ -140,6 +140,7 @@ class TrainJob(Base):
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None, doc="why it ended ERRORED")
 
     sub_train_jobs: Mapped[list[SubTrainJob]] = relationship(back_populates="train_job")
 
@@ -155,6 +156,7 @@ class SubTrainJob(Base):
     status: Mapped[JobStatus] = mapped_column(enum_column(JobStatus, "sub_train_job_status"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None, doc="why it ended ERRORED")
 
     train_job: Mapped[TrainJob] = relationship(back_populates="sub_train_jobs")
     trials: Mapped[list[Trial]] = relationship(back_populates="sub_train_job")
@@ -235,6 +237,7 @@ class InferenceJob(Base):
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None, doc="why it ERRORED (or is DEGRADED)")
 
 
 class Explanation(Base):

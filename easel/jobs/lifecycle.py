@@ -21,6 +21,7 @@ from easel.db.models import Explanation, InferenceJob, Service, SubTrainJob, Tra
 from easel.jobs.states import EXPLANATION, INFERENCE_JOB, SERVICE, SUB_TRAIN_JOB, TRAIN_JOB, TRIAL
 
 LIVE_JOB = (JobStatus.STARTED, JobStatus.RUNNING)
+LIVE_INFERENCE_JOB = (*LIVE_JOB, JobStatus.DEGRADED)
 LIVE_SERVICE = (ServiceStatus.STARTED, ServiceStatus.RUNNING)
 LIVE_EXPLANATION = (ExplanationStatus.PENDING, ExplanationStatus.RUNNING)
 FINISHED_EXPLANATION = (ExplanationStatus.COMPLETED, ExplanationStatus.ERRORED)
@@ -54,20 +55,22 @@ def mark_sub_train_job_completed(session: Session, sub_id: str) -> bool:
     return _end_sub_train_job(session, sub_id, JobStatus.COMPLETED)
 
 
-def mark_sub_train_job_errored(session: Session, sub_id: str) -> bool:
-    """The sub-job cannot go on (its advisor keeps dying); the train job errs when none is left live."""
-    return _end_sub_train_job(session, sub_id, JobStatus.ERRORED)
+def mark_sub_train_job_errored(session: Session, sub_id: str, reason: str | None = None) -> bool:
+    """The sub-job cannot go on (its advisor keeps dying, or no train worker is left: the supervisor's
+    restart budget is spent); the train job errs when none is left live. ``reason`` is kept on both."""
+    return _end_sub_train_job(session, sub_id, JobStatus.ERRORED, reason)
 
 
-def _end_sub_train_job(session: Session, sub_id: str, to: JobStatus) -> bool:
+def _end_sub_train_job(session: Session, sub_id: str, to: JobStatus, reason: str | None = None) -> bool:
     sub = session.get_one(SubTrainJob, sub_id)
-    moved = SUB_TRAIN_JOB.update(session, SubTrainJob, [SubTrainJob.id == sub_id], to) == 1
+    values = {"error": reason} if reason else None
+    moved = SUB_TRAIN_JOB.update(session, SubTrainJob, [SubTrainJob.id == sub_id], to, values) == 1
     if not moved:
         return False
     live = session.scalar(select(func.count()).select_from(SubTrainJob).where(
         SubTrainJob.train_job_id == sub.train_job_id, SubTrainJob.status.in_(LIVE_JOB)))
     if not live:
-        TRAIN_JOB.update(session, TrainJob, [TrainJob.id == sub.train_job_id], to)
+        TRAIN_JOB.update(session, TrainJob, [TrainJob.id == sub.train_job_id], to, values)
     return True
 
 
@@ -87,12 +90,12 @@ def mark_train_job_stopped(session: Session, job: TrainJob) -> bool:
     return True
 
 
-def mark_train_job_errored(session: Session, job_id: str) -> None:
-    """Its services could not be started: the job and its live sub-jobs are ERRORED."""
+def mark_train_job_errored(session: Session, job_id: str, reason: str | None = None) -> None:
+    """Its services could not be started: the job and its live sub-jobs are ERRORED (with ``reason``)."""
     now = datetime.now(UTC)
-    SUB_TRAIN_JOB.update(session, SubTrainJob, [SubTrainJob.train_job_id == job_id], JobStatus.ERRORED,
-                         {"stopped_at": now})
-    TRAIN_JOB.update(session, TrainJob, [TrainJob.id == job_id], JobStatus.ERRORED, {"stopped_at": now})
+    values: dict[str, Any] = {"stopped_at": now, **({"error": reason} if reason else {})}
+    SUB_TRAIN_JOB.update(session, SubTrainJob, [SubTrainJob.train_job_id == job_id], JobStatus.ERRORED, values)
+    TRAIN_JOB.update(session, TrainJob, [TrainJob.id == job_id], JobStatus.ERRORED, values)
 
 
 # -- trials ---------------------------------------------------------------------------------------------
@@ -133,21 +136,48 @@ def new_inference_job(**fields: Any) -> InferenceJob:
 
 
 def mark_inference_job_running(session: Session, job_id: str) -> bool:
-    """Its predictor saw every worker ready. False if it was not STARTED (already running, or stopped)."""
-    return INFERENCE_JOB.update(session, InferenceJob, [InferenceJob.id == job_id], JobStatus.RUNNING) == 1
+    """Its predictor saw every worker ready. False if it was not STARTED (already running, degraded, or
+    stopped)."""
+    return INFERENCE_JOB.update(session, InferenceJob, [InferenceJob.id == job_id], JobStatus.RUNNING,
+                                sources=(JobStatus.STARTED,)) == 1
+
+
+def mark_inference_job_degraded(session: Session, job_id: str, reason: str) -> bool:
+    """RUNNING → DEGRADED: it serves with fewer live workers than it asked for (or without its predictor)
+    while the supervisor relaunches them; ``reason`` says what is missing. False if it was not RUNNING."""
+    return INFERENCE_JOB.update(session, InferenceJob, [InferenceJob.id == job_id], JobStatus.DEGRADED,
+                                {"error": reason}) == 1
+
+
+def mark_inference_job_restored(session: Session, job_id: str) -> bool:
+    """DEGRADED → RUNNING: every service it asked for runs again. False if it was not DEGRADED."""
+    return INFERENCE_JOB.update(session, InferenceJob, [InferenceJob.id == job_id], JobStatus.RUNNING,
+                                {"error": None}, sources=(JobStatus.DEGRADED,)) == 1
 
 
 def mark_inference_job_stopped(session: Session, job: InferenceJob) -> bool:
     """A user stopped it (after its services drained). False when it had already ended."""
-    if job.status not in LIVE_JOB:
+    if job.status not in LIVE_INFERENCE_JOB:
         return False
     INFERENCE_JOB.move(job, JobStatus.STOPPED)
     return True
 
 
-def mark_inference_job_errored(session: Session, job_id: str) -> None:
-    """Its services could not be started."""
-    INFERENCE_JOB.update(session, InferenceJob, [InferenceJob.id == job_id], JobStatus.ERRORED)
+def mark_inference_job_errored(session: Session, job_id: str, reason: str | None = None) -> None:
+    """Its services could not be started, or the supervisor gave up relaunching them (``reason``)."""
+    INFERENCE_JOB.update(session, InferenceJob, [InferenceJob.id == job_id], JobStatus.ERRORED,
+                         {"error": reason} if reason else None)
+
+
+def stop_live_jobs(session: Session) -> int:
+    """Every live train and inference job becomes STOPPED (``easel down --force``, after their services were
+    stopped); unfinished trials are TERMINATED. Returns how many jobs were stopped."""
+    stopped = 0
+    for job in session.scalars(select(TrainJob).where(TrainJob.status.in_(LIVE_JOB))):
+        stopped += mark_train_job_stopped(session, job)
+    for inference in session.scalars(select(InferenceJob).where(InferenceJob.status.in_(LIVE_INFERENCE_JOB))):
+        stopped += mark_inference_job_stopped(session, inference)
+    return stopped
 
 
 # -- services -------------------------------------------------------------------------------------------
@@ -174,6 +204,13 @@ def mark_service_exited(service: Service, exit_code: int | None, *, stopped: boo
 def mark_service_failed(service: Service) -> None:
     """Its process could not be started at all."""
     SERVICE.move(service, ServiceStatus.ERRORED)
+
+
+def mark_service_exited_cleanly(session: Session, service_id: str) -> bool:
+    """The service itself says it is ending normally (STOPPED, exit code 0), so an admin that did not start
+    it — one restarted since — can tell a clean exit from a crash. False if it was not live."""
+    return SERVICE.update(session, Service, [Service.id == service_id], ServiceStatus.STOPPED,
+                          {"exit_code": 0}) == 1
 
 
 # -- explanations ---------------------------------------------------------------------------------------
@@ -204,12 +241,12 @@ def fail_explanation(session: Session, explanation_id: str, reason: str) -> bool
 
 
 __all__ = [
-    "FINISHED_EXPLANATION", "LIVE_EXPLANATION", "claim_explanation", "complete_explanation", "fail_explanation",
-    "new_explanation",
-    "FINISHED_TRIAL", "LIVE_JOB", "LIVE_SERVICE", "UNFINISHED_TRIAL", "claim_trial", "end_trial",
-    "mark_inference_job_errored", "mark_inference_job_running", "mark_inference_job_stopped",
-    "mark_service_exited", "mark_service_failed", "mark_service_running", "mark_sub_train_job_completed",
+    "FINISHED_EXPLANATION", "FINISHED_TRIAL", "LIVE_EXPLANATION", "LIVE_INFERENCE_JOB", "LIVE_JOB", "LIVE_SERVICE",
+    "UNFINISHED_TRIAL", "claim_explanation", "claim_trial", "complete_explanation", "end_trial", "fail_explanation",
+    "mark_inference_job_degraded", "mark_inference_job_errored", "mark_inference_job_restored",
+    "mark_inference_job_running", "mark_inference_job_stopped", "mark_service_exited",
+    "mark_service_exited_cleanly", "mark_service_failed", "mark_service_running", "mark_sub_train_job_completed",
     "mark_sub_train_job_errored", "mark_sub_train_job_running", "mark_train_job_errored",
     "mark_train_job_stopped", "new_inference_job", "new_service", "new_train_job", "new_trial",
-    "record_trial_result", "reissue_trial",
+    "record_trial_result", "reissue_trial", "stop_live_jobs",
 ]

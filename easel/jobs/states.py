@@ -100,10 +100,12 @@ _JOB_EDGES: dict[StrEnum, Iterable[StrEnum]] = {
 
 TRAIN_JOB = _machine("train job", JobStatus.STARTED, _JOB_EDGES)
 SUB_TRAIN_JOB = _machine("sub-train-job", JobStatus.STARTED, _JOB_EDGES)
+_LIVE_INFERENCE_JOB = (JobStatus.STARTED, JobStatus.RUNNING, JobStatus.DEGRADED)
 INFERENCE_JOB = _machine("inference job", JobStatus.STARTED, {
-    JobStatus.RUNNING: (JobStatus.STARTED,),
-    JobStatus.STOPPED: _LIVE_JOB,
-    JobStatus.ERRORED: _LIVE_JOB,
+    JobStatus.RUNNING: (JobStatus.STARTED, JobStatus.DEGRADED),  # every worker ready (again)
+    JobStatus.DEGRADED: (JobStatus.RUNNING,),                    # fewer live workers than asked, or no predictor
+    JobStatus.STOPPED: _LIVE_INFERENCE_JOB,
+    JobStatus.ERRORED: _LIVE_INFERENCE_JOB,
 })
 
 _UNFINISHED_TRIAL = (TrialStatus.PENDING, TrialStatus.RUNNING)

@@ -34,7 +34,9 @@ class AdminPart(StackPart):
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{self.port}"
 
     def _env(self) -> dict[str, str]:
-        env = {**os.environ, **settings_env(self.settings)}
+        # The superadmin password is admin's alone (it seeds the first account); services never get it.
+        env = {**os.environ, **settings_env(self.settings),
+               "EASEL_SUPERADMIN_PASSWORD": self.settings.superadmin_password}
         python_path = [str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
         env["PYTHONPATH"] = os.pathsep.join(python_path)
         return env

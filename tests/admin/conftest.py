@@ -23,7 +23,7 @@ from easel.db.models import TrainJob, Trial, TrialLog, new_id
 from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.settings import Settings
 from sdk import Client, User
-from tests.support import ServerThread, reset_database
+from tests.support import ServerThread, reset_database, reset_login_guard
 
 _counter = itertools.count()
 
@@ -49,8 +49,11 @@ def admin_server(admin_settings: Settings) -> Iterator[ServerThread]:
 
 
 @pytest.fixture(autouse=True)
-def _clean_tables(admin_settings: Settings, admin_server: ServerThread) -> None:
+def _clean_tables(admin_settings: Settings, admin_server: ServerThread) -> Iterator[None]:
     reset_database(admin_settings.resolved_database_url)
+    reset_login_guard(admin_settings.resolved_redis_url)
+    yield
+    reset_login_guard(admin_settings.resolved_redis_url)  # later suites log in from the same address
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ ROUTES: dict[str, tuple[set[str], Call]] = {
     "GET /users/me": (EVERYONE, lambda c, f: c.me()),
     "POST /users": (ADMINS, lambda c, f: c.create_user(f"new-{f.name}@easel.test", PASSWORD, "APP_USER")),
     "GET /users": (ADMINS, lambda c, f: c.list_users()),
+    "PUT /users/me/password": (EVERYONE, lambda c, f: c._json(
+        "PUT", "/users/me/password", json={"current_password": "x", "new_password": "password123"})),
     "GET /users/{id}": (EVERYONE, lambda c, f: c.get_user(NOBODY_ID)),
     "DELETE /users/{id}": (ADMINS, lambda c, f: c.delete_user(NOBODY_ID)),
     "PATCH /users/{id}": (ADMINS, lambda c, f: c._json("PATCH", f"/users/{NOBODY_ID}", json={"role": "APP_USER"})),
@@ -50,6 +52,10 @@ ROUTES: dict[str, tuple[set[str], Call]] = {
     "GET /inference_jobs": (DEVELOPERS, lambda c, f: c.list_inference_jobs()),
     "GET /inference_jobs/{app}/{v}": (DEVELOPERS, lambda c, f: c.get_inference_job("app", 1)),
     "POST /inference_jobs/{app}/{v}/stop": (DEVELOPERS, lambda c, f: c.stop_inference_job("app", 1)),
+    "POST /inference_jobs/{app}/{v}/explain": (DEVELOPERS, lambda c, f: c.explain("app", 1, [[0.0]])),
+    "GET /explanations/{id}": (DEVELOPERS, lambda c, f: c.get_explanation(NOBODY_ID)),
+    "GET /explanations/{id}/overlay.png": (DEVELOPERS,
+                                           lambda c, f: c._send("GET", f"/explanations/{NOBODY_ID}/overlay.png")),
     # the dashboard's live views (no SDK verbs: the browser calls them)
     "GET /train_jobs/{app}/{v}/events": (DEVELOPERS, lambda c, f: c._json("GET", "/train_jobs/app/1/events")),
     "GET /inference_jobs/{app}/{v}/metrics": (DEVELOPERS, lambda c, f: c._json("GET", "/inference_jobs/app/1/metrics")),
@@ -77,7 +83,7 @@ def test_every_route_is_in_the_matrix(admin_server) -> None:
 def _generic(route: str) -> str:
     import re
 
-    return re.sub(r"\{(user_id|dataset_id|model_id|trial_id|x)\}", "{x}", route)
+    return re.sub(r"\{(user_id|dataset_id|model_id|trial_id|explanation_id|x)\}", "{x}", route)
 
 
 @pytest.mark.parametrize("role", ROLES)

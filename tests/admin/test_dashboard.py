@@ -20,6 +20,7 @@ from easel.db.enums import JobStatus, ServiceKind, TrialStatus
 from easel.db.models import InferenceJob, Service, TrainJob, Trial, TrialLog
 from easel.db.session import session_scope
 from easel.settings import Settings
+from easel.stack.process import free_port
 from inference_worker.metrics import WorkerMetrics
 from predictor.app import PredictorMetrics
 from sdk import Client
@@ -166,9 +167,6 @@ def test_metrics_endpoint_aggregates_predictor_and_workers(url: str, developer: 
     app, version = job
     seed_trials(app, version, [("COMPLETED", 0.9, True)], finish_as="COMPLETED")
     deployed = developer.create_inference_job(app, version, workers=3)
-    starting = httpx.post(f"{url}/inference_jobs/{app}/{version}/predict", json={"instances": [[0]], "deadline_s": 1},
-                          headers={"Authorization": f"Bearer {developer.token}"})
-    assert starting.status_code == 409 and starting.json()["error"] == "not_serving"  # STARTED, not RUNNING yet
     predictor, workers, ports = exporters
     predictor.requests.labels("200").inc(4)
     predictor.instances.labels("served").inc(30)
@@ -212,10 +210,20 @@ def test_metrics_endpoint_aggregates_predictor_and_workers(url: str, developer: 
     assert (totals["served"], totals["dropped"], totals["expected_correct"]) == (30.0, 2.0, 26.5)
     assert totals["effective_accuracy"] == pytest.approx(26.5 / 32)
     assert totals["minibatches_by_rate"] == {"0.5": 2.0, "1": 4.0}
-    # the fake launcher ran no predictor at the recorded URL: nothing to pass a prediction on to
-    refused = httpx.post(f"{url}/inference_jobs/{app}/{version}/predict", json={"instances": [[0]], "deadline_s": 1},
-                         headers={"Authorization": f"Bearer {developer.token}"})
-    assert refused.status_code == 503 and refused.json()["error"] == "unavailable", refused.text
+    # predictions are passed on to the job's predictor: none recorded, or one that does not answer
+    def predict() -> httpx.Response:
+        return httpx.post(f"{url}/inference_jobs/{app}/{version}/predict", json={"instances": [[0]], "deadline_s": 1},
+                          headers={"Authorization": f"Bearer {developer.token}"}, timeout=30)
+
+    with session_scope(sessions) as session:
+        session.execute(update(InferenceJob).where(InferenceJob.id == deployed.id).values(predictor_url=None))
+    refused = predict()
+    assert refused.status_code == 409 and refused.json()["error"] == "not_serving"
+    with session_scope(sessions) as session:
+        session.execute(update(InferenceJob).where(InferenceJob.id == deployed.id)
+                        .values(predictor_url=f"http://127.0.0.1:{free_port()}"))
+    silent = predict()
+    assert silent.status_code == 503 and "the predictor did not answer" in silent.json()["detail"]
     # someone else's job is not found
     stranger = make_user("APP_DEVELOPER")[0]
     hidden = httpx.get(f"{url}/inference_jobs/{app}/{version}/metrics",

@@ -166,7 +166,7 @@ BAD_NPZ = {
     "labels not integers": (dict(x=np.zeros((4, 3)), y=np.array([0.5, 1, 0, 1])), "integer class labels"),
     "nan features": (dict(x=np.full((2, 3), np.nan), y=np.array([0, 1])), "NaN"),
     "length mismatch": (dict(x=np.zeros((4, 3)), y=np.array([0, 1])), "shape"),
-    "object array (pickle)": (dict(x=np.array([{"a": 1}, None], dtype=object), y=np.array([0, 1])), "cannot read"),
+    "object array (pickle)": (dict(x=np.array([{"a": 1}, None], dtype=object), y=np.array([0, 1])), "Python objects"),
     "string features": (dict(x=np.array([["a"], ["b"]]), y=np.array([0, 1])), "numeric"),
 }
 

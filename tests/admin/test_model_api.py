@@ -152,6 +152,18 @@ def test_builtin_registration_imports_nothing_heavy() -> None:
     assert out.stdout.strip() == "[]"
 
 
+
+def test_admin_reads_the_builtin_catalogue_without_importing_template_code() -> None:
+    import subprocess
+
+    code = ("import json, sys; from admin.services.templates import builtin_catalogue; c = builtin_catalogue(); "
+            "print(json.dumps([[t['name'], t['module']] for t in c])); "
+            "print(sorted(m for m in ('builtin_templates', 'slicing', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout.splitlines()
+    assert json.loads(out[0]) == [[spec.name, spec.module] for spec in BUILTIN_TEMPLATES]
+    assert out[1] == "[]"
+
 def test_checker_runs_the_file_elsewhere(tmp_path: Path) -> None:
     path = tmp_path / "t.py"
     path.write_text(GOOD_TEMPLATE + "\nimport os\nopen(os.environ.get('HOME', '.') + '/ran', 'w').write('x')\n"

@@ -146,7 +146,7 @@ def test_npz_reads_images_and_features(tmp_path: Path) -> None:
         (dict(x=np.ones((2, 2)), y=np.array([0.5, 1.0])), "integer class labels"),
         (dict(x=np.array([["a", "b"]]), y=np.zeros(1, dtype=int)), "numeric"),
         (dict(x=np.ones((2, 2)), y=np.array([0, 3]), classes=np.array(["a", "b"])), "only 2 classes"),
-        (dict(x=np.array([[object()]], dtype=object), y=np.zeros(1, dtype=int)), "cannot read the arrays"),
+        (dict(x=np.array([[object()]], dtype=object), y=np.zeros(1, dtype=int)), "holds Python objects"),
     ],
 )
 def test_npz_rejections_name_the_file_and_problem(tmp_path: Path, arrays: dict, message: str) -> None:
@@ -199,3 +199,54 @@ def test_reading_a_dataset_imports_no_torch(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "d.npz")], capture_output=True, text=True,
                          check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+# -- archive bombs: refused by declared sizes, or checked while streaming with bounded memory -----------------
+MiB = 1 << 20
+
+
+def _zeros_npz(path: Path, inflated: int, *, claimed_rows: int | None = None) -> Path:
+    """x: ``inflated`` bytes of float64 zeros (packs ~1000-fold); its header may claim more rows."""
+    columns = 1024
+    rows = inflated // (8 * columns)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("x.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(
+                member, {"descr": "<f8", "fortran_order": False, "shape": (claimed_rows or rows, columns)})
+            for _ in range(inflated // MiB):
+                member.write(bytes(MiB))
+        labels = io.BytesIO()
+        np.save(labels, np.arange(rows, dtype=np.int64) % 2)  # x is refused before y is read when it lies
+        archive.writestr("y.npy", labels.getvalue())
+    return path
+
+
+def test_an_npz_bomb_is_refused_by_its_compression_ratio(tmp_path: Path) -> None:
+    bomb = _zeros_npz(tmp_path / "bomb.npz", 64 * MiB)
+    with pytest.raises(DatasetInvalid, match="zip bomb"):
+        inspect_dataset(bomb, "NPZ", Limits(max_unpacked_bytes=1 << 40))
+
+
+def test_a_large_npz_is_checked_streaming_in_bounded_memory(tmp_path: Path) -> None:
+    import psutil
+
+    big = _zeros_npz(tmp_path / "big.npz", 160 * MiB)
+    process = psutil.Process()
+    before = process.memory_info().rss
+    info = inspect_dataset(big, "NPZ", Limits(max_unpacked_bytes=1 << 40, max_compression_ratio=1 << 20))
+    grown = process.memory_info().rss - before
+    assert info.num_samples == 160 * MiB // (8 * 1024) and info.stats["input_shape"] == [1024]
+    assert grown <= 100 * MiB, f"RSS grew {grown / MiB:.0f} MiB checking a 160 MiB array"
+
+
+def test_an_npz_whose_header_claims_more_than_it_holds_is_refused(tmp_path: Path) -> None:
+    liar = _zeros_npz(tmp_path / "liar.npz", 4 * MiB, claimed_rows=10**9)  # claims 8 TB
+    with pytest.raises(DatasetInvalid, match="shorter than its header"):
+        inspect_dataset(liar, "NPZ", Limits(max_unpacked_bytes=1 << 40, max_compression_ratio=1 << 20))
+
+
+def test_npz_labels_must_be_class_indices_of_bounded_range(tmp_path: Path) -> None:
+    path = tmp_path / "labels.npz"
+    np.savez(path, x=np.ones((4, 2)), y=np.array([0, 1, 2, 10**12]))
+    with pytest.raises(DatasetInvalid, match="class indices"):
+        inspect_dataset(path, "NPZ", Limits())

@@ -10,12 +10,15 @@ import pytest
 from sqlalchemy import select
 
 from easel.cli import main as cli_main
+from easel.credentials import apply_local_credentials
 from easel.db.enums import UserRole
 from easel.db.models import User
 from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.local_stack import LocalStack, StackError
-from easel.settings import Settings, get_settings
+from easel.settings import DEV_SUPERADMIN_PASSWORD, Settings, get_settings
+from easel.stack.admin_server import AdminPart
 from easel.stack.process import free_port
+from sdk import Client
 
 
 @pytest.fixture
@@ -83,7 +86,14 @@ def test_taken_port_is_a_clear_error_and_nothing_is_left_running(private_setting
 def test_cli_status_reports_each_part(private_stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["status"]) == 1  # nothing running yet
     assert cli_main(["up"]) == 0
-    capsys.readouterr()
+    first = capsys.readouterr().out
+    # the first `up` generated the superadmin password, printed it once, and admin seeded it
+    generated = apply_local_credentials(private_stack.settings).superadmin_password
+    assert generated != DEV_SUPERADMIN_PASSWORD and f"password: {generated}" in first
+    with Client(AdminPart(private_stack.settings).url) as client:
+        assert client.login(private_stack.settings.superadmin_email, generated).user.role == "SUPERADMIN"
+    assert cli_main(["up"]) == 0
+    assert generated not in capsys.readouterr().out
     assert cli_main(["status"]) == 0
     out = capsys.readouterr().out
     for name in ("postgres", "redis", "kafka"):

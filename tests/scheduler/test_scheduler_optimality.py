@@ -12,6 +12,9 @@ from scheduler.plan import Plan
 
 # milp's value is the unnormalised sum(n_i p_i); we compare effective accuracies (value / N) at 1e-9.
 TOL = 1e-9
+# HiGHS proves its bound only to its own tolerances (feasibility 1e-6 by default): an exact plan of ours
+# may beat milp's 'optimum' by a few 1e-9, so the sandwich's upper side allows that much, no more.
+MILP_TOL = 1e-7
 
 accuracy = st.floats(min_value=1e-3, max_value=1.0, allow_nan=False)
 batch_time = st.floats(min_value=1e-3, max_value=5.0, allow_nan=False)
@@ -53,7 +56,7 @@ def assert_matches_milp(profile: Profile, plan: Plan, n: int, deadline: float) -
     ref = milp_optimum(profile, n, deadline)
     ours = value(profile, plan) / max(n, 1)
     upper = max(ref.value, ref.dual_bound) / max(n, 1)
-    assert ours <= upper + TOL, (ours, upper)
+    assert ours <= upper + MILP_TOL, (ours, upper)
     ref_total = math.fsum(c * t for c, t in zip(ref.counts, profile.batch_times, strict=True))
     if sum(ref.counts) <= n and within_deadline(ref_total, deadline):
         lower = math.fsum(c * p for c, p in zip(ref.counts, profile.accuracies, strict=True)) / max(n, 1)
@@ -68,7 +71,7 @@ def assert_within_gap(profile: Profile, plan: Plan, n: int, deadline: float) -> 
     """A time-budgeted answer that is not proven exact is within its stated gap of milp's optimum."""
     ref = milp_optimum(profile, n, deadline)
     ours = value(profile, plan) / max(n, 1)
-    assert ours <= max(ref.value, ref.dual_bound) / max(n, 1) + TOL
+    assert ours <= max(ref.value, ref.dual_bound) / max(n, 1) + MILP_TOL
     assert ref.value / max(n, 1) <= ours + plan.gap + TOL, (ours, plan.gap, ref.value / max(n, 1))
 
 

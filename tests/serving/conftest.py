@@ -40,6 +40,7 @@ def serving_settings(settings: Settings) -> Settings:
         "superadmin_email": ROOT[0], "superadmin_password": ROOT[1], "password_hash_rounds": 4,
         "template_check_timeout_s": 30.0, "template_check_memory_mb": 4096,
         "serving_drain_s": 5.0, "explainers": 0,  # explanations have their own tests (tests/explain)
+        "supervisor_backoff_base_s": 0.5, "supervisor_backoff_cap_s": 4.0,  # relaunch quickly in chaos tests
     })
 
 
@@ -92,7 +93,7 @@ def trained(serving_admin: ServerThread, tmp_path_factory: pytest.TempPathFactor
         try:
             if client.get_train_job(app, version).status in ("STARTED", "RUNNING"):
                 client.stop_train_job(app, version)
-            if any(j.status in ("STARTED", "RUNNING") for j in client.list_inference_jobs(app=app)):
+            if any(j.status in ("STARTED", "RUNNING", "DEGRADED") for j in client.list_inference_jobs(app=app)):
                 client.stop_inference_job(app, version)
         finally:
             client.close()
@@ -123,7 +124,8 @@ def deployed(trained: Trained, sessions: sessionmaker[Session]) -> Deployed:
     client, app, version = trained.client, trained.app, trained.version
     if trained.current is not None and _healthy(trained.current, sessions):
         return trained.current
-    if trained.current is not None and client.get_inference_job(app, version).status in ("STARTED", "RUNNING"):
+    if trained.current is not None and client.get_inference_job(app, version).status in ("STARTED", "RUNNING",
+                                                                                           "DEGRADED"):
         client.stop_inference_job(app, version)
     client.create_inference_job(app, version, workers=2)
     job = client.wait_inference_job(app, version, timeout_s=120)

@@ -82,6 +82,7 @@ def test_instances_are_checked_and_the_bad_one_named() -> None:
         "instance 0: expected an array of numbers shaped 1x8x8, got NoneType": [None],
         "instance 1: contains a value that is not a finite number": [[0.0] * 64, [float("nan")] * 64],
         "instance 0: is not a regular array": [[[0.0] * 8, [0.0] * 7]],
+        "instance 1: is not a regular array": [[0.0] * 64, [10**400] + [0.0] * 63],  # overflow: 422, not 500
     }
     for message, instances in cases.items():
         with pytest.raises(InvalidInstance, match=message):

@@ -121,12 +121,26 @@ step("upload digits with a progress bar; a bad upload shows the API's message", 
   await go("/datasets", "Datasets");
   await page.getByText("No datasets yet").waitFor();
   await axe("datasets (empty)");
+  // a slow uplink (Chromium's network emulation) so that the progress bar can be seen moving
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.emulateNetworkConditions",
+                 { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 96 * 1024 });
   for (const [name, file] of [["digits-train", env("E2E_TRAIN")], ["digits-val", env("E2E_VAL")]]) {
     await page.getByLabel("Name").fill(name);
     await page.getByLabel(/^File/).setInputFiles(file);
     await page.getByRole("button", { name: "Upload" }).click();
+    if (name === "digits-train") {
+      const bar = page.getByRole("progressbar");
+      await page.waitForFunction(() => {
+        const p = document.querySelector("progress");
+        return p !== null && p.value > 0 && p.value < p.max;
+      });
+      assert.match(await bar.evaluate((p) => p.closest("label").textContent), /^Uploading [\d.]+ KiB of [\d.]+ KiB/);
+    }
     await page.getByText(`Uploaded ${name}:`).waitFor();
   }
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   await page.getByRole("cell", { name: "digits-val" }).waitFor();
   // the bad file, as admin words it: ask the API directly for the same file, then compare
   const bad = env("E2E_BAD");
@@ -269,6 +283,7 @@ step("a second user sees none of the first user's objects", async () => {
   ]) {
     await go(path, heading);
     await page.getByText(empty).waitFor();
+    await axe(`${heading} (another user)`);
   }
   await go("/models", "Models");
   await page.getByRole("cell", { name: "SlicedMLP", exact: true }).waitFor();

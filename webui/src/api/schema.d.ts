@@ -37,6 +37,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/explanations/{explanation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An explanation again, by id */
+        get: operations["get_explanation_explanations__explanation_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/explanations/{explanation_id}/overlay.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An image explanation's overlay (PNG) */
+        get: operations["get_overlay_explanations__explanation_id__overlay_png_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -83,6 +117,23 @@ export interface paths {
         get: operations["get_inference_job_inference_jobs__app___version__get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/inference_jobs/{app}/{version}/explain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Explain one instance with LIME or Grad-CAM (run by the job's explainers, off the deadline path) */
+        post: operations["explain_inference_jobs__app___version__explain_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -493,6 +544,39 @@ export interface components {
                 [key: string]: number;
             };
         };
+        /**
+         * ExplainIn
+         * @description One instance to explain (the predictor checks it against the model).
+         */
+        ExplainIn: {
+            /**
+             * Instance
+             * @description one query, shaped like the model's input (or flat)
+             */
+            instance: unknown;
+            /**
+             * Method
+             * @description gradcam or lime
+             */
+            method: string;
+            /**
+             * Options
+             * @description num_samples, target_class, layer, segments, hide_value, seed
+             */
+            options?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Slice Rate
+             * @description default: the full width
+             */
+            slice_rate?: number | null;
+            /**
+             * Wait S
+             * @description longest wait for the answer
+             */
+            wait_s?: number | null;
+        };
         /** Health */
         Health: {
             /** Database */
@@ -507,7 +591,10 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
-        /** InferenceBudget */
+        /**
+         * InferenceBudget
+         * @description What an inference job's request may ask for, beside its worker count.
+         */
         InferenceBudget: {
             /**
              * Gpu Count
@@ -851,7 +938,7 @@ export interface components {
          * ServiceKind
          * @enum {string}
          */
-        ServiceKind: "ADMIN" | "ADVISOR" | "TRAIN_WORKER" | "PREDICTOR" | "INFERENCE_WORKER" | "OTHER";
+        ServiceKind: "ADMIN" | "ADVISOR" | "TRAIN_WORKER" | "PREDICTOR" | "INFERENCE_WORKER" | "EXPLAINER" | "OTHER";
         /** ServiceOut */
         ServiceOut: {
             /**
@@ -916,7 +1003,7 @@ export interface components {
         };
         /**
          * TrainBudget
-         * @description How much a train job may spend. Keys are upper case, as in the REST API of SINGA-Auto.
+         * @description How much a train job may spend.
          */
         TrainBudget: {
             /**
@@ -1331,6 +1418,70 @@ export interface operations {
             };
         };
     };
+    get_explanation_explanations__explanation_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                explanation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_overlay_explanations__explanation_id__overlay_png_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                explanation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     health_health_get: {
         parameters: {
             query?: never;
@@ -1440,6 +1591,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["InferenceJobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    explain_inference_jobs__app___version__explain_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the app's name */
+                app: string;
+                /** @description the app version (from 1) */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExplainIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
             /** @description Validation Error */

@@ -77,7 +77,7 @@ export function TrainJobsPage() {
   );
 }
 
-function CreateTrainJob() {
+export function CreateTrainJob() {
   const navigate = useNavigate();
   const [form, setForm] = useState<TrainJobForm>({
     app: "", task: TASKS[0], trainDatasetId: "", valDatasetId: "", modelIds: [], trials: "2", workers: "1", hours: "0.5",
