@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from easel import explanations as store
-from easel.api_errors import ApiError, Invalid, Unavailable, describe_validation_errors
+from easel.api_errors import ApiError, Invalid, NotFound, Unavailable, describe_validation_errors
 from easel.blobstore import BlobStore, make_blob_store
 from easel.db.enums import ServiceKind
 from easel.db.models import Service, Trial
@@ -69,10 +69,6 @@ class TimedOut(ApiError):
 
 class Failed(ApiError):
     status_code, code = 502, "explanation_failed"
-
-
-class NotFound(ApiError):
-    status_code, code = 404, "not_found"
 
 
 class DoneSignals:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -94,8 +95,9 @@ def predictor_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def _launch(state: AdminState, specs: list[ServiceSpec]) -> None:
-    """Start every spec through the launcher; if one fails, stop those already started and re-raise."""
+def _launch(state: AdminState, specs: list[ServiceSpec], mark_errored: Callable[[Session], object]) -> None:
+    """Start every spec through the launcher; if one fails, stop those already started, record the job
+    ``ERRORED`` with ``mark_errored`` and re-raise."""
     started = []
     try:
         for spec in specs:
@@ -106,6 +108,8 @@ def _launch(state: AdminState, specs: list[ServiceSpec]) -> None:
                 state.launcher.stop(service_id)
             except Exception:  # noqa: BLE001 - best effort while unwinding
                 log.exception("could not stop service %s while unwinding a failed launch", service_id)
+        with session_scope(state.sessions) as session:
+            mark_errored(session)
         raise
 
 
@@ -114,12 +118,7 @@ def launch_train_job(state: AdminState, train_job_id: str) -> None:
     ``ERRORED`` and the error re-raised."""
     with session_scope(state.sessions) as session:
         specs = train_job_specs(session.get_one(TrainJob, train_job_id))
-    try:
-        _launch(state, specs)
-    except Exception:
-        with session_scope(state.sessions) as session:
-            lifecycle.mark_train_job_errored(session, train_job_id)
-        raise
+    _launch(state, specs, lambda session: lifecycle.mark_train_job_errored(session, train_job_id))
 
 
 def launch_inference_job(state: AdminState, inference_job_id: str, app: str, version: int) -> None:
@@ -134,12 +133,7 @@ def launch_inference_job(state: AdminState, inference_job_id: str, app: str, ver
         port = free_port(host if host not in ("0.0.0.0", "::", "") else "127.0.0.1")
         specs = inference_job_specs(job, app, version, host=host, port=port, explainers=state.settings.explainers)
         job.predictor_url = predictor_url(host, port)
-    try:
-        _launch(state, specs)
-    except Exception:
-        with session_scope(state.sessions) as session:
-            lifecycle.mark_inference_job_errored(session, inference_job_id)
-        raise
+    _launch(state, specs, lambda session: lifecycle.mark_inference_job_errored(session, inference_job_id))
 
 
 def stop_services(state: AdminState, session: Session, services: list[Service],
