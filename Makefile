@@ -40,7 +40,7 @@ chromium:
 	  || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium; }; }
 
 demo: install webui
-	$(BIN)/python -m easel.demo
+	$(BIN)/python -m demo
 
 test: install webui chromium
 	$(BIN)/ruff check .

@@ -15,7 +15,7 @@ from import_contract import AllowedImportsContract
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = {"slicing", "scheduler", "easel", "builtin_templates", "admin", "advisor", "predictor", "train_worker",
-           "inference_worker", "sdk"}
+           "inference_worker", "sdk", "demo"}
 
 
 def test_every_import_contract_is_kept() -> None:

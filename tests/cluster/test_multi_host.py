@@ -27,10 +27,10 @@ from s3_server import ACCESS_KEY, SECRET_KEY, start_s3_server
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from demo.life_cycle import write_digits
 from easel.db.enums import ServiceKind, ServiceStatus
 from easel.db.models import Service
 from easel.db.session import make_engine, make_sessionmaker, session_scope
-from easel.demo import write_digits
 from easel.stack.kafka_broker import tansu_binary
 from easel.stack.postgres_server import _allow_traversal, _ensure_system_user, postgres_bin_dir
 from easel.stack.redis_server import redis_server_binary

@@ -1,5 +1,5 @@
 """End-to-end explanation fixtures: admin (in-thread) launching real services, and one run of the demo's life
-cycle (:data:`easel.demo.QUICK`: upload digits, tune the built-in sliced CNN for one trial, deploy it with two
+cycle (:data:`demo.life_cycle.QUICK`: upload digits, tune the built-in sliced CNN for one trial, deploy it with two
 inference workers and an explainer, predict, explain). The end-to-end tests then use that deployment.
 
 Launched services inherit this process's environment: the explainers here hand over a silent explainer's
@@ -20,8 +20,8 @@ from explain_helpers import ROOT, DemoRun
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin.app import create_app
+from demo.life_cycle import QUICK, run_life_cycle, write_digits
 from easel.db.session import make_engine, make_sessionmaker
-from easel.demo import QUICK, run_life_cycle, write_digits
 from easel.settings import Settings
 from sdk import Client
 from tests.support import ServerThread

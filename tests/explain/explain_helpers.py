@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from easel.demo import DemoResult
+from demo.life_cycle import DemoResult
 from sdk import Client
 
 ROOT = ("explain-root@easel.test", "explain-root-password")

@@ -18,6 +18,7 @@ from explain_helpers import ROOT, DemoRun
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from demo.life_cycle import QUICK, webui_built
 from easel import explanations as store
 from easel.api_errors import Invalid as PredictorInvalid
 from easel.api_errors import Unavailable as PredictorUnavailable
@@ -25,7 +26,6 @@ from easel.blobstore import LocalBlobStore
 from easel.db.enums import ServiceKind, ServiceStatus
 from easel.db.models import Explanation, InferenceJob, Service
 from easel.db.session import session_scope
-from easel.demo import QUICK, webui_built
 from easel.model.params import tensors_to_bytes
 from easel.redis_client import make_redis
 from easel.settings import Settings

@@ -22,9 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin.app import create_app
+from demo.life_cycle import write_digits
 from easel.db.models import Service
 from easel.db.session import make_engine, make_sessionmaker, session_scope
-from easel.demo import write_digits
 from easel.settings import Settings
 from sdk import Client, TrainBudget
 from tests.support import ServerThread

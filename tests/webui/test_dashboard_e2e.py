@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from admin.app import create_app
-from easel.demo import write_digits
+from demo.life_cycle import write_digits
 from easel.settings import Settings
 from sdk import Client
 from tests.support import ServerThread

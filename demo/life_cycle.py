@@ -15,7 +15,6 @@ Stages 2-8 are :func:`run_life_cycle`, which the test suite runs in a shortened 
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import threading
 import time
@@ -262,6 +261,3 @@ def main() -> int:
         cli_main(["down"])
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
