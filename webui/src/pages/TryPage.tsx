@@ -2,6 +2,7 @@ import { useEffect, useRef, useState, type FormEvent, type PointerEvent } from "
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useNavigate, useParams } from "react-router";
 import { api, unwrap, type Schemas } from "../api/client";
+import { Explain } from "../components/Explain";
 import { Empty, ErrorBox, Loading, Section } from "../components/ui";
 import { pct } from "../lib/format";
 import { downsample, imageSize, toGrey, toInstance } from "../lib/pixels";
@@ -50,6 +51,7 @@ function Predict({ app, version }: { app: string; version: number }) {
   const [deadline, setDeadline] = useState(1.0);
   const [copies, setCopies] = useState(1);
   const [drawn, setDrawn] = useState(false);
+  const [sent, setSent] = useState<unknown>(null);
   const predict = useMutation({
     mutationFn: (body: Schemas["TryPredictIn"]) => unwrap(api.POST("/inference_jobs/{app}/{version}/predict", { ...path, body })),
   });
@@ -108,6 +110,7 @@ function Predict({ app, version }: { app: string; version: number }) {
     const { h, w } = imageSize(shape);
     const pixels = context.getImageData(0, 0, SIDE, SIDE).data;
     const instance = toInstance(downsample(toGrey(pixels, SIDE, SIDE), SIDE, SIDE, w, h), shape);
+    setSent(instance);
     predict.mutate({ instances: Array.from({ length: copies }, () => instance), deadline_s: deadline });
   }
 
@@ -150,6 +153,10 @@ function Predict({ app, version }: { app: string; version: number }) {
         <ErrorBox error={predict.error} />
       </Section>
       {predict.data ? <Answer answer={predict.data} /> : null}
+      {predict.data && sent !== null ? (
+        <Explain key={predict.submittedAt} app={app} version={version} instance={sent}
+                 usedRate={predict.data.predictions.find((p) => p.status === "served")?.slice_rate ?? null} />
+      ) : null}
     </>
   );
 }
