@@ -23,18 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from sklearn.datasets import load_digits as sklearn_digits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from slicing import (  # noqa: E402
     DEFAULT_RATES,
     FixedRateSampler,
+    LabeledData,
     MinMaxRandomSampler,
     count_flops,
     count_params,
     evaluate_rates,
     fit,
-    load_digits,
     profile,
     resolve_device,
     sliced_resnet,
@@ -64,7 +65,9 @@ def machine_facts(device: torch.device) -> dict[str, Any]:
 
 def train_digits(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     """Sliced vs unsliced vs narrow-alone on digits; wall times summed over seeds (interleaved)."""
-    train, val = load_digits(as_image=True).split(0.2, seed=0)
+    digits = sklearn_digits()
+    images = (digits.data.astype("float32") / 16.0).reshape(-1, 1, 8, 8)
+    train, val = LabeledData.from_arrays(images, digits.target, digits.target_names).split(0.2, seed=0)
     build = functools.partial(sliced_resnet, num_classes=10, input_shape=(1, 8, 8), depth=8, width=args.width)
     variants = {
         "sliced": (dict(), lambda m, s: MinMaxRandomSampler(m.rates, k=1, seed=s)),

@@ -6,7 +6,7 @@ torch.distributed, per-rate profiles for the scheduler, and the labelled-data ty
 (Cai et al., "Model Slicing for Supporting Complex Analytics with Elastic Inference Cost", VLDB 2019).
 """
 
-from .data import LabeledData, as_tensors, load_digits
+from .data import LabeledData, as_tensors
 from .device import resolve_device
 from .distributed import DistributedResult, default_worker_rates, distributed_train
 from .flops import count_flops, count_params
@@ -82,7 +82,6 @@ __all__ = [
     "evaluate_rates",
     "fit",
     "get_slice_rate",
-    "load_digits",
     "make_norm",
     "make_sampler",
     "model_rates",

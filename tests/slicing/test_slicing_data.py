@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sample_digits import load_digits
 
-from slicing import LabeledData, load_digits
+from slicing import LabeledData
 
 
 def test_from_arrays_makes_float_features_and_int_labels():

@@ -6,8 +6,9 @@ import functools
 
 import pytest
 import torch
+from sample_digits import load_digits
 
-from slicing import default_worker_rates, distributed_train, evaluate_rates, load_digits, sliced_mlp
+from slicing import default_worker_rates, distributed_train, evaluate_rates, sliced_mlp
 
 
 def test_default_worker_rates_deal_narrow_rates_and_keep_full_width():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from sample_digits import load_digits
 from torch import nn
 
-from slicing import GMRegularizer, evaluate_rates, fit, load_digits, sliced_mlp
+from slicing import GMRegularizer, evaluate_rates, fit, sliced_mlp
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -6,12 +6,12 @@ import json
 
 import pytest
 import torch
+from sample_digits import load_digits
 
 from slicing import (
     SliceProfile,
     count_flops,
     evaluate_rates,
-    load_digits,
     profile,
     resolve_device,
     sliced_mlp,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from sample_digits import load_digits
 
 from slicing import (
     DEFAULT_RATES,
@@ -14,7 +15,6 @@ from slicing import (
     evaluate_rates,
     fit,
     get_slice_rate,
-    load_digits,
     make_sampler,
     set_slice_rate,
     sliced_mlp,
