@@ -31,9 +31,9 @@ from easel.settings import Settings
 
 LAUNCHER = "kubernetes"
 _ALIVE = lifecycle.LIVE_SERVICE
-# Run as Jobs. An explainer is one too: its pod runs until the inference job stops it, and one that fails is
-# replaced by admin's supervisor (its explanation in progress is taken over from the stream).
-_RUN_TO_END = (ServiceKind.ADVISOR, ServiceKind.TRAIN_WORKER, ServiceKind.EXPLAINER)
+# Run as Jobs (the supervisor decides relaunches). An explainer is a one-replica Deployment instead: it runs
+# until the inference job stops it, and its explanation in progress is taken over from the stream.
+_RUN_TO_END = (ServiceKind.ADVISOR, ServiceKind.TRAIN_WORKER)
 # (API group, resource) → the verbs this launcher calls; the Role must grant exactly these.
 API_VERBS: dict[tuple[str, str], frozenset[str]] = {
     ("batch", "jobs"): frozenset({"create", "get", "delete"}),

@@ -217,9 +217,11 @@ def test_killed_worker_loses_nothing(deployed: Deployed, sessions) -> None:
     check_complete(answer, n)
     check_on_time(answer, deadline)
     by_worker = Counter(p.worker for p in answer.predictions if p.served)
-    survivor_id = f"worker-{survivor.id[:8]}"
-    # The survivor served its own share and what the victim held but had not answered.
-    assert by_worker[survivor_id] > n // 2 + 32, (by_worker, answer.totals)
+    victim_id = f"worker-{victim.id[:8]}"
+    # The survivor served its own share, and what the victim held but had not answered was served by the
+    # survivor or by the victim's replacement (the supervisor relaunches it): more than half, plus a mini-batch.
+    assert sum(count for worker, count in by_worker.items() if worker != victim_id) > n // 2 + 32, \
+        (by_worker, answer.totals)
     assert answer.served + answer.dropped == n
 
 
