@@ -205,7 +205,7 @@ def test_inference_job_is_a_predictor_service_and_a_scaled_worker_deployment(
     job, app, version = _inference_job(k8s_settings, "k8s-serve", workers=3)
     launcher = make_launcher(k8s_settings, make_sessionmaker(make_engine(k8s_settings.resolved_database_url)))
     assert isinstance(launcher, KubernetesLauncher)
-    specs = inference_job_specs(job, app, version, host="0.0.0.0", port=8080, explainers=0)
+    specs = inference_job_specs(job, app, version, host="0.0.0.0", port=8080, explainers=1)
     states = [launcher.start(spec) for spec in specs]
     predictor = next(s for s in states if s.kind is ServiceKind.PREDICTOR)
     workers = [s for s in states if s.kind is ServiceKind.INFERENCE_WORKER]
