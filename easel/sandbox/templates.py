@@ -45,13 +45,13 @@ def gpu_devices(settings: Settings) -> list[str]:
 
 
 def start_sandbox(settings: Settings, *, files: Sequence[str | Path] = (), cpu_capped: bool,
-                  timeout_s: float | None = None, memory_mb: int | None = None) -> SandboxProcess:
-    """A bare sandbox (no template yet) that can read ``files``, with the settings' limits."""
+                  timeout_s: float | None = None, memory_mb: int | None = None,
+                  cpu_s: int | None = None) -> SandboxProcess:
+    """A bare sandbox (no template yet) that can read ``files``, with the settings' limits (``timeout_s``,
+    ``memory_mb``, ``cpu_s`` override the call timeout, address-space and CPU caps)."""
     limits = SandboxLimits.from_settings(settings, cpu_capped=cpu_capped)
-    if timeout_s is not None or memory_mb is not None:
-        limits = SandboxLimits(**{**limits.to_json(),
-                                  **({"call_timeout_s": timeout_s} if timeout_s is not None else {}),
-                                  **({"memory_mb": memory_mb} if memory_mb is not None else {})})
+    overrides = {"call_timeout_s": timeout_s, "memory_mb": memory_mb, "cpu_s": cpu_s}
+    limits = SandboxLimits(**{**limits.to_json(), **{k: v for k, v in overrides.items() if v is not None}})
     given = {Path(f).resolve(): inside_path(Path(f), i) for i, f in enumerate(dict.fromkeys(map(str, files)))}
     threads = int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
     spec = SandboxSpec(limits=limits, uid=settings.sandbox_uid, files=given, threads=threads,
