@@ -42,7 +42,7 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
         torch.set_num_threads(settings.serving_threads)
     deployment = load_deployment(sessions, blobs, job_id)
     size = batch_size or settings.serving_batch_size or deployment.batch_size
-    model = ServedModel.load(deployment, blobs)
+    model = ServedModel.load(deployment, blobs, settings)
     times = model.calibrate(deployment.input_shape, size)
     cache = PlanCache(max_loss=settings.serving_cache_max_loss, time_budget=settings.serving_decision_budget_s)
     live = LivePolicy(policy, model.rates, model.accuracies, times, cache=cache,

@@ -10,12 +10,14 @@ class SandboxError(RuntimeError):
 
     The message is the template's own error (its exception type, message and traceback tail, truncated),
     or what the parent saw (exit status, timeout) — never anything else the child wrote or read.
-    ``kind`` is the child's exception type name (``"Timeout"``, ``"Died"`` for the parent's own verdicts).
+    ``kind`` is the child's exception type name (``"Timeout"``, ``"Died"`` for the parent's own verdicts),
+    ``detail`` the child's exception message alone.
     """
 
-    def __init__(self, message: str, *, kind: str = "SandboxError") -> None:
+    def __init__(self, message: str, *, kind: str = "SandboxError", detail: str | None = None) -> None:
         super().__init__(truncate(message))
         self.kind = kind
+        self.detail = truncate(detail if detail is not None else message, 2000)
 
 
 def truncate(text: str, limit: int = MAX_MESSAGE) -> str:

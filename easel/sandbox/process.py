@@ -90,7 +90,8 @@ class SandboxProcess:
                     continue
                 if message.get("ok") is True:
                     return wire.decode(message.get("result"))
-                raise SandboxError(self._error_text(message), kind=str(message.get("kind", "Error"))[:64])
+                raise SandboxError(self._error_text(message), kind=str(message.get("kind", "Error"))[:64],
+                                   detail=str(message.get("message", "")))
         except SandboxError:
             raise
         except (OSError, EOFError, wire.ProtocolError) as error:

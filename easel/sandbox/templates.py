@@ -46,25 +46,26 @@ def gpu_devices(settings: Settings) -> list[str]:
 
 def start_sandbox(settings: Settings, *, files: Sequence[str | Path] = (), cpu_capped: bool,
                   timeout_s: float | None = None, memory_mb: int | None = None,
-                  cpu_s: int | None = None) -> SandboxProcess:
+                  cpu_s: int | None = None, threads: int | None = None) -> SandboxProcess:
     """A bare sandbox (no template yet) that can read ``files``, with the settings' limits (``timeout_s``,
     ``memory_mb``, ``cpu_s`` override the call timeout, address-space and CPU caps)."""
     limits = SandboxLimits.from_settings(settings, cpu_capped=cpu_capped)
     overrides = {"call_timeout_s": timeout_s, "memory_mb": memory_mb, "cpu_s": cpu_s}
     limits = SandboxLimits(**{**limits.to_json(), **{k: v for k, v in overrides.items() if v is not None}})
     given = {Path(f).resolve(): inside_path(Path(f), i) for i, f in enumerate(dict.fromkeys(map(str, files)))}
-    threads = int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
+    threads = threads or int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
     spec = SandboxSpec(limits=limits, uid=settings.sandbox_uid, files=given, threads=threads,
                        devices=gpu_devices(settings))
     return SandboxProcess.start(spec)
 
 
 def open_sandboxed(model: Model, blobs: BlobStore, settings: Settings, knobs: Mapping[str, Any], *,
-                   files: Sequence[str | Path] = (), cpu_capped: bool = True) -> SandboxedTemplate:
+                   files: Sequence[str | Path] = (), cpu_capped: bool = True,
+                   threads: int | None = None) -> SandboxedTemplate:
     """Start a sandbox, load ``model``'s template in it and build an instance with ``knobs``."""
     from easel.db.enums import ModelSource
 
-    process = start_sandbox(settings, files=files, cpu_capped=cpu_capped)
+    process = start_sandbox(settings, files=files, cpu_capped=cpu_capped, threads=threads)
     try:
         if model.source == ModelSource.BUILTIN:
             load = {"module": model.module_ref, "source": None}
@@ -81,14 +82,15 @@ def open_sandboxed(model: Model, blobs: BlobStore, settings: Settings, knobs: Ma
 
 
 def open_template(model: Model, blobs: BlobStore, settings: Settings, knobs: Mapping[str, Any], *,
-                  files: Sequence[str | Path] = (), cpu_capped: bool = True) -> BaseModel:
+                  files: Sequence[str | Path] = (), cpu_capped: bool = True, threads: int | None = None) -> BaseModel:
     """An instance of ``model``'s template with ``knobs``, sandboxed unless it is a trusted built-in.
 
-    ``files`` are the dataset files the template may read (by their host paths); release the instance with
-    :func:`close_template`.
+    ``files`` are the dataset files the template may read (by their host paths); ``cpu_capped`` says whether
+    the CPU-seconds cap applies (not to a serving sandbox, which lives as long as its worker); ``threads`` is
+    the sandbox's torch/OpenMP thread count. Release the instance with :func:`close_template`.
     """
     if is_sandboxed(model, settings):
-        return open_sandboxed(model, blobs, settings, knobs, files=files, cpu_capped=cpu_capped)
+        return open_sandboxed(model, blobs, settings, knobs, files=files, cpu_capped=cpu_capped, threads=threads)
     from easel.model.loading import load_template_class
 
     return load_template_class(model, blobs)(**knobs)
