@@ -21,5 +21,9 @@ class SandboxError(RuntimeError):
 
 
 def truncate(text: str, limit: int = MAX_MESSAGE) -> str:
-    """``text`` cut to ``limit`` characters, keeping its end (where a traceback names the failing line)."""
-    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+    """``text`` cut to ``limit`` characters: its start (what failed) and its end (where a traceback names the
+    failing line), the middle elided."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 3) * 2 // 3
+    return text[:head] + " … " + text[-(limit - 3 - head):]
