@@ -31,9 +31,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CODE_DIR = "/sandbox/code"
 FILES_DIR = "/sandbox/files"
 SCRATCH_DIR = "/tmp"
-# The platform code the child side imports: the template API and child (easel), sliced networks for the
-# built-in templates (slicing), and the explanation methods that run next to the network (inference_worker).
-CODE_PACKAGES = ("easel", "slicing", "inference_worker")
+# The platform code the child side imports: the template API and child (easel), the sliced networks and the
+# built-in templates uploads may extend (slicing, builtin_templates), and the explanation methods that run
+# next to the network (inference_worker).
+CODE_PACKAGES = ("easel", "slicing", "builtin_templates", "inference_worker")
 LIBRARY_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
 

@@ -67,7 +67,7 @@ class SharedBuffer:
         if nbytes > self.size:
             raise ProtocolError(f"shared-memory reference of {nbytes} bytes past the region's {self.size}")
         assert self._map is not None
-        return np.frombuffer(self._map, dtype=dtype, count=nbytes // dtype.itemsize).reshape(shape).copy()
+        return np.frombuffer(self._map[:nbytes], dtype=dtype).reshape(shape)  # the slice is the one copy
 
     def close(self) -> None:
         if self._map is not None:

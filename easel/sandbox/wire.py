@@ -21,6 +21,7 @@ import numpy as np
 
 HEADER = struct.Struct("!Q")
 ARRAY_TAG = "__ndarray__"
+ROWS_TAG = "__rows__"  # a list of same-shaped arrays (a template's per-query outputs), sent as one array
 DTYPES = frozenset({"bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"})
 MAX_DIMS = 8
 
@@ -71,6 +72,9 @@ def encode(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): encode(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        if value and all(isinstance(v, np.ndarray) for v in value) and len(
+                {(v.shape, v.dtype) for v in value}) == 1:
+            return {ROWS_TAG: encode(np.stack(value))}
         return [encode(v) for v in value]
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor, without importing torch
         return encode(value.detach().cpu().numpy())
@@ -82,6 +86,11 @@ def decode(value: Any) -> Any:
     if isinstance(value, dict):
         if ARRAY_TAG in value:
             return decode_array(value[ARRAY_TAG])
+        if ROWS_TAG in value:
+            rows = decode(value[ROWS_TAG])
+            if not isinstance(rows, np.ndarray) or rows.ndim < 1:
+                raise ProtocolError("rows must be an array")
+            return list(rows)
         return {k: decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode(v) for v in value]
