@@ -151,3 +151,14 @@ def test_the_checkers_message_carries_only_the_templates_error_truncated(tmp_pat
     message = str(caught.value)
     assert "STOLEN:[]" in message  # it found nothing to steal
     assert "RuntimeError" in message and len(message) <= MAX_ERROR
+
+
+def test_no_platform_process_loads_uploaded_code(tmp_path: Path) -> None:
+    from easel.model.loading import UntrustedTemplateError, load_template_class
+
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    blobs.put_bytes("models/spy.py", b"raise SystemExit('ran in the platform process')\n")
+    model = Model(id="spy", name="spy", task="TEST", source=ModelSource.UPLOADED, model_class="Spy",
+                  module_ref="models/spy.py", knob_config={})
+    with pytest.raises(UntrustedTemplateError, match="runs only in a sandbox"):
+        load_template_class(model, blobs)
