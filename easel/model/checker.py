@@ -53,7 +53,7 @@ def check_template_file(
     settings = settings or Settings()
     try:
         with start_sandbox(settings, cpu_capped=True, timeout_s=timeout_s, memory_mb=memory_mb,
-                           cpu_s=max(1, math.ceil(timeout_s)) + 1) as sandbox:
+                           cpu_s=max(1, math.ceil(timeout_s)) + 1, show_output=False) as sandbox:
             verdict = sandbox.call("check", timeout_s=timeout_s, source=source, class_name=class_name)
     except SandboxError as error:
         if error.kind == "Timeout":

@@ -47,6 +47,7 @@ class SandboxSpec:
     files: Mapping[Path, str] = field(default_factory=dict)
     threads: int = 1
     devices: Sequence[str] = ()  # host device nodes to pass through (GPUs)
+    show_output: bool = True  # the template's prints go to this process's stderr (a worker's log), else nowhere
 
 
 def find_bwrap() -> str:

@@ -59,8 +59,9 @@ class SandboxProcess:
                 child += ["--uid", str(spec.uid)]
             argv = bwrap_argv(spec, child, privileged=privileged, data_fds=data_files)
             # bwrap passes inherited descriptors on to the child: the socket, the batch buffer.
+            output = sys.stderr.fileno() if spec.show_output else subprocess.DEVNULL
             process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(), stderr=sys.stderr.fileno(),
+                argv, stdin=subprocess.DEVNULL, stdout=output, stderr=output,
                 pass_fds=(child_sock.fileno(), shm.fd, *data_files.values()), start_new_session=True,
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             )
@@ -99,6 +100,9 @@ class SandboxProcess:
             self.close()
             raise SandboxError(f"the sandboxed template process {verdict} during {op}"
                                + ("" if isinstance(error, EOFError) else f" ({error})"), kind="Died") from None
+        except BaseException:  # a callback failed (e.g. the database): the conversation is lost mid-call
+            self.close()
+            raise
 
     def _receive(self, deadline: float | None, op: str) -> dict[str, Any]:
         if deadline is not None:

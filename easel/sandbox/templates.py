@@ -46,16 +46,17 @@ def gpu_devices(settings: Settings) -> list[str]:
 
 def start_sandbox(settings: Settings, *, files: Sequence[str | Path] = (), cpu_capped: bool,
                   timeout_s: float | None = None, memory_mb: int | None = None,
-                  cpu_s: int | None = None, threads: int | None = None) -> SandboxProcess:
+                  cpu_s: int | None = None, threads: int | None = None, show_output: bool = True) -> SandboxProcess:
     """A bare sandbox (no template yet) that can read ``files``, with the settings' limits (``timeout_s``,
-    ``memory_mb``, ``cpu_s`` override the call timeout, address-space and CPU caps)."""
+    ``memory_mb``, ``cpu_s`` override the call timeout, address-space and CPU caps; ``show_output=False`` drops
+    the template's prints instead of passing them to this process's stderr)."""
     limits = SandboxLimits.from_settings(settings, cpu_capped=cpu_capped)
     overrides = {"call_timeout_s": timeout_s, "memory_mb": memory_mb, "cpu_s": cpu_s}
     limits = SandboxLimits(**{**limits.to_json(), **{k: v for k, v in overrides.items() if v is not None}})
     given = {Path(f).resolve(): inside_path(Path(f), i) for i, f in enumerate(dict.fromkeys(map(str, files)))}
     threads = threads or int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
     spec = SandboxSpec(limits=limits, uid=settings.sandbox_uid, files=given, threads=threads,
-                       devices=gpu_devices(settings))
+                       devices=gpu_devices(settings), show_output=show_output)
     return SandboxProcess.start(spec)
 
 
