@@ -54,9 +54,12 @@ def start_sandbox(settings: Settings, *, files: Sequence[str | Path] = (), cpu_c
     overrides = {"call_timeout_s": timeout_s, "memory_mb": memory_mb, "cpu_s": cpu_s}
     limits = SandboxLimits(**{**limits.to_json(), **{k: v for k, v in overrides.items() if v is not None}})
     given = {Path(f).resolve(): inside_path(Path(f), i) for i, f in enumerate(dict.fromkeys(map(str, files)))}
+    devices = gpu_devices(settings)
+    if devices:  # CUDA reserves far more address space than it uses: an address-space cap would break it
+        limits = SandboxLimits(**{**limits.to_json(), "memory_mb": 0})
     threads = threads or int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
     spec = SandboxSpec(limits=limits, uid=settings.sandbox_uid, files=given, threads=threads,
-                       devices=gpu_devices(settings), show_output=show_output)
+                       devices=devices, show_output=show_output)
     return SandboxProcess.start(spec)
 
 
