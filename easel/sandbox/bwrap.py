@@ -134,7 +134,9 @@ def bwrap_argv(spec: SandboxSpec, child: Sequence[str], *, privileged: bool,
     args.add("--proc", "/proc", "--dev", "/dev")
     for device in spec.devices:
         args.add("--dev-bind", device, device)
-    args.add("--perms", "1777", "--size", str(spec.limits.scratch_mb << 20), "--tmpfs", SCRATCH_DIR)
+    scratch = str(spec.limits.scratch_mb << 20)
+    args.add("--perms", "1777", "--size", scratch, "--tmpfs", SCRATCH_DIR)
+    args.add("--perms", "1777", "--size", scratch, "--tmpfs", "/dev/shm")  # torch DataLoader workers need it
     threads = str(max(1, spec.threads))
     env = {"PATH": "/usr/bin:/bin", "HOME": SCRATCH_DIR, "TMPDIR": SCRATCH_DIR, "LANG": "C.UTF-8",
            "PYTHONPATH": CODE_DIR, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
