@@ -94,7 +94,7 @@ class Settings(BaseSettings):
                                description="CPU seconds a training or checking sandbox may use; 0: none")
     sandbox_nproc: int = Field(default=256, ge=8, description="processes + threads of the sandbox user")
     sandbox_nofile: int = Field(default=1024, ge=32, description="open files of a sandboxed process")
-    sandbox_scratch_mb: int = Field(default=512, ge=1, description="size of the sandbox's private tmpfs (HOME)")
+    sandbox_scratch_mb: int = Field(default=512, ge=1, description="size of each private tmpfs of a sandbox (HOME, /dev/shm)")
     sandbox_call_timeout_s: float = Field(
         default=300.0, gt=0, le=86400, description="longest one predict/explain/load call into a sandbox may take")
     quota_train_workers: int = Field(default=16, ge=0, description="live train workers one user may have")
