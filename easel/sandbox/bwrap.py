@@ -123,7 +123,8 @@ def bwrap_argv(spec: SandboxSpec, child: Sequence[str], *, privileged: bool,
         if not root.startswith("/usr/"):
             args.mount("--ro-bind", root, root)
     for package in CODE_PACKAGES:
-        args.mount("--ro-bind", str(PROJECT_ROOT / package), f"{CODE_DIR}/{package}")
+        if (PROJECT_ROOT / package).is_dir():  # an installation without one (no workers) just lacks it
+            args.mount("--ro-bind", str(PROJECT_ROOT / package), f"{CODE_DIR}/{package}")
     for host, inside in spec.files.items():
         fd = (data_fds or {}).get(host)
         if fd is None:
