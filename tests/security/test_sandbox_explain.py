@@ -14,7 +14,13 @@ from easel.db.enums import ModelSource
 from easel.db.models import Model
 from easel.sandbox import SandboxError, open_sandboxed
 from easel.settings import Settings
-from inference_worker.explain.methods import GRADCAM_OF_TEMPLATE, Explanation, gradcam_of_template
+from inference_worker.explain.methods import (
+    GRADCAM_OF_TEMPLATE,
+    ExplainError,
+    gradcam_of_template,
+)
+from inference_worker.explain.service import Explainer, ExplainerConfig
+from inference_worker.model import ServedModel
 
 TEMPLATE = Path(__file__).with_name("conv_template.py")
 
@@ -46,14 +52,24 @@ def test_predict_through_the_sandbox_equals_predict_in_process(sandboxed) -> Non
         np.testing.assert_allclose(np.stack(got), np.stack(here.predict(batch, 1.0)), rtol=1e-5)  # type: ignore[attr-defined]
 
 
-def test_gradcam_in_the_sandbox_equals_gradcam_in_process(sandboxed) -> None:
-    instance = np.random.default_rng(7).random((1, 12, 12), dtype=np.float32)
-    inside = Explanation.from_plain(sandboxed.explain(GRADCAM_OF_TEMPLATE, instance, 1.0, target_class=None,
-                                                      layer=None))
+def _explainer(template) -> Explainer:
+    model = ServedModel(template, [1.0], [0.5], [0.01])
+    config = ExplainerConfig(job_id="job", consumer="c", input_shape=(1, 12, 12), classes=("a", "b", "c"),
+                             reclaim_s=3, max_attempts=1, batch_size=16)
+    return Explainer(config, model, None, None, None)  # type: ignore[arg-type] - compute needs none of them
+
+
+def test_the_explainer_runs_gradcam_in_the_sandbox_and_lime_through_it(sandboxed) -> None:
+    explainer = _explainer(sandboxed)
+    instance = np.random.default_rng(3).random((1, 12, 12), dtype=np.float32)
+    cam = explainer.compute("gradcam", instance, 1.0, {})
     here = gradcam_of_template(_in_process(), instance, 1.0)
-    assert inside.class_index == here.class_index and inside.details == here.details
-    assert inside.heatmap is not None and inside.heatmap.shape == (12, 12)
-    np.testing.assert_allclose(inside.heatmap, here.heatmap, atol=1e-5)
+    assert cam.class_index == here.class_index and cam.details == here.details and cam.heatmap.shape == (12, 12)
+    np.testing.assert_allclose(cam.heatmap, here.heatmap, atol=1e-5)
+    with pytest.raises(ExplainError, match=r"^target_class 9 is not a class of this model \(0..2\)$"):
+        explainer.compute("gradcam", instance, 1.0, {"target_class": 9})
+    lime = explainer.compute("lime", instance, 1.0, {"num_samples": 32, "segments": 8})
+    assert lime.heatmap.shape == (12, 12) and 0 <= lime.class_index < 3
 
 
 def test_an_explanation_error_in_the_sandbox_keeps_its_kind_and_message(sandboxed) -> None:
