@@ -37,6 +37,7 @@ from admin.routes import (
     train_jobs,
     trials,
     users,
+    versions,
 )
 from admin.services.supervisor import Supervisor
 from admin.services.templates import register_builtin_templates
@@ -64,6 +65,7 @@ TAGS = [
     {"name": "trials", "description": "one trained configuration each"},
     {"name": "inference jobs", "description": "serving the best trials of an app version"},
     {"name": "explanations", "description": "LIME and Grad-CAM explanations of a served model's predictions"},
+    {"name": "model versions", "description": "registered versions of an app's model, stages, promotion gate"},
 ]
 
 UPLOAD_OVERHEAD = 1 << 20  # multipart framing and form fields around the file
@@ -104,7 +106,7 @@ def create_app(settings: Settings | None = None,
         ("POST", "/models"): settings.max_template_bytes + UPLOAD_OVERHEAD,
     })
     for module in (health, tokens, users, datasets, models, train_jobs, train_job_events, trials, inference_jobs,
-                   inference_live, explanations):
+                   inference_live, explanations, versions):
         app.include_router(module.router)
     mount_dashboard(app, settings.webui_dist)  # `/` and `/ui/...`: the web dashboard (webui/), once built
     return app

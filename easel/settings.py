@@ -149,6 +149,18 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=600, description="first relaunch delay; doubles per relaunch of the same slot")
     supervisor_backoff_cap_s: float = Field(default=30.0, gt=0, le=3600, description="longest relaunch delay")
 
+    # Registry, rolling updates, monitoring.
+    promotion_tolerance: float = Field(
+        default=0.02, ge=0, le=1, description="the promotion gate's default tolerance (accuracy points; time share)")
+    promotion_eval_timeout_s: float = Field(
+        default=600.0, gt=0, le=7200, description="how long the gate's measurement of two versions may take")
+    update_ready_timeout_s: float = Field(
+        default=300.0, gt=0, le=3600, description="how long a rolling update waits for its new workers to be ready")
+    feedback_ttl_s: int = Field(
+        default=3600, ge=1, le=7 * 86400, description="how long a predictor keeps a request's answers for feedback")
+    metrics_interval_s: float = Field(
+        default=15.0, gt=0, le=3600, description="how often admin collects each inference job's serving metrics")
+
     # Explanations (LIME, Grad-CAM): their own processes and queue, never the deadline path.
     explainers: int = Field(default=1, ge=0, le=64, description="explainer processes per inference job (0: none)")
     explain_timeout_s: float = Field(

@@ -26,9 +26,14 @@ from sqlalchemy import delete
 from easel.db.enums import ModelSource, UserRole
 from easel.db.models import (
     Dataset,
+    Feedback,
     InferenceJob,
+    InferenceJobUpdate,
     Model,
+    ModelVersion,
+    PromotionVerdict,
     Service,
+    StageChange,
     SubTrainJob,
     TrainJob,
     Trial,
@@ -80,7 +85,8 @@ def reset_database(database_url: str) -> None:
     try:
         with engine.begin() as connection:
             for statement in (
-                delete(TrialLog), delete(Trial), delete(Service), delete(InferenceJob), delete(SubTrainJob),
+                delete(Feedback), delete(InferenceJobUpdate), delete(StageChange), delete(PromotionVerdict),
+                delete(ModelVersion), delete(TrialLog), delete(Trial), delete(Service), delete(InferenceJob), delete(SubTrainJob),
                 delete(TrainJob), delete(Model).where(Model.source != ModelSource.BUILTIN), delete(Dataset),
                 delete(User).where(User.role != UserRole.SUPERADMIN),
             ):

@@ -21,7 +21,7 @@ from admin.services import orchestration
 from admin.services.quotas import QuotaExceeded, check_quotas
 from easel.api_errors import Conflict, Invalid, NotFound, Unavailable
 from easel.db.enums import JobStatus, TrialStatus
-from easel.db.models import InferenceJob, SubTrainJob, TrainJob, Trial, User
+from easel.db.models import InferenceJob, ModelVersion, SubTrainJob, TrainJob, Trial, User
 from easel.jobs import InferenceJobBudget, lifecycle
 
 router = APIRouter(prefix="/inference_jobs", tags=["inference jobs"])
@@ -36,6 +36,8 @@ def inference_job_out(db: Session, job: InferenceJob, train_job: TrainJob | None
         status=job.status, workers=InferenceJobBudget.from_stored(job.budget).WORKERS, budget=job.budget,
         trial_ids=list(job.trial_ids.get("trials", [])), predictor_url=job.predictor_url, owner_id=job.owner_id,
         created_at=job.created_at, stopped_at=job.stopped_at, error=job.error,
+        model_version=db.scalar(select(ModelVersion.number).where(ModelVersion.id == job.model_version_id))
+        if job.model_version_id else None,
         services=[ServiceOut.model_validate(s) for s in orchestration.inference_job_services(db, job.id)],
     )
 
