@@ -31,6 +31,7 @@ from admin.routes import (
     health,
     inference_jobs,
     inference_live,
+    inference_updates,
     models,
     tokens,
     train_job_events,
@@ -39,6 +40,7 @@ from admin.routes import (
     users,
     versions,
 )
+from admin.services.rollout import fail_interrupted_updates
 from admin.services.supervisor import Supervisor
 from admin.services.templates import register_builtin_templates
 from admin.services.users import seed_superadmin
@@ -72,10 +74,12 @@ UPLOAD_OVERHEAD = 1 << 20  # multipart framing and form fields around the file
 
 
 def start_up(state: AdminState) -> None:
-    """Migrate, seed the superadmin, register built-ins: each idempotent, safe to repeat."""
+    """Migrate, seed the superadmin, register built-ins, end interrupted updates: each idempotent, safe to repeat."""
     upgrade(state.settings.resolved_database_url)
     seed_superadmin(state.sessions, state.settings)
     names = register_builtin_templates(state.sessions)
+    if interrupted := fail_interrupted_updates(state):
+        log.warning("%d rolling updates were interrupted by admin stopping: ERRORED", interrupted)
     log.info("admin ready: built-in templates %s", ", ".join(names))
 
 
@@ -106,7 +110,7 @@ def create_app(settings: Settings | None = None,
         ("POST", "/models"): settings.max_template_bytes + UPLOAD_OVERHEAD,
     })
     for module in (health, tokens, users, datasets, models, train_jobs, train_job_events, trials, inference_jobs,
-                   inference_live, explanations, versions):
+                   inference_live, inference_updates, explanations, versions):
         app.include_router(module.router)
     mount_dashboard(app, settings.webui_dist)  # `/` and `/ui/...`: the web dashboard (webui/), once built
     return app

@@ -214,6 +214,8 @@ class InferenceJobIn(Schema):
     app_version: int = Field(default=-1, ge=-1, le=MAX_INT, description="-1: the latest version")
     workers: int = Field(default=1, ge=1, le=64, description="inference workers")
     budget: InferenceBudget = Field(default_factory=InferenceBudget)
+    model_version: int | None = Field(default=None, ge=1, le=MAX_INT, description="serve this registered version "
+                                      "of the app (default: the train job's best trials)")
 
 
 class InferenceJobOut(Out):

@@ -22,6 +22,7 @@ one blocking ``XREAD``). Each entry has one field ``m``, a msgpack map::
     {"kind": "results", "task": "9f1c...", "worker": "w-1a2b", "at": 1718000000.2,
      "items": [[17, "served", 0.5, [0.01, 0.9, ...]], [18, "dropped", null, null], ...],
      "report": {...},          # present on a worker's last message for its share of the task
+     "v": 3,                   # the registered model version that answered (absent: a trial deployed directly)
      "t": [1718000000.05, 1718000000.06, 1718000000.19]}   # served mini-batches: polled, began, done
     {"kind": "ready", "worker": "w-1a2b"}
 
@@ -143,15 +144,18 @@ Item = tuple[int, str, float | None, Any]  # (index, status, slice rate, output)
 
 
 def encode_results(task: str, worker: str, items: Sequence[Item], at: float,
-                   report: dict[str, Any] | None = None, timing: Sequence[float] | None = None) -> bytes:
+                   report: dict[str, Any] | None = None, timing: Sequence[float] | None = None,
+                   version: int | None = None) -> bytes:
     """``timing``: when the worker polled the task, began and finished the mini-batch (wall clock), so the
-    predictor can split each answer's latency into stages."""
+    predictor can split each answer's latency into stages; ``version``: the model version the worker serves."""
     body: dict[str, Any] = {"kind": "results", "task": task, "worker": worker, "at": at,
                             "items": [list(item) for item in items]}
     if report is not None:
         body["report"] = report
     if timing is not None:
         body["t"] = [float(t) for t in timing]
+    if version is not None:
+        body["v"] = int(version)
     return msgpack.packb(body, use_bin_type=True)
 
 

@@ -15,7 +15,9 @@ job's queued work (expected compute seconds) or instances in flight would exceed
 ``unavailable`` when no inference worker is alive (``/health`` says the same) — a clear error, not a hang.
 
 The response lists, per instance, its prediction (label and probabilities), status (``served`` or
-``dropped``), the slice rate used and its latency, and the task's totals (see :func:`build_response`).
+``dropped``), the slice rate used, its latency, the worker and the model version that answered it (per
+instance: during a rolling update one request may be answered by both versions), and the task's totals (see
+:func:`build_response`).
 ``GET /health`` tells how many workers are ready; ``GET /metrics`` is Prometheus text.
 """
 
@@ -385,12 +387,12 @@ def build_response(task: str, waiter: TaskWaiter, info: JobInfo, deadline_s: flo
             expected += info.accuracy.get(float(rate), 0.0) if rate is not None else 0.0
             predictions.append({"index": i, "status": SERVED, "prediction": _prediction(waiter.outputs[i], info.classes),
                                 "slice_rate": rate, "latency_s": round(waiter.answered_at[i], 6),
-                                "worker": waiter.workers[i]})
+                                "worker": waiter.workers[i], "model_version": waiter.versions[i]})
         else:
             answered = status is not None
             predictions.append({"index": i, "status": DROPPED, "prediction": None, "slice_rate": None,
                                 "latency_s": round(waiter.answered_at[i] if answered else elapsed_s, 6),
-                                "worker": waiter.workers[i]})
+                                "worker": waiter.workers[i], "model_version": waiter.versions[i]})
     workers: dict[str, dict[str, Any]] = {}
     for report in waiter.reports:
         mine = workers.setdefault(str(report.get("worker")), {"instances": 0, "served": 0, "dropped": 0,

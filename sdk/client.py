@@ -325,12 +325,16 @@ class Client:
 
     # -- inference jobs -------------------------------------------------------------------------------
     def create_inference_job(self, app: str, app_version: int = -1, *, workers: int = 1,
-                             gpu_count: int = 0) -> InferenceJob:
-        """Deploy the best trials of a finished train job (``app_version=-1``: the latest version).
+                             gpu_count: int = 0, model_version: int | None = None) -> InferenceJob:
+        """Deploy the best trials of a finished train job (``app_version=-1``: the latest version), or the app's
+        registered ``model_version``.
 
         Example: ``client.create_inference_job("digits", workers=2).predictor_url``
         """
-        body = {"app": app, "app_version": app_version, "workers": workers, "budget": {"GPU_COUNT": gpu_count}}
+        body: dict[str, Any] = {"app": app, "app_version": app_version, "workers": workers,
+                                "budget": {"GPU_COUNT": gpu_count}}
+        if model_version is not None:
+            body["model_version"] = model_version
         return InferenceJob.from_dict(self._json("POST", "/inference_jobs", json=body))
 
     def list_inference_jobs(self, *, app: str | None = None, offset: int = 0, limit: int = 50) -> Page[InferenceJob]:
