@@ -33,6 +33,7 @@ from admin.routes import (
     inference_live,
     inference_updates,
     models,
+    monitoring,
     tokens,
     train_job_events,
     train_jobs,
@@ -40,6 +41,7 @@ from admin.routes import (
     users,
     versions,
 )
+from admin.services.monitoring import MetricsCollector, make_registry
 from admin.services.rollout import fail_interrupted_updates
 from admin.services.supervisor import Supervisor
 from admin.services.templates import register_builtin_templates
@@ -68,6 +70,7 @@ TAGS = [
     {"name": "inference jobs", "description": "serving the best trials of an app version"},
     {"name": "explanations", "description": "LIME and Grad-CAM explanations of a served model's predictions"},
     {"name": "model versions", "description": "registered versions of an app's model, stages, promotion gate"},
+    {"name": "monitoring", "description": "feedback (true labels), per-app serving series, Prometheus /metrics"},
 ]
 
 UPLOAD_OVERHEAD = 1 << 20  # multipart framing and form fields around the file
@@ -94,15 +97,19 @@ def create_app(settings: Settings | None = None,
         await run_in_threadpool(start_up, state)
         supervisor = Supervisor(state)
         supervisor.start()
+        collector = MetricsCollector(state)
+        collector.start()
         try:
             yield
         finally:
+            collector.stop()
             supervisor.stop()
             state.close()
 
     app = FastAPI(title="Easel admin", version=VERSION, description=DESCRIPTION, openapi_tags=TAGS,
                   lifespan=lifespan)
     app.state.admin = state
+    app.state.metrics_registry = make_registry(state)
     install_error_handlers(app, "admin")
     install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_json_bytes, route_bytes={
@@ -110,7 +117,7 @@ def create_app(settings: Settings | None = None,
         ("POST", "/models"): settings.max_template_bytes + UPLOAD_OVERHEAD,
     })
     for module in (health, tokens, users, datasets, models, train_jobs, train_job_events, trials, inference_jobs,
-                   inference_live, inference_updates, explanations, versions):
+                   inference_live, inference_updates, explanations, versions, monitoring):
         app.include_router(module.router)
     mount_dashboard(app, settings.webui_dist)  # `/` and `/ui/...`: the web dashboard (webui/), once built
     return app

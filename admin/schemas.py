@@ -283,6 +283,7 @@ class WorkerMetrics(Out):
     batch_time_estimate_s: dict[str, float] = Field(default_factory=dict, description="the planner's t_i by rate")
     queued_instances: float = 0
     inflight_instances: float = 0
+    queue_lag_messages: float = 0
 
 
 class InferenceTotals(Out):
@@ -437,3 +438,27 @@ class UpdateOut(Out):
     by_user_id: str
     created_at: datetime
     stopped_at: datetime | None
+
+
+# -- monitoring ---------------------------------------------------------------------------------------
+class FeedbackIn(Schema):
+    task_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="the answered request's task_id")
+    labels: list[str | int | None] = Field(min_length=1, max_length=100_000, description="the true label of each "
+                                           "instance, in order (null: unknown, not counted)")
+
+
+class FeedbackOut(Out):
+    task_id: str
+    labelled: int = Field(description="instances of this request with a true label")
+    served: int = Field(description="of those, answered served")
+    correct: int = Field(description="of those, served with the true label")
+    effective_accuracy: float | None = Field(description="this request's correct / labelled")
+    measured_effective_accuracy: float | None = Field(description="the inference job's, over all its feedback")
+    measured_instances: int = Field(description="labelled instances behind the job's measured effective accuracy")
+
+
+class ServingSampleOut(Out):
+    inference_job_id: str
+    at: datetime
+    values: dict[str, Any] = Field(description="requests, instances served/dropped, expected effective accuracy, "
+                                   "width mix, latency p50/p99, queue lag, workers up/wanted")

@@ -33,6 +33,10 @@ result is stored (so a worker can commit its Kafka offsets right after), and the
 wait. A result that never arrives costs nothing extra: the predictor answers that instance as dropped at
 the deadline.
 
+Answers — Redis key ``easel:inference:<job id>:answers:<task>`` (expires after ``EASEL_FEEDBACK_TTL_S``): the
+predictor's answer to one request, kept so that true labels sent later (admin's ``POST .../feedback``) can be
+scored: a msgpack list with one ``[status, label, model version]`` per instance.
+
 Worker registry — Redis hash ``easel:inference:<job id>:workers``: worker id → JSON (pid, metrics port,
 partitions, policy, ``seen_at``), written when a worker has its partitions and is ready to serve, refreshed
 every ``HEARTBEAT_S`` and removed when it stops; a record not refreshed for ``LIVE_S`` is a dead worker's.
@@ -68,6 +72,19 @@ def results_stream(job_id: str) -> str:
 
 def workers_key(job_id: str) -> str:
     return f"easel:inference:{job_id}:workers"
+
+
+def answers_key(job_id: str, task: str) -> str:
+    return f"easel:inference:{job_id}:answers:{task}"
+
+
+def encode_answers(answers: Sequence[tuple[str, Any, int | None]]) -> bytes:
+    """One request's answers: ``(status, predicted label or None, model version or None)`` per instance."""
+    return msgpack.packb([list(a) for a in answers], use_bin_type=True)
+
+
+def decode_answers(raw: bytes) -> list[tuple[str, Any, int | None]]:
+    return [(str(s), label, version) for s, label, version in msgpack.unpackb(raw, raw=False)]
 
 
 def job_keys(job_id: str) -> list[str]:
@@ -190,8 +207,8 @@ def live_workers(records: dict[Any, Any], now: float) -> dict[str, dict[str, Any
 
 
 __all__ = [
-    "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STATUSES", "STREAM_MAXLEN", "Item", "Request", "consumer_group",
-    "decode_entry", "decode_request", "encode_ready", "encode_request", "encode_results", "job_keys",
+    "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STATUSES", "STREAM_MAXLEN", "Item", "Request", "answers_key",
+    "consumer_group", "decode_answers", "decode_entry", "encode_answers", "decode_request", "encode_ready", "encode_request", "encode_results", "job_keys",
     "live_workers", "requests_topic",
     "results_stream", "split_mini_batches", "worker_record", "workers_key",
 ]

@@ -65,6 +65,8 @@ from easel.kafka_io import ResilientProducer, ensure_topics, make_producer, topi
 from easel.serving import (
     DROPPED,
     SERVED,
+    answers_key,
+    encode_answers,
     encode_request,
     live_workers,
     requests_topic,
@@ -332,9 +334,22 @@ class Predictor:
             self.metrics.late_answers.inc()
         elapsed = time.perf_counter() - started
         if waiter.n > INLINE_SEND:
-            return await asyncio.to_thread(build_response, task, waiter, self.info, body.deadline_s, elapsed,
-                                           self.metrics)
-        return build_response(task, waiter, self.info, body.deadline_s, elapsed, self.metrics)
+            response = await asyncio.to_thread(build_response, task, waiter, self.info, body.deadline_s, elapsed,
+                                               self.metrics)
+        else:
+            response = build_response(task, waiter, self.info, body.deadline_s, elapsed, self.metrics)
+        self._keep_answers(task, response)
+        return response
+
+    def _keep_answers(self, task: str, response: dict[str, Any]) -> None:
+        """Keep the answers for feedback (true labels sent later by request id), off the answer's path."""
+        if self.redis is None:
+            return
+        payload = encode_answers([(p["status"], (p["prediction"] or {}).get("label"), p.get("model_version"))
+                                  for p in response["predictions"]])
+        saving = asyncio.ensure_future(self.redis.set(answers_key(self.info.job_id, task), payload,
+                                                      ex=self.settings.feedback_ttl_s))
+        saving.add_done_callback(_log_keep_failure)
 
 
     async def _send_now(self, task: str, batch: np.ndarray | list[Any], deadline_at: float) -> None:
@@ -349,6 +364,11 @@ class Predictor:
 
 
 LATE_MARGIN_S = 0.5  # an answer later than deadline + this is counted late (a busy 2-core machine's jitter)
+
+
+def _log_keep_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("could not keep a request's answers for feedback: %s", future.exception())
 
 
 def _log_send_failure(future: asyncio.Future[None]) -> None:

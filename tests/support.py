@@ -33,6 +33,7 @@ from easel.db.models import (
     ModelVersion,
     PromotionVerdict,
     Service,
+    ServingSample,
     StageChange,
     SubTrainJob,
     TrainJob,
@@ -85,7 +86,7 @@ def reset_database(database_url: str) -> None:
     try:
         with engine.begin() as connection:
             for statement in (
-                delete(Feedback), delete(InferenceJobUpdate), delete(StageChange), delete(PromotionVerdict),
+                delete(ServingSample), delete(Feedback), delete(InferenceJobUpdate), delete(StageChange), delete(PromotionVerdict),
                 delete(ModelVersion), delete(TrialLog), delete(Trial), delete(Service), delete(InferenceJob), delete(SubTrainJob),
                 delete(TrainJob), delete(Model).where(Model.source != ModelSource.BUILTIN), delete(Dataset),
                 delete(User).where(User.role != UserRole.SUPERADMIN),

@@ -373,3 +373,16 @@ class Feedback(Base):
     served: Mapped[int] = mapped_column(Integer)
     correct: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServingSample(Base):
+    """One collection of an inference job's serving metrics by admin: a point of its app's series."""
+
+    __tablename__ = "serving_samples"
+    __table_args__ = (Index("ix_serving_samples_app_at", "app", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    inference_job_id: Mapped[str] = mapped_column(ForeignKey("inference_jobs.id", ondelete="CASCADE"), index=True)
+    app: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)

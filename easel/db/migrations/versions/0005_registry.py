@@ -1,4 +1,5 @@
-"""model registry: versions with stages and their history, promotion verdicts, rolling updates, feedback
+"""model registry: versions with stages and their history, promotion verdicts, rolling updates, feedback,
+serving samples
 
 Revision ID: 0005
 Revises: 0003
@@ -126,6 +127,18 @@ def upgrade() -> None:
         sa.UniqueConstraint("inference_job_id", "task_id", name="uq_feedback_inference_job_id"),
     )
     op.create_index(op.f("ix_feedback_inference_job_id"), "feedback", ["inference_job_id"])
+    op.create_table(
+        "serving_samples",
+        sa.Column("id", BIGID, nullable=False),
+        _id("inference_job_id"),
+        sa.Column("app", sa.String(length=255), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("values", JSON, nullable=False),
+        _fk("serving_samples", "inference_job_id", "inference_jobs", "CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_serving_samples")),
+    )
+    op.create_index("ix_serving_samples_app_at", "serving_samples", ["app", "at"])
+    op.create_index(op.f("ix_serving_samples_inference_job_id"), "serving_samples", ["inference_job_id"])
     for table in ("inference_jobs", "services"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("model_version_id", sa.String(length=36), nullable=True))
@@ -138,6 +151,6 @@ def downgrade() -> None:
         with op.batch_alter_table(table) as batch:
             batch.drop_constraint(op.f(f"fk_{table}_model_version_id_model_versions"), type_="foreignkey")
             batch.drop_column("model_version_id")
-    for table in ("feedback", "inference_job_updates", "model_stage_changes", "promotion_verdicts",
+    for table in ("serving_samples", "feedback", "inference_job_updates", "model_stage_changes", "promotion_verdicts",
                   "model_versions"):
         op.drop_table(table)
