@@ -495,6 +495,11 @@ class Client:
         return self._json("POST", f"/inference_jobs/{app}/{version}/feedback",
                           json={"task_id": task_id, "labels": labels})
 
+    def app_series(self, app: str, *, limit: int = 500) -> list[dict[str, Any]]:
+        """The app's serving series, oldest first: admin's samples of its inference jobs' metrics (``at`` and
+        ``values``: requests, served, dropped, expected effective accuracy, width mix, latency, queue lag, ...)."""
+        return self._json("GET", f"/apps/{app}/series", params={"limit": limit})
+
     def _predictor_url(self, app: str, version: int) -> str:
         job = self.get_inference_job(app, version)
         if job.status not in ("STARTED", "RUNNING", "DEGRADED") or not job.predictor_url:  # DEGRADED still serves
