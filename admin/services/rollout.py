@@ -10,9 +10,11 @@ instance (a rollback is the same operation, to the previous version).
    logged): the old workers never stopped serving.
 3. **Traffic moves**: the new workers are members of the job's consumer group already, so they take partitions
    at the next rebalance; the job now serves the target version (its predictor and any relaunch load that one).
-4. **Old workers drain and stop**: the launcher's stop makes each finish what it has queued and commit its
-   offsets; whatever it had not answered is redelivered to a new worker (the predictor keeps the first answer of
-   an instance), and anything not answered by its deadline is answered ``dropped`` — never lost.
+4. **Old workers drain and stop**, one at a time, the last only once a new worker is registered live (holds
+   partitions), so the predictor never finds the job without a worker and refuses nothing: the launcher's stop
+   makes each finish what it has queued and commit its offsets; whatever it had not answered is redelivered to a
+   new worker (the predictor keeps the first answer of an instance), and anything not answered by its deadline
+   is answered ``dropped`` — never lost.
 
 The predictor names the version that answered each instance (``model_version`` in every prediction).
 """
@@ -24,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 
+import redis
 from sqlalchemy import select
 
 from admin.services.orchestration import (
@@ -37,6 +40,8 @@ from easel.db.enums import ServiceKind, UpdateStatus
 from easel.db.models import InferenceJob, InferenceJobUpdate, ModelVersion, Service, TrainJob
 from easel.db.session import session_scope
 from easel.jobs import lifecycle
+from easel.redis_client import make_redis
+from easel.serving import live_workers, workers_key
 
 log = logging.getLogger("admin.rollout")
 
@@ -87,9 +92,16 @@ def _roll(state: AdminState, update_id: str) -> None:
         target = session.get_one(ModelVersion, session.get_one(InferenceJobUpdate, update_id).to_version_id)
         job.model_version_id = target.id
         job.trial_ids = {"trials": [target.trial_id]}
+    for index, service_id in enumerate(old):
+        # One at a time, and the last only once a new worker is registered live (it holds partitions): the
+        # predictor never sees the job without a live worker, so no request is refused during the update.
+        leaving = {_worker_id(s) for s in old[:index + 1]}
+        if not _wait_another_live(state, job_id, leaving, state.settings.update_ready_timeout_s):
+            log.warning("update %s: no other live worker registered before stopping %s", update_id, service_id)
+        with session_scope(state.sessions) as session:
+            stop_services(state, session, [session.get_one(Service, service_id)],
+                          timeout_s=state.settings.serving_drain_s + 5.0)
     with session_scope(state.sessions) as session:
-        stop_services(state, session, [session.get_one(Service, s) for s in old],
-                      timeout_s=state.settings.serving_drain_s + 5.0)
         lifecycle.complete_inference_job_update(session, update_id)
     log.info("update %s COMPLETED: version #%d serves; %d old workers drained and stopped", update_id, number,
              len(old))
@@ -111,6 +123,29 @@ def _wait_ready(state: AdminState, service_ids: list[str], timeout_s: float) -> 
         if time.monotonic() > give_up:
             return f"not ready within {timeout_s:g} s"
         time.sleep(POLL_S)
+
+
+def _worker_id(service_id: str) -> str:
+    """The id an inference worker registers under (``inference_worker.__main__``)."""
+    return f"worker-{service_id[:8]}"
+
+
+def _wait_another_live(state: AdminState, job_id: str, leaving: set[str], timeout_s: float) -> bool:
+    """Wait until a worker outside ``leaving`` is registered live in the job's worker registry."""
+    give_up = time.monotonic() + timeout_s
+    client = make_redis(state.settings)
+    try:
+        while True:
+            try:
+                if set(live_workers(client.hgetall(workers_key(job_id)), time.time())) - leaving:
+                    return True
+            except redis.RedisError as error:
+                log.warning("reading the worker registry failed: %s", error)
+            if time.monotonic() > give_up:
+                return False
+            time.sleep(POLL_S)
+    finally:
+        client.close()
 
 
 def _why(row: Service) -> str:

@@ -8,7 +8,9 @@ names); #3's parameters are garbage.
 
 from __future__ import annotations
 
+import httpx
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 from serving_helpers import Deployed
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +23,7 @@ from easel.db.session import session_scope
 from easel.jobs import lifecycle
 from easel.settings import Settings
 from sdk import InferenceJobUpdate
+from tests.monitoring.monitoring_files import metric_names, panel_exprs, rule_exprs
 
 N = 16  # instances per request
 
@@ -57,7 +60,7 @@ def wait_update(deployed: Deployed, update: InferenceJobUpdate) -> InferenceJobU
 
 
 def test_rolling_update_loses_nothing_and_a_broken_version_leaves_the_old_one_serving(
-        trained, sessions: sessionmaker[Session], serving_settings: Settings) -> None:
+        trained, sessions: sessionmaker[Session], serving_settings: Settings, serving_admin) -> None:
     client, app, version = trained.client, trained.app, trained.version
     best = client.list_trials(app, version, best=1).items[0]
     assert client.register_version(app, trial_id=best.id).number == 1
@@ -102,4 +105,26 @@ def test_rolling_update_loses_nothing_and_a_broken_version_leaves_the_old_one_se
     assert client.get_inference_job(app, version).model_version == 2
     answer = client.predict(app, version, batch, deadline_s=2.0)
     assert {p.model_version for p in answer if p.served} == {2}
+
+    # Feedback on that answer: measured effective accuracy is its served-and-correct share, counted here.
+    truth = [int(y) for y in trained.y[:N]]
+    correct = sum(p.served and str(p.label) == str(t) for p, t in zip(answer, truth, strict=True))
+    scored = client.send_feedback(app, version, answer.task_id, truth)
+    assert (scored["labelled"], scored["served"], scored["correct"]) == (N, answer.served, correct)
+    assert scored["measured_effective_accuracy"] == correct / N
+
+    # Monitoring: every metric the alert rules and the dashboard query is exported by the running stack.
+    exported = wait_for(lambda: scraped_names(serving_admin.url, job.id), 60, "admin's serving sample of the job")
+    wanted = set().union(*(metric_names(e) for e in rule_exprs().values()),
+                         *(metric_names(e) for exprs in panel_exprs().values() for e in exprs))
+    assert wanted and wanted <= exported, sorted(wanted - exported)
     client.stop_inference_job(app, version)
+
+
+def scraped_names(admin_url: str, job_id: str) -> set[str] | None:
+    """The sample names on admin's /metrics once it has a serving sample of the job (None before)."""
+    text = httpx.get(f"{admin_url}/metrics", timeout=10).text
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    if not any(s.labels.get("inference_job") == job_id for s in samples):
+        return None
+    return {s.name for s in samples}
