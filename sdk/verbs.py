@@ -256,9 +256,11 @@ def params(client: Client, args: argparse.Namespace) -> None:
 @command("deploy", help="deploy an app version's best trials (an inference job)", args=[
     arg("app"), arg("version", type=int, nargs="?", default=-1, help="default: the latest version"),
     arg("--workers", type=int, default=1), arg("--gpus", type=int, default=0),
+    arg("--model-version", type=int, help="serve this registered model version (default: the best trials)"),
 ])
 def deploy(client: Client, args: argparse.Namespace) -> Any:
-    job = client.create_inference_job(args.app, args.version, workers=args.workers, gpu_count=args.gpus)
+    job = client.create_inference_job(args.app, args.version, workers=args.workers, gpu_count=args.gpus,
+                                      model_version=args.model_version)
     if args.json:
         return job
     print(f"Inference job for {job.app} v{job.app_version}: {job.status}, {job.workers} worker(s), "
