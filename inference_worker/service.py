@@ -381,7 +381,10 @@ class InferenceWorker:
             self.metrics.queued.set(self.book.queued_instances())
         self.commit()
         self._update_lag()
-        if self._assigned and now - self._announced >= HEARTBEAT_S:
+        # Refreshed while alive once it has served, partitions or not: in the middle of a rebalance (a rolling
+        # update's, a relaunch's) it is about to serve again, and letting every record go stale then would make
+        # the predictor refuse requests as if no worker were alive.
+        if (self._assigned or self.ready.is_set()) and now - self._announced >= HEARTBEAT_S:
             self.announce(event=False)
         self._check_topic(now)
 
