@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import select
 
 from admin.deps import DbSession, Developer, State, is_admin
+from admin.routes.common import only_query
 from admin.routes.inference_jobs import _owned_inference_job
 from admin.routes.train_jobs import AppPath, VersionPath
 from admin.schemas import FeedbackIn, FeedbackOut, ServingSampleOut
@@ -57,7 +58,7 @@ def send_feedback(app: AppPath, version: VersionPath, body: FeedbackIn, db: DbSe
 
 
 @router.get("/apps/{app}/series", summary="The app's serving series: admin's samples of its inference jobs' "
-            "metrics, oldest first")
+            "metrics, oldest first", dependencies=[Depends(only_query("limit"))])
 def app_series(app: AppPath, db: DbSession, user: Developer,
                limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> list[ServingSampleOut]:
     stmt = select(ServingSample).where(ServingSample.app == app)

@@ -3,12 +3,12 @@ version between stages (``production`` through the promotion gate), and read the
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from admin.deps import DbSession, Developer, Paging, State, is_admin
-from admin.routes.common import paginate
+from admin.routes.common import only_query, paginate
 from admin.routes.inference_jobs import best_trials
 from admin.routes.train_jobs import AppPath, VersionPath, owned_train_job
 from admin.schemas import Page, StageIn, StageOut, VerdictOut, VersionIn, VersionOut
@@ -65,7 +65,8 @@ def register_version(app: AppPath, body: VersionIn, db: DbSession, user: Develop
     return VersionOut.model_validate(version)
 
 
-@router.get("", summary="The app's versions, newest first, with their stage")
+@router.get("", summary="The app's versions, newest first, with their stage",
+            dependencies=[Depends(only_query("offset", "limit"))])
 def list_versions(app: AppPath, db: DbSession, user: Developer, page: Paging) -> Page[VersionOut]:
     stmt = select(ModelVersion).where(ModelVersion.app == app).order_by(ModelVersion.number.desc())
     if not is_admin(user):
