@@ -27,8 +27,8 @@ from easel.blobstore import make_blob_store
 from easel.db.models import Dataset, Model, ModelVersion
 from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.jobs import PROFILE_BATCH_SIZE
-from easel.model.loading import load_template_class
 from easel.model.params import read_metadata
+from easel.sandbox import close_template, open_template
 from easel.settings import get_settings
 from inference_worker.model import QueryBatch
 
@@ -36,6 +36,17 @@ log = logging.getLogger("easel.inference_worker.evaluate")
 
 
 def measure(version_ids: list[str], dataset_id: str, repeats: int = 20) -> dict[str, dict[str, list[float]]]:
+    opened: list[Any] = []
+    try:
+        return _measure(version_ids, dataset_id, repeats, opened)
+    finally:
+        for template in opened:
+            close_template(template)
+
+
+def _measure(version_ids: list[str], dataset_id: str, repeats: int,
+             opened: list[Any]) -> dict[str, dict[str, list[float]]]:
+    """``measure``'s work; every template it opens goes on ``opened`` (closed by the caller)."""
     settings = get_settings()
     blobs = make_blob_store(settings)
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
@@ -50,7 +61,10 @@ def measure(version_ids: list[str], dataset_id: str, repeats: int = 20) -> dict[
             if version is None:
                 raise ValueError(f"no model version {version_id}")
             params = blobs.get_bytes(version.params_key)
-            template = load_template_class(session.get_one(Model, version.model_id), blobs)(**version.knobs)
+            # uploaded code runs in a sandbox that sees only the held-out file; a built-in runs here
+            template = open_template(session.get_one(Model, version.model_id), blobs, settings, version.knobs,
+                                     files=[path])
+            opened.append(template)
             template.load_parameters(params)
             shape = read_metadata(params).get("input_shape")
             batch = None
