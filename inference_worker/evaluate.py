@@ -61,9 +61,11 @@ def _measure(settings: Settings, blobs: BlobStore, sessions: sessionmaker[Sessio
             if version is None:
                 raise ValueError(f"no model version {version_id}")
             params = blobs.get_bytes(version.params_key)
-            # Uploaded code runs in a sandbox that sees only the dataset (this process holds the database URL).
+            # Uploaded code runs in a sandbox that sees only the dataset (this process holds the database URL),
+            # with the inference workers' thread count (two sandboxes' idle OpenMP threads would spin against
+            # each other's turn).
             template = open_template(session.get_one(Model, version.model_id), blobs, settings, version.knobs,
-                                     files=[path])
+                                     files=[path], threads=settings.serving_threads or None)
             loaded[version_id] = (template, [], None)
             template.load_parameters(params)
             shape = read_metadata(params).get("input_shape")
