@@ -116,6 +116,9 @@ class SlicedTemplate(BaseModel):
         except _EarlyStop:
             context.log("training stopped early at the platform's request")
 
+    def planned_epochs(self) -> int:
+        return 1 if self.knobs.get("quick_train") else int(self.knobs["max_epochs"])
+
     def train_unit(self, dataset_path: str, state: bytes | None, unit: UnitSpec, *,
                    context: TrainContext | None = None) -> bytes:
         """One unit of slice-rate training (``slicing.UnitTrainer``): one shuffled pass over the unit's data

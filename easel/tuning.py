@@ -19,7 +19,7 @@ key                        type    meaning
                                    ``trial_done``, ``trial_errored``, ``worker_down``; the advisor
                                    reads it with XREAD BLOCK
 ``…:curve:<epoch>``        list    validation scores of the sub-job's trials at that epoch, for the
-                                   median early-stopping rule
+                                   job's pruner (:mod:`easel.pruning`: median rule, ASHA)
 =========================  ======  ==============================================================
 
 A proposal whose lease expires is re-issued once (``attempt`` 2); if that lease expires too, the trial is
@@ -30,11 +30,12 @@ still equals its proposal's ``attempt``, so a late answer from a worker presumed
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
+
+from easel.pruning import MedianPruner
 
 PREFIX = "easel:stj"
 STOP = "stop"
@@ -141,11 +142,14 @@ class TuningChannel:
     def record_epoch(self, epoch: int, score: float) -> None:
         self.client.rpush(self.key("curve", str(epoch)), repr(float(score)))
 
+    def scores_at(self, epoch: int) -> list[float]:
+        """Every score recorded at ``epoch`` so far, in the order they were recorded."""
+        return [float(v) for v in self.client.lrange(self.key("curve", str(epoch)), 0, -1)]
+
     def should_stop_early(self, epoch: int, score: float, min_trials: int = 3) -> bool:
         """Median rule: stop when this trial's score at ``epoch`` is below the median of the sub-job's
         other trials at the same epoch (only once at least ``min_trials`` have reported there)."""
-        others = [float(v) for v in self.client.lrange(self.key("curve", str(epoch)), 0, -1)]
-        return len(others) >= min_trials and score < statistics.median(others)
+        return MedianPruner(min_trials).should_prune(epoch, score, self.scores_at(epoch))
 
     def reset(self) -> None:
         """Forget the whole channel (tests and finished sub-jobs)."""

@@ -1,5 +1,11 @@
 """Run one trial: build the template with the proposal's knobs, train, evaluate every slice rate, profile,
-save the parameters (safe format, atomic write) and the results to the trial row."""
+save the parameters (safe format, atomic write) and the results to the trial row.
+
+A template with :meth:`~easel.model.BaseModel.train_unit` trains unit by unit (one epoch per unit): after each
+unit its state is checkpointed in the blob store and the trial row's ``progress`` says how many units are
+done, so an attempt re-issued after its worker died resumes from the last checkpoint on any worker and loses
+at most the unit that was running. Other templates train in one piece with ``train``. Every call into
+template code goes through the ``template`` object built in :meth:`TrialRunner._build_template`."""
 
 from __future__ import annotations
 
@@ -16,11 +22,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from easel.blobstore import BlobStore
 from easel.db.enums import LogLevel, TrialStatus
-from easel.db.models import Dataset, Model, Service, SubTrainJob, TrainJob, TrialLog
+from easel.db.models import Dataset, Model, Service, SubTrainJob, TrainJob, Trial, TrialLog
 from easel.db.session import session_scope
 from easel.faults import InfrastructureError, is_infrastructure_error
-from easel.jobs import PROFILE_BATCH_SIZE, Profile, lifecycle
+from easel.jobs import PROFILE_BATCH_SIZE, Profile, TrainBudget, lifecycle
+from easel.model import BaseModel, UnitSpec
+from easel.pruning import make_pruner
 from easel.tuning import Proposal, TuningChannel
+from train_worker.checkpoints import CheckpointStore
 from train_worker.context import WorkerContext
 from train_worker.templates import load_template_class
 from train_worker.warmup import warm_up_torch
@@ -34,6 +43,7 @@ class TrialSetup:
     model: Model
     train_path: str
     val_path: str
+    budget: TrainBudget
 
 
 class Heartbeat:
@@ -73,6 +83,7 @@ class TrialRunner:
         self.sessions, self.channel, self.blobs = sessions, channel, blobs
         self.worker_id, self.service_id = worker_id, service_id
         self._classes: dict[str, type] = {}  # model id -> template class: import template code once
+        self.checkpoints = CheckpointStore(blobs, channel.sub_train_job_id)
 
     def prepare(self) -> None:
         """Warm up PyTorch and import the template once, before taking work. A template that fails to import
@@ -97,7 +108,7 @@ class TrialRunner:
             train = session.get_one(Dataset, job.train_dataset_id)
             val = session.get_one(Dataset, job.val_dataset_id)
             return TrialSetup(model, str(self.blobs.local_path(train.blob_key)),
-                              str(self.blobs.local_path(val.blob_key)))
+                              str(self.blobs.local_path(val.blob_key)), TrainBudget.from_stored(job.budget))
 
     def _claim(self, proposal: Proposal) -> bool:
         """PENDING → RUNNING for this attempt only (a re-issued trial belongs to its newest attempt)."""
@@ -132,7 +143,8 @@ class TrialRunner:
                     self._write(proposal, status=TrialStatus.ERRORED, error=error)
                     self.channel.emit("trial_errored", trial=proposal.trial_id, no=proposal.no)
                     return TrialStatus.ERRORED
-            self._write(proposal, status=TrialStatus.COMPLETED, **results)
+            if self._write(proposal, status=TrialStatus.COMPLETED, **results):
+                self.checkpoints.clear(proposal.trial_id)
             self.channel.emit("trial_done", trial=proposal.trial_id, no=proposal.no, score=results["score"])
             return TrialStatus.COMPLETED
         finally:
@@ -141,14 +153,22 @@ class TrialRunner:
             except redis.RedisError:  # it expires by itself
                 log.warning("could not release the lease on trial %s", proposal.trial_id)
 
+    def _build_template(self, setup: TrialSetup, knobs: dict[str, Any]) -> BaseModel:
+        """The one place template code is instantiated: every template call below goes through this object."""
+        return self._template_class(setup.model)(**knobs)
+
     def _train_and_measure(self, proposal: Proposal) -> dict[str, Any]:
         setup = self.setup()
-        template = self._template_class(setup.model)(**proposal.knobs)
-        early_stop = any(template.knobs.get(name) is True for name, knob in setup.model.knob_config.items()
+        template = self._build_template(setup, proposal.knobs)
+        early_stop = any(proposal.knobs.get(name) is True for name, knob in setup.model.knob_config.items()
                          if knob.get("type") == "policy" and knob.get("policy") == "EARLY_STOP")
-        context = WorkerContext(self.sessions, self.channel, proposal.trial_id, proposal.no, early_stop)
+        pruner = make_pruner(setup.budget.PRUNER) if early_stop else None
+        context = WorkerContext(self.sessions, self.channel, proposal.trial_id, proposal.no, pruner)
         context.log(f"trial {proposal.no} (attempt {proposal.attempt}) on {self.worker_id}: {proposal.knobs}")
-        template.train(setup.train_path, context=context)
+        if template.supports_units():
+            self._train_in_units(proposal, setup, template, context)
+        else:
+            template.train(setup.train_path, context=context)
         # t_i is measured at the mini-batch size the inference workers plan with.
         measured = template.profile(setup.val_path, list(template.SLICE_RATES), batch_size=PROFILE_BATCH_SIZE)
         profile = Profile.from_json({**measured, "batch_size": PROFILE_BATCH_SIZE,
@@ -160,6 +180,49 @@ class TrialRunner:
         self.blobs.put_bytes(key, params)
         context.log(f"trial {proposal.no} done: score {score:.4f}", score=score)
         return {"score": score, "profile": profile.to_json(), "params_key": key}
+
+    def _train_in_units(self, proposal: Proposal, setup: TrialSetup, template: BaseModel,
+                        context: WorkerContext) -> None:
+        """Unit after unit from the last good checkpoint; the pruner is asked after each epoch but the last."""
+        epochs = template.planned_epochs()
+        total = epochs  # one unit per epoch (a unit per shard in MOP mode)
+        progress = self._progress(proposal.trial_id)
+        done = int(progress.get("units_done", 0))
+        # All done but no result written (the worker died in between): the last unit runs again, since the
+        # template object must hold the trained model to profile it.
+        resumption = self.checkpoints.resume(proposal.trial_id, min(done, total - 1))
+        if resumption.units < done:
+            context.log_warning(f"re-running units {resumption.units + 1}..{done} of {total}: "
+                                + "; ".join(resumption.problems or ["the last unit must run to hold the model"]))
+        elif done:
+            context.log(f"resuming after unit {done} of {total} from its checkpoint")
+        state = resumption.state
+        units_run = int(progress.get("units_run", 0))
+        for index in range(resumption.units, total):
+            unit = UnitSpec(index=index, epoch=index + 1, epochs=epochs)
+            self.channel.emit("unit_started", trial=proposal.trial_id, unit=index + 1, worker=self.worker_id)
+            state = template.train_unit(setup.train_path, state, unit, context=context)
+            written = self.checkpoints.save(proposal.trial_id, index + 1, state)
+            units_run += 1
+            progress = {"units_done": index + 1, "units_total": total, "epoch": unit.epoch, "shard": unit.shard,
+                        "worker": self.worker_id, "units_run": units_run, "checkpoint_bytes": written}
+            if not self._record_progress(proposal, progress):
+                log.warning("trial %d attempt %d is no longer ours; stopping", proposal.no, proposal.attempt)
+                return
+            self.channel.emit("unit_done", trial=proposal.trial_id, unit=index + 1, worker=self.worker_id)
+            if unit.ends_epoch and unit.epoch < epochs:
+                score = float(template.evaluate(setup.val_path))
+                context.log(f"epoch {unit.epoch}: validation score {score:.4f}", epoch=unit.epoch, score=score)
+                if context.should_stop(unit.epoch, score):
+                    return
+
+    def _progress(self, trial_id: str) -> dict[str, Any]:
+        with session_scope(self.sessions) as session:
+            return dict(session.get_one(Trial, trial_id).progress or {})
+
+    def _record_progress(self, proposal: Proposal, progress: dict[str, Any]) -> bool:
+        with session_scope(self.sessions) as session:
+            return lifecycle.record_trial_progress(session, proposal.trial_id, proposal.attempt, progress)
 
     def _log(self, trial_id: str, level: LogLevel, message: str) -> None:
         with session_scope(self.sessions) as session:

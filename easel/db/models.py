@@ -202,6 +202,8 @@ class Trial(Base):
     score: Mapped[float | None] = mapped_column(Float, default=None)
     profile: Mapped[dict[str, Any] | None] = mapped_column(JsonType, default=None)
     params_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(
+        JsonType, default=None, doc="unit-wise training: units done and total, last epoch, shard and worker")
     worker_service_id: Mapped[str | None] = mapped_column(
         ForeignKey("services.id", ondelete="SET NULL"), default=None
     )

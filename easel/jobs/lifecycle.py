@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from easel.db.enums import ExplanationStatus, JobStatus, ServiceStatus, TrialStatus
@@ -115,6 +115,14 @@ def record_trial_result(session: Session, trial_id: str, attempt: int, to: Trial
     traceback). False when the attempt is no longer the trial's running one."""
     return TRIAL.update(session, Trial, [Trial.id == trial_id, Trial.attempts == attempt], to, values,
                         sources=(TrialStatus.RUNNING,)) == 1
+
+
+def record_trial_progress(session: Session, trial_id: str, attempt: int, progress: dict[str, Any]) -> bool:
+    """The worker running this attempt finished one more unit (no status change). False when the attempt is
+    no longer the trial's running one: a worker presumed dead writes nothing."""
+    statement = (update(Trial).where(Trial.id == trial_id, Trial.attempts == attempt,
+                                     Trial.status == TrialStatus.RUNNING).values(progress=progress))
+    return session.execute(statement).rowcount == 1
 
 
 def reissue_trial(session: Session, trial_id: str, attempt: int) -> int | None:
@@ -248,5 +256,5 @@ __all__ = [
     "mark_service_exited_cleanly", "mark_service_failed", "mark_service_running", "mark_sub_train_job_completed",
     "mark_sub_train_job_errored", "mark_sub_train_job_running", "mark_train_job_errored",
     "mark_train_job_stopped", "new_inference_job", "new_service", "new_train_job", "new_trial",
-    "record_trial_result", "reissue_trial", "stop_live_jobs",
+    "record_trial_progress", "record_trial_result", "reissue_trial", "stop_live_jobs",
 ]

@@ -163,6 +163,10 @@ class BaseModel(ABC):
         trained in one piece by :meth:`train` (see :meth:`supports_units`)."""
         raise NotImplementedError(f"{type(self).__name__} trains in one piece (no train_unit)")
 
+    def planned_epochs(self) -> int:
+        """Epochs a trial of these knobs trains when run unit by unit (``UnitSpec.epochs``); 1 by default."""
+        return 1
+
     @classmethod
     def supports_units(cls) -> bool:
         """True when the template overrides :meth:`train_unit` (trials then run unit by unit)."""
