@@ -18,9 +18,19 @@ key                        type    meaning
 ``…:events``               stream  worker → advisor: ``worker_up``, ``trial_started``, ``epoch``,
                                    ``trial_done``, ``trial_errored``, ``worker_down``; the advisor
                                    reads it with XREAD BLOCK
+``…:units:<worker>``       list    MOP mode: units placed on that worker (proposals with a ``unit``);
+                                   the worker BRPOPs it with ``control`` and ``proposals``
+``…:shards``               hash    MOP mode: shard number → samples in it (set once by the advisor)
+``…:shard:<k>``            string  MOP mode: the worker that owns shard k, with a TTL of ``lease_s``
+                                   renewed by the worker for its whole life
 ``…:curve:<epoch>``        list    validation scores of the sub-job's trials at that epoch, for the
                                    job's pruner (:mod:`easel.pruning`: median rule, ASHA)
 =========================  ======  ==============================================================
+
+In MOP mode (model hopper parallelism, the job's ``MOP`` budget) the training set is cut into one shard
+per worker; each worker owns a shard and reads only it. The advisor places one unit (one pass over one shard)
+of a trial at a time on the worker owning a shard the trial has not visited in its current epoch; the trial
+stays RUNNING between units and hops to another worker for its next unit (checkpoint → hop → resume).
 
 A proposal whose lease expires is re-issued once (``attempt`` 2); if that lease expires too, the trial is
 ERRORED with the reason. A worker writes its result to the trial row only while the row's ``attempts``
@@ -47,6 +57,8 @@ class Proposal:
     no: int
     knobs: dict[str, Any]
     attempt: int = 1
+    unit: int | None = None  # MOP mode: run only this unit (index from 0), on the worker's shard
+    shard: int | None = None
 
     def encode(self) -> str:
         return json.dumps(asdict(self))
@@ -54,7 +66,8 @@ class Proposal:
     @classmethod
     def decode(cls, raw: str | bytes) -> Proposal:
         data = json.loads(raw)
-        return cls(data["trial_id"], int(data["no"]), dict(data["knobs"]), int(data.get("attempt", 1)))
+        return cls(data["trial_id"], int(data["no"]), dict(data["knobs"]), int(data.get("attempt", 1)),
+                   data.get("unit"), data.get("shard"))
 
 
 class TuningChannel:
@@ -91,15 +104,57 @@ class TuningChannel:
     def clear_queue(self) -> None:
         self.client.delete(self.key("proposals"))
 
-    def take(self, timeout_s: float) -> Proposal | str | None:
-        """Block until a proposal or a stop token arrives; None on timeout. Returns ``STOP`` to stop."""
+    def take(self, timeout_s: float, worker_id: str | None = None) -> Proposal | str | None:
+        """Block until a proposal (or, with ``worker_id``, a unit placed on that worker) or a stop token
+        arrives; None on timeout. Returns ``STOP`` to stop."""
         if self.client.exists(self.key("stopped")):
             return STOP
-        item = self.client.brpop([self.key("control"), self.key("proposals")], timeout=timeout_s)
+        sources = [self.key("control"), *([self.key("units", worker_id)] if worker_id else []), self.key("proposals")]
+        item = self.client.brpop(sources, timeout=timeout_s)
         if item is None:
             return None
         source, raw = item
         return STOP if source == self.key("control") else Proposal.decode(raw)
+
+    # -- MOP mode: shards and units ------------------------------------------------------------------
+    def set_shards(self, sizes: list[int]) -> None:
+        self.client.hset(self.key("shards"), mapping={str(k): size for k, size in enumerate(sizes)})
+
+    def shard_sizes(self) -> list[int]:
+        raw = self.client.hgetall(self.key("shards"))
+        return [int(raw[str(k)]) for k in range(len(raw))]
+
+    def claim_shard(self, worker_id: str) -> int | None:
+        """Own the first shard nobody owns (a dead owner's lapses after ``lease_s``); None if none is free."""
+        for k in range(len(self.shard_sizes())):
+            if self.client.set(self.key("shard", str(k)), worker_id, nx=True, px=int(self.lease_s * 1000)):
+                return k
+        return None
+
+    def renew_shard(self, shard: int, worker_id: str) -> bool:
+        key = self.key("shard", str(shard))
+        if self.client.get(key) != worker_id:
+            return False
+        return bool(self.client.pexpire(key, int(self.lease_s * 1000)))
+
+    def release_shard(self, shard: int, worker_id: str) -> None:
+        if self.client.get(self.key("shard", str(shard))) == worker_id:
+            self.client.delete(self.key("shard", str(shard)))
+
+    def shard_owners(self) -> dict[int, str]:
+        """Shard → the worker owning it now (unowned shards are left out)."""
+        count = len(self.shard_sizes())
+        owners = self.client.mget([self.key("shard", str(k)) for k in range(count)]) if count else []
+        return {k: owner for k, owner in enumerate(owners) if owner}
+
+    def place_unit(self, worker_id: str, proposal: Proposal) -> None:
+        self.client.lpush(self.key("units", worker_id), proposal.encode())
+
+    def placed_units(self, worker_id: str) -> list[Proposal]:
+        return [Proposal.decode(raw) for raw in self.client.lrange(self.key("units", worker_id), 0, -1)]
+
+    def clear_units(self, worker_id: str) -> None:
+        self.client.delete(self.key("units", worker_id))
 
     def stop_workers(self) -> None:
         self.client.set(self.key("stopped"), "1")
