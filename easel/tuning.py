@@ -51,6 +51,11 @@ PREFIX = "easel:stj"
 STOP = "stop"
 
 
+def shard_blob_key(sub_train_job_id: str, shard: int) -> str:
+    """Where MOP mode keeps shard ``shard`` of a sub-job's training set (an ``.npz``) in the blob store."""
+    return f"shards/{sub_train_job_id}/{shard}.npz"
+
+
 @dataclass(frozen=True)
 class Proposal:
     trial_id: str

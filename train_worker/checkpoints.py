@@ -51,6 +51,7 @@ class Resumption:
 class CheckpointStore:
     def __init__(self, blobs: BlobStore, sub_train_job_id: str) -> None:
         self.blobs, self.sub_train_job_id = blobs, sub_train_job_id
+        self.bytes_read = self.bytes_written = 0  # this worker's checkpoint traffic, for the benchmarks
 
     def prefix(self, trial_id: str) -> str:
         return f"checkpoints/{self.sub_train_job_id}/{trial_id}/"
@@ -62,6 +63,7 @@ class CheckpointStore:
         """Store the state after ``units`` units (atomically) and drop checkpoints older than :data:`KEEP`.
         Returns the bytes written."""
         written = self.blobs.put_bytes(self.key(trial_id, units), wrap(state))
+        self.bytes_written += written
         for old in range(max(0, units - KEEP), 0, -1):
             if not self.blobs.delete(self.key(trial_id, old)):
                 break  # older ones went in earlier saves
@@ -69,7 +71,9 @@ class CheckpointStore:
 
     def load(self, trial_id: str, units: int) -> bytes:
         """The state after ``units`` units; ``FileNotFoundError`` or :class:`CheckpointCorrupt`."""
-        return unwrap(self.blobs.get_bytes(self.key(trial_id, units)))
+        blob = self.blobs.get_bytes(self.key(trial_id, units))
+        self.bytes_read += len(blob)
+        return unwrap(blob)
 
     def resume(self, trial_id: str, units_done: int) -> Resumption:
         """The newest good checkpoint at or before ``units_done`` (the trial row's record of units done)."""

@@ -28,7 +28,7 @@ from easel.faults import InfrastructureError, is_infrastructure_error
 from easel.jobs import PROFILE_BATCH_SIZE, Profile, TrainBudget, lifecycle
 from easel.model import BaseModel, UnitSpec
 from easel.pruning import make_pruner
-from easel.tuning import Proposal, TuningChannel
+from easel.tuning import Proposal, TuningChannel, shard_blob_key
 from train_worker.checkpoints import CheckpointStore
 from train_worker.context import WorkerContext
 from train_worker.templates import load_template_class
@@ -84,6 +84,8 @@ class TrialRunner:
         self.worker_id, self.service_id = worker_id, service_id
         self._classes: dict[str, type] = {}  # model id -> template class: import template code once
         self.checkpoints = CheckpointStore(blobs, channel.sub_train_job_id)
+        self.data_bytes_read = 0  # training data this worker read (MOP: its shard), for the benchmarks
+        self._shards_read: set[int] = set()
 
     def prepare(self) -> None:
         """Warm up PyTorch and import the template once, before taking work. A template that fails to import
@@ -111,8 +113,11 @@ class TrialRunner:
                               str(self.blobs.local_path(val.blob_key)), TrainBudget.from_stored(job.budget))
 
     def _claim(self, proposal: Proposal) -> bool:
-        """PENDING → RUNNING for this attempt only (a re-issued trial belongs to its newest attempt)."""
+        """PENDING → RUNNING for this attempt only (a re-issued trial belongs to its newest attempt); in MOP
+        mode a RUNNING trial's next unit is taken by whichever worker it hops to."""
         with session_scope(self.sessions) as session:
+            if proposal.unit is not None:
+                return lifecycle.hop_trial(session, proposal.trial_id, proposal.attempt, self.service_id)
             return lifecycle.claim_trial(session, proposal.trial_id, proposal.attempt, self.service_id)
 
     def _write(self, proposal: Proposal, status: TrialStatus, **values: Any) -> bool:
@@ -120,7 +125,8 @@ class TrialRunner:
             return lifecycle.record_trial_result(session, proposal.trial_id, proposal.attempt, status, **values)
 
     def run(self, proposal: Proposal) -> TrialStatus | None:
-        """Run the proposal; returns its final status, or None if it was not ours to run.
+        """Run the proposal; returns its final status (RUNNING when it was one MOP unit of a trial that goes on
+        elsewhere), or None if it was not ours to run.
 
         An infrastructure failure (Redis, PostgreSQL) while it runs raises :class:`InfrastructureError` and
         leaves the row alone: the advisor re-issues the trial as a new attempt once its lease has lapsed.
@@ -130,10 +136,13 @@ class TrialRunner:
         try:
             if not self._claim(proposal):
                 return None
-            self.channel.emit("trial_started", trial=proposal.trial_id, no=proposal.no, worker=self.worker_id)
+            self.channel.emit("trial_started", trial=proposal.trial_id, no=proposal.no, worker=self.worker_id,
+                              unit=proposal.unit)
             with Heartbeat(self.channel, self.sessions, proposal.trial_id, self.worker_id, self.service_id):
                 try:
                     results = self._train_and_measure(proposal)
+                    if results is None:
+                        return TrialStatus.RUNNING  # MOP: the trial hops on for its next unit
                 except Exception as failure:  # noqa: BLE001 - a template failure is the trial's, not the worker's
                     if is_infrastructure_error(failure):
                         raise InfrastructureError(f"trial {proposal.no} attempt {proposal.attempt} lost to an "
@@ -157,7 +166,7 @@ class TrialRunner:
         """The one place template code is instantiated: every template call below goes through this object."""
         return self._template_class(setup.model)(**knobs)
 
-    def _train_and_measure(self, proposal: Proposal) -> dict[str, Any]:
+    def _train_and_measure(self, proposal: Proposal) -> dict[str, Any] | None:
         setup = self.setup()
         template = self._build_template(setup, proposal.knobs)
         early_stop = any(proposal.knobs.get(name) is True for name, knob in setup.model.knob_config.items()
@@ -165,8 +174,9 @@ class TrialRunner:
         pruner = make_pruner(setup.budget.PRUNER) if early_stop else None
         context = WorkerContext(self.sessions, self.channel, proposal.trial_id, proposal.no, pruner)
         context.log(f"trial {proposal.no} (attempt {proposal.attempt}) on {self.worker_id}: {proposal.knobs}")
-        if template.supports_units():
-            self._train_in_units(proposal, setup, template, context)
+        if template.supports_units() or proposal.unit is not None:
+            if not self._train_in_units(proposal, setup, template, context):
+                return None
         else:
             template.train(setup.train_path, context=context)
         # t_i is measured at the mini-batch size the inference workers plan with.
@@ -182,39 +192,67 @@ class TrialRunner:
         return {"score": score, "profile": profile.to_json(), "params_key": key}
 
     def _train_in_units(self, proposal: Proposal, setup: TrialSetup, template: BaseModel,
-                        context: WorkerContext) -> None:
-        """Unit after unit from the last good checkpoint; the pruner is asked after each epoch but the last."""
+                        context: WorkerContext) -> bool:
+        """Unit after unit from the last good checkpoint (one unit per epoch), or in MOP mode the one unit the
+        proposal names, on this worker's shard. The pruner is asked after each epoch but the last. Returns True
+        when the trial has finished training (last unit done, or pruned)."""
+        mop = proposal.unit is not None
+        sizes = tuple(self.channel.shard_sizes()) if mop else ()
+        shards = len(sizes) or 1
         epochs = template.planned_epochs()
-        total = epochs  # one unit per epoch (a unit per shard in MOP mode)
+        total = epochs * shards
         progress = self._progress(proposal.trial_id)
-        done = int(progress.get("units_done", 0))
+        done, path = int(progress.get("units_done", 0)), list(progress.get("path", []))
+        if mop and proposal.unit != done:
+            log.warning("trial %d: unit %s placed but %d are done; dropping it", proposal.no, proposal.unit, done)
+            return False
         # All done but no result written (the worker died in between): the last unit runs again, since the
         # template object must hold the trained model to profile it.
         resumption = self.checkpoints.resume(proposal.trial_id, min(done, total - 1))
-        if resumption.units < done:
-            context.log_warning(f"re-running units {resumption.units + 1}..{done} of {total}: "
+        start = resumption.units
+        if start < done:
+            context.log_warning(f"re-running units {start + 1}..{done} of {total}: "
                                 + "; ".join(resumption.problems or ["the last unit must run to hold the model"]))
         elif done:
             context.log(f"resuming after unit {done} of {total} from its checkpoint")
+        if mop and (start < done or proposal.shard in path[start - start % shards:start]):
+            # The units to redo ran on other shards: hand the trial back to the scheduler from there.
+            self._record_progress(proposal, {**progress, "units_done": start, "path": path[:start]})
+            return False
         state = resumption.state
         units_run = int(progress.get("units_run", 0))
-        for index in range(resumption.units, total):
-            unit = UnitSpec(index=index, epoch=index + 1, epochs=epochs)
+        for index in range(start, start + 1 if mop else total):
+            shard = int(proposal.shard or 0) if mop else 0
+            unit = UnitSpec(index=index, epoch=index // shards + 1, epochs=epochs, shard=shard, shards=shards,
+                            shard_sizes=sizes)
+            data_path = self._shard_path(shard) if mop else setup.train_path
             self.channel.emit("unit_started", trial=proposal.trial_id, unit=index + 1, worker=self.worker_id)
-            state = template.train_unit(setup.train_path, state, unit, context=context)
+            state = template.train_unit(data_path, state, unit, context=context)
             written = self.checkpoints.save(proposal.trial_id, index + 1, state)
             units_run += 1
-            progress = {"units_done": index + 1, "units_total": total, "epoch": unit.epoch, "shard": unit.shard,
-                        "worker": self.worker_id, "units_run": units_run, "checkpoint_bytes": written}
+            path = [*path[:index], shard]
+            progress = {"units_done": index + 1, "units_total": total, "epoch": unit.epoch, "shard": shard,
+                        "worker": self.worker_id, "units_run": units_run, "checkpoint_bytes": written, "path": path}
             if not self._record_progress(proposal, progress):
                 log.warning("trial %d attempt %d is no longer ours; stopping", proposal.no, proposal.attempt)
-                return
-            self.channel.emit("unit_done", trial=proposal.trial_id, unit=index + 1, worker=self.worker_id)
+                return False
+            self.channel.emit("unit_done", trial=proposal.trial_id, unit=index + 1, worker=self.worker_id,
+                              read_bytes=self.checkpoints.bytes_read + self.data_bytes_read,
+                              written_bytes=self.checkpoints.bytes_written)
             if unit.ends_epoch and unit.epoch < epochs:
                 score = float(template.evaluate(setup.val_path))
                 context.log(f"epoch {unit.epoch}: validation score {score:.4f}", epoch=unit.epoch, score=score)
                 if context.should_stop(unit.epoch, score):
-                    return
+                    return True
+        return len(path) >= total
+
+    def _shard_path(self, shard: int) -> str:
+        """This worker's shard of the training set (MOP mode): the only training data it reads."""
+        path = self.blobs.local_path(shard_blob_key(self.channel.sub_train_job_id, shard))
+        if shard not in self._shards_read:
+            self._shards_read.add(shard)
+            self.data_bytes_read += path.stat().st_size
+        return str(path)
 
     def _progress(self, trial_id: str) -> dict[str, Any]:
         with session_scope(self.sessions) as session:

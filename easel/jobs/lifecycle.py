@@ -110,6 +110,17 @@ def claim_trial(session: Session, trial_id: str, attempt: int, worker_service_id
                         {"worker_service_id": worker_service_id, "started_at": datetime.now(UTC)}) == 1
 
 
+def hop_trial(session: Session, trial_id: str, attempt: int, worker_service_id: str | None) -> bool:
+    """MOP mode: a worker takes the next unit of this attempt — PENDING → RUNNING (its first unit, or the first
+    after a re-issue), or RUNNING stays RUNNING, now on this worker. False when the attempt is not current."""
+    if claim_trial(session, trial_id, attempt, worker_service_id):
+        return True
+    statement = (update(Trial).where(Trial.id == trial_id, Trial.attempts == attempt,
+                                     Trial.status == TrialStatus.RUNNING)
+                 .values(worker_service_id=worker_service_id))
+    return session.execute(statement).rowcount == 1
+
+
 def record_trial_result(session: Session, trial_id: str, attempt: int, to: TrialStatus, **values: Any) -> bool:
     """The worker running this attempt finished it: RUNNING → COMPLETED (with results) or ERRORED (with the
     traceback). False when the attempt is no longer the trial's running one."""
@@ -255,6 +266,6 @@ __all__ = [
     "mark_inference_job_running", "mark_inference_job_stopped", "mark_service_exited",
     "mark_service_exited_cleanly", "mark_service_failed", "mark_service_running", "mark_sub_train_job_completed",
     "mark_sub_train_job_errored", "mark_sub_train_job_running", "mark_train_job_errored",
-    "mark_train_job_stopped", "new_inference_job", "new_service", "new_train_job", "new_trial",
+    "mark_train_job_stopped", "hop_trial", "new_inference_job", "new_service", "new_train_job", "new_trial",
     "record_trial_progress", "record_trial_result", "reissue_trial", "stop_live_jobs",
 ]

@@ -71,7 +71,8 @@ def test_a_killed_worker_loses_only_the_unit_it_was_running(rig, sessions, monke
     trial = trial_row(sessions, trial_id)
     assert trial.score == pytest.approx(0.75), "the model saw all 4 units (Counter asserts their order)"
     assert trial.progress == {"units_done": 4, "units_total": 4, "epoch": 4, "shard": 0, "worker": "worker-b",
-                              "units_run": 4, "checkpoint_bytes": trial.progress["checkpoint_bytes"]}
+                              "units_run": 4, "checkpoint_bytes": trial.progress["checkpoint_bytes"],
+                              "path": [0, 0, 0, 0]}
     assert _units_started(channel, trial_id) == [1, 2, 3, 3, 4], "only unit 3 ran twice: the one killed"
     assert (LogLevel.INFO, "resuming after unit 2 of 4 from its checkpoint") in _logs(sessions, trial_id)
     assert list(runner.blobs.keys(runner.checkpoints.prefix(trial_id))) == [], "checkpoints cleared at the end"
