@@ -40,9 +40,9 @@ def to_npz_bytes(data: ArrayDataset) -> bytes:
 
 
 def shard_file(path: str | os.PathLike[str], shards: int, seed: int, *,
-               image_size: tuple[int, int] | None = (32, 32)) -> list[bytes]:
-    """Read the dataset at ``path`` and return each shard as ``.npz`` bytes."""
-    return [to_npz_bytes(part) for part in shard_dataset(read_dataset(path, image_size=image_size), shards, seed)]
+               image_size: tuple[int, int] | None = (32, 32)) -> list[ArrayDataset]:
+    """Read the dataset at ``path`` and cut it into ``shards`` (write each with :func:`to_npz_bytes`)."""
+    return shard_dataset(read_dataset(path, image_size=image_size), shards, seed)
 
 
 __all__ = ["shard_dataset", "shard_file", "shard_order", "to_npz_bytes"]

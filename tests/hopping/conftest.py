@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from easel.db.enums import DatasetFormat, JobStatus, ModelSource, UserRole
 from easel.db.models import Dataset, Model, SubTrainJob, TrainJob, Trial, User
 from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.jobs import lifecycle
+from easel.launcher import LocalLauncher
 from easel.model import knob_config_to_dict
 from easel.settings import Settings
 
@@ -68,3 +70,12 @@ def add_trial(sessions: sessionmaker[Session], sub_id: str, no: int, knobs: dict
 def trial_row(sessions: sessionmaker[Session], trial_id: str) -> Trial:
     with session_scope(sessions) as session:
         return session.get_one(Trial, trial_id)
+
+
+@pytest.fixture
+def launcher(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[LocalLauncher]:
+    """Starts services; stops every one it started at the end of the test."""
+    launcher = LocalLauncher(settings, sessions)
+    yield launcher
+    for service_id in list(launcher._children):
+        launcher.stop(service_id, timeout_s=5)

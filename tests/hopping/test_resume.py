@@ -23,7 +23,7 @@ from easel.redis_client import make_redis
 from easel.tuning import Proposal, TuningChannel
 from train_worker.runner import TrialRunner
 
-KNOBS = {"x": 0.5, "epochs": 4, "early_stop": False}
+KNOBS = {"x": 0.5, "epochs": 4, "unit_s": 0.2, "early_stop": False}
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ checkpoint is caught; ``HOPPING_DIE_AT=<n>`` makes unit n die mid-way, as a kill
 
 import json
 import os
+import time
 
 from easel.model import BaseModel, FixedKnob, FloatKnob, PolicyKnob
 
@@ -16,7 +17,8 @@ class Counter(BaseModel):
 
     @classmethod
     def get_knob_config(cls):
-        return {"x": FloatKnob(-1.0, 1.0), "epochs": FixedKnob(4), "early_stop": PolicyKnob("EARLY_STOP")}
+        return {"x": FloatKnob(-1.0, 1.0), "epochs": FixedKnob(4), "unit_s": FixedKnob(0.2),
+                "early_stop": PolicyKnob("EARLY_STOP")}
 
     def planned_epochs(self):
         return self.knobs["epochs"]
@@ -30,6 +32,9 @@ class Counter(BaseModel):
             raise AssertionError(f"unit {unit.index + 1} given the state after {done} units")
         if os.environ.get("HOPPING_DIE_AT") == str(unit.index + 1):
             raise WorkerKilled(f"killed during unit {unit.index + 1}")
+        time.sleep(self.knobs["unit_s"])
+        if context is not None:
+            context.log(f"unit {unit.index + 1} read {os.path.basename(dataset_path)}")
         self.units = done + 1
         return json.dumps({"units": self.units}).encode()
 
