@@ -179,6 +179,18 @@ class TrainJobOut(Out):
     sub_train_jobs: list[SubTrainJobOut]
 
 
+class TrialProgressOut(Out):
+    """A trial trained unit by unit (an epoch, or in MOP mode one pass over one shard): how far it is."""
+
+    units_done: int = Field(default=0, description="units trained and checkpointed")
+    units_total: int = Field(default=0, description="units of the whole trial (epochs x shards)")
+    epoch: int = Field(default=0, description="epoch of the last unit done")
+    shard: int = Field(default=0, description="shard of the last unit done (0 outside MOP mode)")
+    worker: str | None = Field(default=None, description="the worker that trained the last unit")
+    units_run: int = Field(default=0, description="units trained in all, re-runs after lost work included")
+    path: list[int] = Field(default_factory=list, description="the shard of each unit done, in order")
+
+
 class TrialOut(Out):
     id: str
     sub_train_job_id: str
@@ -191,6 +203,8 @@ class TrialOut(Out):
     profile: dict[str, Any] | None
     has_parameters: bool
     attempts: int
+    progress: TrialProgressOut | None = Field(default=None, description="unit-wise training progress; null "
+                                                                        "for a template trained in one piece")
     error: str | None
     created_at: datetime
     started_at: datetime | None

@@ -1059,6 +1059,19 @@ export interface components {
              */
             MODEL_TRIAL_COUNT?: number;
             /**
+             * Mop
+             * @description model hopper parallelism: shard the training data one shard per worker and let trials hop between workers unit by unit
+             * @default false
+             */
+            MOP?: boolean;
+            /**
+             * Pruner
+             * @description how hopeless trials are found after each epoch (with EARLY_STOP): the median rule, asynchronous successive halving, or none
+             * @default median
+             * @enum {string}
+             */
+            PRUNER?: "median" | "asha" | "none";
+            /**
              * Time Hours
              * @description wall-clock budget
              * @default 1
@@ -1197,6 +1210,8 @@ export interface components {
             profile: {
                 [key: string]: unknown;
             } | null;
+            /** @description unit-wise training progress; null for a template trained in one piece */
+            progress?: components["schemas"]["TrialProgressOut"] | null;
             /** Score */
             score: number | null;
             /** Started At */
@@ -1206,6 +1221,52 @@ export interface components {
             stopped_at: string | null;
             /** Sub Train Job Id */
             sub_train_job_id: string;
+        };
+        /**
+         * TrialProgressOut
+         * @description A trial trained unit by unit (an epoch, or in MOP mode one pass over one shard): how far it is.
+         */
+        TrialProgressOut: {
+            /**
+             * Epoch
+             * @description epoch of the last unit done
+             * @default 0
+             */
+            epoch?: number;
+            /**
+             * Path
+             * @description the shard of each unit done, in order
+             */
+            path?: number[];
+            /**
+             * Shard
+             * @description shard of the last unit done (0 outside MOP mode)
+             * @default 0
+             */
+            shard?: number;
+            /**
+             * Units Done
+             * @description units trained and checkpointed
+             * @default 0
+             */
+            units_done?: number;
+            /**
+             * Units Run
+             * @description units trained in all, re-runs after lost work included
+             * @default 0
+             */
+            units_run?: number;
+            /**
+             * Units Total
+             * @description units of the whole trial (epochs x shards)
+             * @default 0
+             */
+            units_total?: number;
+            /**
+             * Worker
+             * @description the worker that trained the last unit
+             */
+            worker?: string | null;
         };
         /**
          * TrialStatus
