@@ -10,6 +10,7 @@ template code goes through the ``template`` object built in :meth:`TrialRunner._
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import traceback
 from dataclasses import dataclass
@@ -84,8 +85,7 @@ class TrialRunner:
         self.worker_id, self.service_id = worker_id, service_id
         self._classes: dict[str, type] = {}  # model id -> template class: import template code once
         self.checkpoints = CheckpointStore(blobs, channel.sub_train_job_id)
-        self.data_bytes_read = 0  # training data this worker read (MOP: its shard), for the benchmarks
-        self._shards_read: set[int] = set()
+        self.data_bytes_read = 0  # training data this worker's units read (MOP: its shard), for the benchmarks
 
     def prepare(self) -> None:
         """Warm up PyTorch and import the template once, before taking work. A template that fails to import
@@ -226,6 +226,7 @@ class TrialRunner:
             unit = UnitSpec(index=index, epoch=index // shards + 1, epochs=epochs, shard=shard, shards=shards,
                             shard_sizes=sizes)
             data_path = self._shard_path(shard) if mop else setup.train_path
+            self.data_bytes_read += os.path.getsize(data_path)  # the template reads its unit's data file
             self.channel.emit("unit_started", trial=proposal.trial_id, unit=index + 1, worker=self.worker_id)
             state = template.train_unit(data_path, state, unit, context=context)
             written = self.checkpoints.save(proposal.trial_id, index + 1, state)
@@ -248,11 +249,7 @@ class TrialRunner:
 
     def _shard_path(self, shard: int) -> str:
         """This worker's shard of the training set (MOP mode): the only training data it reads."""
-        path = self.blobs.local_path(shard_blob_key(self.channel.sub_train_job_id, shard))
-        if shard not in self._shards_read:
-            self._shards_read.add(shard)
-            self.data_bytes_read += path.stat().st_size
-        return str(path)
+        return str(self.blobs.local_path(shard_blob_key(self.channel.sub_train_job_id, shard)))
 
     def _progress(self, trial_id: str) -> dict[str, Any]:
         with session_scope(self.sessions) as session:
