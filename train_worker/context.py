@@ -37,6 +37,14 @@ class WorkerContext(TrainContext):
             session.add(TrialLog(trial_id=self.trial_id, level=level, message=message,
                                  metrics={k: float(v) for k, v in metrics.items()} or None))
 
+    def job_stopping(self, epoch: int) -> bool:
+        """Whether the sub-job is stopping (asked between units when no pruner needs a score)."""
+        if not self.channel.client.exists(self.channel.key("stopped")):
+            return False
+        self.stopped_early_at = epoch
+        self.log(f"stopping after epoch {epoch}: the sub-job is stopping", epoch=epoch)
+        return True
+
     def should_stop(self, epoch: int, score: float) -> bool:
         self.channel.emit("epoch", trial=self.trial_id, no=self.trial_no, epoch=epoch, score=float(score))
         hopeless = self.pruner is not None and self.pruner.should_prune(epoch, score, self.channel.scores_at(epoch))

@@ -16,7 +16,7 @@ from builtin_templates.sliced import SlicedCNNTemplate
 from easel.blobstore import LocalBlobStore
 from easel.datasets.sharding import to_npz_bytes
 from easel.db.enums import LogLevel, TrialStatus
-from easel.db.models import TrialLog
+from easel.db.models import Trial, TrialLog
 from easel.db.session import session_scope
 from easel.jobs import lifecycle
 from easel.redis_client import make_redis
@@ -116,3 +116,24 @@ def test_a_builtin_sliced_template_trains_unit_by_unit(settings, sessions) -> No
     assert trial.progress["units_done"] == trial.progress["units_total"] == 4
     assert trial.score > 0.5, "four epochs on digits learn well above chance (0.1)"
     assert sorted(trial.profile["rates"], reverse=True) == [1.0, 0.75, 0.5, 0.25]
+
+
+@pytest.mark.parametrize(("pruner", "units_of_the_weak_trial"), [("asha", 1), ("none", 4)])
+def test_the_jobs_pruner_stops_a_unit_wise_trial_at_its_rung(settings, sessions, pruner, units_of_the_weak_trial) -> None:  # noqa: ANN001
+    sub_id = make_sub_job(settings, sessions, template=Counter, dataset=b"unused", budget={"PRUNER": pruner})
+    channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id, lease_s=30)
+    runner = TrialRunner(sessions, channel, LocalBlobStore(settings.blob_dir), "worker-a", None)
+    strong, weak = ({**KNOBS, "x": x, "early_stop": True} for x in (0.0, 0.9))
+    try:
+        for no, knobs in ((1, strong), (2, weak)):
+            trial_id = add_trial(sessions, sub_id, no, knobs)
+            assert runner.run(Proposal(trial_id, no, knobs)) == TrialStatus.COMPLETED, trial_row(sessions, trial_id).error
+    finally:
+        channel.reset()
+    with session_scope(sessions) as session:
+        rows = session.scalars(select(Trial).where(Trial.sub_train_job_id == sub_id).order_by(Trial.no)).all()
+        done = [row.progress["units_done"] for row in rows]
+        stopped = [row.profile["stopped_early_at"] for row in rows]
+    # ASHA (η = 3, rungs at epochs 1, 3): at epoch 1 the weak trial is not the best of 2, so it stops there.
+    assert done == [4, units_of_the_weak_trial]
+    assert stopped == [None, 1 if pruner == "asha" else None]
