@@ -193,7 +193,8 @@ class Advisor:
         log.info("trial %d %s score=%s", trial.no, trial.status.value, score)
 
     def _expired(self, trial: Trial, item: Outstanding) -> None:
-        if trial.attempts >= MAX_ATTEMPTS:
+        # A trial trained unit by unit resumes where it stopped: each unit it got done earns one more attempt.
+        if trial.attempts >= MAX_ATTEMPTS + int((trial.progress or {}).get("units_done", 0)):
             reason = f"lease expired on {trial.attempts} attempts: the worker running it was lost"
             self.records.finish(trial.id, TrialStatus.ERRORED, reason)
             self._told(self.records_row(trial.id))
