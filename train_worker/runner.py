@@ -197,6 +197,9 @@ class TrialRunner:
         proposal names, on this worker's shard. The pruner is asked after each epoch but the last. Returns True
         when the trial has finished training (last unit done, or pruned)."""
         mop = proposal.unit is not None
+        if mop and not template.supports_units():
+            raise ValueError(f"MOP mode needs a template with train_unit; {setup.model.model_class} trains in one "
+                             "piece (start the job without MOP)")
         sizes = tuple(self.channel.shard_sizes()) if mop else ()
         shards = len(sizes) or 1
         epochs = template.planned_epochs()
