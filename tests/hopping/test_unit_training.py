@@ -111,3 +111,14 @@ def test_unit_spec_rejects_impossible_units() -> None:
         UnitSpec(index=0, epoch=3, epochs=2)
     assert UnitSpec(index=3, epoch=2, epochs=2, shard=1, shards=2).ends_epoch
     assert SlicedMLPTemplate.supports_units()
+
+
+def test_units_on_one_object_train_as_units_on_fresh_ones(shards) -> None:  # noqa: ANN001
+    """The in-memory shortcut (the state this object just returned) changes nothing."""
+    paths, sizes = shards
+    template, state = _template(), None
+    for index in range(2):
+        state = template.train_unit(str(paths[index]), state, UnitSpec(index, 1, 1, index, 2, sizes))
+    hopped = _hop(paths, epochs=1, sizes=sizes)._net.state_dict()
+    for name, value in template._net.state_dict().items():
+        torch.testing.assert_close(hopped[name], value, rtol=1e-5, atol=1e-6, msg=name)
