@@ -5,7 +5,8 @@ A template with :meth:`~easel.model.BaseModel.train_unit` trains unit by unit (o
 unit its state is checkpointed in the blob store and the trial row's ``progress`` says how many units are
 done, so an attempt re-issued after its worker died resumes from the last checkpoint on any worker and loses
 at most the unit that was running. Other templates train in one piece with ``train``. Every call into
-template code goes through the ``template`` object built in :meth:`TrialRunner._build_template`."""
+template code goes through the ``template`` object from :func:`easel.sandbox.open_template` (a sandbox proxy
+for uploaded code)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from easel.faults import InfrastructureError, is_infrastructure_error
 from easel.jobs import PROFILE_BATCH_SIZE, Profile, TrainBudget, lifecycle
 from easel.model import BaseModel, UnitSpec
 from easel.pruning import make_pruner
+from easel.sandbox import close_template, is_sandboxed, open_template
+from easel.settings import Settings
 from easel.tuning import Proposal, TuningChannel, shard_blob_key
 from train_worker.checkpoints import CheckpointStore
 from train_worker.context import WorkerContext
@@ -80,9 +83,10 @@ class Heartbeat:
 
 class TrialRunner:
     def __init__(self, sessions: sessionmaker[Session], channel: TuningChannel, blobs: BlobStore,
-                 worker_id: str, service_id: str | None) -> None:
+                 worker_id: str, service_id: str | None, settings: Settings | None = None) -> None:
         self.sessions, self.channel, self.blobs = sessions, channel, blobs
         self.worker_id, self.service_id = worker_id, service_id
+        self.settings = settings or Settings()
         self._classes: dict[str, type] = {}  # model id -> template class: import template code once
         self.checkpoints = CheckpointStore(blobs, channel.sub_train_job_id)
         self.data_bytes_read = 0  # training data this worker's units read (MOP: its shard), for the benchmarks
@@ -92,7 +96,9 @@ class TrialRunner:
         is not fatal here: each trial then reports the error as its own."""
         log.info("warmed up PyTorch in %.2f s", warm_up_torch())
         try:
-            self._template_class(self.setup().model)
+            model = self.setup().model
+            if not is_sandboxed(model, self.settings):  # uploaded code never runs in this process
+                self._template_class(model)
         except Exception:  # noqa: BLE001 - reported per trial by _train_and_measure
             log.warning("template did not load at start; trials will report why", exc_info=True)
 
@@ -162,13 +168,19 @@ class TrialRunner:
             except redis.RedisError:  # it expires by itself
                 log.warning("could not release the lease on trial %s", proposal.trial_id)
 
-    def _build_template(self, setup: TrialSetup, knobs: dict[str, Any]) -> BaseModel:
-        """The one place template code is instantiated: every template call below goes through this object."""
-        return self._template_class(setup.model)(**knobs)
-
     def _train_and_measure(self, proposal: Proposal) -> dict[str, Any] | None:
         setup = self.setup()
-        template = self._build_template(setup, proposal.knobs)
+        # Uploaded code runs in a sandbox (one per trial, or per unit in MOP mode) that sees only its datasets:
+        # the training set, or in MOP mode this worker's shard, and the validation set.
+        train_path = setup.train_path if proposal.unit is None else self._shard_path(int(proposal.shard or 0))
+        template = open_template(setup.model, self.blobs, self.settings, proposal.knobs,
+                                 files=[train_path, setup.val_path])
+        try:
+            return self._train(proposal, setup, template)
+        finally:
+            close_template(template)
+
+    def _train(self, proposal: Proposal, setup: TrialSetup, template: BaseModel) -> dict[str, Any] | None:
         early_stop = any(proposal.knobs.get(name) is True for name, knob in setup.model.knob_config.items()
                          if knob.get("type") == "policy" and knob.get("policy") == "EARLY_STOP")
         pruner = make_pruner(setup.budget.PRUNER) if early_stop else None
