@@ -32,6 +32,7 @@ from admin.routes import (
     inference_jobs,
     inference_live,
     models,
+    predictor_keys,
     tokens,
     train_job_events,
     train_jobs,
@@ -104,7 +105,7 @@ def create_app(settings: Settings | None = None,
         ("POST", "/models"): settings.max_template_bytes + UPLOAD_OVERHEAD,
     })
     for module in (health, tokens, users, datasets, models, train_jobs, train_job_events, trials, inference_jobs,
-                   inference_live, explanations):
+                   inference_live, predictor_keys, explanations):
         app.include_router(module.router)
     mount_dashboard(app, settings.webui_dist)  # `/` and `/ui/...`: the web dashboard (webui/), once built
     return app

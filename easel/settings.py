@@ -136,6 +136,12 @@ class Settings(BaseSettings):
                     "may have queued; requests beyond it get 429 with Retry-After")
     serving_max_inflight_instances: int = Field(
         default=200_000, ge=1, description="memory bound: instances a predictor holds in flight at most (429 beyond)")
+    predictor_key_cache_s: float = Field(
+        default=5.0, ge=0, le=300,
+        description="how long a predictor trusts its verdict on an API key; a revoked key is refused within this")
+    predictor_key_rate_limit: int = Field(
+        default=1000, ge=1, description="requests (predict, explain) one API key may make per rate window (429 beyond)")
+    predictor_key_rate_window_s: int = Field(default=1, ge=1, le=86_400, description="the per-key rate window")
     serving_topic_retention_s: float = Field(
         default=600.0, gt=0, le=7 * 86_400, description="how long the broker keeps a served request message")
 

@@ -12,7 +12,7 @@ from easel.local_stack import LocalStack
 
 TABLES = {
     "users", "datasets", "models", "train_jobs", "sub_train_jobs", "trials", "trial_logs",
-    "inference_jobs", "services", "explanations",
+    "inference_jobs", "services", "explanations", "predictor_keys",
 }
 
 
