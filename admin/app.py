@@ -46,6 +46,7 @@ from admin.state import AdminState
 from admin.version import VERSION
 from easel.api_errors import install_error_handlers
 from easel.db.migrate import upgrade
+from easel.db.roles import grant_service_roles
 from easel.launcher import Launcher
 from easel.settings import Settings, get_settings
 
@@ -73,6 +74,7 @@ UPLOAD_OVERHEAD = 1 << 20  # multipart framing and form fields around the file
 def start_up(state: AdminState) -> None:
     """Migrate, seed the superadmin, register built-ins: each idempotent, safe to repeat."""
     upgrade(state.settings.resolved_database_url)
+    grant_service_roles(state.engine)  # each service role its grants on the migrated schema (easel.db.roles)
     seed_superadmin(state.sessions, state.settings)
     names = register_builtin_templates(state.sessions)
     log.info("admin ready: built-in templates %s", ", ".join(names))
