@@ -30,7 +30,7 @@ def scratch_postgres_url(local_stack: LocalStack) -> str:
     with psycopg.connect(local_stack.postgres.superuser_conninfo("postgres"), autocommit=True) as connection:
         connection.execute("DROP DATABASE IF EXISTS easel_migrations")
         connection.execute("CREATE DATABASE easel_migrations OWNER easel_admin")
-    return local_stack.postgres.url.replace("/easel", "/easel_migrations")
+    return local_stack.postgres.url.rsplit("/", 1)[0] + "/easel_migrations"
 
 
 def test_upgrade_and_downgrade_on_postgres(scratch_postgres_url: str) -> None:
