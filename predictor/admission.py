@@ -10,7 +10,7 @@ Fair share between clients (API keys): while ``k`` keys hold work (counting the 
 to ``1/k`` of both bounds. A key within its share is admitted even when others have filled the job — its
 share is reserved for it — while a key beyond its share gets only room left under the job's bounds. So one
 key cannot starve another, and a lone key may use everything; the reserved shares can take the totals past
-the bounds by at most one share per key (never past twice the bounds).
+the bounds, never past :data:`SHARE_CEILING` times them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ import math
 from dataclasses import dataclass
 
 from easel.api_errors import Overloaded
+
+
+SHARE_CEILING = 2.0  # reserved shares may take the totals past the bounds, never past this multiple of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,10 @@ class Admission:
         over_instances = self.instances + n > self.max_instances and self.instances > 0
         if client is not None and (over_work > 0 or over_instances):
             mine_work, mine_instances, work_share, instance_share = self._share(client)
-            if mine_work + work <= work_share and mine_instances + n <= instance_share:
+            within_share = mine_work + work <= work_share and mine_instances + n <= instance_share
+            hard_cap = (self.work_s + work <= SHARE_CEILING * self.max_work_s
+                        and self.instances + n <= SHARE_CEILING * self.max_instances)
+            if within_share and hard_cap:
                 over_work, over_instances = 0.0, False  # within its reserved share
         if over_work > 0 or over_instances:
             self.refused += 1

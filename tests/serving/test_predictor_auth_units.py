@@ -172,3 +172,19 @@ def test_a_lone_key_and_anonymous_admission_keep_the_old_bounds() -> None:
         admission.admit(1, 1, "A")
     with pytest.raises(Overloaded):
         admission.admit(1, 1)
+
+
+def test_reserved_shares_never_take_the_job_past_twice_its_bounds() -> None:
+    admission = Admission(max_work_s=10.0, max_instances=10_000, batch_size=10, fastest_batch_s=0.1)
+    admission.admit(1000, 1, "A")  # 10 s: the whole bound
+    admitted: dict[str, int] = {}
+    for client in "BCDEF":  # each newcomer asks for five 1-second tasks, within its (shrinking) share
+        for _ in range(5):
+            try:
+                admission.admit(100, 1, client)
+                admitted[client] = admitted.get(client, 0) + 1
+            except Overloaded:
+                pass
+    # B's share is 5 s (A, B), C's 3.3 s, D's 2.5 s: 10 more seconds; E's first would pass twice the bound
+    assert admitted == {"B": 5, "C": 3, "D": 2}
+    assert admission.work_s == pytest.approx(2 * admission.max_work_s)
