@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from easel.api_errors import Overloaded
 
-
 SHARE_CEILING = 2.0  # reserved shares may take the totals past the bounds, never past this multiple of them
 
 
