@@ -11,15 +11,16 @@ advisor       read ``train_jobs``, ``sub_train_jobs``, ``models`` (the knob spac
               read and update ``services`` (its clean exit)
 train         read ``train_jobs``, ``sub_train_jobs``, ``models``, ``datasets``; read and update ``trials``
               (claim, result); insert ``trial_logs``; read and update ``services`` (port, clean exit)
-inference     (inference workers and explainers) read ``inference_jobs``, ``train_jobs``, ``sub_train_jobs``,
-              ``trials``, ``models``, ``datasets``; read and update ``explanations`` (claim, complete, fail);
-              read and update ``services``
+inference     (inference workers, explainers, the promotion gate's evaluation child) read ``inference_jobs``,
+              ``train_jobs``, ``sub_train_jobs``, ``trials``, ``models``, ``model_versions``, ``datasets``;
+              read and update ``explanations`` (claim, complete, fail); read and update ``services``
 predictor     read ``inference_jobs`` and update them (its URL, RUNNING); read ``train_jobs``,
-              ``sub_train_jobs``, ``trials``, ``models``; insert and read ``explanations``; read
-              ``predictor_keys`` (to verify API keys); read and update ``services``
+              ``sub_train_jobs``, ``trials``, ``models``, ``model_versions``; insert and read
+              ``explanations``; read ``predictor_keys`` (to verify API keys); read and update ``services``
 ============  ================================================================================================
 
-No service role can read ``users`` (password hashes) or write ``models``, ``datasets`` or ``predictor_keys``.
+No service role can read ``users`` (password hashes) or write ``models``, ``model_versions``, ``datasets`` or
+``predictor_keys``; none touches the registry's history, feedback or monitoring samples (admin's alone).
 ``UPDATE ... WHERE`` needs ``SELECT`` on the columns it reads, so every updated table is readable too.
 """
 
@@ -47,9 +48,9 @@ GRANTS: dict[str, dict[str, str]] = {
     "train": {"train_jobs": R, "sub_train_jobs": R, "models": R, "datasets": R, "trials": RU, "trial_logs": RI,
               "services": RU},
     "inference": {"inference_jobs": R, "train_jobs": R, "sub_train_jobs": R, "trials": R, "models": R,
-                  "datasets": R, "explanations": RU, "services": RU},
+                  "model_versions": R, "datasets": R, "explanations": RU, "services": RU},
     "predictor": {"inference_jobs": RU, "train_jobs": R, "sub_train_jobs": R, "trials": R, "models": R,
-                  "explanations": RI, "predictor_keys": R, "services": RU},
+                  "model_versions": R, "explanations": RI, "predictor_keys": R, "services": RU},
 }
 SERVICE_ROLE_NAMES = tuple(GRANTS)
 

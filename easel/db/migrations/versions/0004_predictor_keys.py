@@ -1,7 +1,7 @@
 """predictor keys: per-inference-job API keys, stored hashed
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0005 (re-chained after registry)
 Create Date: 2026-11-30
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0003"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
