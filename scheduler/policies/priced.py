@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 
 from scheduler.checks import count, real, time_left
+from scheduler.gc_pause import gc_paused
 from scheduler.plan import Plan, feasible_plan, within_deadline
 from scheduler.policies.arrival_rate import ArrivalRate
 from scheduler.policies.base import BasePolicy, LateRule
@@ -140,6 +141,7 @@ class SchedulerPolicy(BasePolicy):
                 return priced
         return self.profile
 
+    @gc_paused
     def decide(
         self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = (), now: float | None = None
     ) -> Plan:
