@@ -262,12 +262,12 @@ def section_a(per_family: int, check_every: int, seed: int, repeats: int) -> dic
     t0 = time.perf_counter()
     work = BatchWork()
     instances = {family: make_family(family, per_family, seed) for family in FAMILIES}
-    passes = [timing_pass(instances, work) for _ in range(max(1, repeats))]
-    first, first_plans = passes[0]
+    timing = [timing_pass(instances, work) for _ in range(max(1, repeats))]
+    first, first_plans = timing[0]
     families = {}
     for family, insts in instances.items():
         plans = first_plans[family][0]
-        both = [plan for _, by_family in passes for timed in by_family[family] for plan in timed]
+        both = [plan for _, by_family in timing for timed in by_family[family] for plan in timed]
         infeasible = sum(
             not within_deadline(p.total_time, d) or sum(p.counts) > n
             for (_, n, d), p in zip(insts * (len(both) // len(insts)), both, strict=True)
@@ -316,7 +316,7 @@ def section_a(per_family: int, check_every: int, seed: int, repeats: int) -> dic
         solvers[name] = stats_us(ns) | {"speedup_median_vs_milp": milp_med / stats_us(ns)["median_us"]}
     solvers["dp"]["note"] = "every 4th instance"
     solvers["milp"]["note"] = "scipy.optimize.milp (HiGHS), mip_rel_gap=0: offline and tests only"
-    runs = [timed["summary"] for timed, _ in passes]
+    runs = [timed["summary"] for timed, _ in timing]
     worst_p999 = max(r["worst_p99_9_interleaved_us"] for r in runs)
     worst_cpu = max(r["worst_cpu_time_p99_9_interleaved_us"] for r in runs)
     return {
