@@ -89,6 +89,24 @@ def split_mini_batches(n_instances: int, n_parts: int, batch_size: int, offset: 
     return sizes
 
 
+def deal_mini_batches(n_instances: int, partitions: Sequence[int], batch_size: int,
+                      offset: int = 0) -> list[tuple[int, int, int, int]]:
+    """The messages of a task: ``(partition, start, stop, share)`` per mini-batch, in sending order.
+
+    Each partition's share (:func:`split_mini_batches`) is a contiguous index range, cut into mini-batches
+    of ``batch_size`` from its start, so the one partial mini-batch is the last of its share; ``share`` is
+    the share's instance count (what a worker waits for).
+    """
+    sizes = split_mini_batches(n_instances, len(partitions), batch_size, offset)
+    messages = []
+    index = 0
+    for part, size in zip(partitions, sizes, strict=True):
+        for start in range(index, index + size, batch_size):
+            messages.append((part, start, min(start + batch_size, index + size), size))
+        index += size
+    return messages
+
+
 HEARTBEAT_S = 2.0  # how often a worker refreshes its registry record
 LIVE_S = 10.0  # a record older than this belongs to a worker that died without unregistering
 
@@ -113,6 +131,6 @@ def live_workers(records: dict[Any, Any], now: float) -> dict[str, dict[str, Any
 
 __all__ = [
     "DEAD_LETTERS_MAXLEN", "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STATUSES", "STREAM_MAXLEN",
-    "consumer_group", "dead_letters_stream", "job_keys", "live_workers", "requests_topic", "results_stream",
+    "consumer_group", "dead_letters_stream", "deal_mini_batches", "job_keys", "live_workers", "requests_topic", "results_stream",
     "split_mini_batches", "worker_record", "workers_key",
 ]

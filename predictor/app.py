@@ -68,10 +68,10 @@ from easel.kafka_io import ResilientProducer, ensure_topics, make_producer, topi
 from easel.serving import (
     DROPPED,
     SERVED,
+    deal_mini_batches,
     live_workers,
     requests_topic,
     results_stream,
-    split_mini_batches,
     workers_key,
 )
 from easel.serving_wire import encode_mini_batch, message_key
@@ -288,25 +288,20 @@ class Predictor:
 
     # -- the request path -------------------------------------------------------------------------------
     def _send(self, task: str, batch: np.ndarray | list[Any], deadline_at: float) -> None:
-        """One message per mini-batch. Whole mini-batches are dealt round-robin (the sizes say how many
-        instances each partition gets); each partition's share is contiguous in index order, cut into
-        mini-batches of ``S_mb`` from its start (so the one partial mini-batch is the last of its share)."""
+        """One message per mini-batch, whole mini-batches dealt round-robin (``deal_mini_batches``)."""
         assert self.producer is not None
         n = len(batch)
-        parts = self.partitions
-        size_mb = self.info.batch_size
-        sizes = split_mini_batches(n, len(parts), size_mb, next(self._rotation))
-        index = 0
         now = time.time()
         send, topic = self.producer.send, self.topic
-        for part, size in zip(parts, sizes, strict=True):
-            if time.time() >= deadline_at:  # answered as dropped already: sending the rest is wasted work
+        last_part = None
+        for part, start, stop, share in deal_mini_batches(n, self.partitions, self.info.batch_size,
+                                                          next(self._rotation)):
+            # answered as dropped already: sending the rest is wasted work (checked once per partition)
+            if part != last_part and time.time() >= deadline_at:
                 return
-            for start in range(index, index + size, size_mb):
-                stop = min(start + size_mb, index + size)
-                value = encode_mini_batch(task, start, deadline_at, n, size, now, batch[start:stop])
-                send(topic, value=value, key=message_key(task, start, stop - start), partition=part)
-            index += size
+            last_part = part
+            value = encode_mini_batch(task, start, deadline_at, n, share, now, batch[start:stop])
+            send(topic, value=value, key=message_key(task, start, stop - start), partition=part)
 
     async def predict(self, body: PredictIn) -> dict[str, Any]:
         started = time.perf_counter()
