@@ -31,8 +31,12 @@ def _check_one(index: int, instance: Any, shape: tuple[int, ...]) -> np.ndarray:
         array = np.asarray(instance)
     except (ValueError, TypeError, OverflowError):  # ragged nesting, or an integer like 10**400
         array = None
-    if array is None or array.dtype.kind == "O":
-        # ragged, an integer too big for any dtype, or numbers among other things
+    if array is not None and array.dtype.kind == "O":  # numbers among nulls (NaN to numpy) or other things
+        try:
+            array = np.asarray(instance, dtype=np.float32)
+        except (ValueError, TypeError, OverflowError):
+            array = None
+    if array is None:  # ragged, an integer too big for any dtype, or numbers among other things
         raise InvalidInstance(index, f"is not a regular array of numbers (the model takes {_shape_text(shape)})")
     if array.dtype.kind not in "fiu":
         raise InvalidInstance(index, f"holds {_KINDS.get(array.dtype.kind, array.dtype.name)}, not numbers "
