@@ -58,7 +58,7 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers), config=topic_config(settings))
     consumer = make_consumer(settings, group_id=consumer_group(job_id), key_deserializer=None,
                              fetch_max_wait_ms=settings.serving_fetch_wait_ms,
-                             max_partition_fetch_bytes=8 << 20, fetch_max_bytes=32 << 20)
+                             max_partition_fetch_bytes=32 << 20, fetch_max_bytes=64 << 20)  # whole mini-batches
     config = WorkerConfig(job_id=job_id, worker_id=worker_id, topic=topic, batch_size=size, policy=policy,
                           margin_s=settings.serving_margin_s, drain_s=settings.serving_drain_s,
                           metrics_port=port, service_id=service_id,

@@ -87,6 +87,7 @@ log = logging.getLogger("easel.predictor")
 # bigger tasks are checked, sent and answered in a thread, so that the loop keeps serving small ones.
 INLINE_INSTANCES = 2048
 INLINE_SEND_MESSAGES = 64
+MAX_MESSAGE_BYTES = 32 << 20  # the largest mini-batch message the producer sends (the workers fetch up to this)
 
 
 @dataclass
@@ -239,8 +240,9 @@ class Predictor:
                               config=topic_config(self.settings))
             except Exception as error:  # noqa: BLE001 - the producer reconnects anyway; the next failure retries
                 log.warning("could not ensure the requests topic (%s)", error)
+        # A message is a whole mini-batch: room for big inputs (32 images of 3x224x224 floats are 19 MB).
         return make_producer(self.settings, value_serializer=None, batch_size=1 << 20, max_block_ms=2000,
-                             enable_idempotence=False)
+                             enable_idempotence=False, max_request_size=MAX_MESSAGE_BYTES)
 
     async def stop(self) -> None:
         if self.router is not None:

@@ -172,6 +172,7 @@ def test_bad_instances_get_a_4xx_naming_the_index_and_queue_nothing(deployed: De
             "instance 2: has shape 5": [*good[:2], [1.0] * 5],
             "instance 1: expected an array of numbers shaped 1x8x8, got str": [good[0], "a picture"],
             "instance 0: contains a value that is not a finite number": [[[[None] * 8] * 8]],
+            "instance 2: holds booleans, not numbers (mixed dtypes": [*good[:2], [[[True] * 8] * 8]],
         }
         for detail, bad in cases.items():
             with pytest.raises(Invalid) as caught:
