@@ -109,8 +109,9 @@ def digits(folder: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
     return folder / "train.npz", folder / "val.npz", x[order[cut:]], y[order[cut:]]
 
 
-def train_and_deploy(settings: Any, sessions: Any, folder: Path) -> dict[str, Any]:
-    """Train the template in-process, record it as a completed trial, create the inference job."""
+def train_and_deploy(settings: Any, sessions: Any, folder: Path, cache: Path | None = None) -> dict[str, Any]:
+    """Train the template in-process (or take the one a run with the same ``cache`` trained: the data split
+    and knobs are fixed), record it as a completed trial, create the inference job."""
     import importlib.util
 
     import torch
@@ -131,10 +132,20 @@ def train_and_deploy(settings: Any, sessions: Any, folder: Path) -> dict[str, An
     train_path, val_path, x_val, y_val = digits(folder)
     torch.set_num_threads(2)
     template = cls(lr=0.05)
-    began = time.perf_counter()
-    template.train(str(train_path))
-    trained_s = time.perf_counter() - began
-    profile = template.profile(str(val_path), batch_size=BATCH, repeats=5)
+    if cache is not None and (cache / "params.safetensors").exists():  # a model trained by an earlier run
+        template.load_parameters((cache / "params.safetensors").read_bytes())
+        saved = json.loads((cache / "trained.json").read_text())
+        trained_s, profile = saved["trained_s"], saved["profile"]
+        log(f"  the model trained by an earlier run ({cache})")
+    else:
+        began = time.perf_counter()
+        template.train(str(train_path))
+        trained_s = time.perf_counter() - began
+        profile = template.profile(str(val_path), batch_size=BATCH, repeats=5)
+        if cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+            (cache / "params.safetensors").write_bytes(template.dump_parameters())
+            (cache / "trained.json").write_text(json.dumps({"trained_s": trained_s, "profile": profile}))
     torch.set_num_threads(1)
     log(f"  trained in {trained_s:.1f}s; accuracy per rate {dict(zip(profile['rates'], [round(a, 4) for a in profile['accuracy']], strict=True))}")
     with session_scope(sessions) as s:
@@ -420,25 +431,20 @@ from inference_worker.model import QueryBatch
 template = module.BenchSlicedMLP(lr=0.05)
 template.load_parameters(open(sys.argv[2], "rb").read())
 batch = np.zeros((int(sys.argv[3]), 1, 8, 8), np.float32).view(QueryBatch)
-rates = [float(r) for r in sys.argv[6].split(",")]
-rounds, seconds, gap = int(sys.argv[7]), float(sys.argv[5]), 0.3
+seconds, rates, rounds = float(sys.argv[4]), [float(r) for r in sys.argv[5].split(",")], int(sys.argv[6])
 for rate in rates:
     template.predict(batch, rate)
-start_at = float(sys.argv[4])
+print("READY", flush=True)
+sys.stdin.readline()  # GO: every process is loaded and warm
 out = {f"{r:g}": [] for r in rates}
-k = 0
 for _ in range(rounds):
     for rate in rates:
-        begin = start_at + k * (seconds + gap)
-        k += 1
-        while time.time() < begin:
-            time.sleep(0.0005)
-        end, count = begin + seconds, 0
-        while time.time() < end:
+        begin, count = time.perf_counter(), 0
+        while time.perf_counter() - begin < seconds:
             template.predict(batch, rate)
             count += 1
-        out[f"{rate:g}"].append(count * len(batch) / (time.time() - begin))
-print(json.dumps(out))
+        out[f"{rate:g}"].append(count * len(batch) / (time.perf_counter() - begin))
+print(json.dumps(out), flush=True)
 """
 
 
@@ -446,16 +452,23 @@ def bare_throughput(template_file: Path, params_file: Path, rates: list[float], 
                     rounds: int) -> dict[str, dict[str, float]]:
     """Instances/s of ``processes`` bare model processes (one thread each, S_mb batches) running at once, at
     each width in interleaved rounds (so a burst of load on the machine hits every width alike): what the
-    machine computes with no serving pipeline around the model. Per width: mean ± SE over the rounds."""
+    machine computes with no serving pipeline around the model. Per width: mean ± SE over the rounds (each
+    round's value: the processes' rates summed). The processes start together once all are warm."""
     import subprocess
 
-    start_at = time.time() + 10.0  # every process loaded and warm before the clock starts
     children = [subprocess.Popen([sys.executable, "-c", RAW_LOOP, str(template_file), str(params_file), str(BATCH),
-                                  str(start_at), str(seconds), ",".join(f"{r:g}" for r in rates), str(rounds)],
-                                 stdout=subprocess.PIPE, text=True,
+                                  str(seconds), ",".join(f"{r:g}" for r in rates), str(rounds)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                  env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
                 for _ in range(processes)]
-    outputs = [json.loads(child.communicate(timeout=60 + rounds * len(rates) * (seconds + 1))[0].strip().splitlines()[-1])
+    for child in children:
+        while child.stdout.readline().strip() != "READY":
+            if child.poll() is not None:
+                raise RuntimeError("a bare model process failed to start")
+    for child in children:
+        child.stdin.write("GO\n")
+        child.stdin.flush()
+    outputs = [json.loads(child.communicate(timeout=120 + rounds * len(rates) * seconds * 4)[0].strip().splitlines()[-1])
                for child in children]
     return {rate: mean_se([sum(o[rate][k] for o in outputs) for k in range(rounds)]) for rate in outputs[0]}
 
@@ -879,6 +892,8 @@ def main() -> int:
     parser.add_argument("--ray-python", default=os.environ.get("EASEL_BENCH_RAY_PYTHON"),
                         help="a Python that has ray[serve] (its own venv), for target (c)")
     parser.add_argument("--skip-sweep", action="store_true", help="only (a) and (c), printed, results not written")
+    parser.add_argument("--model-cache", type=Path, default=None,
+                        help="a folder to keep the trained model in between runs (training is most of the set-up)")
     args = parser.parse_args()
     began = time.perf_counter()
     fractions = [0.1, 0.4, 0.85, 1.2] if args.quick else [0.05, 0.15, 0.3, 0.55, 0.85, 1.2]
@@ -893,7 +908,7 @@ def main() -> int:
 
         settings = stack.settings
         sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
-        setup = train_and_deploy(settings, sessions, data_dir)
+        setup = train_and_deploy(settings, sessions, data_dir, args.model_cache)
         raw = raw_timings(setup["template"])
         times = raw["batch_time_s"]
         log("  raw model, one thread, S_mb=32: " + ", ".join(f"r={r:g}: {t * 1e3:.2f} ms" for r, t in times.items()))

@@ -9,6 +9,7 @@ are committed, the worker unregisters and exits; its group membership expires af
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -39,7 +40,12 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     if settings.serving_threads:
         import torch
 
+        # Deliberate: one intra-op thread per worker by default (M workers share the machine's cores, and a
+        # mini-batch of S_mb is too small for torch's thread pool to pay off), one inter-op thread (the
+        # executor runs one mini-batch at a time).
         torch.set_num_threads(settings.serving_threads)
+        with contextlib.suppress(RuntimeError):  # already set: once per process, before any parallel work
+            torch.set_num_interop_threads(1)
     deployment = load_deployment(sessions, blobs, job_id)
     size = batch_size or settings.serving_batch_size or deployment.batch_size
     model = ServedModel.load(deployment, blobs)
