@@ -260,8 +260,11 @@ def decode_entry(raw: bytes) -> Results | Ready | None:
         out = body.get("out")
         if out is not None:
             outputs = np.frombuffer(out["data"], dtype=out["dtype"]).reshape(out["shape"])
-        return Results(str(body["task"]), str(body.get("worker")), float(body.get("at", 0.0)), str(body["status"]),
-                       ranges, body.get("rate"), outputs, body.get("report"), body.get("t"))
+        results = Results(str(body["task"]), str(body.get("worker")), float(body.get("at", 0.0)), str(body["status"]),
+                          ranges, body.get("rate"), outputs, body.get("report"), body.get("t"))
+        if outputs is not None and len(outputs) != results.count:
+            raise ValueError(f"{len(outputs)} outputs for {results.count} instances")
+        return results
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"malformed results entry ({error})") from None
 

@@ -145,3 +145,5 @@ def test_mini_batch_results_answer_each_instance_once() -> None:
     assert decode_entry(msgpack.packb({"kind": "future"})) is None, "a kind this reader does not know is skipped"
     with pytest.raises(ValueError, match="malformed results entry"):
         decode_entry(msgpack.packb({"kind": "results", "task": "t"}))
+    with pytest.raises(ValueError, match="3 outputs for 4 instances"):
+        decode_entry(encode_results("t", "w", 0.0, SERVED, [(0, 4)], 1.0, rows[:3]))
