@@ -84,9 +84,10 @@ from predictor.instances import InvalidInstance, InvalidTensor, from_tensor, to_
 log = logging.getLogger("easel.predictor")
 
 # Work up to these sizes runs on the event loop (a thread hop and the GIL hand-offs it brings cost more);
-# bigger tasks are checked, sent and answered in a thread, so that the loop keeps serving small ones.
-INLINE_INSTANCES = 2048
-INLINE_SEND_MESSAGES = 64
+# bigger tasks are checked, sent and answered in a thread, so that the loop stays free for the deadline
+# timers of every task in flight (inline, a burst of 2000-instance tasks on a busy machine made answers late).
+INLINE_INSTANCES = 256
+INLINE_SEND_MESSAGES = 8
 MAX_MESSAGE_BYTES = 32 << 20  # the largest mini-batch message the producer sends (the workers fetch up to this)
 
 
