@@ -437,14 +437,16 @@ for rate in rates:
 print("READY", flush=True)
 sys.stdin.readline()  # GO: every process is loaded and warm
 out = {f"{r:g}": [] for r in rates}
+cpu = {f"{r:g}": [] for r in rates}
 for _ in range(rounds):
     for rate in rates:
-        begin, count = time.perf_counter(), 0
+        begin, began_cpu, count = time.perf_counter(), time.process_time(), 0
         while time.perf_counter() - begin < seconds:
             template.predict(batch, rate)
             count += 1
         out[f"{rate:g}"].append(count * len(batch) / (time.perf_counter() - begin))
-print(json.dumps(out), flush=True)
+        cpu[f"{rate:g}"].append((time.process_time() - began_cpu) / count)
+print(json.dumps({"throughput": out, "cpu_s_per_batch": cpu}), flush=True)
 """
 
 
@@ -470,13 +472,21 @@ def bare_throughput(template_file: Path, params_file: Path, rates: list[float], 
         child.stdin.flush()
     outputs = [json.loads(child.communicate(timeout=120 + rounds * len(rates) * seconds * 4)[0].strip().splitlines()[-1])
                for child in children]
-    return {rate: mean_se([sum(o[rate][k] for o in outputs) for k in range(rounds)]) for rate in outputs[0]}
+    return {rate: {**mean_se([sum(o["throughput"][rate][k] for o in outputs) for k in range(rounds)]),
+                   # CPU seconds per mini-batch (hardly moved by other load, unlike wall time): the model's cost
+                   "cpu_s_per_batch": statistics.median(v for o in outputs for v in o["cpu_s_per_batch"][rate])}
+            for rate in outputs[0]["throughput"]}
 
 
-def measure_saturation(services: Services, stack: Any, x: np.ndarray, rate: float, raw_times: dict[float, float],
-                       bare: dict[str, float], seconds: float, windows: int, lists_too: bool) -> dict[str, Any]:
+def measure_saturation(services: Services, stack: Any, x: np.ndarray, rate: float, bare_all: dict[str, Any],
+                       seconds: float, windows: int, lists_too: bool) -> dict[str, Any]:
     """The pipeline closed-loop at one width: throughput per window, and the serving side's CPU per instance
-    outside the model (the model's share: mini-batches run x the bare in-process time per mini-batch)."""
+    outside the model (the model's share: mini-batches run x the bare processes' CPU seconds per mini-batch).
+
+    ``projected_fraction_of_bare`` = model CPU / all serving CPU: the throughput fraction a machine with no
+    other load would see (the pipeline is CPU-bound on the same cores), which a shared machine cannot measure
+    directly — there the throughput and its bare reference are taken at different moments of other load."""
+    bare = bare_all[f"{rate:g}"]
     services.start_workers(f"fixed:{rate:g}")
     n = max(1024, int(bare["mean"] * 0.12) // BATCH * BATCH)  # ~0.1 s of the two workers' compute per task
     body = tensor_body(x, n, 30.0)
@@ -487,17 +497,20 @@ def measure_saturation(services: Services, stack: Any, x: np.ndarray, rate: floa
         cpu0, mb0 = meter.read(), services.minibatches()
         served, took = asyncio.run(closed_loop(services.url, body, 3, seconds))
         cpu1, mb1 = meter.read(), services.minibatches()
-        model_s = sum((mb1.get(r, 0.0) - mb0.get(r, 0.0)) * raw_times[float(r)] for r in mb1)
+        model_s = sum((mb1.get(r, 0.0) - mb0.get(r, 0.0)) * bare_all[r]["cpu_s_per_batch"] for r in mb1)
         cpu = {name: cpu1[name] - cpu0[name] for name in cpu1}
         outside = sum(cpu.values()) - model_s
         rows.append({"throughput_per_s": served / took, "served": served, "seconds": took,
                      "cpu_s": {k: round(v, 3) for k, v in cpu.items()}, "model_cpu_s_estimate": round(model_s, 3),
-                     "cpu_us_per_instance_outside_model": outside / served * 1e6 if served else math.nan})
+                     "cpu_us_per_instance_outside_model": outside / served * 1e6 if served else math.nan,
+                     "model_share_of_serving_cpu": model_s / sum(cpu.values()) if sum(cpu.values()) > 0 else math.nan})
     result: dict[str, Any] = {
         "rate": rate, "task_size": n, "concurrency": 3, "windows": rows,
         "throughput_per_s": mean_se([r["throughput_per_s"] for r in rows]),
         "bare_two_processes_per_s": bare,
         "cpu_us_per_instance_outside_model": mean_se([r["cpu_us_per_instance_outside_model"] for r in rows]),
+        "model_cpu_us_per_instance": bare["cpu_s_per_batch"] / BATCH * 1e6,
+        "projected_fraction_of_bare": mean_se([r["model_share_of_serving_cpu"] for r in rows]),
         "load_average": load_average(),
     }
     result["fraction_of_bare"] = result["throughput_per_s"]["mean"] / bare["mean"]
@@ -870,8 +883,18 @@ def targets(saturation: dict[str, Any], sweep: dict[str, Any], narrow_capacity: 
                         "oracle_bare_t": max(sweep["simulator"][i].values())})
     widest = max(s["workload"] for s in summary)
     out = {
+        # Met only if both say so: the wall-clock ratio (its two sides measured at different moments of the
+        # machine's other load) and the CPU projection (what the pipeline would do on idle cores).
+        "a_met": all(s["fraction_of_bare"] >= 0.85 and s["projected_fraction_of_bare"]["mean"] >= 0.85
+                     for s in saturation.values()),
         "a_saturation_ge_85pct_of_bare_at_each_width": all(s["fraction_of_bare"] >= 0.85 for s in saturation.values()),
         "a_fraction_of_bare_by_width": {r: round(s["fraction_of_bare"], 3) for r, s in saturation.items()},
+        "a_cpu_projected_ge_85pct_at_each_width": all(s["projected_fraction_of_bare"]["mean"] >= 0.85
+                                                      for s in saturation.values()),
+        "a_cpu_projected_fraction_by_width": {r: round(s["projected_fraction_of_bare"]["mean"], 3)
+                                              for r, s in saturation.items()},
+        "a_cpu_us_per_instance_outside_model_by_width": {r: round(s["cpu_us_per_instance_outside_model"]["mean"], 1)
+                                                         for r, s in saturation.items()},
         "b_sweep_reaches_1_2x_narrowest_capacity": widest >= 1.2 * narrow_capacity,
         "b_scheduler_ge_every_baseline_everywhere": all(s["ge_every_baseline"] for s in summary),
         "b_scheduler_ge_97pct_oracle_everywhere": all(s["over_oracle_in_situ"] >= 0.97 for s in summary),
@@ -917,7 +940,9 @@ def main() -> int:
                                rates, WORKERS, 2.0 if args.quick else 3.0, 3)
         log("  two bare model processes at once (instances/s): "
             + ", ".join(f"r={r}: {v['mean']:.0f}±{v['se']:.0f}" for r, v in bare.items()))
-        narrow = bare[f"{min(rates):g}"]["mean"]
+        narrow = bare[f"{min(rates):g}"]["mean"]  # measured in this run (the sweep's scale: a loaded machine's)
+        # what two processes would compute on two idle cores (CPU seconds per mini-batch): recorded beside it
+        idle_capacity = {r: WORKERS * BATCH / v["cpu_s_per_batch"] for r, v in bare.items()}
         loads["bare"] = load_average()
         services = Services(settings, sessions, setup["job_id"])
         services.start_predictor()
@@ -938,16 +963,17 @@ def main() -> int:
         saturation = {}
         for rate in rates:
             key = f"{rate:g}"
-            saturation[key] = measure_saturation(services, stack, setup["x"], rate, times, bare[key], sat_seconds, 3,
+            saturation[key] = measure_saturation(services, stack, setup["x"], rate, bare, sat_seconds, 3,
                                                  lists_too=rate == min(rates))
             sat = saturation[key]
             log(f"  r={key}: {sat['throughput_per_s']['mean']:.0f}±{sat['throughput_per_s']['se']:.0f}/s = "
-                f"{sat['fraction_of_bare']:.0%} of bare; CPU outside the model "
-                f"{sat['cpu_us_per_instance_outside_model']['mean']:.1f} µs/instance (load {sat['load_average']})")
+                f"{sat['fraction_of_bare']:.0%} of bare (CPU-projected {sat['projected_fraction_of_bare']['mean']:.0%}); "
+                f"CPU outside the model {sat['cpu_us_per_instance_outside_model']['mean']:.1f} µs/instance vs "
+                f"{sat['model_cpu_us_per_instance']:.1f} in it (load {sat['load_average']})")
 
         if args.skip_sweep:
             return 0
-        sizes = [max(BATCH, int(round(f * narrow * args.deadline))) for f in fractions]
+        sizes = [max(BATCH, math.ceil(f * narrow * args.deadline)) for f in fractions]
         log(f"(b) sweep: D = {args.deadline}s, N = {sizes}, {windows} windows of {per_window} tasks per point")
         sweep = run_sweep(services, setup, times, args.deadline, sizes, per_window, windows)
         loads["end"] = load_average()
@@ -966,7 +992,8 @@ def main() -> int:
                   "trained_s": setup["trained_s"], "rates": setup["profile"]["rates"],
                   "accuracy": setup["profile"]["accuracy"],
                   "raw_batch_time_s": {f"{r:g}": t for r, t in times.items()},
-                  "bare_two_processes_per_s": bare},
+                  "bare_two_processes_per_s": bare, "idle_two_core_capacity_per_s_from_cpu_time": idle_capacity,
+                  "narrowest_capacity_used_for_the_sweep_per_s": narrow},
         "a_saturation": saturation,
         "b_sweep": sweep, "b_summary": summary,
         "c_overhead": {"easel": overhead, "bare_hops": floors, "ray_serve_noop": ray},
