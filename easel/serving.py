@@ -23,6 +23,10 @@ result is stored (so a worker can commit its Kafka offsets right after), and the
 wait. A result that never arrives costs nothing extra: the predictor answers that instance as dropped at
 the deadline.
 
+Answers — Redis key ``easel:inference:<job id>:answers:<task>`` (expires after ``EASEL_FEEDBACK_TTL_S``): the
+predictor's answer to one request, kept so that true labels sent later (admin's ``POST .../feedback``) can be
+scored: a msgpack list with one ``[status, label, model version]`` per instance.
+
 Worker registry — Redis hash ``easel:inference:<job id>:workers``: worker id → JSON (pid, metrics port,
 partitions, policy, ``seen_at``), written when a worker has its partitions and is ready to serve, refreshed
 every ``HEARTBEAT_S`` and removed when it stops; a record not refreshed for ``LIVE_S`` is a dead worker's.
@@ -33,6 +37,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from typing import Any
+
+import msgpack
 
 SERVED = "served"
 DROPPED = "dropped"
@@ -59,6 +65,19 @@ def workers_key(job_id: str) -> str:
 
 def dead_letters_stream(job_id: str) -> str:
     return f"easel:inference:{job_id}:dead_letters"
+
+
+def answers_key(job_id: str, task: str) -> str:
+    return f"easel:inference:{job_id}:answers:{task}"
+
+
+def encode_answers(answers: Sequence[tuple[str, Any, int | None]]) -> bytes:
+    """One request's answers: ``(status, predicted label or None, model version or None)`` per instance."""
+    return msgpack.packb([list(a) for a in answers], use_bin_type=True)
+
+
+def decode_answers(raw: bytes) -> list[tuple[str, Any, int | None]]:
+    return [(str(s), label, version) for s, label, version in msgpack.unpackb(raw, raw=False)]
 
 
 def job_keys(job_id: str) -> list[str]:
@@ -131,6 +150,7 @@ def live_workers(records: dict[Any, Any], now: float) -> dict[str, dict[str, Any
 
 __all__ = [
     "DEAD_LETTERS_MAXLEN", "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STATUSES", "STREAM_MAXLEN",
-    "consumer_group", "dead_letters_stream", "deal_mini_batches", "job_keys", "live_workers", "requests_topic", "results_stream",
-    "split_mini_batches", "worker_record", "workers_key",
+    "answers_key", "consumer_group", "dead_letters_stream", "deal_mini_batches", "decode_answers", "encode_answers",
+    "job_keys", "live_workers", "requests_topic", "results_stream", "split_mini_batches", "worker_record",
+    "workers_key",
 ]

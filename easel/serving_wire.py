@@ -26,6 +26,7 @@ drops)::
      "out": {"dtype": "<f4", "shape": [32, 10], "data": <bytes>}   # numeric outputs, one row per instance
      | "values": [...],                                           # any other outputs
      "report": {...},            # on a worker's last message for its share of the task
+     "v": 3,                     # the registered model version that answered (absent: a trial deployed directly)
      "t": [polled, began, done]} # served mini-batches: when the worker polled the task, began and finished
     {"kind": "results", ..., "status": "dropped", "ranges": [[0, 32], [96, 8]]}
     {"kind": "ready", "worker": "w-1a2b"}
@@ -189,6 +190,7 @@ class Results:
     outputs: np.ndarray | list[Any] | None = None  # served: one row (or value) per instance of the ranges
     report: dict[str, Any] | None = None
     timing: list[float] | None = None
+    version: int | None = None  # the registered model version that answered
 
     @property
     def count(self) -> int:
@@ -215,8 +217,10 @@ def output_array(outputs: Any) -> np.ndarray | None:
 
 def encode_results(task: str, worker: str, at: float, status: str, ranges: Sequence[tuple[int, int]],
                    rate: float | None = None, outputs: np.ndarray | Sequence[Any] | None = None,
-                   report: dict[str, Any] | None = None, timing: Sequence[float] | None = None) -> bytes:
-    """``outputs`` (served only): an array (sent as raw bytes) or a sequence (msgpack), in range order."""
+                   report: dict[str, Any] | None = None, timing: Sequence[float] | None = None,
+                   version: int | None = None) -> bytes:
+    """``outputs`` (served only): an array (sent as raw bytes) or a sequence (msgpack), in range order;
+    ``version``: the model version the worker serves."""
     if status not in (SERVED, DROPPED):
         raise ValueError(f"status must be {SERVED!r} or {DROPPED!r}, got {status!r}")
     body: dict[str, Any] = {"kind": "results", "task": task, "worker": worker, "at": at, "status": status,
@@ -233,6 +237,8 @@ def encode_results(task: str, worker: str, at: float, status: str, ranges: Seque
         body["report"] = report
     if timing is not None:
         body["t"] = [float(t) for t in timing]
+    if version is not None:
+        body["v"] = int(version)
     return msgpack.packb(body, use_bin_type=True)
 
 
@@ -261,7 +267,8 @@ def decode_entry(raw: bytes) -> Results | Ready | None:
         if out is not None:
             outputs = np.frombuffer(out["data"], dtype=out["dtype"]).reshape(out["shape"])
         results = Results(str(body["task"]), str(body.get("worker")), float(body.get("at", 0.0)), str(body["status"]),
-                          ranges, body.get("rate"), outputs, body.get("report"), body.get("t"))
+                          ranges, body.get("rate"), outputs, body.get("report"), body.get("t"),
+                          int(body["v"]) if body.get("v") is not None else None)
         if outputs is not None and len(outputs) != results.count:
             raise ValueError(f"{len(outputs)} outputs for {results.count} instances")
         return results

@@ -82,6 +82,8 @@ class WorkerConfig:
     metrics_port: int | None = None
     service_id: str | None = None
     leave_group: bool = False  # send LeaveGroup on stop (see InferenceWorker.drain)
+    model_version: int | None = None  # the registered version served, named in every result
+    model_version_id: str | None = None
     # Re-creates the requests topic if it is gone (a restarted in-memory broker); called while the worker has
     # no partitions. Clients never auto-create it: that would make a one-partition topic.
     ensure_topic: Callable[[], None] | None = None
@@ -256,7 +258,7 @@ class Executor:
         ranges = [(h.batch.start, h.batch.count) for h in held]
         payload = encode_results(group.task, self.config.worker_id, self.clock(), status, ranges,
                                  rate if status == SERVED else None, outputs if status == SERVED else None,
-                                 report, timing)
+                                 report, timing, self.config.model_version)
         if report is not None and log.isEnabledFor(logging.DEBUG):
             log.debug("task %s share done %.4f s before its deadline: served %d, dropped %d, rates %s, replans %d",
                       group.task[:8], group.deadline_at - self.clock(), report["served"], report["dropped"],
@@ -379,7 +381,10 @@ class InferenceWorker:
             self.metrics.queued.set(self.book.queued_instances())
         self.commit()
         self._update_lag()
-        if self._assigned and now - self._announced >= HEARTBEAT_S:
+        # Refreshed while alive once it has served, partitions or not: in the middle of a rebalance (a rolling
+        # update's, a relaunch's) it is about to serve again, and letting every record go stale then would make
+        # the predictor refuse requests as if no worker were alive.
+        if (self._assigned or self.ready.is_set()) and now - self._announced >= HEARTBEAT_S:
             self.announce(event=False)
         self._check_topic(now)
 
@@ -398,7 +403,8 @@ class InferenceWorker:
             if where is not None:
                 task, start, count = where
                 pipe.xadd(self.executor.stream, {"m": encode_results(task, self.config.worker_id, time.time(),
-                                                                     DROPPED, [(start, count)])},
+                                                                     DROPPED, [(start, count)],
+                                                                     version=self.config.model_version)},
                           maxlen=STREAM_MAXLEN, approximate=True)
             pipe.execute()
         except redis.RedisError:
@@ -468,9 +474,11 @@ class InferenceWorker:
             log.info("worker %s stopped", self.config.worker_id)
 
     def record_service(self, metrics_port: int) -> None:
-        """Put the metrics port on this worker's ``services`` row (how operators and tests find it)."""
+        """Put the metrics port and the model version on this worker's ``services`` row (how operators, tests and a
+        rolling update find it); written once the model is loaded and calibrated, so it also says "ready"."""
         if self.sessions is None or not self.config.service_id:
             return
         with session_scope(self.sessions) as session:
             session.execute(update(Service).where(Service.id == self.config.service_id)
-                            .values(port=metrics_port, heartbeat_at=datetime.now(UTC)))
+                            .values(port=metrics_port, heartbeat_at=datetime.now(UTC),
+                                    model_version_id=self.config.model_version_id))

@@ -16,10 +16,11 @@ job's queued work (expected compute seconds) or instances in flight would exceed
 ``unavailable`` when no inference worker is alive (``/health`` says the same) — a clear error, not a hang.
 
 The response lists, per instance, its prediction (label and probabilities), status (``served`` or
-``dropped``), the slice rate used and its latency, and the task's totals (see :func:`build_response`); JSON
-(orjson) by default, msgpack for clients that send ``Accept: application/msgpack``. Instances come as a list
-(JSON or msgpack), or — msgpack only, the fast form — as one tensor ``{"dtype": "<f4", "shape": [N, ...],
-"data": <bytes>}``.
+``dropped``), the slice rate used, its latency, the worker and the model version that answered it (per
+instance: during a rolling update one request may be answered by both versions), and the task's totals (see
+:func:`build_response`); JSON (orjson) by default, msgpack for clients that send ``Accept:
+application/msgpack``. Instances come as a list (JSON or msgpack), or — msgpack only, the fast form — as one
+tensor ``{"dtype": "<f4", "shape": [N, ...], "data": <bytes>}``.
 ``GET /health`` tells how many workers are ready; ``GET /metrics`` is Prometheus text.
 """
 
@@ -68,7 +69,9 @@ from easel.kafka_io import ResilientProducer, ensure_topics, make_producer, topi
 from easel.serving import (
     DROPPED,
     SERVED,
+    answers_key,
     deal_mini_batches,
+    encode_answers,
     live_workers,
     requests_topic,
     results_stream,
@@ -366,9 +369,22 @@ class Predictor:
             self.metrics.late_answers.inc()
         elapsed = time.perf_counter() - started
         if waiter.n > INLINE_INSTANCES:
-            return await asyncio.to_thread(build_response, task, waiter, self.info, body.deadline_s, elapsed,
-                                           self.metrics)
-        return build_response(task, waiter, self.info, body.deadline_s, elapsed, self.metrics)
+            response = await asyncio.to_thread(build_response, task, waiter, self.info, body.deadline_s, elapsed,
+                                               self.metrics)
+        else:
+            response = build_response(task, waiter, self.info, body.deadline_s, elapsed, self.metrics)
+        self._keep_answers(task, response)
+        return response
+
+    def _keep_answers(self, task: str, response: dict[str, Any]) -> None:
+        """Keep the answers for feedback (true labels sent later by request id), off the answer's path."""
+        if self.redis is None:
+            return
+        payload = encode_answers([(p["status"], (p["prediction"] or {}).get("label"), p.get("model_version"))
+                                  for p in response["predictions"]])
+        saving = asyncio.ensure_future(self.redis.set(answers_key(self.info.job_id, task), payload,
+                                                      ex=self.settings.feedback_ttl_s))
+        saving.add_done_callback(_log_keep_failure)
 
     def _batch(self, body: PredictIn) -> np.ndarray | list[Any]:
         instances = body.instances
@@ -389,6 +405,11 @@ class Predictor:
 
 
 LATE_MARGIN_S = 0.5  # an answer later than deadline + this is counted late (a busy 2-core machine's jitter)
+
+
+def _log_keep_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("could not keep a request's answers for feedback: %s", future.exception())
 
 
 def _log_send_failure(future: asyncio.Future[None]) -> None:
@@ -433,6 +454,7 @@ def build_response(task: str, waiter: TaskWaiter, info: JobInfo, deadline_s: flo
     status = waiter.status
     names = waiter.worker_names
     workers_of = [names[w] if w >= 0 else None for w in waiter.workers.tolist()]
+    versions_of = [v if v >= 0 else None for v in waiter.versions.tolist()]
     answered = status != 0
     latencies = np.round(np.where(answered, waiter.answered_at, elapsed_s), 6).tolist()
     predictions: list[dict[str, Any] | None] = [None] * n
@@ -446,12 +468,13 @@ def build_response(task: str, waiter: TaskWaiter, info: JobInfo, deadline_s: flo
         expected += count * info.accuracy.get(float(rate), 0.0) if rate is not None else 0.0
         for i, prediction in zip(block.indices.tolist(), _predictions(block.outputs, info.classes), strict=True):
             predictions[i] = {"index": i, "status": SERVED, "prediction": prediction, "slice_rate": rate,
-                              "latency_s": latencies[i], "worker": workers_of[i]}
+                              "latency_s": latencies[i], "worker": workers_of[i],
+                              "model_version": versions_of[i]}
     served = 0  # an instance answered served without outputs (a malformed entry) has no prediction: dropped
     for i in range(n):
         if predictions[i] is None:
             predictions[i] = {"index": i, "status": DROPPED, "prediction": None, "slice_rate": None,
-                              "latency_s": latencies[i], "worker": workers_of[i]}
+                              "latency_s": latencies[i], "worker": workers_of[i], "model_version": versions_of[i]}
         else:
             served += 1
     workers: dict[str, dict[str, Any]] = {}

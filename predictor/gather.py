@@ -54,7 +54,7 @@ class TaskWaiter:
     """
 
     __slots__ = ("answered_at", "blocks", "duplicates", "event", "n", "remaining", "reports", "sent_at", "started",
-                 "status", "worker_names", "workers")
+                 "status", "versions", "worker_names", "workers")
 
     def __init__(self, n: int, started: float) -> None:
         self.n = n
@@ -63,6 +63,7 @@ class TaskWaiter:
         self.status = np.zeros(n, np.int8)  # 0 unanswered, SERVED_CODE, DROPPED_CODE
         self.answered_at = np.zeros(n)  # seconds after ``started``
         self.workers = np.full(n, -1, np.int32)  # index into worker_names
+        self.versions = np.full(n, -1, np.int64)  # the model version that answered each instance (-1: none)
         self.worker_names: list[str] = []
         self.blocks: list[ServedBlock] = []
         self.remaining = n
@@ -95,6 +96,7 @@ class TaskWaiter:
                 self.status[first:stop][fresh] = code
                 self.answered_at[first:stop][fresh] = now - self.started
                 self.workers[first:stop][fresh] = worker
+                self.versions[first:stop][fresh] = -1 if results.version is None else results.version
                 self.remaining -= taken
                 if served and results.outputs is not None:
                     rows = slice(row + first - start, row + stop - start)

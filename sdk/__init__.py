@@ -28,9 +28,12 @@ from sdk.types import (
     Explanation,
     Health,
     InferenceJob,
+    InferenceJobUpdate,
     Model,
+    ModelVersion,
     Page,
     Service,
+    StageChange,
     SubTrainJob,
     Token,
     TrainBudget,
@@ -38,11 +41,12 @@ from sdk.types import (
     Trial,
     TrialLog,
     User,
+    Verdict,
 )
 
 __all__ = [
     "ApiError", "Client", "Conflict", "ConnectionFailed", "Dataset", "EaselError", "Explanation", "Forbidden", "Health",
-    "InferenceJob", "Invalid", "Model", "NotFound", "Page", "PayloadTooLarge", "ProgressReader", "ServerError",
-    "Service", "SubTrainJob", "Token", "TrainBudget", "TrainJob", "Trial", "TrialLog", "Unauthorized",
-    "Unavailable", "UnsupportedFormat", "User",
+    "InferenceJob", "InferenceJobUpdate", "Invalid", "Model", "ModelVersion", "NotFound", "Page", "PayloadTooLarge",
+    "ProgressReader", "ServerError", "Service", "StageChange", "SubTrainJob", "Token", "TrainBudget", "TrainJob",
+    "Trial", "TrialLog", "Unauthorized", "Unavailable", "UnsupportedFormat", "User", "Verdict",
 ]

@@ -14,13 +14,14 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admin.state import AdminState
 from easel.db.enums import ServiceKind
-from easel.db.models import InferenceJob, Service, TrainJob
+from easel.db.models import InferenceJob, ModelVersion, Service, TrainJob
 from easel.db.session import session_scope
 from easel.explanations import job_keys as explanation_keys
 from easel.jobs import InferenceJobBudget, TrainBudget, lifecycle
@@ -90,6 +91,40 @@ def _workers(kind: ServiceKind, name: str, env: dict[str, str], count: int, gpus
             for index in range(count)]
 
 
+VERSION_ENV = "EASEL_MODEL_VERSION_ID"
+
+
+def worker_version_id(command: dict[str, Any] | None) -> str | None:
+    """The model version an inference worker was launched to load (None: the job's, at its start)."""
+    return ((command or {}).get("env") or {}).get(VERSION_ENV)
+
+
+def version_worker_specs(job: InferenceJob, app: str, version: int, model_version: ModelVersion) -> list[ServiceSpec]:
+    """``budget.WORKERS`` inference workers that load ``model_version`` (told by ``EASEL_MODEL_VERSION_ID``, which
+    a relaunch keeps); their slot names carry the version, so each version's workers are slots of their own."""
+    budget = InferenceJobBudget.from_stored(job.budget)
+    env = {**_base_env(), "EASEL_INFERENCE_JOB_ID": job.id, VERSION_ENV: model_version.id}
+    return _workers(ServiceKind.INFERENCE_WORKER, f"inference-worker-{app}-v{version}-{job.id[:8]}-m{model_version.number}",
+                    env, budget.WORKERS, budget.GPU_COUNT,
+                    _python_module("inference_worker", "--inference-job-id", job.id), inference_job_id=job.id)
+
+
+def start_services(state: AdminState, specs: list[ServiceSpec]) -> list[str]:
+    """Start every spec; if one fails, stop those already started and re-raise. The started services' ids."""
+    started: list[str] = []
+    try:
+        for spec in specs:
+            started.append(state.launcher.start(spec).id)
+    except Exception:
+        for service_id in started:
+            try:
+                state.launcher.stop(service_id)
+            except Exception:  # noqa: BLE001 - best effort while unwinding
+                log.exception("could not stop service %s while unwinding a failed launch", service_id)
+        raise
+    return started
+
+
 def predictor_url(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     return f"http://{shown}:{port}"
@@ -122,7 +157,8 @@ def launch_train_job(state: AdminState, train_job_id: str) -> None:
 
 
 def launch_inference_job(state: AdminState, inference_job_id: str, app: str, version: int) -> None:
-    """Start the predictor and inference workers of a committed inference job.
+    """Start the predictor and inference workers of a committed inference job (its workers load the registered
+    model version the job serves, when it serves one).
 
     The predictor's port is chosen here and its URL recorded on the job at once (the predictor records it
     again, with the port it really bound, when it starts).
@@ -132,6 +168,9 @@ def launch_inference_job(state: AdminState, inference_job_id: str, app: str, ver
         host = state.settings.predictor_host
         port = free_port(host if host not in ("0.0.0.0", "::", "") else "127.0.0.1")
         specs = inference_job_specs(job, app, version, host=host, port=port, explainers=state.settings.explainers)
+        if job.model_version_id is not None:
+            workers = version_worker_specs(job, app, version, session.get_one(ModelVersion, job.model_version_id))
+            specs = [s for s in specs if s.kind != ServiceKind.INFERENCE_WORKER] + workers
         job.predictor_url = predictor_url(host, port)
     _launch(state, specs, lambda session: lifecycle.mark_inference_job_errored(session, inference_job_id))
 
@@ -189,5 +228,6 @@ def inference_job_services(session: Session, job_id: str) -> list[Service]:
 
 __all__ = [
     "inference_job_services", "inference_job_specs", "launch_inference_job", "launch_train_job",
-    "predictor_url", "stop_inference_job", "stop_services", "sub_train_job_services", "train_job_specs",
+    "predictor_url", "start_services", "stop_inference_job", "stop_services", "sub_train_job_services",
+    "train_job_specs", "version_worker_specs", "worker_version_id",
 ]

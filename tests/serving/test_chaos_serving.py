@@ -163,12 +163,14 @@ def test_a_killed_predictor_is_relaunched_on_its_url(deployed: Deployed, session
         wait_for(lambda: steady.snapshot().served >= 4 * N, 60, "serving before the kill")
         os.kill(predictor.pid, signal.SIGKILL)
         wait_full_strength(sessions, serving_settings, deployed, 90, "a relaunched predictor")
-        served_before = steady.snapshot().served
-        wait_for(lambda: steady.snapshot().served >= served_before + 4 * N, 60, "serving after the relaunch")
+        at_relaunch = steady.snapshot()
+        wait_for(lambda: steady.snapshot().served >= at_relaunch.served + 4 * N, 60, "serving after the relaunch")
     tally = steady.tally
-    # Requests in flight on the killed process were lost with it (the client got an error, not a hang);
-    # every request the new predictor accepted was answered.
-    assert tally.lost_in_flight <= LOAD["threads"], tally
+    # Requests sent to the killed process were lost with it (the client got an error, not a hang): the one in
+    # flight on each thread, and any retry that reached the dying process's listen backlog before the kernel
+    # closed it — so their number is not bounded by the thread count. What is bounded: nothing is lost once
+    # the replacement serves, and every request the new predictor accepted was answered.
+    assert tally.lost_in_flight == at_relaunch.lost_in_flight, (at_relaunch, tally)
     assert tally.unanswered == tally.lost_in_flight * N and tally.other_errors == 0, tally
     assert tally.served + tally.dropped == tally.instances_accepted, tally
     predictors = services(sessions, deployed.job.id, ServiceKind.PREDICTOR)
