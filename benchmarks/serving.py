@@ -136,7 +136,7 @@ def train_and_deploy(settings: Any, sessions: Any, folder: Path, cache: Path | N
         template.load_parameters((cache / "params.safetensors").read_bytes())
         saved = json.loads((cache / "trained.json").read_text())
         trained_s, profile = saved["trained_s"], saved["profile"]
-        log(f"  the model trained by an earlier run ({cache})")
+        log(f"  the model trained by an earlier run ({cache}; training took {trained_s:.0f} s there)")
     else:
         began = time.perf_counter()
         template.train(str(train_path))
@@ -147,7 +147,7 @@ def train_and_deploy(settings: Any, sessions: Any, folder: Path, cache: Path | N
             (cache / "params.safetensors").write_bytes(template.dump_parameters())
             (cache / "trained.json").write_text(json.dumps({"trained_s": trained_s, "profile": profile}))
     torch.set_num_threads(1)
-    log(f"  trained in {trained_s:.1f}s; accuracy per rate {dict(zip(profile['rates'], [round(a, 4) for a in profile['accuracy']], strict=True))}")
+    log(f"  trained ({trained_s:.1f}s); accuracy per rate {dict(zip(profile['rates'], [round(a, 4) for a in profile['accuracy']], strict=True))}")
     with session_scope(sessions) as s:
         user = User(email="bench@easel.local", password_hash="-", role=UserRole.MODEL_DEVELOPER)
         s.add(user)
@@ -387,15 +387,26 @@ class CpuMeter:
                 continue
 
     def read(self) -> dict[str, float]:
+        """Per process, its CPU seconds and its live descendants' (a worker's model runs in its sandbox child,
+        which ``children_user`` would count only once it had exited)."""
         import psutil
 
         out = {}
         for name, process in self.processes.items():
             try:
-                times = process.cpu_times()
-                out[name] = times.user + times.system + times.children_user + times.children_system
+                family = [process, *process.children(recursive=True)]
             except psutil.NoSuchProcess:
                 out[name] = math.nan
+                continue
+            total = 0.0
+            for member in family:
+                try:
+                    times = member.cpu_times()
+                except psutil.NoSuchProcess:  # a descendant that just ended: its time is in children_*
+                    continue
+                total += times.user + times.system + (times.children_user + times.children_system
+                                                      if member is process else 0.0)
+            out[name] = total
         return out
 
 
