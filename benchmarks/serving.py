@@ -211,6 +211,9 @@ def raw_timings(template: Any, repeats: int = 30) -> dict[str, Any]:
     return {"batch_time_s": times, "one_instance_s": statistics.median(samples)}
 
 
+AUTH: dict[str, str] = {}  # the job's API key as a header, once the predictor is started
+
+
 class Services:
     """The predictor (kept) and the workers (restarted per policy), through the local launcher."""
 
@@ -233,8 +236,11 @@ class Services:
         from easel.db.enums import ServiceKind
         from easel.db.models import InferenceJob
         from easel.db.session import session_scope
+        from easel.predictor_keys import issue_key
         from easel.stack.process import free_port
 
+        with session_scope(self.sessions) as session:  # the predictor answers only its job's API keys
+            AUTH["Authorization"] = f"Bearer {issue_key(session, self.job_id, 'benchmark')[1]}"
         port = free_port()
         self.predictor = self.launcher.start(self._spec("predictor", ServiceKind.PREDICTOR, "predictor",
                                                         "--port", str(port))).id
@@ -416,7 +422,7 @@ async def closed_loop(url: str, body: bytes, concurrency: int, seconds: float) -
     import msgpack
 
     served = 0
-    async with httpx.AsyncClient(timeout=120) as client:
+    async with httpx.AsyncClient(timeout=120, headers=AUTH) as client:
         end = time.perf_counter() + seconds
 
         async def loop() -> None:
@@ -537,7 +543,7 @@ async def send_tasks(url: str, body: bytes, n_tasks: int, interval: float, timeo
     import httpx
     import msgpack
 
-    async with httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=64)) as client:
+    async with httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=64), headers=AUTH) as client:
         loop = asyncio.get_running_loop()
         start = loop.time() + 0.05
 
@@ -724,7 +730,7 @@ def stage_totals(url: str) -> dict[str, tuple[float, float]]:
     from prometheus_client.parser import text_string_to_metric_families
 
     totals: dict[str, list[float]] = {}
-    text = httpx.get(f"{url}/metrics", timeout=10).text
+    text = httpx.get(f"{url}/metrics", timeout=10, headers=AUTH).text
     for family in text_string_to_metric_families(text):
         if family.name != "easel_predictor_stage_seconds":
             continue
@@ -737,12 +743,13 @@ def stage_totals(url: str) -> dict[str, tuple[float, float]]:
     return {stage: (v[0], v[1]) for stage, v in totals.items()}
 
 
-def round_trips(url: str, body: dict[str, Any], requests: int, served_only: bool) -> list[float]:
+def round_trips(url: str, body: dict[str, Any], requests: int, served_only: bool,
+                headers: dict[str, str] | None = None) -> list[float]:
     """Sequential POSTs, each timed by the client (after 10 unmeasured): the seconds of each round trip."""
     import httpx
 
     rtts = []
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=headers or {}) as client:
         for i in range(requests + 10):
             began = time.perf_counter()
             response = client.post(url, json=body)
@@ -759,7 +766,7 @@ def measure_overhead(url: str, x: np.ndarray, compute_s: float, requests: int, r
     ``compute`` stage mean), p50 per repeat; and the per-stage means."""
     body = {"instances": [x[0].tolist()], "deadline_s": 2.0}
     before = stage_totals(url)
-    runs = [round_trips(f"{url}/predict", body, requests, served_only=True) for _ in range(repeats)]
+    runs = [round_trips(f"{url}/predict", body, requests, served_only=True, headers=AUTH) for _ in range(repeats)]
     after = stage_totals(url)
     stages = {stage: round((total - before.get(stage, (0.0, 0.0))[0])
                            / max(count - before.get(stage, (0.0, 0.0))[1], 1) * 1e3, 3)
