@@ -1,30 +1,20 @@
-"""The serving wire: where an inference job's requests and results travel, and in what format.
+"""The serving contract: where an inference job's requests and results travel (their bytes: :mod:`easel.serving_wire`).
 
 The predictor and the inference workers are separate services that never import each other; this module is
 the contract between them (as :mod:`easel.tuning` is between the advisor and the train workers).
 
 Requests — Kafka topic ``easel.inference.<job id>.requests`` with one partition per inference worker (the
-workers form one consumer group, ``easel.inference.<job id>.workers``). Each instance of a task is one
-message (msgpack map, never pickle)::
-
-    {"task": "9f1c...", "index": 17, "deadline_at": 1718000000.25, "n": 300, "n_part": 150,
-     "sent_at": 1718000000.01, "x": <float32 bytes>, "shape": [1, 8, 8]}      # numeric instances
-    {... "value": <any msgpack value>}                                       # anything else
-
-``n`` is the task's instance count and ``n_part`` how many of them went to this message's partition, so a
-worker knows when it holds its whole share. The message key is ``<task>/<part>``; the partition is chosen
-explicitly: a task's mini-batches are dealt round-robin across the partitions (SINGA-Easy §3.2), so every
-worker plans its own share.
+workers form one consumer group, ``easel.inference.<job id>.workers``). Each message carries one mini-batch
+of one task: a small header and the tensor's raw bytes (the format is :mod:`easel.serving_wire`'s). The
+partition is chosen explicitly: a task's mini-batches are dealt round-robin across the partitions
+(SINGA-Easy §3.2, :func:`split_mini_batches`), so every worker plans its own share.
 
 Results — Redis stream ``easel:inference:<job id>:results`` (one per job, read by the job's predictor with
-one blocking ``XREAD``). Each entry has one field ``m``, a msgpack map::
+one blocking ``XREAD``): one entry per answered mini-batch (or batch of drops), and ``ready`` entries when a
+worker gets its partitions (format: :mod:`easel.serving_wire`).
 
-    {"kind": "results", "task": "9f1c...", "worker": "w-1a2b", "at": 1718000000.2,
-     "items": [[17, "served", 0.5, [0.01, 0.9, ...]], [18, "dropped", null, null], ...],
-     "report": {...},          # present on a worker's last message for its share of the task
-     "v": 3,                   # the registered model version that answered (absent: a trial deployed directly)
-     "t": [1718000000.05, 1718000000.06, 1718000000.19]}   # served mini-batches: polled, began, done
-    {"kind": "ready", "worker": "w-1a2b"}
+Dead letters — Redis stream ``easel:inference:<job id>:dead_letters`` (capped): request messages a worker could
+not read (a corrupt header), with why, where they were and their key; their instances are answered dropped.
 
 Why Redis and not a Kafka results topic: a result is worth something only until its task's deadline, so it
 needs no durability or replay; what it needs is low latency to one known reader. ``XADD`` returns once the
@@ -46,16 +36,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import msgpack
-import numpy as np
 
 SERVED = "served"
 DROPPED = "dropped"
 STATUSES = (SERVED, DROPPED)
 STREAM_MAXLEN = 10_000  # results entries kept (approximately) per job; each holds one mini-batch's answers
+DEAD_LETTERS_MAXLEN = 1_000  # dead letters kept (approximately) per job, for an operator to inspect
 
 
 def requests_topic(job_id: str) -> str:
@@ -74,6 +63,10 @@ def workers_key(job_id: str) -> str:
     return f"easel:inference:{job_id}:workers"
 
 
+def dead_letters_stream(job_id: str) -> str:
+    return f"easel:inference:{job_id}:dead_letters"
+
+
 def answers_key(job_id: str, task: str) -> str:
     return f"easel:inference:{job_id}:answers:{task}"
 
@@ -89,48 +82,7 @@ def decode_answers(raw: bytes) -> list[tuple[str, Any, int | None]]:
 
 def job_keys(job_id: str) -> list[str]:
     """Every Redis key an inference job uses (for clean-up once it has stopped)."""
-    return [results_stream(job_id), workers_key(job_id)]
-
-
-# -- requests ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One instance of a task, as a worker receives it."""
-
-    task: str
-    index: int
-    deadline_at: float
-    n: int
-    n_part: int
-    sent_at: float
-    array: np.ndarray | None  # numeric instances
-    value: Any = None  # any other instance
-
-    @property
-    def instance(self) -> Any:
-        return self.array if self.array is not None else self.value
-
-
-def encode_request(task: str, index: int, deadline_at: float, n: int, n_part: int, sent_at: float,
-                   instance: np.ndarray | Any) -> bytes:
-    body: dict[str, Any] = {"task": task, "index": index, "deadline_at": deadline_at, "n": n, "n_part": n_part,
-                            "sent_at": sent_at}
-    if isinstance(instance, np.ndarray):
-        body["x"] = np.ascontiguousarray(instance, dtype="<f4").tobytes()
-        body["shape"] = list(instance.shape)
-    else:
-        body["value"] = instance
-    return msgpack.packb(body, use_bin_type=True)
-
-
-def decode_request(raw: bytes) -> Request:
-    body = msgpack.unpackb(raw, raw=False)
-    x = body.get("x")
-    array = None
-    if x is not None:
-        array = np.frombuffer(x, dtype="<f4").reshape(body["shape"])
-    return Request(str(body["task"]), int(body["index"]), float(body["deadline_at"]), int(body["n"]),
-                   int(body["n_part"]), float(body.get("sent_at", 0.0)), array, body.get("value"))
+    return [results_stream(job_id), workers_key(job_id), dead_letters_stream(job_id)]
 
 
 def split_mini_batches(n_instances: int, n_parts: int, batch_size: int, offset: int = 0) -> list[int]:
@@ -156,32 +108,22 @@ def split_mini_batches(n_instances: int, n_parts: int, batch_size: int, offset: 
     return sizes
 
 
-# -- results ----------------------------------------------------------------------------------------------
-Item = tuple[int, str, float | None, Any]  # (index, status, slice rate, output)
+def deal_mini_batches(n_instances: int, partitions: Sequence[int], batch_size: int,
+                      offset: int = 0) -> list[tuple[int, int, int, int]]:
+    """The messages of a task: ``(partition, start, stop, share)`` per mini-batch, in sending order.
 
-
-def encode_results(task: str, worker: str, items: Sequence[Item], at: float,
-                   report: dict[str, Any] | None = None, timing: Sequence[float] | None = None,
-                   version: int | None = None) -> bytes:
-    """``timing``: when the worker polled the task, began and finished the mini-batch (wall clock), so the
-    predictor can split each answer's latency into stages; ``version``: the model version the worker serves."""
-    body: dict[str, Any] = {"kind": "results", "task": task, "worker": worker, "at": at,
-                            "items": [list(item) for item in items]}
-    if report is not None:
-        body["report"] = report
-    if timing is not None:
-        body["t"] = [float(t) for t in timing]
-    if version is not None:
-        body["v"] = int(version)
-    return msgpack.packb(body, use_bin_type=True)
-
-
-def encode_ready(worker: str) -> bytes:
-    return msgpack.packb({"kind": "ready", "worker": worker}, use_bin_type=True)
-
-
-def decode_entry(raw: bytes) -> dict[str, Any]:
-    return msgpack.unpackb(raw, raw=False)
+    Each partition's share (:func:`split_mini_batches`) is a contiguous index range, cut into mini-batches
+    of ``batch_size`` from its start, so the one partial mini-batch is the last of its share; ``share`` is
+    the share's instance count (what a worker waits for).
+    """
+    sizes = split_mini_batches(n_instances, len(partitions), batch_size, offset)
+    messages = []
+    index = 0
+    for part, size in zip(partitions, sizes, strict=True):
+        for start in range(index, index + size, batch_size):
+            messages.append((part, start, min(start + batch_size, index + size), size))
+        index += size
+    return messages
 
 
 HEARTBEAT_S = 2.0  # how often a worker refreshes its registry record
@@ -207,8 +149,8 @@ def live_workers(records: dict[Any, Any], now: float) -> dict[str, dict[str, Any
 
 
 __all__ = [
-    "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STATUSES", "STREAM_MAXLEN", "Item", "Request", "answers_key",
-    "consumer_group", "decode_answers", "decode_entry", "encode_answers", "decode_request", "encode_ready", "encode_request", "encode_results", "job_keys",
-    "live_workers", "requests_topic",
-    "results_stream", "split_mini_batches", "worker_record", "workers_key",
+    "DEAD_LETTERS_MAXLEN", "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STATUSES", "STREAM_MAXLEN",
+    "answers_key", "consumer_group", "dead_letters_stream", "deal_mini_batches", "decode_answers", "encode_answers",
+    "job_keys", "live_workers", "requests_topic", "results_stream", "split_mini_batches", "worker_record",
+    "workers_key",
 ]

@@ -9,6 +9,7 @@ are committed, the worker unregisters and exits; its group membership expires af
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -39,7 +40,12 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     if settings.serving_threads:
         import torch
 
+        # Deliberate: one intra-op thread per worker by default (M workers share the machine's cores, and a
+        # mini-batch of S_mb is too small for torch's thread pool to pay off), one inter-op thread (the
+        # executor runs one mini-batch at a time).
         torch.set_num_threads(settings.serving_threads)
+        with contextlib.suppress(RuntimeError):  # already set: once per process, before any parallel work
+            torch.set_num_interop_threads(1)
     # A rolling update's new workers are told which version to load; the others serve the job's current one.
     deployment = load_deployment(sessions, blobs, job_id, os.environ.get("EASEL_MODEL_VERSION_ID") or None)
     size = batch_size or settings.serving_batch_size or deployment.batch_size
@@ -59,7 +65,7 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers), config=topic_config(settings))
     consumer = make_consumer(settings, group_id=consumer_group(job_id), key_deserializer=None,
                              fetch_max_wait_ms=settings.serving_fetch_wait_ms,
-                             max_partition_fetch_bytes=8 << 20, fetch_max_bytes=32 << 20)
+                             max_partition_fetch_bytes=32 << 20, fetch_max_bytes=64 << 20)  # whole mini-batches
     config = WorkerConfig(job_id=job_id, worker_id=worker_id, topic=topic, batch_size=size, policy=policy,
                           margin_s=settings.serving_margin_s, drain_s=settings.serving_drain_s,
                           metrics_port=port, service_id=service_id, model_version=deployment.model_version,

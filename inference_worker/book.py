@@ -12,35 +12,36 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from easel.serving import Request
+from easel.serving_wire import MiniBatch
 
 
 @dataclass(slots=True)
 class Held:
-    """One polled message: the decoded request and where it came from."""
+    """One polled message — a mini-batch — and where it came from."""
 
-    request: Request
+    batch: MiniBatch
     partition: int
     offset: int
 
 
 @dataclass(slots=True)
 class Group:
-    """The instances of one task this worker holds (possibly from several partitions after a rebalance)."""
+    """The mini-batches of one task this worker holds (possibly from several partitions after a rebalance)."""
 
     task: str
     deadline_at: float
     first_seen: float
     items: list[Held] = field(default_factory=list)
-    expected: dict[int, int] = field(default_factory=dict)  # partition -> the task's n_part there
-    indices: set[int] = field(default_factory=set)
+    expected: dict[int, int] = field(default_factory=dict)  # partition -> the task's n_part (instances) there
+    starts: set[int] = field(default_factory=set)  # the first index of each mini-batch held
+    instances: int = 0
 
     @property
     def complete(self) -> bool:
-        return len(self.items) >= sum(self.expected.values())
+        return self.instances >= sum(self.expected.values())
 
     def n_mb(self, batch_size: int) -> int:
-        return math.ceil(len(self.items) / batch_size)
+        return math.ceil(self.instances / batch_size)
 
 
 class OffsetTracker:
@@ -138,11 +139,11 @@ class TaskBook:
         """Instances of ``task`` waiting in the book (the part of a share that arrived after the rest was taken)."""
         with self._cond:
             group = self._groups.get(task)
-            return len(group.items) if group is not None else 0
+            return group.instances if group is not None else 0
 
     def queued_instances(self) -> int:
         with self._cond:
-            return sum(len(g.items) for g in self._groups.values())
+            return sum(g.instances for g in self._groups.values())
 
     def add(self, held: Iterable[Held], now: float | None = None) -> list[int]:
         """Add polled messages; returns, per newly seen (task, partition) share, its instance count."""
@@ -152,12 +153,12 @@ class TaskBook:
             if len(self._shares) > 1024:
                 self._shares = {k: d for k, d in self._shares.items() if d > now}
             for h in held:
-                r = h.request
+                r = h.batch
                 group = self._groups.get(r.task)
                 if group is None:
                     group = self._groups[r.task] = Group(r.task, r.deadline_at, now)
-                if r.index in group.indices:  # the same instance twice (a redelivery): answer it once
-                    self.duplicates += 1
+                if r.start in group.starts:  # the same mini-batch twice (a redelivery): answer it once
+                    self.duplicates += r.count
                     self.offsets.done(h.partition, h.offset)
                     continue
                 if h.partition not in group.expected:
@@ -167,7 +168,8 @@ class TaskBook:
                     arrivals.append(r.n_part)
                 group.deadline_at = min(group.deadline_at, r.deadline_at)
                 group.items.append(h)
-                group.indices.add(r.index)
+                group.starts.add(r.start)
+                group.instances += r.count
             self._cond.notify_all()
         return arrivals
 
@@ -177,7 +179,7 @@ class TaskBook:
             self._cond.notify_all()
 
     def drop_partitions(self, partitions: Iterable[int]) -> int:
-        """Forget queued messages of revoked partitions (their new owner gets them); returns how many."""
+        """Forget queued messages of revoked partitions (their new owner gets them); returns how many messages."""
         wanted = set(partitions)
         removed = 0
         with self._cond:
@@ -186,7 +188,8 @@ class TaskBook:
                 keep = [h for h in group.items if h.partition not in wanted]
                 removed += len(group.items) - len(keep)
                 group.items = keep
-                group.indices = {h.request.index for h in keep}
+                group.starts = {h.batch.start for h in keep}
+                group.instances = sum(h.batch.count for h in keep)
                 for p in wanted:
                     group.expected.pop(p, None)
                 if not group.items:
@@ -196,7 +199,7 @@ class TaskBook:
     def _purge(self, now: float) -> None:
         for task in [t for t, g in self._groups.items() if g.deadline_at - self.margin_s <= now]:
             group = self._groups.pop(task)
-            self.expired_instances += len(group.items)
+            self.expired_instances += group.instances
             for h in group.items:
                 self.offsets.done(h.partition, h.offset)
 
@@ -213,7 +216,7 @@ class TaskBook:
                     wait = min(group.first_seen + patience, group.deadline_at - self.margin_s) - now
                     if group.complete or wait <= 0 or self._closed:
                         del self._groups[group.task]
-                        group.items.sort(key=lambda h: h.request.index)
+                        group.items.sort(key=lambda h: h.batch.start)
                         return group
                     self._cond.wait(wait)
                     continue

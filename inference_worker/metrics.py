@@ -8,7 +8,8 @@
 * ``easel_worker_instances_total{status}`` — served, dropped (by the plan or out of time), expired (the
   deadline passed before the task was taken), and ``easel_worker_expected_correct_total`` — the sum of the
   profile accuracy of each served instance: with ``instances_total`` it gives effective accuracy;
-* ``easel_worker_tasks_total``, ``easel_worker_replans_total``, ``easel_worker_profile_rebuilds_total``.
+* ``easel_worker_tasks_total``, ``easel_worker_replans_total``, ``easel_worker_profile_rebuilds_total``;
+* ``easel_worker_dead_letters_total`` — request messages that could not be read (dead-lettered, answered dropped).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class WorkerMetrics:
         self.tasks = Counter("easel_worker_tasks", "task shares planned", registry=r)
         self.replans = Counter("easel_worker_replans", "mid-task re-plans after overruns", registry=r)
         self.rebuilds = Counter("easel_worker_profile_rebuilds", "profile rebuilds from measured times", registry=r)
+        self.dead_letters = Counter("easel_worker_dead_letters", "request messages that could not be read "
+                                    "(a corrupt header): dead-lettered, their instances answered dropped",
+                                    registry=r)
         for rate in rates:
             self.minibatches.labels(rate_label(rate))
             self.batch_seconds.labels(rate_label(rate))

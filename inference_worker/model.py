@@ -4,6 +4,7 @@ channels, so every rate uses the same weights in memory."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -41,6 +42,42 @@ def stack(instances: Sequence[Any]) -> Any:
     return list(instances)
 
 
+class BatchBuffers:
+    """Preallocated mini-batch arrays, one per (dtype, instance shape), reused for every mini-batch.
+
+    A mini-batch arrives as a read-only view of its Kafka message; :meth:`load` copies it into the buffer
+    (one memcpy) rather than allocating a fresh array per batch, and hands the template a writable
+    :class:`QueryBatch`. The executor runs one mini-batch at a time, so one buffer per shape suffices; it is
+    the executor thread's alone (not thread-safe). A template must not keep ``queries`` past its call.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self._buffers: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
+        self.allocations = 0  # how many buffers were made (a count the tests read: one per shape)
+
+    def load(self, array: np.ndarray) -> QueryBatch:
+        key = (array.dtype.str, tuple(array.shape[1:]))
+        buffer = self._buffers.get(key)
+        if buffer is None or len(buffer) < len(array):
+            buffer = self._buffers[key] = np.empty((max(self.capacity, len(array)), *key[1]), dtype=array.dtype)
+            self.allocations += 1
+        view = buffer[:len(array)]
+        np.copyto(view, array)
+        return view.view(QueryBatch)
+
+
+def _inference_mode() -> contextlib.AbstractContextManager[Any]:
+    """torch's inference mode (no autograd bookkeeping, no version counters) when torch is there."""
+    try:
+        import torch
+    except ImportError:  # a template that does not use torch
+        return contextlib.nullcontext()
+    return torch.inference_mode()
+
+
 class ServedModel:
     """A template with its parameters loaded, and its slice rates with the profile's accuracies."""
 
@@ -71,7 +108,8 @@ class ServedModel:
         return cls(template, profile.rates, profile.accuracy, profile.batch_time_s)
 
     def predict(self, batch: Any, rate: float) -> list[Any]:
-        outputs = self.template.predict(batch, rate)
+        with _inference_mode():
+            outputs = self.template.predict(batch, rate)
         if len(outputs) != len(batch):
             raise ValueError(f"the template returned {len(outputs)} predictions for {len(batch)} queries")
         return outputs

@@ -48,21 +48,20 @@ from easel.db.models import Service
 from easel.db.session import session_scope
 from easel.kafka_io import REVOKED, PartitionEvents
 from easel.serving import (
+    DEAD_LETTERS_MAXLEN,
     DROPPED,
     HEARTBEAT_S,
     SERVED,
     STREAM_MAXLEN,
-    Item,
-    decode_request,
-    encode_ready,
-    encode_results,
+    dead_letters_stream,
     results_stream,
     worker_record,
     workers_key,
 )
+from easel.serving_wire import CorruptMessage, decode_mini_batch, encode_ready, encode_results, parse_key
 from inference_worker.book import Group, Held, OffsetTracker, TaskBook
 from inference_worker.metrics import WorkerMetrics, rate_label
-from inference_worker.model import ServedModel, stack
+from inference_worker.model import BatchBuffers, ServedModel
 from inference_worker.policy import LivePolicy
 from scheduler import LateRule, Plan, PlanExecutor
 
@@ -115,7 +114,7 @@ class _Share:
 class _ShareRunner:
     """The worker's side of the plan executor for one share: runs chunks on the model, publishes answers."""
 
-    def __init__(self, executor: Executor, group: Group, chunks: list[list[Held]], end: float, missing: int) -> None:
+    def __init__(self, executor: Executor, group: Group, chunks: list[Held], end: float, missing: int) -> None:
         self.executor, self.group, self.chunks, self.end, self.missing = executor, group, chunks, end, missing
         self.share: _Share | None = None
 
@@ -127,13 +126,13 @@ class _ShareRunner:
             ex.metrics.replans.inc()
             return
         left = self.end - ex.clock()
-        self.share = _Share(len(self.group.items), len(self.chunks), left, plan.effective_accuracy)
+        self.share = _Share(self.group.instances, len(self.chunks), left, plan.effective_accuracy)
         ex.metrics.tasks.inc()
         if log.isEnabledFor(logging.DEBUG):
             live = ex.live
             per_mb = getattr(live.policy, "time_per_mb", None)
             log.debug("task %s: %d instances (%d missing) in %d mini-batches, %.4f s left, t_i %s, "
-                      "affordable s/mb %s, plan %s", self.group.task[:8], len(self.group.items), self.missing,
+                      "affordable s/mb %s, plan %s", self.group.task[:8], self.group.instances, self.missing,
                       len(self.chunks), left, [round(t, 4) for t in live.profile.batch_times],
                       f"{per_mb():.4f}" if per_mb else None, list(plan.counts))
 
@@ -158,6 +157,7 @@ class Executor:
         self.offsets, self.results, self.metrics = offsets, results, metrics
         self.clock, self.timer = clock, timer
         self.stream = results_stream(config.job_id)
+        self.buffers = BatchBuffers(config.batch_size)
         self.arrivals: deque[tuple[float, int]] = deque()  # appended by the consumer thread
         self._thread = threading.Thread(target=self._run, name="executor", daemon=True)
 
@@ -178,7 +178,7 @@ class Executor:
                 self.run_group(group)
             except Exception:  # noqa: BLE001 - one bad task must not stop the worker
                 log.error("task %s failed:\n%s", group.task, traceback.format_exc())
-                self._publish(group, [h for h in group.items], DROPPED, None, None, None)
+                self._publish(group, list(group.items), DROPPED, None, None, None)
             finally:
                 self.metrics.inflight.set(0)
                 self.metrics.queued.set(self.book.queued_instances())
@@ -186,10 +186,9 @@ class Executor:
     # -- one task share ------------------------------------------------------------------------------
     def run_group(self, group: Group) -> None:
         size = self.config.batch_size
-        items = group.items
-        n_mb = math.ceil(len(items) / size)
-        # Full mini-batches first, the partial one last: plans drop from the tail, so a drop costs the least.
-        chunks = [items[k * size: (k + 1) * size] for k in range(n_mb)]
+        # One message is one mini-batch (the predictor cut them at S_mb). Full mini-batches first, the
+        # partial one last: plans drop from the tail, so a drop costs the least.
+        chunks = sorted(group.items, key=lambda h: (h.batch.count < size, h.batch.start))
         live = self.live
         now = self.clock()
         if live.refresh(now):
@@ -201,7 +200,7 @@ class Executor:
         end = group.deadline_at - self.config.margin_s
         # Instances of this share still on their way (the book waited a little, not forever) are planned as
         # work queued behind it with the same deadline, so this part does not spend the whole task's time.
-        missing = sum(group.expected.values()) - len(items)
+        missing = sum(group.expected.values()) - group.instances
 
         def behind(now: float) -> list[tuple[int, float]]:
             # Missing instances that have since arrived are in the book's backlog: count them once.
@@ -212,52 +211,54 @@ class Executor:
         # The plan executor (shared with the simulator): plan, run, observe, re-plan or drop.
         runner = _ShareRunner(self, group, chunks, end, missing)
         PlanExecutor(live, self.clock, LateRule.START, full_size=size).run_share(
-            [len(c) for c in chunks], group.deadline_at, runner, behind, margin=self.config.margin_s)
+            [c.batch.count for c in chunks], group.deadline_at, runner, behind, margin=self.config.margin_s)
 
-    def _run_chunk(self, group: Group, chunk: list[Held], model: int, share: _Share, last: bool) -> float | None:
+    def _run_chunk(self, group: Group, chunk: Held, model: int, share: _Share, last: bool) -> float | None:
         rate = self.model.rates[model]
         label = rate_label(rate)
-        if len(chunk) == self.config.batch_size:
+        count = chunk.batch.count
+        if count == self.config.batch_size:
             self.metrics.batch_estimate.labels(label).set(self.live.estimate(model))  # the estimate in use
         began = self.timer()
         began_at = self.clock()
         try:
-            outputs = self.model.predict(stack([h.request.instance for h in chunk]), rate)
+            array = chunk.batch.array
+            queries = self.buffers.load(array) if array is not None else chunk.batch.values
+            outputs = self.model.predict(queries, rate)
         except Exception:  # noqa: BLE001 - the template failed on these instances: answer them as dropped
             log.error("predict failed at rate %s for task %s:\n%s", rate, group.task, traceback.format_exc())
             self._drop(group, [chunk], share, last=last)
             return None
-        share.served += len(chunk)
-        share.rates[rate] += len(chunk)
-        share.expected_correct += len(chunk) * self.model.accuracies[model]
+        share.served += count
+        share.rates[rate] += count
+        share.expected_correct += count * self.model.accuracies[model]
         report = share.report(self.config.worker_id, self.live.name) if last else None
-        self._publish(group, chunk, SERVED, rate, outputs, report, (group.first_seen, began_at, self.clock()))
+        self._publish(group, [chunk], SERVED, rate, outputs, report, (group.first_seen, began_at, self.clock()))
         seconds = self.timer() - began
         self.metrics.batch_seconds.labels(label).observe(seconds)
         self.metrics.minibatches.labels(label).inc()
-        self.metrics.instances.labels("served").inc(len(chunk))
-        self.metrics.expected_correct.inc(len(chunk) * self.model.accuracies[model])
+        self.metrics.instances.labels("served").inc(count)
+        self.metrics.expected_correct.inc(count * self.model.accuracies[model])
         return seconds
 
-    def _drop(self, group: Group, chunks: list[list[Held]], share: _Share, last: bool) -> None:
-        held = [h for chunk in chunks for h in chunk]
-        if not held and not last:
+    def _drop(self, group: Group, chunks: list[Held], share: _Share, last: bool) -> None:
+        if not chunks and not last:
             return
-        share.dropped += len(held)
+        count = sum(h.batch.count for h in chunks)
+        share.dropped += count
         self.metrics.dropped_minibatches.inc(len(chunks))
-        self.metrics.instances.labels("dropped").inc(len(held))
+        self.metrics.instances.labels("dropped").inc(count)
         report = share.report(self.config.worker_id, self.live.name) if last else None
-        self._publish(group, held, DROPPED, None, None, report)
+        self._publish(group, chunks, DROPPED, None, None, report)
 
     def _publish(self, group: Group, held: list[Held], status: str, rate: float | None,
-                 outputs: list[Any] | None, report: dict[str, Any] | None,
+                 outputs: Sequence[Any] | None, report: dict[str, Any] | None,
                  timing: tuple[float, float, float] | None = None) -> None:
-        if status == SERVED and outputs is not None:
-            items: list[Item] = [(h.request.index, status, rate, out) for h, out in zip(held, outputs, strict=True)]
-        else:
-            items = [(h.request.index, status, None, None) for h in held]
-        payload = encode_results(group.task, self.config.worker_id, items, self.clock(), report, timing,
-                                 self.config.model_version)
+        """One results entry for ``held`` (one mini-batch when served; any number when dropped)."""
+        ranges = [(h.batch.start, h.batch.count) for h in held]
+        payload = encode_results(group.task, self.config.worker_id, self.clock(), status, ranges,
+                                 rate if status == SERVED else None, outputs if status == SERVED else None,
+                                 report, timing, self.config.model_version)
         if report is not None and log.isEnabledFor(logging.DEBUG):
             log.debug("task %s share done %.4f s before its deadline: served %d, dropped %d, rates %s, replans %d",
                       group.task[:8], group.deadline_at - self.clock(), report["served"], report["dropped"],
@@ -266,7 +267,7 @@ class Executor:
             self.results.xadd(self.stream, {"m": payload}, maxlen=STREAM_MAXLEN, approximate=True)
         except redis.RedisError:
             # Unanswered instances are answered as dropped by the predictor at their deadline.
-            log.exception("could not publish %d results of task %s", len(items), group.task)
+            log.exception("could not publish the results of %d mini-batches of task %s", len(held), group.task)
         for h in held:  # results are out (or never will be): these offsets may be committed
             self.offsets.done(h.partition, h.offset)
 
@@ -368,12 +369,11 @@ class InferenceWorker:
             for record in records:
                 self.offsets.received(tp.partition, record.offset)
                 try:
-                    request = decode_request(record.value)
-                except Exception:  # noqa: BLE001 - a malformed message is skipped, not fatal
-                    log.warning("skipping a malformed message at %s:%s", tp.partition, record.offset)
-                    self.offsets.done(tp.partition, record.offset)
+                    batch = decode_mini_batch(record.value)
+                except CorruptMessage as error:  # dead-lettered, never fatal
+                    self.dead_letter(tp.partition, record.offset, record.key, record.value, str(error))
                     continue
-                held.append(Held(request, tp.partition, record.offset))
+                held.append(Held(batch, tp.partition, record.offset))
         if held:
             size = self.config.batch_size
             for n_part in self.book.add(held, now):
@@ -387,6 +387,29 @@ class InferenceWorker:
         if (self._assigned or self.ready.is_set()) and now - self._announced >= HEARTBEAT_S:
             self.announce(event=False)
         self._check_topic(now)
+
+    def dead_letter(self, partition: int, offset: int, key: Any, value: Any, reason: str) -> None:
+        """A message that cannot be read: logged, counted, kept (capped) on the job's dead-letter stream, and
+        the instances its key names answered dropped, so the predictor does not wait for the deadline."""
+        self.metrics.dead_letters.inc()
+        log.warning("dead-lettering the message at %s:%s (key %r): %s", partition, offset, key, reason)
+        where = parse_key(key)
+        try:
+            pipe = self.results.pipeline()
+            pipe.xadd(dead_letters_stream(self.config.job_id),
+                      {"partition": partition, "offset": offset, "key": key if isinstance(key, bytes) else str(key),
+                       "reason": reason, "worker": self.config.worker_id, "bytes": len(value or b"")},
+                      maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
+            if where is not None:
+                task, start, count = where
+                pipe.xadd(self.executor.stream, {"m": encode_results(task, self.config.worker_id, time.time(),
+                                                                     DROPPED, [(start, count)],
+                                                                     version=self.config.model_version)},
+                          maxlen=STREAM_MAXLEN, approximate=True)
+            pipe.execute()
+        except redis.RedisError:
+            log.exception("could not record the dead letter at %s:%s", partition, offset)
+        self.offsets.done(partition, offset)
 
     def _check_topic(self, now: float) -> None:
         """Without partitions for a while, the topic may be gone (the broker restarted): make sure it exists."""

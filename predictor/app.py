@@ -5,7 +5,8 @@
 1. every instance is checked against the model's input shape (a bad one is a 422 naming its index, before
    anything is queued);
 2. the request becomes a task (a fresh task id); its instances are dealt to the requests topic's partitions
-   in whole mini-batches (SINGA-Easy §3.2), one Kafka message ``<instance, deadline_at, task, index>`` each;
+   in whole mini-batches (SINGA-Easy §3.2), one Kafka message per mini-batch: a small header (task, index
+   range, deadline_at) and the tensor's raw bytes (:mod:`easel.serving_wire`);
 3. the answers are gathered from the job's results stream until every instance has one or the deadline
    passes; an instance without an answer by then is answered ``dropped`` — nothing is silently lost. The
    deadline is a timer of its own: a slow or failing send (a broker restart) cannot delay the answer.
@@ -17,7 +18,9 @@ job's queued work (expected compute seconds) or instances in flight would exceed
 The response lists, per instance, its prediction (label and probabilities), status (``served`` or
 ``dropped``), the slice rate used, its latency, the worker and the model version that answered it (per
 instance: during a rolling update one request may be answered by both versions), and the task's totals (see
-:func:`build_response`).
+:func:`build_response`); JSON (orjson) by default, msgpack for clients that send ``Accept:
+application/msgpack``. Instances come as a list (JSON or msgpack), or — msgpack only, the fast form — as one
+tensor ``{"dtype": "<f4", "shape": [N, ...], "data": <bytes>}``.
 ``GET /health`` tells how many workers are ready; ``GET /metrics`` is Prometheus text.
 
 Every route but ``/health`` needs an API key of this inference job (:mod:`predictor.auth`); admission
@@ -39,6 +42,7 @@ from typing import Any
 
 import msgpack
 import numpy as np
+import orjson
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -51,7 +55,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy.orm import Session, sessionmaker
 
 from easel.api_errors import (
@@ -69,24 +73,29 @@ from easel.serving import (
     DROPPED,
     SERVED,
     answers_key,
+    deal_mini_batches,
     encode_answers,
-    encode_request,
     live_workers,
     requests_topic,
     results_stream,
-    split_mini_batches,
     workers_key,
 )
+from easel.serving_wire import encode_mini_batch, message_key
 from easel.settings import Settings
 from predictor import explain as explain_routes
 from predictor.admission import Admission
 from predictor.auth import CURRENT_KEY, KeyRateLimit, KeyVerifier, PredictorAuth, database_lookup
 from predictor.gather import ResultRouter, TaskWaiter
-from predictor.instances import InvalidInstance, to_batch
+from predictor.instances import InvalidInstance, InvalidTensor, from_tensor, to_batch
 
 log = logging.getLogger("easel.predictor")
 
-INLINE_SEND = 64  # tasks up to this many instances are queued on the event loop; bigger ones in a thread
+# Work up to these sizes runs on the event loop (a thread hop and the GIL hand-offs it brings cost more);
+# bigger tasks are checked, sent and answered in a thread, so that the loop stays free for the deadline
+# timers of every task in flight (inline, a burst of 2000-instance tasks on a busy machine made answers late).
+INLINE_INSTANCES = 256
+INLINE_SEND_MESSAGES = 8
+MAX_MESSAGE_BYTES = 32 << 20  # the largest mini-batch message the producer sends (the workers fetch up to this)
 
 
 @dataclass
@@ -119,15 +128,41 @@ MSGPACK_TYPES = (MSGPACK, "application/x-msgpack")
 MAX_BODY_BYTES = 512 << 20
 
 
+class TensorIn(BaseModel):
+    """Every instance in one array, sent as its raw little-endian bytes (msgpack bodies only)."""
+
+    dtype: str = Field(description="numpy type string, e.g. <f4 (float32)")
+    shape: list[int] = Field(min_length=1, description="[N, *instance shape]")
+    data: bytes = Field(description="the array's C-order bytes")
+
+
 class PredictIn(BaseModel):
-    instances: list[Any] = Field(min_length=1, description="the queries, e.g. images as nested lists of numbers")
+    instances: list[Any] | TensorIn = Field(description="the queries: a list (e.g. images as nested lists of "
+                                                        "numbers), or one tensor of them (msgpack)")
     deadline_s: float = Field(gt=0, description="seconds from now by which every instance must be answered")
+
+    @field_validator("instances")
+    @classmethod
+    def _not_empty(cls, value: list[Any] | TensorIn) -> list[Any] | TensorIn:
+        if isinstance(value, list) and not value:
+            raise ValueError("List should have at least 1 item after validation, not 0")
+        return value
+
+    def count(self) -> int:
+        return len(self.instances) if isinstance(self.instances, list) else self.instances.shape[0]
+
+
+def _loads_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)  # what orjson refuses but Python reads (NaN, Infinity): 422 by the instance
 
 
 def parse_body(raw: bytes, binary: bool) -> PredictIn:
     """The request document from JSON or msgpack bytes; a 422 naming what is wrong otherwise."""
     try:
-        data = msgpack.unpackb(raw, raw=False) if binary else json.loads(raw)
+        data = msgpack.unpackb(raw, raw=False) if binary else _loads_json(raw)
     except Exception:  # noqa: BLE001 - any decoding failure is the client's
         raise Invalid(f"the body is not a valid {'msgpack' if binary else 'JSON'} document", code="invalid") from None
     try:
@@ -213,8 +248,9 @@ class Predictor:
                               config=topic_config(self.settings))
             except Exception as error:  # noqa: BLE001 - the producer reconnects anyway; the next failure retries
                 log.warning("could not ensure the requests topic (%s)", error)
+        # A message is a whole mini-batch: room for big inputs (32 images of 3x224x224 floats are 19 MB).
         return make_producer(self.settings, value_serializer=None, batch_size=1 << 20, max_block_ms=2000,
-                             enable_idempotence=False)
+                             enable_idempotence=False, max_request_size=MAX_MESSAGE_BYTES)
 
     async def stop(self) -> None:
         if self.router is not None:
@@ -262,23 +298,20 @@ class Predictor:
 
     # -- the request path -------------------------------------------------------------------------------
     def _send(self, task: str, batch: np.ndarray | list[Any], deadline_at: float) -> None:
+        """One message per mini-batch, whole mini-batches dealt round-robin (``deal_mini_batches``)."""
         assert self.producer is not None
         n = len(batch)
-        parts = self.partitions
-        sizes = split_mini_batches(n, len(parts), self.info.batch_size, next(self._rotation))
-        # Deal whole mini-batches round-robin, as the sizes were computed: the i-th mini-batch goes to the
-        # partition whose turn it is, so each partition's share is contiguous in mini-batch order.
-        index = 0
         now = time.time()
-        send = self.producer.send
-        for part, size in zip(parts, sizes, strict=True):
-            key = f"{task}/{part}".encode()
-            if time.time() >= deadline_at:  # answered as dropped already: sending the rest is wasted work
+        send, topic = self.producer.send, self.topic
+        last_part = None
+        for part, start, stop, share in deal_mini_batches(n, self.partitions, self.info.batch_size,
+                                                          next(self._rotation)):
+            # answered as dropped already: sending the rest is wasted work (checked once per partition)
+            if part != last_part and time.time() >= deadline_at:
                 return
-            for i in range(index, index + size):
-                value = encode_request(task, i, deadline_at, n, size, now, batch[i])
-                send(self.topic, value=value, key=key, partition=part)
-            index += size
+            last_part = part
+            value = encode_mini_batch(task, start, deadline_at, n, share, now, batch[start:stop])
+            send(topic, value=value, key=message_key(task, start, stop - start), partition=part)
 
     async def predict(self, body: PredictIn) -> dict[str, Any]:
         started = time.perf_counter()
@@ -286,16 +319,18 @@ class Predictor:
         if body.deadline_s > self.settings.serving_max_deadline_s:
             raise Invalid(f"deadline_s {body.deadline_s} exceeds the longest accepted, "
                           f"{self.settings.serving_max_deadline_s:g} s", code="invalid_deadline")
-        if len(body.instances) > self.settings.serving_max_instances:
-            raise PayloadTooLarge(f"{len(body.instances)} instances; at most {self.settings.serving_max_instances} "
-                                  "per request")
+        count = body.count()
+        if count > self.settings.serving_max_instances:
+            raise PayloadTooLarge(f"{count} instances; at most {self.settings.serving_max_instances} per request")
         try:
-            if len(body.instances) > INLINE_SEND:  # big tasks are checked off the event loop
-                batch = await asyncio.to_thread(to_batch, body.instances, self.info.input_shape)
+            if count > INLINE_INSTANCES:  # big tasks are checked off the event loop
+                batch = await asyncio.to_thread(self._batch, body)
             else:
-                batch = to_batch(body.instances, self.info.input_shape)
+                batch = self._batch(body)
         except InvalidInstance as error:
             raise Invalid(str(error), code="invalid_instance") from None
+        except InvalidTensor as error:
+            raise Invalid(f"instances: {error}", code="invalid_tensor") from None
         assert self.router is not None
         workers = await self.live_workers()
         if workers == 0:
@@ -337,7 +372,7 @@ class Predictor:
             self.late_tasks += 1
             self.metrics.late_answers.inc()
         elapsed = time.perf_counter() - started
-        if waiter.n > INLINE_SEND:
+        if waiter.n > INLINE_INSTANCES:
             response = await asyncio.to_thread(build_response, task, waiter, self.info, body.deadline_s, elapsed,
                                                self.metrics)
         else:
@@ -355,11 +390,17 @@ class Predictor:
                                                       ex=self.settings.feedback_ttl_s))
         saving.add_done_callback(_log_keep_failure)
 
+    def _batch(self, body: PredictIn) -> np.ndarray | list[Any]:
+        instances = body.instances
+        if isinstance(instances, TensorIn):
+            return from_tensor(instances.dtype, instances.shape, instances.data, self.info.input_shape)
+        return to_batch(instances, self.info.input_shape)
 
     async def _send_now(self, task: str, batch: np.ndarray | list[Any], deadline_at: float) -> None:
         try:
             assert self.producer is not None
-            if len(batch) <= INLINE_SEND and self.producer.healthy:  # inline only when it cannot block
+            messages = -(-len(batch) // self.info.batch_size)
+            if messages <= INLINE_SEND_MESSAGES and self.producer.healthy:  # inline only when it cannot block
                 self._send(task, batch, deadline_at)
             else:
                 await asyncio.to_thread(self._send, task, batch, deadline_at)
@@ -381,6 +422,7 @@ def _log_send_failure(future: asyncio.Future[None]) -> None:
 
 
 def _prediction(output: Any, classes: list[str] | None) -> dict[str, Any]:
+    """One value a template returned that is not a row of numbers."""
     if isinstance(output, list) and output and all(isinstance(v, int | float) for v in output):
         best = max(range(len(output)), key=output.__getitem__)
         label = classes[best] if classes and len(classes) == len(output) else str(best)
@@ -390,33 +432,55 @@ def _prediction(output: Any, classes: list[str] | None) -> dict[str, Any]:
     return {"label": None, "probabilities": None, "output": output}
 
 
+def _predictions(outputs: np.ndarray | list[Any], classes: list[str] | None) -> list[dict[str, Any]]:
+    """The ``prediction`` of each row of a served block: labels by one argmax over the block."""
+    if not isinstance(outputs, np.ndarray):
+        return [_prediction(output, classes) for output in outputs]
+    if outputs.ndim == 2 and outputs.shape[1] > 0:
+        names = classes if classes and len(classes) == outputs.shape[1] else [str(k) for k in range(outputs.shape[1])]
+        labels = [names[k] for k in outputs.argmax(axis=1).tolist()]
+        return [{"label": label, "probabilities": row} for label, row in zip(labels, outputs.tolist(), strict=True)]
+    if outputs.ndim == 1:
+        return [{"label": value, "probabilities": None} for value in outputs.tolist()]
+    return [{"label": None, "probabilities": None, "output": value} for value in outputs.tolist()]
+
+
 def build_response(task: str, waiter: TaskWaiter, info: JobInfo, deadline_s: float, elapsed_s: float,
                    metrics: PredictorMetrics | None = None) -> dict[str, Any]:
     """The answer: one entry per instance (``served`` with its prediction, or ``dropped``), and totals.
 
     ``totals.expected_effective_accuracy`` is the profile accuracy of each served instance's slice rate,
     summed over the task's instances (dropped ones count 0): the effective accuracy the plan expects.
+    Per-block work (labels, rows to lists, latencies) is done with numpy; what remains per instance is the
+    entry's dict.
     """
-    predictions = []
+    n = waiter.n
+    status = waiter.status
+    names = waiter.worker_names
+    workers_of = [names[w] if w >= 0 else None for w in waiter.workers.tolist()]
+    versions_of = [v if v >= 0 else None for v in waiter.versions.tolist()]
+    answered = status != 0
+    latencies = np.round(np.where(answered, waiter.answered_at, elapsed_s), 6).tolist()
+    predictions: list[dict[str, Any] | None] = [None] * n
     by_rate: dict[str, int] = {}
-    served = 0
     expected = 0.0
-    for i in range(waiter.n):
-        status = waiter.status[i]
-        if status == SERVED:
-            rate = waiter.rates[i]
-            served += 1
-            key = f"{rate:g}" if rate is not None else "?"
-            by_rate[key] = by_rate.get(key, 0) + 1
-            expected += info.accuracy.get(float(rate), 0.0) if rate is not None else 0.0
-            predictions.append({"index": i, "status": SERVED, "prediction": _prediction(waiter.outputs[i], info.classes),
-                                "slice_rate": rate, "latency_s": round(waiter.answered_at[i], 6),
-                                "worker": waiter.workers[i], "model_version": waiter.versions[i]})
+    for block in waiter.blocks:
+        rate = block.rate
+        key = f"{rate:g}" if rate is not None else "?"
+        count = len(block.indices)
+        by_rate[key] = by_rate.get(key, 0) + count
+        expected += count * info.accuracy.get(float(rate), 0.0) if rate is not None else 0.0
+        for i, prediction in zip(block.indices.tolist(), _predictions(block.outputs, info.classes), strict=True):
+            predictions[i] = {"index": i, "status": SERVED, "prediction": prediction, "slice_rate": rate,
+                              "latency_s": latencies[i], "worker": workers_of[i],
+                              "model_version": versions_of[i]}
+    served = 0  # an instance answered served without outputs (a malformed entry) has no prediction: dropped
+    for i in range(n):
+        if predictions[i] is None:
+            predictions[i] = {"index": i, "status": DROPPED, "prediction": None, "slice_rate": None,
+                              "latency_s": latencies[i], "worker": workers_of[i], "model_version": versions_of[i]}
         else:
-            answered = status is not None
-            predictions.append({"index": i, "status": DROPPED, "prediction": None, "slice_rate": None,
-                                "latency_s": round(waiter.answered_at[i] if answered else elapsed_s, 6),
-                                "worker": waiter.workers[i], "model_version": waiter.versions[i]})
+            served += 1
     workers: dict[str, dict[str, Any]] = {}
     for report in waiter.reports:
         mine = workers.setdefault(str(report.get("worker")), {"instances": 0, "served": 0, "dropped": 0,
@@ -428,7 +492,7 @@ def build_response(task: str, waiter: TaskWaiter, info: JobInfo, deadline_s: flo
             mine["rates"][rate] = mine["rates"].get(rate, 0) + int(count)
         mine["policy"] = report.get("policy")
         mine["planned_effective_accuracy"] = report.get("planned_effective_accuracy")
-    dropped = waiter.n - served
+    dropped = n - served
     if metrics is not None:
         metrics.instances.labels(SERVED).inc(served)
         metrics.instances.labels(DROPPED).inc(dropped)
@@ -437,10 +501,10 @@ def build_response(task: str, waiter: TaskWaiter, info: JobInfo, deadline_s: flo
         "task_id": task,
         "predictions": predictions,
         "totals": {
-            "instances": waiter.n, "served": served, "dropped": dropped,
-            "unanswered": sum(1 for s in waiter.status if s is None),
+            "instances": n, "served": served, "dropped": dropped,
+            "unanswered": int(n - np.count_nonzero(answered)),
             "by_rate": dict(sorted(by_rate.items(), reverse=True)),
-            "expected_effective_accuracy": expected / waiter.n if waiter.n and info.accuracy else None,
+            "expected_effective_accuracy": expected / n if n and info.accuracy else None,
             "deadline_s": deadline_s, "elapsed_s": round(elapsed_s, 6), "duplicates": waiter.duplicates,
             "workers": workers,
         },
@@ -492,8 +556,8 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
         predictor.metrics.requests.labels("200").inc()
         binary_answer = MSGPACK in request.headers.get("accept", "")
         encode = (lambda: msgpack.packb(result, use_bin_type=True)) if binary_answer else (
-            lambda: json.dumps(result, separators=(",", ":")).encode())
-        content = await asyncio.to_thread(encode) if len(result["predictions"]) > INLINE_SEND else encode()
+            lambda: orjson.dumps(result))
+        content = await asyncio.to_thread(encode) if len(result["predictions"]) > INLINE_INSTANCES else encode()
         return Response(content, media_type=MSGPACK if binary_answer else "application/json")
 
     @app.get("/health", summary="Liveness, and how many inference workers are ready (503 when none is)")

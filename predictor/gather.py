@@ -1,9 +1,10 @@
 """Gathering answers: one blocking reader of the job's Redis results stream hands each result to its task.
 
 Each request registers a :class:`TaskWaiter` before its instances are queued; :class:`ResultRouter` runs one
-``XREAD BLOCK`` loop (no polling with sleeps) and dispatches every entry to its waiter. The first answer
-for a ``(task, index)`` wins: redelivered duplicates after a worker failure are counted and ignored, and
-answers for tasks already answered (past their deadline) are counted as late.
+``XREAD BLOCK`` loop (no polling with sleeps) and dispatches every entry (one mini-batch's answers) to its
+waiter, which records them with array operations, not per instance. The first answer for a ``(task, index)``
+wins: redelivered duplicates after a worker failure are counted and ignored, and answers for tasks already
+answered (past their deadline) are counted as late.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from easel.backoff import Backoff, Throttle
-from easel.serving import SERVED, decode_entry
+from easel.serving import SERVED
+from easel.serving_wire import Ready, Results, decode_entry
 
 log = logging.getLogger("easel.predictor")
 
@@ -30,40 +34,83 @@ def _stream_id(entry_id: bytes | str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-class TaskWaiter:
-    """The answers of one task so far; ``event`` is set when every instance has one."""
+SERVED_CODE, DROPPED_CODE = 1, 2  # TaskWaiter.status: 0 while an instance has no answer
 
-    __slots__ = ("answered_at", "duplicates", "event", "n", "outputs", "rates", "remaining", "reports", "sent_at",
-                 "started", "status", "versions", "workers")
+
+@dataclass(frozen=True, slots=True)
+class ServedBlock:
+    """The served instances of one results entry that were answered first (by this entry)."""
+
+    indices: np.ndarray  # task indices, ascending
+    outputs: np.ndarray | list[Any]  # their rows (or values), in the same order
+    rate: float | None
+
+
+class TaskWaiter:
+    """The answers of one task so far, as arrays over its instances; ``event`` is set when all have one.
+
+    An instance's first answer wins; a later one (a mini-batch redelivered after a worker died and answered
+    twice) is counted in ``duplicates``.
+    """
+
+    __slots__ = ("answered_at", "blocks", "duplicates", "event", "n", "remaining", "reports", "sent_at", "started",
+                 "status", "versions", "worker_names", "workers")
 
     def __init__(self, n: int, started: float) -> None:
         self.n = n
         self.started = started  # perf_counter() when the request arrived
         self.sent_at = time.time()  # wall clock, reset when its instances are queued
-        self.status: list[str | None] = [None] * n
-        self.outputs: list[Any] = [None] * n
-        self.rates: list[float | None] = [None] * n
-        self.workers: list[str | None] = [None] * n
-        self.versions: list[int | None] = [None] * n  # the model version that answered each instance
-        self.answered_at: list[float] = [0.0] * n
+        self.status = np.zeros(n, np.int8)  # 0 unanswered, SERVED_CODE, DROPPED_CODE
+        self.answered_at = np.zeros(n)  # seconds after ``started``
+        self.workers = np.full(n, -1, np.int32)  # index into worker_names
+        self.versions = np.full(n, -1, np.int64)  # the model version that answered each instance (-1: none)
+        self.worker_names: list[str] = []
+        self.blocks: list[ServedBlock] = []
         self.remaining = n
         self.duplicates = 0
         self.reports: list[dict[str, Any]] = []
         self.event = asyncio.Event()
 
-    def answer(self, index: int, status: str, rate: float | None, output: Any, worker: str, now: float,
-               version: int | None = None) -> None:
-        if not 0 <= index < self.n or self.status[index] is not None:
-            self.duplicates += 1
-            return
-        self.status[index] = status
-        if status == SERVED:
-            self.outputs[index] = output
-            self.rates[index] = rate
-        self.workers[index] = worker
-        self.versions[index] = version
-        self.answered_at[index] = now - self.started
-        self.remaining -= 1
+    def _worker(self, name: str) -> int:
+        try:
+            return self.worker_names.index(name)
+        except ValueError:
+            self.worker_names.append(name)
+            return len(self.worker_names) - 1
+
+    def answer(self, results: Results, now: float) -> None:
+        served = results.status == SERVED
+        code = SERVED_CODE if served else DROPPED_CODE
+        worker = self._worker(results.worker)
+        row = 0  # the first output row of the current range
+        for start, count in results.ranges:
+            first, stop = max(start, 0), min(start + count, self.n)
+            if stop <= first:  # not an index range of this task
+                self.duplicates += count
+                row += count
+                continue
+            fresh = self.status[first:stop] == 0
+            taken = int(fresh.sum())
+            self.duplicates += count - taken
+            if taken:
+                self.status[first:stop][fresh] = code
+                self.answered_at[first:stop][fresh] = now - self.started
+                self.workers[first:stop][fresh] = worker
+                self.versions[first:stop][fresh] = -1 if results.version is None else results.version
+                self.remaining -= taken
+                if served and results.outputs is not None:
+                    rows = slice(row + first - start, row + stop - start)
+                    self.blocks.append(ServedBlock(np.arange(first, stop)[fresh], _take(results.outputs[rows], fresh),
+                                                   results.rate))
+            row += count
+
+
+def _take(outputs: np.ndarray | list[Any], mask: np.ndarray) -> np.ndarray | list[Any]:
+    if mask.all():
+        return outputs
+    if isinstance(outputs, np.ndarray):
+        return outputs[mask]
+    return [value for value, keep in zip(outputs, mask.tolist(), strict=True) if keep]
 
 
 class ResultRouter:
@@ -148,31 +195,23 @@ class ResultRouter:
     def dispatch(self, raw: bytes) -> None:
         try:
             message = decode_entry(raw)
-        except Exception:  # noqa: BLE001 - a malformed entry is skipped
+        except ValueError:
             log.warning("skipping a malformed results entry")
             return
-        kind = message.get("kind")
-        if kind == "ready":
+        if isinstance(message, Ready):
             if self.on_ready is not None:
-                self.on_ready(str(message.get("worker")))
+                self.on_ready(message.worker)
             return
-        if kind != "results":
+        if not isinstance(message, Results):
             return
-        waiter = self.waiters.get(message.get("task"))
-        items = message.get("items") or []
+        waiter = self.waiters.get(message.task)
         if waiter is None:
-            self.late_results += len(items)
+            self.late_results += message.count
             return
-        now = time.perf_counter()
-        worker = str(message.get("worker"))
-        version = message.get("v")
-        for index, status, rate, output in items:
-            waiter.answer(int(index), str(status), rate, output, worker, now, version)
-        timing = message.get("t")
-        if timing and self.on_stage is not None:
-            self._stages(waiter.sent_at, timing, time.time())
-        report = message.get("report")
-        if report:
-            waiter.reports.append(report)
+        waiter.answer(message, time.perf_counter())
+        if message.timing and len(message.timing) == 3 and self.on_stage is not None:
+            self._stages(waiter.sent_at, message.timing, time.time())
+        if message.report:
+            waiter.reports.append(message.report)
         if waiter.remaining == 0:
             waiter.event.set()

@@ -97,15 +97,21 @@ def test_deploy_records_the_predictor_and_its_workers(deployed: Deployed, sessio
 
 
 def test_generous_deadline_serves_everything_at_full_width(deployed: Deployed) -> None:
+    """Time for everything: every instance at the most accurate width of the trial's profile (full width,
+    unless two epochs of training left a narrower one as accurate: 0.75 ties 1.0 on some runs)."""
     n = 200
+    trial = deployed.client.list_trials(deployed.app, deployed.version, best=1).items[0]
+    accuracy = dict(zip(trial.profile["rates"], trial.profile["accuracy"], strict=True))
+    most_accurate = {rate for rate, acc in accuracy.items() if acc == max(accuracy.values())}
     answer = deployed.client.predict(deployed.app, deployed.version, instances(deployed, n), deadline_s=20.0)
     check_complete(answer, n)
     assert answer.served == n, answer.totals
-    assert {p.slice_rate for p in answer.predictions} == {1.0}
+    used = {p.slice_rate for p in answer.predictions}
+    assert len(used) == 1 and used <= most_accurate, (used, accuracy)
     assert len({p.worker for p in answer.predictions}) == 2, "the task was split across both workers"
     correct = sum(p.label == str(y) for p, y in zip(answer.predictions, labels(deployed, n), strict=True))
     assert correct / n > 0.5, "a trained model answers (its full-width validation accuracy is about 0.8)"
-    assert answer.totals["by_rate"] == {"1": n}
+    assert answer.totals["by_rate"] == {f"{used.pop():g}": n}
     workers = answer.totals["workers"]
     assert sum(w["served"] for w in workers.values()) == n
 
@@ -174,6 +180,7 @@ def test_bad_instances_get_a_4xx_naming_the_index_and_queue_nothing(deployed: De
             "instance 2: has shape 5": [*good[:2], [1.0] * 5],
             "instance 1: expected an array of numbers shaped 1x8x8, got str": [good[0], "a picture"],
             "instance 0: contains a value that is not a finite number": [[[[None] * 8] * 8]],
+            "instance 2: holds booleans, not numbers (mixed dtypes": [*good[:2], [[[True] * 8] * 8]],
         }
         for detail, bad in cases.items():
             with pytest.raises(Invalid) as caught:

@@ -11,16 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from easel.serving import (
-    DROPPED,
-    SERVED,
+from easel.serving import DROPPED, SERVED, live_workers, split_mini_batches, worker_record
+from easel.serving_wire import (
+    MiniBatch,
+    Results,
     decode_entry,
-    decode_request,
-    encode_request,
+    decode_mini_batch,
+    encode_mini_batch,
     encode_results,
-    live_workers,
-    split_mini_batches,
-    worker_record,
 )
 from inference_worker.book import Held, OffsetTracker, TaskBook
 from inference_worker.model import QueryBatch, stack
@@ -32,13 +30,13 @@ from scheduler import ClipperPolicy, FixedWidthPolicy, LateRule, ModelSwitchingP
 from scheduler.profile import paper_xray_profile
 
 
-def test_request_round_trip_keeps_arrays_and_values() -> None:
-    x = np.arange(64, dtype=np.float32).reshape(1, 8, 8)
-    r = decode_request(encode_request("t1", 3, 12.5, 10, 4, 11.0, x))
-    assert (r.task, r.index, r.deadline_at, r.n, r.n_part, r.sent_at) == ("t1", 3, 12.5, 10, 4, 11.0)
-    assert r.array.dtype == np.float32 and np.array_equal(r.instance, x)
-    text = decode_request(encode_request("t1", 0, 1.0, 1, 1, 0.0, {"text": "hello"}))
-    assert text.array is None and text.instance == {"text": "hello"}
+def test_mini_batch_round_trip_keeps_arrays_and_values() -> None:
+    x = np.arange(3 * 64, dtype=np.float32).reshape(3, 1, 8, 8)
+    r = decode_mini_batch(encode_mini_batch("t1", 3, 12.5, 10, 4, 11.0, x))
+    assert (r.task, r.start, r.count, r.deadline_at, r.n, r.n_part, r.sent_at) == ("t1", 3, 3, 12.5, 10, 4, 11.0)
+    assert r.array.dtype == np.float32 and np.array_equal(r.instances, x)
+    text = decode_mini_batch(encode_mini_batch("t1", 0, 1.0, 1, 1, 0.0, [{"text": "hello"}]))
+    assert text.array is None and text.instances == [{"text": "hello"}]
 
 
 def test_registry_counts_only_live_workers() -> None:
@@ -50,10 +48,15 @@ def test_registry_counts_only_live_workers() -> None:
 
 
 def test_results_round_trip() -> None:
-    raw = encode_results("t", "w1", [(0, SERVED, 0.5, [0.1, 0.9]), (1, DROPPED, None, None)], 3.0, {"served": 1})
-    msg = decode_entry(raw)
-    assert msg["kind"] == "results" and msg["items"] == [[0, SERVED, 0.5, [0.1, 0.9]], [1, DROPPED, None, None]]
-    assert msg["report"] == {"served": 1}
+    served = decode_entry(encode_results("t", "w1", 3.0, SERVED, [(4, 2)], 0.5, [[0.1, 0.9], [0.7, 0.3]],
+                                         {"served": 2}))
+    assert isinstance(served, Results) and (served.task, served.status, served.ranges, served.rate) == (
+        "t", SERVED, [(4, 2)], 0.5)
+    assert served.outputs.dtype == np.float32 and served.outputs.shape == (2, 2) and served.report == {"served": 2}
+    dropped = decode_entry(encode_results("t", "w1", 3.0, DROPPED, [(0, 4), (8, 1)]))
+    assert dropped.status == DROPPED and dropped.outputs is None and dropped.count == 5
+    values = decode_entry(encode_results("t", "w1", 3.0, SERVED, [(0, 2)], 1.0, ["cat", {"box": [1, 2]}]))
+    assert values.outputs == ["cat", {"box": [1, 2]}]
 
 
 @settings(max_examples=300, deadline=None)
@@ -101,9 +104,11 @@ def test_query_batch_is_a_sequence_torch_takes_without_copy() -> None:
     assert stack([[1], [2, 3]]) == [[1], [2, 3]]
 
 
-def _held(task: str, index: int, deadline_at: float, n_part: int, partition: int = 0, offset: int = 0) -> Held:
-    request = decode_request(encode_request(task, index, deadline_at, n_part, n_part, 0.0, np.zeros(2, np.float32)))
-    return Held(request, partition, offset)
+def _held(task: str, start: int, deadline_at: float, n_part: int, partition: int = 0, offset: int = 0,
+          count: int = 1) -> Held:
+    """A polled message: the mini-batch of ``count`` instances from ``start`` of a task of ``n_part``."""
+    batch = MiniBatch(task, start, count, deadline_at, n_part, n_part, 0.0, np.zeros((count, 2), np.float32))
+    return Held(batch, partition, offset)
 
 
 def test_book_serves_earliest_deadline_first_and_purges_expired() -> None:
@@ -136,7 +141,7 @@ def test_book_waits_for_the_rest_of_a_share_and_ignores_duplicates() -> None:
     thread.start()
     group = book.take(5.0)
     thread.join()
-    assert group is not None and [h.request.index for h in group.items] == [0, 1] and group.complete
+    assert group is not None and [h.batch.start for h in group.items] == [0, 1] and group.complete
 
 
 def test_book_counts_the_late_part_of_a_share_taken_early() -> None:
@@ -269,9 +274,11 @@ def test_response_answers_every_instance_and_dedups() -> None:
     async def run() -> dict:
         router = ResultRouter(client=None, stream="s")  # type: ignore[arg-type]
         waiter = router.open("t", 3, time.perf_counter())
-        router.dispatch(encode_results("t", "w1", [(0, SERVED, 1.0, [0.2, 0.8]), (1, SERVED, 0.5, [0.9, 0.1])], 0.0))
-        router.dispatch(encode_results("t", "w2", [(0, SERVED, 0.25, [0.5, 0.5])], 0.0, {"worker": "w2", "served": 1}))
-        router.dispatch(encode_results("other", "w1", [(0, SERVED, 1.0, [1.0, 0.0])], 0.0))
+        router.dispatch(encode_results("t", "w1", 0.0, SERVED, [(0, 1)], 1.0, [[0.2, 0.8]]))
+        router.dispatch(encode_results("t", "w1", 0.0, SERVED, [(1, 1)], 0.5, [[0.9, 0.1]]))
+        router.dispatch(encode_results("t", "w2", 0.0, SERVED, [(0, 1)], 0.25, [[0.5, 0.5]],
+                                       {"worker": "w2", "served": 1}))
+        router.dispatch(encode_results("other", "w1", 0.0, SERVED, [(0, 1)], 1.0, [[1.0, 0.0]]))
         assert router.late_results == 1 and waiter.remaining == 1 and not waiter.event.is_set()
         info = JobInfo("job", "trial", 2, 32, (2,), ["cat", "dog"], {1.0: 0.9, 0.5: 0.8})
         return build_response("t", waiter, info, 0.5, 0.5)
@@ -316,6 +323,11 @@ class _Stream:
     def xadd(self, _stream, fields, **_kwargs) -> None:  # noqa: ANN001
         self.entries.append(decode_entry(fields["m"]))
 
+    def answers(self) -> list[tuple[int, str, float | None]]:
+        """(index, status, rate) of every instance answered, in the order answered."""
+        return [(i, e.status, e.rate) for e in self.entries for start, count in e.ranges
+                for i in range(start, start + count)]
+
 
 def _serve_one_task(policy: str, deadline_s: float, slow: float = 1.0) -> tuple[list[tuple], dict, OffsetTracker]:
     from inference_worker.metrics import WorkerMetrics
@@ -334,16 +346,17 @@ def _serve_one_task(policy: str, deadline_s: float, slow: float = 1.0) -> tuple[
                         clock=clock, timer=clock)
     deadline = clock.now + deadline_s
     n = 30  # 8 mini-batches (the last of 2): 20 ms each at full width, 5 ms at half, 1.25 ms at a quarter
-    held = [_held("task", i, deadline, n, offset=i) for i in range(n)]
+    held = [_held("task", start, deadline, n, offset=k, count=min(4, n - start))
+            for k, start in enumerate(range(0, n, 4))]
     for h in held:
         offsets.received(0, h.offset)
     book.add(held)
     executor.run_group(book.take(0))
-    answers = [(i, status, rate) for e in stream.entries for i, status, rate, _out in e["items"]]
+    answers = stream.answers()
     assert sorted(i for i, _, _ in answers) == list(range(n)), "every instance answered exactly once"
-    assert offsets.committable() == {0: n}, "and every offset may be committed"
-    assert "report" in stream.entries[-1] and all("report" not in e for e in stream.entries[:-1])
-    return answers, stream.entries[-1]["report"], offsets
+    assert offsets.committable() == {0: len(held)}, "and every offset may be committed"
+    assert stream.entries[-1].report is not None and all(e.report is None for e in stream.entries[:-1])
+    return answers, stream.entries[-1].report, offsets
 
 
 def _served(answers: list[tuple]) -> list[float]:

@@ -1,0 +1,156 @@
+"""Mini-batch messages through a real inference worker, the session's Kafka broker and Redis.
+
+The worker is the production one (``minibatch_worker.make_worker``) with a tiny template that echoes each
+instance's sum, so every answer proves its instance's bytes arrived intact. Assertions are counts.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from minibatch_worker import BATCH, make_worker
+from serving_helpers import wait_until
+
+from easel.kafka_io import delete_topics, ensure_topics, make_producer, topic_config
+from easel.redis_client import make_redis
+from easel.serving import dead_letters_stream, deal_mini_batches, job_keys, requests_topic, results_stream
+from easel.serving_wire import Results, decode_entry, encode_mini_batch, message_key
+from easel.settings import Settings
+from inference_worker.service import InferenceWorker
+from predictor.gather import DROPPED_CODE, SERVED_CODE, TaskWaiter
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+@pytest.fixture
+def job(settings: Settings) -> Iterator[str]:
+    job_id = f"wire{uuid.uuid4().hex[:10]}"
+    ensure_topics(settings, [requests_topic(job_id)], partitions=1, config=topic_config(settings))
+    yield job_id
+    delete_topics(settings, [requests_topic(job_id)])
+    client = make_redis(settings)
+    client.delete(*job_keys(job_id))
+    client.close()
+
+
+def task_messages(task: str, x: np.ndarray) -> list[tuple[bytes, bytes]]:
+    """The messages the predictor sends for a task of ``x`` on one partition (the last mini-batch partial)."""
+    deadline_at, now = time.time() + 60, time.time()
+    return [(message_key(task, start, stop - start), encode_mini_batch(task, start, deadline_at, len(x), share, now,
+                                                                       x[start:stop]))
+            for _part, start, stop, share in deal_mini_batches(len(x), [0], BATCH)]
+
+
+def produce(settings: Settings, job_id: str, messages: list[tuple[bytes, bytes]]) -> None:
+    producer = make_producer(settings, value_serializer=None)
+    try:
+        for key, value in messages:
+            producer.send(requests_topic(job_id), key=key, value=value, partition=0)
+        producer.flush(10)
+    finally:
+        producer.close(5)
+
+
+def collect(settings: Settings, job_id: str, task: str, n: int, until_report_from: str | None = None,
+            timeout_s: float = 60.0) -> TaskWaiter:
+    """Read the job's results stream as the predictor does, into a waiter for ``task``: until every instance
+    has an answer (and, if asked, the named worker has sent its share's report)."""
+    waiter = TaskWaiter(n, time.perf_counter())
+    client = make_redis(settings)
+    last = "0-0"
+    give_up = time.monotonic() + timeout_s
+    try:
+        while waiter.remaining or (until_report_from and not any(r.get("worker") == until_report_from
+                                                                  for r in waiter.reports)):
+            assert time.monotonic() < give_up, f"{waiter.remaining} of {n} instances unanswered"
+            for _stream, entries in client.xread({results_stream(job_id): last}, block=500) or ():
+                for entry_id, fields in entries:
+                    last = entry_id
+                    message = decode_entry(fields[b"m"])
+                    if isinstance(message, Results) and message.task == task:
+                        waiter.answer(message, time.perf_counter())
+                        if message.report:
+                            waiter.reports.append(message.report)
+    finally:
+        client.close()
+    return waiter
+
+
+def echoed_sums(waiter: TaskWaiter) -> dict[int, float]:
+    return {i: float(row[1]) for block in waiter.blocks for i, row in zip(block.indices.tolist(), block.outputs,
+                                                                          strict=True)}
+
+
+def run_in_thread(worker: InferenceWorker) -> threading.Thread:
+    thread = threading.Thread(target=worker.run, name="test-worker", daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_corrupt_header_is_dead_lettered_and_its_instances_answered_dropped(settings: Settings, job: str) -> None:
+    n = 10  # mini-batches of 4, 4 and 2: the instances do not divide into mini-batches
+    x = np.arange(n * 6, dtype=np.float32).reshape(n, 6)
+    messages = task_messages("bad", x)
+    key, value = messages[0]
+    messages[0] = (key, value[:14] + bytes([value[14] ^ 0xFF]) + value[15:])  # one bit pattern of the header
+    worker = make_worker(settings, job)
+    thread = run_in_thread(worker)
+    try:
+        produce(settings, job, messages)
+        waiter = collect(settings, job, "bad", n)
+        assert waiter.status.tolist() == [DROPPED_CODE] * 4 + [SERVED_CODE] * 6
+        assert echoed_sums(waiter) == {i: float(x[i].sum()) for i in range(4, n)}, "the rest served intact"
+        assert worker.metrics.registry.get_sample_value("easel_worker_dead_letters_total") == 1
+        client = make_redis(settings)
+        try:
+            letters = client.xrange(dead_letters_stream(job))
+        finally:
+            client.close()
+        assert len(letters) == 1 and b"checksum" in letters[0][1][b"reason"] and letters[0][1][b"key"] == key
+        # The worker survived: the next task is served whole, and the dead letter's offset was committed.
+        produce(settings, job, task_messages("good", x))
+        assert collect(settings, job, "good", n).status.tolist() == [SERVED_CODE] * n
+        assert thread.is_alive()
+        wait_until(lambda: worker.offsets.committed_offset(0) == 2 * len(messages), 20, "every offset committed",
+                   every_s=0.05)
+    finally:
+        worker.stop.set()
+        thread.join(30)
+
+
+def test_a_mini_batch_redelivered_after_its_worker_died_is_answered_once(settings: Settings, job: str) -> None:
+    n = 10
+    x = np.arange(n * 6, dtype=np.float32).reshape(n, 6)
+    produce(settings, job, task_messages("task", x))
+    # The victim publishes its first mini-batch's answers and dies (SIGKILL) before committing anything.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    victim = subprocess.run([sys.executable, str(HERE / "minibatch_worker.py"), job, "--worker-id", "worker-victim",
+                             "--die-on-call", "2", "--no-commit"], env=env, timeout=120, capture_output=True)
+    assert victim.returncode == -9, victim.stderr.decode()[-2000:]
+    survivor = make_worker(settings, job, worker_id="worker-survivor")
+    thread = run_in_thread(survivor)
+    try:
+        waiter = collect(settings, job, "task", n, until_report_from="worker-survivor", timeout_s=90)
+        # Everything was redelivered to the survivor (nothing was committed), so it answered all three
+        # mini-batches; the first was answered by the victim too, and each instance counts once.
+        assert waiter.status.tolist() == [SERVED_CODE] * n
+        names = [waiter.worker_names[w] for w in waiter.workers.tolist()]
+        assert names == ["worker-victim"] * 4 + ["worker-survivor"] * 6
+        assert waiter.duplicates == 4
+        assert echoed_sums(waiter) == {i: float(x[i].sum()) for i in range(n)}
+        report = next(r for r in waiter.reports if r.get("worker") == "worker-survivor")
+        assert (report["instances"], report["served"]) == (n, n)
+        wait_until(lambda: survivor.offsets.committed_offset(0) == 3, 20, "the survivor's commit", every_s=0.05)
+    finally:
+        survivor.stop.set()
+        thread.join(30)
