@@ -33,8 +33,9 @@ wait. A result that never arrives costs nothing extra: the predictor answers tha
 the deadline.
 
 Worker registry — Redis hash ``easel:inference:<job id>:workers``: worker id → JSON (pid, metrics port,
-partitions, policy, ``seen_at``), written when a worker has its partitions and is ready to serve, refreshed
-every ``HEARTBEAT_S`` and removed when it stops; a record not refreshed for ``LIVE_S`` is a dead worker's.
+partitions, policy, ``seen_at``, start-up phase times), written when a worker has its partitions and is ready to
+serve, refreshed every ``HEARTBEAT_S`` and removed when it stops; a record not refreshed for ``LIVE_S`` is a dead
+worker's.
 """
 
 from __future__ import annotations
@@ -167,9 +168,13 @@ HEARTBEAT_S = 2.0  # how often a worker refreshes its registry record
 LIVE_S = 10.0  # a record older than this belongs to a worker that died without unregistering
 
 
-def worker_record(pid: int, metrics_port: int | None, partitions: Sequence[int], policy: str, now: float) -> str:
+def worker_record(pid: int, metrics_port: int | None, partitions: Sequence[int], policy: str, now: float,
+                  **extra: Any) -> str:
+    """``extra``: what else the worker tells about itself — ``boot`` (UNIX times of its start-up phases:
+    ``process``, ``imported``, ``loaded``, ``calibrated``, ``subscribed``) and ``assignments`` (its last few
+    ``[time, partitions]``), which the chaos benchmark reads to say where a recovery's seconds went."""
     return json.dumps({"pid": pid, "metrics_port": metrics_port, "partitions": sorted(partitions), "policy": policy,
-                       "seen_at": now})
+                       "seen_at": now, **extra})
 
 
 def live_workers(records: dict[Any, Any], now: float) -> dict[str, dict[str, Any]]:

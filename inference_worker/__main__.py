@@ -13,7 +13,10 @@ import logging
 import os
 import signal
 import sys
+import time
 import uuid
+
+import psutil
 
 from easel.blobstore import make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
@@ -33,7 +36,9 @@ log = logging.getLogger("easel.inference_worker")
 
 
 def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int | None,
-                 metrics_port: int | None) -> InferenceWorker:
+                 metrics_port: int | None, boot: dict[str, float] | None = None) -> InferenceWorker:
+    """``boot``: start-up phase times so far (more are added here, and the worker publishes them)."""
+    boot = {} if boot is None else boot
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
     blobs = make_blob_store(settings)
     if settings.serving_threads:
@@ -43,7 +48,9 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     deployment = load_deployment(sessions, blobs, job_id)
     size = batch_size or settings.serving_batch_size or deployment.batch_size
     model = ServedModel.load(deployment, blobs)
+    boot["loaded"] = time.time()
     times = model.calibrate(deployment.input_shape, size)
+    boot["calibrated"] = time.time()
     cache = PlanCache(max_loss=settings.serving_cache_max_loss, time_budget=settings.serving_decision_budget_s)
     live = LivePolicy(policy, model.rates, model.accuracies, times, cache=cache,
                       alpha=settings.serving_ewma_alpha, rate_window_s=settings.serving_rate_window_s,
@@ -61,7 +68,7 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
                              max_partition_fetch_bytes=8 << 20, fetch_max_bytes=32 << 20)
     config = WorkerConfig(job_id=job_id, worker_id=worker_id, topic=topic, batch_size=size, policy=policy,
                           margin_s=settings.serving_margin_s, drain_s=settings.serving_drain_s,
-                          metrics_port=port, service_id=service_id,
+                          metrics_port=port, service_id=service_id, boot=boot,
                           ensure_topic=lambda: ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers),
                                                              config=topic_config(settings)))
     worker = InferenceWorker(config, consumer, model, live, make_redis(settings), metrics, sessions)
@@ -92,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=None, help="mini-batch size S_mb")
     parser.add_argument("--metrics-port", type=int, default=0, help="Prometheus /metrics port (0: any free one)")
     args = parser.parse_args(argv)
+    boot = {"process": psutil.Process().create_time(), "imported": time.time()}
     # Two threads share the GIL here (the Kafka client's and ours); the default 5 ms switch interval would let
     # one keep a ready other waiting for up to 5 ms, which shows up directly in request latency.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size is not None and not 1 <= args.batch_size <= 4096:
         parser.error("--batch-size must be in 1..4096")
     worker = build_worker(settings, args.inference_job_id, settings.serving_policy, args.batch_size,
-                          args.metrics_port if args.metrics_port >= 0 else None)
+                          args.metrics_port if args.metrics_port >= 0 else None, boot)
     # SIGTERM (the launcher's stop) drains instead of exiting mid-batch.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: worker.stop.set())
     signal.signal(signal.SIGINT, lambda _signum, _frame: worker.stop.set())

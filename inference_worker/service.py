@@ -83,6 +83,9 @@ class WorkerConfig:
     metrics_port: int | None = None
     service_id: str | None = None
     leave_group: bool = False  # send LeaveGroup on stop (see InferenceWorker.drain)
+    # UNIX times of the start-up phases (process, imported, loaded, calibrated, subscribed), published in the
+    # worker registry so that a recovery's seconds can be accounted for
+    boot: dict[str, float] = field(default_factory=dict)
     # Re-creates the requests topic if it is gone (a restarted in-memory broker); called while the worker has
     # no partitions. Clients never auto-create it: that would make a one-partition topic.
     ensure_topic: Callable[[], None] | None = None
@@ -282,6 +285,7 @@ class InferenceWorker:
         self.stop = threading.Event()
         self.ready = threading.Event()
         self._assigned: set[int] = set()
+        self._assignments: deque[tuple[float, list[int]]] = deque(maxlen=4)  # (when, partitions) after a rebalance
         self._lag_labels: set[str] = set()
         self._announced = 0.0
         self.partition_events = PartitionEvents()
@@ -311,6 +315,7 @@ class InferenceWorker:
                          dropped)
             else:
                 self._assigned |= parts
+                self._assignments.append((round(time.time(), 3), sorted(self._assigned)))
                 self.offsets.assign(parts)
                 log.info("partitions %s assigned", sorted(parts))
                 self.announce()
@@ -318,7 +323,8 @@ class InferenceWorker:
     def announce(self, event: bool = True) -> None:
         """Register as ready in the job's worker registry (and, on an assignment, tell the predictor)."""
         now = time.time()
-        record = worker_record(os.getpid(), self.config.metrics_port, self._assigned, self.live.name, now)
+        record = worker_record(os.getpid(), self.config.metrics_port, self._assigned, self.live.name, now,
+                               boot=self.config.boot, assignments=list(self._assignments))
         try:
             pipe = self.results.pipeline()
             pipe.hset(workers_key(self.config.job_id), self.config.worker_id, record)
@@ -399,6 +405,7 @@ class InferenceWorker:
 
     def run(self) -> None:
         self.consumer.subscribe([self.config.topic], listener=self.partition_events)
+        self.config.boot.setdefault("subscribed", time.time())
         self.executor.start()
         log.info("worker %s serving %s with policy %s, S_mb=%d", self.config.worker_id, self.config.topic,
                  self.live.name, self.config.batch_size)

@@ -5,9 +5,11 @@ name across relaunches, so the ``services`` rows with that name are the slot's h
 relaunched and when its latest process ended. Decisions are made from that history alone (no memory in
 admin), so a restarted admin picks up where the last one left off.
 
-Relaunch ``n`` (n = 1, 2, …) of a slot waits ``base * 2**(n-1)`` seconds after the death, capped at ``cap``,
-jittered into ``[delay/2, delay]`` (seeded by the dead service's id, so every tick computes the same due
-time); a slot already relaunched ``max_restarts`` times is given up on.
+A slot's first relaunch is immediate: one death is a fault to repair, and every second waited is a second the
+job runs short. Relaunch ``n`` (n = 2, 3, …) waits ``base * 2**(n-2)`` seconds after the death, capped at
+``cap``, jittered into ``[delay/2, delay]`` (seeded by the dead service's id, so every tick computes the same
+due time) — a service that keeps dying is a crash loop, and backing off keeps it from eating the machine; a
+slot already relaunched ``max_restarts`` times is given up on.
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ class RestartPolicy:
         return death.launches - 1 >= self.max_restarts
 
     def delay_s(self, death: Death) -> float:
-        ceiling = min(self.cap_s, self.base_s * 2.0 ** (death.launches - 1))
+        if death.launches <= 1:
+            return 0.0
+        ceiling = min(self.cap_s, self.base_s * 2.0 ** (death.launches - 2))
         return random.Random(death.service_id).uniform(ceiling / 2, ceiling)
 
     def due_at(self, death: Death, now: datetime) -> datetime:

@@ -1,6 +1,6 @@
 """The supervisor: admin's reconcile loop over the services it launched for live train and inference jobs.
 
-Every ``interval_s`` it asks the launcher for the real state of each live service (a process that died is
+Every ``interval_s`` — and at once when the launcher reports that a service ended — it asks the launcher for the real state of each live service (a process that died is
 no longer RUNNING), then looks at every *slot* of every live job — one service the job asked for, whose
 relaunches keep its name (:mod:`admin.services.restarts`) — and relaunches a dead one when its backoff has
 passed (exponential, capped, jittered; the same policy for every kind):
@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter, defaultdict
+from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import NoResultFound
 
+from admin.services.readiness import Facts, Readiness, gaps
 from admin.services.restarts import ALIVE, SERVING, Death, RestartPolicy
 from admin.state import AdminState
 from easel.db.enums import JobStatus, ServiceKind
@@ -49,19 +51,28 @@ class Supervisor:
         self.policy = policy or RestartPolicy(settings.supervisor_max_restarts, settings.supervisor_backoff_base_s,
                                               max(settings.supervisor_backoff_cap_s, settings.supervisor_backoff_base_s))
         self.relaunched = 0
+        self.readiness = Readiness(settings)
         self._given_up: set[str] = set()  # slots (by their last service) given up on without ending a job
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a service ended: reconcile now, not at the next interval
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
 
     def start(self) -> None:
+        self.state.launcher.on_exit(lambda _service_id: self._wake.set())
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=10)
+        self.readiness.close()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        while True:
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.tick()
             except Exception:  # noqa: BLE001 - the loop must survive a bad tick (PostgreSQL restarting); logged
@@ -162,26 +173,32 @@ class Supervisor:
 
     # -- honest status ----------------------------------------------------------------------------------
     def _grade_serving(self) -> None:
-        """RUNNING ⇄ DEGRADED: a running inference job with fewer live workers than it asked for (or without its
-        predictor) is DEGRADED, saying what is missing, until the relaunched services run again."""
+        """RUNNING ⇄ DEGRADED: a running inference job with fewer *ready* workers than it asked for (or without
+        its predictor) is DEGRADED, saying what is missing; it is RUNNING again only when its relaunched
+        services are ready — registered live, health answered (:mod:`admin.services.readiness`) — not
+        merely started. The predictor is asked only while a degraded job looks whole otherwise."""
         with session_scope(self.state.sessions) as session:
-            jobs = session.execute(select(InferenceJob.id, InferenceJob.status, InferenceJob.budget).where(
+            jobs = session.execute(select(InferenceJob.id, InferenceJob.status, InferenceJob.budget,
+                                          InferenceJob.predictor_url).where(
                 InferenceJob.status.in_((JobStatus.RUNNING, JobStatus.DEGRADED)))).all()
-            for job_id, status, budget in jobs:
-                alive = Counter(session.scalars(select(Service.kind).where(
-                    Service.inference_job_id == job_id, Service.status.in_(ALIVE))).all())
-                wanted = InferenceJobBudget.from_stored(budget).WORKERS
-                missing = []
-                if alive[ServiceKind.PREDICTOR] < 1:
-                    missing.append("no predictor")
-                if alive[ServiceKind.INFERENCE_WORKER] < wanted:
-                    missing.append(f"{alive[ServiceKind.INFERENCE_WORKER]} of {wanted} inference workers")
+            alive = {job_id: session.execute(select(Service.id, Service.kind).where(
+                Service.inference_job_id == job_id, Service.status.in_(ALIVE))).all() for job_id, *_ in jobs}
+        for job_id, status, budget, url in jobs:
+            predictors = [sid for sid, kind in alive[job_id] if kind == ServiceKind.PREDICTOR]
+            facts = Facts(InferenceJobBudget.from_stored(budget).WORKERS, len(predictors),
+                          [sid for sid, kind in alive[job_id] if kind == ServiceKind.INFERENCE_WORKER],
+                          self.readiness.registered(job_id), predictor_ready=None)
+            missing = gaps(facts)
+            if status == JobStatus.DEGRADED and missing is None and facts.registered is not None:
+                facts = replace(facts, predictor_ready=self.readiness.predictor_ready(url, job_id, predictors))
+                missing = gaps(facts)
+            with session_scope(self.state.sessions) as session:
                 if missing and status == JobStatus.RUNNING:
                     lifecycle.mark_inference_job_degraded(session, job_id, "; ".join(missing) + " (relaunching)")
                     log.warning("inference job %s DEGRADED: %s", job_id, "; ".join(missing))
-                elif not missing and status == JobStatus.DEGRADED:
+                elif missing == [] and status == JobStatus.DEGRADED:
                     lifecycle.mark_inference_job_restored(session, job_id)
-                    log.info("inference job %s RUNNING again: every service runs", job_id)
+                    log.info("inference job %s RUNNING again: every service is ready", job_id)
 
     # -- giving up ----------------------------------------------------------------------------------------
     def _stop_live(self, service_ids: list[str]) -> None:
