@@ -146,8 +146,13 @@ class Settings(BaseSettings):
     supervisor_max_restarts: int = Field(
         default=5, ge=0, le=1000, description="relaunches of one service slot before the supervisor gives up")
     supervisor_backoff_base_s: float = Field(
-        default=1.0, gt=0, le=600, description="first relaunch delay; doubles per relaunch of the same slot")
+        default=1.0, gt=0, le=600,
+        description="delay before a slot's second relaunch (the first is immediate); doubles per relaunch after")
     supervisor_backoff_cap_s: float = Field(default=30.0, gt=0, le=3600, description="longest relaunch delay")
+    kafka_session_timeout_ms: int = Field(
+        default=2000, ge=500, le=300_000,
+        description="consumer-group session timeout: how long the broker waits for a silent member (a killed "
+                    "worker) before its partitions go to the others; heartbeats are sent every quarter of it")
 
     # Explanations (LIME, Grad-CAM): their own processes and queue, never the deadline path.
     explainers: int = Field(default=1, ge=0, le=64, description="explainer processes per inference job (0: none)")

@@ -23,6 +23,7 @@ from sdk.errors import (
     Unavailable,
     UnsupportedFormat,
 )
+from sdk.retry import RetryPolicy
 from sdk.types import (
     Dataset,
     Explanation,
@@ -42,7 +43,8 @@ from sdk.types import (
 
 __all__ = [
     "ApiError", "Client", "Conflict", "ConnectionFailed", "Dataset", "EaselError", "Explanation", "Forbidden", "Health",
-    "InferenceJob", "Invalid", "Model", "NotFound", "Page", "PayloadTooLarge", "ProgressReader", "ServerError",
+    "InferenceJob", "Invalid", "Model", "NotFound", "Page", "PayloadTooLarge", "ProgressReader", "RetryPolicy",
+    "ServerError",
     "Service", "SubTrainJob", "Token", "TrainBudget", "TrainJob", "Trial", "TrialLog", "Unauthorized",
     "Unavailable", "UnsupportedFormat", "User",
 ]
