@@ -42,6 +42,7 @@ TARGET_BACK_S = 10.0
 N = 32
 DEADLINE_S = 1.0
 THREADS = 2
+STANDBYS = int(os.environ.get("EASEL_SERVING_STANDBY_WORKERS", "1"))  # warm standby workers (0: relaunch only)
 RETRY_WINDOW_S = 30.0  # the load's SDK client sends a request again after a transport error / 503 for this long
 COUNTS = ("Counted as an SDK client sees it: each request is sent with sdk.Client.predict, which sends it again "
           "after a transport error or a 503 for up to retry_window_s (same Idempotency-Key, full deadline each "
@@ -80,9 +81,22 @@ class Deployment:
                                                               Service.kind == kind).order_by(Service.created_at)))
 
     def running(self, kind: Any) -> list[Any]:
+        """The live services of ``kind`` in the slots the job asked for (not its spare standby)."""
         from easel.db.enums import ServiceStatus
+        from easel.serving import is_standby
 
-        return [s for s in self.services(kind) if s.status == ServiceStatus.RUNNING]
+        return [s for s in self.services(kind) if s.status == ServiceStatus.RUNNING and not is_standby(s.name)]
+
+    def standby_ready(self) -> bool:
+        import redis
+
+        from easel.serving import standbys_key
+
+        client = redis.Redis.from_url(self.settings.resolved_redis_url, socket_timeout=2)
+        try:
+            return bool(client.hlen(standbys_key(self.job_id)))
+        finally:
+            client.close()
 
     @property
     def url(self) -> str:
@@ -133,21 +147,24 @@ class Deployment:
         replacement's ``created_at``) and its process began, the replacement's own start-up phases (worker
         registry / predictor ``/health``), and when the partitions moved (each worker's assignment history)."""
         from easel.chaos import health
+        from easel.db.enums import ServiceStatus
 
         rows = [r for r in self.services(victim.kind) if r.name == victim.name]
         gone = next(r for r in rows if r.id == victim.id)
-        after = [r for r in rows if r.created_at > gone.created_at]
-        out: dict[str, float] = {}
+        after = [r for r in rows if r.id != gone.id and r.status == ServiceStatus.RUNNING]
+        out: dict[str, Any] = {}
 
         def at(name: str, when: Any) -> None:
             if when is None:
                 return
             stamp = when.replace(tzinfo=when.tzinfo or UTC).timestamp() if isinstance(when, datetime) else when
-            out[name] = round(float(stamp) - killed_at, 3)
+            if float(stamp) >= killed_at - 1.0:  # a promoted standby's start-up was done long before the fault
+                out[name] = round(float(stamp) - killed_at, 3)
 
         at("death_noticed", gone.stopped_at)
         if after:
             new = after[0]
+            out["path"] = "standby promoted" if "promoted_from" in (new.command or {}) else "relaunched"
             at("relaunched", new.created_at)
             at("process_started", (new.command or {}).get("create_time"))
             if victim.kind.value == "PREDICTOR":
@@ -157,7 +174,7 @@ class Deployment:
                 boot = record.get("boot") or {}
                 first = next((t for t, _parts in record.get("assignments", []) if t > killed_at), None)
                 at("replacement_assigned", first)
-            for phase in ("imported", "loaded", "calibrated", "subscribed", "bound", "ready"):
+            for phase in ("imported", "loaded", "calibrated", "promoted", "subscribed", "bound", "ready"):
                 at(phase, boot.get(phase))
         if victim.kind.value != "PREDICTOR":
             records = self.registry()
@@ -167,7 +184,8 @@ class Deployment:
                 history = records.get(f"worker-{survivor.id[:8]}", {}).get("assignments", [])
                 took = next((t for t, parts in history if t > killed_at and len(parts) >= wanted), None)
                 at("survivor_took_over", took)
-        return dict(sorted(out.items(), key=lambda kv: kv[1]))
+        path = out.pop("path", None)
+        return {**({"path": path} if path else {}), **dict(sorted(out.items(), key=lambda kv: kv[1]))}
 
 
 def measure(name: str, deployment: Deployment, load: Any, fault: Any, settle_s: float = 2.0,
@@ -177,6 +195,8 @@ def measure(name: str, deployment: Deployment, load: Any, fault: Any, settle_s: 
     from easel.chaos import wait_for
 
     wait_for(deployment.full_strength, 120, f"full strength before {name}")
+    if STANDBYS:
+        wait_for(deployment.standby_ready, 120, f"a ready standby before {name}")
     before = load.snapshot()
     target = victim() if victim is not None else None
     began = time.monotonic()
@@ -190,10 +210,18 @@ def measure(name: str, deployment: Deployment, load: Any, fault: Any, settle_s: 
         back_s = time.monotonic() - began
     except AssertionError as error:
         log(f"  {name}: {error}")
+    if STANDBYS:
+        try:
+            wait_for(deployment.standby_ready, 120, f"a ready standby after {name}", every_s=0.1)
+            spare_s: float | None = round(time.monotonic() - began, 2)
+        except AssertionError:
+            spare_s = None
     time.sleep(settle_s)
     after = load.snapshot()
     counts = {key: value - getattr(before, key) for key, value in after.as_dict().items() if key != "codes"}
     result = {"fault": name, "back_to_full_strength_s": None if back_s is None else round(back_s, 2), **counts}
+    if STANDBYS:
+        result["standby_ready_again_s"] = spare_s  # the spare's own replacement: loaded and waiting again
     if target is not None:
         try:
             result["phases_s"] = deployment.phases(target, killed_at)
@@ -220,8 +248,9 @@ def main() -> int:
     from easel.stack.process import free_port
 
     stack, data_dir = bench.start_stack()
-    os.environ.update({"EASEL_LAUNCH_SERVICES": "1", "EASEL_SUPERVISOR_BACKOFF_BASE_S": "0.5",
+    os.environ.update({"EASEL_SERVING_STANDBY_WORKERS": str(STANDBYS), "EASEL_SUPERVISOR_BACKOFF_BASE_S": "0.5",
                        "EASEL_SUPERVISOR_BACKOFF_CAP_S": "4", "EASEL_SERVING_THREADS": "1",
+                       "EASEL_LAUNCH_SERVICES": "1",
                        "EASEL_ADMIN_PORT": str(free_port())})
     from admin.services.orchestration import launch_inference_job
     from admin.state import AdminState
@@ -328,6 +357,7 @@ def main() -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(), "load": {
         "threads": THREADS, "instances": N, "deadline_s": DEADLINE_S, "retry_window_s": RETRY_WINDOW_S},
+        "standby_workers": STANDBYS, "kafka_session_timeout_ms": get_settings().kafka_session_timeout_ms,
         "counts": COUNTS, "machine_load_average_at_start": load_at_start, "faults": results, "summary": summary},
         indent=2, default=str))
     log(f"wrote {RESULTS}")

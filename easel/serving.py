@@ -32,6 +32,12 @@ result is stored (so a worker can commit its Kafka offsets right after), and the
 wait. A result that never arrives costs nothing extra: the predictor answers that instance as dropped at
 the deadline.
 
+Warm standbys (``EASEL_SERVING_STANDBY_WORKERS``) — an inference worker started with ``--standby`` loads and
+calibrates its model, then waits outside the consumer group: it keeps a record in the hash
+``easel:inference:<job id>:standbys`` fresh and blocks on its list ``easel:inference:<job id>:promote:<service
+id>``. When a worker dies, the supervisor pushes the dead slot's name there; the standby joins the group and
+serves as that worker (a fresh standby is launched behind it).
+
 Worker registry — Redis hash ``easel:inference:<job id>:workers``: worker id → JSON (pid, metrics port,
 partitions, policy, ``seen_at``, start-up phase times), written when a worker has its partitions and is ready to
 serve, refreshed every ``HEARTBEAT_S`` and removed when it stops; a record not refreshed for ``LIVE_S`` is a dead
@@ -70,9 +76,26 @@ def workers_key(job_id: str) -> str:
     return f"easel:inference:{job_id}:workers"
 
 
+def standbys_key(job_id: str) -> str:
+    """Redis hash: standby worker's service id → JSON ``{"pid", "seen_at"}`` while it waits, loaded and calibrated."""
+    return f"easel:inference:{job_id}:standbys"
+
+
+def promote_key(job_id: str, service_id: str) -> str:
+    """Redis list a standby worker waits on (BLPOP); the supervisor pushes the slot it takes over."""
+    return f"easel:inference:{job_id}:promote:{service_id}"
+
+
+STANDBY_PREFIX = "standby-"  # the service name of a warm standby inference worker starts so
+
+
+def is_standby(service_name: str) -> bool:
+    return service_name.startswith(STANDBY_PREFIX)
+
+
 def job_keys(job_id: str) -> list[str]:
-    """Every Redis key an inference job uses (for clean-up once it has stopped)."""
-    return [results_stream(job_id), workers_key(job_id)]
+    """Every Redis key an inference job uses (for clean-up once it has stopped; promotion lists expire)."""
+    return [results_stream(job_id), workers_key(job_id), standbys_key(job_id)]
 
 
 # -- requests ---------------------------------------------------------------------------------------------
@@ -191,8 +214,8 @@ def live_workers(records: dict[Any, Any], now: float) -> dict[str, dict[str, Any
 
 
 __all__ = [
-    "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STATUSES", "STREAM_MAXLEN", "Item", "Request", "consumer_group",
-    "decode_entry", "decode_request", "encode_ready", "encode_request", "encode_results", "job_keys",
-    "live_workers", "requests_topic",
+    "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STANDBY_PREFIX", "STATUSES", "STREAM_MAXLEN", "Item", "Request",
+    "consumer_group", "decode_entry", "decode_request", "encode_ready", "encode_request", "encode_results",
+    "is_standby", "job_keys", "live_workers", "promote_key", "requests_topic", "standbys_key",
     "results_stream", "split_mini_batches", "worker_record", "workers_key",
 ]

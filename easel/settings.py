@@ -136,6 +136,10 @@ class Settings(BaseSettings):
                     "may have queued; requests beyond it get 429 with Retry-After")
     serving_max_inflight_instances: int = Field(
         default=200_000, ge=1, description="memory bound: instances a predictor holds in flight at most (429 beyond)")
+    serving_standby_workers: int = Field(
+        default=0, ge=0, le=8,
+        description="warm standby inference workers per job: loaded and calibrated, outside the consumer group, "
+                    "promoted at once into a dead worker's slot (each costs one model's memory)")
     serving_topic_retention_s: float = Field(
         default=600.0, gt=0, le=7 * 86_400, description="how long the broker keeps a served request message")
 

@@ -2,8 +2,10 @@
 
 Options override the ``EASEL_SERVING_*`` settings: ``--policy`` (scheduler, fixed:<rate>, model-switching,
 clipper), ``--batch-size`` (S_mb), ``--metrics-port`` (0 = any free port; recorded on the service's row).
-SIGTERM drains: no new requests are taken, queued tasks finish (within ``EASEL_SERVING_DRAIN_S``), offsets
-are committed, the worker unregisters and exits; its group membership expires after the session timeout.
+``--standby`` makes a warm standby (``EASEL_SERVING_STANDBY_WORKERS``): loaded and calibrated, it waits outside
+the consumer group until promoted. SIGTERM drains: no new requests are taken, queued tasks finish (within
+``EASEL_SERVING_DRAIN_S``), offsets are committed, the worker unregisters and exits; its group membership
+expires after the session timeout.
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", default=None, help=POLICY_HELP)
     parser.add_argument("--batch-size", type=int, default=None, help="mini-batch size S_mb")
     parser.add_argument("--metrics-port", type=int, default=0, help="Prometheus /metrics port (0: any free one)")
+    parser.add_argument("--standby", action="store_true", help="load and calibrate, then wait outside the consumer "
+                        "group until the supervisor promotes this worker into a dead one's slot")
     args = parser.parse_args(argv)
     boot = {"process": psutil.Process().create_time(), "imported": time.time()}
     # Two threads share the GIL here (the Kafka client's and ours); the default 5 ms switch interval would let
@@ -116,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (the launcher's stop) drains instead of exiting mid-batch.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: worker.stop.set())
     signal.signal(signal.SIGINT, lambda _signum, _frame: worker.stop.set())
-    worker.run()
+    if args.standby and not worker.wait_as_standby():
+        worker.consumer.close()  # stopped before it was needed: it never joined the group
+    else:
+        worker.run()
     if worker.sessions is not None:
         record_clean_exit(worker.sessions)
     return 0

@@ -23,6 +23,7 @@ simulator runs, steered by the policy's own attributes (``replans``, ``late_rule
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -56,7 +57,9 @@ from easel.serving import (
     decode_request,
     encode_ready,
     encode_results,
+    promote_key,
     results_stream,
+    standbys_key,
     worker_record,
     workers_key,
 )
@@ -69,6 +72,7 @@ from scheduler import LateRule, Plan, PlanExecutor
 log = logging.getLogger("easel.inference_worker")
 
 TOPIC_CHECK_S = 5.0  # how long a worker goes without partitions before it checks that the topic exists
+STANDBY_WAIT_S = 1  # a standby's BLPOP: how often it refreshes its record (and notices a stop)
 
 
 @dataclass
@@ -360,6 +364,34 @@ class InferenceWorker:
                 done = self.consumer.position(tp) if tp in self.consumer.assignment() else high
             self.metrics.queue_lag.labels(str(p)).set(max(high - done, 0))
             self._lag_labels.add(str(p))
+
+    # -- warm standby --------------------------------------------------------------------------------------
+    def wait_as_standby(self) -> bool:
+        """Loaded and calibrated, wait outside the consumer group until the supervisor promotes this worker
+        (True: then :meth:`run` it) or it is told to stop (False). Its standby record is refreshed on every
+        wait, so the supervisor promotes only a standby that is alive."""
+        job, me = self.config.job_id, self.config.service_id or self.config.worker_id
+        backoff = Backoff(base_s=0.2, cap_s=5.0)
+        log.info("standby %s: loaded, waiting to be promoted", me)
+        try:
+            while not self.stop.is_set():
+                try:
+                    self.results.hset(standbys_key(job), me, json.dumps({"pid": os.getpid(), "seen_at": time.time()}))
+                    popped = self.results.blpop([promote_key(job, me)], timeout=STANDBY_WAIT_S)
+                    backoff.reset()
+                except redis.RedisError as error:
+                    if self._throttle.ready() is not None:
+                        log.warning("standby cannot reach Redis (%s); retrying", error)
+                    self.stop.wait(backoff.next_delay())
+                    continue
+                if popped is not None:
+                    self.config.boot["promoted"] = time.time()
+                    log.info("standby %s promoted: serving as %s", me, popped[1].decode(errors="replace"))
+                    return True
+            return False
+        finally:
+            with contextlib.suppress(redis.RedisError):
+                self.results.hdel(standbys_key(job), me)
 
     # -- the loop ----------------------------------------------------------------------------------------
     def _poll_once(self, timeout_ms: int) -> None:

@@ -27,7 +27,7 @@ from easel.jobs import InferenceJobBudget, TrainBudget, lifecycle
 from easel.kafka_io import delete_topics
 from easel.launcher import ServiceSpec
 from easel.redis_client import make_redis
-from easel.serving import job_keys, requests_topic
+from easel.serving import STANDBY_PREFIX, job_keys, requests_topic
 from easel.stack.process import free_port
 
 log = logging.getLogger("admin")
@@ -60,10 +60,11 @@ def train_job_specs(job: TrainJob) -> list[ServiceSpec]:
 
 
 def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str | None = None,
-                        port: int | None = None, explainers: int = 1) -> list[ServiceSpec]:
-    """One predictor (listening on ``host:port`` when given), ``budget.WORKERS`` inference workers and
-    ``explainers`` explainers (their own processes, reading the job's explanation stream: off the deadline
-    path)."""
+                        port: int | None = None, explainers: int = 1, standbys: int = 0) -> list[ServiceSpec]:
+    """One predictor (listening on ``host:port`` when given), ``budget.WORKERS`` inference workers,
+    ``standbys`` warm standby workers (``--standby``: loaded, outside the consumer group until the supervisor
+    promotes one into a dead worker's slot) and ``explainers`` explainers (their own processes, reading the
+    job's explanation stream: off the deadline path)."""
     budget = InferenceJobBudget.from_stored(job.budget)
     tag = f"{app}-v{version}-{job.id[:8]}"
     env = {**_base_env(), "EASEL_INFERENCE_JOB_ID": job.id}
@@ -74,6 +75,12 @@ def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str 
     )]
     specs += _workers(ServiceKind.INFERENCE_WORKER, f"inference-worker-{tag}", env, budget.WORKERS, budget.GPU_COUNT,
                       _python_module("inference_worker", "--inference-job-id", job.id), inference_job_id=job.id)
+    for index in range(standbys):
+        specs.append(ServiceSpec(
+            name=f"{STANDBY_PREFIX}inference-worker-{tag}-{index}", kind=ServiceKind.INFERENCE_WORKER,
+            inference_job_id=job.id, argv=_python_module("inference_worker", "--inference-job-id", job.id, "--standby"),
+            env={**env, "EASEL_WORKER_INDEX": str(budget.WORKERS + index), "EASEL_GPU_COUNT": str(budget.GPU_COUNT)},
+        ))
     for index in range(explainers):
         specs.append(ServiceSpec(
             name=f"explainer-{tag}-{index}", kind=ServiceKind.EXPLAINER, inference_job_id=job.id, env=env,
@@ -131,7 +138,8 @@ def launch_inference_job(state: AdminState, inference_job_id: str, app: str, ver
         job = session.get_one(InferenceJob, inference_job_id)
         host = state.settings.predictor_host
         port = free_port(host if host not in ("0.0.0.0", "::", "") else "127.0.0.1")
-        specs = inference_job_specs(job, app, version, host=host, port=port, explainers=state.settings.explainers)
+        specs = inference_job_specs(job, app, version, host=host, port=port, explainers=state.settings.explainers,
+                                    standbys=state.settings.serving_standby_workers)
         job.predictor_url = predictor_url(host, port)
     _launch(state, specs, lambda session: lifecycle.mark_inference_job_errored(session, inference_job_id))
 

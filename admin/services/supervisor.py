@@ -9,7 +9,8 @@ passed (exponential, capped, jittered; the same policy for every kind):
   continues the numbering; a train worker's trial is re-issued by the advisor when the lease expires;
   training services that exited with 0 did their work and are left alone;
 * a predictor (on the same port, so the job's URL stays valid) or an inference worker that fails is
-  relaunched; the surviving workers serve the dead one's partitions meanwhile.
+  relaunched; the surviving workers serve the dead one's partitions meanwhile. A dead inference worker's slot
+  goes to a warm standby of its job instead, when one is ready (:mod:`admin.services.standby`).
 
 Services stopped on purpose (the launcher's stop) are STOPPED and left alone.
 
@@ -31,12 +32,14 @@ from sqlalchemy.exc import NoResultFound
 
 from admin.services.readiness import Facts, Readiness, gaps
 from admin.services.restarts import ALIVE, SERVING, Death, RestartPolicy
+from admin.services.standby import Standbys
 from admin.state import AdminState
 from easel.db.enums import JobStatus, ServiceKind
 from easel.db.models import InferenceJob, Service, SubTrainJob
 from easel.db.session import session_scope
 from easel.jobs import InferenceJobBudget, lifecycle
 from easel.launcher import ServiceSpec
+from easel.serving import is_standby
 
 log = logging.getLogger("admin.supervisor")
 
@@ -52,6 +55,7 @@ class Supervisor:
                                               max(settings.supervisor_backoff_cap_s, settings.supervisor_backoff_base_s))
         self.relaunched = 0
         self.readiness = Readiness(settings)
+        self.standbys = Standbys(state)
         self._given_up: set[str] = set()  # slots (by their last service) given up on without ending a job
         self._stop = threading.Event()
         self._wake = threading.Event()  # a service ended: reconcile now, not at the next interval
@@ -66,6 +70,7 @@ class Supervisor:
         self._wake.set()
         self._thread.join(timeout=10)
         self.readiness.close()
+        self.standbys.close()
 
     def _run(self) -> None:
         while True:
@@ -107,7 +112,7 @@ class Supervisor:
         with session_scope(self.state.sessions) as session:
             rows = session.execute(
                 select(Service.id, Service.name, Service.kind, Service.status, Service.exit_code, Service.stopped_at,
-                       Service.sub_train_job_id, Service.inference_job_id)
+                       Service.created_at, Service.sub_train_job_id, Service.inference_job_id)
                 .outerjoin(SubTrainJob, SubTrainJob.id == Service.sub_train_job_id)
                 .outerjoin(InferenceJob, InferenceJob.id == Service.inference_job_id)
                 .where(SubTrainJob.status.in_(LIVE_JOB) | InferenceJob.status.in_(lifecycle.LIVE_INFERENCE_JOB),
@@ -120,9 +125,9 @@ class Supervisor:
             slots[(owner, row.name)].append(row)
         dead: dict[tuple[str, str], list[Death]] = defaultdict(list)
         for (owner, name), history in slots.items():
-            latest = history[-1]
-            if latest.status in ALIVE:
-                continue
+            if any(row.status in ALIVE for row in history):
+                continue  # its latest launch runs (a promoted standby joins a slot with older rows)
+            latest = max(history, key=lambda row: row.stopped_at or row.created_at)
             dead[owner].append(Death(latest.id, name, latest.kind, latest.status, latest.exit_code,
                                      latest.stopped_at, len(history)))
         return dead
@@ -134,6 +139,10 @@ class Supervisor:
         if self.policy.exhausted(death):
             self._give_up(owner, death)
             return
+        if (owner[0] == "inference" and death.kind == ServiceKind.INFERENCE_WORKER and not is_standby(death.name)
+                and self.standbys.promote(owner[1], death) is not None):
+            self.relaunched += 1
+            return  # a warm standby took the slot at once (no backoff: nothing is started but a spare)
         if now < self.policy.due_at(death, now):
             return  # backing off: a later tick relaunches it
         self._relaunch(death)
@@ -155,7 +164,7 @@ class Supervisor:
         kind, job_id = owner
         reason = (f"{death.kind.value.lower().replace('_', ' ')} {death.name} ended {death.launches} times "
                   f"(restart budget {self.policy.max_restarts} spent)")
-        if death.kind == ServiceKind.EXPLAINER:  # explanations are best effort: the job serves on without them
+        if death.kind == ServiceKind.EXPLAINER or is_standby(death.name):  # best effort: the job serves without
             if death.service_id not in self._given_up:
                 self._given_up.add(death.service_id)
                 log.error("inference job %s: %s; not relaunching it", job_id, reason)
@@ -181,12 +190,13 @@ class Supervisor:
             jobs = session.execute(select(InferenceJob.id, InferenceJob.status, InferenceJob.budget,
                                           InferenceJob.predictor_url).where(
                 InferenceJob.status.in_((JobStatus.RUNNING, JobStatus.DEGRADED)))).all()
-            alive = {job_id: session.execute(select(Service.id, Service.kind).where(
+            alive = {job_id: session.execute(select(Service.id, Service.kind, Service.name).where(
                 Service.inference_job_id == job_id, Service.status.in_(ALIVE))).all() for job_id, *_ in jobs}
         for job_id, status, budget, url in jobs:
-            predictors = [sid for sid, kind in alive[job_id] if kind == ServiceKind.PREDICTOR]
-            facts = Facts(InferenceJobBudget.from_stored(budget).WORKERS, len(predictors),
-                          [sid for sid, kind in alive[job_id] if kind == ServiceKind.INFERENCE_WORKER],
+            predictors = [sid for sid, kind, _name in alive[job_id] if kind == ServiceKind.PREDICTOR]
+            workers = [sid for sid, kind, name in alive[job_id]
+                       if kind == ServiceKind.INFERENCE_WORKER and not is_standby(name)]  # a spare is not capacity
+            facts = Facts(InferenceJobBudget.from_stored(budget).WORKERS, len(predictors), workers,
                           self.readiness.registered(job_id), predictor_ready=None)
             missing = gaps(facts)
             if status == JobStatus.DEGRADED and missing is None and facts.registered is not None:

@@ -6,7 +6,9 @@ again after a transport error or a 503 within ``RETRY_WINDOW_S`` (``sdk.retry``)
 retry counts as accepted and answered (``Tally.answered_after_retry``), one that no attempt got answered as
 lost in flight (its instances unanswered).
 
-The module deploys its own inference job (two workers) from the session's trained app; tests run in order.
+The module deploys its own inference job (two workers and one warm standby worker) from the session's trained
+app; tests run in order. A killed worker's slot goes to the standby when it is ready (waiting, loaded), else
+the slot is relaunched.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from easel.chaos import SteadyLoad, Tally, health, process_alive, wait_for
 from easel.db.enums import ServiceKind, ServiceStatus
 from easel.db.models import InferenceJob, Service
 from easel.db.session import session_scope
-from easel.serving import live_workers, workers_key
+from easel.serving import is_standby, live_workers, standbys_key, workers_key
 from easel.settings import Settings
 
 LOAD = {"threads": 2, "deadline_s": 2.0}
@@ -51,10 +53,26 @@ def predictor_bounds() -> Iterator[None]:
         os.environ["EASEL_SERVING_MAX_INFLIGHT_INSTANCES"] = saved
 
 
+@pytest.fixture(scope="module")
+def serving_settings(serving_settings: Settings) -> Settings:
+    """This module's admin keeps one warm standby worker per inference job."""
+    return serving_settings.model_copy(update={"serving_standby_workers": 1})
+
+
 def services(sessions: sessionmaker[Session], job_id: str, kind: ServiceKind) -> list[Service]:
+    """The job's services of ``kind`` in the slots it asked for (the spare standby is not one of them)."""
     with session_scope(sessions) as session:
-        return list(session.scalars(select(Service).where(Service.inference_job_id == job_id, Service.kind == kind)
-                                    .order_by(Service.created_at)))
+        return [s for s in session.scalars(select(Service).where(Service.inference_job_id == job_id,
+                                                                 Service.kind == kind).order_by(Service.created_at))
+                if not is_standby(s.name)]
+
+
+def standby_ready(settings: Settings, job_id: str) -> bool:
+    client = redis.Redis.from_url(settings.resolved_redis_url)
+    try:
+        return bool(client.hlen(standbys_key(job_id)))
+    finally:
+        client.close()
 
 
 def running(sessions: sessionmaker[Session], job_id: str, kind: ServiceKind) -> list[Service]:
@@ -144,6 +162,7 @@ class StatusWatch:
 
 def test_a_killed_worker_three_times_in_a_row_loses_nothing(deployed: Deployed, sessions, serving_settings) -> None:
     wait_full_strength(sessions, serving_settings, deployed, 60, "full strength")
+    wait_for(lambda: standby_ready(serving_settings, deployed.job.id), 60, "the warm standby")
     with load(deployed) as steady, StatusWatch(sessions, deployed.job.id) as watch:
         for round_no in range(3):
             victim = running(sessions, deployed.job.id, ServiceKind.INFERENCE_WORKER)[round_no % 2]
@@ -159,6 +178,8 @@ def test_a_killed_worker_three_times_in_a_row_loses_nothing(deployed: Deployed, 
     workers = services(sessions, deployed.job.id, ServiceKind.INFERENCE_WORKER)
     assert sum(s.status == ServiceStatus.ERRORED for s in workers) == 3, [(s.name, s.status) for s in workers]
     assert sum(s.status == ServiceStatus.RUNNING for s in workers) == 2
+    # the first kill found the standby ready: it took the slot (later ones may find its successor still loading)
+    assert sum("promoted_from" in s.command for s in workers) >= 1, [s.command for s in workers]
     # honest status: DEGRADED while a worker was missing, RUNNING again once it was back — three times
     assert watch.seen == ["RUNNING", "DEGRADED"] * 3 + ["RUNNING"], watch.seen
 
