@@ -6,8 +6,10 @@ relaunches what dies) serve one inference job — a predictor and two inference 
 a time: SIGKILL an inference worker (three times in a row), SIGKILL the predictor, restart the broker, Redis,
 PostgreSQL and admin, and a 10x overload burst. Per fault: the load's counts while it lasted (requests
 accepted, refused, lost in flight; instances accepted, served, dropped, unanswered) and the time from the
-fault to full strength again (every worker running and registered, the predictor healthy, a request served),
-as this script measured it.
+fault to full strength again (every worker running and registered, the predictor healthy, the job RUNNING
+again, a request served), as this script measured it, with where those seconds went (``phases_s``: times the
+system recorded — the death noticed, the relaunch or standby promotion, the replacement's start-up phases, the
+partitions assigned). Also: the broker's memory per served instance, and a retention probe.
 
 Run: ``.venv/bin/python benchmarks/chaos.py [--quick]`` (about 5 minutes). Targets (issue #12): 0 unanswered
 instances for every fault; back to full strength within 10 s for a single-process fault. Misses are reported
@@ -42,6 +44,7 @@ TARGET_BACK_S = 10.0
 N = 32
 DEADLINE_S = 1.0
 THREADS = 2
+BROKER_WINDOW_S = 15.0
 STANDBYS = int(os.environ.get("EASEL_SERVING_STANDBY_WORKERS", "1"))  # warm standby workers (0: relaunch only)
 RETRY_WINDOW_S = 30.0  # the load's SDK client sends a request again after a transport error / 503 for this long
 COUNTS = ("Counted as an SDK client sees it: each request is sent with sdk.Client.predict, which sends it again "
@@ -127,7 +130,15 @@ class Deployment:
         except Exception:  # noqa: BLE001 - a part is down: not at full strength
             return False
         wanted = {f"worker-{s.id[:8]}" for s in workers}
-        return len(workers) == 2 and wanted <= set(live) and state is not None and state.get("status") == "ok"
+        serving = len(workers) == 2 and wanted <= set(live) and state is not None and state.get("status") == "ok"
+        return serving and self.status() == "RUNNING"  # and the job says so (the supervisor grades readiness)
+
+    def status(self) -> str:
+        from easel.db.models import InferenceJob
+        from easel.db.session import session_scope
+
+        with session_scope(self.sessions) as session:
+            return str(session.get_one(InferenceJob, self.job_id).status.value)
 
 
     def registry(self) -> dict[str, dict[str, Any]]:
@@ -186,6 +197,54 @@ class Deployment:
                 at("survivor_took_over", took)
         path = out.pop("path", None)
         return {**({"path": path} if path else {}), **dict(sorted(out.items(), key=lambda kv: kv[1]))}
+
+
+def rss_mb(pid: int | None) -> float | None:
+    try:
+        return round(psutil.Process(pid).memory_info().rss / 2**20, 1) if pid else None
+    except psutil.Error:
+        return None
+
+
+def retention_probe(kafka: Any, messages: int = 20_000, size: int = 600) -> dict[str, Any]:
+    """Does the broker honour a topic's ``retention.ms``, or ``DeleteRecords``? A topic with a 1 s retention
+    gets ``messages`` of ``size`` bytes; then: its earliest offsets after 3 s, a DeleteRecords up to the end, and
+    deleting the topic — with the broker's RSS after each step."""
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import NewTopic
+
+    topic, out = "easel.retention-probe", {"messages": messages, "bytes_each": size}
+    admin = KafkaAdminClient(bootstrap_servers=kafka.url)
+    consumer = KafkaConsumer(bootstrap_servers=kafka.url)
+    try:
+        admin.create_topics([NewTopic(topic, 2, 1, topic_configs={"retention.ms": "1000", "segment.ms": "1000"})])
+        out["rss_mb_before"] = rss_mb(kafka.pid())
+        producer = KafkaProducer(bootstrap_servers=kafka.url, linger_ms=5, batch_size=1 << 20)
+        for i in range(messages):
+            producer.send(topic, b"x" * size, partition=i % 2)
+        producer.flush()
+        producer.close()
+        out["rss_mb_after_produce"] = rss_mb(kafka.pid())
+        time.sleep(3.0)  # three retention periods
+        parts = [TopicPartition(topic, p) for p in (0, 1)]
+        ends = consumer.end_offsets(parts)
+        out["earliest_offsets_after_3_retention_periods"] = sum(consumer.beginning_offsets(parts).values())
+        out["end_offsets"] = sum(ends.values())
+        try:
+            admin.delete_records({tp: ends[tp] for tp in parts})
+            out["delete_records"] = "accepted"
+        except Exception as error:  # noqa: BLE001 - the broker's answer is the finding
+            out["delete_records"] = f"failed: {error!r}"
+        out["earliest_offsets_after_delete_records"] = sum(KafkaConsumer(
+            bootstrap_servers=kafka.url).beginning_offsets(parts).values())
+        out["rss_mb_after_delete_records"] = rss_mb(kafka.pid())
+        admin.delete_topics([topic])
+        time.sleep(1.0)
+        out["rss_mb_after_delete_topic"] = rss_mb(kafka.pid())
+    finally:
+        consumer.close()
+        admin.close()
+    return out
 
 
 def measure(name: str, deployment: Deployment, load: Any, fault: Any, settle_s: float = 2.0,
@@ -264,6 +323,7 @@ def main() -> int:
     settings = get_settings()
     admin = AdminPart(settings)
     results: list[dict[str, Any]] = []
+    broker: dict[str, Any] = {}
     try:
         sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
         folder = data_dir / "bench"
@@ -286,6 +346,17 @@ def main() -> int:
 
         load = SteadyLoad(lambda: url, batch, DEADLINE_S, threads=THREADS, send=sdk_send(RETRY_WINDOW_S))
         load.start()
+        # The broker's growth per served instance, over a fault-free window of the steady load.
+        time.sleep(3.0)
+        first, broker_before = load.snapshot(), rss_mb(stack.kafka.pid())
+        time.sleep(BROKER_WINDOW_S)
+        last, broker_after = load.snapshot(), rss_mb(stack.kafka.pid())
+        broker.update({"window_s": BROKER_WINDOW_S, "rss_mb_before": broker_before, "rss_mb_after": broker_after,
+                       "instances_accepted": last.instances_accepted - first.instances_accepted})
+        if broker_before and broker_after:
+            broker["kb_per_instance"] = round((broker_after - broker_before) * 1024
+                                              / max(1, broker["instances_accepted"]), 3)
+        log(f"broker memory under the steady load: {broker}")
         log("faults under a steady load:")
 
         def kill(kind: Any, index: int = 0) -> Any:
@@ -330,6 +401,8 @@ def main() -> int:
         if "overload" in chosen:
             results.append(measure("after overload burst", deployment, load, overload))
         load.stop()
+        broker["retention_probe"] = retention_probe(stack.kafka)
+        log(f"retention probe: {broker['retention_probe']}")
         state.close()
     finally:
         admin.stop()
@@ -358,7 +431,8 @@ def main() -> int:
     RESULTS.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(), "load": {
         "threads": THREADS, "instances": N, "deadline_s": DEADLINE_S, "retry_window_s": RETRY_WINDOW_S},
         "standby_workers": STANDBYS, "kafka_session_timeout_ms": get_settings().kafka_session_timeout_ms,
-        "counts": COUNTS, "machine_load_average_at_start": load_at_start, "faults": results, "summary": summary},
+        "counts": COUNTS, "machine_load_average_at_start": load_at_start, "faults": results, "summary": summary,
+        "broker_memory": broker},
         indent=2, default=str))
     log(f"wrote {RESULTS}")
     return 0

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from easel.chaos import SteadyLoad, Tally, health, process_alive, wait_for
-from easel.db.enums import ServiceKind, ServiceStatus
+from easel.db.enums import JobStatus, ServiceKind, ServiceStatus
 from easel.db.models import InferenceJob, Service
 from easel.db.session import session_scope
 from easel.serving import is_standby, live_workers, standbys_key, workers_key
@@ -81,7 +81,7 @@ def running(sessions: sessionmaker[Session], job_id: str, kind: ServiceKind) -> 
 
 def weakness(sessions: sessionmaker[Session], settings: Settings, deployed: Deployed) -> str | None:
     """What keeps the job from full strength (None at full strength): every worker it asked for runs and is
-    registered live, its predictor runs, and the predictor says ok."""
+    registered live, its predictor runs, the predictor says ok, and the job says RUNNING."""
     job_id = deployed.job.id
     workers = running(sessions, job_id, ServiceKind.INFERENCE_WORKER)
     predictors = running(sessions, job_id, ServiceKind.PREDICTOR)
@@ -101,6 +101,10 @@ def weakness(sessions: sessionmaker[Session], settings: Settings, deployed: Depl
     state = health(deployed.job.predictor_url)
     if state is None or state.get("status") != "ok":
         return f"predictor health: {state}"
+    with session_scope(sessions) as session:
+        status = session.get_one(InferenceJob, job_id).status
+    if status != JobStatus.RUNNING:  # the supervisor grades readiness in its own tick
+        return f"job {status}"
     return None
 
 
