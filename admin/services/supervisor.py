@@ -1,9 +1,10 @@
 """The supervisor: admin's reconcile loop over the services it launched for live train and inference jobs.
 
-Every ``interval_s`` — and at once when the launcher reports that a service ended — it asks the launcher for the real state of each live service (a process that died is
-no longer RUNNING), then looks at every *slot* of every live job — one service the job asked for, whose
-relaunches keep its name (:mod:`admin.services.restarts`) — and relaunches a dead one when its backoff has
-passed (exponential, capped, jittered; the same policy for every kind):
+Every ``interval_s`` — and at once when the launcher reports that a service ended — it asks the launcher for
+the real state of each live service (a process that died is no longer RUNNING), then looks at every *slot* of
+every live job — one service the job asked for, whose relaunches keep its name (:mod:`admin.services.restarts`)
+— and relaunches a dead one when its backoff has passed (the first relaunch at once, later ones exponential,
+capped, jittered; the same policy for every kind):
 
 * an advisor that died before finishing its sub-job rebuilds its optimiser from the trials table and
   continues the numbering; a train worker's trial is re-issued by the advisor when the lease expires;
