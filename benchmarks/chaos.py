@@ -278,7 +278,8 @@ def measure(name: str, deployment: Deployment, load: Any, fault: Any, settle_s: 
     time.sleep(settle_s)
     after = load.snapshot()
     counts = {key: value - getattr(before, key) for key, value in after.as_dict().items() if key != "codes"}
-    result = {"fault": name, "back_to_full_strength_s": None if back_s is None else round(back_s, 2), **counts}
+    result = {"fault": name, "back_to_full_strength_s": None if back_s is None else round(back_s, 2), **counts,
+              "machine_load_average_1m": round(os.getloadavg()[0], 2)}
     if STANDBYS:
         result["standby_ready_again_s"] = spare_s  # the spare's own replacement: loaded and waiting again
     if target is not None:
@@ -337,7 +338,7 @@ def main() -> int:
         state = AdminState.from_settings(settings)
         launch_inference_job(state, setup["job_id"], "bench", 1)
         deployment = Deployment(settings, sessions, setup["job_id"])
-        from easel.chaos import wait_for
+        from easel.chaos import process_alive, wait_for
 
         url = wait_for(lambda: deployment.url if deployment.full_strength() else None, 180, "the deployment")
         batch = np.asarray(setup["x"][:N]).tolist()
@@ -360,7 +361,14 @@ def main() -> int:
         log("faults under a steady load:")
 
         def kill(kind: Any, index: int = 0) -> Any:
-            return lambda: os.kill(deployment.running(kind)[index].pid, signal.SIGKILL)
+            def fault() -> None:
+                pid = deployment.running(kind)[index].pid
+                os.kill(pid, signal.SIGKILL)
+                # On a busy machine a SIGKILLed process can look alive for a moment; the fault has happened
+                # once it is gone (else full strength would be "seen" before the loss).
+                wait_for(lambda: not process_alive(pid), 30, "the killed process to be gone", every_s=0.01)
+
+            return fault
 
         def restart(part: Any) -> Any:
             return lambda: (part.stop(), part.start())
@@ -413,15 +421,21 @@ def main() -> int:
             jobs.close()
         stack.down()
         shutil.rmtree(data_dir, ignore_errors=True)
-    single = [r for r in results if r["fault"].startswith(("inference worker", "predictor", "admin"))]
+    def worst(prefix: str) -> float | None:
+        times = [r["back_to_full_strength_s"] for r in results if r["fault"].startswith(prefix)]
+        return max((t if t is not None else float("inf")) for t in times) if times else None
+
     summary = {
         "unanswered_total": sum(int(r.get("unanswered", 0)) for r in results),
         "target_unanswered": 0,
-        "max_back_s_single_process": max(((r["back_to_full_strength_s"] or float("inf")) for r in single), default=None),
+        "max_back_s": {"inference worker": worst("inference worker"), "predictor": worst("predictor"),
+                       # admin's own restart (imports, migrations check): serving is not weakened meanwhile
+                       "admin": worst("admin")},
         "target_back_s": TARGET_BACK_S,
     }
-    summary["met"] = (summary["unanswered_total"] == 0 and summary["max_back_s_single_process"] is not None
-                      and summary["max_back_s_single_process"] <= TARGET_BACK_S)
+    singles = [t for t in summary["max_back_s"].values() if t is not None]
+    summary["max_back_s_single_process"] = max(singles) if singles else None
+    summary["met"] = (summary["unanswered_total"] == 0 and bool(singles) and max(singles) <= TARGET_BACK_S)
     summary["machine_load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     log(json.dumps(summary))
     if chosen != set(FAULTS):
