@@ -298,7 +298,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="one worker kill instead of three")
     parser.add_argument("--faults", default="all", help="comma-separated subset of: worker, predictor, broker, "
-                        "redis, postgres, admin, overload (default all; the JSON is written only for all)")
+                        "redis, postgres, admin, overload (default all, written to chaos.json; a subset to its own file)")
     args = parser.parse_args()
     chosen = set(FAULTS) if args.faults == "all" else set(args.faults.split(","))
     if not chosen <= set(FAULTS):
@@ -438,17 +438,17 @@ def main() -> int:
     summary["met"] = (summary["unanswered_total"] == 0 and bool(singles) and max(singles) <= TARGET_BACK_S)
     summary["machine_load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     log(json.dumps(summary))
-    if chosen != set(FAULTS):
-        log("a subset of the faults: results not written")
-        return 0
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(), "load": {
+    # a subset run (e.g. the relaunch path alone: EASEL_SERVING_STANDBY_WORKERS=0 --faults worker) has its own file
+    path = RESULTS if chosen == set(FAULTS) else RESULTS.with_name(
+        f"chaos-{'-'.join(sorted(chosen))}-standby{STANDBYS}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(), "load": {
         "threads": THREADS, "instances": N, "deadline_s": DEADLINE_S, "retry_window_s": RETRY_WINDOW_S},
         "standby_workers": STANDBYS, "kafka_session_timeout_ms": get_settings().kafka_session_timeout_ms,
         "counts": COUNTS, "machine_load_average_at_start": load_at_start, "faults": results, "summary": summary,
         "broker_memory": broker},
         indent=2, default=str))
-    log(f"wrote {RESULTS}")
+    log(f"wrote {path}")
     return 0
 
 
