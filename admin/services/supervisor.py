@@ -113,7 +113,8 @@ class Supervisor:
         with session_scope(self.state.sessions) as session:
             rows = session.execute(
                 select(Service.id, Service.name, Service.kind, Service.status, Service.exit_code, Service.stopped_at,
-                       Service.created_at, Service.sub_train_job_id, Service.inference_job_id)
+                       Service.created_at, Service.pid, Service.pod_name, Service.sub_train_job_id,
+                       Service.inference_job_id)
                 .outerjoin(SubTrainJob, SubTrainJob.id == Service.sub_train_job_id)
                 .outerjoin(InferenceJob, InferenceJob.id == Service.inference_job_id)
                 .where(SubTrainJob.status.in_(LIVE_JOB) | InferenceJob.status.in_(lifecycle.LIVE_INFERENCE_JOB),
@@ -130,7 +131,8 @@ class Supervisor:
                 continue  # its latest launch runs (a promoted standby joins a slot with older rows)
             latest = max(history, key=lambda row: row.stopped_at or row.created_at)
             dead[owner].append(Death(latest.id, name, latest.kind, latest.status, latest.exit_code,
-                                     latest.stopped_at, len(history)))
+                                     latest.stopped_at, len(history),
+                                     started=latest.pid is not None or latest.pod_name is not None))
         return dead
 
     # -- deciding ---------------------------------------------------------------------------------------

@@ -65,6 +65,9 @@ def test_restart_policy_relaunches_failures_with_growing_capped_delays_and_gives
     assert not policy.needs_relaunch(_death(ServiceStatus.STOPPED, 1)), "stopped on purpose: left alone"
     delays = [policy.delay_s(_death(ServiceStatus.ERRORED, n)) for n in (1, 2, 3, 4)]
     assert delays[0] == 0.0, "the first relaunch of a slot is immediate"
+    never_ran = Death("svc-1", "worker-0", ServiceKind.INFERENCE_WORKER, ServiceStatus.ERRORED, None, None, 1,
+                      started=False)
+    assert 0.5 <= policy.delay_s(never_ran) <= 1.0, "a launch that failed outright is not retried at once"
     assert 0.5 <= delays[1] <= 1.0 and 1.0 <= delays[2] <= 2.0 and 1.5 <= delays[3] <= 3.0
     first = _death(ServiceStatus.ERRORED, 2)
     assert policy.due_at(first, first.stopped_at) == policy.due_at(first, first.stopped_at + timedelta(hours=1)), (
