@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean webui chromium
+.PHONY: install demo test lint bench clean webui chromium bubblewrap
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) with $(PYTHON) and installing Easel (first run: a few minutes, PyTorch is large)"
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --progress-bar off -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) bubblewrap
 
 # The dashboard (webui/): `npm ci` when the lock file changed, a production build when the sources changed.
 WEBUI_SOURCES := $(shell find webui/src webui/public webui/index.html webui/vite.config.ts webui/tsconfig.json -type f 2>/dev/null)
@@ -38,6 +38,13 @@ chromium:
 	  export CI=true DEBIAN_FRONTEND=noninteractive; \
 	  $(SUDO) apt-get install -y -q --no-install-recommends chromium \
 	  || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium; }; }
+
+# Uploaded model templates run in a bubblewrap sandbox (easel/sandbox); Debian ships it as `bubblewrap`.
+bubblewrap:
+	@command -v bwrap >/dev/null || { echo ">> installing Debian's bubblewrap (the model-code sandbox)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y -q --no-install-recommends bubblewrap \
+	  || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends bubblewrap; }; }
 
 demo: install webui
 	$(BIN)/python -m demo

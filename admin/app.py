@@ -31,13 +31,18 @@ from admin.routes import (
     health,
     inference_jobs,
     inference_live,
+    inference_updates,
     models,
+    monitoring,
     tokens,
     train_job_events,
     train_jobs,
     trials,
     users,
+    versions,
 )
+from admin.services.monitoring import MetricsCollector, make_registry
+from admin.services.rollout import fail_interrupted_updates
 from admin.services.supervisor import Supervisor
 from admin.services.templates import register_builtin_templates
 from admin.services.users import seed_superadmin
@@ -64,16 +69,20 @@ TAGS = [
     {"name": "trials", "description": "one trained configuration each"},
     {"name": "inference jobs", "description": "serving the best trials of an app version"},
     {"name": "explanations", "description": "LIME and Grad-CAM explanations of a served model's predictions"},
+    {"name": "model versions", "description": "registered versions of an app's model, stages, promotion gate"},
+    {"name": "monitoring", "description": "feedback (true labels), per-app serving series, Prometheus /metrics"},
 ]
 
 UPLOAD_OVERHEAD = 1 << 20  # multipart framing and form fields around the file
 
 
 def start_up(state: AdminState) -> None:
-    """Migrate, seed the superadmin, register built-ins: each idempotent, safe to repeat."""
+    """Migrate, seed the superadmin, register built-ins, end interrupted updates: each idempotent, safe to repeat."""
     upgrade(state.settings.resolved_database_url)
     seed_superadmin(state.sessions, state.settings)
     names = register_builtin_templates(state.sessions)
+    if interrupted := fail_interrupted_updates(state):
+        log.warning("%d rolling updates were interrupted by admin stopping: ERRORED", interrupted)
     log.info("admin ready: built-in templates %s", ", ".join(names))
 
 
@@ -88,15 +97,19 @@ def create_app(settings: Settings | None = None,
         await run_in_threadpool(start_up, state)
         supervisor = Supervisor(state)
         supervisor.start()
+        collector = MetricsCollector(state)
+        collector.start()
         try:
             yield
         finally:
+            collector.stop()
             supervisor.stop()
             state.close()
 
     app = FastAPI(title="Easel admin", version=VERSION, description=DESCRIPTION, openapi_tags=TAGS,
                   lifespan=lifespan)
     app.state.admin = state
+    app.state.metrics_registry = make_registry(state)
     install_error_handlers(app, "admin")
     install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_json_bytes, route_bytes={
@@ -104,7 +117,7 @@ def create_app(settings: Settings | None = None,
         ("POST", "/models"): settings.max_template_bytes + UPLOAD_OVERHEAD,
     })
     for module in (health, tokens, users, datasets, models, train_jobs, train_job_events, trials, inference_jobs,
-                   inference_live, explanations):
+                   inference_live, inference_updates, explanations, versions, monitoring):
         app.include_router(module.router)
     mount_dashboard(app, settings.webui_dist)  # `/` and `/ui/...`: the web dashboard (webui/), once built
     return app

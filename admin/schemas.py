@@ -17,7 +17,9 @@ from easel.db.enums import (
     ModelSource,
     ServiceKind,
     ServiceStatus,
+    Stage,
     TrialStatus,
+    UpdateStatus,
     UserRole,
 )
 from easel.jobs import InferenceBudget, TrainBudget
@@ -149,6 +151,7 @@ class ServiceOut(Out):
     launcher: str
     host: str | None
     port: int | None
+    model_version_id: str | None = Field(default=None, description="the model version an inference worker serves")
     created_at: datetime
     stopped_at: datetime | None
 
@@ -211,6 +214,8 @@ class InferenceJobIn(Schema):
     app_version: int = Field(default=-1, ge=-1, le=MAX_INT, description="-1: the latest version")
     workers: int = Field(default=1, ge=1, le=64, description="inference workers")
     budget: InferenceBudget = Field(default_factory=InferenceBudget)
+    model_version: int | None = Field(default=None, ge=1, le=MAX_INT, description="serve this registered version "
+                                      "of the app (default: the train job's best trials)")
 
 
 class InferenceJobOut(Out):
@@ -227,6 +232,8 @@ class InferenceJobOut(Out):
     created_at: datetime
     stopped_at: datetime | None
     error: str | None = Field(default=None, description="why it is DEGRADED (what is missing) or ended ERRORED")
+    model_version: int | None = Field(default=None, description="the registered version it serves (None: the "
+                                      "train job's best trial, deployed directly)")
     services: list[ServiceOut]
 
 
@@ -276,6 +283,7 @@ class WorkerMetrics(Out):
     batch_time_estimate_s: dict[str, float] = Field(default_factory=dict, description="the planner's t_i by rate")
     queued_instances: float = 0
     inflight_instances: float = 0
+    queue_lag_messages: float = 0
 
 
 class InferenceTotals(Out):
@@ -353,3 +361,104 @@ class PredictorInfoOut(Out):
     batch_size: int
     input_shape: list[int] | None
     slice_rates: list[float]
+
+
+# -- model registry ------------------------------------------------------------------------------------
+class VersionIn(Schema):
+    trial_id: Id | None = Field(default=None, description="the trial to register (default: the best trial of "
+                                "the app's train job `app_version`)")
+    app_version: int = Field(default=-1, ge=-1, le=MAX_INT, description="-1: the app's latest train job")
+
+
+class StageIn(Schema):
+    stage: Stage
+    dataset_id: Id | None = Field(default=None, description="the held-out dataset the promotion gate measures "
+                                  "both versions on (needed to promote to production, unless overriding)")
+    tolerance: float | None = Field(default=None, ge=0, le=1, description="the gate's tolerance (default: "
+                                    "EASEL_PROMOTION_TOLERANCE)")
+    override: bool = Field(default=False, description="admins only: promote whatever the gate says (recorded)")
+    reason: str = Field(default="", max_length=2000, description="why, for the history")
+
+
+class StageChangeOut(Out):
+    from_stage: Stage | None
+    to_stage: Stage
+    by_user_id: str
+    at: datetime
+    reason: str
+    verdict_id: str | None
+
+
+class VerdictOut(Out):
+    id: str
+    version_id: str
+    against_version_id: str | None
+    dataset_id: str | None
+    tolerance: float
+    passed: bool | None = Field(description="the rule's answer (None: not evaluated)")
+    overridden: bool
+    numbers: dict[str, Any] = Field(description="per rate: both versions' accuracy and batch time, the bounds, "
+                                    "and the failed checks")
+    by_user_id: str
+    created_at: datetime
+
+
+class VersionOut(Out):
+    id: str
+    app: str
+    number: int
+    stage: Stage
+    trial_id: str
+    model_id: str
+    train_dataset_id: str
+    knobs: dict[str, Any]
+    profile: dict[str, Any]
+    owner_id: str
+    created_at: datetime
+    history: list[StageChangeOut]
+
+
+class StageOut(Out):
+    version: VersionOut
+    verdict: VerdictOut | None
+
+
+class UpdateIn(Schema):
+    model_version: int = Field(ge=1, le=MAX_INT, description="the registered version to serve (an older one: "
+                               "a rollback)")
+
+
+class UpdateOut(Out):
+    id: str
+    inference_job_id: str
+    from_version_id: str | None
+    to_version_id: str
+    status: UpdateStatus
+    error: str | None
+    by_user_id: str
+    created_at: datetime
+    stopped_at: datetime | None
+
+
+# -- monitoring ---------------------------------------------------------------------------------------
+class FeedbackIn(Schema):
+    task_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="the answered request's task_id")
+    labels: list[str | int | None] = Field(min_length=1, max_length=100_000, description="the true label of each "
+                                           "instance, in order (null: unknown, not counted)")
+
+
+class FeedbackOut(Out):
+    task_id: str
+    labelled: int = Field(description="instances of this request with a true label")
+    served: int = Field(description="of those, answered served")
+    correct: int = Field(description="of those, served with the true label")
+    effective_accuracy: float | None = Field(description="this request's correct / labelled")
+    measured_effective_accuracy: float | None = Field(description="the inference job's, over all its feedback")
+    measured_instances: int = Field(description="labelled instances behind the job's measured effective accuracy")
+
+
+class ServingSampleOut(Out):
+    inference_job_id: str
+    at: datetime
+    values: dict[str, Any] = Field(description="requests, instances served/dropped, expected effective accuracy, "
+                                   "width mix, latency p50/p99, queue lag, workers up/wanted")

@@ -76,6 +76,7 @@ class Tally:
     unanswered: int = 0  # accepted instances not answered exactly once, plus those lost in flight
     late_answers: int = 0  # answers later than deadline + margin, as the client saw them (for information)
     codes: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)  # served instances by the model version that answered
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,7 +120,7 @@ class SteadyLoad:
 
     def snapshot(self) -> Tally:
         with self._lock:
-            return Tally(**{**asdict(self.tally), "codes": dict(self.tally.codes)})
+            return Tally(**{**asdict(self.tally), "codes": dict(self.tally.codes), "versions": dict(self.tally.versions)})
 
     def _run(self) -> None:
         body = {"instances": self.batch, "deadline_s": self.deadline_s}
@@ -170,6 +171,10 @@ class SteadyLoad:
             t.dropped_at_deadline += int(answer.get("totals", {}).get("unanswered", 0))
             t.unanswered += 0 if complete else n
             t.late_answers += int(took > self.deadline_s + self.late_margin_s)
+            for p in predictions:
+                if p.get("status") == "served":
+                    key = str(p.get("model_version"))
+                    t.versions[key] = t.versions.get(key, 0) + 1
             if served:
                 self.served_at.append(time.monotonic())
 

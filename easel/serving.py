@@ -22,6 +22,7 @@ one blocking ``XREAD``). Each entry has one field ``m``, a msgpack map::
     {"kind": "results", "task": "9f1c...", "worker": "w-1a2b", "at": 1718000000.2,
      "items": [[17, "served", 0.5, [0.01, 0.9, ...]], [18, "dropped", null, null], ...],
      "report": {...},          # present on a worker's last message for its share of the task
+     "v": 3,                   # the registered model version that answered (absent: a trial deployed directly)
      "t": [1718000000.05, 1718000000.06, 1718000000.19]}   # served mini-batches: polled, began, done
     {"kind": "ready", "worker": "w-1a2b"}
 
@@ -37,6 +38,10 @@ calibrates its model, then waits outside the consumer group: it keeps a record i
 ``easel:inference:<job id>:standbys`` fresh and blocks on its list ``easel:inference:<job id>:promote:<service
 id>``. When a worker dies, the supervisor pushes the dead slot's name there; the standby joins the group and
 serves as that worker (a fresh standby is launched behind it).
+
+Answers — Redis key ``easel:inference:<job id>:answers:<task>`` (expires after ``EASEL_FEEDBACK_TTL_S``): the
+predictor's answer to one request, kept so that true labels sent later (admin's ``POST .../feedback``) can be
+scored: a msgpack list with one ``[status, label, model version]`` per instance.
 
 Worker registry — Redis hash ``easel:inference:<job id>:workers``: worker id → JSON (pid, metrics port,
 partitions, policy, ``seen_at``, start-up phase times), written when a worker has its partitions and is ready to
@@ -91,6 +96,19 @@ STANDBY_PREFIX = "standby-"  # the service name of a warm standby inference work
 
 def is_standby(service_name: str) -> bool:
     return service_name.startswith(STANDBY_PREFIX)
+
+
+def answers_key(job_id: str, task: str) -> str:
+    return f"easel:inference:{job_id}:answers:{task}"
+
+
+def encode_answers(answers: Sequence[tuple[str, Any, int | None]]) -> bytes:
+    """One request's answers: ``(status, predicted label or None, model version or None)`` per instance."""
+    return msgpack.packb([list(a) for a in answers], use_bin_type=True)
+
+
+def decode_answers(raw: bytes) -> list[tuple[str, Any, int | None]]:
+    return [(str(s), label, version) for s, label, version in msgpack.unpackb(raw, raw=False)]
 
 
 def job_keys(job_id: str) -> list[str]:
@@ -167,15 +185,18 @@ Item = tuple[int, str, float | None, Any]  # (index, status, slice rate, output)
 
 
 def encode_results(task: str, worker: str, items: Sequence[Item], at: float,
-                   report: dict[str, Any] | None = None, timing: Sequence[float] | None = None) -> bytes:
+                   report: dict[str, Any] | None = None, timing: Sequence[float] | None = None,
+                   version: int | None = None) -> bytes:
     """``timing``: when the worker polled the task, began and finished the mini-batch (wall clock), so the
-    predictor can split each answer's latency into stages."""
+    predictor can split each answer's latency into stages; ``version``: the model version the worker serves."""
     body: dict[str, Any] = {"kind": "results", "task": task, "worker": worker, "at": at,
                             "items": [list(item) for item in items]}
     if report is not None:
         body["report"] = report
     if timing is not None:
         body["t"] = [float(t) for t in timing]
+    if version is not None:
+        body["v"] = int(version)
     return msgpack.packb(body, use_bin_type=True)
 
 
@@ -215,7 +236,8 @@ def live_workers(records: dict[Any, Any], now: float) -> dict[str, dict[str, Any
 
 __all__ = [
     "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STANDBY_PREFIX", "STATUSES", "STREAM_MAXLEN", "Item", "Request",
-    "consumer_group", "decode_entry", "decode_request", "encode_ready", "encode_request", "encode_results",
-    "is_standby", "job_keys", "live_workers", "promote_key", "requests_topic", "standbys_key",
+    "answers_key", "consumer_group", "decode_answers", "decode_entry", "decode_request", "encode_answers",
+    "encode_ready", "encode_request", "encode_results", "is_standby", "job_keys", "live_workers", "promote_key",
+    "requests_topic", "standbys_key",
     "results_stream", "split_mini_batches", "worker_record", "workers_key",
 ]

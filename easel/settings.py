@@ -84,6 +84,19 @@ class Settings(BaseSettings):
     template_check_memory_mb: int = Field(default=4096, ge=64, description="address-space cap of the checker")
     template_check_concurrency: int = Field(
         default=4, ge=1, le=256, description="template checks run at once; more uploads get 429")
+    # Sandbox of model-template code (easel/sandbox): a bubblewrap child, unprivileged, no network, no secrets.
+    sandbox_builtin: bool = Field(
+        default=False, description="run built-in (shipped, trusted) templates sandboxed too; uploads always are")
+    sandbox_uid: int = Field(default=65534, ge=1, le=2**31 - 2,
+                             description="unprivileged uid/gid template code runs as when the platform is root")
+    sandbox_memory_mb: int = Field(default=8192, ge=0, description="address-space cap of a sandbox; 0: none")
+    sandbox_cpu_s: int = Field(default=86400, ge=0,
+                               description="CPU seconds a training or checking sandbox may use; 0: none")
+    sandbox_nproc: int = Field(default=256, ge=8, description="processes + threads of the sandbox user")
+    sandbox_nofile: int = Field(default=1024, ge=32, description="open files of a sandboxed process")
+    sandbox_scratch_mb: int = Field(default=512, ge=1, description="size of each private tmpfs of a sandbox (HOME, /dev/shm)")
+    sandbox_call_timeout_s: float = Field(
+        default=300.0, gt=0, le=86400, description="longest one predict/explain/load call into a sandbox may take")
     quota_train_workers: int = Field(default=16, ge=0, description="live train workers one user may have")
     quota_inference_workers: int = Field(default=16, ge=0, description="live inference workers one user may have")
     quota_live_jobs: int = Field(default=8, ge=0, description="train and inference jobs one user may have running")
@@ -157,6 +170,18 @@ class Settings(BaseSettings):
         default=2000, ge=500, le=300_000,
         description="consumer-group session timeout: how long the broker waits for a silent member (a killed "
                     "worker) before its partitions go to the others; heartbeats are sent every quarter of it")
+
+    # Registry, rolling updates, monitoring.
+    promotion_tolerance: float = Field(
+        default=0.02, ge=0, le=1, description="the promotion gate's default tolerance (accuracy points; time share)")
+    promotion_eval_timeout_s: float = Field(
+        default=600.0, gt=0, le=7200, description="how long the gate's measurement of two versions may take")
+    update_ready_timeout_s: float = Field(
+        default=300.0, gt=0, le=3600, description="how long a rolling update waits for its new workers to be ready")
+    feedback_ttl_s: int = Field(
+        default=3600, ge=1, le=7 * 86400, description="how long a predictor keeps a request's answers for feedback")
+    metrics_interval_s: float = Field(
+        default=15.0, gt=0, le=3600, description="how often admin collects each inference job's serving metrics")
 
     # Explanations (LIME, Grad-CAM): their own processes and queue, never the deadline path.
     explainers: int = Field(default=1, ge=0, le=64, description="explainer processes per inference job (0: none)")

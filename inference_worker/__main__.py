@@ -47,9 +47,10 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
         import torch
 
         torch.set_num_threads(settings.serving_threads)
-    deployment = load_deployment(sessions, blobs, job_id)
+    # A rolling update's new workers are told which version to load; the others serve the job's current one.
+    deployment = load_deployment(sessions, blobs, job_id, os.environ.get("EASEL_MODEL_VERSION_ID") or None)
     size = batch_size or settings.serving_batch_size or deployment.batch_size
-    model = ServedModel.load(deployment, blobs)
+    model = ServedModel.load(deployment, blobs, settings)
     boot["loaded"] = time.time()
     times = model.calibrate(deployment.input_shape, size)
     boot["calibrated"] = time.time()
@@ -70,14 +71,15 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
                              max_partition_fetch_bytes=8 << 20, fetch_max_bytes=32 << 20)
     config = WorkerConfig(job_id=job_id, worker_id=worker_id, topic=topic, batch_size=size, policy=policy,
                           margin_s=settings.serving_margin_s, drain_s=settings.serving_drain_s,
-                          metrics_port=port, service_id=service_id, boot=boot,
+                          metrics_port=port, service_id=service_id, model_version=deployment.model_version,
+                          model_version_id=deployment.model_version_id, boot=boot,
                           ensure_topic=lambda: ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers),
                                                              config=topic_config(settings)))
     worker = InferenceWorker(config, consumer, model, live, make_redis(settings), metrics, sessions)
     if port is not None:
         worker.record_service(port)
-    log.info("trial %s (%s), rates %s, accuracies %s, device %s, S_mb %d, metrics on port %s",
-             deployment.trial_id, deployment.model.name, model.rates, [round(p, 4) for p in model.accuracies],
+    log.info("version %s, trial %s (%s), rates %s, accuracies %s, device %s, S_mb %d, metrics on port %s",
+             deployment.model_version, deployment.trial_id, deployment.model.name, model.rates, [round(p, 4) for p in model.accuracies],
              _device(), size, port)
     return worker
 

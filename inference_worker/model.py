@@ -15,7 +15,8 @@ import numpy as np
 from easel.blobstore import BlobStore
 from easel.jobs import Deployment, Profile
 from easel.model import BaseModel
-from easel.model.loading import load_template_class
+from easel.sandbox import close_template, open_template
+from easel.settings import Settings
 
 log = logging.getLogger("easel.inference_worker")
 
@@ -51,12 +52,19 @@ class ServedModel:
         self.times = [float(t) for t in times]
 
     @classmethod
-    def load(cls, deployment: Deployment, blobs: BlobStore) -> ServedModel:
+    def load(cls, deployment: Deployment, blobs: BlobStore, settings: Settings | None = None) -> ServedModel:
+        """The deployed template with its parameters: uploaded code in a sandbox for the worker's life (no CPU
+        cap there; each call has a timeout), a trusted built-in in this process unless settings say otherwise."""
         if not deployment.params_key:
             raise ValueError(f"trial {deployment.trial_id} has no saved parameters")
-        template_cls = load_template_class(deployment.model, blobs)
-        template = template_cls(**deployment.knobs)
-        template.load_parameters(blobs.get_bytes(deployment.params_key))
+        settings = settings or Settings()
+        template = open_template(deployment.model, blobs, settings, deployment.knobs, cpu_capped=False,
+                                 threads=settings.serving_threads or None)
+        try:
+            template.load_parameters(blobs.get_bytes(deployment.params_key))
+        except BaseException:
+            close_template(template)
+            raise
         profile = deployment.profile
         if not profile.rates:  # a profile that names no rates: the template's, to be calibrated
             profile = Profile.from_json(profile.to_json(), template.SLICE_RATES)

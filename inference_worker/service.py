@@ -87,6 +87,8 @@ class WorkerConfig:
     metrics_port: int | None = None
     service_id: str | None = None
     leave_group: bool = False  # send LeaveGroup on stop (see InferenceWorker.drain)
+    model_version: int | None = None  # the registered version served, named in every result
+    model_version_id: str | None = None
     # UNIX times of the start-up phases (process, imported, loaded, calibrated, subscribed), published in the
     # worker registry so that a recovery's seconds can be accounted for
     boot: dict[str, float] = field(default_factory=dict)
@@ -261,7 +263,8 @@ class Executor:
             items: list[Item] = [(h.request.index, status, rate, out) for h, out in zip(held, outputs, strict=True)]
         else:
             items = [(h.request.index, status, None, None) for h in held]
-        payload = encode_results(group.task, self.config.worker_id, items, self.clock(), report, timing)
+        payload = encode_results(group.task, self.config.worker_id, items, self.clock(), report, timing,
+                                 self.config.model_version)
         if report is not None and log.isEnabledFor(logging.DEBUG):
             log.debug("task %s share done %.4f s before its deadline: served %d, dropped %d, rates %s, replans %d",
                       group.task[:8], group.deadline_at - self.clock(), report["served"], report["dropped"],
@@ -416,7 +419,10 @@ class InferenceWorker:
             self.metrics.queued.set(self.book.queued_instances())
         self.commit()
         self._update_lag()
-        if self._assigned and now - self._announced >= HEARTBEAT_S:
+        # Refreshed while alive once it has served, partitions or not: in the middle of a rebalance (a rolling
+        # update's, a relaunch's) it is about to serve again, and letting every record go stale then would make
+        # the predictor refuse requests as if no worker were alive.
+        if (self._assigned or self.ready.is_set()) and now - self._announced >= HEARTBEAT_S:
             self.announce(event=False)
         self._check_topic(now)
 
@@ -484,9 +490,11 @@ class InferenceWorker:
             log.info("worker %s stopped", self.config.worker_id)
 
     def record_service(self, metrics_port: int) -> None:
-        """Put the metrics port on this worker's ``services`` row (how operators and tests find it)."""
+        """Put the metrics port and the model version on this worker's ``services`` row (how operators, tests and a
+        rolling update find it); written once the model is loaded and calibrated, so it also says "ready"."""
         if self.sessions is None or not self.config.service_id:
             return
         with session_scope(self.sessions) as session:
             session.execute(update(Service).where(Service.id == self.config.service_id)
-                            .values(port=metrics_port, heartbeat_at=datetime.now(UTC)))
+                            .values(port=metrics_port, heartbeat_at=datetime.now(UTC),
+                                    model_version_id=self.config.model_version_id))

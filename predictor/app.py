@@ -15,7 +15,9 @@ job's queued work (expected compute seconds) or instances in flight would exceed
 ``unavailable`` when no inference worker is alive (``/health`` says the same) — a clear error, not a hang.
 
 The response lists, per instance, its prediction (label and probabilities), status (``served`` or
-``dropped``), the slice rate used and its latency, and the task's totals (see :func:`build_response`).
+``dropped``), the slice rate used, its latency, the worker and the model version that answered it (per
+instance: during a rolling update one request may be answered by both versions), and the task's totals (see
+:func:`build_response`).
 ``GET /health`` tells how many workers are ready; ``GET /metrics`` is Prometheus text.
 """
 
@@ -63,6 +65,8 @@ from easel.kafka_io import ResilientProducer, ensure_topics, make_producer, topi
 from easel.serving import (
     DROPPED,
     SERVED,
+    answers_key,
+    encode_answers,
     encode_request,
     live_workers,
     requests_topic,
@@ -334,9 +338,22 @@ class Predictor:
             self.metrics.late_answers.inc()
         elapsed = time.perf_counter() - started
         if waiter.n > INLINE_SEND:
-            return await asyncio.to_thread(build_response, task, waiter, self.info, body.deadline_s, elapsed,
-                                           self.metrics)
-        return build_response(task, waiter, self.info, body.deadline_s, elapsed, self.metrics)
+            response = await asyncio.to_thread(build_response, task, waiter, self.info, body.deadline_s, elapsed,
+                                               self.metrics)
+        else:
+            response = build_response(task, waiter, self.info, body.deadline_s, elapsed, self.metrics)
+        self._keep_answers(task, response)
+        return response
+
+    def _keep_answers(self, task: str, response: dict[str, Any]) -> None:
+        """Keep the answers for feedback (true labels sent later by request id), off the answer's path."""
+        if self.redis is None:
+            return
+        payload = encode_answers([(p["status"], (p["prediction"] or {}).get("label"), p.get("model_version"))
+                                  for p in response["predictions"]])
+        saving = asyncio.ensure_future(self.redis.set(answers_key(self.info.job_id, task), payload,
+                                                      ex=self.settings.feedback_ttl_s))
+        saving.add_done_callback(_log_keep_failure)
 
 
     async def _send_now(self, task: str, batch: np.ndarray | list[Any], deadline_at: float) -> None:
@@ -351,6 +368,11 @@ class Predictor:
 
 
 LATE_MARGIN_S = 0.5  # an answer later than deadline + this is counted late (a busy 2-core machine's jitter)
+
+
+def _log_keep_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("could not keep a request's answers for feedback: %s", future.exception())
 
 
 def _log_send_failure(future: asyncio.Future[None]) -> None:
@@ -389,12 +411,12 @@ def build_response(task: str, waiter: TaskWaiter, info: JobInfo, deadline_s: flo
             expected += info.accuracy.get(float(rate), 0.0) if rate is not None else 0.0
             predictions.append({"index": i, "status": SERVED, "prediction": _prediction(waiter.outputs[i], info.classes),
                                 "slice_rate": rate, "latency_s": round(waiter.answered_at[i], 6),
-                                "worker": waiter.workers[i]})
+                                "worker": waiter.workers[i], "model_version": waiter.versions[i]})
         else:
             answered = status is not None
             predictions.append({"index": i, "status": DROPPED, "prediction": None, "slice_rate": None,
                                 "latency_s": round(waiter.answered_at[i] if answered else elapsed_s, 6),
-                                "worker": waiter.workers[i]})
+                                "worker": waiter.workers[i], "model_version": waiter.versions[i]})
     workers: dict[str, dict[str, Any]] = {}
     for report in waiter.reports:
         mine = workers.setdefault(str(report.get("worker")), {"instances": 0, "served": 0, "dropped": 0,

@@ -34,7 +34,7 @@ class TaskWaiter:
     """The answers of one task so far; ``event`` is set when every instance has one."""
 
     __slots__ = ("answered_at", "duplicates", "event", "n", "outputs", "rates", "remaining", "reports", "sent_at",
-                 "started", "status", "workers")
+                 "started", "status", "versions", "workers")
 
     def __init__(self, n: int, started: float) -> None:
         self.n = n
@@ -44,13 +44,15 @@ class TaskWaiter:
         self.outputs: list[Any] = [None] * n
         self.rates: list[float | None] = [None] * n
         self.workers: list[str | None] = [None] * n
+        self.versions: list[int | None] = [None] * n  # the model version that answered each instance
         self.answered_at: list[float] = [0.0] * n
         self.remaining = n
         self.duplicates = 0
         self.reports: list[dict[str, Any]] = []
         self.event = asyncio.Event()
 
-    def answer(self, index: int, status: str, rate: float | None, output: Any, worker: str, now: float) -> None:
+    def answer(self, index: int, status: str, rate: float | None, output: Any, worker: str, now: float,
+               version: int | None = None) -> None:
         if not 0 <= index < self.n or self.status[index] is not None:
             self.duplicates += 1
             return
@@ -59,6 +61,7 @@ class TaskWaiter:
             self.outputs[index] = output
             self.rates[index] = rate
         self.workers[index] = worker
+        self.versions[index] = version
         self.answered_at[index] = now - self.started
         self.remaining -= 1
 
@@ -162,8 +165,9 @@ class ResultRouter:
             return
         now = time.perf_counter()
         worker = str(message.get("worker"))
+        version = message.get("v")
         for index, status, rate, output in items:
-            waiter.answer(int(index), str(status), rate, output, worker, now)
+            waiter.answer(int(index), str(status), rate, output, worker, now, version)
         timing = message.get("t")
         if timing and self.on_stage is not None:
             self._stages(waiter.sent_at, timing, time.time())

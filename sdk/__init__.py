@@ -29,9 +29,12 @@ from sdk.types import (
     Explanation,
     Health,
     InferenceJob,
+    InferenceJobUpdate,
     Model,
+    ModelVersion,
     Page,
     Service,
+    StageChange,
     SubTrainJob,
     Token,
     TrainBudget,
@@ -39,12 +42,12 @@ from sdk.types import (
     Trial,
     TrialLog,
     User,
+    Verdict,
 )
 
 __all__ = [
     "ApiError", "Client", "Conflict", "ConnectionFailed", "Dataset", "EaselError", "Explanation", "Forbidden", "Health",
-    "InferenceJob", "Invalid", "Model", "NotFound", "Page", "PayloadTooLarge", "ProgressReader", "RetryPolicy",
-    "ServerError",
-    "Service", "SubTrainJob", "Token", "TrainBudget", "TrainJob", "Trial", "TrialLog", "Unauthorized",
-    "Unavailable", "UnsupportedFormat", "User",
+    "InferenceJob", "InferenceJobUpdate", "Invalid", "Model", "ModelVersion", "NotFound", "Page", "PayloadTooLarge",
+    "ProgressReader", "RetryPolicy", "ServerError", "Service", "StageChange", "SubTrainJob", "Token", "TrainBudget",
+    "TrainJob", "Trial", "TrialLog", "Unauthorized", "Unavailable", "UnsupportedFormat", "User", "Verdict",
 ]

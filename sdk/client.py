@@ -44,7 +44,9 @@ from sdk.types import (
     Explanation,
     Health,
     InferenceJob,
+    InferenceJobUpdate,
     Model,
+    ModelVersion,
     Page,
     Prediction,
     Token,
@@ -53,6 +55,7 @@ from sdk.types import (
     Trial,
     TrialLog,
     User,
+    Verdict,
 )
 
 T = TypeVar("T")
@@ -324,12 +327,16 @@ class Client:
 
     # -- inference jobs -------------------------------------------------------------------------------
     def create_inference_job(self, app: str, app_version: int = -1, *, workers: int = 1,
-                             gpu_count: int = 0) -> InferenceJob:
-        """Deploy the best trials of a finished train job (``app_version=-1``: the latest version).
+                             gpu_count: int = 0, model_version: int | None = None) -> InferenceJob:
+        """Deploy the best trials of a finished train job (``app_version=-1``: the latest version), or the app's
+        registered ``model_version``.
 
         Example: ``client.create_inference_job("digits", workers=2).predictor_url``
         """
-        body = {"app": app, "app_version": app_version, "workers": workers, "budget": {"GPU_COUNT": gpu_count}}
+        body: dict[str, Any] = {"app": app, "app_version": app_version, "workers": workers,
+                                "budget": {"GPU_COUNT": gpu_count}}
+        if model_version is not None:
+            body["model_version"] = model_version
         return InferenceJob.from_dict(self._json("POST", "/inference_jobs", json=body))
 
     def list_inference_jobs(self, *, app: str | None = None, offset: int = 0, limit: int = 50) -> Page[InferenceJob]:
@@ -434,6 +441,81 @@ class Client:
     def get_explanation(self, explanation_id: str) -> Explanation:
         """An explanation again, by id (with its heat map or weights and overlay)."""
         return Explanation.from_dict(self._json("GET", f"/explanations/{explanation_id}"))
+
+    # -- model registry ---------------------------------------------------------------------------------------
+    def register_version(self, app: str, *, trial_id: str | None = None, app_version: int = -1) -> ModelVersion:
+        """Register a completed trial (default: the best of the app's train job ``app_version``, -1 the latest)
+        as the app's next model version, in ``staging``."""
+        body: dict[str, Any] = {"app_version": app_version}
+        if trial_id is not None:
+            body["trial_id"] = trial_id
+        return ModelVersion.from_dict(self._json("POST", f"/apps/{app}/versions", json=body))
+
+    def list_versions(self, app: str, *, offset: int = 0, limit: int = 50) -> Page[ModelVersion]:
+        params = self._params(offset=offset, limit=limit)
+        return Page.parse(self._json("GET", f"/apps/{app}/versions", params=params), ModelVersion)
+
+    def get_version(self, app: str, number: int) -> ModelVersion:
+        """One model version with its stage history (oldest first)."""
+        return ModelVersion.from_dict(self._json("GET", f"/apps/{app}/versions/{number}"))
+
+    def set_stage(self, app: str, number: int, stage: str, *, dataset_id: str | None = None,
+                  tolerance: float | None = None, override: bool = False, reason: str = "",
+                  timeout_s: float = 900.0) -> tuple[ModelVersion, Verdict | None]:
+        """Move a version to ``staging``, ``production`` or ``archived``. To production it must pass the promotion
+        gate on the held-out ``dataset_id`` (a refusal raises :class:`~sdk.errors.Conflict` naming the failed
+        checks; the verdict is stored); ``override`` (admins) promotes it anyway, recorded as an override.
+
+        Example::
+
+            version, verdict = client.set_stage("digits", 3, "production", dataset_id=holdout.id)
+            print(verdict.numbers["rates"])
+        """
+        body: dict[str, Any] = {"stage": stage, "override": override, "reason": reason}
+        if dataset_id is not None:
+            body["dataset_id"] = dataset_id
+        if tolerance is not None:
+            body["tolerance"] = tolerance
+        data = self._json("POST", f"/apps/{app}/versions/{number}/stage", json=body, timeout=timeout_s)
+        verdict = data.get("verdict")
+        return ModelVersion.from_dict(data["version"]), Verdict.from_dict(verdict) if verdict else None
+
+    def list_verdicts(self, app: str, number: int) -> list[Verdict]:
+        """The promotion gate's verdicts on a version, newest first."""
+        return [Verdict.from_dict(v) for v in self._json("GET", f"/apps/{app}/versions/{number}/verdicts")]
+
+    def update_inference_job(self, app: str, version: int, model_version: int) -> InferenceJobUpdate:
+        """Roll the app version's running inference job over to registered ``model_version`` (an older one: a
+        rollback) without losing an instance. Returns at once; poll :meth:`list_inference_job_updates`."""
+        return InferenceJobUpdate.from_dict(self._json("POST", f"/inference_jobs/{app}/{version}/update",
+                                                       json={"model_version": model_version}))
+
+    def list_inference_job_updates(self, app: str, version: int) -> list[InferenceJobUpdate]:
+        """The job's rolling updates, newest first."""
+        return [InferenceJobUpdate.from_dict(u) for u in self._json("GET", f"/inference_jobs/{app}/{version}/updates")]
+
+    def wait_inference_job_update(self, app: str, version: int, update_id: str, *, timeout_s: float = 300.0,
+                                  poll_s: float = 0.5) -> InferenceJobUpdate:
+        """Wait until the update has ended (COMPLETED or ERRORED) and return it; ``TimeoutError`` otherwise."""
+        give_up = time.monotonic() + timeout_s
+        while True:
+            update = next(u for u in self.list_inference_job_updates(app, version) if u.id == update_id)
+            if update.status != "RUNNING":
+                return update
+            if time.monotonic() >= give_up:
+                raise TimeoutError(f"update {update_id} still RUNNING after {timeout_s:.0f}s")
+            time.sleep(poll_s)
+
+    def send_feedback(self, app: str, version: int, task_id: str, labels: list[Any]) -> dict[str, Any]:
+        """The true labels of one answered request (by its ``task_id``, in instance order); returns the job's
+        measured effective accuracy so far (correct served instances / labelled instances)."""
+        return self._json("POST", f"/inference_jobs/{app}/{version}/feedback",
+                          json={"task_id": task_id, "labels": labels})
+
+    def app_series(self, app: str, *, limit: int = 500) -> list[dict[str, Any]]:
+        """The app's serving series, oldest first: admin's samples of its inference jobs' metrics (``at`` and
+        ``values``: requests, served, dropped, expected effective accuracy, width mix, latency, queue lag, ...)."""
+        return self._json("GET", f"/apps/{app}/series", params={"limit": limit})
 
     def _predictor_url(self, app: str, version: int) -> str:
         job = self.get_inference_job(app, version)

@@ -108,6 +108,7 @@ class Service(_Record):
     host: str | None = None
     port: int | None = None
     stopped_at: datetime | None = None
+    model_version_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,8 @@ class InferenceJob(_Record):
     budget: dict[str, Any] = field(default_factory=dict)
     trial_ids: list[str] = field(default_factory=list)
     services: list[Service] = field(default_factory=list)
+    error: str | None = None
+    model_version: int | None = None
 
 
 InferenceJob._nested = {"services": Service}
@@ -219,6 +222,7 @@ class InstancePrediction(_Record):
     slice_rate: float | None = None
     latency_s: float = 0.0
     worker: str | None = None
+    model_version: int | None = None  # the registered version that answered (None: not from the registry)
 
     @property
     def served(self) -> bool:
@@ -320,6 +324,71 @@ class Explanation(_Record):
         names = self.weights.get("names") or [f"x{i}" for i in range(len(self.weights["values"]))]
         pairs = sorted(zip(names, self.weights["values"], strict=True), key=lambda p: -abs(p[1]))
         return pairs[:k]
+
+
+@dataclass(frozen=True)
+class StageChange(_Record):
+    """One move of a model version between stages (the history is append-only)."""
+
+    to_stage: str
+    by_user_id: str
+    at: datetime
+    from_stage: str | None = None
+    reason: str = ""
+    verdict_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelVersion(_Record):
+    """A registered version of an app's model: ``stage`` is ``staging``, ``production`` or ``archived``."""
+
+    id: str
+    app: str
+    number: int
+    stage: str
+    trial_id: str
+    model_id: str
+    train_dataset_id: str
+    owner_id: str
+    created_at: datetime
+    knobs: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] = field(default_factory=dict)
+    history: list[StageChange] = field(default_factory=list)
+
+
+ModelVersion._nested = {"history": StageChange}
+
+
+@dataclass(frozen=True)
+class Verdict(_Record):
+    """The promotion gate's verdict: ``passed`` (None: not measured), ``overridden`` by an admin, and the
+    ``numbers`` (per rate, both versions' accuracy and batch time, the bounds, the failures)."""
+
+    id: str
+    version_id: str
+    tolerance: float
+    overridden: bool
+    by_user_id: str
+    created_at: datetime
+    passed: bool | None = None
+    against_version_id: str | None = None
+    dataset_id: str | None = None
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InferenceJobUpdate(_Record):
+    """A rolling update of an inference job to another model version: RUNNING, COMPLETED or ERRORED."""
+
+    id: str
+    inference_job_id: str
+    to_version_id: str
+    status: str
+    by_user_id: str
+    created_at: datetime
+    from_version_id: str | None = None
+    error: str | None = None
+    stopped_at: datetime | None = None
 
 
 @dataclass(frozen=True)

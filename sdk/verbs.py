@@ -28,13 +28,18 @@ TRAIN_JOB_COLUMNS = ("app", "app_version", "task", "status", "created_at", "stop
 TRIAL_COLUMNS = ("no", "id", "model_name", "status", "score", "knobs")
 INFERENCE_COLUMNS = ("app", "app_version", "status", "workers", "predictor_url", "created_at", "stopped_at")
 LOG_COLUMNS = ("time", "level", "message")
-PREDICTION_COLUMNS = ("index", "status", "label", "slice_rate", "latency_s")
+PREDICTION_COLUMNS = ("index", "status", "label", "slice_rate", "latency_s", "model_version")
+VERSION_COLUMNS = ("number", "stage", "trial_id", "train_dataset_id", "created_at")
+HISTORY_COLUMNS = ("at", "from_stage", "to_stage", "by_user_id", "reason", "verdict_id")
+VERDICT_COLUMNS = ("created_at", "passed", "overridden", "tolerance", "dataset_id", "against_version_id")
+UPDATE_COLUMNS = ("id", "status", "from_version_id", "to_version_id", "created_at", "stopped_at", "error")
 
 group("datasets", "upload, list, show and delete datasets")
 group("models", "upload, list, show and delete model templates")
 group("jobs", "list, show and stop train jobs (default: list)")
 group("inference", "list, show and stop inference jobs (default: list)")
 group("users", "create, list, show and ban users (admins)")
+group("versions", "register model versions, list them, show their history, promote through the gate")
 
 
 def _progress(args: argparse.Namespace) -> Callable[[int, int], None] | None:
@@ -251,9 +256,11 @@ def params(client: Client, args: argparse.Namespace) -> None:
 @command("deploy", help="deploy an app version's best trials (an inference job)", args=[
     arg("app"), arg("version", type=int, nargs="?", default=-1, help="default: the latest version"),
     arg("--workers", type=int, default=1), arg("--gpus", type=int, default=0),
+    arg("--model-version", type=int, help="serve this registered model version (default: the best trials)"),
 ])
 def deploy(client: Client, args: argparse.Namespace) -> Any:
-    job = client.create_inference_job(args.app, args.version, workers=args.workers, gpu_count=args.gpus)
+    job = client.create_inference_job(args.app, args.version, workers=args.workers, gpu_count=args.gpus,
+                                      model_version=args.model_version)
     if args.json:
         return job
     print(f"Inference job for {job.app} v{job.app_version}: {job.status}, {job.workers} worker(s), "
@@ -353,3 +360,73 @@ def completion(args: argparse.Namespace) -> None:
         raise CliError("tab completion needs argcomplete: pip install 'easel-sdk[completion]' (or argcomplete)") from None
 
     print(argcomplete.shellcode(["easel"], shell=args.shell))
+
+
+# -- model registry, rolling updates ---------------------------------------------------------------------
+@command("versions", "list", help="an app's model versions and their stages", columns=VERSION_COLUMNS,
+         args=[arg("app")])
+def versions_list(client: Client, args: argparse.Namespace) -> Any:
+    return list(client.iter_all(client.list_versions, args.app))
+
+
+@command("versions", "register", help="register a trial as the app's next version (staging)",
+         columns=VERSION_COLUMNS, args=[
+             arg("app"), arg("--trial", help="the trial id (default: the best of --train-version)"),
+             arg("--train-version", type=int, default=-1, help="the train job's version (default: the latest)"),
+         ])
+def versions_register(client: Client, args: argparse.Namespace) -> Any:
+    return client.register_version(args.app, trial_id=args.trial, app_version=args.train_version)
+
+
+@command("versions", "history", help="a version's stage history (who moved it, when, why)",
+         columns=HISTORY_COLUMNS, args=[arg("app"), arg("number", type=int)])
+def versions_history(client: Client, args: argparse.Namespace) -> Any:
+    return client.get_version(args.app, args.number).history
+
+
+@command("versions", "verdicts", help="the promotion gate's verdicts on a version", columns=VERDICT_COLUMNS,
+         args=[arg("app"), arg("number", type=int)])
+def versions_verdicts(client: Client, args: argparse.Namespace) -> Any:
+    return client.list_verdicts(args.app, args.number)
+
+
+@command("versions", "stage", help="move a version to staging, production (through the gate) or archived", args=[
+    arg("app"), arg("number", type=int), arg("stage", choices=("staging", "production", "archived")),
+    arg("--dataset", help="the held-out dataset id the gate measures on (needed for production)"),
+    arg("--tolerance", type=float, help="the gate's tolerance (default: the server's)"),
+    arg("--override", action="store_true", help="admins: promote whatever the gate says (recorded)"),
+    arg("--reason", default="", help="why, for the history"),
+])
+def versions_stage(client: Client, args: argparse.Namespace) -> Any:
+    version, verdict = client.set_stage(args.app, args.number, args.stage, dataset_id=args.dataset,
+                                        tolerance=args.tolerance, override=args.override, reason=args.reason)
+    if args.json:
+        return {"version": version, "verdict": verdict}
+    print(f"{version.app} #{version.number} is {version.stage}")
+    if verdict is not None:
+        print(f"gate: passed={verdict.passed} overridden={verdict.overridden} tolerance={verdict.tolerance}")
+        for row in verdict.numbers.get("rates", []):
+            print("  " + ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    return None
+
+
+@command("versions", "deploy", help="roll an app version's inference job over to a model version (or back)",
+         columns=UPDATE_COLUMNS, args=[
+             arg("app"), arg("version", type=int, help="the inference job's app version"),
+             arg("model_version", type=int, help="the registered model version to serve"),
+             arg("--wait", action="store_true", help="wait until the update has ended"),
+         ])
+def versions_deploy(client: Client, args: argparse.Namespace) -> Any:
+    update = client.update_inference_job(args.app, args.version, args.model_version)
+    if args.wait:
+        update = client.wait_inference_job_update(args.app, args.version, update.id)
+        if update.status == "ERRORED":
+            raise CliError(f"update {update.id} ERRORED (the old version keeps serving): {update.error}")
+    return update
+
+
+@command("versions", "updates", help="an inference job's rolling updates, newest first", columns=UPDATE_COLUMNS,
+         args=[arg("app"), arg("version", type=int, help="the inference job's app version")])
+def versions_updates(client: Client, args: argparse.Namespace) -> Any:
+    return client.list_inference_job_updates(args.app, args.version)
+

@@ -26,9 +26,15 @@ from sqlalchemy import delete
 from easel.db.enums import ModelSource, UserRole
 from easel.db.models import (
     Dataset,
+    Feedback,
     InferenceJob,
+    InferenceJobUpdate,
     Model,
+    ModelVersion,
+    PromotionVerdict,
     Service,
+    ServingSample,
+    StageChange,
     SubTrainJob,
     TrainJob,
     Trial,
@@ -80,7 +86,8 @@ def reset_database(database_url: str) -> None:
     try:
         with engine.begin() as connection:
             for statement in (
-                delete(TrialLog), delete(Trial), delete(Service), delete(InferenceJob), delete(SubTrainJob),
+                delete(ServingSample), delete(Feedback), delete(InferenceJobUpdate), delete(StageChange), delete(PromotionVerdict),
+                delete(ModelVersion), delete(TrialLog), delete(Trial), delete(Service), delete(InferenceJob), delete(SubTrainJob),
                 delete(TrainJob), delete(Model).where(Model.source != ModelSource.BUILTIN), delete(Dataset),
                 delete(User).where(User.role != UserRole.SUPERADMIN),
             ):

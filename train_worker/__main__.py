@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     channel = TuningChannel(make_redis(settings, decode_responses=True), args.sub_train_job_id, args.lease_s)
     service_id = os.environ.get("EASEL_SERVICE_ID")
     worker_id = f"worker-{service_id or uuid.uuid4().hex}"[:48]
-    runner = TrialRunner(sessions, channel, make_blob_store(settings), worker_id, service_id)
+    runner = TrialRunner(sessions, channel, make_blob_store(settings), worker_id, service_id, settings)
     serve(channel, runner, args.idle_timeout_s)
     record_clean_exit(sessions)
     return 0

@@ -20,6 +20,8 @@ from easel.db.models import Dataset, Model, Service, SubTrainJob, TrainJob, Tria
 from easel.db.session import session_scope
 from easel.faults import InfrastructureError, is_infrastructure_error
 from easel.jobs import PROFILE_BATCH_SIZE, Profile, lifecycle
+from easel.sandbox import close_template, is_sandboxed, open_template
+from easel.settings import Settings
 from easel.tuning import Proposal, TuningChannel
 from train_worker.context import WorkerContext
 from train_worker.templates import load_template_class
@@ -69,9 +71,10 @@ class Heartbeat:
 
 class TrialRunner:
     def __init__(self, sessions: sessionmaker[Session], channel: TuningChannel, blobs: BlobStore,
-                 worker_id: str, service_id: str | None) -> None:
+                 worker_id: str, service_id: str | None, settings: Settings | None = None) -> None:
         self.sessions, self.channel, self.blobs = sessions, channel, blobs
         self.worker_id, self.service_id = worker_id, service_id
+        self.settings = settings or Settings()
         self._classes: dict[str, type] = {}  # model id -> template class: import template code once
 
     def prepare(self) -> None:
@@ -79,7 +82,9 @@ class TrialRunner:
         is not fatal here: each trial then reports the error as its own."""
         log.info("warmed up PyTorch in %.2f s", warm_up_torch())
         try:
-            self._template_class(self.setup().model)
+            model = self.setup().model
+            if not is_sandboxed(model, self.settings):  # uploaded code never runs in this process
+                self._template_class(model)
         except Exception:  # noqa: BLE001 - reported per trial by _train_and_measure
             log.warning("template did not load at start; trials will report why", exc_info=True)
 
@@ -143,7 +148,15 @@ class TrialRunner:
 
     def _train_and_measure(self, proposal: Proposal) -> dict[str, Any]:
         setup = self.setup()
-        template = self._template_class(setup.model)(**proposal.knobs)
+        # Uploaded code runs in a sandbox (one per trial) that sees only the two datasets.
+        template = open_template(setup.model, self.blobs, self.settings, proposal.knobs,
+                                 files=[setup.train_path, setup.val_path])
+        try:
+            return self._train(proposal, setup, template)
+        finally:
+            close_template(template)
+
+    def _train(self, proposal: Proposal, setup: TrialSetup, template: Any) -> dict[str, Any]:
         early_stop = any(template.knobs.get(name) is True for name, knob in setup.model.knob_config.items()
                          if knob.get("type") == "policy" and knob.get("policy") == "EARLY_STOP")
         context = WorkerContext(self.sessions, self.channel, proposal.trial_id, proposal.no, early_stop)

@@ -21,7 +21,7 @@ from admin.services import orchestration
 from admin.services.quotas import QuotaExceeded, check_quotas
 from easel.api_errors import Conflict, Invalid, NotFound, Unavailable
 from easel.db.enums import JobStatus, TrialStatus
-from easel.db.models import InferenceJob, SubTrainJob, TrainJob, Trial, User
+from easel.db.models import InferenceJob, ModelVersion, SubTrainJob, TrainJob, Trial, User
 from easel.jobs import InferenceJobBudget, lifecycle
 
 router = APIRouter(prefix="/inference_jobs", tags=["inference jobs"])
@@ -36,6 +36,8 @@ def inference_job_out(db: Session, job: InferenceJob, train_job: TrainJob | None
         status=job.status, workers=InferenceJobBudget.from_stored(job.budget).WORKERS, budget=job.budget,
         trial_ids=list(job.trial_ids.get("trials", [])), predictor_url=job.predictor_url, owner_id=job.owner_id,
         created_at=job.created_at, stopped_at=job.stopped_at, error=job.error,
+        model_version=db.scalar(select(ModelVersion.number).where(ModelVersion.id == job.model_version_id))
+        if job.model_version_id else None,
         services=[ServiceOut.model_validate(s) for s in orchestration.inference_job_services(db, job.id)],
     )
 
@@ -88,7 +90,13 @@ def create_inference_job(body: InferenceJobIn, db: DbSession, user: Developer, s
     ).limit(1))
     if live is not None:
         raise Conflict(f"{body.app} v{version} already has a running inference job ({live})", code="already_running")
-    trials = best_trials(db, train_job)
+    model_version = None
+    if body.model_version is not None:
+        model_version = db.scalar(select(ModelVersion).where(ModelVersion.app == body.app,
+                                                            ModelVersion.number == body.model_version))
+        if model_version is None or (model_version.owner_id != user.id and not is_admin(user)):
+            raise NotFound(f"no model version {body.app} #{body.model_version}")
+    trials = [model_version.trial_id] if model_version is not None else best_trials(db, train_job)
     if not trials:
         raise Conflict(f"train job {body.app} v{version} has no completed trial with saved parameters to deploy",
                        code="nothing_to_deploy")
@@ -98,7 +106,8 @@ def create_inference_job(body: InferenceJobIn, db: DbSession, user: Developer, s
         raise Conflict(str(error), code="quota_exceeded") from None
     budget = InferenceJobBudget(**body.budget.model_dump(), WORKERS=body.workers)
     job = lifecycle.new_inference_job(train_job_id=train_job.id, owner_id=user.id, budget=budget.model_dump(),
-                                      trial_ids={"trials": trials})
+                                      trial_ids={"trials": trials},
+                                      model_version_id=model_version.id if model_version is not None else None)
     db.add(job)
     db.commit()
     try:

@@ -91,6 +91,7 @@ def worker_metrics(service: Service, samples: Samples) -> WorkerMetrics:
         batch_time_estimate_s=by_label(samples, "easel_worker_batch_time_estimate_seconds", "rate"),
         queued_instances=single(samples, "easel_worker_queued_instances"),
         inflight_instances=single(samples, "easel_worker_inflight_instances"),
+        queue_lag_messages=single(samples, "easel_worker_queue_lag_messages"),
     )
 
 

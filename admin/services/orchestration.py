@@ -13,14 +13,16 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admin.state import AdminState
 from easel.db.enums import ServiceKind
-from easel.db.models import InferenceJob, Service, TrainJob
+from easel.db.models import InferenceJob, ModelVersion, Service, TrainJob
 from easel.db.session import session_scope
 from easel.explanations import job_keys as explanation_keys
 from easel.jobs import InferenceJobBudget, TrainBudget, lifecycle
@@ -60,11 +62,10 @@ def train_job_specs(job: TrainJob) -> list[ServiceSpec]:
 
 
 def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str | None = None,
-                        port: int | None = None, explainers: int = 1, standbys: int = 0) -> list[ServiceSpec]:
-    """One predictor (listening on ``host:port`` when given), ``budget.WORKERS`` inference workers,
-    ``standbys`` warm standby workers (``--standby``: loaded, outside the consumer group until the supervisor
-    promotes one into a dead worker's slot) and ``explainers`` explainers (their own processes, reading the
-    job's explanation stream: off the deadline path)."""
+                        port: int | None = None, explainers: int = 1) -> list[ServiceSpec]:
+    """One predictor (listening on ``host:port`` when given), ``budget.WORKERS`` inference workers and
+    ``explainers`` explainers (their own processes, reading the job's explanation stream: off the deadline
+    path)."""
     budget = InferenceJobBudget.from_stored(job.budget)
     tag = f"{app}-v{version}-{job.id[:8]}"
     env = {**_base_env(), "EASEL_INFERENCE_JOB_ID": job.id}
@@ -75,12 +76,6 @@ def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str 
     )]
     specs += _workers(ServiceKind.INFERENCE_WORKER, f"inference-worker-{tag}", env, budget.WORKERS, budget.GPU_COUNT,
                       _python_module("inference_worker", "--inference-job-id", job.id), inference_job_id=job.id)
-    for index in range(standbys):
-        specs.append(ServiceSpec(
-            name=f"{STANDBY_PREFIX}inference-worker-{tag}-{index}", kind=ServiceKind.INFERENCE_WORKER,
-            inference_job_id=job.id, argv=_python_module("inference_worker", "--inference-job-id", job.id, "--standby"),
-            env={**env, "EASEL_WORKER_INDEX": str(budget.WORKERS + index), "EASEL_GPU_COUNT": str(budget.GPU_COUNT)},
-        ))
     for index in range(explainers):
         specs.append(ServiceSpec(
             name=f"explainer-{tag}-{index}", kind=ServiceKind.EXPLAINER, inference_job_id=job.id, env=env,
@@ -89,12 +84,58 @@ def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str 
     return specs
 
 
+def standby_specs(workers: list[ServiceSpec], count: int) -> list[ServiceSpec]:
+    """``count`` warm standby workers like ``workers`` (same model version, same GPU count), started with
+    ``--standby``: loaded, outside the consumer group until the supervisor promotes one into a dead worker's
+    slot (:mod:`admin.services.standby`)."""
+    if not workers or count < 1:
+        return []
+    like = workers[0]
+    base = like.name.rsplit("-", 1)[0]
+    return [replace(like, name=f"{STANDBY_PREFIX}{base}-{index}", argv=[*like.argv, "--standby"],
+                    env={**like.env, "EASEL_WORKER_INDEX": str(len(workers) + index)}) for index in range(count)]
+
+
 def _workers(kind: ServiceKind, name: str, env: dict[str, str], count: int, gpus: int, argv: list[str],
              **job: str) -> list[ServiceSpec]:
     """``count`` workers of one kind, each told its index and the job's GPU count."""
     return [ServiceSpec(name=f"{name}-{index}", kind=kind, argv=argv, **job,
                         env={**env, "EASEL_WORKER_INDEX": str(index), "EASEL_GPU_COUNT": str(gpus)})
             for index in range(count)]
+
+
+VERSION_ENV = "EASEL_MODEL_VERSION_ID"
+
+
+def worker_version_id(command: dict[str, Any] | None) -> str | None:
+    """The model version an inference worker was launched to load (None: the job's, at its start)."""
+    return ((command or {}).get("env") or {}).get(VERSION_ENV)
+
+
+def version_worker_specs(job: InferenceJob, app: str, version: int, model_version: ModelVersion) -> list[ServiceSpec]:
+    """``budget.WORKERS`` inference workers that load ``model_version`` (told by ``EASEL_MODEL_VERSION_ID``, which
+    a relaunch keeps); their slot names carry the version, so each version's workers are slots of their own."""
+    budget = InferenceJobBudget.from_stored(job.budget)
+    env = {**_base_env(), "EASEL_INFERENCE_JOB_ID": job.id, VERSION_ENV: model_version.id}
+    return _workers(ServiceKind.INFERENCE_WORKER, f"inference-worker-{app}-v{version}-{job.id[:8]}-m{model_version.number}",
+                    env, budget.WORKERS, budget.GPU_COUNT,
+                    _python_module("inference_worker", "--inference-job-id", job.id), inference_job_id=job.id)
+
+
+def start_services(state: AdminState, specs: list[ServiceSpec]) -> list[str]:
+    """Start every spec; if one fails, stop those already started and re-raise. The started services' ids."""
+    started: list[str] = []
+    try:
+        for spec in specs:
+            started.append(state.launcher.start(spec).id)
+    except Exception:
+        for service_id in started:
+            try:
+                state.launcher.stop(service_id)
+            except Exception:  # noqa: BLE001 - best effort while unwinding
+                log.exception("could not stop service %s while unwinding a failed launch", service_id)
+        raise
+    return started
 
 
 def predictor_url(host: str, port: int) -> str:
@@ -129,7 +170,8 @@ def launch_train_job(state: AdminState, train_job_id: str) -> None:
 
 
 def launch_inference_job(state: AdminState, inference_job_id: str, app: str, version: int) -> None:
-    """Start the predictor and inference workers of a committed inference job.
+    """Start the predictor and inference workers of a committed inference job (its workers load the registered
+    model version the job serves, when it serves one).
 
     The predictor's port is chosen here and its URL recorded on the job at once (the predictor records it
     again, with the port it really bound, when it starts).
@@ -138,8 +180,12 @@ def launch_inference_job(state: AdminState, inference_job_id: str, app: str, ver
         job = session.get_one(InferenceJob, inference_job_id)
         host = state.settings.predictor_host
         port = free_port(host if host not in ("0.0.0.0", "::", "") else "127.0.0.1")
-        specs = inference_job_specs(job, app, version, host=host, port=port, explainers=state.settings.explainers,
-                                    standbys=state.settings.serving_standby_workers)
+        specs = inference_job_specs(job, app, version, host=host, port=port, explainers=state.settings.explainers)
+        if job.model_version_id is not None:
+            workers = version_worker_specs(job, app, version, session.get_one(ModelVersion, job.model_version_id))
+            specs = [s for s in specs if s.kind != ServiceKind.INFERENCE_WORKER] + workers
+        specs += standby_specs([s for s in specs if s.kind == ServiceKind.INFERENCE_WORKER],
+                               state.settings.serving_standby_workers)
         job.predictor_url = predictor_url(host, port)
     _launch(state, specs, lambda session: lifecycle.mark_inference_job_errored(session, inference_job_id))
 
@@ -197,5 +243,6 @@ def inference_job_services(session: Session, job_id: str) -> list[Service]:
 
 __all__ = [
     "inference_job_services", "inference_job_specs", "launch_inference_job", "launch_train_job",
-    "predictor_url", "stop_inference_job", "stop_services", "sub_train_job_services", "train_job_specs",
+    "predictor_url", "start_services", "stop_inference_job", "stop_services", "sub_train_job_services",
+    "train_job_specs", "version_worker_specs", "worker_version_id",
 ]

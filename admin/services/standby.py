@@ -23,10 +23,11 @@ import time
 import redis
 from sqlalchemy import select
 
+from admin.services.orchestration import worker_version_id
 from admin.services.restarts import ALIVE, Death
 from admin.state import AdminState
 from easel.db.enums import ServiceKind
-from easel.db.models import Service
+from easel.db.models import InferenceJob, Service
 from easel.db.session import session_scope
 from easel.launcher import ServiceSpec
 from easel.serving import LIVE_S, STANDBY_PREFIX, promote_key, standbys_key
@@ -66,10 +67,13 @@ class Standbys:
         if not ready:
             return None
         with session_scope(self.state.sessions) as session:
-            standby = session.scalars(select(Service).where(
+            serving = session.get_one(InferenceJob, job_id).model_version_id
+            standby = next((row for row in session.scalars(select(Service).where(
                 Service.inference_job_id == job_id, Service.kind == ServiceKind.INFERENCE_WORKER,
                 Service.status.in_(ALIVE), Service.name.startswith(STANDBY_PREFIX), Service.id.in_(sorted(ready)),
-                Service.launcher == self.state.launcher.name).order_by(Service.created_at)).first()
+                Service.launcher == self.state.launcher.name).order_by(Service.created_at))
+                # a standby loaded with a version the job no longer serves (a rolling update since) is no spare
+                if worker_version_id(row.command) == serving), None)
             if standby is None:
                 return None
             promoted, spare_name = standby.id, standby.name

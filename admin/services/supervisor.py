@@ -27,10 +27,12 @@ import threading
 from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Row, select
 from sqlalchemy.exc import NoResultFound
 
+from admin.services.orchestration import worker_version_id
 from admin.services.readiness import Facts, Readiness, gaps
 from admin.services.restarts import ALIVE, SERVING, Death, RestartPolicy
 from admin.services.standby import Standbys
@@ -45,6 +47,13 @@ from easel.serving import is_standby
 log = logging.getLogger("admin.supervisor")
 
 LIVE_JOB = lifecycle.LIVE_JOB
+
+
+def serves_another_version(row: Row[Any]) -> bool:
+    """An inference worker launched for a model version its job does not serve: a rolling update's new worker
+    (the update watches it, and a version that cannot load must not be relaunched in a loop) or an old worker
+    after one. Not the supervisor's to relaunch."""
+    return row.kind == ServiceKind.INFERENCE_WORKER and worker_version_id(row.command) != row.model_version_id
 
 
 class Supervisor:
@@ -114,7 +123,7 @@ class Supervisor:
             rows = session.execute(
                 select(Service.id, Service.name, Service.kind, Service.status, Service.exit_code, Service.stopped_at,
                        Service.created_at, Service.pid, Service.pod_name, Service.sub_train_job_id,
-                       Service.inference_job_id)
+                       Service.inference_job_id, Service.command, InferenceJob.model_version_id)
                 .outerjoin(SubTrainJob, SubTrainJob.id == Service.sub_train_job_id)
                 .outerjoin(InferenceJob, InferenceJob.id == Service.inference_job_id)
                 .where(SubTrainJob.status.in_(LIVE_JOB) | InferenceJob.status.in_(lifecycle.LIVE_INFERENCE_JOB),
@@ -123,6 +132,8 @@ class Supervisor:
             ).all()
         slots: dict[tuple[tuple[str, str], str], list] = defaultdict(list)
         for row in rows:
+            if serves_another_version(row):
+                continue
             owner = ("sub", row.sub_train_job_id) if row.sub_train_job_id else ("inference", row.inference_job_id)
             slots[(owner, row.name)].append(row)
         dead: dict[tuple[str, str], list[Death]] = defaultdict(list)

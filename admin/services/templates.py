@@ -80,11 +80,11 @@ def register_builtin_templates(sessions: sessionmaker[Session],
 
 
 def check_uploaded_template(source: bytes, class_name: str | None, settings: Settings) -> TemplateInfo:
-    """Write the uploaded source to a private temp dir and check it in a limited subprocess."""
+    """Write the uploaded source to a private temp dir and check it in a sandbox."""
     with tempfile.TemporaryDirectory(prefix="easel-template-") as work:
         path = Path(work) / "template.py"
         path.write_bytes(source)
         return check_template_file(
             path, class_name, timeout_s=settings.template_check_timeout_s,
-            memory_mb=settings.template_check_memory_mb,
+            memory_mb=settings.template_check_memory_mb, settings=settings,
         )

@@ -73,3 +73,19 @@ class LogLevel(StrEnum):
     INFO = "INFO"
     WARNING = "WARNING"
     ERROR = "ERROR"
+
+
+class Stage(StrEnum):
+    """Where a registered model version stands: one ``production`` version per app at most."""
+
+    STAGING = "staging"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"
+
+
+class UpdateStatus(StrEnum):
+    """A rolling update of an inference job to another model version."""
+
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    ERRORED = "ERRORED"

@@ -18,11 +18,13 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -36,7 +38,9 @@ from easel.db.enums import (
     ModelSource,
     ServiceKind,
     ServiceStatus,
+    Stage,
     TrialStatus,
+    UpdateStatus,
     UserRole,
 )
 
@@ -185,6 +189,9 @@ class Service(Base):
     inference_job_id: Mapped[str | None] = mapped_column(
         ForeignKey("inference_jobs.id", ondelete="SET NULL"), index=True, default=None
     )
+    model_version_id: Mapped[str | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL"), default=None, doc="the version an inference worker serves"
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
     stopped_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -234,6 +241,9 @@ class InferenceJob(Base):
     budget: Mapped[dict[str, Any]] = mapped_column(default=dict)
     trial_ids: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="{'trials': [ids]} deployed")
     predictor_url: Mapped[str | None] = mapped_column(String(1024), default=None)
+    model_version_id: Mapped[str | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL"), default=None,
+        doc="the registered version it serves (None: the train job's best trial, deployed directly)")
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -270,3 +280,109 @@ class Explanation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ModelVersion(Base):
+    """A registered version of an app's model: a trial's parameters, its per-width profile and the data it was
+    trained on. The ``stage`` is the latest row of its :class:`StageChange` history (which is never rewritten)."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("app", "number", name="uq_model_versions_app_number"),
+        Index("uq_model_versions_production", "app", unique=True, postgresql_where=text("stage = 'production'"),
+              sqlite_where=text("stage = 'production'")),
+    )
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    app: Mapped[str] = mapped_column(String(255), index=True)
+    number: Mapped[int] = mapped_column(Integer, doc="per app, from 1")
+    trial_id: Mapped[str] = mapped_column(ForeignKey("trials.id", ondelete="RESTRICT"))
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"))
+    train_dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="RESTRICT"))
+    knobs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    params_key: Mapped[str] = mapped_column(String(512))
+    profile: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="per slice rate: accuracy, batch time")
+    stage: Mapped[Stage] = mapped_column(enum_column(Stage, "model_stage"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    history: Mapped[list[StageChange]] = relationship(order_by="StageChange.id")
+
+
+class StageChange(Base):
+    """One move of a version between stages: who, when, why (append-only)."""
+
+    __tablename__ = "model_stage_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), index=True)
+    from_stage: Mapped[Stage | None] = mapped_column(enum_column(Stage, "model_stage_from"), default=None)
+    to_stage: Mapped[Stage] = mapped_column(enum_column(Stage, "model_stage_to"))
+    by_user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    verdict_id: Mapped[str | None] = mapped_column(ForeignKey("promotion_verdicts.id", ondelete="RESTRICT"),
+                                                   default=None)
+
+
+class PromotionVerdict(Base):
+    """The promotion gate's verdict on a candidate, with the numbers that produced it."""
+
+    __tablename__ = "promotion_verdicts"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), index=True)
+    against_version_id: Mapped[str | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL"), default=None, doc="the production version then")
+    dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id", ondelete="RESTRICT"), default=None)
+    tolerance: Mapped[float] = mapped_column(Float)
+    passed: Mapped[bool | None] = mapped_column(default=None, doc="the rule's answer (None: not evaluated)")
+    overridden: Mapped[bool] = mapped_column(default=False, doc="an admin promoted it whatever the rule said")
+    numbers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    by_user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InferenceJobUpdate(Base):
+    """A rolling update of an inference job from one model version to another (a rollback is one too)."""
+
+    __tablename__ = "inference_job_updates"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    inference_job_id: Mapped[str] = mapped_column(ForeignKey("inference_jobs.id", ondelete="CASCADE"), index=True)
+    from_version_id: Mapped[str | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"),
+                                                        default=None)
+    to_version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id", ondelete="RESTRICT"))
+    status: Mapped[UpdateStatus] = mapped_column(enum_column(UpdateStatus, "update_status"))
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    by_user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Feedback(Base):
+    """True labels for one answered request: how many of its instances were served correctly."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("inference_job_id", "task_id", name="uq_feedback_inference_job_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    inference_job_id: Mapped[str] = mapped_column(ForeignKey("inference_jobs.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[str] = mapped_column(String(64))
+    instances: Mapped[int] = mapped_column(Integer)
+    served: Mapped[int] = mapped_column(Integer)
+    correct: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServingSample(Base):
+    """One collection of an inference job's serving metrics by admin: a point of its app's series."""
+
+    __tablename__ = "serving_samples"
+    __table_args__ = (Index("ix_serving_samples_app_at", "app", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    inference_job_id: Mapped[str] = mapped_column(ForeignKey("inference_jobs.id", ondelete="CASCADE"), index=True)
+    app: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)

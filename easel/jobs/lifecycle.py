@@ -16,9 +16,29 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from easel.db.enums import ExplanationStatus, JobStatus, ServiceStatus, TrialStatus
-from easel.db.models import Explanation, InferenceJob, Service, SubTrainJob, TrainJob, Trial
-from easel.jobs.states import EXPLANATION, INFERENCE_JOB, SERVICE, SUB_TRAIN_JOB, TRAIN_JOB, TRIAL
+from easel.db.enums import ExplanationStatus, JobStatus, ServiceStatus, Stage, TrialStatus, UpdateStatus
+from easel.db.models import (
+    Explanation,
+    InferenceJob,
+    InferenceJobUpdate,
+    ModelVersion,
+    Service,
+    StageChange,
+    SubTrainJob,
+    TrainJob,
+    Trial,
+)
+from easel.jobs.states import (
+    EXPLANATION,
+    INFERENCE_JOB,
+    INFERENCE_JOB_UPDATE,
+    SERVICE,
+    STAGE_EDGES,
+    SUB_TRAIN_JOB,
+    TRAIN_JOB,
+    TRIAL,
+    IllegalTransition,
+)
 
 LIVE_JOB = (JobStatus.STARTED, JobStatus.RUNNING)
 LIVE_INFERENCE_JOB = (*LIVE_JOB, JobStatus.DEGRADED)
@@ -240,9 +260,60 @@ def fail_explanation(session: Session, explanation_id: str, reason: str) -> bool
                               {"error": reason[:4000], "finished_at": datetime.now(UTC)}) == 1
 
 
+
+
+# -- inference job updates (rolling updates to another model version) ---------------------------------------
+def new_inference_job_update(**fields: Any) -> InferenceJobUpdate:
+    return InferenceJobUpdate(status=INFERENCE_JOB_UPDATE.initial, **fields)
+
+
+def complete_inference_job_update(session: Session, update_id: str) -> bool:
+    """RUNNING → COMPLETED; False when it had already ended."""
+    return INFERENCE_JOB_UPDATE.update(session, InferenceJobUpdate, [InferenceJobUpdate.id == update_id],
+                                       UpdateStatus.COMPLETED) == 1
+
+
+def fail_inference_job_update(session: Session, update_id: str, reason: str) -> bool:
+    """RUNNING → ERRORED with the reason; False when it had already ended."""
+    return INFERENCE_JOB_UPDATE.update(session, InferenceJobUpdate, [InferenceJobUpdate.id == update_id],
+                                       UpdateStatus.ERRORED, {"error": reason[:4000]}) == 1
+
+
+# -- model version stages ---------------------------------------------------------------------------------
+def register_version(by_user_id: str, reason: str = "registered", **fields: Any) -> ModelVersion:
+    """A new version in ``staging``, its history opened with the registration."""
+    version = ModelVersion(stage=Stage.STAGING, owner_id=by_user_id, **fields)
+    version.history = [StageChange(from_stage=None, to_stage=Stage.STAGING, by_user_id=by_user_id, reason=reason)]
+    return version
+
+
+def move_stage(session: Session, version: ModelVersion, to: Stage, by_user_id: str, reason: str,
+               verdict_id: str | None = None) -> StageChange:
+    """Move ``version`` (row-locked by the caller) to ``to`` and append the change to its history. A move to
+    ``production`` archives the app's current production version first (its own history row says why)."""
+    if version.stage not in STAGE_EDGES[to]:
+        raise IllegalTransition(f"version {version.app} #{version.number} is already {version.stage}")
+    if to == Stage.PRODUCTION:
+        current = session.scalars(select(ModelVersion).where(
+            ModelVersion.app == version.app, ModelVersion.stage == Stage.PRODUCTION).with_for_update()).first()
+        if current is not None:
+            session.add(StageChange(version_id=current.id, from_stage=current.stage, to_stage=Stage.ARCHIVED,
+                                    by_user_id=by_user_id, reason=f"superseded by #{version.number}"))
+            current.stage = Stage.ARCHIVED
+            session.flush()  # the one-production index must see it archived before the new one arrives
+    change = StageChange(version_id=version.id, from_stage=version.stage, to_stage=to, by_user_id=by_user_id,
+                         reason=reason, verdict_id=verdict_id)
+    session.add(change)
+    version.stage = to
+    session.flush()
+    return change
+
+
 __all__ = [
     "FINISHED_EXPLANATION", "FINISHED_TRIAL", "LIVE_EXPLANATION", "LIVE_INFERENCE_JOB", "LIVE_JOB", "LIVE_SERVICE",
-    "UNFINISHED_TRIAL", "claim_explanation", "claim_trial", "complete_explanation", "end_trial", "fail_explanation",
+    "UNFINISHED_TRIAL", "claim_explanation", "claim_trial", "complete_explanation", "complete_inference_job_update",
+    "end_trial", "fail_explanation", "fail_inference_job_update", "move_stage", "new_inference_job_update",
+    "register_version",
     "mark_inference_job_degraded", "mark_inference_job_errored", "mark_inference_job_restored",
     "mark_inference_job_running", "mark_inference_job_stopped", "mark_service_exited",
     "mark_service_exited_cleanly", "mark_service_failed", "mark_service_running", "mark_sub_train_job_completed",

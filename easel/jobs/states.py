@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Update, update
 from sqlalchemy.orm import Session
 
-from easel.db.enums import ExplanationStatus, JobStatus, ServiceStatus, TrialStatus
+from easel.db.enums import ExplanationStatus, JobStatus, ServiceStatus, Stage, TrialStatus, UpdateStatus
 
 
 class IllegalTransition(ValueError):
@@ -131,4 +131,12 @@ EXPLANATION = _machine("explanation", ExplanationStatus.PENDING, {
     ExplanationStatus.ERRORED: _LIVE_EXPLANATION,                  # it failed, timed out, or used up its attempts
 })
 
-__all__ = ["EXPLANATION", "INFERENCE_JOB", "SERVICE", "SUB_TRAIN_JOB", "TRAIN_JOB", "TRIAL", "IllegalTransition", "StatusMachine"]
+INFERENCE_JOB_UPDATE = _machine("inference job update", UpdateStatus.RUNNING, {
+    UpdateStatus.COMPLETED: (UpdateStatus.RUNNING,),   # traffic moved, the old workers drained and stopped
+    UpdateStatus.ERRORED: (UpdateStatus.RUNNING,),     # the new version did not load: the old one kept serving
+})
+
+#: a model version's stage: any move but to the stage it is in (archived -> production is a rollback)
+STAGE_EDGES: dict[Stage, frozenset[Stage]] = {to: frozenset(s for s in Stage if s != to) for to in Stage}
+
+__all__ = ["EXPLANATION", "INFERENCE_JOB_UPDATE", "STAGE_EDGES", "INFERENCE_JOB", "SERVICE", "SUB_TRAIN_JOB", "TRAIN_JOB", "TRIAL", "IllegalTransition", "StatusMachine"]

@@ -1,20 +1,15 @@
-"""Check one template file in *this* process: ``python -m easel.model.check_template FILE --out OUT``.
+"""Check one template file in *this* process: import it, find its class, describe its knob space.
 
-Run only as a child of :func:`easel.model.checker.check_template_file`, which applies a time limit and
-reads the JSON written to ``OUT``: ``{"ok": true, "class_name", "knob_config", "tasks", "slice_rates"}``
-or ``{"ok": false, "error": "..."}``. The process lowers its own resource limits before it imports the
-template, so an upload cannot eat the machine.
+Runs only inside a sandbox (:mod:`easel.sandbox.child`'s ``check`` request, which
+:func:`easel.model.checker.check_template_file` makes): :func:`check` returns
+``{"ok": true, "class_name", "knob_config", "tasks", "slice_rates"}`` or ``{"ok": false, "error": "..."}``,
+the error in the uploader's terms, pointing at lines of their file only.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import importlib.util
 import inspect
-import json
-import os
-import resource
 import sys
 import traceback
 from pathlib import Path
@@ -25,20 +20,6 @@ MODULE_NAME = "easel_uploaded_template"
 
 class CheckFailed(Exception):
     """The template is unusable; the message says why, for the uploader."""
-
-
-def limit_resources(cpu_s: int, memory_mb: int, file_mb: int = 64) -> None:
-    def lower(kind: int, value: int) -> None:
-        soft, hard = resource.getrlimit(kind)
-        cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        if soft == resource.RLIM_INFINITY or soft > cap:
-            with contextlib.suppress(ValueError, OSError):
-                resource.setrlimit(kind, (cap, hard))
-
-    lower(resource.RLIMIT_CPU, cpu_s)
-    lower(resource.RLIMIT_AS, memory_mb << 20)
-    lower(resource.RLIMIT_FSIZE, file_mb << 20)
-    lower(resource.RLIMIT_CORE, 0)
 
 
 def _user_traceback(error: BaseException, path: Path) -> str:
@@ -129,26 +110,3 @@ def check(path: Path, class_name: str | None) -> dict[str, Any]:
         return describe(find_class(load_module(path), class_name))
     except CheckFailed as error:
         return {"ok": False, "error": str(error)}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m easel.model.check_template")
-    parser.add_argument("file", type=Path)
-    parser.add_argument("--class-name", default=None)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--cpu-s", type=int, default=60)
-    parser.add_argument("--memory-mb", type=int, default=4096)
-    args = parser.parse_args(argv)
-    limit_resources(args.cpu_s, args.memory_mb)
-    # The template's own prints go to stderr; the verdict goes to the --out file only.
-    sys.stdout = sys.stderr
-    result = check(args.file.resolve(), args.class_name)
-    data = json.dumps(result)
-    fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(data)
-    return 0 if result["ok"] else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

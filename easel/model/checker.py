@@ -1,10 +1,11 @@
-"""Check an uploaded template file in a separate, time- and memory-limited process.
+"""Check an uploaded template file in a sandbox: a time- and memory-limited bubblewrap child.
 
-Admin never imports uploaded code. It calls :func:`check_template_file`, which runs
-``python -m easel.model.check_template`` in a fresh process group with a minimal environment (no
-database URL, no secrets), a wall-clock timeout, and CPU/memory/file-size limits. The result is the
-template's class name and knob config as JSON, or a :class:`TemplateCheckError` whose message is meant
-for the uploader ("syntax error at line 3 ...", "timed out after 10 s ...").
+Admin never imports uploaded code. It calls :func:`check_template_file`, which starts a sandbox
+(:mod:`easel.sandbox`: an unprivileged user, no network, no secrets or database URL, only the template's
+source to read) and asks it to import the template and describe its class. The result is the template's
+class name and knob config, or a :class:`TemplateCheckError` whose message is meant for the uploader
+("syntax error at line 3 ...", "timed out after 10 s ...") and carries only the template's own error,
+truncated.
 
 Example::
 
@@ -14,22 +15,17 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
-import os
-import signal
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from easel.model.knobs import KnobError, knob_config_from_dict, knob_config_to_dict
+from easel.sandbox import SandboxError, start_sandbox
+from easel.sandbox.errors import truncate
+from easel.settings import Settings
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-_STDERR_TAIL = 1500
+MAX_ERROR = 1500  # characters of the template's error the uploader sees
 
 
 class TemplateCheckError(ValueError):
@@ -44,79 +40,30 @@ class TemplateInfo:
     slice_rates: list[float]
 
 
-def _child_env(home: Path) -> dict[str, str]:
-    """Only what Python needs to start; in particular no EASEL_* settings (URLs, secret key)."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "TMPDIR": str(home),
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": str(PROJECT_ROOT),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONNOUSERSITE": "1",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-    }
-    return env
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
 def check_template_file(
     path: Path, class_name: str | None = None, *, timeout_s: float = 60.0, memory_mb: int = 4096,
+    settings: Settings | None = None,
 ) -> TemplateInfo:
-    """Import ``path`` in a sandboxed child and return its template class's description.
+    """Import ``path`` in a sandbox and return its template class's description.
 
     Raises :class:`TemplateCheckError` for a syntax error, an exception or a timeout at import, a
     missing or abstract class, or a bad knob config.
     """
-    path = Path(path).resolve()
-    with tempfile.TemporaryDirectory(prefix="easel-check-") as work:
-        work_dir = Path(work)
-        out = work_dir / "verdict.json"
-        argv = [
-            sys.executable, "-m", "easel.model.check_template", str(path), "--out", str(out),
-            "--cpu-s", str(max(1, math.ceil(timeout_s)) + 1), "--memory-mb", str(memory_mb),
-        ]
-        if class_name:
-            argv += ["--class-name", class_name]
-        with tempfile.TemporaryFile() as stderr:
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, cwd=work_dir,
-                env=_child_env(work_dir), start_new_session=True,
-            )
-            try:
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                _kill_group(process)
-                raise TemplateCheckError(
-                    f"checking the template timed out after {timeout_s:g} s: importing it or calling "
-                    "get_knob_config() does not finish (an infinite loop or heavy work at import time?)"
-                ) from None
-            finally:
-                if process.poll() is None:
-                    _kill_group(process)
-                else:
-                    # Anything the template left running in its process group goes too.
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(process.pid, signal.SIGKILL)
-            stderr.seek(0)
-            tail = stderr.read()[-_STDERR_TAIL:].decode(errors="replace").strip()
-        try:
-            verdict = json.loads(out.read_text())
-        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-            code = process.returncode
-            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            if code == -signal.SIGXCPU or code == -signal.SIGKILL:
-                how += " (CPU time limit?)"
+    source = Path(path).read_bytes()
+    settings = settings or Settings()
+    try:
+        with start_sandbox(settings, cpu_capped=True, timeout_s=timeout_s, memory_mb=memory_mb,
+                           cpu_s=max(1, math.ceil(timeout_s)) + 1, show_output=False) as sandbox:
+            verdict = sandbox.call("check", timeout_s=timeout_s, source=source, class_name=class_name)
+    except SandboxError as error:
+        if error.kind == "Timeout":
             raise TemplateCheckError(
-                f"the template check process {how} without a verdict"
-                + (f"; its output ended with:\n{tail}" if tail else "")
+                f"checking the template timed out after {timeout_s:g} s: importing it or calling "
+                "get_knob_config() does not finish (an infinite loop or heavy work at import time?)"
             ) from None
+        if error.kind == "Died":
+            raise TemplateCheckError(f"{error} without a verdict") from None
+        raise TemplateCheckError(truncate(f"the template check failed: {error}", MAX_ERROR)) from None
     return _parse_verdict(verdict)
 
 
@@ -124,7 +71,7 @@ def _parse_verdict(verdict: Any) -> TemplateInfo:
     if not isinstance(verdict, dict):
         raise TemplateCheckError("the template check returned no verdict")
     if not verdict.get("ok"):
-        raise TemplateCheckError(str(verdict.get("error") or "the template check failed"))
+        raise TemplateCheckError(truncate(str(verdict.get("error") or "the template check failed"), MAX_ERROR))
     # Re-validate what the child says: it ran user code and is not trusted.
     try:
         knob_config = knob_config_to_dict(knob_config_from_dict(verdict.get("knob_config")))

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
     blobs = make_blob_store(settings)
     deployment = load_deployment(sessions, blobs, args.inference_job_id)
-    model = ServedModel.load(deployment, blobs)
+    model = ServedModel.load(deployment, blobs, settings)
     classes = tuple(deployment.classes or ())
     service_id = os.environ.get("EASEL_SERVICE_ID") or uuid.uuid4().hex
     config = ExplainerConfig(job_id=deployment.job_id, consumer=f"explainer-{service_id[:8]}",

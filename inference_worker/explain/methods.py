@@ -37,6 +37,24 @@ class Explanation:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+    @classmethod
+    def from_plain(cls, data: Any) -> Explanation:
+        """An explanation a sandbox sent back as plain data (checked: it was made next to untrusted code)."""
+        if not isinstance(data, dict):
+            raise ExplainError("the explanation came back malformed")
+        heatmap, weights = data.get("heatmap"), data.get("weights")
+        probabilities = data.get("probabilities")
+        if (not isinstance(data.get("class_index"), int) or not isinstance(probabilities, list)
+                or not all(isinstance(p, int | float) for p in probabilities)
+                or not (heatmap is None or (isinstance(heatmap, np.ndarray) and heatmap.ndim == 2))
+                or not (weights is None or isinstance(weights, list))):
+            raise ExplainError("the explanation came back malformed")
+        details = data.get("details") if isinstance(data.get("details"), dict) else {}
+        return cls(str(data.get("method", "")), int(data["class_index"]), [float(p) for p in probabilities],
+                   heatmap=None if heatmap is None else heatmap.astype(np.float32), weights=weights,
+                   details=details)
+
+
 def batched(predict: Callable[[np.ndarray], Any], batch_size: int) -> ProbabilityFn:
     """``predict`` applied ``batch_size`` samples at a time, results stacked (LIME sends thousands)."""
 
@@ -135,6 +153,18 @@ def gradcam(net: Any, instance: np.ndarray, rate: float, *, target_class: int | 
                        details={"target_layer": name, "predicted_class": predicted})
 
 
+GRADCAM_OF_TEMPLATE = "inference_worker.explain.methods:gradcam_of_template"  # what a sandbox runs
+
+
+def gradcam_of_template(template: Any, instance: np.ndarray, rate: float, *, target_class: int | None = None,
+                        layer: str | None = None) -> Explanation:
+    """Grad-CAM on a template's torch network (where the template runs: in its sandbox, for uploaded code)."""
+    network = template.torch_network()
+    if network is None:
+        raise ExplainError("Grad-CAM needs the model's torch network, and this template offers none")
+    return gradcam(network, instance, rate, target_class=target_class, layer=layer)
+
+
 # -- LIME -------------------------------------------------------------------------------------------------
 def _to_hwc(image: np.ndarray) -> np.ndarray:
     """LIME segments (H, W, 3) pictures; ours are (C, H, W) or (H, W)."""
@@ -228,5 +258,6 @@ def peak(heatmap: np.ndarray) -> tuple[int, int]:
     return flat // heatmap.shape[-1], flat % heatmap.shape[-1]
 
 
-__all__ = ["ExplainError", "Explanation", "batched", "conv_layers", "gradcam", "is_image", "lime_image",
+__all__ = ["GRADCAM_OF_TEMPLATE", "ExplainError", "Explanation", "batched", "conv_layers", "gradcam",
+           "gradcam_of_template", "is_image", "lime_image",
            "lime_tabular", "peak", "segmenter", "target_layer"]

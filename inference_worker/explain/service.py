@@ -18,13 +18,18 @@ from easel import explanations as store
 from easel.blobstore import BlobStore
 from easel.db.models import Dataset, Explanation, InferenceJob, TrainJob
 from easel.db.session import session_scope
+from easel.sandbox import SandboxedTemplate, SandboxError
 from inference_worker.explain.methods import (
+    GRADCAM_OF_TEMPLATE,
     ExplainError,
     batched,
-    gradcam,
+    gradcam_of_template,
     is_image,
     lime_image,
     lime_tabular,
+)
+from inference_worker.explain.methods import (
+    Explanation as Explained,
 )
 from inference_worker.explain.overlay import overlay_png
 from inference_worker.model import QueryBatch, ServedModel
@@ -172,10 +177,7 @@ class Explainer:
         target = options.get("target_class")
         seed = int(options.get("seed", 0))
         if method == "gradcam":
-            network = self.model.template.torch_network()
-            if network is None:
-                raise ExplainError("Grad-CAM needs the model's torch network, and this template offers none")
-            return gradcam(network, instance, rate, target_class=target, layer=options.get("layer"))
+            return self.gradcam(instance, rate, target, options.get("layer"))
         if method != "lime":
             raise ExplainError(f"unknown method {method!r}")
         predict = self.classifier(rate)
@@ -188,6 +190,19 @@ class Explainer:
         return lime_tabular(predict, instance.reshape(-1), self.training_data(),
                             num_samples=int(options.get("num_samples") or DEFAULT_SAMPLES["vector"]),
                             batch_size=self.config.batch_size, target_class=target, seed=seed)
+
+    def gradcam(self, instance: np.ndarray, rate: float, target: int | None, layer: str | None) -> Explained:
+        """Grad-CAM needs the torch network: for a sandboxed template it runs in the sandbox, next to it."""
+        template = self.model.template
+        if not isinstance(template, SandboxedTemplate):
+            return gradcam_of_template(template, instance, rate, target_class=target, layer=layer)
+        try:
+            return Explained.from_plain(template.explain(GRADCAM_OF_TEMPLATE, instance, rate,
+                                                         target_class=target, layer=layer))
+        except SandboxError as error:
+            if error.kind == "ExplainError":
+                raise ExplainError(error.detail) from None
+            raise
 
     def classifier(self, rate: float) -> Callable[[np.ndarray], np.ndarray]:
         """Probabilities for LIME's perturbed samples, pushed through the model a mini-batch at a time."""

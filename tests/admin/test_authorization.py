@@ -63,6 +63,16 @@ ROUTES: dict[str, tuple[set[str], Call]] = {
                                                 lambda c, f: c._json("GET", "/inference_jobs/app/1/predictor")),
     "POST /inference_jobs/{app}/{v}/predict": (DEVELOPERS, lambda c, f: c._json(
         "POST", "/inference_jobs/app/1/predict", json={"instances": [[0.0]], "deadline_s": 1.0})),
+    # the model registry, rolling updates, monitoring
+    "POST /apps/{app}/versions": (DEVELOPERS, lambda c, f: c.register_version("app")),
+    "GET /apps/{app}/versions": (DEVELOPERS, lambda c, f: c.list_versions("app")),
+    "GET /apps/{app}/versions/{number}": (DEVELOPERS, lambda c, f: c.get_version("app", 1)),
+    "GET /apps/{app}/versions/{number}/verdicts": (DEVELOPERS, lambda c, f: c.list_verdicts("app", 1)),
+    "POST /apps/{app}/versions/{number}/stage": (DEVELOPERS, lambda c, f: c.set_stage("app", 1, "archived")),
+    "POST /inference_jobs/{app}/{v}/update": (DEVELOPERS, lambda c, f: c.update_inference_job("app", 1, 1)),
+    "GET /inference_jobs/{app}/{v}/updates": (DEVELOPERS, lambda c, f: c.list_inference_job_updates("app", 1)),
+    "POST /inference_jobs/{app}/{v}/feedback": (DEVELOPERS, lambda c, f: c.send_feedback("app", 1, "a" * 32, [1])),
+    "GET /apps/{app}/series": (DEVELOPERS, lambda c, f: c.app_series("app")),
 }
 
 

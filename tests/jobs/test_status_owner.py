@@ -12,7 +12,10 @@ PACKAGES = ("admin", "advisor", "easel", "inference_worker", "predictor", "train
             "sdk")
 OWNER = ROOT / "easel" / "jobs"
 #: the ORM classes with a status column (writing ``status=`` in their constructor sets one)
-STATEFUL = {"TrainJob", "SubTrainJob", "Trial", "InferenceJob", "Service", "Explanation"}
+STATEFUL = {"TrainJob", "SubTrainJob", "Trial", "InferenceJob", "Service", "Explanation", "InferenceJobUpdate",
+            "ModelVersion"}
+#: the columns the owner alone writes (a model version's ``stage`` is a status by another name)
+COLUMNS = {"status", "stage"}
 
 
 def status_writes(source: str) -> list[int]:
@@ -31,15 +34,15 @@ def status_writes(source: str) -> list[int]:
         elif isinstance(node, ast.AugAssign | ast.AnnAssign):
             targets = [node.target]
         flat = [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])]
-        if imports_models and any(isinstance(t, ast.Attribute) and t.attr == "status" for t in flat):
+        if imports_models and any(isinstance(t, ast.Attribute) and t.attr in COLUMNS for t in flat):
             lines.append(node.lineno)
         if isinstance(node, ast.Call):
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
             keywords = {k.arg for k in node.keywords}
-            if name in STATEFUL | {"values"} and "status" in keywords:
+            if name in STATEFUL | {"values"} and keywords & COLUMNS:
                 lines.append(node.lineno)
             if name == "values" and any(isinstance(a, ast.Dict) and any(
-                    isinstance(k, ast.Constant) and k.value == "status" for k in a.keys) for a in node.args):
+                    isinstance(k, ast.Constant) and k.value in COLUMNS for k in a.keys) for a in node.args):
                 lines.append(node.lineno)
     return lines
 

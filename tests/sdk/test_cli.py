@@ -194,3 +194,27 @@ def test_user_management_verbs(cli_env, capsys, monkeypatch: pytest.MonkeyPatch,
         main(["users", "create", "bob@easel.test", "--role", "NOBODY", "--password-stdin"], plugins=[])
     assert refused.value.code == 2 and "invalid choice: 'NOBODY'" in capsys.readouterr().err
 
+
+
+def test_versions_verbs(cli_env, capsys, tmp_path: Path, sdk_settings: Settings) -> None:
+    email, _ = cli_env
+    assert run(capsys, "login", "--email", email, "--json")[0] == 0
+    trial_ids = _trained_app(capsys, tmp_path, sdk_settings, "reg")
+
+    code, out, _ = run(capsys, "versions", "register", "reg", "--json")  # the best trial of the latest job
+    assert code == 0 and (json.loads(out)["number"], json.loads(out)["trial_id"]) == (1, trial_ids[1])
+    code, out, _ = run(capsys, "versions", "register", "reg", "--trial", trial_ids[0])
+    assert code == 0 and out.startswith("NUMBER") and "staging" in out
+    code, out, _ = run(capsys, "versions", "stage", "reg", "1", "archived", "--reason", "superseded by hand")
+    assert code == 0 and "reg #1 is archived" in out
+    code, out, _ = run(capsys, "versions", "list", "reg", "--json")
+    assert [(v["number"], v["stage"]) for v in json.loads(out)] == [(2, "staging"), (1, "archived")]
+    code, out, _ = run(capsys, "versions", "history", "reg", "1", "--json")
+    assert [(h["from_stage"], h["to_stage"], h["reason"]) for h in json.loads(out)][1:] == [
+        ("staging", "archived", "superseded by hand")]
+    code, _, err = run(capsys, "versions", "stage", "reg", "2", "production")
+    assert code == 1 and "dataset_id" in err
+    code, _, err = run(capsys, "versions", "stage", "reg", "2", "production", "--override")
+    assert code == 1 and "admin" in err
+    code, out, _ = run(capsys, "versions", "verdicts", "reg", "2", "--json")
+    assert code == 0 and json.loads(out) == []

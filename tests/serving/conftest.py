@@ -41,6 +41,7 @@ def serving_settings(settings: Settings) -> Settings:
         "template_check_timeout_s": 30.0, "template_check_memory_mb": 4096,
         "serving_drain_s": 5.0, "explainers": 0,  # explanations have their own tests (tests/explain)
         "supervisor_backoff_base_s": 0.5, "supervisor_backoff_cap_s": 4.0,  # relaunch quickly in chaos tests
+        "metrics_interval_s": 2.0,  # admin's serving samples, scraped by the monitoring check
     })
 
 

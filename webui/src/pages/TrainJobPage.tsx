@@ -3,6 +3,7 @@ import { useMutation } from "@tanstack/react-query";
 import { Link, useNavigate, useParams } from "react-router";
 import { api, unwrap } from "../api/client";
 import { BestSoFarChart, CompareProfilesChart, EpochChart, ProfileChart } from "../components/charts";
+import { ModelVersions } from "../components/ModelVersions";
 import { Empty, ErrorBox, Loading, Section, Status } from "../components/ui";
 import { knob, num, pct, when } from "../lib/format";
 import {
@@ -77,6 +78,7 @@ function JobBody({ snapshot, onStop, stopping, stopError }: {
         <ErrorBox error={stopError} />
         {job.status === "COMPLETED" || job.status === "STOPPED" ? <Deploy app={job.app} version={job.app_version} /> : null}
       </Section>
+      <ModelVersions app={job.app} />
       <Section title="Trials">
         {trials.length === 0 ? <Empty>No trials yet: the advisor proposes the first one shortly.</Empty> : (
           <div className="table-wrap" tabIndex={0}>

@@ -1,0 +1,120 @@
+"""A template instance that lives in a sandbox, behind :class:`~easel.model.template.BaseModel`'s interface.
+
+Workers swap ``template_cls(**knobs)`` for :func:`easel.sandbox.open_template`; each method becomes one
+request to the child. Dataset paths are the host paths the sandbox was given (translated to where the child
+sees them); query batches that are arrays travel through shared memory, anything else inline; the training
+context's ``log`` and ``should_stop`` are called back in the parent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from easel.model.knobs import BaseKnob
+from easel.model.template import BaseModel, TrainContext
+from easel.sandbox import wire
+from easel.sandbox.errors import SandboxError
+from easel.sandbox.process import SandboxProcess
+
+
+class SandboxedTemplate(BaseModel):
+    """Built by :func:`easel.sandbox.open_template`; close it (or use ``with``) to kill the sandbox."""
+
+    def __init__(self, process: SandboxProcess, *, class_name: str, slice_rates: Sequence[float],
+                 tasks: Sequence[str]) -> None:  # the knobs are validated by the real template, in the child
+        self.process = process
+        self.class_name = class_name
+        self.SLICE_RATES = tuple(float(r) for r in slice_rates)
+        self.TASKS = tuple(str(t) for t in tasks)
+        self.knobs: dict[str, Any] = {}
+        self._inside = {str(Path(host)): inside for host, inside in process.spec.files.items()}
+
+    @classmethod
+    def get_knob_config(cls) -> Mapping[str, BaseKnob]:
+        return {}
+
+    def create(self, knobs: Mapping[str, Any]) -> SandboxedTemplate:
+        """Build the template instance in the child with ``knobs`` (its own validation applies)."""
+        result = self._call("create", knobs=dict(knobs))
+        self.knobs = dict(result.get("knobs") or {}) if isinstance(result, dict) else {}
+        return self
+
+    # -- BaseModel ---------------------------------------------------------------------------------------------
+    def train(self, dataset_path: str, *, context: TrainContext | None = None, **kwargs: Any) -> None:
+        context = context or TrainContext()
+        self.process.call("train", timeout_s=None, dataset_path=self._path(dataset_path), kwargs=kwargs,
+                          callbacks={"log": context.log, "should_stop": context.should_stop})
+
+    def evaluate(self, dataset_path: str, slice_rate: float = 1.0) -> float:
+        score = self.process.call("evaluate", timeout_s=None, dataset_path=self._path(dataset_path),
+                                  slice_rate=float(slice_rate))
+        return _number(score, "evaluate")
+
+    def predict(self, queries: Sequence[Any], slice_rate: float = 1.0) -> list[Any]:
+        outputs = self._call("predict", queries=self._queries(queries), slice_rate=float(slice_rate))
+        if not isinstance(outputs, list):
+            raise SandboxError("the template's predict returned no list", kind="BadResult")
+        return outputs
+
+    def dump_parameters(self) -> bytes:
+        params = self._call("dump_parameters")
+        if not isinstance(params, bytes):
+            raise SandboxError("the template's dump_parameters returned no bytes", kind="BadResult")
+        return params
+
+    def load_parameters(self, params: bytes) -> None:
+        self._call("load_parameters", params=bytes(params))
+
+    def profile(self, dataset_path: str, slice_rates: Sequence[float] | None = None, *, batch_size: int = 64,
+                queries: Sequence[Any] | None = None, repeats: int = 3) -> dict[str, list[float]]:
+        result = self.process.call(
+            "profile", timeout_s=None, dataset_path=self._path(dataset_path),
+            slice_rates=None if slice_rates is None else [float(r) for r in slice_rates],
+            batch_size=int(batch_size), repeats=int(repeats),
+            queries=None if queries is None else self._queries(queries))
+        if not isinstance(result, dict):
+            raise SandboxError("the template's profile returned no mapping", kind="BadResult")
+        return result
+
+    def explain(self, function: str, instance: np.ndarray, rate: float, **options: Any) -> dict[str, Any]:
+        """``function(template, instance, rate, **options)`` run in the child (``"module:name"`` of platform
+        code, e.g. Grad-CAM, which needs the template's torch network); its result's fields as plain data."""
+        result = self._call("explain", function=function, instance=wire.encode(np.asarray(instance)),
+                            rate=float(rate), options=options)
+        if not isinstance(result, dict):
+            raise SandboxError("the explanation returned no mapping", kind="BadResult")
+        return result
+
+    # -- plumbing ----------------------------------------------------------------------------------------------
+    def _call(self, op: str, **fields: Any) -> Any:
+        return self.process.call(op, timeout_s=self.process.spec.limits.call_timeout_s, **fields)
+
+    def _path(self, dataset_path: str | Path) -> str:
+        inside = self._inside.get(str(Path(dataset_path)))
+        if inside is None:
+            raise ValueError(f"dataset_path {dataset_path} was not given to this sandbox")
+        return inside
+
+    def _queries(self, queries: Any) -> Any:
+        if isinstance(queries, np.ndarray) and queries.dtype.name in wire.DTYPES:
+            return {"shm": self.process.shm.put(queries)}
+        return wire.encode(list(queries))
+
+    def close(self) -> None:
+        self.process.close()
+
+    def __enter__(self) -> SandboxedTemplate:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SandboxError(f"the template's {what} returned no number", kind="BadResult")
+    return float(value)

@@ -1,0 +1,78 @@
+"""A shared-memory buffer (a sealed memfd) through which the parent hands input batches to the child.
+
+The parent creates it, seals it against shrinking (a child that truncated it would make the parent's next
+write fault), passes the descriptor into the sandbox and writes each batch at offset 0; the child maps the
+same pages and copies the batch out. One call is in flight at a time, so one region suffices; it grows when a
+batch does not fit. Nothing is read back from it: the child's answers come over the socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import mmap
+import os
+from typing import Any
+
+import numpy as np
+
+from easel.sandbox.wire import DTYPES, MAX_DIMS, ProtocolError
+
+INITIAL_BYTES = 1 << 20
+
+
+class SharedBuffer:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._map: mmap.mmap | None = None
+        self._remap()
+
+    @classmethod
+    def create(cls, size: int = INITIAL_BYTES) -> SharedBuffer:
+        fd = os.memfd_create("easel-sandbox-batch", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        os.ftruncate(fd, size)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)
+        return cls(fd)
+
+    @property
+    def size(self) -> int:
+        return len(self._map) if self._map is not None else 0
+
+    def _remap(self) -> None:
+        if self._map is not None:
+            self._map.close()
+        self._map = mmap.mmap(self.fd, os.fstat(self.fd).st_size)
+
+    def put(self, array: np.ndarray) -> dict[str, Any]:
+        """Write ``array`` at offset 0 (growing the region if needed); the reference the child reads it by."""
+        array = np.ascontiguousarray(array)
+        if array.dtype.name not in DTYPES:
+            raise ValueError(f"queries of dtype {array.dtype} cannot go to a sandbox")
+        if array.nbytes > self.size:
+            os.ftruncate(self.fd, max(array.nbytes, 2 * self.size))
+            self._remap()
+        assert self._map is not None
+        self._map[:array.nbytes] = array.view(np.uint8).reshape(-1).data
+        return {"dtype": array.dtype.name, "shape": list(array.shape)}
+
+    def get(self, ref: dict[str, Any]) -> np.ndarray:
+        """A copy of the array ``ref`` names (the child's side; the region grew if the parent says so)."""
+        dtype_name, shape = ref.get("dtype"), ref.get("shape")
+        if dtype_name not in DTYPES or not isinstance(shape, list) or len(shape) > MAX_DIMS:
+            raise ProtocolError("bad shared-memory reference")
+        dtype = np.dtype(dtype_name)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if nbytes > self.size:
+            self._remap()
+        if nbytes > self.size:
+            raise ProtocolError(f"shared-memory reference of {nbytes} bytes past the region's {self.size}")
+        assert self._map is not None
+        return np.frombuffer(self._map[:nbytes], dtype=dtype).reshape(shape)  # the slice is the one copy
+
+    def close(self) -> None:
+        if self._map is not None:
+            with contextlib.suppress(BufferError):
+                self._map.close()
+            self._map = None
+        with contextlib.suppress(OSError):
+            os.close(self.fd)

@@ -1,0 +1,113 @@
+"""The parent↔child protocol: length-prefixed msgpack frames over a Unix socket, arrays as raw bytes.
+
+msgpack decodes to plain data only (no code runs while decoding, unlike pickle), so the parent can read what
+a hostile child sends; sizes are bounded, and arrays come back as ``{"__ndarray__": [dtype, shape, bytes]}``
+with a short list of allowed dtypes.
+
+Example::
+
+    send(sock, {"op": "predict", "rate": 0.5, "queries": encode(batch)})
+    reply = receive(sock, max_bytes=64 << 20)
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any
+
+import msgpack
+import numpy as np
+
+HEADER = struct.Struct("!Q")
+ARRAY_TAG = "__ndarray__"
+ROWS_TAG = "__rows__"  # a list of same-shaped arrays (a template's per-query outputs), sent as one array
+DTYPES = frozenset({"bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"})
+MAX_DIMS = 8
+
+
+class ProtocolError(ValueError):
+    """The other side sent something that is not a frame of this protocol."""
+
+
+def send(sock: socket.socket, message: dict[str, Any]) -> None:
+    data = msgpack.packb(message, use_bin_type=True)
+    sock.sendall(HEADER.pack(len(data)) + data)
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    view = bytearray(size)
+    got = 0
+    while got < size:
+        chunk = sock.recv_into(memoryview(view)[got:], size - got)
+        if chunk == 0:
+            raise EOFError("the other side closed the connection")
+        got += chunk
+    return bytes(view)
+
+
+def receive(sock: socket.socket, *, max_bytes: int) -> dict[str, Any]:
+    """One frame; ``EOFError`` when the peer is gone, ``ProtocolError`` for anything malformed or too big."""
+    (size,) = HEADER.unpack(_read_exactly(sock, HEADER.size))
+    if size > max_bytes:
+        raise ProtocolError(f"a frame of {size} bytes is over the limit of {max_bytes}")
+    try:
+        message = msgpack.unpackb(_read_exactly(sock, size), raw=False, strict_map_key=True, use_list=True)
+    except (ValueError, msgpack.UnpackException) as error:
+        raise ProtocolError(f"undecodable frame: {error}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("a frame must hold a map")
+    return message
+
+
+def encode(value: Any) -> Any:
+    """A template's value as plain msgpack data: arrays tagged, numpy scalars as Python numbers."""
+    if isinstance(value, np.ndarray):
+        array = np.ascontiguousarray(value)
+        if array.dtype.name not in DTYPES:
+            array = array.astype(np.float64)
+        return {ARRAY_TAG: [array.dtype.name, list(array.shape), array.tobytes()]}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        if value and all(isinstance(v, np.ndarray) for v in value) and len(
+                {(v.shape, v.dtype) for v in value}) == 1:
+            return {ROWS_TAG: encode(np.stack(value))}
+        return [encode(v) for v in value]
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor, without importing torch
+        return encode(value.detach().cpu().numpy())
+    return value
+
+
+def decode(value: Any) -> Any:
+    """The inverse of :func:`encode`, validating tagged arrays (dtype allowed, bytes match the shape)."""
+    if isinstance(value, dict):
+        if ARRAY_TAG in value:
+            return decode_array(value[ARRAY_TAG])
+        if ROWS_TAG in value:
+            rows = decode(value[ROWS_TAG])
+            if not isinstance(rows, np.ndarray) or rows.ndim < 1:
+                raise ProtocolError("rows must be an array")
+            return list(rows)
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+def decode_array(tagged: Any) -> np.ndarray:
+    try:
+        dtype_name, shape, data = tagged
+    except (TypeError, ValueError):
+        raise ProtocolError("an array must be [dtype, shape, bytes]") from None
+    if dtype_name not in DTYPES or not isinstance(data, bytes):
+        raise ProtocolError(f"array dtype {dtype_name!r} is not allowed")
+    if (not isinstance(shape, list) or len(shape) > MAX_DIMS
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+        raise ProtocolError("an array's shape must be a short list of sizes")
+    dtype = np.dtype(dtype_name)
+    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != len(data):
+        raise ProtocolError(f"array bytes ({len(data)}) do not match shape {shape} of {dtype_name}")
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()

@@ -1,0 +1,76 @@
+"""Pure pieces of the sandbox: the wire format refuses what a hostile child could send, and the bwrap command
+line gives the child nothing beyond what it should see."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import pytest
+
+from easel.sandbox import wire
+from easel.sandbox.bwrap import SandboxSpec, bwrap_argv
+from easel.sandbox.errors import truncate
+from easel.sandbox.limits import SandboxLimits
+
+
+def test_arrays_and_rows_round_trip() -> None:
+    rows = list(np.arange(12, dtype=np.float32).reshape(3, 4))
+    back = wire.decode(msgpack.unpackb(msgpack.packb(wire.encode({"p": rows, "n": np.int64(3)}))))
+    assert back["n"] == 3 and isinstance(back["n"], int)
+    assert len(back["p"]) == 3 and all(np.array_equal(a, b) for a, b in zip(back["p"], rows, strict=True))
+
+
+@pytest.mark.parametrize("tagged", [
+    ["object", [1], b"x"],               # a dtype numpy would build objects from
+    ["float32", [2], b"\0" * 7],          # bytes that do not fill the shape
+    ["float32", [-1], b""],               # a negative size
+    ["uint8", [1] * 9, b"\0"],            # too many dimensions
+    ["uint8", "1", b"\0"],                # no list of sizes
+    "not even a list",
+])
+def test_a_malformed_array_is_refused(tagged: object) -> None:
+    with pytest.raises(wire.ProtocolError):
+        wire.decode({wire.ARRAY_TAG: tagged})
+
+
+def test_an_oversized_or_undecodable_frame_is_refused() -> None:
+    left, right = socket.socketpair()
+    with left, right:
+        right.sendall(wire.HEADER.pack(1 << 40))
+        with pytest.raises(wire.ProtocolError, match="over the limit"):
+            wire.receive(left, max_bytes=1 << 20)
+        right.sendall(wire.HEADER.pack(3) + b"\xc1\xc1\xc1")  # 0xc1 is never valid msgpack
+        with pytest.raises(wire.ProtocolError):
+            wire.receive(left, max_bytes=1 << 20)
+        right.close()
+        with pytest.raises(EOFError):
+            wire.receive(left, max_bytes=1 << 20)
+
+
+def test_the_command_line_isolates_the_child(tmp_path: Path) -> None:
+    dataset = tmp_path / "train.npz"
+    dataset.write_bytes(b"x")
+    spec = SandboxSpec(limits=SandboxLimits(), files={dataset: "/sandbox/files/0/train.npz"})
+    privileged = bwrap_argv(spec, ["python"], privileged=True)
+    unprivileged = bwrap_argv(spec, ["python"], privileged=False)
+    for argv in (privileged, unprivileged):
+        assert {"--die-with-parent", "--new-session", "--clearenv"} <= set(argv)
+        assert argv[argv.index("--") + 1:] == ["python"]
+        binds = [(argv[i], argv[i + 1], argv[i + 2]) for i, a in enumerate(argv) if a.endswith("bind")]
+        assert all(option == "--ro-bind" for option, _, _ in binds)  # nothing writable from the host
+        assert (("--ro-bind", str(dataset), "/sandbox/files/0/train.npz")) in binds
+        assert not [dest for _, _, dest in binds if dest.startswith("/etc") and dest != "/etc/ld.so.cache"]
+        assert not [dest for _, _, dest in binds if dest.startswith(str(tmp_path.parent))]
+        env = {argv[i + 1] for i, a in enumerate(argv) if a == "--setenv"}
+        assert not [name for name in env if name.startswith("EASEL_")]
+    assert "--unshare-net" in privileged and "--cap-add" in privileged and "--unshare-user" not in privileged
+    assert "--unshare-all" in unprivileged and "--disable-userns" in unprivileged
+
+
+def test_truncation_keeps_what_failed_and_where() -> None:
+    text = "RuntimeError: start" + "x" * 10_000 + "line 3, in <module>"
+    cut = truncate(text, 200)
+    assert len(cut) == 200 and cut.startswith("RuntimeError: start") and cut.endswith("line 3, in <module>")
