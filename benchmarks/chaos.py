@@ -277,7 +277,8 @@ def measure(name: str, deployment: Deployment, load: Any, fault: Any, settle_s: 
             spare_s = None
     time.sleep(settle_s)
     after = load.snapshot()
-    counts = {key: value - getattr(before, key) for key, value in after.as_dict().items() if key != "codes"}
+    counts = {key: value - getattr(before, key) for key, value in after.as_dict().items()
+              if isinstance(value, int)}
     result = {"fault": name, "back_to_full_strength_s": None if back_s is None else round(back_s, 2), **counts,
               "machine_load_average_1m": round(os.getloadavg()[0], 2)}
     if STANDBYS:
