@@ -342,11 +342,16 @@ def main() -> int:
         from easel.chaos import process_alive, wait_for
 
         url = wait_for(lambda: deployment.url if deployment.full_strength() else None, 180, "the deployment")
+        from easel.db.session import session_scope
+        from easel.predictor_keys import issue_key
+
+        with session_scope(sessions) as session:  # the predictor answers only its job's API keys
+            key = issue_key(session, setup["job_id"], "chaos-benchmark")[1]
         batch = np.asarray(setup["x"][:N]).tolist()
         # the URL is read once: a relaunched predictor keeps it, and the load must not depend on PostgreSQL
         from tests.serving.serving_helpers import sdk_send
 
-        load = SteadyLoad(lambda: url, batch, DEADLINE_S, threads=THREADS, send=sdk_send(RETRY_WINDOW_S))
+        load = SteadyLoad(lambda: url, batch, DEADLINE_S, threads=THREADS, send=sdk_send(RETRY_WINDOW_S, key))
         load.start()
         # The broker's growth per served instance, over a fault-free window of the steady load.
         time.sleep(3.0)
@@ -402,7 +407,7 @@ def main() -> int:
         burst_batch = np.concatenate([setup["x"]] * 6)[:2000].tolist()
 
         def overload() -> None:
-            with SteadyLoad(lambda: url, burst_batch, DEADLINE_S, threads=8) as burst:
+            with SteadyLoad(lambda: url, burst_batch, DEADLINE_S, threads=8, api_key=key) as burst:
                 time.sleep(10.0)
             results.append({"fault": "10x overload burst (10 s)", **burst.tally.as_dict(),
                             "predictor_health": health(url)})

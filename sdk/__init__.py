@@ -25,6 +25,7 @@ from sdk.errors import (
 )
 from sdk.retry import RetryPolicy
 from sdk.types import (
+    ApiKey,
     Dataset,
     Explanation,
     Health,
@@ -46,7 +47,7 @@ from sdk.types import (
 )
 
 __all__ = [
-    "ApiError", "Client", "Conflict", "ConnectionFailed", "Dataset", "EaselError", "Explanation", "Forbidden", "Health",
+    "ApiError", "ApiKey", "Client", "Conflict", "ConnectionFailed", "Dataset", "EaselError", "Explanation", "Forbidden", "Health",
     "InferenceJob", "InferenceJobUpdate", "Invalid", "Model", "ModelVersion", "NotFound", "Page", "PayloadTooLarge",
     "ProgressReader", "RetryPolicy", "ServerError", "Service", "StageChange", "SubTrainJob", "Token", "TrainBudget",
     "TrainJob", "Trial", "TrialLog", "Unauthorized", "Unavailable", "UnsupportedFormat", "User", "Verdict",
