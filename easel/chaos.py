@@ -1,10 +1,18 @@
 """Chaos tooling shared by the chaos tests and ``benchmarks/chaos.py``: a steady load of client threads on a
 predictor, with an exact tally of what happened to every instance sent.
 
-A request is *accepted* when the predictor answers 200; each of its instances must then be answered exactly
-once, ``served`` or ``dropped``. A request refused at once (429 overloaded, 503 unavailable) is *refused*:
-nothing of it was accepted. A request whose connection broke before an answer (a predictor killed under it)
-is *lost in flight*: its instances are counted unanswered, because the client never learned their fate.
+Everything is counted as the *client* sees it, per request the load sends:
+
+* *accepted* — the predictor answered 200 (on the first attempt, or on a later one: *retried* counts those);
+  each of its instances must then be answered exactly once, ``served`` or ``dropped``;
+* *refused* — answered 429 (overloaded) or 503 (unavailable) in the end: nothing of it was accepted;
+* *lost in flight* — sent, and the connection broke before an answer (a predictor killed under it), with no
+  answer from any retry: its instances are counted *unanswered*, because the client never learned their fate;
+* *connect failed* — nobody was listening, on every attempt (nothing was sent).
+
+How a request is sent is the ``send`` given to :class:`SteadyLoad`: by default one plain HTTP attempt
+(:func:`send_once`); the chaos suite and benchmark pass the SDK's ``predict``, which sends again after a
+transport error or a 503 (``sdk.retry``), so a request answered by a retry counts as accepted and answered.
 """
 
 from __future__ import annotations
@@ -20,12 +28,46 @@ import psutil
 
 
 @dataclass
+class Outcome:
+    """What one request came to after every attempt: the final HTTP status and answer, or, with no answer at
+    all, ``failure`` — ``"connect"`` (never connected) or ``"lost"`` (the connection broke after sending)."""
+
+    status_code: int | None
+    answer: dict[str, Any] | None = None
+    attempts: int = 1
+    failure: str | None = None
+    retry_after_s: float = 0.2
+
+
+Send = Callable[[str, dict[str, Any]], Outcome]  # (predictor URL, predict body) -> outcome
+
+
+def send_once(client: httpx.Client) -> Send:
+    """One HTTP attempt per request, nothing retried."""
+
+    def send(url: str, body: dict[str, Any]) -> Outcome:
+        try:
+            response = client.post(f"{url}/predict", json=body)
+        except httpx.ConnectError:
+            return Outcome(None, failure="connect")
+        except httpx.TransportError:  # sent, then the connection broke or timed out
+            return Outcome(None, failure="lost")
+        retry_after = float(response.headers.get("retry-after", "0.2") or 0.2)
+        answer = response.json() if response.status_code == 200 else None
+        return Outcome(response.status_code, answer, retry_after_s=retry_after)
+
+    return send
+
+
+@dataclass
 class Tally:
     requests: int = 0
     accepted: int = 0  # requests answered 200
     refused: int = 0  # 429 / 503: refused at once, nothing accepted
-    lost_in_flight: int = 0  # the connection broke before an answer
-    connect_failed: int = 0  # nobody listening (nothing was sent)
+    lost_in_flight: int = 0  # the connection broke before an answer, and no retry was answered
+    connect_failed: int = 0  # nobody listening on any attempt (nothing was sent)
+    retried: int = 0  # requests sent more than once (a transport error or 503 first), whatever came of them
+    answered_after_retry: int = 0  # accepted requests answered by an attempt after the first
     other_errors: int = 0
     instances_accepted: int = 0
     served: int = 0
@@ -46,9 +88,13 @@ class SteadyLoad:
     predictor on a new address is followed. ``api_key`` is an API key of the inference job."""
 
     def __init__(self, url: Callable[[], str], batch: Sequence[Any], deadline_s: float, threads: int = 2,
-                 pause_s: float = 0.0, late_margin_s: float = 1.0, api_key: str | None = None) -> None:
+                 pause_s: float = 0.0, late_margin_s: float = 1.0, api_key: str | None = None,
+                 send: Callable[[], Send] | None = None) -> None:
+        """``send`` makes one sender per client thread (default: :func:`send_once` over its own connection, with
+        ``api_key``; a given sender carries its own credentials)."""
         self.url, self.batch, self.deadline_s = url, list(batch), deadline_s
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._make_send = send
         self.threads, self.pause_s, self.late_margin_s = threads, pause_s, late_margin_s
         self.tally = Tally()
         self._lock = threading.Lock()
@@ -83,32 +129,33 @@ class SteadyLoad:
         body = {"instances": self.batch, "deadline_s": self.deadline_s}
         n = len(self.batch)
         with httpx.Client(timeout=httpx.Timeout(self.deadline_s + 20, connect=2.0), headers=self.headers) as client:
+            send = self._make_send() if self._make_send is not None else send_once(client)
             while not self._stop.is_set():
                 began = time.monotonic()
-                try:
-                    response = client.post(f"{self.url()}/predict", json=body)
-                except httpx.ConnectError:
-                    self._count(connect_failed=1)
+                outcome = send(self.url(), body)
+                retried = int(outcome.attempts > 1)
+                if outcome.failure == "connect":
+                    self._count(connect_failed=1, retried=retried)
                     self._stop.wait(0.1)
                     continue
-                except httpx.TransportError:  # sent, then the connection broke or timed out
-                    self._count(lost_in_flight=1, unanswered=n)
+                if outcome.status_code is None:
+                    self._count(lost_in_flight=1, unanswered=n, retried=retried)
                     continue
-                took = time.monotonic() - began
-                self._record(response, n, took)
+                self._record(outcome, n, time.monotonic() - began)
                 if self.pause_s:
                     self._stop.wait(self.pause_s)
 
-    def _record(self, response: httpx.Response, n: int, took: float) -> None:
-        code = str(response.status_code)
-        if response.status_code in (429, 503):
-            self._count(refused=1, code=code)
-            self._stop.wait(min(2.0, float(response.headers.get("retry-after", "0.2") or 0.2)))
+    def _record(self, outcome: Outcome, n: int, took: float) -> None:
+        code = str(outcome.status_code)
+        retried = int(outcome.attempts > 1)
+        if outcome.status_code in (429, 503):
+            self._count(refused=1, code=code, retried=retried)
+            self._stop.wait(min(2.0, outcome.retry_after_s))
             return
-        if response.status_code != 200:
-            self._count(other_errors=1, code=code)
+        if outcome.status_code != 200 or outcome.answer is None:
+            self._count(other_errors=1, code=code, retried=retried)
             return
-        answer = response.json()
+        answer = outcome.answer
         predictions = answer.get("predictions", [])
         seen = [p.get("index") for p in predictions]
         statuses = [p.get("status") for p in predictions]
@@ -118,6 +165,8 @@ class SteadyLoad:
             t = self.tally
             t.requests += 1
             t.accepted += 1
+            t.retried += retried
+            t.answered_after_retry += retried
             t.codes[code] = t.codes.get(code, 0) + 1
             t.instances_accepted += n
             t.served += served
@@ -174,4 +223,4 @@ def health(url: str) -> dict[str, Any] | None:
         return None
 
 
-__all__ = ["SteadyLoad", "Tally", "health", "process_alive", "wait_for"]
+__all__ = ["Outcome", "Send", "SteadyLoad", "Tally", "health", "process_alive", "send_once", "wait_for"]

@@ -23,13 +23,20 @@ result is stored (so a worker can commit its Kafka offsets right after), and the
 wait. A result that never arrives costs nothing extra: the predictor answers that instance as dropped at
 the deadline.
 
+Warm standbys (``EASEL_SERVING_STANDBY_WORKERS``) — an inference worker started with ``--standby`` loads and
+calibrates its model, then waits outside the consumer group: it keeps a record in the hash
+``easel:inference:<job id>:standbys`` fresh and blocks on its list ``easel:inference:<job id>:promote:<service
+id>``. When a worker dies, the supervisor pushes the dead slot's name there; the standby joins the group and
+serves as that worker (a fresh standby is launched behind it).
+
 Answers — Redis key ``easel:inference:<job id>:answers:<task>`` (expires after ``EASEL_FEEDBACK_TTL_S``): the
 predictor's answer to one request, kept so that true labels sent later (admin's ``POST .../feedback``) can be
 scored: a msgpack list with one ``[status, label, model version]`` per instance.
 
 Worker registry — Redis hash ``easel:inference:<job id>:workers``: worker id → JSON (pid, metrics port,
-partitions, policy, ``seen_at``), written when a worker has its partitions and is ready to serve, refreshed
-every ``HEARTBEAT_S`` and removed when it stops; a record not refreshed for ``LIVE_S`` is a dead worker's.
+partitions, policy, ``seen_at``, start-up phase times), written when a worker has its partitions and is ready to
+serve, refreshed every ``HEARTBEAT_S`` and removed when it stops; a record not refreshed for ``LIVE_S`` is a dead
+worker's.
 """
 
 from __future__ import annotations
@@ -67,6 +74,23 @@ def dead_letters_stream(job_id: str) -> str:
     return f"easel:inference:{job_id}:dead_letters"
 
 
+def standbys_key(job_id: str) -> str:
+    """Redis hash: standby worker's service id → JSON ``{"pid", "seen_at"}`` while it waits, loaded and calibrated."""
+    return f"easel:inference:{job_id}:standbys"
+
+
+def promote_key(job_id: str, service_id: str) -> str:
+    """Redis list a standby worker waits on (BLPOP); the supervisor pushes the slot it takes over."""
+    return f"easel:inference:{job_id}:promote:{service_id}"
+
+
+STANDBY_PREFIX = "standby-"  # the service name of a warm standby inference worker starts so
+
+
+def is_standby(service_name: str) -> bool:
+    return service_name.startswith(STANDBY_PREFIX)
+
+
 def answers_key(job_id: str, task: str) -> str:
     return f"easel:inference:{job_id}:answers:{task}"
 
@@ -81,8 +105,8 @@ def decode_answers(raw: bytes) -> list[tuple[str, Any, int | None]]:
 
 
 def job_keys(job_id: str) -> list[str]:
-    """Every Redis key an inference job uses (for clean-up once it has stopped)."""
-    return [results_stream(job_id), workers_key(job_id), dead_letters_stream(job_id)]
+    """Every Redis key an inference job uses (for clean-up once it has stopped; promotion lists expire)."""
+    return [results_stream(job_id), workers_key(job_id), dead_letters_stream(job_id), standbys_key(job_id)]
 
 
 def split_mini_batches(n_instances: int, n_parts: int, batch_size: int, offset: int = 0) -> list[int]:
@@ -130,9 +154,13 @@ HEARTBEAT_S = 2.0  # how often a worker refreshes its registry record
 LIVE_S = 10.0  # a record older than this belongs to a worker that died without unregistering
 
 
-def worker_record(pid: int, metrics_port: int | None, partitions: Sequence[int], policy: str, now: float) -> str:
+def worker_record(pid: int, metrics_port: int | None, partitions: Sequence[int], policy: str, now: float,
+                  **extra: Any) -> str:
+    """``extra``: what else the worker tells about itself — ``boot`` (UNIX times of its start-up phases:
+    ``process``, ``imported``, ``loaded``, ``calibrated``, ``subscribed``) and ``assignments`` (its last few
+    ``[time, partitions]``), which the chaos benchmark reads to say where a recovery's seconds went."""
     return json.dumps({"pid": pid, "metrics_port": metrics_port, "partitions": sorted(partitions), "policy": policy,
-                       "seen_at": now})
+                       "seen_at": now, **extra})
 
 
 def live_workers(records: dict[Any, Any], now: float) -> dict[str, dict[str, Any]]:
@@ -149,8 +177,8 @@ def live_workers(records: dict[Any, Any], now: float) -> dict[str, dict[str, Any
 
 
 __all__ = [
-    "DEAD_LETTERS_MAXLEN", "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STATUSES", "STREAM_MAXLEN",
-    "answers_key", "consumer_group", "dead_letters_stream", "deal_mini_batches", "decode_answers", "encode_answers",
-    "job_keys", "live_workers", "requests_topic", "results_stream", "split_mini_batches", "worker_record",
-    "workers_key",
+    "DEAD_LETTERS_MAXLEN", "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STANDBY_PREFIX", "STATUSES",
+    "STREAM_MAXLEN", "answers_key", "consumer_group", "dead_letters_stream", "deal_mini_batches", "decode_answers",
+    "encode_answers", "is_standby", "job_keys", "live_workers", "promote_key", "requests_topic", "results_stream",
+    "split_mini_batches", "standbys_key", "worker_record", "workers_key",
 ]

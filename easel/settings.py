@@ -153,6 +153,10 @@ class Settings(BaseSettings):
                     "may have queued; requests beyond it get 429 with Retry-After")
     serving_max_inflight_instances: int = Field(
         default=200_000, ge=1, description="memory bound: instances a predictor holds in flight at most (429 beyond)")
+    serving_standby_workers: int = Field(
+        default=0, ge=0, le=8,
+        description="warm standby inference workers per job: loaded and calibrated, outside the consumer group, "
+                    "promoted at once into a dead worker's slot (each costs one model's memory)")
     predictor_key_cache_s: float = Field(
         default=5.0, ge=0, le=300,
         description="how long a predictor trusts its verdict on an API key; a revoked key is refused within this")
@@ -169,8 +173,13 @@ class Settings(BaseSettings):
     supervisor_max_restarts: int = Field(
         default=5, ge=0, le=1000, description="relaunches of one service slot before the supervisor gives up")
     supervisor_backoff_base_s: float = Field(
-        default=1.0, gt=0, le=600, description="first relaunch delay; doubles per relaunch of the same slot")
+        default=1.0, gt=0, le=600,
+        description="delay before a slot's second relaunch (the first is immediate); doubles per relaunch after")
     supervisor_backoff_cap_s: float = Field(default=30.0, gt=0, le=3600, description="longest relaunch delay")
+    kafka_session_timeout_ms: int = Field(
+        default=2000, ge=500, le=300_000,
+        description="consumer-group session timeout: how long the broker waits for a silent member (a killed "
+                    "worker) before its partitions go to the others; heartbeats are sent every quarter of it")
 
     # Registry, rolling updates, monitoring.
     promotion_tolerance: float = Field(

@@ -2,8 +2,10 @@
 
 Options override the ``EASEL_SERVING_*`` settings: ``--policy`` (scheduler, fixed:<rate>, model-switching,
 clipper), ``--batch-size`` (S_mb), ``--metrics-port`` (0 = any free port; recorded on the service's row).
-SIGTERM drains: no new requests are taken, queued tasks finish (within ``EASEL_SERVING_DRAIN_S``), offsets
-are committed, the worker unregisters and exits; its group membership expires after the session timeout.
+``--standby`` makes a warm standby (``EASEL_SERVING_STANDBY_WORKERS``): loaded and calibrated, it waits outside
+the consumer group until promoted. SIGTERM drains: no new requests are taken, queued tasks finish (within
+``EASEL_SERVING_DRAIN_S``), offsets are committed, the worker unregisters and exits; its group membership
+expires after the session timeout.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import logging
 import os
 import signal
 import sys
+import time
 import uuid
+
+import psutil
 
 from easel.blobstore import make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
@@ -34,7 +39,9 @@ log = logging.getLogger("easel.inference_worker")
 
 
 def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int | None,
-                 metrics_port: int | None) -> InferenceWorker:
+                 metrics_port: int | None, boot: dict[str, float] | None = None) -> InferenceWorker:
+    """``boot``: start-up phase times so far (more are added here, and the worker publishes them)."""
+    boot = {} if boot is None else boot
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
     blobs = make_blob_store(settings)
     if settings.serving_threads:
@@ -50,7 +57,9 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     deployment = load_deployment(sessions, blobs, job_id, os.environ.get("EASEL_MODEL_VERSION_ID") or None)
     size = batch_size or settings.serving_batch_size or deployment.batch_size
     model = ServedModel.load(deployment, blobs, settings)
+    boot["loaded"] = time.time()
     times = model.calibrate(deployment.input_shape, size)
+    boot["calibrated"] = time.time()
     cache = PlanCache(max_loss=settings.serving_cache_max_loss, time_budget=settings.serving_decision_budget_s)
     live = LivePolicy(policy, model.rates, model.accuracies, times, cache=cache,
                       alpha=settings.serving_ewma_alpha, rate_window_s=settings.serving_rate_window_s,
@@ -69,7 +78,7 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     config = WorkerConfig(job_id=job_id, worker_id=worker_id, topic=topic, batch_size=size, policy=policy,
                           margin_s=settings.serving_margin_s, drain_s=settings.serving_drain_s,
                           metrics_port=port, service_id=service_id, model_version=deployment.model_version,
-                          model_version_id=deployment.model_version_id,
+                          model_version_id=deployment.model_version_id, boot=boot,
                           ensure_topic=lambda: ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers),
                                                              config=topic_config(settings)))
     worker = InferenceWorker(config, consumer, model, live, make_redis(settings), metrics, sessions)
@@ -99,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", default=None, help=POLICY_HELP)
     parser.add_argument("--batch-size", type=int, default=None, help="mini-batch size S_mb")
     parser.add_argument("--metrics-port", type=int, default=0, help="Prometheus /metrics port (0: any free one)")
+    parser.add_argument("--standby", action="store_true", help="load and calibrate, then wait outside the consumer "
+                        "group until the supervisor promotes this worker into a dead one's slot")
     args = parser.parse_args(argv)
+    boot = {"process": psutil.Process().create_time(), "imported": time.time()}
     # Two threads share the GIL here (the Kafka client's and ours); the default 5 ms switch interval would let
     # one keep a ready other waiting for up to 5 ms, which shows up directly in request latency.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -112,11 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size is not None and not 1 <= args.batch_size <= 4096:
         parser.error("--batch-size must be in 1..4096")
     worker = build_worker(settings, args.inference_job_id, settings.serving_policy, args.batch_size,
-                          args.metrics_port if args.metrics_port >= 0 else None)
+                          args.metrics_port if args.metrics_port >= 0 else None, boot)
     # SIGTERM (the launcher's stop) drains instead of exiting mid-batch.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: worker.stop.set())
     signal.signal(signal.SIGINT, lambda _signum, _frame: worker.stop.set())
-    worker.run()
+    if args.standby and not worker.wait_as_standby():
+        worker.consumer.close()  # stopped before it was needed: it never joined the group
+    else:
+        worker.run()
     if worker.sessions is not None:
         record_clean_exit(worker.sessions)
     return 0

@@ -23,6 +23,7 @@ simulator runs, steered by the policy's own attributes (``replans``, ``late_rule
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -54,7 +55,9 @@ from easel.serving import (
     SERVED,
     STREAM_MAXLEN,
     dead_letters_stream,
+    promote_key,
     results_stream,
+    standbys_key,
     worker_record,
     workers_key,
 )
@@ -68,6 +71,7 @@ from scheduler import LateRule, Plan, PlanExecutor
 log = logging.getLogger("easel.inference_worker")
 
 TOPIC_CHECK_S = 5.0  # how long a worker goes without partitions before it checks that the topic exists
+STANDBY_WAIT_S = 1  # a standby's BLPOP: how often it refreshes its record (and notices a stop)
 
 
 @dataclass
@@ -84,6 +88,9 @@ class WorkerConfig:
     leave_group: bool = False  # send LeaveGroup on stop (see InferenceWorker.drain)
     model_version: int | None = None  # the registered version served, named in every result
     model_version_id: str | None = None
+    # UNIX times of the start-up phases (process, imported, loaded, calibrated, subscribed), published in the
+    # worker registry so that a recovery's seconds can be accounted for
+    boot: dict[str, float] = field(default_factory=dict)
     # Re-creates the requests topic if it is gone (a restarted in-memory broker); called while the worker has
     # no partitions. Clients never auto-create it: that would make a one-partition topic.
     ensure_topic: Callable[[], None] | None = None
@@ -286,6 +293,7 @@ class InferenceWorker:
         self.stop = threading.Event()
         self.ready = threading.Event()
         self._assigned: set[int] = set()
+        self._assignments: deque[tuple[float, list[int]]] = deque(maxlen=4)  # (when, partitions) after a rebalance
         self._lag_labels: set[str] = set()
         self._announced = 0.0
         self.partition_events = PartitionEvents()
@@ -315,6 +323,7 @@ class InferenceWorker:
                          dropped)
             else:
                 self._assigned |= parts
+                self._assignments.append((round(time.time(), 3), sorted(self._assigned)))
                 self.offsets.assign(parts)
                 log.info("partitions %s assigned", sorted(parts))
                 self.announce()
@@ -322,7 +331,8 @@ class InferenceWorker:
     def announce(self, event: bool = True) -> None:
         """Register as ready in the job's worker registry (and, on an assignment, tell the predictor)."""
         now = time.time()
-        record = worker_record(os.getpid(), self.config.metrics_port, self._assigned, self.live.name, now)
+        record = worker_record(os.getpid(), self.config.metrics_port, self._assigned, self.live.name, now,
+                               boot=self.config.boot, assignments=list(self._assignments))
         try:
             pipe = self.results.pipeline()
             pipe.hset(workers_key(self.config.job_id), self.config.worker_id, record)
@@ -358,6 +368,34 @@ class InferenceWorker:
                 done = self.consumer.position(tp) if tp in self.consumer.assignment() else high
             self.metrics.queue_lag.labels(str(p)).set(max(high - done, 0))
             self._lag_labels.add(str(p))
+
+    # -- warm standby --------------------------------------------------------------------------------------
+    def wait_as_standby(self) -> bool:
+        """Loaded and calibrated, wait outside the consumer group until the supervisor promotes this worker
+        (True: then :meth:`run` it) or it is told to stop (False). Its standby record is refreshed on every
+        wait, so the supervisor promotes only a standby that is alive."""
+        job, me = self.config.job_id, self.config.service_id or self.config.worker_id
+        backoff = Backoff(base_s=0.2, cap_s=5.0)
+        log.info("standby %s: loaded, waiting to be promoted", me)
+        try:
+            while not self.stop.is_set():
+                try:
+                    self.results.hset(standbys_key(job), me, json.dumps({"pid": os.getpid(), "seen_at": time.time()}))
+                    popped = self.results.blpop([promote_key(job, me)], timeout=STANDBY_WAIT_S)
+                    backoff.reset()
+                except redis.RedisError as error:
+                    if self._throttle.ready() is not None:
+                        log.warning("standby cannot reach Redis (%s); retrying", error)
+                    self.stop.wait(backoff.next_delay())
+                    continue
+                if popped is not None:
+                    self.config.boot["promoted"] = time.time()
+                    log.info("standby %s promoted: serving as %s", me, popped[1].decode(errors="replace"))
+                    return True
+            return False
+        finally:
+            with contextlib.suppress(redis.RedisError):
+                self.results.hdel(standbys_key(job), me)
 
     # -- the loop ----------------------------------------------------------------------------------------
     def _poll_once(self, timeout_ms: int) -> None:
@@ -428,6 +466,7 @@ class InferenceWorker:
 
     def run(self) -> None:
         self.consumer.subscribe([self.config.topic], listener=self.partition_events)
+        self.config.boot.setdefault("subscribed", time.time())
         self.executor.start()
         log.info("worker %s serving %s with policy %s, S_mb=%d", self.config.worker_id, self.config.topic,
                  self.live.name, self.config.batch_size)

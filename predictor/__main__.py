@@ -12,7 +12,9 @@ import logging
 import os
 import socket
 import sys
+import time
 
+import psutil
 import uvicorn
 from sqlalchemy import update
 
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=None, help="interface to listen on (default EASEL_PREDICTOR_HOST)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free one)")
     args = parser.parse_args(argv)
+    # start-up phase times (UNIX), reported by /health: where a relaunch's seconds go
+    boot = {"process": psutil.Process().create_time(), "imported": time.time()}
     # Two threads share the GIL here (the Kafka client's and ours); the default 5 ms switch interval would let
     # one keep a ready other waiting for up to 5 ms, which shows up directly in request latency.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -53,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     info = load_job_info(sessions, make_blob_store(settings), args.inference_job_id, settings.serving_batch_size)
     ensure_topics(settings, [requests_topic(info.job_id)], partitions=info.n_workers,
                   config=topic_config(settings))
+    boot["loaded"] = time.time()
 
     # proto=IPPROTO_TCP matters: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say they are TCP;
     # with Nagle on, each answer waits ~40 ms for the client's delayed ACK.
@@ -69,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     log.info("inference job %s (trial %s, %d workers, S_mb %d, input %s) at %s", info.job_id, info.trial_id,
              info.n_workers, info.batch_size, info.input_shape, url)
 
-    app = create_app(settings, info, sessions)
+    boot["bound"] = time.time()
+    app = create_app(settings, info, sessions, boot, service_id)
     # uvloop and httptools (uvicorn's "standard" extras): the event loop and HTTP parser in C, named here so
     # that a missing one is an error rather than a quiet fallback to the pure-Python ones.
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, loop="uvloop",

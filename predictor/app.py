@@ -200,8 +200,11 @@ class PredictorMetrics:
 class Predictor:
     """The job's producer, results router and the request path; one per process."""
 
-    def __init__(self, settings: Settings, info: JobInfo, sessions: sessionmaker[Session] | None = None) -> None:
+    def __init__(self, settings: Settings, info: JobInfo, sessions: sessionmaker[Session] | None = None,
+                 boot: dict[str, float] | None = None, service_id: str | None = None) -> None:
         self.settings = settings
+        self.service_id = service_id  # reported by /health: which launch of the predictor slot answers
+        self.boot = {} if boot is None else boot  # start-up phase times (UNIX), "ready" once serving
         self.info = info
         self.sessions = sessions
         self.topic = requests_topic(info.job_id)
@@ -237,6 +240,7 @@ class Predictor:
                                    lambda stage, seconds: self.metrics.stages.labels(stage).observe(seconds))
         await self.router.start()
         self._on_ready("")  # workers may have registered before we started
+        self.boot["ready"] = time.time()
 
     def _new_producer(self) -> KafkaProducer:
         """A fresh producer — after a broker restart too, when the (in-memory) broker may have lost the
@@ -511,8 +515,9 @@ def build_response(task: str, waiter: TaskWaiter, info: JobInfo, deadline_s: flo
     }
 
 
-def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session] | None = None) -> FastAPI:
-    predictor = Predictor(settings, info, sessions)
+def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session] | None = None,
+               boot: dict[str, float] | None = None, service_id: str | None = None) -> FastAPI:
+    predictor = Predictor(settings, info, sessions, boot, service_id)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -578,7 +583,8 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
                 "max_inflight_instances": predictor.admission.max_instances,
                 "refused": predictor.admission.refused,
                 "answered_tasks": predictor.answered_tasks, "late_tasks": predictor.late_tasks,
-                "worst_lateness_s": round(predictor.worst_lateness_s, 4)}
+                "worst_lateness_s": round(predictor.worst_lateness_s, 4),
+                "service_id": predictor.service_id, "boot": predictor.boot}
         if status != "ok":
             body["error"] = "unavailable"
             body["detail"] = ("no inference worker is alive" if ready == 0

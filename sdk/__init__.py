@@ -23,6 +23,7 @@ from sdk.errors import (
     Unavailable,
     UnsupportedFormat,
 )
+from sdk.retry import RetryPolicy
 from sdk.types import (
     ApiKey,
     Dataset,
@@ -48,6 +49,6 @@ from sdk.types import (
 __all__ = [
     "ApiError", "ApiKey", "Client", "Conflict", "ConnectionFailed", "Dataset", "EaselError", "Explanation", "Forbidden", "Health",
     "InferenceJob", "InferenceJobUpdate", "Invalid", "Model", "ModelVersion", "NotFound", "Page", "PayloadTooLarge",
-    "ProgressReader", "ServerError", "Service", "StageChange", "SubTrainJob", "Token", "TrainBudget", "TrainJob",
-    "Trial", "TrialLog", "Unauthorized", "Unavailable", "UnsupportedFormat", "User", "Verdict",
+    "ProgressReader", "RetryPolicy", "ServerError", "Service", "StageChange", "SubTrainJob", "Token", "TrainBudget",
+    "TrainJob", "Trial", "TrialLog", "Unauthorized", "Unavailable", "UnsupportedFormat", "User", "Verdict",
 ]

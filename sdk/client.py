@@ -26,6 +26,7 @@ Every method raises a :class:`sdk.errors.EaselError` subclass on failure (``NotF
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -37,6 +38,7 @@ from typing import IO, Any, TypeVar
 import httpx
 
 from sdk.errors import Conflict, ConnectionFailed, error_from_response
+from sdk.retry import RetryPolicy, send_with_retry
 from sdk.types import (
     ApiKey,
     Dataset,
@@ -388,7 +390,8 @@ class Client:
         self._send("DELETE", f"/inference_jobs/{app}/{version}/keys/{key_id}")
 
     def predict(self, app: str, version: int, instances: list[Any], deadline_s: float = 1.0, *,
-                predictor_url: str | None = None, api_key: str | None = None) -> Prediction:
+                predictor_url: str | None = None, api_key: str | None = None,
+                retry: RetryPolicy | None = None) -> Prediction:
         """Predict ``instances`` with an app version's running inference job, answering each by ``deadline_s``.
 
         Every instance comes back, in order, as ``served`` (label, probabilities, the slice rate used and its
@@ -398,23 +401,39 @@ class Client:
         client's ``api_key``) is an API key of the job (:meth:`create_api_key`); without a valid one the
         predictor answers :class:`~sdk.errors.Unauthorized`.
 
+        A request the predictor could not answer — it died under it or is being relaunched (no connection),
+        or it has no worker alive yet (503) — is sent again with backoff while ``retry``'s window lasts
+        (:class:`~sdk.retry.RetryPolicy`: 10 s by default; ``RetryPolicy(window_s=0)`` never retries), each
+        attempt with the whole ``deadline_s`` and the same ``Idempotency-Key``. ``Prediction.attempts`` says
+        how many attempts it took. When the window closes without an answer the last failure is raised:
+        :class:`~sdk.errors.ConnectionFailed` or :class:`~sdk.errors.Unavailable`. A 429 (overloaded) is never
+        retried here: it is raised at once as an :class:`~sdk.errors.ApiError` with ``status_code`` 429.
+
         Example::
 
             answer = client.predict("digits", 1, [image.tolist() for image in images], deadline_s=0.2)
             print(answer.served, answer.dropped, answer.totals["by_rate"])
         """
-        url = predictor_url or self._predictor_url(app, version)
+        url = (predictor_url or self._predictor_url(app, version)).rstrip("/")
+        body = {"instances": instances, "deadline_s": deadline_s}
+        timeout = deadline_s + max(10.0, self._http.timeout.read or 0.0)
         key = api_key or self.api_key
-        try:
-            response = self._http.post(f"{url.rstrip('/')}/predict", json={"instances": instances,
-                                                                          "deadline_s": deadline_s},
-                                       headers={"Authorization": f"Bearer {key}"} if key else None,
-                                       timeout=deadline_s + max(10.0, self._http.timeout.read or 0.0))
-        except httpx.TransportError as error:
-            raise ConnectionFailed(f"cannot reach the predictor at {url}: {error}") from error
-        if response.status_code >= 400:
-            raise error_from_response(response)
-        return Prediction.from_dict(response.json())
+        auth = {"Authorization": f"Bearer {key}"} if key else {}
+        record = send_with_retry(
+            lambda headers: self._http.post(f"{url}/predict", json=body, headers={**auth, **headers},
+                                            timeout=timeout),
+            retry or RetryPolicy())
+        if record.response is None:
+            failed = ConnectionFailed(f"cannot reach the predictor at {url} ({record.attempts} attempts): "
+                                      f"{record.error}")
+            failed.attempts = record.attempts
+            raise failed from record.error
+        if record.response.status_code >= 400:
+            error = error_from_response(record.response)
+            error.attempts = record.attempts
+            raise error
+        answer = Prediction.from_dict(record.response.json())
+        return dataclasses.replace(answer, attempts=record.attempts, request_id=record.request_id)
 
     def explain(self, app: str, version: int, instance: Any, method: str = "gradcam", *,
                 slice_rate: float | None = None, options: dict[str, Any] | None = None,

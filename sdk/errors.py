@@ -35,6 +35,9 @@ import httpx
 class EaselError(Exception):
     """Base of every error the SDK raises."""
 
+    #: how many times the request was sent (more than one when ``predict`` retried it)
+    attempts: int = 1
+
     def __init__(self, detail: str, *, status_code: int | None = None, code: str = "error",
                  response: httpx.Response | None = None) -> None:
         super().__init__(detail)

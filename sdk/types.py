@@ -254,11 +254,15 @@ class InstancePrediction(_Record):
 @dataclass(frozen=True)
 class Prediction(_Record):
     """A predict request's answer: one entry per instance, in order, and the task's totals
-    (``instances``, ``served``, ``dropped``, ``by_rate``, ``expected_effective_accuracy``, ``elapsed_s``, ...)."""
+    (``instances``, ``served``, ``dropped``, ``by_rate``, ``expected_effective_accuracy``, ``elapsed_s``, ...).
+    ``attempts``: how many times the client sent it (more than one after a predictor fault); ``request_id``:
+    the ``Idempotency-Key`` every attempt carried."""
 
     task_id: str
     predictions: list[InstancePrediction] = field(default_factory=list)
     totals: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 1
+    request_id: str | None = None
 
     def __iter__(self) -> Iterator[InstancePrediction]:
         return iter(self.predictions)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from easel.jobs import InferenceJobBudget, TrainBudget, lifecycle
 from easel.kafka_io import delete_topics
 from easel.launcher import ServiceSpec
 from easel.redis_client import make_redis
-from easel.serving import job_keys, requests_topic
+from easel.serving import STANDBY_PREFIX, job_keys, requests_topic
 from easel.stack.process import free_port
 
 log = logging.getLogger("admin")
@@ -81,6 +82,18 @@ def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str 
             argv=_python_module("inference_worker.explain", "--inference-job-id", job.id),
         ))
     return specs
+
+
+def standby_specs(workers: list[ServiceSpec], count: int) -> list[ServiceSpec]:
+    """``count`` warm standby workers like ``workers`` (same model version, same GPU count), started with
+    ``--standby``: loaded, outside the consumer group until the supervisor promotes one into a dead worker's
+    slot (:mod:`admin.services.standby`)."""
+    if not workers or count < 1:
+        return []
+    like = workers[0]
+    base = like.name.rsplit("-", 1)[0]
+    return [replace(like, name=f"{STANDBY_PREFIX}{base}-{index}", argv=[*like.argv, "--standby"],
+                    env={**like.env, "EASEL_WORKER_INDEX": str(len(workers) + index)}) for index in range(count)]
 
 
 def _workers(kind: ServiceKind, name: str, env: dict[str, str], count: int, gpus: int, argv: list[str],
@@ -171,6 +184,8 @@ def launch_inference_job(state: AdminState, inference_job_id: str, app: str, ver
         if job.model_version_id is not None:
             workers = version_worker_specs(job, app, version, session.get_one(ModelVersion, job.model_version_id))
             specs = [s for s in specs if s.kind != ServiceKind.INFERENCE_WORKER] + workers
+        specs += standby_specs([s for s in specs if s.kind == ServiceKind.INFERENCE_WORKER],
+                               state.settings.serving_standby_workers)
         job.predictor_url = predictor_url(host, port)
     _launch(state, specs, lambda session: lifecycle.mark_inference_job_errored(session, inference_job_id))
 

@@ -5,9 +5,11 @@ name across relaunches, so the ``services`` rows with that name are the slot's h
 relaunched and when its latest process ended. Decisions are made from that history alone (no memory in
 admin), so a restarted admin picks up where the last one left off.
 
-Relaunch ``n`` (n = 1, 2, …) of a slot waits ``base * 2**(n-1)`` seconds after the death, capped at ``cap``,
-jittered into ``[delay/2, delay]`` (seeded by the dead service's id, so every tick computes the same due
-time); a slot already relaunched ``max_restarts`` times is given up on.
+A slot's first relaunch is immediate when its process had started: one death is a fault to repair, and every
+second waited is a second the job runs short (a launch that failed outright waits ``base`` first). Relaunch ``n`` (n = 2, 3, …) waits ``base * 2**(n-2)`` seconds after the death, capped at
+``cap``, jittered into ``[delay/2, delay]`` (seeded by the dead service's id, so every tick computes the same
+due time) — a service that keeps dying is a crash loop, and backing off keeps it from eating the machine; a
+slot already relaunched ``max_restarts`` times is given up on.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Death:
     exit_code: int | None
     stopped_at: datetime | None
     launches: int  # rows with this slot's name: 1 + relaunches so far
+    started: bool = True  # its process or pod existed (False: the launch itself failed)
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,11 @@ class RestartPolicy:
         return death.launches - 1 >= self.max_restarts
 
     def delay_s(self, death: Death) -> float:
-        ceiling = min(self.cap_s, self.base_s * 2.0 ** (death.launches - 1))
+        if death.launches <= 1 and death.started:
+            return 0.0
+        # A launch that failed outright (refused by the cluster, no such program) is not a fault repaired by
+        # trying again at once — and on a job's first launch, the launch path itself is still handling it.
+        ceiling = min(self.cap_s, self.base_s * 2.0 ** (death.launches - (2 if death.started else 1)))
         return random.Random(death.service_id).uniform(ceiling / 2, ceiling)
 
     def due_at(self, death: Death, now: datetime) -> datetime:

@@ -1,15 +1,17 @@
 """The supervisor: admin's reconcile loop over the services it launched for live train and inference jobs.
 
-Every ``interval_s`` it asks the launcher for the real state of each live service (a process that died is
-no longer RUNNING), then looks at every *slot* of every live job — one service the job asked for, whose
-relaunches keep its name (:mod:`admin.services.restarts`) — and relaunches a dead one when its backoff has
-passed (exponential, capped, jittered; the same policy for every kind):
+Every ``interval_s`` — and at once when the launcher reports that a service ended — it asks the launcher for
+the real state of each live service (a process that died is no longer RUNNING), then looks at every *slot* of
+every live job — one service the job asked for, whose relaunches keep its name (:mod:`admin.services.restarts`)
+— and relaunches a dead one when its backoff has passed (the first relaunch at once, later ones exponential,
+capped, jittered; the same policy for every kind):
 
 * an advisor that died before finishing its sub-job rebuilds its optimiser from the trials table and
   continues the numbering; a train worker's trial is re-issued by the advisor when the lease expires;
   training services that exited with 0 did their work and are left alone;
 * a predictor (on the same port, so the job's URL stays valid) or an inference worker that fails is
-  relaunched; the surviving workers serve the dead one's partitions meanwhile.
+  relaunched; the surviving workers serve the dead one's partitions meanwhile. A dead inference worker's slot
+  goes to a warm standby of its job instead, when one is ready (:mod:`admin.services.standby`).
 
 Services stopped on purpose (the launcher's stop) are STOPPED and left alone.
 
@@ -22,7 +24,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter, defaultdict
+from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,13 +33,16 @@ from sqlalchemy import ColumnElement, Row, select
 from sqlalchemy.exc import NoResultFound
 
 from admin.services.orchestration import worker_version_id
+from admin.services.readiness import Facts, Readiness, gaps
 from admin.services.restarts import ALIVE, SERVING, Death, RestartPolicy
+from admin.services.standby import Standbys
 from admin.state import AdminState
 from easel.db.enums import JobStatus, ServiceKind
 from easel.db.models import InferenceJob, Service, SubTrainJob
 from easel.db.session import session_scope
 from easel.jobs import InferenceJobBudget, lifecycle
 from easel.launcher import ServiceSpec
+from easel.serving import is_standby
 
 log = logging.getLogger("admin.supervisor")
 
@@ -58,19 +64,30 @@ class Supervisor:
         self.policy = policy or RestartPolicy(settings.supervisor_max_restarts, settings.supervisor_backoff_base_s,
                                               max(settings.supervisor_backoff_cap_s, settings.supervisor_backoff_base_s))
         self.relaunched = 0
+        self.readiness = Readiness(settings)
+        self.standbys = Standbys(state)
         self._given_up: set[str] = set()  # slots (by their last service) given up on without ending a job
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a service ended: reconcile now, not at the next interval
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
 
     def start(self) -> None:
+        self.state.launcher.on_exit(lambda _service_id: self._wake.set())
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=10)
+        self.readiness.close()
+        self.standbys.close()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        while True:
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.tick()
             except Exception:  # noqa: BLE001 - the loop must survive a bad tick (PostgreSQL restarting); logged
@@ -105,8 +122,8 @@ class Supervisor:
         with session_scope(self.state.sessions) as session:
             rows = session.execute(
                 select(Service.id, Service.name, Service.kind, Service.status, Service.exit_code, Service.stopped_at,
-                       Service.sub_train_job_id, Service.inference_job_id, Service.command,
-                       InferenceJob.model_version_id)
+                       Service.created_at, Service.pid, Service.pod_name, Service.sub_train_job_id,
+                       Service.inference_job_id, Service.command, InferenceJob.model_version_id)
                 .outerjoin(SubTrainJob, SubTrainJob.id == Service.sub_train_job_id)
                 .outerjoin(InferenceJob, InferenceJob.id == Service.inference_job_id)
                 .where(SubTrainJob.status.in_(LIVE_JOB) | InferenceJob.status.in_(lifecycle.LIVE_INFERENCE_JOB),
@@ -121,11 +138,12 @@ class Supervisor:
             slots[(owner, row.name)].append(row)
         dead: dict[tuple[str, str], list[Death]] = defaultdict(list)
         for (owner, name), history in slots.items():
-            latest = history[-1]
-            if latest.status in ALIVE:
-                continue
+            if any(row.status in ALIVE for row in history):
+                continue  # its latest launch runs (a promoted standby joins a slot with older rows)
+            latest = max(history, key=lambda row: row.stopped_at or row.created_at)
             dead[owner].append(Death(latest.id, name, latest.kind, latest.status, latest.exit_code,
-                                     latest.stopped_at, len(history)))
+                                     latest.stopped_at, len(history),
+                                     started=latest.pid is not None or latest.pod_name is not None))
         return dead
 
     # -- deciding ---------------------------------------------------------------------------------------
@@ -135,6 +153,10 @@ class Supervisor:
         if self.policy.exhausted(death):
             self._give_up(owner, death)
             return
+        if (owner[0] == "inference" and death.kind == ServiceKind.INFERENCE_WORKER and not is_standby(death.name)
+                and self.standbys.promote(owner[1], death) is not None):
+            self.relaunched += 1
+            return  # a warm standby took the slot at once (no backoff: nothing is started but a spare)
         if now < self.policy.due_at(death, now):
             return  # backing off: a later tick relaunches it
         self._relaunch(death)
@@ -156,7 +178,7 @@ class Supervisor:
         kind, job_id = owner
         reason = (f"{death.kind.value.lower().replace('_', ' ')} {death.name} ended {death.launches} times "
                   f"(restart budget {self.policy.max_restarts} spent)")
-        if death.kind == ServiceKind.EXPLAINER:  # explanations are best effort: the job serves on without them
+        if death.kind == ServiceKind.EXPLAINER or is_standby(death.name):  # best effort: the job serves without
             if death.service_id not in self._given_up:
                 self._given_up.add(death.service_id)
                 log.error("inference job %s: %s; not relaunching it", job_id, reason)
@@ -174,26 +196,33 @@ class Supervisor:
 
     # -- honest status ----------------------------------------------------------------------------------
     def _grade_serving(self) -> None:
-        """RUNNING ⇄ DEGRADED: a running inference job with fewer live workers than it asked for (or without its
-        predictor) is DEGRADED, saying what is missing, until the relaunched services run again."""
+        """RUNNING ⇄ DEGRADED: a running inference job with fewer *ready* workers than it asked for (or without
+        its predictor) is DEGRADED, saying what is missing; it is RUNNING again only when its relaunched
+        services are ready — registered live, health answered (:mod:`admin.services.readiness`) — not
+        merely started. The predictor is asked only while a degraded job looks whole otherwise."""
         with session_scope(self.state.sessions) as session:
-            jobs = session.execute(select(InferenceJob.id, InferenceJob.status, InferenceJob.budget).where(
+            jobs = session.execute(select(InferenceJob.id, InferenceJob.status, InferenceJob.budget,
+                                          InferenceJob.predictor_url).where(
                 InferenceJob.status.in_((JobStatus.RUNNING, JobStatus.DEGRADED)))).all()
-            for job_id, status, budget in jobs:
-                alive = Counter(session.scalars(select(Service.kind).where(
-                    Service.inference_job_id == job_id, Service.status.in_(ALIVE))).all())
-                wanted = InferenceJobBudget.from_stored(budget).WORKERS
-                missing = []
-                if alive[ServiceKind.PREDICTOR] < 1:
-                    missing.append("no predictor")
-                if alive[ServiceKind.INFERENCE_WORKER] < wanted:
-                    missing.append(f"{alive[ServiceKind.INFERENCE_WORKER]} of {wanted} inference workers")
+            alive = {job_id: session.execute(select(Service.id, Service.kind, Service.name).where(
+                Service.inference_job_id == job_id, Service.status.in_(ALIVE))).all() for job_id, *_ in jobs}
+        for job_id, status, budget, url in jobs:
+            predictors = [sid for sid, kind, _name in alive[job_id] if kind == ServiceKind.PREDICTOR]
+            workers = [sid for sid, kind, name in alive[job_id]
+                       if kind == ServiceKind.INFERENCE_WORKER and not is_standby(name)]  # a spare is not capacity
+            facts = Facts(InferenceJobBudget.from_stored(budget).WORKERS, len(predictors), workers,
+                          self.readiness.registered(job_id), predictor_ready=None)
+            missing = gaps(facts)
+            if status == JobStatus.DEGRADED and missing is None and facts.registered is not None:
+                facts = replace(facts, predictor_ready=self.readiness.predictor_ready(url, job_id, predictors))
+                missing = gaps(facts)
+            with session_scope(self.state.sessions) as session:
                 if missing and status == JobStatus.RUNNING:
                     lifecycle.mark_inference_job_degraded(session, job_id, "; ".join(missing) + " (relaunching)")
                     log.warning("inference job %s DEGRADED: %s", job_id, "; ".join(missing))
-                elif not missing and status == JobStatus.DEGRADED:
+                elif missing == [] and status == JobStatus.DEGRADED:
                     lifecycle.mark_inference_job_restored(session, job_id)
-                    log.info("inference job %s RUNNING again: every service runs", job_id)
+                    log.info("inference job %s RUNNING again: every service is ready", job_id)
 
     # -- giving up ----------------------------------------------------------------------------------------
     def _stop_live(self, service_ids: list[str]) -> None:

@@ -7,7 +7,7 @@ can see and stop what runs. Backends: ``local`` (subprocesses) now, ``kubernetes
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -64,3 +64,8 @@ class Launcher(ABC):
     @abstractmethod
     def status(self, service_id: str) -> ServiceState:
         """The service's state, reconciled with reality (a process that died is no longer RUNNING)."""
+
+    def on_exit(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(service_id)`` the moment a service this launcher started ends, where the launcher
+        can tell (the local one waits on its children); elsewhere the supervisor finds deaths by polling."""
+        return None

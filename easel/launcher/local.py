@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
+import threading
+from collections.abc import Callable
 
 import psutil
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +19,8 @@ from easel.launcher.base import Launcher, ServiceSpec, ServiceState
 from easel.launcher.service_env import inherited_env, settings_env
 from easel.settings import Settings
 
+log = logging.getLogger("easel.launcher")
+
 
 class LocalLauncher(Launcher):
     name = "local"
@@ -25,6 +30,20 @@ class LocalLauncher(Launcher):
         self.sessions = sessions
         # Popen handles of the children this process started: they give real exit codes.
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._exit_callbacks: list[Callable[[str], None]] = []
+
+    def on_exit(self, callback: Callable[[str], None]) -> None:
+        self._exit_callbacks.append(callback)
+
+    def _watch(self, service_id: str, child: subprocess.Popen[bytes]) -> None:
+        """Wait on the child in a thread of its own, so a death is known at once (the supervisor's poll is
+        the fallback, and the only way for services an earlier admin started)."""
+        child.wait()
+        for callback in list(self._exit_callbacks):
+            try:
+                callback(service_id)
+            except Exception:  # noqa: BLE001 - a listener's failure must not hide the death from the others
+                log.exception("exit listener failed for service %s", service_id)
 
     def start(self, spec: ServiceSpec) -> ServiceState:
         with session_scope(self.sessions) as session:
@@ -53,6 +72,8 @@ class LocalLauncher(Launcher):
                 row.log_path = str(log_path)
             raise ValueError(f"cannot start service {spec.name!r}: {error}") from error
         self._children[service_id] = child
+        threading.Thread(target=self._watch, args=(service_id, child), name=f"wait-{service_id[:8]}",
+                         daemon=True).start()
         created = psutil.Process(child.pid).create_time()
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)

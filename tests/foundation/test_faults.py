@@ -11,6 +11,7 @@ import redis
 from kafka import TopicPartition
 from sqlalchemy.exc import OperationalError
 
+from admin.services.readiness import Facts, gaps
 from admin.services.restarts import Death, RestartPolicy
 from easel.api_errors import Overloaded
 from easel.backoff import Backoff, Throttle
@@ -62,9 +63,13 @@ def test_restart_policy_relaunches_failures_with_growing_capped_delays_and_gives
     policy = RestartPolicy(max_restarts=3, base_s=1.0, cap_s=3.0)
     assert policy.needs_relaunch(_death(ServiceStatus.ERRORED, 1))
     assert not policy.needs_relaunch(_death(ServiceStatus.STOPPED, 1)), "stopped on purpose: left alone"
-    delays = [policy.delay_s(_death(ServiceStatus.ERRORED, n)) for n in (1, 2, 3)]
-    assert 0.5 <= delays[0] <= 1.0 and 1.0 <= delays[1] <= 2.0 and 1.5 <= delays[2] <= 3.0
-    first = _death(ServiceStatus.ERRORED, 1)
+    delays = [policy.delay_s(_death(ServiceStatus.ERRORED, n)) for n in (1, 2, 3, 4)]
+    assert delays[0] == 0.0, "the first relaunch of a slot is immediate"
+    never_ran = Death("svc-1", "worker-0", ServiceKind.INFERENCE_WORKER, ServiceStatus.ERRORED, None, None, 1,
+                      started=False)
+    assert 0.5 <= policy.delay_s(never_ran) <= 1.0, "a launch that failed outright is not retried at once"
+    assert 0.5 <= delays[1] <= 1.0 and 1.0 <= delays[2] <= 2.0 and 1.5 <= delays[3] <= 3.0
+    first = _death(ServiceStatus.ERRORED, 2)
     assert policy.due_at(first, first.stopped_at) == policy.due_at(first, first.stopped_at + timedelta(hours=1)), (
         "the due time depends only on the death, so every tick agrees")
     assert not policy.exhausted(_death(ServiceStatus.ERRORED, 3))
@@ -95,3 +100,19 @@ def test_rebalance_events_are_queued_in_order_for_the_poll_thread() -> None:
     events.on_partitions_lost({TopicPartition("t", 1)})
     assert events.drain() == [(REVOKED, {0, 1}), (ASSIGNED, {0, 1}), (REVOKED, {1})]
     assert events.drain() == []
+
+
+def test_a_job_is_whole_only_when_its_services_say_they_are_ready() -> None:
+    workers = ["aaaaaaaa-1", "bbbbbbbb-2"]
+    both = {"worker-aaaaaaaa", "worker-bbbbbbbb"}
+    assert gaps(Facts(2, 1, workers, both, predictor_ready=True)) == []
+    # a relaunched worker whose process runs but has not registered (still loading) is not ready
+    assert gaps(Facts(2, 1, workers, {"worker-aaaaaaaa"}, predictor_ready=True)) == ["1 of 2 inference workers ready"]
+    # a registry record of a dead worker does not count for its replacement
+    assert gaps(Facts(2, 1, ["aaaaaaaa-1", "cccccccc-3"], both, predictor_ready=True)) == [
+        "1 of 2 inference workers ready"]
+    assert gaps(Facts(2, 0, workers, both, predictor_ready=None)) == ["no predictor"]
+    assert gaps(Facts(2, 1, workers, both, predictor_ready=False)) == ["predictor not ready"]
+    assert gaps(Facts(2, 1, workers, both, predictor_ready=None)) is None, "whole unless the predictor is asked"
+    assert gaps(Facts(2, 1, workers, None, predictor_ready=True)) is None, "registry unreadable: cannot tell"
+    assert gaps(Facts(2, 0, workers, None, predictor_ready=None)) == ["no predictor"]

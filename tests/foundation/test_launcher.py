@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -70,3 +71,17 @@ def test_a_missing_program_is_a_clear_error(launcher: LocalLauncher) -> None:
 def test_bad_spec_is_refused() -> None:
     with pytest.raises(ValueError, match="non-empty argv"):
         ServiceSpec(name="x", kind=ServiceKind.OTHER, argv=[])
+
+
+def test_a_death_is_reported_to_exit_listeners_at_once(launcher: LocalLauncher) -> None:
+    """The supervisor's wake-up: the launcher waits on its children, so a listener hears of an exit without
+    anyone polling."""
+    ended: list[str] = []
+    heard = threading.Event()
+    launcher.on_exit(lambda service_id: (ended.append(service_id), heard.set()))
+    state = launcher.start(ServiceSpec(name="short-lived", kind=ServiceKind.OTHER,
+                                       argv=[sys.executable, "-c", "raise SystemExit(4)"]))
+    assert heard.wait(30), "the exit listener was called"
+    assert ended == [state.id]
+    final = launcher.status(state.id)
+    assert final.status is ServiceStatus.ERRORED and final.exit_code == 4
