@@ -28,7 +28,8 @@ KNOBS = {"x": 0.5, "epochs": 4, "unit_s": 0.2, "early_stop": False}
 
 @pytest.fixture
 def rig(settings, sessions) -> Iterator[tuple[str, TrialRunner, TuningChannel]]:  # noqa: ANN001
-    sub_id = make_sub_job(settings, sessions, template=Counter, dataset=b"unused")
+    # In-process (a trusted class): HOPPING_DIE_AT reaches it, which a sandboxed upload's scrubbed env would not.
+    sub_id = make_sub_job(settings, sessions, template=Counter, dataset=b"unused", builtin=True)
     channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id, lease_s=30)
     yield sub_id, TrialRunner(sessions, channel, LocalBlobStore(settings.blob_dir), "worker-a", None), channel
     channel.reset()
