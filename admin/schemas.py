@@ -182,6 +182,18 @@ class TrainJobOut(Out):
     sub_train_jobs: list[SubTrainJobOut]
 
 
+class TrialProgressOut(Out):
+    """A trial trained unit by unit (an epoch, or in MOP mode one pass over one shard): how far it is."""
+
+    units_done: int = Field(default=0, description="units trained and checkpointed")
+    units_total: int = Field(default=0, description="units of the whole trial (epochs x shards)")
+    epoch: int = Field(default=0, description="epoch of the last unit done")
+    shard: int = Field(default=0, description="shard of the last unit done (0 outside MOP mode)")
+    worker: str | None = Field(default=None, description="the worker that trained the last unit")
+    units_run: int = Field(default=0, description="units trained in all, re-runs after lost work included")
+    path: list[int] = Field(default_factory=list, description="the shard of each unit done, in order")
+
+
 class TrialOut(Out):
     id: str
     sub_train_job_id: str
@@ -194,6 +206,8 @@ class TrialOut(Out):
     profile: dict[str, Any] | None
     has_parameters: bool
     attempts: int
+    progress: TrialProgressOut | None = Field(default=None, description="unit-wise training progress; null "
+                                                                        "for a template trained in one piece")
     error: str | None
     created_at: datetime
     started_at: datetime | None
@@ -318,6 +332,29 @@ def _finite_numbers(value: Any) -> Any:
         elif isinstance(item, int | float) and not isinstance(item, bool) and not -FLOAT_MAX <= item <= FLOAT_MAX:
             raise ValueError("numbers must be finite and within the float64 range")  # NaN compares False too
     return value
+
+
+KeyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=TEXT_PATTERN)]
+
+
+class PredictorKeyIn(Schema):
+    name: KeyName = Field(default="default", description="a label to tell your keys apart, e.g. the client's name")
+
+
+class PredictorKeyOut(Out):
+    """An API key of an inference job's predictor (its secret is never shown again after creation)."""
+
+    id: str
+    inference_job_id: str
+    name: str
+    prefix: str = Field(description="the key's first characters")
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class PredictorKeyCreated(PredictorKeyOut):
+    key: str = Field(description="the secret: send it as `Authorization: Bearer <key>` to the predictor. Shown "
+                                 "only now; it is stored hashed and cannot be read back")
 
 
 class TryPredictIn(Schema):

@@ -10,6 +10,7 @@ import time
 from advisor.records import TrialRecords
 from advisor.service import Advisor
 from easel.backoff import Backoff
+from easel.blobstore import make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
 from easel.faults import INFRASTRUCTURE_ERRORS
 from easel.launcher.service_exit import record_clean_exit
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     while True:  # Redis or PostgreSQL may be restarting: wait for them rather than die (and spend a restart)
         try:
             advisor = Advisor.for_sub_job(TrialRecords(sessions, args.sub_train_job_id), channel, args.backend,
-                                          args.seed)
+                                          args.seed, make_blob_store(settings))
             break
         except INFRASTRUCTURE_ERRORS as error:
             logging.getLogger("easel.advisor").warning("starting failed (%s); retrying", error)

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from easel.db.enums import TrialStatus
-from easel.db.models import Model, SubTrainJob, TrainJob, Trial
+from easel.db.models import Dataset, Model, SubTrainJob, TrainJob, Trial
 from easel.db.session import session_scope
 from easel.jobs import lifecycle
 
@@ -26,6 +26,13 @@ class TrialRecords:
             if sub is None:
                 raise ValueError(f"no sub-train-job {self.sub_train_job_id!r}")
             return sub, session.get_one(TrainJob, sub.train_job_id), session.get_one(Model, sub.model_id)
+
+    def train_dataset_key(self) -> str:
+        """The blob key of the job's training set (MOP mode shards it)."""
+        with session_scope(self.sessions) as session:
+            sub = session.get_one(SubTrainJob, self.sub_train_job_id)
+            job = session.get_one(TrainJob, sub.train_job_id)
+            return session.get_one(Dataset, job.train_dataset_id).blob_key
 
     def all(self) -> list[Trial]:
         with session_scope(self.sessions) as session:

@@ -18,6 +18,7 @@ from advisor.records import FINISHED, TrialRecords
 from advisor.samplers import Sampler, make_sampler
 from advisor.space import SearchSpace, space_from_knob_config
 from easel.backoff import Backoff, Throttle
+from easel.blobstore import BlobStore
 from easel.db.enums import JobStatus, TrialStatus
 from easel.db.models import Trial
 from easel.faults import INFRASTRUCTURE_ERRORS
@@ -57,11 +58,19 @@ class Advisor:
 
     @classmethod
     def for_sub_job(cls, records: TrialRecords, channel: TuningChannel, backend: str = "gp",
-                    seed: int | None = None) -> Advisor:
+                    seed: int | None = None, blobs: BlobStore | None = None) -> Advisor:
+        """The sub-job's advisor, rebuilt from its trials: a :class:`~advisor.mop.HopperAdvisor` when the job
+        asks for MOP mode (it needs ``blobs`` to shard the training set)."""
         _sub, job, model = records.job()
         budget = TrainBudget.from_stored(job.budget)
         space = space_from_knob_config(model.knob_config, {"EARLY_STOP": budget.EARLY_STOP})
-        advisor = cls(records, channel, budget, space, make_sampler(backend, space, seed=seed))
+        sampler = make_sampler(backend, space, seed=seed)
+        if budget.MOP:
+            from advisor.mop import HopperAdvisor  # it builds on this module
+
+            advisor: Advisor = HopperAdvisor(records, channel, budget, space, sampler, blobs=blobs)
+        else:
+            advisor = cls(records, channel, budget, space, sampler)
         advisor.rebuild()
         return advisor
 
@@ -184,7 +193,8 @@ class Advisor:
         log.info("trial %d %s score=%s", trial.no, trial.status.value, score)
 
     def _expired(self, trial: Trial, item: Outstanding) -> None:
-        if trial.attempts >= MAX_ATTEMPTS:
+        # A trial trained unit by unit resumes where it stopped: each unit it got done earns one more attempt.
+        if trial.attempts >= MAX_ATTEMPTS + int((trial.progress or {}).get("units_done", 0)):
             reason = f"lease expired on {trial.attempts} attempts: the worker running it was lost"
             self.records.finish(trial.id, TrialStatus.ERRORED, reason)
             self._told(self.records_row(trial.id))

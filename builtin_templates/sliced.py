@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from easel.model.knobs import BaseKnob, CategoricalKnob, FixedKnob, FloatKnob, IntegerKnob, PolicyKnob
-from easel.model.template import BaseModel, TrainContext
+from easel.model.template import BaseModel, TrainContext, UnitSpec
 
 SLICE_RATES = (1.0, 0.75, 0.5, 0.25)
 
@@ -45,6 +45,8 @@ class SlicedTemplate(BaseModel):
         self._net: Any = None
         self._classes: tuple[str, ...] = ()
         self._input_shape: tuple[int, ...] = ()
+        self._trainer: Any = None  # unit-wise training: the live trainer and the state it last returned
+        self._last_state: bytes | None = None
 
     # -- what subclasses choose -------------------------------------------------------------------------
     def _arch_kwargs(self) -> dict[str, Any]:
@@ -115,6 +117,55 @@ class SlicedTemplate(BaseModel):
             )
         except _EarlyStop:
             context.log("training stopped early at the platform's request")
+
+    def planned_epochs(self) -> int:
+        return 1 if self.knobs.get("quick_train") else int(self.knobs["max_epochs"])
+
+    def train_unit(self, dataset_path: str, state: bytes | None, unit: UnitSpec, *,
+                   context: TrainContext | None = None) -> bytes:
+        """One unit of slice-rate training (``slicing.UnitTrainer``): one shuffled pass over the unit's data
+        from ``state``; the returned state holds the weights, SGD momentum, the cosine schedule's position and
+        the shuffling and rate-sampling generators, so units on different workers train as one run would."""
+        import math
+
+        import torch
+
+        from easel.model.params import bytes_to_tensors, tensors_to_bytes
+        from slicing import UnitTrainer, as_tensors
+
+        context = context or TrainContext()
+        data = self._load(dataset_path)
+        seed, batch_size = int(self.knobs["seed"]), int(self.knobs["batch_size"])
+        if state is not None and state is self._last_state and self._trainer is not None:
+            trainer = self._trainer  # the state this object returned last: go on in memory, nothing to parse
+        else:
+            tensors: dict[str, Any] = {}
+            meta: dict[str, str] = {}
+            if state is None:
+                self._classes, self._input_shape = tuple(data.classes), tuple(data.input_shape)
+                torch.manual_seed(seed)
+            else:
+                tensors, meta = bytes_to_tensors(state)
+                if meta.get("arch") != self.ARCH:
+                    raise ValueError(f"training state is for {meta.get('arch')!r}, not {self.ARCH!r}")
+                self._classes = tuple(json.loads(meta["classes"]))
+                self._input_shape = tuple(json.loads(meta["input_shape"]))
+            self._net = self._build(len(self._classes), self._input_shape)
+            sizes = unit.shard_sizes or (len(data),) * unit.shards
+            total_steps = unit.epochs * sum(math.ceil(size / batch_size) for size in sizes)
+            trainer = UnitTrainer(self._net, total_steps=total_steps, lr=float(self.knobs["lr"]),
+                                  weight_decay=float(self.knobs["weight_decay"]), seed=seed, device=self._device())
+            if state is not None:
+                trainer.load_state(tensors, meta)
+        x, y = as_tensors(data)
+        stats = trainer.run(x, y, batch_size)
+        context.log(f"unit {unit.index + 1}/{unit.total} (epoch {unit.epoch}, shard {unit.shard}): "
+                    f"loss {stats.loss:.4f}", unit=float(unit.index), epoch=float(unit.epoch), loss=stats.loss)
+        out_tensors, out_meta = trainer.state()
+        out_meta.update({"arch": self.ARCH, "classes": json.dumps(list(self._classes)),
+                         "input_shape": json.dumps(list(self._input_shape))})
+        self._trainer, self._last_state = trainer, tensors_to_bytes(out_tensors, metadata=out_meta)
+        return self._last_state
 
     def evaluate(self, dataset_path: str, slice_rate: float = 1.0) -> float:
         from slicing import evaluate_rates

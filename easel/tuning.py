@@ -18,9 +18,19 @@ key                        type    meaning
 ``…:events``               stream  worker → advisor: ``worker_up``, ``trial_started``, ``epoch``,
                                    ``trial_done``, ``trial_errored``, ``worker_down``; the advisor
                                    reads it with XREAD BLOCK
+``…:units:<worker>``       list    MOP mode: units placed on that worker (proposals with a ``unit``);
+                                   the worker BRPOPs it with ``control`` and ``proposals``
+``…:shards``               hash    MOP mode: shard number → samples in it (set once by the advisor)
+``…:shard:<k>``            string  MOP mode: the worker that owns shard k, with a TTL of ``lease_s``
+                                   renewed by the worker for its whole life
 ``…:curve:<epoch>``        list    validation scores of the sub-job's trials at that epoch, for the
-                                   median early-stopping rule
+                                   job's pruner (:mod:`easel.pruning`: median rule, ASHA)
 =========================  ======  ==============================================================
+
+In MOP mode (model hopper parallelism, the job's ``MOP`` budget) the training set is cut into one shard
+per worker; each worker owns a shard and reads only it. The advisor places one unit (one pass over one shard)
+of a trial at a time on the worker owning a shard the trial has not visited in its current epoch; the trial
+stays RUNNING between units and hops to another worker for its next unit (checkpoint → hop → resume).
 
 A proposal whose lease expires is re-issued once (``attempt`` 2); if that lease expires too, the trial is
 ERRORED with the reason. A worker writes its result to the trial row only while the row's ``attempts``
@@ -30,14 +40,20 @@ still equals its proposal's ``attempt``, so a late answer from a worker presumed
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
 
+from easel.pruning import MedianPruner
+
 PREFIX = "easel:stj"
 STOP = "stop"
+
+
+def shard_blob_key(sub_train_job_id: str, shard: int) -> str:
+    """Where MOP mode keeps shard ``shard`` of a sub-job's training set (an ``.npz``) in the blob store."""
+    return f"shards/{sub_train_job_id}/{shard}.npz"
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,8 @@ class Proposal:
     no: int
     knobs: dict[str, Any]
     attempt: int = 1
+    unit: int | None = None  # MOP mode: run only this unit (index from 0), on the worker's shard
+    shard: int | None = None
 
     def encode(self) -> str:
         return json.dumps(asdict(self))
@@ -53,7 +71,8 @@ class Proposal:
     @classmethod
     def decode(cls, raw: str | bytes) -> Proposal:
         data = json.loads(raw)
-        return cls(data["trial_id"], int(data["no"]), dict(data["knobs"]), int(data.get("attempt", 1)))
+        return cls(data["trial_id"], int(data["no"]), dict(data["knobs"]), int(data.get("attempt", 1)),
+                   data.get("unit"), data.get("shard"))
 
 
 class TuningChannel:
@@ -90,15 +109,57 @@ class TuningChannel:
     def clear_queue(self) -> None:
         self.client.delete(self.key("proposals"))
 
-    def take(self, timeout_s: float) -> Proposal | str | None:
-        """Block until a proposal or a stop token arrives; None on timeout. Returns ``STOP`` to stop."""
+    def take(self, timeout_s: float, worker_id: str | None = None) -> Proposal | str | None:
+        """Block until a proposal (or, with ``worker_id``, a unit placed on that worker) or a stop token
+        arrives; None on timeout. Returns ``STOP`` to stop."""
         if self.client.exists(self.key("stopped")):
             return STOP
-        item = self.client.brpop([self.key("control"), self.key("proposals")], timeout=timeout_s)
+        sources = [self.key("control"), *([self.key("units", worker_id)] if worker_id else []), self.key("proposals")]
+        item = self.client.brpop(sources, timeout=timeout_s)
         if item is None:
             return None
         source, raw = item
         return STOP if source == self.key("control") else Proposal.decode(raw)
+
+    # -- MOP mode: shards and units ------------------------------------------------------------------
+    def set_shards(self, sizes: list[int]) -> None:
+        self.client.hset(self.key("shards"), mapping={str(k): size for k, size in enumerate(sizes)})
+
+    def shard_sizes(self) -> list[int]:
+        raw = self.client.hgetall(self.key("shards"))
+        return [int(raw[str(k)]) for k in range(len(raw))]
+
+    def claim_shard(self, worker_id: str) -> int | None:
+        """Own the first shard nobody owns (a dead owner's lapses after ``lease_s``); None if none is free."""
+        for k in range(len(self.shard_sizes())):
+            if self.client.set(self.key("shard", str(k)), worker_id, nx=True, px=int(self.lease_s * 1000)):
+                return k
+        return None
+
+    def renew_shard(self, shard: int, worker_id: str) -> bool:
+        key = self.key("shard", str(shard))
+        if self.client.get(key) != worker_id:
+            return False
+        return bool(self.client.pexpire(key, int(self.lease_s * 1000)))
+
+    def release_shard(self, shard: int, worker_id: str) -> None:
+        if self.client.get(self.key("shard", str(shard))) == worker_id:
+            self.client.delete(self.key("shard", str(shard)))
+
+    def shard_owners(self) -> dict[int, str]:
+        """Shard → the worker owning it now (unowned shards are left out)."""
+        count = len(self.shard_sizes())
+        owners = self.client.mget([self.key("shard", str(k)) for k in range(count)]) if count else []
+        return {k: owner for k, owner in enumerate(owners) if owner}
+
+    def place_unit(self, worker_id: str, proposal: Proposal) -> None:
+        self.client.lpush(self.key("units", worker_id), proposal.encode())
+
+    def placed_units(self, worker_id: str) -> list[Proposal]:
+        return [Proposal.decode(raw) for raw in self.client.lrange(self.key("units", worker_id), 0, -1)]
+
+    def clear_units(self, worker_id: str) -> None:
+        self.client.delete(self.key("units", worker_id))
 
     def stop_workers(self) -> None:
         self.client.set(self.key("stopped"), "1")
@@ -141,11 +202,14 @@ class TuningChannel:
     def record_epoch(self, epoch: int, score: float) -> None:
         self.client.rpush(self.key("curve", str(epoch)), repr(float(score)))
 
+    def scores_at(self, epoch: int) -> list[float]:
+        """Every score recorded at ``epoch`` so far, in the order they were recorded."""
+        return [float(v) for v in self.client.lrange(self.key("curve", str(epoch)), 0, -1)]
+
     def should_stop_early(self, epoch: int, score: float, min_trials: int = 3) -> bool:
         """Median rule: stop when this trial's score at ``epoch`` is below the median of the sub-job's
         other trials at the same epoch (only once at least ``min_trials`` have reported there)."""
-        others = [float(v) for v in self.client.lrange(self.key("curve", str(epoch)), 0, -1)]
-        return len(others) >= min_trials and score < statistics.median(others)
+        return MedianPruner(min_trials).should_prune(epoch, score, self.scores_at(epoch))
 
     def reset(self) -> None:
         """Forget the whole channel (tests and finished sub-jobs)."""

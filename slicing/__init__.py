@@ -32,6 +32,7 @@ from .sampler import (
     make_sampler,
 )
 from .train import EpochStats, FitResult, batches, evaluate_rates, fit, train_epoch
+from .units import UnitTrainer
 from .zoo import (
     ARCHITECTURES,
     SlicedBasicBlock,
@@ -71,6 +72,7 @@ __all__ = [
     "SlicedModule",
     "SlicedResNet",
     "SlicedVGG",
+    "UnitTrainer",
     "active_groups",
     "as_tensors",
     "batches",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from typing import Any
 
 from .rates import DEFAULT_RATES, match_rate, normalize_rates
 
@@ -18,6 +19,21 @@ class RateSampler(ABC):
     @abstractmethod
     def sample(self, step: int) -> list[float]:
         """Rates for mini-batch number ``step`` (widest first)."""
+
+    def get_state(self) -> dict[str, Any]:
+        """The sampler's random state as plain JSON-ready data (a checkpoint resumes the same draws)."""
+        rng = getattr(self, "_rng", None)
+        if rng is None:
+            return {}
+        version, internal, gauss = rng.getstate()
+        return {"rng": [version, list(internal), gauss]}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned."""
+        rng = getattr(self, "_rng", None)
+        if rng is not None and "rng" in state:
+            version, internal, gauss = state["rng"]
+            rng.setstate((int(version), tuple(int(v) for v in internal), gauss))
 
 
 class MinMaxRandomSampler(RateSampler):

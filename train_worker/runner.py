@@ -1,9 +1,17 @@
 """Run one trial: build the template with the proposal's knobs, train, evaluate every slice rate, profile,
-save the parameters (safe format, atomic write) and the results to the trial row."""
+save the parameters (safe format, atomic write) and the results to the trial row.
+
+A template with :meth:`~easel.model.BaseModel.train_unit` trains unit by unit (one epoch per unit): after each
+unit its state is checkpointed in the blob store and the trial row's ``progress`` says how many units are
+done, so an attempt re-issued after its worker died resumes from the last checkpoint on any worker and loses
+at most the unit that was running. Other templates train in one piece with ``train``. Every call into
+template code goes through the ``template`` object from :func:`easel.sandbox.open_template` (a sandbox proxy
+for uploaded code)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import traceback
 from dataclasses import dataclass
@@ -16,13 +24,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from easel.blobstore import BlobStore
 from easel.db.enums import LogLevel, TrialStatus
-from easel.db.models import Dataset, Model, Service, SubTrainJob, TrainJob, TrialLog
+from easel.db.models import Dataset, Model, Service, SubTrainJob, TrainJob, Trial, TrialLog
 from easel.db.session import session_scope
 from easel.faults import InfrastructureError, is_infrastructure_error
-from easel.jobs import PROFILE_BATCH_SIZE, Profile, lifecycle
+from easel.jobs import PROFILE_BATCH_SIZE, Profile, TrainBudget, lifecycle
+from easel.model import BaseModel, UnitSpec
+from easel.pruning import make_pruner
 from easel.sandbox import close_template, is_sandboxed, open_template
 from easel.settings import Settings
-from easel.tuning import Proposal, TuningChannel
+from easel.tuning import Proposal, TuningChannel, shard_blob_key
+from train_worker.checkpoints import CheckpointStore
 from train_worker.context import WorkerContext
 from train_worker.templates import load_template_class
 from train_worker.warmup import warm_up_torch
@@ -36,6 +47,7 @@ class TrialSetup:
     model: Model
     train_path: str
     val_path: str
+    budget: TrainBudget
 
 
 class Heartbeat:
@@ -76,6 +88,8 @@ class TrialRunner:
         self.worker_id, self.service_id = worker_id, service_id
         self.settings = settings or Settings()
         self._classes: dict[str, type] = {}  # model id -> template class: import template code once
+        self.checkpoints = CheckpointStore(blobs, channel.sub_train_job_id)
+        self.data_bytes_read = 0  # training data this worker's units read (MOP: its shard), for the benchmarks
 
     def prepare(self) -> None:
         """Warm up PyTorch and import the template once, before taking work. A template that fails to import
@@ -102,11 +116,14 @@ class TrialRunner:
             train = session.get_one(Dataset, job.train_dataset_id)
             val = session.get_one(Dataset, job.val_dataset_id)
             return TrialSetup(model, str(self.blobs.local_path(train.blob_key)),
-                              str(self.blobs.local_path(val.blob_key)))
+                              str(self.blobs.local_path(val.blob_key)), TrainBudget.from_stored(job.budget))
 
     def _claim(self, proposal: Proposal) -> bool:
-        """PENDING → RUNNING for this attempt only (a re-issued trial belongs to its newest attempt)."""
+        """PENDING → RUNNING for this attempt only (a re-issued trial belongs to its newest attempt); in MOP
+        mode a RUNNING trial's next unit is taken by whichever worker it hops to."""
         with session_scope(self.sessions) as session:
+            if proposal.unit is not None:
+                return lifecycle.hop_trial(session, proposal.trial_id, proposal.attempt, self.service_id)
             return lifecycle.claim_trial(session, proposal.trial_id, proposal.attempt, self.service_id)
 
     def _write(self, proposal: Proposal, status: TrialStatus, **values: Any) -> bool:
@@ -114,7 +131,8 @@ class TrialRunner:
             return lifecycle.record_trial_result(session, proposal.trial_id, proposal.attempt, status, **values)
 
     def run(self, proposal: Proposal) -> TrialStatus | None:
-        """Run the proposal; returns its final status, or None if it was not ours to run.
+        """Run the proposal; returns its final status (RUNNING when it was one MOP unit of a trial that goes on
+        elsewhere), or None if it was not ours to run.
 
         An infrastructure failure (Redis, PostgreSQL) while it runs raises :class:`InfrastructureError` and
         leaves the row alone: the advisor re-issues the trial as a new attempt once its lease has lapsed.
@@ -124,10 +142,13 @@ class TrialRunner:
         try:
             if not self._claim(proposal):
                 return None
-            self.channel.emit("trial_started", trial=proposal.trial_id, no=proposal.no, worker=self.worker_id)
+            self.channel.emit("trial_started", trial=proposal.trial_id, no=proposal.no, worker=self.worker_id,
+                              unit=proposal.unit)
             with Heartbeat(self.channel, self.sessions, proposal.trial_id, self.worker_id, self.service_id):
                 try:
                     results = self._train_and_measure(proposal)
+                    if results is None:
+                        return TrialStatus.RUNNING  # MOP: the trial hops on for its next unit
                 except Exception as failure:  # noqa: BLE001 - a template failure is the trial's, not the worker's
                     if is_infrastructure_error(failure):
                         raise InfrastructureError(f"trial {proposal.no} attempt {proposal.attempt} lost to an "
@@ -137,7 +158,8 @@ class TrialRunner:
                     self._write(proposal, status=TrialStatus.ERRORED, error=error)
                     self.channel.emit("trial_errored", trial=proposal.trial_id, no=proposal.no)
                     return TrialStatus.ERRORED
-            self._write(proposal, status=TrialStatus.COMPLETED, **results)
+            if self._write(proposal, status=TrialStatus.COMPLETED, **results):
+                self.checkpoints.clear(proposal.trial_id)
             self.channel.emit("trial_done", trial=proposal.trial_id, no=proposal.no, score=results["score"])
             return TrialStatus.COMPLETED
         finally:
@@ -146,22 +168,29 @@ class TrialRunner:
             except redis.RedisError:  # it expires by itself
                 log.warning("could not release the lease on trial %s", proposal.trial_id)
 
-    def _train_and_measure(self, proposal: Proposal) -> dict[str, Any]:
+    def _train_and_measure(self, proposal: Proposal) -> dict[str, Any] | None:
         setup = self.setup()
-        # Uploaded code runs in a sandbox (one per trial) that sees only the two datasets.
+        # Uploaded code runs in a sandbox (one per trial, or per unit in MOP mode) that sees only its datasets:
+        # the training set, or in MOP mode this worker's shard, and the validation set.
+        train_path = setup.train_path if proposal.unit is None else self._shard_path(int(proposal.shard or 0))
         template = open_template(setup.model, self.blobs, self.settings, proposal.knobs,
-                                 files=[setup.train_path, setup.val_path])
+                                 files=[train_path, setup.val_path])
         try:
             return self._train(proposal, setup, template)
         finally:
             close_template(template)
 
-    def _train(self, proposal: Proposal, setup: TrialSetup, template: Any) -> dict[str, Any]:
-        early_stop = any(template.knobs.get(name) is True for name, knob in setup.model.knob_config.items()
+    def _train(self, proposal: Proposal, setup: TrialSetup, template: BaseModel) -> dict[str, Any] | None:
+        early_stop = any(proposal.knobs.get(name) is True for name, knob in setup.model.knob_config.items()
                          if knob.get("type") == "policy" and knob.get("policy") == "EARLY_STOP")
-        context = WorkerContext(self.sessions, self.channel, proposal.trial_id, proposal.no, early_stop)
+        pruner = make_pruner(setup.budget.PRUNER) if early_stop else None
+        context = WorkerContext(self.sessions, self.channel, proposal.trial_id, proposal.no, pruner)
         context.log(f"trial {proposal.no} (attempt {proposal.attempt}) on {self.worker_id}: {proposal.knobs}")
-        template.train(setup.train_path, context=context)
+        if template.supports_units() or proposal.unit is not None:
+            if not self._train_in_units(proposal, setup, template, context):
+                return None
+        else:
+            template.train(setup.train_path, context=context)
         # t_i is measured at the mini-batch size the inference workers plan with.
         measured = template.profile(setup.val_path, list(template.SLICE_RATES), batch_size=PROFILE_BATCH_SIZE)
         profile = Profile.from_json({**measured, "batch_size": PROFILE_BATCH_SIZE,
@@ -173,6 +202,81 @@ class TrialRunner:
         self.blobs.put_bytes(key, params)
         context.log(f"trial {proposal.no} done: score {score:.4f}", score=score)
         return {"score": score, "profile": profile.to_json(), "params_key": key}
+
+    def _train_in_units(self, proposal: Proposal, setup: TrialSetup, template: BaseModel,
+                        context: WorkerContext) -> bool:
+        """Unit after unit from the last good checkpoint (one unit per epoch), or in MOP mode the one unit the
+        proposal names, on this worker's shard. The pruner is asked after each epoch but the last. Returns True
+        when the trial has finished training (last unit done, or pruned)."""
+        mop = proposal.unit is not None
+        if mop and not template.supports_units():
+            raise ValueError(f"MOP mode needs a template with train_unit; {setup.model.model_class} trains in one "
+                             "piece (start the job without MOP)")
+        sizes = tuple(self.channel.shard_sizes()) if mop else ()
+        shards = len(sizes) or 1
+        epochs = template.planned_epochs()
+        total = epochs * shards
+        progress = self._progress(proposal.trial_id)
+        done, path = int(progress.get("units_done", 0)), list(progress.get("path", []))
+        if mop and proposal.unit != done:
+            log.warning("trial %d: unit %s placed but %d are done; dropping it", proposal.no, proposal.unit, done)
+            return False
+        # All done but no result written (the worker died in between): the last unit runs again, since the
+        # template object must hold the trained model to profile it.
+        resumption = self.checkpoints.resume(proposal.trial_id, min(done, total - 1))
+        start = resumption.units
+        if start < done:
+            context.log_warning(f"re-running units {start + 1}..{done} of {total}: "
+                                + "; ".join(resumption.problems or ["the last unit must run to hold the model"]))
+        elif done:
+            context.log(f"resuming after unit {done} of {total} from its checkpoint")
+        if mop and (start < done or proposal.shard in path[start - start % shards:start]):
+            # The units to redo ran on other shards: hand the trial back to the scheduler from there.
+            self._record_progress(proposal, {**progress, "units_done": start, "path": path[:start]})
+            return False
+        state = resumption.state
+        units_run = int(progress.get("units_run", 0))
+        for index in range(start, start + 1 if mop else total):
+            shard = int(proposal.shard or 0) if mop else 0
+            unit = UnitSpec(index=index, epoch=index // shards + 1, epochs=epochs, shard=shard, shards=shards,
+                            shard_sizes=sizes)
+            data_path = self._shard_path(shard) if mop else setup.train_path
+            self.data_bytes_read += os.path.getsize(data_path)  # the template reads its unit's data file
+            self.channel.emit("unit_started", trial=proposal.trial_id, unit=index + 1, worker=self.worker_id)
+            state = template.train_unit(data_path, state, unit, context=context)
+            written = self.checkpoints.save(proposal.trial_id, index + 1, state)
+            units_run += 1
+            path = [*path[:index], shard]
+            progress = {"units_done": index + 1, "units_total": total, "epoch": unit.epoch, "shard": shard,
+                        "worker": self.worker_id, "units_run": units_run, "checkpoint_bytes": written, "path": path}
+            if not self._record_progress(proposal, progress):
+                log.warning("trial %d attempt %d is no longer ours; stopping", proposal.no, proposal.attempt)
+                return False
+            self.channel.emit("unit_done", trial=proposal.trial_id, unit=index + 1, worker=self.worker_id,
+                              read_bytes=self.checkpoints.bytes_read + self.data_bytes_read,
+                              written_bytes=self.checkpoints.bytes_written)
+            if unit.ends_epoch and unit.epoch < epochs:
+                if context.pruner is None:  # nobody needs the epoch's score: skip the evaluation
+                    if context.job_stopping(unit.epoch):
+                        return True
+                    continue
+                score = float(template.evaluate(setup.val_path))
+                context.log(f"epoch {unit.epoch}: validation score {score:.4f}", epoch=unit.epoch, score=score)
+                if context.should_stop(unit.epoch, score):
+                    return True
+        return len(path) >= total
+
+    def _shard_path(self, shard: int) -> str:
+        """This worker's shard of the training set (MOP mode): the only training data it reads."""
+        return str(self.blobs.local_path(shard_blob_key(self.channel.sub_train_job_id, shard)))
+
+    def _progress(self, trial_id: str) -> dict[str, Any]:
+        with session_scope(self.sessions) as session:
+            return dict(session.get_one(Trial, trial_id).progress or {})
+
+    def _record_progress(self, proposal: Proposal, progress: dict[str, Any]) -> bool:
+        with session_scope(self.sessions) as session:
+            return lifecycle.record_trial_progress(session, proposal.trial_id, proposal.attempt, progress)
 
     def _log(self, trial_id: str, level: LogLevel, message: str) -> None:
         with session_scope(self.sessions) as session:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from admin.deps import Blobs, DbSession, Developer, Paging, is_admin
 from admin.routes.common import paginate
 from admin.routes.train_jobs import AppPath, VersionPath, owned_train_job
-from admin.schemas import ID_PATTERN, Page, TrialLogOut, TrialOut
+from admin.schemas import ID_PATTERN, Page, TrialLogOut, TrialOut, TrialProgressOut
 from easel.api_errors import NotFound
 from easel.db.enums import TrialStatus
 from easel.db.models import Model, SubTrainJob, TrainJob, Trial, TrialLog, User
@@ -36,6 +36,7 @@ def trial_out(trial: Trial, model_id: str, model_name: str) -> TrialOut:
         id=trial.id, sub_train_job_id=trial.sub_train_job_id, model_id=model_id, model_name=model_name,
         no=trial.no, knobs=trial.knobs, status=trial.status, score=trial.score, profile=trial.profile,
         has_parameters=trial.params_key is not None, attempts=trial.attempts, error=trial.error,
+        progress=TrialProgressOut.model_validate(trial.progress) if trial.progress else None,
         created_at=trial.created_at, started_at=trial.started_at, stopped_at=trial.stopped_at,
     )
 

@@ -7,7 +7,7 @@ later version may have added.
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +29,11 @@ class TrainBudget(_Budget):
     GPU_COUNT: int = Field(default=0, ge=0, le=1024, description="GPUs for the job's workers")
     WORKERS: int = Field(default=1, ge=1, le=64, description="train workers per model")
     EARLY_STOP: bool = Field(default=True, description="let the advisor stop hopeless trials early")
+    PRUNER: Literal["median", "asha", "none"] = Field(
+        default="median", description="how hopeless trials are found after each epoch (with EARLY_STOP): the "
+                                      "median rule, asynchronous successive halving, or none")
+    MOP: bool = Field(default=False, description="model hopper parallelism: shard the training data one shard "
+                                                 "per worker and let trials hop between workers unit by unit")
 
     @property
     def seconds(self) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from easel.db.enums import ExplanationStatus, JobStatus, ServiceStatus, Stage, TrialStatus, UpdateStatus
@@ -130,11 +130,30 @@ def claim_trial(session: Session, trial_id: str, attempt: int, worker_service_id
                         {"worker_service_id": worker_service_id, "started_at": datetime.now(UTC)}) == 1
 
 
+def hop_trial(session: Session, trial_id: str, attempt: int, worker_service_id: str | None) -> bool:
+    """MOP mode: a worker takes the next unit of this attempt — PENDING → RUNNING (its first unit, or the first
+    after a re-issue), or RUNNING stays RUNNING, now on this worker. False when the attempt is not current."""
+    if claim_trial(session, trial_id, attempt, worker_service_id):
+        return True
+    statement = (update(Trial).where(Trial.id == trial_id, Trial.attempts == attempt,
+                                     Trial.status == TrialStatus.RUNNING)
+                 .values(worker_service_id=worker_service_id))
+    return session.execute(statement).rowcount == 1
+
+
 def record_trial_result(session: Session, trial_id: str, attempt: int, to: TrialStatus, **values: Any) -> bool:
     """The worker running this attempt finished it: RUNNING → COMPLETED (with results) or ERRORED (with the
     traceback). False when the attempt is no longer the trial's running one."""
     return TRIAL.update(session, Trial, [Trial.id == trial_id, Trial.attempts == attempt], to, values,
                         sources=(TrialStatus.RUNNING,)) == 1
+
+
+def record_trial_progress(session: Session, trial_id: str, attempt: int, progress: dict[str, Any]) -> bool:
+    """The worker running this attempt finished one more unit (no status change). False when the attempt is
+    no longer the trial's running one: a worker presumed dead writes nothing."""
+    statement = (update(Trial).where(Trial.id == trial_id, Trial.attempts == attempt,
+                                     Trial.status == TrialStatus.RUNNING).values(progress=progress))
+    return session.execute(statement).rowcount == 1
 
 
 def reissue_trial(session: Session, trial_id: str, attempt: int) -> int | None:
@@ -318,6 +337,6 @@ __all__ = [
     "mark_inference_job_running", "mark_inference_job_stopped", "mark_service_exited",
     "mark_service_exited_cleanly", "mark_service_failed", "mark_service_running", "mark_sub_train_job_completed",
     "mark_sub_train_job_errored", "mark_sub_train_job_running", "mark_train_job_errored",
-    "mark_train_job_stopped", "new_inference_job", "new_service", "new_train_job", "new_trial",
-    "record_trial_result", "reissue_trial", "stop_live_jobs",
+    "mark_train_job_stopped", "hop_trial", "new_inference_job", "new_service", "new_train_job", "new_trial",
+    "record_trial_progress", "record_trial_result", "reissue_trial", "stop_live_jobs",
 ]

@@ -20,10 +20,10 @@ from easel.model.knobs import (
     knob_from_dict,
     validate_knobs,
 )
-from easel.model.template import BaseModel, TrainContext
+from easel.model.template import BaseModel, TrainContext, UnitSpec
 
 __all__ = [
     "BaseKnob", "BaseModel", "CategoricalKnob", "FixedKnob", "FloatKnob", "IntegerKnob", "KnobError",
-    "Policy", "PolicyKnob", "TrainContext", "check_knob_config", "default_knobs", "knob_config_from_dict",
+    "Policy", "PolicyKnob", "TrainContext", "UnitSpec", "check_knob_config", "default_knobs", "knob_config_from_dict",
     "knob_config_to_dict", "knob_from_dict", "validate_knobs",
 ]

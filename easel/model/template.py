@@ -11,7 +11,11 @@ A template is a Python class. The platform never looks inside it beyond this int
 * :meth:`~BaseModel.dump_parameters` / :meth:`~BaseModel.load_parameters` move trained weights as bytes
   in a safe format (safetensors: tensors only, never pickle), see :mod:`easel.model.params`;
 * :meth:`~BaseModel.profile` measures accuracy ``p_i`` and time per mini-batch ``t_i`` at each slice
-  rate, which the inference scheduler needs.
+  rate, which the inference scheduler needs;
+* :meth:`~BaseModel.train_unit` (optional) trains one *unit* of a trial — an epoch, or a sub-epoch on one
+  shard of the data — from a checkpoint and returns the next checkpoint, so a trial can pause after any
+  unit and resume on another worker (:class:`UnitSpec` says which unit). A template without it trains
+  each trial in one piece with :meth:`~BaseModel.train`.
 
 Example (a minimal template)::
 
@@ -48,6 +52,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from easel.model.knobs import BaseKnob, KnobError, check_knob_config, validate_knobs
@@ -69,6 +74,43 @@ class TrainContext:
 
     def should_stop(self, epoch: int, score: float) -> bool:  # noqa: ARG002 - the default never stops
         return False
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    """Which unit of a trial to train: sub-epoch ``shard`` (of ``shards``) of epoch ``epoch`` (of ``epochs``).
+
+    A trial's units run in order ``index = (epoch - 1) * shards + position`` where ``position`` is the
+    unit's place in its epoch; with one shard a unit is a whole epoch. ``shard_sizes`` are the sizes of every
+    shard of the epoch (for a learning-rate schedule over the whole trial); empty when the data a unit is
+    given is the whole epoch.
+    """
+
+    index: int
+    epoch: int
+    epochs: int
+    shard: int = 0
+    shards: int = 1
+    shard_sizes: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or not 1 <= self.epoch <= self.epochs:
+            raise ValueError(f"epoch must be in [1, epochs]; got epoch={self.epoch}, epochs={self.epochs}")
+        if self.shards < 1 or not 0 <= self.shard < self.shards:
+            raise ValueError(f"shard must be in [0, shards); got shard={self.shard}, shards={self.shards}")
+        if self.index < 0:
+            raise ValueError(f"index must be >= 0, got {self.index}")
+        if self.shard_sizes and (len(self.shard_sizes) != self.shards or min(self.shard_sizes) < 1):
+            raise ValueError(f"shard_sizes must hold {self.shards} positive sizes, got {self.shard_sizes}")
+
+    @property
+    def total(self) -> int:
+        """Units in the whole trial."""
+        return self.epochs * self.shards
+
+    @property
+    def ends_epoch(self) -> bool:
+        return (self.index + 1) % self.shards == 0
 
 
 class BaseModel(ABC):
@@ -109,6 +151,26 @@ class BaseModel(ABC):
     @abstractmethod
     def load_parameters(self, params: bytes) -> None:
         """Restore parameters written by :meth:`dump_parameters` (into a model built with the same knobs)."""
+
+    def train_unit(self, dataset_path: str, state: bytes | None, unit: UnitSpec, *,
+                   context: TrainContext | None = None) -> bytes:
+        """Optional: train one unit on the data at ``dataset_path`` (the unit's shard), starting from
+        ``state`` (the bytes the previous unit returned; ``None`` for the first unit), and return the state
+        after it: everything needed to go on exactly where it stopped (weights, optimiser, samplers and random
+        generators), in a safe format. Afterwards the object is trained as after :meth:`train`, so
+        :meth:`evaluate`, :meth:`profile` and :meth:`dump_parameters` work. ``unit.epochs`` is the trial's
+        planned length (a template's own epoch knob does not apply). A template that does not override it is
+        trained in one piece by :meth:`train` (see :meth:`supports_units`)."""
+        raise NotImplementedError(f"{type(self).__name__} trains in one piece (no train_unit)")
+
+    def planned_epochs(self) -> int:
+        """Epochs a trial of these knobs trains when run unit by unit (``UnitSpec.epochs``); 1 by default."""
+        return 1
+
+    @classmethod
+    def supports_units(cls) -> bool:
+        """True when the template overrides :meth:`train_unit` (trials then run unit by unit)."""
+        return getattr(cls.train_unit, "__func__", cls.train_unit) is not BaseModel.train_unit
 
     def torch_network(self) -> Any:
         """The trained ``torch.nn.Module`` behind :meth:`predict` (returning logits for a batch shaped like

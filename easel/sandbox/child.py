@@ -76,6 +76,7 @@ class Server:
         self.channel, self.shm = channel, shm
         self.cls: Any = None
         self.template: Any = None
+        self.last_unit_state: bytes | None = None  # what train_unit returned last (the parent may reuse it)
 
     def serve(self) -> None:
         while True:
@@ -105,7 +106,7 @@ class Server:
             module = importlib.import_module(str(request["module"]))
         self.cls = find_class(module, request.get("class_name"))
         return {"class_name": self.cls.__name__, "slice_rates": [float(r) for r in self.cls.SLICE_RATES],
-                "tasks": [str(t) for t in self.cls.TASKS]}
+                "tasks": [str(t) for t in self.cls.TASKS], "units": bool(self.cls.supports_units())}
 
     def op_check(self, request: dict[str, Any]) -> dict[str, Any]:
         from easel.model.check_template import check
@@ -129,6 +130,19 @@ class Server:
     def op_train(self, request: dict[str, Any]) -> None:
         self.template.train(request["dataset_path"], context=ForwardingContext(self.channel),
                             **dict(request.get("kwargs") or {}))
+
+    def op_planned_epochs(self, _request: dict[str, Any]) -> int:
+        return int(self.template.planned_epochs())
+
+    def op_train_unit(self, request: dict[str, Any]) -> bytes:
+        from easel.model.template import UnitSpec
+
+        spec = dict(request["unit"])
+        unit = UnitSpec(**{**spec, "shard_sizes": tuple(spec.get("shard_sizes") or ())})
+        state = self.last_unit_state if request.get("same_state") else request.get("state")
+        self.last_unit_state = bytes(self.template.train_unit(request["dataset_path"], state, unit,
+                                                              context=ForwardingContext(self.channel)))
+        return self.last_unit_state
 
     def op_evaluate(self, request: dict[str, Any]) -> float:
         return float(self.template.evaluate(request["dataset_path"], float(request["slice_rate"])))

@@ -9,13 +9,14 @@ context's ``log`` and ``should_stop`` are called back in the parent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from easel.model.knobs import BaseKnob
-from easel.model.template import BaseModel, TrainContext
+from easel.model.template import BaseModel, TrainContext, UnitSpec
 from easel.sandbox import wire
 from easel.sandbox.errors import SandboxError
 from easel.sandbox.process import SandboxProcess
@@ -25,8 +26,10 @@ class SandboxedTemplate(BaseModel):
     """Built by :func:`easel.sandbox.open_template`; close it (or use ``with``) to kill the sandbox."""
 
     def __init__(self, process: SandboxProcess, *, class_name: str, slice_rates: Sequence[float],
-                 tasks: Sequence[str]) -> None:  # the knobs are validated by the real template, in the child
+                 tasks: Sequence[str], units: bool = False) -> None:  # knobs are validated in the child
         self.process = process
+        self._units = units  # the template has train_unit
+        self._last_state: bytes | None = None  # the unit state the child returned last (it keeps it too)
         self.class_name = class_name
         self.SLICE_RATES = tuple(float(r) for r in slice_rates)
         self.TASKS = tuple(str(t) for t in tasks)
@@ -48,6 +51,30 @@ class SandboxedTemplate(BaseModel):
         context = context or TrainContext()
         self.process.call("train", timeout_s=None, dataset_path=self._path(dataset_path), kwargs=kwargs,
                           callbacks={"log": context.log, "should_stop": context.should_stop})
+
+    def supports_units(self) -> bool:  # type: ignore[override]  # the loaded class's answer, not this proxy's
+        return self._units
+
+    def planned_epochs(self) -> int:
+        epochs = self._call("planned_epochs")
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise SandboxError("the template's planned_epochs returned no positive integer", kind="BadResult")
+        return epochs
+
+    def train_unit(self, dataset_path: str, state: bytes | None, unit: UnitSpec, *,
+                   context: TrainContext | None = None) -> bytes:
+        context = context or TrainContext()
+        # The state the child returned last is not sent back: it continues from its own copy.
+        same = state is not None and state is self._last_state
+        result = self.process.call(
+            "train_unit", timeout_s=None, dataset_path=self._path(dataset_path),
+            state=None if same or state is None else bytes(state), same_state=same,
+            unit={**asdict(unit), "shard_sizes": list(unit.shard_sizes)},
+            callbacks={"log": context.log, "should_stop": context.should_stop})
+        if not isinstance(result, bytes):
+            raise SandboxError("the template's train_unit returned no bytes", kind="BadResult")
+        self._last_state = result
+        return result
 
     def evaluate(self, dataset_path: str, slice_rate: float = 1.0) -> float:
         score = self.process.call("evaluate", timeout_s=None, dataset_path=self._path(dataset_path),

@@ -78,7 +78,8 @@ def open_sandboxed(model: Model, blobs: BlobStore, settings: Settings, knobs: Ma
         info = process.call("load", timeout_s=process.spec.limits.call_timeout_s, class_name=model.model_class,
                             **load)
         template = SandboxedTemplate(process, class_name=str(info["class_name"]),
-                                     slice_rates=info["slice_rates"], tasks=info["tasks"])
+                                     slice_rates=info["slice_rates"], tasks=info["tasks"],
+                                     units=bool(info.get("units")))
         return template.create(knobs)
     except BaseException:
         process.close()

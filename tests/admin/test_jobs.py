@@ -200,3 +200,18 @@ def test_best_by_mean_accuracy_across_rates(developer: Client, datasets, seed_tr
     assert [t.id for t in by_mean] == [ids[1], ids[0]]
     with pytest.raises(Invalid):
         developer.list_trials("obj", 1, best=1, objective="fastest")
+
+
+def test_a_trial_shows_its_unit_progress(developer: Client, datasets, seed_trials, sessions, url: str) -> None:
+    import httpx
+
+    developer.create_train_job("hops", TASK, *datasets, [_builtin(developer, "SlicedMLP")])
+    plain, hopping = seed_trials("hops", 1, [("COMPLETED", 0.5, False), ("RUNNING", None, False)])
+    progress = {"units_done": 3, "units_total": 8, "epoch": 2, "shard": 0, "worker": "worker-b", "units_run": 4,
+                "checkpoint_bytes": 1234, "path": [1, 0, 1]}
+    with session_scope(sessions) as session:
+        session.get_one(Trial, hopping).progress = progress
+    headers = {"Authorization": f"Bearer {developer.token}"}
+    shown = httpx.get(f"{url}/trials/{hopping}", headers=headers).json()["progress"]
+    assert shown == {k: v for k, v in progress.items() if k != "checkpoint_bytes"}
+    assert httpx.get(f"{url}/trials/{plain}", headers=headers).json()["progress"] is None

@@ -243,6 +243,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/inference_jobs/{app}/{version}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The API keys of the app version's inference job (revoked ones too) */
+        get: operations["list_predictor_keys_inference_jobs__app___version__keys_get"];
+        put?: never;
+        /** Create an API key of the app version's inference job's predictor (the secret is shown once) */
+        post: operations["create_predictor_key_inference_jobs__app___version__keys_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/inference_jobs/{app}/{version}/keys/{key_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an API key (the predictor refuses it within EASEL_PREDICTOR_KEY_CACHE_S) */
+        delete: operations["revoke_predictor_key_inference_jobs__app___version__keys__key_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/inference_jobs/{app}/{version}/metrics": {
         parameters: {
             query?: never;
@@ -1016,6 +1051,17 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** Page[PredictorKeyOut] */
+        Page_PredictorKeyOut_: {
+            /** Items */
+            items: components["schemas"]["PredictorKeyOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
         /** Page[TrainJobOut] */
         Page_TrainJobOut_: {
             /** Items */
@@ -1104,6 +1150,65 @@ export interface components {
             workers_ready: number;
         } & {
             [key: string]: unknown;
+        };
+        /** PredictorKeyCreated */
+        PredictorKeyCreated: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: string;
+            /** Inference Job Id */
+            inference_job_id: string;
+            /**
+             * Key
+             * @description the secret: send it as `Authorization: Bearer <key>` to the predictor. Shown only now; it is stored hashed and cannot be read back
+             */
+            key: string;
+            /** Name */
+            name: string;
+            /**
+             * Prefix
+             * @description the key's first characters
+             */
+            prefix: string;
+            /** Revoked At */
+            revoked_at: string | null;
+        };
+        /** PredictorKeyIn */
+        PredictorKeyIn: {
+            /**
+             * Name
+             * @description a label to tell your keys apart, e.g. the client's name
+             * @default default
+             */
+            name?: string;
+        };
+        /**
+         * PredictorKeyOut
+         * @description An API key of an inference job's predictor (its secret is never shown again after creation).
+         */
+        PredictorKeyOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: string;
+            /** Inference Job Id */
+            inference_job_id: string;
+            /** Name */
+            name: string;
+            /**
+             * Prefix
+             * @description the key's first characters
+             */
+            prefix: string;
+            /** Revoked At */
+            revoked_at: string | null;
         };
         /** PredictorMetrics */
         PredictorMetrics: {
@@ -1340,6 +1445,19 @@ export interface components {
              */
             MODEL_TRIAL_COUNT?: number;
             /**
+             * Mop
+             * @description model hopper parallelism: shard the training data one shard per worker and let trials hop between workers unit by unit
+             * @default false
+             */
+            MOP?: boolean;
+            /**
+             * Pruner
+             * @description how hopeless trials are found after each epoch (with EARLY_STOP): the median rule, asynchronous successive halving, or none
+             * @default median
+             * @enum {string}
+             */
+            PRUNER?: "median" | "asha" | "none";
+            /**
              * Time Hours
              * @description wall-clock budget
              * @default 1
@@ -1478,6 +1596,8 @@ export interface components {
             profile: {
                 [key: string]: unknown;
             } | null;
+            /** @description unit-wise training progress; null for a template trained in one piece */
+            progress?: components["schemas"]["TrialProgressOut"] | null;
             /** Score */
             score: number | null;
             /** Started At */
@@ -1487,6 +1607,52 @@ export interface components {
             stopped_at: string | null;
             /** Sub Train Job Id */
             sub_train_job_id: string;
+        };
+        /**
+         * TrialProgressOut
+         * @description A trial trained unit by unit (an epoch, or in MOP mode one pass over one shard): how far it is.
+         */
+        TrialProgressOut: {
+            /**
+             * Epoch
+             * @description epoch of the last unit done
+             * @default 0
+             */
+            epoch?: number;
+            /**
+             * Path
+             * @description the shard of each unit done, in order
+             */
+            path?: number[];
+            /**
+             * Shard
+             * @description shard of the last unit done (0 outside MOP mode)
+             * @default 0
+             */
+            shard?: number;
+            /**
+             * Units Done
+             * @description units trained and checkpointed
+             * @default 0
+             */
+            units_done?: number;
+            /**
+             * Units Run
+             * @description units trained in all, re-runs after lost work included
+             * @default 0
+             */
+            units_run?: number;
+            /**
+             * Units Total
+             * @description units of the whole trial (epochs x shards)
+             * @default 0
+             */
+            units_total?: number;
+            /**
+             * Worker
+             * @description the worker that trained the last unit
+             */
+            worker?: string | null;
         };
         /**
          * TrialStatus
@@ -2935,6 +3101,215 @@ export interface operations {
             };
             /** @description The request body (or an uploaded file) is larger than this route's limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request is not valid (the detail names each problem) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_predictor_keys_inference_jobs__app___version__keys_get: {
+        parameters: {
+            query?: {
+                /** @description items per page (at most 200) */
+                limit?: number;
+                /** @description items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description the app's name */
+                app: string;
+                /** @description the app version (from 1) */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_PredictorKeyOut_"];
+                };
+            };
+            /** @description No, invalid or expired bearer token; or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object (or not yours to see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request is not valid (the detail names each problem) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_predictor_key_inference_jobs__app___version__keys_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the app's name */
+                app: string;
+                /** @description the app version (from 1) */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PredictorKeyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictorKeyCreated"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No, invalid or expired bearer token; or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object (or not yours to see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body (or an uploaded file) is larger than this route's limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request is not valid (the detail names each problem) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revoke_predictor_key_inference_jobs__app___version__keys__key_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the app's name */
+                app: string;
+                key_id: string;
+                /** @description the app version (from 1) */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No, invalid or expired bearer token; or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object (or not yours to see) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

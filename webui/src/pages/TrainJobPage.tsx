@@ -13,6 +13,13 @@ import { useLiveTrainJob } from "../lib/useLiveTrainJob";
 
 const MAX_COMPARE = 4;
 
+/** Unit-wise training progress ("3/8 · shard 1"), or a dash for a trial trained in one piece. */
+function units(trial: Trial): string {
+  const progress = trial.progress;
+  if (!progress) return "—";
+  return `${progress.units_done ?? 0}/${progress.units_total ?? 0} · shard ${progress.shard ?? 0}`;
+}
+
 export function TrainJobPage() {
   const params = useParams();
   const app = params.app ?? "";
@@ -92,6 +99,7 @@ function JobBody({ snapshot, onStop, stopping, stopError }: {
                   <th scope="col">Status</th>
                   <th scope="col">Score</th>
                   <th scope="col">Epochs</th>
+                  <th scope="col">Units</th>
                   <th scope="col">Worker</th>
                   {tuned.map((k) => <th scope="col" key={k}>{k}</th>)}
                   <th scope="col">Profile</th>
@@ -110,7 +118,8 @@ function JobBody({ snapshot, onStop, stopping, stopError }: {
                     <td><Status value={t.status} /></td>
                     <td>{num(t.score, 4)}</td>
                     <td>{snapshot.epochs[t.id]?.length ?? 0}</td>
-                    <td>{snapshot.workers[t.id] ?? "—"}</td>
+                    <td>{units(t)}</td>
+                    <td>{snapshot.workers[t.id] ?? t.progress?.worker ?? "—"}</td>
                     {tuned.map((k) => <td key={k}>{k in t.knobs ? knob(t.knobs[k]) : "—"}</td>)}
                     <td>
                       {profileRows(t).length > 0 ? (

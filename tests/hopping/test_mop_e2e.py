@@ -1,0 +1,99 @@
+"""MOP mode end to end with real processes (advisor + 2 train workers over the session's PostgreSQL and Redis):
+the training set is cut into 2 shards, each worker reads only its own, every trial visits both shards once per
+epoch one unit at a time, and a killed worker costs at most the unit it was running."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+from conftest import make_sub_job
+from hopping_data import digits
+from sqlalchemy import select
+from unit_template import Counter
+
+from easel.datasets.sharding import to_npz_bytes
+from easel.db.enums import JobStatus, ServiceKind, TrialStatus
+from easel.db.models import SubTrainJob, Trial, TrialLog
+from easel.db.session import session_scope
+from easel.launcher import ServiceSpec
+from easel.redis_client import make_redis
+from easel.tuning import TuningChannel
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tuning"))
+from test_tuning_e2e import wait_for  # noqa: E402 - the tuning tests' poll-with-timeout
+
+BUDGET = {"MOP": True, "WORKERS": 2, "MODEL_TRIAL_COUNT": 3, "EARLY_STOP": False}
+
+
+def _spec(kind: ServiceKind, sub_id: str) -> ServiceSpec:
+    module = "advisor" if kind == ServiceKind.ADVISOR else "train_worker"
+    extra = ["--seed", "0"] if kind == ServiceKind.ADVISOR else []
+    return ServiceSpec(name=module.replace("_", "-"), kind=kind, sub_train_job_id=sub_id,
+                       argv=[sys.executable, "-m", module, "--sub-train-job-id", sub_id, "--lease-s", "3", *extra])
+
+
+def _trials(sessions, sub_id: str) -> list[Trial]:  # noqa: ANN001
+    with session_scope(sessions) as session:
+        return list(session.scalars(select(Trial).where(Trial.sub_train_job_id == sub_id).order_by(Trial.no)))
+
+
+def _done(sessions, sub_id: str) -> bool:  # noqa: ANN001
+    with session_scope(sessions) as session:
+        return session.get_one(SubTrainJob, sub_id).status == JobStatus.COMPLETED
+
+
+def _files_read(sessions, trial_id: str) -> dict[int, str]:  # noqa: ANN001
+    """Unit number → the data file the template was given (the Counter template logs it)."""
+    with session_scope(sessions) as session:
+        messages = session.scalars(select(TrialLog.message).where(TrialLog.trial_id == trial_id))
+        return {int(m.group(1)): m.group(2) for m in (re.fullmatch(r"unit (\d+) read (\S+)", x) for x in messages) if m}
+
+
+def test_trials_hop_over_shards_and_each_worker_reads_only_its_shard(settings, sessions, launcher) -> None:  # noqa: ANN001
+    sub_id = make_sub_job(settings, sessions, template=Counter, dataset=to_npz_bytes(digits(limit=200)),
+                          budget=BUDGET)
+    launcher.start(_spec(ServiceKind.ADVISOR, sub_id))
+    for _ in range(2):
+        launcher.start(_spec(ServiceKind.TRAIN_WORKER, sub_id))
+    wait_for(lambda: _done(sessions, sub_id), 180, "the MOP sub-job to complete")
+    channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id)
+    assert channel.shard_sizes() == [100, 100]
+    started = [e for _id, e in channel.read_events("0", block_s=0.1, count=10_000) if e["type"] == "unit_started"]
+    trials = _trials(sessions, sub_id)
+    assert [t.status for t in trials] == [TrialStatus.COMPLETED] * 3
+    worker_shards: dict[str, set[int]] = {}
+    for trial in trials:
+        path = trial.progress["path"]
+        assert trial.progress["units_done"] == trial.progress["units_total"] == 8
+        assert all(sorted(path[e:e + 2]) == [0, 1] for e in range(0, 8, 2)), f"one visit per shard per epoch: {path}"
+        assert _files_read(sessions, trial.id) == {u + 1: f"{path[u]}.npz" for u in range(8)}
+        for event in started:
+            if event["trial"] == trial.id:
+                worker_shards.setdefault(event["worker"], set()).add(path[event["unit"] - 1])
+        assert trial.score > 0
+    assert sorted(map(sorted, worker_shards.values())) == [[0], [1]], "each worker trained on its own shard only"
+    channel.reset()
+
+
+def test_a_killed_mop_worker_loses_at_most_its_unit(settings, sessions, launcher) -> None:  # noqa: ANN001
+    sub_id = make_sub_job(settings, sessions, template=Counter, dataset=to_npz_bytes(digits(limit=200)),
+                          budget=BUDGET)
+    launcher.start(_spec(ServiceKind.ADVISOR, sub_id))
+    victim = launcher.start(_spec(ServiceKind.TRAIN_WORKER, sub_id))
+    launcher.start(_spec(ServiceKind.TRAIN_WORKER, sub_id))
+    wait_for(lambda: any((t.progress or {}).get("units_done", 0) >= 2 for t in _trials(sessions, sub_id)), 120,
+             "a trial two units in")
+    os.kill(victim.pid, signal.SIGKILL)
+    launcher.start(_spec(ServiceKind.TRAIN_WORKER, sub_id))  # the supervisor's relaunch, by hand
+    wait_for(lambda: _done(sessions, sub_id), 240, "the MOP sub-job to complete after the kill")
+    trials = _trials(sessions, sub_id)
+    assert [t.status for t in trials] == [TrialStatus.COMPLETED] * 3, [t.error for t in trials]
+    channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id)
+    started = [e for _id, e in channel.read_events("0", block_s=0.1, count=10_000) if e["type"] == "unit_started"]
+    extra = len(started) - sum(t.progress["units_total"] for t in trials)
+    assert 0 <= extra <= 1, f"{extra} units trained twice: one kill loses at most the unit it interrupted"
+    channel.reset()

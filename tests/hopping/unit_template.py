@@ -1,0 +1,57 @@
+"""A tiny unit-wise template for the runner tests: its state counts units, so a resume from the wrong
+checkpoint is caught; ``HOPPING_DIE_AT=<n>`` makes unit n die mid-way, as a killed worker would."""
+
+import json
+import os
+import time
+
+from easel.model import BaseModel, FixedKnob, FloatKnob, PolicyKnob
+
+
+class WorkerKilled(BaseException):
+    """Not an Exception: like a SIGKILL, nothing in the runner handles it."""
+
+
+class Counter(BaseModel):
+    SLICE_RATES = (1.0, 0.5)
+
+    @classmethod
+    def get_knob_config(cls):
+        return {"x": FloatKnob(-1.0, 1.0), "epochs": FixedKnob(4), "unit_s": FixedKnob(0.2),
+                "early_stop": PolicyKnob("EARLY_STOP")}
+
+    def planned_epochs(self):
+        return self.knobs["epochs"]
+
+    def train(self, dataset_path, *, context=None, **kwargs):
+        raise AssertionError("a unit-wise template is never trained in one piece")
+
+    def train_unit(self, dataset_path, state, unit, *, context=None):
+        done = json.loads(state)["units"] if state is not None else 0
+        if done != unit.index:
+            raise AssertionError(f"unit {unit.index + 1} given the state after {done} units")
+        if os.environ.get("HOPPING_DIE_AT") == str(unit.index + 1):
+            raise WorkerKilled(f"killed during unit {unit.index + 1}")
+        time.sleep(self.knobs["unit_s"])
+        if context is not None:
+            context.log(f"unit {unit.index + 1} read {os.path.basename(dataset_path)}")
+        self.units = done + 1
+        return json.dumps({"units": self.units}).encode()
+
+    def evaluate(self, dataset_path, slice_rate=1.0):
+        return (1 - self.knobs["x"] ** 2) * self.units / self.knobs["epochs"] * slice_rate
+
+    def predict(self, queries, slice_rate=1.0):
+        return [self.units for _ in queries]
+
+    def dump_parameters(self):
+        import torch
+
+        from easel.model.params import tensors_to_bytes
+
+        return tensors_to_bytes({"units": torch.tensor([self.units])})
+
+    def load_parameters(self, params):
+        from easel.model.params import bytes_to_tensors
+
+        self.units = int(bytes_to_tensors(params)[0]["units"][0])
