@@ -4,9 +4,10 @@ worker's queue, then plan it with ``solve`` within the request path's time budge
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
-from scheduler.checks import count, real, time_left
+from scheduler.checks import count, positive, real, time_left
 from scheduler.gc_pause import gc_paused
 from scheduler.plan import Plan, feasible_plan, within_deadline
 from scheduler.policies.arrival_rate import ArrivalRate
@@ -21,6 +22,7 @@ MODES = ("myopic", "queue", "priced")
 _PRICE_SHADE = 1e-3
 # "Next arrival after the deadline" with a little room for float noise in arrival stamps.
 _ALONE_RTOL = 1e-6
+_LEAST_BUDGET = 1e-6  # a solve left no time still searches its minimum of bounds (exact.MIN_NODES)
 
 
 class SchedulerPolicy(BasePolicy):
@@ -46,7 +48,8 @@ class SchedulerPolicy(BasePolicy):
     a non-overlapping load can reach.
 
     Each plan is the best one ``solve`` finds for its (priced) problem and budget within ``time_budget``
-    seconds (exact on measured profiles; ``plan.gap`` says otherwise); the returned Plan reports the real
+    seconds for the whole decision, the plan cache's solves included (exact on measured profiles;
+    ``plan.gap`` says otherwise); the returned Plan reports the real
     accuracies. The executor re-plans against the clock (``replans``) and never runs a mini-batch that can
     no longer finish (``LateRule.FIT``).
     """
@@ -75,7 +78,7 @@ class SchedulerPolicy(BasePolicy):
             raise ValueError(f"utilisation must be in (0, 1], got {utilisation}")
         if cache is not None and not isinstance(cache, PlanCache):
             raise ValueError(f"cache must be a scheduler.PlanCache or None, got {type(cache).__name__}")
-        self.time_budget = None if time_budget is None else real("time_budget", time_budget)
+        self.time_budget = None if time_budget is None else positive("time_budget", time_budget)
         self.utilisation = utilisation
         # ``rate`` lets a caller that rebuilds the policy (new batch times) keep its load estimate
         self.rate = rate if rate is not None else ArrivalRate(rate_window, confidence)
@@ -155,11 +158,15 @@ class SchedulerPolicy(BasePolicy):
             budget = self.budget(n_mb, deadline, backlog)
             target = self.priced_profile() if self.mode == "priced" else self.profile
         if self.cache is not None:
-            plan = self.cache.plan(target, n_mb, budget)
+            start = time.perf_counter()
+            plan = self.cache.plan(target, n_mb, budget, self.time_budget)
             if sum(plan.counts) < n_mb and within_deadline(n_mb * self._t_fast, budget):
                 # A budget held at the floor (every mini-batch at the fastest width) is never cut by the
-                # cache's quantum: solve that one at its own budget.
-                plan = solve(target, n_mb, budget, time_budget=self.time_budget)
+                # cache's quantum: solve that one at its own budget, in what is left of the decision's time.
+                left = None if self.time_budget is None else max(
+                    self.time_budget - (time.perf_counter() - start), _LEAST_BUDGET
+                )
+                plan = solve(target, n_mb, budget, time_budget=left)
         else:
             plan = solve(target, n_mb, budget, time_budget=self.time_budget)
         if target is self.profile:

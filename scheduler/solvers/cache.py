@@ -20,7 +20,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import partial
+from time import perf_counter
 
 from scheduler.checks import count, positive, real, seconds
 from scheduler.gc_pause import gc_paused
@@ -33,6 +33,9 @@ DEFAULT_MAX_LOSS = 0.001  # effective accuracy a cached plan may lose against th
 # The cell's top is solved a hair above (k + 1) q, so that float rounding in quantise_down can never
 # put a deadline of the cell above it.
 _TOP_SLACK = 1e-12
+# A solve whose share of the budget is already spent still gets a positive budget: it then evaluates the
+# search's minimum of bounds (``exact.MIN_NODES``) and stops with its best plan and proven gap.
+_LEAST_BUDGET = 1e-6
 
 
 def quantise_down(deadline: float, quantum: float) -> int:
@@ -60,7 +63,10 @@ class PlanCache:
     """In-process LRU cache of plans, each within ``max_loss`` of the exact optimum (module docstring).
 
     ``get`` is the hot path (a quantisation and a dict lookup); ``plan`` is get-or-solve: on a miss it
-    solves the cell's floor and top (each within half of ``time_budget``) and stores the entry.
+    solves the cell's floor (within half of the call's time budget) and top (within what is left of it),
+    stores the entry, and answers a sensitive cell with a solve at its own deadline (within what is left):
+    one call searches for ``time_budget`` seconds in all, however many solves it needs. A custom ``solver``
+    is called as ``solver(profile, n_mb, deadline)`` and keeps its own time.
     """
 
     def __init__(
@@ -78,9 +84,8 @@ class PlanCache:
         if not 0.0 <= self.max_loss <= 1.0:
             raise ValueError(f"max_loss must be in [0, 1] (effective accuracy), got {max_loss!r}")
         self.maxsize = int(maxsize)
-        if time_budget is not None:
-            time_budget = positive("time_budget", time_budget) / 2
-        self._solver = solver or partial(solve, time_budget=time_budget)
+        self.time_budget = None if time_budget is None else positive("time_budget", time_budget)
+        self._solver = solver
         # None marks a sensitive cell: no one plan serves it within max_loss.
         self._plans: OrderedDict[tuple[str, int, int], Plan | None] = OrderedDict()
         self.hits = 0
@@ -117,8 +122,16 @@ class PlanCache:
     def put(self, profile: Profile, plan: Plan) -> None:
         """Store a plan as its cell's entry, after the same loss check as ``plan`` (a solve of the top)."""
         k = quantise_down(plan.deadline, self.quantum)
-        top = self._solver(profile, plan.n_mb, cell_top(k, self.quantum))
+        stop = None if self.time_budget is None else perf_counter() + self.time_budget
+        top = self._solve(profile, plan.n_mb, cell_top(k, self.quantum), stop)
         self._store(profile, k, plan, top)
+
+    def _solve(self, profile: Profile, n_mb: int, deadline: float, stop: float | None) -> Plan:
+        """One solve that ends its search by ``stop`` (a ``perf_counter`` reading; None: no limit)."""
+        if self._solver is not None:
+            return self._solver(profile, n_mb, deadline)
+        left = None if stop is None else max(stop - perf_counter(), _LEAST_BUDGET)
+        return solve(profile, n_mb, deadline, time_budget=left)
 
     def _store(self, profile: Profile, k: int, plan: Plan, top: Plan) -> Plan | None:
         if plan.late or not within_deadline(plan.total_time, k * self.quantum):
@@ -132,8 +145,13 @@ class PlanCache:
         return entry
 
     @gc_paused
-    def plan(self, profile: Profile, n_mb: int, deadline: float) -> Plan:
+    def plan(self, profile: Profile, n_mb: int, deadline: float, time_left: float | None = None) -> Plan:
+        """The cell's plan, solving it on a miss; ``time_left``: seconds this call may search in all (None:
+        the cache's ``time_budget``)."""
         n_mb, deadline = check_request(n_mb, deadline)
+        budget = self.time_budget if time_left is None else positive("time_left", time_left)
+        start = perf_counter()
+        stop = None if budget is None else start + budget
         q = self.quantum
         k = quantise_down(deadline, q)
         key = (profile.key, k, n_mb)
@@ -145,12 +163,12 @@ class PlanCache:
                 return entry
         else:
             self.misses += 1
-            floor = self._solver(profile, n_mb, k * q)
-            entry = self._store(profile, k, floor, self._solver(profile, n_mb, cell_top(k, q)))
+            floor = self._solve(profile, n_mb, k * q, None if stop is None else start + budget / 2)
+            entry = self._store(profile, k, floor, self._solve(profile, n_mb, cell_top(k, q), stop))
             if entry is not None:
                 return entry
         self.sensitive += 1
-        return self._solver(profile, n_mb, deadline)
+        return self._solve(profile, n_mb, deadline, stop)
 
     def load(self, table: PlanTable, profile: Profile) -> int:
         """Insert every entry of a precomputed table (its quantum and loss bound must match); how many."""

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import scheduler.solvers.cache as cache_module
 from scheduler import (
     PlanCache,
     PlanTable,
@@ -182,3 +183,32 @@ def test_tables_reject_other_profiles_and_quanta() -> None:
     tampered = table.to_json().replace('"version":2', '"version":1')
     with pytest.raises(ValueError, match="version"):
         PlanTable.from_json(tampered)
+
+
+def test_one_call_searches_for_its_time_budget_in_all_however_many_solves_it_needs(monkeypatch) -> None:
+    """A miss solves the cell's floor, its top and (a sensitive cell) the request itself: the floor gets half
+    the budget, each later solve what is left. A contract clock: each solve takes 0.4 ms."""
+    clock = [100.0]
+    budgets: list[float | None] = []
+    real_solve = cache_module.solve
+
+    def timed_solve(profile, n_mb, deadline, time_budget=None):
+        budgets.append(time_budget)
+        clock[0] += 0.0004
+        return real_solve(profile, n_mb, deadline, time_budget=None)
+
+    monkeypatch.setattr(cache_module, "solve", timed_solve)
+    monkeypatch.setattr(cache_module, "perf_counter", lambda: clock[0])
+    cache = PlanCache(time_budget=0.001)
+    xray = paper_xray_profile()
+    t_min = min(xray.batch_times)
+    cache.plan(xray, 1, t_min)  # N = 1 at D = t_min: a sensitive cell, three solves
+    assert cache.sensitive == 1 and len(budgets) == 3
+    assert budgets[0] == pytest.approx(0.0005)  # the floor: half
+    assert budgets[1] == pytest.approx(0.0006)  # the top: 1 ms - 0.4 ms spent
+    assert budgets[2] == pytest.approx(0.0002)  # the request: what is left
+    budgets.clear()
+    cache.plan(xray, 1, t_min, time_left=0.0002)  # the cell is known (sensitive): one solve, its own budget
+    assert budgets == [pytest.approx(0.0002)]
+    with pytest.raises(ValueError, match="time_left"):
+        cache.plan(xray, 1, t_min, time_left=0.0)
