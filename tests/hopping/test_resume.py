@@ -34,11 +34,23 @@ def rig(settings, sessions) -> Iterator[tuple[str, TrialRunner, TuningChannel]]:
     channel.reset()
 
 
+class WorkerKilled(BaseException):
+    """Not an Exception: like a SIGKILL, nothing in the runner handles it."""
+
+
 def _die_during_unit_3(runner: TrialRunner, trial_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOPPING_DIE_AT", "3")
-    with pytest.raises(BaseException, match="killed during unit 3"):
+    """The worker dies once unit 3 has trained but before its checkpoint is written: unit 3 is lost."""
+    save = runner.checkpoints.save
+
+    def save_or_die(trial: str, units: int, state: bytes) -> int:
+        if units == 3:
+            raise WorkerKilled("killed during unit 3")
+        return save(trial, units, state)
+
+    monkeypatch.setattr(runner.checkpoints, "save", save_or_die)
+    with pytest.raises(WorkerKilled, match="killed during unit 3"):
         runner.run(Proposal(trial_id, 1, KNOBS, attempt=1))
-    monkeypatch.delenv("HOPPING_DIE_AT")
+    monkeypatch.undo()
 
 
 def _reissue(sessions, trial_id: str) -> int:  # noqa: ANN001
