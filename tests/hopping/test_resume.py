@@ -116,8 +116,8 @@ def test_a_builtin_sliced_template_trains_unit_by_unit(settings, sessions) -> No
     sub_id = make_sub_job(settings, sessions, template=SlicedCNNTemplate, dataset=data, builtin=True)
     channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id, lease_s=30)
     runner = TrialRunner(sessions, channel, LocalBlobStore(settings.blob_dir), "worker-a", None)
-    knobs = {"width": 16, "depth": 2, "image_size": 32, "lr": 0.05, "batch_size": 32, "weight_decay": 1e-4, "max_epochs": 4,
-             "groups": 8, "seed": 0, "early_stop": False, "quick_train": False}
+    knobs = {"width": 16, "depth": 2, "image_size": 32, "lr": 0.05, "batch_size": 32, "weight_decay": 1e-4,
+             "max_epochs": 4, "groups": 8, "seed": 0, "early_stop": False, "quick_train": False}
     trial_id = add_trial(sessions, sub_id, 1, knobs)
     try:
         status = runner.run(Proposal(trial_id, 1, knobs))
