@@ -34,6 +34,7 @@ from admin.routes import (
     inference_updates,
     models,
     monitoring,
+    predictor_keys,
     tokens,
     train_job_events,
     train_jobs,
@@ -50,6 +51,7 @@ from admin.state import AdminState
 from admin.version import VERSION
 from easel.api_errors import install_error_handlers
 from easel.db.migrate import upgrade
+from easel.db.roles import grant_service_roles
 from easel.launcher import Launcher
 from easel.settings import Settings, get_settings
 
@@ -79,6 +81,7 @@ UPLOAD_OVERHEAD = 1 << 20  # multipart framing and form fields around the file
 def start_up(state: AdminState) -> None:
     """Migrate, seed the superadmin, register built-ins, end interrupted updates: each idempotent, safe to repeat."""
     upgrade(state.settings.resolved_database_url)
+    grant_service_roles(state.engine)  # each service role its grants on the migrated schema (easel.db.roles)
     seed_superadmin(state.sessions, state.settings)
     names = register_builtin_templates(state.sessions)
     if interrupted := fail_interrupted_updates(state):
@@ -117,7 +120,7 @@ def create_app(settings: Settings | None = None,
         ("POST", "/models"): settings.max_template_bytes + UPLOAD_OVERHEAD,
     })
     for module in (health, tokens, users, datasets, models, train_jobs, train_job_events, trials, inference_jobs,
-                   inference_live, inference_updates, explanations, versions, monitoring):
+                   inference_live, inference_updates, predictor_keys, explanations, versions, monitoring):
         app.include_router(module.router)
     mount_dashboard(app, settings.webui_dist)  # `/` and `/ui/...`: the web dashboard (webui/), once built
     return app

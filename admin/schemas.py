@@ -334,6 +334,29 @@ def _finite_numbers(value: Any) -> Any:
     return value
 
 
+KeyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=TEXT_PATTERN)]
+
+
+class PredictorKeyIn(Schema):
+    name: KeyName = Field(default="default", description="a label to tell your keys apart, e.g. the client's name")
+
+
+class PredictorKeyOut(Out):
+    """An API key of an inference job's predictor (its secret is never shown again after creation)."""
+
+    id: str
+    inference_job_id: str
+    name: str
+    prefix: str = Field(description="the key's first characters")
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class PredictorKeyCreated(PredictorKeyOut):
+    key: str = Field(description="the secret: send it as `Authorization: Bearer <key>` to the predictor. Shown "
+                                 "only now; it is stored hashed and cannot be read back")
+
+
 class TryPredictIn(Schema):
     """A small predict request sent through admin (the dashboard's try-it page)."""
 

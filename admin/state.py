@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin.services.login_guard import LoginGuard
+from admin.services.predictor_access import PredictorAccess
 from easel.blobstore import BlobStore, make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
 from easel.launcher import Launcher, make_launcher
@@ -25,6 +26,7 @@ class AdminState:
     login_guard: LoginGuard
     # Template checks are child processes of seconds each: a few at a time, the rest told to retry (429).
     template_checks: threading.BoundedSemaphore
+    predictor_access: PredictorAccess
     _launcher: Launcher | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -36,7 +38,7 @@ class AdminState:
         engine = make_engine(settings.resolved_database_url)
         sessions = make_sessionmaker(engine)
         return cls(settings, engine, sessions, make_blob_store(settings), LoginGuard.from_settings(settings),
-                   threading.BoundedSemaphore(settings.template_check_concurrency),
+                   threading.BoundedSemaphore(settings.template_check_concurrency), PredictorAccess(sessions),
                    launcher(sessions) if launcher is not None else None)
 
     @property

@@ -172,9 +172,14 @@ def main() -> int:
         from easel.chaos import wait_for
 
         url = wait_for(lambda: deployment.url if deployment.full_strength() else None, 180, "the deployment")
+        from easel.db.session import session_scope
+        from easel.predictor_keys import issue_key
+
+        with session_scope(sessions) as session:  # the predictor answers only its job's API keys
+            key = issue_key(session, setup["job_id"], "chaos-benchmark")[1]
         batch = np.asarray(setup["x"][:N]).tolist()
         # the URL is read once: a relaunched predictor keeps it, and the load must not depend on PostgreSQL
-        load = SteadyLoad(lambda: url, batch, DEADLINE_S, threads=THREADS)
+        load = SteadyLoad(lambda: url, batch, DEADLINE_S, threads=THREADS, api_key=key)
         load.start()
         log("faults under a steady load:")
 
@@ -203,7 +208,7 @@ def main() -> int:
         burst_batch = np.concatenate([setup["x"]] * 6)[:2000].tolist()
 
         def overload() -> None:
-            with SteadyLoad(lambda: url, burst_batch, DEADLINE_S, threads=8) as burst:
+            with SteadyLoad(lambda: url, burst_batch, DEADLINE_S, threads=8, api_key=key) as burst:
                 time.sleep(10.0)
             results.append({"fault": "10x overload burst (10 s)", **burst.tally.as_dict(),
                             "predictor_health": health(url)})

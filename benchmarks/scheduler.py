@@ -3,10 +3,13 @@
 (a) Decision time on the request path (``solve`` with its default 1 ms search budget), per profile family —
     realistic (monotone, like a sliced network's), random, degenerate (accuracy ∝ time, K up to 12) and
     near-tie (accuracy nearly affine in time) — timed twice: in a hot loop, and interleaved with batch work
-    (a matrix product and a sweep over 8 MB between two decisions, as in a worker). Each answer is checked
+    (a matrix product and a sweep over 8 MB between two decisions, as in a worker), with the garbage collector
+    on as in a worker (decisions pause it themselves), wall time and CPU time side by side, in
+    ``--timing-passes`` passes, each with the load average around it. Each answer is checked
     for feasibility; a subsample against HiGHS (exact answers must equal its optimum, the others must be
     within their stated gap). Beside it, the other solvers in a hot loop on the random family.
-    Targets: p99.9 <= 2 ms interleaved on every family; 0 non-exact answers on the realistic family.
+    Targets: p99.9 <= 2 ms interleaved on every family in every pass; 0 non-exact answers on the realistic
+    family.
 (b) Plan cache on the realistic family: the largest loss against the exact optimum (target <= 0.005;
     the cache's stated bound is its ``max_loss``, 0.001), hit rate, hit time hot and interleaved.
 (c) Periodic tasks (tasks every D, each due D later: they never overlap), one worker: the default policy
@@ -51,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 from easel.serving import split_mini_batches  # noqa: E402
 from scheduler import (  # noqa: E402
+    DEFAULT_TIME_BUDGET,
     ClipperPolicy,
     FixedWidthPolicy,
     LateRule,
@@ -188,25 +192,26 @@ def time_calls(fn: Callable, args: list[tuple], between: Callable[[], None] | No
         fn(*a)
     clock, cpu = time.perf_counter_ns, time.thread_time_ns
     ns, cpu_ns, out = [], [], []
+    # The collector stays on, as in a worker: the decisions pause it themselves (scheduler.gc_pause).
     gc.collect()
-    gc.disable()  # a collection inside a 10 us call would measure the allocator, not the solver
-    try:
-        for a in args:
-            if between is not None:
-                between()
-            s, c = clock(), cpu()
-            r = fn(*a)
-            cpu_ns.append(cpu() - c)
-            ns.append(clock() - s)
-            out.append(r)
-    finally:
-        gc.enable()
+    for a in args:
+        if between is not None:
+            between()
+        s, c = clock(), cpu()
+        r = fn(*a)
+        cpu_ns.append(cpu() - c)
+        ns.append(clock() - s)
+        out.append(r)
     CPU_NS[id(ns)] = cpu_ns
     return ns, out
 
 
 def stats_both(ns: list[int]) -> dict[str, object]:
-    return stats_us(ns) | {"cpu_time": stats_us(CPU_NS[id(ns)])}
+    """Wall-time statistics, the same calls' CPU time, and how many calls lost over 1 ms to other processes
+    (wall minus CPU time: time-slices the machine gave to someone else in the middle of the call)."""
+    cpu_ns = CPU_NS[id(ns)]
+    preempted = sum(w - c > 1_000_000 for w, c in zip(ns, cpu_ns, strict=True))
+    return stats_us(ns) | {"cpu_time": stats_us(cpu_ns), "calls_preempted_over_1ms": preempted}
 
 
 def value(profile: Profile, counts: tuple[int, ...]) -> float:
@@ -230,19 +235,43 @@ def highs(profile: Profile, n: int, d: float, time_limit: float) -> tuple[float,
 
 
 # -- (a) decision time -------------------------------------------------------------------------------------
-def section_a(per_family: int, check_every: int, seed: int) -> dict:
+def timing_pass(instances: dict[str, list], work: BatchWork) -> tuple[dict, dict[str, tuple[list, list]]]:
+    """One pass of the decision-time measurement over every family, with the load average around it."""
+    load_before = os.getloadavg()
+    families, plans = {}, {}
+    for family, insts in instances.items():
+        hot_ns, hot_plans = time_calls(solve, insts)
+        inter_ns, inter_plans = time_calls(solve, insts, work)
+        families[family] = {"hot_loop": stats_both(hot_ns), "interleaved": stats_both(inter_ns)}
+        plans[family] = (hot_plans, inter_plans)
+    summary = {
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "worst_p99_9_interleaved_us": max(f["interleaved"]["p99_9_us"] for f in families.values()),
+        "worst_cpu_time_p99_9_interleaved_us": max(
+            f["interleaved"]["cpu_time"]["p99_9_us"] for f in families.values()
+        ),
+        "p99_9_interleaved_us": {k: f["interleaved"]["p99_9_us"] for k, f in families.items()},
+        "cpu_time_p99_9_interleaved_us": {k: f["interleaved"]["cpu_time"]["p99_9_us"] for k, f in families.items()},
+        "calls_preempted_over_1ms": {k: f["interleaved"]["calls_preempted_over_1ms"] for k, f in families.items()},
+    }
+    return {"families": families, "summary": summary}, plans
+
+
+def section_a(per_family: int, check_every: int, seed: int, repeats: int) -> dict:
     t0 = time.perf_counter()
     work = BatchWork()
+    instances = {family: make_family(family, per_family, seed) for family in FAMILIES}
+    timing = [timing_pass(instances, work) for _ in range(max(1, repeats))]
+    first, first_plans = timing[0]
     families = {}
-    for family in FAMILIES:
-        insts = make_family(family, per_family, seed)
-        hot_ns, plans = time_calls(solve, insts)
-        inter_ns, plans_inter = time_calls(solve, insts, work)
+    for family, insts in instances.items():
+        plans = first_plans[family][0]
+        both = [plan for _, by_family in timing for timed in by_family[family] for plan in timed]
         infeasible = sum(
             not within_deadline(p.total_time, d) or sum(p.counts) > n
-            for (_, n, d), p in zip(insts + insts, plans + plans_inter, strict=True)
+            for (_, n, d), p in zip(insts * (len(both) // len(insts)), both, strict=True)
         )
-        both = plans + plans_inter
         inexact = [p for p in both if not p.exact]
         checked = mism = gap_broken = unverified = 0
         with quiet_stdio():
@@ -263,8 +292,7 @@ def section_a(per_family: int, check_every: int, seed: int) -> dict:
                     gap_broken += 1
         families[family] = {
             "instances": len(insts),
-            "hot_loop": stats_both(hot_ns),
-            "interleaved": stats_both(inter_ns),
+            **first["families"][family],
             "infeasible_plans": infeasible,
             "non_exact_share": len(inexact) / len(both),
             "largest_gap": max((p.gap for p in inexact), default=0.0),
@@ -288,16 +316,21 @@ def section_a(per_family: int, check_every: int, seed: int) -> dict:
         solvers[name] = stats_us(ns) | {"speedup_median_vs_milp": milp_med / stats_us(ns)["median_us"]}
     solvers["dp"]["note"] = "every 4th instance"
     solvers["milp"]["note"] = "scipy.optimize.milp (HiGHS), mip_rel_gap=0: offline and tests only"
-    worst_p999 = max(f["interleaved"]["p99_9_us"] for f in families.values())
-    worst_cpu = max(f["interleaved"]["cpu_time"]["p99_9_us"] for f in families.values())
+    runs = [timed["summary"] for timed, _ in timing]
+    worst_p999 = max(r["worst_p99_9_interleaved_us"] for r in runs)
+    worst_cpu = max(r["worst_cpu_time_p99_9_interleaved_us"] for r in runs)
     return {
         "seconds": round(time.perf_counter() - t0, 1),
-        "time_budget_s": 0.001,
+        "time_budget_s": DEFAULT_TIME_BUDGET,
         "families": families,
+        "timing_passes": runs,
         "solvers_hot_loop_random_family": solvers,
         "targets": {
+            # Every pass must meet it: a pass that misses it on a busy machine is not averaged away.
             "p99_9_interleaved_le_2ms_every_family": worst_p999 <= 2000.0,
             "worst_p99_9_interleaved_us": worst_p999,
+            "passes_meeting_p99_9_le_2ms": sum(r["worst_p99_9_interleaved_us"] <= 2000.0 for r in runs),
+            "passes": len(runs),
             "cpu_time_p99_9_interleaved_le_2ms_every_family": worst_cpu <= 2000.0,
             "worst_cpu_time_p99_9_interleaved_us": worst_cpu,
             "zero_non_exact_on_realistic": families["realistic"]["non_exact_share"] == 0.0,
@@ -462,6 +495,12 @@ def print_tables(result: dict) -> None:
             ok = f"{f['checked_against_highs'] - f['exact_answers_not_highs_optimum'] - f['answers_outside_their_gap']}/{f['checked_against_highs']}"
             print(f"{fam:<11}{h['median_us']:>9.1f}{h['p99_9_us']:>11.1f}{i['median_us']:>9.1f}{i['p99_us']:>9.1f}"
                   f"{i['p99_9_us']:>11.1f}{i['max_us']:>10.1f}{i.get('cpu_time', {}).get('p99_9_us', math.nan):>11.1f}{f['non_exact_share']:>11.2%}{f['largest_gap']:>10.2e}{ok:>10}")
+        print("decision-time passes (interleaved p99.9, wall / CPU time, us; load average over 1 min before/after):")
+        for i, r in enumerate(a.get("timing_passes", [])):
+            cells = ", ".join(f"{fam} {r['p99_9_interleaved_us'][fam]:.0f}/{r['cpu_time_p99_9_interleaved_us'][fam]:.0f}"
+                              for fam in r["p99_9_interleaved_us"])
+            print(f"  pass {i + 1}: load {r['load_average_before'][0]:.1f}/{r['load_average_after'][0]:.1f}: {cells};"
+                  f" calls preempted > 1 ms: {sum(r['calls_preempted_over_1ms'].values())}")
         print("other solvers, hot loop, random family:",
               ", ".join(f"{k} {v['median_us']:.1f}/{v['p99_us']:.0f} us (med/p99)" for k, v in a["solvers_hot_loop_random_family"].items()))
     if b:
@@ -502,6 +541,7 @@ def main() -> None:
     parser.add_argument("--sections", default="abcd")
     parser.add_argument("--per-family", type=int, default=2000)
     parser.add_argument("--check-every", type=int, default=10, help="check every n-th instance against HiGHS")
+    parser.add_argument("--timing-passes", type=int, default=2, help="passes of the decision-time measurement")
     parser.add_argument("--cache-instances", type=int, default=2000)
     parser.add_argument("--periodic-tasks", type=int, default=40)
     parser.add_argument("--horizon", type=float, default=200.0, help="seconds of arrivals per load point")
@@ -511,7 +551,7 @@ def main() -> None:
     path = RESULTS / "scheduler.json"
     result: dict = {"machine": machine_facts()}
     if "a" in args.sections:
-        result["decision_time"] = section_a(args.per_family, args.check_every, args.seed)
+        result["decision_time"] = section_a(args.per_family, args.check_every, args.seed, args.timing_passes)
     if "b" in args.sections:
         result["cache"] = section_b(args.cache_instances, args.seed)
     if "c" in args.sections:

@@ -203,6 +203,9 @@ def raw_timings(template: Any, repeats: int = 30) -> dict[str, Any]:
     return {"batch_time_s": times, "one_instance_s": statistics.median(samples)}
 
 
+AUTH: dict[str, str] = {}  # the job's API key as a header, once the predictor is started
+
+
 class Services:
     """The predictor (kept) and the workers (restarted per policy), through the local launcher."""
 
@@ -225,8 +228,11 @@ class Services:
         from easel.db.enums import ServiceKind
         from easel.db.models import InferenceJob
         from easel.db.session import session_scope
+        from easel.predictor_keys import issue_key
         from easel.stack.process import free_port
 
+        with session_scope(self.sessions) as session:  # the predictor answers only its job's API keys
+            AUTH["Authorization"] = f"Bearer {issue_key(session, self.job_id, 'benchmark')[1]}"
         port = free_port()
         self.predictor = self.launcher.start(self._spec("predictor", ServiceKind.PREDICTOR, "predictor",
                                                         "--port", str(port))).id
@@ -330,7 +336,7 @@ async def send_tasks(url: str, body: bytes, n_tasks: int, interval: float, timeo
     import httpx
     import msgpack
 
-    async with httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=64)) as client:
+    async with httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=64), headers=AUTH) as client:
         loop = asyncio.get_running_loop()
         start = loop.time() + 0.05
 
@@ -517,7 +523,7 @@ def stage_totals(url: str) -> dict[str, tuple[float, float]]:
     from prometheus_client.parser import text_string_to_metric_families
 
     totals: dict[str, list[float]] = {}
-    text = httpx.get(f"{url}/metrics", timeout=10).text
+    text = httpx.get(f"{url}/metrics", timeout=10, headers=AUTH).text
     for family in text_string_to_metric_families(text):
         if family.name != "easel_predictor_stage_seconds":
             continue
@@ -536,7 +542,7 @@ def measure_overhead(url: str, x: np.ndarray, compute_s: float, requests: int) -
     before = stage_totals(url)
     body = {"instances": [x[0].tolist()], "deadline_s": 2.0}
     rtts, inside = [], []
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=AUTH) as client:
         for i in range(requests + 10):
             began = time.perf_counter()
             answer = client.post(f"{url}/predict", json=body).json()
@@ -565,7 +571,7 @@ async def closed_loop(url: str, body: bytes, concurrency: int, seconds: float) -
     import msgpack
 
     served = 0
-    async with httpx.AsyncClient(timeout=120) as client:
+    async with httpx.AsyncClient(timeout=120, headers=AUTH) as client:
         end = time.perf_counter() + seconds
 
         async def loop() -> None:

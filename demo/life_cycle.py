@@ -61,6 +61,7 @@ class DemoResult:
     app: str
     version: int
     profile: dict[str, Any]
+    api_key: str | None = None  # the deployed job's API key the demo created
     answers: dict[str, Any] = field(default_factory=dict)  # "generous" / "tight" -> sdk.Prediction
     explanations: dict[str, Any] = field(default_factory=dict)  # method -> sdk.Explanation
     overlays: list[Path] = field(default_factory=list)
@@ -198,16 +199,19 @@ def run_life_cycle(client: Any, plan: DemoPlan, out: Path, app: str = APP) -> De
         deployed = client.wait_inference_job(job.app, job.app_version, timeout_s=300)
     kinds = Counter(s.kind for s in deployed.services if s.status == "RUNNING")
     print(f"  RUNNING at {deployed.predictor_url} ({dict(kinds)}) after {time.perf_counter() - began:.1f}s")
+    key = client.create_api_key(job.app, job.app_version, "demo")
+    result.api_key = key.key
+    print(f"  API key {key.prefix}... ({key.name}): the predictor answers only its job's keys")
 
     _stage(f"6. predict {plan.instances} validation images under two deadlines")
     x, y = x_val[:plan.instances], y_val[:plan.instances]
     generous = client.predict(job.app, job.app_version, x.tolist(), deadline_s=plan.generous_s,
-                              predictor_url=deployed.predictor_url)
+                              predictor_url=deployed.predictor_url, api_key=result.api_key)
     result.answers["generous"] = generous
     report_prediction("generous", generous, y, plan.generous_s)
     for deadline in tight_deadlines(generous):
         answer = client.predict(job.app, job.app_version, x.tolist(), deadline_s=deadline,
-                                predictor_url=deployed.predictor_url)
+                                predictor_url=deployed.predictor_url, api_key=result.api_key)
         result.answers["tight"] = answer
         report_prediction("tight", answer, y, deadline)
         if squeezed(answer):

@@ -43,11 +43,12 @@ class Tally:
 class SteadyLoad:
     """``threads`` clients, each sending ``instances`` per request with ``deadline_s``, back to back (or one
     request per ``pause_s``), until :meth:`stop`. ``url`` is read through a callable, so a relaunched
-    predictor on a new address is followed."""
+    predictor on a new address is followed. ``api_key`` is an API key of the inference job."""
 
     def __init__(self, url: Callable[[], str], batch: Sequence[Any], deadline_s: float, threads: int = 2,
-                 pause_s: float = 0.0, late_margin_s: float = 1.0) -> None:
+                 pause_s: float = 0.0, late_margin_s: float = 1.0, api_key: str | None = None) -> None:
         self.url, self.batch, self.deadline_s = url, list(batch), deadline_s
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.threads, self.pause_s, self.late_margin_s = threads, pause_s, late_margin_s
         self.tally = Tally()
         self._lock = threading.Lock()
@@ -81,7 +82,7 @@ class SteadyLoad:
     def _run(self) -> None:
         body = {"instances": self.batch, "deadline_s": self.deadline_s}
         n = len(self.batch)
-        with httpx.Client(timeout=httpx.Timeout(self.deadline_s + 20, connect=2.0)) as client:
+        with httpx.Client(timeout=httpx.Timeout(self.deadline_s + 20, connect=2.0), headers=self.headers) as client:
             while not self._stop.is_set():
                 began = time.monotonic()
                 try:

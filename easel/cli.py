@@ -46,9 +46,11 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         admin = AdminPart(settings)
         started = admin.start()
         _say(f"admin: {'started' if started else 'already running'} at {admin.url} (API docs at {admin.url}/docs)")
-    print(f"Ready in {time.perf_counter() - began:.1f}s. Export these to point services at it:")
+    print(f"Ready in {time.perf_counter() - began:.1f}s. It listens at:")
     for name, url in report.urls.items():
-        print(f"  export {name}={url}")
+        print(f"  {name}={url}")
+    print(f"  (database passwords, per service role, in {settings.data_dir}/database.json — kept 0600; processes "
+          "using this data dir find them there)")
     if not args.no_admin:
         print(f"Log in with: easel login --email {settings.superadmin_email}")
         print(f"Dashboard: {AdminPart(settings).url}/")

@@ -35,7 +35,7 @@ class LocalStack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         root = settings.stack_dir
-        self.postgres = PostgresPart(root, settings.postgres_port)
+        self.postgres = PostgresPart(root, settings.postgres_port, settings.data_dir)
         self.redis = RedisPart(root, settings.redis_port)
         self.kafka = KafkaPart(root, settings.kafka_port)
 
@@ -70,9 +70,10 @@ class LocalStack:
                 (report.started if started else report.already_running).append(part.name)
                 progress(f"{part.name}: {'started' if started else 'already running'} at {part.url}")
             began = time.perf_counter()
-            upgrade(self.postgres.url)
+            upgrade(self.postgres.url)  # as the schema's owner
+            self.postgres.grant_service_roles()
             report.seconds["migrations"] = time.perf_counter() - began
-            progress("metadata schema: migrated to head")
+            progress("metadata schema: migrated to head; service roles granted")
         report.urls = self.urls()
         return report
 
@@ -98,8 +99,10 @@ class LocalStack:
         return [part.health() for part in self.parts]
 
     def urls(self) -> dict[str, str]:
+        """Where the parts listen (shown to the user: the database URL without its password, which local
+        processes read from the data dir's ``database.json`` when ``EASEL_DATABASE_URL`` is unset)."""
         return {
-            "EASEL_DATABASE_URL": self.postgres.url,
+            "EASEL_DATABASE_URL": self.postgres.url.replace(f":{self.postgres.passwords['admin']}@", ":***@"),
             "EASEL_REDIS_URL": self.redis.url,
             "EASEL_KAFKA_BOOTSTRAP": self.kafka.url,
         }

@@ -50,7 +50,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
 
     data_dir: Path = Field(default=Path("~/.easel"), description="root of the local stack and blob store")
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: the local stack's")
+    database_url: str | None = Field(
+        default=None, description="admin's SQLAlchemy URL (the schema's owner); default: the local stack's")
+    service_database_urls: dict[str, str] = Field(
+        default={}, description="JSON {role: URL} of the services' own database roles (advisor, train, inference, "
+                                "predictor) when EASEL_DATABASE_URL is set; default: the local stack's roles")
     redis_url: str | None = Field(default=None, description="redis:// URL; default: the local stack's")
     kafka_bootstrap: str | None = Field(default=None, description="host:port[,host:port]")
     launcher: LauncherKind = LauncherKind.LOCAL
@@ -149,6 +153,12 @@ class Settings(BaseSettings):
                     "may have queued; requests beyond it get 429 with Retry-After")
     serving_max_inflight_instances: int = Field(
         default=200_000, ge=1, description="memory bound: instances a predictor holds in flight at most (429 beyond)")
+    predictor_key_cache_s: float = Field(
+        default=5.0, ge=0, le=300,
+        description="how long a predictor trusts its verdict on an API key; a revoked key is refused within this")
+    predictor_key_rate_limit: int = Field(
+        default=1000, ge=1, description="requests (predict, explain) one API key may make per rate window (429 beyond)")
+    predictor_key_rate_window_s: int = Field(default=1, ge=1, le=86_400, description="the per-key rate window")
     serving_topic_retention_s: float = Field(
         default=600.0, gt=0, le=7 * 86_400, description="how long the broker keeps a served request message")
 
@@ -204,7 +214,8 @@ class Settings(BaseSettings):
     k8s_settings_configmap: str = Field(default="easel-settings", pattern=DNS_SUBDOMAIN,
                                         description="ConfigMap every service pod takes its EASEL_* settings from")
     k8s_settings_secret: str = Field(default="easel-secrets", pattern=DNS_SUBDOMAIN,
-                                     description="Secret every service pod takes its secret EASEL_* settings from")
+                                     description="admin's Secret of secret EASEL_* settings; a service pod takes "
+                                                 "<this>-<role> (its own database URL, no signing key)")
     k8s_cpu_request: str = Field(default="500m", pattern=QUANTITY)
     k8s_cpu_limit: str = Field(default="2", pattern=QUANTITY)
     k8s_memory_request: str = Field(default="1Gi", pattern=QUANTITY)
@@ -231,6 +242,18 @@ class Settings(BaseSettings):
     def _check_database_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("postgresql", "sqlite")):
             raise ValueError("must be a postgresql:// or sqlite:// SQLAlchemy URL")
+        return value
+
+    @field_validator("service_database_urls")
+    @classmethod
+    def _check_service_database_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        from easel.db.passwords import ROLES
+
+        for role, url in value.items():
+            if role not in ROLES[2:]:
+                raise ValueError(f"{role!r} is not a service role (one of {', '.join(ROLES[2:])})")
+            if not url.startswith("postgresql"):
+                raise ValueError(f"the {role} URL must be a postgresql:// SQLAlchemy URL")
         return value
 
     @field_validator("superadmin_email")
@@ -316,7 +339,22 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"postgresql+psycopg://postgres@127.0.0.1:{self.postgres_port}/easel"
+        """Admin's database URL: ``EASEL_DATABASE_URL``, else the local stack's owner role."""
+        return self.database_url_for("admin")
+
+    def database_url_for(self, role: str) -> str:
+        """The database URL of ``role`` (``admin`` or a service role: advisor, train, inference, predictor).
+
+        With ``EASEL_DATABASE_URL`` set: admin's is it, a service's is its entry in
+        ``EASEL_SERVICE_DATABASE_URLS``, else (a deployment without per-service roles) the same URL. Otherwise
+        the local stack's role, its password read from the data dir's ``database.json``."""
+        from easel.db.passwords import read_passwords
+
+        if self.database_url is not None:
+            return self.database_url if role == "admin" else self.service_database_urls.get(role, self.database_url)
+        password = (read_passwords(self.data_dir) or {}).get(role)
+        user = f"easel_{role}:{password}" if password else f"easel_{role}"
+        return f"postgresql+psycopg://{user}@127.0.0.1:{self.postgres_port}/easel"
 
     @property
     def resolved_redis_url(self) -> str:

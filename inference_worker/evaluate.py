@@ -22,14 +22,15 @@ import time
 from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
 
-from easel.blobstore import make_blob_store
+from easel.blobstore import BlobStore, make_blob_store
 from easel.db.models import Dataset, Model, ModelVersion
 from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.jobs import PROFILE_BATCH_SIZE
-from easel.model.loading import load_template_class
 from easel.model.params import read_metadata
-from easel.settings import get_settings
+from easel.sandbox import close_template, open_template
+from easel.settings import Settings, get_settings
 from inference_worker.model import QueryBatch
 
 log = logging.getLogger("easel.inference_worker.evaluate")
@@ -40,6 +41,16 @@ def measure(version_ids: list[str], dataset_id: str, repeats: int = 20) -> dict[
     blobs = make_blob_store(settings)
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
     loaded: dict[str, tuple[Any, list[float], Any]] = {}  # id -> (template, rates, a mini-batch of zeros)
+    try:
+        return _measure(settings, blobs, sessions, loaded, version_ids, dataset_id, repeats)
+    finally:
+        for template, _rates, _batch in loaded.values():
+            close_template(template)
+
+
+def _measure(settings: Settings, blobs: BlobStore, sessions: sessionmaker[Session],
+             loaded: dict[str, tuple[Any, list[float], Any]],
+             version_ids: list[str], dataset_id: str, repeats: int) -> dict[str, dict[str, list[float]]]:
     with session_scope(sessions) as session:
         dataset = session.get(Dataset, dataset_id)
         if dataset is None:
@@ -50,7 +61,12 @@ def measure(version_ids: list[str], dataset_id: str, repeats: int = 20) -> dict[
             if version is None:
                 raise ValueError(f"no model version {version_id}")
             params = blobs.get_bytes(version.params_key)
-            template = load_template_class(session.get_one(Model, version.model_id), blobs)(**version.knobs)
+            # Uploaded code runs in a sandbox that sees only the dataset (this process holds the database URL),
+            # with the inference workers' thread count (two sandboxes' idle OpenMP threads would spin against
+            # each other's turn).
+            template = open_template(session.get_one(Model, version.model_id), blobs, settings, version.knobs,
+                                     files=[path], threads=settings.serving_threads or None)
+            loaded[version_id] = (template, [], None)
             template.load_parameters(params)
             shape = read_metadata(params).get("input_shape")
             batch = None

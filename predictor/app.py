@@ -19,6 +19,9 @@ The response lists, per instance, its prediction (label and probabilities), stat
 instance: during a rolling update one request may be answered by both versions), and the task's totals (see
 :func:`build_response`).
 ``GET /health`` tells how many workers are ready; ``GET /metrics`` is Prometheus text.
+
+Every route but ``/health`` needs an API key of this inference job (:mod:`predictor.auth`); admission
+control gives each key a fair share of the job's bounds.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ from easel.serving import (
 from easel.settings import Settings
 from predictor import explain as explain_routes
 from predictor.admission import Admission
+from predictor.auth import CURRENT_KEY, KeyRateLimit, KeyVerifier, PredictorAuth, database_lookup
 from predictor.gather import ResultRouter, TaskWaiter
 from predictor.instances import InvalidInstance, to_batch
 
@@ -299,7 +303,7 @@ class Predictor:
             raise Unavailable("no inference worker of this job is alive; the supervisor relaunches them — retry "
                               "shortly", headers={"Retry-After": "2"})
         try:
-            ticket = self.admission.admit(len(batch), workers or self.info.n_workers)
+            ticket = self.admission.admit(len(batch), workers or self.info.n_workers, CURRENT_KEY.get())
         except Exception:
             self.metrics.refused.labels("overloaded").inc()
             raise
@@ -457,6 +461,11 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
     app = FastAPI(title="Easel predictor", description=__doc__, lifespan=lifespan)
     app.state.predictor = predictor
     install_error_handlers(app, "predictor", log)
+    # Every route but /health needs an API key of this job (see predictor.auth).
+    app.add_middleware(
+        PredictorAuth, verifier=KeyVerifier(database_lookup(sessions, info.job_id), settings.predictor_key_cache_s),
+        rate_limit=KeyRateLimit(settings.resolved_redis_url, settings.predictor_key_rate_limit,
+                                settings.predictor_key_rate_window_s))
     explain_routes.install(app, explain_routes.Explanations(
         settings, info.job_id, info.trial_id, info.input_shape, info.classes, list(info.accuracy), sessions))
 
@@ -475,7 +484,7 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
             raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES >> 20} MiB")
         # Full already: refuse before parsing, so a burst costs the predictor (and the answers it owes
         # before their deadlines) as little as possible.
-        predictor.admission.refuse_if_full()
+        predictor.admission.refuse_if_full(CURRENT_KEY.get())
         raw = await request.body()
         binary = request.headers.get("content-type", "").split(";")[0].strip().lower() in MSGPACK_TYPES
         body = await asyncio.to_thread(parse_body, raw, binary) if len(raw) > 256 << 10 else parse_body(raw, binary)

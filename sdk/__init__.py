@@ -24,6 +24,7 @@ from sdk.errors import (
     UnsupportedFormat,
 )
 from sdk.types import (
+    ApiKey,
     Dataset,
     Explanation,
     Health,
@@ -45,7 +46,7 @@ from sdk.types import (
 )
 
 __all__ = [
-    "ApiError", "Client", "Conflict", "ConnectionFailed", "Dataset", "EaselError", "Explanation", "Forbidden", "Health",
+    "ApiError", "ApiKey", "Client", "Conflict", "ConnectionFailed", "Dataset", "EaselError", "Explanation", "Forbidden", "Health",
     "InferenceJob", "InferenceJobUpdate", "Invalid", "Model", "ModelVersion", "NotFound", "Page", "PayloadTooLarge",
     "ProgressReader", "ServerError", "Service", "StageChange", "SubTrainJob", "Token", "TrainBudget", "TrainJob",
     "Trial", "TrialLog", "Unauthorized", "Unavailable", "UnsupportedFormat", "User", "Verdict",

@@ -38,6 +38,7 @@ import httpx
 
 from sdk.errors import Conflict, ConnectionFailed, error_from_response
 from sdk.types import (
+    ApiKey,
     Dataset,
     Explanation,
     Health,
@@ -109,14 +110,17 @@ class Client:
     """A client of one admin server. Thread-safe for concurrent calls (httpx's connection pool).
 
     ``base_url`` is admin's address (``http://host:port``); ``token`` a bearer token from
-    :meth:`login` (or saved from an earlier one). ``timeout`` is seconds per request; uploads use
+    :meth:`login` (or saved from an earlier one). ``api_key`` is the default API key :meth:`predict` sends
+    to a predictor (see :meth:`create_api_key`). ``timeout`` is seconds per request; uploads use
     ``upload_timeout``.
     """
 
-    def __init__(self, base_url: str = DEFAULT_URL, token: str | None = None, *, timeout: float = 30.0,
-                 upload_timeout: float = 600.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, base_url: str = DEFAULT_URL, token: str | None = None, *, api_key: str | None = None,
+                 timeout: float = 30.0, upload_timeout: float = 600.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
+        self.api_key = api_key
         self.upload_timeout = upload_timeout
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
                                   headers={"User-Agent": "easel-sdk/0.1"})
@@ -366,14 +370,33 @@ class Client:
                                    f"(status {job.status})")
             time.sleep(poll_s)
 
+    # -- predictor API keys -----------------------------------------------------------------------------
+    def create_api_key(self, app: str, version: int, name: str = "default") -> ApiKey:
+        """A new API key of the app version's inference job's predictor; ``.key`` is the secret, shown only now.
+
+        Example: ``client.api_key = client.create_api_key("digits", 1, "web-shop").key``
+        """
+        return ApiKey.from_dict(self._json("POST", f"/inference_jobs/{app}/{version}/keys", json={"name": name}))
+
+    def list_api_keys(self, app: str, version: int, *, offset: int = 0, limit: int = 50) -> Page[ApiKey]:
+        """The inference job's API keys (revoked ones too; no secrets)."""
+        params = self._params(offset=offset, limit=limit)
+        return Page.parse(self._json("GET", f"/inference_jobs/{app}/{version}/keys", params=params), ApiKey)
+
+    def revoke_api_key(self, app: str, version: int, key_id: str) -> None:
+        """Revoke a key: its predictor refuses it within the server's ``EASEL_PREDICTOR_KEY_CACHE_S``."""
+        self._send("DELETE", f"/inference_jobs/{app}/{version}/keys/{key_id}")
+
     def predict(self, app: str, version: int, instances: list[Any], deadline_s: float = 1.0, *,
-                predictor_url: str | None = None) -> Prediction:
+                predictor_url: str | None = None, api_key: str | None = None) -> Prediction:
         """Predict ``instances`` with an app version's running inference job, answering each by ``deadline_s``.
 
         Every instance comes back, in order, as ``served`` (label, probabilities, the slice rate used and its
         latency) or ``dropped`` (not done by the deadline). A bad instance raises
         :class:`~sdk.errors.Invalid` whose detail names its index; nothing is queued then.
-        ``predictor_url`` skips looking the job up (e.g. ``job.predictor_url``).
+        ``predictor_url`` skips looking the job up (e.g. ``job.predictor_url``). ``api_key`` (default: the
+        client's ``api_key``) is an API key of the job (:meth:`create_api_key`); without a valid one the
+        predictor answers :class:`~sdk.errors.Unauthorized`.
 
         Example::
 
@@ -381,9 +404,11 @@ class Client:
             print(answer.served, answer.dropped, answer.totals["by_rate"])
         """
         url = predictor_url or self._predictor_url(app, version)
+        key = api_key or self.api_key
         try:
             response = self._http.post(f"{url.rstrip('/')}/predict", json={"instances": instances,
                                                                           "deadline_s": deadline_s},
+                                       headers={"Authorization": f"Bearer {key}"} if key else None,
                                        timeout=deadline_s + max(10.0, self._http.timeout.read or 0.0))
         except httpx.TransportError as error:
             raise ConnectionFailed(f"cannot reach the predictor at {url}: {error}") from error

@@ -213,6 +213,20 @@ InferenceJob._nested = {"services": Service}
 
 
 @dataclass(frozen=True)
+class ApiKey(_Record):
+    """An API key of an inference job's predictor. ``key`` (the secret) is set only on the object
+    :meth:`~sdk.Client.create_api_key` returns: it is never shown again."""
+
+    id: str
+    inference_job_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
 class InstancePrediction(_Record):
     """One instance's answer: ``status`` is ``served`` (with ``prediction``) or ``dropped`` (deadline)."""
 

@@ -28,6 +28,7 @@ TRAIN_JOB_COLUMNS = ("app", "app_version", "task", "status", "created_at", "stop
 TRIAL_COLUMNS = ("no", "id", "model_name", "status", "score", "knobs")
 INFERENCE_COLUMNS = ("app", "app_version", "status", "workers", "predictor_url", "created_at", "stopped_at")
 LOG_COLUMNS = ("time", "level", "message")
+KEY_COLUMNS = ("id", "name", "prefix", "created_at", "revoked_at")
 PREDICTION_COLUMNS = ("index", "status", "label", "slice_rate", "latency_s", "model_version")
 VERSION_COLUMNS = ("number", "stage", "trial_id", "train_dataset_id", "created_at")
 HISTORY_COLUMNS = ("at", "from_stage", "to_stage", "by_user_id", "reason", "verdict_id")
@@ -39,6 +40,7 @@ group("models", "upload, list, show and delete model templates")
 group("jobs", "list, show and stop train jobs (default: list)")
 group("inference", "list, show and stop inference jobs (default: list)")
 group("users", "create, list, show and ban users (admins)")
+group("keys", "create, list and revoke API keys of an inference job's predictor")
 group("versions", "register model versions, list them, show their history, promote through the gate")
 
 
@@ -287,6 +289,31 @@ def inference_stop(client: Client, args: argparse.Namespace) -> Any:
     return client.stop_inference_job(args.app, args.version)
 
 
+@command("keys", "create", help="create an API key of an app version's inference job (the secret is shown once)",
+         args=[*APP_VERSION, arg("--name", default="default", help="a label to tell your keys apart")])
+def keys_create(client: Client, args: argparse.Namespace) -> Any:
+    key = client.create_api_key(args.app, args.version, args.name)
+    if args.json:
+        return key
+    print(f"API key {key.id} ({key.name}) of {args.app} v{args.version}. The secret, shown only now:")
+    print(key.key)
+    print("Use it with `easel predict --key ...` or EASEL_API_KEY, or send `Authorization: Bearer <key>`.")
+    return None
+
+
+@command("keys", "list", help="list an inference job's API keys (no secrets)", columns=KEY_COLUMNS,
+         args=APP_VERSION)
+def keys_list(client: Client, args: argparse.Namespace) -> Any:
+    return list(client.iter_all(client.list_api_keys, args.app, args.version))
+
+
+@command("keys", "revoke", help="revoke an API key (its predictor refuses it within seconds)",
+         args=[*APP_VERSION, arg("key_id")])
+def keys_revoke(client: Client, args: argparse.Namespace) -> None:
+    client.revoke_api_key(args.app, args.version, args.key_id)
+    say(args, f"Revoked API key {args.key_id} of {args.app} v{args.version}.", revoked=args.key_id)
+
+
 @command("predict", help="predict instances from .npy/.npz/.json/image files, or JSON on stdin",
          columns=PREDICTION_COLUMNS, args=[
              *APP_VERSION,
@@ -296,6 +323,7 @@ def inference_stop(client: Client, args: argparse.Namespace) -> Any:
              arg("--size", type=int, nargs=2, metavar=("H", "W"), help="resize images to H x W"),
              arg("--grayscale", action="store_true", help="read images as one channel"),
              arg("--predictor-url", help="skip looking the inference job up"),
+             arg("--key", help="an API key of the inference job (default: EASEL_API_KEY); see `easel keys create`"),
          ])
 def predict(client: Client, args: argparse.Namespace) -> Any:
     from sdk.instances import read_instances
@@ -304,7 +332,9 @@ def predict(client: Client, args: argparse.Namespace) -> Any:
         instances = read_instances(args.files, sys.stdin, size=args.size, grayscale=args.grayscale)
     except ValueError as error:
         raise CliError(str(error)) from None
-    answer = client.predict(args.app, args.version, instances, args.deadline, predictor_url=args.predictor_url)
+    # Without a key the predictor's 401 says how to get one.
+    answer = client.predict(args.app, args.version, instances, args.deadline, predictor_url=args.predictor_url,
+                            api_key=args.key or os.environ.get("EASEL_API_KEY"))
     if args.json:
         return answer
     print(f"{answer.served} served, {answer.dropped} dropped of {len(answer)} instance(s)")

@@ -46,7 +46,7 @@ def explain(app: AppPath, version: VersionPath, body: ExplainIn, db: DbSession, 
         raise Conflict(f"{app} v{version} has no running inference job to explain with", code="not_running")
     url = f"{job.predictor_url.rstrip('/')}/explain"
     try:
-        answer = httpx.post(url, json=body.model_dump(exclude_none=True),
+        answer = httpx.post(url, json=body.model_dump(exclude_none=True), headers=state.predictor_access.headers(job.id),
                             timeout=state.settings.explain_timeout_s + 15.0)
     except httpx.TransportError as error:
         raise Unavailable(f"cannot reach the predictor of {app} v{version}: {error}") from None

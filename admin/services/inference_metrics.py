@@ -118,22 +118,25 @@ def _url(service: Service) -> str | None:
     return f"http://{host}:{service.port}/metrics"
 
 
-async def _scrape(client: httpx.AsyncClient, service: Service) -> Samples | str:
+async def _scrape(client: httpx.AsyncClient, service: Service, headers: dict[str, str] | None) -> Samples | str:
     url = _url(service)
     if url is None:
         return "no metrics port recorded yet"
     try:
-        reply = await client.get(url)
+        reply = await client.get(url, headers=headers)
         reply.raise_for_status()
         return parse_samples(reply.text)
     except (httpx.HTTPError, ValueError) as error:
         return f"{type(error).__name__}: {error}"[:300]
 
 
-async def collect(job_id: str, status: JobStatus, services: Sequence[Service], timeout_s: float) -> InferenceMetricsOut:
-    """Scrape ``services`` (the job's live predictor and workers) and fold them into one view."""
+async def collect(job_id: str, status: JobStatus, services: Sequence[Service], timeout_s: float,
+                  predictor_headers: dict[str, str] | None = None) -> InferenceMetricsOut:
+    """Scrape ``services`` (the job's live predictor, with ``predictor_headers`` — its API key —, and workers)
+    and fold them into one view."""
     async with httpx.AsyncClient(timeout=timeout_s) as client:
-        scraped = await asyncio.gather(*(_scrape(client, s) for s in services))
+        scraped = await asyncio.gather(*(
+            _scrape(client, s, predictor_headers if s.kind == ServiceKind.PREDICTOR else None) for s in services))
     predictor: PredictorMetrics | None = None
     workers: list[WorkerMetrics] = []
     for service, result in zip(services, scraped, strict=True):

@@ -77,7 +77,8 @@ def collect_once(state: AdminState) -> int:
             plans.append((job_id, status, app, InferenceJobBudget.from_stored(budget).WORKERS, services))
     stored = 0
     for job_id, status, app, wanted, services in plans:
-        metrics = asyncio.run(collect(job_id, status, services, state.settings.metrics_scrape_timeout_s))
+        metrics = asyncio.run(collect(job_id, status, services, state.settings.metrics_scrape_timeout_s,
+                                      state.predictor_access.headers(job_id)))  # admin's key of the predictor
         with session_scope(state.sessions) as session:
             session.add(ServingSample(inference_job_id=job_id, app=app, values=sample_values(metrics, wanted)))
             stored += 1

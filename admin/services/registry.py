@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from admin.services.orchestration import PROJECT_ROOT
 from admin.state import AdminState
-from easel.db.enums import Stage
+from easel.db.enums import ServiceKind, Stage
 from easel.db.models import ModelVersion, PromotionVerdict, SubTrainJob, TrainJob, Trial
 from easel.jobs import lifecycle
-from easel.launcher.service_env import settings_env
+from easel.launcher.service_env import inherited_env, settings_env
 from easel.promotion_gate import Measured, judge
 
 log = logging.getLogger("admin.registry")
@@ -66,7 +66,9 @@ def measure(state: AdminState, version_ids: list[str], dataset_id: str) -> dict[
     argv = [sys.executable, "-m", EVALUATE_MODULE, "--dataset-id", dataset_id]
     for version_id in version_ids:
         argv += ["--version-id", version_id]
-    env = {**os.environ, **settings_env(state.settings), "PYTHONPATH": PROJECT_ROOT}
+    # The child runs template code: it gets the inference role's database URL, none of admin's secrets.
+    env = {**inherited_env(os.environ), **settings_env(state.settings, ServiceKind.INFERENCE_WORKER),
+           "PYTHONPATH": PROJECT_ROOT}
     try:
         done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT,
                               timeout=state.settings.promotion_eval_timeout_s, check=False)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Enum,
     Float,
@@ -250,6 +251,24 @@ class InferenceJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None, doc="why it ERRORED (or is DEGRADED)")
+
+
+class PredictorKey(Base):
+    """An API key of one inference job's predictor. Only its SHA-256 is stored (see :mod:`easel.predictor_keys`);
+    the secret is shown once, when created. ``internal`` keys are admin's own (its dashboard proxy and metrics
+    scrape), never listed to users."""
+
+    __tablename__ = "predictor_keys"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    inference_job_id: Mapped[str] = mapped_column(ForeignKey("inference_jobs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16), doc="the key's first characters, to tell keys apart")
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Explanation(Base):

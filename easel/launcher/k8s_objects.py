@@ -8,7 +8,8 @@
 
 Every object carries the recommended ``app.kubernetes.io/*`` labels plus ``easel.io/*`` labels naming the
 app, its version, the job and the service, so ``kubectl get -l`` finds what Easel runs. Pods run the image's
-``easel <verb>`` entry point as a non-root user with settings from the shared ConfigMap and Secret.
+``easel <verb>`` entry point as a non-root user with settings from the shared ConfigMap and their own role's
+Secret (:func:`settings_secret`): a service pod never sees admin's Secret (the signing key, the owner's URL).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from easel.db.enums import ServiceKind
+from easel.db.roles import SERVICE_ROLES
 from easel.launcher.base import ServiceSpec
 from easel.settings import Settings
 
@@ -88,6 +90,13 @@ def gpu_count(spec: ServiceSpec) -> int:
         raise ValueError(f"EASEL_GPU_COUNT of service {spec.name!r} is not an integer") from None
 
 
+def settings_secret(settings: Settings, kind: ServiceKind) -> str:
+    """The Secret a pod takes its secret settings from: admin's ``EASEL_K8S_SETTINGS_SECRET``, a service's
+    ``<that>-<role>`` (e.g. ``easel-secrets-predictor``: its own database URL, S3 keys — no signing key)."""
+    role = SERVICE_ROLES.get(kind)
+    return f"{settings.k8s_settings_secret}-{role}" if role else settings.k8s_settings_secret
+
+
 def pod_spec(settings: Settings, spec: ServiceSpec, env: dict[str, str], *, restart: str,
              port: int | None = None) -> dict[str, Any]:
     verb, args = entry_args(spec)
@@ -103,7 +112,7 @@ def pod_spec(settings: Settings, spec: ServiceSpec, env: dict[str, str], *, rest
         "args": args,
         "env": [{"name": key, "value": value} for key, value in sorted(env.items())],
         "envFrom": [{"configMapRef": {"name": settings.k8s_settings_configmap}},
-                    {"secretRef": {"name": settings.k8s_settings_secret}}],
+                    {"secretRef": {"name": settings_secret(settings, spec.kind)}}],
         "resources": {"requests": {"cpu": settings.k8s_cpu_request, "memory": settings.k8s_memory_request},
                       "limits": limits},
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},

@@ -13,7 +13,7 @@ from easel.db.models import Service
 from easel.db.session import session_scope
 from easel.jobs import lifecycle
 from easel.launcher.base import Launcher, ServiceSpec, ServiceState
-from easel.launcher.service_env import settings_env
+from easel.launcher.service_env import inherited_env, settings_env
 from easel.settings import Settings
 
 
@@ -39,7 +39,9 @@ class LocalLauncher(Launcher):
             service_id = row.id
         log_path = self.settings.log_dir / f"{spec.name}-{service_id[:8]}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **settings_env(self.settings), **spec.env, "EASEL_SERVICE_ID": service_id}
+        # Its own settings and database role only: admin's secrets are not passed on (see service_env).
+        env = {**inherited_env(os.environ), **settings_env(self.settings, spec.kind), **spec.env,
+               "EASEL_SERVICE_ID": service_id}
         try:
             with open(log_path, "ab") as log:
                 child = subprocess.Popen(list(spec.argv), stdout=log, stderr=subprocess.STDOUT,

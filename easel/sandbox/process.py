@@ -81,9 +81,10 @@ class SandboxProcess:
         """Send ``{"op": op, **fields}``; return the reply's decoded result or raise :class:`SandboxError`."""
         if self.closed:
             raise SandboxError("the sandbox is closed", kind="Closed")
+        request = wire.frame({"op": op, **fields})  # a bad argument fails here, leaving the sandbox as it was
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         try:
-            wire.send(self.sock, {"op": op, **fields})
+            self.sock.sendall(request)
             while True:
                 message = self._receive(deadline, op)
                 if "callback" in message:

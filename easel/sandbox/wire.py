@@ -30,9 +30,17 @@ class ProtocolError(ValueError):
     """The other side sent something that is not a frame of this protocol."""
 
 
+def frame(message: dict[str, Any]) -> bytes:
+    """``message`` as one frame; ``ValueError`` for what msgpack cannot carry (an int past 64 bits, an object)."""
+    try:
+        data = msgpack.packb(message, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"cannot send this to a sandbox: {error}") from None
+    return HEADER.pack(len(data)) + data
+
+
 def send(sock: socket.socket, message: dict[str, Any]) -> None:
-    data = msgpack.packb(message, use_bin_type=True)
-    sock.sendall(HEADER.pack(len(data)) + data)
+    sock.sendall(frame(message))
 
 
 def _read_exactly(sock: socket.socket, size: int) -> bytes:

@@ -1,4 +1,5 @@
-"""A worker's arrival rate of mini-batches, as an upper confidence bound (for pricing its time)."""
+"""A worker's arrival rate of mini-batches: an upper confidence bound, and the rate arrivals see (for pricing
+its time)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,13 @@ class ArrivalRate:
     spread of a window's count is measured over those past windows (until there are ``min_history``,
     as if tasks arrived as a Poisson process). Measuring it at the window's own time scale keeps a
     constant rate from being treated as random, and bursts shorter than a window from counting as load.
+
+    Bursts longer than the tasks' deadline are load all the same: a queue can delay work by at most a
+    deadline, so a burst that outlasts it must be served at the burst's own rate, whatever the long-run mean.
+    ``seen`` measures that: the rate each arriving mini-batch saw over the ``horizon`` before it (the other
+    arrivals in that span), averaged over the window. It is the load as work meets it (Palm's view: most
+    work arrives inside bursts), equal to the mean rate for Poisson or periodic arrivals, and up to the
+    burst rate for on-off traffic. ``horizon`` is the longest deadline planned for (``cover``).
     """
 
     def __init__(self, window: float, confidence: float, history: int = 20, min_history: int = 3) -> None:
@@ -37,6 +45,17 @@ class ArrivalRate:
         self._bin_start = 0.0
         self._bin_count = 0
         self._gaps: deque[float] = deque(maxlen=_GAPS)  # the last few gaps between arrivals
+        self.horizon = 0.0  # seconds: the longest deadline planned for (see ``cover``)
+        self._near: deque[tuple[float, int]] = deque()  # arrivals within the horizon of the newest
+        self._near_mb = 0
+        self._seen: deque[tuple[float, int, float]] = deque()  # (time, mini-batches, rate seen) in the window
+        self._seen_mb = 0
+        self._seen_load = 0.0  # sum of mini-batches * rate seen, over _seen
+
+    def cover(self, deadline: float) -> None:
+        """A task is planned with ``deadline`` seconds left: the horizon becomes the longest such deadline."""
+        if deadline > self.horizon:
+            self.horizon = deadline
 
     def add(self, n_mb: int, now: float) -> None:
         n_mb, now = count("n_mb", n_mb), real("now", now)
@@ -54,6 +73,31 @@ class ArrivalRate:
         self._recent_mb += n_mb
         while self._recent[0][0] < now - self.window:
             self._recent_mb -= self._recent.popleft()[1]
+        self._add_seen(n_mb, now)
+
+    def _add_seen(self, n_mb: int, now: float) -> None:
+        near, horizon = self._near, self.horizon
+        while near and near[0][0] <= now - horizon:
+            self._near_mb -= near.popleft()[1]
+        span = min(horizon, now - self._first) if self._first is not None else 0.0
+        rate = self._near_mb / span if span > 0.0 else 0.0
+        near.append((now, n_mb))
+        self._near_mb += n_mb
+        seen = self._seen
+        seen.append((now, n_mb, rate))
+        self._seen_mb += n_mb
+        self._seen_load += n_mb * rate
+        while seen[0][0] < now - self.window:
+            _, n, r = seen.popleft()
+            self._seen_mb -= n
+            self._seen_load -= n * r
+
+    def seen(self) -> float:
+        """Mini-batches per second that arriving mini-batches saw, over the ``horizon`` before each one, as a
+        mean over the last ``window`` seconds (0 before the horizon is known or with no arrivals)."""
+        if not self._seen_mb:
+            return 0.0
+        return max(0.0, self._seen_load / self._seen_mb)
 
     def next_arrival(self) -> float | None:
         """Earliest time the next task is expected: the last arrival plus the shortest recent gap (None

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 
 from scheduler.checks import count, real, time_left
+from scheduler.gc_pause import gc_paused
 from scheduler.plan import Plan, feasible_plan, within_deadline
 from scheduler.policies.arrival_rate import ArrivalRate
 from scheduler.policies.base import BasePolicy, LateRule
@@ -33,11 +34,11 @@ class SchedulerPolicy(BasePolicy):
       the fastest width (under overload, starving it would only trade a sure mini-batch now for one later).
     * ``priced`` (default) — as ``queue``, and time has a price: the solver maximises
       ``sum n_i (p_i - mu t_i)``, with ``mu`` the slope of the profile's accuracy/time hull at the time
-      per mini-batch this worker can afford in the long run (``time_per_mb``). That slope is the
-      Lagrange multiplier of the worker's capacity: in steady state the best average is the hull, and
-      pricing keeps each task from buying accuracy off the hull (a model that only fills one task's odd
-      leftover time), leaving that time to the next task instead. At light load the price is 0 and this
-      is plain accuracy maximisation.
+      per mini-batch this worker can afford in the long run and within bursts that outlast a deadline
+      (``time_per_mb``). That slope is the Lagrange multiplier of the worker's capacity: in steady state
+      the best average is the hull, and pricing keeps each task from buying accuracy off the hull (a model
+      that only fills one task's odd leftover time), leaving that time to the next task instead. At light
+      load the price is 0 and this is plain accuracy maximisation.
 
     Time saved is worth a price only if later work can use it. When nothing waits behind the task and the
     next arrival is predicted after its deadline (``ArrivalRate.next_arrival``: periodic tasks spaced by at
@@ -100,11 +101,15 @@ class SchedulerPolicy(BasePolicy):
     def time_per_mb(self) -> float:
         """Long-run time per mini-batch this worker can afford: ``utilisation / rate``.
 
-        ``rate`` is an upper confidence bound on the arrival rate (``ArrivalRate``). Why the safety: at
+        ``rate`` is the larger of an upper confidence bound on the arrival rate and the rate arriving work
+        sees within a deadline of itself (``ArrivalRate.upper``, ``ArrivalRate.seen``). Why the safety: at
         a utilisation of 1 the queue drifts to the deadline and then drops whole tasks, and a rate
-        estimate that happens to come out low would price time too cheaply.
+        estimate that happens to come out low would price time too cheaply. Why the second: a burst longer
+        than the deadline cannot be spread over the quiet time around it, so under on-off traffic the
+        long-run mean prices time far below what it is worth while work is actually arriving — a worker
+        would buy wide models at the start of every burst and drop the fastest width's worth of work later.
         """
-        rate = self.rate.upper()
+        rate = max(self.rate.upper(), self.rate.seen())
         return self.utilisation / rate if rate > 0.0 else float("inf")
 
     def alone(self, deadline: float, backlog: Sequence[tuple[int, float]], now: float | None) -> bool:
@@ -136,12 +141,14 @@ class SchedulerPolicy(BasePolicy):
                 return priced
         return self.profile
 
+    @gc_paused
     def decide(
         self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = (), now: float | None = None
     ) -> Plan:
         n_mb, deadline = count("n_mb", n_mb), time_left(deadline)
         if now is not None:
             now = real("now", now)
+        self.rate.cover(deadline)
         if self.mode != "myopic" and self.alone(deadline, backlog, now):
             budget, target = deadline, self.profile  # the per-task optimum: no later work to leave time to
         else:

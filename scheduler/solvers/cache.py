@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from scheduler.checks import count, positive, real, seconds
+from scheduler.gc_pause import gc_paused
 from scheduler.plan import Plan, feasible_plan, within_deadline
 from scheduler.profile import Profile
 from scheduler.solvers.solve import DEFAULT_TIME_BUDGET, check_request, solve
@@ -130,6 +131,7 @@ class PlanCache:
             self._plans.popitem(last=False)
         return entry
 
+    @gc_paused
     def plan(self, profile: Profile, n_mb: int, deadline: float) -> Plan:
         n_mb, deadline = check_request(n_mb, deadline)
         q = self.quantum

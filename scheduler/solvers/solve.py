@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scheduler.checks import positive, request
+from scheduler.gc_pause import gc_paused
 from scheduler.plan import Plan
 from scheduler.profile import Profile
 from scheduler.solvers.bnb import solve_bnb
@@ -31,6 +32,7 @@ def decision_budget(deadline: float, cap: float | None = DEFAULT_TIME_BUDGET) ->
     return min(cap, TIME_FRACTION * deadline)
 
 
+@gc_paused
 def solve(
     profile: Profile,
     n_mb: int,
@@ -52,7 +54,8 @@ def solve(
     profiles finish exactly in a few dozen bounds; what stops early are degenerate profiles (accuracy
     proportional to time), whose LP bound is nearly tight, so the gap is small. ``fallback`` finishes a
     search that stopped early: ``"none"`` (the incumbent and its gap), ``"dp"`` (the knapsack DP, bounded
-    time) or ``"milp"`` (HiGHS: exact to its tolerance, unbounded time — offline use only).
+    time) or ``"milp"`` (HiGHS: exact to its tolerance, unbounded time — offline use only). The cyclic
+    garbage collector is paused for the call (``scheduler.gc_pause``): a collection waits until after it.
     """
     if not isinstance(profile, Profile):
         raise ValueError(f"profile must be a scheduler.Profile, got {type(profile).__name__}")

@@ -52,6 +52,9 @@ ROUTES: dict[str, tuple[set[str], Call]] = {
     "GET /inference_jobs": (DEVELOPERS, lambda c, f: c.list_inference_jobs()),
     "GET /inference_jobs/{app}/{v}": (DEVELOPERS, lambda c, f: c.get_inference_job("app", 1)),
     "POST /inference_jobs/{app}/{v}/stop": (DEVELOPERS, lambda c, f: c.stop_inference_job("app", 1)),
+    "POST /inference_jobs/{app}/{v}/keys": (DEVELOPERS, lambda c, f: c.create_api_key("app", 1)),
+    "GET /inference_jobs/{app}/{v}/keys": (DEVELOPERS, lambda c, f: c.list_api_keys("app", 1)),
+    "DELETE /inference_jobs/{app}/{v}/keys/{id}": (DEVELOPERS, lambda c, f: c.revoke_api_key("app", 1, NOBODY_ID)),
     "POST /inference_jobs/{app}/{v}/explain": (DEVELOPERS, lambda c, f: c.explain("app", 1, [[0.0]])),
     "GET /explanations/{id}": (DEVELOPERS, lambda c, f: c.get_explanation(NOBODY_ID)),
     "GET /explanations/{id}/overlay.png": (DEVELOPERS,
@@ -93,7 +96,7 @@ def test_every_route_is_in_the_matrix(admin_server) -> None:
 def _generic(route: str) -> str:
     import re
 
-    return re.sub(r"\{(user_id|dataset_id|model_id|trial_id|explanation_id|x)\}", "{x}", route)
+    return re.sub(r"\{(user_id|dataset_id|model_id|trial_id|explanation_id|key_id|x)\}", "{x}", route)
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -19,7 +19,9 @@ def test_admin_part_starts_detached_and_stops(admin_settings: Settings, tmp_path
     monkeypatch.setenv("EASEL_SUPERADMIN_EMAIL", SUPERADMIN_EMAIL)
     monkeypatch.setenv("EASEL_SUPERADMIN_PASSWORD", SUPERADMIN_PASSWORD)
     monkeypatch.setenv("EASEL_PASSWORD_HASH_ROUNDS", "4")
-    settings = admin_settings.model_copy(update={"admin_port": free_port(), "data_dir": tmp_path})
+    # Its own data dir, the session's database (whose passwords live in the session's data dir).
+    settings = admin_settings.model_copy(update={"admin_port": free_port(), "data_dir": tmp_path,
+                                                 "database_url": admin_settings.resolved_database_url})
     part = AdminPart(settings)
     assert part.health().running is False
     try:

@@ -238,3 +238,19 @@ def test_bad_cluster_settings_are_refused_naming_the_variable(monkeypatch: pytes
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=variable):
         get_settings()
+
+
+def test_service_pods_take_only_their_roles_secret_and_it_holds_no_signing_key() -> None:
+    settings = Settings()
+    roles = {ServiceKind.ADVISOR: "advisor", ServiceKind.TRAIN_WORKER: "train", ServiceKind.PREDICTOR: "predictor",
+             ServiceKind.INFERENCE_WORKER: "inference", ServiceKind.EXPLAINER: "inference"}
+    for spec in _specs():
+        pod = objects.pod_spec(settings, spec, {}, restart="Never")
+        sources = pod["containers"][0]["envFrom"]
+        assert {"secretRef": {"name": f"easel-secrets-{roles[spec.kind]}"}} in sources, spec.kind
+        assert {"secretRef": {"name": "easel-secrets"}} not in sources, "admin's Secret is admin's alone"
+    dev = {d["metadata"]["name"]: d for d in render(K8S / "overlays/dev") if d["kind"] == "Secret"}
+    for role in set(roles.values()):
+        data = dev[f"easel-secrets-{role}"]["stringData"]
+        assert f"easel_{role}:" in data["EASEL_DATABASE_URL"]
+        assert "EASEL_SECRET_KEY" not in data and "EASEL_SUPERADMIN_PASSWORD" not in data

@@ -184,7 +184,8 @@ def test_train_and_serve_across_hosts(lab: NetnsLab, tmp_path: Path) -> None:
 
         with np.load(val_path) as data:
             x, y = data["x"][:40], data["y"][:40]
-        answer = client.predict(job.app, job.app_version, x.tolist(), deadline_s=30.0)
+        key = client.create_api_key(job.app, job.app_version, "multi-host").key
+        answer = client.predict(job.app, job.app_version, x.tolist(), deadline_s=30.0, api_key=key)
         assert answer.served + answer.dropped == len(x) and answer.served == len(x), answer.totals
         correct = sum(p.label == str(label) for p, label in zip(answer.predictions, y, strict=True))
         assert correct / len(x) > 0.5, "the model trained on the train host answers on the serve host"

@@ -21,3 +21,9 @@ class DemoRun:
     out: Path
     x: np.ndarray  # validation images (N, 1, 8, 8)
     y: np.ndarray
+
+
+def auth(run: DemoRun) -> dict[str, str]:
+    """Headers that carry the API key the demo created for its inference job (for calls to the predictor)."""
+    assert run.result.api_key, "the demo created an API key"
+    return {"Authorization": f"Bearer {run.result.api_key}"}

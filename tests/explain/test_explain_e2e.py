@@ -14,7 +14,7 @@ import time
 import httpx
 import numpy as np
 import pytest
-from explain_helpers import ROOT, DemoRun
+from explain_helpers import ROOT, DemoRun, auth
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -99,16 +99,16 @@ def test_lime_through_the_predictors_rest_route(demo_run: DemoRun) -> None:
     url = job_of(demo_run).predictor_url
     answer = httpx.post(f"{url}/explain", json={"instance": demo_run.x[5].tolist(), "method": "lime",
                                                 "slice_rate": 0.5, "options": {"num_samples": 150, "seed": 1}},
-                        timeout=300)
+                        timeout=300, headers=auth(demo_run))
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["status"] == "COMPLETED" and body["slice_rate"] == 0.5 and body["method"] == "lime"
     check_heatmap(body["heatmap"])
     ranked = [s["weight"] for s in body["details"]["superpixels"]]
     assert ranked == sorted(ranked, reverse=True)
-    again = httpx.get(f"{url}/explanations/{body['id']}", timeout=30).json()
+    again = httpx.get(f"{url}/explanations/{body['id']}", timeout=30, headers=auth(demo_run)).json()
     assert again["heatmap"] == body["heatmap"] and again["probabilities"] == body["probabilities"]
-    missing = httpx.get(f"{url}/explanations/no-such-id", timeout=30)
+    missing = httpx.get(f"{url}/explanations/no-such-id", timeout=30, headers=auth(demo_run))
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
 
 
@@ -198,8 +198,10 @@ def test_the_cli_explains_a_row_of_a_file_and_writes_the_overlay(demo_run: DemoR
     assert code == 1 and "holds 4 instance(s)" in capsys.readouterr().err
 
 
-def effective_accuracy(url: str, x: np.ndarray, y: np.ndarray, deadline_s: float) -> tuple[float, int]:
-    answer = httpx.post(f"{url}/predict", json={"instances": x.tolist(), "deadline_s": deadline_s}, timeout=60).json()
+def effective_accuracy(url: str, x: np.ndarray, y: np.ndarray, deadline_s: float,
+                       headers: dict[str, str]) -> tuple[float, int]:
+    answer = httpx.post(f"{url}/predict", json={"instances": x.tolist(), "deadline_s": deadline_s}, timeout=60,
+                        headers=headers).json()
     predictions = answer["predictions"]
     correct = sum(1 for p, label in zip(predictions, y, strict=True)
                   if p["status"] == "served" and p["prediction"]["label"] == str(int(label)))
@@ -211,8 +213,9 @@ def test_a_flood_of_explanations_leaves_deadline_traffic_alone(demo_run: DemoRun
     job = job_of(demo_run)
     url, x, y = job.predictor_url, demo_run.x, demo_run.y
     rounds, deadline_s = 5, 1.0
-    effective_accuracy(url, x, y, deadline_s)  # warm-up
-    quiet = [effective_accuracy(url, x, y, deadline_s) for _ in range(rounds)]
+    headers = auth(demo_run)
+    effective_accuracy(url, x, y, deadline_s, headers)  # warm-up
+    quiet = [effective_accuracy(url, x, y, deadline_s, headers) for _ in range(rounds)]
 
     stop = threading.Event()
     asked: list[int] = []
@@ -221,7 +224,7 @@ def test_a_flood_of_explanations_leaves_deadline_traffic_alone(demo_run: DemoRun
         while not stop.is_set():
             response = httpx.post(f"{url}/explain", json={"instance": x[len(asked) % len(x)].tolist(),
                                                           "method": "lime", "options": {"num_samples": 2000}},
-                                  timeout=300)
+                                  timeout=300, headers=headers)
             asked.append(response.status_code)
 
     flooders = [threading.Thread(target=flood, daemon=True) for _ in range(4)]
@@ -230,7 +233,7 @@ def test_a_flood_of_explanations_leaves_deadline_traffic_alone(demo_run: DemoRun
     time.sleep(1.0)  # let the first explanations reach the explainer
     with session_scope(sessions) as session:
         flood_began = session.scalar(select(func.now()))
-    loud = [effective_accuracy(url, x, y, deadline_s) for _ in range(rounds)]
+    loud = [effective_accuracy(url, x, y, deadline_s, headers) for _ in range(rounds)]
     with session_scope(sessions) as session:
         flood_ended = session.scalar(select(func.now()))
     stop.set()

@@ -100,3 +100,31 @@ def test_cli_status_reports_each_part(private_stack: LocalStack, capsys: pytest.
         assert name in out
     assert "healthy" in out
     assert cli_main(["down"]) == 0
+
+
+def test_a_trust_cluster_of_an_older_version_is_converted_to_passwords(private_settings: Settings) -> None:
+    import os
+    import pwd
+
+    import psycopg
+
+    postgres = LocalStack(private_settings).postgres
+    postgres.root.mkdir(parents=True)
+    if postgres.run_as is not None:  # as root the cluster belongs to the system user, as `_start` arranges
+        from easel.stack.postgres_server import _allow_traversal, postgres_bin_dir
+
+        _allow_traversal(postgres_bin_dir())
+        _allow_traversal(postgres.root)
+        user = pwd.getpwnam(postgres.run_as)
+        os.chown(postgres.root, user.pw_uid, user.pw_gid)
+    postgres._run("initdb", "-D", str(postgres.pgdata), "--auth=trust", "--encoding=UTF8", "--no-locale",
+                  "-U", "postgres")  # what `easel up` did before issue #13
+    try:
+        postgres.start()
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(f"host=127.0.0.1 port={postgres.port} user=postgres dbname=easel connect_timeout=3")
+        with psycopg.connect(postgres.superuser_conninfo("postgres")) as connection:
+            owner = connection.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'easel'")
+            assert owner.fetchone() == ("easel_admin",)
+    finally:
+        postgres.stop()

@@ -12,7 +12,7 @@ from easel.local_stack import LocalStack
 
 TABLES = {
     "users", "datasets", "models", "train_jobs", "sub_train_jobs", "trials", "trial_logs",
-    "inference_jobs", "services", "explanations", "model_versions", "model_stage_changes", "promotion_verdicts",
+    "inference_jobs", "services", "explanations", "predictor_keys", "model_versions", "model_stage_changes", "promotion_verdicts",
     "inference_job_updates", "feedback", "serving_samples",
 }
 
@@ -28,11 +28,10 @@ def _tables(url: str) -> set[str]:
 @pytest.fixture
 def scratch_postgres_url(local_stack: LocalStack) -> str:
     """A throw-away database on the session's PostgreSQL, so downgrades don't touch the shared one."""
-    conninfo = f"host=127.0.0.1 port={local_stack.postgres.port} user=postgres dbname=postgres"
-    with psycopg.connect(conninfo, autocommit=True) as connection:
+    with psycopg.connect(local_stack.postgres.superuser_conninfo("postgres"), autocommit=True) as connection:
         connection.execute("DROP DATABASE IF EXISTS easel_migrations")
-        connection.execute("CREATE DATABASE easel_migrations")
-    return f"postgresql+psycopg://postgres@127.0.0.1:{local_stack.postgres.port}/easel_migrations"
+        connection.execute("CREATE DATABASE easel_migrations OWNER easel_admin")
+    return local_stack.postgres.url.rsplit("/", 1)[0] + "/easel_migrations"
 
 
 def test_upgrade_and_downgrade_on_postgres(scratch_postgres_url: str) -> None:

@@ -16,7 +16,9 @@ from scheduler import (
     Policy,
     SchedulerPolicy,
     baseline_policies,
+    on_off_arrivals,
     paper_xray_profile,
+    poisson_arrivals,
     solve,
     within_deadline,
 )
@@ -199,3 +201,37 @@ def test_a_task_alone_until_its_deadline_gets_its_whole_time_unpriced() -> None:
     assert policy.decide(16, 0.5).method == "scheduler:priced"
     # Decided late enough that the next arrival (at 50.0) comes before this deadline: priced again.
     assert policy.decide(16, 0.5, (), now + 0.1).method == "scheduler:priced"
+
+
+def test_the_rate_arrivals_see_is_the_burst_rate_under_on_off_traffic_and_the_mean_otherwise() -> None:
+    rng = np.random.default_rng(1)
+    steady, bursty = ArrivalRate(window=30.0, confidence=3.0), ArrivalRate(window=30.0, confidence=3.0)
+    for rate in (steady, bursty):
+        rate.cover(0.5)  # tasks due 0.5 s after they arrive
+    for t in poisson_arrivals(25.0, 3000, rng):
+        steady.add(4, float(t))
+    for t in on_off_arrivals(25.0, 3000, rng, on=1.0, off=3.0):  # 100 tasks/s for 1 s in every 4 s
+        bursty.add(4, float(t))
+    assert steady.seen() == pytest.approx(100.0, rel=0.1)  # Poisson: the mean rate
+    assert steady.seen() < steady.upper()  # so the confidence bound still prices it, as before
+    # A mini-batch arriving in a burst sees ~400 per second within its deadline (~300 averaged over where it
+    # falls in the burst), four times what the 30-second mean says.
+    assert bursty.seen() > 2.5 * 100.0 and bursty.upper() < 1.5 * 100.0
+    assert ArrivalRate(window=30.0, confidence=3.0).seen() == 0.0
+
+
+def test_a_burst_longer_than_the_deadline_prices_time_at_the_fastest_width_from_its_first_task() -> None:
+    # On-off traffic whose bursts overload the worker at the fastest width: every width but the fastest
+    # costs the burst more mini-batches than it gains, and the long-run mean (a quarter of the burst rate)
+    # would say otherwise. The first task of a new burst, after 3 s of silence, is already priced right.
+    policy = SchedulerPolicy(XRAY)
+    rng = np.random.default_rng(2)
+    arrivals = on_off_arrivals(3.0, 300, rng, on=1.0, off=3.0)  # 8 mini-batches: 96/s in bursts, 24/s mean
+    for t in arrivals:
+        policy.on_arrival(8, float(t))
+        policy.decide(8, 0.5, (), float(t))  # tasks due 0.5 s later
+    assert policy.rate.upper() * 0.01568 < 0.75, "on average the fastest width has time to spare"
+    assert policy.rate.seen() * 0.01568 > 1.0, "but not within a burst"
+    start = float(arrivals[-1]) + 3.5
+    policy.on_arrival(8, start)
+    assert policy.decide(8, 0.5, [(8, 0.5)], start).counts == (0, 0, 0, 8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from scheduler import (
     Plan,
     Profile,
+    SchedulerPolicy,
     build_plan,
     effective_accuracy,
     milp_optimum,
@@ -20,6 +22,7 @@ from scheduler import (
     solve_fast,
     within_deadline,
 )
+from scheduler.gc_pause import gc_paused
 
 EXACT = (solve_fast, solve_bnb)
 
@@ -197,3 +200,25 @@ def test_unknown_method_and_wrong_profile_type() -> None:
     for bad in (0.0, float("nan"), "0.001"):
         with pytest.raises(ValueError, match="time_budget"):
             solve(paper_xray_profile(), 3, 1.0, time_budget=bad)  # type: ignore[arg-type]
+
+
+def test_a_decision_defers_garbage_collection_and_leaves_the_collector_as_it_found_it() -> None:
+    seen: list[bool] = []
+    profile = paper_xray_profile()
+
+    @gc_paused
+    def probe() -> None:
+        seen.append(gc.isenabled())
+        solve(profile, 40, 1.3)  # nested: stays paused, and does not re-enable on its way out
+        seen.append(gc.isenabled())
+
+    assert gc.isenabled()
+    probe()
+    assert seen == [False, False] and gc.isenabled()
+    gc.disable()  # an application that paused the collector itself keeps it paused
+    try:
+        solve(profile, 40, 1.3)
+        SchedulerPolicy(profile).decide(40, 1.3)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -74,3 +74,10 @@ def test_truncation_keeps_what_failed_and_where() -> None:
     text = "RuntimeError: start" + "x" * 10_000 + "line 3, in <module>"
     cut = truncate(text, 200)
     assert len(cut) == 200 and cut.startswith("RuntimeError: start") and cut.endswith("line 3, in <module>")
+
+
+def test_what_msgpack_cannot_carry_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="cannot send this to a sandbox"):
+        wire.frame({"queries": [10 ** 400]})
+    with pytest.raises(ValueError, match="cannot send this to a sandbox"):
+        wire.frame({"queries": [object()]})

@@ -130,6 +130,8 @@ def test_a_template_error_is_the_templates_own_and_a_call_past_its_timeout_kills
             spy.predict(["raise"])
         assert caught.value.kind == "RuntimeError" and caught.value.detail == "the spy failed on purpose"
         assert "Traceback" in str(caught.value) and "/tmp/template.py" in str(caught.value)
+        with pytest.raises(ValueError, match="cannot send"):
+            spy.predict([10 ** 400])  # refused before it is sent
         assert _ask(spy, "uid")[0].startswith("ok")  # an error in a call leaves the sandbox serving
         with pytest.raises(SandboxError) as caught:
             _ask(spy, "sleep:60")

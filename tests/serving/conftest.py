@@ -130,5 +130,6 @@ def deployed(trained: Trained, sessions: sessionmaker[Session]) -> Deployed:
         client.stop_inference_job(app, version)
     client.create_inference_job(app, version, workers=2)
     job = client.wait_inference_job(app, version, timeout_s=120)
-    trained.current = Deployed(client, app, version, job, trained.x, trained.y)
+    client.api_key = client.create_api_key(app, version, "serving-tests").key
+    trained.current = Deployed(client, app, version, job, trained.x, trained.y, client.api_key or "")
     return trained.current

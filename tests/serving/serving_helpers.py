@@ -20,6 +20,12 @@ class Deployed:
     job: InferenceJob
     x: np.ndarray  # validation images, (N, 1, 8, 8)
     y: np.ndarray
+    key: str = ""  # an API key of the job (the client sends it too)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers that carry the job's API key, for calls straight to the predictor."""
+        return {"Authorization": f"Bearer {self.key}"}
 
 
 def wait_until(check: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.5) -> Any:

@@ -100,7 +100,8 @@ def wait_full_strength(sessions: sessionmaker[Session], settings: Settings, depl
 
 def load(deployed: Deployed) -> SteadyLoad:
     batch = np.asarray(deployed.x[:N]).tolist()
-    return SteadyLoad(lambda: deployed.job.predictor_url, batch, LOAD["deadline_s"], threads=LOAD["threads"])
+    return SteadyLoad(lambda: deployed.job.predictor_url, batch, LOAD["deadline_s"], threads=LOAD["threads"],
+                      api_key=deployed.key)
 
 
 def assert_every_accepted_instance_answered_once(tally: Tally) -> None:
@@ -186,7 +187,7 @@ def test_without_workers_health_and_predict_say_unavailable(deployed: Deployed, 
     try:
         wait_for(lambda: httpx.get(f"{url}/health", timeout=5).status_code == 503, 60, "health to say unavailable")
         answer = httpx.post(f"{url}/predict", json={"instances": np.asarray(deployed.x[:2]).tolist(),
-                                                     "deadline_s": 1.0}, timeout=10)
+                                                     "deadline_s": 1.0}, timeout=10, headers=deployed.auth)
         assert answer.status_code == 503 and answer.json()["error"] == "unavailable", answer.text
         assert "retry-after" in answer.headers
         assert json.loads(httpx.get(f"{url}/health", timeout=5).text)["workers_ready"] == 0
@@ -226,7 +227,7 @@ def test_overload_is_refused_at_once_and_what_is_accepted_is_answered_in_time(de
     before = health(url)
     assert before is not None
     big = np.concatenate([deployed.x] * 6)[:2000].tolist()
-    with SteadyLoad(lambda: url, big, 1.0, threads=8) as burst:
+    with SteadyLoad(lambda: url, big, 1.0, threads=8, api_key=deployed.key) as burst:
         wait_for(lambda: burst.snapshot().refused >= 5 and burst.snapshot().accepted >= 5, 120, "refusals")
     overloaded = burst.tally
     assert overloaded.codes.get("429", 0) >= 5, overloaded

@@ -69,12 +69,14 @@ def test_rolling_update_loses_nothing_and_a_broken_version_leaves_the_old_one_se
     client.create_inference_job(app, version, workers=2, model_version=1)
     job = client.wait_inference_job(app, version, timeout_s=180)
     assert job.model_version == 1
-    deployed = Deployed(client, app, version, job, trained.x, trained.y)
+    key = client.create_api_key(app, version, "rolling-update").key or ""  # the job's keys outlive its updates
+    deployed = Deployed(client, app, version, job, trained.x, trained.y, key)
     old = {s.id for s in workers(sessions, job.id)}
     assert len(old) == 2
 
     batch = np.asarray(trained.x[:N]).tolist()
-    with SteadyLoad(lambda: job.predictor_url, batch, deadline_s=2.0, threads=2, pause_s=0.05) as steady:
+    with SteadyLoad(lambda: job.predictor_url, batch, deadline_s=2.0, threads=2, pause_s=0.05,
+                    api_key=key) as steady:
         wait_for(lambda: steady.snapshot().versions.get("1", 0) >= 4 * N, 120, "version 1 serving")
         update = wait_update(deployed, client.update_inference_job(app, version, 2))
         assert (update.status, update.error) == ("COMPLETED", None)
@@ -103,7 +105,7 @@ def test_rolling_update_loses_nothing_and_a_broken_version_leaves_the_old_one_se
     broken = [s for s in rows if s.id not in old and s not in live]
     assert len(broken) == 2 and all(s.status != ServiceStatus.RUNNING for s in broken), broken
     assert client.get_inference_job(app, version).model_version == 2
-    answer = client.predict(app, version, batch, deadline_s=2.0)
+    answer = client.predict(app, version, batch, deadline_s=2.0, api_key=key)
     assert {p.model_version for p in answer if p.served} == {2}
 
     # Feedback on that answer: measured effective accuracy is its served-and-correct share, counted here.

@@ -115,7 +115,8 @@ def test_msgpack_bodies_get_the_same_answer(deployed: Deployed) -> None:
 
     body = msgpack.packb({"instances": instances(deployed, 5), "deadline_s": 20.0})
     response = httpx.post(f"{deployed.job.predictor_url}/predict", content=body, timeout=30,
-                          headers={"content-type": "application/msgpack", "accept": "application/msgpack"})
+                          headers={"content-type": "application/msgpack", "accept": "application/msgpack",
+                                   **deployed.auth})
     assert response.status_code == 200 and response.headers["content-type"] == "application/msgpack"
     answer = Prediction.from_dict(msgpack.unpackb(response.content))
     check_complete(answer, 5)
@@ -128,6 +129,7 @@ def test_cli_predicts_from_array_files_images_and_stdin(deployed: Deployed, tmp_
     from sdk.cli import main, save_credentials
 
     monkeypatch.setenv("EASEL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("EASEL_API_KEY", deployed.key)
     save_credentials({"url": deployed.client.base_url, "token": deployed.client.token})
     app, version = deployed.app, str(deployed.version)
     np.save(tmp_path / "q.npy", np.asarray(instances(deployed, 6), dtype=np.float32))
@@ -183,7 +185,7 @@ def test_bad_instances_get_a_4xx_naming_the_index_and_queue_nothing(deployed: De
         with pytest.raises(Invalid, match="deadline_s"):
             client.predict(deployed.app, deployed.version, good, deadline_s=0)
         raw = httpx.post(f"{deployed.job.predictor_url}/predict", content=b"{not json", timeout=10,
-                         headers={"content-type": "application/json"})
+                         headers={"content-type": "application/json", **deployed.auth})
         assert raw.status_code == 422 and set(raw.json()) == {"error", "detail"}
         assert consumer.end_offsets(partitions) == before, "nothing was queued for a rejected request"
     finally:

@@ -243,6 +243,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/inference_jobs/{app}/{version}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The API keys of the app version's inference job (revoked ones too) */
+        get: operations["list_predictor_keys_inference_jobs__app___version__keys_get"];
+        put?: never;
+        /** Create an API key of the app version's inference job's predictor (the secret is shown once) */
+        post: operations["create_predictor_key_inference_jobs__app___version__keys_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/inference_jobs/{app}/{version}/keys/{key_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an API key (the predictor refuses it within EASEL_PREDICTOR_KEY_CACHE_S) */
+        delete: operations["revoke_predictor_key_inference_jobs__app___version__keys__key_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/inference_jobs/{app}/{version}/metrics": {
         parameters: {
             query?: never;
@@ -1016,6 +1051,17 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** Page[PredictorKeyOut] */
+        Page_PredictorKeyOut_: {
+            /** Items */
+            items: components["schemas"]["PredictorKeyOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
         /** Page[TrainJobOut] */
         Page_TrainJobOut_: {
             /** Items */
@@ -1104,6 +1150,65 @@ export interface components {
             workers_ready: number;
         } & {
             [key: string]: unknown;
+        };
+        /** PredictorKeyCreated */
+        PredictorKeyCreated: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: string;
+            /** Inference Job Id */
+            inference_job_id: string;
+            /**
+             * Key
+             * @description the secret: send it as `Authorization: Bearer <key>` to the predictor. Shown only now; it is stored hashed and cannot be read back
+             */
+            key: string;
+            /** Name */
+            name: string;
+            /**
+             * Prefix
+             * @description the key's first characters
+             */
+            prefix: string;
+            /** Revoked At */
+            revoked_at: string | null;
+        };
+        /** PredictorKeyIn */
+        PredictorKeyIn: {
+            /**
+             * Name
+             * @description a label to tell your keys apart, e.g. the client's name
+             * @default default
+             */
+            name?: string;
+        };
+        /**
+         * PredictorKeyOut
+         * @description An API key of an inference job's predictor (its secret is never shown again after creation).
+         */
+        PredictorKeyOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: string;
+            /** Inference Job Id */
+            inference_job_id: string;
+            /** Name */
+            name: string;
+            /**
+             * Prefix
+             * @description the key's first characters
+             */
+            prefix: string;
+            /** Revoked At */
+            revoked_at: string | null;
         };
         /** PredictorMetrics */
         PredictorMetrics: {
@@ -2996,6 +3101,215 @@ export interface operations {
             };
             /** @description The request body (or an uploaded file) is larger than this route's limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request is not valid (the detail names each problem) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_predictor_keys_inference_jobs__app___version__keys_get: {
+        parameters: {
+            query?: {
+                /** @description items per page (at most 200) */
+                limit?: number;
+                /** @description items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description the app's name */
+                app: string;
+                /** @description the app version (from 1) */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_PredictorKeyOut_"];
+                };
+            };
+            /** @description No, invalid or expired bearer token; or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object (or not yours to see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request is not valid (the detail names each problem) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_predictor_key_inference_jobs__app___version__keys_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the app's name */
+                app: string;
+                /** @description the app version (from 1) */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PredictorKeyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictorKeyCreated"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No, invalid or expired bearer token; or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object (or not yours to see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body (or an uploaded file) is larger than this route's limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request is not valid (the detail names each problem) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revoke_predictor_key_inference_jobs__app___version__keys__key_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the app's name */
+                app: string;
+                key_id: string;
+                /** @description the app version (from 1) */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No, invalid or expired bearer token; or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object (or not yours to see) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

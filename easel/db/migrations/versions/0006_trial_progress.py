@@ -1,7 +1,7 @@
 """trials record their progress unit by unit (units done, shard, worker)
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0003
 Create Date: 2026-11-30
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0005"
+down_revision: str | Sequence[str] | None = "0004"  # after 0005 → 0004 (merge order)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
