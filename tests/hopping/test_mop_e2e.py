@@ -11,8 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
-from conftest import make_sub_job
 from hopping_data import digits
+from hopping_jobs import make_sub_job
 from sqlalchemy import select
 from unit_template import Counter
 

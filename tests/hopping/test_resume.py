@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import add_trial, make_sub_job, trial_row
 from hopping_data import digits
+from hopping_jobs import add_trial, make_sub_job, trial_row
 from sqlalchemy import select
 from unit_template import Counter
 
