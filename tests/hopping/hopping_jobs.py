@@ -63,3 +63,24 @@ def add_trial(sessions: sessionmaker[Session], sub_id: str, no: int, knobs: dict
 def trial_row(sessions: sessionmaker[Session], trial_id: str) -> Trial:
     with session_scope(sessions) as session:
         return session.get_one(Trial, trial_id)
+
+
+def drop_job(sessions: sessionmaker[Session], sub_id: str) -> None:
+    """Delete a sub-job made by :func:`make_sub_job` with every row it made (a built-in-sourced ``models`` row
+    would otherwise outlive the suites' database resets, which keep built-ins)."""
+    from sqlalchemy import delete, select
+
+    from easel.db.models import TrialLog
+
+    with session_scope(sessions) as session:
+        sub = session.get_one(SubTrainJob, sub_id)
+        job = session.get_one(TrainJob, sub.train_job_id)
+        model = session.get_one(Model, sub.model_id)
+        trial_ids = list(session.scalars(select(Trial.id).where(Trial.sub_train_job_id == sub_id)))
+        session.execute(delete(TrialLog).where(TrialLog.trial_id.in_(trial_ids)))
+        session.execute(delete(Trial).where(Trial.sub_train_job_id == sub_id))
+        session.execute(delete(SubTrainJob).where(SubTrainJob.id == sub_id))
+        session.execute(delete(TrainJob).where(TrainJob.id == job.id))
+        session.execute(delete(Model).where(Model.id == model.id))
+        session.execute(delete(Dataset).where(Dataset.id.in_([job.train_dataset_id, job.val_dataset_id])))
+        session.execute(delete(User).where(User.id == job.owner_id))

@@ -61,7 +61,7 @@ def test_trials_hop_over_shards_and_a_killed_worker_loses_at_most_its_unit(setti
     launcher.start(_spec(ServiceKind.ADVISOR, sub_id))
     victim = launcher.start(_spec(ServiceKind.TRAIN_WORKER, sub_id))
     launcher.start(_spec(ServiceKind.TRAIN_WORKER, sub_id))
-    wait_for(lambda: any((t.progress or {}).get("units_done", 0) >= 2 for t in _trials(sessions, sub_id)), 120,
+    wait_for(lambda: any((t.progress or {}).get("units_done", 0) >= 2 for t in _trials(sessions, sub_id)), 300,
              "a trial two units in")
     os.kill(victim.pid, signal.SIGKILL)
     launcher.start(_spec(ServiceKind.TRAIN_WORKER, sub_id))  # the supervisor's relaunch, by hand

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from hopping_data import digits
-from hopping_jobs import add_trial, make_sub_job, trial_row
+from hopping_jobs import add_trial, drop_job, make_sub_job, trial_row
 from sqlalchemy import select
 from unit_template import Counter
 
@@ -121,9 +121,10 @@ def test_a_builtin_sliced_template_trains_unit_by_unit(settings, sessions) -> No
     trial_id = add_trial(sessions, sub_id, 1, knobs)
     try:
         status = runner.run(Proposal(trial_id, 1, knobs))
+        trial = trial_row(sessions, trial_id)
     finally:
         channel.reset()
-    trial = trial_row(sessions, trial_id)
+        drop_job(sessions, sub_id)
     assert status == TrialStatus.COMPLETED, trial.error
     assert trial.progress["units_done"] == trial.progress["units_total"] == 4
     assert trial.score > 0.5, "four epochs on digits learn well above chance (0.1)"
