@@ -36,7 +36,8 @@ def test_create_versions_and_services(developer: Client, datasets: tuple[str, st
     budget = TrainBudget(model_trial_count=7, time_hours=0.25, gpu_count=0, workers=3)
     job = developer.create_train_job("digits", "image_classification", *datasets, [mlp, vgg, mlp], budget=budget)
     assert (job.app, job.app_version, job.task, job.status) == ("digits", 1, TASK, "STARTED")
-    assert job.budget == {"MODEL_TRIAL_COUNT": 7, "TIME_HOURS": 0.25, "GPU_COUNT": 0, "WORKERS": 3, "EARLY_STOP": True}
+    assert job.budget == {"MODEL_TRIAL_COUNT": 7, "TIME_HOURS": 0.25, "GPU_COUNT": 0, "WORKERS": 3, "EARLY_STOP": True,
+                          "PRUNER": "median", "MOP": False}
     assert [s.model_name for s in job.sub_train_jobs] == ["SlicedMLP", "SlicedVGG"]  # duplicates dropped
     for sub in job.sub_train_jobs:
         kinds = sorted(s.kind for s in sub.services)

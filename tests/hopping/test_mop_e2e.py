@@ -1,6 +1,7 @@
-"""MOP mode end to end with real processes (advisor + 2 train workers over the session's PostgreSQL and Redis):
-the training set is cut into 2 shards, each worker reads only its own, every trial visits both shards once per
-epoch one unit at a time, and a killed worker costs at most the unit it was running."""
+"""MOP mode end to end with real processes (advisor + 2 train workers over the session's PostgreSQL and Redis;
+the uploaded template runs in the sandbox): the training set is cut into 2 shards, each worker reads only its
+own, every trial visits both shards once per epoch one unit at a time, and a worker killed (then replaced, as
+the supervisor would) costs at most the unit it was running."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
-from conftest import make_sub_job
 from hopping_data import digits
+from hopping_jobs import make_sub_job
 from sqlalchemy import select
 from unit_template import Counter
 
@@ -26,7 +27,7 @@ from easel.tuning import TuningChannel
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tuning"))
 from test_tuning_e2e import wait_for  # noqa: E402 - the tuning tests' poll-with-timeout
 
-BUDGET = {"MOP": True, "WORKERS": 2, "MODEL_TRIAL_COUNT": 3, "EARLY_STOP": False}
+BUDGET = {"MOP": True, "WORKERS": 2, "MODEL_TRIAL_COUNT": 2, "EARLY_STOP": False}
 
 
 def _spec(kind: ServiceKind, sub_id: str) -> ServiceSpec:
@@ -49,22 +50,29 @@ def _done(sessions, sub_id: str) -> bool:  # noqa: ANN001
 def _files_read(sessions, trial_id: str) -> dict[int, str]:  # noqa: ANN001
     """Unit number → the data file the template was given (the Counter template logs it)."""
     with session_scope(sessions) as session:
-        messages = session.scalars(select(TrialLog.message).where(TrialLog.trial_id == trial_id))
+        messages = session.scalars(select(TrialLog.message).where(TrialLog.trial_id == trial_id)
+                                   .order_by(TrialLog.id))  # a unit run again: its last run is the one kept
         return {int(m.group(1)): m.group(2) for m in (re.fullmatch(r"unit (\d+) read (\S+)", x) for x in messages) if m}
 
 
-def test_trials_hop_over_shards_and_each_worker_reads_only_its_shard(settings, sessions, launcher) -> None:  # noqa: ANN001
+def test_trials_hop_over_shards_and_a_killed_worker_loses_at_most_its_unit(settings, sessions, launcher) -> None:  # noqa: ANN001
     sub_id = make_sub_job(settings, sessions, template=Counter, dataset=to_npz_bytes(digits(limit=200)),
                           budget=BUDGET)
     launcher.start(_spec(ServiceKind.ADVISOR, sub_id))
-    for _ in range(2):
-        launcher.start(_spec(ServiceKind.TRAIN_WORKER, sub_id))
-    wait_for(lambda: _done(sessions, sub_id), 180, "the MOP sub-job to complete")
+    victim = launcher.start(_spec(ServiceKind.TRAIN_WORKER, sub_id))
+    launcher.start(_spec(ServiceKind.TRAIN_WORKER, sub_id))
+    wait_for(lambda: any((t.progress or {}).get("units_done", 0) >= 2 for t in _trials(sessions, sub_id)), 300,
+             "a trial two units in")
+    os.kill(victim.pid, signal.SIGKILL)
+    launcher.start(_spec(ServiceKind.TRAIN_WORKER, sub_id))  # the supervisor's relaunch, by hand
+    wait_for(lambda: _done(sessions, sub_id), 240, "the MOP sub-job to complete after the kill")
+    trials = _trials(sessions, sub_id)
+    assert [t.status for t in trials] == [TrialStatus.COMPLETED] * 2, [t.error for t in trials]
     channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id)
     assert channel.shard_sizes() == [100, 100]
     started = [e for _id, e in channel.read_events("0", block_s=0.1, count=10_000) if e["type"] == "unit_started"]
-    trials = _trials(sessions, sub_id)
-    assert [t.status for t in trials] == [TrialStatus.COMPLETED] * 3
+    extra = len(started) - sum(t.progress["units_total"] for t in trials)
+    assert 0 <= extra <= 1, f"{extra} units trained twice: one kill loses at most the unit it interrupted"
     worker_shards: dict[str, set[int]] = {}
     for trial in trials:
         path = trial.progress["path"]
@@ -74,26 +82,6 @@ def test_trials_hop_over_shards_and_each_worker_reads_only_its_shard(settings, s
         for event in started:
             if event["trial"] == trial.id:
                 worker_shards.setdefault(event["worker"], set()).add(path[event["unit"] - 1])
-        assert trial.score > 0
-    assert sorted(map(sorted, worker_shards.values())) == [[0], [1]], "each worker trained on its own shard only"
-    channel.reset()
-
-
-def test_a_killed_mop_worker_loses_at_most_its_unit(settings, sessions, launcher) -> None:  # noqa: ANN001
-    sub_id = make_sub_job(settings, sessions, template=Counter, dataset=to_npz_bytes(digits(limit=200)),
-                          budget=BUDGET)
-    launcher.start(_spec(ServiceKind.ADVISOR, sub_id))
-    victim = launcher.start(_spec(ServiceKind.TRAIN_WORKER, sub_id))
-    launcher.start(_spec(ServiceKind.TRAIN_WORKER, sub_id))
-    wait_for(lambda: any((t.progress or {}).get("units_done", 0) >= 2 for t in _trials(sessions, sub_id)), 120,
-             "a trial two units in")
-    os.kill(victim.pid, signal.SIGKILL)
-    launcher.start(_spec(ServiceKind.TRAIN_WORKER, sub_id))  # the supervisor's relaunch, by hand
-    wait_for(lambda: _done(sessions, sub_id), 240, "the MOP sub-job to complete after the kill")
-    trials = _trials(sessions, sub_id)
-    assert [t.status for t in trials] == [TrialStatus.COMPLETED] * 3, [t.error for t in trials]
-    channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id)
-    started = [e for _id, e in channel.read_events("0", block_s=0.1, count=10_000) if e["type"] == "unit_started"]
-    extra = len(started) - sum(t.progress["units_total"] for t in trials)
-    assert 0 <= extra <= 1, f"{extra} units trained twice: one kill loses at most the unit it interrupted"
+    assert all(len(shards) == 1 for shards in worker_shards.values()), f"one shard per worker: {worker_shards}"
+    assert len(worker_shards) >= 2, "units hopped between workers"
     channel.reset()

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import add_trial, make_sub_job, trial_row
 from hopping_data import digits
+from hopping_jobs import add_trial, drop_job, make_sub_job, trial_row
 from sqlalchemy import select
 from unit_template import Counter
 
@@ -35,11 +35,23 @@ def rig(settings, sessions) -> Iterator[tuple[str, TrialRunner, TuningChannel]]:
     channel.reset()
 
 
+class WorkerKilled(BaseException):
+    """Not an Exception: like a SIGKILL, nothing in the runner handles it."""
+
+
 def _die_during_unit_3(runner: TrialRunner, trial_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOPPING_DIE_AT", "3")
-    with pytest.raises(BaseException, match="killed during unit 3"):
+    """The worker dies once unit 3 has trained but before its checkpoint is written: unit 3 is lost."""
+    save = runner.checkpoints.save
+
+    def save_or_die(trial: str, units: int, state: bytes) -> int:
+        if units == 3:
+            raise WorkerKilled("killed during unit 3")
+        return save(trial, units, state)
+
+    monkeypatch.setattr(runner.checkpoints, "save", save_or_die)
+    with pytest.raises(WorkerKilled, match="killed during unit 3"):
         runner.run(Proposal(trial_id, 1, KNOBS, attempt=1))
-    monkeypatch.delenv("HOPPING_DIE_AT")
+    monkeypatch.undo()
 
 
 def _reissue(sessions, trial_id: str) -> int:  # noqa: ANN001
@@ -105,14 +117,15 @@ def test_a_builtin_sliced_template_trains_unit_by_unit(settings, sessions) -> No
     sub_id = make_sub_job(settings, sessions, template=SlicedCNNTemplate, dataset=data, builtin=True)
     channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id, lease_s=30)
     runner = TrialRunner(sessions, channel, LocalBlobStore(settings.blob_dir), "worker-a", None)
-    knobs = {"width": 16, "depth": 2, "image_size": 32, "lr": 0.05, "batch_size": 32, "weight_decay": 1e-4, "max_epochs": 4,
-             "groups": 8, "seed": 0, "early_stop": False, "quick_train": False}
+    knobs = {"width": 16, "depth": 2, "image_size": 32, "lr": 0.05, "batch_size": 32, "weight_decay": 1e-4,
+             "max_epochs": 4, "groups": 8, "seed": 0, "early_stop": False, "quick_train": False}
     trial_id = add_trial(sessions, sub_id, 1, knobs)
     try:
         status = runner.run(Proposal(trial_id, 1, knobs))
+        trial = trial_row(sessions, trial_id)
     finally:
         channel.reset()
-    trial = trial_row(sessions, trial_id)
+        drop_job(sessions, sub_id)
     assert status == TrialStatus.COMPLETED, trial.error
     assert trial.progress["units_done"] == trial.progress["units_total"] == 4
     assert trial.score > 0.5, "four epochs on digits learn well above chance (0.1)"

@@ -63,7 +63,7 @@ def _sequential(paths: list[Path], epochs: int) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], tuple[int, ...]]:
-    data = digits(limit=600)
+    data = digits(limit=300)
     paths = write_shards(tmp_path_factory.mktemp("shards"), data, 2)
     return paths, tuple(len(rows) for rows in shard_order(len(data.y), 2, seed=0))
 
