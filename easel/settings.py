@@ -192,6 +192,9 @@ class Settings(BaseSettings):
         default=3600, ge=1, le=7 * 86400, description="how long a predictor keeps a request's answers for feedback")
     metrics_interval_s: float = Field(
         default=15.0, gt=0, le=3600, description="how often admin collects each inference job's serving metrics")
+    metrics_token: str | None = Field(
+        default=None, min_length=16, description="bearer token Prometheus sends to admin's /metrics (admins' own "
+                                                 "tokens are accepted too); unset: admins' tokens only")
 
     # Explanations (LIME, Grad-CAM): their own processes and queue, never the deadline path.
     explainers: int = Field(default=1, ge=0, le=64, description="explainer processes per inference job (0: none)")

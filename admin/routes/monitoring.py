@@ -3,20 +3,22 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import select
 
-from admin.deps import DbSession, Developer, State, is_admin
+from admin.deps import DbSession, Developer, State, get_current_user, is_admin
 from admin.routes.common import only_query
 from admin.routes.inference_jobs import _owned_inference_job
 from admin.routes.train_jobs import AppPath, VersionPath
 from admin.schemas import FeedbackIn, FeedbackOut, ServingSampleOut
 from admin.services import monitoring
-from easel.api_errors import Conflict, Invalid, NotFound, Unavailable
+from easel.api_errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
 from easel.db.models import Feedback, InferenceJob, ServingSample
 from easel.redis_client import make_redis
 from easel.serving import answers_key, decode_answers
@@ -69,7 +71,25 @@ def app_series(app: AppPath, db: DbSession, user: Developer,
     return [ServingSampleOut.model_validate(r) for r in reversed(rows)]
 
 
-@router.get("/metrics", summary="Prometheus text: per-app serving series (easel_app_*)", include_in_schema=False)
+_scrape_bearer = HTTPBearer(auto_error=False)
+
+
+def metrics_reader(db: DbSession, state: State,
+                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_scrape_bearer)]) -> None:
+    """Who may read every tenant's series: Prometheus with ``EASEL_METRICS_TOKEN``, or an admin's own token
+    (app names and job ids are other tenants' business)."""
+    scrape_token = state.settings.metrics_token
+    if (credentials is not None and scrape_token
+            and hmac.compare_digest(credentials.credentials.encode(), scrape_token.encode())):
+        return
+    if credentials is None:
+        raise Unauthorized("/metrics needs a bearer token: EASEL_METRICS_TOKEN (Prometheus) or an admin's token")
+    if not is_admin(get_current_user(db, state, credentials)):
+        raise Forbidden("/metrics shows every tenant's series: admins only")
+
+
+@router.get("/metrics", summary="Prometheus text: per-app serving series (easel_app_*)", include_in_schema=False,
+            dependencies=[Depends(metrics_reader)])
 def metrics(request: Request) -> Response:
     return Response(monitoring.prometheus_text(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -16,7 +16,7 @@ from easel.settings import Settings
 
 #: admin's secrets: never in a service's environment
 ADMIN_ONLY_ENV = frozenset({"EASEL_SECRET_KEY", "EASEL_SUPERADMIN_PASSWORD", "EASEL_DATABASE_URL",
-                            "EASEL_SERVICE_DATABASE_URLS"})
+                            "EASEL_SERVICE_DATABASE_URLS", "EASEL_METRICS_TOKEN"})
 
 
 def settings_env(settings: Settings, kind: ServiceKind = ServiceKind.ADMIN) -> dict[str, str]:

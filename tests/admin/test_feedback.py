@@ -49,10 +49,10 @@ def serving_job(root: Client, files: Path, seed_trials, admin_settings: Settings
     return job.id
 
 
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape(url: str, token: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     import httpx
 
-    text = httpx.get(f"{url}/metrics", timeout=10).text
+    text = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10).text
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
 
@@ -65,7 +65,7 @@ def test_feedback_measures_effective_accuracy_as_computed_by_hand(root: Client, 
     second = root.send_feedback("fb", 1, TASK_B, ["0", 5, None])
     assert (second["labelled"], second["served"], second["correct"]) == (2, 1, 1)
     assert second["measured_effective_accuracy"] == pytest.approx(4 / 7) and second["measured_instances"] == 7
-    metrics = scrape(url)
+    metrics = scrape(url, root.token or "")
     assert metrics[("easel_app_measured_effective_accuracy", (("app", "fb"),))] == pytest.approx(4 / 7)
     assert metrics[("easel_app_feedback_instances_total", (("app", "fb"),))] == 7
 
@@ -94,7 +94,19 @@ def test_the_collector_samples_live_jobs_into_the_app_series(root: Client, servi
     assert sample["inference_job_id"] == serving_job
     # the fake launcher runs no process: nothing answers its scrape, which is what a dead job looks like
     assert (values["predictor_up"], values["workers_up"], values["workers_wanted"]) == (False, 0, 1)
-    metrics = scrape(url)
+    metrics = scrape(url, root.token or "")
     key = (("app", "fb"), ("inference_job", serving_job))
     assert metrics[("easel_app_workers_up", key)] == 0 and metrics[("easel_app_workers_wanted", key)] == 1
     assert metrics[("easel_app_predictor_up", key)] == 0
+
+
+def test_admins_metrics_show_every_tenant_so_only_admins_read_them(url: str, root: Client, make_user) -> None:
+    import httpx
+
+    developer, _ = make_user("MODEL_DEVELOPER")
+    anonymous = httpx.get(f"{url}/metrics", timeout=10)
+    assert anonymous.status_code == 401 and anonymous.json()["error"] == "unauthorized", anonymous.text
+    tenant = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {developer.token}"}, timeout=10)
+    assert tenant.status_code == 403, tenant.text
+    admin = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {root.token}"}, timeout=10)
+    assert admin.status_code == 200 and "text/plain" in admin.headers["content-type"], admin.text

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -69,15 +70,20 @@ def test_the_schema_check_catches_bad_rules() -> None:
     assert check_rule_schema({"rules": []}) == ["the file must be a mapping with one key, groups: a list"]
 
 
-def test_prometheus_scrapes_admin_and_loads_the_rules() -> None:
+def test_prometheus_scrapes_admin_and_loads_the_rules(tmp_path: Path) -> None:
     config = yaml.safe_load(PROMETHEUS.read_text())
     assert config["rule_files"] == [RULES.name]
     [job] = config["scrape_configs"]
     assert job["metrics_path"] == "/metrics" and job["static_configs"][0]["targets"]
+    assert job["authorization"]["type"] == "Bearer" and job["authorization"]["credentials_file"]
     promtool = shutil.which("promtool")
     if promtool is not None:
-        done = subprocess.run([promtool, "check", "config", str(PROMETHEUS)], capture_output=True, text=True,
-                              timeout=60, cwd=PROMETHEUS.parent)
+        # promtool checks that the token file exists: check a copy of the folder with one written beside it
+        shutil.copy(PROMETHEUS, tmp_path / PROMETHEUS.name)
+        shutil.copy(RULES, tmp_path / RULES.name)
+        (tmp_path / job["authorization"]["credentials_file"]).write_text("a-scrape-token-of-the-operator\n")
+        done = subprocess.run([promtool, "check", "config", PROMETHEUS.name], capture_output=True, text=True,
+                              timeout=60, cwd=tmp_path)
         assert done.returncode == 0, done.stdout + done.stderr
 
 

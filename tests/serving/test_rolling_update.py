@@ -116,16 +116,16 @@ def test_rolling_update_loses_nothing_and_a_broken_version_leaves_the_old_one_se
     assert scored["measured_effective_accuracy"] == correct / N
 
     # Monitoring: every metric the alert rules and the dashboard query is exported by the running stack.
-    exported = wait_for(lambda: scraped_names(serving_admin.url, job.id), 60, "admin's serving sample of the job")
+    exported = wait_for(lambda: scraped_names(serving_admin.url, job.id, client.token or ""), 60, "admin's serving sample of the job")
     wanted = set().union(*(metric_names(e) for e in rule_exprs().values()),
                          *(metric_names(e) for exprs in panel_exprs().values() for e in exprs))
     assert wanted and wanted <= exported, sorted(wanted - exported)
     client.stop_inference_job(app, version)
 
 
-def scraped_names(admin_url: str, job_id: str) -> set[str] | None:
+def scraped_names(admin_url: str, job_id: str, admin_token: str) -> set[str] | None:
     """The sample names on admin's /metrics once it has a serving sample of the job (None before)."""
-    text = httpx.get(f"{admin_url}/metrics", timeout=10).text
+    text = httpx.get(f"{admin_url}/metrics", headers={"Authorization": f"Bearer {admin_token}"}, timeout=10).text
     samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
     if not any(s.labels.get("inference_job") == job_id for s in samples):
         return None
