@@ -374,7 +374,7 @@ def section_b(count: int, seed: int) -> dict:
 def serving_profiles() -> dict[str, tuple[Profile, list[int]]]:
     """The serving benchmark's measured profiles (raw and in-situ batch times) and its task sizes."""
     data = json.loads((RESULTS / "serving.json").read_text())
-    model, sweep = data["model"], data["a_sweep"]
+    model, sweep = data["model"], data["b_sweep"]  # the serving benchmark's sweep of loads
     rates = tuple(float(r) for r in model["rates"])
     accs = tuple(float(a) for a in model["accuracy"])
     out = {}
