@@ -6,7 +6,8 @@ its own role with the grants below (table by table, so a new table is nobody's u
 ============  ================================================================================================
 role          may
 ============  ================================================================================================
-advisor       read ``train_jobs``, ``sub_train_jobs``, ``models`` (the knob space); insert, read and update
+advisor       read ``train_jobs``, ``sub_train_jobs``, ``models`` (the knob space), ``datasets`` (MOP mode
+              shards the training set); insert, read and update
               ``trials`` (proposals, re-issues, ends); update ``train_jobs``/``sub_train_jobs`` status;
               read and update ``services`` (its clean exit)
 train         read ``train_jobs``, ``sub_train_jobs``, ``models``, ``datasets``; read and update ``trials``
@@ -44,7 +45,8 @@ SERVICE_ROLES: dict[ServiceKind, str] = {
 
 R, RU, RI, RIU = "SELECT", "SELECT, UPDATE", "SELECT, INSERT", "SELECT, INSERT, UPDATE"
 GRANTS: dict[str, dict[str, str]] = {
-    "advisor": {"train_jobs": RU, "sub_train_jobs": RU, "models": R, "trials": RIU, "services": RU},
+    "advisor": {"train_jobs": RU, "sub_train_jobs": RU, "models": R, "datasets": R, "trials": RIU,
+                "services": RU},
     "train": {"train_jobs": R, "sub_train_jobs": R, "models": R, "datasets": R, "trials": RU, "trial_logs": RI,
               "services": RU},
     "inference": {"inference_jobs": R, "train_jobs": R, "sub_train_jobs": R, "trials": R, "models": R,
