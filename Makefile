@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean webui chromium bubblewrap
+.PHONY: install demo test lint bench clean webui chromium bubblewrap promtool
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) with $(PYTHON) and installing Easel (first run: a few minutes, PyTorch is large)"
@@ -46,10 +46,19 @@ bubblewrap:
 	  $(SUDO) apt-get install -y -q --no-install-recommends bubblewrap \
 	  || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends bubblewrap; }; }
 
+# The monitoring tests check deploy/monitoring with `promtool` (Debian's prometheus package) when it can be
+# installed; where it cannot, they fall back to the rule-file schema and say so.
+promtool:
+	@command -v promtool >/dev/null || { echo ">> installing Debian's prometheus for promtool (alert rules check)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y -q --no-install-recommends prometheus \
+	  || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends prometheus; } \
+	  || echo ">> promtool could not be installed: the monitoring tests use the rule-file schema instead"; }
+
 demo: install webui
 	$(BIN)/python -m demo
 
-test: install webui chromium
+test: install webui chromium promtool
 	$(BIN)/ruff check .
 	cd webui && npm run typecheck --silent && npm test --silent
 	EASEL_REQUIRE_WEBUI=1 $(BIN)/python -m pytest
