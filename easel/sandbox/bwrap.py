@@ -90,6 +90,10 @@ class _Args:
     def add(self, *args: str) -> None:
         self.argv += args
 
+    def made(self, directory: str) -> None:
+        """``directory`` exists already (a tmpfs): mounts below it need no ``--dir`` for it."""
+        self._dirs.add(directory)
+
     def mount(self, option: str, source: str, dest: str) -> None:
         self.parents(dest)
         self.argv += [option, source, dest]
@@ -111,6 +115,11 @@ def bwrap_argv(spec: SandboxSpec, child: Sequence[str], *, privileged: bool,
     else:
         args.add("--unshare-all", "--unshare-user", "--disable-userns", "--uid", str(spec.uid),
                  "--gid", str(spec.uid))
+    scratch = str(spec.limits.scratch_mb << 20)
+    # The scratch tmpfs comes first: a later bind under /tmp (a virtualenv or checkout living in /tmp) then
+    # lands on top of it instead of being hidden by it.
+    args.add("--perms", "1777", "--size", scratch, "--tmpfs", SCRATCH_DIR)
+    args.made(SCRATCH_DIR)
     args.mount("--ro-bind", "/usr", "/usr")
     for link in LIBRARY_LINKS:
         if os.path.islink(link):
@@ -135,8 +144,6 @@ def bwrap_argv(spec: SandboxSpec, child: Sequence[str], *, privileged: bool,
     args.add("--proc", "/proc", "--dev", "/dev")
     for device in spec.devices:
         args.add("--dev-bind", device, device)
-    scratch = str(spec.limits.scratch_mb << 20)
-    args.add("--perms", "1777", "--size", scratch, "--tmpfs", SCRATCH_DIR)
     args.add("--perms", "1777", "--size", scratch, "--tmpfs", "/dev/shm")  # torch DataLoader workers need it
     threads = str(max(1, spec.threads))
     env = {"PATH": "/usr/bin:/bin", "HOME": SCRATCH_DIR, "TMPDIR": SCRATCH_DIR, "LANG": "C.UTF-8",

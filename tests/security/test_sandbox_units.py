@@ -81,3 +81,17 @@ def test_what_msgpack_cannot_carry_is_a_value_error() -> None:
         wire.frame({"queries": [10 ** 400]})
     with pytest.raises(ValueError, match="cannot send this to a sandbox"):
         wire.frame({"queries": [object()]})
+
+
+def test_a_python_under_tmp_is_bound_on_top_of_the_scratch_tmpfs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkout or virtualenv in /tmp (a fresh clone there) must stay visible: the scratch tmpfs at /tmp is
+    mounted before the binds, never over them."""
+    from easel.sandbox import bwrap
+
+    monkeypatch.setattr(bwrap, "python_roots", lambda: ["/tmp/a-clone/.venv", "/usr"])
+    argv = bwrap_argv(SandboxSpec(limits=SandboxLimits(), files={}), ["python"], privileged=True)
+    tmpfs = argv.index("--tmpfs", 0)
+    assert argv[tmpfs + 1] == "/tmp"
+    bind = next(i for i, a in enumerate(argv) if a == "--ro-bind" and argv[i + 2] == "/tmp/a-clone/.venv")
+    assert tmpfs < bind
+    assert ["--dir", "/tmp"] not in [argv[i:i + 2] for i in range(len(argv) - 1)]  # the tmpfs keeps mode 1777
