@@ -146,16 +146,9 @@ def predictor_url(host: str, port: int) -> str:
 def _launch(state: AdminState, specs: list[ServiceSpec], mark_errored: Callable[[Session], object]) -> None:
     """Start every spec through the launcher; if one fails, stop those already started, record the job
     ``ERRORED`` with ``mark_errored`` and re-raise."""
-    started = []
     try:
-        for spec in specs:
-            started.append(state.launcher.start(spec).id)
+        start_services(state, specs)
     except Exception:
-        for service_id in started:
-            try:
-                state.launcher.stop(service_id)
-            except Exception:  # noqa: BLE001 - best effort while unwinding
-                log.exception("could not stop service %s while unwinding a failed launch", service_id)
         with session_scope(state.sessions) as session:
             mark_errored(session)
         raise
