@@ -33,6 +33,7 @@ def rig(settings, sessions) -> Iterator[tuple[str, TrialRunner, TuningChannel]]:
     channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id, lease_s=30)
     yield sub_id, TrialRunner(sessions, channel, LocalBlobStore(settings.blob_dir), "worker-a", None), channel
     channel.reset()
+    drop_job(sessions, sub_id)  # a built-in-sourced models row would outlive the database resets (they keep built-ins)
 
 
 class WorkerKilled(BaseException):
