@@ -31,7 +31,11 @@ export function UsersPage() {
   return (
     <>
       <h1>Users</h1>
-      <CreateUser roles={roles} onCreated={refresh} />
+      <CreateUser roles={roles} onCreated={() => {
+        // users are listed oldest first: show the page the new one lands on, not a page it is missing from
+        if (list.data) setOffset(Math.floor(list.data.total / LIMIT) * LIMIT);
+        return refresh();
+      }} />
       <Section title="All users">
         <ErrorBox error={list.error ?? change.error ?? disable.error} />
         {list.isPending ? <Loading /> : null}
