@@ -199,7 +199,8 @@ def test_metrics_endpoint_aggregates_predictor_and_workers(url: str, developer: 
                        headers={"Authorization": f"Bearer {developer.token}"}, timeout=30)
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert body["job_id"] == deployed.id and body["status"] == "RUNNING"
+    # the supervisor may grade these hand-made services (no live worker in Redis) DEGRADED at any moment
+    assert body["job_id"] == deployed.id and body["status"] in ("RUNNING", "DEGRADED")
     p = body["predictor"]
     assert p["up"] and p["requests"] == {"200": 4.0} and p["instances"] == {"served": 30.0, "dropped": 2.0}
     assert p["latency_count"] == 4 and 0.005 < p["latency_p50_s"] <= 0.02 and 0.2 < p["latency_p99_s"] <= 0.5

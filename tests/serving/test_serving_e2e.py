@@ -245,6 +245,9 @@ def test_stop_drains_and_stops_every_service(deployed: Deployed, serving_setting
     finally:
         admin.close()
     client = deployed.client
+    # An earlier test may have killed a worker: stop once its replacement is up (RUNNING = every worker live),
+    # so this test measures drain and stop, not a stop racing the supervisor's relaunch (a known gap).
+    client.wait_inference_job(deployed.app, deployed.version, timeout_s=180)
     stopped = client.stop_inference_job(deployed.app, deployed.version)
     assert stopped.status == "STOPPED"
     assert all(s.status in ("STOPPED", "ERRORED") for s in stopped.services)
