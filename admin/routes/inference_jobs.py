@@ -156,7 +156,10 @@ def stop_inference_job(
 ) -> InferenceJobOut:
     train_job, job = _owned_inference_job(db, app, version, user)
     if job.status in LIVE:
-        orchestration.stop_inference_job(state, db, job)
+        # STOPPED first, committed: the supervisor relaunches only services of live jobs, so a predictor that
+        # exits while it drains is not brought back behind the stop
         lifecycle.mark_inference_job_stopped(db, job)
+        db.commit()
+        orchestration.stop_inference_job(state, db, job)
         db.commit()
     return inference_job_out(db, job, train_job)

@@ -250,7 +250,7 @@ def test_stop_drains_and_stops_every_service(deployed: Deployed, serving_setting
     client.wait_inference_job(deployed.app, deployed.version, timeout_s=180)
     stopped = client.stop_inference_job(deployed.app, deployed.version)
     assert stopped.status == "STOPPED"
-    assert all(s.status in ("STOPPED", "ERRORED") for s in stopped.services)
+    assert all(s.status in ("STOPPED", "ERRORED") for s in stopped.services), [(s.name, s.status) for s in stopped.services]
     assert sum(s.status == "STOPPED" for s in stopped.services) >= 2  # the predictor and the survivor
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{deployed.job.predictor_url}/health", timeout=5)
