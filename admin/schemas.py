@@ -115,8 +115,33 @@ class DatasetOut(Out):
     num_samples: int
     num_classes: int
     stats: dict[str, Any]
+    schema_status: str = Field(default="inferred", description="inferred (as uploaded), confirmed or edited by its "
+                               "owner: GET/PATCH /datasets/{id}/schema")
     owner_id: str
     created_at: datetime
+
+
+class DatasetSchemaOut(Out):
+    """What a dataset holds, in the terms templates are matched on."""
+
+    task: str = Field(description="IMAGE_CLASSIFICATION or TABULAR_CLASSIFICATION")
+    input_shape: list[int | None] = Field(description="one instance: [C, H, W] (null: sizes vary) or [F]")
+    dtype: str
+    num_classes: int
+    classes: list[str] = Field(description="class labels in index order (at most 1000 listed)")
+    status: str = Field(description="inferred, confirmed or edited")
+    inferred: dict[str, Any] = Field(description="what the data itself says (the schema as inferred on upload)")
+
+
+class DatasetSchemaIn(Schema):
+    """An edit of a dataset's schema: the fields given replace the current ones; none given confirms it."""
+
+    task: Annotated[str, StringConstraints(pattern=TASK_PATTERN)] | None = None
+    input_shape: list[int | None] | None = Field(default=None, min_length=1, max_length=4)
+    dtype: Annotated[str, StringConstraints(max_length=16, pattern=r"^[a-z0-9]+$")] | None = None
+    num_classes: int | None = Field(default=None, ge=2, le=100_000)
+    classes: list[Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=TEXT_PATTERN)]] | None = \
+        Field(default=None, max_length=1000)
 
 
 # -- models ------------------------------------------------------------------------------------------
@@ -128,6 +153,8 @@ class ModelOut(Out):
     model_class: str
     knob_config: dict[str, Any]
     dependencies: dict[str, Any]
+    fits: dict[str, Any] | None = Field(default=None, description="the dataset schemas it declares it fits (task "
+                                        "kinds, input shape, class counts); null: never chosen automatically")
     access_right: AccessRight
     owner_id: str | None
     created_at: datetime
@@ -136,10 +163,11 @@ class ModelOut(Out):
 # -- train jobs and trials ---------------------------------------------------------------------------
 class TrainJobIn(Schema):
     app: AppName
-    task: Task
+    task: Task | None = Field(default=None, description="default: the training dataset's task")
     train_dataset_id: Id
     val_dataset_id: Id
-    model_ids: list[Id] = Field(min_length=1, max_length=20)
+    model_ids: list[Id] = Field(default_factory=list, max_length=20, description="empty: every template you can "
+                                "use whose declared schema fits the training data's")
     budget: TrainBudget = Field(default_factory=TrainBudget)
 
 
@@ -179,6 +207,9 @@ class TrainJobOut(Out):
     created_at: datetime
     stopped_at: datetime | None
     error: str | None = Field(default=None, description="why the job ended ERRORED (e.g. a restart budget spent)")
+    candidates: dict[str, Any] | None = Field(
+        default=None, description="for a job that named no models: the data's schema, the templates chosen and "
+        "passed over (each with why), and templates added later by knowledge-base growth")
     sub_train_jobs: list[SubTrainJobOut]
 
 
@@ -455,11 +486,6 @@ class VersionOut(Out):
     history: list[StageChangeOut]
 
 
-class StageOut(Out):
-    version: VersionOut
-    verdict: VerdictOut | None
-
-
 class UpdateIn(Schema):
     model_version: int = Field(ge=1, le=MAX_INT, description="the registered version to serve (an older one: "
                                "a rollback)")
@@ -475,6 +501,31 @@ class UpdateOut(Out):
     by_user_id: str
     created_at: datetime
     stopped_at: datetime | None
+
+
+class StageOut(Out):
+    version: VersionOut
+    verdict: VerdictOut | None
+    updates: list[UpdateOut] = Field(default_factory=list, description="rolling updates started because the app "
+                                     "opted in to auto_update and the version passed the gate")
+
+
+# -- apps --------------------------------------------------------------------------------------------
+class AppIn(Schema):
+    """An app's options; the fields given change, the others stay."""
+
+    auto_update: bool | None = Field(default=None, description="roll the app's running inference jobs over to "
+                                     "every version that passes the promotion gate")
+    auto_tune: bool | None = Field(default=None, description="when a template you can use that fits the app's "
+                                   "data is published, tune it within the latest train job's remaining budget")
+
+
+class AppOut(Out):
+    name: str
+    owner_id: str
+    auto_update: bool
+    auto_tune: bool
+    updated_at: datetime | None = None
 
 
 # -- monitoring ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from easel.model.knobs import knob_config_to_dict
@@ -44,6 +44,13 @@ class BuiltinTemplate:
     def knob_config(self) -> dict[str, Any]:
         return knob_config_to_dict(load_template_class(self.class_path).get_knob_config())
 
+    def fits(self) -> dict[str, Any] | None:
+        """The class's declared fit, narrowed to this entry's task (a class registered once per task)."""
+        declared = load_template_class(self.class_path).FITS
+        if declared is None or self.task not in declared.tasks:
+            return None
+        return replace(declared, tasks=(self.task,)).to_json()
+
 
 BUILTIN_TEMPLATES: tuple[BuiltinTemplate, ...] = (
     BuiltinTemplate("SlicedMLP", IMAGE_CLASSIFICATION, "builtin_templates.sliced:SlicedMLPTemplate"),
@@ -55,13 +62,13 @@ BUILTIN_TEMPLATES: tuple[BuiltinTemplate, ...] = (
 
 
 def catalogue() -> list[dict[str, Any]]:
-    """Every built-in as plain data: name, task, module, class name and knob config (JSON-ready).
+    """Every built-in as plain data: name, task, module, class name, knob config and declared fit (JSON-ready).
 
     ``python -m builtin_templates`` prints it; admin registers the built-ins from that output, so template
     code (built-in or uploaded) never runs inside admin.
     """
     return [{"name": spec.name, "task": spec.task, "module": spec.module, "class_name": spec.class_name,
-             "knob_config": spec.knob_config()} for spec in BUILTIN_TEMPLATES]
+             "knob_config": spec.knob_config(), "fits": spec.fits()} for spec in BUILTIN_TEMPLATES]
 
 
 def load_template_class(class_path: str) -> type:

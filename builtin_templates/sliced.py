@@ -9,6 +9,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from easel.datasets.schema import IMAGE_CLASSIFICATION, TABULAR_CLASSIFICATION, SchemaFit
 from easel.model.knobs import BaseKnob, CategoricalKnob, FixedKnob, FloatKnob, IntegerKnob, PolicyKnob
 from easel.model.template import BaseModel, TrainContext, UnitSpec
 
@@ -37,6 +38,8 @@ class SlicedTemplate(BaseModel):
 
     ARCH: ClassVar[str] = ""
     TASKS: ClassVar[tuple[str, ...]] = ("IMAGE_CLASSIFICATION",)
+    # Any image size and channel count: images are resized to the image_size knob; the net is built to the data.
+    FITS: ClassVar[SchemaFit | None] = SchemaFit(tasks=(IMAGE_CLASSIFICATION,))
     SLICE_RATES: ClassVar[tuple[float, ...]] = SLICE_RATES
     IMAGE_INPUT: ClassVar[bool] = True
 
@@ -240,6 +243,7 @@ class SlicedMLPTemplate(SlicedTemplate):
 
     ARCH = "mlp"
     TASKS = ("IMAGE_CLASSIFICATION", "TABULAR_CLASSIFICATION")
+    FITS = SchemaFit(tasks=(IMAGE_CLASSIFICATION, TABULAR_CLASSIFICATION))
 
     @classmethod
     def get_knob_config(cls) -> dict[str, BaseKnob]:

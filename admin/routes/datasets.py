@@ -1,4 +1,5 @@
-"""Datasets: upload (validated, then stored in the blob store), list, read, delete.
+"""Datasets: upload (validated, its schema inferred, then stored in the blob store), list, read, delete; read,
+confirm or edit the schema.
 
 A user sees and deletes only their own datasets; admins see all. A dataset used by a train job cannot be
 deleted (the job's record needs it).
@@ -13,7 +14,16 @@ from sqlalchemy import or_, select
 
 from admin.deps import Blobs, DbSession, Developer, Paging, State, is_admin
 from admin.routes.common import paginate
-from admin.schemas import ID_PATTERN, TASK_PATTERN, TEXT_PATTERN, DatasetOut, Page
+from admin.schemas import (
+    ID_PATTERN,
+    TASK_PATTERN,
+    TEXT_PATTERN,
+    DatasetOut,
+    DatasetSchemaIn,
+    DatasetSchemaOut,
+    Page,
+)
+from admin.services.dataset_schema import INFERRED, dataset_schema, edit_schema, inferred_schema
 from admin.services.datasets import (
     FORMAT_SUFFIXES,
     SUFFIX_FORMATS,
@@ -25,6 +35,7 @@ from admin.services.datasets import (
     validate_dataset,
 )
 from easel.api_errors import Conflict, Invalid, NotFound, PayloadTooLarge, UnsupportedFormat
+from easel.datasets.schema import infer_schema
 from easel.db.models import Dataset, TrainJob, User, new_id
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -43,8 +54,9 @@ def owned_dataset(db: DbSession, dataset_id: str, user: User) -> Dataset:
 def upload_dataset(
     db: DbSession, user: Developer, state: State, blobs: Blobs,
     name: Annotated[str, Form(min_length=1, max_length=255, pattern=TEXT_PATTERN)],
-    task: Annotated[str, Form(pattern=TASK_PATTERN, description="e.g. IMAGE_CLASSIFICATION")],
     file: Annotated[UploadFile, File(description="the dataset file; its extension picks the format")],
+    task: Annotated[str | None, Form(pattern=TASK_PATTERN, description="e.g. IMAGE_CLASSIFICATION; default: the "
+                                     "task kind inferred from the data")] = None,
 ) -> DatasetOut:
     settings = state.settings
     if not name.strip():
@@ -67,6 +79,11 @@ def upload_dataset(
             info = validate_dataset(path, fmt, limits)
         except DatasetInvalid as error:
             raise Invalid(f"{file.filename}: {error}", code="invalid_dataset") from None
+        try:
+            schema = infer_schema(info.format.value, info.num_classes, info.stats)
+        except ValueError as error:
+            raise Invalid(f"{file.filename}: its schema cannot be described ({error})", code="invalid_dataset") \
+                from None
         dataset_id = new_id()
         key = f"datasets/{dataset_id}{FORMAT_SUFFIXES[fmt]}"
         with open(path, "rb") as handle:
@@ -74,8 +91,9 @@ def upload_dataset(
     finally:
         path.unlink(missing_ok=True)
     row = Dataset(
-        id=dataset_id, name=name.strip(), task=task.upper(), format=info.format, blob_key=key, size_bytes=size,
-        num_samples=info.num_samples, num_classes=info.num_classes, stats=info.stats, owner_id=user.id,
+        id=dataset_id, name=name.strip(), task=(task or schema.task).upper(), format=info.format, blob_key=key,
+        size_bytes=size, num_samples=info.num_samples, num_classes=info.num_classes, stats=info.stats,
+        schema=schema.to_json(), schema_status=INFERRED, owner_id=user.id,
     )
     db.add(row)
     try:
@@ -104,6 +122,28 @@ def list_datasets(
 @router.get("/{dataset_id}", summary="One dataset")
 def get_dataset(dataset_id: DatasetId, db: DbSession, user: Developer) -> DatasetOut:
     return DatasetOut.model_validate(owned_dataset(db, dataset_id, user))
+
+
+def schema_out(row: Dataset) -> DatasetSchemaOut:
+    return DatasetSchemaOut(**dataset_schema(row).to_json(), status=row.schema_status,
+                            inferred=inferred_schema(row).to_json())
+
+
+@router.get("/{dataset_id}/schema", summary="The dataset's schema: task kind, input shape, dtype, classes")
+def get_dataset_schema(dataset_id: DatasetId, db: DbSession, user: Developer) -> DatasetSchemaOut:
+    return schema_out(owned_dataset(db, dataset_id, user))
+
+
+@router.patch("/{dataset_id}/schema", summary="Confirm (no fields) or edit the dataset's schema")
+def patch_dataset_schema(dataset_id: DatasetId, body: DatasetSchemaIn, db: DbSession,
+                         user: Developer) -> DatasetSchemaOut:
+    row = owned_dataset(db, dataset_id, user)
+    try:
+        edit_schema(row, body.model_dump(exclude_none=True))
+    except ValueError as error:
+        raise Invalid(str(error), code="invalid_schema") from None
+    db.commit()
+    return schema_out(row)
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a dataset not used by a job")

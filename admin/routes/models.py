@@ -13,13 +13,13 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from admin.deps import Blobs, DbSession, Developer, ModelUploader, Paging, State, is_admin
 from admin.routes.common import paginate
 from admin.schemas import ID_PATTERN, MODEL_NAME_PATTERN, TASK_PATTERN, ModelOut, Page
-from admin.services.templates import TemplateCheckError, check_uploaded_template
+from admin.services.templates import TemplateCheckError, check_uploaded_template, visible_to
 from easel.api_errors import (
     Conflict,
     Forbidden,
@@ -40,10 +40,7 @@ CHECK_RETRY_AFTER_S = 5
 
 def visible(user: User) -> Any:
     """A WHERE clause: the models ``user`` may see."""
-    if is_admin(user):
-        return True
-    return or_(Model.source == ModelSource.BUILTIN, Model.access_right == AccessRight.PUBLIC,
-               Model.owner_id == user.id)
+    return visible_to(user.id, is_admin(user))
 
 
 def visible_model(db: DbSession, model_id: str, user: User) -> Model:
@@ -109,13 +106,15 @@ def upload_model(
         state.template_checks.release()
     if info.tasks and task not in info.tasks:
         raise Invalid(f"{info.class_name} declares TASKS {info.tasks}, not {task}", code="invalid_template")
+    if info.fits is not None and task not in info.fits["tasks"]:
+        raise Invalid(f"{info.class_name} declares FITS for {info.fits['tasks']}, not {task}", code="invalid_template")
     model_id = new_id()
     key = f"models/{model_id}.py"
     blobs.put_bytes(key, source)
     row = Model(
         id=model_id, name=name, task=task, source=ModelSource.UPLOADED, model_class=info.class_name,
         module_ref=key, knob_config=info.knob_config, dependencies=deps, access_right=access_right,
-        owner_id=owner_id,
+        owner_id=owner_id, fits=None if info.fits is None else {**info.fits, "tasks": [task]},
     )
     db.add(row)
     try:

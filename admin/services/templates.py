@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,12 +31,20 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 __all__ = [
     "TemplateCheckError", "TemplateInfo", "builtin_catalogue", "check_uploaded_template",
-    "register_builtin_templates",
+    "register_builtin_templates", "visible_to",
 ]
 
 
+def visible_to(user_id: str, admin: bool) -> ColumnElement[bool]:
+    """A WHERE clause: the templates a user may use (built-ins, PUBLIC ones and their own; admins all)."""
+    if admin:
+        return true()
+    return or_(Model.source == ModelSource.BUILTIN, Model.access_right == AccessRight.PUBLIC,
+               Model.owner_id == user_id)
+
+
 def builtin_catalogue(timeout_s: float = 60.0) -> list[dict[str, Any]]:
-    """The built-in templates (``name``, ``task``, ``module``, ``class_name``, ``knob_config``), read from
+    """The built-in templates (``name``, ``task``, ``module``, ``class_name``, ``knob_config``, ``fits``), read from
     ``python -m builtin_templates`` in a child process; ``RuntimeError`` saying why if it fails."""
     path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
     try:
@@ -70,6 +78,7 @@ def register_builtin_templates(sessions: sessionmaker[Session],
                 session.add(row)
             row.task, row.model_class, row.module_ref = spec["task"], spec["class_name"], spec["module"]
             row.knob_config = spec["knob_config"]
+            row.fits = spec.get("fits")
             try:
                 session.commit()
             except IntegrityError:  # registered by another admin process meanwhile

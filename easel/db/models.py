@@ -105,6 +105,10 @@ class Dataset(Base):
     num_samples: Mapped[int] = mapped_column(Integer)
     num_classes: Mapped[int] = mapped_column(Integer)
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    schema: Mapped[dict[str, Any] | None] = mapped_column(
+        JsonType, default=None, doc="what it holds (easel.datasets.schema): inferred on upload, confirmable, editable")
+    schema_status: Mapped[str] = mapped_column(String(16), default="inferred", server_default="inferred",
+                                               doc="inferred | confirmed | edited")
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -123,6 +127,8 @@ class Model(Base):
     module_ref: Mapped[str] = mapped_column(String(512), doc="import path (built-in) or blob key (uploaded)")
     knob_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     dependencies: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    fits: Mapped[dict[str, Any] | None] = mapped_column(
+        JsonType, default=None, doc="the dataset schemas it declares it fits (None: never chosen automatically)")
     access_right: Mapped[AccessRight] = mapped_column(
         enum_column(AccessRight, "access_right"), default=AccessRight.PRIVATE
     )
@@ -146,8 +152,24 @@ class TrainJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None, doc="why it ended ERRORED")
+    candidates: Mapped[dict[str, Any] | None] = mapped_column(
+        JsonType, default=None, doc="models chosen for it by schema (and why), and templates added since")
 
     sub_train_jobs: Mapped[list[SubTrainJob]] = relationship(back_populates="train_job")
+
+
+class App(Base):
+    """An app's options (the app itself is the name its train jobs share; a row exists once options are set)."""
+
+    __tablename__ = "apps"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    auto_update: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"),
+                                              doc="roll its inference jobs to each version the gate promotes")
+    auto_tune: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"),
+                                            doc="tune newly published templates that fit its data")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class SubTrainJob(Base):

@@ -4,6 +4,7 @@ Importing this package is light (no torch): admin and the template checker impor
 torch themselves, inside their methods where they can.
 """
 
+from easel.datasets.schema import SchemaFit
 from easel.model.knobs import (
     BaseKnob,
     CategoricalKnob,
@@ -24,6 +25,6 @@ from easel.model.template import BaseModel, TrainContext, UnitSpec
 
 __all__ = [
     "BaseKnob", "BaseModel", "CategoricalKnob", "FixedKnob", "FloatKnob", "IntegerKnob", "KnobError",
-    "Policy", "PolicyKnob", "TrainContext", "UnitSpec", "check_knob_config", "default_knobs", "knob_config_from_dict",
+    "Policy", "PolicyKnob", "SchemaFit", "TrainContext", "UnitSpec", "check_knob_config", "default_knobs", "knob_config_from_dict",
     "knob_config_to_dict", "knob_from_dict", "validate_knobs",
 ]

@@ -2,7 +2,7 @@
 
 Runs only inside a sandbox (:mod:`easel.sandbox.child`'s ``check`` request, which
 :func:`easel.model.checker.check_template_file` makes): :func:`check` returns
-``{"ok": true, "class_name", "knob_config", "tasks", "slice_rates"}`` or ``{"ok": false, "error": "..."}``,
+``{"ok": true, "class_name", "knob_config", "tasks", "slice_rates", "fits"}`` or ``{"ok": false, "error": "..."}``,
 the error in the uploader's terms, pointing at lines of their file only.
 """
 
@@ -81,6 +81,7 @@ def find_class(module: Any, class_name: str | None) -> type:
 
 
 def describe(cls: type) -> dict[str, Any]:
+    from easel.datasets.schema import SchemaFit
     from easel.model.knobs import KnobError, knob_config_to_dict
 
     try:
@@ -99,9 +100,13 @@ def describe(cls: type) -> dict[str, Any]:
         isinstance(r, int | float) and not isinstance(r, bool) and 0 < r <= 1 for r in rates
     ):
         raise CheckFailed(f"{cls.__name__}.SLICE_RATES must be a non-empty tuple of rates in (0, 1]")
+    fits = getattr(cls, "FITS", None)
+    if fits is not None and not isinstance(fits, SchemaFit):
+        raise CheckFailed(f"{cls.__name__}.FITS must be an easel.model.SchemaFit (or None)")
     return {
         "ok": True, "class_name": cls.__name__, "knob_config": knob_config,
         "tasks": list(tasks), "slice_rates": [float(r) for r in rates],
+        "fits": None if fits is None else fits.to_json(),
     }
 
 

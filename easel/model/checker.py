@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from easel.datasets.schema import SchemaFit
 from easel.model.knobs import KnobError, knob_config_from_dict, knob_config_to_dict
 from easel.sandbox import SandboxError, start_sandbox
 from easel.sandbox.errors import truncate
@@ -38,6 +39,7 @@ class TemplateInfo:
     knob_config: dict[str, Any]
     tasks: list[str]
     slice_rates: list[float]
+    fits: dict[str, Any] | None = None  # the declared SchemaFit (validated here), None when undeclared
 
 
 def check_template_file(
@@ -86,4 +88,10 @@ def _parse_verdict(verdict: Any) -> TemplateInfo:
         raise TemplateCheckError("the template's TASKS are not a list of task names")
     if not isinstance(rates, list) or not all(isinstance(r, int | float) and 0 < r <= 1 for r in rates):
         raise TemplateCheckError("the template's SLICE_RATES are not rates in (0, 1]")
-    return TemplateInfo(class_name, knob_config, list(tasks), [float(r) for r in rates])
+    fits = verdict.get("fits")
+    if fits is not None:
+        try:
+            fits = SchemaFit.from_json(fits).to_json()
+        except (ValueError, TypeError) as error:
+            raise TemplateCheckError(f"the template's FITS is not a valid SchemaFit: {error}") from None
+    return TemplateInfo(class_name, knob_config, list(tasks), [float(r) for r in rates], fits)

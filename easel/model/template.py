@@ -19,10 +19,11 @@ A template is a Python class. The platform never looks inside it beyond this int
 
 Example (a minimal template)::
 
-    from easel.model import BaseModel, FloatKnob, IntegerKnob
+    from easel.model import BaseModel, FloatKnob, IntegerKnob, SchemaFit
 
     class Majority(BaseModel):
         TASKS = ("TABULAR_CLASSIFICATION",)
+        FITS = SchemaFit(tasks=("TABULAR_CLASSIFICATION",), min_classes=2)   # chosen for any tabular data
 
         @classmethod
         def get_knob_config(cls):
@@ -55,6 +56,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from easel.datasets.schema import SchemaFit
 from easel.model.knobs import BaseKnob, KnobError, check_knob_config, validate_knobs
 
 
@@ -120,6 +122,9 @@ class BaseModel(ABC):
     TASKS: ClassVar[tuple[str, ...]] = ()
     #: slice rates the trained network serves; ``(1.0,)`` for an ordinary (unsliced) model.
     SLICE_RATES: ClassVar[tuple[float, ...]] = (1.0,)
+    #: the dataset schemas it fits (task kinds, input shape, class counts): a train job that names no models
+    #: picks the templates whose ``FITS`` accept its data. ``None``: never picked automatically.
+    FITS: ClassVar[SchemaFit | None] = None
 
     def __init__(self, **knobs: Any) -> None:
         try:
