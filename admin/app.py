@@ -26,6 +26,7 @@ from admin.dashboard import mount_dashboard
 from admin.middleware import BodySizeLimit
 from admin.openapi import install_openapi
 from admin.routes import (
+    apps,
     datasets,
     explanations,
     health,
@@ -72,6 +73,7 @@ TAGS = [
     {"name": "inference jobs", "description": "serving the best trials of an app version"},
     {"name": "explanations", "description": "LIME and Grad-CAM explanations of a served model's predictions"},
     {"name": "model versions", "description": "registered versions of an app's model, stages, promotion gate"},
+    {"name": "apps", "description": "an app's options: automatic serving updates, knowledge-base growth"},
     {"name": "monitoring", "description": "feedback (true labels), per-app serving series, Prometheus /metrics"},
 ]
 
@@ -120,7 +122,7 @@ def create_app(settings: Settings | None = None,
         ("POST", "/models"): settings.max_template_bytes + UPLOAD_OVERHEAD,
     })
     for module in (health, tokens, users, datasets, models, train_jobs, train_job_events, trials, inference_jobs,
-                   inference_live, inference_updates, predictor_keys, explanations, versions, monitoring):
+                   inference_live, inference_updates, predictor_keys, explanations, versions, apps, monitoring):
         app.include_router(module.router)
     mount_dashboard(app, settings.webui_dist)  # `/` and `/ui/...`: the web dashboard (webui/), once built
     return app

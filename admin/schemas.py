@@ -160,6 +160,11 @@ class ModelOut(Out):
     created_at: datetime
 
 
+class ModelPatchIn(Schema):
+    access_right: AccessRight = Field(description="PRIVATE (you) or PUBLIC (every developer); making it PUBLIC "
+                                      "queues it for the opted-in apps whose data it fits")
+
+
 # -- train jobs and trials ---------------------------------------------------------------------------
 class TrainJobIn(Schema):
     app: AppName

@@ -26,7 +26,9 @@ from sdk.errors import (
 from sdk.retry import RetryPolicy
 from sdk.types import (
     ApiKey,
+    App,
     Dataset,
+    DatasetSchema,
     Explanation,
     Health,
     InferenceJob,
@@ -47,7 +49,7 @@ from sdk.types import (
 )
 
 __all__ = [
-    "ApiError", "ApiKey", "Client", "Conflict", "ConnectionFailed", "Dataset", "EaselError", "Explanation", "Forbidden", "Health",
+    "ApiError", "ApiKey", "App", "Client", "Conflict", "ConnectionFailed", "Dataset", "DatasetSchema", "EaselError", "Explanation", "Forbidden", "Health",
     "InferenceJob", "InferenceJobUpdate", "Invalid", "Model", "ModelVersion", "NotFound", "Page", "PayloadTooLarge",
     "ProgressReader", "RetryPolicy", "ServerError", "Service", "StageChange", "SubTrainJob", "Token", "TrainBudget",
     "TrainJob", "Trial", "TrialLog", "Unauthorized", "Unavailable", "UnsupportedFormat", "User", "Verdict",

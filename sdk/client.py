@@ -41,7 +41,9 @@ from sdk.errors import Conflict, ConnectionFailed, error_from_response
 from sdk.retry import RetryPolicy, send_with_retry
 from sdk.types import (
     ApiKey,
+    App,
     Dataset,
+    DatasetSchema,
     Explanation,
     Health,
     InferenceJob,
@@ -219,17 +221,31 @@ class Client:
         self._send("DELETE", f"/users/{user_id}")
 
     # -- datasets -------------------------------------------------------------------------------------
-    def upload_dataset(self, name: str, task: str, path: str | os.PathLike[str], *,
+    def upload_dataset(self, name: str, task: str | None, path: str | os.PathLike[str], *,
                        progress: Progress | None = None) -> Dataset:
         """Upload a dataset file: a ``.zip`` of class folders, a ``.npz`` (``x``, ``y``) or a ``.csv``.
 
+        ``task`` ``None`` takes the task kind the server infers from the data (see :meth:`get_dataset_schema`).
         ``progress(sent, total)`` is called as the file is sent. The server validates the file and
         answers :class:`~sdk.errors.Invalid` (422) with the reason if it is not a usable dataset,
         :class:`~sdk.errors.PayloadTooLarge` (413) past its size limit.
 
         Example: ``client.upload_dataset("cats-vs-dogs", "IMAGE_CLASSIFICATION", "pets.zip").num_classes``
         """
-        return Dataset.from_dict(self._upload("/datasets", path, {"name": name, "task": task}, progress))
+        fields = {"name": name} if task is None else {"name": name, "task": task}
+        return Dataset.from_dict(self._upload("/datasets", path, fields, progress))
+
+    def get_dataset_schema(self, dataset_id: str) -> DatasetSchema:
+        """The dataset's schema (task kind, input shape, dtype, classes) as inferred on upload or since edited."""
+        return DatasetSchema.from_dict(self._json("GET", f"/datasets/{dataset_id}/schema"))
+
+    def edit_dataset_schema(self, dataset_id: str, **changes: Any) -> DatasetSchema:
+        """Confirm the schema (no ``changes``) or edit fields of it (``task``, ``input_shape``, ``dtype``,
+        ``num_classes``, ``classes``); an edit that contradicts the data raises :class:`~sdk.errors.Invalid`.
+
+        Example: ``client.edit_dataset_schema(ds.id, classes=["cat", "dog"])``
+        """
+        return DatasetSchema.from_dict(self._json("PATCH", f"/datasets/{dataset_id}/schema", json=changes))
 
     def list_datasets(self, *, task: str | None = None, offset: int = 0, limit: int = 50) -> Page[Dataset]:
         """Your datasets (all, for admins), newest first."""
@@ -274,17 +290,23 @@ class Client:
         self._send("DELETE", f"/models/{model_id}")
 
     # -- train jobs and trials ------------------------------------------------------------------------
-    def create_train_job(self, app: str, task: str, train_dataset_id: str, val_dataset_id: str,
-                         model_ids: list[str], *, budget: TrainBudget | dict[str, Any] | None = None) -> TrainJob:
+    def create_train_job(self, app: str, task: str | None, train_dataset_id: str, val_dataset_id: str,
+                         model_ids: list[str] | None = None, *,
+                         budget: TrainBudget | dict[str, Any] | None = None) -> TrainJob:
         """Start the next version of ``app``: a hyperparameter search over each model within ``budget``.
+
+        With no ``model_ids`` the server picks every template you can use whose declared schema fits the training
+        data (``job.candidates`` says which and why); ``task`` ``None`` is the training dataset's.
 
         Example::
 
             job = client.create_train_job("digits", "IMAGE_CLASSIFICATION", train.id, val.id, [mlp.id],
                                           budget=TrainBudget(model_trial_count=20, time_hours=0.5))
         """
-        body: dict[str, Any] = {"app": app, "task": task, "train_dataset_id": train_dataset_id,
-                                "val_dataset_id": val_dataset_id, "model_ids": list(model_ids)}
+        body: dict[str, Any] = {"app": app, "train_dataset_id": train_dataset_id,
+                                "val_dataset_id": val_dataset_id, "model_ids": list(model_ids or [])}
+        if task is not None:
+            body["task"] = task
         if budget is not None:
             body["budget"] = budget.to_dict() if isinstance(budget, TrainBudget) else dict(budget)
         return TrainJob.from_dict(self._json("POST", "/train_jobs", json=body))
@@ -468,6 +490,17 @@ class Client:
     def get_explanation(self, explanation_id: str) -> Explanation:
         """An explanation again, by id (with its heat map or weights and overlay)."""
         return Explanation.from_dict(self._json("GET", f"/explanations/{explanation_id}"))
+
+    # -- apps -------------------------------------------------------------------------------------------------
+    def get_app(self, app: str) -> App:
+        """An app's options (``auto_update``, ``auto_tune``)."""
+        return App.from_dict(self._json("GET", f"/apps/{app}"))
+
+    def set_app(self, app: str, *, auto_update: bool | None = None, auto_tune: bool | None = None) -> App:
+        """Opt an app in or out of automatic serving updates (``auto_update``: its inference jobs roll to each
+        version that passes the promotion gate) and of knowledge-base growth (``auto_tune``)."""
+        body = {k: v for k, v in {"auto_update": auto_update, "auto_tune": auto_tune}.items() if v is not None}
+        return App.from_dict(self._json("PATCH", f"/apps/{app}", json=body))
 
     # -- model registry ---------------------------------------------------------------------------------------
     def register_version(self, app: str, *, trial_id: str | None = None, app_version: int = -1) -> ModelVersion:

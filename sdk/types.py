@@ -81,6 +81,33 @@ class Dataset(_Record):
     owner_id: str
     created_at: datetime
     stats: dict[str, Any] = field(default_factory=dict)
+    schema_status: str = "inferred"
+
+
+@dataclass(frozen=True)
+class DatasetSchema(_Record):
+    """What a dataset holds: task kind, one instance's input shape (``None``: varies), dtype and classes;
+    ``status`` is inferred, confirmed or edited, ``inferred`` what the data itself says."""
+
+    task: str
+    input_shape: list[int | None]
+    dtype: str
+    num_classes: int
+    classes: list[str] = field(default_factory=list)
+    status: str = "inferred"
+    inferred: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class App(_Record):
+    """An app's options: ``auto_update`` (roll its inference jobs to each version the gate promotes) and
+    ``auto_tune`` (tune newly published templates that fit its data)."""
+
+    name: str
+    owner_id: str
+    auto_update: bool = False
+    auto_tune: bool = False
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +122,7 @@ class Model(_Record):
     owner_id: str | None = None
     knob_config: dict[str, Any] = field(default_factory=dict)
     dependencies: dict[str, Any] = field(default_factory=dict)
+    fits: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +185,7 @@ class TrainJob(_Record):
     stopped_at: datetime | None = None
     budget: dict[str, Any] = field(default_factory=dict)
     sub_train_jobs: list[SubTrainJob] = field(default_factory=list)
+    candidates: dict[str, Any] | None = None
 
 
 TrainJob._nested = {"sub_train_jobs": SubTrainJob}

@@ -1,5 +1,8 @@
 """Model templates: the built-in ones (registered at start) and uploaded ``.py`` files.
 
+Publishing a template (uploading it, or making it PUBLIC) queues it for tuning in the opted-in apps whose data
+its declared schema fits (:mod:`admin.services.knowledge`).
+
 Uploading is for model developers (and admins). The file is checked in a separate, time-limited process
 (:mod:`easel.model.checker`) and never imported into admin. Everyone with a developer role sees the
 built-in and PUBLIC templates and their own; admins see all. Built-ins cannot be deleted; a template
@@ -18,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 
 from admin.deps import Blobs, DbSession, Developer, ModelUploader, Paging, State, is_admin
 from admin.routes.common import paginate
-from admin.schemas import ID_PATTERN, MODEL_NAME_PATTERN, TASK_PATTERN, ModelOut, Page
+from admin.schemas import ID_PATTERN, MODEL_NAME_PATTERN, TASK_PATTERN, ModelOut, ModelPatchIn, Page
+from admin.services.knowledge import tune_published_template
 from admin.services.templates import TemplateCheckError, check_uploaded_template, visible_to
 from easel.api_errors import (
     Conflict,
@@ -123,6 +127,7 @@ def upload_model(
         db.rollback()
         blobs.delete(key)
         raise Conflict(f"a model named {name!r} already exists", code="name_taken") from None
+    tune_published_template(state, row.id)  # knowledge-base growth: opted-in apps it fits get it tuned
     return ModelOut.model_validate(row)
 
 
@@ -142,6 +147,21 @@ def list_models(
 @router.get("/{model_id}", summary="One model template")
 def get_model(model_id: ModelId, db: DbSession, user: Developer) -> ModelOut:
     return ModelOut.model_validate(visible_model(db, model_id, user))
+
+
+@router.patch("/{model_id}", summary="Change who can use an uploaded template (owner or admin)")
+def patch_model(model_id: ModelId, body: ModelPatchIn, db: DbSession, user: Developer, state: State) -> ModelOut:
+    row = visible_model(db, model_id, user)
+    if row.source == ModelSource.BUILTIN:
+        raise Forbidden("built-in templates cannot be changed")
+    if row.owner_id != user.id and not is_admin(user):
+        raise Forbidden("only the owner or an admin can change this template")
+    published = row.access_right != AccessRight.PUBLIC and body.access_right == AccessRight.PUBLIC
+    row.access_right = body.access_right
+    db.commit()
+    if published:  # newly visible to everyone: opted-in apps it fits get it tuned
+        tune_published_template(state, row.id)
+    return ModelOut.model_validate(row)
 
 
 @router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an uploaded template")

@@ -1,4 +1,5 @@
-"""Train jobs: create (one sub-train-job per model, services launched), list, read, stop.
+"""Train jobs: create (one sub-train-job per model, services launched), list, read, stop. A job that names no
+models trains the templates whose declared schema fits its training data (:mod:`admin.services.candidates`).
 
 Jobs are addressed by ``{app}/{version}``: versions count up from 1 per app. An app belongs to the user
 who trained its first version; others (but admins) cannot add versions to it. A user sees and stops only
@@ -29,6 +30,7 @@ from admin.schemas import (
     TrainJobOut,
 )
 from admin.services import orchestration
+from admin.services.candidates import choose_candidates, describe_schema
 from admin.services.quotas import QuotaExceeded, check_quotas
 from easel.api_errors import Conflict, Invalid, NotFound, Unavailable
 from easel.db.models import Model, TrainJob, User
@@ -56,7 +58,7 @@ def train_job_out(db: Session, job: TrainJob) -> TrainJobOut:
         id=job.id, app=job.app, app_version=job.app_version, task=job.task, budget=job.budget,
         train_dataset_id=job.train_dataset_id, val_dataset_id=job.val_dataset_id, status=job.status,
         owner_id=job.owner_id, created_at=job.created_at, stopped_at=job.stopped_at, error=job.error,
-        sub_train_jobs=[
+        candidates=job.candidates, sub_train_jobs=[
             SubTrainJobOut(id=s.id, model_id=s.model_id, model_name=names.get(s.model_id, "?"), status=s.status,
                            created_at=s.created_at, stopped_at=s.stopped_at, services=services[s.id])
             for s in subs
@@ -66,15 +68,25 @@ def train_job_out(db: Session, job: TrainJob) -> TrainJobOut:
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a train job (the next version of an app)")
 def create_train_job(body: TrainJobIn, db: DbSession, user: Developer, state: State) -> TrainJobOut:
+    task = body.task or owned_dataset(db, body.train_dataset_id, user).task
     for dataset_id in dict.fromkeys([body.train_dataset_id, body.val_dataset_id]):
         dataset = owned_dataset(db, dataset_id, user)
-        if dataset.task != body.task:
-            raise Invalid(f"dataset {dataset.id} ({dataset.name}) is for task {dataset.task}, not {body.task}")
+        if dataset.task != task:
+            raise Invalid(f"dataset {dataset.id} ({dataset.name}) is for task {dataset.task}, not {task}")
     model_ids = list(dict.fromkeys(body.model_ids))
+    candidates = None
+    if not model_ids:  # declarative: every usable template whose declared schema fits the training data
+        train_data = owned_dataset(db, body.train_dataset_id, user)
+        candidates = choose_candidates(db, task, train_data, user.id, is_admin(user))
+        model_ids = [choice["model_id"] for choice in candidates["chosen"]]
+        if not model_ids:
+            raise Invalid(f"no template you can use fits dataset {train_data.name} ({describe_schema(train_data)}); "
+                          "name model_ids, or upload a template whose FITS accepts this data",
+                          code="no_fitting_template")
     for model_id in model_ids:
         model = visible_model(db, model_id, user)
-        if model.task != body.task:
-            raise Invalid(f"model {model.name} is for task {model.task}, not {body.task}")
+        if model.task != task:
+            raise Invalid(f"model {model.name} is for task {model.task}, not {task}")
     owner = db.scalar(select(TrainJob.owner_id).where(TrainJob.app == body.app).limit(1))
     if owner is not None and owner != user.id and not is_admin(user):
         raise Conflict(f"the app name {body.app!r} belongs to another user; choose another", code="app_taken")
@@ -85,8 +97,9 @@ def create_train_job(body: TrainJobIn, db: DbSession, user: Developer, state: St
     for _attempt in range(5):
         version = (db.scalar(select(func.max(TrainJob.app_version)).where(TrainJob.app == body.app)) or 0) + 1
         job = lifecycle.new_train_job(
-            model_ids, app=body.app, app_version=version, task=body.task, budget=body.budget.model_dump(),
+            model_ids, app=body.app, app_version=version, task=task, budget=body.budget.model_dump(),
             train_dataset_id=body.train_dataset_id, val_dataset_id=body.val_dataset_id, owner_id=user.id,
+            candidates=candidates,
         )
         db.add(job)
         try:

@@ -1,5 +1,7 @@
 """Model versions of an app: register a trial, list and read versions with their stage history, move a
-version between stages (``production`` through the promotion gate), and read the gate's verdicts."""
+version between stages (``production`` through the promotion gate), and read the gate's verdicts. A version the
+gate passes into production rolls the app's running inference jobs over to it when the app opted in
+(``auto_update``, :mod:`admin.services.apps`)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from admin.deps import DbSession, Developer, Paging, State, is_admin
 from admin.routes.common import only_query, paginate
 from admin.routes.inference_jobs import best_trials
 from admin.routes.train_jobs import AppPath, VersionPath, owned_train_job
-from admin.schemas import Page, StageIn, StageOut, VerdictOut, VersionIn, VersionOut
+from admin.schemas import Page, StageIn, StageOut, UpdateOut, VerdictOut, VersionIn, VersionOut
 from admin.services import registry
+from admin.services.apps import start_auto_updates
 from easel.api_errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from easel.db.enums import Stage, TrialStatus
 from easel.db.models import ModelVersion, PromotionVerdict, SubTrainJob, TrainJob, Trial, User
@@ -120,6 +123,10 @@ def move_stage(app: AppPath, number: VersionPath, body: StageIn, db: DbSession, 
     lifecycle.move_stage(db, version, body.stage, user.id, reason or f"moved to {body.stage.value}",
                          verdict.id if verdict else None)
     db.commit()
+    updates = []
+    if verdict is not None and verdict.passed is True and not verdict.overridden:  # only the gate's own yes rolls
+        updates = start_auto_updates(state, db, version, user.id)
     db.refresh(version)
     return StageOut(version=VersionOut.model_validate(version),
-                    verdict=VerdictOut.model_validate(verdict) if verdict else None)
+                    verdict=VerdictOut.model_validate(verdict) if verdict else None,
+                    updates=[UpdateOut.model_validate(u) for u in updates])

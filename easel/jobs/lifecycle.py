@@ -57,6 +57,11 @@ def new_train_job(model_ids: list[str], **fields: Any) -> TrainJob:
     return job
 
 
+def new_sub_train_job(train_job_id: str, model_id: str) -> SubTrainJob:
+    """One more model for a live train job (a template published while it runs): a ``STARTED`` sub-job."""
+    return SubTrainJob(train_job_id=train_job_id, model_id=model_id, status=SUB_TRAIN_JOB.initial)
+
+
 def mark_sub_train_job_running(session: Session, sub_id: str) -> bool:
     """The advisor took the sub-job up: it (and its train job) become RUNNING. False when the sub-job has
     ended meanwhile (admin stopped it): nothing changes then."""
@@ -337,6 +342,7 @@ __all__ = [
     "mark_inference_job_running", "mark_inference_job_stopped", "mark_service_exited",
     "mark_service_exited_cleanly", "mark_service_failed", "mark_service_running", "mark_sub_train_job_completed",
     "mark_sub_train_job_errored", "mark_sub_train_job_running", "mark_train_job_errored",
-    "mark_train_job_stopped", "hop_trial", "new_inference_job", "new_service", "new_train_job", "new_trial",
+    "mark_train_job_stopped", "hop_trial", "new_inference_job", "new_service", "new_sub_train_job",
+    "new_train_job", "new_trial",
     "record_trial_progress", "record_trial_result", "reissue_trial", "stop_live_jobs",
 ]
