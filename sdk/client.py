@@ -285,6 +285,11 @@ class Client:
     def get_model(self, model_id: str) -> Model:
         return Model.from_dict(self._json("GET", f"/models/{model_id}"))
 
+    def set_model_access(self, model_id: str, access_right: str) -> Model:
+        """Make a template you own ``PUBLIC`` (every developer may use it: opted-in apps it fits get it tuned) or
+        ``PRIVATE``."""
+        return Model.from_dict(self._json("PATCH", f"/models/{model_id}", json={"access_right": access_right}))
+
     def delete_model(self, model_id: str) -> None:
         """Delete an uploaded template you own (built-ins and templates in use cannot be deleted)."""
         self._send("DELETE", f"/models/{model_id}")

@@ -25,6 +25,7 @@ from sqlalchemy import delete
 
 from easel.db.enums import ModelSource, UserRole
 from easel.db.models import (
+    App,
     Dataset,
     Feedback,
     InferenceJob,
@@ -88,7 +89,7 @@ def reset_database(database_url: str) -> None:
             for statement in (
                 delete(ServingSample), delete(Feedback), delete(InferenceJobUpdate), delete(StageChange), delete(PromotionVerdict),
                 delete(ModelVersion), delete(TrialLog), delete(Trial), delete(Service), delete(InferenceJob), delete(SubTrainJob),
-                delete(TrainJob), delete(Model).where(Model.source != ModelSource.BUILTIN), delete(Dataset),
+                delete(TrainJob), delete(App), delete(Model).where(Model.source != ModelSource.BUILTIN), delete(Dataset),
                 delete(User).where(User.role != UserRole.SUPERADMIN),
             ):
                 connection.execute(statement)

@@ -13,7 +13,7 @@ from easel.local_stack import LocalStack
 TABLES = {
     "users", "datasets", "models", "train_jobs", "sub_train_jobs", "trials", "trial_logs",
     "inference_jobs", "services", "explanations", "predictor_keys", "model_versions", "model_stage_changes", "promotion_verdicts",
-    "inference_job_updates", "feedback", "serving_samples",
+    "inference_job_updates", "feedback", "serving_samples", "apps",
 }
 
 
