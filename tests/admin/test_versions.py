@@ -7,7 +7,10 @@ candidate is the same network with its weights drowned in noise, so its accuracy
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,12 +18,16 @@ from admin_helpers import TASK
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from admin.services.orchestration import worker_version_id
 from demo.life_cycle import write_digits
 from easel.blobstore import LocalBlobStore
 from easel.db.enums import TrialStatus
-from easel.db.models import SubTrainJob, TrainJob, Trial, new_id
+from easel.db.models import Service, SubTrainJob, TrainJob, Trial, new_id
 from easel.db.session import session_scope
 from easel.jobs import lifecycle
+from easel.redis_client import make_redis
+from easel.serving import workers_key
+from easel.settings import Settings
 from sdk import Client, Conflict, Forbidden, Invalid, NotFound
 
 KNOBS = {"width": 64, "depth": 1, "image_size": 32, "lr": 0.05, "batch_size": 64, "weight_decay": 1e-5,
@@ -154,3 +161,55 @@ def test_registry_errors(root: Client, make_user: Callable, app_with_trials: tup
     # A non-production move needs no gate, and is recorded too.
     version, verdict = root.set_stage(app, 1, "archived", reason="not needed")
     assert verdict is None and version.history[-1].reason == "not needed"
+
+
+def ready_like_real_workers(sessions: sessionmaker[Session], settings: Settings, job_id: str, version_id: str,
+                            timeout_s: float = 120.0) -> int:
+    """What a real inference worker does once it has loaded ``version_id``: a heartbeat on its row and an entry in
+    the job's live-worker registry (the fake launcher runs no process). Returns how many were readied."""
+    client = make_redis(settings)
+    give_up = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < give_up:
+            with session_scope(sessions) as session:
+                rows = [s for s in session.scalars(select(Service).where(Service.inference_job_id == job_id))
+                        if worker_version_id(s.command) == version_id]
+                for row in rows:
+                    row.heartbeat_at = datetime.now(UTC)
+                    client.hset(workers_key(job_id), f"worker-{row.id[:8]}", json.dumps({"seen_at": time.time()}))
+            if rows:
+                return len(rows)
+            time.sleep(0.2)
+    finally:
+        client.close()
+    return 0
+
+
+def test_auto_update_rolls_the_app_to_a_version_the_gate_passes_and_not_to_a_refused_one(
+        root: Client, app_with_trials: tuple[str, str, Seeder], trained_params: tuple[Path, bytes, bytes],
+        sessions: sessionmaker[Session], admin_settings: Settings) -> None:
+    app, holdout, seed = app_with_trials
+    _val, good, bad = trained_params
+    root.register_version(app, trial_id=seed(good))
+    serving = root.create_inference_job(app, 1)  # the best trial, deployed directly (services recorded, not run)
+    _version, verdict = root.set_stage(app, 1, "production", dataset_id=holdout)
+    assert verdict is not None and verdict.passed and root.list_inference_job_updates(app, 1) == []  # not opted in
+    assert root.set_app(app, auto_update=True).auto_update and root.get_app(app).auto_update
+
+    worse = root.register_version(app, trial_id=seed(bad))
+    with pytest.raises(Conflict, match="refused"):
+        root.set_stage(app, worse.number, "production", dataset_id=holdout, tolerance=0.02)
+    assert root.list_inference_job_updates(app, 1) == []  # a refused version does not roll
+
+    better = root.register_version(app, trial_id=seed(good))
+    root.set_stage(app, better.number, "production", dataset_id=holdout, tolerance=0.5)
+    [update] = root.list_inference_job_updates(app, 1)
+    assert (update.inference_job_id, update.to_version_id, update.from_version_id) == (serving.id, better.id, None)
+    assert ready_like_real_workers(sessions, admin_settings, serving.id, better.id) == 1
+    done = root.wait_inference_job_update(app, 1, update.id, timeout_s=120)
+    assert (done.status, done.error) == ("COMPLETED", None)
+    assert root.get_inference_job(app, 1).model_version == better.number
+
+    # An admin's override is not the gate's yes: it rolls nothing.
+    root.set_stage(app, worse.number, "production", override=True, reason="hotfix")
+    assert [u.id for u in root.list_inference_job_updates(app, 1)] == [update.id]
