@@ -42,6 +42,9 @@ group("inference", "list, show and stop inference jobs (default: list)")
 group("users", "create, list, show and ban users (admins)")
 group("keys", "create, list and revoke API keys of an inference job's predictor")
 group("versions", "register model versions, list them, show their history, promote through the gate")
+group("apps", "an app's options: automatic serving updates, knowledge-base growth")
+SCHEMA_COLUMNS = ("task", "input_shape", "dtype", "num_classes", "classes", "status")
+APP_COLUMNS = ("name", "auto_update", "auto_tune", "updated_at")
 
 
 def _progress(args: argparse.Namespace) -> Callable[[int, int], None] | None:
@@ -124,7 +127,7 @@ def users_ban(client: Client, args: argparse.Namespace) -> None:
 
 # -- datasets -------------------------------------------------------------------------------------------
 @command("datasets", "upload", help="upload a .zip of class folders, a .npz or a .csv", columns=DATASET_COLUMNS,
-         args=[arg("name"), arg("file", type=Path), arg("--task", default="IMAGE_CLASSIFICATION"),
+         args=[arg("name"), arg("file", type=Path), arg("--task", help="default: the task kind inferred from the data"),
                arg("--quiet", action="store_true", help="no progress line")])
 def datasets_upload(client: Client, args: argparse.Namespace) -> Any:
     return client.upload_dataset(args.name, args.task, args.file, progress=_progress(args))
@@ -139,6 +142,28 @@ def datasets_list(client: Client, args: argparse.Namespace) -> Any:
          args=[arg("id")])
 def datasets_show(client: Client, args: argparse.Namespace) -> Any:
     return client.get_dataset(args.id)
+
+
+def _ints(text: str) -> list[int | None]:
+    """``3,32,32`` → ``[3, 32, 32]``; ``any`` (or ``?``) for a size that varies."""
+    return [None if part.strip() in ("any", "?") else int(part) for part in text.split(",")]
+
+
+@command("datasets", "schema", help="show a dataset's schema; with options, confirm or edit it",
+         columns=SCHEMA_COLUMNS, args=[
+             arg("id"), arg("--confirm", action="store_true", help="confirm it as it is"),
+             arg("--task", help="IMAGE_CLASSIFICATION or TABULAR_CLASSIFICATION"),
+             arg("--input-shape", type=_ints, metavar="C,H,W", help="one instance's shape, e.g. 3,32,32 or 12"),
+             arg("--dtype"), arg("--num-classes", type=int),
+             arg("--classes", type=lambda text: [c.strip() for c in text.split(",")] if text else [],
+                 metavar="A,B,...", help="class labels in index order"),
+         ])
+def datasets_schema(client: Client, args: argparse.Namespace) -> Any:
+    changes = {name: getattr(args, name) for name in ("task", "input_shape", "dtype", "num_classes", "classes")
+               if getattr(args, name) is not None}
+    if changes or args.confirm:
+        return client.edit_dataset_schema(args.id, **changes)
+    return client.get_dataset_schema(args.id)
 
 
 @command("datasets", "delete", help="delete a dataset", args=[arg("id")])
@@ -169,6 +194,12 @@ def models_show(client: Client, args: argparse.Namespace) -> Any:
     return client.get_model(args.id)
 
 
+@command("models", "access", help="make a template you uploaded PUBLIC (opted-in apps it fits get it tuned) or "
+         "PRIVATE", columns=MODEL_COLUMNS, args=[arg("id"), arg("access_right", choices=["PUBLIC", "PRIVATE"])])
+def models_access(client: Client, args: argparse.Namespace) -> Any:
+    return client.set_model_access(args.id, args.access_right)
+
+
 @command("models", "delete", help="delete a template you uploaded", args=[arg("id")])
 def models_delete(client: Client, args: argparse.Namespace) -> None:
     client.delete_model(args.id)
@@ -180,10 +211,11 @@ APP_VERSION = (arg("app"), arg("version", type=int))
 
 
 @command("train", help="start a train job (the next version of an app)", args=[
-    arg("--app", required=True), arg("--task", default="IMAGE_CLASSIFICATION"),
+    arg("--app", required=True), arg("--task", help="default: the training dataset's"),
     arg("--train", required=True, metavar="DATASET_ID", help="training dataset id"),
     arg("--val", required=True, metavar="DATASET_ID", help="validation dataset id"),
-    arg("--model", required=True, action="append", metavar="MODEL_ID", help="repeat for more models"),
+    arg("--model", action="append", metavar="MODEL_ID", help="repeat for more models (none: every template "
+        "whose declared schema fits the training data)"),
     arg("--trials", type=int, default=5, help="MODEL_TRIAL_COUNT (per model)"),
     arg("--hours", type=float, default=1.0, help="TIME_HOURS"),
     arg("--gpus", type=int, default=0, help="GPU_COUNT"),
@@ -198,9 +230,12 @@ def train(client: Client, args: argparse.Namespace) -> Any:
         return job
     print(f"Train job {job.app} v{job.app_version}: {job.status}, {len(job.sub_train_jobs)} model(s), "
           f"budget {json.dumps(job.budget)}")
+    reasons = {c["model_id"]: c["reason"] for c in (job.candidates or {}).get("chosen", [])}
     for sub in job.sub_train_jobs:
         print(f"  {sub.model_name}: {len(sub.services)} service(s) "
               f"({', '.join(sorted({f'{s.kind} {s.status}/{s.launcher}' for s in sub.services}))})")
+        if sub.model_id in reasons:
+            print(f"    chosen: {reasons[sub.model_id]}")
     print(f"Follow it with: easel trials {job.app} {job.app_version}")
     return None
 
@@ -460,3 +495,26 @@ def versions_deploy(client: Client, args: argparse.Namespace) -> Any:
 def versions_updates(client: Client, args: argparse.Namespace) -> Any:
     return client.list_inference_job_updates(args.app, args.version)
 
+
+
+# -- apps -------------------------------------------------------------------------------------------------
+def _on_off(text: str) -> bool:
+    if text.lower() not in ("on", "off"):
+        raise argparse.ArgumentTypeError("use on or off")
+    return text.lower() == "on"
+
+
+@command("apps", "show", help="an app's options", columns=APP_COLUMNS, args=[arg("app")])
+def apps_show(client: Client, args: argparse.Namespace) -> Any:
+    return client.get_app(args.app)
+
+
+@command("apps", "set", help="opt an app in or out of auto-update and auto-tune", columns=APP_COLUMNS, args=[
+    arg("app"),
+    arg("--auto-update", type=_on_off, metavar="on|off",
+        help="roll its running inference jobs over to each version the promotion gate passes"),
+    arg("--auto-tune", type=_on_off, metavar="on|off",
+        help="tune newly published templates that fit its data, within its latest train job's budget"),
+])
+def apps_set(client: Client, args: argparse.Namespace) -> Any:
+    return client.set_app(args.app, auto_update=args.auto_update, auto_tune=args.auto_tune)

@@ -20,7 +20,7 @@ from easel.settings import Settings
 from easel.stack.process import free_port
 from sdk import Client, Unauthorized
 from sdk.cli import main
-from tests.support import GOOD_TEMPLATE, image_zip, npz_file
+from tests.support import GOOD_TEMPLATE, csv_file, image_zip, npz_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -218,3 +218,31 @@ def test_versions_verbs(cli_env, capsys, tmp_path: Path, sdk_settings: Settings)
     assert code == 1 and "admin" in err
     code, out, _ = run(capsys, "versions", "verdicts", "reg", "2", "--json")
     assert code == 0 and json.loads(out) == []
+
+
+def test_declarative_verbs(cli_env, capsys, tmp_path: Path) -> None:
+    email, _ = cli_env
+    assert run(capsys, "login", "--email", email, "--json")[0] == 0
+    code, out, _ = run(capsys, "datasets", "upload", "table", str(csv_file(tmp_path / "t.csv", features=3)),
+                       "--json", "--quiet")
+    table = json.loads(out)
+    assert code == 0 and table["task"] == "TABULAR_CLASSIFICATION"  # inferred: no --task given
+    code, out, _ = run(capsys, "datasets", "schema", table["id"], "--json")
+    assert code == 0 and (json.loads(out)["input_shape"], json.loads(out)["status"]) == ([3], "inferred")
+    code, out, _ = run(capsys, "datasets", "schema", table["id"], "--classes", "no,yes", "--json")
+    assert code == 0 and (json.loads(out)["classes"], json.loads(out)["status"]) == (["no", "yes"], "edited")
+    code, _, err = run(capsys, "datasets", "schema", table["id"], "--input-shape", "4")
+    assert code == 1 and "holds 4 values" in err
+
+    code, out, _ = run(capsys, "train", "--app", "decl", "--train", table["id"], "--val", table["id"])
+    assert code == 0 and "1 model(s)" in out and "SlicedMLP-tabular" in out and "chosen: declares it fits" in out
+    code, out, _ = run(capsys, "apps", "set", "decl", "--auto-update", "on", "--json")
+    assert code == 0 and (json.loads(out)["auto_update"], json.loads(out)["auto_tune"]) == (True, False)
+    code, out, _ = run(capsys, "apps", "show", "decl")
+    assert code == 0 and "decl" in out and "True" in out
+
+    template = tmp_path / "tiny.py"
+    template.write_text(GOOD_TEMPLATE)
+    code, out, _ = run(capsys, "models", "upload", "tiny", str(template), "--json")
+    code, out, _ = run(capsys, "models", "access", json.loads(out)["id"], "PUBLIC")
+    assert code == 0 and "PUBLIC" in out
