@@ -49,6 +49,8 @@ def edit_schema(row: Dataset, changes: dict[str, Any]) -> DatasetSchema:
         raise ValueError(f"input_shape: {list(edited.input_shape)} holds {mine} values per instance, the data "
                          f"{list(data.input_shape)} holds {theirs}")
     row.schema = edited.to_json()
+    if "task" in changes:  # the dataset's task is what its owner says the data is (train jobs match on it)
+        row.task = edited.task
     row.schema_status = CONFIRMED if edited == data else EDITED
     return edited
 

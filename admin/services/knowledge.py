@@ -100,7 +100,12 @@ def tune_published_template(state: AdminState, model_id: str) -> list[Outcome]:
             return []
         apps = list(db.scalars(select(App.name).where(App.auto_tune).order_by(App.name)))
         for app in apps:
-            outcome = _consider(state, db, model, app)
+            try:
+                outcome = _consider(state, db, model, app)
+            except Exception as error:  # noqa: BLE001 - one app's failure neither fails the upload nor the others
+                db.rollback()
+                log.exception("could not consider template %s for app %s", model.name, app)
+                outcome = Outcome(app, False, f"failed: {type(error).__name__}: {error}")
             outcomes.append(outcome)
             log.info("template %s for app %s: %s (%s)", model.name, app, "queued" if outcome.added else "not queued",
                      outcome.reason)

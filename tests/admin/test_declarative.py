@@ -90,6 +90,9 @@ def test_the_owner_confirms_or_edits_the_schema_and_bad_edits_are_422(developer:
                          headers={"Authorization": f"Bearer {developer.token}"})
     assert answer.status_code == 422 and answer.json()["error"] == "invalid"
     assert developer.get_dataset_schema(dataset.id).classes == ["zero", "one", "two"]  # refused edits changed nothing
+    # Saying the 8x8 images are rows of 64 features makes it a tabular dataset: train jobs match on that.
+    developer.edit_dataset_schema(dataset.id, task=TABULAR, input_shape=[64])
+    assert developer.get_dataset(dataset.id).task == TABULAR
     stranger, _ = make_user("APP_DEVELOPER")
     with pytest.raises(NotFound):
         stranger.get_dataset_schema(dataset.id)
@@ -180,3 +183,22 @@ def test_a_published_template_is_tuned_for_opted_in_apps_it_fits(developer: Clie
     developer.stop_train_job("churn", 1)
     upload_template(model_dev, files, "LateTab", TABULAR, fits_tables)
     assert len(developer.get_train_job("churn", 1).sub_train_jobs) == 3
+
+
+def test_declared_fits_are_checked_in_the_sandbox_and_shown(model_dev: Client, files: Path) -> None:
+    builtins = {m.name: m for m in model_dev.list_models() if m.source == "BUILTIN"}
+    assert builtins["SlicedCNN"].fits == {"tasks": [IMAGE], "input_shape": None, "min_classes": 2,
+                                          "max_classes": None, "dtypes": []}
+    assert builtins["SlicedMLP-tabular"].fits["tasks"] == [TABULAR]  # the class fits both; each row its task
+    declared = upload_template(model_dev, files, "Declared", TABULAR,
+                               "SchemaFit(tasks=('TABULAR_CLASSIFICATION',), input_shape=(4,), max_classes=9)")
+    assert model_dev.get_model(declared).fits == {"tasks": [TABULAR], "input_shape": [4], "min_classes": 2,
+                                                  "max_classes": 9, "dtypes": []}
+    assert model_dev.get_model(upload_template(model_dev, files, "Plain", TABULAR, None)).fits is None
+    for name, fits, words in [
+        ("NotAFit", "'images please'", "FITS must be an easel.model.SchemaFit"),
+        ("BadFit", "SchemaFit(tasks=())", "tasks must be a non-empty tuple"),
+        ("OtherTask", "SchemaFit(tasks=('IMAGE_CLASSIFICATION',))", "declares FITS for"),
+    ]:
+        with pytest.raises(Invalid, match=words):
+            upload_template(model_dev, files, name, TABULAR, fits)
