@@ -76,6 +76,12 @@ ROUTES: dict[str, tuple[set[str], Call]] = {
     "GET /inference_jobs/{app}/{v}/updates": (DEVELOPERS, lambda c, f: c.list_inference_job_updates("app", 1)),
     "POST /inference_jobs/{app}/{v}/feedback": (DEVELOPERS, lambda c, f: c.send_feedback("app", 1, "a" * 32, [1])),
     "GET /apps/{app}/series": (DEVELOPERS, lambda c, f: c.app_series("app")),
+    # declarative tasks
+    "GET /datasets/{id}/schema": (DEVELOPERS, lambda c, f: c.get_dataset_schema(NOBODY_ID)),
+    "PATCH /datasets/{id}/schema": (DEVELOPERS, lambda c, f: c.edit_dataset_schema(NOBODY_ID)),
+    "PATCH /models/{id}": (DEVELOPERS, lambda c, f: c.set_model_access(NOBODY_ID, "PUBLIC")),
+    "GET /apps/{app}": (DEVELOPERS, lambda c, f: c.get_app("app")),
+    "PATCH /apps/{app}": (DEVELOPERS, lambda c, f: c.set_app("app", auto_update=True)),
 }
 
 

@@ -71,7 +71,7 @@ def test_create_is_validated(developer: Client, datasets: tuple[str, str], files
     with pytest.raises(NotFound, match="no dataset"):
         developer.create_train_job("a", TASK, "00000000-0000-0000-0000-000000000000", datasets[1], [mlp])
     with pytest.raises(Invalid, match="model_ids"):
-        developer.create_train_job("a", TASK, *datasets, [])
+        developer.create_train_job("a", TASK, *datasets, [mlp] * 21)
     with pytest.raises(Invalid, match="WORKERS"):
         developer.create_train_job("a", TASK, *datasets, [mlp], budget={"WORKERS": 0})
     with pytest.raises(Invalid, match="TIME_HOURS"):
