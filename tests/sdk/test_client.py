@@ -127,7 +127,7 @@ def test_errors_map_to_exception_classes(make_user, url: str, tmp_path: Path) ->
     with pytest.raises(NotFound):
         developer.get_dataset("00000000-0000-0000-0000-000000000000")
     with pytest.raises(Invalid):
-        developer.create_train_job("x", TASK, "a", "b", [])
+        developer.create_train_job("x", TASK, "a", "b", ["m"] * 21)
     with pytest.raises(UnsupportedFormat):
         bad = tmp_path / "x.txt"
         bad.write_text("x")
