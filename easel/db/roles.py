@@ -21,7 +21,8 @@ predictor     read ``inference_jobs`` and update them (its URL, RUNNING); read `
 ============  ================================================================================================
 
 No service role can read ``users`` (password hashes) or write ``models``, ``model_versions``, ``datasets`` or
-``predictor_keys``; none touches the registry's history, feedback or monitoring samples (admin's alone).
+``predictor_keys``; none touches the registry's history, feedback, monitoring samples or ``apps`` (an app's options:
+admin's alone).
 ``UPDATE ... WHERE`` needs ``SELECT`` on the columns it reads, so every updated table is readable too.
 """
 
