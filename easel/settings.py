@@ -24,6 +24,11 @@ class LauncherKind(StrEnum):
     KUBERNETES = "kubernetes"
 
 
+class SandboxMode(StrEnum):
+    BWRAP = "bwrap"  # a bubblewrap child of the worker itself
+    RUNNER = "runner"  # a child of the model-runner service beside the worker (Kubernetes: its own container)
+
+
 class DeviceKind(StrEnum):
     AUTO = "auto"
     CPU = "cpu"
@@ -101,6 +106,12 @@ class Settings(BaseSettings):
     sandbox_scratch_mb: int = Field(default=512, ge=1, description="size of each private tmpfs of a sandbox (HOME, /dev/shm)")
     sandbox_call_timeout_s: float = Field(
         default=300.0, gt=0, le=86400, description="longest one predict/explain/load call into a sandbox may take")
+    sandbox_mode: SandboxMode = Field(
+        default=SandboxMode.BWRAP,
+        description="where sandboxes start: bwrap (a child of this process) or runner (a child of the model-runner "
+                    "service listening in EASEL_SANDBOX_RUNNER_DIR, e.g. a container without secrets)")
+    sandbox_runner_dir: Path = Field(
+        default=Path("/run/easel-sandbox"), description="the model-runner's socket directory (runner mode)")
     quota_train_workers: int = Field(default=16, ge=0, description="live train workers one user may have")
     quota_inference_workers: int = Field(default=16, ge=0, description="live inference workers one user may have")
     quota_live_jobs: int = Field(default=8, ge=0, description="train and inference jobs one user may have running")
@@ -232,6 +243,14 @@ class Settings(BaseSettings):
     k8s_cpu_limit: str = Field(default="2", pattern=QUANTITY)
     k8s_memory_request: str = Field(default="1Gi", pattern=QUANTITY)
     k8s_memory_limit: str = Field(default="4Gi", pattern=QUANTITY)
+    k8s_platform_cpu: str = Field(
+        default="500m", pattern=QUANTITY,
+        description="CPU of the platform container of a pod that runs model code (the runner gets the K8S_CPU_*)")
+    k8s_platform_memory: str = Field(
+        default="1Gi", pattern=QUANTITY, description="memory of the platform container of a model-running pod")
+    k8s_user_namespaces: bool = Field(
+        default=False, description="model-running pods get hostUsers: false (a user namespace; the runner then "
+                                   "also sandboxes each child with bubblewrap, without network)")
     k8s_gpu_resource: str = Field(default="nvidia.com/gpu", description="extended resource a GPU pod asks for")
     k8s_gpu_node_selector: dict[str, str] = Field(default={}, description="JSON node selector of GPU pods")
     k8s_gpu_tolerations: list[dict[str, str]] = Field(default=[], description="JSON tolerations of GPU pods")

@@ -23,6 +23,7 @@ from easel.sandbox.bwrap import SandboxSpec, inside_path
 from easel.sandbox.limits import SandboxLimits
 from easel.sandbox.process import SandboxProcess
 from easel.sandbox.proxy import SandboxedTemplate
+from easel.settings import SandboxMode
 
 if TYPE_CHECKING:
     from easel.blobstore import BlobStore
@@ -60,6 +61,8 @@ def start_sandbox(settings: Settings, *, files: Sequence[str | Path] = (), cpu_c
     threads = threads or int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
     spec = SandboxSpec(limits=limits, uid=settings.sandbox_uid, files=given, threads=threads,
                        devices=devices, show_output=show_output)
+    if settings.sandbox_mode == SandboxMode.RUNNER:  # only the start differs: the runner's child, not ours
+        return SandboxProcess.connect(spec, settings.sandbox_runner_dir)
     return SandboxProcess.start(spec)
 
 

@@ -114,7 +114,7 @@ def test_forks_stop_at_the_process_limit_and_nothing_outlives_close(settings: Se
         assert int(forked.rsplit(" ", 1)[1]) < 24
         assert spawned == "ok: spawned"
         assert _processes_with(marker), "the detached grandchild should be running while the sandbox is open"
-        bwrap_pid = spy.process.process.pid
+        bwrap_pid = spy.process.child.process.pid
     finally:
         spy.close()
     # The kernel kills what is left in the sandbox's PID namespace once its init is gone: give it a moment on a
@@ -139,7 +139,7 @@ def test_a_template_error_is_the_templates_own_and_a_call_past_its_timeout_kills
         with pytest.raises(SandboxError) as caught:
             _ask(spy, "sleep:60")
         assert caught.value.kind == "Timeout"
-        assert spy.process.process.poll() is not None  # killed, and reaped
+        assert spy.process.child.process.poll() is not None  # killed, and reaped
         with pytest.raises(SandboxError, match="closed"):
             _ask(spy, "uid")
     finally:
