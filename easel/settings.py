@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
@@ -96,8 +96,13 @@ class Settings(BaseSettings):
     # Sandbox of model-template code (easel/sandbox): a bubblewrap child, unprivileged, no network, no secrets.
     sandbox_builtin: bool = Field(
         default=False, description="run built-in (shipped, trusted) templates sandboxed too; uploads always are")
-    sandbox_uid: int = Field(default=65534, ge=1, le=2**31 - 2,
-                             description="unprivileged uid/gid template code runs as when the platform is root")
+    sandbox_uid: int = Field(default=2_000_000_000, ge=1, le=2**31 - 2,
+                             description="first of the unprivileged uids/gids template code runs as when the "
+                                         "platform is root (each sandbox leases one of its own)")
+    sandbox_uid_count: int = Field(
+        default=65536, ge=1, le=2**24,
+        description="how many uids from EASEL_SANDBOX_UID sandboxes lease (RLIMIT_NPROC is counted per uid); "
+                    "1: every sandbox shares EASEL_SANDBOX_UID")
     sandbox_memory_mb: int = Field(default=8192, ge=0, description="address-space cap of a sandbox; 0: none")
     sandbox_cpu_s: int = Field(default=86400, ge=0,
                                description="CPU seconds a training or checking sandbox may use; 0: none")
@@ -262,6 +267,14 @@ class Settings(BaseSettings):
     postgres_port: Port = 54329
     redis_port: Port = 63799
     kafka_port: Port = 19092
+
+    @field_validator("sandbox_uid_count")
+    @classmethod
+    def _check_uid_range(cls, value: int, info: ValidationInfo) -> int:
+        first = info.data.get("sandbox_uid", 0)
+        if first + value - 1 > 2**31 - 2:
+            raise ValueError(f"EASEL_SANDBOX_UID {first} + {value} uids pass the largest uid (2**31 - 2)")
+        return value
 
     @field_validator("data_dir")
     @classmethod

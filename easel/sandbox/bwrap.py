@@ -44,6 +44,7 @@ class SandboxSpec:
 
     limits: SandboxLimits
     uid: int = 65534
+    uid_count: int = 1  # as root: the sandbox leases one uid of [uid, uid + uid_count) (easel.sandbox.uids)
     files: Mapping[Path, str] = field(default_factory=dict)
     threads: int = 1
     devices: Sequence[str] = ()  # host device nodes to pass through (GPUs)

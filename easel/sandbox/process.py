@@ -28,6 +28,7 @@ from easel.sandbox import handoff, wire
 from easel.sandbox.bwrap import SandboxSpec, bwrap_argv
 from easel.sandbox.errors import SandboxError, truncate
 from easel.sandbox.shm import SharedBuffer
+from easel.sandbox.uids import UidLease
 
 log = logging.getLogger("easel.sandbox")
 
@@ -44,13 +45,14 @@ def _readable_by_others(path: Path) -> bool:
 class LocalChild:
     """A bwrap process this process started: killed by its process group (its PID namespace dies with it)."""
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
-        self.process = process
+    def __init__(self, process: subprocess.Popen[bytes], uid: UidLease) -> None:
+        self.process, self.uid = process, uid
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        self.uid.release()  # its processes are gone (the PID namespace died with bwrap): the uid is free
 
     def verdict(self) -> str:
         try:
@@ -97,6 +99,8 @@ class SandboxProcess:
     @classmethod
     def start(cls, spec: SandboxSpec) -> SandboxProcess:
         privileged = os.geteuid() == 0
+        uid = UidLease.acquire(spec.uid, spec.uid_count) if privileged else UidLease(spec.uid, None)
+        spec = replace(spec, uid=uid.uid)
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         shm = SharedBuffer.create()
         data_files = {host: os.open(host, os.O_RDONLY | os.O_CLOEXEC) for host in spec.files
@@ -117,12 +121,13 @@ class SandboxProcess:
         except BaseException:
             parent_sock.close()
             shm.close()
+            uid.release()
             raise
         finally:
             child_sock.close()
             for fd in data_files.values():
                 os.close(fd)
-        return cls(LocalChild(process), parent_sock, shm, spec)
+        return cls(LocalChild(process, uid), parent_sock, shm, spec)
 
     @classmethod
     def connect(cls, spec: SandboxSpec, socket_dir: Path) -> SandboxProcess:
@@ -133,7 +138,7 @@ class SandboxProcess:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         file_fds = [os.open(host, os.O_RDONLY | os.O_CLOEXEC) for host in spec.files]
         request = {"op": "start", "limits": spec.limits.to_json(), "files": [Path(h).name for h in spec.files],
-                   "threads": spec.threads, "gpu": bool(spec.devices), "show_output": spec.show_output}
+                   "threads": spec.threads, "show_output": spec.show_output}
         try:
             sock.settimeout(RUNNER_START_TIMEOUT_S)
             sock.connect(str(path))

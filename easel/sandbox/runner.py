@@ -43,7 +43,7 @@ import struct
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +122,11 @@ def start_child(config: RunnerConfig, request: dict[str, Any], conn: socket.sock
     if request.get("op") != "start" or not fds:
         raise ValueError("the first frame must be a start with the batch buffer's descriptor")
     limits = SandboxLimits.from_json(dict(request.get("limits") or {}))
+    # GPUs are the runner's (in Kubernetes its container is the one given them): its children may use them, and
+    # then, as in bwrap mode, without an address-space cap (CUDA reserves far more than it uses).
+    devices = sorted(glob.glob("/dev/nvidia*"))
+    if devices:
+        limits = replace(limits, memory_mb=0)
     threads = int(request.get("threads") or 1)
     shm_fd, file_fds = fds[0], fds[1:]
     names = _file_names(request, len(file_fds))
@@ -131,7 +136,6 @@ def start_child(config: RunnerConfig, request: dict[str, Any], conn: socket.sock
     if config.isolation == "bwrap":
         privileged = os.geteuid() == 0
         given = {Path(f"/given/{i}/{name}"): inside_path(Path(name), i) for i, name in enumerate(names)}
-        devices = sorted(glob.glob("/dev/nvidia*")) if request.get("gpu") else []
         # The runner's own import paths beyond the platform packages (bound anyway) go in too, read-only.
         extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
                  if p and os.path.isdir(p) and Path(p).resolve() != PROJECT_ROOT]

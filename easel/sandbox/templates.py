@@ -59,7 +59,8 @@ def start_sandbox(settings: Settings, *, files: Sequence[str | Path] = (), cpu_c
     if devices:  # CUDA reserves far more address space than it uses: an address-space cap would break it
         limits = SandboxLimits(**{**limits.to_json(), "memory_mb": 0})
     threads = threads or int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
-    spec = SandboxSpec(limits=limits, uid=settings.sandbox_uid, files=given, threads=threads,
+    spec = SandboxSpec(limits=limits, uid=settings.sandbox_uid, uid_count=settings.sandbox_uid_count, files=given,
+                       threads=threads,
                        devices=devices, show_output=show_output)
     if settings.sandbox_mode == SandboxMode.RUNNER:  # only the start differs: the runner's child, not ours
         return SandboxProcess.connect(spec, settings.sandbox_runner_dir)

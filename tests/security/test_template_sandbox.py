@@ -167,3 +167,20 @@ def test_no_platform_process_loads_uploaded_code(tmp_path: Path) -> None:
                   module_ref="models/spy.py", knob_config={})
     with pytest.raises(UntrustedTemplateError, match="runs only in a sandbox"):
         load_template_class(model, blobs)
+
+
+def test_each_sandbox_has_its_own_uid_so_process_budgets_are_not_shared(settings: Settings, tmp_path: Path) -> None:
+    """RLIMIT_NPROC is counted per uid: with one shared uid a second sandbox could fork 3 of its 30 after a
+    first had forked 25. Leased uids give each its whole budget."""
+    limited = settings.model_copy(update={"sandbox_nproc": 30})
+    first = _spy(LocalBlobStore(tmp_path / "a"), limited, [])
+    second = _spy(LocalBlobStore(tmp_path / "b"), limited, [])
+    try:
+        (uid_a, forked_a), (uid_b, forked_b) = _ask(first, "uid", "fork:25"), _ask(second, "uid", "fork:25")
+        assert forked_a == forked_b == "ok: 25", (forked_a, forked_b)
+        assert uid_a != uid_b, "two live sandboxes share a uid"
+        first_uid = int(uid_a.split()[1])
+        assert settings.sandbox_uid <= first_uid < settings.sandbox_uid + settings.sandbox_uid_count
+    finally:
+        first.close()
+        second.close()
