@@ -29,6 +29,8 @@ from easel.model.checker import check_template_file
 from easel.sandbox import SandboxedTemplate, SandboxError, handoff, open_sandboxed
 from easel.settings import SandboxMode, Settings
 
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="starts the runner as another uid (needs root)")
+
 HERE = Path(__file__).parent
 SPY = HERE / "spy_template.py"
 MLP = HERE.parent / "cluster" / "tiny_mlp_template.py"
