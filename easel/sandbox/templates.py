@@ -1,5 +1,5 @@
 """Where a template runs: :func:`open_template` gives workers an instance — in a sandbox for uploaded code
-(always) and for built-ins when ``EASEL_SANDBOX_BUILTIN`` says so, otherwise in-process.
+(always) and for built-ins when ``EASEL_SANDBOX_BUILTIN`` says so or in runner mode, otherwise in-process.
 
 Example::
 
@@ -32,10 +32,12 @@ if TYPE_CHECKING:
 
 
 def is_sandboxed(model: Model, settings: Settings) -> bool:
-    """Uploaded code always; shipped built-ins only if ``EASEL_SANDBOX_BUILTIN``."""
+    """Uploaded code always; shipped built-ins if ``EASEL_SANDBOX_BUILTIN``, or in runner mode — there the
+    runner's container is where models run (in Kubernetes it holds the pod's CPUs, memory and GPUs)."""
     from easel.db.enums import ModelSource
 
-    return model.source != ModelSource.BUILTIN or settings.sandbox_builtin
+    return (model.source != ModelSource.BUILTIN or settings.sandbox_builtin
+            or settings.sandbox_mode == SandboxMode.RUNNER)
 
 
 def gpu_devices(settings: Settings) -> list[str]:

@@ -121,3 +121,16 @@ def test_a_sandbox_start_carries_descriptors_and_refuses_what_does_not_fit(tmp_p
         left.sendall(wire.frame({"op": "start"}) + wire.frame({"op": "predict"}))  # a request before the start
         with pytest.raises(wire.ProtocolError, match="before the sandbox started"):
             handoff.receive_start(right)
+
+
+def test_in_runner_mode_built_ins_run_in_the_runner_too() -> None:
+    """The runner's container is where models run in Kubernetes (the pod's CPUs, memory and GPUs are its)."""
+    from easel.db.enums import ModelSource
+    from easel.db.models import Model
+    from easel.sandbox import is_sandboxed
+    from easel.settings import SandboxMode, Settings
+
+    builtin = Model(id="b", name="b", task="T", source=ModelSource.BUILTIN, model_class="X", module_ref="m",
+                    knob_config={})
+    assert not is_sandboxed(builtin, Settings())
+    assert is_sandboxed(builtin, Settings(sandbox_mode=SandboxMode.RUNNER))
