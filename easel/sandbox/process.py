@@ -134,11 +134,18 @@ class SandboxProcess:
         """A sandbox started by the model-runner listening in ``socket_dir`` (:mod:`easel.sandbox.runner`): the
         batch buffer and the given files go to it as descriptors; it says where the child sees the files."""
         path = Path(socket_dir) / handoff.SOCKET_NAME
-        shm = SharedBuffer.create()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        file_fds = [os.open(host, os.O_RDONLY | os.O_CLOEXEC) for host in spec.files]
         request = {"op": "start", "limits": spec.limits.to_json(), "files": [Path(h).name for h in spec.files],
                    "threads": spec.threads, "show_output": spec.show_output}
+        file_fds: list[int] = []
+        try:  # a given file that cannot be opened is the caller's error, raised as it is
+            for host in spec.files:
+                file_fds.append(os.open(host, os.O_RDONLY | os.O_CLOEXEC))
+        except OSError:
+            for fd in file_fds:
+                os.close(fd)
+            raise
+        shm = SharedBuffer.create()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(RUNNER_START_TIMEOUT_S)
             sock.connect(str(path))
