@@ -197,6 +197,41 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
+PLATFORM = """
+import sys, time
+from pathlib import Path
+from easel.blobstore import LocalBlobStore
+from easel.db.enums import ModelSource
+from easel.db.models import Model
+from easel.sandbox import open_sandboxed
+from easel.settings import SandboxMode, Settings
+
+spy, blobs_dir, runner_dir, marker = sys.argv[1:5]
+blobs = LocalBlobStore(Path(blobs_dir))
+blobs.put_bytes("models/spy.py", Path(spy).read_bytes())
+model = Model(id="s", name="s", task="T", source=ModelSource.UPLOADED, model_class="Spy", module_ref="models/spy.py",
+              knob_config={})
+settings = Settings(sandbox_mode=SandboxMode.RUNNER, sandbox_runner_dir=Path(runner_dir))
+template = open_sandboxed(model, blobs, settings, {"lr": 0.5})
+print(template.predict([f"spawn:{marker}"])[0], flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_platform_that_dies_takes_its_sandbox_along(runner: Path, tmp_path: Path) -> None:
+    """The platform container crashing (no close) is a disconnect too: the runner kills what it started."""
+    marker = f"easel-orphan-spy-{uuid.uuid4().hex}"
+    platform = subprocess.Popen([sys.executable, "-c", PLATFORM, str(SPY), str(tmp_path / "blobs"), str(runner),
+                                 marker], stdout=subprocess.PIPE, text=True)
+    try:
+        assert platform.stdout is not None and platform.stdout.readline().strip() == "ok: spawned"
+        assert _processes_with(marker), "the sandbox's detached grandchild runs"
+    finally:
+        platform.kill()
+        platform.wait()
+    wait_for(lambda: _processes_with(marker) == [], 30, "the runner to kill the dead platform's sandbox")
+
+
 def test_only_the_platforms_uid_may_start_sandboxes(runner: Path, settings: Settings, tmp_path: Path) -> None:
     code = ("import socket, sys\n"
             "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
