@@ -158,7 +158,8 @@ def start_child(config: RunnerConfig, request: dict[str, Any], conn: socket.sock
         cwd = home
     process = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=output, stderr=output, env=env, cwd=cwd,
-        pass_fds=(conn.fileno(), shm_fd, *file_fds), start_new_session=True,
+        # bwrap copies the given files from their descriptors; a plain child has its copies and needs none.
+        pass_fds=(conn.fileno(), shm_fd, *(file_fds if config.isolation == "bwrap" else ())), start_new_session=True,
         preexec_fn=lambda: _prctl(PR_SET_PDEATHSIG, signal.SIGKILL),  # noqa: PLW1509 - the handler has one thread
     )
     return process, inside
