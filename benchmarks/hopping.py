@@ -12,7 +12,9 @@
     epoch. Measured: simulated time until a completed trial reaches the best final accuracy among the stream's
     first 32 configs, over 5 seeds. Target: ASHA ≤ ½ the median rule's (median over seeds).
 (c) A worker killed every 20 s (and relaunched, as the supervisor does), unit-wise trials on the real platform:
-    units trained twice (counted from the workers' ``unit_started`` events) per kill ≤ 1, and the job completes.
+    kill by kill, the unit in flight on the victim and the units trained again because of it
+    (:func:`easel.work_lost.attribute_kills` on the workers' ``unit_started``/``unit_done`` events) ≤ 1, no
+    unit trained twice without a kill to explain it, and the job completes.
 
 Run: ``.venv/bin/python benchmarks/hopping.py [--sections abc]``.
 """
@@ -43,6 +45,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from tuning import private_stack, write_digits  # noqa: E402 - benchmarks/tuning.py: the shared harness
 
 RESULTS = ROOT / "benchmarks" / "results" / "hopping.json"
+CURVES = ROOT / "benchmarks" / "results" / "hopping_curves.json"  # (b)'s recorded learning curves
 CNN_KNOBS = {"image_size": 32, "max_epochs": 4, "groups": 8, "seed": 0, "early_stop": False, "quick_train": False}
 
 
@@ -107,7 +110,7 @@ def run_job(settings, sessions, budget: dict, kill_every_s: float | None = None,
               "--lease-s", "3"]))]
     workers = [worker() for _ in range(budget["WORKERS"])]
     launched += workers
-    kills = 0
+    victims: list[str] = []  # the killed workers' ids, in kill order (as the worker names itself)
     next_kill = began + kill_every_s if kill_every_s else math.inf
     try:
         while True:
@@ -118,9 +121,9 @@ def run_job(settings, sessions, budget: dict, kill_every_s: float | None = None,
             if now - began > timeout_s:
                 raise TimeoutError("the job did not finish")
             if now >= next_kill:
-                victim = workers.pop(random.Random(kills).randrange(len(workers)))
+                victim = workers.pop(random.Random(len(victims)).randrange(len(workers)))
                 os.kill(victim.pid, signal.SIGKILL)
-                kills += 1
+                victims.append(f"worker-{victim.id}"[:48])
                 replacement = worker()
                 workers.append(replacement)
                 launched.append(replacement)
@@ -136,7 +139,7 @@ def run_job(settings, sessions, budget: dict, kill_every_s: float | None = None,
         trials = s.scalars(select(Trial).where(Trial.sub_train_job_id == sub_id).order_by(Trial.no)).all()
         rows = [{"no": t.no, "knobs": t.knobs, "status": t.status.value, "score": t.score, "attempts": t.attempts,
                  "progress": t.progress} for t in trials]
-    return {"sub_id": sub_id, "wall_s": round(wall, 2), "trials": rows, "events": events, "kills": kills}
+    return {"sub_id": sub_id, "wall_s": round(wall, 2), "trials": rows, "events": events, "victims": victims}
 
 
 def io_per_worker(events: list[dict]) -> dict[str, dict[str, int]]:
@@ -230,6 +233,7 @@ def record_curves(folder: Path, configs: int = 32, epochs: int = 9) -> list[dict
             curve.append(float(template.evaluate(str(folder / "val.npz"))))
         curves.append({"knobs": knobs, "accuracy": curve, "epoch_s": seconds})
         print(f"  (b) config {index + 1}/{configs}: final {curve[-1]:.3f} in {sum(seconds):.1f} s", flush=True)
+    CURVES.write_text(json.dumps({"load_average_1min": round(os.getloadavg()[0], 2), "curves": curves}) + "\n")
     return curves
 
 
@@ -298,15 +302,20 @@ def section_b(folder: Path, seeds: int = 5) -> dict:
 def section_c(settings, sessions, trials: int = 6, kill_every_s: float = 20.0) -> dict:
     run = run_job(settings, sessions, {"MOP": False, "WORKERS": 2, "MODEL_TRIAL_COUNT": trials},
                   kill_every_s=kill_every_s)
+    from easel.work_lost import attribute_kills
+
     started = sum(e["type"] == "unit_started" for e in run["events"])
     done = sum((t["progress"] or {}).get("units_done", 0) for t in run["trials"])
-    lost = started - done
-    out = {"kill_every_s": kill_every_s, "kills": run["kills"], "wall_s": run["wall_s"], "units_started": started,
-           "units_in_trials": done, "units_lost": lost,
+    audit = attribute_kills(run["events"], run["victims"])
+    out = {"kill_every_s": kill_every_s, "kills": len(run["victims"]), "wall_s": run["wall_s"],
+           "units_started": started, "units_in_trials": done, "units_lost": started - done,
+           "per_kill": [kill.__dict__ for kill in audit.kills], "unattributed_units_lost": audit.unattributed,
+           "max_units_lost_per_kill": audit.max_lost_per_kill,
            "statuses": sorted({t["status"] for t in run["trials"]}),
            "attempts": [t["attempts"] for t in run["trials"]]}
     out["job_completed"] = out["statuses"] == ["COMPLETED"]
-    out["target_lost_per_kill_at_most_one_unit"] = lost <= max(run["kills"], 0)
+    # Kill by kill: each kill cost at most the unit in flight on its victim, and no loss is left unexplained.
+    out["target_lost_per_kill_at_most_one_unit"] = audit.max_lost_per_kill <= 1 and audit.unattributed == 0
     print(f"  (c) {out}", flush=True)
     return out
 

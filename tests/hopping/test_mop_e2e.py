@@ -23,6 +23,7 @@ from easel.db.session import session_scope
 from easel.launcher import ServiceSpec
 from easel.redis_client import make_redis
 from easel.tuning import TuningChannel
+from easel.work_lost import attribute_kills
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tuning"))
 from test_tuning_e2e import wait_for  # noqa: E402 - the tuning tests' poll-with-timeout
@@ -70,9 +71,13 @@ def test_trials_hop_over_shards_and_a_killed_worker_loses_at_most_its_unit(setti
     assert [t.status for t in trials] == [TrialStatus.COMPLETED] * 2, [t.error for t in trials]
     channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id)
     assert channel.shard_sizes() == [100, 100]
-    started = [e for _id, e in channel.read_events("0", block_s=0.1, count=10_000) if e["type"] == "unit_started"]
+    events = [e for _id, e in channel.read_events("0", block_s=0.1, count=10_000)]
+    started = [e for e in events if e["type"] == "unit_started"]
     extra = len(started) - sum(t.progress["units_total"] for t in trials)
-    assert 0 <= extra <= 1, f"{extra} units trained twice: one kill loses at most the unit it interrupted"
+    audit = attribute_kills(events, [f"worker-{victim.id}"[:48]])
+    (kill,) = audit.kills
+    assert kill.units_lost == (kill.unit is not None), f"the kill cost the unit in flight on its victim: {kill}"
+    assert audit.unattributed == 0 and extra == kill.units_lost, audit.to_json()
     worker_shards: dict[str, set[int]] = {}
     for trial in trials:
         path = trial.progress["path"]
