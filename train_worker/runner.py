@@ -29,7 +29,7 @@ from easel.db.session import session_scope
 from easel.faults import InfrastructureError, is_infrastructure_error
 from easel.jobs import PROFILE_BATCH_SIZE, Profile, TrainBudget, lifecycle
 from easel.model import BaseModel, UnitSpec
-from easel.pruning import make_pruner
+from easel.pruning import Pruner, make_pruner
 from easel.sandbox import close_template, is_sandboxed, open_template
 from easel.settings import Settings
 from easel.tuning import Proposal, TuningChannel, shard_blob_key
@@ -183,7 +183,7 @@ class TrialRunner:
     def _train(self, proposal: Proposal, setup: TrialSetup, template: BaseModel) -> dict[str, Any] | None:
         early_stop = any(proposal.knobs.get(name) is True for name, knob in setup.model.knob_config.items()
                          if knob.get("type") == "policy" and knob.get("policy") == "EARLY_STOP")
-        pruner = make_pruner(setup.budget.PRUNER) if early_stop else None
+        pruner = self._pruner(setup.budget) if early_stop else None
         context = WorkerContext(self.sessions, self.channel, proposal.trial_id, proposal.no, pruner)
         context.log(f"trial {proposal.no} (attempt {proposal.attempt}) on {self.worker_id}: {proposal.knobs}")
         if template.supports_units() or proposal.unit is not None:
@@ -265,6 +265,11 @@ class TrialRunner:
                 if context.should_stop(unit.epoch, score):
                     return True
         return len(path) >= total
+
+    def _pruner(self, budget: TrainBudget) -> Pruner:
+        """The job's pruner; ASHA's parameters from the job's budget, else from the settings."""
+        return make_pruner(budget.PRUNER, min_epochs=budget.ASHA_MIN_EPOCHS or self.settings.asha_min_epochs,
+                           reduction_factor=budget.ASHA_REDUCTION_FACTOR or self.settings.asha_reduction_factor)
 
     def _shard_path(self, shard: int) -> str:
         """This worker's shard of the training set (MOP mode): the only training data it reads."""
