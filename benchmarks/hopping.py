@@ -273,6 +273,46 @@ def simulate(curves: list[dict], pruner, stream: list[int], target: float, worke
     return None
 
 
+def simulate_promotions(curves: list[dict], stream: list[int], target: float, min_epochs: int, eta: int,
+                        workers: int = 2) -> float | None:
+    """Reference, not the platform's pruner: ASHA as Li et al. (MLSys'20, Algorithm 2) with pause and resume.
+    A trial stops at each rung; a free worker promotes the best not-yet-promoted trial among the top
+    ``⌊n/η⌋`` of the highest rung that has one (resuming it from its checkpoint, loading time not counted),
+    else starts the next config of ``stream`` up to the first rung. Same clock and target as :func:`simulate`."""
+    epochs = len(curves[0]["accuracy"])
+    rungs = [min_epochs * eta ** k for k in range(epochs) if min_epochs * eta ** k < epochs] + [epochs]
+    at_rung: list[list[tuple[float, int]]] = [[] for _ in rungs]  # (score, trial) of the trials that reached it
+    promoted: list[set[int]] = [set() for _ in rungs]
+    trials: list[int] = []  # trial -> config (a config drawn twice is two trials)
+    events: list[tuple[float, int, int, int]] = []  # (time the stretch ends, worker, trial, rung reached)
+
+    def next_job(worker: int, now: float) -> None:
+        for k in range(len(rungs) - 2, -1, -1):
+            best = sorted(at_rung[k], reverse=True)[:len(at_rung[k]) // eta]
+            waiting = [trial for _score, trial in best if trial not in promoted[k]]
+            if waiting:
+                trial = waiting[0]
+                promoted[k].add(trial)
+                seconds = sum(curves[trials[trial]]["epoch_s"][rungs[k]:rungs[k + 1]])
+                heapq.heappush(events, (now + seconds, worker, trial, k + 1))
+                return
+        if len(trials) < len(stream):
+            trials.append(stream[len(trials)])
+            seconds = sum(curves[trials[-1]]["epoch_s"][:rungs[0]])
+            heapq.heappush(events, (now + seconds, worker, len(trials) - 1, 0))
+
+    for worker in range(workers):
+        next_job(worker, 0.0)
+    while events:
+        now, worker, trial, k = heapq.heappop(events)
+        score = curves[trials[trial]]["accuracy"][rungs[k] - 1]
+        if k == len(rungs) - 1 and score >= target:
+            return now
+        at_rung[k].append((score, trial))
+        next_job(worker, now)
+    return None
+
+
 def section_b(folder: Path, seeds: int = 5) -> dict:
     from easel.pruning import MedianPruner, NoPruner, SuccessiveHalvingPruner
 
