@@ -82,6 +82,12 @@ class Heartbeat:
                 log.warning("heartbeat failed (%s); trying again", error)
 
 
+def job_pruner(budget: TrainBudget, settings: Settings) -> Pruner:
+    """The job's pruner; ASHA's parameters from the job's budget, else from the settings."""
+    return make_pruner(budget.PRUNER, min_epochs=budget.ASHA_MIN_EPOCHS or settings.asha_min_epochs,
+                       reduction_factor=budget.ASHA_REDUCTION_FACTOR or settings.asha_reduction_factor)
+
+
 class TrialRunner:
     def __init__(self, sessions: sessionmaker[Session], channel: TuningChannel, blobs: BlobStore,
                  worker_id: str, service_id: str | None, settings: Settings | None = None) -> None:
@@ -197,7 +203,7 @@ class TrialRunner:
     def _train(self, proposal: Proposal, setup: TrialSetup, template: BaseModel) -> dict[str, Any] | None:
         early_stop = any(proposal.knobs.get(name) is True for name, knob in setup.model.knob_config.items()
                          if knob.get("type") == "policy" and knob.get("policy") == "EARLY_STOP")
-        pruner = self._pruner(setup.budget) if early_stop else None
+        pruner = job_pruner(setup.budget, self.settings) if early_stop else None
         context = WorkerContext(self.sessions, self.channel, proposal.trial_id, proposal.no, pruner)
         context.log(f"trial {proposal.no} (attempt {proposal.attempt}) on {self.worker_id}: {proposal.knobs}")
         if template.supports_units() or proposal.unit is not None:
@@ -279,11 +285,6 @@ class TrialRunner:
                 if context.should_stop(unit.epoch, score):
                     return True
         return len(path) >= total
-
-    def _pruner(self, budget: TrainBudget) -> Pruner:
-        """The job's pruner; ASHA's parameters from the job's budget, else from the settings."""
-        return make_pruner(budget.PRUNER, min_epochs=budget.ASHA_MIN_EPOCHS or self.settings.asha_min_epochs,
-                           reduction_factor=budget.ASHA_REDUCTION_FACTOR or self.settings.asha_reduction_factor)
 
     def _shard_path(self, shard: int) -> str:
         """This worker's shard of the training set (MOP mode): the only training data it reads."""
