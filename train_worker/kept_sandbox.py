@@ -4,8 +4,8 @@ A MOP worker trains one unit at a time of many trials, all of the same sub-job â
 and always on its own shard. Starting a sandbox and importing an uploaded template for every unit costs seconds
 each, so the worker keeps the sandboxed child alive and, for each unit, builds a fresh template instance in it
 with the unit's trial's knobs (``create``); the unit's state comes from its checkpoint, as on any other worker.
-A new child is started when the files it may read change (the worker took over another shard) or the child is
-gone, and the child is closed after a unit that failed (its state is then unknown). In-process (trusted
+A new child is started when the files it may read change (the worker took over another shard) or the child died
+between units, and the child is closed after a unit that failed (its state is then unknown). In-process (trusted
 built-in) templates are cheap to build and are not kept.
 """
 
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from easel.model import BaseModel
 from easel.sandbox import close_template, open_template
+from easel.sandbox.errors import SandboxError
 from easel.sandbox.proxy import SandboxedTemplate
 
 if TYPE_CHECKING:
@@ -37,7 +38,12 @@ class KeptSandbox:
         if self._template is not None and (self._key != key or self._template.process.closed):
             self.close()
         if self._template is not None:
-            return self._template.create(knobs)
+            try:
+                return self._template.create(knobs)
+            except SandboxError:
+                if not self._template.process.closed:
+                    raise  # the child is alive and refused the knobs: the trial's error
+                self.close()  # the child died between units: a new one below
         template = open_template(model, blobs, settings, knobs, files=files)
         if isinstance(template, SandboxedTemplate):
             self._template, self._key = template, key

@@ -189,8 +189,8 @@ class TrialRunner:
             finally:
                 close_template(template)
         files = [self._shard_path(int(proposal.shard or 0)), setup.val_path]
-        template = self.kept_sandbox.open(setup.model, self.blobs, self.settings, proposal.knobs, files)
         try:
+            template = self.kept_sandbox.open(setup.model, self.blobs, self.settings, proposal.knobs, files)
             return self._train(proposal, setup, template)
         except BaseException:
             self.kept_sandbox.close()  # a unit that failed may have left the child in any state

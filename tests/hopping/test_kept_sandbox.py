@@ -1,10 +1,11 @@
 """MOP mode's one sandbox per worker: the uploaded template's child is kept across units of different trials
-(a fresh instance with each trial's knobs, each unit's state given), and replaced when its files change. Real
+(a fresh instance with each trial's knobs, each unit's state given), and replaced when its files change or it died. Real
 sandboxes; no database (the model row is built in memory)."""
 
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,11 @@ def test_one_child_serves_units_of_several_trials(settings, tmp_path: Path) -> N
 
         moved = kept.open(model, blobs, settings, KNOBS, [str(other_shard), str(val)])  # another shard: new child
         assert moved.process is not process and process.closed and kept.started == 2
+        moved.process.sock.shutdown(socket.SHUT_RDWR)  # the child is lost between units (its end of the line)
+        revived = kept.open(model, blobs, settings, KNOBS, [str(other_shard), str(val)])
+        assert revived.process is not moved.process and kept.started == 3
+        assert json.loads(revived.train_unit(str(other_shard), None, UnitSpec(index=0, epoch=1, epochs=4))) == {
+            "units": 1}
     finally:
         kept.close()
-    assert moved.process.closed
+    assert revived.process.closed
