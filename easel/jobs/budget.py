@@ -1,8 +1,8 @@
 """What a job may spend: parsed once, with one set of defaults, wherever a budget is read.
 
 The REST API takes these as request bodies (upper-case keys, as in SINGA-Auto) and stores
-``model_dump(exclude_none=True)`` (an optional field left unset is not recorded); services read the stored dict back with :meth:`from_stored`, which ignores keys a
-later version may have added.
+``model_dump(exclude_none=True)`` (an optional field left unset is not recorded); services read the stored
+dict back with :meth:`from_stored`, which ignores keys a later version may have added.
 """
 
 from __future__ import annotations
