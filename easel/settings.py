@@ -212,6 +212,12 @@ class Settings(BaseSettings):
         default=None, min_length=16, description="bearer token Prometheus sends to admin's /metrics (admins' own "
                                                  "tokens are accepted too); unset: admins' tokens only")
 
+    # Early stopping: asynchronous successive halving (budget PRUNER "asha"); a job's budget may override both.
+    asha_min_epochs: int = Field(default=1, ge=1, le=10_000,
+                                 description="ASHA's minimum resource (grace period): epochs before the first rung")
+    asha_reduction_factor: int = Field(default=3, ge=2, le=100,
+                                       description="ASHA's η: rungs at min_epochs·ηᵏ, the best 1/η of each goes on")
+
     # Explanations (LIME, Grad-CAM): their own processes and queue, never the deadline path.
     explainers: int = Field(default=1, ge=0, le=64, description="explainer processes per inference job (0: none)")
     explain_timeout_s: float = Field(

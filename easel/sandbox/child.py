@@ -132,6 +132,7 @@ class Server:
         if self.cls is None:
             raise ValueError("no template loaded")
         self.template = self.cls(**dict(request.get("knobs") or {}))
+        self.last_unit_state = None  # the previous instance's: never continued by this one
         return {"knobs": dict(self.template.knobs)}
 
     # -- the BaseModel interface -------------------------------------------------------------------------
