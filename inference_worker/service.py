@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from kafka import KafkaConsumer, TopicPartition
@@ -67,6 +67,9 @@ from inference_worker.metrics import WorkerMetrics, rate_label
 from inference_worker.model import BatchBuffers, ServedModel
 from inference_worker.policy import LivePolicy
 from scheduler import LateRule, Plan, PlanExecutor
+
+if TYPE_CHECKING:
+    from easel.kafka_confluent import ConfluentConsumer
 
 log = logging.getLogger("easel.inference_worker")
 
@@ -282,7 +285,7 @@ class Executor:
 class InferenceWorker:
     """The consumer side and the life cycle: start, serve until stopped, drain."""
 
-    def __init__(self, config: WorkerConfig, consumer: KafkaConsumer, model: ServedModel, live: LivePolicy,
+    def __init__(self, config: WorkerConfig, consumer: KafkaConsumer | ConfluentConsumer, model: ServedModel, live: LivePolicy,
                  results: redis.Redis, metrics: WorkerMetrics,
                  sessions: sessionmaker[Session] | None = None) -> None:
         self.config, self.consumer, self.model, self.live = config, consumer, model, live
@@ -364,8 +367,10 @@ class InferenceWorker:
             if high is None:
                 continue
             done = self.offsets.committed_offset(p)
+            if done is None and tp in self.consumer.assignment():
+                done = self.consumer.position(tp)
             if done is None:
-                done = self.consumer.position(tp) if tp in self.consumer.assignment() else high
+                done = high
             self.metrics.queue_lag.labels(str(p)).set(max(high - done, 0))
             self._lag_labels.add(str(p))
 
