@@ -12,7 +12,7 @@ worker, queued, compute, back) — what dominates it.
 
 Same set-up as ``benchmarks/serving.py`` (whose helpers it uses): the sliced MLP 4096x3, two workers.
 ``--py-spy PATH`` also records a py-spy profile (``--format raw``, collapsed stacks) of the predictor, one
-worker and its sandbox child during the first window, into ``benchmarks/results/profiles/``.
+worker and its sandbox child during the first window, into ``$TMPDIR/easel-serving-profiles/``.
 
 Run: ``.venv/bin/python benchmarks/serving_cpu.py --rate 0.25 --model-cache /tmp/easel-bench-model``
 (~3 min with a cached model on an idle machine; training the model first takes ~5-10 min more).
@@ -27,6 +27,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ import serving as bench  # benchmarks/serving.py (it puts the project root first
 
 ROOT = bench.ROOT
 RESULTS = ROOT / "benchmarks" / "results" / "serving-cpu.json"
-PROFILES = ROOT / "benchmarks" / "results" / "profiles"
+PROFILES = Path(tempfile.gettempdir()) / "easel-serving-profiles"  # working material, not results
 
 
 def family_cpu(pid: int) -> tuple[float, float]:
