@@ -74,6 +74,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("easel.inference_worker")
 
 TOPIC_CHECK_S = 5.0  # how long a worker goes without partitions before it checks that the topic exists
+# The queue-lag gauge is a metric: refreshed this often, not after every poll (a poll returns per message).
+LAG_EVERY_S = 0.25
 STANDBY_WAIT_S = 1  # a standby's BLPOP: how often it refreshes its record (and notices a stop)
 
 
@@ -299,6 +301,7 @@ class InferenceWorker:
         self._assignments: deque[tuple[float, list[int]]] = deque(maxlen=4)  # (when, partitions) after a rebalance
         self._lag_labels: set[str] = set()
         self._announced = 0.0
+        self._lag_at = 0.0
         self.partition_events = PartitionEvents()
         self._backoff = Backoff(base_s=0.1, cap_s=5.0)
         self._throttle = Throttle(5.0)
@@ -423,7 +426,9 @@ class InferenceWorker:
                 self.executor.arrivals.append((now, math.ceil(n_part / size)))
             self.metrics.queued.set(self.book.queued_instances())
         self.commit()
-        self._update_lag()
+        if now - self._lag_at >= LAG_EVERY_S:
+            self._lag_at = now
+            self._update_lag()
         # Refreshed while alive once it has served, partitions or not: in the middle of a rebalance (a rolling
         # update's, a relaunch's) it is about to serve again, and letting every record go stale then would make
         # the predictor refuse requests as if no worker were alive.
