@@ -18,7 +18,9 @@ them either way.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +34,12 @@ from easel.backoff import Throttle
 from easel.settings import Settings
 
 log = logging.getLogger("easel.kafka")
+
+# After a broker restart that lost the topic (the local broker keeps topics in memory), librdkafka's group
+# settles on an empty assignment and does not pick the re-created topic up again, not even on a re-subscribe;
+# a fresh client does. So a consumer that had partitions and has had none for this long is rebuilt (once
+# per loss: a member that is simply one too many for the partitions stays as it is).
+RENEW_AFTER_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +60,7 @@ class ConfluentConsumer:
                  max_partition_fetch_bytes: int = 1 << 20, fetch_max_bytes: int = 50 << 20,
                  max_poll_interval_ms: int = 5000) -> None:
         session_ms = settings.kafka_session_timeout_ms
-        self._consumer = ck.Consumer({
+        self._config = {
             "bootstrap.servers": settings.resolved_kafka_bootstrap,
             "group.id": group_id,
             "enable.auto.commit": False,  # at-least-once: the worker commits once results are published
@@ -66,23 +74,64 @@ class ConfluentConsumer:
             "receive.message.max.bytes": fetch_max_bytes + (1 << 20),
             "topic.metadata.refresh.interval.ms": 5000,  # a topic re-created after a broker restart is seen soon
             "allow.auto.create.topics": False,  # a topic made by a metadata request would have one partition
-        }, logger=logging.getLogger("easel.kafka.librdkafka"))
+        }
+        self._consumer = self._new_client()
         self._throttle = Throttle(5.0)
+        self._subscription: tuple[list[str], Any] | None = None
+        self._had_partitions = False
+        self._stranded_since: float | None = None  # when a consumer that had partitions was left with none
+        self._checked_at = 0.0
+        self.renewals = 0
+
+    def _new_client(self) -> ck.Consumer:
+        return ck.Consumer(self._config, logger=logging.getLogger("easel.kafka.librdkafka"))
 
     # -- the group --------------------------------------------------------------------------------------
     def subscribe(self, topics: Iterable[str], listener: Any) -> None:
         """``listener``: kafka-python's ConsumerRebalanceListener shape (given TopicPartition-like objects
         with ``.partition``); called from :meth:`poll`."""
+        self._subscription = (list(topics), listener)
+        self._subscribe()
+
+    def _subscribe(self) -> None:
+        assert self._subscription is not None
+        topics, listener = self._subscription
         self._consumer.subscribe(
-            list(topics),
+            topics,
             on_assign=lambda _consumer, parts: listener.on_partitions_assigned(parts),
             on_revoke=lambda _consumer, parts: listener.on_partitions_revoked(parts),
             on_lost=lambda _consumer, parts: listener.on_partitions_lost(parts))
+
+    def _renew_if_stranded(self) -> None:
+        """See :data:`RENEW_AFTER_S`; checked at most once a second."""
+        now = time.monotonic()
+        if self._subscription is None or now - self._checked_at < 1.0:
+            return
+        self._checked_at = now
+        if self._consumer.assignment():
+            self._had_partitions, self._stranded_since = True, None
+            return
+        if not self._had_partitions:
+            return
+        if self._stranded_since is None:
+            self._stranded_since = now
+            return
+        if now - self._stranded_since < RENEW_AFTER_S:
+            return
+        log.warning("no partitions for %.0f s since a rebalance took them: renewing the consumer",
+                    now - self._stranded_since)
+        self._had_partitions, self._stranded_since = False, None
+        old, self._consumer = self._consumer, self._new_client()
+        self.renewals += 1
+        with contextlib.suppress(ck.KafkaException, RuntimeError):
+            old.close()
+        self._subscribe()
 
     def poll(self, timeout_ms: int = 0, max_records: int = 500) -> dict[TopicPartition, list[Record]]:
         """Waits up to ``timeout_ms`` for the first message only, then takes what is already fetched (librdkafka's
         batch ``consume`` would wait out the whole timeout to fill the batch)."""
         try:
+            self._renew_if_stranded()
             first = self._consumer.poll(timeout_ms / 1000)
             if first is None:
                 return {}
