@@ -72,3 +72,25 @@ def test_both_clients_read_commit_report_offsets_and_pause_alike(settings: Setti
         assert [value for _offset, _key, value in poll_until(again, 2)] == [b"c", b"d"]
     finally:
         again.close()
+
+
+def test_a_topic_deleted_and_re_created_is_consumed_again(settings: Settings, topic: str) -> None:
+    """kafka-python only: librdkafka 2.16 (confluent-kafka) segfaults when a topic it is fetching from is deleted on
+    the local broker, one reason it is not the default (a broker *restart*, which loses the topic without a
+    delete, is ridden out by ``ConfluentConsumer``'s renewal; tests/serving/test_chaos_serving.py)."""
+    consumer = make_serving_consumer(settings, group_id=f"g-{uuid.uuid4().hex[:8]}", fetch_max_wait_ms=10)
+    consumer.subscribe([topic], listener=PartitionEvents())
+    try:
+        produce(settings, topic, [b"before"])
+        assert [value for *_, value in poll_until(consumer, 1)] == [b"before"]
+        delete_topics(settings, [topic])
+        ensure_topics(settings, [topic], partitions=1)
+        give_up = time.monotonic() + 60
+        got: list[bytes] = []
+        while b"after" not in got:
+            assert time.monotonic() < give_up, f"nothing consumed from the re-created topic ({got})"
+            produce(settings, topic, [b"after"])
+            for records in consumer.poll(timeout_ms=1000, max_records=100).values():
+                got += [r.value for r in records]
+    finally:
+        consumer.close()
