@@ -14,6 +14,10 @@ Only what :class:`inference_worker.service.InferenceWorker` calls is here, with 
 worker's retry and rebalance handling is the same for both clients. librdkafka runs the rebalance callbacks
 inside ``poll`` on the calling thread; the listener (:class:`easel.kafka_io.PartitionEvents`) only records
 them either way.
+
+Why it is opt-in: librdkafka 2.16 segfaults when a topic it is fetching from is *deleted* on the local broker
+(Tansu). Admin deletes a job's topic only after its workers stopped, but until that is understood the client
+of record stays the default.
 """
 
 from __future__ import annotations
