@@ -34,13 +34,22 @@ class SchedulerPolicy(BasePolicy):
     * ``queue`` — budget = the task's fair share of the time its queue has, ``min_j left_j * n / (n +
       n_1 + ... + n_j)`` over the tasks ``j`` waiting behind it, and never below what the task needs at
       the fastest width (under overload, starving it would only trade a sure mini-batch now for one later).
-    * ``priced`` (default) — as ``queue``, and time has a price: the solver maximises
+    * ``priced`` (default) — as ``queue``, capped at the task's long-run share of the worker's time
+      (``n_mb`` times the seconds per mini-batch the measured arrival rate leaves, ``long_run_share``),
+      and time has a price: the solver maximises
       ``sum n_i (p_i - mu t_i)``, with ``mu`` the slope of the profile's accuracy/time hull at the time
       per mini-batch this worker can afford in the long run and within bursts that outlast a deadline
       (``time_per_mb``). That slope is the Lagrange multiplier of the worker's capacity: in steady state
       the best average is the hull, and pricing keeps each task from buying accuracy off the hull (a model
       that only fills one task's odd leftover time), leaving that time to the next task instead. At light
       load the price is 0 and this is plain accuracy maximisation.
+
+    Why the cap: the queue share sees only work that has arrived. Under random arrivals the next task
+    often lands while this one runs, and time this task already spent on wide models cannot be given back
+    (the executor re-plans when work arrives behind a share, but only the mini-batches not yet run). On
+    profiles where one task alone can fill its whole deadline, spending it all whenever the queue happens
+    to be empty left the next arrival to drop mini-batches worth far more than the width bought; the price
+    alone cannot stop that, since at the hull slope the two models of a segment are worth the same.
 
     Time saved is worth a price only if later work can use it. When nothing waits behind the task and the
     next arrival is predicted after its deadline (``ArrivalRate.next_arrival``: periodic tasks spaced by at
@@ -122,9 +131,16 @@ class SchedulerPolicy(BasePolicy):
         nxt = self.rate.next_arrival()
         return nxt is None or now + deadline <= nxt + _ALONE_RTOL * deadline
 
+    def long_run_share(self) -> float:
+        """Seconds per mini-batch this worker has in the long run: ``utilisation`` over the arrival rate
+        itself (``ArrivalRate.mean``, or the rate arrivals see within a deadline if that is larger), not
+        its upper bound; ``inf`` before any load is measured."""
+        rate = max(self.rate.mean(), self.rate.seen())
+        return self.utilisation / rate if rate > 0.0 else float("inf")
+
     def budget(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> float:
         budget = max(deadline, 0.0)
-        if self.mode == "myopic" or not backlog or n_mb == 0:
+        if self.mode == "myopic" or n_mb == 0:
             return budget
         floor = min(budget, n_mb * self._t_fast)
         share = budget
@@ -134,6 +150,10 @@ class SchedulerPolicy(BasePolicy):
             share = min(share, left_j * n_mb / queued)
         if math.isnan(share):  # a malformed backlog entry
             raise ValueError(f"backlog must hold (n_mb, seconds left) pairs of finite numbers, got {backlog!r}")
+        if self.mode == "priced":
+            # Work that has not arrived yet is not in the backlog, but it will come at the measured rate: a
+            # task spends no more than its own mini-batches' long-run share of the worker's time.
+            share = min(share, n_mb * self.long_run_share())
         return max(floor, share)
 
     def priced_profile(self) -> Profile:
