@@ -1,6 +1,6 @@
 """Scheduler benchmarks → ``benchmarks/results/scheduler.json`` (issue #14's targets, each recorded true/false).
 
-(a) Decision time on the request path (``solve`` with its default 1 ms search budget), per profile family —
+(a) Decision time on the request path (``solve`` with its default 0.5 ms search budget), per profile family —
     realistic (monotone, like a sliced network's), random, degenerate (accuracy ∝ time, K up to 12) and
     near-tie (accuracy nearly affine in time) — timed twice: in a hot loop, and interleaved with batch work
     (a matrix product and a sweep over 8 MB between two decisions, as in a worker), with the garbage collector
@@ -8,8 +8,9 @@
     ``--timing-passes`` passes, each with the load average around it. Each answer is checked
     for feasibility; a subsample against HiGHS (exact answers must equal its optimum, the others must be
     within their stated gap). Beside it, the other solvers in a hot loop on the random family.
-    Targets: p99.9 <= 2 ms interleaved on every family in every pass; 0 non-exact answers on the realistic
-    family.
+    Targets: p99.9 <= 2 ms interleaved on every family in every pass (wall time: on a busy machine it
+    counts other processes' time-slices, so the CPU time is reported beside it, with the calls preempted
+    for over 1 ms, and its p99.9 is held under 1 ms); 0 non-exact answers on the realistic family.
 (b) Plan cache on the realistic family: the largest loss against the exact optimum (target <= 0.005;
     the cache's stated bound is its ``max_loss``, 0.001), hit rate, hit time hot and interleaved.
 (c) Periodic tasks (tasks every D, each due D later: they never overlap), one worker: the default policy
@@ -335,6 +336,8 @@ def section_a(per_family: int, check_every: int, seed: int, repeats: int) -> dic
             "passes_meeting_p99_9_le_2ms": sum(r["worst_p99_9_interleaved_us"] <= 2000.0 for r in runs),
             "passes": len(runs),
             "cpu_time_p99_9_interleaved_le_2ms_every_family": worst_cpu <= 2000.0,
+            # Clearly under 1 ms of CPU, so that on a quiet machine the wall p99.9 is under 2 ms.
+            "cpu_time_p99_9_interleaved_le_1ms_every_family": worst_cpu <= 1000.0,
             "worst_cpu_time_p99_9_interleaved_us": worst_cpu,
             "zero_non_exact_on_realistic": families["realistic"]["non_exact_share"] == 0.0,
             "no_infeasible_plan": all(f["infeasible_plans"] == 0 for f in families.values()),
@@ -547,7 +550,7 @@ def section_d(horizon: float, seed: int, repeats: int) -> dict:
 def print_tables(result: dict) -> None:
     a, b, c, d = (result.get(k) for k in ("decision_time", "cache", "periodic", "overlapping"))
     if a:
-        print("\n(a) decision time, solve() on the request path (1 ms budget), us per call: wall time (hot loop,"
+        print(f"\n(a) decision time, solve() on the request path ({a['time_budget_s'] * 1e3:g} ms budget), us per call: wall time (hot loop,"
               " interleaved with batch work) and the interleaved calls' CPU time")
         print(f"{'family':<11}{'hot med':>9}{'hot p99.9':>11}{'int med':>9}{'int p99':>9}{'int p99.9':>11}{'int max':>10}"
               f"{'cpu p99.9':>11}{'non-exact':>11}{'max gap':>10}{'HiGHS ok':>10}")
