@@ -23,6 +23,9 @@ _PRICE_SHADE = 1e-3
 # "Next arrival after the deadline" with a little room for float noise in arrival stamps.
 _ALONE_RTOL = 1e-6
 _LEAST_BUDGET = 1e-6  # a solve left no time still searches its minimum of bounds (exact.MIN_NODES)
+# Arrival bursts a task's budget leaves room for, in standard deviations (``SchedulerPolicy.arrival_cap``):
+# at 2 the serving profiles' heavier loads still lost to the fastest width by 1-2 standard errors.
+_BURST_SIGMAS = 3.0
 
 
 class SchedulerPolicy(BasePolicy):
@@ -151,10 +154,30 @@ class SchedulerPolicy(BasePolicy):
         if math.isnan(share):  # a malformed backlog entry
             raise ValueError(f"backlog must hold (n_mb, seconds left) pairs of finite numbers, got {backlog!r}")
         if self.mode == "priced":
-            # Work that has not arrived yet is not in the backlog, but it will come at the measured rate: a
-            # task spends no more than its own mini-batches' long-run share of the worker's time.
-            share = min(share, n_mb * self.long_run_share())
+            share = min(share, self.arrival_cap(n_mb, budget))
         return max(floor, share)
+
+    def arrival_cap(self, n_mb: int, deadline: float) -> float:
+        """The most a task may spend given the work that will arrive before its deadline (``inf`` before any
+        load is measured): the larger of
+
+        * its long-run share, ``n_mb * long_run_share()`` — what the worker can give every task; and
+        * ``deadline - reserve``: arrivals are a random walk of drift ``rho`` (load at the fastest width,
+          per second, at the rate's upper bound: this is the safety margin) and spread ``sigma``; work
+          arriving within ``s`` seconds still fits at the fastest width unless it runs ``_BURST_SIGMAS``
+          spreads above its mean, and the most that excess can exceed the ``(1 - rho) s`` of spare time is
+          ``z^2 sigma^2 / (4 (1 - rho))`` (the maximum of a Brownian motion with drift). With a deadline
+          long against a task's time it is a small part of it.
+        """
+        share = self.long_run_share()
+        if math.isinf(share):
+            return math.inf
+        rho = self._t_fast / self.time_per_mb()
+        if rho >= 1.0:
+            return n_mb * share
+        # Tasks of about this one's size arriving at rate rho / (n_mb t_fast): sigma^2 = rho * n_mb * t_fast.
+        reserve = _BURST_SIGMAS**2 * rho * n_mb * self._t_fast / (4.0 * (1.0 - rho))
+        return max(n_mb * share, deadline - reserve)
 
     def priced_profile(self) -> Profile:
         """The profile with accuracies ``max(0, p - mu t)`` for the current price (itself when mu = 0)."""

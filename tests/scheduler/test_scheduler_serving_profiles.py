@@ -67,6 +67,22 @@ def test_a_task_spends_at_most_its_long_run_share_of_the_workers_time() -> None:
     assert SchedulerPolicy(SERVING, mode="queue").budget(7, DEADLINE) == DEADLINE
 
 
+def test_a_deadline_long_against_the_work_leaves_room_for_bursts_and_spends_the_rest() -> None:
+    policy = SchedulerPolicy(SERVING)
+    for i in range(400):  # 7 mini-batches a second: 22 % of the worker at the fastest width
+        policy.on_arrival(7, float(i))
+    assert policy.long_run_share() == pytest.approx(1 / 7, rel=0.05)
+    assert policy.budget(7, DEADLINE) == DEADLINE  # the long-run share (1 s) is more than the deadline
+    # An 8 s deadline is far more than the share, but bursts of arrivals within it are absorbed by the queue:
+    # the task may spend most of it, less a reserve that stays a small part of it.
+    long = policy.budget(7, 8.0)
+    assert 7.5 < long < 8.0
+    # Heavier load (66 %): a larger reserve.
+    for i in range(400):
+        policy.on_arrival(7, 400.0 + i / 3)
+    assert policy.budget(7, 8.0) < long
+
+
 class _Clock:
     """A simulated clock and runner: each mini-batch takes its sub-model's profiled time."""
 
