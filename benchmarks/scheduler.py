@@ -39,6 +39,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 # One BLAS thread, as in a worker (EASEL_SERVING_THREADS=1): idle BLAS threads spinning after the batch work
@@ -451,11 +452,10 @@ def _overlap_run(profile: Profile, kind: str, w: float, size: int, deadline: flo
     return out
 
 
-def _overlap_point(profile: Profile, kind: str, w: float, size: int, deadline: float, workers: int,
-                   horizon: float, seed: int, repeats: int) -> dict:
-    """One load point, repeated on ``repeats`` workloads (seeds ``seed, seed + 1, ...``): every policy's mean,
-    and the standard error of each policy's paired difference from ours (the same workloads)."""
-    runs = [_overlap_run(profile, kind, w, size, deadline, workers, horizon, seed + i) for i in range(repeats)]
+def _overlap_point(w: float, runs: list[dict]) -> dict:
+    """One load point from its runs on ``repeats`` workloads: every policy's mean, and the standard error of
+    each policy's paired difference from ours (the same workloads)."""
+    repeats = len(runs)
     out: dict = {"W": w, "repeats": repeats}
     for variant in ("published", "drop_rule"):
         out[variant] = {n: float(np.mean([r[variant][n] for r in runs])) for n in runs[0][variant]}
@@ -503,17 +503,27 @@ DIAGNOSIS_D = {
 }
 
 
-def section_d(horizon: float, seed: int, repeats: int) -> dict:
+def section_d(horizon: float, seed: int, repeats: int, jobs: int) -> dict:
     xray = paper_xray_profile()
     setups = [("x-ray", xray, 8.0, 2048, 8, [1000, 3000, 5000, 7000, 9000, 11000, 13000, 16000, 20000])]
     for name, (profile, _sizes) in serving_profiles().items():
         cap = 2 * 32 / min(profile.batch_times)  # instances/s two workers serve at the fastest width
         setups.append((name, profile, 0.5, 446, 2, [round(cap * f) for f in (0.1, 0.3, 0.5, 0.7, 0.9, 1.2)]))
+    # Every (curve, load, workload) run is independent: in ``jobs`` processes, collected in order.
+    runs = {
+        (label, kind, w, i): (profile, kind, w, size, deadline, workers, horizon, seed + i)
+        for label, profile, deadline, size, workers, loads in setups
+        for kind in ("poisson", "onoff") for w in loads for i in range(repeats)
+    }
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {key: pool.submit(_overlap_run, *args) for key, args in runs.items()}
+        done = {key: f.result() for key, f in futures.items()}
+    seconds = round(time.perf_counter() - t0, 1)
     curves = []
-    for label, profile, deadline, size, workers, loads in setups:
+    for label, _profile, deadline, size, workers, loads in setups:
         for kind in ("poisson", "onoff"):
-            t0 = time.perf_counter()
-            points = [_overlap_point(profile, kind, w, size, deadline, workers, horizon, seed, repeats) for w in loads]
+            points = [_overlap_point(w, [done[(label, kind, w, i)] for i in range(repeats)]) for w in loads]
             baselines = [n for n in points[0]["drop_rule"] if n not in ("scheduler", "per-task ILP")]
             behind_myopic = [p["W"] for p in points if _behind(p, "drop_rule", "per-task ILP")]
             behind_base = [
@@ -533,12 +543,13 @@ def section_d(horizon: float, seed: int, repeats: int) -> dict:
                 "ge_every_baseline_with_drop_rule": not behind_base, "behind_baselines": behind_base,
                 "ge_every_published_baseline": not behind_pub,
                 "smallest_margin_over_best_baseline": {"margin": worst[0], "W": worst[1]},
-                "seconds": round(time.perf_counter() - t0, 1),
             })
     return {
         "horizon_s": horizon,
         "seed": seed,
         "repeats": repeats,
+        "seconds": seconds,
+        "jobs": jobs,
         "rule": "ours >= baseline when mean(ours) >= mean(baseline) - 1 standard error of the paired difference"
                 " over the repeats (the same workloads for every policy)",
         "diagnosis": DIAGNOSIS_D,
@@ -617,6 +628,7 @@ def main() -> None:
     parser.add_argument("--horizon", type=float, default=200.0, help="seconds of arrivals per load point")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="workloads (seeds) per overlapping-load point")
+    parser.add_argument("--jobs", type=int, default=1, help="processes for the overlapping-load runs")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "scheduler.json"
@@ -628,7 +640,7 @@ def main() -> None:
     if "c" in args.sections:
         result["periodic"] = section_c(args.periodic_tasks)
     if "d" in args.sections:
-        result["overlapping"] = section_d(args.horizon, args.seed, args.repeats)
+        result["overlapping"] = section_d(args.horizon, args.seed, args.repeats, args.jobs)
     result["machine"]["load_average_at_end"] = os.getloadavg()
     if args.sections != "abcd" and path.exists():  # a partial run updates its own sections only
         result = json.loads(path.read_text()) | result
