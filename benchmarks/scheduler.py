@@ -503,12 +503,13 @@ DIAGNOSIS_D = {
 }
 
 
-def section_d(horizon: float, seed: int, repeats: int, jobs: int) -> dict:
+def section_d(horizon: float, seed: int, repeats: int, jobs: int, profiles: str = "") -> dict:
     xray = paper_xray_profile()
     setups = [("x-ray", xray, 8.0, 2048, 8, [1000, 3000, 5000, 7000, 9000, 11000, 13000, 16000, 20000])]
     for name, (profile, _sizes) in serving_profiles().items():
         cap = 2 * 32 / min(profile.batch_times)  # instances/s two workers serve at the fastest width
         setups.append((name, profile, 0.5, 446, 2, [round(cap * f) for f in (0.1, 0.3, 0.5, 0.7, 0.9, 1.2)]))
+    setups = [s for s in setups if profiles in s[0]]  # --profiles: a part of the curves (a quick look)
     # Every (curve, load, workload) run is independent: in ``jobs`` processes, collected in order.
     runs = {
         (label, kind, w, i): (profile, kind, w, size, deadline, workers, horizon, seed + i)
@@ -548,6 +549,7 @@ def section_d(horizon: float, seed: int, repeats: int, jobs: int) -> dict:
         "horizon_s": horizon,
         "seed": seed,
         "repeats": repeats,
+        "profiles": profiles or "all",
         "seconds": seconds,
         "jobs": jobs,
         "rule": "ours >= baseline when mean(ours) >= mean(baseline) - 1 standard error of the paired difference"
@@ -631,6 +633,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="workloads (seeds) per overlapping-load point")
     parser.add_argument("--jobs", type=int, default=1, help="processes for the overlapping-load runs")
+    parser.add_argument("--profiles", default="", help="(d) only the curves whose profile name contains this")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "scheduler.json"
@@ -642,7 +645,7 @@ def main() -> None:
     if "c" in args.sections:
         result["periodic"] = section_c(args.periodic_tasks)
     if "d" in args.sections:
-        result["overlapping"] = section_d(args.horizon, args.seed, args.repeats, args.jobs)
+        result["overlapping"] = section_d(args.horizon, args.seed, args.repeats, args.jobs, args.profiles)
     result["machine"]["load_average_at_end"] = os.getloadavg()
     if args.sections != "abcd" and path.exists():  # a partial run updates its own sections only
         result = json.loads(path.read_text()) | result
