@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     serving_fetch_wait_ms: int = Field(
         default=10, ge=1, le=500, description="longest a worker's Kafka fetch waits for new requests"
     )
+    serving_kafka_client: Literal["kafka-python", "confluent-kafka"] = Field(
+        default="kafka-python",
+        description="the inference workers' Kafka consumer: kafka-python (the client of record) or confluent-kafka "
+                    "(librdkafka: a fraction of the CPU per fetch, a shorter hop; see easel/kafka_confluent.py)")
     serving_margin_s: float = Field(
         default=0.005, ge=0, le=5, description="time kept back from each deadline for sending the answer back"
     )
@@ -155,7 +159,7 @@ class Settings(BaseSettings):
         default=1.0, ge=0, le=10,
         description="standard deviations the scheduler adds to its arrival-rate estimate (its load safety)")
     serving_decision_budget_s: float = Field(
-        default=0.001, gt=0, le=1,
+        default=0.0005, gt=0, le=1,
         description="most seconds one scheduling decision searches (also capped at 1% of the task's time left)")
     serving_cache_max_loss: float = Field(
         default=0.001, ge=0, le=1,

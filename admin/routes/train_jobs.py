@@ -144,9 +144,9 @@ def get_train_job(app: AppPath, version: VersionPath, db: DbSession, user: Devel
 def stop_train_job(app: AppPath, version: VersionPath, db: DbSession, user: Developer, state: State) -> TrainJobOut:
     job = owned_train_job(db, app, version, user)
     if job.status in lifecycle.LIVE_JOB:
-        # STOPPED first, committed: the supervisor relaunches only services of live sub-jobs, so a worker that
-        # exits while it is being stopped is not brought back behind the stop (nor recorded ERRORED)
         sub_ids = [s.id for s in job.sub_train_jobs]
+        # STOPPED first, committed: the supervisor relaunches only services of live sub-jobs, so a worker that
+        # exits on the stop's SIGTERM is not brought back behind the stop
         lifecycle.mark_train_job_stopped(db, job)
         db.commit()
         orchestration.stop_services(state, db, orchestration.sub_train_job_services(db, sub_ids))

@@ -24,6 +24,20 @@ def test_arrays_and_rows_round_trip() -> None:
     assert len(back["p"]) == 3 and all(np.array_equal(a, b) for a, b in zip(back["p"], rows, strict=True))
 
 
+def test_lists_of_float_rows_travel_as_one_array_and_come_back_as_the_same_lists() -> None:
+    probabilities = (np.random.default_rng(0).random((32, 10), dtype=np.float32)).tolist()  # like tensor.tolist()
+    encoded = wire.encode(probabilities)
+    assert set(encoded) == {wire.FLOAT_ROWS_TAG}, "one array, not a msgpack number per float"
+    back = wire.decode(msgpack.unpackb(msgpack.packb(encoded)))
+    assert back == probabilities and type(back[0][0]) is float
+    # Anything else keeps its types: ints, bools, mixed or ragged rows travel element by element.
+    for other in ([[1, 2], [3, 4]], [[1.5, 2]], [[True, 1.0]], [[1.0], [2.0, 3.0]], [[]], [1.0, 2.0]):
+        assert wire.decode(msgpack.unpackb(msgpack.packb(wire.encode(other)))) == other
+        assert not isinstance(wire.encode(other), dict)
+    with pytest.raises(wire.ProtocolError):
+        wire.decode({wire.FLOAT_ROWS_TAG: wire.encode(np.zeros(3))})  # not 2-D
+
+
 @pytest.mark.parametrize("tagged", [
     ["object", [1], b"x"],               # a dtype numpy would build objects from
     ["float32", [2], b"\0" * 7],          # bytes that do not fill the shape
