@@ -31,6 +31,9 @@ class LocalLauncher(Launcher):
         # Popen handles of the children this process started: they give real exit codes.
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._exit_callbacks: list[Callable[[str], None]] = []
+        # Services being stopped on purpose: a death seen meanwhile (the supervisor's status poll racing the
+        # stop's SIGTERM) is a stop, not a crash.
+        self._stopping: set[str] = set()
 
     def on_exit(self, callback: Callable[[str], None]) -> None:
         self._exit_callbacks.append(callback)
@@ -86,14 +89,19 @@ class LocalLauncher(Launcher):
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status in lifecycle.LIVE_SERVICE and row.pid is not None:
-                lifecycle.mark_service_exited(row, self._terminate(service_id, row, timeout_s), stopped=True)
+                self._stopping.add(service_id)
+                try:
+                    exit_code = self._terminate(service_id, row, timeout_s)
+                finally:
+                    self._stopping.discard(service_id)
+                lifecycle.mark_service_exited(row, exit_code, stopped=True)
             return ServiceState.of(row)
 
     def status(self, service_id: str) -> ServiceState:
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status in lifecycle.LIVE_SERVICE and not self._alive(service_id, row):
-                lifecycle.mark_service_exited(row, self._exit_code(service_id))
+                lifecycle.mark_service_exited(row, self._exit_code(service_id), stopped=service_id in self._stopping)
             return ServiceState.of(row)
 
     # -- process plumbing ----------------------------------------------------------------------------
