@@ -185,8 +185,9 @@ class Deployment:
                 boot = record.get("boot") or {}
                 first = next((t for t, _parts in record.get("assignments", []) if t > killed_at), None)
                 at("replacement_assigned", first)
-            for phase in ("imported", "loaded", "calibrated", "promoted", "subscribed", "bound", "ready"):
-                at(phase, boot.get(phase))
+            for phase, when in boot.items():
+                if phase != "process":  # the process start is process_started, from the launcher
+                    at(phase, when)
         if victim.kind.value != "PREDICTOR":
             records = self.registry()
             survivors = [r for r in self.running(victim.kind) if r.name != victim.name]
@@ -197,6 +198,17 @@ class Deployment:
                 at("survivor_took_over", took)
         path = out.pop("path", None)
         return {**({"path": path} if path else {}), **dict(sorted(out.items(), key=lambda kv: kv[1]))}
+
+
+def admin_phases(url: str, killed_at: float) -> dict[str, float]:
+    """Where an admin restart's seconds went: its own start-up phases (``/health``'s ``boot``), from the kill."""
+    import httpx
+
+    try:
+        boot = httpx.get(f"{url}/health", timeout=3.0).json().get("boot") or {}
+    except (httpx.HTTPError, ValueError) as error:
+        return {"error": repr(error)}
+    return dict(sorted(((k, round(float(v) - killed_at, 3)) for k, v in boot.items()), key=lambda kv: kv[1]))
 
 
 def rss_mb(pid: int | None) -> float | None:
@@ -280,7 +292,7 @@ def measure(name: str, deployment: Deployment, load: Any, fault: Any, settle_s: 
     counts = {key: value - getattr(before, key) for key, value in after.as_dict().items()
               if isinstance(value, int)}
     result = {"fault": name, "back_to_full_strength_s": None if back_s is None else round(back_s, 2), **counts,
-              "machine_load_average_1m": round(os.getloadavg()[0], 2)}
+              "machine_load_average_1m": round(os.getloadavg()[0], 2), "_killed_at": killed_at}
     if STANDBYS:
         result["standby_ready_again_s"] = spare_s  # the spare's own replacement: loaded and waiting again
     if target is not None:
@@ -289,6 +301,8 @@ def measure(name: str, deployment: Deployment, load: Any, fault: Any, settle_s: 
         except Exception as error:  # noqa: BLE001 - the accounting is informative; a gap must not end the run
             result["phases_s"] = {"error": repr(error)}
         log(f"  {name} phases (s after the kill): {result['phases_s']}")
+    if name != "admin restart":
+        result.pop("_killed_at")
     log(f"  {name:<22} back in {result['back_to_full_strength_s']} s; accepted {counts['instances_accepted']}, "
         f"served {counts['served']}, dropped {counts['dropped']}, unanswered {counts['unanswered']}, "
         f"refused {counts['refused']}, lost in flight {counts['lost_in_flight']}")
@@ -404,6 +418,8 @@ def main() -> int:
                 results.append(measure(name, deployment, load, restart(part)))
         if "admin" in chosen:
             results.append(measure("admin restart", deployment, load, restart_admin))
+            results[-1]["phases_s"] = admin_phases(admin.url, results[-1].pop("_killed_at"))
+            log(f"  admin restart phases (s after the kill): {results[-1]['phases_s']}")
         burst_batch = np.concatenate([setup["x"]] * 6)[:2000].tolist()
 
         def overload() -> None:

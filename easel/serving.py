@@ -84,6 +84,17 @@ def promote_key(job_id: str, service_id: str) -> str:
     return f"easel:inference:{job_id}:promote:{service_id}"
 
 
+def calibration_key(job_id: str) -> str:
+    """Redis hash: ``calibration_field`` → JSON mini-batch times per slice rate, measured by the job's first
+    worker; a relaunched worker or a standby plans with them instead of calibrating again."""
+    return f"easel:inference:{job_id}:calibration"
+
+
+def calibration_field(model_id: str, batch_size: int) -> str:
+    """The served model (its version id, or trial id) and ``S_mb``: a calibration holds for both alone."""
+    return f"{model_id}:{batch_size}"
+
+
 STANDBY_PREFIX = "standby-"  # the service name of a warm standby inference worker starts so
 
 
@@ -106,7 +117,8 @@ def decode_answers(raw: bytes) -> list[tuple[str, Any, int | None]]:
 
 def job_keys(job_id: str) -> list[str]:
     """Every Redis key an inference job uses (for clean-up once it has stopped; promotion lists expire)."""
-    return [results_stream(job_id), workers_key(job_id), dead_letters_stream(job_id), standbys_key(job_id)]
+    return [results_stream(job_id), workers_key(job_id), dead_letters_stream(job_id), standbys_key(job_id),
+            calibration_key(job_id)]
 
 
 def split_mini_batches(n_instances: int, n_parts: int, batch_size: int, offset: int = 0) -> list[int]:
@@ -178,7 +190,7 @@ def live_workers(records: dict[Any, Any], now: float) -> dict[str, dict[str, Any
 
 __all__ = [
     "DEAD_LETTERS_MAXLEN", "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STANDBY_PREFIX", "STATUSES",
-    "STREAM_MAXLEN", "answers_key", "consumer_group", "dead_letters_stream", "deal_mini_batches", "decode_answers",
+    "STREAM_MAXLEN", "answers_key", "calibration_field", "calibration_key", "consumer_group", "dead_letters_stream", "deal_mini_batches", "decode_answers",
     "encode_answers", "is_standby", "job_keys", "live_workers", "promote_key", "requests_topic", "results_stream",
     "split_mini_batches", "standbys_key", "worker_record", "workers_key",
 ]
