@@ -22,15 +22,17 @@ import uuid
 
 import psutil
 import redis
+from kafka import KafkaConsumer
 
 from easel.blobstore import make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
 from easel.jobs import Deployment, load_deployment
-from easel.kafka_io import ensure_topics, make_consumer, topic_config
+from easel.kafka_io import make_consumer
 from easel.launcher.service_exit import record_clean_exit
 from easel.redis_client import make_redis
+from easel.request_topics import ensure_started
 from easel.sandbox import is_sandboxed
-from easel.serving import calibration_field, calibration_key, consumer_group, requests_topic
+from easel.serving import calibration_field, calibration_key, consumer_group, generation_key, requests_topic
 from easel.settings import Settings, get_settings
 from inference_worker.metrics import WorkerMetrics
 from inference_worker.model import ServedModel
@@ -76,17 +78,22 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     port = metrics.serve(settings.predictor_host, metrics_port) if metrics_port is not None else None
     service_id = os.environ.get("EASEL_SERVICE_ID")
     worker_id = f"worker-{(service_id or uuid.uuid4().hex)[:8]}"
-    topic = requests_topic(job_id)
-    ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers), config=topic_config(settings))
-    consumer = make_consumer(settings, group_id=consumer_group(job_id), key_deserializer=None,
+    topic, partitions = requests_topic(job_id), max(1, deployment.n_workers)
+    existing = ensure_started(settings, job_id, partitions)  # the predictor may not have made the first one yet
+
+    def consumer_for(generation: int) -> KafkaConsumer:
+        return make_consumer(settings, group_id=consumer_group(job_id, generation), key_deserializer=None,
                              fetch_max_wait_ms=settings.serving_fetch_wait_ms,
                              max_partition_fetch_bytes=32 << 20, fetch_max_bytes=64 << 20)  # whole mini-batches
+
+    generation = first_generation(redis_client, job_id, existing)
+    consumer = consumer_for(generation)
     config = WorkerConfig(job_id=job_id, worker_id=worker_id, topic=topic, batch_size=size, policy=policy,
                           margin_s=settings.serving_margin_s, drain_s=settings.serving_drain_s,
                           metrics_port=port, service_id=service_id, model_version=deployment.model_version,
                           model_version_id=deployment.model_version_id, boot=boot,
-                          ensure_topic=lambda: ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers),
-                                                             config=topic_config(settings)))
+                          ensure_topic=lambda: ensure_started(settings, job_id, partitions),
+                          consumer_for=consumer_for, generation=generation)
     worker = InferenceWorker(config, consumer, model, live, redis_client, metrics, sessions)
     if port is not None:
         worker.record_service(port)
@@ -94,6 +101,18 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
              deployment.model_version, deployment.trial_id, deployment.model.name, model.rates, [round(p, 4) for p in model.accuracies],
              _device(), size, port)
     return worker
+
+
+def first_generation(client: redis.Redis, job_id: str, existing: list[int]) -> int:
+    """The requests topic generation a starting worker reads: the one the predictor sends to (Redis), else the
+    newest on the broker."""
+    try:
+        told = client.get(generation_key(job_id))
+    except redis.RedisError:
+        told = None
+    if told and int(told) in existing:
+        return int(told)
+    return max(existing, default=0)
 
 
 def calibrated_times(client: redis.Redis, job_id: str, deployment: Deployment, model: ServedModel,
