@@ -154,9 +154,11 @@ class Settings(BaseSettings):
     serving_max_inflight_instances: int = Field(
         default=200_000, ge=1, description="memory bound: instances a predictor holds in flight at most (429 beyond)")
     serving_standby_workers: int = Field(
-        default=0, ge=0, le=8,
+        default=1, ge=0, le=8,
         description="warm standby inference workers per job: loaded and calibrated, outside the consumer group, "
-                    "promoted at once into a dead worker's slot (each costs one model's memory)")
+                    "promoted at once into a dead worker's slot (each costs one model's memory and one idle "
+                    "process); 1 by default because a cold relaunch takes 20-30 s on a 2-core machine (issue #12's "
+                    "target is 10 s back to full strength)")
     predictor_key_cache_s: float = Field(
         default=5.0, ge=0, le=300,
         description="how long a predictor trusts its verdict on an API key; a revoked key is refused within this")
