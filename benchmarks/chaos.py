@@ -313,9 +313,16 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="one worker kill instead of three")
     parser.add_argument("--faults", default="all", help="comma-separated subset of: worker, predictor, broker, "
-                        "redis, postgres, admin, overload (default all, written to chaos.json; a subset to its own file)")
+                        "redis, postgres, admin, overload, or none (default all, written to chaos.json; a subset "
+                        "to its own file)")
+    parser.add_argument("--model-cache", type=Path, default=None,
+                        help="a folder for the trained model: a later run with the same folder skips training")
+    parser.add_argument("--rotate-mb", type=float, default=None,
+                        help="EASEL_SERVING_TOPIC_ROTATE_MB for the job (0: one requests topic for its life)")
+    parser.add_argument("--broker-window-s", type=float, default=BROKER_WINDOW_S,
+                        help="the fault-free window over which the broker's memory per served instance is measured")
     args = parser.parse_args()
-    chosen = set(FAULTS) if args.faults == "all" else set(args.faults.split(","))
+    chosen = set(FAULTS) if args.faults == "all" else set() if args.faults == "none" else set(args.faults.split(","))
     if not chosen <= set(FAULTS):
         parser.error(f"--faults: unknown {sorted(chosen - set(FAULTS))}; choose from {', '.join(FAULTS)}")
     load_at_start = [round(x, 2) for x in os.getloadavg()]
@@ -327,6 +334,8 @@ def main() -> int:
                        "EASEL_SUPERVISOR_BACKOFF_CAP_S": "4", "EASEL_SERVING_THREADS": "1",
                        "EASEL_LAUNCH_SERVICES": "1",
                        "EASEL_ADMIN_PORT": str(free_port())})
+    if args.rotate_mb is not None:
+        os.environ["EASEL_SERVING_TOPIC_ROTATE_MB"] = str(args.rotate_mb)
     from admin.services.orchestration import launch_inference_job
     from admin.state import AdminState
     from easel.chaos import SteadyLoad, health
@@ -348,7 +357,7 @@ def main() -> int:
         # training the 4096-unit one takes minutes on a busy machine.
         bench.TEMPLATE_SOURCE = bench.TEMPLATE_SOURCE.replace("FixedKnob(4096)", "FixedKnob(1024)")
         log("training the sliced MLP ...")
-        setup = bench.train_and_deploy(settings, sessions, folder)
+        setup = bench.train_and_deploy(settings, sessions, folder, args.model_cache)
         admin.start()
         state = AdminState.from_settings(settings)
         launch_inference_job(state, setup["job_id"], "bench", 1)
@@ -370,9 +379,16 @@ def main() -> int:
         # The broker's growth per served instance, over a fault-free window of the steady load.
         time.sleep(3.0)
         first, broker_before = load.snapshot(), rss_mb(stack.kafka.pid())
-        time.sleep(BROKER_WINDOW_S)
+        peak = broker_before or 0.0
+        window_ends = time.monotonic() + args.broker_window_s
+        while time.monotonic() < window_ends:
+            time.sleep(1.0)
+            peak = max(peak, rss_mb(stack.kafka.pid()) or 0.0)
         last, broker_after = load.snapshot(), rss_mb(stack.kafka.pid())
-        broker.update({"window_s": BROKER_WINDOW_S, "rss_mb_before": broker_before, "rss_mb_after": broker_after,
+        topic = (health(url) or {}).get("requests_topic") or {}
+        broker.update({"window_s": args.broker_window_s, "rotate_mb": get_settings().serving_topic_rotate_mb,
+                       "rotations": topic.get("rotations"), "generation": topic.get("generation"),
+                       "rss_mb_before": broker_before, "rss_mb_after": broker_after, "rss_mb_peak": peak,
                        "instances_accepted": last.instances_accepted - first.instances_accepted})
         if broker_before and broker_after:
             broker["kb_per_instance"] = round((broker_after - broker_before) * 1024
@@ -462,7 +478,8 @@ def main() -> int:
     log(json.dumps(summary))
     # a subset run (e.g. the relaunch path alone: EASEL_SERVING_STANDBY_WORKERS=0 --faults worker) has its own file
     path = RESULTS if chosen == set(FAULTS) else RESULTS.with_name(
-        f"chaos-{'-'.join(sorted(chosen))}-standby{STANDBYS}.json")
+        f"chaos-{'-'.join(sorted(chosen)) or 'broker'}-standby{STANDBYS}"
+        f"{'' if args.rotate_mb is None else f'-rotate{args.rotate_mb:g}'}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(), "load": {
         "threads": THREADS, "instances": N, "deadline_s": DEADLINE_S, "retry_window_s": RETRY_WINDOW_S},
