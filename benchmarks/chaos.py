@@ -389,7 +389,8 @@ def main() -> int:
         broker.update({"window_s": args.broker_window_s, "rotate_mb": get_settings().serving_topic_rotate_mb,
                        "rotations": topic.get("rotations"), "generation": topic.get("generation"),
                        "rss_mb_before": broker_before, "rss_mb_after": broker_after, "rss_mb_peak": peak,
-                       "instances_accepted": last.instances_accepted - first.instances_accepted})
+                       **{key: getattr(last, key) - getattr(first, key) for key in (
+                           "instances_accepted", "served", "dropped", "dropped_at_deadline", "unanswered")}})
         if broker_before and broker_after:
             broker["kb_per_instance"] = round((broker_after - broker_before) * 1024
                                               / max(1, broker["instances_accepted"]), 3)
