@@ -85,7 +85,7 @@ SWITCH_WAIT_S = 10.0  # the longest a worker waits for its old generation to dra
 class WorkerConfig:
     job_id: str
     worker_id: str
-    topic: str  # the requests topic (its first generation), subscribed to when ``pattern`` is None
+    topic: str  # the requests topic (its first generation), read alone when ``consumer_for`` is None
     batch_size: int
     policy: str
     margin_s: float = 0.005
@@ -362,7 +362,7 @@ class InferenceWorker:
         self.ready.set()
 
     def _partition_numbers(self) -> list[int]:
-        """The partitions held, by number (one per generation of the requests topic being read)."""
+        """The partitions held, by number (of the requests topic generation being read)."""
         return sorted({tp.partition for tp in self._assigned})
 
     # -- offsets -----------------------------------------------------------------------------------------
