@@ -454,11 +454,7 @@ class InferenceWorker:
         if self.config.consumer_for is None or now - self._generation_checked < GENERATION_CHECK_S:
             return
         self._generation_checked = now
-        try:
-            raw = self.results.get(generation_key(self.config.job_id))
-            target = int(raw) if raw else None
-        except (redis.RedisError, ValueError):
-            return  # Redis is away: read on where we read
+        target = self._told_generation()
         if target is None or target <= self._generation:
             self._switch_wanted_since = None
             return
@@ -467,6 +463,14 @@ class InferenceWorker:
         if not self._drained() and now - self._switch_wanted_since < SWITCH_WAIT_S:
             return
         self._switch(target)
+
+    def _told_generation(self) -> int | None:
+        """The generation the predictor sends to (Redis); None when Redis is away or has not been told."""
+        try:
+            raw = self.results.get(generation_key(self.config.job_id))
+            return int(raw) if raw else None
+        except (redis.RedisError, ValueError):
+            return None
 
     def _drained(self) -> bool:
         """Everything this worker held of its generation is answered, and its partitions are read to their end."""
@@ -537,6 +541,11 @@ class InferenceWorker:
                     log.warning("could not ensure the requests topic (%s)", error)
 
     def run(self) -> None:
+        if self.config.consumer_for is not None:
+            told = self._told_generation()
+            if told is not None and told > self._generation:  # a standby promoted after rotations: start there
+                old, self.consumer, self._generation = self.consumer, self.config.consumer_for(told), told
+                threading.Thread(target=_close_quietly, args=(old,), name="close-consumer", daemon=True).start()
         topic = self.config.topic if self.config.consumer_for is None else requests_topic(self.config.job_id,
                                                                                          self._generation)
         self.consumer.subscribe([topic], listener=self.partition_events)
