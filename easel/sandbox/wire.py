@@ -59,8 +59,13 @@ def receive(sock: socket.socket, *, max_bytes: int) -> dict[str, Any]:
     (size,) = HEADER.unpack(_read_exactly(sock, HEADER.size))
     if size > max_bytes:
         raise ProtocolError(f"a frame of {size} bytes is over the limit of {max_bytes}")
+    return unpack_frame(_read_exactly(sock, size))
+
+
+def unpack_frame(data: bytes) -> dict[str, Any]:
+    """A frame's body (after its length header) as a message; ``ProtocolError`` if it is not one."""
     try:
-        message = msgpack.unpackb(_read_exactly(sock, size), raw=False, strict_map_key=True, use_list=True)
+        message = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
     except (ValueError, msgpack.UnpackException) as error:
         raise ProtocolError(f"undecodable frame: {error}") from None
     if not isinstance(message, dict):
