@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import logging
 import sys
+import time
 from collections.abc import Sequence
 
 from easel.credentials import apply_local_credentials
@@ -46,12 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if refusal is not None:
         print(f"admin: {refusal}", file=sys.stderr)
         return 2
+    import psutil
     import uvicorn
 
     from admin.app import create_app
 
+    boot = {"process": psutil.Process().create_time(), "imported": time.time()}
+
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=host, port=args.port or settings.admin_port,
+    uvicorn.run(create_app(settings, boot=boot), host=host, port=args.port or settings.admin_port,
                 log_level=args.log_level)
     return 0
 

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -83,19 +84,24 @@ UPLOAD_OVERHEAD = 1 << 20  # multipart framing and form fields around the file
 def start_up(state: AdminState) -> None:
     """Migrate, seed the superadmin, register built-ins, end interrupted updates: each idempotent, safe to repeat."""
     upgrade(state.settings.resolved_database_url)
+    state.boot["migrated"] = time.time()
     grant_service_roles(state.engine)  # each service role its grants on the migrated schema (easel.db.roles)
     seed_superadmin(state.sessions, state.settings)
     names = register_builtin_templates(state.sessions)
     if interrupted := fail_interrupted_updates(state):
         log.warning("%d rolling updates were interrupted by admin stopping: ERRORED", interrupted)
+    state.boot["seeded"] = time.time()
     log.info("admin ready: built-in templates %s", ", ".join(names))
 
 
 def create_app(settings: Settings | None = None,
-               launcher: Callable[[sessionmaker[Session]], Launcher] | None = None) -> FastAPI:
-    """The admin app; ``launcher`` makes its service launcher from the sessions (default: ``EASEL_LAUNCHER``'s)."""
+               launcher: Callable[[sessionmaker[Session]], Launcher] | None = None,
+               boot: dict[str, float] | None = None) -> FastAPI:
+    """The admin app; ``launcher`` makes its service launcher from the sessions (default: ``EASEL_LAUNCHER``'s);
+    ``boot``: start-up phase times so far (``python -m admin`` passes its process start and imports)."""
     settings = settings or get_settings()
     state = AdminState.from_settings(settings, launcher)
+    state.boot.update(boot or {})
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -104,6 +110,7 @@ def create_app(settings: Settings | None = None,
         supervisor.start()
         collector = MetricsCollector(state)
         collector.start()
+        state.boot["ready"] = time.time()
         try:
             yield
         finally:

@@ -67,6 +67,9 @@ class Health(Out):
     status: str
     version: str
     database: str
+    # UNIX times of this admin process's start-up phases (process, imported, migrated, seeded, ready): where
+    # an admin restart's seconds go
+    boot: dict[str, float] = {}
 
 
 # -- users and tokens --------------------------------------------------------------------------------

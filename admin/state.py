@@ -28,6 +28,7 @@ class AdminState:
     template_checks: threading.BoundedSemaphore
     predictor_access: PredictorAccess
     _launcher: Launcher | None = field(default=None, repr=False)
+    boot: dict[str, float] = field(default_factory=dict)  # start-up phase times (UNIX), shown by /health
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod

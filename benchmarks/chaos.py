@@ -185,8 +185,9 @@ class Deployment:
                 boot = record.get("boot") or {}
                 first = next((t for t, _parts in record.get("assignments", []) if t > killed_at), None)
                 at("replacement_assigned", first)
-            for phase in ("imported", "loaded", "calibrated", "promoted", "subscribed", "bound", "ready"):
-                at(phase, boot.get(phase))
+            for phase, when in boot.items():
+                if phase != "process":  # the process start is process_started, from the launcher
+                    at(phase, when)
         if victim.kind.value != "PREDICTOR":
             records = self.registry()
             survivors = [r for r in self.running(victim.kind) if r.name != victim.name]
@@ -197,6 +198,17 @@ class Deployment:
                 at("survivor_took_over", took)
         path = out.pop("path", None)
         return {**({"path": path} if path else {}), **dict(sorted(out.items(), key=lambda kv: kv[1]))}
+
+
+def admin_phases(url: str, killed_at: float) -> dict[str, float]:
+    """Where an admin restart's seconds went: its own start-up phases (``/health``'s ``boot``), from the kill."""
+    import httpx
+
+    try:
+        boot = httpx.get(f"{url}/health", timeout=3.0).json().get("boot") or {}
+    except (httpx.HTTPError, ValueError) as error:
+        return {"error": repr(error)}
+    return dict(sorted(((k, round(float(v) - killed_at, 3)) for k, v in boot.items()), key=lambda kv: kv[1]))
 
 
 def rss_mb(pid: int | None) -> float | None:
@@ -280,7 +292,7 @@ def measure(name: str, deployment: Deployment, load: Any, fault: Any, settle_s: 
     counts = {key: value - getattr(before, key) for key, value in after.as_dict().items()
               if isinstance(value, int)}
     result = {"fault": name, "back_to_full_strength_s": None if back_s is None else round(back_s, 2), **counts,
-              "machine_load_average_1m": round(os.getloadavg()[0], 2)}
+              "machine_load_average_1m": round(os.getloadavg()[0], 2), "_killed_at": killed_at}
     if STANDBYS:
         result["standby_ready_again_s"] = spare_s  # the spare's own replacement: loaded and waiting again
     if target is not None:
@@ -289,6 +301,8 @@ def measure(name: str, deployment: Deployment, load: Any, fault: Any, settle_s: 
         except Exception as error:  # noqa: BLE001 - the accounting is informative; a gap must not end the run
             result["phases_s"] = {"error": repr(error)}
         log(f"  {name} phases (s after the kill): {result['phases_s']}")
+    if name != "admin restart":
+        result.pop("_killed_at")
     log(f"  {name:<22} back in {result['back_to_full_strength_s']} s; accepted {counts['instances_accepted']}, "
         f"served {counts['served']}, dropped {counts['dropped']}, unanswered {counts['unanswered']}, "
         f"refused {counts['refused']}, lost in flight {counts['lost_in_flight']}")
@@ -299,9 +313,16 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="one worker kill instead of three")
     parser.add_argument("--faults", default="all", help="comma-separated subset of: worker, predictor, broker, "
-                        "redis, postgres, admin, overload (default all, written to chaos.json; a subset to its own file)")
+                        "redis, postgres, admin, overload, or none (default all, written to chaos.json; a subset "
+                        "to its own file)")
+    parser.add_argument("--model-cache", type=Path, default=None,
+                        help="a folder for the trained model: a later run with the same folder skips training")
+    parser.add_argument("--rotate-mb", type=float, default=None,
+                        help="EASEL_SERVING_TOPIC_ROTATE_MB for the job (0: one requests topic for its life)")
+    parser.add_argument("--broker-window-s", type=float, default=BROKER_WINDOW_S,
+                        help="the fault-free window over which the broker's memory per served instance is measured")
     args = parser.parse_args()
-    chosen = set(FAULTS) if args.faults == "all" else set(args.faults.split(","))
+    chosen = set(FAULTS) if args.faults == "all" else set() if args.faults == "none" else set(args.faults.split(","))
     if not chosen <= set(FAULTS):
         parser.error(f"--faults: unknown {sorted(chosen - set(FAULTS))}; choose from {', '.join(FAULTS)}")
     load_at_start = [round(x, 2) for x in os.getloadavg()]
@@ -313,6 +334,8 @@ def main() -> int:
                        "EASEL_SUPERVISOR_BACKOFF_CAP_S": "4", "EASEL_SERVING_THREADS": "1",
                        "EASEL_LAUNCH_SERVICES": "1",
                        "EASEL_ADMIN_PORT": str(free_port())})
+    if args.rotate_mb is not None:
+        os.environ["EASEL_SERVING_TOPIC_ROTATE_MB"] = str(args.rotate_mb)
     from admin.services.orchestration import launch_inference_job
     from admin.state import AdminState
     from easel.chaos import SteadyLoad, health
@@ -334,7 +357,7 @@ def main() -> int:
         # training the 4096-unit one takes minutes on a busy machine.
         bench.TEMPLATE_SOURCE = bench.TEMPLATE_SOURCE.replace("FixedKnob(4096)", "FixedKnob(1024)")
         log("training the sliced MLP ...")
-        setup = bench.train_and_deploy(settings, sessions, folder)
+        setup = bench.train_and_deploy(settings, sessions, folder, args.model_cache)
         admin.start()
         state = AdminState.from_settings(settings)
         launch_inference_job(state, setup["job_id"], "bench", 1)
@@ -356,10 +379,18 @@ def main() -> int:
         # The broker's growth per served instance, over a fault-free window of the steady load.
         time.sleep(3.0)
         first, broker_before = load.snapshot(), rss_mb(stack.kafka.pid())
-        time.sleep(BROKER_WINDOW_S)
+        peak = broker_before or 0.0
+        window_ends = time.monotonic() + args.broker_window_s
+        while time.monotonic() < window_ends:
+            time.sleep(1.0)
+            peak = max(peak, rss_mb(stack.kafka.pid()) or 0.0)
         last, broker_after = load.snapshot(), rss_mb(stack.kafka.pid())
-        broker.update({"window_s": BROKER_WINDOW_S, "rss_mb_before": broker_before, "rss_mb_after": broker_after,
-                       "instances_accepted": last.instances_accepted - first.instances_accepted})
+        topic = (health(url) or {}).get("requests_topic") or {}
+        broker.update({"window_s": args.broker_window_s, "rotate_mb": get_settings().serving_topic_rotate_mb,
+                       "rotations": topic.get("rotations"), "generation": topic.get("generation"),
+                       "rss_mb_before": broker_before, "rss_mb_after": broker_after, "rss_mb_peak": peak,
+                       **{key: getattr(last, key) - getattr(first, key) for key in (
+                           "instances_accepted", "served", "dropped", "dropped_at_deadline", "unanswered")}})
         if broker_before and broker_after:
             broker["kb_per_instance"] = round((broker_after - broker_before) * 1024
                                               / max(1, broker["instances_accepted"]), 3)
@@ -404,6 +435,8 @@ def main() -> int:
                 results.append(measure(name, deployment, load, restart(part)))
         if "admin" in chosen:
             results.append(measure("admin restart", deployment, load, restart_admin))
+            results[-1]["phases_s"] = admin_phases(admin.url, results[-1].pop("_killed_at"))
+            log(f"  admin restart phases (s after the kill): {results[-1]['phases_s']}")
         burst_batch = np.concatenate([setup["x"]] * 6)[:2000].tolist()
 
         def overload() -> None:
@@ -446,7 +479,8 @@ def main() -> int:
     log(json.dumps(summary))
     # a subset run (e.g. the relaunch path alone: EASEL_SERVING_STANDBY_WORKERS=0 --faults worker) has its own file
     path = RESULTS if chosen == set(FAULTS) else RESULTS.with_name(
-        f"chaos-{'-'.join(sorted(chosen))}-standby{STANDBYS}.json")
+        f"chaos-{'-'.join(sorted(chosen)) or 'broker'}-standby{STANDBYS}"
+        f"{'' if args.rotate_mb is None else f'-rotate{args.rotate_mb:g}'}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(), "load": {
         "threads": THREADS, "instances": N, "deadline_s": DEADLINE_S, "retry_window_s": RETRY_WINDOW_S},

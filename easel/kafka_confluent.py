@@ -156,8 +156,10 @@ class ConfluentConsumer:
                                                  message.value()))
         return out
 
-    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
-        """Synchronous, like kafka-python's; ``CommitFailedError`` when the broker refuses (a rebalance)."""
+    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata], timeout_ms: int | None = None) -> None:
+        """Synchronous, like kafka-python's; ``CommitFailedError`` when the broker refuses (a rebalance).
+        ``timeout_ms`` is accepted for kafka-python's signature: librdkafka bounds a commit by its own request
+        timeout."""
         try:
             self._consumer.commit(offsets=[ck.TopicPartition(tp.topic, tp.partition, meta.offset)
                                            for tp, meta in offsets.items()], asynchronous=False)
@@ -193,8 +195,10 @@ class ConfluentConsumer:
             return None
         return where.offset if where.offset >= 0 else None
 
-    def close(self) -> None:
-        """Leaves the group (librdkafka always does); the worker calls it only when leaving is wanted."""
+    def close(self, autocommit: bool = False) -> None:
+        """Leaves the group (librdkafka always does); the worker calls it only when leaving is wanted, or on a
+        requests topic generation it has finished. Offsets are committed explicitly, never here."""
+        del autocommit
         self._consumer.close()
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from contextlib import suppress
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.serializer import DeserializeWrapper, SerializeWrapper
@@ -90,26 +90,26 @@ ASSIGNED = "assigned"
 
 
 class PartitionEvents(ConsumerRebalanceListener):
-    """A rebalance listener that never blocks: it queues ``(REVOKED|ASSIGNED, {partition, ...})`` in the order
+    """A rebalance listener that never blocks: it queues ``(REVOKED|ASSIGNED, {TopicPartition, ...})`` in the order
     the group protocol delivers them, and the poll thread handles them with :meth:`drain` after each ``poll``
     (before the records that poll returned, which belong to the new assignment)."""
 
     def __init__(self) -> None:
-        self._events: deque[tuple[str, set[int]]] = deque()
+        self._events: deque[tuple[str, set[TopicPartition]]] = deque()
         self._lock = threading.Lock()
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         with self._lock:
-            self._events.append((REVOKED, {tp.partition for tp in revoked}))
+            self._events.append((REVOKED, set(revoked)))
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         with self._lock:
-            self._events.append((ASSIGNED, {tp.partition for tp in assigned}))
+            self._events.append((ASSIGNED, set(assigned)))
 
     def on_partitions_lost(self, lost: Any) -> None:  # evicted from the group: the same as revoked for us
         self.on_partitions_revoked(lost)
 
-    def drain(self) -> list[tuple[str, set[int]]]:
+    def drain(self) -> list[tuple[str, set[TopicPartition]]]:
         with self._lock:
             events = list(self._events)
             self._events.clear()
@@ -130,6 +130,7 @@ class ResilientProducer:
         self._lock = threading.Lock()
         self._producer: KafkaProducer | None = None
         self._broken = False
+        self._renew = False
         self._throttle = Throttle(log_every_s)
         self._suspect_s = suspect_s
         self._failed_at = float("-inf")
@@ -142,13 +143,21 @@ class ResilientProducer:
         inline only then, and from a thread otherwise)."""
         return not self._broken and time.monotonic() - self._failed_at > self._suspect_s
 
+    def renew(self) -> None:
+        """Send with a fresh producer from the next send on (the current one is closed in the background). A
+        producer keeps asking the broker about every topic it has sent to, and the local broker re-creates a
+        deleted topic that a client asks about: after moving to a new topic, the old one must be forgotten."""
+        with self._lock:
+            self._renew = self._producer is not None
+
     def _current(self) -> KafkaProducer:
         with self._lock:
-            if self._producer is None or self._broken:
+            if self._producer is None or self._broken or self._renew:
                 old, self._producer = self._producer, None
                 if old is not None:
-                    self.replaced += 1
+                    self.replaced += 0 if self._renew and not self._broken else 1
                     threading.Thread(target=_close_quietly, args=(old,), daemon=True).start()
+                self._renew = False
                 self._producer = self._factory()
                 self._broken = False
             return self._producer

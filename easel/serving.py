@@ -42,6 +42,7 @@ worker's.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,12 +55,33 @@ STREAM_MAXLEN = 10_000  # results entries kept (approximately) per job; each hol
 DEAD_LETTERS_MAXLEN = 1_000  # dead letters kept (approximately) per job, for an operator to inspect
 
 
-def requests_topic(job_id: str) -> str:
-    return f"easel.inference.{job_id}.requests"
+def requests_topic(job_id: str, generation: int = 0) -> str:
+    """The job's requests topic of ``generation`` (:mod:`easel.request_topics` rotates them): 0 is the plain
+    name, later ones end ``.g<N>``."""
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        raise ValueError(f"generation must be a whole number >= 0, got {generation!r}")
+    base = f"easel.inference.{job_id}.requests"
+    return base if generation == 0 else f"{base}.g{generation}"
 
 
-def consumer_group(job_id: str) -> str:
-    return f"easel.inference.{job_id}.workers"
+def requests_pattern(job_id: str) -> str:
+    """A regular expression matching every generation of the job's requests topic (workers subscribe to it)."""
+    return rf"^easel\.inference\.{re.escape(job_id)}\.requests(\.g[1-9][0-9]*)?$"
+
+
+def requests_generation(job_id: str, topic: str) -> int | None:
+    """Which generation of the job's requests topic ``topic`` is; None when it is not one."""
+    match = re.match(requests_pattern(job_id), topic)
+    if match is None:
+        return None
+    return int(match.group(1)[2:]) if match.group(1) else 0
+
+
+def consumer_group(job_id: str, generation: int = 0) -> str:
+    """The workers' consumer group for ``generation`` of the requests topic: one topic per group (the local broker's
+    group coordinator loses assignments of groups that read several topics)."""
+    base = f"easel.inference.{job_id}.workers"
+    return base if generation == 0 else f"{base}.g{generation}"
 
 
 def results_stream(job_id: str) -> str:
@@ -84,6 +106,24 @@ def promote_key(job_id: str, service_id: str) -> str:
     return f"easel:inference:{job_id}:promote:{service_id}"
 
 
+def generation_key(job_id: str) -> str:
+    """Redis string: the requests topic generation the predictor sends to (:mod:`easel.request_topics`). Workers
+    move to it once their share of the old one is answered, and say which they read in their registry record
+    (``generation``); an old generation is deleted once no live worker reads it."""
+    return f"easel:inference:{job_id}:generation"
+
+
+def calibration_key(job_id: str) -> str:
+    """Redis hash: ``calibration_field`` → JSON mini-batch times per slice rate, measured by the job's first
+    worker; a relaunched worker or a standby plans with them instead of calibrating again."""
+    return f"easel:inference:{job_id}:calibration"
+
+
+def calibration_field(model_id: str, batch_size: int) -> str:
+    """The served model (its version id, or trial id) and ``S_mb``: a calibration holds for both alone."""
+    return f"{model_id}:{batch_size}"
+
+
 STANDBY_PREFIX = "standby-"  # the service name of a warm standby inference worker starts so
 
 
@@ -106,7 +146,8 @@ def decode_answers(raw: bytes) -> list[tuple[str, Any, int | None]]:
 
 def job_keys(job_id: str) -> list[str]:
     """Every Redis key an inference job uses (for clean-up once it has stopped; promotion lists expire)."""
-    return [results_stream(job_id), workers_key(job_id), dead_letters_stream(job_id), standbys_key(job_id)]
+    return [results_stream(job_id), workers_key(job_id), dead_letters_stream(job_id), standbys_key(job_id),
+            calibration_key(job_id), generation_key(job_id)]
 
 
 def split_mini_batches(n_instances: int, n_parts: int, batch_size: int, offset: int = 0) -> list[int]:
@@ -178,7 +219,7 @@ def live_workers(records: dict[Any, Any], now: float) -> dict[str, dict[str, Any
 
 __all__ = [
     "DEAD_LETTERS_MAXLEN", "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STANDBY_PREFIX", "STATUSES",
-    "STREAM_MAXLEN", "answers_key", "consumer_group", "dead_letters_stream", "deal_mini_batches", "decode_answers",
-    "encode_answers", "is_standby", "job_keys", "live_workers", "promote_key", "requests_topic", "results_stream",
+    "STREAM_MAXLEN", "answers_key", "calibration_field", "calibration_key", "consumer_group", "dead_letters_stream", "deal_mini_batches", "decode_answers",
+    "encode_answers", "generation_key", "is_standby", "job_keys", "live_workers", "promote_key", "requests_generation", "requests_pattern", "requests_topic", "results_stream",
     "split_mini_batches", "standbys_key", "worker_record", "workers_key",
 ]

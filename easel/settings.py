@@ -174,9 +174,11 @@ class Settings(BaseSettings):
     serving_max_inflight_instances: int = Field(
         default=200_000, ge=1, description="memory bound: instances a predictor holds in flight at most (429 beyond)")
     serving_standby_workers: int = Field(
-        default=0, ge=0, le=8,
+        default=1, ge=0, le=8,
         description="warm standby inference workers per job: loaded and calibrated, outside the consumer group, "
-                    "promoted at once into a dead worker's slot (each costs one model's memory)")
+                    "promoted at once into a dead worker's slot (each costs one model's memory and one idle "
+                    "process); 1 by default because a cold relaunch takes 20-30 s on a 2-core machine (issue #12's "
+                    "target is 10 s back to full strength)")
     predictor_key_cache_s: float = Field(
         default=5.0, ge=0, le=300,
         description="how long a predictor trusts its verdict on an API key; a revoked key is refused within this")
@@ -184,7 +186,13 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="requests (predict, explain) one API key may make per rate window (429 beyond)")
     predictor_key_rate_window_s: int = Field(default=1, ge=1, le=86_400, description="the per-key rate window")
     serving_topic_retention_s: float = Field(
-        default=600.0, gt=0, le=7 * 86_400, description="how long the broker keeps a served request message")
+        default=600.0, gt=0, le=7 * 86_400, description="how long the broker keeps a served request message "
+        "(retention.ms; with topic rotation, also the longest a requests topic generation is sent to)")
+    serving_topic_rotate_mb: float = Field(
+        default=32.0, ge=0, le=1 << 20,
+        description="rotate a job's requests topic to a new generation after this many MB of messages (and after "
+                    "EASEL_SERVING_TOPIC_RETENTION_S), deleting the old one once drained: what frees memory on a "
+                    "broker that ignores retention (Tansu); 0 = one topic for the job's life")
 
     # Fault tolerance.
     redis_socket_timeout_s: float = Field(

@@ -12,22 +12,27 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import signal
 import sys
 import time
 import uuid
+from typing import Any
 
 import psutil
+import redis
 
 from easel.blobstore import make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
-from easel.jobs import load_deployment
-from easel.kafka_io import ensure_topics, make_serving_consumer, topic_config
+from easel.jobs import Deployment, load_deployment
+from easel.kafka_io import make_serving_consumer
 from easel.launcher.service_exit import record_clean_exit
 from easel.redis_client import make_redis
-from easel.serving import consumer_group, requests_topic
+from easel.request_topics import ensure_started
+from easel.sandbox import is_sandboxed
+from easel.serving import calibration_field, calibration_key, consumer_group, generation_key, requests_topic
 from easel.settings import Settings, get_settings
 from inference_worker.metrics import WorkerMetrics
 from inference_worker.model import ServedModel
@@ -44,21 +49,24 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     boot = {} if boot is None else boot
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
     blobs = make_blob_store(settings)
-    if settings.serving_threads:
+    # A rolling update's new workers are told which version to load; the others serve the job's current one.
+    deployment = load_deployment(sessions, blobs, job_id, os.environ.get("EASEL_MODEL_VERSION_ID") or None)
+    boot["deployment"] = time.time()
+    if settings.serving_threads and not is_sandboxed(deployment.model, settings):
         import torch
 
         # Deliberate: one intra-op thread per worker by default (M workers share the machine's cores, and a
         # mini-batch of S_mb is too small for torch's thread pool to pay off), one inter-op thread (the
-        # executor runs one mini-batch at a time).
+        # executor runs one mini-batch at a time). Only for a template in this process: a sandboxed one gets
+        # its threads from the sandbox, and importing torch here would only cost a relaunch seconds.
         torch.set_num_threads(settings.serving_threads)
         with contextlib.suppress(RuntimeError):  # already set: once per process, before any parallel work
             torch.set_num_interop_threads(1)
-    # A rolling update's new workers are told which version to load; the others serve the job's current one.
-    deployment = load_deployment(sessions, blobs, job_id, os.environ.get("EASEL_MODEL_VERSION_ID") or None)
     size = batch_size or settings.serving_batch_size or deployment.batch_size
     model = ServedModel.load(deployment, blobs, settings)
     boot["loaded"] = time.time()
-    times = model.calibrate(deployment.input_shape, size)
+    redis_client = make_redis(settings)
+    times = calibrated_times(redis_client, job_id, deployment, model, size)
     boot["calibrated"] = time.time()
     cache = PlanCache(max_loss=settings.serving_cache_max_loss, time_budget=settings.serving_decision_budget_s)
     live = LivePolicy(policy, model.rates, model.accuracies, times, cache=cache,
@@ -70,18 +78,23 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     port = metrics.serve(settings.predictor_host, metrics_port) if metrics_port is not None else None
     service_id = os.environ.get("EASEL_SERVICE_ID")
     worker_id = f"worker-{(service_id or uuid.uuid4().hex)[:8]}"
-    topic = requests_topic(job_id)
-    ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers), config=topic_config(settings))
-    consumer = make_serving_consumer(settings, group_id=consumer_group(job_id),
+    topic, partitions = requests_topic(job_id), max(1, deployment.n_workers)
+    existing = ensure_started(settings, job_id, partitions)  # the predictor may not have made the first one yet
+
+    def consumer_for(generation: int) -> Any:  # kafka-python's KafkaConsumer or the librdkafka one
+        return make_serving_consumer(settings, group_id=consumer_group(job_id, generation),
                                      fetch_max_wait_ms=settings.serving_fetch_wait_ms,
                                      max_partition_fetch_bytes=32 << 20, fetch_max_bytes=64 << 20)  # whole mini-batches
+
+    generation = first_generation(redis_client, job_id, existing)
+    consumer = consumer_for(generation)
     config = WorkerConfig(job_id=job_id, worker_id=worker_id, topic=topic, batch_size=size, policy=policy,
                           margin_s=settings.serving_margin_s, drain_s=settings.serving_drain_s,
                           metrics_port=port, service_id=service_id, model_version=deployment.model_version,
                           model_version_id=deployment.model_version_id, boot=boot,
-                          ensure_topic=lambda: ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers),
-                                                             config=topic_config(settings)))
-    worker = InferenceWorker(config, consumer, model, live, make_redis(settings), metrics, sessions)
+                          ensure_topic=lambda: ensure_started(settings, job_id, partitions),
+                          consumer_for=consumer_for, generation=generation)
+    worker = InferenceWorker(config, consumer, model, live, redis_client, metrics, sessions)
     if port is not None:
         worker.record_service(port)
     log.info("version %s, trial %s (%s), rates %s, accuracies %s, device %s, S_mb %d, metrics on port %s",
@@ -90,7 +103,44 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     return worker
 
 
+def first_generation(client: redis.Redis, job_id: str, existing: list[int]) -> int:
+    """The requests topic generation a starting worker reads: the one the predictor sends to (Redis), else the
+    newest on the broker."""
+    try:
+        told = client.get(generation_key(job_id))
+    except redis.RedisError:
+        told = None
+    if told and int(told) in existing:
+        return int(told)
+    return max(existing, default=0)
+
+
+def calibrated_times(client: redis.Redis, job_id: str, deployment: Deployment, model: ServedModel,
+                     batch_size: int) -> list[float]:
+    """The mini-batch times to plan with: this job's stored calibration of the same model version and ``S_mb``
+    when a worker before this one made it (a relaunch, a standby: same job, same machine class), else this
+    worker calibrates and stores its result for the next one. The policy's EWMA corrects either on the
+    first mini-batches served."""
+    field = calibration_field(deployment.model_version_id or deployment.trial_id, batch_size)
+    try:
+        stored = client.hget(calibration_key(job_id), field)
+    except redis.RedisError:
+        stored = None
+    if stored:
+        times = [float(t) for t in json.loads(stored)]
+        if len(times) == len(model.rates) and all(t > 0 for t in times):
+            model.times = times
+            log.info("mini-batch times (s) at rates %s from the job's calibration: %s", model.rates, times)
+            return times
+    times = model.calibrate(deployment.input_shape, batch_size)
+    with contextlib.suppress(redis.RedisError):
+        client.hset(calibration_key(job_id), field, json.dumps(times))
+    return times
+
+
 def _device() -> str:
+    if "torch" not in sys.modules:
+        return "sandbox"  # the template runs in its sandbox; torch was never needed here
     try:
         from slicing import resolve_device
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
 from easel.serving_wire import MiniBatch
+
+# Where a message came from: a ``kafka.TopicPartition`` in the worker (it reads every generation of its job's
+# requests topic), anything hashable in a test.
+Partition = Hashable
 
 
 @dataclass(slots=True)
@@ -20,7 +24,7 @@ class Held:
     """One polled message — a mini-batch — and where it came from."""
 
     batch: MiniBatch
-    partition: int
+    partition: Partition
     offset: int
 
 
@@ -32,7 +36,7 @@ class Group:
     deadline_at: float
     first_seen: float
     items: list[Held] = field(default_factory=list)
-    expected: dict[int, int] = field(default_factory=dict)  # partition -> the task's n_part (instances) there
+    expected: dict[Partition, int] = field(default_factory=dict)  # partition -> the task's n_part there
     starts: set[int] = field(default_factory=set)  # the first index of each mini-batch held
     instances: int = 0
 
@@ -53,16 +57,16 @@ class OffsetTracker:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: dict[int, set[int]] = {}
-        self._next: dict[int, int] = {}
-        self._committed: dict[int, int] = {}
+        self._pending: dict[Partition, set[int]] = {}
+        self._next: dict[Partition, int] = {}
+        self._committed: dict[Partition, int] = {}
 
-    def assign(self, partitions: Iterable[int]) -> None:
+    def assign(self, partitions: Iterable[Partition]) -> None:
         with self._lock:
             for p in partitions:
                 self._pending.setdefault(p, set())
 
-    def forget(self, partitions: Iterable[int]) -> None:
+    def forget(self, partitions: Iterable[Partition]) -> None:
         """Partitions revoked in a rebalance: their new owner answers whatever we did not commit."""
         with self._lock:
             for p in partitions:
@@ -70,20 +74,20 @@ class OffsetTracker:
                 self._next.pop(p, None)
                 self._committed.pop(p, None)
 
-    def received(self, partition: int, offset: int) -> None:
+    def received(self, partition: Partition, offset: int) -> None:
         with self._lock:
             pending = self._pending.setdefault(partition, set())
             pending.add(offset)
             if offset + 1 > self._next.get(partition, 0):
                 self._next[partition] = offset + 1
 
-    def done(self, partition: int, offset: int) -> None:
+    def done(self, partition: Partition, offset: int) -> None:
         with self._lock:
             pending = self._pending.get(partition)
             if pending is not None:
                 pending.discard(offset)
 
-    def committable(self, partitions: Iterable[int] | None = None) -> dict[int, int]:
+    def committable(self, partitions: Iterable[Partition] | None = None) -> dict[Partition, int]:
         """Offsets that moved since the last :meth:`mark_committed`: ``{partition: offset to commit}``."""
         with self._lock:
             out = {}
@@ -96,7 +100,7 @@ class OffsetTracker:
                     out[p] = offset
             return out
 
-    def mark_committed(self, offsets: dict[int, int]) -> None:
+    def mark_committed(self, offsets: dict[Partition, int]) -> None:
         with self._lock:
             for p, offset in offsets.items():
                 if p in self._next:
@@ -106,7 +110,7 @@ class OffsetTracker:
         with self._lock:
             return sum(len(v) for v in self._pending.values())
 
-    def committed_offset(self, partition: int) -> int | None:
+    def committed_offset(self, partition: Partition) -> int | None:
         with self._lock:
             return self._committed.get(partition)
 
@@ -126,7 +130,7 @@ class TaskBook:
         self.assemble_s = assemble_s
         self._cond = threading.Condition()
         self._groups: dict[str, Group] = {}
-        self._shares: dict[tuple[str, int], float] = {}  # (task, partition) seen -> its deadline
+        self._shares: dict[tuple[str, Partition], float] = {}  # (task, partition) seen -> its deadline
         self._closed = False
         self.expired_instances = 0
         self.duplicates = 0
@@ -178,7 +182,7 @@ class TaskBook:
             self._closed = True
             self._cond.notify_all()
 
-    def drop_partitions(self, partitions: Iterable[int]) -> int:
+    def drop_partitions(self, partitions: Iterable[Partition]) -> int:
         """Forget queued messages of revoked partitions (their new owner gets them); returns how many messages."""
         wanted = set(partitions)
         removed = 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -70,12 +71,11 @@ class BatchBuffers:
 
 
 def _inference_mode() -> contextlib.AbstractContextManager[Any]:
-    """torch's inference mode (no autograd bookkeeping, no version counters) when torch is there."""
-    try:
-        import torch
-    except ImportError:  # a template that does not use torch
-        return contextlib.nullcontext()
-    return torch.inference_mode()
+    """torch's inference mode (no autograd bookkeeping, no version counters) when this process uses torch: a
+    template in this process that needs it has imported it; a sandboxed one runs it in its sandbox, and
+    importing torch here would only add seconds to a worker's start-up."""
+    torch = sys.modules.get("torch")
+    return contextlib.nullcontext() if torch is None else torch.inference_mode()
 
 
 class ServedModel:

@@ -55,7 +55,9 @@ from easel.serving import (
     SERVED,
     STREAM_MAXLEN,
     dead_letters_stream,
+    generation_key,
     promote_key,
+    requests_topic,
     results_stream,
     standbys_key,
     worker_record,
@@ -77,13 +79,18 @@ TOPIC_CHECK_S = 5.0  # how long a worker goes without partitions before it check
 # The queue-lag gauge is a metric: refreshed this often, not after every poll (a poll returns per message).
 LAG_EVERY_S = 0.25
 STANDBY_WAIT_S = 1  # a standby's BLPOP: how often it refreshes its record (and notices a stop)
+# A commit must not stall the poll thread (its partitions' requests wait meanwhile): one that a broker does not
+# answer in this time (a topic deleted under it, a broker restarting) is retried after the next poll.
+COMMIT_TIMEOUT_MS = 2000
+GENERATION_CHECK_S = 0.5  # how often a worker reads which requests topic generation the predictor sends to
+SWITCH_WAIT_S = 10.0  # the longest a worker waits for its old generation to drain before it moves on anyway
 
 
 @dataclass
 class WorkerConfig:
     job_id: str
     worker_id: str
-    topic: str
+    topic: str  # the requests topic (its first generation), read alone when ``consumer_for`` is None
     batch_size: int
     policy: str
     margin_s: float = 0.005
@@ -99,6 +106,11 @@ class WorkerConfig:
     # Re-creates the requests topic if it is gone (a restarted in-memory broker); called while the worker has
     # no partitions. Clients never auto-create it: that would make a one-partition topic.
     ensure_topic: Callable[[], None] | None = None
+    # Follow the generations of the job's requests topic (easel.request_topics), starting at ``generation``:
+    # ``consumer_for(n)`` makes the consumer of generation n (its own consumer group: one topic per group). None:
+    # read ``topic`` alone with the consumer given.
+    consumer_for: Callable[[int], KafkaConsumer] | None = None
+    generation: int = 0
 
 
 @dataclass
@@ -297,7 +309,7 @@ class InferenceWorker:
         self.executor = Executor(config, model, live, self.book, self.offsets, results, metrics)
         self.stop = threading.Event()
         self.ready = threading.Event()
-        self._assigned: set[int] = set()
+        self._assigned: set[TopicPartition] = set()
         self._assignments: deque[tuple[float, list[int]]] = deque(maxlen=4)  # (when, partitions) after a rebalance
         self._lag_labels: set[str] = set()
         self._announced = 0.0
@@ -306,6 +318,9 @@ class InferenceWorker:
         self._backoff = Backoff(base_s=0.1, cap_s=5.0)
         self._throttle = Throttle(5.0)
         self._unassigned_since: float | None = None
+        self._generation = config.generation  # the requests topic generation the consumer reads
+        self._generation_checked = 0.0
+        self._switch_wanted_since: float | None = None
 
     # -- rebalances ------------------------------------------------------------------------------------
     def _apply_rebalance(self) -> None:
@@ -321,24 +336,25 @@ class InferenceWorker:
                 dropped = self.book.drop_partitions(parts)
                 self.offsets.forget(parts)
                 self._assigned -= parts
-                for p in parts:
-                    if str(p) in self._lag_labels:
-                        self.metrics.queue_lag.remove(str(p))
-                        self._lag_labels.discard(str(p))
-                log.info("partitions %s revoked (%d queued messages left to their next owner)", sorted(parts),
+                for tp in parts:
+                    if _label(tp) in self._lag_labels:
+                        self.metrics.queue_lag.remove(_label(tp))
+                        self._lag_labels.discard(_label(tp))
+                log.info("partitions %s revoked (%d queued messages left to their next owner)", _names(parts),
                          dropped)
             else:
                 self._assigned |= parts
-                self._assignments.append((round(time.time(), 3), sorted(self._assigned)))
+                self._assignments.append((round(time.time(), 3), self._partition_numbers()))
                 self.offsets.assign(parts)
-                log.info("partitions %s assigned", sorted(parts))
+                log.info("partitions %s assigned", _names(parts))
                 self.announce()
 
     def announce(self, event: bool = True) -> None:
         """Register as ready in the job's worker registry (and, on an assignment, tell the predictor)."""
         now = time.time()
-        record = worker_record(os.getpid(), self.config.metrics_port, self._assigned, self.live.name, now,
-                               boot=self.config.boot, assignments=list(self._assignments))
+        record = worker_record(os.getpid(), self.config.metrics_port, self._partition_numbers(), self.live.name, now,
+                               boot=self.config.boot, assignments=list(self._assignments),
+                               generation=self._generation)
         try:
             pipe = self.results.pipeline()
             pipe.hset(workers_key(self.config.job_id), self.config.worker_id, record)
@@ -351,31 +367,34 @@ class InferenceWorker:
         self._announced = now
         self.ready.set()
 
+    def _partition_numbers(self) -> list[int]:
+        """The partitions held, by number (of the requests topic generation being read)."""
+        return sorted({tp.partition for tp in self._assigned})
+
     # -- offsets -----------------------------------------------------------------------------------------
-    def commit(self, partitions: set[int] | None = None) -> None:
+    def commit(self, partitions: set[TopicPartition] | None = None) -> None:
         offsets = self.offsets.committable(self._assigned if partitions is None else partitions)
         if not offsets:
             return
         try:
-            self.consumer.commit({TopicPartition(self.config.topic, p): OffsetAndMetadata(o, "", -1)
-                                  for p, o in offsets.items()})
+            self.consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()},
+                                 timeout_ms=COMMIT_TIMEOUT_MS)
             self.offsets.mark_committed(offsets)
         except (CommitFailedError, KafkaError) as error:
             log.warning("commit of %s failed (a rebalance?): %s", offsets, error)
 
     def _update_lag(self) -> None:
-        for p in self._assigned:
-            tp = TopicPartition(self.config.topic, p)
+        for tp in self._assigned:
             high = self.consumer.highwater(tp)
             if high is None:
                 continue
-            done = self.offsets.committed_offset(p)
+            done = self.offsets.committed_offset(tp)
             if done is None and tp in self.consumer.assignment():
                 done = self.consumer.position(tp)
             if done is None:
                 done = high
-            self.metrics.queue_lag.labels(str(p)).set(max(high - done, 0))
-            self._lag_labels.add(str(p))
+            self.metrics.queue_lag.labels(_label(tp)).set(max(high - done, 0))
+            self._lag_labels.add(_label(tp))
 
     # -- warm standby --------------------------------------------------------------------------------------
     def wait_as_standby(self) -> bool:
@@ -413,13 +432,13 @@ class InferenceWorker:
         held = []
         for tp, records in batch.items():
             for record in records:
-                self.offsets.received(tp.partition, record.offset)
+                self.offsets.received(tp, record.offset)
                 try:
                     batch = decode_mini_batch(record.value)
                 except CorruptMessage as error:  # dead-lettered, never fatal
-                    self.dead_letter(tp.partition, record.offset, record.key, record.value, str(error))
+                    self.dead_letter(tp, record.offset, record.key, record.value, str(error))
                     continue
-                held.append(Held(batch, tp.partition, record.offset))
+                held.append(Held(batch, tp, record.offset))
         if held:
             size = self.config.batch_size
             for n_part in self.book.add(held, now):
@@ -435,8 +454,65 @@ class InferenceWorker:
         if (self._assigned or self.ready.is_set()) and now - self._announced >= HEARTBEAT_S:
             self.announce(event=False)
         self._check_topic(now)
+        self._follow_generation(now)
 
-    def dead_letter(self, partition: int, offset: int, key: Any, value: Any, reason: str) -> None:
+    def _follow_generation(self, now: float) -> None:
+        """Move to the requests topic generation the predictor sends to (checked every ``GENERATION_CHECK_S``) once
+        this worker's share of the old one is drained — read to its end and answered — or after ``SWITCH_WAIT_S``
+        (what is left then is answered as dropped by the predictor at its deadline). Each generation has its own
+        consumer group: the local broker's group coordinator is only reliable with one topic per group."""
+        if self.config.consumer_for is None or now - self._generation_checked < GENERATION_CHECK_S:
+            return
+        self._generation_checked = now
+        target = self._told_generation()
+        if target is None or target <= self._generation:
+            self._switch_wanted_since = None
+            return
+        if self._switch_wanted_since is None:
+            self._switch_wanted_since = now
+        if not self._drained() and now - self._switch_wanted_since < SWITCH_WAIT_S:
+            return
+        self._switch(target)
+
+    def _told_generation(self) -> int | None:
+        """The generation the predictor sends to (Redis); None when Redis is away or has not been told."""
+        try:
+            raw = self.results.get(generation_key(self.config.job_id))
+            return int(raw) if raw else None
+        except (redis.RedisError, ValueError):
+            return None
+
+    def _drained(self) -> bool:
+        """Everything this worker held of its generation is answered, and its partitions are read to their end."""
+        if self.offsets.unanswered() or self.book.queued_instances():
+            return False
+        for tp in self._assigned:
+            high = self.consumer.highwater(tp)
+            if high is None or self.consumer.position(tp) < high:
+                return False
+        return True
+
+    def _switch(self, generation: int) -> None:
+        assert self.config.consumer_for is not None
+        self.commit()
+        parts = set(self._assigned)
+        self.book.drop_partitions(parts)
+        self.offsets.forget(parts)
+        self._assigned.clear()
+        for label in list(self._lag_labels):
+            self.metrics.queue_lag.remove(label)
+        self._lag_labels.clear()
+        old, self.consumer = self.consumer, self.config.consumer_for(generation)
+        self.partition_events = PartitionEvents()
+        previous, self._generation, self._switch_wanted_since = self._generation, generation, None
+        self.consumer.subscribe([requests_topic(self.config.job_id, generation)], listener=self.partition_events)
+        # closing leaves the old generation's group (its other members take our partitions, if any are left)
+        threading.Thread(target=_close_quietly, args=(old,), name="close-consumer", daemon=True).start()
+        log.info("requests topic generation %d -> %d", previous, generation)
+        if self.ready.is_set():
+            self.announce(event=False)  # the predictor deletes a generation once no live worker reads it
+
+    def dead_letter(self, partition: TopicPartition, offset: int, key: Any, value: Any, reason: str) -> None:
         """A message that cannot be read: logged, counted, kept (capped) on the job's dead-letter stream, and
         the instances its key names answered dropped, so the predictor does not wait for the deadline."""
         self.metrics.dead_letters.inc()
@@ -445,7 +521,7 @@ class InferenceWorker:
         try:
             pipe = self.results.pipeline()
             pipe.xadd(dead_letters_stream(self.config.job_id),
-                      {"partition": partition, "offset": offset, "key": key if isinstance(key, bytes) else str(key),
+                      {"topic": partition.topic, "partition": partition.partition, "offset": offset, "key": key if isinstance(key, bytes) else str(key),
                        "reason": reason, "worker": self.config.worker_id, "bytes": len(value or b"")},
                       maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
             if where is not None:
@@ -475,7 +551,14 @@ class InferenceWorker:
                     log.warning("could not ensure the requests topic (%s)", error)
 
     def run(self) -> None:
-        self.consumer.subscribe([self.config.topic], listener=self.partition_events)
+        if self.config.consumer_for is not None:
+            told = self._told_generation()
+            if told is not None and told > self._generation:  # a standby promoted after rotations: start there
+                old, self.consumer, self._generation = self.consumer, self.config.consumer_for(told), told
+                threading.Thread(target=_close_quietly, args=(old,), name="close-consumer", daemon=True).start()
+        topic = self.config.topic if self.config.consumer_for is None else requests_topic(self.config.job_id,
+                                                                                         self._generation)
+        self.consumer.subscribe([topic], listener=self.partition_events)
         self.config.boot.setdefault("subscribed", time.time())
         self.executor.start()
         log.info("worker %s serving %s with policy %s, S_mb=%d", self.config.worker_id, self.config.topic,
@@ -531,3 +614,18 @@ class InferenceWorker:
             session.execute(update(Service).where(Service.id == self.config.service_id)
                             .values(port=metrics_port, heartbeat_at=datetime.now(UTC),
                                     model_version_id=self.config.model_version_id))
+
+
+def _label(tp: TopicPartition) -> str:
+    """A partition's metrics label: its number, and the generation of the requests topic past the first."""
+    generation = tp.topic.rsplit(".", 1)[-1]
+    return f"{generation}:{tp.partition}" if generation.startswith("g") and generation[1:].isdigit() else str(tp.partition)
+
+
+def _names(parts: set[TopicPartition]) -> list[str]:
+    return sorted(_label(tp) for tp in parts)
+
+
+def _close_quietly(consumer: KafkaConsumer) -> None:
+    with contextlib.suppress(Exception):
+        consumer.close(autocommit=False)

@@ -21,9 +21,8 @@ from sqlalchemy import update
 from easel.blobstore import make_blob_store
 from easel.db.models import InferenceJob, Service
 from easel.db.session import make_engine, make_sessionmaker, session_scope
-from easel.kafka_io import ensure_topics, topic_config
 from easel.launcher.service_exit import record_clean_exit
-from easel.serving import requests_topic
+from easel.request_topics import ensure_started
 from easel.settings import get_settings
 from predictor.app import create_app, load_job_info
 
@@ -55,8 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     host = args.host or settings.predictor_host
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
     info = load_job_info(sessions, make_blob_store(settings), args.inference_job_id, settings.serving_batch_size)
-    ensure_topics(settings, [requests_topic(info.job_id)], partitions=info.n_workers,
-                  config=topic_config(settings))
+    ensure_started(settings, info.job_id, info.n_workers)
     boot["loaded"] = time.time()
 
     # proto=IPPROTO_TCP matters: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say they are TCP;

@@ -65,16 +65,19 @@ from easel.api_errors import (
     describe_validation_errors,
     install_error_handlers,
 )
+from easel.backoff import Throttle
 from easel.blobstore import BlobStore
 from easel.db.session import session_scope
 from easel.jobs import lifecycle, load_deployment
-from easel.kafka_io import ResilientProducer, ensure_topics, make_producer, topic_config
+from easel.kafka_io import ResilientProducer, make_producer
+from easel.request_topics import delete_generations, ensure_generations, ensure_started, generations
 from easel.serving import (
     DROPPED,
     SERVED,
     answers_key,
     deal_mini_batches,
     encode_answers,
+    generation_key,
     live_workers,
     requests_topic,
     results_stream,
@@ -87,6 +90,7 @@ from predictor.admission import Admission
 from predictor.auth import CURRENT_KEY, KeyRateLimit, KeyVerifier, PredictorAuth, database_lookup
 from predictor.gather import ResultRouter, TaskWaiter
 from predictor.instances import InvalidInstance, InvalidTensor, from_tensor, to_batch
+from predictor.rotation import TopicRotation
 
 log = logging.getLogger("easel.predictor")
 
@@ -96,6 +100,11 @@ log = logging.getLogger("easel.predictor")
 INLINE_INSTANCES = 256
 INLINE_SEND_MESSAGES = 8
 MAX_MESSAGE_BYTES = 32 << 20  # the largest mini-batch message the producer sends (the workers fetch up to this)
+# Requests topic generations (predictor.rotation): a retired one is deleted this long after the last deadline sent
+# to it (and once no worker reads it); the housekeeping loop runs this often; it looks for strays this often.
+ROTATION_GRACE_S = 5.0
+ROTATION_TICK_S = 1.0
+STRAYS_EVERY_S = 10.0
 
 
 @dataclass
@@ -207,7 +216,9 @@ class Predictor:
         self.boot = {} if boot is None else boot  # start-up phase times (UNIX), "ready" once serving
         self.info = info
         self.sessions = sessions
-        self.topic = requests_topic(info.job_id)
+        self.rotation = TopicRotation(int(settings.serving_topic_rotate_mb * 2**20), settings.serving_topic_retention_s,
+                                      ROTATION_GRACE_S)
+        self._housekeeping: asyncio.Task[None] | None = None
         self.metrics = PredictorMetrics()
         self.producer: ResilientProducer | None = None
         self.partitions: list[int] = list(range(info.n_workers))
@@ -230,13 +241,19 @@ class Predictor:
     async def start(self) -> None:
         # No idempotence: duplicates are harmless here (workers and the router keep an instance's first
         # answer), while an idempotent producer can fail for good after a broker restart (unknown producer id).
+        self.redis = aioredis.Redis.from_url(self.settings.resolved_redis_url, socket_connect_timeout=5,
+                                             socket_timeout=self.settings.redis_socket_timeout_s,
+                                             health_check_interval=30)
+        existing = await asyncio.to_thread(ensure_started, self.settings, self.info.job_id, len(self.partitions))
+        try:  # a relaunched predictor continues with the generation the workers were told
+            told = await self.redis.get(generation_key(self.info.job_id))
+        except Exception:  # noqa: BLE001 - Redis away: the broker's newest generation is the best guess
+            told = None
+        self.rotation.adopt(existing, time.time(), int(told) if told else None)
         self.producer = ResilientProducer(self._new_producer)
         partitions = await asyncio.to_thread(self.producer.partitions_for, self.topic)
         if partitions:
             self.partitions = sorted(partitions)
-        self.redis = aioredis.Redis.from_url(self.settings.resolved_redis_url, socket_connect_timeout=5,
-                                             socket_timeout=self.settings.redis_socket_timeout_s,
-                                             health_check_interval=30)
         # The router's blocking XREAD has a connection of its own: no pool checkout per read (one read per
         # answered mini-batch, the predictor's most frequent Redis call).
         self._results_redis = aioredis.Redis.from_url(
@@ -247,7 +264,59 @@ class Predictor:
                                    lambda stage, seconds: self.metrics.stages.labels(stage).observe(seconds))
         await self.router.start()
         self._on_ready("")  # workers may have registered before we started
+        self._housekeeping = asyncio.get_running_loop().create_task(self._rotate_topics())
         self.boot["ready"] = time.time()
+
+    @property
+    def topic(self) -> str:
+        """The requests topic generation this predictor sends to now."""
+        return requests_topic(self.info.job_id, self.rotation.current)
+
+    async def _unread(self, generations: list[int]) -> list[int]:
+        """Those of ``generations`` that no live worker reads any more (each says which generation it reads in its
+        registry record); none while the registry cannot be read."""
+        if not generations:
+            return []
+        assert self.redis is not None
+        records = live_workers(await self.redis.hgetall(workers_key(self.info.job_id)), time.time()).values()
+        if any("generation" not in record for record in records):
+            return []  # a worker that does not say what it reads may read anything
+        oldest = min((int(record["generation"]) for record in records), default=None)
+        return [g for g in generations if oldest is None or g < oldest]
+
+    async def _rotate_topics(self) -> None:
+        """Make the next requests topic generation, rotate to it when due (telling the workers in Redis), delete
+        retired ones once drained (:mod:`predictor.rotation`); broker and Redis errors are retried next tick."""
+        job, rotation, throttle = self.info.job_id, self.rotation, Throttle(30.0)
+        strays_checked = 0.0
+        assert self.redis is not None
+        while True:
+            await asyncio.sleep(ROTATION_TICK_S)
+            try:
+                now = time.time()
+                if rotation.needs_next():
+                    await asyncio.to_thread(ensure_generations, self.settings, job, [rotation.current + 1],
+                                            len(self.partitions))
+                    rotation.next_made(time.time())
+                if rotation.due(now):
+                    log.info("requests topic: generation %d after %d rotations", rotation.rotate(now),
+                             rotation.rotations)
+                    if self.producer is not None:
+                        self.producer.renew()  # forget the old topic (see ResilientProducer.renew)
+                await self.redis.set(generation_key(job), str(rotation.current))
+                if rotation.enabled and now - strays_checked >= STRAYS_EVERY_S:
+                    strays_checked = now
+                    rotation.retire_strays(await asyncio.to_thread(generations, self.settings, job), now)
+                doomed = await self._unread(rotation.deletable(now))
+                if doomed:
+                    deleted = await asyncio.to_thread(delete_generations, self.settings, job, doomed)
+                    rotation.deleted(doomed)
+                    log.info("requests topic: deleted retired %s", deleted)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - the broker may be restarting; the next tick retries
+                if throttle.ready() is not None:
+                    log.warning("requests topic housekeeping failed (%s); retrying", error)
 
     def _new_producer(self) -> KafkaProducer:
         """A fresh producer — after a broker restart too, when the (in-memory) broker may have lost the
@@ -255,8 +324,8 @@ class Predictor:
         self._producers_made += 1
         if self._producers_made > 1:  # a replacement, not the first
             try:
-                ensure_topics(self.settings, [self.topic], partitions=len(self.partitions),
-                              config=topic_config(self.settings))
+                current = self.rotation.current
+                ensure_generations(self.settings, self.info.job_id, [current, current + 1], len(self.partitions))
             except Exception as error:  # noqa: BLE001 - the producer reconnects anyway; the next failure retries
                 log.warning("could not ensure the requests topic (%s)", error)
         # A message is a whole mini-batch: room for big inputs (32 images of 3x224x224 floats are 19 MB).
@@ -264,6 +333,10 @@ class Predictor:
                              enable_idempotence=False, max_request_size=MAX_MESSAGE_BYTES)
 
     async def stop(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._housekeeping
         if self.router is not None:
             await self.router.stop()
         if self.producer is not None:
@@ -314,16 +387,19 @@ class Predictor:
         assert self.producer is not None
         n = len(batch)
         now = time.time()
-        send, topic = self.producer.send, self.topic
+        send, topic = self.producer.send, requests_topic(self.info.job_id, self.rotation.sending(deadline_at))
         last_part = None
+        sent = 0
         for part, start, stop, share in deal_mini_batches(n, self.partitions, self.info.batch_size,
                                                           next(self._rotation)):
             # answered as dropped already: sending the rest is wasted work (checked once per partition)
             if part != last_part and time.time() >= deadline_at:
-                return
+                break
             last_part = part
             value = encode_mini_batch(task, start, deadline_at, n, share, now, batch[start:stop])
             send(topic, value=value, key=message_key(task, start, stop - start), partition=part)
+            sent += len(value)
+        self.rotation.sent(sent)
 
     async def predict(self, body: PredictIn) -> dict[str, Any]:
         started = time.perf_counter()
@@ -592,7 +668,9 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
                 "refused": predictor.admission.refused,
                 "answered_tasks": predictor.answered_tasks, "late_tasks": predictor.late_tasks,
                 "worst_lateness_s": round(predictor.worst_lateness_s, 4),
-                "service_id": predictor.service_id, "boot": predictor.boot}
+                "service_id": predictor.service_id, "boot": predictor.boot,
+                "requests_topic": {"generation": predictor.rotation.current, "rotations": predictor.rotation.rotations,
+                                   "retiring": predictor.rotation.retiring}}
         if status != "ok":
             body["error"] = "unavailable"
             body["detail"] = ("no inference worker is alive" if ready == 0

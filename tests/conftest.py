@@ -29,6 +29,9 @@ def stack_settings() -> Iterator[Settings]:
         "EASEL_REDIS_PORT": str(free_port()),
         "EASEL_KAFKA_PORT": str(free_port()),
         "EASEL_SECRET_KEY": "test-secret-key-0123456789",
+        # A warm standby worker per inference job is the default (issue #12), but it is a whole extra model
+        # process: tests opt in where they test it (tests/serving/test_chaos_serving.py).
+        "EASEL_SERVING_STANDBY_WORKERS": "0",
     }
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)

@@ -26,10 +26,10 @@ from easel.db.models import InferenceJob, ModelVersion, Service, TrainJob
 from easel.db.session import session_scope
 from easel.explanations import job_keys as explanation_keys
 from easel.jobs import InferenceJobBudget, TrainBudget, lifecycle
-from easel.kafka_io import delete_topics
 from easel.launcher import ServiceSpec
 from easel.redis_client import make_redis
-from easel.serving import STANDBY_PREFIX, job_keys, requests_topic
+from easel.request_topics import delete_generations
+from easel.serving import STANDBY_PREFIX, job_keys
 from easel.stack.process import free_port
 
 log = logging.getLogger("admin")
@@ -215,7 +215,7 @@ def stop_inference_job(state: AdminState, session: Session, job: InferenceJob) -
     except Exception:  # noqa: BLE001 - leftover keys are harmless; the job is stopped either way
         log.warning("could not delete the Redis keys of inference job %s", job.id)
     try:
-        delete_topics(state.settings, [requests_topic(job.id)])
+        delete_generations(state.settings, job.id)  # every generation of its requests topic
     except Exception:  # noqa: BLE001 - a leftover topic is harmless; the job is stopped either way
         log.warning("could not delete the requests topic of inference job %s", job.id)
 

@@ -47,6 +47,10 @@ from easel.serving import is_standby
 log = logging.getLogger("admin.supervisor")
 
 LIVE_JOB = lifecycle.LIVE_JOB
+# While a job is short of a service (a relaunch backing off, a DEGRADED job waiting for its relaunched services
+# to be ready), ticks come this often: the recovery's last step — grading the job RUNNING again — should not wait
+# out a whole ``interval_s``.
+RECOVERING_INTERVAL_S = 0.2
 
 
 def serves_another_version(row: Row[Any]) -> bool:
@@ -66,6 +70,7 @@ class Supervisor:
         self.relaunched = 0
         self.readiness = Readiness(settings)
         self.standbys = Standbys(state)
+        self._recovering = False  # the last tick saw a dead slot or a degraded job
         self._given_up: set[str] = set()  # slots (by their last service) given up on without ending a job
         self._stop = threading.Event()
         self._wake = threading.Event()  # a service ended: reconcile now, not at the next interval
@@ -84,7 +89,7 @@ class Supervisor:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self.interval_s)
+            self._wake.wait(min(self.interval_s, RECOVERING_INTERVAL_S) if self._recovering else self.interval_s)
             self._wake.clear()
             if self._stop.is_set():
                 return
@@ -97,10 +102,13 @@ class Supervisor:
         """One reconcile pass (public so tests can drive it)."""
         self._observe()
         now = datetime.now(UTC)
-        for owner, deaths in self._dead_slots().items():
+        dead = self._dead_slots()
+        for owner, deaths in dead.items():
             for death in deaths:
                 self._handle(owner, death, now)
-        self._grade_serving()
+        degraded = self._grade_serving()
+        self._recovering = degraded or any(self.policy.needs_relaunch(d) and d.service_id not in self._given_up
+                                           for deaths in dead.values() for d in deaths)
 
     # -- what is alive --------------------------------------------------------------------------------
     def _observe(self) -> None:
@@ -195,11 +203,13 @@ class Supervisor:
                 Service.status.in_(ALIVE))).all())
 
     # -- honest status ----------------------------------------------------------------------------------
-    def _grade_serving(self) -> None:
+    def _grade_serving(self) -> bool:
         """RUNNING ⇄ DEGRADED: a running inference job with fewer *ready* workers than it asked for (or without
         its predictor) is DEGRADED, saying what is missing; it is RUNNING again only when its relaunched
         services are ready — registered live, health answered (:mod:`admin.services.readiness`) — not
-        merely started. The predictor is asked only while a degraded job looks whole otherwise."""
+        merely started. The predictor is asked only while a degraded job looks whole otherwise. Returns
+        whether a job is (still) DEGRADED after this pass."""
+        degraded = False
         with session_scope(self.state.sessions) as session:
             jobs = session.execute(select(InferenceJob.id, InferenceJob.status, InferenceJob.budget,
                                           InferenceJob.predictor_url).where(
@@ -223,6 +233,9 @@ class Supervisor:
                 elif missing == [] and status == JobStatus.DEGRADED:
                     lifecycle.mark_inference_job_restored(session, job_id)
                     log.info("inference job %s RUNNING again: every service is ready", job_id)
+                    continue
+            degraded = degraded or bool(missing) or (status == JobStatus.DEGRADED and missing is None)
+        return degraded
 
     # -- giving up ----------------------------------------------------------------------------------------
     def _stop_live(self, service_ids: list[str]) -> None:

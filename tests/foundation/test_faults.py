@@ -98,7 +98,8 @@ def test_rebalance_events_are_queued_in_order_for_the_poll_thread() -> None:
     events.on_partitions_revoked({TopicPartition("t", 0), TopicPartition("t", 1)})
     events.on_partitions_assigned({TopicPartition("t", 0), TopicPartition("t", 1)})
     events.on_partitions_lost({TopicPartition("t", 1)})
-    assert events.drain() == [(REVOKED, {0, 1}), (ASSIGNED, {0, 1}), (REVOKED, {1})]
+    t0, t1 = TopicPartition("t", 0), TopicPartition("t", 1)
+    assert events.drain() == [(REVOKED, {t0, t1}), (ASSIGNED, {t0, t1}), (REVOKED, {t1})]
     assert events.drain() == []
 
 

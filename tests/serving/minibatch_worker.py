@@ -47,14 +47,21 @@ class EchoTemplate:
 
 
 def make_worker(settings: Settings, job_id: str, template: EchoTemplate | None = None,
-                worker_id: str | None = None) -> InferenceWorker:
+                worker_id: str | None = None, every_generation: bool = False,
+                **consumer_options: Any) -> InferenceWorker:
+    """``every_generation``: follow the generations of the job's requests topic the predictor lists, as the
+    production worker does, instead of reading its first generation alone."""
     model = ServedModel(template or EchoTemplate(), RATES, ACCURACIES, TIMES)  # type: ignore[arg-type]
     live = LivePolicy("scheduler", RATES, ACCURACIES, TIMES)
-    consumer = make_serving_consumer(settings, group_id=consumer_group(job_id),
-                                     fetch_max_wait_ms=settings.serving_fetch_wait_ms)
+
+    def consumer_for(generation: int) -> Any:
+        return make_serving_consumer(settings, group_id=consumer_group(job_id, generation),
+                                     fetch_max_wait_ms=settings.serving_fetch_wait_ms, **consumer_options)
+
     config = WorkerConfig(job_id=job_id, worker_id=worker_id or f"worker-{uuid.uuid4().hex[:8]}",
                           topic=requests_topic(job_id), batch_size=BATCH, policy="scheduler", margin_s=0.0,
-                          drain_s=2.0)
+                          drain_s=2.0, consumer_for=consumer_for if every_generation else None)
+    consumer = consumer_for(0)
     return InferenceWorker(config, consumer, model, live, make_redis(settings), WorkerMetrics(RATES))
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kafka import TopicPartition
 from minibatch_worker import BATCH, make_worker
 from serving_helpers import wait_until
 
@@ -129,7 +130,7 @@ def test_a_corrupt_header_is_dead_lettered_and_its_instances_answered_dropped(cl
         produce(settings, job, task_messages("good", x))
         assert collect(settings, job, "good", n).status.tolist() == [SERVED_CODE] * n
         assert thread.is_alive()
-        wait_until(lambda: worker.offsets.committed_offset(0) == 2 * len(messages), 20, "every offset committed",
+        wait_until(lambda: worker.offsets.committed_offset(TopicPartition(requests_topic(job), 0)) == 2 * len(messages), 20, "every offset committed",
                    every_s=0.05)
     finally:
         worker.stop.set()
@@ -161,7 +162,7 @@ def test_a_mini_batch_redelivered_after_its_worker_died_is_answered_once(client_
         assert echoed_sums(waiter) == {i: float(x[i].sum()) for i in range(n)}
         report = next(r for r in waiter.reports if r.get("worker") == "worker-survivor")
         assert (report["instances"], report["served"]) == (n, n)
-        wait_until(lambda: survivor.offsets.committed_offset(0) == 3, 20, "the survivor's commit", every_s=0.05)
+        wait_until(lambda: survivor.offsets.committed_offset(TopicPartition(requests_topic(job), 0)) == 3, 20, "the survivor's commit", every_s=0.05)
     finally:
         survivor.stop.set()
         thread.join(30)
