@@ -92,8 +92,8 @@ class ConfluentConsumer:
 
     # -- the group --------------------------------------------------------------------------------------
     def subscribe(self, topics: Iterable[str], listener: Any) -> None:
-        """``listener``: kafka-python's ConsumerRebalanceListener shape (given TopicPartition-like objects
-        with ``.partition``); called from :meth:`poll`."""
+        """``listener``: kafka-python's ConsumerRebalanceListener shape (given kafka-python's TopicPartition, as
+        the worker keys its offsets by them); called from :meth:`poll`."""
         self._subscription = (list(topics), listener)
         self._subscribe()
 
@@ -102,9 +102,9 @@ class ConfluentConsumer:
         topics, listener = self._subscription
         self._consumer.subscribe(
             topics,
-            on_assign=lambda _consumer, parts: listener.on_partitions_assigned(parts),
-            on_revoke=lambda _consumer, parts: listener.on_partitions_revoked(parts),
-            on_lost=lambda _consumer, parts: listener.on_partitions_lost(parts))
+            on_assign=lambda _consumer, parts: listener.on_partitions_assigned(_ours(parts)),
+            on_revoke=lambda _consumer, parts: listener.on_partitions_revoked(_ours(parts)),
+            on_lost=lambda _consumer, parts: listener.on_partitions_lost(_ours(parts)))
 
     def _renew_if_stranded(self) -> None:
         """See :data:`RENEW_AFTER_S`; checked at most once a second."""
@@ -200,6 +200,11 @@ class ConfluentConsumer:
         requests topic generation it has finished. Offsets are committed explicitly, never here."""
         del autocommit
         self._consumer.close()
+
+
+def _ours(parts: list[ck.TopicPartition]) -> list[TopicPartition]:
+    """librdkafka's partitions as kafka-python's (hashable, compared by topic and partition only)."""
+    return [TopicPartition(tp.topic, tp.partition) for tp in parts]
 
 
 __all__ = ["ConfluentConsumer", "Record"]

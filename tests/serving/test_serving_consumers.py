@@ -56,7 +56,7 @@ def test_both_clients_read_commit_report_offsets_and_pause_alike(settings: Setti
     tp = TopicPartition(topic, 0)
     try:
         assert poll_until(consumer, 3) == [(0, b"k", b"a"), (1, b"k", b"b"), (2, b"k", b"c")]
-        assert ("assigned", {0}) in events.drain()
+        assert ("assigned", {tp}) in events.drain()
         assert consumer.assignment() == {tp}
         assert consumer.position(tp) == 3
         assert consumer.highwater(tp) == 3
