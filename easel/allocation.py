@@ -11,10 +11,11 @@ Policies:
 
 * ``cost_aware`` — the candidate with the highest rate. Users compete, not jobs: a user's bid is its best
   candidate, so more jobs buy no more weight. **Fairness floor**: with ``U`` users having work waiting, a user
-  that has waited ``U`` assignments or more is served before any rate is compared (the longest waiter first).
-  At most ``U - 1`` users can wait at that threshold together and each assignment serves one of them, so no
-  waiting user ever waits more than ``2U - 2`` assignments: every user with work waiting gets at least one of
-  any ``2U - 1`` consecutive assignments (a share of at least ``1/(2U)``), however steep another user's curve.
+  that has waited ``U + 1`` assignments or more is served before any rate is compared (the longest waiter
+  first). At most ``U - 1`` users can wait at that threshold together and each assignment serves one of them,
+  so no waiting user ever waits more than ``2U - 1`` assignments: every user with work waiting gets at least
+  one of any ``2U`` consecutive assignments (a share of at least ``1/(2U)``), however steep another user's
+  curve.
 * ``fifo`` — the oldest job first (job order), the platform's behaviour before the pool.
 * ``round_robin`` — users in turn (the longest waiter first), each user's oldest job first.
 """
@@ -92,7 +93,7 @@ class Allocator:
             chosen, reason = order[0], "fifo"
         elif self.policy == "round_robin":
             chosen, reason = next(c for c in order if c.user_id == longest), "round robin"
-        elif len(users) > 1 and self.waits[longest] >= len(users):
+        elif len(users) > 1 and self.waits[longest] >= len(users) + 1:
             chosen, reason = self._best(c for c in order if c.user_id == longest), "fairness floor"
             self.floors[longest] += 1
         else:

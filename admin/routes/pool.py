@@ -21,8 +21,8 @@ from easel.redis_client import make_redis
 
 router = APIRouter(tags=["train jobs"])
 
-FAIRNESS_FLOOR = ("cost_aware: a user with trials waiting who has waited U assignments (U = users with trials "
-                  "waiting) is served next, so every waiting user gets at least one of any 2U-1 consecutive "
+FAIRNESS_FLOOR = ("cost_aware: a user with trials waiting who has waited U+1 assignments (U = users with trials "
+                  "waiting) is served next, so every waiting user gets at least one of any 2U consecutive "
                   "assignments (a share of at least 1/(2U))")
 
 
