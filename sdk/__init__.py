@@ -34,6 +34,10 @@ from sdk.types import (
     Model,
     ModelVersion,
     Page,
+    Pool,
+    PoolShare,
+    PoolUser,
+    PoolWorker,
     Service,
     StageChange,
     SubTrainJob,
@@ -48,7 +52,7 @@ from sdk.types import (
 
 __all__ = [
     "ApiError", "ApiKey", "Client", "Conflict", "ConnectionFailed", "Dataset", "EaselError", "Explanation", "Forbidden", "Health",
-    "InferenceJob", "InferenceJobUpdate", "Invalid", "Model", "ModelVersion", "NotFound", "Page", "PayloadTooLarge",
+    "InferenceJob", "InferenceJobUpdate", "Invalid", "Model", "ModelVersion", "NotFound", "Page", "PayloadTooLarge", "Pool", "PoolShare", "PoolUser", "PoolWorker",
     "ProgressReader", "RetryPolicy", "ServerError", "Service", "StageChange", "SubTrainJob", "Token", "TrainBudget",
     "TrainJob", "Trial", "TrialLog", "Unauthorized", "Unavailable", "UnsupportedFormat", "User", "Verdict",
 ]
