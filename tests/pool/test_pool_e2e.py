@@ -22,8 +22,8 @@ from easel.db.models import Dataset, Model, Service, SubTrainJob, TrainJob, Tria
 from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.model import knob_config_to_dict
 from easel.settings import Settings
-from sdk import Client
-from tests.support import ServerThread
+from sdk import Client, Invalid
+from tests.support import ServerThread, npz_file
 
 TEMPLATE = Path(__file__).parents[1] / "tuning" / "quadratic_template.py"
 EMAIL, PASSWORD = "pool-root@easel.test", "pool-root-password"
@@ -162,3 +162,11 @@ def test_a_stopped_job_returns_its_workers_to_the_others(
     assert [t.status for t in short_trials] == [TrialStatus.COMPLETED] * 8
     after = {t.worker_service_id for t in short_trials if t.started_at and t.started_at > stopped_at}
     assert len(after) == POOL, "after the stop both pool workers ran the other job's trials"
+
+
+def test_mop_needs_own_workers_and_is_refused_with_a_pool(root: Client, tmp_path: Path) -> None:
+    data = root.upload_dataset("pool-mop", "IMAGE_CLASSIFICATION", npz_file(tmp_path / "d.npz", n=30))
+    mlp = next(m.id for m in root.list_models() if m.name == "SlicedMLP")
+    with pytest.raises(Invalid, match="MOP"):
+        root.create_train_job("pool-mop", "IMAGE_CLASSIFICATION", data.id, data.id, [mlp],
+                              budget={"MODEL_TRIAL_COUNT": 1, "MOP": True})
