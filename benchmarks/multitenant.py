@@ -165,17 +165,21 @@ def run_policy(settings: Any, sessions: Any, policy: str, seed: int, trials: int
         pool.stop()
         state.close()
     curves: dict[str, list[tuple[float, float]]] = {}
+    errored: dict[str, int] = {}
     with sessions() as s:
         for user, sub_id in subs.items():
             rows = s.scalars(select(Trial).where(Trial.sub_train_job_id == sub_id)).all()
-            assert len(rows) == trials and all(t.status == TrialStatus.COMPLETED for t in rows), \
-                [(t.no, t.status, t.error) for t in rows]
-            done = sorted(((t.stopped_at.replace(tzinfo=UTC) - t0).total_seconds(), float(t.score)) for t in rows)
-            curves[user] = done
+            # every trial accounted for: completed, or errored by its template (a diverged one, say)
+            assert len(rows) == trials and all(t.status in (TrialStatus.COMPLETED, TrialStatus.ERRORED)
+                                               for t in rows), [(t.no, t.status, t.error) for t in rows]
+            errored[user] = sum(t.status == TrialStatus.ERRORED for t in rows)
+            curves[user] = sorted(((t.stopped_at.replace(tzinfo=UTC) - t0).total_seconds(), float(t.score))
+                                  for t in rows if t.status == TrialStatus.COMPLETED)
     reasons: dict[str, int] = {}
     for item in pool.recent:
         reasons[item["reason"]] = reasons.get(item["reason"], 0) + 1
-    return {"policy": policy, "seed": seed, "curves": curves, "end_s": max(c[-1][0] for c in curves.values()),
+    return {"policy": policy, "seed": seed, "curves": curves, "errored_trials": errored,
+            "end_s": max((c[-1][0] for c in curves.values() if c), default=0.0),
             "assignments": pool.allocator.assignments, "reasons": reasons,
             "load_average": [round(x, 2) for x in os.getloadavg()]}
 
@@ -208,7 +212,8 @@ def mean_se(values: list[float]) -> dict[str, float]:
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    reachable = {user: max(score for run in runs for _t, score in run["curves"][user]) for user in USERS}
+    reachable = {user: max((score for run in runs for _t, score in run["curves"][user]), default=0.0)
+                 for user in USERS}
     horizon = {seed: max(run["end_s"] for run in runs if run["seed"] == seed) for seed in {r["seed"] for r in runs}}
     per_policy: dict[str, Any] = {}
     for policy in POLICIES:
