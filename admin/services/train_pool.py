@@ -12,9 +12,11 @@ bidding and is dropped at once, so its share goes back to the others at the next
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter, deque
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +36,7 @@ from easel.redis_client import make_redis
 log = logging.getLogger("admin.train_pool")
 
 RECENT = 100  # assignments kept for the API's recent shares
+WORKER_CHECK_S = 1.0  # how often the pool's services are checked (allocation runs every ``interval_s``)
 
 
 class TrainPool:
@@ -67,9 +70,12 @@ class TrainPool:
         self.channel.client.close()
 
     def _run(self) -> None:
+        checked = time.monotonic()
         while not self._stop.wait(self.interval_s):
             try:
-                self.keep_workers()
+                if time.monotonic() - checked >= WORKER_CHECK_S:
+                    checked = time.monotonic()
+                    self.keep_workers()
                 self.tick()
             except Exception:  # noqa: BLE001 - the loop must survive a bad tick (Redis restarting); logged
                 log.exception("train pool tick failed")
@@ -118,7 +124,7 @@ class TrainPool:
                     break
                 chosen = choice.candidate
                 room[chosen.sub_train_job_id] -= 1
-                rate = None if choice.reason in ("fifo", "round robin") or chosen.rate == float("inf") else chosen.rate
+                rate = None if choice.reason in ("fifo", "round robin") or math.isinf(chosen.rate) else chosen.rate
                 assignment = Assignment(chosen.sub_train_job_id, chosen.train_job_id, chosen.user_id, choice.reason,
                                         rate, time.time())
                 self.channel.assign(worker, assignment)
@@ -160,7 +166,7 @@ class TrainPool:
         return {
             "policy": self.allocator.policy, "size": self.size, "live_workers": len(live),
             "assignments": self.allocator.assignments,
-            "workers": [{"worker": worker, **busy[worker].__dict__} if worker in busy else {"worker": worker}
+            "workers": [{"worker": worker, **asdict(busy[worker])} if worker in busy else {"worker": worker}
                         for worker in live],
             "users": [{"user_id": user, "workers_now": sum(1 for a in busy.values() if a.user_id == user),
                        "assignments": self.allocator.by_user[user], "floor_assignments": self.allocator.floors[user],
