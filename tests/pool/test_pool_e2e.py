@@ -3,6 +3,7 @@ allocates them among two users' jobs, each with its own real advisor; trials run
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -23,6 +24,7 @@ from easel.db.session import make_engine, make_sessionmaker, session_scope
 from easel.model import knob_config_to_dict
 from easel.settings import Settings
 from sdk import Client, Invalid
+from sdk.cli import main as easel
 from tests.support import ServerThread, npz_file
 
 TEMPLATE = Path(__file__).parents[1] / "tuning" / "quadratic_template.py"
@@ -170,3 +172,20 @@ def test_mop_needs_own_workers_and_is_refused_with_a_pool(root: Client, tmp_path
     with pytest.raises(Invalid, match="MOP"):
         root.create_train_job("pool-mop", "IMAGE_CLASSIFICATION", data.id, data.id, [mlp],
                               budget={"MODEL_TRIAL_COUNT": 1, "MOP": True})
+
+
+def test_easel_pool_shows_the_workers_and_the_floor(pool_admin: tuple[ServerThread, Any], root: Client,
+                                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    wait_for(lambda: root.get_pool().live_workers == POOL, 120, "the pool's workers to be live")
+    monkeypatch.setenv("EASEL_DATA_DIR", str(tmp_path / "home"))
+    monkeypatch.setenv("EASEL_ADMIN_URL", pool_admin[0].url)
+    monkeypatch.setenv("EASEL_PASSWORD", PASSWORD)
+    assert easel(["login", "--email", EMAIL], plugins=[]) == 0
+    capsys.readouterr()
+    assert easel(["pool"], plugins=[]) == 0
+    out = capsys.readouterr().out
+    assert f"Train pool: {POOL}/{POOL} workers live, policy cost_aware" in out and "1/(2U)" in out
+    assert easel(["pool", "--json"], plugins=[]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["enabled"], shown["size"], len(shown["workers"])) == (True, POOL, POOL)
