@@ -6,19 +6,25 @@ a sandbox (:mod:`easel.sandbox`: batch into shared memory, request over the sock
 msgpack). The difference is what the sandbox adds to every mini-batch an inference worker runs. Also
 measured: starting a sandbox and loading the template (once per trial, once per serving worker).
 
-Run: ``.venv/bin/python benchmarks/sandbox.py [--calls N]`` (seconds).
+``--mode runner`` measures the same through a model-runner (:mod:`easel.sandbox.runner`, started here as a real
+process; the Kubernetes path: connect, hand over the batch buffer, the runner forks a child) and writes
+``sandbox-runner.json``. Run: ``.venv/bin/python benchmarks/sandbox.py [--calls N] [--mode bwrap|runner]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +35,16 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(ROOT))
 
 from easel.blobstore import LocalBlobStore  # noqa: E402
+from easel.chaos import wait_for  # noqa: E402
 from easel.db.enums import ModelSource  # noqa: E402
 from easel.db.models import Model  # noqa: E402
 from easel.sandbox import open_sandboxed  # noqa: E402
-from easel.settings import Settings  # noqa: E402
+from easel.sandbox.handoff import SOCKET_NAME  # noqa: E402
+from easel.settings import SandboxMode, Settings  # noqa: E402
 
 TEMPLATE = ROOT / "benchmarks" / "templates" / "constant.py"
-RESULTS = ROOT / "benchmarks" / "results" / "sandbox.json"
+RESULTS = {"bwrap": ROOT / "benchmarks" / "results" / "sandbox.json",
+           "runner": ROOT / "benchmarks" / "results" / "sandbox-runner.json"}
 SHAPE = (1, 28, 28)
 
 
@@ -64,12 +73,27 @@ def summary(seconds: list[float]) -> dict[str, float]:
             "min_us": ordered[0] * 1e6}
 
 
+@contextlib.contextmanager
+def runner_settings(work: Path) -> Iterator[Settings]:
+    """A model-runner process (its isolation picked as in a pod: ``auto``) and settings that use it."""
+    socket_dir = work / "runner"
+    runner = subprocess.Popen([sys.executable, "-m", "easel.sandbox.runner", "--socket-dir", str(socket_dir),
+                               "--scratch-dir", str(work / "scratch")], env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        wait_for(lambda: (socket_dir / SOCKET_NAME).exists(), 60, "the model runner")
+        yield Settings(sandbox_mode=SandboxMode.RUNNER, sandbox_runner_dir=socket_dir)
+    finally:
+        runner.terminate()
+        runner.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--mode", choices=["bwrap", "runner"], default="bwrap")
     args = parser.parse_args(argv)
-    settings = Settings()
-    with tempfile.TemporaryDirectory(prefix="easel-bench-sandbox-") as work:
+    with tempfile.TemporaryDirectory(prefix="easel-bench-sandbox-") as work, (
+            runner_settings(Path(work)) if args.mode == "runner" else contextlib.nullcontext(Settings())) as settings:
         blobs = LocalBlobStore(Path(work) / "blobs")
         blobs.put_bytes("models/constant.py", TEMPLATE.read_bytes())
         model = Model(id="bench", name="constant", task="TEST", source=ModelSource.UPLOADED,
@@ -95,13 +119,14 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['sandboxed']['p90_us']:>6.1f} µs {row['in_process']['median_us']:>8.1f} µs "
               f"{row['overhead_median_us']:>6.1f} µs")
     print(f"start a sandbox + load the template: median {statistics.median(starts):.3f} s")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "benchmark": "sandbox", "calls": args.calls, "python": platform.python_version(),
-        "machine": platform.machine(), "cpus": len(__import__("os").sched_getaffinity(0)),
+    results = RESULTS[args.mode]
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps({
+        "benchmark": "sandbox", "mode": args.mode, "calls": args.calls, "python": platform.python_version(),
+        "machine": platform.machine(), "cpus": len(os.sched_getaffinity(0)), "load_average": os.getloadavg(),
         "start_and_load_s": {"median": statistics.median(starts), "all": starts}, "per_batch": rows,
     }, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    print(f"wrote {results.relative_to(ROOT)}")
     return 0
 
 

@@ -935,8 +935,12 @@ def main() -> int:
     parser.add_argument("--skip-sweep", action="store_true", help="only (a) and (c), printed, results not written")
     parser.add_argument("--model-cache", type=Path, default=None,
                         help="a folder to keep the trained model in between runs (training is most of the set-up)")
+    parser.add_argument("--kafka-client", choices=("kafka-python", "confluent-kafka"), default=None,
+                        help="the workers' Kafka consumer (EASEL_SERVING_KAFKA_CLIENT; default: the settings')")
     args = parser.parse_args()
     began = time.perf_counter()
+    if args.kafka_client:
+        os.environ["EASEL_SERVING_KAFKA_CLIENT"] = args.kafka_client  # the workers inherit it
     fractions = [0.1, 0.4, 0.85, 1.2] if args.quick else [0.05, 0.15, 0.3, 0.55, 0.85, 1.2]
     per_window, windows = (2, 3) if args.quick else (3, 3)
     sat_seconds = 3.0 if args.quick else 5.0
@@ -1005,6 +1009,7 @@ def main() -> int:
     result = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "load_average": loads, "device": "cpu",
+                    "kafka_client": os.environ.get("EASEL_SERVING_KAFKA_CLIENT", "kafka-python"),
                     "note": "a shared machine: every number is wall-clock bound and moves with the load average"},
         "model": {"template": "sliced MLP 4096x3 (built-in network, uploaded template)", "batch_size": BATCH,
                   "trained_s": setup["trained_s"], "rates": setup["profile"]["rates"],

@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
@@ -22,6 +22,11 @@ ENV_PREFIX = "EASEL_"
 class LauncherKind(StrEnum):
     LOCAL = "local"
     KUBERNETES = "kubernetes"
+
+
+class SandboxMode(StrEnum):
+    BWRAP = "bwrap"  # a bubblewrap child of the worker itself
+    RUNNER = "runner"  # a child of the model-runner service beside the worker (Kubernetes: its own container)
 
 
 class DeviceKind(StrEnum):
@@ -91,8 +96,13 @@ class Settings(BaseSettings):
     # Sandbox of model-template code (easel/sandbox): a bubblewrap child, unprivileged, no network, no secrets.
     sandbox_builtin: bool = Field(
         default=False, description="run built-in (shipped, trusted) templates sandboxed too; uploads always are")
-    sandbox_uid: int = Field(default=65534, ge=1, le=2**31 - 2,
-                             description="unprivileged uid/gid template code runs as when the platform is root")
+    sandbox_uid: int = Field(default=2_000_000_000, ge=1, le=2**31 - 2,
+                             description="first of the unprivileged uids/gids template code runs as when the "
+                                         "platform is root (each sandbox leases one of its own)")
+    sandbox_uid_count: int = Field(
+        default=65536, ge=1, le=2**24,
+        description="how many uids from EASEL_SANDBOX_UID sandboxes lease (RLIMIT_NPROC is counted per uid); "
+                    "1: every sandbox shares EASEL_SANDBOX_UID")
     sandbox_memory_mb: int = Field(default=8192, ge=0, description="address-space cap of a sandbox; 0: none")
     sandbox_cpu_s: int = Field(default=86400, ge=0,
                                description="CPU seconds a training or checking sandbox may use; 0: none")
@@ -101,6 +111,12 @@ class Settings(BaseSettings):
     sandbox_scratch_mb: int = Field(default=512, ge=1, description="size of each private tmpfs of a sandbox (HOME, /dev/shm)")
     sandbox_call_timeout_s: float = Field(
         default=300.0, gt=0, le=86400, description="longest one predict/explain/load call into a sandbox may take")
+    sandbox_mode: SandboxMode = Field(
+        default=SandboxMode.BWRAP,
+        description="where sandboxes start: bwrap (a child of this process) or runner (a child of the model-runner "
+                    "service listening in EASEL_SANDBOX_RUNNER_DIR, e.g. a container without secrets)")
+    sandbox_runner_dir: Path = Field(
+        default=Path("/run/easel-sandbox"), description="the model-runner's socket directory (runner mode)")
     quota_train_workers: int = Field(default=16, ge=0, description="live train workers one user may have")
     quota_inference_workers: int = Field(default=16, ge=0, description="live inference workers one user may have")
     quota_live_jobs: int = Field(default=8, ge=0, description="train and inference jobs one user may have running")
@@ -127,6 +143,10 @@ class Settings(BaseSettings):
     serving_fetch_wait_ms: int = Field(
         default=10, ge=1, le=500, description="longest a worker's Kafka fetch waits for new requests"
     )
+    serving_kafka_client: Literal["kafka-python", "confluent-kafka"] = Field(
+        default="kafka-python",
+        description="the inference workers' Kafka consumer: kafka-python (the client of record) or confluent-kafka "
+                    "(librdkafka: a fraction of the CPU per fetch, a shorter hop; see easel/kafka_confluent.py)")
     serving_margin_s: float = Field(
         default=0.005, ge=0, le=5, description="time kept back from each deadline for sending the answer back"
     )
@@ -201,6 +221,12 @@ class Settings(BaseSettings):
         default=None, min_length=16, description="bearer token Prometheus sends to admin's /metrics (admins' own "
                                                  "tokens are accepted too); unset: admins' tokens only")
 
+    # Early stopping: asynchronous successive halving (budget PRUNER "asha"); a job's budget may override both.
+    asha_min_epochs: int = Field(default=1, ge=1, le=10_000,
+                                 description="ASHA's minimum resource (grace period): epochs before the first rung")
+    asha_reduction_factor: int = Field(default=3, ge=2, le=100,
+                                       description="ASHA's η: rungs at min_epochs·ηᵏ, the best 1/η of each goes on")
+
     # Explanations (LIME, Grad-CAM): their own processes and queue, never the deadline path.
     explainers: int = Field(default=1, ge=0, le=64, description="explainer processes per inference job (0: none)")
     explain_timeout_s: float = Field(
@@ -237,6 +263,14 @@ class Settings(BaseSettings):
     k8s_cpu_limit: str = Field(default="2", pattern=QUANTITY)
     k8s_memory_request: str = Field(default="1Gi", pattern=QUANTITY)
     k8s_memory_limit: str = Field(default="4Gi", pattern=QUANTITY)
+    k8s_platform_cpu: str = Field(
+        default="500m", pattern=QUANTITY,
+        description="CPU of the platform container of a pod that runs model code (the runner gets the K8S_CPU_*)")
+    k8s_platform_memory: str = Field(
+        default="1Gi", pattern=QUANTITY, description="memory of the platform container of a model-running pod")
+    k8s_user_namespaces: bool = Field(
+        default=False, description="model-running pods get hostUsers: false (a user namespace; the runner then "
+                                   "also sandboxes each child with bubblewrap, without network)")
     k8s_gpu_resource: str = Field(default="nvidia.com/gpu", description="extended resource a GPU pod asks for")
     k8s_gpu_node_selector: dict[str, str] = Field(default={}, description="JSON node selector of GPU pods")
     k8s_gpu_tolerations: list[dict[str, str]] = Field(default=[], description="JSON tolerations of GPU pods")
@@ -248,6 +282,14 @@ class Settings(BaseSettings):
     postgres_port: Port = 54329
     redis_port: Port = 63799
     kafka_port: Port = 19092
+
+    @field_validator("sandbox_uid_count")
+    @classmethod
+    def _check_uid_range(cls, value: int, info: ValidationInfo) -> int:
+        first = info.data.get("sandbox_uid", 0)
+        if first + value - 1 > 2**31 - 2:
+            raise ValueError(f"EASEL_SANDBOX_UID {first} + {value} uids pass the largest uid (2**31 - 2)")
+        return value
 
     @field_validator("data_dir")
     @classmethod

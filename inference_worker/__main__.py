@@ -24,7 +24,7 @@ import psutil
 from easel.blobstore import make_blob_store
 from easel.db.session import make_engine, make_sessionmaker
 from easel.jobs import load_deployment
-from easel.kafka_io import ensure_topics, make_consumer, topic_config
+from easel.kafka_io import ensure_topics, make_serving_consumer, topic_config
 from easel.launcher.service_exit import record_clean_exit
 from easel.redis_client import make_redis
 from easel.serving import consumer_group, requests_topic
@@ -72,9 +72,9 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     worker_id = f"worker-{(service_id or uuid.uuid4().hex)[:8]}"
     topic = requests_topic(job_id)
     ensure_topics(settings, [topic], partitions=max(1, deployment.n_workers), config=topic_config(settings))
-    consumer = make_consumer(settings, group_id=consumer_group(job_id), key_deserializer=None,
-                             fetch_max_wait_ms=settings.serving_fetch_wait_ms,
-                             max_partition_fetch_bytes=32 << 20, fetch_max_bytes=64 << 20)  # whole mini-batches
+    consumer = make_serving_consumer(settings, group_id=consumer_group(job_id),
+                                     fetch_max_wait_ms=settings.serving_fetch_wait_ms,
+                                     max_partition_fetch_bytes=32 << 20, fetch_max_bytes=64 << 20)  # whole mini-batches
     config = WorkerConfig(job_id=job_id, worker_id=worker_id, topic=topic, batch_size=size, policy=policy,
                           margin_s=settings.serving_margin_s, drain_s=settings.serving_drain_s,
                           metrics_port=port, service_id=service_id, model_version=deployment.model_version,

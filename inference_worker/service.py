@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from kafka import KafkaConsumer, TopicPartition
@@ -68,9 +68,14 @@ from inference_worker.model import BatchBuffers, ServedModel
 from inference_worker.policy import LivePolicy
 from scheduler import LateRule, Plan, PlanExecutor
 
+if TYPE_CHECKING:
+    from easel.kafka_confluent import ConfluentConsumer
+
 log = logging.getLogger("easel.inference_worker")
 
 TOPIC_CHECK_S = 5.0  # how long a worker goes without partitions before it checks that the topic exists
+# The queue-lag gauge is a metric: refreshed this often, not after every poll (a poll returns per message).
+LAG_EVERY_S = 0.25
 STANDBY_WAIT_S = 1  # a standby's BLPOP: how often it refreshes its record (and notices a stop)
 
 
@@ -282,7 +287,7 @@ class Executor:
 class InferenceWorker:
     """The consumer side and the life cycle: start, serve until stopped, drain."""
 
-    def __init__(self, config: WorkerConfig, consumer: KafkaConsumer, model: ServedModel, live: LivePolicy,
+    def __init__(self, config: WorkerConfig, consumer: KafkaConsumer | ConfluentConsumer, model: ServedModel, live: LivePolicy,
                  results: redis.Redis, metrics: WorkerMetrics,
                  sessions: sessionmaker[Session] | None = None) -> None:
         self.config, self.consumer, self.model, self.live = config, consumer, model, live
@@ -296,6 +301,7 @@ class InferenceWorker:
         self._assignments: deque[tuple[float, list[int]]] = deque(maxlen=4)  # (when, partitions) after a rebalance
         self._lag_labels: set[str] = set()
         self._announced = 0.0
+        self._lag_at = 0.0
         self.partition_events = PartitionEvents()
         self._backoff = Backoff(base_s=0.1, cap_s=5.0)
         self._throttle = Throttle(5.0)
@@ -364,8 +370,10 @@ class InferenceWorker:
             if high is None:
                 continue
             done = self.offsets.committed_offset(p)
+            if done is None and tp in self.consumer.assignment():
+                done = self.consumer.position(tp)
             if done is None:
-                done = self.consumer.position(tp) if tp in self.consumer.assignment() else high
+                done = high
             self.metrics.queue_lag.labels(str(p)).set(max(high - done, 0))
             self._lag_labels.add(str(p))
 
@@ -418,7 +426,9 @@ class InferenceWorker:
                 self.executor.arrivals.append((now, math.ceil(n_part / size)))
             self.metrics.queued.set(self.book.queued_instances())
         self.commit()
-        self._update_lag()
+        if now - self._lag_at >= LAG_EVERY_S:
+            self._lag_at = now
+            self._update_lag()
         # Refreshed while alive once it has served, partitions or not: in the middle of a rebalance (a rolling
         # update's, a relaunch's) it is about to serve again, and letting every record go stale then would make
         # the predictor refuse requests as if no worker were alive.

@@ -212,6 +212,7 @@ class Predictor:
         self.producer: ResilientProducer | None = None
         self.partitions: list[int] = list(range(info.n_workers))
         self.redis: aioredis.Redis | None = None
+        self._results_redis: aioredis.Redis | None = None
         self.router: ResultRouter | None = None
         self._rotation = itertools.count()
         self._running_marked = False
@@ -236,7 +237,13 @@ class Predictor:
         self.redis = aioredis.Redis.from_url(self.settings.resolved_redis_url, socket_connect_timeout=5,
                                              socket_timeout=self.settings.redis_socket_timeout_s,
                                              health_check_interval=30)
-        self.router = ResultRouter(self.redis, results_stream(self.info.job_id), self._on_ready,
+        # The router's blocking XREAD has a connection of its own: no pool checkout per read (one read per
+        # answered mini-batch, the predictor's most frequent Redis call).
+        self._results_redis = aioredis.Redis.from_url(
+            self.settings.resolved_redis_url, socket_connect_timeout=5,
+            socket_timeout=self.settings.redis_socket_timeout_s, health_check_interval=30,
+            single_connection_client=True)
+        self.router = ResultRouter(self._results_redis, results_stream(self.info.job_id), self._on_ready,
                                    lambda stage, seconds: self.metrics.stages.labels(stage).observe(seconds))
         await self.router.start()
         self._on_ready("")  # workers may have registered before we started
@@ -261,8 +268,9 @@ class Predictor:
             await self.router.stop()
         if self.producer is not None:
             await asyncio.to_thread(self.producer.close, 5)
-        if self.redis is not None:
-            await self.redis.aclose()
+        for client in (self._results_redis, self.redis):
+            if client is not None:
+                await client.aclose()
 
     def _on_ready(self, _worker: str) -> None:
         asyncio.get_running_loop().create_task(self._check_ready())

@@ -125,11 +125,19 @@ class SubTrainJob(_Record):
 SubTrainJob._nested = {"services": Service}
 
 
+PRUNERS = ("median", "asha", "none")
+
+
 @dataclass(frozen=True)
 class TrainBudget:
     """A train job's budget. ``to_dict`` gives the API's upper-case keys.
 
-    Example: ``TrainBudget(model_trial_count=20, time_hours=0.5, workers=2)``
+    ``pruner`` finds hopeless trials after each epoch (with ``early_stop``): the median rule, ``"asha"``
+    (asynchronous successive halving: rungs at ``asha_min_epochs``·ηᵏ epochs, η = ``asha_reduction_factor``, the
+    best 1/η of each rung goes on; unset: the server's defaults) or ``"none"``. ``mop`` trains in model hopper
+    parallelism (the training set sharded one shard per worker, trials hopping between workers unit by unit).
+
+    Example: ``TrainBudget(model_trial_count=20, time_hours=0.5, workers=2, pruner="asha")``
     """
 
     model_trial_count: int = 5
@@ -137,10 +145,34 @@ class TrainBudget:
     gpu_count: int = 0
     workers: int = 1
     early_stop: bool = True
+    pruner: str = "median"
+    mop: bool = False
+    asha_min_epochs: int | None = None
+    asha_reduction_factor: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.pruner not in PRUNERS:
+            raise ValueError(f"pruner must be one of {', '.join(PRUNERS)}; got {self.pruner!r}")
+        asha = {"asha_min_epochs": (self.asha_min_epochs, 1), "asha_reduction_factor": (self.asha_reduction_factor, 2)}
+        for name, (value, least) in asha.items():
+            if value is None:
+                continue
+            if self.pruner != "asha":
+                raise ValueError(f"{name} applies to pruner 'asha' only, not {self.pruner!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}; got {value!r}")
+        if not isinstance(self.mop, bool):
+            raise ValueError(f"mop must be True or False; got {self.mop!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"MODEL_TRIAL_COUNT": self.model_trial_count, "TIME_HOURS": self.time_hours,
-                "GPU_COUNT": self.gpu_count, "WORKERS": self.workers, "EARLY_STOP": self.early_stop}
+        body = {"MODEL_TRIAL_COUNT": self.model_trial_count, "TIME_HOURS": self.time_hours,
+                "GPU_COUNT": self.gpu_count, "WORKERS": self.workers, "EARLY_STOP": self.early_stop,
+                "PRUNER": self.pruner, "MOP": self.mop}
+        if self.asha_min_epochs is not None:
+            body["ASHA_MIN_EPOCHS"] = self.asha_min_epochs
+        if self.asha_reduction_factor is not None:
+            body["ASHA_REDUCTION_FACTOR"] = self.asha_reduction_factor
+        return body
 
 
 @dataclass(frozen=True)

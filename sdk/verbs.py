@@ -18,7 +18,7 @@ from typing import Any
 
 from sdk.cli import CliError, arg, command, credentials_path, group, save_credentials, say
 from sdk.client import Client
-from sdk.types import TrainBudget
+from sdk.types import PRUNERS, TrainBudget
 
 SHELLS = ("bash", "zsh", "fish", "tcsh", "powershell")
 DATASET_COLUMNS = ("id", "name", "task", "format", "num_samples", "num_classes", "size_bytes", "created_at")
@@ -189,10 +189,19 @@ APP_VERSION = (arg("app"), arg("version", type=int))
     arg("--gpus", type=int, default=0, help="GPU_COUNT"),
     arg("--workers", type=int, default=1, help="WORKERS per model"),
     arg("--no-early-stop", action="store_true", help="never stop a trial early"),
+    arg("--pruner", choices=PRUNERS, default="median", help="PRUNER: how hopeless trials are found after each epoch"),
+    arg("--asha-min-epochs", type=int, metavar="N", help="ASHA_MIN_EPOCHS: epochs before the first rung"),
+    arg("--asha-eta", type=int, metavar="ETA", help="ASHA_REDUCTION_FACTOR: each rung keeps the best 1/ETA"),
+    arg("--mop", action="store_true", help="MOP: model hopper parallelism over shards of the training set"),
 ])
 def train(client: Client, args: argparse.Namespace) -> Any:
-    budget = TrainBudget(model_trial_count=args.trials, time_hours=args.hours, gpu_count=args.gpus,
-                         workers=args.workers, early_stop=not args.no_early_stop)
+    try:
+        budget = TrainBudget(model_trial_count=args.trials, time_hours=args.hours, gpu_count=args.gpus,
+                             workers=args.workers, early_stop=not args.no_early_stop, pruner=args.pruner,
+                             mop=args.mop, asha_min_epochs=args.asha_min_epochs,
+                             asha_reduction_factor=args.asha_eta)
+    except ValueError as error:
+        raise CliError(str(error), exit_code=2) from None
     job = client.create_train_job(args.app, args.task, args.train, args.val, args.model, budget=budget)
     if args.json:
         return job

@@ -29,12 +29,13 @@ from easel.db.session import session_scope
 from easel.faults import InfrastructureError, is_infrastructure_error
 from easel.jobs import PROFILE_BATCH_SIZE, Profile, TrainBudget, lifecycle
 from easel.model import BaseModel, UnitSpec
-from easel.pruning import make_pruner
+from easel.pruning import Pruner, make_pruner
 from easel.sandbox import close_template, is_sandboxed, open_template
 from easel.settings import Settings
 from easel.tuning import Proposal, TuningChannel, shard_blob_key
 from train_worker.checkpoints import CheckpointStore
 from train_worker.context import WorkerContext
+from train_worker.kept_sandbox import KeptSandbox
 from train_worker.templates import load_template_class
 from train_worker.warmup import warm_up_torch
 
@@ -81,6 +82,12 @@ class Heartbeat:
                 log.warning("heartbeat failed (%s); trying again", error)
 
 
+def job_pruner(budget: TrainBudget, settings: Settings) -> Pruner:
+    """The job's pruner; ASHA's parameters from the job's budget, else from the settings."""
+    return make_pruner(budget.PRUNER, min_epochs=budget.ASHA_MIN_EPOCHS or settings.asha_min_epochs,
+                       reduction_factor=budget.ASHA_REDUCTION_FACTOR or settings.asha_reduction_factor)
+
+
 class TrialRunner:
     def __init__(self, sessions: sessionmaker[Session], channel: TuningChannel, blobs: BlobStore,
                  worker_id: str, service_id: str | None, settings: Settings | None = None) -> None:
@@ -90,6 +97,7 @@ class TrialRunner:
         self._classes: dict[str, type] = {}  # model id -> template class: import template code once
         self.checkpoints = CheckpointStore(blobs, channel.sub_train_job_id)
         self.data_bytes_read = 0  # training data this worker's units read (MOP: its shard), for the benchmarks
+        self.kept_sandbox = KeptSandbox()
 
     def prepare(self) -> None:
         """Warm up PyTorch and import the template once, before taking work. A template that fails to import
@@ -170,20 +178,32 @@ class TrialRunner:
 
     def _train_and_measure(self, proposal: Proposal) -> dict[str, Any] | None:
         setup = self.setup()
-        # Uploaded code runs in a sandbox (one per trial, or per unit in MOP mode) that sees only its datasets:
-        # the training set, or in MOP mode this worker's shard, and the validation set.
-        train_path = setup.train_path if proposal.unit is None else self._shard_path(int(proposal.shard or 0))
-        template = open_template(setup.model, self.blobs, self.settings, proposal.knobs,
-                                 files=[train_path, setup.val_path])
+        # Uploaded code runs in a sandbox that sees only its datasets: one per trial, seeing the training and
+        # validation sets; in MOP mode one per worker, kept from unit to unit (train_worker/kept_sandbox.py),
+        # seeing this worker's shard and the validation set.
+        if proposal.unit is None:
+            template = open_template(setup.model, self.blobs, self.settings, proposal.knobs,
+                                     files=[setup.train_path, setup.val_path])
+            try:
+                return self._train(proposal, setup, template)
+            finally:
+                close_template(template)
+        files = [self._shard_path(int(proposal.shard or 0)), setup.val_path]
         try:
+            template = self.kept_sandbox.open(setup.model, self.blobs, self.settings, proposal.knobs, files)
             return self._train(proposal, setup, template)
-        finally:
-            close_template(template)
+        except BaseException:
+            self.kept_sandbox.close()  # a unit that failed may have left the child in any state
+            raise
+
+    def close(self) -> None:
+        """Release what the worker keeps between proposals (MOP mode's sandbox)."""
+        self.kept_sandbox.close()
 
     def _train(self, proposal: Proposal, setup: TrialSetup, template: BaseModel) -> dict[str, Any] | None:
         early_stop = any(proposal.knobs.get(name) is True for name, knob in setup.model.knob_config.items()
                          if knob.get("type") == "policy" and knob.get("policy") == "EARLY_STOP")
-        pruner = make_pruner(setup.budget.PRUNER) if early_stop else None
+        pruner = job_pruner(setup.budget, self.settings) if early_stop else None
         context = WorkerContext(self.sessions, self.channel, proposal.trial_id, proposal.no, pruner)
         context.log(f"trial {proposal.no} (attempt {proposal.attempt}) on {self.worker_id}: {proposal.knobs}")
         if template.supports_units() or proposal.unit is not None:

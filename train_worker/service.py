@@ -105,6 +105,7 @@ def serve(channel: TuningChannel, runner: TrialRunner, idle_timeout_s: float = 3
                          status.value)
             idle_since = time.monotonic()
     finally:
+        runner.close()
         with contextlib.suppress(*INFRASTRUCTURE_ERRORS):
             if ownership is not None:
                 ownership.release()

@@ -91,7 +91,8 @@ def create_train_job(body: TrainJobIn, db: DbSession, user: Developer, state: St
     for _attempt in range(5):
         version = (db.scalar(select(func.max(TrainJob.app_version)).where(TrainJob.app == body.app)) or 0) + 1
         job = lifecycle.new_train_job(
-            model_ids, app=body.app, app_version=version, task=body.task, budget=body.budget.model_dump(),
+            model_ids, app=body.app, app_version=version, task=body.task,
+            budget=body.budget.model_dump(exclude_none=True),
             train_dataset_id=body.train_dataset_id, val_dataset_id=body.val_dataset_id, owner_id=user.id,
         )
         db.add(job)

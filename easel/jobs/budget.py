@@ -1,15 +1,15 @@
 """What a job may spend: parsed once, with one set of defaults, wherever a budget is read.
 
 The REST API takes these as request bodies (upper-case keys, as in SINGA-Auto) and stores
-``model_dump()``; services read the stored dict back with :meth:`from_stored`, which ignores keys a
-later version may have added.
+``model_dump(exclude_none=True)`` (an optional field left unset is not recorded); services read the stored
+dict back with :meth:`from_stored`, which ignores keys a later version may have added.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Budget(BaseModel):
@@ -32,8 +32,21 @@ class TrainBudget(_Budget):
     PRUNER: Literal["median", "asha", "none"] = Field(
         default="median", description="how hopeless trials are found after each epoch (with EARLY_STOP): the "
                                       "median rule, asynchronous successive halving, or none")
+    ASHA_MIN_EPOCHS: int | None = Field(
+        default=None, ge=1, le=10_000, description="ASHA's minimum resource (grace period): epochs before a trial's "
+                                                   "first rung; unset: EASEL_ASHA_MIN_EPOCHS")
+    ASHA_REDUCTION_FACTOR: int | None = Field(
+        default=None, ge=2, le=100, description="ASHA's η: rungs at ASHA_MIN_EPOCHS·ηᵏ epochs, the best 1/η of each "
+                                                "goes on; unset: EASEL_ASHA_REDUCTION_FACTOR")
     MOP: bool = Field(default=False, description="model hopper parallelism: shard the training data one shard "
                                                  "per worker and let trials hop between workers unit by unit")
+
+    @model_validator(mode="after")
+    def _asha_fields_need_asha(self) -> Self:
+        if self.PRUNER != "asha" and (self.ASHA_MIN_EPOCHS is not None or self.ASHA_REDUCTION_FACTOR is not None):
+            raise ValueError(f"ASHA_MIN_EPOCHS and ASHA_REDUCTION_FACTOR apply to PRUNER 'asha' only, "
+                             f"not {self.PRUNER!r}")
+        return self
 
     @property
     def seconds(self) -> float:

@@ -6,7 +6,10 @@
 * inference workers of one inference job → one Deployment whose replica count is the number of live workers;
 * an explainer → a Deployment of one replica (it runs until stopped; Kubernetes restarts it if it crashes).
 
-Every object carries the recommended ``app.kubernetes.io/*`` labels plus ``easel.io/*`` labels naming the
+A pod whose service runs model-template code (train worker, inference worker — standbys included —,
+explainer) has two containers: the platform's, which holds the role's Secret and talks to the data services,
+and the *model-runner*, which runs the template children and holds nothing (:func:`runner_container`); they
+share only a memory ``emptyDir`` with the runner's socket. Every object carries the recommended ``app.kubernetes.io/*`` labels plus ``easel.io/*`` labels naming the
 app, its version, the job and the service, so ``kubectl get -l`` finds what Easel runs. Pods run the image's
 ``easel <verb>`` entry point as a non-root user with settings from the shared ConfigMap and their own role's
 Secret (:func:`settings_secret`): a service pod never sees admin's Secret (the signing key, the owner's URL).
@@ -21,6 +24,7 @@ from typing import Any
 from easel.db.enums import ServiceKind
 from easel.db.roles import SERVICE_ROLES
 from easel.launcher.base import ServiceSpec
+from easel.sandbox.handoff import SOCKET_NAME
 from easel.settings import Settings
 
 ENTRY_POINTS = {
@@ -35,6 +39,13 @@ ENTRY_POINTS = {
 HOST_ONLY_ENV = frozenset({"PYTHONPATH", "EASEL_SERVICE_ID", "EASEL_WORKER_INDEX"})
 DATA_DIR = "/var/lib/easel"
 RUN_AS = 10001
+# Pods whose service runs model-template code get a model-runner container (see :func:`runner_container`).
+RUNS_MODEL_CODE = frozenset({ServiceKind.TRAIN_WORKER, ServiceKind.INFERENCE_WORKER, ServiceKind.EXPLAINER})
+RUNNER_NAME = "model-runner"
+RUNNER_UID = 10002  # not the platform's: the runner's children can neither signal nor read the platform
+SANDBOX_DIR = "/run/easel-sandbox"  # the memory emptyDir both containers share: the runner's socket
+SANDBOX_VOLUME, SCRATCH_VOLUME = "sandbox", "runner-scratch"
+SANDBOX_DIR_LIMIT = "16Mi"  # a socket: batches travel through a memfd handed over it, not through files
 PREFIX = "easel.io"
 _INVALID = re.compile(r"[^a-z0-9-]+")
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -97,13 +108,59 @@ def settings_secret(settings: Settings, kind: ServiceKind) -> str:
     return f"{settings.k8s_settings_secret}-{role}" if role else settings.k8s_settings_secret
 
 
+def model_resources(settings: Settings, gpus: int) -> dict[str, Any]:
+    """What the container that runs the model gets: the K8S_CPU/MEMORY settings, and the GPUs."""
+    limits: dict[str, Any] = {"cpu": settings.k8s_cpu_limit, "memory": settings.k8s_memory_limit}
+    if gpus:
+        limits[settings.k8s_gpu_resource] = str(gpus)  # a quantity: always a string
+    return {"requests": {"cpu": settings.k8s_cpu_request, "memory": settings.k8s_memory_request}, "limits": limits}
+
+
+def runner_container(settings: Settings, gpus: int) -> dict[str, Any]:
+    """The model-runner (:mod:`easel.sandbox.runner`): it runs the template children and holds no secret — no
+    env or envFrom at all, no Secret or token volume — as its own non-root uid on a read-only root, every
+    capability dropped. It mounts only the shared socket dir and its scratch dir: the files a sandbox may read
+    come to it as descriptors over the socket."""
+    return {
+        "name": RUNNER_NAME,
+        "image": settings.k8s_image,
+        "imagePullPolicy": settings.k8s_image_pull_policy,
+        "command": ["python", "-m", "easel.sandbox.runner"],
+        "args": ["--socket-dir", SANDBOX_DIR, "--scratch-dir", "/tmp", "--peer-uid", str(RUN_AS)],
+        "resources": model_resources(settings, gpus),
+        "securityContext": {
+            "runAsNonRoot": True, "runAsUser": RUNNER_UID, "runAsGroup": RUNNER_UID,
+            "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": SANDBOX_VOLUME, "mountPath": SANDBOX_DIR},
+                         {"name": SCRATCH_VOLUME, "mountPath": "/tmp"}],
+        # A native sidecar (an init container that keeps running): it is up, its socket made, before the
+        # platform container starts, and it ends with the pod — a train worker's Job still completes.
+        "restartPolicy": "Always",
+        "startupProbe": {"exec": {"command": ["test", "-S", f"{SANDBOX_DIR}/{SOCKET_NAME}"]},
+                         "periodSeconds": 1, "failureThreshold": 120},
+    }
+
+
+def runner_volumes(settings: Settings) -> list[dict[str, Any]]:
+    """The socket dir (memory, tiny) and the runner's scratch (the sandboxes' HOME and their copies of the
+    given files; bounded like the local sandboxes' tmpfs, per sandbox, times a few at once)."""
+    return [{"name": SANDBOX_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": SANDBOX_DIR_LIMIT}},
+            {"name": SCRATCH_VOLUME, "emptyDir": {"sizeLimit": f"{4 * settings.sandbox_scratch_mb}Mi"}}]
+
+
 def pod_spec(settings: Settings, spec: ServiceSpec, env: dict[str, str], *, restart: str,
              port: int | None = None) -> dict[str, Any]:
     verb, args = entry_args(spec)
     gpus = gpu_count(spec)
-    limits: dict[str, Any] = {"cpu": settings.k8s_cpu_limit, "memory": settings.k8s_memory_limit}
-    if gpus:
-        limits[settings.k8s_gpu_resource] = str(gpus)  # a quantity: always a string
+    runs_model = spec.kind in RUNS_MODEL_CODE
+    if runs_model:  # the platform container starts sandboxes through the runner beside it
+        env = {**env, "EASEL_SANDBOX_MODE": "runner", "EASEL_SANDBOX_RUNNER_DIR": SANDBOX_DIR}
+        platform = {"cpu": settings.k8s_platform_cpu, "memory": settings.k8s_platform_memory}
+        resources: dict[str, Any] = {"requests": dict(platform), "limits": dict(platform)}
+    else:
+        resources = model_resources(settings, gpus)
     container: dict[str, Any] = {
         "name": verb,
         "image": settings.k8s_image,
@@ -113,10 +170,10 @@ def pod_spec(settings: Settings, spec: ServiceSpec, env: dict[str, str], *, rest
         "env": [{"name": key, "value": value} for key, value in sorted(env.items())],
         "envFrom": [{"configMapRef": {"name": settings.k8s_settings_configmap}},
                     {"secretRef": {"name": settings_secret(settings, spec.kind)}}],
-        "resources": {"requests": {"cpu": settings.k8s_cpu_request, "memory": settings.k8s_memory_request},
-                      "limits": limits},
+        "resources": resources,
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}],
+        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}]
+                        + ([{"name": SANDBOX_VOLUME, "mountPath": SANDBOX_DIR}] if runs_model else []),
     }
     if port is not None:
         container["ports"] = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
@@ -128,8 +185,12 @@ def pod_spec(settings: Settings, spec: ServiceSpec, env: dict[str, str], *, rest
         "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
                             "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [container],
-        "volumes": [{"name": "data", "emptyDir": {}}],
+        "volumes": [{"name": "data", "emptyDir": {}}] + (runner_volumes(settings) if runs_model else []),
     }
+    if runs_model:
+        pod["initContainers"] = [runner_container(settings, gpus)]
+    if runs_model and settings.k8s_user_namespaces:
+        pod["hostUsers"] = False  # the runner then also puts each child in its own namespaces, without network
     if settings.k8s_image_pull_secrets:
         pod["imagePullSecrets"] = [{"name": name} for name in settings.k8s_image_pull_secrets]
     if gpus and settings.k8s_gpu_node_selector:

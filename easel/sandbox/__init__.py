@@ -2,7 +2,11 @@
 
 * :mod:`~easel.sandbox.bwrap` — what the child sees and as whom it runs (the bwrap command line);
 * :mod:`~easel.sandbox.limits` — its rlimits and timeouts (``EASEL_SANDBOX_*``);
-* :mod:`~easel.sandbox.process` — starting, calling and killing it;
+* :mod:`~easel.sandbox.process` — starting (a bwrap child, or a model-runner's child: ``EASEL_SANDBOX_MODE``),
+  calling and killing it;
+* :mod:`~easel.sandbox.runner`, :mod:`~easel.sandbox.handoff` — the model-runner service (Kubernetes: a container
+  without secrets beside the worker) and how a sandbox start is handed to it;
+* :mod:`~easel.sandbox.uids` — a uid of its own per sandbox started as root;
 * :mod:`~easel.sandbox.wire`, :mod:`~easel.sandbox.shm` — the protocol (msgpack frames, shared-memory batches);
 * :mod:`~easel.sandbox.child` — the child's side;
 * :mod:`~easel.sandbox.proxy` — a :class:`~easel.model.BaseModel` whose methods are calls into the child;

@@ -44,10 +44,12 @@ class SandboxSpec:
 
     limits: SandboxLimits
     uid: int = 65534
+    uid_count: int = 1  # as root: the sandbox leases one uid of [uid, uid + uid_count) (easel.sandbox.uids)
     files: Mapping[Path, str] = field(default_factory=dict)
     threads: int = 1
     devices: Sequence[str] = ()  # host device nodes to pass through (GPUs)
     show_output: bool = True  # the template's prints go to this process's stderr (a worker's log), else nowhere
+    import_paths: Sequence[str] = ()  # more read-only package dirs on the child's PYTHONPATH (a model-runner's own)
 
 
 def find_bwrap() -> str:
@@ -100,6 +102,17 @@ class _Args:
         self._dirs.add(dest)
 
 
+def child_env(threads: int, *, home: str, pythonpath: str | None) -> dict[str, str]:
+    """The whole environment of a template child: a handful of variables, never a setting or a secret."""
+    count = str(max(1, threads))
+    env = {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
+           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
+           "OMP_NUM_THREADS": count, "MKL_NUM_THREADS": count, "TORCH_NUM_THREADS": count}
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    return env
+
+
 def bwrap_argv(spec: SandboxSpec, child: Sequence[str], *, privileged: bool,
                data_fds: Mapping[Path, int] | None = None) -> list[str]:
     """The full command line: ``bwrap [options] -- child...``.
@@ -145,11 +158,10 @@ def bwrap_argv(spec: SandboxSpec, child: Sequence[str], *, privileged: bool,
     for device in spec.devices:
         args.add("--dev-bind", device, device)
     args.add("--perms", "1777", "--size", scratch, "--tmpfs", "/dev/shm")  # torch DataLoader workers need it
-    threads = str(max(1, spec.threads))
-    env = {"PATH": "/usr/bin:/bin", "HOME": SCRATCH_DIR, "TMPDIR": SCRATCH_DIR, "LANG": "C.UTF-8",
-           "PYTHONPATH": CODE_DIR, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
-           "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "TORCH_NUM_THREADS": threads}
-    for name, value in env.items():
+    for path in spec.import_paths:
+        args.mount("--ro-bind", path, path)
+    pythonpath = ":".join([CODE_DIR, *spec.import_paths])
+    for name, value in child_env(spec.threads, home=SCRATCH_DIR, pythonpath=pythonpath).items():
         args.add("--setenv", name, value)
     args.add("--chdir", SCRATCH_DIR, "--")
     args.add(*child)

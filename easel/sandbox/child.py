@@ -26,7 +26,13 @@ from easel.sandbox.limits import SandboxLimits, apply_limits
 from easel.sandbox.shm import SharedBuffer
 
 MAX_REQUEST_BYTES = 2 << 30
-TEMPLATE_FILE = Path("/tmp/template.py")
+PR_SET_DUMPABLE = 4
+
+
+def template_file() -> Path:
+    """Where the uploaded source is written: the child's private scratch dir (``/tmp`` inside bubblewrap, the
+    connection's own dir under a model-runner without it)."""
+    return Path(os.environ.get("TMPDIR") or "/tmp") / "template.py"
 
 
 class Queries(np.ndarray):
@@ -43,6 +49,14 @@ def drop_privileges(uid: int) -> None:
     os.setresuid(uid, uid, uid)
     if os.getuid() != uid or os.geteuid() != uid:
         raise SystemExit("could not drop privileges")
+
+
+def not_dumpable() -> None:
+    """No other process of this uid (a sibling sandbox under the same model-runner) may ptrace this one or read
+    its memory and environment through /proc."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 class Channel:
@@ -100,8 +114,8 @@ class Server:
         from easel.model.check_template import find_class, load_module
 
         if request.get("source") is not None:
-            TEMPLATE_FILE.write_bytes(request["source"])
-            module = load_module(TEMPLATE_FILE)
+            template_file().write_bytes(request["source"])
+            module = load_module(template_file())
         else:
             module = importlib.import_module(str(request["module"]))
         self.cls = find_class(module, request.get("class_name"))
@@ -111,13 +125,14 @@ class Server:
     def op_check(self, request: dict[str, Any]) -> dict[str, Any]:
         from easel.model.check_template import check
 
-        TEMPLATE_FILE.write_bytes(request["source"])
-        return check(TEMPLATE_FILE, request.get("class_name"))
+        template_file().write_bytes(request["source"])
+        return check(template_file(), request.get("class_name"))
 
     def op_create(self, request: dict[str, Any]) -> dict[str, Any]:
         if self.cls is None:
             raise ValueError("no template loaded")
         self.template = self.cls(**dict(request.get("knobs") or {}))
+        self.last_unit_state = None  # the previous instance's: never continued by this one
         return {"knobs": dict(self.template.knobs)}
 
     # -- the BaseModel interface -------------------------------------------------------------------------
@@ -180,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.uid is not None:
         drop_privileges(args.uid)
+    not_dumpable()
     apply_limits(SandboxLimits.from_json(args.limits))
     sys.stdout = sys.stderr  # the template's prints go to the worker's log, never into the protocol
     sock = socket.socket(fileno=args.socket_fd)

@@ -1,4 +1,5 @@
-"""A running sandbox: the bwrap process, the socket to the child, the shared batch buffer, and requests.
+"""A running sandbox: the child (a bwrap process, or a model-runner's child), the socket to it, the shared
+batch buffer, and requests.
 
 :meth:`SandboxProcess.call` sends one request and waits for its reply, answering the child's callbacks
 (``log``, ``should_stop`` of a training context) meanwhile. A call that overruns its timeout, a protocol
@@ -19,17 +20,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from easel.sandbox import wire
+from easel.sandbox import handoff, wire
 from easel.sandbox.bwrap import SandboxSpec, bwrap_argv
 from easel.sandbox.errors import SandboxError, truncate
 from easel.sandbox.shm import SharedBuffer
+from easel.sandbox.uids import UidLease
 
 log = logging.getLogger("easel.sandbox")
 
 MAX_REPLY_BYTES = 1 << 30  # parameters of a big model come back in one frame
+RUNNER_START_TIMEOUT_S = 60.0  # connecting to a model-runner and its starting a child
+RUNNER_CLOSE_WAIT_S = 10.0  # how long close waits for the runner to confirm the sandbox is gone
 Callback = Callable[..., Any]
 
 
@@ -37,17 +42,65 @@ def _readable_by_others(path: Path) -> bool:
     return bool(path.stat().st_mode & 0o004)
 
 
-class SandboxProcess:
-    """Start with :meth:`start`; always :meth:`close` (or use it as a context manager)."""
+class LocalChild:
+    """A bwrap process this process started: killed by its process group (its PID namespace dies with it)."""
 
-    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket, shm: SharedBuffer,
+    def __init__(self, process: subprocess.Popen[bytes], uid: UidLease) -> None:
+        self.process, self.uid = process, uid
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.uid.release()  # its processes are gone (the PID namespace died with bwrap): the uid is free
+
+    def verdict(self) -> str:
+        try:
+            code = self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return "stopped answering"
+        if code > 128:  # bwrap reports a child killed by a signal as 128 + signal
+            name = signal.Signals(code - 128).name if code - 128 in signal.Signals._value2member_map_ else code
+            hint = " (its memory or CPU-time limit?)" if code - 128 in (signal.SIGKILL, signal.SIGXCPU) else ""
+            return f"was killed by {name}{hint}"
+        return f"exited with code {code}"
+
+
+class RunnerChild:
+    """A child of the model-runner (runner mode): it dies with the connection, so killing is closing."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def kill(self) -> None:
+        """Half-close, then wait (bounded) for the runner to close its side: it does so once everything the
+        sandbox started is killed, so the sandbox is gone when this returns."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + RUNNER_CLOSE_WAIT_S
+            while (left := deadline - time.monotonic()) > 0 and select.select([self.sock], [], [], left)[0]:
+                if not self.sock.recv(1 << 16):
+                    return
+            log.warning("the model runner did not confirm a sandbox's end within %.0f s", RUNNER_CLOSE_WAIT_S)
+
+    def verdict(self) -> str:
+        return "ended (its exit status is in the model runner's log)"
+
+
+class SandboxProcess:
+    """Start with :meth:`start` (a bwrap child) or :meth:`connect` (a model-runner's child); always
+    :meth:`close` (or use it as a context manager). Requests and replies take one path whichever started it."""
+
+    def __init__(self, child: LocalChild | RunnerChild, sock: socket.socket, shm: SharedBuffer,
                  spec: SandboxSpec) -> None:
-        self.process, self.sock, self.shm, self.spec = process, sock, shm, spec
+        self.child, self.sock, self.shm, self.spec = child, sock, shm, spec
         self.closed = False
 
     @classmethod
     def start(cls, spec: SandboxSpec) -> SandboxProcess:
         privileged = os.geteuid() == 0
+        uid = UidLease.acquire(spec.uid, spec.uid_count) if privileged else UidLease(spec.uid, None)
+        spec = replace(spec, uid=uid.uid)
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         shm = SharedBuffer.create()
         data_files = {host: os.open(host, os.O_RDONLY | os.O_CLOEXEC) for host in spec.files
@@ -68,12 +121,54 @@ class SandboxProcess:
         except BaseException:
             parent_sock.close()
             shm.close()
+            uid.release()
             raise
         finally:
             child_sock.close()
             for fd in data_files.values():
                 os.close(fd)
-        return cls(process, parent_sock, shm, spec)
+        return cls(LocalChild(process, uid), parent_sock, shm, spec)
+
+    @classmethod
+    def connect(cls, spec: SandboxSpec, socket_dir: Path) -> SandboxProcess:
+        """A sandbox started by the model-runner listening in ``socket_dir`` (:mod:`easel.sandbox.runner`): the
+        batch buffer and the given files go to it as descriptors; it says where the child sees the files."""
+        path = Path(socket_dir) / handoff.SOCKET_NAME
+        request = {"op": "start", "limits": spec.limits.to_json(), "files": [Path(h).name for h in spec.files],
+                   "threads": spec.threads, "show_output": spec.show_output}
+        file_fds: list[int] = []
+        try:  # a given file that cannot be opened is the caller's error, raised as it is
+            for host in spec.files:
+                file_fds.append(os.open(host, os.O_RDONLY | os.O_CLOEXEC))
+        except OSError:
+            for fd in file_fds:
+                os.close(fd)
+            raise
+        shm = SharedBuffer.create()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(RUNNER_START_TIMEOUT_S)
+            sock.connect(str(path))
+            handoff.send_start(sock, request, [shm.fd, *file_fds])
+            reply = wire.receive(sock, max_bytes=handoff.MAX_START_BYTES)
+            sock.settimeout(None)
+        except (OSError, EOFError, wire.ProtocolError) as error:
+            sock.close()
+            shm.close()
+            raise SandboxError(f"no sandbox from the model runner at {path}: {error or type(error).__name__}",
+                               kind="NoRunner") from None
+        finally:
+            for fd in file_fds:
+                os.close(fd)
+        inside = reply.get("files")
+        if not reply.get("ok") or not isinstance(inside, list) or len(inside) != len(spec.files) or not all(
+                isinstance(i, str) for i in inside):
+            sock.close()
+            shm.close()
+            raise SandboxError(f"the model runner refused the sandbox: {str(reply.get('message'))[:500]}",
+                               kind="NoRunner")
+        spec = replace(spec, files=dict(zip(spec.files, inside, strict=True)))
+        return cls(RunnerChild(sock), sock, shm, spec)
 
     # -- requests ------------------------------------------------------------------------------------------
     def call(self, op: str, *, timeout_s: float | None, callbacks: dict[str, Callback] | None = None,
@@ -134,25 +229,15 @@ class SandboxProcess:
         return text
 
     def _death_verdict(self) -> str:
-        try:
-            code = self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            return "stopped answering"
-        if code > 128:  # bwrap reports a child killed by a signal as 128 + signal
-            name = signal.Signals(code - 128).name if code - 128 in signal.Signals._value2member_map_ else code
-            hint = " (its memory or CPU-time limit?)" if code - 128 in (signal.SIGKILL, signal.SIGXCPU) else ""
-            return f"was killed by {name}{hint}"
-        return f"exited with code {code}"
+        return self.child.verdict()
 
     # -- lifetime ------------------------------------------------------------------------------------------
     def close(self) -> None:
-        """Kill everything in the sandbox (bwrap's process group; its PID namespace dies with it) and reap."""
+        """Kill everything in the sandbox (bwrap's process group, or the runner's child and all it started)."""
         if self.closed:
             return
         self.closed = True
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        self.child.kill()
         self.sock.close()
         self.shm.close()
 

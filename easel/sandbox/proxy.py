@@ -43,6 +43,7 @@ class SandboxedTemplate(BaseModel):
     def create(self, knobs: Mapping[str, Any]) -> SandboxedTemplate:
         """Build the template instance in the child with ``knobs`` (its own validation applies)."""
         result = self._call("create", knobs=dict(knobs))
+        self._last_state = None  # a new instance: it continues from no state of the previous one
         self.knobs = dict(result.get("knobs") or {}) if isinstance(result, dict) else {}
         return self
 

@@ -1,5 +1,5 @@
 """Where a template runs: :func:`open_template` gives workers an instance — in a sandbox for uploaded code
-(always) and for built-ins when ``EASEL_SANDBOX_BUILTIN`` says so, otherwise in-process.
+(always) and for built-ins when ``EASEL_SANDBOX_BUILTIN`` says so or in runner mode, otherwise in-process.
 
 Example::
 
@@ -23,6 +23,7 @@ from easel.sandbox.bwrap import SandboxSpec, inside_path
 from easel.sandbox.limits import SandboxLimits
 from easel.sandbox.process import SandboxProcess
 from easel.sandbox.proxy import SandboxedTemplate
+from easel.settings import SandboxMode
 
 if TYPE_CHECKING:
     from easel.blobstore import BlobStore
@@ -31,10 +32,12 @@ if TYPE_CHECKING:
 
 
 def is_sandboxed(model: Model, settings: Settings) -> bool:
-    """Uploaded code always; shipped built-ins only if ``EASEL_SANDBOX_BUILTIN``."""
+    """Uploaded code always; shipped built-ins if ``EASEL_SANDBOX_BUILTIN``, or in runner mode — there the
+    runner's container is where models run (in Kubernetes it holds the pod's CPUs, memory and GPUs)."""
     from easel.db.enums import ModelSource
 
-    return model.source != ModelSource.BUILTIN or settings.sandbox_builtin
+    return (model.source != ModelSource.BUILTIN or settings.sandbox_builtin
+            or settings.sandbox_mode == SandboxMode.RUNNER)
 
 
 def gpu_devices(settings: Settings) -> list[str]:
@@ -58,8 +61,11 @@ def start_sandbox(settings: Settings, *, files: Sequence[str | Path] = (), cpu_c
     if devices:  # CUDA reserves far more address space than it uses: an address-space cap would break it
         limits = SandboxLimits(**{**limits.to_json(), "memory_mb": 0})
     threads = threads or int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
-    spec = SandboxSpec(limits=limits, uid=settings.sandbox_uid, files=given, threads=threads,
+    spec = SandboxSpec(limits=limits, uid=settings.sandbox_uid, uid_count=settings.sandbox_uid_count, files=given,
+                       threads=threads,
                        devices=devices, show_output=show_output)
+    if settings.sandbox_mode == SandboxMode.RUNNER:  # only the start differs: the runner's child, not ours
+        return SandboxProcess.connect(spec, settings.sandbox_runner_dir)
     return SandboxProcess.start(spec)
 
 

@@ -22,6 +22,10 @@ import numpy as np
 HEADER = struct.Struct("!Q")
 ARRAY_TAG = "__ndarray__"
 ROWS_TAG = "__rows__"  # a list of same-shaped arrays (a template's per-query outputs), sent as one array
+# A list of equal-length lists of Python floats (what ``tensor.tolist()`` gives: most templates' predictions),
+# sent as one float64 array and given back as the same lists — one C pass each way instead of a Python call per
+# number (a mini-batch of 32 x 10 probabilities cost ~0.5 ms of Python per hop).
+FLOAT_ROWS_TAG = "__float_rows__"
 DTYPES = frozenset({"bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"})
 MAX_DIMS = 8
 
@@ -59,8 +63,13 @@ def receive(sock: socket.socket, *, max_bytes: int) -> dict[str, Any]:
     (size,) = HEADER.unpack(_read_exactly(sock, HEADER.size))
     if size > max_bytes:
         raise ProtocolError(f"a frame of {size} bytes is over the limit of {max_bytes}")
+    return unpack_frame(_read_exactly(sock, size))
+
+
+def unpack_frame(data: bytes) -> dict[str, Any]:
+    """A frame's body (after its length header) as a message; ``ProtocolError`` if it is not one."""
     try:
-        message = msgpack.unpackb(_read_exactly(sock, size), raw=False, strict_map_key=True, use_list=True)
+        message = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
     except (ValueError, msgpack.UnpackException) as error:
         raise ProtocolError(f"undecodable frame: {error}") from None
     if not isinstance(message, dict):
@@ -83,10 +92,29 @@ def encode(value: Any) -> Any:
         if value and all(isinstance(v, np.ndarray) for v in value) and len(
                 {(v.shape, v.dtype) for v in value}) == 1:
             return {ROWS_TAG: encode(np.stack(value))}
+        rows = _float_rows(value)
+        if rows is not None:
+            return {FLOAT_ROWS_TAG: encode(rows)}
         return [encode(v) for v in value]
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor, without importing torch
         return encode(value.detach().cpu().numpy())
     return value
+
+
+def _float_rows(value: list[Any] | tuple[Any, ...]) -> np.ndarray | None:
+    """``value`` as a 2-D float64 array when it is a non-empty list of equal-length lists of floats (exactly
+    ``float``: ints and bools would not come back as themselves), else None."""
+    first = value[0] if value else None
+    if type(first) is not list or not first:
+        return None
+    width = len(first)
+    for row in value:
+        if type(row) is not list or len(row) != width:
+            return None
+        for number in row:
+            if type(number) is not float:
+                return None
+    return np.array(value, dtype=np.float64)
 
 
 def decode(value: Any) -> Any:
@@ -99,6 +127,11 @@ def decode(value: Any) -> Any:
             if not isinstance(rows, np.ndarray) or rows.ndim < 1:
                 raise ProtocolError("rows must be an array")
             return list(rows)
+        if FLOAT_ROWS_TAG in value:
+            rows = decode(value[FLOAT_ROWS_TAG])
+            if not isinstance(rows, np.ndarray) or rows.ndim != 2 or rows.dtype != np.float64:
+                raise ProtocolError("float rows must be a 2-D float64 array")
+            return rows.tolist()
         return {k: decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode(v) for v in value]

@@ -59,6 +59,21 @@ def test_create_versions_and_services(developer: Client, datasets: tuple[str, st
     assert (page.total, len(page)) == (3, 1)
 
 
+def test_pruner_and_mop_budget_fields(developer: Client, datasets: tuple[str, str]) -> None:
+    mlp = _builtin(developer, "SlicedMLP")
+    budget = TrainBudget(pruner="asha", asha_min_epochs=2, asha_reduction_factor=2, mop=True)
+    job = developer.create_train_job("asha", TASK, *datasets, [mlp], budget=budget)
+    assert {k: job.budget[k] for k in ("PRUNER", "ASHA_MIN_EPOCHS", "ASHA_REDUCTION_FACTOR", "MOP")} == {
+        "PRUNER": "asha", "ASHA_MIN_EPOCHS": 2, "ASHA_REDUCTION_FACTOR": 2, "MOP": True}
+    for bad, named in [({"PRUNER": "hyperband"}, "PRUNER"), ({"MOP": "sometimes"}, "MOP"),
+                       ({"PRUNER": "asha", "ASHA_REDUCTION_FACTOR": 1}, "ASHA_REDUCTION_FACTOR"),
+                       ({"PRUNER": "asha", "ASHA_MIN_EPOCHS": 0}, "ASHA_MIN_EPOCHS"),
+                       ({"PRUNER": "median", "ASHA_MIN_EPOCHS": 3}, "apply to PRUNER 'asha' only, not 'median'")]:
+        with pytest.raises(Invalid, match=named):
+            developer.create_train_job("asha", TASK, *datasets, [mlp], budget=bad)
+    assert developer.list_train_jobs(app="asha").total == 1, "nothing recorded for a refused budget"
+
+
 def test_create_is_validated(developer: Client, datasets: tuple[str, str], files: Path, make_user) -> None:
     mlp = _builtin(developer, "SlicedMLP")
     tabular = developer.upload_dataset("table", "TABULAR_CLASSIFICATION", csv_file(files / "t.csv"))

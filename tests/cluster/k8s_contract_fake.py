@@ -5,7 +5,9 @@ server that speaks the handful of endpoints the launcher calls, with the status 
 API server: 201 with the stored object on create, 404 NotFound, 409 AlreadyExists, 403 Forbidden and
 422 Invalid as ``Status`` objects, ``propagationPolicy`` on delete, ``labelSelector`` on list. A created
 object is validated strictly against the Kubernetes OpenAPI schema (``kubernetes-validate``), as a server
-with ``fieldValidation=Strict`` would, and refused with 422 if it does not conform.
+with ``fieldValidation=Strict`` would, and refused with 422 if it does not conform — or if its pod template
+breaks one of the server's own validation rules Easel's two-container pods depend on (unique container names,
+mounts of existing volumes, native sidecars; :func:`_pod_template_invalid`).
 
 What it does not do: schedule or run anything. A Job gets one pod in phase Running at once (what the Job
 controller would create); tests move pods to Failed/Succeeded with :meth:`KubeContractFake.finish_pods`.
@@ -177,6 +179,9 @@ class KubeContractFake:
             kubernetes_validate.validate(body, SCHEMA_VERSION, strict=True)
         except kubernetes_validate.ValidationError as error:
             return 422, _status(422, "Invalid", f'{_KINDS[res]} "{name}" is invalid: {error.message}')
+        invalid = _pod_template_invalid(body)
+        if invalid is not None:
+            return 422, _status(422, "Invalid", f'{_KINDS[res]} "{name}" is invalid: {invalid}')
         if body.get("metadata", {}).get("namespace", ns) != ns:
             return 400, _status(400, "BadRequest", "the namespace of the object does not match the request")
         if (res, ns, name) in self.objects:
@@ -259,6 +264,30 @@ class KubeContractFake:
                     creationTimestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         self.objects[(res, ns, meta["name"])] = stored
         return stored
+
+
+def _pod_template_invalid(body: dict[str, Any]) -> str | None:
+    """What the API server's own validation (beyond the OpenAPI schema) refuses in a pod template, for the
+    rules Easel's pods lean on: unique container names, every mount naming a volume of the pod, and
+    ``restartPolicy`` on a container only as ``Always`` on an init container (a native sidecar)."""
+    pod = (body.get("spec") or {}).get("template", {}).get("spec")
+    if pod is None:
+        return None
+    volumes = {v["name"] for v in pod.get("volumes") or []}
+    seen: set[str] = set()
+    for field_name in ("initContainers", "containers"):
+        for i, container in enumerate(pod.get(field_name) or []):
+            where = f"spec.template.spec.{field_name}[{i}]"
+            if container["name"] in seen:
+                return f'{where}.name: Duplicate value: "{container["name"]}"'
+            seen.add(container["name"])
+            for j, mount in enumerate(container.get("volumeMounts") or []):
+                if mount["name"] not in volumes:
+                    return f'{where}.volumeMounts[{j}].name: Not found: "{mount["name"]}"'
+            policy = container.get("restartPolicy")
+            if policy is not None and (field_name == "containers" or policy != "Always"):
+                return f'{where}.restartPolicy: Forbidden: may only be set to Always on an init container'
+    return None
 
 
 def _group_of(res: str) -> str:

@@ -17,6 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from kustomize_lite import render
+from runner_policy import model_pod_problems, runner_of
 
 from easel.cli import register
 from easel.db.enums import ServiceKind
@@ -107,6 +108,32 @@ def test_base_and_overlays_fit_together() -> None:
     assert admin["spec"]["template"]["spec"]["serviceAccountName"] == "easel-admin"
 
 
+def test_admin_checks_templates_in_a_runner_and_only_its_platform_container_gets_the_api_token() -> None:
+    admin = next(d for d in render(K8S / "base") if d["kind"] == "Deployment" and d["metadata"]["name"] == "easel-admin")
+    pod = admin["spec"]["template"]["spec"]
+    assert model_pod_problems(pod) == []
+    token = next(v for v in pod["volumes"] if any("serviceAccountToken" in s for s in v.get("projected", {}).get("sources", [])))
+    holders = [c["name"] for c in pod["containers"] + pod["initContainers"]
+               if token["name"] in {m["name"] for m in c.get("volumeMounts", [])}]
+    assert holders == ["admin"]
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == token["name"])
+    assert mount["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount" and mount["readOnly"] is True
+    assert runner_of(pod)["command"][:3] == ["python", "-m", "easel.sandbox.runner"]
+
+
+def test_worker_pods_may_reach_only_the_data_services_and_dns() -> None:
+    policies = {d["metadata"]["name"]: d for d in render(K8S / "base") if d["kind"] == "NetworkPolicy"}
+    egress = policies["model-pods-egress"]
+    selected = egress["spec"]["podSelector"]["matchExpressions"][0]["values"]
+    assert {"train-worker", "inference-worker", "explainer"} <= set(selected) and "admin" not in selected
+    assert egress["spec"]["policyTypes"] == ["Egress"]
+    destinations = [rule["to"] for rule in egress["spec"]["egress"]]
+    assert {"matchLabels": {"easel.io/data-service": "true"}} in [t[0].get("podSelector") for t in destinations]
+    assert all("ipBlock" not in t for rule in destinations for t in rule), "no address range in the base"
+    dns = [rule for rule in egress["spec"]["egress"] if {p["port"] for p in rule.get("ports", [])} == {53}]
+    assert len(dns) == 1
+
+
 def _specs() -> list[ServiceSpec]:
     python = [sys.executable, "-m"]
     return [
@@ -148,8 +175,57 @@ def test_every_body_the_launcher_builds_validates_strictly(gpu_scheduling: bool)
             container = pod["containers"][0]
             assert container["command"][0] == "easel" and container["command"][1] in _cli_verbs()
             assert pod["securityContext"]["runAsNonRoot"] is True
-            assert ("nodeSelector" in pod) == (gpu_scheduling and "nvidia.com/gpu" in container["resources"]["limits"])
+            gpus = [c["name"] for c in pod["containers"] + pod.get("initContainers", [])
+                    if "nvidia.com/gpu" in c["resources"]["limits"]]
+            assert ("nodeSelector" in pod) == (gpu_scheduling and bool(gpus))
+            component = body["metadata"]["labels"]["app.kubernetes.io/component"]
+            if component in ("train-worker", "inference-worker", "explainer"):  # they run model code
+                assert model_pod_problems(pod) == [], component
+                assert gpus in ([], ["model-runner"]), "a GPU goes to the container that runs the model"
+            else:
+                assert [c["name"] for c in pod["containers"]] == [component], "no runner where no model runs"
     assert len({b["metadata"]["name"] for b in bodies if b["kind"] != "Service"}) == 5
+    assert sum(b["kind"] == "Job" and "nvidia.com/gpu" in str(b) for b in bodies) == 1, "the GPU train worker"
+
+
+def _worker_pod(**update: object) -> dict[str, Any]:
+    spec = next(s for s in _specs() if s.kind == ServiceKind.TRAIN_WORKER)
+    return objects.pod_spec(Settings(**update), spec, {}, restart="Never")
+
+
+def test_user_namespaces_are_asked_for_only_when_the_cluster_has_them() -> None:
+    assert "hostUsers" not in _worker_pod()
+    assert _worker_pod(k8s_user_namespaces=True)["hostUsers"] is False
+    advisor = next(s for s in _specs() if s.kind == ServiceKind.ADVISOR)
+    assert "hostUsers" not in objects.pod_spec(Settings(k8s_user_namespaces=True), advisor, {}, restart="Never")
+
+
+def _give_runner_the_secret(pod: dict[str, Any]) -> None:
+    runner_of(pod)["envFrom"] = [{"secretRef": {"name": "easel-secrets-train"}}]
+
+
+def _mount_a_secret(pod: dict[str, Any]) -> None:
+    pod["volumes"].append({"name": "creds", "secret": {"secretName": "easel-secrets-train"}})
+    runner_of(pod)["volumeMounts"].append({"name": "creds", "mountPath": "/creds"})
+
+
+@pytest.mark.parametrize(("breach", "found"), [
+    (_give_runner_the_secret, "environment"),
+    (_mount_a_secret, "secret volumes"),
+    (lambda pod: pod.pop("automountServiceAccountToken"), "token"),
+    (lambda pod: runner_of(pod)["securityContext"].update(runAsUser=objects.RUN_AS), "uid"),
+    (lambda pod: runner_of(pod)["securityContext"].pop("readOnlyRootFilesystem"), "root filesystem"),
+    (lambda pod: runner_of(pod)["securityContext"]["capabilities"].update(add=["SYS_ADMIN"]), "capabilities"),
+    (lambda pod: next(v for v in pod["volumes"] if v["name"] == "sandbox")["emptyDir"].pop("medium"),
+     "memory emptyDir"),
+    (lambda pod: pod["containers"][0]["env"].clear(), "through the runner"),
+    (lambda pod: runner_of(pod).pop("restartPolicy"), "native sidecar"),
+])
+def test_the_boundary_check_catches_each_breach(breach: Any, found: str) -> None:
+    pod = _worker_pod()
+    assert model_pod_problems(pod) == []
+    breach(pod)
+    assert any(found in problem for problem in model_pod_problems(pod)), model_pod_problems(pod)
 
 
 def test_long_and_odd_names_become_dns_labels() -> None:

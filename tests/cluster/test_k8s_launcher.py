@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from k8s_contract_fake import KubeContractFake
+from runner_policy import model_pod_problems, runner_of
 from sqlalchemy import select
 from support import ServerThread, npz_file
 
@@ -123,12 +124,17 @@ def test_train_job_becomes_labelled_jobs_with_resources_and_gpus(
         assert pod["imagePullSecrets"] == [{"name": "registry-cred"}]
         env = {item["name"]: item["value"] for item in container["env"]}
         assert env["EASEL_SERVICE_ID"] == row.id and "PYTHONPATH" not in env
-        assert container["resources"]["requests"] == {"cpu": k8s_settings.k8s_cpu_request,
-                                                      "memory": k8s_settings.k8s_memory_request}
-        if row.kind is ServiceKind.TRAIN_WORKER:
-            assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+        runs_model = row.kind is ServiceKind.TRAIN_WORKER
+        model = runner_of(pod) if runs_model else container  # the container that runs the model gets its resources
+        assert model["resources"]["requests"] == {"cpu": k8s_settings.k8s_cpu_request,
+                                                  "memory": k8s_settings.k8s_memory_request}
+        if runs_model:
+            assert model_pod_problems(pod) == []
+            assert model["resources"]["limits"]["nvidia.com/gpu"] == "1"
+            assert "nvidia.com/gpu" not in container["resources"]["limits"]
             assert pod["nodeSelector"] == GPU_NODES and pod["tolerations"] == GPU_TOLERATIONS
         else:
+            assert "initContainers" not in pod, "no model runner where no model code runs"
             assert "nvidia.com/gpu" not in container["resources"]["limits"] and "nodeSelector" not in pod
 
     client.stop_train_job(job.app, job.app_version)
@@ -227,8 +233,11 @@ def test_inference_job_is_a_predictor_service_and_a_scaled_worker_deployment(
     assert len([c for c in fake.calls if c.resource == "deployments/scale" and c.name == name]) == 2, \
         "the first worker creates the Deployment; the others scale it by PATCH"
     assert _container(fake.named("deployments")[name])["command"] == ["easel", "inference-worker"]
+    assert "initContainers" not in deployment["spec"]["template"]["spec"], "the predictor runs no model code"
 
     explaining = fake.named("deployments")[_rows(k8s_settings, id=explainer.id)[0].pod_name]
+    for runs_model in (fake.named("deployments")[name], explaining):
+        assert model_pod_problems(runs_model["spec"]["template"]["spec"]) == []
     assert _container(explaining)["command"] == ["easel", "explainer"]
     assert _container(explaining)["args"] == ["--inference-job-id", job.id] and "ports" not in _container(explaining)
     launcher.stop(explainer.id)
@@ -328,3 +337,25 @@ def test_the_fake_validates_bodies_strictly(fake: KubeContractFake, k8s_settings
     assert answer.status_code == 422
     assert answer.json()["reason"] == "Invalid" and "gpuCount" in answer.json()["message"]
     assert "bad-job" not in fake.named("jobs")
+
+
+def test_the_fake_refuses_a_pod_the_api_server_would(fake: KubeContractFake, k8s_settings: Settings) -> None:
+    """Beyond the schema: a mount of a volume the pod lacks, a sidecar that is not one (the server's own rules
+    the two-container model pods rely on)."""
+    import httpx
+
+    from easel.launcher import ServiceSpec, k8s_objects
+
+    spec = ServiceSpec(name="w", kind=ServiceKind.TRAIN_WORKER, argv=["python", "-m", "train_worker"])
+    url = f"{fake.url}/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
+    good = k8s_objects.job_body(k8s_settings, spec, "good-job", "1" * 32, None)
+    assert httpx.post(url, json=good).status_code == 201
+    for name, breach, message in [
+        ("no-volume", lambda pod: pod["volumes"].pop(), "volumeMounts"),
+        ("bad-sidecar", lambda pod: pod["initContainers"][0].update(restartPolicy="Never"), "restartPolicy"),
+    ]:
+        body = k8s_objects.job_body(k8s_settings, spec, f"{name}-job", "2" * 32, None)
+        breach(body["spec"]["template"]["spec"])
+        answer = httpx.post(url, json=body)
+        assert answer.status_code == 422 and message in answer.json()["message"], answer.json()
+        assert f"{name}-job" not in fake.named("jobs")

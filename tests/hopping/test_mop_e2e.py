@@ -23,6 +23,7 @@ from easel.db.session import session_scope
 from easel.launcher import ServiceSpec
 from easel.redis_client import make_redis
 from easel.tuning import TuningChannel
+from easel.work_lost import attribute_kills
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tuning"))
 from test_tuning_e2e import wait_for  # noqa: E402 - the tuning tests' poll-with-timeout
@@ -47,12 +48,14 @@ def _done(sessions, sub_id: str) -> bool:  # noqa: ANN001
         return session.get_one(SubTrainJob, sub_id).status == JobStatus.COMPLETED
 
 
-def _files_read(sessions, trial_id: str) -> dict[int, str]:  # noqa: ANN001
-    """Unit number → the data file the template was given (the Counter template logs it)."""
+def _units_run(sessions, trial_id: str) -> dict[int, tuple[str, str]]:  # noqa: ANN001
+    """Unit number → (the data file the template was given, the sandbox process that ran it), as the Counter
+    template logs them."""
     with session_scope(sessions) as session:
         messages = session.scalars(select(TrialLog.message).where(TrialLog.trial_id == trial_id)
                                    .order_by(TrialLog.id))  # a unit run again: its last run is the one kept
-        return {int(m.group(1)): m.group(2) for m in (re.fullmatch(r"unit (\d+) read (\S+)", x) for x in messages) if m}
+        runs = (re.fullmatch(r"unit (\d+) read (\S+) in process (\w+)", x) for x in messages)
+        return {int(m.group(1)): (m.group(2), m.group(3)) for m in runs if m}
 
 
 def test_trials_hop_over_shards_and_a_killed_worker_loses_at_most_its_unit(settings, sessions, launcher) -> None:  # noqa: ANN001
@@ -70,18 +73,28 @@ def test_trials_hop_over_shards_and_a_killed_worker_loses_at_most_its_unit(setti
     assert [t.status for t in trials] == [TrialStatus.COMPLETED] * 2, [t.error for t in trials]
     channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id)
     assert channel.shard_sizes() == [100, 100]
-    started = [e for _id, e in channel.read_events("0", block_s=0.1, count=10_000) if e["type"] == "unit_started"]
+    events = [e for _id, e in channel.read_events("0", block_s=0.1, count=10_000)]
+    started = [e for e in events if e["type"] == "unit_started"]
     extra = len(started) - sum(t.progress["units_total"] for t in trials)
-    assert 0 <= extra <= 1, f"{extra} units trained twice: one kill loses at most the unit it interrupted"
+    audit = attribute_kills(events, [f"worker-{victim.id}"[:48]])
+    (kill,) = audit.kills
+    assert kill.units_lost <= 1 and (kill.unit is None or kill.units_lost == 1), f"costs the unit in flight: {kill}"
+    assert audit.unattributed == 0 and extra == kill.units_lost, audit.to_json()
     worker_shards: dict[str, set[int]] = {}
+    sandboxes: set[str] = set()
     for trial in trials:
         path = trial.progress["path"]
         assert trial.progress["units_done"] == trial.progress["units_total"] == 8
         assert all(sorted(path[e:e + 2]) == [0, 1] for e in range(0, 8, 2)), f"one visit per shard per epoch: {path}"
-        assert _files_read(sessions, trial.id) == {u + 1: f"{path[u]}.npz" for u in range(8)}
+        runs = _units_run(sessions, trial.id)
+        assert {unit: file for unit, (file, _process) in runs.items()} == {u + 1: f"{path[u]}.npz" for u in range(8)}
+        sandboxes |= {process for _file, process in runs.values()}
         for event in started:
             if event["trial"] == trial.id:
                 worker_shards.setdefault(event["worker"], set()).add(path[event["unit"] - 1])
     assert all(len(shards) == 1 for shards in worker_shards.values()), f"one shard per worker: {worker_shards}"
     assert len(worker_shards) >= 2, "units hopped between workers"
+    # One sandbox per worker process (3 in all: the victim's, its replacement's, the survivor's), kept across
+    # the units of both trials, not one per unit (16 units).
+    assert len(sandboxes) <= 3, f"{len(sandboxes)} sandboxes ran the 16 units kept"
     channel.reset()

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
+from easel.jobs import TrainBudget
 from easel.pruning import MedianPruner, NoPruner, SuccessiveHalvingPruner, make_pruner
+from easel.settings import Settings
+from train_worker.runner import job_pruner
 
 
 def _replay(pruner, history: list[tuple[int, float]]) -> list[bool]:  # noqa: ANN001
@@ -61,3 +65,16 @@ def test_make_pruner_names_the_choices() -> None:
         make_pruner("hyperband")
     with pytest.raises(ValueError, match="reduction_factor"):
         SuccessiveHalvingPruner(reduction_factor=1)
+
+
+def test_a_job_takes_asha_parameters_from_its_budget_else_the_settings() -> None:
+    settings = Settings(asha_min_epochs=2, asha_reduction_factor=4)
+    default = job_pruner(TrainBudget(PRUNER="asha"), settings)
+    assert isinstance(default, SuccessiveHalvingPruner) and (default.min_epochs, default.eta) == (2, 4)
+    own = job_pruner(TrainBudget(PRUNER="asha", ASHA_MIN_EPOCHS=3, ASHA_REDUCTION_FACTOR=2), settings)
+    assert isinstance(own, SuccessiveHalvingPruner) and (own.min_epochs, own.eta) == (3, 2)
+    assert isinstance(job_pruner(TrainBudget(), settings), MedianPruner)
+    with pytest.raises(ValidationError, match="apply to PRUNER 'asha' only, not 'none'"):
+        TrainBudget(PRUNER="none", ASHA_REDUCTION_FACTOR=2)
+    with pytest.raises(ValidationError, match="ASHA_REDUCTION_FACTOR"):
+        TrainBudget(PRUNER="asha", ASHA_REDUCTION_FACTOR=1)

@@ -1,11 +1,14 @@
 """A tiny unit-wise template for the runner tests (uploaded, so it runs in the sandbox): its state counts
-units, so a resume from the wrong checkpoint is caught, and it logs the data file each unit read."""
+units, so a resume from the wrong checkpoint is caught, and it logs the data file each unit read and the process
+(sandbox) that ran it."""
 
 import json
 import os
 import time
 
 from easel.model import BaseModel, FixedKnob, FloatKnob, PolicyKnob
+
+PROCESS = os.urandom(4).hex()  # names the process (sandbox) this module was imported in
 
 
 class Counter(BaseModel):
@@ -28,7 +31,7 @@ class Counter(BaseModel):
             raise AssertionError(f"unit {unit.index + 1} given the state after {done} units")
         time.sleep(self.knobs["unit_s"])
         if context is not None:
-            context.log(f"unit {unit.index + 1} read {os.path.basename(dataset_path)}")
+            context.log(f"unit {unit.index + 1} read {os.path.basename(dataset_path)} in process {PROCESS}")
         self.units = done + 1
         return json.dumps({"units": self.units}).encode()
 

@@ -3,6 +3,7 @@ line gives the child nothing beyond what it should see."""
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -21,6 +22,20 @@ def test_arrays_and_rows_round_trip() -> None:
     back = wire.decode(msgpack.unpackb(msgpack.packb(wire.encode({"p": rows, "n": np.int64(3)}))))
     assert back["n"] == 3 and isinstance(back["n"], int)
     assert len(back["p"]) == 3 and all(np.array_equal(a, b) for a, b in zip(back["p"], rows, strict=True))
+
+
+def test_lists_of_float_rows_travel_as_one_array_and_come_back_as_the_same_lists() -> None:
+    probabilities = (np.random.default_rng(0).random((32, 10), dtype=np.float32)).tolist()  # like tensor.tolist()
+    encoded = wire.encode(probabilities)
+    assert set(encoded) == {wire.FLOAT_ROWS_TAG}, "one array, not a msgpack number per float"
+    back = wire.decode(msgpack.unpackb(msgpack.packb(encoded)))
+    assert back == probabilities and type(back[0][0]) is float
+    # Anything else keeps its types: ints, bools, mixed or ragged rows travel element by element.
+    for other in ([[1, 2], [3, 4]], [[1.5, 2]], [[True, 1.0]], [[1.0], [2.0, 3.0]], [[]], [1.0, 2.0]):
+        assert wire.decode(msgpack.unpackb(msgpack.packb(wire.encode(other)))) == other
+        assert not isinstance(wire.encode(other), dict)
+    with pytest.raises(wire.ProtocolError):
+        wire.decode({wire.FLOAT_ROWS_TAG: wire.encode(np.zeros(3))})  # not 2-D
 
 
 @pytest.mark.parametrize("tagged", [
@@ -95,3 +110,41 @@ def test_a_python_under_tmp_is_bound_on_top_of_the_scratch_tmpfs(monkeypatch: py
     bind = next(i for i, a in enumerate(argv) if a == "--ro-bind" and argv[i + 2] == "/tmp/a-clone/.venv")
     assert tmpfs < bind
     assert ["--dir", "/tmp"] not in [argv[i:i + 2] for i in range(len(argv) - 1)]  # the tmpfs keeps mode 1777
+
+
+def test_a_sandbox_start_carries_descriptors_and_refuses_what_does_not_fit(tmp_path: Path) -> None:
+    from easel.sandbox import handoff
+
+    given = tmp_path / "given.npz"
+    given.write_bytes(b"rows")
+    left, right = socket.socketpair()
+    with left, right:
+        fd = os.open(given, os.O_RDONLY)
+        try:
+            handoff.send_start(left, {"op": "start", "files": ["given.npz"]}, [fd])
+        finally:
+            os.close(fd)
+        request, fds = handoff.receive_start(right)
+        assert request == {"op": "start", "files": ["given.npz"]} and len(fds) == 1
+        with os.fdopen(fds[0], "rb") as received:
+            assert received.read() == b"rows"  # the runner reads what it was handed, by descriptor
+        with pytest.raises(ValueError, match="at most"):
+            handoff.send_start(left, {"op": "start"}, [0] * (handoff.MAX_FILES + 2))
+        with pytest.raises(ValueError, match="over the limit"):
+            handoff.send_start(left, {"op": "start", "pad": b"x" * handoff.MAX_START_BYTES}, [])
+        left.sendall(wire.frame({"op": "start"}) + wire.frame({"op": "predict"}))  # a request before the start
+        with pytest.raises(wire.ProtocolError, match="before the sandbox started"):
+            handoff.receive_start(right)
+
+
+def test_in_runner_mode_built_ins_run_in_the_runner_too() -> None:
+    """The runner's container is where models run in Kubernetes (the pod's CPUs, memory and GPUs are its)."""
+    from easel.db.enums import ModelSource
+    from easel.db.models import Model
+    from easel.sandbox import is_sandboxed
+    from easel.settings import SandboxMode, Settings
+
+    builtin = Model(id="b", name="b", task="T", source=ModelSource.BUILTIN, model_class="X", module_ref="m",
+                    knob_config={})
+    assert not is_sandboxed(builtin, Settings())
+    assert is_sandboxed(builtin, Settings(sandbox_mode=SandboxMode.RUNNER))

@@ -114,7 +114,7 @@ def test_forks_stop_at_the_process_limit_and_nothing_outlives_close(settings: Se
         assert int(forked.rsplit(" ", 1)[1]) < 24
         assert spawned == "ok: spawned"
         assert _processes_with(marker), "the detached grandchild should be running while the sandbox is open"
-        bwrap_pid = spy.process.process.pid
+        bwrap_pid = spy.process.child.process.pid
     finally:
         spy.close()
     # The kernel kills what is left in the sandbox's PID namespace once its init is gone: give it a moment on a
@@ -139,7 +139,7 @@ def test_a_template_error_is_the_templates_own_and_a_call_past_its_timeout_kills
         with pytest.raises(SandboxError) as caught:
             _ask(spy, "sleep:60")
         assert caught.value.kind == "Timeout"
-        assert spy.process.process.poll() is not None  # killed, and reaped
+        assert spy.process.child.process.poll() is not None  # killed, and reaped
         with pytest.raises(SandboxError, match="closed"):
             _ask(spy, "uid")
     finally:
@@ -167,3 +167,20 @@ def test_no_platform_process_loads_uploaded_code(tmp_path: Path) -> None:
                   module_ref="models/spy.py", knob_config={})
     with pytest.raises(UntrustedTemplateError, match="runs only in a sandbox"):
         load_template_class(model, blobs)
+
+
+def test_each_sandbox_has_its_own_uid_so_process_budgets_are_not_shared(settings: Settings, tmp_path: Path) -> None:
+    """RLIMIT_NPROC is counted per uid: with one shared uid a second sandbox could fork 3 of its 30 after a
+    first had forked 25. Leased uids give each its whole budget."""
+    limited = settings.model_copy(update={"sandbox_nproc": 30})
+    first = _spy(LocalBlobStore(tmp_path / "a"), limited, [])
+    second = _spy(LocalBlobStore(tmp_path / "b"), limited, [])
+    try:
+        (uid_a, forked_a), (uid_b, forked_b) = _ask(first, "uid", "fork:25"), _ask(second, "uid", "fork:25")
+        assert forked_a == forked_b == "ok: 25", (forked_a, forked_b)
+        assert uid_a != uid_b, "two live sandboxes share a uid"
+        first_uid = int(uid_a.split()[1])
+        assert settings.sandbox_uid <= first_uid < settings.sandbox_uid + settings.sandbox_uid_count
+    finally:
+        first.close()
+        second.close()

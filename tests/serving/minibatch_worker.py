@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from easel.kafka_io import make_consumer
+from easel.kafka_io import make_serving_consumer
 from easel.redis_client import make_redis
 from easel.serving import consumer_group, requests_topic
 from easel.settings import Settings, get_settings
@@ -50,8 +50,8 @@ def make_worker(settings: Settings, job_id: str, template: EchoTemplate | None =
                 worker_id: str | None = None) -> InferenceWorker:
     model = ServedModel(template or EchoTemplate(), RATES, ACCURACIES, TIMES)  # type: ignore[arg-type]
     live = LivePolicy("scheduler", RATES, ACCURACIES, TIMES)
-    consumer = make_consumer(settings, group_id=consumer_group(job_id), key_deserializer=None,
-                             fetch_max_wait_ms=settings.serving_fetch_wait_ms)
+    consumer = make_serving_consumer(settings, group_id=consumer_group(job_id),
+                                     fetch_max_wait_ms=settings.serving_fetch_wait_ms)
     config = WorkerConfig(job_id=job_id, worker_id=worker_id or f"worker-{uuid.uuid4().hex[:8]}",
                           topic=requests_topic(job_id), batch_size=BATCH, policy="scheduler", margin_s=0.0,
                           drain_s=2.0)

@@ -43,6 +43,12 @@ def job(settings: Settings) -> Iterator[str]:
     client.close()
 
 
+@pytest.fixture(params=["kafka-python", "confluent-kafka"])
+def client_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """Both Kafka clients a worker can consume with (``EASEL_SERVING_KAFKA_CLIENT``)."""
+    return settings.model_copy(update={"serving_kafka_client": request.param})
+
+
 def task_messages(task: str, x: np.ndarray) -> list[tuple[bytes, bytes]]:
     """The messages the predictor sends for a task of ``x`` on one partition (the last mini-batch partial)."""
     deadline_at, now = time.time() + 60, time.time()
@@ -97,7 +103,9 @@ def run_in_thread(worker: InferenceWorker) -> threading.Thread:
     return thread
 
 
-def test_a_corrupt_header_is_dead_lettered_and_its_instances_answered_dropped(settings: Settings, job: str) -> None:
+def test_a_corrupt_header_is_dead_lettered_and_its_instances_answered_dropped(client_settings: Settings,
+                                                                            job: str) -> None:
+    settings = client_settings
     n = 10  # mini-batches of 4, 4 and 2: the instances do not divide into mini-batches
     x = np.arange(n * 6, dtype=np.float32).reshape(n, 6)
     messages = task_messages("bad", x)
@@ -128,12 +136,15 @@ def test_a_corrupt_header_is_dead_lettered_and_its_instances_answered_dropped(se
         thread.join(30)
 
 
-def test_a_mini_batch_redelivered_after_its_worker_died_is_answered_once(settings: Settings, job: str) -> None:
+def test_a_mini_batch_redelivered_after_its_worker_died_is_answered_once(client_settings: Settings,
+                                                                         job: str) -> None:
+    settings = client_settings
     n = 10
     x = np.arange(n * 6, dtype=np.float32).reshape(n, 6)
     produce(settings, job, task_messages("task", x))
     # The victim publishes its first mini-batch's answers and dies (SIGKILL) before committing anything.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "EASEL_SERVING_KAFKA_CLIENT": settings.serving_kafka_client}
     victim = subprocess.run([sys.executable, str(HERE / "minibatch_worker.py"), job, "--worker-id", "worker-victim",
                              "--die-on-call", "2", "--no-commit"], env=env, timeout=120, capture_output=True)
     assert victim.returncode == -9, victim.stderr.decode()[-2000:]

@@ -1570,6 +1570,16 @@ export interface components {
          */
         TrainBudget: {
             /**
+             * Asha Min Epochs
+             * @description ASHA's minimum resource (grace period): epochs before a trial's first rung; unset: EASEL_ASHA_MIN_EPOCHS
+             */
+            ASHA_MIN_EPOCHS?: number | null;
+            /**
+             * Asha Reduction Factor
+             * @description ASHA's η: rungs at ASHA_MIN_EPOCHS·ηᵏ epochs, the best 1/η of each goes on; unset: EASEL_ASHA_REDUCTION_FACTOR
+             */
+            ASHA_REDUCTION_FACTOR?: number | null;
+            /**
              * Early Stop
              * @description let the advisor stop hopeless trials early
              * @default true
