@@ -159,7 +159,7 @@ class Settings(BaseSettings):
         default=1.0, ge=0, le=10,
         description="standard deviations the scheduler adds to its arrival-rate estimate (its load safety)")
     serving_decision_budget_s: float = Field(
-        default=0.001, gt=0, le=1,
+        default=0.0005, gt=0, le=1,
         description="most seconds one scheduling decision searches (also capped at 1% of the task's time left)")
     serving_cache_max_loss: float = Field(
         default=0.001, ge=0, le=1,

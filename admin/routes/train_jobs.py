@@ -139,8 +139,11 @@ def stop_train_job(app: AppPath, version: VersionPath, db: DbSession, user: Deve
     job = owned_train_job(db, app, version, user)
     if job.status in lifecycle.LIVE_JOB:
         sub_ids = [s.id for s in job.sub_train_jobs]
-        orchestration.stop_services(state, db, orchestration.sub_train_job_services(db, sub_ids))
+        # STOPPED first, committed: the supervisor relaunches only services of live sub-jobs, so a worker that
+        # exits on the stop's SIGTERM is not brought back behind the stop
         lifecycle.mark_train_job_stopped(db, job)
+        db.commit()
+        orchestration.stop_services(state, db, orchestration.sub_train_job_services(db, sub_ids))
         db.commit()
         if state.settings.train_pool_workers > 0:
             orchestration.release_pool_share(state, sub_ids)

@@ -109,6 +109,13 @@ class ArrivalRate:
 
     def upper(self) -> float:
         """The upper bound, in mini-batches per second; 0 until two arrivals give a time span."""
+        return self._estimate(self.confidence)
+
+    def mean(self) -> float:
+        """The same estimate without the safety margin: the rate itself, in mini-batches per second."""
+        return self._estimate(0.0)
+
+    def _estimate(self, confidence: float) -> float:
         if self._first is None:
             return 0.0
         elapsed = min(self.window, self._last - self._first)
@@ -124,8 +131,8 @@ class ArrivalRate:
         if len(bins) >= self._min_history:
             mean = sum(bins) / len(bins)
             spread = (sum((b - mean) ** 2 for b in bins) / (len(bins) - 1)) ** 0.5
-            steady = (mean + self.confidence * spread / len(bins) ** 0.5) / self.window
+            steady = (mean + confidence * spread / len(bins) ** 0.5) / self.window
         else:
             spread = count / tasks**0.5  # Poisson tasks: sd = n_mb * sqrt(tasks)
             steady = 0.0
-        return max((count + self.confidence * spread) / elapsed, steady)
+        return max((count + confidence * spread) / elapsed, steady)

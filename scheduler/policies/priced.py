@@ -23,6 +23,9 @@ _PRICE_SHADE = 1e-3
 # "Next arrival after the deadline" with a little room for float noise in arrival stamps.
 _ALONE_RTOL = 1e-6
 _LEAST_BUDGET = 1e-6  # a solve left no time still searches its minimum of bounds (exact.MIN_NODES)
+# Arrival bursts a task's budget leaves room for, in standard deviations (``SchedulerPolicy.arrival_cap``):
+# at 2 the serving profiles' heavier loads still lost to the fastest width by 1-2 standard errors.
+_BURST_SIGMAS = 3.0
 
 
 class SchedulerPolicy(BasePolicy):
@@ -34,13 +37,22 @@ class SchedulerPolicy(BasePolicy):
     * ``queue`` — budget = the task's fair share of the time its queue has, ``min_j left_j * n / (n +
       n_1 + ... + n_j)`` over the tasks ``j`` waiting behind it, and never below what the task needs at
       the fastest width (under overload, starving it would only trade a sure mini-batch now for one later).
-    * ``priced`` (default) — as ``queue``, and time has a price: the solver maximises
+    * ``priced`` (default) — as ``queue``, capped at the task's long-run share of the worker's time
+      (``n_mb`` times the seconds per mini-batch the measured arrival rate leaves, ``long_run_share``),
+      and time has a price: the solver maximises
       ``sum n_i (p_i - mu t_i)``, with ``mu`` the slope of the profile's accuracy/time hull at the time
       per mini-batch this worker can afford in the long run and within bursts that outlast a deadline
       (``time_per_mb``). That slope is the Lagrange multiplier of the worker's capacity: in steady state
       the best average is the hull, and pricing keeps each task from buying accuracy off the hull (a model
       that only fills one task's odd leftover time), leaving that time to the next task instead. At light
       load the price is 0 and this is plain accuracy maximisation.
+
+    Why the cap: the queue share sees only work that has arrived. Under random arrivals the next task
+    often lands while this one runs, and time this task already spent on wide models cannot be given back
+    (the executor re-plans when work arrives behind a share, but only the mini-batches not yet run). On
+    profiles where one task alone can fill its whole deadline, spending it all whenever the queue happens
+    to be empty left the next arrival to drop mini-batches worth far more than the width bought; the price
+    alone cannot stop that, since at the hull slope the two models of a segment are worth the same.
 
     Time saved is worth a price only if later work can use it. When nothing waits behind the task and the
     next arrival is predicted after its deadline (``ArrivalRate.next_arrival``: periodic tasks spaced by at
@@ -122,9 +134,16 @@ class SchedulerPolicy(BasePolicy):
         nxt = self.rate.next_arrival()
         return nxt is None or now + deadline <= nxt + _ALONE_RTOL * deadline
 
+    def long_run_share(self) -> float:
+        """Seconds per mini-batch this worker has in the long run: ``utilisation`` over the arrival rate
+        itself (``ArrivalRate.mean``, or the rate arrivals see within a deadline if that is larger), not
+        its upper bound; ``inf`` before any load is measured."""
+        rate = max(self.rate.mean(), self.rate.seen())
+        return self.utilisation / rate if rate > 0.0 else float("inf")
+
     def budget(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = ()) -> float:
         budget = max(deadline, 0.0)
-        if self.mode == "myopic" or not backlog or n_mb == 0:
+        if self.mode == "myopic" or n_mb == 0:
             return budget
         floor = min(budget, n_mb * self._t_fast)
         share = budget
@@ -134,7 +153,31 @@ class SchedulerPolicy(BasePolicy):
             share = min(share, left_j * n_mb / queued)
         if math.isnan(share):  # a malformed backlog entry
             raise ValueError(f"backlog must hold (n_mb, seconds left) pairs of finite numbers, got {backlog!r}")
+        if self.mode == "priced":
+            share = min(share, self.arrival_cap(n_mb, budget))
         return max(floor, share)
+
+    def arrival_cap(self, n_mb: int, deadline: float) -> float:
+        """The most a task may spend given the work that will arrive before its deadline (``inf`` before any
+        load is measured): the larger of
+
+        * its long-run share, ``n_mb * long_run_share()`` — what the worker can give every task; and
+        * ``deadline - reserve``: arrivals are a random walk of drift ``rho`` (load at the fastest width,
+          per second, at the rate's upper bound: this is the safety margin) and spread ``sigma``; work
+          arriving within ``s`` seconds still fits at the fastest width unless it runs ``_BURST_SIGMAS``
+          spreads above its mean, and the most that excess can exceed the ``(1 - rho) s`` of spare time is
+          ``z^2 sigma^2 / (4 (1 - rho))`` (the maximum of a Brownian motion with drift). With a deadline
+          long against a task's time it is a small part of it.
+        """
+        share = self.long_run_share()
+        if math.isinf(share):
+            return math.inf
+        rho = self._t_fast / self.time_per_mb()
+        if rho >= 1.0:
+            return n_mb * share
+        # Tasks of about this one's size arriving at rate rho / (n_mb t_fast): sigma^2 = rho * n_mb * t_fast.
+        reserve = _BURST_SIGMAS**2 * rho * n_mb * self._t_fast / (4.0 * (1.0 - rho))
+        return max(n_mb * share, deadline - reserve)
 
     def priced_profile(self) -> Profile:
         """The profile with accuracies ``max(0, p - mu t)`` for the current price (itself when mu = 0)."""

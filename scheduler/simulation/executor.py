@@ -98,7 +98,9 @@ class PlanExecutor:
         if not sizes:
             raise ValueError("a share has at least one mini-batch")
         now = self.clock()
-        plan = policy.decide(len(sizes), end - now, backlog(now), now)
+        behind = backlog(now)
+        queued = _queued(behind)  # work waiting behind the share when it was last planned
+        plan = policy.decide(len(sizes), end - now, behind, now)
         outcome = ShareOutcome(plan)
         runner.planned(plan, True)
         times = policy.profile.batch_times  # what the plan was made with
@@ -118,8 +120,11 @@ class PlanExecutor:
                 return outcome
             if replans and not replanned:
                 slack = end - now - math.fsum(times[m] for m in models)
-                if slack < 0 or slack >= min(times):
-                    plan = policy.decide(len(pending), end - now, backlog(now), now)
+                behind = backlog(now)
+                grew = _queued(behind) > queued
+                if slack < 0 or slack >= min(times) or grew:
+                    queued = _queued(behind)
+                    plan = policy.decide(len(pending), end - now, behind, now)
                     again = list(plan.iter_models())
                     times = policy.profile.batch_times
                     if again != models:
@@ -157,3 +162,8 @@ class PlanExecutor:
     def _drop(runner: ShareRunner, outcome: ShareOutcome, indices: list[int], last: bool) -> None:
         runner.drop(indices, last)
         outcome.dropped += len(indices)
+
+
+def _queued(backlog: Sequence[tuple[int, float]]) -> int:
+    """Mini-batches waiting behind a share."""
+    return sum(n for n, _ in backlog)

@@ -52,7 +52,7 @@ from scheduler.solvers.trivial import trivial_plan
 DEFAULT_NODE_LIMIT = 50_000
 # Bounds always evaluated before a time budget may stop the search: every one of 3,000 realistic instances
 # finishes within 256 (so a preempted search still ends exact), and 256 bounds cost 0.2-0.5 ms of CPU (K = 2
-# to 12), inside the 1 ms budget; at 512, K = 12 searches overran it by ~0.2 ms whatever the clock said.
+# to 12), about the default 0.5 ms budget; at 512, K = 12 searches overran it whatever the clock said.
 MIN_NODES = 256
 _TICK = 16  # bounds between two looks at the clock (~15-40 us): how far past its budget a search can run
 

@@ -78,7 +78,7 @@ def assert_within_gap(profile: Profile, plan: Plan, n: int, deadline: float) -> 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances())
 def test_solve_equals_milp_optimum(case: tuple[Profile, int, float]) -> None:
-    """The request path (1 ms budget): always feasible; exact answers are milp's optimum, the others are
+    """The request path (its default budget): always feasible; exact answers are milp's optimum, the others are
     within their proven gap of it."""
     profile, n, deadline = case
     plan = solve(profile, n, deadline)
