@@ -36,6 +36,7 @@ from admin.routes import (
     inference_updates,
     models,
     monitoring,
+    pool,
     predictor_keys,
     tokens,
     train_job_events,
@@ -48,6 +49,7 @@ from admin.services.monitoring import MetricsCollector, make_registry
 from admin.services.rollout import fail_interrupted_updates
 from admin.services.supervisor import Supervisor
 from admin.services.templates import register_builtin_templates
+from admin.services.train_pool import TrainPool
 from admin.services.users import seed_superadmin
 from admin.state import AdminState
 from admin.version import VERSION
@@ -108,6 +110,9 @@ def create_app(settings: Settings | None = None,
         await run_in_threadpool(start_up, state)
         supervisor = Supervisor(state)
         supervisor.start()
+        pool = TrainPool(state) if state.settings.train_pool_workers > 0 else None
+        if pool is not None:
+            await run_in_threadpool(pool.start)
         collector = MetricsCollector(state)
         collector.start()
         state.boot["ready"] = time.time()
@@ -115,6 +120,8 @@ def create_app(settings: Settings | None = None,
             yield
         finally:
             collector.stop()
+            if pool is not None:
+                pool.stop()
             supervisor.stop()
             state.close()
 
@@ -129,7 +136,8 @@ def create_app(settings: Settings | None = None,
         ("POST", "/models"): settings.max_template_bytes + UPLOAD_OVERHEAD,
     })
     for module in (health, tokens, users, datasets, models, train_jobs, train_job_events, trials, inference_jobs,
-                   inference_live, inference_updates, predictor_keys, explanations, versions, apps, monitoring):
+                   inference_live, inference_updates, predictor_keys, explanations, versions, apps, monitoring,
+                   pool):
         app.include_router(module.router)
     mount_dashboard(app, settings.webui_dist)  # `/` and `/ui/...`: the web dashboard (webui/), once built
     return app

@@ -202,6 +202,51 @@ class SubTrainJobOut(Out):
     services: list[ServiceOut]
 
 
+class PoolShareOut(Out):
+    """A train job's share of the shared train pool (``EASEL_TRAIN_POOL_WORKERS`` > 0)."""
+
+    pool_size: int = Field(description="generic train workers in the pool")
+    workers_now: int = Field(description="pool workers running this job's trials now")
+    share_now: float = Field(description="workers_now / pool_size")
+    assignments: int = Field(description="trials the allocator has given this job since admin started")
+    policy: str
+
+
+class PoolWorkerOut(Out):
+    worker: str
+    busy: bool
+    user_id: str | None = Field(default=None, description="whose job it runs (only your own unless you are an admin)")
+    train_job_id: str | None = None
+    sub_train_job_id: str | None = None
+    reason: str | None = Field(default=None, description="why it was given this job: cold start, highest gain per "
+                                                         "second, fairness floor, fifo or round robin")
+    rate: float | None = Field(default=None, description="expected score gain per second it was chosen at")
+
+
+class PoolUserOut(Out):
+    user_id: str
+    workers_now: int
+    assignments: int = Field(description="trials given to this user's jobs since admin started")
+    floor_assignments: int = Field(description="of those, how many the fairness floor forced")
+    recent_share: float = Field(description="this user's fraction of the last 100 assignments")
+    waiting: bool = Field(description="has trials waiting for a worker")
+    waited: int | None = Field(default=None, description="assignments made since this user was last served")
+    last_reason: str | None = None
+    last_rate: float | None = None
+
+
+class PoolOut(Out):
+    enabled: bool = Field(description="false when each train job runs its own workers (EASEL_TRAIN_POOL_WORKERS=0)")
+    policy: str
+    size: int
+    live_workers: int = 0
+    assignments: int = 0
+    fairness_floor: str
+    workers: list[PoolWorkerOut] = []
+    users: list[PoolUserOut] = []
+    updated_at: str | None = None
+
+
 class TrainJobOut(Out):
     id: str
     app: str
@@ -219,6 +264,8 @@ class TrainJobOut(Out):
         default=None, description="for a job that named no models: the data's schema, the templates chosen and "
         "passed over (each with why), and templates added later by knowledge-base growth")
     sub_train_jobs: list[SubTrainJobOut]
+    pool_share: PoolShareOut | None = Field(default=None, description="its share of the shared train pool (GET of "
+                                                                      "one job; none without a pool)")
 
 
 class TrialProgressOut(Out):

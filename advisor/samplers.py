@@ -43,6 +43,11 @@ class Sampler(ABC):
     @abstractmethod
     def _tell(self, values: dict[str, Any], score: float) -> None: ...
 
+    def posterior(self, values: dict[str, Any]) -> tuple[float, float] | None:
+        """The model's belief about the score at ``values``: (mean, standard deviation), or None when the
+        sampler has no model (random search, or a GP still in its initial random points)."""
+        return None
+
 
 class RandomSampler(Sampler):
     def __init__(self, space: SearchSpace, seed: int | None = None) -> None:
@@ -128,6 +133,13 @@ class GPSampler(Sampler):
     def _tell(self, values: dict[str, Any], score: float) -> None:
         point = [p.item() if isinstance(p, np.generic) else p for p in self._encode(values)]
         self._optimizer.tell(point, -score)
+
+    def posterior(self, values: dict[str, Any]) -> tuple[float, float] | None:
+        if not self._optimizer.models:
+            return None
+        point = self._optimizer.space.transform([self._encode(values)])
+        mean, std = self._optimizer.models[-1].predict(point, return_std=True)
+        return -float(mean[0]), float(std[0])  # skopt minimises the negated score
 
 
 SAMPLERS: dict[str, type[Sampler]] = {"gp": GPSampler, "random": RandomSampler}

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from advisor.bidding import make_bid
 from advisor.records import FINISHED, TrialRecords
 from advisor.samplers import Sampler, make_sampler
 from advisor.space import SearchSpace, space_from_knob_config
@@ -23,6 +24,7 @@ from easel.db.enums import JobStatus, TrialStatus
 from easel.db.models import Trial
 from easel.faults import INFRASTRUCTURE_ERRORS
 from easel.jobs import TrainBudget
+from easel.pool import PoolChannel
 from easel.tuning import Proposal, TuningChannel
 
 log = logging.getLogger("easel.advisor")
@@ -52,25 +54,28 @@ class Advisor:
     created: int = 0
     began: float = field(default_factory=time.monotonic)
     stopping: bool = False
+    pool: PoolChannel | None = None  # the shared train pool's channel: bid for workers there
     _last_event: str = "$"
     _backoff: Backoff = field(default_factory=lambda: Backoff(base_s=0.2, cap_s=5.0))
     _throttle: Throttle = field(default_factory=lambda: Throttle(10.0))
 
     @classmethod
     def for_sub_job(cls, records: TrialRecords, channel: TuningChannel, backend: str = "gp",
-                    seed: int | None = None, blobs: BlobStore | None = None) -> Advisor:
+                    seed: int | None = None, blobs: BlobStore | None = None,
+                    pool: PoolChannel | None = None) -> Advisor:
         """The sub-job's advisor, rebuilt from its trials: a :class:`~advisor.mop.HopperAdvisor` when the job
-        asks for MOP mode (it needs ``blobs`` to shard the training set)."""
+        asks for MOP mode (it needs ``blobs`` to shard the training set). With ``pool`` its workers come from
+        the shared train pool (not in MOP mode, whose shards need workers of their own)."""
         _sub, job, model = records.job()
         budget = TrainBudget.from_stored(job.budget)
         space = space_from_knob_config(model.knob_config, {"EARLY_STOP": budget.EARLY_STOP})
         sampler = make_sampler(backend, space, seed=seed)
-        if budget.MOP:
+        if budget.MOP and pool is None:
             from advisor.mop import HopperAdvisor  # it builds on this module
 
             advisor: Advisor = HopperAdvisor(records, channel, budget, space, sampler, blobs=blobs)
         else:
-            advisor = cls(records, channel, budget, space, sampler)
+            advisor = cls(records, channel, budget, space, sampler, pool=pool)
         advisor.rebuild()
         return advisor
 
@@ -99,6 +104,8 @@ class Advisor:
         while not self._retrying(self._step):
             pass
         self._retrying(self.channel.stop_workers)
+        if (pool := self.pool) is not None:
+            self._retrying(lambda: pool.withdraw(self.channel.sub_train_job_id))
         self._retrying(self.records.mark_completed)
         log.info("sub-train-job done: %d trials", self.created)
         return JobStatus.COMPLETED
@@ -110,6 +117,8 @@ class Advisor:
             self.stop_proposing("time budget used up")
         if not self.stopping:
             self.supply_idle_workers()
+        if self.pool is not None:
+            self.publish_bid()
         if self.created >= self.budget.MODEL_TRIAL_COUNT and not self.outstanding:
             return True
         if self.stopping and not self.outstanding:
@@ -148,7 +157,12 @@ class Advisor:
         self.channel.stop_workers()  # running trials end at their next epoch boundary
 
     def supply_idle_workers(self) -> None:
-        idle = len(self.channel.workers()) - len(self.outstanding)
+        if self.pool is None:
+            idle = len(self.channel.workers()) - len(self.outstanding)
+        else:
+            # Pool workers announce themselves only while they wait for a proposal; one more proposal is kept
+            # queued: the next one, whose expected improvement the bid publishes.
+            idle = 1 + len(self.channel.workers()) - len(self.channel.queued())
         while idle > 0 and self.created < self.budget.MODEL_TRIAL_COUNT:
             tuned = self.sampler.ask()
             trial = self.records.create(self.space.complete(tuned))
@@ -158,6 +172,16 @@ class Advisor:
             self.created += 1
             idle -= 1
             log.info("proposed trial %d: %s", trial.no, tuned)
+
+    def publish_bid(self) -> None:
+        """Tell the pool's allocator what the next queued proposal is expected to gain, and at what cost."""
+        assert self.pool is not None
+        queued = self.channel.queued()
+        upcoming = queued[-1] if queued else None  # workers BRPOP: the oldest queued proposal goes first
+        next_knobs = None if upcoming is None else {name: upcoming.knobs[name] for name in self.space.names}
+        open_trials = 0 if self.stopping else len(queued) + max(0, self.budget.MODEL_TRIAL_COUNT - self.created)
+        self.pool.publish_bid(self.channel.sub_train_job_id,
+                              make_bid(self.records.all(), self.sampler, next_knobs, open_trials))
 
     def reconcile(self) -> None:
         if not self.outstanding:

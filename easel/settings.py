@@ -204,6 +204,11 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=600,
         description="delay before a slot's second relaunch (the first is immediate); doubles per relaunch after")
     supervisor_backoff_cap_s: float = Field(default=30.0, gt=0, le=3600, description="longest relaunch delay")
+    train_pool_workers: int = Field(
+        default=0, ge=0, le=1024,
+        description="generic train workers shared by every train job (0: each job launches its own workers)")
+    train_pool_policy: Literal["cost_aware", "fifo", "round_robin"] = Field(
+        default="cost_aware", description="how the pool's free workers are allocated among users' jobs")
     kafka_session_timeout_ms: int = Field(
         default=2000, ge=500, le=300_000,
         description="consumer-group session timeout: how long the broker waits for a silent member (a killed "

@@ -36,6 +36,10 @@ from sdk.types import (
     Model,
     ModelVersion,
     Page,
+    Pool,
+    PoolShare,
+    PoolUser,
+    PoolWorker,
     Service,
     StageChange,
     SubTrainJob,
@@ -49,8 +53,10 @@ from sdk.types import (
 )
 
 __all__ = [
-    "ApiError", "ApiKey", "App", "Client", "Conflict", "ConnectionFailed", "Dataset", "DatasetSchema", "EaselError", "Explanation", "Forbidden", "Health",
+    "ApiError", "ApiKey", "App", "Client", "Conflict", "ConnectionFailed", "Dataset", "DatasetSchema", "EaselError",
+    "Explanation", "Forbidden", "Health",
     "InferenceJob", "InferenceJobUpdate", "Invalid", "Model", "ModelVersion", "NotFound", "Page", "PayloadTooLarge",
+    "Pool", "PoolShare", "PoolUser", "PoolWorker",
     "ProgressReader", "RetryPolicy", "ServerError", "Service", "StageChange", "SubTrainJob", "Token", "TrainBudget",
     "TrainJob", "Trial", "TrialLog", "Unauthorized", "Unavailable", "UnsupportedFormat", "User", "Verdict",
 ]

@@ -51,6 +51,7 @@ from sdk.types import (
     Model,
     ModelVersion,
     Page,
+    Pool,
     Prediction,
     Token,
     TrainBudget,
@@ -323,6 +324,11 @@ class Client:
 
     def get_train_job(self, app: str, version: int) -> TrainJob:
         return TrainJob.from_dict(self._json("GET", f"/train_jobs/{app}/{version}"))
+
+    def get_pool(self) -> Pool:
+        """The shared train pool: its workers, who holds them and why (cost-aware score, fairness floor), and
+        each user's share (admins see every user; others their own)."""
+        return Pool.from_dict(self._json("GET", "/pool"))
 
     def stop_train_job(self, app: str, version: int) -> TrainJob:
         """Stop a train job's services and unfinished trials (a no-op on a finished job)."""

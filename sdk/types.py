@@ -204,6 +204,59 @@ class TrainBudget:
 
 
 @dataclass(frozen=True)
+class PoolShare(_Record):
+    """A train job's share of the shared train pool."""
+
+    pool_size: int
+    workers_now: int
+    share_now: float
+    assignments: int
+    policy: str
+
+
+@dataclass(frozen=True)
+class PoolWorker(_Record):
+    worker: str
+    busy: bool
+    user_id: str | None = None
+    train_job_id: str | None = None
+    sub_train_job_id: str | None = None
+    reason: str | None = None
+    rate: float | None = None
+
+
+@dataclass(frozen=True)
+class PoolUser(_Record):
+    user_id: str
+    workers_now: int
+    assignments: int
+    floor_assignments: int
+    recent_share: float
+    waiting: bool
+    waited: int | None = None
+    last_reason: str | None = None
+    last_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class Pool(_Record):
+    """The shared train pool's allocation: who holds its workers and why, each user's share."""
+
+    enabled: bool
+    policy: str
+    size: int
+    fairness_floor: str
+    live_workers: int = 0
+    assignments: int = 0
+    workers: list[PoolWorker] = field(default_factory=list)
+    users: list[PoolUser] = field(default_factory=list)
+    updated_at: str | None = None
+
+
+Pool._nested = {"workers": PoolWorker, "users": PoolUser}
+
+
+@dataclass(frozen=True)
 class TrainJob(_Record):
     id: str
     app: str
@@ -218,9 +271,10 @@ class TrainJob(_Record):
     budget: dict[str, Any] = field(default_factory=dict)
     sub_train_jobs: list[SubTrainJob] = field(default_factory=list)
     candidates: dict[str, Any] | None = None
+    pool_share: PoolShare | None = None
 
 
-TrainJob._nested = {"sub_train_jobs": SubTrainJob}
+TrainJob._nested = {"sub_train_jobs": SubTrainJob, "pool_share": PoolShare}
 
 
 @dataclass(frozen=True)

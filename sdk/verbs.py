@@ -265,6 +265,27 @@ def jobs_stop(client: Client, args: argparse.Namespace) -> Any:
     return client.stop_train_job(args.app, args.version)
 
 
+@command("pool", help="the shared train pool: each user's share of its workers, and why",
+         columns=("user_id", "workers_now", "assignments", "recent_share", "floor_assignments", "waiting",
+                  "last_reason", "last_rate"))
+def pool(client: Client, args: argparse.Namespace) -> Any:
+    state = client.get_pool()
+    if args.json:
+        return state
+    if not state.enabled:
+        print(f"No shared train pool: each train job runs its own workers (pool size {state.size}).")
+        return None
+    print(f"Train pool: {state.live_workers}/{state.size} workers live, policy {state.policy}, "
+          f"{state.assignments} assignment(s)")
+    print(f"Fairness floor: {state.fairness_floor}")
+    for worker in state.workers:
+        doing = (f"job {worker.train_job_id} ({worker.reason}"
+                 + (f", {worker.rate:.3g}/s)" if worker.rate is not None else ")")) if worker.user_id else (
+                 "busy" if worker.busy else "free")
+        print(f"  {worker.worker}: {doing}")
+    return state.users
+
+
 @command("trials", help="list the trials of a train job", columns=TRIAL_COLUMNS, args=[
     *APP_VERSION, arg("--best", type=int, help="only the k best completed trials"),
     arg("--objective", choices=["full_width", "mean_across_rates"], help="what --best ranks by"),

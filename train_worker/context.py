@@ -4,6 +4,8 @@ sub-job's stop signal."""
 
 from __future__ import annotations
 
+import math
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from easel.db.enums import LogLevel
@@ -12,6 +14,13 @@ from easel.db.session import session_scope
 from easel.model import TrainContext
 from easel.pruning import Pruner
 from easel.tuning import TuningChannel
+
+
+def _json_number(value: float) -> float | None:
+    """A metric as JSON stores it: a diverged trial's NaN or infinite loss becomes null (JSON has no NaN, and
+    PostgreSQL would refuse the whole log line — and with it the trial)."""
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 class WorkerContext(TrainContext):
@@ -35,7 +44,7 @@ class WorkerContext(TrainContext):
         super().log(message, **metrics)
         with session_scope(self.sessions) as session:
             session.add(TrialLog(trial_id=self.trial_id, level=level, message=message,
-                                 metrics={k: float(v) for k, v in metrics.items()} or None))
+                                 metrics={k: _json_number(v) for k, v in metrics.items()} or None))
 
     def job_stopping(self, epoch: int) -> bool:
         """Whether the sub-job is stopping (asked between units when no pruner needs a score)."""

@@ -20,6 +20,7 @@ from admin.deps import DbSession, Developer, Paging, State, is_admin
 from admin.routes.common import paginate
 from admin.routes.datasets import owned_dataset
 from admin.routes.models import visible_model
+from admin.routes.pool import pool_share
 from admin.schemas import (
     APP_PATTERN,
     MAX_INT,
@@ -68,6 +69,9 @@ def train_job_out(db: Session, job: TrainJob) -> TrainJobOut:
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a train job (the next version of an app)")
 def create_train_job(body: TrainJobIn, db: DbSession, user: Developer, state: State) -> TrainJobOut:
+    if body.budget.MOP and state.settings.train_pool_workers > 0:
+        raise Invalid("MOP mode needs workers of the job's own (each owns a shard); this platform shares one train "
+                      "pool among all jobs (EASEL_TRAIN_POOL_WORKERS): start the job without MOP")
     task = body.task or owned_dataset(db, body.train_dataset_id, user).task
     for dataset_id in dict.fromkeys([body.train_dataset_id, body.val_dataset_id]):
         dataset = owned_dataset(db, dataset_id, user)
@@ -91,7 +95,9 @@ def create_train_job(body: TrainJobIn, db: DbSession, user: Developer, state: St
     if owner is not None and owner != user.id and not is_admin(user):
         raise Conflict(f"the app name {body.app!r} belongs to another user; choose another", code="app_taken")
     try:
-        check_quotas(db, state.settings, user.id, train_workers=body.budget.WORKERS * len(model_ids))
+        # With the shared pool a job owns no workers: they are the pool's, lent trial by trial.
+        pooled = state.settings.train_pool_workers > 0
+        check_quotas(db, state.settings, user.id, train_workers=0 if pooled else body.budget.WORKERS * len(model_ids))
     except QuotaExceeded as error:
         raise Conflict(str(error), code="quota_exceeded") from None
     for _attempt in range(5):
@@ -136,8 +142,9 @@ def list_train_jobs(
 
 
 @router.get("/{app}/{version}", summary="One train job with its sub-jobs and services")
-def get_train_job(app: AppPath, version: VersionPath, db: DbSession, user: Developer) -> TrainJobOut:
-    return train_job_out(db, owned_train_job(db, app, version, user))
+def get_train_job(app: AppPath, version: VersionPath, db: DbSession, user: Developer, state: State) -> TrainJobOut:
+    job = owned_train_job(db, app, version, user)
+    return train_job_out(db, job).model_copy(update={"pool_share": pool_share(state, job)})
 
 
 @router.post("/{app}/{version}/stop", summary="Stop a train job: its services, sub-jobs and unfinished trials")
@@ -151,4 +158,6 @@ def stop_train_job(app: AppPath, version: VersionPath, db: DbSession, user: Deve
         db.commit()
         orchestration.stop_services(state, db, orchestration.sub_train_job_services(db, sub_ids))
         db.commit()
+        if state.settings.train_pool_workers > 0:
+            orchestration.release_pool_share(state, sub_ids)
     return train_job_out(db, job)

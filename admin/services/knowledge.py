@@ -116,10 +116,11 @@ def tune_published_template(state: AdminState, model_id: str) -> list[Outcome]:
 
 
 def _launch(state: AdminState, sub_id: str) -> None:
-    """Start the added sub-job's advisor and workers; a failed start ends only that sub-job (ERRORED)."""
+    """Start the added sub-job's advisor and workers (only the advisor with the shared pool); a failed start ends only that sub-job (ERRORED)."""
     with session_scope(state.sessions) as db:
         job = db.get_one(TrainJob, db.get_one(SubTrainJob, sub_id).train_job_id)
-        specs = [spec for spec in orchestration.train_job_specs(job) if spec.sub_train_job_id == sub_id]
+        pooled = state.settings.train_pool_workers > 0  # with the shared pool, only its advisor (it bids)
+        specs = [spec for spec in orchestration.train_job_specs(job, pool=pooled) if spec.sub_train_job_id == sub_id]
     try:
         orchestration.start_services(state, specs)
     except Exception as error:  # noqa: BLE001 - the job's other models go on

@@ -27,10 +27,12 @@ from easel.db.session import session_scope
 from easel.explanations import job_keys as explanation_keys
 from easel.jobs import InferenceJobBudget, TrainBudget, lifecycle
 from easel.launcher import ServiceSpec
+from easel.pool import PoolChannel
 from easel.redis_client import make_redis
 from easel.request_topics import delete_generations
 from easel.serving import STANDBY_PREFIX, job_keys
 from easel.stack.process import free_port
+from easel.tuning import TuningChannel
 
 log = logging.getLogger("admin")
 
@@ -45,8 +47,9 @@ def _base_env() -> dict[str, str]:
     return {"PYTHONPATH": PROJECT_ROOT}
 
 
-def train_job_specs(job: TrainJob) -> list[ServiceSpec]:
-    """One advisor and ``budget.WORKERS`` train workers for each sub-train-job of ``job``."""
+def train_job_specs(job: TrainJob, pool: bool = False) -> list[ServiceSpec]:
+    """One advisor and ``budget.WORKERS`` train workers for each sub-train-job of ``job``; with the shared
+    train ``pool``, only the advisors (bidding for the pool's workers)."""
     budget = TrainBudget.from_stored(job.budget)
     specs = []
     for sub in job.sub_train_jobs:
@@ -54,11 +57,35 @@ def train_job_specs(job: TrainJob) -> list[ServiceSpec]:
         env = {**_base_env(), "EASEL_SUB_TRAIN_JOB_ID": sub.id, "EASEL_TRAIN_JOB_ID": job.id}
         specs.append(ServiceSpec(
             name=f"advisor-{tag}", kind=ServiceKind.ADVISOR, env=env, sub_train_job_id=sub.id,
-            argv=_python_module("advisor", "--sub-train-job-id", sub.id),
+            argv=_python_module("advisor", "--sub-train-job-id", sub.id, *(["--pool"] if pool else [])),
         ))
+        if pool:
+            continue
         specs += _workers(ServiceKind.TRAIN_WORKER, f"train-worker-{tag}", env, budget.WORKERS, budget.GPU_COUNT,
                           _python_module("train_worker", "--sub-train-job-id", sub.id), sub_train_job_id=sub.id)
     return specs
+
+
+POOL_WORKER_PREFIX = "train-pool-"
+
+
+def pool_worker_specs(size: int) -> list[ServiceSpec]:
+    """The shared train pool's ``size`` generic workers (slots of no job; :mod:`admin.services.train_pool`)."""
+    return _workers(ServiceKind.TRAIN_WORKER, POOL_WORKER_PREFIX.rstrip("-"), _base_env(), size, 0,
+                    _python_module("train_worker", "--pool"))
+
+
+def release_pool_share(state: AdminState, sub_ids: list[str]) -> None:
+    """A stopped job's sub-jobs stop bidding for pool workers at once, and their running trials end at the next
+    epoch boundary (their workers then go back to the pool)."""
+    client = make_redis(state.settings, decode_responses=True)
+    try:
+        pool = PoolChannel(client)
+        for sub_id in sub_ids:
+            TuningChannel(client, sub_id).stop_workers()
+            pool.withdraw(sub_id)
+    finally:
+        client.close()
 
 
 def inference_job_specs(job: InferenceJob, app: str, version: int, *, host: str | None = None,
@@ -158,7 +185,7 @@ def launch_train_job(state: AdminState, train_job_id: str) -> None:
     """Start the services of a committed train job. On a failed start the job and its sub-jobs are marked
     ``ERRORED`` and the error re-raised."""
     with session_scope(state.sessions) as session:
-        specs = train_job_specs(session.get_one(TrainJob, train_job_id))
+        specs = train_job_specs(session.get_one(TrainJob, train_job_id), pool=state.settings.train_pool_workers > 0)
     _launch(state, specs, lambda session: lifecycle.mark_train_job_errored(session, train_job_id))
 
 
@@ -236,6 +263,6 @@ def inference_job_services(session: Session, job_id: str) -> list[Service]:
 
 __all__ = [
     "inference_job_services", "inference_job_specs", "launch_inference_job", "launch_train_job",
-    "predictor_url", "start_services", "stop_inference_job", "stop_services", "sub_train_job_services",
+    "pool_worker_specs", "predictor_url", "release_pool_share", "start_services", "stop_inference_job", "stop_services", "sub_train_job_services",
     "train_job_specs", "version_worker_specs", "worker_version_id",
 ]

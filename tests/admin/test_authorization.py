@@ -45,6 +45,7 @@ ROUTES: dict[str, tuple[set[str], Call]] = {
     "GET /train_jobs/{app}/{v}": (DEVELOPERS, lambda c, f: c.get_train_job("app", 1)),
     "POST /train_jobs/{app}/{v}/stop": (DEVELOPERS, lambda c, f: c.stop_train_job("app", 1)),
     "GET /train_jobs/{app}/{v}/trials": (DEVELOPERS, lambda c, f: c.list_trials("app", 1, best=2)),
+    "GET /pool": (DEVELOPERS, lambda c, f: c.get_pool()),
     "GET /trials/{id}": (DEVELOPERS, lambda c, f: c.get_trial(NOBODY_ID)),
     "GET /trials/{id}/logs": (DEVELOPERS, lambda c, f: c.get_trial_logs(NOBODY_ID)),
     "GET /trials/{id}/parameters": (DEVELOPERS, lambda c, f: c.get_trial_parameters(NOBODY_ID)),

@@ -231,3 +231,9 @@ def test_a_trial_shows_its_unit_progress(developer: Client, datasets, seed_trial
     shown = httpx.get(f"{url}/trials/{hopping}", headers=headers).json()["progress"]
     assert shown == {k: v for k, v in progress.items() if k != "checkpoint_bytes"}
     assert httpx.get(f"{url}/trials/{plain}", headers=headers).json()["progress"] is None
+
+
+def test_pool_reports_disabled_without_a_pool(developer: Client) -> None:
+    pool = developer.get_pool()
+    assert (pool.enabled, pool.size, pool.policy) == (False, 0, "cost_aware")
+    assert "1/(2U)" in pool.fairness_floor and pool.workers == []

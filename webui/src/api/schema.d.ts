@@ -453,6 +453,23 @@ export interface paths {
         patch: operations["patch_model_models__model_id__patch"];
         trace?: never;
     };
+    "/pool": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The shared train pool: each user's share of its workers, and why */
+        get: operations["get_pool_pool_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tokens": {
         parameters: {
             query?: never;
@@ -951,6 +968,13 @@ export interface components {
         };
         /** Health */
         Health: {
+            /**
+             * Boot
+             * @default {}
+             */
+            boot?: {
+                [key: string]: number;
+            };
             /** Database */
             database: string;
             /** Status */
@@ -1260,6 +1284,132 @@ export interface components {
             current_password: string;
             /** New Password */
             new_password: string;
+        };
+        /** PoolOut */
+        PoolOut: {
+            /**
+             * Assignments
+             * @default 0
+             */
+            assignments?: number;
+            /**
+             * Enabled
+             * @description false when each train job runs its own workers (EASEL_TRAIN_POOL_WORKERS=0)
+             */
+            enabled: boolean;
+            /** Fairness Floor */
+            fairness_floor: string;
+            /**
+             * Live Workers
+             * @default 0
+             */
+            live_workers?: number;
+            /** Policy */
+            policy: string;
+            /** Size */
+            size: number;
+            /** Updated At */
+            updated_at?: string | null;
+            /**
+             * Users
+             * @default []
+             */
+            users?: components["schemas"]["PoolUserOut"][];
+            /**
+             * Workers
+             * @default []
+             */
+            workers?: components["schemas"]["PoolWorkerOut"][];
+        };
+        /**
+         * PoolShareOut
+         * @description A train job's share of the shared train pool (``EASEL_TRAIN_POOL_WORKERS`` > 0).
+         */
+        PoolShareOut: {
+            /**
+             * Assignments
+             * @description trials the allocator has given this job since admin started
+             */
+            assignments: number;
+            /** Policy */
+            policy: string;
+            /**
+             * Pool Size
+             * @description generic train workers in the pool
+             */
+            pool_size: number;
+            /**
+             * Share Now
+             * @description workers_now / pool_size
+             */
+            share_now: number;
+            /**
+             * Workers Now
+             * @description pool workers running this job's trials now
+             */
+            workers_now: number;
+        };
+        /** PoolUserOut */
+        PoolUserOut: {
+            /**
+             * Assignments
+             * @description trials given to this user's jobs since admin started
+             */
+            assignments: number;
+            /**
+             * Floor Assignments
+             * @description of those, how many the fairness floor forced
+             */
+            floor_assignments: number;
+            /** Last Rate */
+            last_rate?: number | null;
+            /** Last Reason */
+            last_reason?: string | null;
+            /**
+             * Recent Share
+             * @description this user's fraction of the last 100 assignments
+             */
+            recent_share: number;
+            /** User Id */
+            user_id: string;
+            /**
+             * Waited
+             * @description assignments made since this user was last served
+             */
+            waited?: number | null;
+            /**
+             * Waiting
+             * @description has trials waiting for a worker
+             */
+            waiting: boolean;
+            /** Workers Now */
+            workers_now: number;
+        };
+        /** PoolWorkerOut */
+        PoolWorkerOut: {
+            /** Busy */
+            busy: boolean;
+            /**
+             * Rate
+             * @description expected score gain per second it was chosen at
+             */
+            rate?: number | null;
+            /**
+             * Reason
+             * @description why it was given this job: cold start, highest gain per second, fairness floor, fifo or round robin
+             */
+            reason?: string | null;
+            /** Sub Train Job Id */
+            sub_train_job_id?: string | null;
+            /** Train Job Id */
+            train_job_id?: string | null;
+            /**
+             * User Id
+             * @description whose job it runs (only your own unless you are an admin)
+             */
+            user_id?: string | null;
+            /** Worker */
+            worker: string;
         };
         /** Prediction */
         Prediction: {
@@ -1673,6 +1823,8 @@ export interface components {
             id: string;
             /** Owner Id */
             owner_id: string;
+            /** @description its share of the shared train pool (GET of one job; none without a pool) */
+            pool_share?: components["schemas"]["PoolShareOut"] | null;
             status: components["schemas"]["JobStatus"];
             /** Stopped At */
             stopped_at: string | null;
@@ -4611,6 +4763,44 @@ export interface operations {
             };
             /** @description The request is not valid (the detail names each problem) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_pool_pool_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolOut"];
+                };
+            };
+            /** @description No, invalid or expired bearer token; or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -2,6 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
 import { api, unwrap } from "../api/client";
 import { useUser } from "../auth";
+import { PoolPanel } from "../components/PoolPanel";
 import { Section, Status, ErrorBox } from "../components/ui";
 import { when } from "../lib/format";
 import { DEVELOPERS } from "../lib/roles";
@@ -49,7 +50,9 @@ export function OverviewPage() {
             </ul>
           )}
         </Section>
-      ) : (
+      ) : null}
+      {developer ? <PoolPanel /> : null}
+      {developer ? null : (
         <p className="muted">Your role uses applications through their predictors; ask an admin for a developer role to train.</p>
       )}
     </>
