@@ -137,8 +137,14 @@ class TuningChannel:
         return None
 
     def renew_shard(self, shard: int, worker_id: str) -> bool:
+        """Keep owning ``shard``; False once another worker owns it. A lease that lapsed while its owner was
+        stalled (a busy machine) and that nobody took meanwhile is taken again: the owner is alive, and moving
+        to another shard would break "one shard per worker" for nothing."""
         key = self.key("shard", str(shard))
-        if self.client.get(key) != worker_id:
+        owner = self.client.get(key)
+        if owner is None:
+            return bool(self.client.set(key, worker_id, nx=True, px=int(self.lease_s * 1000)))
+        if owner != worker_id:
             return False
         return bool(self.client.pexpire(key, int(self.lease_s * 1000)))
 

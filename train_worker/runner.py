@@ -262,7 +262,8 @@ class TrialRunner:
                             shard_sizes=sizes)
             data_path = self._shard_path(shard) if mop else setup.train_path
             self.data_bytes_read += os.path.getsize(data_path)  # the template reads its unit's data file
-            self.channel.emit("unit_started", trial=proposal.trial_id, unit=index + 1, worker=self.worker_id)
+            self.channel.emit("unit_started", trial=proposal.trial_id, unit=index + 1, worker=self.worker_id,
+                              shard=shard)
             state = template.train_unit(data_path, state, unit, context=context)
             written = self.checkpoints.save(proposal.trial_id, index + 1, state)
             units_run += 1
