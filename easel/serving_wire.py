@@ -3,7 +3,9 @@
 The one owner of these bytes (the predictor and the workers never import each other; where the messages go —
 topics, streams, the dealing rule — is :mod:`easel.serving`'s).
 
-Requests — one Kafka message per mini-batch of one task (≤ S_mb instances with consecutive indices)::
+Requests — one Kafka message per run of consecutive mini-batches of one task's share on one partition
+(``count`` instances with consecutive indices; a worker cuts it into mini-batches of S_mb, :meth:`MiniBatch.split`,
+and counts its offset answered once every one of them is)::
 
     key:   b"<task>/<start>+<count>"          the task and index range, readable without the value
     value: MAGIC "EZ" | version u8 | header length u32 LE | CRC-32 of the header u32 LE | header | body
@@ -38,7 +40,7 @@ import math
 import struct
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgpack
@@ -60,7 +62,8 @@ class CorruptMessage(ValueError):
 # -- requests ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class MiniBatch:
-    """One mini-batch of a task, as a worker receives it."""
+    """One message of a task — one mini-batch, or several consecutive ones before :meth:`split` — as a worker
+    receives it."""
 
     task: str
     start: int  # the task index of its first instance
@@ -79,6 +82,17 @@ class MiniBatch:
     @property
     def instances(self) -> Any:
         return self.array if self.array is not None else self.values
+
+    def split(self, size: int) -> list[MiniBatch]:
+        """This message's mini-batches of ``size`` (itself when it holds one): views of the same bytes, no copy."""
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
+        if self.count <= size:
+            return [self]
+        return [replace(self, start=self.start + k, count=min(size, self.count - k),
+                        array=None if self.array is None else self.array[k:k + size],
+                        values=None if self.values is None else self.values[k:k + size])
+                for k in range(0, self.count, size)]
 
 
 def message_key(task: str, start: int, count: int) -> bytes:

@@ -210,7 +210,7 @@ class Executor:
     # -- one task share ------------------------------------------------------------------------------
     def run_group(self, group: Group) -> None:
         size = self.config.batch_size
-        # One message is one mini-batch (the predictor cut them at S_mb). Full mini-batches first, the
+        # Each held item is one mini-batch (messages were cut at S_mb as they were polled). Full mini-batches first, the
         # partial one last: plans drop from the tail, so a drop costs the least.
         chunks = sorted(group.items, key=lambda h: (h.batch.count < size, h.batch.start))
         live = self.live
@@ -319,6 +319,12 @@ class InferenceWorker:
         self._throttle = Throttle(5.0)
         self._unassigned_since: float | None = None
         self._generation = config.generation  # the requests topic generation the consumer reads
+        # Generations whose consumer is still being closed (in the background): the registry record names the
+        # oldest of them, so the predictor deletes a generation only once no consumer of it is open — librdkafka
+        # 2.16 segfaults when a topic it fetches from is deleted on the local broker.
+        self._closing: Tally = Tally()
+        self._closing_lock = threading.Lock()
+        self._reannounce = threading.Event()
         self._generation_checked = 0.0
         self._switch_wanted_since: float | None = None
 
@@ -354,7 +360,7 @@ class InferenceWorker:
         now = time.time()
         record = worker_record(os.getpid(), self.config.metrics_port, self._partition_numbers(), self.live.name, now,
                                boot=self.config.boot, assignments=list(self._assignments),
-                               generation=self._generation)
+                               generation=self.reading_generation())
         try:
             pipe = self.results.pipeline()
             pipe.hset(workers_key(self.config.job_id), self.config.worker_id, record)
@@ -430,17 +436,18 @@ class InferenceWorker:
         self._apply_rebalance()
         now = time.time()
         held = []
+        size = self.config.batch_size
         for tp, records in batch.items():
             for record in records:
-                self.offsets.received(tp, record.offset)
                 try:
-                    batch = decode_mini_batch(record.value)
+                    pieces = decode_mini_batch(record.value).split(size)
                 except CorruptMessage as error:  # dead-lettered, never fatal
+                    self.offsets.received(tp, record.offset)
                     self.dead_letter(tp, record.offset, record.key, record.value, str(error))
                     continue
-                held.append(Held(batch, tp, record.offset))
+                self.offsets.received(tp, record.offset, parts=len(pieces))
+                held += [Held(piece, tp, record.offset) for piece in pieces]
         if held:
-            size = self.config.batch_size
             for n_part in self.book.add(held, now):
                 self.executor.arrivals.append((now, math.ceil(n_part / size)))
             self.metrics.queued.set(self.book.queued_instances())
@@ -451,7 +458,9 @@ class InferenceWorker:
         # Refreshed while alive once it has served, partitions or not: in the middle of a rebalance (a rolling
         # update's, a relaunch's) it is about to serve again, and letting every record go stale then would make
         # the predictor refuse requests as if no worker were alive.
-        if (self._assigned or self.ready.is_set()) and now - self._announced >= HEARTBEAT_S:
+        reannounce = self._reannounce.is_set()
+        if (self._assigned or self.ready.is_set()) and (reannounce or now - self._announced >= HEARTBEAT_S):
+            self._reannounce.clear()
             self.announce(event=False)
         self._check_topic(now)
         self._follow_generation(now)
@@ -507,10 +516,34 @@ class InferenceWorker:
         previous, self._generation, self._switch_wanted_since = self._generation, generation, None
         self.consumer.subscribe([requests_topic(self.config.job_id, generation)], listener=self.partition_events)
         # closing leaves the old generation's group (its other members take our partitions, if any are left)
-        threading.Thread(target=_close_quietly, args=(old,), name="close-consumer", daemon=True).start()
+        self._close_in_background(old, previous)
         log.info("requests topic generation %d -> %d", previous, generation)
         if self.ready.is_set():
             self.announce(event=False)  # the predictor deletes a generation once no live worker reads it
+
+    def reading_generation(self) -> int:
+        """The oldest requests topic generation this worker still has a consumer open on (what it tells the
+        predictor, which deletes only generations older than every live worker's)."""
+        with self._closing_lock:
+            return min([self._generation, *self._closing])
+
+    def _close_in_background(self, consumer: Any, generation: int) -> None:
+        """Close a finished generation's consumer off the poll thread (leaving a group can take seconds); the
+        registry keeps naming ``generation`` until it is closed, then says so at once."""
+        with self._closing_lock:
+            self._closing[generation] += 1
+
+        def close() -> None:
+            try:
+                _close_quietly(consumer)
+            finally:
+                with self._closing_lock:
+                    self._closing[generation] -= 1
+                    if self._closing[generation] <= 0:
+                        del self._closing[generation]
+                self._reannounce.set()  # the poll thread tells the predictor (it owns the record's other fields)
+
+        threading.Thread(target=close, name="close-consumer", daemon=True).start()
 
     def dead_letter(self, partition: TopicPartition, offset: int, key: Any, value: Any, reason: str) -> None:
         """A message that cannot be read: logged, counted, kept (capped) on the job's dead-letter stream, and
@@ -554,8 +587,9 @@ class InferenceWorker:
         if self.config.consumer_for is not None:
             told = self._told_generation()
             if told is not None and told > self._generation:  # a standby promoted after rotations: start there
-                old, self.consumer, self._generation = self.consumer, self.config.consumer_for(told), told
-                threading.Thread(target=_close_quietly, args=(old,), name="close-consumer", daemon=True).start()
+                old, previous = self.consumer, self._generation
+                self.consumer, self._generation = self.config.consumer_for(told), told
+                self._close_in_background(old, previous)
         topic = self.config.topic if self.config.consumer_for is None else requests_topic(self.config.job_id,
                                                                                          self._generation)
         self.consumer.subscribe([topic], listener=self.partition_events)
