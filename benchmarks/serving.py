@@ -517,7 +517,13 @@ def measure_saturation(services: Services, stack: Any, x: np.ndarray, rate: floa
         model_s = sum((mb1.get(r, 0.0) - mb0.get(r, 0.0)) * bare_all[r]["cpu_s_per_batch"] for r in mb1)
         cpu = {name: cpu1[name] - cpu0[name] for name in cpu1}
         outside = sum(cpu.values()) - model_s
+        # per component, µs per instance outside the model (the workers' line: their processes and sandbox
+        # children less the model's CPU)
+        parts = {name: value for name, value in cpu.items() if not name.startswith("worker")}
+        parts["workers_less_model"] = sum(v for name, v in cpu.items() if name.startswith("worker")) - model_s
         rows.append({"throughput_per_s": served / took, "served": served, "seconds": took,
+                     "cpu_us_per_instance_by_component": {k: round(v / served * 1e6, 2) if served else math.nan
+                                                          for k, v in parts.items()},
                      "cpu_s": {k: round(v, 3) for k, v in cpu.items()}, "model_cpu_s_estimate": round(model_s, 3),
                      "cpu_us_per_instance_outside_model": outside / served * 1e6 if served else math.nan,
                      "model_share_of_serving_cpu": model_s / sum(cpu.values()) if sum(cpu.values()) > 0 else math.nan})
@@ -526,6 +532,8 @@ def measure_saturation(services: Services, stack: Any, x: np.ndarray, rate: floa
         "throughput_per_s": mean_se([r["throughput_per_s"] for r in rows]),
         "bare_two_processes_per_s": bare,
         "cpu_us_per_instance_outside_model": mean_se([r["cpu_us_per_instance_outside_model"] for r in rows]),
+        "cpu_us_per_instance_by_component": {k: mean_se([r["cpu_us_per_instance_by_component"][k] for r in rows])
+                                             for k in rows[0]["cpu_us_per_instance_by_component"]},
         "model_cpu_us_per_instance": bare["cpu_s_per_batch"] / BATCH * 1e6,
         "projected_fraction_of_bare": mean_se([r["model_share_of_serving_cpu"] for r in rows]),
         "load_average": load_average(),
@@ -926,6 +934,40 @@ def targets(saturation: dict[str, Any], sweep: dict[str, Any], narrow_capacity: 
     return out, summary
 
 
+def write_sections(sections: str, args: argparse.Namespace, began: float, loads: dict[str, Any],
+                   bare: dict[str, Any], saturation: dict[str, Any], overhead: dict[str, Any], floors: dict[str, Any],
+                   ray: dict[str, Any]) -> int:
+    """A run of some sections only (``--sections``): what it measured, with (a)'s target, in
+    ``serving-<sections>.json`` (``serving.json`` stays the record of a whole run)."""
+    goals: dict[str, Any] = {}
+    if saturation:
+        goals = {
+            "a_met": all(s["fraction_of_bare"] >= 0.85 and s["projected_fraction_of_bare"]["mean"] >= 0.85
+                         for s in saturation.values()),
+            "a_fraction_of_bare_by_width": {r: round(s["fraction_of_bare"], 3) for r, s in saturation.items()},
+            "a_cpu_projected_fraction_by_width": {r: round(s["projected_fraction_of_bare"]["mean"], 3)
+                                                  for r, s in saturation.items()},
+            "a_cpu_us_per_instance_outside_model_by_width": {
+                r: round(s["cpu_us_per_instance_outside_model"]["mean"], 1) for r, s in saturation.items()},
+        }
+    result = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                    "load_average": loads, "device": "cpu",
+                    "kafka_client": os.environ.get("EASEL_SERVING_KAFKA_CLIENT", "kafka-python"),
+                    "message_kb": os.environ.get("EASEL_SERVING_MESSAGE_KB", "default"),
+                    "note": "a shared machine: every number is wall-clock bound and moves with the load average"},
+        "command": " ".join(sys.argv), "sections": sections, "bare_two_processes_per_s": bare,
+        "a_saturation": saturation, "c_overhead": {"easel": overhead, "bare_hops": floors, "ray_serve_noop": ray},
+        "targets": goals, "seconds": time.perf_counter() - began,
+    }
+    path = RESULTS.with_name(f"serving-{sections}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    log(f"targets: {json.dumps(goals)}")
+    log(f"wrote {path.relative_to(ROOT)} in {result['seconds']:.0f}s")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer points, shorter windows")
@@ -933,11 +975,18 @@ def main() -> int:
     parser.add_argument("--ray-python", default=os.environ.get("EASEL_BENCH_RAY_PYTHON"),
                         help="a Python that has ray[serve] (its own venv), for target (c)")
     parser.add_argument("--skip-sweep", action="store_true", help="only (a) and (c), printed, results not written")
+    parser.add_argument("--sections", default="abc",
+                        help="which targets to measure (any of a, b, c); fewer than all write serving-<sections>.json")
     parser.add_argument("--model-cache", type=Path, default=None,
                         help="a folder to keep the trained model in between runs (training is most of the set-up)")
     parser.add_argument("--kafka-client", choices=("kafka-python", "confluent-kafka"), default=None,
                         help="the workers' Kafka consumer (EASEL_SERVING_KAFKA_CLIENT; default: the settings')")
     args = parser.parse_args()
+    sections = "".join(sorted(set(args.sections)))
+    if not sections or set(sections) - set("abc"):
+        parser.error(f"--sections: any of a, b, c, got {args.sections!r}")
+    if args.skip_sweep:
+        sections = sections.replace("b", "")
     began = time.perf_counter()
     if args.kafka_client:
         os.environ["EASEL_SERVING_KAFKA_CLIENT"] = args.kafka_client  # the workers inherit it
@@ -969,32 +1018,41 @@ def main() -> int:
         services = Services(settings, sessions, setup["job_id"])
         services.start_predictor()
 
-        # (c) first, on a broker in its normal state (Tansu's memory storage keeps every message).
-        log("(c) 1-instance overhead")
-        services.start_workers("scheduler")
-        overhead = measure_overhead(services.url, setup["x"], raw["one_instance_s"], 60 if args.quick else 100, 3)
-        log(f"  overhead p50 {overhead['overhead_p50_ms']['mean']:.2f}±{overhead['overhead_p50_ms']['se']:.2f} ms; "
-            f"rtt p50 {overhead['rtt_p50_ms']['mean']:.2f} ms; stage means (ms) {overhead['stage_mean_ms']}")
-        floors = measure_floors(settings, services.url)
-        log(f"  bare hops, p50 (ms): {floors}")
-        services.stop_workers()
-        ray = ray_serve_noop(args.ray_python, setup["x"], 60 if args.quick else 100, 3)
-        log(f"  Ray Serve no-op: {ray}")
+        overhead: dict[str, Any] = {}
+        floors: dict[str, Any] = {}
+        ray: dict[str, Any] = {}
+        if "c" in sections:  # first, on a broker in its normal state (Tansu's memory storage keeps every message)
+            log("(c) 1-instance overhead")
+            services.start_workers("scheduler")
+            overhead = measure_overhead(services.url, setup["x"], raw["one_instance_s"], 60 if args.quick else 100, 3)
+            log(f"  overhead p50 {overhead['overhead_p50_ms']['mean']:.2f}±{overhead['overhead_p50_ms']['se']:.2f} ms; "
+                f"rtt p50 {overhead['rtt_p50_ms']['mean']:.2f} ms; stage means (ms) {overhead['stage_mean_ms']}")
+            floors = measure_floors(settings, services.url)
+            log(f"  bare hops, p50 (ms): {floors}")
+            services.stop_workers()
+            ray = ray_serve_noop(args.ray_python, setup["x"], 60 if args.quick else 100, 3)
+            log(f"  Ray Serve no-op: {ray}")
 
-        log("(a) saturation at each width")
         saturation = {}
-        for rate in rates:
+        for rate in rates if "a" in sections else []:
+            if rate == rates[0]:
+                log("(a) saturation at each width (two bare processes re-measured at the width just before)")
             key = f"{rate:g}"
-            saturation[key] = measure_saturation(services, stack, setup["x"], rate, bare, sat_seconds, 3,
+            # the bare reference at the same moment of the machine's other load as the pipeline's windows
+            here = bare_throughput(data_dir / "bench_sliced_mlp.py", settings.blob_dir / "params" / "bench.safetensors",
+                                   [rate], WORKERS, sat_seconds, 3)
+            saturation[key] = measure_saturation(services, stack, setup["x"], rate, {**bare, **here}, sat_seconds, 3,
                                                  lists_too=rate == min(rates))
             sat = saturation[key]
             log(f"  r={key}: {sat['throughput_per_s']['mean']:.0f}±{sat['throughput_per_s']['se']:.0f}/s = "
                 f"{sat['fraction_of_bare']:.0%} of bare (CPU-projected {sat['projected_fraction_of_bare']['mean']:.0%}); "
                 f"CPU outside the model {sat['cpu_us_per_instance_outside_model']['mean']:.1f} µs/instance vs "
-                f"{sat['model_cpu_us_per_instance']:.1f} in it (load {sat['load_average']})")
+                f"{sat['model_cpu_us_per_instance']:.1f} in it (load {sat['load_average']}); by component "
+                + ", ".join(f"{k} {v['mean']:.1f}" for k, v in sat["cpu_us_per_instance_by_component"].items()))
 
-        if args.skip_sweep:
-            return 0
+        if "b" not in sections:
+            loads["end"] = load_average()
+            return write_sections(sections, args, began, loads, bare, saturation, overhead, floors, ray)
         sizes = [max(BATCH, math.ceil(f * narrow * args.deadline)) for f in fractions]
         log(f"(b) sweep: D = {args.deadline}s, N = {sizes}, {windows} windows of {per_window} tasks per point")
         sweep = run_sweep(services, setup, times, args.deadline, sizes, per_window, windows)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import redis
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
@@ -63,7 +64,14 @@ from easel.serving import (
     worker_record,
     workers_key,
 )
-from easel.serving_wire import CorruptMessage, decode_mini_batch, encode_ready, encode_results, parse_key
+from easel.serving_wire import (
+    CorruptMessage,
+    decode_mini_batch,
+    encode_ready,
+    encode_results,
+    output_array,
+    parse_key,
+)
 from inference_worker.book import Group, Held, OffsetTracker, TaskBook
 from inference_worker.metrics import WorkerMetrics, rate_label
 from inference_worker.model import BatchBuffers, ServedModel
@@ -84,6 +92,10 @@ STANDBY_WAIT_S = 1  # a standby's BLPOP: how often it refreshes its record (and 
 COMMIT_TIMEOUT_MS = 2000
 GENERATION_CHECK_S = 0.5  # how often a worker reads which requests topic generation the predictor sends to
 SWITCH_WAIT_S = 10.0  # the longest a worker waits for its old generation to drain before it moves on anyway
+# A share's served answers go out together (Executor._hold_answers): at most this many mini-batches per results
+# entry, and none held longer than this (what a worker that dies mid-share makes its successor redo).
+PUBLISH_MINI_BATCHES = 16
+PUBLISH_AFTER_S = 0.02
 
 
 @dataclass
@@ -111,6 +123,8 @@ class WorkerConfig:
     # read ``topic`` alone with the consumer given.
     consumer_for: Callable[[int], KafkaConsumer] | None = None
     generation: int = 0
+    publish_mini_batches: int = PUBLISH_MINI_BATCHES  # most served mini-batches in one results entry
+    publish_after_s: float = PUBLISH_AFTER_S  # the longest a served answer waits for the rest of its entry
 
 
 @dataclass
@@ -133,6 +147,26 @@ class _Share:
                 "rates": {rate_label(r): c for r, c in sorted(self.rates.items(), reverse=True)},
                 "expected_correct": self.expected_correct, "planned_effective_accuracy": self.planned_accuracy,
                 "replans": self.replans}
+
+
+@dataclass
+class _HeldAnswers:
+    """Served mini-batches of the running share waiting to go out in one results entry (one width)."""
+
+    items: list[tuple[Held, Any]] = field(default_factory=list)
+    rate: float | None = None
+    began_at: float = 0.0
+
+
+def _joined(outputs: list[Any]) -> Any:
+    """The outputs of consecutive mini-batches as one block: one array when each is a numeric array of one row
+    shape (the wire then carries raw bytes), else one list."""
+    if len(outputs) == 1:
+        return outputs[0]
+    arrays = [output_array(o) for o in outputs]
+    if all(a is not None for a in arrays) and len({a.shape[1:] for a in arrays}) == 1:  # type: ignore[union-attr]
+        return np.concatenate(arrays)  # type: ignore[arg-type]
+    return [value for block in outputs for value in block]
 
 
 class _ShareRunner:
@@ -183,6 +217,7 @@ class Executor:
         self.stream = results_stream(config.job_id)
         self.buffers = BatchBuffers(config.batch_size)
         self.arrivals: deque[tuple[float, int]] = deque()  # appended by the consumer thread
+        self._held_answers = _HeldAnswers()  # the running share's served answers not published yet
         self._thread = threading.Thread(target=self._run, name="executor", daemon=True)
 
     def start(self) -> None:
@@ -202,6 +237,9 @@ class Executor:
                 self.run_group(group)
             except Exception:  # noqa: BLE001 - one bad task must not stop the worker
                 log.error("task %s failed:\n%s", group.task, traceback.format_exc())
+                with contextlib.suppress(Exception):
+                    self._flush_answers(group, None)  # what was served is answered served (first answer wins)
+                self._held_answers.items.clear()
                 self._publish(group, list(group.items), DROPPED, None, None, None)
             finally:
                 self.metrics.inflight.set(0)
@@ -236,6 +274,7 @@ class Executor:
         runner = _ShareRunner(self, group, chunks, end, missing)
         PlanExecutor(live, self.clock, LateRule.START, full_size=size).run_share(
             [c.batch.count for c in chunks], group.deadline_at, runner, behind, margin=self.config.margin_s)
+        self._flush_answers(group, None)  # a share ends on its last mini-batch, which flushes; never leave any
 
     def _run_chunk(self, group: Group, chunk: Held, model: int, share: _Share, last: bool) -> float | None:
         rate = self.model.rates[model]
@@ -256,8 +295,7 @@ class Executor:
         share.served += count
         share.rates[rate] += count
         share.expected_correct += count * self.model.accuracies[model]
-        report = share.report(self.config.worker_id, self.live.name) if last else None
-        self._publish(group, [chunk], SERVED, rate, outputs, report, (group.first_seen, began_at, self.clock()))
+        self._hold_answers(group, chunk, rate, outputs, began_at, share if last else None)
         seconds = self.timer() - began
         self.metrics.batch_seconds.labels(label).observe(seconds)
         self.metrics.minibatches.labels(label).inc()
@@ -265,7 +303,36 @@ class Executor:
         self.metrics.expected_correct.inc(count * self.model.accuracies[model])
         return seconds
 
+    def _hold_answers(self, group: Group, chunk: Held, rate: float, outputs: Any, began_at: float,
+                      last_of: _Share | None) -> None:
+        """Keep a served mini-batch's answers for the share's next results entry, which goes out at the share's
+        end (``last_of``: then with its report), at a change of width, at ``PUBLISH_MINI_BATCHES``, or once the
+        oldest answer held is ``PUBLISH_AFTER_S`` old. The predictor answers a task when all of it is answered, so
+        one entry per mini-batch only cost a Redis write and a predictor read each; offsets are committed after
+        the entry is out, as before."""
+        held = self._held_answers
+        if held.items and held.rate != rate:
+            self._flush_answers(group, None)
+        if not held.items:
+            held.rate, held.began_at = rate, began_at
+        held.items.append((chunk, outputs))
+        now = self.clock()
+        if (last_of is not None or len(held.items) >= self.config.publish_mini_batches
+                or now - held.began_at >= self.config.publish_after_s):
+            report = last_of.report(self.config.worker_id, self.live.name) if last_of is not None else None
+            self._flush_answers(group, report, now)
+
+    def _flush_answers(self, group: Group, report: dict[str, Any] | None, done_at: float | None = None) -> None:
+        held = self._held_answers
+        if not held.items:
+            return
+        items, held.items = held.items, []
+        outputs = _joined([o for _chunk, o in items])
+        self._publish(group, [chunk for chunk, _o in items], SERVED, held.rate, outputs, report,
+                      (group.first_seen, held.began_at, self.clock() if done_at is None else done_at))
+
     def _drop(self, group: Group, chunks: list[Held], share: _Share, last: bool) -> None:
+        self._flush_answers(group, None)  # answers held go out first (the report rides on the share's last entry)
         if not chunks and not last:
             return
         count = sum(h.batch.count for h in chunks)
@@ -278,7 +345,8 @@ class Executor:
     def _publish(self, group: Group, held: list[Held], status: str, rate: float | None,
                  outputs: Sequence[Any] | None, report: dict[str, Any] | None,
                  timing: tuple[float, float, float] | None = None) -> None:
-        """One results entry for ``held`` (one mini-batch when served; any number when dropped)."""
+        """One results entry for ``held`` (consecutive served mini-batches of one width, their ``outputs`` in
+        order; or any number of dropped ones)."""
         ranges = [(h.batch.start, h.batch.count) for h in held]
         payload = encode_results(group.task, self.config.worker_id, self.clock(), status, ranges,
                                  rate if status == SERVED else None, outputs if status == SERVED else None,

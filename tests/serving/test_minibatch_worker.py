@@ -180,3 +180,26 @@ def redelivered_after_a_death_answered_once(settings: Settings, job: str, per_me
     finally:
         survivor.stop.set()
         thread.join(30)
+
+
+def test_a_share_s_served_mini_batches_go_out_in_one_results_entry(settings: Settings, job: str) -> None:
+    """Three mini-batches of one width, one entry: its ranges in order, its outputs one block, the share's report."""
+    n = 10
+    x = np.arange(n * 6, dtype=np.float32).reshape(n, 6)
+    worker = make_worker(settings, job, publish={"publish_after_s": 600.0})
+    thread = run_in_thread(worker)
+    try:
+        produce(settings, job, task_messages("one", x, per_message=3))
+        waiter = collect(settings, job, "one", n, until_report_from=worker.config.worker_id)
+        assert waiter.status.tolist() == [SERVED_CODE] * n
+        assert echoed_sums(waiter) == {i: float(x[i].sum()) for i in range(n)}
+        client = make_redis(settings)
+        try:
+            entries = [decode_entry(fields[b"m"]) for _id, fields in client.xrange(results_stream(job))]
+        finally:
+            client.close()
+        served = [e for e in entries if isinstance(e, Results) and e.task == "one"]
+        assert len(served) == 1 and served[0].ranges == [(0, 4), (4, 4), (8, 2)] and served[0].report is not None
+    finally:
+        worker.stop.set()
+        thread.join(30)
