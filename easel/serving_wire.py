@@ -40,7 +40,7 @@ import math
 import struct
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -89,10 +89,12 @@ class MiniBatch:
             raise ValueError(f"size must be >= 1, got {size}")
         if self.count <= size:
             return [self]
-        return [replace(self, start=self.start + k, count=min(size, self.count - k),
-                        array=None if self.array is None else self.array[k:k + size],
-                        values=None if self.values is None else self.values[k:k + size])
-                for k in range(0, self.count, size)]
+        task, start, count, deadline_at, n, n_part, sent_at = (self.task, self.start, self.count, self.deadline_at,
+                                                                self.n, self.n_part, self.sent_at)
+        array, values = self.array, self.values
+        return [MiniBatch(task, start + k, min(size, count - k), deadline_at, n, n_part, sent_at,
+                          None if array is None else array[k:k + size], None if values is None else values[k:k + size])
+                for k in range(0, count, size)]
 
 
 def message_key(task: str, start: int, count: int) -> bytes:
