@@ -936,7 +936,7 @@ def targets(saturation: dict[str, Any], sweep: dict[str, Any], narrow_capacity: 
 
 def write_sections(sections: str, args: argparse.Namespace, began: float, loads: dict[str, Any],
                    bare: dict[str, Any], saturation: dict[str, Any], overhead: dict[str, Any], floors: dict[str, Any],
-                   ray: dict[str, Any]) -> int:
+                   ray: dict[str, Any], settings: Any) -> int:
     """A run of some sections only (``--sections``): what it measured, with (a)'s target, in
     ``serving-<sections>.json`` (``serving.json`` stays the record of a whole run)."""
     goals: dict[str, Any] = {}
@@ -953,8 +953,8 @@ def write_sections(sections: str, args: argparse.Namespace, began: float, loads:
     result = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "load_average": loads, "device": "cpu",
-                    "kafka_client": os.environ.get("EASEL_SERVING_KAFKA_CLIENT", "kafka-python"),
-                    "message_kb": os.environ.get("EASEL_SERVING_MESSAGE_KB", "default"),
+                    "kafka_client": settings.serving_kafka_client,
+                    "message_kb": settings.serving_message_kb,
                     "note": "a shared machine: every number is wall-clock bound and moves with the load average"},
         "command": " ".join(sys.argv), "sections": sections, "bare_two_processes_per_s": bare,
         "a_saturation": saturation, "c_overhead": {"easel": overhead, "bare_hops": floors, "ray_serve_noop": ray},
@@ -1052,7 +1052,7 @@ def main() -> int:
 
         if "b" not in sections:
             loads["end"] = load_average()
-            return write_sections(sections, args, began, loads, bare, saturation, overhead, floors, ray)
+            return write_sections(sections, args, began, loads, bare, saturation, overhead, floors, ray, settings)
         sizes = [max(BATCH, math.ceil(f * narrow * args.deadline)) for f in fractions]
         log(f"(b) sweep: D = {args.deadline}s, N = {sizes}, {windows} windows of {per_window} tasks per point")
         sweep = run_sweep(services, setup, times, args.deadline, sizes, per_window, windows)
@@ -1067,7 +1067,7 @@ def main() -> int:
     result = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "load_average": loads, "device": "cpu",
-                    "kafka_client": os.environ.get("EASEL_SERVING_KAFKA_CLIENT", "kafka-python"),
+                    "kafka_client": settings.serving_kafka_client,
                     "note": "a shared machine: every number is wall-clock bound and moves with the load average"},
         "model": {"template": "sliced MLP 4096x3 (built-in network, uploaded template)", "batch_size": BATCH,
                   "trained_s": setup["trained_s"], "rates": setup["profile"]["rates"],

@@ -188,7 +188,7 @@ def main() -> int:
         import shutil
 
         shutil.rmtree(data_dir, ignore_errors=True)
-    result = {"label": args.label, "kafka_client": os.environ.get("EASEL_SERVING_KAFKA_CLIENT", "kafka-python"), "load_average": loads, "command": " ".join(sys.argv), "cpu": cpu,
+    result = {"label": args.label, "kafka_client": settings.serving_kafka_client, "load_average": loads, "command": " ".join(sys.argv), "cpu": cpu,
               "one_instance": {"easel": overhead, "bare_hops": floors}, "bare_model": bare,
               "seconds": time.perf_counter() - began}
     runs = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

@@ -203,3 +203,26 @@ def test_a_share_s_served_mini_batches_go_out_in_one_results_entry(settings: Set
     finally:
         worker.stop.set()
         thread.join(30)
+
+
+class SlowToClose:
+    """Stands in for a finished generation's consumer whose close takes a while (leaving a group can)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def close(self, autocommit: bool = False) -> None:
+        self.release.wait(30)
+
+
+def test_a_worker_names_an_old_generation_until_its_consumer_is_closed(settings: Settings, job: str) -> None:
+    """The predictor deletes a generation only below every live worker's named one; a consumer still open on a
+    deleted topic would crash librdkafka, so the old generation stays named until its close returns."""
+    worker = make_worker(settings, job)
+    worker._generation = 3
+    old = SlowToClose()
+    worker._close_in_background(old, 2)
+    assert worker.reading_generation() == 2
+    old.release.set()
+    wait_until(lambda: worker.reading_generation() == 3, 10, "the old generation no longer named", every_s=0.01)
+    assert worker._reannounce.is_set(), "the registry is told at the next poll"
