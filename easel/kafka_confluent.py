@@ -4,8 +4,8 @@ Why (issue #15 item 3, measured against the local broker, benchmarks/results/ser
 spends ~1 ms of Python CPU per fetch round trip on its IO thread, so an idle worker fetching every
 ``EASEL_SERVING_FETCH_WAIT_MS`` (10 ms) burns ~14 % of a core doing nothing, and a message's produce→consume
 hop has a p50 of ~6.5 ms; librdkafka fetches from its own C threads (~6 ms CPU per second idle, hop p50
-~2.8 ms). kafka-python stays the client of record everywhere else (producers, admin, tests);
-``EASEL_SERVING_KAFKA_CLIENT=confluent-kafka`` puts this class on the workers' hot path.
+~2.8 ms). It is the workers' default (``EASEL_SERVING_KAFKA_CLIENT``); kafka-python stays the client everywhere
+else (producers, admin, tests) and the workers' alternative, and both are tested on the real broker.
 
 Only what :class:`inference_worker.service.InferenceWorker` calls is here, with kafka-python's shapes:
 ``subscribe(topics, listener)``, ``poll(timeout_ms, max_records) -> {TopicPartition: [record]}``,
@@ -15,9 +15,12 @@ worker's retry and rebalance handling is the same for both clients. librdkafka r
 inside ``poll`` on the calling thread; the listener (:class:`easel.kafka_io.PartitionEvents`) only records
 them either way.
 
-Why it is opt-in: librdkafka 2.16 segfaults when a topic it is fetching from is *deleted* on the local broker
-(Tansu). Admin deletes a job's topic only after its workers stopped, but until that is understood the client
-of record stays the default.
+Hazard, and how it is kept away: librdkafka 2.16 segfaults when a topic it is fetching from is *deleted* on the
+local broker (Tansu). Admin deletes a job's topics only after its workers stopped; the predictor deletes a retired
+requests topic generation only when no live worker names it — and a worker names the oldest generation it still
+has a consumer open on until that consumer is closed (``InferenceWorker.reading_generation``). A worker the
+registry no longer counts as live (no heartbeat for ``LIVE_S``) but that still fetches could crash on such a
+delete; the supervisor relaunches it like any dead worker.
 """
 
 from __future__ import annotations
