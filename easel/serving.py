@@ -11,7 +11,8 @@ partition is chosen explicitly: a task's mini-batches are dealt round-robin acro
 (SINGA-Easy §3.2, :func:`split_mini_batches`), so every worker plans its own share.
 
 Results — Redis stream ``easel:inference:<job id>:results`` (one per job, read by the job's predictor with
-one blocking ``XREAD``): one entry per answered mini-batch (or batch of drops), and ``ready`` entries when a
+one blocking ``XREAD``): one entry per run of served mini-batches of one width (a worker gathers a share's answers,
+up to 16 mini-batches or 20 ms) or batch of drops, and ``ready`` entries when a
 worker gets its partitions (format: :mod:`easel.serving_wire`).
 
 Dead letters — Redis stream ``easel:inference:<job id>:dead_letters`` (capped): request messages a worker could
@@ -52,7 +53,7 @@ import msgpack
 SERVED = "served"
 DROPPED = "dropped"
 STATUSES = (SERVED, DROPPED)
-STREAM_MAXLEN = 10_000  # results entries kept (approximately) per job; each holds one mini-batch's answers
+STREAM_MAXLEN = 10_000  # results entries kept (approximately) per job; each holds up to 16 mini-batches' answers
 DEAD_LETTERS_MAXLEN = 1_000  # dead letters kept (approximately) per job, for an operator to inspect
 
 

@@ -20,8 +20,8 @@ A message whose header cannot be trusted (bad magic or version, CRC mismatch, mi
 body of the wrong length) raises :class:`CorruptMessage`; the worker dead-letters it and answers the range its
 key names as dropped (:func:`parse_key`), so the predictor need not wait for the deadline to learn it.
 
-Results — Redis stream entries (field ``m``), msgpack maps, one per answered mini-batch (or per batch of
-drops)::
+Results — Redis stream entries (field ``m``), msgpack maps, one per run of consecutive served mini-batches of one
+width (their outputs one block, in range order) or per batch of drops::
 
     {"kind": "results", "task": "9f1c...", "worker": "w-1a2b", "at": 1718000000.2, "status": "served",
      "ranges": [[64, 32]], "rate": 0.5,
