@@ -2,6 +2,7 @@ import { useMemo, useState, type FormEvent } from "react";
 import { useMutation } from "@tanstack/react-query";
 import { Link, useNavigate, useParams } from "react-router";
 import { api, unwrap } from "../api/client";
+import { Candidates } from "../components/Candidates";
 import { BestSoFarChart, CompareProfilesChart, EpochChart, ProfileChart } from "../components/charts";
 import { ModelVersions } from "../components/ModelVersions";
 import { Empty, ErrorBox, Loading, Section, Status } from "../components/ui";
@@ -85,6 +86,7 @@ function JobBody({ snapshot, onStop, stopping, stopError }: {
         <ErrorBox error={stopError} />
         {job.status === "COMPLETED" || job.status === "STOPPED" ? <Deploy app={job.app} version={job.app_version} /> : null}
       </Section>
+      <Candidates raw={job.candidates} />
       <ModelVersions app={job.app} />
       <Section title="Trials">
         {trials.length === 0 ? <Empty>No trials yet: the advisor proposes the first one shortly.</Empty> : (
