@@ -141,7 +141,7 @@ step("upload digits with a progress bar; a bad upload shows the API's message", 
     await page.getByText(`Uploaded ${name}:`).waitFor();
   }
   await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
-  await page.getByRole("cell", { name: "digits-val" }).waitFor();
+  await page.getByRole("cell", { name: "digits-val", exact: true }).waitFor();
   // the bad file, as admin words it: ask the API directly for the same file, then compare
   const bad = env("E2E_BAD");
   const direct = await page.request.post(`${URL}/datasets`, {
