@@ -19,6 +19,8 @@ key                        type    meaning
 ``…:bids``                 hash    sub-train-job → JSON {open, gain, cost_s, best, observed}
                                    published by its advisor each step; deleted when it ends
 ``…:allocation``           string  JSON snapshot of the allocator's state, for the API
+``…:allocator``            string  JSON of what the allocator remembers (waits, the floor's counts), so a
+                                   restarted admin goes on where it stopped (:mod:`admin.services.pool_memory`)
 =========================  ======  ==============================================================
 """
 
@@ -144,6 +146,14 @@ class PoolChannel:
 
     def allocation(self) -> dict[str, Any] | None:
         raw = self.client.get(self.key("allocation"))
+        return None if raw is None else json.loads(raw)
+
+    # -- the allocator's memory, across admin restarts ---------------------------------------------------
+    def save_allocator(self, state: dict[str, Any]) -> None:
+        self.client.set(self.key("allocator"), json.dumps({**state, "saved_at": time.time()}))
+
+    def saved_allocator(self) -> dict[str, Any] | None:
+        raw = self.client.get(self.key("allocator"))
         return None if raw is None else json.loads(raw)
 
 
