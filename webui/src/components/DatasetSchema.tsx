@@ -82,7 +82,7 @@ function SchemaBody({ schema, onSave, saving }: {
       </dl>
       <form className="form grid" onSubmit={edit} aria-label="Edit the schema" noValidate>
         <label>
-          Input shape (one instance; "any" for a size that varies)
+          Input shape ("any": a size that varies)
           <input value={shape} onChange={(e) => setShape(e.target.value)} />
         </label>
         <label>
@@ -90,7 +90,7 @@ function SchemaBody({ schema, onSave, saving }: {
           <input inputMode="numeric" value={classes} onChange={(e) => setClasses(e.target.value)} />
         </label>
         <label>
-          Class labels (comma-separated, in index order; empty: none named)
+          Class labels (comma-separated, in order)
           <input value={labels} onChange={(e) => setLabels(e.target.value)} />
         </label>
         <div>
