@@ -235,7 +235,7 @@ class KubernetesLauncher(Launcher):
                 except ApiException as error:
                     if error.status != 409:  # 409 AlreadyExists: another worker of the group made it
                         raise
-            if count == 0:
+            if count == 0:  # the group's last live row is gone: its Deployment goes (any replica's kind does)
                 self._delete(ServiceKind.INFERENCE_WORKER, name)
             else:
                 apps.patch_namespaced_deployment_scale(name, self.namespace, {"spec": {"replicas": count}})
