@@ -165,6 +165,7 @@ def run_policy(settings: Any, sessions: Any, policy: str, seed: int, trials: int
         pool.stop()
         state.close()
     curves: dict[str, list[tuple[float, float]]] = {}
+    sequences: dict[str, list[dict[str, Any]]] = {}  # each user's trials in the order they started
     errored: dict[str, int] = {}
     with sessions() as s:
         for user, sub_id in subs.items():
@@ -175,10 +176,14 @@ def run_policy(settings: Any, sessions: Any, policy: str, seed: int, trials: int
             errored[user] = sum(t.status == TrialStatus.ERRORED for t in rows)
             curves[user] = sorted(((t.stopped_at.replace(tzinfo=UTC) - t0).total_seconds(), float(t.score))
                                   for t in rows if t.status == TrialStatus.COMPLETED)
+            sequences[user] = [{"no": t.no, "started_s": round((t.started_at.replace(tzinfo=UTC) - t0).total_seconds(), 4),
+                                "ended_s": round((t.stopped_at.replace(tzinfo=UTC) - t0).total_seconds(), 4),
+                                "score": None if t.score is None else float(t.score), "status": t.status.value}
+                               for t in sorted(rows, key=lambda t: (t.started_at, t.no))]
     reasons: dict[str, int] = {}
     for item in pool.recent:
         reasons[item["reason"]] = reasons.get(item["reason"], 0) + 1
-    return {"policy": policy, "seed": seed, "curves": curves, "errored_trials": errored,
+    return {"policy": policy, "seed": seed, "curves": curves, "sequences": sequences, "errored_trials": errored,
             "end_s": max((c[-1][0] for c in curves.values() if c), default=0.0),
             "assignments": pool.allocator.assignments, "reasons": reasons,
             "load_average": [round(x, 2) for x in os.getloadavg()]}
@@ -253,6 +258,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8, help="trials per user's job (equal budgets)")
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--quick", action="store_true", help="one seed of 5 trials per user")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     args = parser.parse_args()
     seeds, trials = (1, 5) if args.quick else (args.seeds, args.trials)
     policies = [p for p in args.policies.split(",") if p]
@@ -289,8 +295,8 @@ def main() -> None:
                          "template": "benchmarks/templates/tenant_mlp.py:TenantMLP", "advisor": "gp",
                          "command": " ".join(["benchmarks/multitenant.py", *sys.argv[1:]])},
                **summary, "runs": runs}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
     print(f"\n{'policy':12s} {'total regret (acc·s)':>22s}  " + "  ".join(f"{u:>16s}" for u in USERS))
     for policy, row in summary["policies"].items():
         regret_cell = f"{row['total_regret']['mean']:.2f} ± {row['total_regret']['se']:.2f}"
@@ -304,7 +310,7 @@ def main() -> None:
               f"cost-aware = {t['regret_round_robin_over_cost_aware']} (target >= 1.1); time to target cost-aware / "
               f"round-robin per user {t['time_to_target_cost_aware_over_round_robin']} (limit 1.25): "
               f"{'met' if t['met'] else 'MISSED'}")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
