@@ -44,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path[:0] = [str(ROOT)]
 
+from benchmarks.tenant_replay import ordering_bounds, regret  # noqa: E402 - after the path is set
+
 RESULTS = ROOT / "benchmarks" / "results" / "multitenant.json"
 USERS = ("breast_cancer", "digits", "iris", "wine")  # submission order: FIFO serves them in this order
 POLICIES = ("cost_aware", "fifo", "round_robin")
@@ -193,16 +195,6 @@ def best_so_far(curve: list[tuple[float, float]], t: float) -> float:
     return max((score for at, score in curve if at <= t), default=0.0)
 
 
-def regret(curve: list[tuple[float, float]], reachable: float, horizon: float) -> float:
-    """∫₀^horizon (reachable − best so far) dt: the best so far is a step function of the completion times."""
-    total, last_t, best = 0.0, 0.0, 0.0
-    for at, score in sorted(curve):
-        at = min(at, horizon)
-        total += (reachable - best) * (at - last_t)
-        last_t, best = at, max(best, score)
-    return total + (reachable - best) * max(0.0, horizon - last_t)
-
-
 def time_to_target(curve: list[tuple[float, float]], reachable: float, horizon: float) -> tuple[float, bool]:
     for at, _score in sorted(curve):
         if best_so_far(curve, at) >= reachable - TARGET_POINTS - 1e-12:
@@ -236,7 +228,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         per_policy[policy] = {"total_regret": mean_se(totals), "total_regret_runs": [round(x, 3) for x in totals],
                               "time_to_target_s": {u: mean_se(times[u]) for u in USERS},
                               "target_reached_runs": reached, "runs": len(mine)}
-    out: dict[str, Any] = {"best_reachable": reachable, "horizon_s": horizon, "policies": per_policy}
+    out: dict[str, Any] = {"best_reachable": reachable, "horizon_s": horizon, "policies": per_policy,
+                           "ordering_bound": ordering_bounds(runs, reachable, horizon, WORKERS)}
     if {"cost_aware", "fifo", "round_robin"} <= set(per_policy):
         ours = per_policy["cost_aware"]["total_regret"]["mean"]
         ratio_fifo = per_policy["fifo"]["total_regret"]["mean"] / ours if ours else float("inf")
@@ -310,6 +303,17 @@ def main() -> None:
               f"cost-aware = {t['regret_round_robin_over_cost_aware']} (target >= 1.1); time to target cost-aware / "
               f"round-robin per user {t['time_to_target_cost_aware_over_round_robin']} (limit 1.25): "
               f"{'met' if t['met'] else 'MISSED'}")
+    bounds = summary["ordering_bound"]
+    if bounds:
+        print("\nwhat the order alone can buy (each user's recorded trials replayed; regret, acc·s):")
+        print(f"{'seed':>4s} {'recorded RR':>12s} {'replayed RR':>12s} {'greedy':>8s} {'searched':>9s} "
+              f"{'lower bound':>12s} {'RR/searched':>12s} {'RR/bound':>9s} {'before 1st ends':>16s}")
+        for seed, row in bounds.items():
+            replayed = row["replayed_regret"]
+            print(f"{seed:>4} {row['recorded_regret'].get('round_robin', float('nan')):12.2f} "
+                  f"{replayed['round_robin']:12.2f} {replayed['greedy']:8.2f} {replayed['searched']:9.2f} "
+                  f"{replayed['lower_bound']:12.2f} {row['round_robin_over']['searched']:12.3f} "
+                  f"{row['round_robin_over']['lower_bound']:9.3f} {row['regret_before_any_first_trial_can_end']:16.2f}")
     print(f"wrote {args.out}")
 
 

@@ -16,13 +16,16 @@ different interleaving could change what the GP proposes), the replay gives, per
 * ``lower_bound`` — every user alone on all the workers (nobody else's trial delays any of its own): no order
   can do better, so ``round_robin / lower_bound`` bounds from above what any allocator can gain over turns.
 
-All pure (no I/O): :func:`ordering_bounds` takes the benchmark's recorded runs.
+All pure (no I/O) but :func:`main`: :func:`ordering_bounds` takes the benchmark's recorded runs;
+``python benchmarks/tenant_replay.py benchmarks/results/multitenant.json`` recomputes them from a results file.
 """
 
 from __future__ import annotations
 
 import heapq
+import json
 import random
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -218,6 +221,18 @@ def ordering_bounds(runs: Sequence[Mapping[str, Any]], reachable: Mapping[str, f
             "round_robin_over": {k: round(replayed["round_robin"] / v, 3) for k, v in replayed.items() if v > 0},
         }
     return per_seed
+
+
+def main(argv: Sequence[str]) -> None:
+    with open(argv[0]) as file:
+        results = json.load(file)
+    bounds = ordering_bounds(results["runs"], results["best_reachable"], results["horizon_s"],
+                             int(results["setup"]["workers"]))
+    print(json.dumps(bounds, indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
 
 
 __all__ = ["Setting", "Step", "greedy_order", "local_search", "lower_bound", "ordering_bounds", "regret",
