@@ -8,6 +8,7 @@ import pytest
 from benchmarks.tenant_replay import (
     Setting,
     Step,
+    allocator_order,
     greedy_order,
     local_search,
     lower_bound,
@@ -45,3 +46,13 @@ def test_replay_respects_readiness_gaps_and_errored_trials() -> None:
     assert regret([(4.5, 0.8)], 0.8, 10.0) == pytest.approx(0.8 * 4.5)
     with pytest.raises(ValueError, match="workers"):
         Setting({}, {}, 0, 0.0, {}, 1.0)
+
+
+def test_the_pool_allocator_replayed_on_recorded_steps() -> None:
+    steps = {"A": [Step(1.0, 0.5), Step(1.0, 0.6), Step(1.0, 0.7)], "B": [Step(1.0, 0.2), Step(1.0, 0.9), Step(1.0, 0.3)]}
+    setting = Setting(steps, {"A": 0.0, "B": 0.0}, 1, 0.0, {"A": 0.7, "B": 0.9}, 6.0)
+    assert allocator_order(setting, "fifo") == ["A"] * 3 + ["B"] * 3  # A's job is the older
+    assert allocator_order(setting, "round_robin") == ["A", "B"] * 3
+    # cost-aware: cold until two scores each (in turn), then A's bid (scores .5, .6: EI under N(.55, .0707) over .6,
+    # ~.0100) loses to B's (.2, .9: N(.55, .495) over .9, ~.0698): B's last trial before A's.
+    assert allocator_order(setting, "cost_aware") == ["A", "B", "A", "B", "B", "A"]
