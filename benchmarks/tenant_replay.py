@@ -6,8 +6,8 @@ With equal budgets every trial runs under every policy, so a policy changes only
 Holding each user's k-th trial fixed (its outcome comes from that user's own seeded GP; the replay ignores that a
 different interleaving could change what the GP proposes), the replay gives, per seed:
 
-* ``round_robin`` — users in turn, the benchmark's baseline, replayed (its closeness to the recorded round-robin
-  run calibrates the replay);
+* ``round_robin`` — the pool's own allocator with the benchmark's baseline policy, users in turn as each free
+  worker finds them ready (its closeness to the recorded round-robin run calibrates the replay);
 * ``cost_aware`` — the pool's own allocator deciding on bids made from the replayed results (the load of the
   machine, which swamps the recorded runs' differences, is the same for both replays);
 * ``greedy`` — hindsight greedy: each free worker goes to the user whose next recorded trial raises that user's
@@ -259,9 +259,9 @@ def ordering_bounds(runs: Sequence[Mapping[str, Any]], reachable: Mapping[str, f
             continue
         horizon = horizons.get(seed, horizons.get(str(seed), 0.0))
         setting = setting_from_runs(runs, seed, reachable, horizon, workers)
-        rr = round_robin_order(setting)
+        rr = allocator_order(setting, "round_robin")
         greedy = greedy_order(setting)
-        _searched, searched_cost = local_search(setting, [rr, greedy], seed=seed)
+        _searched, searched_cost = local_search(setting, [rr, round_robin_order(setting), greedy], seed=seed)
         replayed = {"round_robin": setting.total_regret(replay(setting, rr)),
                     "cost_aware": setting.total_regret(replay(setting, allocator_order(setting, "cost_aware"))),
                     "greedy": setting.total_regret(replay(setting, greedy)), "searched": searched_cost,
