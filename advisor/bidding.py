@@ -3,10 +3,11 @@ its next proposal to improve on its best, and what a trial costs it.
 
 The gain is the expected improvement (EI) of the next queued proposal over the sub-job's best score, under
 the GP's posterior at that point; the regret is the optimistic distance still to win there (the upper
-confidence bound minus the best), by which a sub-job whose GP sees nothing left yields its turn. While the GP is still in its initial random points the proposals are random
-draws, so their score is taken to be distributed like the scores seen so far (their mean and spread); with
-fewer than two scores the gain is unknown (the allocator treats the sub-job as cold). The cost is the mean
-duration of its finished trials, as their rows recorded them.
+confidence bound minus the best), by which a sub-job whose GP sees nothing left yields its turn. While the GP
+is still in its initial random points the proposals are random draws, so their score is taken to be
+distributed like the scores seen so far (their mean and spread); with fewer than two scores the gain is
+unknown (the allocator treats the sub-job as cold). The cost is the mean duration of its finished trials, as
+their rows recorded them.
 """
 
 from __future__ import annotations
