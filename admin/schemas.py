@@ -231,6 +231,9 @@ class PoolUserOut(Out):
     recent_share: float = Field(description="this user's fraction of the last 100 assignments")
     waiting: bool = Field(description="has trials waiting for a worker")
     waited: int | None = Field(default=None, description="assignments made since this user was last served")
+    owed_s: float | None = Field(default=None, description="worker-seconds the fairness floor owes this user now "
+                                                          "(served before any rate is compared once it covers "
+                                                          "a trial)")
     last_reason: str | None = None
     last_rate: float | None = None
 

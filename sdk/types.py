@@ -234,6 +234,7 @@ class PoolUser(_Record):
     recent_share: float
     waiting: bool
     waited: int | None = None
+    owed_s: float | None = None  # worker-seconds the fairness floor owes this user now
     last_reason: str | None = None
     last_rate: float | None = None
 

@@ -47,7 +47,7 @@ class TrainPool:
         self.state = state
         self.size = state.settings.train_pool_workers
         self.interval_s = interval_s
-        self.allocator = Allocator(state.settings.train_pool_policy)
+        self.allocator = Allocator(state.settings.train_pool_policy, workers=max(1, self.size))
         self.channel = PoolChannel(make_redis(state.settings, decode_responses=True))
         self.by_job: Counter[str] = Counter()
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
@@ -128,7 +128,8 @@ class TrainPool:
         if free:
             candidates, room = self._candidates(busy)
             for worker in free:
-                choice = self.allocator.choose([c for c in candidates if room[c.sub_train_job_id] > 0])
+                choice = self.allocator.choose([c for c in candidates if room[c.sub_train_job_id] > 0],
+                                               now=time.monotonic())
                 if choice is None:
                     break
                 chosen = choice.candidate
@@ -167,7 +168,7 @@ class TrainPool:
             room[sub_id] = bid.open - unseen
             if room[sub_id] > 0:
                 candidates.append(Candidate(sub_id, job_id, owner_id, created_at.replace(tzinfo=UTC).timestamp(),
-                                            bid.gain, bid.cost_s))
+                                            bid.gain, bid.cost_s, bid.regret))
         return candidates, room
 
     def snapshot(self, live: list[str], busy: dict[str, Assignment]) -> dict[str, Any]:
@@ -183,6 +184,7 @@ class TrainPool:
                        "assignments": self.allocator.by_user[user], "floor_assignments": self.allocator.floors[user],
                        "recent_share": recent[user] / len(self.recent) if self.recent else 0.0,
                        "waiting": user in self.allocator.waits, "waited": self.allocator.waits.get(user),
+                       "owed_s": self.allocator.owed_s.get(user),
                        "last_reason": next((i["reason"] for i in reversed(self.recent) if i["user_id"] == user), None),
                        "last_rate": next((i["rate"] for i in reversed(self.recent) if i["user_id"] == user), None)}
                       for user in users],
