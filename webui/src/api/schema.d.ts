@@ -1758,7 +1758,7 @@ export interface components {
              * @default median
              * @enum {string}
              */
-            PRUNER?: "median" | "asha" | "none";
+            PRUNER?: "median" | "asha" | "asha_promote" | "none";
             /**
              * Time Hours
              * @description wall-clock budget

@@ -1,0 +1,122 @@
+"""The promoting ASHA through the real advisor and a real train worker (threads of this process, over the
+session's PostgreSQL, Redis and blob folder): trials pause at their rungs, the best are resumed from their
+checkpoints (the Counter template asserts it gets the state of the units done), the order of stretches is the
+one the ladder gives on the recorded rung scores, and every trial ends accounted for: completed, or pruned
+where it paused."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from hopping_jobs import drop_job, make_sub_job
+from sqlalchemy import select
+from unit_template import Counter
+
+from advisor.promoting import PromotingAdvisor
+from advisor.promotions import PromotionLadder
+from advisor.records import TrialRecords
+from advisor.service import Advisor
+from easel.blobstore import LocalBlobStore
+from easel.db.enums import TrialStatus
+from easel.db.models import Trial, TrialLog
+from easel.db.session import session_scope
+from easel.redis_client import make_redis
+from easel.tuning import TuningChannel
+from train_worker.runner import TrialRunner
+from train_worker.service import serve
+
+TRIALS, EPOCHS = 5, 4  # Counter trains 4 epochs; with η = 2 the rungs are at epochs 1 and 2, then the end
+BUDGET = {"MODEL_TRIAL_COUNT": TRIALS, "PRUNER": "asha_promote", "ASHA_MIN_EPOCHS": 1, "ASHA_REDUCTION_FACTOR": 2,
+          "EARLY_STOP": True, "WORKERS": 1}
+
+
+def _in_thread(target: Callable[[], object], failures: list[BaseException]) -> threading.Thread:
+    def run() -> None:
+        try:
+            target()
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            failures.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _stretches(events: list[dict]) -> list[tuple[str, int]]:
+    """(trial, first epoch of the stretch) as the worker ran them: a stretch ends where its trial pauses."""
+    out, running = [], None
+    for event in events:
+        if event["type"] == "unit_started" and event["trial"] != running:
+            running = event["trial"]
+            out.append((running, event["unit"]))
+        elif event["type"] == "trial_paused":
+            running = None
+    return out
+
+
+def _expected_stretches(trials: list[Trial], paused: dict[tuple[str, int], float]) -> list[tuple[str, int]]:
+    """(trial, first epoch of the stretch) in the order one worker gets them, worked out by the ladder alone
+    from the rung scores the trials recorded."""
+    ladder, created, order = PromotionLadder(min_epochs=1, eta=2), 0, []
+    while True:
+        promotion = ladder.promote()
+        if promotion is not None:
+            trial, start, target = promotion.trial, promotion.from_epoch, promotion.to_epoch
+        elif created < len(trials):
+            trial, start, target = trials[created].id, 0, 1
+            created += 1
+        else:
+            return order
+        order.append((trial, start + 1))
+        if target < EPOCHS:
+            ladder.reached(trial, target, paused[(trial, target)])
+
+
+def test_trials_pause_at_rungs_and_the_best_resume_from_their_checkpoints(settings, sessions) -> None:  # noqa: ANN001
+    sub_id = make_sub_job(settings, sessions, template=Counter, dataset=b"unused", builtin=True, budget=BUDGET)
+    advisor_channel, worker_channel = (TuningChannel(make_redis(settings, decode_responses=True), sub_id, lease_s=3)
+                                       for _ in range(2))
+    advisor = Advisor.for_sub_job(TrialRecords(sessions, sub_id), advisor_channel, "random", seed=0,
+                                  settings=settings)
+    assert isinstance(advisor, PromotingAdvisor)
+    runner = TrialRunner(sessions, worker_channel, LocalBlobStore(settings.blob_dir), "worker-a", None, settings)
+    failures: list[BaseException] = []
+    try:
+        worker = _in_thread(lambda: serve(worker_channel, runner, idle_timeout_s=120), failures)
+        advising = _in_thread(advisor.run, failures)
+        advising.join(timeout=240)
+        worker.join(timeout=30)
+        assert not advising.is_alive() and not worker.is_alive(), "the sub-job ended and its worker was stopped"
+        assert not failures, failures
+        events = [e for _id, e in advisor_channel.read_events("0", block_s=0.1, count=10_000)]
+        with session_scope(sessions) as session:
+            trials = list(session.scalars(select(Trial).where(Trial.sub_train_job_id == sub_id).order_by(Trial.no)))
+            resumed_logs = {t.id: [m for m in session.scalars(select(TrialLog.message)
+                                                              .where(TrialLog.trial_id == t.id))
+                                   if m.startswith("resuming after unit")] for t in trials}
+    finally:
+        advisor_channel.reset()
+        drop_job(sessions, sub_id)
+
+    assert len(trials) == TRIALS
+    for trial in trials:  # every trial accounted for: completed to its end, or pruned where it paused
+        progress = trial.progress
+        if trial.status == TrialStatus.COMPLETED:
+            assert progress["units_done"] == EPOCHS and trial.score is not None
+        else:
+            assert trial.status == TrialStatus.TERMINATED, (trial.no, trial.status, trial.error)
+            assert progress["paused_at_epoch"] == progress["units_done"] in (1, 2)
+            assert trial.error.startswith(f"pruned by ASHA (promoting): paused at epoch {progress['units_done']} "
+                                          "and never promoted"), trial.error
+    started = [(e["trial"], e["unit"]) for e in events if e["type"] == "unit_started"]
+    assert len(started) == len(set(started)), "no epoch trained twice: every resume starts at its checkpoint"
+    assert len(started) == sum(t.progress["units_done"] for t in trials)
+    stretches = _stretches(events)
+    paused = {(e["trial"], e["epoch"]): e["score"] for e in events if e["type"] == "trial_paused"}
+    assert stretches == _expected_stretches(trials, paused)
+    resumed = [(trial, unit) for trial, unit in stretches if unit > 1]
+    assert resumed, "the best paused trial was promoted"
+    for trial, unit in resumed:
+        assert f"resuming after unit {unit - 1} of {EPOCHS} from its checkpoint" in resumed_logs[trial]
+    assert any(t.status == TrialStatus.TERMINATED for t in trials), "some trial was never promoted"
