@@ -34,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,12 +46,18 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from tuning import private_stack, write_digits  # noqa: E402 - benchmarks/tuning.py: the shared harness
 
 RESULTS = ROOT / "benchmarks" / "results" / "hopping.json"
-CURVES = ROOT / "benchmarks" / "results" / "hopping_curves.json"  # (b)'s recorded learning curves
+CURVES = ROOT / "benchmarks" / "results" / "hopping_curves.json"  # (b)'s recorded learning curves (9 epochs)
+ISSUE_EPOCHS = 9  # the issue's setting; another (--epochs) is a second, stated setting with its own curves file
+
+
+def curves_path(epochs: int) -> Path:
+    return CURVES if epochs == ISSUE_EPOCHS else CURVES.with_name(f"hopping_curves_{epochs}ep.json")
 CNN_KNOBS = {"image_size": 32, "max_epochs": 4, "groups": 8, "seed": 0, "early_stop": False, "quick_train": False}
 
 
 # -- the platform harness ---------------------------------------------------------------------------------
-def make_sub_job(settings, sessions, budget: dict, model_name: str = "SlicedCNN") -> str:
+def make_sub_job(settings, sessions, budget: dict, model_name: str = "SlicedCNN", fixed: dict | None = None) -> str:
+    """A sub-job of a built-in template; ``fixed`` overrides fixed knobs' values (e.g. the epochs)."""
     from builtin_templates import BUILTIN_TEMPLATES
     from easel.db.enums import DatasetFormat, JobStatus, ModelSource, UserRole
     from easel.db.models import Dataset, Model, SubTrainJob, TrainJob, User
@@ -69,7 +76,8 @@ def make_sub_job(settings, sessions, budget: dict, model_name: str = "SlicedCNN"
                       size_bytes=1, num_samples=597, num_classes=10, owner_id=user.id)
         model = Model(name=f"{model_name}-{tag}", task="IMAGE_CLASSIFICATION", source=ModelSource.BUILTIN,
                       model_class=spec.class_name, module_ref=spec.module, owner_id=user.id,
-                      knob_config=spec.knob_config())
+                      knob_config={**spec.knob_config(),
+                                   **{name: {"type": "fixed", "value": v} for name, v in (fixed or {}).items()}})
         s.add_all([train, val, model])
         s.flush()
         job = TrainJob(app=f"hop-{tag}", app_version=1, task="IMAGE_CLASSIFICATION", status=JobStatus.STARTED,
@@ -83,7 +91,8 @@ def make_sub_job(settings, sessions, budget: dict, model_name: str = "SlicedCNN"
         return sub.id
 
 
-def run_job(settings, sessions, budget: dict, kill_every_s: float | None = None, timeout_s: float = 1500) -> dict:
+def run_job(settings, sessions, budget: dict, kill_every_s: float | None = None, timeout_s: float = 1500,
+            model_name: str = "SlicedCNN", fixed: dict | None = None) -> dict:
     """Run a sub-job with an advisor (random search, seed 0) and WORKERS train workers; optionally SIGKILL a
     worker every ``kill_every_s`` and start a replacement. Returns its trials, events and timings."""
     from sqlalchemy import select
@@ -94,7 +103,7 @@ def run_job(settings, sessions, budget: dict, kill_every_s: float | None = None,
     from easel.redis_client import make_redis
     from easel.tuning import TuningChannel
 
-    sub_id = make_sub_job(settings, sessions, budget)
+    sub_id = make_sub_job(settings, sessions, budget, model_name, fixed)
     launcher = LocalLauncher(settings, sessions)
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -134,10 +143,12 @@ def run_job(settings, sessions, budget: dict, kill_every_s: float | None = None,
         for service in launched:
             launcher.stop(service.id, timeout_s=10)
     channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id)
-    events = [e for _id, e in channel.read_events("0", block_s=0.1, count=100_000)]
+    # each event with the time Redis stamped it (the stream entry id's milliseconds), seconds after the start
+    events = [{**e, "at_ms": int(entry_id.split("-")[0])}
+              for entry_id, e in channel.read_events("0", block_s=0.1, count=100_000)]
     with sessions() as s:
         trials = s.scalars(select(Trial).where(Trial.sub_train_job_id == sub_id).order_by(Trial.no)).all()
-        rows = [{"no": t.no, "knobs": t.knobs, "status": t.status.value, "score": t.score, "attempts": t.attempts,
+        rows = [{"id": t.id, "no": t.no, "knobs": t.knobs, "error": t.error, "status": t.status.value, "score": t.score, "attempts": t.attempts,
                  "progress": t.progress} for t in trials]
     return {"sub_id": sub_id, "wall_s": round(wall, 2), "trials": rows, "events": events, "victims": victims}
 
@@ -214,7 +225,7 @@ def section_a(settings, sessions, folder: Path, trials: int = 4) -> dict:
 
 
 # -- (b) ASHA vs median vs none, simulated on recorded curves -------------------------------------------------
-def record_curves(folder: Path, configs: int = 32, epochs: int = 9) -> list[dict]:
+def record_curves(folder: Path, configs: int = 32, epochs: int = ISSUE_EPOCHS) -> list[dict]:
     import torch
 
     from advisor.samplers import RandomSampler
@@ -241,7 +252,8 @@ def record_curves(folder: Path, configs: int = 32, epochs: int = 9) -> list[dict
             curve.append(float(template.evaluate(str(folder / "val.npz"))))
         curves.append({"knobs": knobs, "accuracy": curve, "epoch_s": seconds})
         print(f"  (b) config {index + 1}/{configs}: final {curve[-1]:.3f} in {sum(seconds):.1f} s", flush=True)
-    CURVES.write_text(json.dumps({"load_average_1min": round(os.getloadavg()[0], 2), "curves": curves}) + "\n")
+    curves_path(epochs).write_text(json.dumps({"load_average_1min": round(os.getloadavg()[0], 2),
+                                               "curves": curves}) + "\n")
     return curves
 
 
@@ -281,44 +293,64 @@ def simulate(curves: list[dict], pruner, stream: list[int], target: float, worke
     return None
 
 
-def simulate_promotions(curves: list[dict], stream: list[int], target: float, min_epochs: int, eta: int,
-                        workers: int = 2) -> float | None:
-    """Reference, not the platform's pruner: ASHA as Li et al. (MLSys'20, Algorithm 2) with pause and resume.
-    A trial stops at each rung; a free worker promotes the best not-yet-promoted trial among the top
-    ``⌊n/η⌋`` of the highest rung that has one (resuming it from its checkpoint, loading time not counted),
-    else starts the next config of ``stream`` up to the first rung. Same clock and target as :func:`simulate`."""
-    epochs = len(curves[0]["accuracy"])
-    rungs = [min_epochs * eta ** k for k in range(epochs) if min_epochs * eta ** k < epochs] + [epochs]
-    at_rung: list[list[tuple[float, int]]] = [[] for _ in rungs]  # (score, trial) of the trials that reached it
-    promoted: list[set[int]] = [set() for _ in rungs]
-    trials: list[int] = []  # trial -> config (a config drawn twice is two trials)
-    events: list[tuple[float, int, int, int]] = []  # (time the stretch ends, worker, trial, rung reached)
+@dataclass
+class PromotingReplay:
+    reached_s: float | None  # simulated seconds until a trial trained to its end reaches the target
+    makespan_s: float  # simulated seconds until every stretch ended (the stream used up, nothing promotable)
+    stretches: list[tuple[int, int, int]]  # (trial, first epoch, last epoch) in the order workers took them
+    rung_scores: dict[tuple[int, int], float]  # (trial, epoch) -> score where it paused
 
-    def next_job(worker: int, now: float) -> None:
-        for k in range(len(rungs) - 2, -1, -1):
-            best = sorted(at_rung[k], reverse=True)[:len(at_rung[k]) // eta]
-            waiting = [trial for _score, trial in best if trial not in promoted[k]]
-            if waiting:
-                trial = waiting[0]
-                promoted[k].add(trial)
-                seconds = sum(curves[trials[trial]]["epoch_s"][rungs[k]:rungs[k + 1]])
-                heapq.heappush(events, (now + seconds, worker, trial, k + 1))
-                return
-        if len(trials) < len(stream):
+
+def replay_promoting(curves: list[dict], stream: list[int], target: float | None, min_epochs: int, eta: int,
+                     workers: int = 2, stop_at_target: bool = True) -> PromotingReplay:
+    """The platform's promoting ASHA (:class:`advisor.promotions.PromotionLadder`, decided as
+    :class:`advisor.promoting.PromotingAdvisor` decides) on recorded curves: a free worker resumes the ladder's
+    promotion, else starts the next config of ``stream`` up to the first rung; a stretch costs its epochs'
+    recorded seconds (pausing, checkpoint loading and the advisor's reaction cost nothing here: the platform
+    check measures them). Trials are numbered 1, 2, … in the order they start, as the platform numbers them."""
+    from advisor.promotions import PromotionLadder
+
+    ladder = PromotionLadder(min_epochs, eta)
+    epochs = len(curves[0]["accuracy"])
+    trials: list[int] = []  # trial no - 1 -> config
+    events: list[tuple[float, int, int, int]] = []  # (time the stretch ends, worker, trial no, epoch reached)
+    out = PromotingReplay(None, 0.0, [], {})
+
+    def next_stretch(worker: int, now: float) -> None:
+        promotion = ladder.promote()
+        if promotion is not None:
+            trial, begin, end = int(promotion.trial), promotion.from_epoch, min(promotion.to_epoch, epochs)
+        elif len(trials) < len(stream):
             trials.append(stream[len(trials)])
-            seconds = sum(curves[trials[-1]]["epoch_s"][:rungs[0]])
-            heapq.heappush(events, (now + seconds, worker, len(trials) - 1, 0))
+            trial, begin, end = len(trials), 0, min(ladder.first_epoch, epochs)
+        else:
+            return
+        out.stretches.append((trial, begin + 1, end))
+        seconds = sum(curves[trials[trial - 1]]["epoch_s"][begin:end])
+        heapq.heappush(events, (now + seconds, worker, trial, end))
 
     for worker in range(workers):
-        next_job(worker, 0.0)
+        next_stretch(worker, 0.0)
     while events:
-        now, worker, trial, k = heapq.heappop(events)
-        score = curves[trials[trial]]["accuracy"][rungs[k] - 1]
-        if k == len(rungs) - 1 and score >= target:
-            return now
-        at_rung[k].append((score, trial))
-        next_job(worker, now)
-    return None
+        now, worker, trial, epoch = heapq.heappop(events)
+        out.makespan_s = now
+        score = curves[trials[trial - 1]]["accuracy"][epoch - 1]
+        if epoch == epochs:
+            if target is not None and score >= target and out.reached_s is None:
+                out.reached_s = now
+                if stop_at_target:
+                    return out
+        else:
+            ladder.reached(str(trial), epoch, score)
+            out.rung_scores[(trial, epoch)] = score
+        next_stretch(worker, now)
+    return out
+
+
+def simulate_promotions(curves: list[dict], stream: list[int], target: float, min_epochs: int, eta: int,
+                        workers: int = 2) -> float | None:
+    """Seconds to the target with the promoting ASHA (same clock and target as :func:`simulate`)."""
+    return replay_promoting(curves, stream, target, min_epochs, eta, workers).reached_s
 
 
 def _streams(curves: list[dict], seeds: int) -> list[tuple[list[int], float]]:
@@ -352,11 +384,49 @@ def asha_grid(curves: list[dict], streams: list[tuple[list[int], float]]) -> dic
     return grid
 
 
-def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False) -> dict:
+def lower_bounds(curves: list[dict], streams: list[tuple[list[int], float]], median_s: list[float | None],
+                 min_epochs: int, workers: int = 2) -> dict:
+    """Whether ½ the median rule's time is reachable at all, seed by seed. ``own_units_s``: the cheapest config
+    of the stream that reaches the target, its own units on one worker from t = 0 — no method finishes sooner.
+    ``stream_order_s``: methods that start configs in the stream's order (ASHA either way, the median rule) also
+    train every config drawn before it for at least ``min_epochs`` first, spread over ``workers`` at best: the
+    least over the stream's target-reaching configs of (that work / workers + the config's own units)."""
+    own, ordered, position = [], [], []
+    for stream, target in streams:
+        reaching = [k for k, config in enumerate(stream) if curves[config]["accuracy"][-1] >= target]
+        own_s = {k: sum(curves[stream[k]]["epoch_s"]) for k in reaching}
+        after = {k: sum(sum(curves[c]["epoch_s"][:min_epochs]) for c in stream[:k]) / workers + own_s[k]
+                 for k in reaching}
+        best = min(reaching, key=lambda k: after[k])
+        position.append(best + 1)
+        own.append(round(min(own_s.values()), 2))
+        ordered.append(round(after[best], 2))
+    finite = [m if m is not None else math.inf for m in median_s]
+    median_seed = sorted(range(len(finite)), key=lambda k: finite[k])[len(finite) // 2]
+    half = 0.5 * statistics.median(finite)
+    return {"stream_order_bound_config_drawn_at": position, "own_units_s_per_seed": own, "stream_order_s_per_seed": ordered,
+            "median_rule_s_per_seed": median_s,
+            "own_units_over_median_per_seed": [round(b / m, 3) if m else None for b, m in zip(own, median_s, strict=True)],
+            "stream_order_over_median_per_seed": [round(b / m, 3) if m else None
+                                                  for b, m in zip(ordered, median_s, strict=True)],
+            "median_seed": median_seed, "half_the_median_rules_median_s": round(half, 2),
+            "median_of_own_units_bounds_s": round(statistics.median(own), 2),
+            "median_of_stream_order_bounds_s": round(statistics.median(ordered), 2),
+            # the target compares medians over seeds: it is out of reach when even the bounds' median exceeds ½
+            "half_reachable_by_own_units_bound": statistics.median(own) <= half,
+            "half_reachable_by_stream_order_bound": statistics.median(ordered) <= half}
+
+
+def load_curves(folder: Path, reuse_curves: bool, epochs: int = ISSUE_EPOCHS) -> list[dict]:
+    path = curves_path(epochs)
+    return json.loads(path.read_text())["curves"] if reuse_curves and path.exists() else record_curves(folder, epochs=epochs)
+
+
+def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False, epochs: int = ISSUE_EPOCHS) -> dict:
     from easel.pruning import MedianPruner, NoPruner, SuccessiveHalvingPruner
     from easel.settings import Settings
 
-    curves = json.loads(CURVES.read_text())["curves"] if reuse_curves and CURVES.exists() else record_curves(folder)
+    curves = load_curves(folder, reuse_curves, epochs)
     settings = Settings()
     min_epochs, eta = settings.asha_min_epochs, settings.asha_reduction_factor  # the platform's defaults
     asha = SuccessiveHalvingPruner(min_epochs, eta)
@@ -372,21 +442,106 @@ def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False) -> dict:
     medians = {m: _median_s(times) for m, times in per_seed.items()}
     ratios = [a / m if a is not None and m is not None else math.inf
               for a, m in zip(per_seed["asha"], per_seed["median"], strict=True)]
-    out = {"simulated_on_recorded_curves": True, "curves": str(CURVES.relative_to(ROOT)),
-           "configs_recorded": len(curves), "epochs": 9, "workers": 2,
+    out = {"simulated_on_recorded_curves": True, "curves": str(curves_path(epochs).relative_to(ROOT)),
+           "configs_recorded": len(curves), "epochs": epochs, "workers": 2,
            "asha": {"min_epochs": min_epochs, "reduction_factor": eta,
-                    "rungs": [e for e in range(1, 9) if asha.rung(e) is not None]},
+                    "rungs": [e for e in range(1, epochs) if asha.rung(e) is not None]},
            "seconds_to_best_of_32_per_seed": per_seed, "median_seconds": medians,
            "asha_over_median_per_seed": [round(r, 3) for r in ratios],
            # a floor no pruner beats: the cheapest full training of a config that reaches the seed's target
            "target_config_training_s_per_seed": [
                round(min(sum(c["epoch_s"]) for c in curves if c["accuracy"][-1] >= target), 2) for _s, target in streams],
+           "lower_bounds": lower_bounds(curves, streams, per_seed["median"], min_epochs),
            "recording_cpu_s": round(sum(sum(c["epoch_s"]) for c in curves), 1),
            "asha_parameters_grid_median_seconds": asha_grid(curves, streams)}
     out["asha_over_median"] = round(medians["asha"] / medians["median"], 3)
     out["asha_over_median_spread"] = [round(min(ratios), 3), round(max(ratios), 3)]
     out["target_asha_at_most_half_median"] = medians["asha"] <= 0.5 * medians["median"]
+    out["asha_promoting_over_median"] = round(medians["asha_promoting"] / medians["median"], 3)
+    out["asha_promoting_over_median_per_seed"] = [
+        round(a / m, 3) if a is not None and m is not None else None
+        for a, m in zip(per_seed["asha_promoting"], per_seed["median"], strict=True)]
+    out["target_asha_promoting_at_most_half_median"] = medians["asha_promoting"] <= 0.5 * medians["median"]
     print(f"  (b) {json.dumps({k: v for k, v in out.items() if k != 'seconds_to_best_of_32_per_seed'})}", flush=True)
+    return out
+
+
+def _real_stretches(events: list[dict], numbers: dict[str, int]) -> list[tuple[int, int, int]]:
+    """(trial no, first epoch, last epoch) of each stretch the workers ran, in the order they began: a stretch
+    ends where its trial pauses or completes."""
+    open_: dict[str, int] = {}  # trial -> index of its stretch in flight
+    out: list[list[int]] = []
+    for event in events:
+        trial = event.get("trial")
+        if event["type"] == "unit_started":
+            if trial not in open_:
+                open_[trial] = len(out)
+                out.append([numbers[trial], event["unit"], event["unit"]])
+            out[open_[trial]][2] = event["unit"]
+        elif event["type"] in ("trial_paused", "trial_done", "trial_errored"):
+            open_.pop(trial, None)
+    return [tuple(s) for s in out]  # type: ignore[misc]
+
+
+def platform_check(settings, sessions, curves: list[dict], configs: int = 9) -> dict:  # noqa: ANN001
+    """(b)'s replay against the real platform: the promoting ASHA run by the real advisor and 2 train worker
+    processes on the first ``configs`` configs the random sampler (seed 0) draws — the very configs whose curves
+    were recorded, in that order, trained for the same epochs — to the end of the budget. Compared: the configs,
+    the scores at the rungs, the stretches (trial, epochs) and their order, and the time the replay does not model
+    (pausing, resuming from checkpoints, the advisor's reaction, process start)."""
+    from easel.settings import Settings
+
+    defaults = Settings()
+    min_epochs, eta = defaults.asha_min_epochs, defaults.asha_reduction_factor
+    epochs = len(curves[0]["accuracy"])
+    run = run_job(settings, sessions, {"PRUNER": "asha_promote", "EARLY_STOP": True, "WORKERS": 2,
+                                       "MODEL_TRIAL_COUNT": configs},
+                  model_name="SlicedMLP", fixed={"max_epochs": epochs})
+    numbers = {t["id"]: t["no"] for t in run["trials"]}
+    tuned = ("width", "depth", "lr", "batch_size", "weight_decay")
+    same_configs = all({k: t["knobs"][k] for k in tuned} == {k: curves[t["no"] - 1]["knobs"][k] for k in tuned}
+                       for t in run["trials"])
+    real = _real_stretches(run["events"], numbers)
+    replay = replay_promoting(curves, list(range(configs)), None, min_epochs, eta, stop_at_target=False)
+    real_scores = {(t["no"], int(e)): s for t in run["trials"]
+                   for e, s in ((t["progress"] or {}).get("rung_scores") or {}).items()}
+    score_gaps = [abs(real_scores[key] - replay.rung_scores[key]) for key in real_scores if key in replay.rung_scores]
+    # Unit seconds as the workers ran them (unit_started → unit_done, Redis's clock), and the replay again with
+    # those seconds in place of the recorded ones: what is left of the real span is the platform's overhead.
+    began: dict[tuple[str, int], int] = {}
+    unit_s: dict[tuple[int, int], float] = {}
+    for event in run["events"]:
+        key = (event.get("trial"), event.get("unit"))
+        if event["type"] == "unit_started":
+            began[key] = event["at_ms"]
+        elif event["type"] == "unit_done" and key in began:
+            unit_s[(numbers[key[0]], key[1])] = (event["at_ms"] - began[key]) / 1000
+    measured = [{**c, "epoch_s": [unit_s.get((no + 1, e + 1), c["epoch_s"][e]) for e in range(epochs)]}
+                for no, c in enumerate(curves)]
+    replay_measured = replay_promoting(measured, list(range(configs)), None, min_epochs, eta, stop_at_target=False)
+    stamps = [e["at_ms"] for e in run["events"] if e["type"] in ("unit_started", "unit_done")]
+    span_s = (max(stamps) - min(stamps)) / 1000
+    first_divergence = next((k for k, (a, b) in enumerate(zip(real, replay.stretches, strict=False)) if a != b),
+                            None if len(real) == len(replay.stretches) else min(len(real), len(replay.stretches)))
+    out = {"configs": configs, "epochs": epochs, "workers": 2, "min_epochs": min_epochs, "reduction_factor": eta,
+           "wall_s": run["wall_s"], "configs_match_recorded": same_configs,
+           "statuses": {status: sum(t["status"] == status for t in run["trials"])
+                        for status in sorted({t["status"] for t in run["trials"]})},
+           "pruned_reasons": sorted({t["error"] for t in run["trials"] if t["status"] == "TERMINATED"}),
+           "rung_score_max_abs_gap": round(max(score_gaps), 4) if score_gaps else None,
+           "stretches_real": real, "stretches_replay": replay.stretches,
+           "same_stretches": sorted(real) == sorted(replay.stretches), "same_order": real == replay.stretches,
+           "first_divergence": first_divergence,
+           "stretches_replay_with_measured_unit_s": replay_measured.stretches,
+           "same_order_with_measured_unit_s": real == replay_measured.stretches,
+           "replay_makespan_s": round(replay.makespan_s, 2),
+           "replay_makespan_with_measured_unit_s": round(replay_measured.makespan_s, 2),
+           "real_span_first_unit_to_last_s": round(span_s, 2),
+           "measured_over_recorded_unit_s": round(sum(unit_s.values()) / sum(
+               curves[no - 1]["epoch_s"][e - 1] for no, e in unit_s), 3) if unit_s else None}
+    out["overhead_per_stretch_s"] = round((span_s - replay_measured.makespan_s) / max(1, len(real)), 3)
+    print(f"  (b) platform check: {json.dumps({k: v for k, v in out.items() if not k.startswith('stretches')})}",
+          flush=True)
     return out
 
 
@@ -414,9 +569,13 @@ def section_c(settings, sessions, trials: int = 6, kill_every_s: float = 20.0) -
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sections", default="abc")
+    parser.add_argument("--sections", default="abc",
+                        help="a, b, c as in the docstring; p: (b)'s platform check (the promoting ASHA on the real "
+                             "stack against its replay)")
+    parser.add_argument("--epochs", type=int, default=ISSUE_EPOCHS,
+                        help="(b): epochs per config; other than 9 is a second setting with its own curves file")
     parser.add_argument("--reuse-curves", action="store_true",
-                        help=f"(b): replay the curves recorded in {CURVES.name} instead of recording them again")
+                        help="(b): replay the curves recorded before (hopping_curves*.json) instead of recording")
     args = parser.parse_args()
     results: dict = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -425,9 +584,10 @@ def main() -> None:
         folder = Path(tmp)
         write_digits(folder)
         if "b" in args.sections:
-            results["b_asha_vs_median"] = section_b(folder, reuse_curves=args.reuse_curves)
+            key = "b_asha_vs_median" + ("" if args.epochs == ISSUE_EPOCHS else f"_{args.epochs}_epochs")
+            results[key] = section_b(folder, reuse_curves=args.reuse_curves, epochs=args.epochs)
             RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-        if "a" in args.sections or "c" in args.sections:
+        if any(section in args.sections for section in "acp"):
             stack = private_stack()
             try:
                 from easel.blobstore import LocalBlobStore
@@ -443,6 +603,10 @@ def main() -> None:
                     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
                 if "c" in args.sections:
                     results["c_kill_every_20s"] = section_c(settings, sessions)
+                    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+                if "p" in args.sections:
+                    curves = load_curves(folder, reuse_curves=True)
+                    results["b_platform_check"] = platform_check(settings, sessions, curves)
                     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
             finally:
                 stack.down()
