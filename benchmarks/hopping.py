@@ -10,13 +10,19 @@
     sliced MLP are trained for 9 epochs once (validation accuracy and seconds per epoch recorded); each method
     then replays a random-search stream of those configs on 2 simulated workers, asking its pruner after each
     epoch. Measured: simulated time until a completed trial reaches the best final accuracy among the stream's
-    first 32 configs, over 5 seeds. Target: ASHA ≤ ½ the median rule's (median over seeds).
+    first 32 configs, over 5 seeds. Target: ASHA ≤ ½ the median rule's (median over seeds). The promoting ASHA
+    (budget PRUNER "asha_promote") is replayed through the advisor's own ladder (``advisor.promotions``), and
+    per-seed lower bounds say whether ½ is reachable at all. ``--epochs N`` records and replays a second,
+    stated setting (N epochs per config) beside the issue's 9.
+(p) (b)'s platform check: the promoting ASHA on the real stack (advisor + 2 train worker processes, the sliced
+    MLP, the first 9 configs random search draws — the recorded ones) against the replay of the same configs:
+    the same stretches in the same order, the rung scores, and the time the replay does not model.
 (c) A worker killed every 20 s (and relaunched, as the supervisor does), unit-wise trials on the real platform:
     kill by kill, the unit in flight on the victim and the units trained again because of it
     (:func:`easel.work_lost.attribute_kills` on the workers' ``unit_started``/``unit_done`` events) ≤ 1, no
     unit trained twice without a kill to explain it, and the job completes.
 
-Run: ``.venv/bin/python benchmarks/hopping.py [--sections abc]``.
+Run: ``.venv/bin/python benchmarks/hopping.py [--sections abcp] [--reuse-curves] [--epochs 9]``.
 """
 
 from __future__ import annotations
@@ -56,12 +62,13 @@ CNN_KNOBS = {"image_size": 32, "max_epochs": 4, "groups": 8, "seed": 0, "early_s
 
 
 # -- the platform harness ---------------------------------------------------------------------------------
-def make_sub_job(settings, sessions, budget: dict, model_name: str = "SlicedCNN", fixed: dict | None = None) -> str:
-    """A sub-job of a built-in template; ``fixed`` overrides fixed knobs' values (e.g. the epochs)."""
+def make_sub_job(settings, sessions, budget: dict, model_name: str = "SlicedCNN", template: type | None = None) -> str:
+    """A sub-job of a built-in template, or of ``template`` (a trusted class of this repository, no sandbox)."""
     from builtin_templates import BUILTIN_TEMPLATES
     from easel.db.enums import DatasetFormat, JobStatus, ModelSource, UserRole
     from easel.db.models import Dataset, Model, SubTrainJob, TrainJob, User
     from easel.db.session import session_scope
+    from easel.model import knob_config_to_dict
 
     spec = next(t for t in BUILTIN_TEMPLATES if t.name == model_name)
     tag = os.urandom(4).hex()
@@ -75,9 +82,10 @@ def make_sub_job(settings, sessions, budget: dict, model_name: str = "SlicedCNN"
         val = Dataset(name="val", task="IMAGE_CLASSIFICATION", format=DatasetFormat.NPZ, blob_key="datasets/val.npz",
                       size_bytes=1, num_samples=597, num_classes=10, owner_id=user.id)
         model = Model(name=f"{model_name}-{tag}", task="IMAGE_CLASSIFICATION", source=ModelSource.BUILTIN,
-                      model_class=spec.class_name, module_ref=spec.module, owner_id=user.id,
-                      knob_config={**spec.knob_config(),
-                                   **{name: {"type": "fixed", "value": v} for name, v in (fixed or {}).items()}})
+                      model_class=spec.class_name if template is None else template.__name__,
+                      module_ref=spec.module if template is None else template.__module__, owner_id=user.id,
+                      knob_config=spec.knob_config() if template is None else knob_config_to_dict(
+                          template.get_knob_config()))
         s.add_all([train, val, model])
         s.flush()
         job = TrainJob(app=f"hop-{tag}", app_version=1, task="IMAGE_CLASSIFICATION", status=JobStatus.STARTED,
@@ -92,7 +100,7 @@ def make_sub_job(settings, sessions, budget: dict, model_name: str = "SlicedCNN"
 
 
 def run_job(settings, sessions, budget: dict, kill_every_s: float | None = None, timeout_s: float = 1500,
-            model_name: str = "SlicedCNN", fixed: dict | None = None) -> dict:
+            model_name: str = "SlicedCNN", template: type | None = None) -> dict:
     """Run a sub-job with an advisor (random search, seed 0) and WORKERS train workers; optionally SIGKILL a
     worker every ``kill_every_s`` and start a replacement. Returns its trials, events and timings."""
     from sqlalchemy import select
@@ -103,7 +111,7 @@ def run_job(settings, sessions, budget: dict, kill_every_s: float | None = None,
     from easel.redis_client import make_redis
     from easel.tuning import TuningChannel
 
-    sub_id = make_sub_job(settings, sessions, budget, model_name, fixed)
+    sub_id = make_sub_job(settings, sessions, budget, model_name, template)
     launcher = LocalLauncher(settings, sessions)
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -489,14 +497,18 @@ def platform_check(settings, sessions, curves: list[dict], configs: int = 9) -> 
     were recorded, in that order, trained for the same epochs — to the end of the budget. Compared: the configs,
     the scores at the rungs, the stretches (trial, epochs) and their order, and the time the replay does not model
     (pausing, resuming from checkpoints, the advisor's reaction, process start)."""
+    from benchmarks.templates.replay_mlp import ReplayMLP
     from easel.settings import Settings
 
     defaults = Settings()
     min_epochs, eta = defaults.asha_min_epochs, defaults.asha_reduction_factor
     epochs = len(curves[0]["accuracy"])
+    if ReplayMLP(**{"width": 64, "depth": 1, "lr": 0.01, "batch_size": 32, "weight_decay": 1e-4}).planned_epochs() \
+            != epochs:
+        raise ValueError(f"the platform check replays {ISSUE_EPOCHS}-epoch curves, not {epochs}")
     run = run_job(settings, sessions, {"PRUNER": "asha_promote", "EARLY_STOP": True, "WORKERS": 2,
                                        "MODEL_TRIAL_COUNT": configs},
-                  model_name="SlicedMLP", fixed={"max_epochs": epochs})
+                  model_name="SlicedMLP", template=ReplayMLP)
     numbers = {t["id"]: t["no"] for t in run["trials"]}
     tuned = ("width", "depth", "lr", "batch_size", "weight_decay")
     same_configs = all({k: t["knobs"][k] for k in tuned} == {k: curves[t["no"] - 1]["knobs"][k] for k in tuned}

@@ -224,7 +224,7 @@ def test_a_trial_shows_its_unit_progress(developer: Client, datasets, seed_trial
     developer.create_train_job("hops", TASK, *datasets, [_builtin(developer, "SlicedMLP")])
     plain, hopping = seed_trials("hops", 1, [("COMPLETED", 0.5, False), ("RUNNING", None, False)])
     progress = {"units_done": 3, "units_total": 8, "epoch": 2, "shard": 0, "worker": "worker-b", "units_run": 4,
-                "checkpoint_bytes": 1234, "path": [1, 0, 1]}
+                "checkpoint_bytes": 1234, "path": [1, 0, 1], "paused_at_epoch": 3, "rung_scores": {"1": 0.5, "3": 0.75}}
     with session_scope(sessions) as session:
         session.get_one(Trial, hopping).progress = progress
     headers = {"Authorization": f"Bearer {developer.token}"}
