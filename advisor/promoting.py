@@ -70,7 +70,7 @@ class PromotingAdvisor(Advisor):
             target = self._next_rung(done)
             self.stretches[trial.id] = Stretch(target)
             if trial.status == TrialStatus.PENDING:
-                self._propose(trial.id, target)
+                self._propose(trial.id, target, done)
         log.info("promoting ASHA rebuilt from %d trials (%d in flight)", self.created, len(self.stretches))
 
     def _next_rung(self, epoch: int) -> int:
@@ -85,7 +85,7 @@ class PromotingAdvisor(Advisor):
         while idle > 0:
             promotion = self.ladder.promote()
             if promotion is not None:
-                self._propose(promotion.trial, promotion.to_epoch)
+                self._propose(promotion.trial, promotion.to_epoch, promotion.from_epoch)
                 log.info("promoting trial %s: epoch %d -> %d", self.outstanding[promotion.trial].proposal.no,
                          promotion.from_epoch, promotion.to_epoch)
             elif self.created < self.budget.MODEL_TRIAL_COUNT:
@@ -93,18 +93,22 @@ class PromotingAdvisor(Advisor):
                 trial = self.records.create(self.space.complete(tuned))
                 self.outstanding[trial.id] = Outstanding(Proposal(trial.id, trial.no, trial.knobs, trial.attempts))
                 self.created += 1
-                self._propose(trial.id, self.ladder.first_epoch)
+                self._propose(trial.id, self.ladder.first_epoch, 0)
                 log.info("proposed trial %d: %s", trial.no, tuned)
             else:
                 return
             idle -= 1
 
-    def _propose(self, trial_id: str, target: int) -> None:
+    def _propose(self, trial_id: str, target: int, done: int) -> None:
+        """Queue the stretch of ``trial_id`` from epoch ``done`` up to ``target``; the event ``stretch_proposed``
+        records the decision (the benchmark checks the advisor's decisions against the ladder's with it)."""
         item = self.outstanding[trial_id]
         item.proposal = Proposal(trial_id, item.proposal.no, item.proposal.knobs, item.proposal.attempt,
                                  until_epoch=target)
         self.stretches[trial_id] = Stretch(target)
         self.channel.propose(item.proposal)
+        self.channel.emit("stretch_proposed", trial=trial_id, no=item.proposal.no, from_epoch=done,
+                          until_epoch=target, attempt=item.proposal.attempt)
 
     def reconcile(self) -> None:
         if self.outstanding:
@@ -164,7 +168,7 @@ class PromotingAdvisor(Advisor):
         if attempt is None:
             return  # it finished meanwhile: the next reconcile sees it
         item.proposal = Proposal(trial.id, trial.no, trial.knobs, attempt)
-        self._propose(trial.id, stretch.target)
+        self._propose(trial.id, stretch.target, done)
         log.warning("trial %d: worker lost after %d epochs; attempt %d resumes up to epoch %d", trial.no, done,
                     attempt, stretch.target)
 

@@ -101,6 +101,7 @@ class TrialRunner:
         self.checkpoints = CheckpointStore(blobs, channel.sub_train_job_id)
         self.data_bytes_read = 0  # training data this worker's units read (MOP: its shard), for the benchmarks
         self.kept_sandbox = KeptSandbox()
+        self._paused: tuple[int, float] | None = None  # (epoch, score) where the stretch run now paused its trial
 
     def prepare(self) -> None:
         """Warm up PyTorch and import the template once, before taking work. A template that fails to import
@@ -177,8 +178,13 @@ class TrialRunner:
         finally:
             try:
                 self.channel.release_lease(proposal.trial_id)
-            except redis.RedisError:  # it expires by itself
-                log.warning("could not release the lease on trial %s", proposal.trial_id)
+                if (paused := self._paused) is not None:
+                    # Announced once the lease is free: an advisor woken by it can promote the trial at once.
+                    self.channel.emit("trial_paused", trial=proposal.trial_id, no=proposal.no, epoch=paused[0],
+                                      score=paused[1], worker=self.worker_id)
+            except redis.RedisError:  # the lease expires by itself; the advisor reads the pause from the row
+                log.warning("could not release the lease on (or announce the pause of) trial %s", proposal.trial_id)
+            self._paused = None
 
     def _train_and_measure(self, proposal: Proposal) -> dict[str, Any] | None:
         setup = self.setup()
@@ -298,8 +304,7 @@ class TrialRunner:
             if pausing:
                 context.log(f"paused at epoch {unit.epoch} (a rung): validation score {score:.4f}", epoch=unit.epoch,
                             score=score)
-                self.channel.emit("trial_paused", trial=proposal.trial_id, no=proposal.no, epoch=unit.epoch,
-                                  score=score, worker=self.worker_id)
+                self._paused = (unit.epoch, score)
                 return False
             if unit.ends_epoch and unit.epoch < epochs:
                 if context.pruner is None:  # nobody needs the epoch's score: skip the evaluation
