@@ -54,19 +54,19 @@ class PromotingAdvisor(Advisor):
         for trial in self.records.all():
             self.created += 1
             done, paused_at, scores = _progress(trial)
+            finished = trial.status in FINISHED
+            # A worker holding the lease of a trial paused in the row has just resumed it (promoted).
+            waiting = paused_at is not None and not finished and self.channel.lease_holder(trial.id) is None
             for epoch, score in sorted(scores.items()):
                 self.ladder.reached(trial.id, epoch, score)
-                if epoch < done:
+                if not (waiting and epoch == paused_at):  # it went on from every other rung it reached
                     self.ladder.mark_promoted(trial.id, epoch)
             self._inform(trial)
-            if trial.status in FINISHED:
+            if finished:
                 continue
             self.outstanding[trial.id] = Outstanding(Proposal(trial.id, trial.no, trial.knobs, trial.attempts))
-            resumed = paused_at is not None and self.channel.lease_holder(trial.id) is not None
-            if paused_at is not None and not resumed:
+            if waiting:
                 continue  # paused at a rung: waits for a promotion
-            if resumed:
-                self.ladder.mark_promoted(trial.id, paused_at)
             target = self._next_rung(done)
             self.stretches[trial.id] = Stretch(target)
             if trial.status == TrialStatus.PENDING:

@@ -2,31 +2,33 @@
 session's PostgreSQL, Redis and blob folder): trials pause at their rungs, the best are resumed from their
 checkpoints (the Counter template asserts it gets the state of the units done), the order of stretches is the
 one the ladder gives on the recorded rung scores, and every trial ends accounted for: completed, or pruned
-where it paused."""
+where it paused. An advisor that restarts rebuilds its ladder from the trials table."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 
-from hopping_jobs import drop_job, make_sub_job
+from hopping_jobs import add_trial, drop_job, make_sub_job
 from sqlalchemy import select
 from unit_template import Counter
 
 from advisor.promoting import PromotingAdvisor
-from advisor.promotions import PromotionLadder
+from advisor.promotions import Promotion, PromotionLadder
 from advisor.records import TrialRecords
 from advisor.service import Advisor
 from easel.blobstore import LocalBlobStore
 from easel.db.enums import TrialStatus
 from easel.db.models import Trial, TrialLog
 from easel.db.session import session_scope
+from easel.jobs import lifecycle
 from easel.redis_client import make_redis
 from easel.tuning import TuningChannel
 from train_worker.runner import TrialRunner
 from train_worker.service import serve
 
 TRIALS, EPOCHS = 5, 4  # Counter trains 4 epochs; with η = 2 the rungs are at epochs 1 and 2, then the end
+KNOBS = {"epochs": EPOCHS, "unit_s": 0.2, "early_stop": True}
 BUDGET = {"MODEL_TRIAL_COUNT": TRIALS, "PRUNER": "asha_promote", "ASHA_MIN_EPOCHS": 1, "ASHA_REDUCTION_FACTOR": 2,
           "EARLY_STOP": True, "WORKERS": 1}
 
@@ -120,3 +122,38 @@ def test_trials_pause_at_rungs_and_the_best_resume_from_their_checkpoints(settin
     for trial, unit in resumed:
         assert f"resuming after unit {unit - 1} of {EPOCHS} from its checkpoint" in resumed_logs[trial]
     assert any(t.status == TrialStatus.TERMINATED for t in trials), "some trial was never promoted"
+
+
+def _paused_trial(sessions, sub_id: str, no: int, progress: dict) -> str:  # noqa: ANN001
+    trial_id = add_trial(sessions, sub_id, no, {**KNOBS, "x": no / 10})
+    with session_scope(sessions) as session:
+        assert lifecycle.claim_trial(session, trial_id, 1, None)
+        assert lifecycle.record_trial_progress(session, trial_id, 1, {"units_done": progress["units_done"],
+                                                                       "units_total": EPOCHS, **progress})
+    return trial_id
+
+
+def test_a_restarted_advisor_rebuilds_the_ladder_and_prunes_paused_trials_when_stopped(settings, sessions) -> None:  # noqa: ANN001
+    sub_id = make_sub_job(settings, sessions, template=Counter, dataset=b"unused", builtin=True, budget=BUDGET)
+    channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id, lease_s=3)
+    try:
+        good = _paused_trial(sessions, sub_id, 1, {"units_done": 1, "paused_at_epoch": 1, "rung_scores": {"1": 0.9}})
+        weak = _paused_trial(sessions, sub_id, 2, {"units_done": 1, "paused_at_epoch": 1, "rung_scores": {"1": 0.1}})
+        # went on from epoch 1 and is training towards epoch 2 (its worker holds no lease: it is re-issued later)
+        going = _paused_trial(sessions, sub_id, 3, {"units_done": 1, "rung_scores": {"1": 0.8}})
+        advisor = Advisor.for_sub_job(TrialRecords(sessions, sub_id), channel, "random", seed=0, settings=settings)
+        assert isinstance(advisor, PromotingAdvisor) and advisor.created == 3
+        assert set(advisor.stretches) == {going} and advisor.stretches[going].target == 2
+        # rung 1 holds 3 (the best ⌊3/2⌋ = 1 goes on): 0.9 has not gone on yet
+        assert advisor.ladder.candidate() == Promotion(good, 1, 2)
+        assert [advisor.ladder.paused_at(t) for t in (good, weak, going)] == [1, 1, None], "going went on already"
+        advisor.stop_proposing("time budget used up")
+        rows = {t.id: t for t in TrialRecords(sessions, sub_id).all()}
+    finally:
+        channel.reset()
+        drop_job(sessions, sub_id)
+    for paused in (good, weak):
+        assert rows[paused].status == TrialStatus.TERMINATED
+        assert rows[paused].error == ("pruned by ASHA (promoting): paused at epoch 1 and never promoted; "
+                                      "time budget used up")
+    assert rows[going].status == TrialStatus.RUNNING, "a stretch in flight ends at its worker's next epoch"
