@@ -273,7 +273,7 @@ class TrialRunner:
         rung_scores = dict(progress.get("rung_scores", {}))
         state = resumption.state
         units_run = int(progress.get("units_run", 0))
-        stop = start + 1 if mop else total if pause_after is None else min(total, pause_after)
+        stop = start + 1 if mop else (total if pause_after is None else min(total, pause_after))
         for index in range(start, stop):
             shard = int(proposal.shard or 0) if mop else 0
             unit = UnitSpec(index=index, epoch=index // shards + 1, epochs=epochs, shard=shard, shards=shards,
