@@ -91,6 +91,7 @@ def test_trials_pause_at_rungs_and_the_best_resume_from_their_checkpoints(settin
         worker.join(timeout=30)
         assert not advising.is_alive() and not worker.is_alive(), "the sub-job ended and its worker was stopped"
         assert not failures, failures
+        assert advisor.sampler.told == TRIALS, "the optimiser hears of each config once (its first rung's score)"
         events = [e for _id, e in advisor_channel.read_events("0", block_s=0.1, count=10_000)]
         with session_scope(sessions) as session:
             trials = list(session.scalars(select(Trial).where(Trial.sub_train_job_id == sub_id).order_by(Trial.no)))
