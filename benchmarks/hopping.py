@@ -490,21 +490,11 @@ def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False, epochs: 
     return out
 
 
-def _real_stretches(events: list[dict], numbers: dict[str, int]) -> list[tuple[int, int, int]]:
-    """(trial no, first epoch, last epoch) of each stretch the workers ran, in the order they began: a stretch
-    ends where its trial pauses or completes."""
-    open_: dict[str, int] = {}  # trial -> index of its stretch in flight
-    out: list[list[int]] = []
-    for event in events:
-        trial = event.get("trial")
-        if event["type"] == "unit_started":
-            if trial not in open_:
-                open_[trial] = len(out)
-                out.append([numbers[trial], event["unit"], event["unit"]])
-            out[open_[trial]][2] = event["unit"]
-        elif event["type"] in ("trial_paused", "trial_done", "trial_errored"):
-            open_.pop(trial, None)
-    return [tuple(s) for s in out]  # type: ignore[misc]
+def _real_stretches(events: list[dict], numbers: dict[str, int], epochs: int) -> list[tuple[int, int, int]]:
+    """(trial no, first epoch, last epoch) of each stretch the advisor proposed, in the order it decided them
+    (the order the replay models; two stretches proposed together may start on the workers the other way)."""
+    return [(numbers[e["trial"]], e["from_epoch"] + 1, min(e["until_epoch"], epochs))
+            for e in events if e["type"] == "stretch_proposed"]
 
 
 def _check_decisions(events: list[dict], min_epochs: int, eta: int) -> dict:
@@ -549,7 +539,7 @@ def platform_check(settings, sessions, configs: int = 9, epochs: int = ISSUE_EPO
                   model_name="SlicedMLP", template=ReplayMLP)
     numbers = {t["id"]: t["no"] for t in run["trials"]}
     events = run["events"]
-    real = _real_stretches(events, numbers)
+    real = _real_stretches(events, numbers, epochs)
     decisions = _check_decisions(events, min_epochs, eta)
     # Seconds per stretch as the platform spent them: from the advisor's proposal to the pause (or the end),
     # worker pick-up, sandbox, checkpoint loading and evaluation included; and per unit (unit_started → done).
