@@ -78,6 +78,8 @@ def test_a_job_takes_asha_parameters_from_its_budget_else_the_settings() -> None
         TrainBudget(PRUNER="none", ASHA_REDUCTION_FACTOR=2)
     with pytest.raises(ValidationError, match="ASHA_REDUCTION_FACTOR"):
         TrainBudget(PRUNER="asha", ASHA_REDUCTION_FACTOR=1)
-    assert TrainBudget(PRUNER="asha_promote", ASHA_REDUCTION_FACTOR=2).ASHA_REDUCTION_FACTOR == 2
+    # a promoting-ASHA trial proposed whole (the shared pool has no stretches) falls back to the stopping ASHA
+    whole = job_pruner(TrainBudget(PRUNER="asha_promote", ASHA_REDUCTION_FACTOR=2), settings)
+    assert isinstance(whole, SuccessiveHalvingPruner) and (whole.min_epochs, whole.eta) == (2, 2)
     with pytest.raises(ValidationError, match="'asha_promote' does not combine with MOP"):
         TrainBudget(PRUNER="asha_promote", MOP=True)
