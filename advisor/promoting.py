@@ -173,12 +173,19 @@ class PromotingAdvisor(Advisor):
                     attempt, stretch.target)
 
     def _prune_paused(self, reason: str) -> None:
-        """End every trial paused at a rung (none in flight): pruned, the reason naming the rung and score."""
+        """End every unfinished trial with no stretch in flight — paused at a rung, or (the sub-job stopping) its
+        stretch taken off the queue: TERMINATED, the reason saying where it stopped."""
         paused = [trial_id for trial_id in self.outstanding if trial_id not in self.stretches]
+        done = {t.id: _progress(t)[0] for t in self.records.all() if t.id in paused} if paused else {}
         for trial_id in paused:
             epoch = self.ladder.paused_at(trial_id)
-            detail = "never started" if epoch is None else f"paused at epoch {epoch} and never promoted"
-            self.records.finish(trial_id, TrialStatus.TERMINATED, f"pruned by ASHA (promoting): {detail}; {reason}")
+            if epoch is not None:
+                detail = f"pruned by ASHA (promoting): paused at epoch {epoch} and never promoted"
+            elif done.get(trial_id):
+                detail = f"stopped after epoch {done[trial_id]}, before its next stretch started"
+            else:
+                detail = "not started"
+            self.records.finish(trial_id, TrialStatus.TERMINATED, f"{detail}; {reason}")
             self.outstanding.pop(trial_id)
         if paused:
             log.info("pruned %d paused trials: %s", len(paused), reason)

@@ -7,6 +7,7 @@ where it paused. An advisor that restarts rebuilds its ladder from the trials ta
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from hopping_jobs import add_trial, drop_job, make_sub_job
@@ -134,7 +135,7 @@ def _paused_trial(sessions, sub_id: str, no: int, progress: dict) -> str:  # noq
     return trial_id
 
 
-def test_a_restarted_advisor_rebuilds_the_ladder_and_prunes_paused_trials_when_stopped(settings, sessions) -> None:  # noqa: ANN001
+def test_a_restarted_advisor_rebuilds_its_ladder_reissues_a_lost_stretch_and_ends_paused_trials(settings, sessions) -> None:  # noqa: ANN001, E501
     sub_id = make_sub_job(settings, sessions, template=Counter, dataset=b"unused", builtin=True, budget=BUDGET)
     channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id, lease_s=3)
     try:
@@ -148,6 +149,13 @@ def test_a_restarted_advisor_rebuilds_the_ladder_and_prunes_paused_trials_when_s
         # rung 1 holds 3 (the best ⌊3/2⌋ = 1 goes on): 0.9 has not gone on yet
         assert advisor.ladder.candidate() == Promotion(good, 1, 2)
         assert [advisor.ladder.paused_at(t) for t in (good, weak, going)] == [1, 1, None], "going went on already"
+        # Nobody holds going's lease: once lease_s has passed unseen, its stretch is re-issued as attempt 2.
+        deadline = time.monotonic() + 60
+        while not advisor.channel.queued() and time.monotonic() < deadline:
+            advisor.reconcile()
+            advisor.channel.read_events("$", block_s=0.5)  # the advisor's own wait between passes
+        (reissued,) = advisor.channel.queued()
+        assert (reissued.trial_id, reissued.attempt, reissued.until_epoch) == (going, 2, 2)
         advisor.stop_proposing("time budget used up")
         rows = {t.id: t for t in TrialRecords(sessions, sub_id).all()}
     finally:
@@ -157,4 +165,5 @@ def test_a_restarted_advisor_rebuilds_the_ladder_and_prunes_paused_trials_when_s
         assert rows[paused].status == TrialStatus.TERMINATED
         assert rows[paused].error == ("pruned by ASHA (promoting): paused at epoch 1 and never promoted; "
                                       "time budget used up")
-    assert rows[going].status == TrialStatus.RUNNING, "a stretch in flight ends at its worker's next epoch"
+    assert rows[going].status == TrialStatus.TERMINATED
+    assert rows[going].error == "stopped after epoch 1, before its next stretch started; time budget used up"
