@@ -135,7 +135,7 @@ def _paused_trial(sessions, sub_id: str, no: int, progress: dict) -> str:  # noq
     return trial_id
 
 
-def test_a_restarted_advisor_rebuilds_its_ladder_reissues_a_lost_stretch_and_ends_paused_trials(settings, sessions) -> None:  # noqa: ANN001, E501
+def test_a_restarted_advisor_rebuilds_its_ladder_reissues_a_lost_stretch_and_ends_paused_trials(settings, sessions) -> None:  # noqa: ANN001
     sub_id = make_sub_job(settings, sessions, template=Counter, dataset=b"unused", builtin=True, budget=BUDGET)
     channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id, lease_s=3)
     try:
