@@ -281,6 +281,10 @@ class TrialProgressOut(Out):
     worker: str | None = Field(default=None, description="the worker that trained the last unit")
     units_run: int = Field(default=0, description="units trained in all, re-runs after lost work included")
     path: list[int] = Field(default_factory=list, description="the shard of each unit done, in order")
+    paused_at_epoch: int | None = Field(default=None, description="promoting ASHA: the epoch (a rung) the trial is "
+                                                                  "paused at, waiting to be promoted; null otherwise")
+    rung_scores: dict[str, float] = Field(default_factory=dict, description="promoting ASHA: the validation score "
+                                                                            "at each rung reached, by epoch")
 
 
 class TrialOut(Out):

@@ -229,7 +229,8 @@ class Settings(BaseSettings):
         default=None, min_length=16, description="bearer token Prometheus sends to admin's /metrics (admins' own "
                                                  "tokens are accepted too); unset: admins' tokens only")
 
-    # Early stopping: asynchronous successive halving (budget PRUNER "asha"); a job's budget may override both.
+    # Early stopping: asynchronous successive halving (budget PRUNER "asha", or "asha_promote" for the variant
+    # that pauses and promotes); a job's budget may override both.
     asha_min_epochs: int = Field(default=1, ge=1, le=10_000,
                                  description="ASHA's minimum resource (grace period): epochs before the first rung")
     asha_reduction_factor: int = Field(default=3, ge=2, le=100,

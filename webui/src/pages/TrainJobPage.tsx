@@ -14,11 +14,13 @@ import { useLiveTrainJob } from "../lib/useLiveTrainJob";
 
 const MAX_COMPARE = 4;
 
-/** Unit-wise training progress ("3/8 · shard 1"), or a dash for a trial trained in one piece. */
+/** Unit-wise training progress ("3/8 · shard 1", "· paused at epoch 3" while the promoting ASHA holds it at a
+ * rung), or a dash for a trial trained in one piece. */
 function units(trial: Trial): string {
   const progress = trial.progress;
   if (!progress) return "—";
-  return `${progress.units_done ?? 0}/${progress.units_total ?? 0} · shard ${progress.shard ?? 0}`;
+  const paused = progress.paused_at_epoch != null ? ` · paused at epoch ${progress.paused_at_epoch}` : "";
+  return `${progress.units_done ?? 0}/${progress.units_total ?? 0} · shard ${progress.shard ?? 0}${paused}`;
 }
 
 export function TrainJobPage() {
