@@ -157,30 +157,49 @@ def solve_granules(costs: Sequence[Sequence[float]], accuracies: Sequence[float]
     """Granules ``m_i`` per width maximising ``sum(m_i p_i)`` with ``sum(m_i) <= n_g`` and
     ``sum(costs[i][m_i]) <= deadline``; ``costs[i][m]`` (``m = 0..n_g``) must be non-decreasing in ``m``.
 
-    Exact: a DP over widths keeping, for each granule count used, the (time, value) Pareto front, and dropping
-    an entry that a smaller granule count already matches in time and value. Ties: the higher value, then the
-    shorter time, then the plan found first.
+    Exact: a DP over widths, the most accurate first, keeping for each granule count used the (time, value)
+    Pareto front and dropping an entry that a smaller granule count already matches in time and value. Two
+    facts keep it small. (1) A width's count is 0, the top of a cost step (``C(m + 1) > C(m)``) or all the
+    granules left: otherwise one more granule of it costs no time and is worth at least what a later (less
+    accurate) width's granule is, so some optimum has that shape. (2) The last width just takes the most
+    granules that fit (a binary search), so it needs no front. Ties: the higher value, then the shorter
+    time, then the plan found first.
     """
     budget = search_budget(deadline)
     tie = _VALUE_RTOL * max(n_g, 1)
-    # fronts[s]: (time, value, granules per width so far) with exactly s granules used, time ascending.
+    widths = sorted(range(len(costs)), key=lambda i: (-accuracies[i], i))
+    best = (0.0, 0.0, (0,) * len(costs))
+    if not widths:
+        return best[2]
+    # fronts[s]: (time, value, granules of the widths so far) with exactly s granules used, time ascending.
     fronts: list[list[tuple[float, float, tuple[int, ...]]]] = [[(0.0, 0.0, ())]] + [[] for _ in range(n_g)]
-    for cost, p in zip(costs, accuracies, strict=True):
+    for i in widths[:-1]:
+        cost, p = costs[i], accuracies[i]
+        tops = [m for m in range(1, n_g + 1) if m == n_g or cost[m + 1] > cost[m]]
         grown: list[list[tuple[float, float, tuple[int, ...]]]] = [[] for _ in range(n_g + 1)]
         for s, front in enumerate(fronts):
+            left = n_g - s
+            candidates = [0, *(m for m in tops if m < left), left] if left else [0]
             for time, value, picks in front:
-                for m in range(n_g - s + 1):
+                for m in candidates:
                     t = time + cost[m]
                     if t > budget:
                         break  # costs grow with m: nothing further fits
                     grown[s + m].append((t, value + m * p, (*picks, m)))
         fronts = _prune(grown, tie)
-    best = (0.0, 0.0, (0,) * len(costs))
-    for front in fronts:
-        for entry in front:
+    last = widths[-1]
+    cost, p = costs[last], accuracies[last]
+    for s, front in enumerate(fronts):
+        for time, value, picks in front:
+            # The most granules of the last width that fit in the time and the granules left.
+            m = min(n_g - s, bisect.bisect_right(cost, budget - time) - 1)
+            entry = (time + cost[m], value + m * p, (*picks, m))
             if entry[1] > best[1] + tie or (entry[1] >= best[1] - tie and entry[0] < best[0]):
                 best = entry
-    return best[2]
+    granules = [0] * len(costs)
+    for i, m in zip(widths, best[2], strict=True):
+        granules[i] = m
+    return tuple(granules)
 
 
 def _prune(fronts: list[list[tuple[float, float, tuple[int, ...]]]],
