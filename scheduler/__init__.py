@@ -26,6 +26,7 @@ from scheduler.policies.baselines import (
     baseline_policies,
 )
 from scheduler.policies.priced import SchedulerPolicy
+from scheduler.policies.time_noise import TimeNoise
 from scheduler.profile import Profile, paper_xray_profile
 from scheduler.simulation.executor import PlanExecutor, ShareOutcome, ShareRunner
 from scheduler.simulation.simulator import Deal, SimResult, global_effective_accuracy, simulate
@@ -80,6 +81,7 @@ __all__ = [
     "ShareRunner",
     "SimResult",
     "Task",
+    "TimeNoise",
     "baseline_policies",
     "box_lp",
     "build_plan",
