@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "benchmarks" / "results" / "serving.json"
 FIGURE = ROOT / "benchmarks" / "results" / "serving.png"
+BATCH_SIZES_RESULTS = ROOT / "benchmarks" / "results" / "serving-batch-sizes.json"
 BATCH = 32
 WORKERS = 2
 POLICIES = ("scheduler", "fixed:1", "fixed:0.75", "fixed:0.5", "fixed:0.25", "model-switching", "clipper")
@@ -926,6 +927,52 @@ def targets(saturation: dict[str, Any], sweep: dict[str, Any], narrow_capacity: 
     return out, summary
 
 
+def section_d(template: Any, profile: dict[str, Any], sizes: list[int], deadline: float, transit_s: float,
+              quick: bool) -> dict[str, Any]:
+    """(d): ``benchmarks/serving_batch_sizes.py``; writes its JSON and prints its table."""
+    from benchmarks.serving_batch_sizes import measure, table
+    from easel.settings import Settings
+
+    rates = [float(r) for r in profile["rates"]]
+    result = measure(template, rates, [float(a) for a in profile["accuracy"]], (1, 8, 8), sizes, deadline,
+                     transit_s, Settings().serving_margin_s, quick)
+    BATCH_SIZES_RESULTS.write_text(json.dumps(result, indent=1))
+    for line in table(result):
+        log(line)
+    log(f"wrote {BATCH_SIZES_RESULTS.relative_to(ROOT)} in {result['seconds']:.0f}s (load {result['load_average']})")
+    return result
+
+
+def only_batch_sizes(quick: bool, deadline: float) -> int:
+    """``--only-d``: the benchmark network untrained (times do not depend on the weights), the accuracies and
+    the three highest loads of the last full run's serving.json, its measured transit to the workers."""
+    import importlib.util
+
+    last = json.loads(RESULTS.read_text())
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench_sliced_mlp.py"
+        path.write_text(TEMPLATE_SOURCE)
+        spec = importlib.util.spec_from_file_location("bench_sliced_mlp", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    template = module.BenchSlicedMLP(lr=0.05)
+    template.load_parameters(_untrained_parameters(template, (1, 8, 8), 10))
+    transit = last.get("c_overhead", {}).get("easel", {}).get("stage_mean_ms", {}).get("to_worker", 0.0) / 1e3
+    profile = {"rates": last["model"]["rates"], "accuracy": last["model"]["accuracy"]}
+    section_d(template, profile, last["b_sweep"]["sizes"][-3:], deadline, transit, quick)
+    return 0
+
+
+def _untrained_parameters(template: Any, input_shape: tuple[int, ...], classes: int) -> bytes:
+    """Freshly initialised parameters in the template's own format (what ``load_parameters`` reads)."""
+    from easel.model.params import tensors_to_bytes
+
+    net = template._build(classes, input_shape)
+    meta = {"arch": template.ARCH, "classes": json.dumps([str(c) for c in range(classes)]),
+            "input_shape": json.dumps(list(input_shape)), "knobs": json.dumps(template.knobs)}
+    return tensors_to_bytes(net.state_dict(), metadata=meta)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer points, shorter windows")
@@ -935,9 +982,14 @@ def main() -> int:
     parser.add_argument("--skip-sweep", action="store_true", help="only (a) and (c), printed, results not written")
     parser.add_argument("--model-cache", type=Path, default=None,
                         help="a folder to keep the trained model in between runs (training is most of the set-up)")
+    parser.add_argument("--only-d", action="store_true",
+                        help="only (d), joint (n_i, b_i) vs fixed b = 32, on the untrained network's times and the "
+                             "last serving.json's accuracies and loads (no stack, no training)")
     parser.add_argument("--kafka-client", choices=("kafka-python", "confluent-kafka"), default=None,
                         help="the workers' Kafka consumer (EASEL_SERVING_KAFKA_CLIENT; default: the settings')")
     args = parser.parse_args()
+    if args.only_d:
+        return only_batch_sizes(args.quick, args.deadline)
     began = time.perf_counter()
     if args.kafka_client:
         os.environ["EASEL_SERVING_KAFKA_CLIENT"] = args.kafka_client  # the workers inherit it
@@ -998,6 +1050,9 @@ def main() -> int:
         sizes = [max(BATCH, math.ceil(f * narrow * args.deadline)) for f in fractions]
         log(f"(b) sweep: D = {args.deadline}s, N = {sizes}, {windows} windows of {per_window} tasks per point")
         sweep = run_sweep(services, setup, times, args.deadline, sizes, per_window, windows)
+        log("(d) joint (n_i, b_i) vs fixed b = 32 at the three highest loads")
+        batch_sizes = section_d(setup["template"], setup["profile"], sizes[-3:], args.deadline,
+                                overhead["stage_mean_ms"].get("to_worker", 0.0) / 1e3, args.quick)
         loads["end"] = load_average()
     finally:
         if services is not None:
@@ -1006,6 +1061,9 @@ def main() -> int:
         shutil.rmtree(data_dir, ignore_errors=True)
 
     goals, summary = targets(saturation, sweep, narrow, overhead, ray)
+    goals["d_per_width_batch_size"] = batch_sizes["wins_at_every_point"]
+    goals["d_note"] = ("joint (n_i, b_i) vs fixed b = 32 replayed on t_i(b) measured in this run "
+                       "(benchmarks/results/serving-batch-sizes.json); kept only if it wins")
     result = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "load_average": loads, "device": "cpu",
