@@ -583,6 +583,18 @@ def score_window(answers: list[dict[str, Any]], y: np.ndarray, accuracy: dict[fl
     }
 
 
+def batch_times_between(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Mean seconds per mini-batch by rate over the mini-batches run between two scrapes of the workers' counters."""
+    out = {}
+    for name, total in after.items():
+        if name.startswith("easel_worker_batch_seconds_sum"):
+            count_name = name.replace("_sum", "_count")
+            count = after.get(count_name, 0.0) - before.get(count_name, 0.0)
+            if count > 0:
+                out[name.split('rate="')[1].rstrip('"}')] = (total - before.get(name, 0.0)) / count
+    return out
+
+
 def simulate_point(times: dict[float, float], accuracy: dict[float, float], n: int, deadline: float,
                    n_tasks: int, warmup: int) -> dict[str, float]:
     from easel.serving import split_mini_batches
@@ -616,10 +628,13 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
         log(f"  {policy}: workers ready in {time.perf_counter() - began:.1f}s (load {load_average()})")
         rows = []
         for n in sizes:
+            before = services.scrape()["counters"] if policy in OURS else {}
             answers = asyncio.run(send_tasks(services.url, bodies[n], n_tasks, deadline, deadline + 30))
             scored = [score_window(answers[1 + k * per_window: 1 + (k + 1) * per_window], setup["y"], accuracy, n,
                                    deadline) for k in range(windows)]
             row = {"n": n, "workload": n / deadline, "windows": scored, "load_average": load_average()}
+            if policy in OURS:  # the batch times this point ran at (the oracle's, below)
+                row["batch_time_s"] = batch_times_between(before, services.scrape()["counters"])
             for name in ("effective_accuracy", "effective_accuracy_real", "throughput", "drop_rate", "latency_p99"):
                 row[name] = mean_se([w[name] for w in scored])
             rows.append(row)
@@ -634,8 +649,15 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
     in_situ = {float(r): t for r, t in workers["scheduler"]["mean_batch_seconds"].items()}
     in_situ_times = {r: in_situ.get(r, t) for r, t in times.items()}
     oracle_in_situ = [simulate_point(in_situ_times, accuracy, n, deadline, n_tasks, 1) for n in sizes]
+    # And per point, on the times measured while that point ran: how long a mini-batch takes depends on how busy
+    # the two workers keep each other (and the machine) at that load, so the sweep's mean flatters the busy
+    # points. A width the scheduler did not run there keeps its sweep mean.
+    per_point = [{r: float(row.get("batch_time_s", {}).get(f"{r:g}", in_situ_times[r])) for r in times}
+                 for row in points["scheduler"]]
+    oracle_per_point = [simulate_point(t, accuracy, n, deadline, n_tasks, 1) for t, n in zip(per_point, sizes, strict=True)]
     return {"deadline_s": deadline, "tasks_per_window": per_window, "windows": windows, "sizes": sizes,
             "policies": points, "simulator": oracle, "simulator_in_situ_times": oracle_in_situ,
+            "simulator_point_times": oracle_per_point,
             "in_situ_batch_time_s": {f"{r:g}": t for r, t in in_situ_times.items()}, "worker_metrics": workers}
 
 
@@ -899,6 +921,8 @@ def targets(saturation: dict[str, Any], sweep: dict[str, Any], narrow_capacity: 
         summary.append({"n": n, "workload": n / sweep["deadline_s"], "scheduler": ours, "best_baseline": best_name,
                         "best_baseline_accuracy": best, "ge_every_baseline": ours["mean"] >= best["mean"] - se,
                         "oracle_in_situ": oracle, "over_oracle_in_situ": ours["mean"] / oracle,
+                        "oracle_point_times": max(sweep["simulator_point_times"][i].values()),
+                        "over_oracle_point_times": ours["mean"] / max(sweep["simulator_point_times"][i].values()),
                         "oracle_bare_t": max(sweep["simulator"][i].values())})
     widest = max(s["workload"] for s in summary)
     out = {
