@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 from scheduler.checks import positive, real
 
+_ERROR_CAP = 1.0  # relative error counted at most (measured <= 2x planned)
+
 
 class TimeNoise:
     """EWMA of the squared relative error ``(measured / planned - 1)^2`` of full mini-batches."""
@@ -37,7 +39,9 @@ class TimeNoise:
         planned, measured = real("planned", planned), real("measured", measured)
         if planned <= 0.0 or measured < 0.0:
             return  # nothing to learn from a time that cannot be a batch's
-        error = measured / planned - 1.0
+        # One stall (a GIL hand-off, a burst on a peer process) counts as at most twice the planned time, as
+        # the worker's EWMA caps it: a single 10x outlier would otherwise hold the reserve up for ~50 batches.
+        error = min(measured / planned - 1.0, _ERROR_CAP)
         self._cv2 += self.alpha * (error * error - self._cv2)
         self.samples += 1
 

@@ -23,6 +23,9 @@ def test_time_noise_learns_the_relative_spread_and_sums_it_as_independent_batche
     assert noise.spread((0.1, 0.05), (3, 1)) == pytest.approx(0.2 * math.sqrt(0.0325))
     noise.observe(0.0, 1.0)  # a planned time of 0 teaches nothing
     assert noise.samples == 60
+    stalled = TimeNoise(alpha=1.0)
+    stalled.observe(0.1, 1.0)  # a 10x stall counts as 2x
+    assert stalled.cv == pytest.approx(1.0)
 
 
 def test_bad_time_noise_arguments_name_themselves() -> None:
