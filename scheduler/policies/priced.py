@@ -219,29 +219,31 @@ class SchedulerPolicy(BasePolicy):
         else:
             budget = self.budget(n_mb, deadline, backlog)
             target = self.priced_profile() if self.mode == "priced" else self.profile
-        plan = self._solve(target, n_mb, budget)
+        start = time.perf_counter()
+        plan = self._solve(target, n_mb, budget, self.time_budget)
         if self.safety and plan.counts:
             reserve = self.safety * self.noise.spread(self.profile.batch_times, plan.counts)
             if plan.total_time > budget - reserve:
                 tighter = max(budget - reserve, min(budget, n_mb * self._t_fast))
-                if tighter < budget:
-                    plan = self._solve(target, n_mb, tighter)
+                if tighter < budget:  # the decision's time budget covers both searches
+                    left = None if self.time_budget is None else max(
+                        self.time_budget - (time.perf_counter() - start), _LEAST_BUDGET)
+                    plan = self._solve(target, n_mb, tighter, left)
         if target is self.profile:
             return plan
         # The priced problem's gap is in priced units: against the real objective nothing is proven.
         return feasible_plan(self.profile, plan.counts, n_mb, plan.deadline, "scheduler:priced", math.inf)
 
-    def _solve(self, target: Profile, n_mb: int, budget: float) -> Plan:
-        """The best plan for ``budget`` on ``target``, through the plan cache when there is one."""
+    def _solve(self, target: Profile, n_mb: int, budget: float, time_budget: float | None) -> Plan:
+        """The best plan for ``budget`` on ``target`` within ``time_budget`` seconds of search, through the plan
+        cache when there is one."""
         if self.cache is None:
-            return solve(target, n_mb, budget, time_budget=self.time_budget)
+            return solve(target, n_mb, budget, time_budget=time_budget)
         start = time.perf_counter()
-        plan = self.cache.plan(target, n_mb, budget, self.time_budget)
+        plan = self.cache.plan(target, n_mb, budget, time_budget)
         if sum(plan.counts) < n_mb and within_deadline(n_mb * self._t_fast, budget):
             # A budget held at the floor (every mini-batch at the fastest width) is never cut by the
             # cache's quantum: solve that one at its own budget, in what is left of the decision's time.
-            left = None if self.time_budget is None else max(
-                self.time_budget - (time.perf_counter() - start), _LEAST_BUDGET
-            )
+            left = None if time_budget is None else max(time_budget - (time.perf_counter() - start), _LEAST_BUDGET)
             plan = solve(target, n_mb, budget, time_budget=left)
         return plan
