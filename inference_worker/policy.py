@@ -72,7 +72,9 @@ class LivePolicy:
     mini-batches; plans use mean + ``spread`` standard deviations (:meth:`estimate`); ``refresh``
     (between tasks) rebuilds the profile and the policy once some ``t_i`` has drifted by more than
     ``tolerance`` relative to the profile in use, at most every ``min_interval_s``. Model-Switching
-    measures latencies itself and is never rebuilt. How its plans run (re-planning, the late rule) is the
+    measures latencies itself and is never rebuilt. ``safety``: standard deviations of a plan's total time the
+    scheduler keeps free (``EASEL_SERVING_SAFETY_SIGMAS``), on a spread of batch times (``TimeNoise``) measured
+    for the worker's life like its load. How its plans run (re-planning, the late rule) is the
     wrapped policy's, so the worker's ``PlanExecutor`` treats a LivePolicy like any policy.
     """
 
