@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     serving_rate_confidence: float = Field(
         default=1.0, ge=0, le=10,
         description="standard deviations the scheduler adds to its arrival-rate estimate (its load safety)")
+    serving_safety_sigmas: float = Field(
+        default=1.0, ge=0, le=10,
+        description="standard deviations of a plan's total time (measured spread of batch times) the scheduler keeps free")
     serving_decision_budget_s: float = Field(
         default=0.0005, gt=0, le=1,
         description="most seconds one scheduling decision searches (also capped at 1% of the task's time left)")
