@@ -1366,6 +1366,11 @@ export interface components {
             /** Last Reason */
             last_reason?: string | null;
             /**
+             * Owed S
+             * @description worker-seconds the fairness floor owes this user now (served before any rate is compared once it covers a trial)
+             */
+            owed_s?: number | null;
+            /**
              * Recent Share
              * @description this user's fraction of the last 100 assignments
              */
