@@ -144,9 +144,9 @@ class Settings(BaseSettings):
         default=10, ge=1, le=500, description="longest a worker's Kafka fetch waits for new requests"
     )
     serving_kafka_client: Literal["kafka-python", "confluent-kafka"] = Field(
-        default="confluent-kafka",
-        description="the inference workers' Kafka consumer: confluent-kafka (librdkafka: a fraction of the CPU per "
-                    "fetch, a shorter hop; see easel/kafka_confluent.py) or kafka-python")
+        default="kafka-python",
+        description="the inference workers' Kafka consumer: kafka-python (the default) or confluent-kafka (librdkafka: "
+                    "a fraction of the CPU per fetch, a shorter hop; see easel/kafka_confluent.py)")
     serving_message_kb: int = Field(
         default=256, ge=0, le=16 << 10,
         description="most KiB of instances in one requests message: consecutive mini-batches of a worker's share "
