@@ -245,6 +245,14 @@ def mark_service_exited(service: Service, exit_code: int | None, *, stopped: boo
     SERVICE.move(service, to or (ServiceStatus.STOPPED if stopped or exit_code == 0 else ServiceStatus.ERRORED))
 
 
+def record_service_exit(session: Session, service_id: str, exit_code: int | None, *, stopped: bool = False) -> bool:
+    """A watcher saw the process gone: as :func:`mark_service_exited`, but only if the row is still live in the
+    database — a stop committed meanwhile (another session) is not overwritten with ERRORED. False if it was not."""
+    to = ServiceStatus.STOPPED if stopped or exit_code == 0 else ServiceStatus.ERRORED
+    return SERVICE.update(session, Service, [Service.id == service_id], to, {"exit_code": exit_code},
+                          sources=LIVE_SERVICE) == 1
+
+
 def mark_service_failed(service: Service) -> None:
     """Its process could not be started at all."""
     SERVICE.move(service, ServiceStatus.ERRORED)

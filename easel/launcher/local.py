@@ -101,7 +101,10 @@ class LocalLauncher(Launcher):
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status in lifecycle.LIVE_SERVICE and not self._alive(service_id, row):
-                lifecycle.mark_service_exited(row, self._exit_code(service_id), stopped=service_id in self._stopping)
+                # Conditional: a stop racing this poll may have committed STOPPED since the row was read.
+                lifecycle.record_service_exit(session, service_id, self._exit_code(service_id),
+                                              stopped=service_id in self._stopping)
+                session.refresh(row)
             return ServiceState.of(row)
 
     # -- process plumbing ----------------------------------------------------------------------------

@@ -74,6 +74,32 @@ def test_a_loaded_row_that_moves_illegally_raises_and_keeps_its_status(session: 
     assert service.status == ServiceStatus.ERRORED
 
 
+def test_a_watcher_that_saw_a_stopped_process_does_not_overwrite_a_stop_committed_meanwhile(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'race.sqlite'}")
+    Base.metadata.create_all(engine)
+    sessions = make_sessionmaker(engine)
+    with sessions() as stopper:
+        stopped, crashed = (lifecycle.new_service(name=n, kind=ServiceKind.OTHER, launcher="local", command={})
+                            for n in ("stopped", "crashed"))
+        for service in (stopped, crashed):
+            lifecycle.mark_service_running(service, pid=42)
+        stopper.add_all([stopped, crashed])
+        stopper.commit()
+        with sessions() as watcher:
+            seen = watcher.get_one(type(stopped), stopped.id)  # read while still live: the watcher's stale view
+            assert seen.status == ServiceStatus.RUNNING
+            lifecycle.mark_service_exited(stopped, -15, stopped=True)  # the stop commits first
+            stopper.commit()
+            assert not lifecycle.record_service_exit(watcher, stopped.id, -15)
+            assert lifecycle.record_service_exit(watcher, crashed.id, 1)
+            watcher.commit()
+        with sessions() as reader:
+            assert reader.get_one(type(stopped), stopped.id).status == ServiceStatus.STOPPED
+            assert (reader.get_one(type(crashed), crashed.id).status, reader.get_one(type(crashed), crashed.id)
+                    .exit_code) == (ServiceStatus.ERRORED, 1)
+    engine.dispose()
+
+
 def test_trial_attempts_race_safely(session: Session) -> None:
     job = _train_job(session, models=1)
     trial = _trial(session, job.sub_train_jobs[0])
