@@ -115,10 +115,9 @@ class WorkerConfig:
     consumer_for: Callable[[int], KafkaConsumer] | None = None
     generation: int = 0
     # The requests doorbell (inference_worker.doorbell): once a poll is empty, wait this long at most for a ring with
-    # the partitions paused; 0 = no doorbell (poll the broker all the time). ``fetch_wait_ms`` is the consumer's
-    # fetch wait: a poll after a ring lasts two of them, so that a message that lands just behind it is still read.
+    # the partitions paused; 0 = no doorbell (poll the broker all the time).
     idle_wait_s: float = 0.0
-    fetch_wait_ms: int = 10
+    fetch_wait_ms: int = 10  # the consumer's fetch wait: a plain poll before idling lasts one of them (and 5 ms)
 
 
 @dataclass
@@ -445,7 +444,7 @@ class InferenceWorker:
         if self.doorbell is None:
             self._poll_once(100)
             return
-        timeout_ms = WAKE_POLL_MS if self._woken else 2 * self.config.fetch_wait_ms + 5
+        timeout_ms = WAKE_POLL_MS if self._woken else self.config.fetch_wait_ms + 5
         self._woken = False
         if self._poll_once(timeout_ms) == 0 and not self.stop.is_set():
             self._idle()
@@ -472,7 +471,7 @@ class InferenceWorker:
             except (KafkaError, KeyError) as error:
                 log.warning("could not resume %s after an idle wait: %s", _names(parts), error)
         if rung is not None:
-            self._woken = True
+            self._woken = rung  # a ring means a message is there; a timeout is only the safety net's look
             self.metrics.idle_waits.labels("rung" if rung else "timeout").inc()
 
     def _poll_once(self, timeout_ms: int) -> int:
