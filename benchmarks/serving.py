@@ -20,13 +20,12 @@ Targets (issue #15); each point is repeated 3x (three scoring windows) and repor
     are measured in alternating repeats. Ray is a benchmark-only extra, never a dependency: it runs from its own
     venv, ``benchmarks/.ray-venv`` (gitignored), made on demand with ``ray[serve]`` (or ``--ray-python PATH``;
     ``none`` skips it and records the target as not measured). ``--c-variants`` measures several worker
-    configurations in the same run (the Kafka client, the requests doorbell on or off), each beside Ray Serve.
+    configurations in the same run (the workers' Kafka client), each beside Ray Serve.
 
 The machine may be shared: the load average is recorded at each phase, and every number is wall-clock bound.
 Run: ``.venv/bin/python benchmarks/serving.py [--quick] [--ray-python PATH] [--sections a,b,c]``; (c) alone, with
-both clients and the doorbell's A/B (~4 min with a cached model, + a few minutes the first time for the Ray venv):
-``benchmarks/serving.py --sections c --model-cache /tmp/easel-bench-model --c-variants
-kafka-python,kafka-python-no-doorbell,confluent-kafka``.
+both clients (~4 min with a cached model, + a few minutes the first time for the Ray venv):
+``benchmarks/serving.py --sections c --model-cache /tmp/easel-bench-model --c-variants kafka-python,confluent-kafka``.
 """
 
 from __future__ import annotations
@@ -955,9 +954,7 @@ def measure_overhead_vs_ray(url: str, x: np.ndarray, requests: int, repeats: int
 # The worker configurations (c) can compare in one run (each beside Ray Serve): the environment their workers get.
 C_VARIANTS: dict[str, dict[str, str]] = {
     "kafka-python": {"EASEL_SERVING_KAFKA_CLIENT": "kafka-python"},
-    "kafka-python-no-doorbell": {"EASEL_SERVING_KAFKA_CLIENT": "kafka-python", "EASEL_SERVING_IDLE_WAIT_MS": "0"},
     "confluent-kafka": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka"},
-    "confluent-kafka-no-doorbell": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka", "EASEL_SERVING_IDLE_WAIT_MS": "0"},
 }
 
 
@@ -1137,7 +1134,7 @@ def main() -> int:
                              "targets are updated in place")
     parser.add_argument("--c-variants", default=None,
                         help=f"worker configurations (c) measures, each beside Ray Serve, the first judged: a comma "
-                             f"list of {', '.join(C_VARIANTS)} (default: the --kafka-client's, doorbell on)")
+                             f"list of {', '.join(C_VARIANTS)} (default: the --kafka-client's)")
     parser.add_argument("--skip-sweep", action="store_true", help="only (a) and (c), printed, results not written")
     parser.add_argument("--model-cache", type=Path, default=None,
                         help="a folder to keep the trained model in between runs (training is most of the set-up)")

@@ -9,7 +9,7 @@ hop has a p50 of ~6.5 ms; librdkafka fetches from its own C threads (~6 ms CPU p
 
 Only what :class:`inference_worker.service.InferenceWorker` calls is here, with kafka-python's shapes:
 ``subscribe(topics, listener)``, ``poll(timeout_ms, max_records) -> {TopicPartition: [record]}``,
-``commit({TopicPartition: OffsetAndMetadata})``, ``pause``, ``resume``, ``assignment``, ``highwater``, ``position``,
+``commit({TopicPartition: OffsetAndMetadata})``, ``pause``, ``assignment``, ``highwater``, ``position``,
 ``close``. Failures surface as ``kafka.errors.KafkaError`` (``CommitFailedError`` for commits), so the
 worker's retry and rebalance handling is the same for both clients. librdkafka runs the rebalance callbacks
 inside ``poll`` on the calling thread; the listener (:class:`easel.kafka_io.PartitionEvents`) only records
@@ -170,13 +170,6 @@ class ConfluentConsumer:
         if partitions:
             try:
                 self._consumer.pause([ck.TopicPartition(tp.topic, tp.partition) for tp in partitions])
-            except ck.KafkaException as error:
-                raise KafkaError(str(error)) from None
-
-    def resume(self, *partitions: TopicPartition) -> None:
-        if partitions:
-            try:
-                self._consumer.resume([ck.TopicPartition(tp.topic, tp.partition) for tp in partitions])
             except ck.KafkaException as error:
                 raise KafkaError(str(error)) from None
 

@@ -166,9 +166,7 @@ class ResilientProducer:
         return self._current().partitions_for(topic)
 
     def send(self, topic: str, *, value: Any, key: Any = None, partition: int | None = None,
-             on_error: Callable[[Exception], None] | None = None,
-             on_sent: Callable[[Any], None] | None = None) -> None:
-        """``on_sent(metadata)`` once the broker acknowledged the message (on the producer's IO thread)."""
+             on_error: Callable[[Exception], None] | None = None) -> None:
         producer = self._current()
         try:
             future = producer.send(topic, value=value, key=key, partition=partition)
@@ -184,8 +182,6 @@ class ResilientProducer:
                 on_error(error)
 
         future.add_errback(errback)
-        if on_sent is not None:
-            future.add_callback(on_sent)
 
     def _failed(self, producer: KafkaProducer, error: Exception) -> None:
         with self._lock:

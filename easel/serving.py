@@ -88,13 +88,6 @@ def results_stream(job_id: str) -> str:
     return f"easel:inference:{job_id}:results"
 
 
-def doorbell_channel(job_id: str) -> str:
-    """Redis pub/sub channel the predictor publishes on once the broker has a request message of the job: idle
-    workers wait on it instead of on a held fetch (:mod:`inference_worker.doorbell`). A hint only: requests travel
-    on Kafka alone."""
-    return f"easel:inference:{job_id}:doorbell"
-
-
 def workers_key(job_id: str) -> str:
     return f"easel:inference:{job_id}:workers"
 

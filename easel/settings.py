@@ -143,12 +143,6 @@ class Settings(BaseSettings):
     serving_fetch_wait_ms: int = Field(
         default=10, ge=1, le=500, description="longest a worker's Kafka fetch waits for new requests"
     )
-    serving_idle_wait_ms: int = Field(
-        default=100, ge=0, le=5000,
-        description="the requests doorbell: once a poll comes back empty, an inference worker pauses its partitions "
-                    "and waits at most this long on a Redis channel the predictor rings once the broker has a "
-                    "request (a held fetch no longer delays one that arrives); a message without a ring is read one "
-                    "wait later at most. 0 = off: workers keep a fetch waiting at the broker all the time")
     serving_kafka_client: Literal["kafka-python", "confluent-kafka"] = Field(
         default="kafka-python",
         description="the inference workers' Kafka consumer: kafka-python (the client of record) or confluent-kafka "

@@ -50,8 +50,6 @@ class WorkerMetrics:
         self.dead_letters = Counter("easel_worker_dead_letters", "request messages that could not be read "
                                     "(a corrupt header): dead-lettered, their instances answered dropped",
                                     registry=r)
-        self.idle_waits = Counter("easel_worker_idle_waits", "idle waits on the requests doorbell, by how they "
-                                  "ended (rung, timeout)", ["ended"], registry=r)
         for rate in rates:
             self.minibatches.labels(rate_label(rate))
             self.batch_seconds.labels(rate_label(rate))

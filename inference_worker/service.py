@@ -55,7 +55,6 @@ from easel.serving import (
     SERVED,
     STREAM_MAXLEN,
     dead_letters_stream,
-    doorbell_channel,
     generation_key,
     promote_key,
     requests_topic,
@@ -66,7 +65,6 @@ from easel.serving import (
 )
 from easel.serving_wire import CorruptMessage, decode_mini_batch, encode_ready, encode_results, parse_key
 from inference_worker.book import Group, Held, OffsetTracker, TaskBook
-from inference_worker.doorbell import Doorbell
 from inference_worker.metrics import WorkerMetrics, rate_label
 from inference_worker.model import BatchBuffers, ServedModel
 from inference_worker.policy import LivePolicy
@@ -85,7 +83,6 @@ STANDBY_WAIT_S = 1  # a standby's BLPOP: how often it refreshes its record (and 
 # answer in this time (a topic deleted under it, a broker restarting) is retried after the next poll.
 COMMIT_TIMEOUT_MS = 2000
 GENERATION_CHECK_S = 0.5  # how often a worker reads which requests topic generation the predictor sends to
-WAKE_POLL_MS = 100  # the longest poll after an idle wait (see InferenceWorker._serve_once)
 SWITCH_WAIT_S = 10.0  # the longest a worker waits for its old generation to drain before it moves on anyway
 
 
@@ -114,10 +111,6 @@ class WorkerConfig:
     # read ``topic`` alone with the consumer given.
     consumer_for: Callable[[int], KafkaConsumer] | None = None
     generation: int = 0
-    # The requests doorbell (inference_worker.doorbell): once a poll is empty, wait this long at most for a ring with
-    # the partitions paused; 0 = no doorbell (poll the broker all the time).
-    idle_wait_s: float = 0.0
-    fetch_wait_ms: int = 10  # the consumer's fetch wait: a plain poll before idling lasts one of them (and 5 ms)
 
 
 @dataclass
@@ -331,8 +324,6 @@ class InferenceWorker:
         self._generation = config.generation  # the requests topic generation the consumer reads
         self._generation_checked = 0.0
         self._switch_wanted_since: float | None = None
-        self.doorbell = Doorbell(results, doorbell_channel(config.job_id)) if config.idle_wait_s > 0 else None
-        self._woken = False  # the last idle wait ended: the next poll may wait longer for what woke it
 
     # -- rebalances ------------------------------------------------------------------------------------
     def _apply_rebalance(self) -> None:
@@ -437,52 +428,12 @@ class InferenceWorker:
                 self.results.hdel(standbys_key(job), me)
 
     # -- the loop ----------------------------------------------------------------------------------------
-    def _serve_once(self) -> None:
-        """One poll; with the doorbell on, an empty one is followed by an idle wait for a ring. The poll after a
-        wake-up may take ``WAKE_POLL_MS`` (it returns as soon as records come): librdkafka restarts a resumed
-        partition's fetching in its own threads, and a fetch sent just before the message landed is held."""
-        if self.doorbell is None:
-            self._poll_once(100)
-            return
-        timeout_ms = WAKE_POLL_MS if self._woken else self.config.fetch_wait_ms + 5
-        self._woken = False
-        if self._poll_once(timeout_ms) == 0 and not self.stop.is_set():
-            self._idle()
-
-    def _idle(self) -> None:
-        """Pause the partitions (no fetch held at the broker), wait for the doorbell, resume: see
-        :mod:`inference_worker.doorbell`. Without partitions or without Redis, return at once (poll as before)."""
-        assert self.doorbell is not None
-        if not self.doorbell.ready():
-            return
-        try:
-            parts = set(self.consumer.assignment())
-            if not parts:
-                return
-            self.consumer.pause(*parts)
-        except (KafkaError, KeyError) as error:  # a partition lost in between: just poll
-            log.debug("could not pause to idle: %s", error)
-            return
-        try:
-            rung = self.doorbell.wait(self.config.idle_wait_s, self.stop)
-        finally:
-            try:
-                self.consumer.resume(*parts)
-            except (KafkaError, KeyError) as error:
-                log.warning("could not resume %s after an idle wait: %s", _names(parts), error)
-        if rung is not None:
-            self._woken = rung  # a ring means a message is there; a timeout is only the safety net's look
-            self.metrics.idle_waits.labels("rung" if rung else "timeout").inc()
-
-    def _poll_once(self, timeout_ms: int) -> int:
-        """One poll and what follows it (rebalances, the book, commits, lag, heartbeat); returns the records read."""
+    def _poll_once(self, timeout_ms: int) -> None:
         batch = self.consumer.poll(timeout_ms=timeout_ms, max_records=5000)
         self._apply_rebalance()
         now = time.time()
         held = []
-        polled = 0
         for tp, records in batch.items():
-            polled += len(records)
             for record in records:
                 self.offsets.received(tp, record.offset)
                 try:
@@ -507,7 +458,6 @@ class InferenceWorker:
             self.announce(event=False)
         self._check_topic(now)
         self._follow_generation(now)
-        return polled
 
     def _follow_generation(self, now: float) -> None:
         """Move to the requests topic generation the predictor sends to (checked every ``GENERATION_CHECK_S``) once
@@ -619,7 +569,7 @@ class InferenceWorker:
         try:
             while not self.stop.is_set():
                 try:
-                    self._serve_once()
+                    self._poll_once(100)
                     self._backoff.reset()
                 except (KafkaError, OSError) as error:
                     # A broker restart or a lost group membership: the client reconnects and rejoins on the
@@ -651,8 +601,6 @@ class InferenceWorker:
         finally:
             with contextlib.suppress(redis.RedisError):
                 self.results.hdel(workers_key(self.config.job_id), self.config.worker_id)
-            if self.doorbell is not None:
-                self.doorbell.close()
             if self.config.leave_group:
                 self.consumer.close()
             # else: exit without a LeaveGroup; the broker expires the membership after the session timeout.

@@ -76,7 +76,6 @@ from easel.serving import (
     SERVED,
     answers_key,
     deal_mini_batches,
-    doorbell_channel,
     encode_answers,
     generation_key,
     live_workers,
@@ -236,11 +235,6 @@ class Predictor:
         # Every answer's lateness past its deadline, as this predictor measured it (what the overload and
         # chaos checks read): answered, and answered later than deadline + margin.
         self._producers_made = 0
-        # The requests doorbell (inference_worker.doorbell): rung once per burst of acknowledged messages.
-        self._doorbell = doorbell_channel(info.job_id) if settings.serving_idle_wait_ms > 0 else None
-        self._ring_pending = False
-        self._ring_throttle = Throttle(30.0)
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.answered_tasks = 0
         self.late_tasks = 0
         self.worst_lateness_s = 0.0
@@ -249,7 +243,6 @@ class Predictor:
     async def start(self) -> None:
         # No idempotence: duplicates are harmless here (workers and the router keep an instance's first
         # answer), while an idempotent producer can fail for good after a broker restart (unknown producer id).
-        self._loop = asyncio.get_running_loop()
         self.redis = aioredis.Redis.from_url(self.settings.resolved_redis_url, socket_connect_timeout=5,
                                              socket_timeout=self.settings.redis_socket_timeout_s,
                                              health_check_interval=30)
@@ -391,34 +384,12 @@ class Predictor:
             lifecycle.mark_inference_job_running(session, self.info.job_id)
 
     # -- the request path -------------------------------------------------------------------------------
-    def _acknowledged(self, _metadata: Any) -> None:
-        """A request message is on the broker (the producer's IO thread): ring the doorbell from the event loop,
-        once for all the messages acknowledged before that ring goes out."""
-        if self._ring_pending or self._loop is None:
-            return
-        self._ring_pending = True
-        with suppress(RuntimeError):  # the loop is closing: nobody is waiting for the answer
-            self._loop.call_soon_threadsafe(self._ring)
-
-    def _ring(self) -> None:
-        self._ring_pending = False  # cleared first: an acknowledgement from now on schedules its own ring
-        if self.redis is None or self._doorbell is None:
-            return
-        ringing = asyncio.ensure_future(self.redis.publish(self._doorbell, b"1"))
-        ringing.add_done_callback(self._rang)
-
-    def _rang(self, future: asyncio.Future[Any]) -> None:
-        if not future.cancelled() and future.exception() is not None and self._ring_throttle.ready() is not None:
-            log.warning("could not ring the requests doorbell (%s): idle workers read the request one idle wait "
-                        "later", future.exception())
-
     def _send(self, task: str, batch: np.ndarray | list[Any], deadline_at: float) -> None:
         """One message per mini-batch, whole mini-batches dealt round-robin (``deal_mini_batches``)."""
         assert self.producer is not None
         n = len(batch)
         now = time.time()
         send, topic = self.producer.send, requests_topic(self.info.job_id, self.rotation.sending(deadline_at))
-        on_sent = self._acknowledged if self._doorbell is not None else None
         last_part = None
         sent = 0
         for part, start, stop, share in deal_mini_batches(n, self.partitions, self.info.batch_size,
@@ -428,7 +399,7 @@ class Predictor:
                 break
             last_part = part
             value = encode_mini_batch(task, start, deadline_at, n, share, now, batch[start:stop])
-            send(topic, value=value, key=message_key(task, start, stop - start), partition=part, on_sent=on_sent)
+            send(topic, value=value, key=message_key(task, start, stop - start), partition=part)
             sent += len(value)
         self.rotation.sent(sent)
 

@@ -47,12 +47,10 @@ class EchoTemplate:
 
 
 def make_worker(settings: Settings, job_id: str, template: EchoTemplate | None = None,
-                worker_id: str | None = None, every_generation: bool = False, idle_wait_s: float | None = None,
+                worker_id: str | None = None, every_generation: bool = False,
                 **consumer_options: Any) -> InferenceWorker:
     """``every_generation``: follow the generations of the job's requests topic the predictor lists, as the
-    production worker does, instead of reading its first generation alone. ``idle_wait_s``: the doorbell's idle
-    wait (default: the settings'; these tests produce without ringing, so a worker reads each message one idle
-    wait late at most)."""
+    production worker does, instead of reading its first generation alone."""
     model = ServedModel(template or EchoTemplate(), RATES, ACCURACIES, TIMES)  # type: ignore[arg-type]
     live = LivePolicy("scheduler", RATES, ACCURACIES, TIMES)
 
@@ -62,9 +60,7 @@ def make_worker(settings: Settings, job_id: str, template: EchoTemplate | None =
 
     config = WorkerConfig(job_id=job_id, worker_id=worker_id or f"worker-{uuid.uuid4().hex[:8]}",
                           topic=requests_topic(job_id), batch_size=BATCH, policy="scheduler", margin_s=0.0,
-                          drain_s=2.0, consumer_for=consumer_for if every_generation else None,
-                          idle_wait_s=settings.serving_idle_wait_ms / 1000 if idle_wait_s is None else idle_wait_s,
-                          fetch_wait_ms=settings.serving_fetch_wait_ms)
+                          drain_s=2.0, consumer_for=consumer_for if every_generation else None)
     consumer = consumer_for(0)
     return InferenceWorker(config, consumer, model, live, make_redis(settings), WorkerMetrics(RATES))
 
