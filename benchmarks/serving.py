@@ -24,8 +24,9 @@ Targets (issue #15); each point is repeated 3x (three scoring windows) and repor
 
 The machine may be shared: the load average is recorded at each phase, and every number is wall-clock bound.
 Run: ``.venv/bin/python benchmarks/serving.py [--quick] [--ray-python PATH] [--sections a,b,c]``; (c) alone, with
-both clients (~4 min with a cached model, + a few minutes the first time for the Ray venv):
-``benchmarks/serving.py --sections c --model-cache /tmp/easel-bench-model --c-variants kafka-python,confluent-kafka``.
+each client in two blocks (~6 min on a quiet machine with a cached model, + a few minutes the first time for the Ray venv):
+``benchmarks/serving.py --sections c --model-cache /tmp/easel-bench-model --c-variants
+kafka-python,confluent-kafka,kafka-python,confluent-kafka`` (each client in two blocks, pooled).
 """
 
 from __future__ import annotations
@@ -919,11 +920,12 @@ def start_ray(ray_choice: str, scratch: Path) -> tuple[RayServeNoop | None, dict
 
 
 def measure_overhead_vs_ray(url: str, x: np.ndarray, requests: int, repeats: int,
-                            ray: RayServeNoop | None) -> tuple[dict[str, Any], list[list[float]]]:
+                            ray: RayServeNoop | None) -> tuple[list[dict[str, list[float]]], list[list[float]],
+                                                               dict[str, list[float]]]:
     """Target (c): 1-instance requests to Easel and the same body to Ray Serve's no-op (when up), in alternating
-    repeats (Easel, Ray, Easel, Ray, ...) so that both see the same machine. Easel's overhead is each request's round
-    trip less the compute its worker recorded for it; p50 per repeat, mean ± SE; with the predictor's stage means
-    over Easel's repeats (where the time goes). Returns Easel's record and Ray's round trips per repeat."""
+    repeats (Easel, Ray, Easel, Ray, ...) so that both see the same machine. Returns Easel's repeats (per request:
+    round trip, the compute its worker recorded, their difference — the overhead), Ray's round trips per repeat,
+    and the predictor's stage totals over Easel's repeats (stage -> [seconds, count]: where the time goes)."""
     body = {"instances": [x[0].tolist()], "deadline_s": 2.0}
     timed_posts(url + "/predict", body, 20, AUTH)  # both warm before the first measured repeat
     if ray is not None:
@@ -938,17 +940,21 @@ def measure_overhead_vs_ray(url: str, x: np.ndarray, requests: int, repeats: int
             line += f", Ray Serve no-op p50 {p50_ms(ray_runs[-1]):.2f} ms"
         log(line + f" (load {load_average()[0]})")
     after = stage_totals(url)
-    stages = {stage: round((total - before.get(stage, (0.0, 0.0))[0])
-                           / max(count - before.get(stage, (0.0, 0.0))[1], 1) * 1e3, 3)
-              for stage, (total, count) in after.items() if count > before.get(stage, (0.0, 0.0))[1]}
+    stages = {stage: [total - before.get(stage, (0.0, 0.0))[0], count - before.get(stage, (0.0, 0.0))[1]]
+              for stage, (total, count) in after.items()}
+    return easel_runs, ray_runs, stages
+
+
+def summarize_overhead(easel_runs: list[dict[str, list[float]]], stages: dict[str, list[float]]) -> dict[str, Any]:
+    """Easel's repeats as recorded: p50 per repeat, mean ± SE over the repeats; the stage means."""
     runs = [r for r in easel_runs if r["rtt"]]
-    easel = {"requests_per_repeat": [len(r["rtt"]) for r in easel_runs], "stage_mean_ms": stages,
-             "overhead_p50_ms": mean_se([p50_ms(r["overhead"]) for r in runs]),
-             "overhead_p99_ms": mean_se([float(np.quantile(r["overhead"], 0.99)) * 1e3 for r in runs]),
-             "rtt_p50_ms": mean_se([p50_ms(r["rtt"]) for r in runs]),
-             "compute_p50_ms": mean_se([p50_ms(r["compute"]) for r in runs]),
-             "load_average": load_average()}
-    return easel, ray_runs
+    return {"requests_per_repeat": [len(r["rtt"]) for r in easel_runs],
+            "stage_mean_ms": {stage: round(total / count * 1e3, 3) for stage, (total, count) in stages.items() if count},
+            "overhead_p50_ms": mean_se([p50_ms(r["overhead"]) for r in runs]),
+            "overhead_p99_ms": mean_se([float(np.quantile(r["overhead"], 0.99)) * 1e3 for r in runs]),
+            "rtt_p50_ms": mean_se([p50_ms(r["rtt"]) for r in runs]),
+            "compute_p50_ms": mean_se([p50_ms(r["compute"]) for r in runs]),
+            "load_average": load_average()}
 
 
 # The worker configurations (c) can compare in one run (each beside Ray Serve): the environment their workers get.
@@ -959,31 +965,41 @@ C_VARIANTS: dict[str, dict[str, str]] = {
 
 
 def section_c(services: Services, settings: Any, x: np.ndarray, requests: int, ray_choice: str,
-              scratch: Path, variants: list[str]) -> dict[str, Any]:
+              scratch: Path, variants: list[str], repeats: int = 3) -> dict[str, Any]:
     """Target (c) on two workers with the scheduler: Easel's 1-instance overhead against Ray Serve's no-op in the
-    same run, for each worker configuration in ``variants`` (workers restarted for each, Ray Serve up throughout);
-    then the bare hops (what the overhead cannot go below here). The first variant is the one the target is
-    judged on; a variant measured alone is the default configuration's."""
+    same run, for each block of ``variants`` in turn (workers restarted per block, Ray Serve up throughout; a
+    variant named twice, e.g. ``a,b,a,b``, pools its blocks, so that a machine whose load drifts does not favour
+    whichever ran first); then the bare hops (what the overhead cannot go below here). The first variant is the
+    one the target is judged on."""
     log(f"(c) 1-instance overhead vs Ray Serve's no-op (load {load_average()})")
     server, ray = start_ray(ray_choice, scratch)
-    by_variant: dict[str, Any] = {}
+    pooled: dict[str, dict[str, Any]] = {}
     ray_runs: list[list[float]] = []
     try:
         for variant in variants:
             log(f"  workers: {variant} {C_VARIANTS[variant]}")
             services.start_workers("scheduler", env=C_VARIANTS[variant])
-            easel, runs = measure_overhead_vs_ray(services.url, x, requests, 3, server)
+            easel_runs, runs, stages = measure_overhead_vs_ray(services.url, x, requests, repeats, server)
             services.stop_workers()
-            if runs:
-                easel["ray_serve_noop_rtt_p50_ms_beside"] = mean_se([p50_ms(r) for r in runs if r])
+            mine = pooled.setdefault(variant, {"easel": [], "ray": [], "stages": {}})
+            mine["easel"] += easel_runs
+            mine["ray"] += runs
+            for stage, (total, count) in stages.items():
+                kept = mine["stages"].setdefault(stage, [0.0, 0.0])
+                kept[0], kept[1] = kept[0] + total, kept[1] + count
             ray_runs += runs
-            by_variant[variant] = easel
-            log(f"  {variant}: Easel overhead p50 {easel['overhead_p50_ms']['mean']:.2f}±"
-                f"{easel['overhead_p50_ms']['se']:.2f} ms (rtt p50 {easel['rtt_p50_ms']['mean']:.2f}, compute p50 "
-                f"{easel['compute_p50_ms']['mean']:.2f}); stage means (ms) {easel['stage_mean_ms']}")
     finally:
         if server is not None:
             server.stop()
+    by_variant = {}
+    for variant, mine in pooled.items():
+        easel = by_variant[variant] = summarize_overhead(mine["easel"], mine["stages"])
+        if mine["ray"]:
+            easel["ray_serve_noop_rtt_p50_ms_beside"] = mean_se([p50_ms(r) for r in mine["ray"] if r])
+        log(f"  {variant}: Easel overhead p50 {easel['overhead_p50_ms']['mean']:.2f}±"
+            f"{easel['overhead_p50_ms']['se']:.2f} ms over {len(mine['easel'])} repeats (rtt p50 "
+            f"{easel['rtt_p50_ms']['mean']:.2f}, compute p50 {easel['compute_p50_ms']['mean']:.2f}); stage means (ms) "
+            f"{easel['stage_mean_ms']}")
     if ray_runs:
         ray.update({"measured": True, "requests_per_repeat": [len(r) for r in ray_runs],
                     "rtt_p50_ms": mean_se([p50_ms(r) for r in ray_runs if r]), "load_average": load_average()})
@@ -992,8 +1008,8 @@ def section_c(services: Services, settings: Any, x: np.ndarray, requests: int, r
     floors = measure_floors(settings, services.url)
     services.stop_workers()
     log(f"  bare hops, p50 (ms): {floors}")
-    return {"easel": by_variant[variants[0]], "variant": variants[0], "by_variant": by_variant, "bare_hops": floors,
-            "ray_serve_noop": ray}
+    return {"easel": by_variant[variants[0]], "variant": variants[0], "variant_order": variants,
+            "by_variant": by_variant, "bare_hops": floors, "ray_serve_noop": ray}
 
 
 def write_c_only(c_overhead: dict[str, Any], loads: dict[str, Any], seconds: float) -> None:

@@ -171,7 +171,8 @@ def main() -> int:
         services.start_predictor()
         bench.log("1-instance round trip (quiet sequential loop)")
         services.start_workers("scheduler")
-        overhead, _ray_runs = bench.measure_overhead_vs_ray(services.url, setup["x"], args.requests, 3, None)
+        runs, _ray_runs, stages = bench.measure_overhead_vs_ray(services.url, setup["x"], args.requests, 3, None)
+        overhead = bench.summarize_overhead(runs, stages)
         bench.log(f"  overhead p50 {overhead['overhead_p50_ms']['mean']:.2f}±{overhead['overhead_p50_ms']['se']:.2f} ms;"
                   f" rtt p50 {overhead['rtt_p50_ms']['mean']:.2f} ms; stage means (ms) {overhead['stage_mean_ms']}")
         floors = bench.measure_floors(settings, services.url)
