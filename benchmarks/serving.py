@@ -958,13 +958,27 @@ def summarize_overhead(easel_runs: list[dict[str, list[float]]], stages: dict[st
 
 
 # The worker configurations (c) can compare in one run (each beside Ray Serve): the environment their workers get.
+# The fetch wait trades latency for CPU: the local broker holds an empty fetch for its whole wait, and each fetch
+# costs the broker (and, with kafka-python, the worker) CPU; the idle CPU of each configuration is recorded beside it.
 C_VARIANTS: dict[str, dict[str, str]] = {
     "kafka-python": {"EASEL_SERVING_KAFKA_CLIENT": "kafka-python"},
     "confluent-kafka": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka"},
+    "kafka-python-wait5": {"EASEL_SERVING_KAFKA_CLIENT": "kafka-python", "EASEL_SERVING_FETCH_WAIT_MS": "5"},
+    "confluent-kafka-wait5": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka", "EASEL_SERVING_FETCH_WAIT_MS": "5"},
 }
+IDLE_CPU_S = 3.0  # how long each configuration's idle CPU is measured (workers up, no requests)
 
 
-def section_c(services: Services, settings: Any, x: np.ndarray, requests: int, ray_choice: str,
+def idle_cpu(services: Services, stack: Any, seconds: float = IDLE_CPU_S) -> dict[str, float]:
+    """CPU ms per second the serving side burns with nothing to do (fetch loops, heartbeats), per process."""
+    meter = CpuMeter(services.pids(stack))
+    first = meter.read()
+    time.sleep(seconds)  # the measurement window itself, not a synchronisation
+    last = meter.read()
+    return {name: round((last[name] - first[name]) / seconds * 1e3, 1) for name in first if name in last}
+
+
+def section_c(services: Services, stack: Any, x: np.ndarray, requests: int, ray_choice: str,
               scratch: Path, variants: list[str], repeats: int = 3) -> dict[str, Any]:
     """Target (c) on two workers with the scheduler: Easel's 1-instance overhead against Ray Serve's no-op in the
     same run, for each block of ``variants`` in turn (workers restarted per block, Ray Serve up throughout; a
@@ -979,9 +993,11 @@ def section_c(services: Services, settings: Any, x: np.ndarray, requests: int, r
         for variant in variants:
             log(f"  workers: {variant} {C_VARIANTS[variant]}")
             services.start_workers("scheduler", env=C_VARIANTS[variant])
+            idle = idle_cpu(services, stack)
             easel_runs, runs, stages = measure_overhead_vs_ray(services.url, x, requests, repeats, server)
             services.stop_workers()
-            mine = pooled.setdefault(variant, {"easel": [], "ray": [], "stages": {}})
+            mine = pooled.setdefault(variant, {"easel": [], "ray": [], "stages": {}, "idle": []})
+            mine["idle"].append(idle)
             mine["easel"] += easel_runs
             mine["ray"] += runs
             for stage, (total, count) in stages.items():
@@ -996,16 +1012,18 @@ def section_c(services: Services, settings: Any, x: np.ndarray, requests: int, r
         easel = by_variant[variant] = summarize_overhead(mine["easel"], mine["stages"])
         if mine["ray"]:
             easel["ray_serve_noop_rtt_p50_ms_beside"] = mean_se([p50_ms(r) for r in mine["ray"] if r])
+        easel["idle_cpu_ms_per_s"] = {name: round(statistics.fmean(block[name] for block in mine["idle"]), 1)
+                                      for name in mine["idle"][0]}  # Ray Serve idles beside it, on the same cores
         log(f"  {variant}: Easel overhead p50 {easel['overhead_p50_ms']['mean']:.2f}±"
             f"{easel['overhead_p50_ms']['se']:.2f} ms over {len(mine['easel'])} repeats (rtt p50 "
             f"{easel['rtt_p50_ms']['mean']:.2f}, compute p50 {easel['compute_p50_ms']['mean']:.2f}); stage means (ms) "
-            f"{easel['stage_mean_ms']}")
+            f"{easel['stage_mean_ms']}; idle CPU ms/s {easel['idle_cpu_ms_per_s']}")
     if ray_runs:
         ray.update({"measured": True, "requests_per_repeat": [len(r) for r in ray_runs],
                     "rtt_p50_ms": mean_se([p50_ms(r) for r in ray_runs if r]), "load_average": load_average()})
         log(f"  Ray Serve no-op rtt p50 {ray['rtt_p50_ms']['mean']:.2f}±{ray['rtt_p50_ms']['se']:.2f} ms")
     services.start_workers("scheduler")
-    floors = measure_floors(settings, services.url)
+    floors = measure_floors(stack.settings, services.url)
     services.stop_workers()
     log(f"  bare hops, p50 (ms): {floors}")
     return {"easel": by_variant[variants[0]], "variant": variants[0], "variant_order": variants,
@@ -1182,7 +1200,7 @@ def main() -> int:
         if sections == {"c"}:  # (c) alone: no bare model runs, no (a) or (b)
             services = Services(settings, sessions, setup["job_id"])
             services.start_predictor()
-            c_overhead = section_c(services, settings, setup["x"], 60 if args.quick else 100, args.ray_python,
+            c_overhead = section_c(services, stack, setup["x"], 60 if args.quick else 100, args.ray_python,
                                    data_dir, c_variants)
             write_c_only(c_overhead, {**loads, "end": load_average()}, time.perf_counter() - began)
             return 0
@@ -1202,7 +1220,7 @@ def main() -> int:
         services.start_predictor()
 
         # (c) first, on a broker in its normal state (Tansu's memory storage keeps every message).
-        c_overhead = section_c(services, settings, setup["x"], 60 if args.quick else 100, args.ray_python, data_dir,
+        c_overhead = section_c(services, stack, setup["x"], 60 if args.quick else 100, args.ray_python, data_dir,
                                c_variants)
 
         log("(a) saturation at each width")
