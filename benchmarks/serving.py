@@ -1102,9 +1102,10 @@ def c_target(c_overhead: dict[str, Any]) -> dict[str, Any]:
                            "c_load_average": overhead["load_average"]}
     variants = c_overhead.get("by_variant", {})
     if "kafka-python" in variants and "confluent-kafka" in variants:
-        gain = (variants["kafka-python"]["overhead_p50_ms"]["mean"]
-                - variants["confluent-kafka"]["overhead_p50_ms"]["mean"])
+        ours, theirs = variants["kafka-python"]["overhead_p50_ms"], variants["confluent-kafka"]["overhead_p50_ms"]
+        gain = ours["mean"] - theirs["mean"]
         out["c_confluent_gain_ms"] = round(gain, 3)
+        out["c_confluent_gain_se_ms"] = round(math.hypot(ours["se"], theirs["se"]), 3)  # independent repeats
         out["c_confluent_gain_ge_2ms"] = gain >= 2.0
     if not ray.get("measured"):
         out["c_note"] = f"not measured: {ray.get('reason')}"
