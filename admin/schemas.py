@@ -231,6 +231,9 @@ class PoolUserOut(Out):
     recent_share: float = Field(description="this user's fraction of the last 100 assignments")
     waiting: bool = Field(description="has trials waiting for a worker")
     waited: int | None = Field(default=None, description="assignments made since this user was last served")
+    owed_s: float | None = Field(default=None, description="worker-seconds the fairness floor owes this user now "
+                                                          "(served before any rate is compared once it covers "
+                                                          "a trial)")
     last_reason: str | None = None
     last_rate: float | None = None
 
@@ -278,6 +281,10 @@ class TrialProgressOut(Out):
     worker: str | None = Field(default=None, description="the worker that trained the last unit")
     units_run: int = Field(default=0, description="units trained in all, re-runs after lost work included")
     path: list[int] = Field(default_factory=list, description="the shard of each unit done, in order")
+    paused_at_epoch: int | None = Field(default=None, description="promoting ASHA: the epoch (a rung) the trial is "
+                                                                  "paused at, waiting to be promoted; null otherwise")
+    rung_scores: dict[str, float] = Field(default_factory=dict, description="promoting ASHA: the validation score "
+                                                                            "at each rung reached, by epoch")
 
 
 class TrialOut(Out):

@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     while True:  # Redis or PostgreSQL may be restarting: wait for them rather than die (and spend a restart)
         try:
             advisor = Advisor.for_sub_job(TrialRecords(sessions, args.sub_train_job_id), channel, args.backend,
-                                          args.seed, make_blob_store(settings), pool)
+                                          args.seed, make_blob_store(settings), pool,
+                                          settings)
             break
         except INFRASTRUCTURE_ERRORS as error:
             logging.getLogger("easel.advisor").warning("starting failed (%s); retrying", error)

@@ -25,6 +25,7 @@ from easel.db.models import Trial
 from easel.faults import INFRASTRUCTURE_ERRORS
 from easel.jobs import TrainBudget
 from easel.pool import PoolChannel
+from easel.settings import Settings, get_settings
 from easel.tuning import Proposal, TuningChannel
 
 log = logging.getLogger("easel.advisor")
@@ -62,18 +63,29 @@ class Advisor:
     @classmethod
     def for_sub_job(cls, records: TrialRecords, channel: TuningChannel, backend: str = "gp",
                     seed: int | None = None, blobs: BlobStore | None = None,
-                    pool: PoolChannel | None = None) -> Advisor:
-        """The sub-job's advisor, rebuilt from its trials: a :class:`~advisor.mop.HopperAdvisor` when the job
-        asks for MOP mode (it needs ``blobs`` to shard the training set). With ``pool`` its workers come from
-        the shared train pool (not in MOP mode, whose shards need workers of their own)."""
+                    pool: PoolChannel | None = None, settings: Settings | None = None) -> Advisor:
+        """The sub-job's advisor, rebuilt from its trials: a :class:`~advisor.promoting.PromotingAdvisor` when the
+        job asks for the promoting ASHA (with early stopping; its parameters from the budget, else ``settings``),
+        a :class:`~advisor.mop.HopperAdvisor` when it asks for MOP mode (it needs ``blobs`` to shard the training
+        set). With ``pool`` its workers come from the shared train pool (not in MOP mode, whose shards need
+        workers of their own, nor with the promoting ASHA, whose stretches are proposed to the job's own
+        workers: there the workers' stopping ASHA stands in)."""
         _sub, job, model = records.job()
         budget = TrainBudget.from_stored(job.budget)
         space = space_from_knob_config(model.knob_config, {"EARLY_STOP": budget.EARLY_STOP})
         sampler = make_sampler(backend, space, seed=seed)
-        if budget.MOP and pool is None:
+        if budget.PRUNER == "asha_promote" and budget.EARLY_STOP and pool is None:
+            from advisor.promoting import PromotingAdvisor  # it builds on this module
+            from advisor.promotions import PromotionLadder
+
+            settings = settings or get_settings()
+            ladder = PromotionLadder(budget.ASHA_MIN_EPOCHS or settings.asha_min_epochs,
+                                     budget.ASHA_REDUCTION_FACTOR or settings.asha_reduction_factor)
+            advisor: Advisor = PromotingAdvisor(records, channel, budget, space, sampler, ladder=ladder)
+        elif budget.MOP and pool is None:
             from advisor.mop import HopperAdvisor  # it builds on this module
 
-            advisor: Advisor = HopperAdvisor(records, channel, budget, space, sampler, blobs=blobs)
+            advisor = HopperAdvisor(records, channel, budget, space, sampler, blobs=blobs)
         else:
             advisor = cls(records, channel, budget, space, sampler, pool=pool)
         advisor.rebuild()

@@ -10,13 +10,19 @@
     sliced MLP are trained for 9 epochs once (validation accuracy and seconds per epoch recorded); each method
     then replays a random-search stream of those configs on 2 simulated workers, asking its pruner after each
     epoch. Measured: simulated time until a completed trial reaches the best final accuracy among the stream's
-    first 32 configs, over 5 seeds. Target: ASHA ≤ ½ the median rule's (median over seeds).
+    first 32 configs, over 5 seeds. Target: ASHA ≤ ½ the median rule's (median over seeds). The promoting ASHA
+    (budget PRUNER "asha_promote") is replayed through the advisor's own ladder (``advisor.promotions``), and
+    per-seed lower bounds say whether ½ is reachable at all. ``--epochs N`` records and replays a second,
+    stated setting (N epochs per config) beside the issue's 9.
+(p) (b)'s platform check: the promoting ASHA on the real stack (advisor + 2 train worker processes, 9 configs of
+    the sliced MLP, 9 epochs) against the replay fed what the real run observed (rung scores, unit seconds): the
+    same stretches in the same order, and the time the replay does not model.
 (c) A worker killed every 20 s (and relaunched, as the supervisor does), unit-wise trials on the real platform:
     kill by kill, the unit in flight on the victim and the units trained again because of it
     (:func:`easel.work_lost.attribute_kills` on the workers' ``unit_started``/``unit_done`` events) ≤ 1, no
     unit trained twice without a kill to explain it, and the job completes.
 
-Run: ``.venv/bin/python benchmarks/hopping.py [--sections abc]``.
+Run: ``.venv/bin/python benchmarks/hopping.py [--sections abcp] [--reuse-curves] [--epochs 9]``.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,16 +53,23 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from tuning import private_stack, write_digits  # noqa: E402 - benchmarks/tuning.py: the shared harness
 
 RESULTS = ROOT / "benchmarks" / "results" / "hopping.json"
-CURVES = ROOT / "benchmarks" / "results" / "hopping_curves.json"  # (b)'s recorded learning curves
+CURVES = ROOT / "benchmarks" / "results" / "hopping_curves.json"  # (b)'s recorded learning curves (9 epochs)
+ISSUE_EPOCHS = 9  # the issue's setting; another (--epochs) is a second, stated setting with its own curves file
+
+
+def curves_path(epochs: int) -> Path:
+    return CURVES if epochs == ISSUE_EPOCHS else CURVES.with_name(f"hopping_curves_{epochs}ep.json")
 CNN_KNOBS = {"image_size": 32, "max_epochs": 4, "groups": 8, "seed": 0, "early_stop": False, "quick_train": False}
 
 
 # -- the platform harness ---------------------------------------------------------------------------------
-def make_sub_job(settings, sessions, budget: dict, model_name: str = "SlicedCNN") -> str:
+def make_sub_job(settings, sessions, budget: dict, model_name: str = "SlicedCNN", template: type | None = None) -> str:
+    """A sub-job of a built-in template, or of ``template`` (a trusted class of this repository, no sandbox)."""
     from builtin_templates import BUILTIN_TEMPLATES
     from easel.db.enums import DatasetFormat, JobStatus, ModelSource, UserRole
     from easel.db.models import Dataset, Model, SubTrainJob, TrainJob, User
     from easel.db.session import session_scope
+    from easel.model import knob_config_to_dict
 
     spec = next(t for t in BUILTIN_TEMPLATES if t.name == model_name)
     tag = os.urandom(4).hex()
@@ -68,8 +83,10 @@ def make_sub_job(settings, sessions, budget: dict, model_name: str = "SlicedCNN"
         val = Dataset(name="val", task="IMAGE_CLASSIFICATION", format=DatasetFormat.NPZ, blob_key="datasets/val.npz",
                       size_bytes=1, num_samples=597, num_classes=10, owner_id=user.id)
         model = Model(name=f"{model_name}-{tag}", task="IMAGE_CLASSIFICATION", source=ModelSource.BUILTIN,
-                      model_class=spec.class_name, module_ref=spec.module, owner_id=user.id,
-                      knob_config=spec.knob_config())
+                      model_class=spec.class_name if template is None else template.__name__,
+                      module_ref=spec.module if template is None else template.__module__, owner_id=user.id,
+                      knob_config=spec.knob_config() if template is None else knob_config_to_dict(
+                          template.get_knob_config()))
         s.add_all([train, val, model])
         s.flush()
         job = TrainJob(app=f"hop-{tag}", app_version=1, task="IMAGE_CLASSIFICATION", status=JobStatus.STARTED,
@@ -83,7 +100,8 @@ def make_sub_job(settings, sessions, budget: dict, model_name: str = "SlicedCNN"
         return sub.id
 
 
-def run_job(settings, sessions, budget: dict, kill_every_s: float | None = None, timeout_s: float = 1500) -> dict:
+def run_job(settings, sessions, budget: dict, kill_every_s: float | None = None, timeout_s: float = 1500,
+            model_name: str = "SlicedCNN", template: type | None = None) -> dict:
     """Run a sub-job with an advisor (random search, seed 0) and WORKERS train workers; optionally SIGKILL a
     worker every ``kill_every_s`` and start a replacement. Returns its trials, events and timings."""
     from sqlalchemy import select
@@ -94,7 +112,7 @@ def run_job(settings, sessions, budget: dict, kill_every_s: float | None = None,
     from easel.redis_client import make_redis
     from easel.tuning import TuningChannel
 
-    sub_id = make_sub_job(settings, sessions, budget)
+    sub_id = make_sub_job(settings, sessions, budget, model_name, template)
     launcher = LocalLauncher(settings, sessions)
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -134,10 +152,12 @@ def run_job(settings, sessions, budget: dict, kill_every_s: float | None = None,
         for service in launched:
             launcher.stop(service.id, timeout_s=10)
     channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id)
-    events = [e for _id, e in channel.read_events("0", block_s=0.1, count=100_000)]
+    # each event with the time Redis stamped it (the stream entry id's milliseconds), seconds after the start
+    events = [{**e, "at_ms": int(entry_id.split("-")[0])}
+              for entry_id, e in channel.read_events("0", block_s=0.1, count=100_000)]
     with sessions() as s:
         trials = s.scalars(select(Trial).where(Trial.sub_train_job_id == sub_id).order_by(Trial.no)).all()
-        rows = [{"no": t.no, "knobs": t.knobs, "status": t.status.value, "score": t.score, "attempts": t.attempts,
+        rows = [{"id": t.id, "no": t.no, "knobs": t.knobs, "error": t.error, "status": t.status.value, "score": t.score, "attempts": t.attempts,
                  "progress": t.progress} for t in trials]
     return {"sub_id": sub_id, "wall_s": round(wall, 2), "trials": rows, "events": events, "victims": victims}
 
@@ -214,7 +234,7 @@ def section_a(settings, sessions, folder: Path, trials: int = 4) -> dict:
 
 
 # -- (b) ASHA vs median vs none, simulated on recorded curves -------------------------------------------------
-def record_curves(folder: Path, configs: int = 32, epochs: int = 9) -> list[dict]:
+def record_curves(folder: Path, configs: int = 32, epochs: int = ISSUE_EPOCHS) -> list[dict]:
     import torch
 
     from advisor.samplers import RandomSampler
@@ -241,14 +261,16 @@ def record_curves(folder: Path, configs: int = 32, epochs: int = 9) -> list[dict
             curve.append(float(template.evaluate(str(folder / "val.npz"))))
         curves.append({"knobs": knobs, "accuracy": curve, "epoch_s": seconds})
         print(f"  (b) config {index + 1}/{configs}: final {curve[-1]:.3f} in {sum(seconds):.1f} s", flush=True)
-    CURVES.write_text(json.dumps({"load_average_1min": round(os.getloadavg()[0], 2), "curves": curves}) + "\n")
+    curves_path(epochs).write_text(json.dumps({"load_average_1min": round(os.getloadavg()[0], 2),
+                                               "curves": curves}) + "\n")
     return curves
 
 
-def simulate(curves: list[dict], pruner, stream: list[int], target: float, workers: int = 2) -> float | None:  # noqa: ANN001
+def simulate(curves: list[dict], pruner, stream: list[int], target: float, workers: int = 2,  # noqa: ANN001
+             overhead_s: float = 0.0) -> float | None:
     """Event-driven replay: ``workers`` simulated workers take configs from ``stream`` in order and train them
     epoch by epoch (each epoch costs its recorded seconds); the pruner judges each epoch's score against the
-    scores reported at that epoch earlier in simulated time. Returns the simulated seconds at which the first
+    scores reported at that epoch earlier in simulated time; each trial start costs ``overhead_s``. Returns the simulated seconds at which the first
     trial trained to its end reaches ``target``; None if the stream runs out first."""
     seen: dict[int, list[float]] = {}
     events: list[tuple[float, int, int, int]] = []  # (time the epoch ends, worker, config, epoch)
@@ -259,7 +281,7 @@ def simulate(curves: list[dict], pruner, stream: list[int], target: float, worke
         if position < len(stream):
             config = stream[position]
             position += 1
-            heapq.heappush(events, (now + curves[config]["epoch_s"][0], worker, config, 1))
+            heapq.heappush(events, (now + overhead_s + curves[config]["epoch_s"][0], worker, config, 1))
 
     for worker in range(workers):
         start(worker, 0.0)
@@ -281,44 +303,64 @@ def simulate(curves: list[dict], pruner, stream: list[int], target: float, worke
     return None
 
 
-def simulate_promotions(curves: list[dict], stream: list[int], target: float, min_epochs: int, eta: int,
-                        workers: int = 2) -> float | None:
-    """Reference, not the platform's pruner: ASHA as Li et al. (MLSys'20, Algorithm 2) with pause and resume.
-    A trial stops at each rung; a free worker promotes the best not-yet-promoted trial among the top
-    ``⌊n/η⌋`` of the highest rung that has one (resuming it from its checkpoint, loading time not counted),
-    else starts the next config of ``stream`` up to the first rung. Same clock and target as :func:`simulate`."""
-    epochs = len(curves[0]["accuracy"])
-    rungs = [min_epochs * eta ** k for k in range(epochs) if min_epochs * eta ** k < epochs] + [epochs]
-    at_rung: list[list[tuple[float, int]]] = [[] for _ in rungs]  # (score, trial) of the trials that reached it
-    promoted: list[set[int]] = [set() for _ in rungs]
-    trials: list[int] = []  # trial -> config (a config drawn twice is two trials)
-    events: list[tuple[float, int, int, int]] = []  # (time the stretch ends, worker, trial, rung reached)
+@dataclass
+class PromotingReplay:
+    reached_s: float | None  # simulated seconds until a trial trained to its end reaches the target
+    makespan_s: float  # simulated seconds until every stretch ended (the stream used up, nothing promotable)
+    stretches: list[tuple[int, int, int]]  # (trial, first epoch, last epoch) in the order workers took them
+    rung_scores: dict[tuple[int, int], float]  # (trial, epoch) -> score where it paused
 
-    def next_job(worker: int, now: float) -> None:
-        for k in range(len(rungs) - 2, -1, -1):
-            best = sorted(at_rung[k], reverse=True)[:len(at_rung[k]) // eta]
-            waiting = [trial for _score, trial in best if trial not in promoted[k]]
-            if waiting:
-                trial = waiting[0]
-                promoted[k].add(trial)
-                seconds = sum(curves[trials[trial]]["epoch_s"][rungs[k]:rungs[k + 1]])
-                heapq.heappush(events, (now + seconds, worker, trial, k + 1))
-                return
-        if len(trials) < len(stream):
+
+def replay_promoting(curves: list[dict], stream: list[int], target: float | None, min_epochs: int, eta: int,
+                     workers: int = 2, stop_at_target: bool = True, overhead_s: float = 0.0) -> PromotingReplay:
+    """The platform's promoting ASHA (:class:`advisor.promotions.PromotionLadder`, decided as
+    :class:`advisor.promoting.PromotingAdvisor` decides) on recorded curves: a free worker resumes the ladder's
+    promotion, else starts the next config of ``stream`` up to the first rung; a stretch costs its epochs'
+    recorded seconds plus ``overhead_s`` (pausing, checkpoint loading and the advisor's reaction: the platform
+    check measures them). Trials are numbered 1, 2, … in the order they start, as the platform numbers them."""
+    from advisor.promotions import PromotionLadder
+
+    ladder = PromotionLadder(min_epochs, eta)
+    epochs = len(curves[0]["accuracy"])
+    trials: list[int] = []  # trial no - 1 -> config
+    events: list[tuple[float, int, int, int]] = []  # (time the stretch ends, worker, trial no, epoch reached)
+    out = PromotingReplay(None, 0.0, [], {})
+
+    def next_stretch(worker: int, now: float) -> None:
+        promotion = ladder.promote()
+        if promotion is not None:
+            trial, begin, end = int(promotion.trial), promotion.from_epoch, min(promotion.to_epoch, epochs)
+        elif len(trials) < len(stream):
             trials.append(stream[len(trials)])
-            seconds = sum(curves[trials[-1]]["epoch_s"][:rungs[0]])
-            heapq.heappush(events, (now + seconds, worker, len(trials) - 1, 0))
+            trial, begin, end = len(trials), 0, min(ladder.first_epoch, epochs)
+        else:
+            return
+        out.stretches.append((trial, begin + 1, end))
+        seconds = overhead_s + sum(curves[trials[trial - 1]]["epoch_s"][begin:end])
+        heapq.heappush(events, (now + seconds, worker, trial, end))
 
     for worker in range(workers):
-        next_job(worker, 0.0)
+        next_stretch(worker, 0.0)
     while events:
-        now, worker, trial, k = heapq.heappop(events)
-        score = curves[trials[trial]]["accuracy"][rungs[k] - 1]
-        if k == len(rungs) - 1 and score >= target:
-            return now
-        at_rung[k].append((score, trial))
-        next_job(worker, now)
-    return None
+        now, worker, trial, epoch = heapq.heappop(events)
+        out.makespan_s = now
+        score = curves[trials[trial - 1]]["accuracy"][epoch - 1]
+        if epoch == epochs:
+            if target is not None and score >= target and out.reached_s is None:
+                out.reached_s = now
+                if stop_at_target:
+                    return out
+        else:
+            ladder.reached(str(trial), epoch, score)
+            out.rung_scores[(trial, epoch)] = score
+        next_stretch(worker, now)
+    return out
+
+
+def simulate_promotions(curves: list[dict], stream: list[int], target: float, min_epochs: int, eta: int,
+                        workers: int = 2, overhead_s: float = 0.0) -> float | None:
+    """Seconds to the target with the promoting ASHA (same clock and target as :func:`simulate`)."""
+    return replay_promoting(curves, stream, target, min_epochs, eta, workers, overhead_s=overhead_s).reached_s
 
 
 def _streams(curves: list[dict], seeds: int) -> list[tuple[list[int], float]]:
@@ -352,11 +394,50 @@ def asha_grid(curves: list[dict], streams: list[tuple[list[int], float]]) -> dic
     return grid
 
 
-def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False) -> dict:
+def lower_bounds(curves: list[dict], streams: list[tuple[list[int], float]], median_s: list[float | None],
+                 min_epochs: int, workers: int = 2) -> dict:
+    """Whether ½ the median rule's time is reachable at all, seed by seed. ``own_units_s``: the cheapest config
+    of the stream that reaches the target, its own units on one worker from t = 0 — no method finishes sooner.
+    ``stream_order_s``: methods that start configs in the stream's order (ASHA either way, the median rule) also
+    train every config drawn before it for at least ``min_epochs`` first, spread over ``workers`` at best: the
+    least over the stream's target-reaching configs of (that work / workers + the config's own units)."""
+    own, ordered, position = [], [], []
+    for stream, target in streams:
+        reaching = [k for k, config in enumerate(stream) if curves[config]["accuracy"][-1] >= target]
+        own_s = {k: sum(curves[stream[k]]["epoch_s"]) for k in reaching}
+        after = {k: sum(sum(curves[c]["epoch_s"][:min_epochs]) for c in stream[:k]) / workers + own_s[k]
+                 for k in reaching}
+        best = min(reaching, key=lambda k: after[k])
+        position.append(best + 1)
+        own.append(round(min(own_s.values()), 2))
+        ordered.append(round(after[best], 2))
+    finite = [m if m is not None else math.inf for m in median_s]
+    median_seed = sorted(range(len(finite)), key=lambda k: finite[k])[len(finite) // 2]
+    half = 0.5 * statistics.median(finite)
+    return {"stream_order_bound_config_drawn_at": position, "own_units_s_per_seed": own, "stream_order_s_per_seed": ordered,
+            "median_rule_s_per_seed": median_s,
+            "own_units_over_median_per_seed": [round(b / m, 3) if m else None for b, m in zip(own, median_s, strict=True)],
+            "stream_order_over_median_per_seed": [round(b / m, 3) if m else None
+                                                  for b, m in zip(ordered, median_s, strict=True)],
+            "median_seed": median_seed, "half_the_median_rules_median_s": round(half, 2),
+            "median_of_own_units_bounds_s": round(statistics.median(own), 2),
+            "median_of_stream_order_bounds_s": round(statistics.median(ordered), 2),
+            # the target compares medians over seeds: it is out of reach when even the bounds' median exceeds ½
+            "half_reachable_by_own_units_bound": statistics.median(own) <= half,
+            "half_reachable_by_stream_order_bound": statistics.median(ordered) <= half}
+
+
+def load_curves(folder: Path, reuse_curves: bool, epochs: int = ISSUE_EPOCHS) -> list[dict]:
+    path = curves_path(epochs)
+    return json.loads(path.read_text())["curves"] if reuse_curves and path.exists() else record_curves(folder, epochs=epochs)
+
+
+def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False, epochs: int = ISSUE_EPOCHS,
+              overhead_s: float = 0.0) -> dict:
     from easel.pruning import MedianPruner, NoPruner, SuccessiveHalvingPruner
     from easel.settings import Settings
 
-    curves = json.loads(CURVES.read_text())["curves"] if reuse_curves and CURVES.exists() else record_curves(folder)
+    curves = load_curves(folder, reuse_curves, epochs)
     settings = Settings()
     min_epochs, eta = settings.asha_min_epochs, settings.asha_reduction_factor  # the platform's defaults
     asha = SuccessiveHalvingPruner(min_epochs, eta)
@@ -372,21 +453,156 @@ def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False) -> dict:
     medians = {m: _median_s(times) for m, times in per_seed.items()}
     ratios = [a / m if a is not None and m is not None else math.inf
               for a, m in zip(per_seed["asha"], per_seed["median"], strict=True)]
-    out = {"simulated_on_recorded_curves": True, "curves": str(CURVES.relative_to(ROOT)),
-           "configs_recorded": len(curves), "epochs": 9, "workers": 2,
+    out = {"simulated_on_recorded_curves": True, "curves": str(curves_path(epochs).relative_to(ROOT)),
+           "configs_recorded": len(curves), "epochs": epochs, "workers": 2,
            "asha": {"min_epochs": min_epochs, "reduction_factor": eta,
-                    "rungs": [e for e in range(1, 9) if asha.rung(e) is not None]},
+                    "rungs": [e for e in range(1, epochs) if asha.rung(e) is not None]},
            "seconds_to_best_of_32_per_seed": per_seed, "median_seconds": medians,
            "asha_over_median_per_seed": [round(r, 3) for r in ratios],
            # a floor no pruner beats: the cheapest full training of a config that reaches the seed's target
            "target_config_training_s_per_seed": [
                round(min(sum(c["epoch_s"]) for c in curves if c["accuracy"][-1] >= target), 2) for _s, target in streams],
+           "lower_bounds": lower_bounds(curves, streams, per_seed["median"], min_epochs),
            "recording_cpu_s": round(sum(sum(c["epoch_s"]) for c in curves), 1),
            "asha_parameters_grid_median_seconds": asha_grid(curves, streams)}
     out["asha_over_median"] = round(medians["asha"] / medians["median"], 3)
     out["asha_over_median_spread"] = [round(min(ratios), 3), round(max(ratios), 3)]
     out["target_asha_at_most_half_median"] = medians["asha"] <= 0.5 * medians["median"]
+    out["asha_promoting_over_median"] = round(medians["asha_promoting"] / medians["median"], 3)
+    out["asha_promoting_over_median_per_seed"] = [
+        round(a / m, 3) if a is not None and m is not None else None
+        for a, m in zip(per_seed["asha_promoting"], per_seed["median"], strict=True)]
+    out["target_asha_promoting_at_most_half_median"] = medians["asha_promoting"] <= 0.5 * medians["median"]
+    if overhead_s:
+        # The platform's cost of each stretch beyond its units (measured by the platform check), charged to every
+        # stretch: once per trial for the median rule and the stopping ASHA, once per rung for the promoting one.
+        charged = {"median": [simulate(curves, MedianPruner(), st, t, overhead_s=overhead_s) for st, t in streams],
+                   "asha": [simulate(curves, SuccessiveHalvingPruner(min_epochs, eta), st, t, overhead_s=overhead_s)
+                            for st, t in streams],
+                   "asha_promoting": [simulate_promotions(curves, st, t, min_epochs, eta, overhead_s=overhead_s)
+                                      for st, t in streams]}
+        charged_medians = {m: round(_median_s(times), 2) for m, times in charged.items()}
+        out["with_stretch_overhead"] = {
+            "overhead_s_per_stretch": overhead_s, "median_seconds": charged_medians,
+            "asha_over_median": round(charged_medians["asha"] / charged_medians["median"], 3),
+            "asha_promoting_over_median": round(charged_medians["asha_promoting"] / charged_medians["median"], 3)}
     print(f"  (b) {json.dumps({k: v for k, v in out.items() if k != 'seconds_to_best_of_32_per_seed'})}", flush=True)
+    return out
+
+
+def _real_stretches(events: list[dict], numbers: dict[str, int], epochs: int) -> list[tuple[int, int, int]]:
+    """(trial no, first epoch, last epoch) of each stretch the advisor proposed, in the order it decided them
+    (the order the replay models; two stretches proposed together may start on the workers the other way)."""
+    return [(numbers[e["trial"]], e["from_epoch"] + 1, min(e["until_epoch"], epochs))
+            for e in events if e["type"] == "stretch_proposed"]
+
+
+def _check_decisions(events: list[dict], min_epochs: int, eta: int) -> dict:
+    """Walk the run's events in order, feeding each pause to a fresh ladder; every ``stretch_proposed`` of the
+    advisor must be what the ladder says at that point: its promotion, or a new trial when it has none."""
+    from advisor.promotions import PromotionLadder
+
+    ladder, agree, mismatches, decisions = PromotionLadder(min_epochs, eta), 0, [], 0
+    for event in events:
+        if event["type"] == "trial_paused":
+            ladder.reached(event["trial"], event["epoch"], event["score"])
+        elif event["type"] == "stretch_proposed" and event.get("attempt", 1) == 1:
+            decisions += 1
+            promotion = ladder.promote()
+            expected = ("new", 0) if promotion is None else (promotion.trial, promotion.from_epoch)
+            actual = ("new", 0) if event["from_epoch"] == 0 else (event["trial"], event["from_epoch"])
+            if expected == actual:
+                agree += 1
+            else:
+                mismatches.append({"decision": decisions, "advisor": actual, "ladder": expected})
+    return {"decisions": decisions, "agree": agree, "mismatches": mismatches}
+
+
+def platform_check(settings, sessions, configs: int = 9, epochs: int = ISSUE_EPOCHS) -> dict:  # noqa: ANN001
+    """(b)'s replay against the real platform: the promoting ASHA run by the real advisor (random search, seed 0)
+    and 2 train worker processes, ``configs`` configs of the sliced MLP trained for ``epochs`` epochs, to the end
+    of the budget; then the replay (:func:`replay_promoting`) fed what the real run observed — each trial's
+    scores at the rungs it reached and each unit's seconds as its worker measured them. The replay's model of
+    the platform holds when it runs the same stretches (trial, epochs) in the same order; what is left of the
+    real span beyond the replay's makespan is the time it does not model (pausing, resuming from checkpoints,
+    the advisor's reaction). The real configs are not the recorded ones: the advisor's search space follows the
+    knob order PostgreSQL's JSONB gives the model's stored knob config, so seed 0 draws another stream."""
+    from benchmarks.templates.replay_mlp import ReplayMLP
+    from easel.settings import Settings
+
+    defaults = Settings()
+    min_epochs, eta = defaults.asha_min_epochs, defaults.asha_reduction_factor
+    if ReplayMLP.get_knob_config()["max_epochs"].value != epochs:
+        raise ValueError(f"the platform check's template trains {ISSUE_EPOCHS} epochs, not {epochs}")
+    run = run_job(settings, sessions, {"PRUNER": "asha_promote", "EARLY_STOP": True, "WORKERS": 2,
+                                       "MODEL_TRIAL_COUNT": configs},
+                  model_name="SlicedMLP", template=ReplayMLP)
+    numbers = {t["id"]: t["no"] for t in run["trials"]}
+    events = run["events"]
+    real = _real_stretches(events, numbers, epochs)
+    decisions = _check_decisions(events, min_epochs, eta)
+    # Seconds per stretch as the platform spent them: from the advisor's proposal to the pause (or the end),
+    # worker pick-up, sandbox, checkpoint loading and evaluation included; and per unit (unit_started → done).
+    proposed: dict[str, tuple[int, int, int]] = {}  # trial -> (when, first epoch, last epoch) of its stretch
+    stretch_s: dict[tuple[int, int, int], float] = {}  # (trial no, first epoch, last epoch) -> seconds
+    began: dict[tuple[str, int], int] = {}
+    unit_s: dict[tuple[int, int], float] = {}
+    for event in events:
+        trial = event.get("trial")
+        if event["type"] == "stretch_proposed":
+            proposed[trial] = (event["at_ms"], event["from_epoch"] + 1, min(event["until_epoch"], epochs))
+        elif event["type"] in ("trial_paused", "trial_done") and trial in proposed:
+            at_ms, first, last = proposed.pop(trial)
+            stretch_s[(numbers[trial], first, last)] = (event["at_ms"] - at_ms) / 1000
+        elif event["type"] == "unit_started":
+            began[(trial, event["unit"])] = event["at_ms"]
+        elif event["type"] == "unit_done" and (trial, event["unit"]) in began:
+            unit_s[(numbers[trial], event["unit"])] = (event["at_ms"] - began[(trial, event["unit"])]) / 1000
+
+    def observed(seconds: Callable[[int, int], float]) -> list[dict]:
+        """The real run as curves: scores where trials paused (and completed), ``seconds(no, epoch)`` per epoch."""
+        out = []
+        for trial in run["trials"]:
+            scores = {int(e): v for e, v in ((trial["progress"] or {}).get("rung_scores") or {}).items()}
+            if trial["status"] == "COMPLETED":
+                scores[epochs] = trial["score"]
+            out.append({"accuracy": [scores.get(e, math.nan) for e in range(1, epochs + 1)],
+                        "epoch_s": [seconds(trial["no"], e) for e in range(1, epochs + 1)]})
+        return out
+
+    def stretch_share(no: int, epoch: int) -> float:
+        for (n, first, last), secs in stretch_s.items():
+            if n == no and first <= epoch <= last:
+                return secs / (last - first + 1)
+        return 0.0
+
+    with_overheads = replay_promoting(observed(stretch_share), list(range(configs)), None, min_epochs, eta,
+                                      stop_at_target=False)
+    units_only = replay_promoting(observed(lambda no, e: unit_s.get((no, e), 0.0)), list(range(configs)), None,
+                                  min_epochs, eta, stop_at_target=False)
+    stamps = [e["at_ms"] for e in events if e["type"] in ("stretch_proposed", "trial_paused", "trial_done")]
+    span_s = (max(stamps) - min(stamps)) / 1000 if stamps else math.nan
+    out = {"configs": configs, "epochs": epochs, "workers": 2, "min_epochs": min_epochs, "reduction_factor": eta,
+           "wall_s": run["wall_s"], "trials": len(run["trials"]),
+           "statuses": {status: sum(t["status"] == status for t in run["trials"])
+                        for status in sorted({t["status"] for t in run["trials"]})},
+           "pruned_reasons": sorted({t["error"] for t in run["trials"] if t["status"] == "TERMINATED"}),
+           "units_run": len(unit_s), "units_in_trials": sum((t["progress"] or {}).get("units_done", 0)
+                                                             for t in run["trials"]),
+           "advisor_decisions": decisions["decisions"], "decisions_as_the_ladder_says": decisions["agree"],
+           "decision_mismatches": decisions["mismatches"],
+           "stretches_real": real, "stretches_replay_with_stretch_s": with_overheads.stretches,
+           "stretches_replay_with_unit_s": units_only.stretches,
+           "same_order_with_stretch_s": real == with_overheads.stretches,
+           "same_order_with_unit_s": real == units_only.stretches,
+           "same_stretches": sorted(real) == sorted(units_only.stretches),
+           "real_span_s": round(span_s, 2), "replay_makespan_with_stretch_s": round(with_overheads.makespan_s, 2),
+           "replay_makespan_with_unit_s": round(units_only.makespan_s, 2),
+           "stretch_seconds_sum": round(sum(stretch_s.values()), 2), "unit_seconds_sum": round(sum(unit_s.values()), 2)}
+    # what a stretch costs beyond its units' training (pick-up, sandbox, checkpoint, evaluation), on average
+    out["overhead_per_stretch_s"] = round((sum(stretch_s.values()) - sum(unit_s.values())) / max(1, len(real)), 3)
+    print(f"  (b) platform check: {json.dumps({k: v for k, v in out.items() if not k.startswith('stretches')})}",
+          flush=True)
     return out
 
 
@@ -414,9 +630,13 @@ def section_c(settings, sessions, trials: int = 6, kill_every_s: float = 20.0) -
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sections", default="abc")
+    parser.add_argument("--sections", default="abc",
+                        help="a, b, c as in the docstring; p: (b)'s platform check (the promoting ASHA on the real "
+                             "stack against its replay)")
+    parser.add_argument("--epochs", type=int, default=ISSUE_EPOCHS,
+                        help="(b): epochs per config; other than 9 is a second setting with its own curves file")
     parser.add_argument("--reuse-curves", action="store_true",
-                        help=f"(b): replay the curves recorded in {CURVES.name} instead of recording them again")
+                        help="(b): replay the curves recorded before (hopping_curves*.json) instead of recording")
     args = parser.parse_args()
     results: dict = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -425,9 +645,12 @@ def main() -> None:
         folder = Path(tmp)
         write_digits(folder)
         if "b" in args.sections:
-            results["b_asha_vs_median"] = section_b(folder, reuse_curves=args.reuse_curves)
+            key = "b_asha_vs_median" + ("" if args.epochs == ISSUE_EPOCHS else f"_{args.epochs}_epochs")
+            # the per-stretch overhead the last platform check measured (section p), charged in a second replay
+            overhead_s = (results.get("b_platform_check") or {}).get("overhead_per_stretch_s", 0.0)
+            results[key] = section_b(folder, reuse_curves=args.reuse_curves, epochs=args.epochs, overhead_s=overhead_s)
             RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-        if "a" in args.sections or "c" in args.sections:
+        if any(section in args.sections for section in "acp"):
             stack = private_stack()
             try:
                 from easel.blobstore import LocalBlobStore
@@ -443,6 +666,9 @@ def main() -> None:
                     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
                 if "c" in args.sections:
                     results["c_kill_every_20s"] = section_c(settings, sessions)
+                    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+                if "p" in args.sections:
+                    results["b_platform_check"] = platform_check(settings, sessions)
                     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
             finally:
                 stack.down()

@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "benchmarks" / "results" / "serving.json"
 FIGURE = ROOT / "benchmarks" / "results" / "serving.png"
+BATCH_SIZES_RESULTS = ROOT / "benchmarks" / "results" / "serving-batch-sizes.json"
 BATCH = 32
 WORKERS = 2
 POLICIES = ("scheduler", "fixed:1", "fixed:0.75", "fixed:0.5", "fixed:0.25", "model-switching", "clipper")
@@ -589,6 +590,18 @@ def score_window(answers: list[dict[str, Any]], y: np.ndarray, accuracy: dict[fl
     }
 
 
+def batch_times_between(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Mean seconds per mini-batch by rate over the mini-batches run between two scrapes of the workers' counters."""
+    out = {}
+    for name, total in after.items():
+        if name.startswith("easel_worker_batch_seconds_sum"):
+            count_name = name.replace("_sum", "_count")
+            count = after.get(count_name, 0.0) - before.get(count_name, 0.0)
+            if count > 0:
+                out[name.split('rate="')[1].rstrip('"}')] = (total - before.get(name, 0.0)) / count
+    return out
+
+
 def simulate_point(times: dict[float, float], accuracy: dict[float, float], n: int, deadline: float,
                    n_tasks: int, warmup: int) -> dict[str, float]:
     from easel.serving import split_mini_batches
@@ -622,10 +635,13 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
         log(f"  {policy}: workers ready in {time.perf_counter() - began:.1f}s (load {load_average()})")
         rows = []
         for n in sizes:
+            before = services.scrape()["counters"] if policy in OURS else {}
             answers = asyncio.run(send_tasks(services.url, bodies[n], n_tasks, deadline, deadline + 30))
             scored = [score_window(answers[1 + k * per_window: 1 + (k + 1) * per_window], setup["y"], accuracy, n,
                                    deadline) for k in range(windows)]
             row = {"n": n, "workload": n / deadline, "windows": scored, "load_average": load_average()}
+            if policy in OURS:  # the batch times this point ran at (the oracle's, below)
+                row["batch_time_s"] = batch_times_between(before, services.scrape()["counters"])
             for name in ("effective_accuracy", "effective_accuracy_real", "throughput", "drop_rate", "latency_p99"):
                 row[name] = mean_se([w[name] for w in scored])
             rows.append(row)
@@ -640,8 +656,15 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
     in_situ = {float(r): t for r, t in workers["scheduler"]["mean_batch_seconds"].items()}
     in_situ_times = {r: in_situ.get(r, t) for r, t in times.items()}
     oracle_in_situ = [simulate_point(in_situ_times, accuracy, n, deadline, n_tasks, 1) for n in sizes]
+    # And per point, on the times measured while that point ran: how long a mini-batch takes depends on how busy
+    # the two workers keep each other (and the machine) at that load, so the sweep's mean flatters the busy
+    # points. A width the scheduler did not run there keeps its sweep mean.
+    per_point = [{r: float(row.get("batch_time_s", {}).get(f"{r:g}", in_situ_times[r])) for r in times}
+                 for row in points["scheduler"]]
+    oracle_per_point = [simulate_point(t, accuracy, n, deadline, n_tasks, 1) for t, n in zip(per_point, sizes, strict=True)]
     return {"deadline_s": deadline, "tasks_per_window": per_window, "windows": windows, "sizes": sizes,
             "policies": points, "simulator": oracle, "simulator_in_situ_times": oracle_in_situ,
+            "simulator_point_times": oracle_per_point,
             "in_situ_batch_time_s": {f"{r:g}": t for r, t in in_situ_times.items()}, "worker_metrics": workers}
 
 
@@ -1131,6 +1154,8 @@ def targets(saturation: dict[str, Any], sweep: dict[str, Any], narrow_capacity: 
         summary.append({"n": n, "workload": n / sweep["deadline_s"], "scheduler": ours, "best_baseline": best_name,
                         "best_baseline_accuracy": best, "ge_every_baseline": ours["mean"] >= best["mean"] - se,
                         "oracle_in_situ": oracle, "over_oracle_in_situ": ours["mean"] / oracle,
+                        "oracle_point_times": max(sweep["simulator_point_times"][i].values()),
+                        "over_oracle_point_times": ours["mean"] / max(sweep["simulator_point_times"][i].values()),
                         "oracle_bare_t": max(sweep["simulator"][i].values())})
     widest = max(s["workload"] for s in summary)
     out = {
@@ -1157,6 +1182,52 @@ def targets(saturation: dict[str, Any], sweep: dict[str, Any], narrow_capacity: 
     return out, summary
 
 
+def section_d(template: Any, profile: dict[str, Any], sizes: list[int], deadline: float, transit_s: float,
+              quick: bool) -> dict[str, Any]:
+    """(d): ``benchmarks/serving_batch_sizes.py``; writes its JSON and prints its table."""
+    from benchmarks.serving_batch_sizes import measure, table
+    from easel.settings import Settings
+
+    rates = [float(r) for r in profile["rates"]]
+    result = measure(template, rates, [float(a) for a in profile["accuracy"]], (1, 8, 8), sizes, deadline,
+                     transit_s, Settings().serving_margin_s, quick)
+    BATCH_SIZES_RESULTS.write_text(json.dumps(result, indent=1))
+    for line in table(result):
+        log(line)
+    log(f"wrote {BATCH_SIZES_RESULTS.relative_to(ROOT)} in {result['seconds']:.0f}s (load {result['load_average']})")
+    return result
+
+
+def only_batch_sizes(quick: bool, deadline: float) -> int:
+    """``--only-d``: the benchmark network untrained (times do not depend on the weights), the accuracies and
+    the three highest loads of the last full run's serving.json, its measured transit to the workers."""
+    import importlib.util
+
+    last = json.loads(RESULTS.read_text())
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench_sliced_mlp.py"
+        path.write_text(TEMPLATE_SOURCE)
+        spec = importlib.util.spec_from_file_location("bench_sliced_mlp", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    template = module.BenchSlicedMLP(lr=0.05)
+    template.load_parameters(_untrained_parameters(template, (1, 8, 8), 10))
+    transit = last.get("c_overhead", {}).get("easel", {}).get("stage_mean_ms", {}).get("to_worker", 0.0) / 1e3
+    profile = {"rates": last["model"]["rates"], "accuracy": last["model"]["accuracy"]}
+    section_d(template, profile, last["b_sweep"]["sizes"][-3:], deadline, transit, quick)
+    return 0
+
+
+def _untrained_parameters(template: Any, input_shape: tuple[int, ...], classes: int) -> bytes:
+    """Freshly initialised parameters in the template's own format (what ``load_parameters`` reads)."""
+    from easel.model.params import tensors_to_bytes
+
+    net = template._build(classes, input_shape)
+    meta = {"arch": template.ARCH, "classes": json.dumps([str(c) for c in range(classes)]),
+            "input_shape": json.dumps(list(input_shape)), "knobs": json.dumps(template.knobs)}
+    return tensors_to_bytes(net.state_dict(), metadata=meta)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer points, shorter windows")
@@ -1173,9 +1244,14 @@ def main() -> int:
     parser.add_argument("--skip-sweep", action="store_true", help="only (a) and (c), printed, results not written")
     parser.add_argument("--model-cache", type=Path, default=None,
                         help="a folder to keep the trained model in between runs (training is most of the set-up)")
+    parser.add_argument("--only-d", action="store_true",
+                        help="only (d), joint (n_i, b_i) vs fixed b = 32, on the untrained network's times and the "
+                             "last serving.json's accuracies and loads (no stack, no training)")
     parser.add_argument("--kafka-client", choices=("kafka-python", "confluent-kafka"), default=None,
                         help="the workers' Kafka consumer (EASEL_SERVING_KAFKA_CLIENT; default: the settings')")
     args = parser.parse_args()
+    if args.only_d:
+        return only_batch_sizes(args.quick, args.deadline)
     began = time.perf_counter()
     if args.kafka_client:
         os.environ["EASEL_SERVING_KAFKA_CLIENT"] = args.kafka_client  # the workers inherit it
@@ -1241,6 +1317,9 @@ def main() -> int:
         sizes = [max(BATCH, math.ceil(f * narrow * args.deadline)) for f in fractions]
         log(f"(b) sweep: D = {args.deadline}s, N = {sizes}, {windows} windows of {per_window} tasks per point")
         sweep = run_sweep(services, setup, times, args.deadline, sizes, per_window, windows)
+        log("(d) joint (n_i, b_i) vs fixed b = 32 at the three highest loads")
+        batch_sizes = section_d(setup["template"], setup["profile"], sizes[-3:], args.deadline,
+                                c_overhead["easel"]["stage_mean_ms"].get("to_worker", 0.0) / 1e3, args.quick)
         loads["end"] = load_average()
     finally:
         if services is not None:
@@ -1249,6 +1328,9 @@ def main() -> int:
         shutil.rmtree(data_dir, ignore_errors=True)
 
     goals, summary = targets(saturation, sweep, narrow, c_overhead)
+    goals["d_per_width_batch_size"] = batch_sizes["wins_at_every_point"]
+    goals["d_note"] = ("joint (n_i, b_i) vs fixed b = 32 replayed on t_i(b) measured in this run "
+                       "(benchmarks/results/serving-batch-sizes.json); kept only if it wins")
     result = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "load_average": loads, "device": "cpu",

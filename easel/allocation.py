@@ -3,19 +3,33 @@ PVLDB'18) — give the next unit of compute to the user whose expected quality g
 
 A *candidate* is one sub-train-job with work waiting for a worker. Its advisor publishes the expected
 improvement (EI, in score units: accuracy points as a fraction) of its next proposal over its current best,
-from its own GP, and the expected cost of a trial (the mean duration of its finished trials). Its *rate* is
-EI / cost. A candidate that has not yet two observations (no GP, no spread) is *cold*: its rate is unknown and
-taken as infinite, so every job gets its first trials at once (in turn).
+from its own GP, an optimistic estimate of its current regret (the GP's upper confidence bound at that proposal
+minus its best), and the expected cost of a trial (the mean duration of its finished trials). Its *rate* is
+EI / cost. A candidate that has not yet two observations (no GP, no spread) is *cold*: its rate is unknown.
 
 Policies:
 
-* ``cost_aware`` — the candidate with the highest rate. Users compete, not jobs: a user's bid is its best
-  candidate, so more jobs buy no more weight. **Fairness floor**: with ``U`` users having work waiting, a user
-  that has waited ``U + 1`` assignments or more is served before any rate is compared (the longest waiter
-  first). At most ``U - 1`` users can wait at that threshold together and each assignment serves one of them,
-  so no waiting user ever waits more than ``2U - 1`` assignments: every user with work waiting gets at least
-  one of any ``2U`` consecutive assignments (a share of at least ``1/(2U)``), however steep another user's
-  curve.
+* ``cost_aware`` — users compete, not jobs (more jobs buy no more weight). In this order:
+
+  1. **Fairness floor, a share of pool time.** With ``U`` users having work waiting and ``W`` workers, each
+     waiting user accrues a claim of ``W / (2U)`` worker-seconds per second (a share ``1/(2U)`` of the pool);
+     every assignment it gets is charged its expected trial cost. A user whose claim covers its next trial is
+     served before anything else (the most owed, relative to its trial cost, first; when the rules below would
+     serve an owed user anyway, they do, and the floor is not counted). All claims together accrue
+     at half the pool's capacity, so the floor never needs more than half the workers and a waiting user's unmet
+     claim stays bounded (about one trial of its own plus the wait for a worker to come free): over any stretch
+     it waits, it gets at least ``1/(2U)`` of the pool's worker-seconds up to that slack, however steep another
+     user's curve. A claim is never below minus one trial: having been served more than the floor counts for at
+     most one trial, so the floor looks back over a sliding window and bites only when a user is really starved.
+  2. **Cold start per user**: a user none of whose jobs has a gain yet goes next (in turn, the longest waiter);
+     a warm user's new job waits for its user to win, and is then served before that user's warm jobs.
+  3. **Expected gain per second**: the user whose best job's rate is highest. EI is the expected drop of that
+     user's regret (reachable − best so far) that the trial buys, so serving the highest EI per second first is
+     the weighted-shortest-job rule for the total regret integrated over time (ease.ml's cost-aware greedy).
+  4. **No gain left**: a user whose GP says its current regret is gone — the optimistic regret its advisor
+     publishes (UCB at the next proposal − best) below ``NO_GAIN_LEFT`` — yields to every user with gain left
+     (those served in turn after them).
+
 * ``fifo`` — the oldest job first (job order), the platform's behaviour before the pool.
 * ``round_robin`` — users in turn (the longest waiter first), each user's oldest job first.
 """
@@ -23,12 +37,15 @@ Policies:
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 POLICIES = ("cost_aware", "fifo", "round_robin")
 MIN_COST_S = 0.05  # a trial costs at least this much: a clock too coarse to see it must not make it free
+NO_GAIN_LEFT = 0.001  # an optimistic regret below a tenth of a point: the user's GP sees nothing left to win
+UCB_BETA = 2.0  # the upper confidence bound's width in standard deviations (≈ 98 % one-sided)
 
 
 def expected_improvement(mean: float, std: float, best: float) -> float:
@@ -43,6 +60,14 @@ def expected_improvement(mean: float, std: float, best: float) -> float:
     return max(0.0, (mean - best) * cdf + std * pdf)
 
 
+def optimistic_regret(mean: float, std: float, best: float) -> float:
+    """max(0, UCB − best) with UCB = mean + ``UCB_BETA``·std: how far the best may still be from what is
+    reachable near the next proposal, optimistically (GP-UCB's bound on the instantaneous regret)."""
+    if not (math.isfinite(mean) and math.isfinite(std) and math.isfinite(best)) or std < 0:
+        raise ValueError(f"mean, std and best must be finite and std >= 0; got {mean!r}, {std!r}, {best!r}")
+    return max(0.0, mean + UCB_BETA * std - best)
+
+
 @dataclass(frozen=True)
 class Candidate:
     sub_train_job_id: str
@@ -51,6 +76,7 @@ class Candidate:
     submitted: float  # when its job was created (UNIX seconds): the FIFO order
     gain: float | None = None  # EI of its next proposal over its best; None: cold (fewer than two observations)
     cost_s: float | None = None  # expected seconds of one trial; None: none finished yet
+    regret: float | None = None  # optimistic current regret (UCB − best); None: unknown (cold, or not published)
 
     @property
     def rate(self) -> float:
@@ -59,56 +85,116 @@ class Candidate:
             return math.inf
         return max(0.0, self.gain) / max(self.cost_s, MIN_COST_S)
 
+    @property
+    def cold(self) -> bool:
+        return math.isinf(self.rate)
+
+    @property
+    def gain_left(self) -> bool:
+        """False when its GP says nothing is left to win (an unknown regret counts as gain left)."""
+        return self.regret is None or self.regret >= NO_GAIN_LEFT
+
 
 @dataclass(frozen=True)
 class Choice:
     candidate: Candidate
-    reason: str  # "cold start", "highest gain per second", "fairness floor", "fifo", "round robin"
+    reason: str  # "cold start", "highest gain per second", "fairness floor", "no gain left", "fifo", "round robin"
     waited: int  # assignments its user had waited
 
 
 @dataclass
 class Allocator:
-    """The allocation state of one pool: how long each waiting user has waited, in assignments."""
+    """The allocation state of one pool of ``workers``: how long each waiting user has waited (in assignments,
+    for round-robin and the API) and what the fairness floor owes it (in worker-seconds)."""
 
     policy: str = "cost_aware"
+    workers: int = 1
     waits: dict[str, int] = field(default_factory=dict)
+    owed_s: dict[str, float] = field(default_factory=dict)  # the floor's claim of each waiting user
     assignments: int = 0
     by_user: Counter[str] = field(default_factory=Counter)
     floors: Counter[str] = field(default_factory=Counter)  # assignments the floor forced, per user
+    charged_s: Counter[str] = field(default_factory=Counter)  # expected worker-seconds given, per user
+    last_at: float | None = None
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {self.policy!r}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, not {self.workers!r}")
 
-    def choose(self, candidates: Sequence[Candidate]) -> Choice | None:
-        """The next assignment among ``candidates`` (None when there is none), and the state moved on."""
-        if not candidates:
-            return None
+    def choose(self, candidates: Sequence[Candidate], now: float | None = None) -> Choice | None:
+        """The next assignment among ``candidates`` at ``now`` (monotonic seconds; the clock when omitted), or
+        None when there is none; the state moved on."""
+        now = time.monotonic() if now is None else now
+        if self.last_at is not None and now < self.last_at:
+            raise ValueError(f"now must not go back in time: {now!r} < {self.last_at!r}")
         order = sorted(candidates, key=lambda c: (c.submitted, c.sub_train_job_id))
         users = list(dict.fromkeys(c.user_id for c in order))  # in order of their oldest job
+        self._accrue(users, now)
+        if not candidates:
+            return None
         self.waits = {user: self.waits.get(user, 0) for user in users}  # a user without work stops waiting
-        longest = max(users, key=lambda user: (self.waits[user], -users.index(user)))
         if self.policy == "fifo":
             chosen, reason = order[0], "fifo"
         elif self.policy == "round_robin":
-            chosen, reason = next(c for c in order if c.user_id == longest), "round robin"
-        elif len(users) > 1 and self.waits[longest] >= len(users) + 1:
-            chosen, reason = self._best(c for c in order if c.user_id == longest), "fairness floor"
-            self.floors[longest] += 1
+            chosen, reason = next(c for c in order if c.user_id == self._longest(users)), "round robin"
         else:
-            chosen = self._best(order)
-            reason = "cold start" if math.isinf(chosen.rate) else "highest gain per second"
+            chosen, reason = self._cost_aware(order, users)
         waited = self.waits[chosen.user_id]
         for user in users:
             self.waits[user] = 0 if user == chosen.user_id else self.waits[user] + 1
+        cost = self._expected_cost(chosen, order)
+        self.owed_s[chosen.user_id] = max(self.owed_s[chosen.user_id] - cost, -cost)
+        self.charged_s[chosen.user_id] += cost
         self.assignments += 1
         self.by_user[chosen.user_id] += 1
         return Choice(chosen, reason, waited)
 
-    def _best(self, candidates: Iterable[Candidate]) -> Candidate:
-        """The highest rate; among equals (cold ones) the longest-waiting user's, then the oldest job."""
-        return max(candidates, key=lambda c: (c.rate, self.waits.get(c.user_id, 0), -c.submitted))
+    def _cost_aware(self, order: list[Candidate], users: list[str]) -> tuple[Candidate, str]:
+        mine = {user: [c for c in order if c.user_id == user] for user in users}
+        job = {user: self._within(mine[user]) for user in users}
+        cost = {user: self._expected_cost(job[user], order) for user in users}
+        cold = [user for user in users if all(c.cold for c in mine[user])]
+        warm = {user: [c for c in mine[user] if not c.cold and c.gain_left] for user in users}
+        hopeful = [user for user in users if warm[user]]
+        if cold:
+            user, reason = self._longest(cold), "cold start"
+        elif hopeful:
+            user = max(hopeful, key=lambda u: (max(c.rate for c in warm[u]), self.waits[u], -users.index(u)))
+            reason = "highest gain per second"
+        else:
+            user, reason = self._longest(users), "no gain left"
+        owed = [u for u in users if len(users) > 1 and self.owed_s[u] >= cost[u]]
+        if owed and user not in owed:  # the floor overrules only a choice that would leave an owed user waiting
+            user, reason = max(owed, key=lambda u: (self.owed_s[u] / cost[u], -users.index(u))), "fairness floor"
+            self.floors[user] += 1
+        return job[user], reason
+
+    @staticmethod
+    def _within(jobs: list[Candidate]) -> Candidate:
+        """A user's job to serve: a cold one first (it needs results to bid), else the highest rate, oldest first."""
+        return max(jobs, key=lambda c: (c.cold, c.gain_left, c.rate if not c.cold else 0.0, -c.submitted))
+
+    def _longest(self, users: list[str]) -> str:
+        return max(users, key=lambda user: (self.waits.get(user, 0), -users.index(user)))
+
+    def _accrue(self, users: list[str], now: float) -> None:
+        """Grow each waiting user's floor claim by its share of the worker-seconds since the last choice; a user
+        without work waiting holds no claim."""
+        elapsed = 0.0 if self.last_at is None else now - self.last_at
+        share = self.workers / (2 * len(users)) if len(users) > 1 else 0.0
+        self.owed_s = {user: self.owed_s.get(user, 0.0) + share * elapsed for user in users}
+        self.last_at = now
+
+    @staticmethod
+    def _expected_cost(candidate: Candidate, order: list[Candidate]) -> float:
+        """Its mean trial duration; before its first, the mean over the jobs that know theirs."""
+        if candidate.cost_s is not None:
+            return max(candidate.cost_s, MIN_COST_S)
+        known = [c.cost_s for c in order if c.cost_s is not None]
+        return max(sum(known) / len(known), MIN_COST_S) if known else MIN_COST_S
 
 
-__all__ = ["MIN_COST_S", "POLICIES", "Allocator", "Candidate", "Choice", "expected_improvement"]
+__all__ = ["MIN_COST_S", "NO_GAIN_LEFT", "POLICIES", "UCB_BETA", "Allocator", "Candidate", "Choice",
+           "expected_improvement", "optimistic_regret"]

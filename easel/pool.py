@@ -16,9 +16,11 @@ key                        type    meaning
                                    the allocator LPUSHes, the worker BRPOPs (a blocking read)
 ``…:busy``                 hash    worker → its current assignment (set with the push, in one
                                    transaction; the worker deletes it when done: then it is free)
-``…:bids``                 hash    sub-train-job → JSON {open, gain, cost_s, best, observed}
+``…:bids``                 hash    sub-train-job → JSON {open, gain, cost_s, best, observed, regret}
                                    published by its advisor each step; deleted when it ends
 ``…:allocation``           string  JSON snapshot of the allocator's state, for the API
+``…:allocator``            string  JSON of what the allocator remembers (waits, the floor's counts), so a
+                                   restarted admin goes on where it stopped (:mod:`admin.services.pool_memory`)
 =========================  ======  ==============================================================
 """
 
@@ -37,8 +39,9 @@ PREFIX = "easel:pool"
 @dataclass(frozen=True)
 class Bid:
     """What an advisor publishes about its sub-job: ``open`` trials it can still hand out (queued ones and
-    those its budget still allows), the EI of its next proposal over its best (None while cold) and the mean
-    seconds of its finished trials (None before the first)."""
+    those its budget still allows), the EI of its next proposal over its best (None while cold), the mean
+    seconds of its finished trials (None before the first) and its optimistic current regret (UCB − best at the
+    next proposal; None while cold, or from an advisor that does not publish it)."""
 
     open: int
     gain: float | None
@@ -46,6 +49,7 @@ class Bid:
     best: float | None
     observed: int
     at: float = 0.0  # when it was published (UNIX seconds): assignments after it are not counted in ``open``
+    regret: float | None = None
 
     def encode(self) -> str:
         return json.dumps(asdict(self))
@@ -54,7 +58,7 @@ class Bid:
     def decode(cls, raw: str | bytes) -> Bid:
         data = json.loads(raw)
         return cls(int(data["open"]), data.get("gain"), data.get("cost_s"), data.get("best"),
-                   int(data.get("observed", 0)), float(data.get("at", 0.0)))
+                   int(data.get("observed", 0)), float(data.get("at", 0.0)), data.get("regret"))
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,14 @@ class PoolChannel:
 
     def allocation(self) -> dict[str, Any] | None:
         raw = self.client.get(self.key("allocation"))
+        return None if raw is None else json.loads(raw)
+
+    # -- the allocator's memory, across admin restarts ---------------------------------------------------
+    def save_allocator(self, state: dict[str, Any]) -> None:
+        self.client.set(self.key("allocator"), json.dumps({**state, "saved_at": time.time()}))
+
+    def saved_allocator(self) -> dict[str, Any] | None:
+        raw = self.client.get(self.key("allocator"))
         return None if raw is None else json.loads(raw)
 
 

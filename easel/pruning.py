@@ -11,6 +11,9 @@ scores of the sub-job's trials per epoch travel on Redis (:meth:`easel.tuning.Tu
   its best goes on (a running trial cannot be paused and promoted later).
 * :class:`NoPruner` — never stops a trial.
 
+The *promoting* ASHA (budget ``PRUNER`` ``"asha_promote"``) is no per-epoch rule a worker applies: its advisor
+pauses every trial at its rungs and resumes the best (:mod:`advisor.promotions`, :mod:`advisor.promoting`).
+
 Scores are maximised (validation accuracy).
 """
 

@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     serving_rate_confidence: float = Field(
         default=1.0, ge=0, le=10,
         description="standard deviations the scheduler adds to its arrival-rate estimate (its load safety)")
+    serving_safety_sigmas: float = Field(
+        default=1.0, ge=0, le=10,
+        description="standard deviations of a plan's total time (measured spread of batch times) the scheduler keeps free")
     serving_decision_budget_s: float = Field(
         default=0.0005, gt=0, le=1,
         description="most seconds one scheduling decision searches (also capped at 1% of the task's time left)")
@@ -229,7 +232,8 @@ class Settings(BaseSettings):
         default=None, min_length=16, description="bearer token Prometheus sends to admin's /metrics (admins' own "
                                                  "tokens are accepted too); unset: admins' tokens only")
 
-    # Early stopping: asynchronous successive halving (budget PRUNER "asha"); a job's budget may override both.
+    # Early stopping: asynchronous successive halving (budget PRUNER "asha", or "asha_promote" for the variant
+    # that pauses and promotes); a job's budget may override both.
     asha_min_epochs: int = Field(default=1, ge=1, le=10_000,
                                  description="ASHA's minimum resource (grace period): epochs before the first rung")
     asha_reduction_factor: int = Field(default=3, ge=2, le=100,

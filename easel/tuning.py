@@ -32,6 +32,12 @@ per worker; each worker owns a shard and reads only it. The advisor places one u
 of a trial at a time on the worker owning a shard the trial has not visited in its current epoch; the trial
 stays RUNNING between units and hops to another worker for its next unit (checkpoint → hop → resume).
 
+With the promoting ASHA (budget ``PRUNER`` ``"asha_promote"``, :mod:`advisor.promoting`) a proposal carries
+``until_epoch``: the worker trains the trial up to that epoch (a rung), writes the epoch's validation score
+into the row's ``progress.rung_scores`` and pauses it (still RUNNING, ``progress.paused_at_epoch`` set, lease
+released, event ``trial_paused``). The advisor later proposes the paused trial again to resume it from its
+checkpoint up to the next rung, or ends it TERMINATED (pruned) when the budget ends.
+
 A proposal whose lease expires is re-issued once (``attempt`` 2); if that lease expires too, the trial is
 ERRORED with the reason. A worker writes its result to the trial row only while the row's ``attempts``
 still equals its proposal's ``attempt``, so a late answer from a worker presumed dead is ignored.
@@ -64,6 +70,7 @@ class Proposal:
     attempt: int = 1
     unit: int | None = None  # MOP mode: run only this unit (index from 0), on the worker's shard
     shard: int | None = None
+    until_epoch: int | None = None  # promoting ASHA: train up to this epoch (a rung), then pause there
 
     def encode(self) -> str:
         return json.dumps(asdict(self))
@@ -72,7 +79,7 @@ class Proposal:
     def decode(cls, raw: str | bytes) -> Proposal:
         data = json.loads(raw)
         return cls(data["trial_id"], int(data["no"]), dict(data["knobs"]), int(data.get("attempt", 1)),
-                   data.get("unit"), data.get("shard"))
+                   data.get("unit"), data.get("shard"), data.get("until_epoch"))
 
 
 class TuningChannel:

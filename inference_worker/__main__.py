@@ -72,7 +72,7 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     live = LivePolicy(policy, model.rates, model.accuracies, times, cache=cache,
                       alpha=settings.serving_ewma_alpha, rate_window_s=settings.serving_rate_window_s,
                       rate_confidence=settings.serving_rate_confidence,
-                      time_budget=settings.serving_decision_budget_s)
+                      time_budget=settings.serving_decision_budget_s, safety=settings.serving_safety_sigmas)
     metrics = WorkerMetrics(model.rates)
     metrics.set_estimates(model.rates, times)
     port = metrics.serve(settings.predictor_host, metrics_port) if metrics_port is not None else None

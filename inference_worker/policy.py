@@ -33,6 +33,7 @@ from scheduler import (
     Policy,
     Profile,
     SchedulerPolicy,
+    TimeNoise,
 )
 
 POLICY_HELP = "scheduler[:priced|queue|myopic] (default), fixed:<rate>, model-switching, clipper"
@@ -41,14 +42,16 @@ OUTLIER_CAP = 2.0  # one observation counts as at most this many times the curre
 
 def make_policy(name: str, profile: Profile, cache: PlanCache | None = None, rate_window_s: float = 30.0,
                 arrivals: ArrivalRate | None = None, confidence: float = 3.0,
-                time_budget: float | None = DEFAULT_TIME_BUDGET) -> Policy:
+                time_budget: float | None = DEFAULT_TIME_BUDGET, safety: float = 0.0,
+                noise: TimeNoise | None = None) -> Policy:
     """``arrivals``: an arrival-rate estimate for the scheduler to use (and update) instead of a new one;
-    ``time_budget``: the most seconds one of the scheduler's decisions may search."""
+    ``time_budget``: the most seconds one of the scheduler's decisions may search; ``safety``, ``noise``: the
+    standard deviations of a plan's total time the scheduler keeps free, and the spread estimate it keeps."""
     name = name.strip().lower()
     if name == "scheduler" or name.startswith("scheduler:"):
         mode = name.partition(":")[2] or "priced"
         return SchedulerPolicy(profile, cache=cache, mode=mode, rate_window=rate_window_s, confidence=confidence,
-                               rate=arrivals, time_budget=time_budget)
+                               rate=arrivals, time_budget=time_budget, safety=safety, noise=noise)
     if name.startswith("fixed:"):
         rate = float(name.partition(":")[2])
         matches = [r for r in profile.rates if math.isclose(r, rate)]
@@ -69,7 +72,9 @@ class LivePolicy:
     mini-batches; plans use mean + ``spread`` standard deviations (:meth:`estimate`); ``refresh``
     (between tasks) rebuilds the profile and the policy once some ``t_i`` has drifted by more than
     ``tolerance`` relative to the profile in use, at most every ``min_interval_s``. Model-Switching
-    measures latencies itself and is never rebuilt. How its plans run (re-planning, the late rule) is the
+    measures latencies itself and is never rebuilt. ``safety``: standard deviations of a plan's total time the
+    scheduler keeps free (``EASEL_SERVING_SAFETY_SIGMAS``), on a spread of batch times (``TimeNoise``) measured
+    for the worker's life like its load. How its plans run (re-planning, the late rule) is the
     wrapped policy's, so the worker's ``PlanExecutor`` treats a LivePolicy like any policy.
     """
 
@@ -77,7 +82,8 @@ class LivePolicy:
                  cache: PlanCache | None = None, alpha: float = 0.2, tolerance: float = 0.1,
                  min_interval_s: float = 1.0, rate_window_s: float = 10.0, spread: float = 0.0,
                  fresh_s: float = 5.0, clock: Callable[[], float] = time.monotonic,
-                 rate_confidence: float = 1.0, time_budget: float | None = DEFAULT_TIME_BUDGET) -> None:
+                 rate_confidence: float = 1.0, time_budget: float | None = DEFAULT_TIME_BUDGET,
+                 safety: float = 0.0) -> None:
         self.name = name
         self.rates = tuple(float(r) for r in rates)
         self.accuracies = tuple(float(p) for p in accuracies)
@@ -97,7 +103,10 @@ class LivePolicy:
         # one load estimate for the worker's life: rebuilding the policy on new batch times keeps it
         self.arrivals = ArrivalRate(rate_window_s, confidence=rate_confidence)
         self.time_budget = time_budget
-        self.policy = make_policy(name, self.profile, cache, rate_window_s, self.arrivals, time_budget=time_budget)
+        # and one estimate of how far batch times stray from the plan's, for the scheduler's safety reserve
+        self.safety = safety
+        self.noise = TimeNoise()
+        self.policy = self._make()
         self.rebuilds = 0
         self._last_rebuild = -math.inf
         self._arrivals: deque[tuple[float, int]] = deque()
@@ -158,14 +167,17 @@ class LivePolicy:
         if self.drift() <= self.tolerance:
             return False
         self.profile = Profile(self.rates, self.accuracies, self.planning_times())
-        self.policy = make_policy(self.name, self.profile, self.cache, self.rate_window_s, self.arrivals,
-                                  time_budget=self.time_budget)
+        self.policy = self._make()
         if getattr(self.policy, "rate", None) is not self.arrivals:  # a policy with its own view of the load
             for at, n_mb in self._arrivals:
                 self.policy.on_arrival(n_mb, at)
         self._last_rebuild = now
         self.rebuilds += 1
         return True
+
+    def _make(self) -> Policy:
+        return make_policy(self.name, self.profile, self.cache, self.rate_window_s, self.arrivals,
+                           time_budget=self.time_budget, safety=self.safety, noise=self.noise)
 
     def decide(self, n_mb: int, deadline: float, backlog: Sequence[tuple[int, float]] = (),
                now: float | None = None) -> Plan:

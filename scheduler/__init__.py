@@ -8,11 +8,14 @@ A task of ``N_mb`` mini-batches with deadline ``D`` is split among sub-models (s
 * ``scheduler.solvers`` — ``solve`` (time-budgeted on the request path: the best plan found, ``plan.exact``
   and its proven ``plan.gap``), the paper's branch-and-bound, the DP, HiGHS (offline), ``PlanCache``;
 * ``scheduler.policies`` — ``SchedulerPolicy`` and the baselines, each declaring how its plans run;
+* ``scheduler.batch_sizes`` — the mini-batch size as a decision per width: ``plan_batch_sizes`` over a
+  ``BatchProfile`` of ``t_i(b)`` (one size: the exact method);
 * ``scheduler.simulation`` — ``PlanExecutor`` (shared with the inference worker) and ``simulate``.
 
 This module re-exports the public API flat.
 """
 
+from scheduler.batch_sizes import BatchPlan, BatchProfile, fixed_size_plan, plan_batch_sizes, solve_granules
 from scheduler.plan import FEAS_RTOL, Plan, build_plan, effective_accuracy, within_deadline
 from scheduler.policies.arrival_rate import ArrivalRate
 from scheduler.policies.base import BasePolicy, LateRule, Policy
@@ -23,6 +26,7 @@ from scheduler.policies.baselines import (
     baseline_policies,
 )
 from scheduler.policies.priced import SchedulerPolicy
+from scheduler.policies.time_noise import TimeNoise
 from scheduler.profile import Profile, paper_xray_profile
 from scheduler.simulation.executor import PlanExecutor, ShareOutcome, ShareRunner
 from scheduler.simulation.simulator import Deal, SimResult, global_effective_accuracy, simulate
@@ -54,6 +58,8 @@ __all__ = [
     "ARRIVALS",
     "ArrivalRate",
     "BasePolicy",
+    "BatchPlan",
+    "BatchProfile",
     "DEFAULT_MAX_LOSS",
     "DEFAULT_QUANTUM",
     "DEFAULT_TIME_BUDGET",
@@ -75,12 +81,14 @@ __all__ = [
     "ShareRunner",
     "SimResult",
     "Task",
+    "TimeNoise",
     "baseline_policies",
     "box_lp",
     "build_plan",
     "constant_arrivals",
     "decision_budget",
     "effective_accuracy",
+    "fixed_size_plan",
     "global_effective_accuracy",
     "hull_lp",
     "make_workload",
@@ -88,6 +96,7 @@ __all__ = [
     "on_off_arrivals",
     "paper_fast_case",
     "paper_xray_profile",
+    "plan_batch_sizes",
     "poisson_arrivals",
     "precompute_plans",
     "quantise_down",
@@ -96,6 +105,7 @@ __all__ = [
     "solve_bnb",
     "solve_dp",
     "solve_fast",
+    "solve_granules",
     "solve_milp",
     "within_deadline",
 ]

@@ -153,7 +153,8 @@ class SubTrainJob(_Record):
 SubTrainJob._nested = {"services": Service}
 
 
-PRUNERS = ("median", "asha", "none")
+PRUNERS = ("median", "asha", "asha_promote", "none")
+ASHA_PRUNERS = ("asha", "asha_promote")
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,9 @@ class TrainBudget:
 
     ``pruner`` finds hopeless trials after each epoch (with ``early_stop``): the median rule, ``"asha"``
     (asynchronous successive halving: rungs at ``asha_min_epochs``·ηᵏ epochs, η = ``asha_reduction_factor``, the
-    best 1/η of each rung goes on; unset: the server's defaults) or ``"none"``. ``mop`` trains in model hopper
+    best 1/η of each rung goes on; unset: the server's defaults), ``"asha_promote"`` (ASHA that pauses each trial
+    at its rungs and resumes the best 1/η from their checkpoints; a paused trial never resumed ends pruned) or
+    ``"none"``. ``mop`` trains in model hopper
     parallelism (the training set sharded one shard per worker, trials hopping between workers unit by unit).
 
     Example: ``TrainBudget(model_trial_count=20, time_hours=0.5, workers=2, pruner="asha")``
@@ -185,12 +188,14 @@ class TrainBudget:
         for name, (value, least) in asha.items():
             if value is None:
                 continue
-            if self.pruner != "asha":
-                raise ValueError(f"{name} applies to pruner 'asha' only, not {self.pruner!r}")
+            if self.pruner not in ASHA_PRUNERS:
+                raise ValueError(f"{name} applies to pruner 'asha' or 'asha_promote' only, not {self.pruner!r}")
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}; got {value!r}")
         if not isinstance(self.mop, bool):
             raise ValueError(f"mop must be True or False; got {self.mop!r}")
+        if self.mop and self.pruner == "asha_promote":
+            raise ValueError("pruner 'asha_promote' does not combine with mop; use pruner 'asha' with mop")
 
     def to_dict(self) -> dict[str, Any]:
         body = {"MODEL_TRIAL_COUNT": self.model_trial_count, "TIME_HOURS": self.time_hours,
@@ -234,6 +239,7 @@ class PoolUser(_Record):
     recent_share: float
     waiting: bool
     waited: int | None = None
+    owed_s: float | None = None  # worker-seconds the fairness floor owes this user now
     last_reason: str | None = None
     last_rate: float | None = None
 

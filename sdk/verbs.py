@@ -267,7 +267,7 @@ def jobs_stop(client: Client, args: argparse.Namespace) -> Any:
 
 @command("pool", help="the shared train pool: each user's share of its workers, and why",
          columns=("user_id", "workers_now", "assignments", "recent_share", "floor_assignments", "waiting",
-                  "last_reason", "last_rate"))
+                  "owed_s", "last_reason", "last_rate"))
 def pool(client: Client, args: argparse.Namespace) -> Any:
     state = client.get_pool()
     if args.json:

@@ -83,8 +83,11 @@ class Heartbeat:
 
 
 def job_pruner(budget: TrainBudget, settings: Settings) -> Pruner:
-    """The job's pruner; ASHA's parameters from the job's budget, else from the settings."""
-    return make_pruner(budget.PRUNER, min_epochs=budget.ASHA_MIN_EPOCHS or settings.asha_min_epochs,
+    """The job's pruner; ASHA's parameters from the job's budget, else from the settings. The promoting ASHA's
+    trials get no pruner (their advisor pauses them at the rungs) unless they were proposed whole — with the
+    shared train pool — where the stopping ASHA stands in."""
+    name = "asha" if budget.PRUNER == "asha_promote" else budget.PRUNER
+    return make_pruner(name, min_epochs=budget.ASHA_MIN_EPOCHS or settings.asha_min_epochs,
                        reduction_factor=budget.ASHA_REDUCTION_FACTOR or settings.asha_reduction_factor)
 
 
@@ -98,6 +101,7 @@ class TrialRunner:
         self.checkpoints = CheckpointStore(blobs, channel.sub_train_job_id)
         self.data_bytes_read = 0  # training data this worker's units read (MOP: its shard), for the benchmarks
         self.kept_sandbox = KeptSandbox()
+        self._paused: tuple[int, float] | None = None  # (epoch, score) where the stretch run now paused its trial
 
     def prepare(self) -> None:
         """Warm up PyTorch and import the template once, before taking work. A template that fails to import
@@ -128,9 +132,10 @@ class TrialRunner:
 
     def _claim(self, proposal: Proposal) -> bool:
         """PENDING → RUNNING for this attempt only (a re-issued trial belongs to its newest attempt); in MOP
-        mode a RUNNING trial's next unit is taken by whichever worker it hops to."""
+        mode a RUNNING trial's next unit is taken by whichever worker it hops to, and a trial paused at a rung
+        (promoting ASHA) by whichever worker resumes it."""
         with session_scope(self.sessions) as session:
-            if proposal.unit is not None:
+            if proposal.unit is not None or proposal.until_epoch is not None:
                 return lifecycle.hop_trial(session, proposal.trial_id, proposal.attempt, self.service_id)
             return lifecycle.claim_trial(session, proposal.trial_id, proposal.attempt, self.service_id)
 
@@ -140,7 +145,7 @@ class TrialRunner:
 
     def run(self, proposal: Proposal) -> TrialStatus | None:
         """Run the proposal; returns its final status (RUNNING when it was one MOP unit of a trial that goes on
-        elsewhere), or None if it was not ours to run.
+        elsewhere, or a stretch that paused the trial at a rung), or None if it was not ours to run.
 
         An infrastructure failure (Redis, PostgreSQL) while it runs raises :class:`InfrastructureError` and
         leaves the row alone: the advisor re-issues the trial as a new attempt once its lease has lapsed.
@@ -156,7 +161,7 @@ class TrialRunner:
                 try:
                     results = self._train_and_measure(proposal)
                     if results is None:
-                        return TrialStatus.RUNNING  # MOP: the trial hops on for its next unit
+                        return TrialStatus.RUNNING  # MOP: the trial hops on for its next unit; or it paused
                 except Exception as failure:  # noqa: BLE001 - a template failure is the trial's, not the worker's
                     if is_infrastructure_error(failure):
                         raise InfrastructureError(f"trial {proposal.no} attempt {proposal.attempt} lost to an "
@@ -173,8 +178,13 @@ class TrialRunner:
         finally:
             try:
                 self.channel.release_lease(proposal.trial_id)
-            except redis.RedisError:  # it expires by itself
-                log.warning("could not release the lease on trial %s", proposal.trial_id)
+                if (paused := self._paused) is not None:
+                    # Announced once the lease is free: an advisor woken by it can promote the trial at once.
+                    self.channel.emit("trial_paused", trial=proposal.trial_id, no=proposal.no, epoch=paused[0],
+                                      score=paused[1], worker=self.worker_id)
+            except redis.RedisError:  # the lease expires by itself; the advisor reads the pause from the row
+                log.warning("could not release the lease on (or announce the pause of) trial %s", proposal.trial_id)
+            self._paused = None
 
     def _train_and_measure(self, proposal: Proposal) -> dict[str, Any] | None:
         setup = self.setup()
@@ -203,7 +213,9 @@ class TrialRunner:
     def _train(self, proposal: Proposal, setup: TrialSetup, template: BaseModel) -> dict[str, Any] | None:
         early_stop = any(proposal.knobs.get(name) is True for name, knob in setup.model.knob_config.items()
                          if knob.get("type") == "policy" and knob.get("policy") == "EARLY_STOP")
-        pruner = job_pruner(setup.budget, self.settings) if early_stop else None
+        # A stretch of the promoting ASHA (until_epoch) is judged by its advisor at the rung: no pruner here.
+        promoting = proposal.until_epoch is not None
+        pruner = job_pruner(setup.budget, self.settings) if early_stop and not promoting else None
         context = WorkerContext(self.sessions, self.channel, proposal.trial_id, proposal.no, pruner)
         context.log(f"trial {proposal.no} (attempt {proposal.attempt}) on {self.worker_id}: {proposal.knobs}")
         if template.supports_units() or proposal.unit is not None:
@@ -226,8 +238,9 @@ class TrialRunner:
     def _train_in_units(self, proposal: Proposal, setup: TrialSetup, template: BaseModel,
                         context: WorkerContext) -> bool:
         """Unit after unit from the last good checkpoint (one unit per epoch), or in MOP mode the one unit the
-        proposal names, on this worker's shard. The pruner is asked after each epoch but the last. Returns True
-        when the trial has finished training (last unit done, or pruned)."""
+        proposal names, on this worker's shard; with ``until_epoch`` (promoting ASHA) up to that epoch, where the
+        trial pauses. The pruner is asked after each epoch but the last. Returns True when the trial has finished
+        training (last unit done, or pruned)."""
         mop = proposal.unit is not None
         if mop and not template.supports_units():
             raise ValueError(f"MOP mode needs a template with train_unit; {setup.model.model_class} trains in one "
@@ -254,9 +267,14 @@ class TrialRunner:
             # The units to redo ran on other shards: hand the trial back to the scheduler from there.
             self._record_progress(proposal, {**progress, "units_done": start, "path": path[:start]})
             return False
+        pause_after = proposal.until_epoch if proposal.until_epoch is not None and not mop else None
+        if pause_after is not None and start >= pause_after:
+            return False  # this stretch's rung is reached already (a proposal repeated): stay paused
+        rung_scores = dict(progress.get("rung_scores", {}))
         state = resumption.state
         units_run = int(progress.get("units_run", 0))
-        for index in range(start, start + 1 if mop else total):
+        stop = start + 1 if mop else (total if pause_after is None else min(total, pause_after))
+        for index in range(start, stop):
             shard = int(proposal.shard or 0) if mop else 0
             unit = UnitSpec(index=index, epoch=index // shards + 1, epochs=epochs, shard=shard, shards=shards,
                             shard_sizes=sizes)
@@ -270,12 +288,24 @@ class TrialRunner:
             path = [*path[:index], shard]
             progress = {"units_done": index + 1, "units_total": total, "epoch": unit.epoch, "shard": shard,
                         "worker": self.worker_id, "units_run": units_run, "checkpoint_bytes": written, "path": path}
+            pausing = pause_after is not None and index + 1 == pause_after < total
+            if pausing:  # the score goes in the same write as the pause: the advisor never sees one without the other
+                score = float(template.evaluate(setup.val_path))
+                rung_scores[str(unit.epoch)] = score
+                progress["paused_at_epoch"] = unit.epoch
+            if rung_scores:
+                progress["rung_scores"] = rung_scores
             if not self._record_progress(proposal, progress):
                 log.warning("trial %d attempt %d is no longer ours; stopping", proposal.no, proposal.attempt)
                 return False
             self.channel.emit("unit_done", trial=proposal.trial_id, unit=index + 1, worker=self.worker_id,
                               read_bytes=self.checkpoints.bytes_read + self.data_bytes_read,
                               written_bytes=self.checkpoints.bytes_written)
+            if pausing:
+                context.log(f"paused at epoch {unit.epoch} (a rung): validation score {score:.4f}", epoch=unit.epoch,
+                            score=score)
+                self._paused = (unit.epoch, score)
+                return False
             if unit.ends_epoch and unit.epoch < epochs:
                 if context.pruner is None:  # nobody needs the epoch's score: skip the evaluation
                     if context.job_stopping(unit.epoch):

@@ -21,9 +21,10 @@ from easel.redis_client import make_redis
 
 router = APIRouter(tags=["train jobs"])
 
-FAIRNESS_FLOOR = ("cost_aware: a user with trials waiting who has waited U+1 assignments (U = users with trials "
-                  "waiting) is served next, so every waiting user gets at least one of any 2U consecutive "
-                  "assignments (a share of at least 1/(2U))")
+FAIRNESS_FLOOR = ("cost_aware: each user with trials waiting is owed a share 1/(2U) of the pool's worker-seconds "
+                  "(U = users with trials waiting), charged the expected cost of each trial it gets; a user owed a "
+                  "whole trial is served before any rate is compared, so every waiting user gets at least 1/(2U) "
+                  "of the pool's time, up to about one trial of slack")
 
 
 def pool_snapshot(state: AdminState) -> dict[str, Any] | None:

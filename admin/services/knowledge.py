@@ -1,12 +1,20 @@
 """Knowledge-base growth: a template published (uploaded, or made visible) is tuned for the apps that opted in
-(``auto_tune``) and whose data it fits, within what their latest train job has left.
+(``auto_tune``) and whose data it fits, within their budgets.
 
-For each such app the template joins the app's latest train job as one more sub-job (its advisor and workers
-start at once, with the job's per-model trial budget), provided the job still runs, its time budget is not
-spent, it does not train that template already, it has room (at most ``MAX_CANDIDATES`` models) and the owner's
-quotas allow the workers. The owner must be able to use the template (built-in, PUBLIC, or their own). Each
-addition is recorded on the job (``candidates.added``: the template, why it fits, when) so the API shows it;
-an app passed over is logged with the reason.
+The rule, by the state of the app's latest train job:
+
+* **running** (STARTED/RUNNING) — the template joins that job as one more sub-job (its advisor and workers start
+  at once, with the job's per-model trial budget), provided the job's time budget is not spent, it has room (at
+  most ``MAX_CANDIDATES`` models) and the owner's quotas allow the workers;
+* **finished** (COMPLETED: it spent its budget) — a new train job is queued: the app's next version, on the same
+  training and validation data, with the finished job's budget (trials per model, workers, time, GPUs) for the
+  new template alone, provided the owner's quotas allow it; its record (``candidates``) names the version it
+  grew from (``grown_from_version``) and why the template fits;
+* **stopped or errored** — nothing: its owner ended it, or it failed; a new version is theirs to start.
+
+In every case the job must not train that template already and its owner must be able to use it (built-in,
+PUBLIC, or their own). Each addition is recorded on the job (``candidates.added``, or the new job's
+``candidates``) so the API shows it; an app passed over is logged with the reason.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from admin.services.candidates import MAX_CANDIDATES, fit_reason
 from admin.services.dataset_schema import dataset_schema
 from admin.services.quotas import QuotaExceeded, check_quotas
 from admin.state import AdminState
-from easel.db.enums import AccessRight, ModelSource, UserRole
+from easel.db.enums import AccessRight, JobStatus, ModelSource, UserRole
 from easel.db.models import App, Dataset, Model, SubTrainJob, TrainJob, User
 from easel.db.session import session_scope
 from easel.jobs import TrainBudget, lifecycle
@@ -40,7 +48,8 @@ class Outcome:
     app: str
     added: bool
     reason: str
-    sub_train_job_id: str | None = None
+    sub_train_job_id: str | None = None  # a sub-job added to the running job
+    train_job_id: str | None = None  # a new job queued after the finished one
 
 
 def usable_by(model: Model, user: User) -> bool:
@@ -58,15 +67,20 @@ def _consider(state: AdminState, db: Session, model: Model, app: str) -> Outcome
     job = _latest_job(db, app)
     if job is None:
         return Outcome(app, False, "the app has no train job")
-    if job.status not in lifecycle.LIVE_JOB:
-        return Outcome(app, False, f"its latest train job v{job.app_version} is {job.status.value}: no budget left")
+    finished = job.status == JobStatus.COMPLETED
+    if not finished and job.status not in lifecycle.LIVE_JOB:
+        return Outcome(app, False, f"its latest train job v{job.app_version} is {job.status.value}: its owner "
+                       "ended it (or it failed), so nothing is queued for it")
     if not usable_by(model, db.get_one(User, job.owner_id)):
         return Outcome(app, False, "its owner cannot use the template")
     if any(sub.model_id == model.id for sub in job.sub_train_jobs):
         return Outcome(app, False, f"train job v{job.app_version} trains it already")
-    fits, reason = fit_reason(model, job.task, dataset_schema(db.get_one(Dataset, job.train_dataset_id)))
+    train_data = db.get_one(Dataset, job.train_dataset_id)
+    fits, reason = fit_reason(model, job.task, dataset_schema(train_data))
     if not fits:
         return Outcome(app, False, reason)
+    if finished:
+        return _queue_next_version(state, db, model, job, train_data, reason)
     budget = TrainBudget.from_stored(job.budget)
     left_s = budget.seconds - (datetime.now(UTC) - job.created_at).total_seconds()
     if left_s <= 0:
@@ -88,6 +102,31 @@ def _consider(state: AdminState, db: Session, model: Model, app: str) -> Outcome
     job.candidates = record
     db.commit()
     return Outcome(app, True, reason, sub.id)
+
+
+def _queue_next_version(state: AdminState, db: Session, model: Model, job: TrainJob, train_data: Dataset,
+                        reason: str) -> Outcome:
+    """The app's next version: ``model`` alone, on ``job``'s data with ``job``'s budget (committed)."""
+    budget = TrainBudget.from_stored(job.budget)
+    pooled = state.settings.train_pool_workers > 0  # the pool's workers are lent, not owned (as on create)
+    try:
+        check_quotas(db, state.settings, job.owner_id, train_workers=0 if pooled else budget.WORKERS)
+    except QuotaExceeded as error:
+        return Outcome(app=job.app, added=False, reason=str(error))
+    why = f"published after v{job.app_version} finished; {reason}"
+    record = {
+        "schema": dataset_schema(train_data).to_json(), "schema_status": train_data.schema_status,
+        "dataset_id": train_data.id, "chosen": [{"model_id": model.id, "name": model.name, "reason": why}],
+        "passed_over": [], "passed_over_total": 0, "added": [], "grown_from_version": job.app_version,
+    }
+    new = lifecycle.new_train_job(
+        [model.id], app=job.app, app_version=job.app_version + 1, task=job.task, budget=dict(job.budget),
+        train_dataset_id=job.train_dataset_id, val_dataset_id=job.val_dataset_id, owner_id=job.owner_id,
+        candidates=record,
+    )
+    db.add(new)
+    db.commit()  # the latest version is locked (FOR UPDATE) until here: no other growth takes this number
+    return Outcome(job.app, True, why, train_job_id=new.id)
 
 
 def tune_published_template(state: AdminState, model_id: str) -> list[Outcome]:
@@ -112,7 +151,17 @@ def tune_published_template(state: AdminState, model_id: str) -> list[Outcome]:
     for outcome in outcomes:
         if outcome.sub_train_job_id is not None:
             _launch(state, outcome.sub_train_job_id)
+        if outcome.train_job_id is not None:
+            _launch_job(state, outcome.train_job_id)
     return outcomes
+
+
+def _launch_job(state: AdminState, train_job_id: str) -> None:
+    """Start a queued job's services; a failed start marks that job ERRORED (logged), nothing else."""
+    try:
+        orchestration.launch_train_job(state, train_job_id)
+    except Exception:  # noqa: BLE001 - the upload that published the template succeeded regardless
+        log.exception("could not start the services of train job %s (knowledge-base growth)", train_job_id)
 
 
 def _launch(state: AdminState, sub_id: str) -> None:

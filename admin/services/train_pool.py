@@ -6,7 +6,8 @@ The pool's workers are services of their own (slots ``train-pool-<i>``, no job):
 (first at once, then backing off) — the supervisor judges only services of live jobs. Candidates are the live
 sub-jobs (PostgreSQL is the record) whose advisor bids with trials open; a stopped or finished job stops
 bidding and is dropped at once, so its share goes back to the others at the next free worker. The loop's state
-(how long each user has waited) lives here; a restarted admin starts it afresh.
+(how long each user has waited, what the floor owes) lives here and is saved in Redis after every pass; a
+restarted admin goes on from it (:mod:`admin.services.pool_memory`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+import redis
 from sqlalchemy import select
 
+from admin.services import pool_memory
 from admin.services.orchestration import pool_worker_specs
 from admin.services.restarts import ALIVE
 from admin.state import AdminState
@@ -44,13 +47,19 @@ class TrainPool:
         self.state = state
         self.size = state.settings.train_pool_workers
         self.interval_s = interval_s
-        self.allocator = Allocator(state.settings.train_pool_policy)
+        self.allocator = Allocator(state.settings.train_pool_policy, workers=max(1, self.size))
         self.channel = PoolChannel(make_redis(state.settings, decode_responses=True))
         self.by_job: Counter[str] = Counter()
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self._relaunches: dict[str, tuple[int, float]] = {}  # slot -> (relaunches, when the last was made)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="train-pool", daemon=True)
+        try:
+            if pool_memory.restore(self.allocator, self.by_job, self.recent, self.channel.saved_allocator()):
+                log.info("train pool: the allocation goes on from the state saved before (%d assignments)",
+                         self.allocator.assignments)
+        except (redis.RedisError, ValueError):  # unreachable or unreadable: the floor starts counting afresh
+            log.exception("could not read the pool allocation saved before; starting afresh")
 
     def start(self) -> None:
         self.keep_workers()
@@ -119,7 +128,8 @@ class TrainPool:
         if free:
             candidates, room = self._candidates(busy)
             for worker in free:
-                choice = self.allocator.choose([c for c in candidates if room[c.sub_train_job_id] > 0])
+                choice = self.allocator.choose([c for c in candidates if room[c.sub_train_job_id] > 0],
+                                               now=time.monotonic())
                 if choice is None:
                     break
                 chosen = choice.candidate
@@ -134,6 +144,8 @@ class TrainPool:
                                     "reason": choice.reason, "rate": rate, "waited": choice.waited})
                 made += 1
         self.channel.publish_allocation(self.snapshot(live, busy))
+        if free:  # the allocator may have moved on (waits, claims): remembered for a restarted admin
+            self.channel.save_allocator(pool_memory.saved_state(self.allocator, self.by_job, self.recent))
         return made
 
     def _candidates(self, busy: dict[str, Assignment]) -> tuple[list[Candidate], Counter[str]]:
@@ -156,7 +168,7 @@ class TrainPool:
             room[sub_id] = bid.open - unseen
             if room[sub_id] > 0:
                 candidates.append(Candidate(sub_id, job_id, owner_id, created_at.replace(tzinfo=UTC).timestamp(),
-                                            bid.gain, bid.cost_s))
+                                            bid.gain, bid.cost_s, bid.regret))
         return candidates, room
 
     def snapshot(self, live: list[str], busy: dict[str, Assignment]) -> dict[str, Any]:
@@ -172,6 +184,7 @@ class TrainPool:
                        "assignments": self.allocator.by_user[user], "floor_assignments": self.allocator.floors[user],
                        "recent_share": recent[user] / len(self.recent) if self.recent else 0.0,
                        "waiting": user in self.allocator.waits, "waited": self.allocator.waits.get(user),
+                       "owed_s": self.allocator.owed_s.get(user),
                        "last_reason": next((i["reason"] for i in reversed(self.recent) if i["user_id"] == user), None),
                        "last_rate": next((i["rate"] for i in reversed(self.recent) if i["user_id"] == user), None)}
                       for user in users],

@@ -7,9 +7,16 @@ from easel.model import FixedKnob
 
 class TenantMLP(SlicedMLPTemplate):
     TASKS = ("TABULAR_CLASSIFICATION",)
+    EPOCHS = 6
 
     @classmethod
     def get_knob_config(cls):
         config = dict(super().get_knob_config())
-        config["max_epochs"] = FixedKnob(6)
+        config["max_epochs"] = FixedKnob(cls.EPOCHS)
         return config
+
+
+class TenantMLPLong(TenantMLP):
+    """Eight times the training: the benchmark's second setting gives its larger datasets' users costlier trials."""
+
+    EPOCHS = 48

@@ -29,9 +29,10 @@ class TrainBudget(_Budget):
     GPU_COUNT: int = Field(default=0, ge=0, le=1024, description="GPUs for the job's workers")
     WORKERS: int = Field(default=1, ge=1, le=64, description="train workers per model")
     EARLY_STOP: bool = Field(default=True, description="let the advisor stop hopeless trials early")
-    PRUNER: Literal["median", "asha", "none"] = Field(
+    PRUNER: Literal["median", "asha", "asha_promote", "none"] = Field(
         default="median", description="how hopeless trials are found after each epoch (with EARLY_STOP): the "
-                                      "median rule, asynchronous successive halving, or none")
+                                      "median rule, asynchronous successive halving that stops trials (asha) or "
+                                      "pauses them at its rungs and resumes the best (asha_promote), or none")
     ASHA_MIN_EPOCHS: int | None = Field(
         default=None, ge=1, le=10_000, description="ASHA's minimum resource (grace period): epochs before a trial's "
                                                    "first rung; unset: EASEL_ASHA_MIN_EPOCHS")
@@ -43,9 +44,13 @@ class TrainBudget(_Budget):
 
     @model_validator(mode="after")
     def _asha_fields_need_asha(self) -> Self:
-        if self.PRUNER != "asha" and (self.ASHA_MIN_EPOCHS is not None or self.ASHA_REDUCTION_FACTOR is not None):
-            raise ValueError(f"ASHA_MIN_EPOCHS and ASHA_REDUCTION_FACTOR apply to PRUNER 'asha' only, "
-                             f"not {self.PRUNER!r}")
+        if self.PRUNER not in ("asha", "asha_promote") and (self.ASHA_MIN_EPOCHS is not None
+                                                             or self.ASHA_REDUCTION_FACTOR is not None):
+            raise ValueError(f"ASHA_MIN_EPOCHS and ASHA_REDUCTION_FACTOR apply to PRUNER 'asha' or 'asha_promote' "
+                             f"only, not {self.PRUNER!r}")
+        if self.PRUNER == "asha_promote" and self.MOP:
+            # MOP places single units on shards; pausing at rungs is built for trials that own their worker.
+            raise ValueError("PRUNER 'asha_promote' does not combine with MOP; use PRUNER 'asha' with MOP")
         return self
 
     @property

@@ -4,7 +4,10 @@
   as it does for local processes); deleting the Job deletes its pod;
 * predictor → a Deployment of one replica plus a ClusterIP Service in front of it;
 * inference workers of one inference job → one Deployment whose replica count is the number of live workers;
-* an explainer → a Deployment of one replica (it runs until stopped; Kubernetes restarts it if it crashes).
+* an explainer → a Deployment of one replica (it runs until stopped; Kubernetes restarts it if it crashes);
+* the shared train pool's generic workers (``EASEL_TRAIN_POOL_WORKERS``) → one Deployment ``train-pool`` whose
+  replica count is the number of live pool slots (its pods are interchangeable: each announces itself to the
+  pool in Redis; Kubernetes restarts a crashed one).
 
 A pod whose service runs model-template code (train worker, inference worker — standbys included —,
 explainer) has two containers: the platform's, which holds the role's Secret and talks to the data services,
@@ -280,6 +283,31 @@ def workers_body(settings: Settings, spec: ServiceSpec, replicas: int, owner: Ow
         "spec": {
             "replicas": replicas, "selector": {"matchLabels": selector},
             "template": {"metadata": {"labels": {**object_labels, **selector}},
+                         "spec": pod_spec(settings, spec, pod_env(spec), restart="Always")},
+        },
+    }
+
+
+POOL_NAME = "train-pool"
+POOL_SELECTOR = {"app.kubernetes.io/component": "train-worker", f"{PREFIX}/pool": "train"}
+
+
+def is_pool_worker(spec: ServiceSpec) -> bool:
+    """A generic worker of the shared train pool: a train worker of no job (admin's ``train-pool-<i>`` slots)."""
+    return spec.kind == ServiceKind.TRAIN_WORKER and spec.sub_train_job_id is None and spec.inference_job_id is None
+
+
+def pool_body(settings: Settings, spec: ServiceSpec, replicas: int) -> dict[str, Any]:
+    """The one Deployment of the shared train pool; its replica count is scaled by PATCH. Its pods run model
+    code, so each gets the model-runner sidecar (no secret in it), like every other worker pod."""
+    if not is_pool_worker(spec):
+        raise ValueError(f"service {spec.name!r} is not a worker of the shared train pool")
+    object_labels = {**labels(spec.kind, None), **POOL_SELECTOR}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _metadata(POOL_NAME, settings, object_labels),
+        "spec": {
+            "replicas": replicas, "selector": {"matchLabels": dict(POOL_SELECTOR)},
+            "template": {"metadata": {"labels": object_labels},
                          "spec": pod_spec(settings, spec, pod_env(spec), restart="Always")},
         },
     }

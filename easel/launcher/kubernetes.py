@@ -1,7 +1,8 @@
 """Kubernetes launcher: services as Jobs and Deployments, through the official ``kubernetes`` client.
 
 Advisors and train workers are Jobs; a predictor is a Deployment and a Service; an explainer a Deployment;
-the inference workers of a job share one Deployment scaled by PATCH (see :mod:`easel.launcher.k8s_objects`).
+the inference workers of a job share one Deployment scaled by PATCH, and so do the shared train pool's workers
+(see :mod:`easel.launcher.k8s_objects`).
 Each service still gets one row in the ``services`` table (launcher ``"kubernetes"``, ``pod_name`` = the
 object's name); :meth:`status` reads the objects back (read/list) and records what it finds, so admin's
 supervisor relaunches a failed advisor or train worker exactly as it does for local processes. A request the
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -42,6 +45,17 @@ API_VERBS: dict[tuple[str, str], frozenset[str]] = {
     ("apps", "deployments/scale"): frozenset({"patch"}),
     ("", "services"): frozenset({"create", "delete"}),
 }
+
+
+@dataclass(frozen=True)
+class _Scaled:
+    """Services that share one Deployment, scaled to the number of their live rows: an inference job's
+    workers, or the shared train pool's."""
+
+    name: str
+    rows: tuple[Any, ...]  # SQL conditions selecting the group's service rows
+    pods: str  # label selector of its pods
+    body: Callable[[ServiceSpec, int, objects.Owner | None], dict[str, Any]]
 
 
 class LaunchRefused(ValueError):
@@ -127,11 +141,12 @@ class KubernetesLauncher(Launcher):
             if row.status not in _ALIVE:
                 return ServiceState.of(row)
             lifecycle.mark_service_exited(row, None, stopped=True)
-            kind, name, job_id, state = row.kind, row.pod_name, row.inference_job_id, ServiceState.of(row)
+            kind, name, state = row.kind, row.pod_name, ServiceState.of(row)
+            group = self._group(row.kind, row.inference_job_id, row.sub_train_job_id)
         if name is not None:
             try:
-                if kind == ServiceKind.INFERENCE_WORKER and job_id is not None:
-                    self._scale_workers(job_id, leaving=service_id)
+                if group is not None:
+                    self._scale(group, leaving=service_id)
                 else:
                     self._delete(kind, name)
             except Exception as error:
@@ -146,8 +161,9 @@ class KubernetesLauncher(Launcher):
             row = session.get_one(Service, service_id)
             if row.status not in _ALIVE or row.pod_name is None:
                 return ServiceState.of(row)
-            kind, name, job_id = row.kind, row.pod_name, row.inference_job_id
-        found, exit_code, reason = self._observe(kind, name, service_id, job_id)
+            kind, name = row.kind, row.pod_name
+            group = self._group(row.kind, row.inference_job_id, row.sub_train_job_id)
+        found, exit_code, reason = self._observe(kind, name, service_id, group)
         with session_scope(self.sessions) as session:
             row = session.get_one(Service, service_id)
             if row.status in _ALIVE and found != ServiceStatus.RUNNING:
@@ -159,9 +175,9 @@ class KubernetesLauncher(Launcher):
     # -- creating ------------------------------------------------------------------------------------------
     def _create(self, spec: ServiceSpec, service_id: str, owner: objects.Owner | None) -> tuple[str, str | None]:
         core, apps, batch = self.apis
-        if spec.kind == ServiceKind.INFERENCE_WORKER:
-            assert spec.inference_job_id is not None
-            return self._scale_workers(spec.inference_job_id, joining=spec, owner=owner), None
+        group = self._group(spec.kind, spec.inference_job_id, spec.sub_train_job_id)
+        if group is not None:
+            return self._scale(group, joining=spec, owner=owner), None
         name = objects.dns_name(spec.name, service_id[:8])
         if spec.kind == ServiceKind.PREDICTOR:
             deployment, service = objects.predictor_bodies(self.settings, spec, name, service_id, owner)
@@ -182,28 +198,44 @@ class KubernetesLauncher(Launcher):
         batch.create_namespaced_job(self.namespace, objects.job_body(self.settings, spec, name, service_id, owner))
         return name, None
 
-    def _scale_workers(self, job_id: str, *, joining: ServiceSpec | None = None, leaving: str | None = None,
-                       owner: objects.Owner | None = None) -> str:
-        """Make the job's worker Deployment as large as its live worker rows (creating or deleting it)."""
+    def _group(self, kind: ServiceKind, inference_job_id: str | None,
+               sub_train_job_id: str | None) -> _Scaled | None:
+        """The shared Deployment a service is one replica of, or None for a service with objects of its own."""
+        if kind == ServiceKind.INFERENCE_WORKER and inference_job_id is not None:
+            return _Scaled(
+                objects.workers_name(inference_job_id),
+                (Service.inference_job_id == inference_job_id, Service.kind == ServiceKind.INFERENCE_WORKER),
+                f"app.kubernetes.io/component=inference-worker,{objects.PREFIX}/job={objects.label_value(inference_job_id)}",
+                lambda spec, count, owner: objects.workers_body(self.settings, spec, count, owner))
+        if kind == ServiceKind.TRAIN_WORKER and sub_train_job_id is None and inference_job_id is None:
+            return _Scaled(
+                objects.POOL_NAME,
+                (Service.kind == ServiceKind.TRAIN_WORKER, Service.sub_train_job_id.is_(None),
+                 Service.inference_job_id.is_(None), Service.launcher == LAUNCHER),
+                ",".join(f"{key}={value}" for key, value in objects.POOL_SELECTOR.items()),
+                lambda spec, count, _owner: objects.pool_body(self.settings, spec, count))
+        return None
+
+    def _scale(self, group: _Scaled, *, joining: ServiceSpec | None = None, leaving: str | None = None,
+               owner: objects.Owner | None = None) -> str:
+        """Make the group's Deployment as large as its live rows (creating or deleting it)."""
         from kubernetes.client.exceptions import ApiException
 
         _core, apps, _batch = self.apis
-        name = objects.workers_name(job_id)
+        name = group.name
         with self._scale_lock:
             with session_scope(self.sessions) as session:
-                live = Service.inference_job_id == job_id, Service.kind == ServiceKind.INFERENCE_WORKER
                 # A joining row is already recorded (counted); a leaving one was just marked STOPPED.
                 count = session.scalar(select(func.count()).select_from(Service).where(
-                    *live, Service.status.in_(_ALIVE), Service.id != (leaving or "")))
+                    *group.rows, Service.status.in_(_ALIVE), Service.id != (leaving or "")))
             if joining is not None:
                 try:
-                    apps.create_namespaced_deployment(
-                        self.namespace, objects.workers_body(self.settings, joining, count, owner))
+                    apps.create_namespaced_deployment(self.namespace, group.body(joining, count, owner))
                     return name
                 except ApiException as error:
-                    if error.status != 409:  # 409 AlreadyExists: another worker of the job made it
+                    if error.status != 409:  # 409 AlreadyExists: another worker of the group made it
                         raise
-            if count == 0:
+            if count == 0:  # the group's last live row is gone: its Deployment goes (any replica's kind does)
                 self._delete(ServiceKind.INFERENCE_WORKER, name)
             else:
                 apps.patch_namespaced_deployment_scale(name, self.namespace, {"spec": {"replicas": count}})
@@ -211,14 +243,15 @@ class KubernetesLauncher(Launcher):
 
     # -- reading back --------------------------------------------------------------------------------------
     def _observe(self, kind: ServiceKind, name: str, service_id: str,
-                 job_id: str | None) -> tuple[ServiceStatus, int | None, str | None]:
+                 group: _Scaled | None) -> tuple[ServiceStatus, int | None, str | None]:
         """(status, exit code, reason): RUNNING while its object exists and no pod is stuck for good; a
         run-to-end service ends with its pod (Succeeded → STOPPED, Failed → ERRORED)."""
         from kubernetes.client.exceptions import ApiException
 
         core, apps, batch = self.apis
+        run_to_end = kind in _RUN_TO_END and group is None  # a pool worker is a Deployment's replica
         try:
-            if kind in _RUN_TO_END:
+            if run_to_end:
                 batch.read_namespaced_job(name, self.namespace)
             else:
                 apps.read_namespaced_deployment(name, self.namespace)
@@ -226,16 +259,13 @@ class KubernetesLauncher(Launcher):
             if error.status == 404:
                 return ServiceStatus.ERRORED, None, f"{name} was deleted outside Easel"
             raise
-        if kind == ServiceKind.INFERENCE_WORKER and job_id is not None:
-            selector = f"app.kubernetes.io/component=inference-worker,{objects.PREFIX}/job={objects.label_value(job_id)}"
-        else:
-            selector = f"{objects.PREFIX}/service={service_id}"
+        selector = group.pods if group is not None else f"{objects.PREFIX}/service={service_id}"
         for pod in core.list_namespaced_pod(self.namespace, label_selector=selector).items:
             phase = pod.status.phase if pod.status else None
-            if phase == "Succeeded" and kind in _RUN_TO_END:
+            if phase == "Succeeded" and run_to_end:
                 exit_code = _exit_code(pod)
                 return ServiceStatus.STOPPED, exit_code if exit_code is not None else 0, None
-            if phase == "Failed" and kind in _RUN_TO_END:
+            if phase == "Failed" and run_to_end:
                 return ServiceStatus.ERRORED, _exit_code(pod), f"pod {pod.metadata.name} failed"
             stuck = _stuck(pod)
             if stuck is not None:  # a bad image or missing settings: waiting will not help

@@ -12,6 +12,7 @@ from scheduler.gc_pause import gc_paused
 from scheduler.plan import Plan, feasible_plan, within_deadline
 from scheduler.policies.arrival_rate import ArrivalRate
 from scheduler.policies.base import BasePolicy, LateRule
+from scheduler.policies.time_noise import TimeNoise
 from scheduler.profile import Profile
 from scheduler.solvers.cache import PlanCache
 from scheduler.solvers.solve import DEFAULT_TIME_BUDGET, solve
@@ -64,6 +65,12 @@ class SchedulerPolicy(BasePolicy):
     ``plan.gap`` says otherwise); the returned Plan reports the real
     accuracies. The executor re-plans against the clock (``replans``) and never runs a mini-batch that can
     no longer finish (``LateRule.FIT``).
+
+    ``safety`` (z, default 0: off) keeps z standard deviations of the plan's total time free
+    (:class:`TimeNoise`, the spread measured from ``observe``): a plan whose mean time leaves less than that
+    in its budget is planned again with the budget less the reserve (never below every mini-batch at the
+    fastest width). Why: an overrun drops the last mini-batch, worth far more than the width the tight plan
+    bought (see ``scheduler.policies.time_noise``).
     """
 
     replans = True
@@ -80,6 +87,8 @@ class SchedulerPolicy(BasePolicy):
         name: str | None = None,
         rate: ArrivalRate | None = None,
         time_budget: float | None = DEFAULT_TIME_BUDGET,
+        safety: float = 0.0,
+        noise: TimeNoise | None = None,
     ) -> None:
         if not isinstance(profile, Profile):
             raise ValueError(f"profile must be a scheduler.Profile, got {type(profile).__name__}")
@@ -91,6 +100,13 @@ class SchedulerPolicy(BasePolicy):
         if cache is not None and not isinstance(cache, PlanCache):
             raise ValueError(f"cache must be a scheduler.PlanCache or None, got {type(cache).__name__}")
         self.time_budget = None if time_budget is None else positive("time_budget", time_budget)
+        self.safety = real("safety", safety)
+        if self.safety < 0.0:
+            raise ValueError(f"safety must be >= 0 standard deviations, got {safety}")
+        if noise is not None and not isinstance(noise, TimeNoise):
+            raise ValueError(f"noise must be a scheduler.TimeNoise or None, got {type(noise).__name__}")
+        # ``noise`` lets a caller that rebuilds the policy (new batch times) keep its spread estimate
+        self.noise = noise if noise is not None else TimeNoise()
         self.utilisation = utilisation
         # ``rate`` lets a caller that rebuilds the policy (new batch times) keep its load estimate
         self.rate = rate if rate is not None else ArrivalRate(rate_window, confidence)
@@ -112,6 +128,9 @@ class SchedulerPolicy(BasePolicy):
 
     def on_arrival(self, n_mb: int, now: float) -> None:
         self.rate.add(n_mb, now)
+
+    def observe(self, model: int, batch_time: float) -> None:
+        self.noise.observe(self.profile.batch_times[model], batch_time)
 
     def time_per_mb(self) -> float:
         """Long-run time per mini-batch this worker can afford: ``utilisation / rate``.
@@ -200,19 +219,31 @@ class SchedulerPolicy(BasePolicy):
         else:
             budget = self.budget(n_mb, deadline, backlog)
             target = self.priced_profile() if self.mode == "priced" else self.profile
-        if self.cache is not None:
-            start = time.perf_counter()
-            plan = self.cache.plan(target, n_mb, budget, self.time_budget)
-            if sum(plan.counts) < n_mb and within_deadline(n_mb * self._t_fast, budget):
-                # A budget held at the floor (every mini-batch at the fastest width) is never cut by the
-                # cache's quantum: solve that one at its own budget, in what is left of the decision's time.
-                left = None if self.time_budget is None else max(
-                    self.time_budget - (time.perf_counter() - start), _LEAST_BUDGET
-                )
-                plan = solve(target, n_mb, budget, time_budget=left)
-        else:
-            plan = solve(target, n_mb, budget, time_budget=self.time_budget)
+        start = time.perf_counter()
+        plan = self._solve(target, n_mb, budget, self.time_budget)
+        if self.safety and plan.counts:
+            reserve = self.safety * self.noise.spread(self.profile.batch_times, plan.counts)
+            if plan.total_time > budget - reserve:
+                tighter = max(budget - reserve, min(budget, n_mb * self._t_fast))
+                if tighter < budget:  # the decision's time budget covers both searches
+                    left = None if self.time_budget is None else max(
+                        self.time_budget - (time.perf_counter() - start), _LEAST_BUDGET)
+                    plan = self._solve(target, n_mb, tighter, left)
         if target is self.profile:
             return plan
         # The priced problem's gap is in priced units: against the real objective nothing is proven.
         return feasible_plan(self.profile, plan.counts, n_mb, plan.deadline, "scheduler:priced", math.inf)
+
+    def _solve(self, target: Profile, n_mb: int, budget: float, time_budget: float | None) -> Plan:
+        """The best plan for ``budget`` on ``target`` within ``time_budget`` seconds of search, through the plan
+        cache when there is one."""
+        if self.cache is None:
+            return solve(target, n_mb, budget, time_budget=time_budget)
+        start = time.perf_counter()
+        plan = self.cache.plan(target, n_mb, budget, time_budget)
+        if sum(plan.counts) < n_mb and within_deadline(n_mb * self._t_fast, budget):
+            # A budget held at the floor (every mini-batch at the fastest width) is never cut by the
+            # cache's quantum: solve that one at its own budget, in what is left of the decision's time.
+            left = None if time_budget is None else max(time_budget - (time.perf_counter() - start), _LEAST_BUDGET)
+            plan = solve(target, n_mb, budget, time_budget=left)
+        return plan

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from easel.db.models import Service
 from easel.db.session import session_scope
-from sdk import Client, Invalid, NotFound
+from sdk import Client, Invalid, NotFound, TrainBudget
 from tests.support import GOOD_TEMPLATE, csv_file, image_zip, npz_file
 
 IMAGE, TABULAR = "IMAGE_CLASSIFICATION", "TABULAR_CLASSIFICATION"
@@ -202,3 +202,30 @@ def test_declared_fits_are_checked_in_the_sandbox_and_shown(model_dev: Client, f
     ]:
         with pytest.raises(Invalid, match=words):
             upload_template(model_dev, files, name, TABULAR, fits)
+
+
+def test_a_published_template_queues_a_new_version_after_a_finished_job(
+        developer: Client, model_dev: Client, files: Path, sessions: sessionmaker[Session], seed_trials) -> None:
+    table = developer.upload_dataset("table", None, csv_file(files / "t.csv", features=4))
+    budget = TrainBudget(model_trial_count=3, workers=2, time_hours=0.25)
+    for app in ("done", "ended"):
+        developer.create_train_job(app, None, table.id, table.id, budget=budget)
+        developer.set_app(app, auto_tune=True)
+    seed_trials("done", 1, [("COMPLETED", 0.8, False)], finish_as="COMPLETED")
+    developer.stop_train_job("ended", 1)  # its owner ended it: nothing is queued for it
+
+    new = upload_template(model_dev, files, "LaterTab", TABULAR,
+                          "SchemaFit(tasks=('TABULAR_CLASSIFICATION',), input_shape=(4,))")
+    queued = developer.get_train_job("done", 2)
+    assert [s.model_name for s in queued.sub_train_jobs] == ["LaterTab"]
+    assert queued.budget == developer.get_train_job("done", 1).budget, "the finished job's budget, no more"
+    assert (queued.train_dataset_id, queued.val_dataset_id, queued.task) == (table.id, table.id, TABULAR)
+    assert queued.candidates["grown_from_version"] == 1
+    [chosen] = queued.candidates["chosen"]
+    assert chosen["model_id"] == new and chosen["reason"].startswith("published after v1 finished; declares it fits")
+    assert sorted(sub_services(sessions, queued.sub_train_jobs[0].id)) == ["ADVISOR", "TRAIN_WORKER", "TRAIN_WORKER"]
+    assert developer.list_train_jobs(app="ended").total == 1
+    # The queued version is the app's latest and it runs: the next template joins it, not a third version.
+    upload_template(model_dev, files, "EvenLaterTab", TABULAR, "SchemaFit(tasks=('TABULAR_CLASSIFICATION',))")
+    assert [s.model_name for s in developer.get_train_job("done", 2).sub_train_jobs] == ["LaterTab", "EvenLaterTab"]
+    assert developer.list_train_jobs(app="done").total == 2

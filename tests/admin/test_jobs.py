@@ -68,7 +68,9 @@ def test_pruner_and_mop_budget_fields(developer: Client, datasets: tuple[str, st
     for bad, named in [({"PRUNER": "hyperband"}, "PRUNER"), ({"MOP": "sometimes"}, "MOP"),
                        ({"PRUNER": "asha", "ASHA_REDUCTION_FACTOR": 1}, "ASHA_REDUCTION_FACTOR"),
                        ({"PRUNER": "asha", "ASHA_MIN_EPOCHS": 0}, "ASHA_MIN_EPOCHS"),
-                       ({"PRUNER": "median", "ASHA_MIN_EPOCHS": 3}, "apply to PRUNER 'asha' only, not 'median'")]:
+                       ({"PRUNER": "median", "ASHA_MIN_EPOCHS": 3},
+                        "apply to PRUNER 'asha' or 'asha_promote' only, not 'median'"),
+                       ({"PRUNER": "asha_promote", "MOP": True}, "'asha_promote' does not combine with MOP")]:
         with pytest.raises(Invalid, match=named):
             developer.create_train_job("asha", TASK, *datasets, [mlp], budget=bad)
     assert developer.list_train_jobs(app="asha").total == 1, "nothing recorded for a refused budget"
@@ -224,7 +226,7 @@ def test_a_trial_shows_its_unit_progress(developer: Client, datasets, seed_trial
     developer.create_train_job("hops", TASK, *datasets, [_builtin(developer, "SlicedMLP")])
     plain, hopping = seed_trials("hops", 1, [("COMPLETED", 0.5, False), ("RUNNING", None, False)])
     progress = {"units_done": 3, "units_total": 8, "epoch": 2, "shard": 0, "worker": "worker-b", "units_run": 4,
-                "checkpoint_bytes": 1234, "path": [1, 0, 1]}
+                "checkpoint_bytes": 1234, "path": [1, 0, 1], "paused_at_epoch": 3, "rung_scores": {"1": 0.5, "3": 0.75}}
     with session_scope(sessions) as session:
         session.get_one(Trial, hopping).progress = progress
     headers = {"Authorization": f"Bearer {developer.token}"}

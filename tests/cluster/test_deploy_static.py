@@ -188,6 +188,22 @@ def test_every_body_the_launcher_builds_validates_strictly(gpu_scheduling: bool)
     assert sum(b["kind"] == "Job" and "nvidia.com/gpu" in str(b) for b in bodies) == 1, "the GPU train worker"
 
 
+def test_the_train_pool_deployment_validates_strictly_and_keeps_the_runner_secret_free() -> None:
+    spec = ServiceSpec(name="train-pool-0", kind=ServiceKind.TRAIN_WORKER, env={"EASEL_WORKER_INDEX": "0"},
+                       argv=[sys.executable, "-m", "train_worker", "--pool"])
+    body = objects.pool_body(Settings(k8s_image_pull_secrets=["cred"]), spec, 4)
+    kubernetes_validate.validate(body, VERSION, strict=True)
+    assert (body["kind"], body["metadata"]["name"], body["spec"]["replicas"]) == ("Deployment", "train-pool", 4)
+    pod = _pod(body)
+    assert model_pod_problems(pod) == [] and runner_of(pod)["command"][:3] == ["python", "-m", "easel.sandbox.runner"]
+    assert pod["containers"][0]["command"] == ["easel", "train-worker"]
+    assert body["spec"]["selector"]["matchLabels"].items() <= body["spec"]["template"]["metadata"]["labels"].items()
+    job_worker = ServiceSpec(name="train-worker-a-0", kind=ServiceKind.TRAIN_WORKER, sub_train_job_id="s1",
+                             argv=[sys.executable, "-m", "train_worker", "--sub-train-job-id", "s1"])
+    with pytest.raises(ValueError, match="not a worker of the shared train pool"):
+        objects.pool_body(Settings(), job_worker, 1)
+
+
 def _worker_pod(**update: object) -> dict[str, Any]:
     spec = next(s for s in _specs() if s.kind == ServiceKind.TRAIN_WORKER)
     return objects.pod_spec(Settings(**update), spec, {}, restart="Never")

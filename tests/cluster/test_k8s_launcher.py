@@ -18,7 +18,7 @@ from sqlalchemy import select
 from support import ServerThread, npz_file
 
 from admin.app import create_app
-from admin.services.orchestration import inference_job_specs
+from admin.services.orchestration import inference_job_specs, pool_worker_specs
 from easel.db.enums import JobStatus, ServiceKind, ServiceStatus
 from easel.db.models import InferenceJob, Service, TrainJob
 from easel.db.session import make_engine, make_sessionmaker, session_scope
@@ -252,6 +252,56 @@ def test_inference_job_is_a_predictor_service_and_a_scaled_worker_deployment(
         launcher.stop(worker.id)
     assert name not in fake.named("deployments"), "the last worker's stop deletes the Deployment"
     assert {r.status for r in _rows(k8s_settings, inference_job_id=job.id)} == {ServiceStatus.STOPPED}
+
+
+def test_the_shared_train_pool_is_one_scaled_deployment_of_runner_pods(
+        fake: KubeContractFake, k8s_settings: Settings) -> None:
+    """The pool's slots (``EASEL_TRAIN_POOL_WORKERS``) are replicas of one Deployment: interchangeable pods, each
+    with the model-runner sidecar holding no secret; a pod stuck on its image errors the slots, whose relaunch
+    (admin's pool loop) scales it again; the last slot's stop deletes it."""
+    launcher = make_launcher(k8s_settings, make_sessionmaker(make_engine(k8s_settings.resolved_database_url)))
+    states = [launcher.start(spec) for spec in pool_worker_specs(3)]
+    rows = [_rows(k8s_settings, id=s.id)[0] for s in states]
+    assert {r.pod_name for r in rows} == {"train-pool"} and {r.status for r in rows} == {ServiceStatus.RUNNING}
+    body = fake.named("deployments")["train-pool"]
+    assert body["spec"]["replicas"] == 3
+    pods = [p for p in fake.named("pods").values() if p["metadata"]["ownerReferences"][0]["name"] == "train-pool"]
+    assert len(pods) == 3
+    pod = body["spec"]["template"]["spec"]
+    assert model_pod_problems(pod) == [] and runner_of(pod)["name"] == "model-runner"
+    container = _container(body)
+    assert (container["command"], container["args"]) == (["easel", "train-worker"], ["--pool"])
+    env = {item["name"] for item in container["env"]}
+    assert not env & {"EASEL_SERVICE_ID", "EASEL_WORKER_INDEX", "EASEL_SUB_TRAIN_JOB_ID"}, "no pod is one slot"
+    labels = body["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "train-worker", "the model pods' egress policy selects it"
+    assert "restartPolicy" not in container and pod["restartPolicy"] == "Always", "Kubernetes restarts a crash"
+
+    launcher.stop(states[0].id)
+    assert fake.named("deployments")["train-pool"]["spec"]["replicas"] == 2
+    assert launcher.status(states[1].id).status is ServiceStatus.RUNNING
+    assert fake.stall_pods("easel.io/pool=train", "ImagePullBackOff", "Back-off pulling image") >= 1
+    assert launcher.status(states[1].id).status is ServiceStatus.ERRORED
+    assert "ImagePullBackOff" in _rows(k8s_settings, id=states[1].id)[0].command["error"]
+    assert fake.named("deployments")["train-pool"]["spec"]["replicas"] == 2, "an errored slot is not stopped"
+    launcher.stop(states[2].id)
+    relaunched = launcher.start(pool_worker_specs(3)[1])
+    assert fake.named("deployments")["train-pool"]["spec"]["replicas"] == 1, "only the live slots count"
+    launcher.stop(relaunched.id)
+    assert "train-pool" not in fake.named("deployments"), "the last slot's stop deletes the Deployment"
+    assert not [p for p in fake.named("pods").values() if p["metadata"]["ownerReferences"][0]["name"] == "train-pool"]
+
+
+def test_admin_runs_the_pool_on_kubernetes_and_removes_it_on_shutdown(
+        fake: KubeContractFake, k8s_settings: Settings) -> None:
+    pooled = k8s_settings.model_copy(update={"train_pool_workers": 2})
+    with ServerThread(create_app(pooled)):
+        deployment = _wait(lambda: fake.named("deployments").get("train-pool"), 30, "the pool's Deployment")
+        _wait(lambda: fake.named("deployments")["train-pool"]["spec"]["replicas"] == 2, 30, "both pool slots")
+        assert model_pod_problems(deployment["spec"]["template"]["spec"]) == []
+        live = [r for r in _rows(k8s_settings, pod_name="train-pool") if r.status is ServiceStatus.RUNNING]
+        assert sorted(r.name for r in live) == ["train-pool-0", "train-pool-1"]
+    assert "train-pool" not in fake.named("deployments"), "admin stops its pool when it stops"
 
 
 def test_a_refused_serving_launch_errors_the_inference_job_and_leaves_nothing(

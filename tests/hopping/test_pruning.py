@@ -74,7 +74,12 @@ def test_a_job_takes_asha_parameters_from_its_budget_else_the_settings() -> None
     own = job_pruner(TrainBudget(PRUNER="asha", ASHA_MIN_EPOCHS=3, ASHA_REDUCTION_FACTOR=2), settings)
     assert isinstance(own, SuccessiveHalvingPruner) and (own.min_epochs, own.eta) == (3, 2)
     assert isinstance(job_pruner(TrainBudget(), settings), MedianPruner)
-    with pytest.raises(ValidationError, match="apply to PRUNER 'asha' only, not 'none'"):
+    with pytest.raises(ValidationError, match="apply to PRUNER 'asha' or 'asha_promote' only, not 'none'"):
         TrainBudget(PRUNER="none", ASHA_REDUCTION_FACTOR=2)
     with pytest.raises(ValidationError, match="ASHA_REDUCTION_FACTOR"):
         TrainBudget(PRUNER="asha", ASHA_REDUCTION_FACTOR=1)
+    # a promoting-ASHA trial proposed whole (the shared pool has no stretches) falls back to the stopping ASHA
+    whole = job_pruner(TrainBudget(PRUNER="asha_promote", ASHA_REDUCTION_FACTOR=2), settings)
+    assert isinstance(whole, SuccessiveHalvingPruner) and (whole.min_epochs, whole.eta) == (2, 2)
+    with pytest.raises(ValidationError, match="'asha_promote' does not combine with MOP"):
+        TrainBudget(PRUNER="asha_promote", MOP=True)

@@ -1,8 +1,11 @@
 """The pool allocator's policy (pure): its choice on scripted GP posteriors equals a hand computation, and the
-fairness floor holds against a user whose curve is far steeper than everyone else's."""
+fairness floor — a share of the pool's worker-seconds — holds against a user whose curve is far steeper than
+everyone else's, without biting while nobody is starved."""
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +14,7 @@ import pytest
 from advisor.bidding import make_bid
 from advisor.samplers import Sampler
 from advisor.space import FloatDim, SearchSpace
-from easel.allocation import Allocator, Candidate, expected_improvement
+from easel.allocation import NO_GAIN_LEFT, Allocator, Candidate, expected_improvement
 from easel.db.enums import TrialStatus
 from easel.db.models import Trial
 
@@ -55,13 +58,29 @@ def test_choice_on_scripted_posteriors_matches_a_hand_computation() -> None:
     assert bids["C"].gain == pytest.approx(5.3e-10, rel=0.05)
     assert (bids["A"].cost_s, bids["B"].cost_s, bids["C"].cost_s) == (5.0, 40.0, 1.0)
     assert (bids["A"].best, bids["B"].best) == (0.82, 0.65)
-    candidates = [Candidate(name, f"job-{name}", f"user-{name}", i, bid.gain, bid.cost_s)
+    # Optimistic regret, UCB (m + 2s) - best: A .80 + .10 - .82 = .08; B .70 + .20 - .65 = .25; C .92 - .95 < 0 -> 0.
+    assert (bids["A"].regret, bids["B"].regret, bids["C"].regret) == pytest.approx((0.08, 0.25, 0.0))
+    candidates = [Candidate(name, f"job-{name}", f"user-{name}", i, bid.gain, bid.cost_s, bid.regret)
                   for i, (name, bid) in enumerate(bids.items())]
-    choice = Allocator("cost_aware").choose(candidates)
+    choice = Allocator("cost_aware").choose(candidates, now=0.0)
     assert choice is not None
     assert choice.candidate.sub_train_job_id == "A"
     assert choice.reason == "highest gain per second"
     assert choice.candidate.rate == pytest.approx(0.0115219 / 5, rel=1e-5)
+
+
+def test_a_user_whose_gp_sees_no_gain_left_yields() -> None:
+    # C's rate (EI .001 per 0.1 s = .01/s) beats D's (.002 per 1 s), but C's GP sees no regret left: D goes first.
+    c = Candidate("C", "jC", "uC", 0.0, gain=0.001, cost_s=0.1, regret=NO_GAIN_LEFT / 2)
+    d = Candidate("D", "jD", "uD", 1.0, gain=0.002, cost_s=1.0, regret=0.05)
+    allocator = Allocator("cost_aware")
+    assert allocator.choose([c, d], now=0.0).candidate is d  # type: ignore[union-attr]
+    # With nobody else having gain left, it is served ("no gain left": the budget is the user's to spend).
+    choice = allocator.choose([c], now=0.0)
+    assert choice is not None and choice.candidate is c and choice.reason == "no gain left"
+    # An advisor that publishes no regret counts as having gain left: E, ten times slower per second, beats C.
+    e = Candidate("E", "jE", "uE", 2.0, gain=0.001, cost_s=1.0)
+    assert Allocator("cost_aware").choose([c, e], now=0.0).candidate is e  # type: ignore[union-attr]
 
 
 def test_empirical_gain_while_the_gp_has_no_model() -> None:
@@ -77,10 +96,18 @@ def test_empirical_gain_while_the_gp_has_no_model() -> None:
     assert make_bid([finished(0.5, 2)], NoModel(0, 0), {"x": 0.4}, 1).gain is None, "one score: cold"
 
 
-def test_cold_jobs_first_then_policies_differ() -> None:
+def test_cold_users_first_then_policies_differ() -> None:
     warm = Candidate("w", "jw", "u1", 0.0, gain=0.5, cost_s=1.0)
     cold = Candidate("c", "jc", "u2", 1.0)
     assert Allocator("cost_aware").choose([warm, cold]).reason == "cold start"  # type: ignore[union-attr]
+    # Cold start is per user: u1's new job does not jump ahead of u3, whose rate beats u1's ...
+    new_job = Candidate("n", "jn", "u1", 3.0)
+    steeper = Candidate("s", "js", "u3", 2.0, gain=1.0, cost_s=1.0)
+    allocator = Allocator("cost_aware")
+    assert allocator.choose([warm, new_job, steeper], now=0.0).candidate is steeper  # type: ignore[union-attr]
+    # ... and once u1 wins, its cold job is served before its warm one (it needs results to bid).
+    choice = allocator.choose([warm, new_job], now=0.0)
+    assert choice is not None and choice.candidate is new_job and choice.reason == "highest gain per second"
     assert Allocator("fifo").choose([cold, warm]).candidate is warm  # type: ignore[union-attr]
     rr = Allocator("round_robin")
     picks = [rr.choose([warm, cold]).candidate.user_id for _ in range(4)]  # type: ignore[union-attr]
@@ -89,31 +116,104 @@ def test_cold_jobs_first_then_policies_differ() -> None:
         Allocator("lottery")
 
 
+
+def simulate(allocator: Allocator, candidates: Callable[[float, dict[str, int]], list[Candidate]], costs: dict[str, float],
+             until_s: float) -> tuple[dict[str, list[tuple[float, float]]], list[dict[str, float]]]:
+    """Run the allocator on a pool of ``allocator.workers`` in virtual time: each free worker takes a choice among
+    ``candidates(now, served)`` and holds it for its user's trial cost. Returns each user's (start, end) holds and
+    the floor's claims after each choice."""
+    free = [0.0] * allocator.workers
+    holds: dict[str, list[tuple[float, float]]] = {user: [] for user in costs}
+    served = dict.fromkeys(costs, 0)
+    claims = []
+    while True:
+        now = heapq.heappop(free)
+        if now >= until_s:
+            return holds, claims
+        choice = allocator.choose(candidates(now, served), now=now)
+        if choice is None:
+            heapq.heappush(free, now + 0.5)
+            continue
+        user = choice.candidate.user_id
+        served[user] += 1
+        holds[user].append((now, now + costs[user]))
+        heapq.heappush(free, now + costs[user])
+        claims.append(dict(allocator.owed_s))
+
+
+def held_s(holds: list[tuple[float, float]], start: float, end: float) -> float:
+    return sum(max(0.0, min(b, end) - max(a, start)) for a, b in holds)
+
+
 @pytest.mark.parametrize("users", [2, 4, 6])
 def test_fairness_floor_holds_against_a_steep_curve(users: int) -> None:
-    """User 0 promises 10⁶ times more per second than anyone, forever; the floor still serves every other user at
-    least once in any 2U consecutive assignments, and the steep user still gets more than any other."""
-    allocator = Allocator("cost_aware")
-    candidates = [Candidate("steep", "j0", "u0", 0.0, gain=0.5, cost_s=0.1)]
-    candidates += [Candidate(f"flat{i}", f"j{i}", f"u{i}", float(i), gain=1e-6, cost_s=10.0) for i in range(1, users)]
-    picks = [allocator.choose(candidates).candidate.user_id for _ in range(300)]  # type: ignore[union-attr]
-    window = 2 * users
-    for start in range(len(picks) - window + 1):
-        assert set(picks[start:start + window]) == {f"u{i}" for i in range(users)}, f"window at {start}"
-    assert all(picks.count("u0") > 1.5 * picks.count(f"u{i}") for i in range(1, users)), "a floor, not a turn"
+    """User 0 promises 10⁶ times more per second than anyone, forever, with short trials; the others' trials are
+    long and of different lengths. The floor still gives every other user at least 1/(2U) of the pool's
+    worker-seconds in any window (up to a stated slack), and the steep user still gets more than any other."""
+    workers = 2
+    allocator = Allocator("cost_aware", workers=workers)
+    costs = {"u0": 0.25, **{f"u{i}": 1.0 + 0.5 * i for i in range(1, users)}}
+    pool = [Candidate("steep", "j0", "u0", 0.0, gain=0.5, cost_s=costs["u0"], regret=0.5)]
+    pool += [Candidate(f"flat{i}", f"j{i}", f"u{i}", float(i), gain=1e-6, cost_s=costs[f"u{i}"], regret=0.01)
+             for i in range(1, users)]
+    until = 600.0
+    holds, _claims = simulate(allocator, lambda now, served: pool, costs, until)
+    longest = max(costs.values())
+    window = 20 * longest
+    for user in costs:
+        # the slack: a trial of its own charged ahead of its claim, and one straddling the window's edge (seen: at
+        # most one trial short in any window, for every U here)
+        slack = 2 * costs[user]
+        for start in range(0, int(until - window), 5):
+            got = held_s(holds[user], start, start + window)
+            assert got >= workers * window / (2 * users) - slack, (user, start, got)
+    steep = held_s(holds["u0"], 0, until)
+    assert all(steep > 1.5 * held_s(holds[f"u{i}"], 0, until) for i in range(1, users)), "a floor, not a turn"
     assert allocator.floors["u0"] == 0 and all(allocator.floors[f"u{i}"] > 0 for i in range(1, users))
 
 
+def test_floor_does_not_bite_while_nobody_is_starved() -> None:
+    """Four users whose gain halves with each trial they get: the gain ranking alone takes turns among them, so
+    the floor never has to force an assignment."""
+    allocator = Allocator("cost_aware", workers=2)
+    costs = {f"u{i}": 1.0 + 0.25 * i for i in range(4)}
+
+    def candidates(now: float, served: dict[str, int]) -> list[Candidate]:
+        return [Candidate(f"s{i}", f"j{i}", f"u{i}", float(i), gain=0.1 * (1 + i / 10) / 2 ** served[f"u{i}"],
+                          cost_s=costs[f"u{i}"], regret=0.1) for i in range(4)]
+
+    holds, _claims = simulate(allocator, candidates, costs, 60.0)
+    assert sum(allocator.floors.values()) == 0
+    assert all(len(holds[user]) >= 5 for user in costs)
+
+
 def test_floor_with_users_joining_and_leaving() -> None:
+    """Users come and go; a waiting user's claim never grows beyond a trial of its own plus one worker's wait for
+    the longest trial (it is served before that), and a user that leaves holds no claim."""
+    workers = 2
+    allocator = Allocator("cost_aware", workers=workers)
+    costs = {"steep": 0.2, **{f"o{i}": 1.0 * i for i in range(1, 5)}}
+
+    def candidates(now: float, served: dict[str, int]) -> list[Candidate]:
+        present = [Candidate("s", "js", "steep", 0.0, gain=1.0, cost_s=costs["steep"], regret=1.0)]
+        present += [Candidate(f"o{i}", f"jo{i}", f"o{i}", float(i), gain=1e-3, cost_s=costs[f"o{i}"], regret=0.1)
+                    for i in range(1, 5) if int(now // (15 + 7 * i)) % 2 == 0]
+        return present
+
+    _holds, claims = simulate(allocator, candidates, costs, 800.0)
+    longest = max(costs.values())
+    for claim in claims:
+        for user, owed in claim.items():
+            assert -costs[user] - 1e-9 <= owed <= costs[user] + longest * workers, (user, owed)
+    assert all(allocator.floors[f"o{i}"] > 0 for i in range(1, 5))
+    gone = allocator.choose([Candidate("s", "js", "steep", 0.0, gain=1.0, cost_s=0.2)], now=900.0)
+    assert gone is not None and set(allocator.owed_s) == {"steep"}
+
+
+def test_bad_arguments_name_themselves() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        Allocator("cost_aware", workers=0)
     allocator = Allocator("cost_aware")
-    steep = Candidate("s", "js", "steep", 0.0, gain=1.0, cost_s=0.1)
-    others = [Candidate(f"o{i}", f"jo{i}", f"o{i}", float(i), gain=1e-3, cost_s=1.0) for i in range(1, 5)]
-    waits: dict[str, int] = {}
-    for step in range(400):
-        present = [steep, *[c for i, c in enumerate(others) if (step // (37 + 11 * i)) % 2 == 0]]
-        users = {c.user_id for c in present}
-        waits = {u: waits.get(u, 0) for u in users}
-        chosen = allocator.choose(present).candidate.user_id  # type: ignore[union-attr]
-        for user in users:
-            waits[user] = 0 if user == chosen else waits[user] + 1
-            assert waits[user] <= 2 * len(users) - 1
+    allocator.choose([Candidate("a", "ja", "ua", 0.0)], now=10.0)
+    with pytest.raises(ValueError, match="now"):
+        allocator.choose([Candidate("a", "ja", "ua", 0.0)], now=5.0)

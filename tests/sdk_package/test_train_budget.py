@@ -18,16 +18,20 @@ def test_pruner_and_mop_fields_become_the_api_keys() -> None:
     asha = TrainBudget(pruner="asha", asha_min_epochs=2, asha_reduction_factor=4, mop=True).to_dict()
     assert {k: asha[k] for k in ("PRUNER", "ASHA_MIN_EPOCHS", "ASHA_REDUCTION_FACTOR", "MOP")} == {
         "PRUNER": "asha", "ASHA_MIN_EPOCHS": 2, "ASHA_REDUCTION_FACTOR": 4, "MOP": True}
+    promoting = TrainBudget(pruner="asha_promote", asha_reduction_factor=2).to_dict()
+    assert (promoting["PRUNER"], promoting["ASHA_REDUCTION_FACTOR"]) == ("asha_promote", 2)
 
 
 @pytest.mark.parametrize(("fields", "message"), [
-    ({"pruner": "hyperband"}, "pruner must be one of median, asha, none; got 'hyperband'"),
-    ({"pruner": "median", "asha_min_epochs": 2}, "asha_min_epochs applies to pruner 'asha' only, not 'median'"),
-    ({"asha_reduction_factor": 3}, "asha_reduction_factor applies to pruner 'asha' only"),
+    ({"pruner": "hyperband"}, "pruner must be one of median, asha, asha_promote, none; got 'hyperband'"),
+    ({"pruner": "median", "asha_min_epochs": 2},
+     "asha_min_epochs applies to pruner 'asha' or 'asha_promote' only, not 'median'"),
+    ({"asha_reduction_factor": 3}, "asha_reduction_factor applies to pruner 'asha' or 'asha_promote' only"),
     ({"pruner": "asha", "asha_min_epochs": 0}, "asha_min_epochs must be an integer >= 1; got 0"),
     ({"pruner": "asha", "asha_reduction_factor": 1}, "asha_reduction_factor must be an integer >= 2; got 1"),
     ({"pruner": "asha", "asha_reduction_factor": 2.5}, "asha_reduction_factor must be an integer >= 2; got 2.5"),
     ({"mop": "yes"}, "mop must be True or False; got 'yes'"),
+    ({"pruner": "asha_promote", "mop": True}, "pruner 'asha_promote' does not combine with mop"),
 ])
 def test_bad_fields_are_refused_naming_the_field(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match="^" + re.escape(message)):
@@ -62,7 +66,7 @@ def test_easel_train_flags_fill_the_budget() -> None:
 
 
 def test_easel_train_refuses_asha_flags_without_asha(capsys) -> None:  # noqa: ANN001
-    with pytest.raises(CliError, match="asha_min_epochs applies to pruner 'asha' only") as refused:
+    with pytest.raises(CliError, match="asha_min_epochs applies to pruner 'asha' or 'asha_promote' only") as refused:
         _train("--asha-min-epochs", "3")
     assert refused.value.exit_code == 2
     with pytest.raises(SystemExit):

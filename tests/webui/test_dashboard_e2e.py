@@ -118,6 +118,9 @@ def _stop_everything(url: str, email: str, app: str) -> None:
         for job in client.list_inference_jobs(app=app).items:
             if job.status in ("STARTED", "RUNNING"):
                 client.stop_inference_job(app, job.app_version)
+        for train in client.list_train_jobs(app=f"{app}-auto").items:  # the declarative job's step stops it
+            if train.status in ("STARTED", "RUNNING"):
+                client.stop_train_job(train.app, train.app_version)
         for job in client.list_train_jobs(app=app).items:
             if job.status in ("STARTED", "RUNNING"):
                 client.stop_train_job(app, job.app_version)

@@ -141,7 +141,7 @@ step("upload digits with a progress bar; a bad upload shows the API's message", 
     await page.getByText(`Uploaded ${name}:`).waitFor();
   }
   await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
-  await page.getByRole("cell", { name: "digits-val" }).waitFor();
+  await page.getByRole("cell", { name: "digits-val", exact: true }).waitFor();
   // the bad file, as admin words it: ask the API directly for the same file, then compare
   const bad = env("E2E_BAD");
   const direct = await page.request.post(`${URL}/datasets`, {
@@ -159,6 +159,18 @@ step("upload digits with a progress bar; a bad upload shows the API's message", 
   assert.equal(await alert.innerText(), `${envelope.error}: ${envelope.detail}`);
   await axe("datasets");
   await shot("03-datasets");
+});
+
+step("see the schema inferred on upload, and confirm it", async () => {
+  await page.getByRole("button", { name: "Schema of digits-train" }).click();
+  const schema = page.getByRole("region", { name: "Schema of digits-train" });
+  await schema.getByTestId("schema-status").filter({ hasText: "inferred" }).waitFor();
+  assert.match(await schema.locator("dl").innerText(), /IMAGE_CLASSIFICATION[\s\S]*\[1, 8, 8\]/);
+  await schema.getByRole("button", { name: "Confirm as shown" }).click();
+  await schema.getByTestId("schema-status").filter({ hasText: "confirmed" }).waitFor();
+  await page.getByRole("button", { name: "Schema of digits-train" }).filter({ hasText: "confirmed" }).waitFor();
+  await axe("dataset schema");
+  await shot("03b-dataset-schema");
 });
 
 step("upload a model template and see the checker's verdict", async () => {
@@ -271,6 +283,29 @@ step("the serving panel counts the answers; stop", async () => {
   await page.getByRole("figure", { name: "Requests, served and dropped instances per second" }).waitFor();
   await shot("08-serving");
   await page.getByRole("button", { name: "Stop serving" }).click();
+  await page.locator("h1 .badge", { hasText: "STOPPED" }).waitFor({ timeout: 120_000 });
+});
+
+step("a train job without models gets the fitting templates, and shows why", async () => {
+  await go("/train_jobs", "Train jobs");
+  const form = page.getByRole("form", { name: "Start a train job" });
+  await form.getByLabel("App name").fill(`${APP}-auto`);
+  await form.getByLabel("Training dataset").selectOption({ label: "digits-train" });
+  await form.getByLabel("Validation dataset").selectOption({ label: "digits-val" });
+  await form.getByText(/^None ticked: Easel trains every template/).waitFor();
+  await form.getByLabel("Trials per model").fill("1");
+  await form.getByLabel("Workers per model").fill("1");
+  await form.getByRole("button", { name: "Start training" }).click();
+  await page.waitForURL(`**/ui/train_jobs/${APP}-auto/1`);
+  const candidates = page.getByRole("region", { name: "Candidate models" });
+  const chosen = candidates.getByRole("table", { name: /^Chosen \(\d+\)$/ });
+  await chosen.getByRole("row", { name: /SlicedMLP declares it fits IMAGE_CLASSIFICATION/ }).waitFor();
+  await candidates.getByText(/input shape \[1, 8, 8\], \d+ classes \(schema confirmed\)/).waitFor();
+  await candidates.locator("summary").click(); // a <details>: why the others were not chosen
+  await candidates.getByRole("row", { name: /SlicedMLP-tabular a TABULAR_CLASSIFICATION template/ }).waitFor();
+  await axe("train job (declarative)");
+  await shot("08b-declarative-job");
+  await page.getByRole("button", { name: "Stop job" }).click(); // nothing to learn from training it here
   await page.locator("h1 .badge", { hasText: "STOPPED" }).waitFor({ timeout: 120_000 });
 });
 

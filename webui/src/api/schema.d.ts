@@ -1366,6 +1366,11 @@ export interface components {
             /** Last Reason */
             last_reason?: string | null;
             /**
+             * Owed S
+             * @description worker-seconds the fairness floor owes this user now (served before any rate is compared once it covers a trial)
+             */
+            owed_s?: number | null;
+            /**
              * Recent Share
              * @description this user's fraction of the last 100 assignments
              */
@@ -1754,11 +1759,11 @@ export interface components {
             MOP?: boolean;
             /**
              * Pruner
-             * @description how hopeless trials are found after each epoch (with EARLY_STOP): the median rule, asynchronous successive halving, or none
+             * @description how hopeless trials are found after each epoch (with EARLY_STOP): the median rule, asynchronous successive halving that stops trials (asha) or pauses them at its rungs and resumes the best (asha_promote), or none
              * @default median
              * @enum {string}
              */
-            PRUNER?: "median" | "asha" | "none";
+            PRUNER?: "median" | "asha" | "asha_promote" | "none";
             /**
              * Time Hours
              * @description wall-clock budget
@@ -1941,6 +1946,18 @@ export interface components {
              * @description the shard of each unit done, in order
              */
             path?: number[];
+            /**
+             * Paused At Epoch
+             * @description promoting ASHA: the epoch (a rung) the trial is paused at, waiting to be promoted; null otherwise
+             */
+            paused_at_epoch?: number | null;
+            /**
+             * Rung Scores
+             * @description promoting ASHA: the validation score at each rung reached, by epoch
+             */
+            rung_scores?: {
+                [key: string]: number;
+            };
             /**
              * Shard
              * @description shard of the last unit done (0 outside MOP mode)

@@ -16,9 +16,13 @@ describe("checkTrainJob", () => {
     });
   });
   it("names every field that is wrong", () => {
-    const result = checkTrainJob({ ...good, app: "no spaces", modelIds: [], trials: "0", workers: "65", hours: "-1", trainDatasetId: "" });
+    const result = checkTrainJob({ ...good, app: "no spaces", modelIds: Array(21).fill("m"), trials: "0", workers: "65", hours: "-1", trainDatasetId: "" });
     expect("errors" in result && Object.keys(result.errors).sort()).toEqual(
       ["app", "hours", "modelIds", "trainDatasetId", "trials", "workers"]);
+  });
+  it("sends no models when none is ticked: admin chooses the fitting templates", () => {
+    const result = checkTrainJob({ ...good, modelIds: [] });
+    expect("body" in result && result.body.model_ids).toEqual([]);
   });
   it("rejects fractional counts and empty hours", () => {
     const result = checkTrainJob({ ...good, trials: "1.5", hours: " " });

@@ -28,7 +28,7 @@ export function checkTrainJob(form: TrainJobForm): { body: Schemas["TrainJobIn"]
   if (!APP.test(form.app)) errors.app = "1–64 letters, digits, '_', '.' or '-', starting with a letter or digit";
   if (!form.trainDatasetId) errors.trainDatasetId = "choose a training dataset";
   if (!form.valDatasetId) errors.valDatasetId = "choose a validation dataset";
-  if (form.modelIds.length === 0) errors.modelIds = "choose at least one model";
+  // No model ticked is a declarative job: admin trains every usable template whose declared schema fits.
   if (form.modelIds.length > 20) errors.modelIds = "at most 20 models";
   const trials = integer(form.trials, 1, 10_000);
   if (trials === null) errors.trials = "a whole number from 1 to 10000";

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap, type Schemas } from "../api/client";
 import { upload, type UploadProgress } from "../api/upload";
+import { DatasetSchema } from "../components/DatasetSchema";
 import { Empty, ErrorBox, Loading, Pager, Section } from "../components/ui";
 import { bytes, when } from "../lib/format";
 
@@ -10,6 +11,7 @@ const LIMIT = 20;
 
 export function DatasetsPage() {
   const [offset, setOffset] = useState(0);
+  const [open, setOpen] = useState<string | null>(null);
   const list = useQuery({
     queryKey: ["datasets", offset],
     queryFn: () => unwrap(api.GET("/datasets", { params: { query: { offset, limit: LIMIT } } })),
@@ -36,6 +38,7 @@ export function DatasetsPage() {
                   <th scope="col">Size</th>
                   <th scope="col">Uploaded</th>
                   <th scope="col">Id</th>
+                  <th scope="col">Schema</th>
                 </tr>
               </thead>
               <tbody>
@@ -49,11 +52,20 @@ export function DatasetsPage() {
                     <td>{bytes(d.size_bytes)}</td>
                     <td>{when(d.created_at)}</td>
                     <td><code>{d.id.slice(0, 8)}</code></td>
+                    <td>
+                      <button type="button" aria-label={`Schema of ${d.name}`} aria-expanded={open === d.id}
+                              onClick={() => setOpen(open === d.id ? null : d.id)}>
+                        {d.schema_status}
+                      </button>
+                    </td>
                   </tr>
                 ))}
               </tbody>
             </table>
           </div>
+        ) : null}
+        {open && list.data?.items.some((d) => d.id === open) ? (
+          <DatasetSchema datasetId={open} name={list.data.items.find((d) => d.id === open)!.name} />
         ) : null}
         {list.data ? <Pager label="Datasets" offset={offset} limit={LIMIT} total={list.data.total} onChange={setOffset} /> : null}
       </Section>

@@ -2,6 +2,7 @@ import { useMemo, useState, type FormEvent } from "react";
 import { useMutation } from "@tanstack/react-query";
 import { Link, useNavigate, useParams } from "react-router";
 import { api, unwrap } from "../api/client";
+import { Candidates } from "../components/Candidates";
 import { BestSoFarChart, CompareProfilesChart, EpochChart, ProfileChart } from "../components/charts";
 import { ModelVersions } from "../components/ModelVersions";
 import { Empty, ErrorBox, Loading, Section, Status } from "../components/ui";
@@ -13,11 +14,13 @@ import { useLiveTrainJob } from "../lib/useLiveTrainJob";
 
 const MAX_COMPARE = 4;
 
-/** Unit-wise training progress ("3/8 · shard 1"), or a dash for a trial trained in one piece. */
+/** Unit-wise training progress ("3/8 · shard 1", "· paused at epoch 3" while the promoting ASHA holds it at a
+ * rung), or a dash for a trial trained in one piece. */
 function units(trial: Trial): string {
   const progress = trial.progress;
   if (!progress) return "—";
-  return `${progress.units_done ?? 0}/${progress.units_total ?? 0} · shard ${progress.shard ?? 0}`;
+  const paused = progress.paused_at_epoch != null ? ` · paused at epoch ${progress.paused_at_epoch}` : "";
+  return `${progress.units_done ?? 0}/${progress.units_total ?? 0} · shard ${progress.shard ?? 0}${paused}`;
 }
 
 export function TrainJobPage() {
@@ -85,6 +88,7 @@ function JobBody({ snapshot, onStop, stopping, stopError }: {
         <ErrorBox error={stopError} />
         {job.status === "COMPLETED" || job.status === "STOPPED" ? <Deploy app={job.app} version={job.app_version} /> : null}
       </Section>
+      <Candidates raw={job.candidates} />
       <ModelVersions app={job.app} />
       <Section title="Trials">
         {trials.length === 0 ? <Empty>No trials yet: the advisor proposes the first one shortly.</Empty> : (

@@ -34,6 +34,11 @@ describe("the train-job form", () => {
     expect(within(form).queryByLabelText("SlicedMLP-tabular")).toBeNull();
     await userEvent.selectOptions(within(form).getByLabelText("Task"), "TABULAR_CLASSIFICATION");
     expect(within(form).getByLabelText("SlicedMLP-tabular")).toBeInTheDocument();
+    // models are optional: with none ticked, the form says admin chooses the fitting templates
+    const models = within(form).getByRole("group", { name: "Models (optional)" });
+    expect(models).toHaveAccessibleDescription(/None ticked: Easel trains every template .* fits the training data/);
+    await userEvent.click(within(form).getByLabelText("SlicedMLP-tabular"));
+    expect(models).toHaveAccessibleDescription("1 ticked: only it is trained.");
   });
 
   it("names each wrong field next to it, linked for screen readers, without sending", async () => {
@@ -48,6 +53,7 @@ describe("the train-job form", () => {
     expect(app).toHaveAccessibleDescription(/letters, digits/);
     expect(within(form).getByLabelText(/^Trials per model/)).toHaveAccessibleDescription("a whole number from 1 to 10000");
     expect(within(form).getByText("choose a training dataset")).toBeInTheDocument();
+    expect(within(form).queryByText(/choose at least one model/)).toBeNull();
     expect(within(form).getByLabelText(/^Workers per model/)).not.toHaveAttribute("aria-invalid");
   });
 });

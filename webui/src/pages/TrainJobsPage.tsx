@@ -54,7 +54,10 @@ export function TrainJobsPage() {
                       </Link>
                     </td>
                     <td><Status value={job.status} /></td>
-                    <td>{job.sub_train_jobs.map((s) => s.model_name).join(", ")}</td>
+                    <td>
+                      {job.sub_train_jobs.map((s) => s.model_name).join(", ")}
+                      {job.candidates ? <span className="muted"> (chosen by schema)</span> : null}
+                    </td>
                     <td>{String(job.budget.MODEL_TRIAL_COUNT ?? "—")}</td>
                     <td>{when(job.created_at)}</td>
                     <td>
@@ -151,8 +154,14 @@ export function CreateTrainJob() {
           </select>
           {hint("valDatasetId")}
         </label>
-        <fieldset {...field("modelIds")}>
-          <legend>Models</legend>
+        <fieldset {...field("modelIds")} aria-describedby={errors.modelIds ? "err-modelIds" : "models-hint"}>
+          <legend>Models (optional)</legend>
+          <p className="muted" id="models-hint">
+            {form.modelIds.length === 0
+              ? "None ticked: Easel trains every template you can use whose declared schema fits the training "
+                + "data; the job's page lists them, and why the others were passed over."
+              : `${form.modelIds.length} ticked: only ${form.modelIds.length === 1 ? "it is" : "these are"} trained.`}
+          </p>
           {forTask(models.data?.items).map((model) => {
             return (
               <label key={model.id} className="check">
