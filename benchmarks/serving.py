@@ -23,7 +23,7 @@ Targets (issue #15); each point is repeated 3x (three scoring windows) and repor
     configurations in the same run (the workers' Kafka client), each beside Ray Serve.
 
 The machine may be shared: the load average is recorded at each phase, and every number is wall-clock bound.
-Run: ``.venv/bin/python benchmarks/serving.py [--quick] [--ray-python PATH] [--sections a,b,c]``; (c) alone, with
+Run: ``.venv/bin/python benchmarks/serving.py [--quick] [--ray-python PATH] [--sections abc]``; (c) alone, with
 each client in two blocks (~6 min on a quiet machine with a cached model, + a few minutes the first time for the Ray venv):
 ``benchmarks/serving.py --sections c --model-cache /tmp/easel-bench-model --c-variants
 kafka-python,confluent-kafka,kafka-python,confluent-kafka`` (each client in two blocks, pooled).
@@ -525,7 +525,13 @@ def measure_saturation(services: Services, stack: Any, x: np.ndarray, rate: floa
         model_s = sum((mb1.get(r, 0.0) - mb0.get(r, 0.0)) * bare_all[r]["cpu_s_per_batch"] for r in mb1)
         cpu = {name: cpu1[name] - cpu0[name] for name in cpu1}
         outside = sum(cpu.values()) - model_s
+        # per component, µs per instance outside the model (the workers' line: their processes and sandbox
+        # children less the model's CPU)
+        parts = {name: value for name, value in cpu.items() if not name.startswith("worker")}
+        parts["workers_less_model"] = sum(v for name, v in cpu.items() if name.startswith("worker")) - model_s
         rows.append({"throughput_per_s": served / took, "served": served, "seconds": took,
+                     "cpu_us_per_instance_by_component": {k: round(v / served * 1e6, 2) if served else math.nan
+                                                          for k, v in parts.items()},
                      "cpu_s": {k: round(v, 3) for k, v in cpu.items()}, "model_cpu_s_estimate": round(model_s, 3),
                      "cpu_us_per_instance_outside_model": outside / served * 1e6 if served else math.nan,
                      "model_share_of_serving_cpu": model_s / sum(cpu.values()) if sum(cpu.values()) > 0 else math.nan})
@@ -534,6 +540,8 @@ def measure_saturation(services: Services, stack: Any, x: np.ndarray, rate: floa
         "throughput_per_s": mean_se([r["throughput_per_s"] for r in rows]),
         "bare_two_processes_per_s": bare,
         "cpu_us_per_instance_outside_model": mean_se([r["cpu_us_per_instance_outside_model"] for r in rows]),
+        "cpu_us_per_instance_by_component": {k: mean_se([r["cpu_us_per_instance_by_component"][k] for r in rows])
+                                             for k in rows[0]["cpu_us_per_instance_by_component"]},
         "model_cpu_us_per_instance": bare["cpu_s_per_batch"] / BATCH * 1e6,
         "projected_fraction_of_bare": mean_se([r["model_share_of_serving_cpu"] for r in rows]),
         "load_average": load_average(),
@@ -1182,6 +1190,40 @@ def targets(saturation: dict[str, Any], sweep: dict[str, Any], narrow_capacity: 
     return out, summary
 
 
+def write_sections(sections: str, args: argparse.Namespace, began: float, loads: dict[str, Any],
+                   bare: dict[str, Any], saturation: dict[str, Any], overhead: dict[str, Any], floors: dict[str, Any],
+                   ray: dict[str, Any], settings: Any) -> int:
+    """A run of some sections only (``--sections``): what it measured, with (a)'s target, in
+    ``serving-<sections>.json`` (``serving.json`` stays the record of a whole run)."""
+    goals: dict[str, Any] = {}
+    if saturation:
+        goals = {
+            "a_met": all(s["fraction_of_bare"] >= 0.85 and s["projected_fraction_of_bare"]["mean"] >= 0.85
+                         for s in saturation.values()),
+            "a_fraction_of_bare_by_width": {r: round(s["fraction_of_bare"], 3) for r, s in saturation.items()},
+            "a_cpu_projected_fraction_by_width": {r: round(s["projected_fraction_of_bare"]["mean"], 3)
+                                                  for r, s in saturation.items()},
+            "a_cpu_us_per_instance_outside_model_by_width": {
+                r: round(s["cpu_us_per_instance_outside_model"]["mean"], 1) for r, s in saturation.items()},
+        }
+    result = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                    "load_average": loads, "device": "cpu",
+                    "kafka_client": settings.serving_kafka_client,
+                    "message_kb": settings.serving_message_kb,
+                    "note": "a shared machine: every number is wall-clock bound and moves with the load average"},
+        "command": " ".join(sys.argv), "sections": sections, "bare_two_processes_per_s": bare,
+        "a_saturation": saturation, "c_overhead": {"easel": overhead, "bare_hops": floors, "ray_serve_noop": ray},
+        "targets": goals, "seconds": time.perf_counter() - began,
+    }
+    path = RESULTS.with_name(f"serving-{sections}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    log(f"targets: {json.dumps(goals)}")
+    log(f"wrote {path.relative_to(ROOT)} in {result['seconds']:.0f}s")
+    return 0
+
+
 def section_d(template: Any, profile: dict[str, Any], sizes: list[int], deadline: float, transit_s: float,
               quick: bool) -> dict[str, Any]:
     """(d): ``benchmarks/serving_batch_sizes.py``; writes its JSON and prints its table."""
@@ -1235,13 +1277,12 @@ def main() -> int:
     parser.add_argument("--ray-python", default=os.environ.get("EASEL_BENCH_RAY_PYTHON", "auto"),
                         help="for target (c): a Python that has ray[serve] (its own venv); auto: the benchmark's "
                              "venv benchmarks/.ray-venv, made on demand; none: skip Ray Serve")
-    parser.add_argument("--sections", default="a,b,c",
-                        help="which targets to measure (a,b,c); with only c, serving.json's c_overhead and (c) "
-                             "targets are updated in place")
     parser.add_argument("--c-variants", default=None,
                         help=f"worker configurations (c) measures, each beside Ray Serve, the first judged: a comma "
                              f"list of {', '.join(C_VARIANTS)} (default: the --kafka-client's)")
     parser.add_argument("--skip-sweep", action="store_true", help="only (a) and (c), printed, results not written")
+    parser.add_argument("--sections", default="abc",
+                        help="which targets to measure (any of a, b, c); fewer than all write serving-<sections>.json")
     parser.add_argument("--model-cache", type=Path, default=None,
                         help="a folder to keep the trained model in between runs (training is most of the set-up)")
     parser.add_argument("--only-d", action="store_true",
@@ -1252,6 +1293,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.only_d:
         return only_batch_sizes(args.quick, args.deadline)
+    sections = "".join(sorted(set(args.sections)))
+    if args.skip_sweep:
+        sections = sections.replace("b", "")
+    if not sections or set(sections) - set("abc") or ("b" in sections and sections != "abc"):
+        parser.error(f"--sections: a, c or both (b, the sweep, runs in a whole run only), got {args.sections!r}")
     began = time.perf_counter()
     if args.kafka_client:
         os.environ["EASEL_SERVING_KAFKA_CLIENT"] = args.kafka_client  # the workers inherit it
@@ -1261,9 +1307,6 @@ def main() -> int:
     c_variants = (args.c_variants or os.environ.get("EASEL_SERVING_KAFKA_CLIENT", "kafka-python")).split(",")
     if set(c_variants) - set(C_VARIANTS):
         parser.error(f"--c-variants: a comma list of {', '.join(C_VARIANTS)}")
-    sections = set(args.sections.split(","))
-    if not sections or sections - {"a", "b", "c"}:
-        parser.error(f"--sections: a comma list of a, b, c (got {args.sections!r})")
     loads: dict[str, Any] = {"start": load_average()}
     log(f"setting up: local stack, training the model in-process (load average {loads['start']})")
     stack, data_dir = start_stack()
@@ -1274,7 +1317,7 @@ def main() -> int:
         settings = stack.settings
         sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
         setup = train_and_deploy(settings, sessions, data_dir, args.model_cache)
-        if sections == {"c"}:  # (c) alone: no bare model runs, no (a) or (b)
+        if sections == "c":  # (c) alone: no bare model runs, no (a) or (b); serving.json's (c) updated in place
             services = Services(settings, sessions, setup["job_id"])
             services.start_predictor()
             c_overhead = section_c(services, stack, setup["x"], 60 if args.quick else 100, args.ray_python,
@@ -1296,24 +1339,34 @@ def main() -> int:
         services = Services(settings, sessions, setup["job_id"])
         services.start_predictor()
 
-        # (c) first, on a broker in its normal state (Tansu's memory storage keeps every message).
-        c_overhead = section_c(services, stack, setup["x"], 60 if args.quick else 100, args.ray_python, data_dir,
-                               c_variants)
+        c_overhead: dict[str, Any] | None = None
+        if "c" in sections:  # first, on a broker in its normal state (Tansu's memory storage keeps every message)
+            c_overhead = section_c(services, stack, setup["x"], 60 if args.quick else 100, args.ray_python,
+                                   data_dir, c_variants)
+        overhead = c_overhead["easel"] if c_overhead else {}
+        floors = c_overhead["bare_hops"] if c_overhead else {}
+        ray = c_overhead["ray_serve_noop"] if c_overhead else {}
 
-        log("(a) saturation at each width")
         saturation = {}
-        for rate in rates:
+        for rate in rates if "a" in sections else []:
+            if rate == rates[0]:
+                log("(a) saturation at each width (two bare processes re-measured at the width just before)")
             key = f"{rate:g}"
-            saturation[key] = measure_saturation(services, stack, setup["x"], rate, bare, sat_seconds, 3,
+            # the bare reference at the same moment of the machine's other load as the pipeline's windows
+            here = bare_throughput(data_dir / "bench_sliced_mlp.py", settings.blob_dir / "params" / "bench.safetensors",
+                                   [rate], WORKERS, sat_seconds, 3)
+            saturation[key] = measure_saturation(services, stack, setup["x"], rate, {**bare, **here}, sat_seconds, 3,
                                                  lists_too=rate == min(rates))
             sat = saturation[key]
             log(f"  r={key}: {sat['throughput_per_s']['mean']:.0f}±{sat['throughput_per_s']['se']:.0f}/s = "
                 f"{sat['fraction_of_bare']:.0%} of bare (CPU-projected {sat['projected_fraction_of_bare']['mean']:.0%}); "
                 f"CPU outside the model {sat['cpu_us_per_instance_outside_model']['mean']:.1f} µs/instance vs "
-                f"{sat['model_cpu_us_per_instance']:.1f} in it (load {sat['load_average']})")
+                f"{sat['model_cpu_us_per_instance']:.1f} in it (load {sat['load_average']}); by component "
+                + ", ".join(f"{k} {v['mean']:.1f}" for k, v in sat["cpu_us_per_instance_by_component"].items()))
 
-        if args.skip_sweep:
-            return 0
+        if sections != "abc":
+            loads["end"] = load_average()
+            return write_sections(sections, args, began, loads, bare, saturation, overhead, floors, ray, settings)
         sizes = [max(BATCH, math.ceil(f * narrow * args.deadline)) for f in fractions]
         log(f"(b) sweep: D = {args.deadline}s, N = {sizes}, {windows} windows of {per_window} tasks per point")
         sweep = run_sweep(services, setup, times, args.deadline, sizes, per_window, windows)
@@ -1327,6 +1380,7 @@ def main() -> int:
         stack.down()
         shutil.rmtree(data_dir, ignore_errors=True)
 
+    assert c_overhead is not None  # a whole run measures (c)
     goals, summary = targets(saturation, sweep, narrow, c_overhead)
     goals["d_per_width_batch_size"] = batch_sizes["wins_at_every_point"]
     goals["d_note"] = ("joint (n_i, b_i) vs fixed b = 32 replayed on t_i(b) measured in this run "
@@ -1334,7 +1388,7 @@ def main() -> int:
     result = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "load_average": loads, "device": "cpu",
-                    "kafka_client": os.environ.get("EASEL_SERVING_KAFKA_CLIENT", "kafka-python"),
+                    "kafka_client": settings.serving_kafka_client,
                     "note": "a shared machine: every number is wall-clock bound and moves with the load average"},
         "model": {"template": "sliced MLP 4096x3 (built-in network, uploaded template)", "batch_size": BATCH,
                   "trained_s": setup["trained_s"], "rates": setup["profile"]["rates"],

@@ -120,10 +120,15 @@ def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model
         outside = {name: value for name, value in cpu.items() if name not in sandboxes}
         outside["sandboxes_less_model"] = sum(cpu[name] for name in sandboxes) - model_s
         per_instance = {name: value / served * 1e6 for name, value in outside.items()}
+        # what the instances themselves cost: the idle burn (polling, heartbeats: per second, not per instance, so
+        # it shrinks per instance as throughput grows) taken out
+        idle_s = sum(idle.values()) / 1e3 * took
+        marginal = (sum(cpu.values()) - idle_s - model_s) / served * 1e6
         rows.append({"served": served, "seconds": took, "throughput_per_s": served / took, "minibatches": batches,
                      "cpu_s": {n: round(v, 3) for n, v in cpu.items()}, "model_cpu_s": round(model_s, 3),
                      "cpu_us_per_instance_outside_model": {n: round(v, 2) for n, v in per_instance.items()},
-                     "total_us_per_instance_outside_model": sum(per_instance.values())})
+                     "total_us_per_instance_outside_model": sum(per_instance.values()),
+                     "marginal_us_per_instance_outside_model": marginal})
         bench.log(f"  window {k}: {served} served, {batches} mini-batches, µs/instance outside the model "
                   f"{rows[-1]['total_us_per_instance_outside_model']:.1f}: "
                   + ", ".join(f"{n} {v:.1f}" for n, v in per_instance.items()))
@@ -135,6 +140,7 @@ def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model
                for part, names in merged.items()}
     return {"rate": rate, "task_size": task_size, "idle_cpu_ms_per_s": idle, "windows": rows, "by_component_us": summary,
             "total_us": bench.mean_se([r["total_us_per_instance_outside_model"] for r in rows]),
+            "marginal_us": bench.mean_se([r["marginal_us_per_instance_outside_model"] for r in rows]),
             "model_cpu_us_per_instance": model_cpu_s_per_batch / bench.BATCH * 1e6,
             "load_average": bench.load_average()}
 
@@ -188,7 +194,7 @@ def main() -> int:
         import shutil
 
         shutil.rmtree(data_dir, ignore_errors=True)
-    result = {"label": args.label, "kafka_client": os.environ.get("EASEL_SERVING_KAFKA_CLIENT", "kafka-python"), "load_average": loads, "command": " ".join(sys.argv), "cpu": cpu,
+    result = {"label": args.label, "kafka_client": settings.serving_kafka_client, "load_average": loads, "command": " ".join(sys.argv), "cpu": cpu,
               "one_instance": {"easel": overhead, "bare_hops": floors}, "bare_model": bare,
               "seconds": time.perf_counter() - began}
     runs = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -196,7 +202,8 @@ def main() -> int:
     RESULTS.write_text(json.dumps(runs, indent=1))
     bench.log("CPU µs per instance outside the model (mean±SE): " + ", ".join(
         f"{part} {v['mean']:.1f}±{v['se']:.1f}" for part, v in cpu["by_component_us"].items())
-        + f"; total {cpu['total_us']['mean']:.1f} (model {cpu['model_cpu_us_per_instance']:.1f})")
+        + f"; total {cpu['total_us']['mean']:.1f}, less idle {cpu['marginal_us']['mean']:.1f} "
+        f"(model {cpu['model_cpu_us_per_instance']:.1f})")
     bench.log(f"1-instance: overhead p50 {overhead['overhead_p50_ms']['mean']:.2f} ms, rtt p50 "
               f"{overhead['rtt_p50_ms']['mean']:.2f} ms; wrote {RESULTS.relative_to(ROOT)} in {result['seconds']:.0f}s")
     return 0

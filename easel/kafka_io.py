@@ -73,8 +73,8 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **kwar
 def make_serving_consumer(settings: Settings, *, group_id: str, fetch_max_wait_ms: int,
                           max_partition_fetch_bytes: int = 1 << 20, fetch_max_bytes: int = 50 << 20) -> Any:
     """An inference worker's consumer on the client ``EASEL_SERVING_KAFKA_CLIENT`` names: kafka-python's
-    ``KafkaConsumer`` (the client of record) or :class:`easel.kafka_confluent.ConfluentConsumer` (librdkafka,
-    the same methods). Keys and values come as bytes."""
+    ``KafkaConsumer`` (the default) or :class:`easel.kafka_confluent.ConfluentConsumer` (librdkafka, the same
+    methods). Keys and values come as bytes."""
     if settings.serving_kafka_client == "confluent-kafka":
         from easel.kafka_confluent import ConfluentConsumer
 

@@ -4,13 +4,15 @@ The predictor and the inference workers are separate services that never import 
 the contract between them (as :mod:`easel.tuning` is between the advisor and the train workers).
 
 Requests — Kafka topic ``easel.inference.<job id>.requests`` with one partition per inference worker (the
-workers form one consumer group, ``easel.inference.<job id>.workers``). Each message carries one mini-batch
-of one task: a small header and the tensor's raw bytes (the format is :mod:`easel.serving_wire`'s). The
+workers form one consumer group, ``easel.inference.<job id>.workers``). Each message carries consecutive
+mini-batches of one task's share on one partition (up to ``EASEL_SERVING_MESSAGE_KB``; a worker cuts them at
+``S_mb`` again): a small header and the tensor's raw bytes (the format is :mod:`easel.serving_wire`'s). The
 partition is chosen explicitly: a task's mini-batches are dealt round-robin across the partitions
 (SINGA-Easy §3.2, :func:`split_mini_batches`), so every worker plans its own share.
 
 Results — Redis stream ``easel:inference:<job id>:results`` (one per job, read by the job's predictor with
-one blocking ``XREAD``): one entry per answered mini-batch (or batch of drops), and ``ready`` entries when a
+one blocking ``XREAD``): one entry per run of served mini-batches of one width (a worker gathers a share's answers,
+up to 16 mini-batches or 20 ms) or batch of drops, and ``ready`` entries when a
 worker gets its partitions (format: :mod:`easel.serving_wire`).
 
 Dead letters — Redis stream ``easel:inference:<job id>:dead_letters`` (capped): request messages a worker could
@@ -51,7 +53,7 @@ import msgpack
 SERVED = "served"
 DROPPED = "dropped"
 STATUSES = (SERVED, DROPPED)
-STREAM_MAXLEN = 10_000  # results entries kept (approximately) per job; each holds one mini-batch's answers
+STREAM_MAXLEN = 10_000  # results entries kept (approximately) per job; each holds up to 16 mini-batches' answers
 DEAD_LETTERS_MAXLEN = 1_000  # dead letters kept (approximately) per job, for an operator to inspect
 
 
@@ -174,21 +176,38 @@ def split_mini_batches(n_instances: int, n_parts: int, batch_size: int, offset: 
 
 
 def deal_mini_batches(n_instances: int, partitions: Sequence[int], batch_size: int,
-                      offset: int = 0) -> list[tuple[int, int, int, int]]:
-    """The messages of a task: ``(partition, start, stop, share)`` per mini-batch, in sending order.
+                      offset: int = 0, per_message: int = 1) -> list[tuple[int, int, int, int]]:
+    """The messages of a task: ``(partition, start, stop, share)`` per message, in sending order.
 
     Each partition's share (:func:`split_mini_batches`) is a contiguous index range, cut into mini-batches
     of ``batch_size`` from its start, so the one partial mini-batch is the last of its share; ``share`` is
-    the share's instance count (what a worker waits for).
+    the share's instance count (what a worker waits for). A message carries up to ``per_message`` consecutive
+    mini-batches of one share (a worker cuts it at ``batch_size`` again): at saturation the broker's and both
+    clients' cost is per message, so fewer, larger messages leave more of the CPU to the model.
     """
+    if isinstance(per_message, bool) or not isinstance(per_message, int) or per_message < 1:
+        raise ValueError(f"per_message must be a whole number >= 1, got {per_message!r}")
     sizes = split_mini_batches(n_instances, len(partitions), batch_size, offset)
+    step = batch_size * per_message
     messages = []
     index = 0
     for part, size in zip(partitions, sizes, strict=True):
-        for start in range(index, index + size, batch_size):
-            messages.append((part, start, min(start + batch_size, index + size), size))
+        for start in range(index, index + size, step):
+            messages.append((part, start, min(start + step, index + size), size))
         index += size
     return messages
+
+
+def mini_batches_per_message(batch_size: int, instance_bytes: int, message_bytes: int) -> int:
+    """How many mini-batches of ``instance_bytes`` per instance fit in ``message_bytes`` (at least one; 0 bytes:
+    one mini-batch per message)."""
+    for name, value, least in (("batch_size", batch_size, 1), ("instance_bytes", instance_bytes, 0),
+                               ("message_bytes", message_bytes, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
+    if message_bytes == 0 or instance_bytes == 0:
+        return 1
+    return max(1, message_bytes // (batch_size * instance_bytes))
 
 
 HEARTBEAT_S = 2.0  # how often a worker refreshes its registry record

@@ -3,7 +3,9 @@
 The one owner of these bytes (the predictor and the workers never import each other; where the messages go —
 topics, streams, the dealing rule — is :mod:`easel.serving`'s).
 
-Requests — one Kafka message per mini-batch of one task (≤ S_mb instances with consecutive indices)::
+Requests — one Kafka message per run of consecutive mini-batches of one task's share on one partition
+(``count`` instances with consecutive indices; a worker cuts it into mini-batches of S_mb, :meth:`MiniBatch.split`,
+and counts its offset answered once every one of them is)::
 
     key:   b"<task>/<start>+<count>"          the task and index range, readable without the value
     value: MAGIC "EZ" | version u8 | header length u32 LE | CRC-32 of the header u32 LE | header | body
@@ -18,8 +20,8 @@ A message whose header cannot be trusted (bad magic or version, CRC mismatch, mi
 body of the wrong length) raises :class:`CorruptMessage`; the worker dead-letters it and answers the range its
 key names as dropped (:func:`parse_key`), so the predictor need not wait for the deadline to learn it.
 
-Results — Redis stream entries (field ``m``), msgpack maps, one per answered mini-batch (or per batch of
-drops)::
+Results — Redis stream entries (field ``m``), msgpack maps, one per run of consecutive served mini-batches of one
+width (their outputs one block, in range order) or per batch of drops::
 
     {"kind": "results", "task": "9f1c...", "worker": "w-1a2b", "at": 1718000000.2, "status": "served",
      "ranges": [[64, 32]], "rate": 0.5,
@@ -60,7 +62,8 @@ class CorruptMessage(ValueError):
 # -- requests ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class MiniBatch:
-    """One mini-batch of a task, as a worker receives it."""
+    """One message of a task — one mini-batch, or several consecutive ones before :meth:`split` — as a worker
+    receives it."""
 
     task: str
     start: int  # the task index of its first instance
@@ -79,6 +82,19 @@ class MiniBatch:
     @property
     def instances(self) -> Any:
         return self.array if self.array is not None else self.values
+
+    def split(self, size: int) -> list[MiniBatch]:
+        """This message's mini-batches of ``size`` (itself when it holds one): views of the same bytes, no copy."""
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
+        if self.count <= size:
+            return [self]
+        task, start, count, deadline_at, n, n_part, sent_at = (self.task, self.start, self.count, self.deadline_at,
+                                                                self.n, self.n_part, self.sent_at)
+        array, values = self.array, self.values
+        return [MiniBatch(task, start + k, min(size, count - k), deadline_at, n, n_part, sent_at,
+                          None if array is None else array[k:k + size], None if values is None else values[k:k + size])
+                for k in range(0, count, size)]
 
 
 def message_key(task: str, start: int, count: int) -> bytes:

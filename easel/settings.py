@@ -145,8 +145,13 @@ class Settings(BaseSettings):
     )
     serving_kafka_client: Literal["kafka-python", "confluent-kafka"] = Field(
         default="kafka-python",
-        description="the inference workers' Kafka consumer: kafka-python (the client of record) or confluent-kafka "
-                    "(librdkafka: a fraction of the CPU per fetch, a shorter hop; see easel/kafka_confluent.py)")
+        description="the inference workers' Kafka consumer: kafka-python (the default) or confluent-kafka (librdkafka: "
+                    "a fraction of the CPU per fetch, a shorter hop; see easel/kafka_confluent.py)")
+    serving_message_kb: int = Field(
+        default=256, ge=0, le=16 << 10,
+        description="most KiB of instances in one requests message: consecutive mini-batches of a worker's share "
+                    "travel together up to this (the broker's and the clients' cost is per message); 0 = one "
+                    "mini-batch per message")
     serving_margin_s: float = Field(
         default=0.005, ge=0, le=5, description="time kept back from each deadline for sending the answer back"
     )

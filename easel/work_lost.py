@@ -5,7 +5,8 @@ module checks the promise from the events the workers emit (:mod:`easel.tuning`:
 ``unit_done``, each with its trial, unit number and worker), in stream order, without clocks: a killed worker
 emits nothing after it dies, so
 
-* the unit *in flight* at a kill is the victim's last ``unit_started`` with no ``unit_done`` after it;
+* the unit *in flight* at a kill is the victim's last ``unit_started`` with no ``unit_done`` after it; it is
+  lost when another worker starts it again (a victim may die after its checkpoint landed, before it said so);
 * the kill also cost every unit of that trial started again by another worker after the victim's last event
   although it had been done before (a checkpoint that was not used), and the victim's last finished unit when
   the trial's result was not written yet (it must run again to hold the model for profiling).
@@ -57,11 +58,14 @@ def _cost_of(units: list[tuple[int, str, str, str, int]], victim: str) -> KillCo
         return KillCost(victim, None, None, 0)
     last_position, last_type, _, trial, unit = mine[-1]
     in_flight = unit if last_type == "unit_started" else None
+    started_after = {u[4] for u in units if u[0] > last_position and u[3] == trial and u[1] == "unit_started"}
     done_before = max((u[4] for u in units if u[0] <= last_position and u[3] == trial and u[1] == "unit_done"),
                       default=0)
-    redone = {u[4] for u in units if u[0] > last_position and u[3] == trial and u[1] == "unit_started"
-              and u[4] <= done_before}
-    return KillCost(victim, trial, in_flight, len(redone) + (in_flight is not None))
+    redone = {unit for unit in started_after if unit <= done_before}
+    # The unit in flight is lost only if it had to run again: a victim killed after its checkpoint landed but
+    # before its ``unit_done`` event cost nothing (the trial resumes after that unit).
+    lost_in_flight = in_flight is not None and in_flight in started_after
+    return KillCost(victim, trial, in_flight, len(redone) + lost_in_flight)
 
 
 def attribute_kills(events: Sequence[Mapping], victims: Sequence[str]) -> WorkLost:

@@ -21,7 +21,8 @@ Partition = Hashable
 
 @dataclass(slots=True)
 class Held:
-    """One polled message — a mini-batch — and where it came from."""
+    """One mini-batch of a polled message, and where it came from (a message of several mini-batches is held as
+    several, sharing its offset)."""
 
     batch: MiniBatch
     partition: Partition
@@ -52,19 +53,21 @@ class OffsetTracker:
     """Per partition: offsets polled but not yet answered, and the next offset to poll.
 
     The committable offset of a partition is its smallest unanswered offset (or, with none, one past the
-    highest polled): everything before it has had its result published, so committing it is at-least-once.
+    highest polled): everything before it has had its result published, so committing it is at-least-once. A
+    message of several mini-batches is answered once each of them is (``received(..., parts=k)``, then ``done``
+    once per part).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: dict[Partition, set[int]] = {}
+        self._pending: dict[Partition, dict[int, int]] = {}  # offset -> its parts not answered yet
         self._next: dict[Partition, int] = {}
         self._committed: dict[Partition, int] = {}
 
     def assign(self, partitions: Iterable[Partition]) -> None:
         with self._lock:
             for p in partitions:
-                self._pending.setdefault(p, set())
+                self._pending.setdefault(p, {})
 
     def forget(self, partitions: Iterable[Partition]) -> None:
         """Partitions revoked in a rebalance: their new owner answers whatever we did not commit."""
@@ -74,18 +77,22 @@ class OffsetTracker:
                 self._next.pop(p, None)
                 self._committed.pop(p, None)
 
-    def received(self, partition: Partition, offset: int) -> None:
+    def received(self, partition: Partition, offset: int, parts: int = 1) -> None:
+        if parts < 1:
+            raise ValueError(f"parts must be >= 1, got {parts}")
         with self._lock:
-            pending = self._pending.setdefault(partition, set())
-            pending.add(offset)
+            pending = self._pending.setdefault(partition, {})
+            pending[offset] = pending.get(offset, 0) + parts
             if offset + 1 > self._next.get(partition, 0):
                 self._next[partition] = offset + 1
 
     def done(self, partition: Partition, offset: int) -> None:
         with self._lock:
             pending = self._pending.get(partition)
-            if pending is not None:
-                pending.discard(offset)
+            if pending is not None and offset in pending:
+                pending[offset] -= 1
+                if pending[offset] <= 0:
+                    del pending[offset]
 
     def committable(self, partitions: Iterable[Partition] | None = None) -> dict[Partition, int]:
         """Offsets that moved since the last :meth:`mark_committed`: ``{partition: offset to commit}``."""

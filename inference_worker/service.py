@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import redis
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
@@ -63,7 +64,14 @@ from easel.serving import (
     worker_record,
     workers_key,
 )
-from easel.serving_wire import CorruptMessage, decode_mini_batch, encode_ready, encode_results, parse_key
+from easel.serving_wire import (
+    CorruptMessage,
+    decode_mini_batch,
+    encode_ready,
+    encode_results,
+    output_array,
+    parse_key,
+)
 from inference_worker.book import Group, Held, OffsetTracker, TaskBook
 from inference_worker.metrics import WorkerMetrics, rate_label
 from inference_worker.model import BatchBuffers, ServedModel
@@ -84,6 +92,10 @@ STANDBY_WAIT_S = 1  # a standby's BLPOP: how often it refreshes its record (and 
 COMMIT_TIMEOUT_MS = 2000
 GENERATION_CHECK_S = 0.5  # how often a worker reads which requests topic generation the predictor sends to
 SWITCH_WAIT_S = 10.0  # the longest a worker waits for its old generation to drain before it moves on anyway
+# A share's served answers go out together (Executor._hold_answers): at most this many mini-batches per results
+# entry, and none held longer than this (what a worker that dies mid-share makes its successor redo).
+PUBLISH_MINI_BATCHES = 16
+PUBLISH_AFTER_S = 0.02
 
 
 @dataclass
@@ -111,6 +123,8 @@ class WorkerConfig:
     # read ``topic`` alone with the consumer given.
     consumer_for: Callable[[int], KafkaConsumer] | None = None
     generation: int = 0
+    publish_mini_batches: int = PUBLISH_MINI_BATCHES  # most served mini-batches in one results entry
+    publish_after_s: float = PUBLISH_AFTER_S  # the longest a served answer waits for the rest of its entry
 
 
 @dataclass
@@ -134,6 +148,26 @@ class _Share:
                 "rates": {rate_label(r): c for r, c in sorted(self.rates.items(), reverse=True)},
                 "expected_correct": self.expected_correct, "planned_effective_accuracy": self.planned_accuracy,
                 "replans": self.replans, "compute_s": round(self.compute_s, 6)}
+
+
+@dataclass
+class _HeldAnswers:
+    """Served mini-batches of the running share waiting to go out in one results entry (one width)."""
+
+    items: list[tuple[Held, Any]] = field(default_factory=list)
+    rate: float | None = None
+    began_at: float = 0.0
+
+
+def _joined(outputs: list[Any]) -> Any:
+    """The outputs of consecutive mini-batches as one block: one array when each is a numeric array of one row
+    shape (the wire then carries raw bytes), else one list."""
+    if len(outputs) == 1:
+        return outputs[0]
+    arrays = [output_array(o) for o in outputs]
+    if all(a is not None for a in arrays) and len({a.shape[1:] for a in arrays}) == 1:  # type: ignore[union-attr]
+        return np.concatenate(arrays)  # type: ignore[arg-type]
+    return [value for block in outputs for value in block]
 
 
 class _ShareRunner:
@@ -184,6 +218,7 @@ class Executor:
         self.stream = results_stream(config.job_id)
         self.buffers = BatchBuffers(config.batch_size)
         self.arrivals: deque[tuple[float, int]] = deque()  # appended by the consumer thread
+        self._held_answers = _HeldAnswers()  # the running share's served answers not published yet
         self._thread = threading.Thread(target=self._run, name="executor", daemon=True)
 
     def start(self) -> None:
@@ -203,6 +238,9 @@ class Executor:
                 self.run_group(group)
             except Exception:  # noqa: BLE001 - one bad task must not stop the worker
                 log.error("task %s failed:\n%s", group.task, traceback.format_exc())
+                with contextlib.suppress(Exception):
+                    self._flush_answers(group, None)  # what was served is answered served (first answer wins)
+                self._held_answers.items.clear()
                 self._publish(group, list(group.items), DROPPED, None, None, None)
             finally:
                 self.metrics.inflight.set(0)
@@ -211,7 +249,7 @@ class Executor:
     # -- one task share ------------------------------------------------------------------------------
     def run_group(self, group: Group) -> None:
         size = self.config.batch_size
-        # One message is one mini-batch (the predictor cut them at S_mb). Full mini-batches first, the
+        # Each held item is one mini-batch (messages were cut at S_mb as they were polled). Full mini-batches first, the
         # partial one last: plans drop from the tail, so a drop costs the least.
         chunks = sorted(group.items, key=lambda h: (h.batch.count < size, h.batch.start))
         live = self.live
@@ -237,6 +275,7 @@ class Executor:
         runner = _ShareRunner(self, group, chunks, end, missing)
         PlanExecutor(live, self.clock, LateRule.START, full_size=size).run_share(
             [c.batch.count for c in chunks], group.deadline_at, runner, behind, margin=self.config.margin_s)
+        self._flush_answers(group, None)  # a share ends on its last mini-batch, which flushes; never leave any
 
     def _run_chunk(self, group: Group, chunk: Held, model: int, share: _Share, last: bool) -> float | None:
         rate = self.model.rates[model]
@@ -259,8 +298,7 @@ class Executor:
         share.rates[rate] += count
         share.expected_correct += count * self.model.accuracies[model]
         share.compute_s += done_at - began_at
-        report = share.report(self.config.worker_id, self.live.name) if last else None
-        self._publish(group, [chunk], SERVED, rate, outputs, report, (group.first_seen, began_at, done_at))
+        self._hold_answers(group, chunk, rate, outputs, began_at, share if last else None)
         seconds = self.timer() - began
         self.metrics.batch_seconds.labels(label).observe(seconds)
         self.metrics.minibatches.labels(label).inc()
@@ -268,7 +306,36 @@ class Executor:
         self.metrics.expected_correct.inc(count * self.model.accuracies[model])
         return seconds
 
+    def _hold_answers(self, group: Group, chunk: Held, rate: float, outputs: Any, began_at: float,
+                      last_of: _Share | None) -> None:
+        """Keep a served mini-batch's answers for the share's next results entry, which goes out at the share's
+        end (``last_of``: then with its report), at a change of width, at ``PUBLISH_MINI_BATCHES``, or once the
+        oldest answer held is ``PUBLISH_AFTER_S`` old. The predictor answers a task when all of it is answered, so
+        one entry per mini-batch only cost a Redis write and a predictor read each; offsets are committed after
+        the entry is out, as before."""
+        held = self._held_answers
+        if held.items and held.rate != rate:
+            self._flush_answers(group, None)
+        if not held.items:
+            held.rate, held.began_at = rate, began_at
+        held.items.append((chunk, outputs))
+        now = self.clock()
+        if (last_of is not None or len(held.items) >= self.config.publish_mini_batches
+                or now - held.began_at >= self.config.publish_after_s):
+            report = last_of.report(self.config.worker_id, self.live.name) if last_of is not None else None
+            self._flush_answers(group, report, now)
+
+    def _flush_answers(self, group: Group, report: dict[str, Any] | None, done_at: float | None = None) -> None:
+        held = self._held_answers
+        if not held.items:
+            return
+        items, held.items = held.items, []
+        outputs = _joined([o for _chunk, o in items])
+        self._publish(group, [chunk for chunk, _o in items], SERVED, held.rate, outputs, report,
+                      (group.first_seen, held.began_at, self.clock() if done_at is None else done_at))
+
     def _drop(self, group: Group, chunks: list[Held], share: _Share, last: bool) -> None:
+        self._flush_answers(group, None)  # answers held go out first (the report rides on the share's last entry)
         if not chunks and not last:
             return
         count = sum(h.batch.count for h in chunks)
@@ -281,7 +348,8 @@ class Executor:
     def _publish(self, group: Group, held: list[Held], status: str, rate: float | None,
                  outputs: Sequence[Any] | None, report: dict[str, Any] | None,
                  timing: tuple[float, float, float] | None = None) -> None:
-        """One results entry for ``held`` (one mini-batch when served; any number when dropped)."""
+        """One results entry for ``held`` (consecutive served mini-batches of one width, their ``outputs`` in
+        order; or any number of dropped ones)."""
         ranges = [(h.batch.start, h.batch.count) for h in held]
         payload = encode_results(group.task, self.config.worker_id, self.clock(), status, ranges,
                                  rate if status == SERVED else None, outputs if status == SERVED else None,
@@ -322,6 +390,12 @@ class InferenceWorker:
         self._throttle = Throttle(5.0)
         self._unassigned_since: float | None = None
         self._generation = config.generation  # the requests topic generation the consumer reads
+        # Generations whose consumer is still being closed (in the background): the registry record names the
+        # oldest of them, so the predictor deletes a generation only once no consumer of it is open — librdkafka
+        # 2.16 segfaults when a topic it fetches from is deleted on the local broker.
+        self._closing: Tally = Tally()
+        self._closing_lock = threading.Lock()
+        self._reannounce = threading.Event()
         self._generation_checked = 0.0
         self._switch_wanted_since: float | None = None
 
@@ -357,7 +431,7 @@ class InferenceWorker:
         now = time.time()
         record = worker_record(os.getpid(), self.config.metrics_port, self._partition_numbers(), self.live.name, now,
                                boot=self.config.boot, assignments=list(self._assignments),
-                               generation=self._generation)
+                               generation=self.reading_generation())
         try:
             pipe = self.results.pipeline()
             pipe.hset(workers_key(self.config.job_id), self.config.worker_id, record)
@@ -433,17 +507,18 @@ class InferenceWorker:
         self._apply_rebalance()
         now = time.time()
         held = []
+        size = self.config.batch_size
         for tp, records in batch.items():
             for record in records:
-                self.offsets.received(tp, record.offset)
                 try:
-                    batch = decode_mini_batch(record.value)
+                    pieces = decode_mini_batch(record.value).split(size)
                 except CorruptMessage as error:  # dead-lettered, never fatal
+                    self.offsets.received(tp, record.offset)
                     self.dead_letter(tp, record.offset, record.key, record.value, str(error))
                     continue
-                held.append(Held(batch, tp, record.offset))
+                self.offsets.received(tp, record.offset, parts=len(pieces))
+                held += [Held(piece, tp, record.offset) for piece in pieces]
         if held:
-            size = self.config.batch_size
             for n_part in self.book.add(held, now):
                 self.executor.arrivals.append((now, math.ceil(n_part / size)))
             self.metrics.queued.set(self.book.queued_instances())
@@ -454,7 +529,9 @@ class InferenceWorker:
         # Refreshed while alive once it has served, partitions or not: in the middle of a rebalance (a rolling
         # update's, a relaunch's) it is about to serve again, and letting every record go stale then would make
         # the predictor refuse requests as if no worker were alive.
-        if (self._assigned or self.ready.is_set()) and now - self._announced >= HEARTBEAT_S:
+        reannounce = self._reannounce.is_set()
+        if (self._assigned or self.ready.is_set()) and (reannounce or now - self._announced >= HEARTBEAT_S):
+            self._reannounce.clear()
             self.announce(event=False)
         self._check_topic(now)
         self._follow_generation(now)
@@ -510,10 +587,34 @@ class InferenceWorker:
         previous, self._generation, self._switch_wanted_since = self._generation, generation, None
         self.consumer.subscribe([requests_topic(self.config.job_id, generation)], listener=self.partition_events)
         # closing leaves the old generation's group (its other members take our partitions, if any are left)
-        threading.Thread(target=_close_quietly, args=(old,), name="close-consumer", daemon=True).start()
+        self._close_in_background(old, previous)
         log.info("requests topic generation %d -> %d", previous, generation)
         if self.ready.is_set():
             self.announce(event=False)  # the predictor deletes a generation once no live worker reads it
+
+    def reading_generation(self) -> int:
+        """The oldest requests topic generation this worker still has a consumer open on (what it tells the
+        predictor, which deletes only generations older than every live worker's)."""
+        with self._closing_lock:
+            return min([self._generation, *self._closing])
+
+    def _close_in_background(self, consumer: Any, generation: int) -> None:
+        """Close a finished generation's consumer off the poll thread (leaving a group can take seconds); the
+        registry keeps naming ``generation`` until it is closed, then says so at once."""
+        with self._closing_lock:
+            self._closing[generation] += 1
+
+        def close() -> None:
+            try:
+                _close_quietly(consumer)
+            finally:
+                with self._closing_lock:
+                    self._closing[generation] -= 1
+                    if self._closing[generation] <= 0:
+                        del self._closing[generation]
+                self._reannounce.set()  # the poll thread tells the predictor (it owns the record's other fields)
+
+        threading.Thread(target=close, name="close-consumer", daemon=True).start()
 
     def dead_letter(self, partition: TopicPartition, offset: int, key: Any, value: Any, reason: str) -> None:
         """A message that cannot be read: logged, counted, kept (capped) on the job's dead-letter stream, and
@@ -557,8 +658,9 @@ class InferenceWorker:
         if self.config.consumer_for is not None:
             told = self._told_generation()
             if told is not None and told > self._generation:  # a standby promoted after rotations: start there
-                old, self.consumer, self._generation = self.consumer, self.config.consumer_for(told), told
-                threading.Thread(target=_close_quietly, args=(old,), name="close-consumer", daemon=True).start()
+                old, previous = self.consumer, self._generation
+                self.consumer, self._generation = self.config.consumer_for(told), told
+                self._close_in_background(old, previous)
         topic = self.config.topic if self.config.consumer_for is None else requests_topic(self.config.job_id,
                                                                                          self._generation)
         self.consumer.subscribe([topic], listener=self.partition_events)

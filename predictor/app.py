@@ -79,6 +79,7 @@ from easel.serving import (
     encode_answers,
     generation_key,
     live_workers,
+    mini_batches_per_message,
     requests_topic,
     results_stream,
     workers_key,
@@ -384,8 +385,16 @@ class Predictor:
             lifecycle.mark_inference_job_running(session, self.info.job_id)
 
     # -- the request path -------------------------------------------------------------------------------
+    def _per_message(self, batch: np.ndarray | list[Any]) -> int:
+        """Mini-batches per message: as many as ``EASEL_SERVING_MESSAGE_KB`` holds (one for non-array instances,
+        whose size is not known before they are packed)."""
+        if not isinstance(batch, np.ndarray) or not len(batch):
+            return 1
+        return mini_batches_per_message(self.info.batch_size, batch[0].nbytes, self.settings.serving_message_kb << 10)
+
     def _send(self, task: str, batch: np.ndarray | list[Any], deadline_at: float) -> None:
-        """One message per mini-batch, whole mini-batches dealt round-robin (``deal_mini_batches``)."""
+        """Consecutive mini-batches of each partition's share per message, whole mini-batches dealt round-robin
+        (``deal_mini_batches``)."""
         assert self.producer is not None
         n = len(batch)
         now = time.time()
@@ -393,7 +402,7 @@ class Predictor:
         last_part = None
         sent = 0
         for part, start, stop, share in deal_mini_batches(n, self.partitions, self.info.batch_size,
-                                                          next(self._rotation)):
+                                                          next(self._rotation), self._per_message(batch)):
             # answered as dropped already: sending the rest is wasted work (checked once per partition)
             if part != last_part and time.time() >= deadline_at:
                 break
@@ -494,7 +503,7 @@ class Predictor:
     async def _send_now(self, task: str, batch: np.ndarray | list[Any], deadline_at: float) -> None:
         try:
             assert self.producer is not None
-            messages = -(-len(batch) // self.info.batch_size)
+            messages = -(-len(batch) // (self.info.batch_size * self._per_message(batch)))
             if messages <= INLINE_SEND_MESSAGES and self.producer.healthy:  # inline only when it cannot block
                 self._send(task, batch, deadline_at)
             else:

@@ -1,7 +1,7 @@
 """Gathering answers: one blocking reader of the job's Redis results stream hands each result to its task.
 
 Each request registers a :class:`TaskWaiter` before its instances are queued; :class:`ResultRouter` runs one
-``XREAD BLOCK`` loop (no polling with sleeps) and dispatches every entry (one mini-batch's answers) to its
+``XREAD BLOCK`` loop (no polling with sleeps) and dispatches every entry (a run of mini-batches' answers) to its
 waiter, which records them with array operations, not per instance. The first answer for a ``(task, index)``
 wins: redelivered duplicates after a worker failure are counted and ignored, and answers for tasks already
 answered (past their deadline) are counted as late.
@@ -119,7 +119,7 @@ class ResultRouter:
         self.client = client
         self.stream = stream
         self.on_ready = on_ready
-        self.on_stage = on_stage  # (stage, seconds) for each served mini-batch: where its latency went
+        self.on_stage = on_stage  # (stage, seconds) for each served results entry (a run of mini-batches: compute spans them): where its latency went
         self.waiters: dict[str, TaskWaiter] = {}
         self.late_results = 0
         self.duplicates = 0

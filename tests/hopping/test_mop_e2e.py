@@ -78,7 +78,7 @@ def test_trials_hop_over_shards_and_a_killed_worker_loses_at_most_its_unit(setti
     extra = len(started) - sum(t.progress["units_total"] for t in trials)
     audit = attribute_kills(events, [f"worker-{victim.id}"[:48]])
     (kill,) = audit.kills
-    assert kill.units_lost <= 1 and (kill.unit is None or kill.units_lost == 1), f"costs the unit in flight: {kill}"
+    assert kill.units_lost <= 1, f"costs at most the unit in flight: {kill}"
     assert audit.unattributed == 0 and extra == kill.units_lost, audit.to_json()
     worker_shards: dict[str, set[int]] = {}
     sandboxes: set[str] = set()

@@ -50,6 +50,14 @@ def test_a_kill_between_the_last_unit_and_the_result_costs_that_unit() -> None:
     assert attribute_kills(events, ["a"]).kills == (KillCost("a", "t1", None, 1),)
 
 
+def test_a_victim_killed_after_its_checkpoint_landed_costs_nothing() -> None:
+    # a dies after unit 2's checkpoint landed but before its unit_done: b goes on with unit 3, nothing re-runs
+    events = [*_units("a", "t1", 1, 1), _started("a", "t1", 2), *_units("b", "t1", 3, 4)]
+    audit = attribute_kills(events, ["a"])
+    assert audit.kills == (KillCost("a", "t1", 2, 0),)
+    assert (audit.units_started, audit.units_kept, audit.unattributed) == (4, 4, 0)
+
+
 def test_a_worker_is_killed_once() -> None:
     with pytest.raises(ValueError, match="victims"):
         attribute_kills([], ["a", "a"])

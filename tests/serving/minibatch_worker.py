@@ -5,8 +5,9 @@ Kafka broker and Redis; only the model is small: :class:`EchoTemplate` answers e
 ``[rate, sum of its values]``, so a test can tell that every instance's bytes arrived intact.
 
 Run as a script, it is a worker process a test can kill: ``python minibatch_worker.py JOB --die-on-call 2
---no-commit`` publishes the results of its first mini-batch and is SIGKILLed by its template on the second,
-never having committed — the window between publishing and committing in which a worker can die.
+--no-commit`` publishes the results of its first mini-batch (it publishes each mini-batch's answers alone) and
+is SIGKILLed by its template on the second, never having committed — the window between publishing and
+committing in which a worker can die.
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ class EchoTemplate:
 
 
 def make_worker(settings: Settings, job_id: str, template: EchoTemplate | None = None,
-                worker_id: str | None = None, every_generation: bool = False,
+                worker_id: str | None = None, every_generation: bool = False, publish: dict[str, Any] | None = None,
                 **consumer_options: Any) -> InferenceWorker:
     """``every_generation``: follow the generations of the job's requests topic the predictor lists, as the
-    production worker does, instead of reading its first generation alone."""
+    production worker does, instead of reading its first generation alone. ``publish``: the ``publish_*`` fields
+    of :class:`WorkerConfig` (how served answers are gathered into results entries)."""
     model = ServedModel(template or EchoTemplate(), RATES, ACCURACIES, TIMES)  # type: ignore[arg-type]
     live = LivePolicy("scheduler", RATES, ACCURACIES, TIMES)
 
@@ -60,7 +62,7 @@ def make_worker(settings: Settings, job_id: str, template: EchoTemplate | None =
 
     config = WorkerConfig(job_id=job_id, worker_id=worker_id or f"worker-{uuid.uuid4().hex[:8]}",
                           topic=requests_topic(job_id), batch_size=BATCH, policy="scheduler", margin_s=0.0,
-                          drain_s=2.0, consumer_for=consumer_for if every_generation else None)
+                          drain_s=2.0, consumer_for=consumer_for if every_generation else None, **(publish or {}))
     consumer = consumer_for(0)
     return InferenceWorker(config, consumer, model, live, make_redis(settings), WorkerMetrics(RATES))
 
@@ -72,7 +74,8 @@ def main() -> int:
     parser.add_argument("--die-on-call", type=int, default=None)
     parser.add_argument("--no-commit", action="store_true")
     args = parser.parse_args()
-    worker = make_worker(get_settings(), args.job_id, EchoTemplate(args.die_on_call), args.worker_id)
+    worker = make_worker(get_settings(), args.job_id, EchoTemplate(args.die_on_call), args.worker_id,
+                         publish={"publish_mini_batches": 1})
     if args.no_commit:
         worker.commit = lambda partitions=None: None  # type: ignore[method-assign]
     signal.signal(signal.SIGTERM, lambda _signum, _frame: worker.stop.set())

@@ -50,12 +50,13 @@ def client_settings(request: pytest.FixtureRequest, settings: Settings) -> Setti
     return settings.model_copy(update={"serving_kafka_client": request.param})
 
 
-def task_messages(task: str, x: np.ndarray) -> list[tuple[bytes, bytes]]:
-    """The messages the predictor sends for a task of ``x`` on one partition (the last mini-batch partial)."""
+def task_messages(task: str, x: np.ndarray, per_message: int = 1) -> list[tuple[bytes, bytes]]:
+    """The messages the predictor sends for a task of ``x`` on one partition (the last mini-batch partial), with
+    ``per_message`` mini-batches in each."""
     deadline_at, now = time.time() + 60, time.time()
     return [(message_key(task, start, stop - start), encode_mini_batch(task, start, deadline_at, len(x), share, now,
                                                                        x[start:stop]))
-            for _part, start, stop, share in deal_mini_batches(len(x), [0], BATCH)]
+            for _part, start, stop, share in deal_mini_batches(len(x), [0], BATCH, per_message=per_message)]
 
 
 def produce(settings: Settings, job_id: str, messages: list[tuple[bytes, bytes]]) -> None:
@@ -139,10 +140,22 @@ def test_a_corrupt_header_is_dead_lettered_and_its_instances_answered_dropped(cl
 
 def test_a_mini_batch_redelivered_after_its_worker_died_is_answered_once(client_settings: Settings,
                                                                          job: str) -> None:
-    settings = client_settings
+    redelivered_after_a_death_answered_once(client_settings, job, per_message=1)
+
+
+def test_a_message_of_several_mini_batches_redelivered_after_its_worker_died_is_answered_once(
+        settings: Settings, job: str) -> None:
+    """One message holds the task's three mini-batches: the victim answers the first and dies, so the message's
+    offset is not answered (two parts left) and the survivor is redelivered all of it."""
+    redelivered_after_a_death_answered_once(settings, job, per_message=3)
+
+
+def redelivered_after_a_death_answered_once(settings: Settings, job: str, per_message: int) -> None:
     n = 10
     x = np.arange(n * 6, dtype=np.float32).reshape(n, 6)
-    produce(settings, job, task_messages("task", x))
+    messages = task_messages("task", x, per_message)
+    assert len(messages) == (3 if per_message == 1 else 1)
+    produce(settings, job, messages)
     # The victim publishes its first mini-batch's answers and dies (SIGKILL) before committing anything.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "EASEL_SERVING_KAFKA_CLIENT": settings.serving_kafka_client}
@@ -162,7 +175,54 @@ def test_a_mini_batch_redelivered_after_its_worker_died_is_answered_once(client_
         assert echoed_sums(waiter) == {i: float(x[i].sum()) for i in range(n)}
         report = next(r for r in waiter.reports if r.get("worker") == "worker-survivor")
         assert (report["instances"], report["served"]) == (n, n)
-        wait_until(lambda: survivor.offsets.committed_offset(TopicPartition(requests_topic(job), 0)) == 3, 20, "the survivor's commit", every_s=0.05)
+        wait_until(lambda: survivor.offsets.committed_offset(TopicPartition(requests_topic(job), 0)) == len(messages),
+                   20, "the survivor's commit", every_s=0.05)
     finally:
         survivor.stop.set()
         thread.join(30)
+
+
+def test_a_share_s_served_mini_batches_go_out_in_one_results_entry(settings: Settings, job: str) -> None:
+    """Three mini-batches of one width, one entry: its ranges in order, its outputs one block, the share's report."""
+    n = 10
+    x = np.arange(n * 6, dtype=np.float32).reshape(n, 6)
+    worker = make_worker(settings, job, publish={"publish_after_s": 600.0})
+    thread = run_in_thread(worker)
+    try:
+        produce(settings, job, task_messages("one", x, per_message=3))
+        waiter = collect(settings, job, "one", n, until_report_from=worker.config.worker_id)
+        assert waiter.status.tolist() == [SERVED_CODE] * n
+        assert echoed_sums(waiter) == {i: float(x[i].sum()) for i in range(n)}
+        client = make_redis(settings)
+        try:
+            entries = [decode_entry(fields[b"m"]) for _id, fields in client.xrange(results_stream(job))]
+        finally:
+            client.close()
+        served = [e for e in entries if isinstance(e, Results) and e.task == "one"]
+        assert len(served) == 1 and served[0].ranges == [(0, 4), (4, 4), (8, 2)] and served[0].report is not None
+    finally:
+        worker.stop.set()
+        thread.join(30)
+
+
+class SlowToClose:
+    """Stands in for a finished generation's consumer whose close takes a while (leaving a group can)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def close(self, autocommit: bool = False) -> None:
+        self.release.wait(30)
+
+
+def test_a_worker_names_an_old_generation_until_its_consumer_is_closed(settings: Settings, job: str) -> None:
+    """The predictor deletes a generation only below every live worker's named one; a consumer still open on a
+    deleted topic would crash librdkafka, so the old generation stays named until its close returns."""
+    worker = make_worker(settings, job)
+    worker._generation = 3
+    old = SlowToClose()
+    worker._close_in_background(old, 2)
+    assert worker.reading_generation() == 2
+    old.release.set()
+    wait_until(lambda: worker.reading_generation() == 3, 10, "the old generation no longer named", every_s=0.01)
+    assert worker._reannounce.is_set(), "the registry is told at the next poll"

@@ -78,6 +78,7 @@ def test_a_topic_deleted_and_re_created_is_consumed_again(settings: Settings, to
     """kafka-python only: librdkafka 2.16 (confluent-kafka) segfaults when a topic it is fetching from is deleted on
     the local broker, one reason it is not the default (a broker *restart*, which loses the topic without a
     delete, is ridden out by ``ConfluentConsumer``'s renewal; tests/serving/test_chaos_serving.py)."""
+    settings = settings.model_copy(update={"serving_kafka_client": "kafka-python"})
     consumer = make_serving_consumer(settings, group_id=f"g-{uuid.uuid4().hex[:8]}", fetch_max_wait_ms=10)
     consumer.subscribe([topic], listener=PartitionEvents())
     try:

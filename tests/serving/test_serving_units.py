@@ -126,6 +126,20 @@ def test_book_serves_earliest_deadline_first_and_purges_expired() -> None:
     assert offsets.committable() == {0: 0}, "offsets 0 and 1 are taken but not answered yet"
 
 
+def test_a_message_of_several_mini_batches_is_committable_once_each_is_answered() -> None:
+    offsets = OffsetTracker()
+    offsets.received(0, 0, parts=3)
+    offsets.received(0, 1)
+    offsets.done(0, 1)
+    offsets.done(0, 0)
+    offsets.done(0, 0)
+    assert offsets.committable() == {0: 0} and offsets.unanswered() == 1, "one part of offset 0 still out"
+    offsets.done(0, 0)
+    assert offsets.committable() == {0: 2} and offsets.unanswered() == 0
+    with pytest.raises(ValueError, match="parts"):
+        offsets.received(0, 2, parts=0)
+
+
 def test_book_waits_for_the_rest_of_a_share_and_ignores_duplicates() -> None:
     book = TaskBook(OffsetTracker(), assemble_s=5.0)
     deadline = time.time() + 30

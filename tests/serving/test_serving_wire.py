@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from easel.serving import DROPPED, SERVED, deal_mini_batches, split_mini_batches
+from easel.serving import DROPPED, SERVED, deal_mini_batches, mini_batches_per_message, split_mini_batches
 from easel.serving_wire import (
     CorruptMessage,
     decode_entry,
@@ -147,3 +147,41 @@ def test_mini_batch_results_answer_each_instance_once() -> None:
         decode_entry(msgpack.packb({"kind": "results", "task": "t"}))
     with pytest.raises(ValueError, match="3 outputs for 4 instances"):
         decode_entry(encode_results("t", "w", 0.0, SERVED, [(0, 4)], 1.0, rows[:3]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 3000), st.integers(1, 5), st.integers(1, 64), st.integers(0, 9), st.integers(1, 8))
+def test_a_message_carries_consecutive_whole_mini_batches_of_one_share(n, parts, size, offset, per) -> None:  # noqa: ANN001
+    single = deal_mini_batches(n, list(range(parts)), size, offset)
+    packed = deal_mini_batches(n, list(range(parts)), size, offset, per_message=per)
+    assert [i for _p, start, stop, _s in packed for i in range(start, stop)] == list(range(n))
+    cut = [(part, start, min(start + size, stop), share) for part, start, stop, share in packed
+           for start in range(start, stop, size)]
+    assert cut == single, "cut at the mini-batch size again, a packed task is the same mini-batches"
+    assert all(stop - start <= per * size for _p, start, stop, _s in packed)
+    for part in range(parts):
+        mine = [m for m in single if m[0] == part]
+        assert len([m for m in packed if m[0] == part]) == -(-len(mine) // per)
+
+
+def test_mini_batches_per_message_fill_the_byte_budget() -> None:
+    assert mini_batches_per_message(32, 256, 256 << 10) == 32
+    assert mini_batches_per_message(32, 3 * 224 * 224 * 4, 256 << 10) == 1, "a big mini-batch travels alone"
+    assert mini_batches_per_message(32, 256, 0) == 1, "0: one mini-batch per message"
+    with pytest.raises(ValueError, match="message_bytes"):
+        mini_batches_per_message(32, 256, -1)
+    with pytest.raises(ValueError, match="per_message"):
+        deal_mini_batches(10, [0], 4, per_message=0)
+
+
+def test_a_message_splits_into_mini_batches_that_view_its_bytes() -> None:
+    x = np.arange(10 * 6, dtype=np.float32).reshape(10, 6)
+    batch = decode_mini_batch(encode_mini_batch("t", 20, 9.0, 40, 10, 1.0, x))
+    pieces = batch.split(4)
+    assert [(p.start, p.count) for p in pieces] == [(20, 4), (24, 4), (28, 2)]
+    assert all(np.array_equal(p.array, x[p.start - 20:p.stop - 20]) for p in pieces)
+    assert all(p.array.base is not None for p in pieces), "views, not copies"
+    assert all((p.task, p.n, p.n_part, p.deadline_at) == ("t", 40, 10, 9.0) for p in pieces)
+    assert batch.split(10) == [batch]
+    values = decode_mini_batch(encode_mini_batch("t", 0, 9.0, 3, 3, 1.0, ["a", "b", "c"])).split(2)
+    assert [p.values for p in values] == [["a", "b"], ["c"]]
