@@ -15,18 +15,25 @@ Targets (issue #15); each point is repeated 3x (three scoring windows) and repor
 (b) the Fig. 7(b)/8 sweep (one task of N every D seconds, deadline D) extends to N/D >= 1.2x the narrowest
     width's capacity (two bare processes); Easel's scheduler >= every baseline at every point (mean >= best
     baseline's mean - 1 SE) and >= 97 % of the simulator's oracle on the batch times measured in the pipeline.
-(c) 1-instance request overhead (round trip minus the in-worker compute) p50 <= Ray Serve's no-op HTTP round
-    trip p50 measured in the same run (``--ray-python``: a Python with ``ray[serve]``, e.g. a separate venv —
-    Ray is a benchmark-only extra, never a dependency; without it the target is recorded as not measured).
+(c) 1-instance request overhead (each request's round trip less the compute its worker recorded for it) p50 <=
+    Ray Serve's no-op HTTP round trip p50 measured in the same run: Ray Serve runs beside the pipeline and the two
+    are measured in alternating repeats. Ray is a benchmark-only extra, never a dependency: it runs from its own
+    venv, ``benchmarks/.ray-venv`` (gitignored), made on demand with ``ray[serve]`` (or ``--ray-python PATH``;
+    ``none`` skips it and records the target as not measured). ``--c-variants`` measures several worker
+    configurations in the same run (the workers' Kafka client), each beside Ray Serve.
 
 The machine may be shared: the load average is recorded at each phase, and every number is wall-clock bound.
-Run: ``.venv/bin/python benchmarks/serving.py [--quick] [--ray-python PATH]``.
+Run: ``.venv/bin/python benchmarks/serving.py [--quick] [--ray-python PATH] [--sections abc]``; (c) alone, with
+each client in two blocks (~6 min on a quiet machine with a cached model, + a few minutes the first time for the Ray venv):
+``benchmarks/serving.py --sections c --model-cache /tmp/easel-bench-model --c-variants
+kafka-python,confluent-kafka,kafka-python,confluent-kafka`` (each client in two blocks, pooled).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -774,49 +781,52 @@ def stage_totals(url: str) -> dict[str, tuple[float, float]]:
     return {stage: (v[0], v[1]) for stage, v in totals.items()}
 
 
-def round_trips(url: str, body: dict[str, Any], requests: int, served_only: bool,
-                headers: dict[str, str] | None = None) -> list[float]:
-    """Sequential POSTs, each timed by the client (after 10 unmeasured): the seconds of each round trip."""
+def timed_posts(url: str, body: dict[str, Any], requests: int, headers: dict[str, str] | None = None,
+                warm_up: int = 10) -> list[tuple[float, Any]]:
+    """Sequential POSTs, each timed by the client (after ``warm_up`` unmeasured): ``(seconds, JSON answer)`` of
+    each that was answered 200."""
     import httpx
 
-    rtts = []
+    out = []
     with httpx.Client(timeout=10, headers=headers or {}) as client:
-        for i in range(requests + 10):
+        for i in range(requests + warm_up):
             began = time.perf_counter()
             response = client.post(url, json=body)
             rtt = time.perf_counter() - began
-            ok = response.status_code == 200 and (not served_only or response.json()["totals"]["served"] == 1)
-            if i >= 10 and ok:
-                rtts.append(rtt)
+            if i >= warm_up and response.status_code == 200:
+                out.append((rtt, response.json()))
             time.sleep(0.02)
-    return rtts
+    return out
 
 
-def measure_overhead(url: str, x: np.ndarray, compute_s: float, requests: int, repeats: int) -> dict[str, Any]:
-    """1-instance requests: round trip minus the model's compute as it ran inside the worker (the predictor's
-    ``compute`` stage mean), p50 per repeat; and the per-stage means."""
-    body = {"instances": [x[0].tolist()], "deadline_s": 2.0}
-    before = stage_totals(url)
-    runs = [round_trips(f"{url}/predict", body, requests, served_only=True, headers=AUTH) for _ in range(repeats)]
-    after = stage_totals(url)
-    stages = {stage: round((total - before.get(stage, (0.0, 0.0))[0])
-                           / max(count - before.get(stage, (0.0, 0.0))[1], 1) * 1e3, 3)
-              for stage, (total, count) in after.items()}
-    in_worker = stages.get("compute", compute_s * 1e3) / 1e3
-    return {"requests_per_repeat": [len(r) for r in runs], "model_compute_solo_ms": compute_s * 1e3,
-            "stage_mean_ms": stages,
-            "overhead_p50_ms": mean_se([float(np.quantile(np.array(r) - in_worker, 0.5)) * 1e3 for r in runs if r]),
-            "overhead_p99_ms": mean_se([float(np.quantile(np.array(r) - in_worker, 0.99)) * 1e3 for r in runs if r]),
-            "rtt_p50_ms": mean_se([float(np.quantile(r, 0.5)) * 1e3 for r in runs if r]),
-            "load_average": load_average()}
+def easel_overheads(answers: list[tuple[float, Any]]) -> dict[str, list[float]]:
+    """Per served 1-instance request: its round trip, the compute the worker recorded for it (the share report's
+    ``compute_s``) and the difference — the overhead, request by request (not less a mean compute)."""
+    rtts, computes = [], []
+    for rtt, answer in answers:
+        if answer["totals"]["served"] != 1:
+            continue
+        rtts.append(rtt)
+        computes.append(sum(float(w.get("compute_s", 0.0)) for w in answer["totals"]["workers"].values()))
+    return {"rtt": rtts, "compute": computes, "overhead": [r - c for r, c in zip(rtts, computes, strict=True)]}
+
+
+def p50_ms(values: list[float]) -> float:
+    return float(np.quantile(values, 0.5)) * 1e3
 
 
 RAY_NOOP = """
 import sys
+import time
+
+began = time.time()
 import ray
 from ray import serve
 
-ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+# address="local": a new instance of our own. Without it ray.init() may join a Ray already running on the machine
+# (RAY_ADDRESS, else the latest cluster started), where num_cpus is refused: a possible cause of an earlier run's
+# "did not start (exit 1)", which was not reproduced (the child's log is kept now, its tail is the reason given).
+ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
 
 
 @serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0})
@@ -827,45 +837,242 @@ class NoOp:
 
 serve.start(http_options={"host": "127.0.0.1", "port": int(sys.argv[1])})
 serve.run(NoOp.bind(), route_prefix="/", name="noop")
-print("READY", flush=True)
+print(f"READY {time.time() - began:.1f}", flush=True)
 sys.stdin.read()  # until the benchmark closes our stdin
 serve.shutdown()
 ray.shutdown()
 """
+# Ray is a benchmark-only extra (issue #15 (c)): never a dependency of Easel. Without ``--ray-python`` the benchmark
+# makes this virtualenv (gitignored) once and installs Ray Serve into it.
+RAY_VENV = ROOT / "benchmarks" / ".ray-venv"
+RAY_REQUIREMENT = "ray[serve]>=2.40"
+RAY_START_TIMEOUT_S = 300.0
 
 
-def ray_serve_noop(ray_python: str | None, x: np.ndarray, requests: int, repeats: int) -> dict[str, Any]:
-    """Ray Serve's no-op HTTP round trip (the same 1-instance body, the same client), p50 per repeat; Ray runs
-    from ``ray_python`` (its own environment) and is shut down before anything else is measured."""
+def ray_python(choice: str) -> tuple[str | None, str]:
+    """The Python that runs Ray Serve: ``choice`` if it is a path, none for ``none``, and for ``auto`` the
+    benchmark's own venv (made on demand). Returns (path or None, what happened)."""
     import subprocess
 
-    if not ray_python:
-        return {"measured": False, "reason": "no --ray-python given (ray[serve] is a benchmark-only extra)"}
-    from easel.stack.process import free_port
-
-    port = free_port()
-    began = time.perf_counter()
-    child = subprocess.Popen([ray_python, "-c", RAY_NOOP, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True, env={k: v for k, v in os.environ.items()
-                                                                         if not k.startswith("PYTHON")})
+    if choice == "none":
+        return None, "skipped (--ray-python none)"
+    if choice != "auto":
+        return choice, f"given: {choice}"
+    python = RAY_VENV / "bin" / "python"
+    if python.exists():
+        return str(python), f"the benchmark's venv {RAY_VENV.relative_to(ROOT)}"
+    log(f"  making {RAY_VENV.relative_to(ROOT)} with {RAY_REQUIREMENT} (once; a few minutes)")
     try:
-        line = ""
-        while line.strip() != "READY":
-            line = child.stdout.readline()
-            if not line and child.poll() is not None:
-                return {"measured": False, "reason": f"Ray Serve did not start (exit {child.returncode})"}
-        started_s = time.perf_counter() - began
-        body = {"instances": [x[0].tolist()], "deadline_s": 2.0}
-        runs = [round_trips(f"http://127.0.0.1:{port}/", body, requests, served_only=False) for _ in range(repeats)]
-        return {"measured": True, "start_s": started_s, "requests_per_repeat": [len(r) for r in runs],
-                "rtt_p50_ms": mean_se([float(np.quantile(r, 0.5)) * 1e3 for r in runs if r]),
-                "load_average": load_average()}
-    finally:
-        child.stdin.close()
+        subprocess.run([sys.executable, "-m", "venv", str(RAY_VENV)], check=True, capture_output=True, timeout=300)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", RAY_REQUIREMENT, "httpx"], check=True,
+                       capture_output=True, timeout=1800)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        shutil.rmtree(RAY_VENV, ignore_errors=True)
+        tail = (getattr(error, "stderr", b"") or b"").decode(errors="replace")[-500:]
+        return None, f"could not install {RAY_REQUIREMENT} into {RAY_VENV.relative_to(ROOT)}: {error} {tail}"
+    return str(python), f"made {RAY_VENV.relative_to(ROOT)}"
+
+
+class RayServeNoop:
+    """Ray Serve with one no-op deployment, in a child process on its own Python; its output goes to a log whose
+    tail is the reason given when it does not start."""
+
+    def __init__(self, python: str, log_path: Path) -> None:
+        import subprocess
+
+        from easel.stack.process import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = log_path
+        self._log = log_path.open("w")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "EASEL_", "VIRTUAL_ENV"))}
+        self.began = time.perf_counter()
+        self.child = subprocess.Popen([python, "-c", RAY_NOOP, str(self.port)], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=self._log, text=True, env=env,
+                                      start_new_session=True)  # Ray's own processes go down with the group
+
+    def wait_ready(self, timeout_s: float = RAY_START_TIMEOUT_S) -> float:
+        """Seconds it took to serve; raises RuntimeError (with the log's tail) if it exits or takes too long."""
+        import selectors
+
+        assert self.child.stdout is not None
+        selector = selectors.DefaultSelector()
+        selector.register(self.child.stdout, selectors.EVENT_READ)
+        give_up = time.monotonic() + timeout_s
+        while time.monotonic() < give_up:
+            if selector.select(timeout=1.0):
+                line = self.child.stdout.readline()
+                if line.startswith("READY"):
+                    return time.perf_counter() - self.began
+                if line:
+                    continue
+            if self.child.poll() is not None:
+                raise RuntimeError(f"Ray Serve exited {self.child.returncode} before serving: {self.tail()}")
+        raise RuntimeError(f"Ray Serve did not serve within {timeout_s:.0f} s: {self.tail()}")
+
+    def tail(self, lines: int = 12) -> str:
+        self._log.flush()
+        text = self.log_path.read_text(errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:])
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
         try:
-            child.wait(60)
-        except subprocess.TimeoutExpired:
-            child.kill()
+            if self.child.stdin is not None:
+                self.child.stdin.close()
+            self.child.wait(60)
+        except (subprocess.TimeoutExpired, OSError):
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.child.pid, signal.SIGKILL)  # whatever of Ray's is left in its session
+        self._log.close()
+
+
+def start_ray(ray_choice: str, scratch: Path) -> tuple[RayServeNoop | None, dict[str, Any]]:
+    """Ray Serve's no-op up (or why not): the server and its record."""
+    python, how = ray_python(ray_choice)
+    ray: dict[str, Any] = {"measured": False, "python": how}
+    if python is None:
+        ray["reason"] = how
+        return None, ray
+    server = RayServeNoop(python, scratch / "ray-serve.log")
+    try:
+        ray["start_s"] = server.wait_ready()
+    except RuntimeError as error:
+        ray["reason"] = str(error)
+        log(f"  {error}")
+        server.stop()
+        return None, ray
+    log(f"  Ray Serve no-op up in {ray['start_s']:.1f} s ({how})")
+    return server, ray
+
+
+def measure_overhead_vs_ray(url: str, x: np.ndarray, requests: int, repeats: int,
+                            ray: RayServeNoop | None) -> tuple[list[dict[str, list[float]]], list[list[float]],
+                                                               dict[str, list[float]]]:
+    """Target (c): 1-instance requests to Easel and the same body to Ray Serve's no-op (when up), in alternating
+    repeats (Easel, Ray, Easel, Ray, ...) so that both see the same machine. Returns Easel's repeats (per request:
+    round trip, the compute its worker recorded, their difference — the overhead), Ray's round trips per repeat,
+    and the predictor's stage totals over Easel's repeats (stage -> [seconds, count]: where the time goes)."""
+    body = {"instances": [x[0].tolist()], "deadline_s": 2.0}
+    timed_posts(url + "/predict", body, 20, AUTH)  # both warm before the first measured repeat
+    if ray is not None:
+        timed_posts(ray.url, body, 20)
+    before = stage_totals(url)
+    easel_runs, ray_runs = [], []
+    for repeat in range(repeats):
+        easel_runs.append(easel_overheads(timed_posts(url + "/predict", body, requests, AUTH)))
+        line = f"  repeat {repeat + 1}: Easel overhead p50 {p50_ms(easel_runs[-1]['overhead']):.2f} ms"
+        if ray is not None:
+            ray_runs.append([rtt for rtt, _answer in timed_posts(ray.url, body, requests)])
+            line += f", Ray Serve no-op p50 {p50_ms(ray_runs[-1]):.2f} ms"
+        log(line + f" (load {load_average()[0]})")
+    after = stage_totals(url)
+    stages = {stage: [total - before.get(stage, (0.0, 0.0))[0], count - before.get(stage, (0.0, 0.0))[1]]
+              for stage, (total, count) in after.items()}
+    return easel_runs, ray_runs, stages
+
+
+def summarize_overhead(easel_runs: list[dict[str, list[float]]], stages: dict[str, list[float]]) -> dict[str, Any]:
+    """Easel's repeats as recorded: p50 per repeat, mean ± SE over the repeats; the stage means."""
+    runs = [r for r in easel_runs if r["rtt"]]
+    return {"requests_per_repeat": [len(r["rtt"]) for r in easel_runs],
+            "stage_mean_ms": {stage: round(total / count * 1e3, 3) for stage, (total, count) in stages.items() if count},
+            "overhead_p50_ms": mean_se([p50_ms(r["overhead"]) for r in runs]),
+            "overhead_p99_ms": mean_se([float(np.quantile(r["overhead"], 0.99)) * 1e3 for r in runs]),
+            "rtt_p50_ms": mean_se([p50_ms(r["rtt"]) for r in runs]),
+            "compute_p50_ms": mean_se([p50_ms(r["compute"]) for r in runs]),
+            "load_average": load_average()}
+
+
+# The worker configurations (c) can compare in one run (each beside Ray Serve): the environment their workers get.
+# The fetch wait trades latency for CPU: the local broker holds an empty fetch for its whole wait, and each fetch
+# costs the broker (and, with kafka-python, the worker) CPU; the idle CPU of each configuration is recorded beside it.
+C_VARIANTS: dict[str, dict[str, str]] = {
+    "kafka-python": {"EASEL_SERVING_KAFKA_CLIENT": "kafka-python"},
+    "confluent-kafka": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka"},
+    "kafka-python-wait5": {"EASEL_SERVING_KAFKA_CLIENT": "kafka-python", "EASEL_SERVING_FETCH_WAIT_MS": "5"},
+    "confluent-kafka-wait5": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka", "EASEL_SERVING_FETCH_WAIT_MS": "5"},
+}
+IDLE_CPU_S = 3.0  # how long each configuration's idle CPU is measured (workers up, no requests)
+
+
+def idle_cpu(services: Services, stack: Any, seconds: float = IDLE_CPU_S) -> dict[str, float]:
+    """CPU ms per second the serving side burns with nothing to do (fetch loops, heartbeats), per process."""
+    meter = CpuMeter(services.pids(stack))
+    first = meter.read()
+    time.sleep(seconds)  # the measurement window itself, not a synchronisation
+    last = meter.read()
+    return {name: round((last[name] - first[name]) / seconds * 1e3, 1) for name in first if name in last}
+
+
+def section_c(services: Services, stack: Any, x: np.ndarray, requests: int, ray_choice: str,
+              scratch: Path, variants: list[str], repeats: int = 3) -> dict[str, Any]:
+    """Target (c) on two workers with the scheduler: Easel's 1-instance overhead against Ray Serve's no-op in the
+    same run, for each block of ``variants`` in turn (workers restarted per block, Ray Serve up throughout; a
+    variant named twice, e.g. ``a,b,a,b``, pools its blocks, so that a machine whose load drifts does not favour
+    whichever ran first); then the bare hops (what the overhead cannot go below here). The first variant is the
+    one the target is judged on."""
+    log(f"(c) 1-instance overhead vs Ray Serve's no-op (load {load_average()})")
+    server, ray = start_ray(ray_choice, scratch)
+    pooled: dict[str, dict[str, Any]] = {}
+    ray_runs: list[list[float]] = []
+    try:
+        for variant in variants:
+            log(f"  workers: {variant} {C_VARIANTS[variant]}")
+            services.start_workers("scheduler", env=C_VARIANTS[variant])
+            idle = idle_cpu(services, stack)
+            easel_runs, runs, stages = measure_overhead_vs_ray(services.url, x, requests, repeats, server)
+            services.stop_workers()
+            mine = pooled.setdefault(variant, {"easel": [], "ray": [], "stages": {}, "idle": []})
+            mine["idle"].append(idle)
+            mine["easel"] += easel_runs
+            mine["ray"] += runs
+            for stage, (total, count) in stages.items():
+                kept = mine["stages"].setdefault(stage, [0.0, 0.0])
+                kept[0], kept[1] = kept[0] + total, kept[1] + count
+            ray_runs += runs
+    finally:
+        if server is not None:
+            server.stop()
+    by_variant = {}
+    for variant, mine in pooled.items():
+        easel = by_variant[variant] = summarize_overhead(mine["easel"], mine["stages"])
+        if mine["ray"]:
+            easel["ray_serve_noop_rtt_p50_ms_beside"] = mean_se([p50_ms(r) for r in mine["ray"] if r])
+        easel["idle_cpu_ms_per_s"] = {name: round(statistics.fmean(block[name] for block in mine["idle"]), 1)
+                                      for name in mine["idle"][0]}  # Ray Serve idles beside it, on the same cores
+        log(f"  {variant}: Easel overhead p50 {easel['overhead_p50_ms']['mean']:.2f}±"
+            f"{easel['overhead_p50_ms']['se']:.2f} ms over {len(mine['easel'])} repeats (rtt p50 "
+            f"{easel['rtt_p50_ms']['mean']:.2f}, compute p50 {easel['compute_p50_ms']['mean']:.2f}); stage means (ms) "
+            f"{easel['stage_mean_ms']}; idle CPU ms/s {easel['idle_cpu_ms_per_s']}")
+    if ray_runs:
+        ray.update({"measured": True, "requests_per_repeat": [len(r) for r in ray_runs],
+                    "rtt_p50_ms": mean_se([p50_ms(r) for r in ray_runs if r]), "load_average": load_average()})
+        log(f"  Ray Serve no-op rtt p50 {ray['rtt_p50_ms']['mean']:.2f}±{ray['rtt_p50_ms']['se']:.2f} ms")
+    services.start_workers("scheduler")
+    floors = measure_floors(stack.settings, services.url)
+    services.stop_workers()
+    log(f"  bare hops, p50 (ms): {floors}")
+    return {"easel": by_variant[variants[0]], "variant": variants[0], "variant_order": variants,
+            "by_variant": by_variant, "bare_hops": floors, "ray_serve_noop": ray}
+
+
+def write_c_only(c_overhead: dict[str, Any], loads: dict[str, Any], seconds: float) -> None:
+    """``--sections c``: replace serving.json's (c) parts, keep (a), (b) and the rest as they were."""
+    result = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"targets": {}}
+    result["c_overhead"] = {**c_overhead, "load_average": loads, "seconds": seconds,
+                            "command": "benchmarks/serving.py " + " ".join(sys.argv[1:])}
+    goals = {k: v for k, v in result.get("targets", {}).items() if not k.startswith("c_")}
+    goals.update(c_target(c_overhead))
+    result["targets"] = goals
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=1))
+    log(f"targets (c): {json.dumps({k: v for k, v in goals.items() if k.startswith('c_')})}")
+    log(f"wrote {RESULTS.relative_to(ROOT)} (c_overhead, targets c_*) in {seconds:.0f}s")
 
 
 # -- report ----------------------------------------------------------------------------------------------------
@@ -916,8 +1123,34 @@ def plot(sweep: dict[str, Any], capacities: dict[str, float], path: Path) -> Non
     fig.savefig(path, dpi=110)
 
 
-def targets(saturation: dict[str, Any], sweep: dict[str, Any], narrow_capacity: float, overhead: dict[str, Any],
-            ray: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def c_target(c_overhead: dict[str, Any]) -> dict[str, Any]:
+    """Target (c) as recorded: met or not (None when Ray Serve was not measured), with both p50s and the load; and,
+    when both clients were measured, whether the C client moves the p50 overhead by >= 2 ms (issue #15 item 3)."""
+    overhead, ray = c_overhead["easel"], c_overhead["ray_serve_noop"]
+    easel = overhead["overhead_p50_ms"]
+    out: dict[str, Any] = {"c_overhead_p50_le_ray_serve_noop_p50": None, "c_variant": c_overhead.get("variant"),
+                           "c_easel_overhead_p50_ms": {k: round(v, 3) for k, v in easel.items()},
+                           "c_load_average": overhead["load_average"]}
+    variants = c_overhead.get("by_variant", {})
+    if "kafka-python" in variants and "confluent-kafka" in variants:
+        ours, theirs = variants["kafka-python"]["overhead_p50_ms"], variants["confluent-kafka"]["overhead_p50_ms"]
+        gain = ours["mean"] - theirs["mean"]
+        out["c_confluent_gain_ms"] = round(gain, 3)
+        out["c_confluent_gain_se_ms"] = round(math.hypot(ours["se"], theirs["se"]), 3)  # independent repeats
+        out["c_confluent_gain_ge_2ms"] = gain >= 2.0
+    if not ray.get("measured"):
+        out["c_note"] = f"not measured: {ray.get('reason')}"
+        return out
+    # judged against the Ray repeats that alternated with this configuration's
+    beside = overhead.get("ray_serve_noop_rtt_p50_ms_beside") or ray["rtt_p50_ms"]
+    out["c_overhead_p50_le_ray_serve_noop_p50"] = easel["mean"] <= beside["mean"]
+    out["c_ray_serve_noop_rtt_p50_ms"] = {k: round(v, 3) for k, v in beside.items()}
+    out["c_note"] = "the same run, alternating repeats (Easel, Ray Serve, ...), mean ± SE of the repeats' p50s"
+    return out
+
+
+def targets(saturation: dict[str, Any], sweep: dict[str, Any], narrow_capacity: float,
+            c_overhead: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     summary = []
     for i, n in enumerate(sweep["sizes"]):
         ours = sweep["policies"]["scheduler"][i]["effective_accuracy"]
@@ -949,9 +1182,7 @@ def targets(saturation: dict[str, Any], sweep: dict[str, Any], narrow_capacity: 
         "b_sweep_reaches_1_2x_narrowest_capacity": widest >= 1.2 * narrow_capacity,
         "b_scheduler_ge_every_baseline_everywhere": all(s["ge_every_baseline"] for s in summary),
         "b_scheduler_ge_97pct_oracle_everywhere": all(s["over_oracle_in_situ"] >= 0.97 for s in summary),
-        "c_overhead_p50_le_ray_serve_noop_p50": (overhead["overhead_p50_ms"]["mean"] <= ray["rtt_p50_ms"]["mean"]
-                                                 if ray.get("measured") else None),
-        "c_note": None if ray.get("measured") else f"not measured: {ray.get('reason')}",
+        **c_target(c_overhead),
         "d_per_width_batch_size": None,
         "d_note": "not built (issue #15 item 4 is optional; not attempted this session)",
         "gpu": "not measured: no GPU was lent to this session (issue #15 item 5); CPU numbers only",
@@ -1043,8 +1274,12 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer points, shorter windows")
     parser.add_argument("--deadline", type=float, default=0.5)
-    parser.add_argument("--ray-python", default=os.environ.get("EASEL_BENCH_RAY_PYTHON"),
-                        help="a Python that has ray[serve] (its own venv), for target (c)")
+    parser.add_argument("--ray-python", default=os.environ.get("EASEL_BENCH_RAY_PYTHON", "auto"),
+                        help="for target (c): a Python that has ray[serve] (its own venv); auto: the benchmark's "
+                             "venv benchmarks/.ray-venv, made on demand; none: skip Ray Serve")
+    parser.add_argument("--c-variants", default=None,
+                        help=f"worker configurations (c) measures, each beside Ray Serve, the first judged: a comma "
+                             f"list of {', '.join(C_VARIANTS)} (default: the --kafka-client's)")
     parser.add_argument("--skip-sweep", action="store_true", help="only (a) and (c), printed, results not written")
     parser.add_argument("--sections", default="abc",
                         help="which targets to measure (any of a, b, c); fewer than all write serving-<sections>.json")
@@ -1069,6 +1304,9 @@ def main() -> int:
     fractions = [0.1, 0.4, 0.85, 1.2] if args.quick else [0.05, 0.15, 0.3, 0.55, 0.85, 1.2]
     per_window, windows = (2, 3) if args.quick else (3, 3)
     sat_seconds = 3.0 if args.quick else 5.0
+    c_variants = (args.c_variants or os.environ.get("EASEL_SERVING_KAFKA_CLIENT", "kafka-python")).split(",")
+    if set(c_variants) - set(C_VARIANTS):
+        parser.error(f"--c-variants: a comma list of {', '.join(C_VARIANTS)}")
     loads: dict[str, Any] = {"start": load_average()}
     log(f"setting up: local stack, training the model in-process (load average {loads['start']})")
     stack, data_dir = start_stack()
@@ -1079,6 +1317,13 @@ def main() -> int:
         settings = stack.settings
         sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
         setup = train_and_deploy(settings, sessions, data_dir, args.model_cache)
+        if sections == "c":  # (c) alone: no bare model runs, no (a) or (b); serving.json's (c) updated in place
+            services = Services(settings, sessions, setup["job_id"])
+            services.start_predictor()
+            c_overhead = section_c(services, stack, setup["x"], 60 if args.quick else 100, args.ray_python,
+                                   data_dir, c_variants)
+            write_c_only(c_overhead, {**loads, "end": load_average()}, time.perf_counter() - began)
+            return 0
         raw = raw_timings(setup["template"])
         times = raw["batch_time_s"]
         log("  raw model, one thread, S_mb=32: " + ", ".join(f"r={r:g}: {t * 1e3:.2f} ms" for r, t in times.items()))
@@ -1094,20 +1339,13 @@ def main() -> int:
         services = Services(settings, sessions, setup["job_id"])
         services.start_predictor()
 
-        overhead: dict[str, Any] = {}
-        floors: dict[str, Any] = {}
-        ray: dict[str, Any] = {}
+        c_overhead: dict[str, Any] | None = None
         if "c" in sections:  # first, on a broker in its normal state (Tansu's memory storage keeps every message)
-            log("(c) 1-instance overhead")
-            services.start_workers("scheduler")
-            overhead = measure_overhead(services.url, setup["x"], raw["one_instance_s"], 60 if args.quick else 100, 3)
-            log(f"  overhead p50 {overhead['overhead_p50_ms']['mean']:.2f}±{overhead['overhead_p50_ms']['se']:.2f} ms; "
-                f"rtt p50 {overhead['rtt_p50_ms']['mean']:.2f} ms; stage means (ms) {overhead['stage_mean_ms']}")
-            floors = measure_floors(settings, services.url)
-            log(f"  bare hops, p50 (ms): {floors}")
-            services.stop_workers()
-            ray = ray_serve_noop(args.ray_python, setup["x"], 60 if args.quick else 100, 3)
-            log(f"  Ray Serve no-op: {ray}")
+            c_overhead = section_c(services, stack, setup["x"], 60 if args.quick else 100, args.ray_python,
+                                   data_dir, c_variants)
+        overhead = c_overhead["easel"] if c_overhead else {}
+        floors = c_overhead["bare_hops"] if c_overhead else {}
+        ray = c_overhead["ray_serve_noop"] if c_overhead else {}
 
         saturation = {}
         for rate in rates if "a" in sections else []:
@@ -1134,7 +1372,7 @@ def main() -> int:
         sweep = run_sweep(services, setup, times, args.deadline, sizes, per_window, windows)
         log("(d) joint (n_i, b_i) vs fixed b = 32 at the three highest loads")
         batch_sizes = section_d(setup["template"], setup["profile"], sizes[-3:], args.deadline,
-                                overhead["stage_mean_ms"].get("to_worker", 0.0) / 1e3, args.quick)
+                                c_overhead["easel"]["stage_mean_ms"].get("to_worker", 0.0) / 1e3, args.quick)
         loads["end"] = load_average()
     finally:
         if services is not None:
@@ -1142,7 +1380,8 @@ def main() -> int:
         stack.down()
         shutil.rmtree(data_dir, ignore_errors=True)
 
-    goals, summary = targets(saturation, sweep, narrow, overhead, ray)
+    assert c_overhead is not None  # a whole run measures (c)
+    goals, summary = targets(saturation, sweep, narrow, c_overhead)
     goals["d_per_width_batch_size"] = batch_sizes["wins_at_every_point"]
     goals["d_note"] = ("joint (n_i, b_i) vs fixed b = 32 replayed on t_i(b) measured in this run "
                        "(benchmarks/results/serving-batch-sizes.json); kept only if it wins")
@@ -1159,7 +1398,7 @@ def main() -> int:
                   "narrowest_capacity_used_for_the_sweep_per_s": narrow},
         "a_saturation": saturation,
         "b_sweep": sweep, "b_summary": summary,
-        "c_overhead": {"easel": overhead, "bare_hops": floors, "ray_serve_noop": ray},
+        "c_overhead": c_overhead,
         "targets": goals,
         "seconds": time.perf_counter() - began,
     }

@@ -170,7 +170,6 @@ def main() -> int:
         settings = stack.settings
         sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
         setup = bench.train_and_deploy(settings, sessions, data_dir, args.model_cache)
-        raw = bench.raw_timings(setup["template"], repeats=10)
         bare = bench.bare_throughput(data_dir / "bench_sliced_mlp.py", settings.blob_dir / "params" / "bench.safetensors",
                                      [args.rate], 1, 2.0, 2)[f"{args.rate:g}"]
         bench.log(f"  bare model at r={args.rate:g}: {bare['cpu_s_per_batch'] * 1e3:.2f} ms CPU per mini-batch")
@@ -178,7 +177,8 @@ def main() -> int:
         services.start_predictor()
         bench.log("1-instance round trip (quiet sequential loop)")
         services.start_workers("scheduler")
-        overhead = bench.measure_overhead(services.url, setup["x"], raw["one_instance_s"], args.requests, 3)
+        runs, _ray_runs, stages = bench.measure_overhead_vs_ray(services.url, setup["x"], args.requests, 3, None)
+        overhead = bench.summarize_overhead(runs, stages)
         bench.log(f"  overhead p50 {overhead['overhead_p50_ms']['mean']:.2f}±{overhead['overhead_p50_ms']['se']:.2f} ms;"
                   f" rtt p50 {overhead['rtt_p50_ms']['mean']:.2f} ms; stage means (ms) {overhead['stage_mean_ms']}")
         floors = bench.measure_floors(settings, services.url)

@@ -140,13 +140,14 @@ class _Share:
     expected_correct: float = 0.0
     rates: Tally = field(default_factory=Tally)
     replans: int = 0
+    compute_s: float = 0.0  # the model's time on this share's mini-batches (what a round trip less it costs)
 
     def report(self, worker: str, policy: str) -> dict[str, Any]:
         return {"worker": worker, "policy": policy, "instances": self.n, "n_mb": self.n_mb,
                 "budget_s": round(self.budget_s, 6), "served": self.served, "dropped": self.dropped,
                 "rates": {rate_label(r): c for r, c in sorted(self.rates.items(), reverse=True)},
                 "expected_correct": self.expected_correct, "planned_effective_accuracy": self.planned_accuracy,
-                "replans": self.replans}
+                "replans": self.replans, "compute_s": round(self.compute_s, 6)}
 
 
 @dataclass
@@ -292,9 +293,11 @@ class Executor:
             log.error("predict failed at rate %s for task %s:\n%s", rate, group.task, traceback.format_exc())
             self._drop(group, [chunk], share, last=last)
             return None
+        done_at = self.clock()
         share.served += count
         share.rates[rate] += count
         share.expected_correct += count * self.model.accuracies[model]
+        share.compute_s += done_at - began_at
         self._hold_answers(group, chunk, rate, outputs, began_at, share if last else None)
         seconds = self.timer() - began
         self.metrics.batch_seconds.labels(label).observe(seconds)

@@ -194,8 +194,10 @@ class PredictorMetrics:
                           registry=r)
         self.duplicates = Gauge("easel_predictor_duplicate_results", "redelivered results ignored", registry=r)
         self.stages = Histogram(
-            "easel_predictor_stage_seconds", "where a served mini-batch's time went: to_worker (queue to poll), "
-            "queued (in the worker), compute, to_predictor (results back)", ["stage"],
+            "easel_predictor_stage_seconds", "where a request's time went: accept (arrival to its mini-batches "
+            "queued for the broker) and, per served mini-batch, to_worker (queue to poll), queued (in the worker), "
+            "compute, to_predictor (results back); then respond (last answer in to the answer built) and encode "
+            "(the answer's bytes)", ["stage"],
             buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=r)
         self.workers_ready = Gauge("easel_predictor_workers_ready", "inference workers registered", registry=r)
@@ -410,9 +412,10 @@ class Predictor:
             sent += len(value)
         self.rotation.sent(sent)
 
-    async def predict(self, body: PredictIn) -> dict[str, Any]:
-        started = time.perf_counter()
+    async def predict(self, body: PredictIn, arrived: float | None = None) -> dict[str, Any]:
+        """``arrived``: ``perf_counter()`` when the request reached the handler (its latencies count from there)."""
         received = time.time()
+        started = time.perf_counter() if arrived is None else arrived
         if body.deadline_s > self.settings.serving_max_deadline_s:
             raise Invalid(f"deadline_s {body.deadline_s} exceeds the longest accepted, "
                           f"{self.settings.serving_max_deadline_s:g} s", code="invalid_deadline")
@@ -449,6 +452,7 @@ class Predictor:
             # The deadline's timer runs on its own: sending happens beside it, and whatever is not answered
             # when it fires is answered as dropped, even if the send is still stuck on a broker.
             sending = asyncio.ensure_future(self._send_now(task, batch, deadline_at))
+            self.metrics.stages.labels("accept").observe(time.perf_counter() - started)
             left = deadline_at - time.time()
             if waiter.remaining and left > 0:
                 with suppress(TimeoutError):
@@ -475,6 +479,9 @@ class Predictor:
         else:
             response = build_response(task, waiter, self.info, body.deadline_s, elapsed, self.metrics)
         self._keep_answers(task, response)
+        if waiter.remaining == 0:  # from the last answer's arrival (as the router saw it) to the answer built
+            last = waiter.started + float(waiter.answered_at.max())
+            self.metrics.stages.labels("respond").observe(max(time.perf_counter() - last, 0.0))
         return response
 
     def _keep_answers(self, task: str, response: dict[str, Any]) -> None:
@@ -581,10 +588,12 @@ def build_response(task: str, waiter: TaskWaiter, info: JobInfo, deadline_s: flo
     workers: dict[str, dict[str, Any]] = {}
     for report in waiter.reports:
         mine = workers.setdefault(str(report.get("worker")), {"instances": 0, "served": 0, "dropped": 0,
-                                                               "rates": {}, "replans": 0, "shares": 0})
+                                                               "rates": {}, "replans": 0, "shares": 0,
+                                                               "compute_s": 0.0})
         mine["shares"] += 1  # more than one: the worker got its share in pieces and planned each
         for name in ("instances", "served", "dropped", "replans"):
             mine[name] += int(report.get(name, 0))
+        mine["compute_s"] += float(report.get("compute_s", 0.0))
         for rate, count in (report.get("rates") or {}).items():
             mine["rates"][rate] = mine["rates"].get(rate, 0) + int(count)
         mine["policy"] = report.get("policy")
@@ -641,6 +650,7 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
     async def predict(request: Request) -> Response:
         """JSON by default; ``Content-Type: application/msgpack`` (and ``Accept: application/msgpack``) for
         the same document in msgpack, which parses an order of magnitude faster for large tasks."""
+        arrived = time.perf_counter()
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES >> 20} MiB")
@@ -650,12 +660,14 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
         raw = await request.body()
         binary = request.headers.get("content-type", "").split(";")[0].strip().lower() in MSGPACK_TYPES
         body = await asyncio.to_thread(parse_body, raw, binary) if len(raw) > 256 << 10 else parse_body(raw, binary)
-        result = await predictor.predict(body)
+        result = await predictor.predict(body, arrived)
         predictor.metrics.requests.labels("200").inc()
         binary_answer = MSGPACK in request.headers.get("accept", "")
         encode = (lambda: msgpack.packb(result, use_bin_type=True)) if binary_answer else (
             lambda: orjson.dumps(result))
+        encoding = time.perf_counter()
         content = await asyncio.to_thread(encode) if len(result["predictions"]) > INLINE_INSTANCES else encode()
+        predictor.metrics.stages.labels("encode").observe(time.perf_counter() - encoding)
         return Response(content, media_type=MSGPACK if binary_answer else "application/json")
 
     @app.get("/health", summary="Liveness, and how many inference workers are ready (503 when none is)")

@@ -150,6 +150,15 @@ def test_cli_predicts_from_array_files_images_and_stdin(deployed: Deployed, tmp_
     out = capsys.readouterr().out
     assert out.startswith("2 served, 0 dropped of 2 instance(s)") and "SLICE_RATE" in out
 
+def test_a_lone_instance_is_answered_with_the_compute_its_worker_spent(deployed: Deployed) -> None:
+    """The worker's share report carries its model time (what the serving benchmark subtracts from a round trip)."""
+    answer = deployed.client.predict(deployed.app, deployed.version, instances(deployed, 1), deadline_s=10.0)
+    check_complete(answer, 1)
+    assert answer.served == 1, answer.totals
+    (report,) = answer.totals["workers"].values()
+    assert 0 < report["compute_s"] <= answer.totals["elapsed_s"]
+
+
 def test_tight_deadline_narrows_drops_and_answers_everything(deployed: Deployed) -> None:
     """Deadlines too short for full width: narrower sub-models serve some instances, others are dropped,
     every instance is answered. The machine's speed varies, so the deadline shrinks until both show."""
