@@ -1241,8 +1241,8 @@ def section_d(template: Any, profile: dict[str, Any], sizes: list[int], deadline
 
 
 def only_batch_sizes(quick: bool, deadline: float) -> int:
-    """``--only-d``: the benchmark network untrained (times do not depend on the weights), the accuracies and
-    the three highest loads of the last full run's serving.json, its measured transit to the workers."""
+    """``--only-d``: the benchmark network untrained (times do not depend on the weights), the accuracies of the
+    last full run's serving.json and its measured transit to the workers; loads as the full run's three highest."""
     import importlib.util
 
     last = json.loads(RESULTS.read_text())
@@ -1256,7 +1256,11 @@ def only_batch_sizes(quick: bool, deadline: float) -> int:
     template.load_parameters(_untrained_parameters(template, (1, 8, 8), 10))
     transit = last.get("c_overhead", {}).get("easel", {}).get("stage_mean_ms", {}).get("to_worker", 0.0) / 1e3
     profile = {"rates": last["model"]["rates"], "accuracy": last["model"]["accuracy"]}
-    section_d(template, profile, last["b_sweep"]["sizes"][-3:], deadline, transit, quick)
+    # The loads scale with this machine as the full run's do: its three highest fractions of the narrowest width's
+    # capacity (two processes at S_mb, from the raw time measured now).
+    narrow = WORKERS * BATCH / raw_timings(template)["batch_time_s"][min(template.SLICE_RATES)]
+    sizes = [max(BATCH, math.ceil(f * narrow * deadline)) for f in (0.55, 0.85, 1.2)]
+    section_d(template, profile, sizes, deadline, transit, quick)
     return 0
 
 
