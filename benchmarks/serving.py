@@ -43,6 +43,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -425,6 +426,9 @@ class CpuMeter:
 
 
 # -- (a) saturation at each width ------------------------------------------------------------------------
+REFUSALS: Counter[str] = Counter()  # 429s the closed loops met, by the start of their detail (recorded in (a))
+
+
 async def closed_loop(url: str, body: bytes, concurrency: int, seconds: float) -> tuple[int, float]:
     import httpx
     import msgpack
@@ -437,6 +441,10 @@ async def closed_loop(url: str, body: bytes, concurrency: int, seconds: float) -
             nonlocal served
             while time.perf_counter() < end:
                 response = await client.post(f"{url}/predict", content=body, headers=MSGPACK)
+                if response.status_code == 429:  # refused at once (admission, rate limit): back off as told
+                    REFUSALS[response.text[:120]] += 1
+                    await asyncio.sleep(min(float(response.headers.get("Retry-After", "0.05")), 0.2))
+                    continue
                 response.raise_for_status()
                 served += msgpack.unpackb(response.content, raw=False)["totals"]["served"]
 
@@ -512,6 +520,7 @@ def measure_saturation(services: Services, stack: Any, x: np.ndarray, rate: floa
     other load would see (the pipeline is CPU-bound on the same cores), which a shared machine cannot measure
     directly — there the throughput and its bare reference are taken at different moments of other load."""
     bare = bare_all[f"{rate:g}"]
+    REFUSALS.clear()
     services.start_workers(f"fixed:{rate:g}")
     n = max(1024, int(bare["mean"] * 0.12) // BATCH * BATCH)  # ~0.1 s of the two workers' compute per task
     body = tensor_body(x, n, 30.0)
@@ -545,6 +554,7 @@ def measure_saturation(services: Services, stack: Any, x: np.ndarray, rate: floa
         "model_cpu_us_per_instance": bare["cpu_s_per_batch"] / BATCH * 1e6,
         "projected_fraction_of_bare": mean_se([r["model_share_of_serving_cpu"] for r in rows]),
         "load_average": load_average(),
+        "refused_429": dict(REFUSALS),  # the loop backed off and retried; a refused task is not counted served
     }
     result["fraction_of_bare"] = result["throughput_per_s"]["mean"] / bare["mean"]
     if lists_too:  # the same with nested-list bodies: what the tensor request form saves
