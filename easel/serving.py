@@ -126,6 +126,25 @@ def calibration_field(model_id: str, batch_size: int) -> str:
     return f"{model_id}:{batch_size}"
 
 
+def calibrated_fastest_batch_s(fields: dict[Any, Any], batch_size: int) -> float | None:
+    """The quickest mini-batch the job's workers measured on their own machine (``HGETALL`` of
+    :func:`calibration_key`) at ``S_mb`` = ``batch_size`` — the slowest model's during a rolling update; None when
+    no worker has calibrated yet. The profile stored with a model was measured where it trained, which may be a
+    different (or busier) machine: this is what admission control should count work in."""
+    fastest = []
+    for field, raw in fields.items():
+        name = field.decode() if isinstance(field, bytes) else str(field)
+        if not name.endswith(f":{batch_size}"):
+            continue
+        try:
+            times = [float(t) for t in json.loads(raw)]
+        except (TypeError, ValueError):
+            continue
+        if times and all(0 < t < float("inf") for t in times):
+            fastest.append(min(times))
+    return max(fastest) if fastest else None
+
+
 STANDBY_PREFIX = "standby-"  # the service name of a warm standby inference worker starts so
 
 
@@ -238,7 +257,7 @@ def live_workers(records: dict[Any, Any], now: float) -> dict[str, dict[str, Any
 
 __all__ = [
     "DEAD_LETTERS_MAXLEN", "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STANDBY_PREFIX", "STATUSES",
-    "STREAM_MAXLEN", "answers_key", "calibration_field", "calibration_key", "consumer_group", "dead_letters_stream", "deal_mini_batches", "decode_answers",
+    "STREAM_MAXLEN", "answers_key", "calibrated_fastest_batch_s", "calibration_field", "calibration_key", "consumer_group", "dead_letters_stream", "deal_mini_batches", "decode_answers",
     "encode_answers", "generation_key", "is_standby", "job_keys", "live_workers", "promote_key", "requests_generation", "requests_pattern", "requests_topic", "results_stream",
     "split_mini_batches", "standbys_key", "worker_record", "workers_key",
 ]

@@ -44,6 +44,13 @@ class Admission:
         self.refused = 0
         self.held: dict[str, list[float]] = {}  # per client holding work: [work_s, instances]
 
+    def count_work_in(self, fastest_batch_s: float) -> None:
+        """From now on count a task's work in this quickest mini-batch time (the workers' measurement). Work
+        already held keeps the amount it was admitted with, so releasing it stays exact."""
+        if not fastest_batch_s > 0:
+            raise ValueError(f"fastest_batch_s must be > 0, got {fastest_batch_s!r}")
+        self.fastest_batch_s = fastest_batch_s
+
     def expected_work_s(self, n: int, workers: int) -> float:
         if self.fastest_batch_s is None:
             return 0.0

@@ -75,6 +75,8 @@ from easel.serving import (
     DROPPED,
     SERVED,
     answers_key,
+    calibrated_fastest_batch_s,
+    calibration_key,
     deal_mini_batches,
     encode_answers,
     generation_key,
@@ -356,6 +358,12 @@ class Predictor:
         count = len(live_workers(await self.redis.hgetall(workers_key(self.info.job_id)), time.time()))
         self.metrics.workers_ready.set(count)
         self._live = (time.monotonic(), count)
+        # Count admitted work in the workers' own measured batch times once they have calibrated (the model's
+        # stored profile was timed where it trained: 70x slower than the serving machine in one benchmark).
+        measured = calibrated_fastest_batch_s(await self.redis.hgetall(calibration_key(self.info.job_id)),
+                                              self.info.batch_size)
+        if measured is not None:
+            self.admission.count_work_in(measured)
         return count
 
     async def live_workers(self) -> int | None:

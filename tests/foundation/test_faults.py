@@ -18,6 +18,7 @@ from easel.backoff import Backoff, Throttle
 from easel.db.enums import ServiceKind, ServiceStatus
 from easel.faults import is_infrastructure_error
 from easel.kafka_io import ASSIGNED, REVOKED, PartitionEvents
+from easel.serving import calibrated_fastest_batch_s
 from predictor.admission import Admission
 
 
@@ -91,6 +92,31 @@ def test_admission_bounds_queued_work_and_instances_and_releases() -> None:
     bounded.admit(100, workers=1)
     with pytest.raises(Overloaded, match="instances"):
         bounded.admit(100, workers=1)
+
+
+def test_admission_counts_work_in_the_workers_measured_batch_time_and_releases_exactly() -> None:
+    stale = Admission(max_work_s=1.0, max_instances=10_000, batch_size=10, fastest_batch_s=0.1)  # trained slower
+    held = stale.admit(50, workers=1)  # 5 mini-batches x 0.1 s
+    with pytest.raises(Overloaded):
+        stale.admit(100, workers=1)  # 1.0 s more by the stored profile: over the bound
+    # the workers measured 0.01 s: the same task is now 0.1 s of work and fits
+    measured = calibrated_fastest_batch_s({b"v1:10": b"[0.02, 0.01]", "v1:32": "[0.001]", "bad:10": "x"}, 10)
+    assert measured == 0.01
+    stale.count_work_in(measured)
+    second = stale.admit(100, workers=1)
+    assert second.work_s == pytest.approx(0.1)
+    stale.release(held)
+    stale.release(second)
+    assert (stale.work_s, stale.instances) == (0.0, 0)
+    with pytest.raises(ValueError, match="fastest_batch_s"):
+        stale.count_work_in(0.0)
+
+
+def test_the_calibration_read_for_admission_takes_the_slowest_model_and_ignores_other_batch_sizes() -> None:
+    fields = {"old-version:32": "[0.4, 0.2]", "new-version:32": "[0.3, 0.05]", "old-version:16": "[0.01]"}
+    assert calibrated_fastest_batch_s(fields, 32) == 0.2  # a rolling update: count in the slower model's time
+    assert calibrated_fastest_batch_s(fields, 64) is None
+    assert calibrated_fastest_batch_s({"m:32": "[0, 0.1]"}, 32) is None  # a non-positive time: not a measurement
 
 
 def test_rebalance_events_are_queued_in_order_for_the_poll_thread() -> None:
