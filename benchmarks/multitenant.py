@@ -142,6 +142,7 @@ def run_policy(settings: Any, sessions: Any, policy: str, seed: int, trials: int
                templates: dict[str, str]) -> dict[str, Any]:
     from sqlalchemy import select
 
+    from admin.services.orchestration import PROJECT_ROOT
     from admin.services.train_pool import TrainPool
     from admin.state import AdminState
     from easel.db.enums import JobStatus, ServiceKind, TrialStatus
@@ -167,8 +168,8 @@ def run_policy(settings: Any, sessions: Any, policy: str, seed: int, trials: int
     for user in USERS:
         subs[user], created = submit(sessions, user, trials, tag, templates[user])
     t0 = created  # the last submission; all four are within milliseconds
-    advisors = [state.launcher.start(ServiceSpec(
-        name=f"advisor-{user}", kind=ServiceKind.ADVISOR, sub_train_job_id=sub_id,
+    advisors = [state.launcher.start(ServiceSpec(  # as admin's orchestration starts them (same PYTHONPATH)
+        name=f"advisor-{user}", kind=ServiceKind.ADVISOR, sub_train_job_id=sub_id, env={"PYTHONPATH": PROJECT_ROOT},
         argv=[sys.executable, "-m", "advisor", "--sub-train-job-id", sub_id, "--pool", "--seed", str(seed)]))
         for user, sub_id in subs.items()]
     try:
@@ -201,13 +202,74 @@ def run_policy(settings: Any, sessions: Any, policy: str, seed: int, trials: int
                                 "ended_s": round((t.stopped_at.replace(tzinfo=UTC) - t0).total_seconds(), 4),
                                 "score": None if t.score is None else float(t.score), "status": t.status.value}
                                for t in sorted(rows, key=lambda t: (t.started_at, t.no))]
+    timeline = first_trial_timeline(sessions, subs, t0, [s.id for s in advisors], list(pool.recent))
     reasons: dict[str, int] = {}
     for item in pool.recent:
         reasons[item["reason"]] = reasons.get(item["reason"], 0) + 1
     return {"policy": policy, "seed": seed, "curves": curves, "sequences": sequences, "errored_trials": errored,
             "end_s": max((c[-1][0] for c in curves.values() if c), default=0.0),
-            "assignments": pool.allocator.assignments, "reasons": reasons,
+            "assignments": pool.allocator.assignments, "reasons": reasons, "first_trial_timeline": timeline,
             "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def first_trial_timeline(sessions: Any, subs: dict[str, str], t0: datetime, advisor_ids: list[str],
+                         recent: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Per user, from its job's submission to its first result, the times the system recorded (seconds after the
+    last submission): its advisor's service row (the launcher starts it) and process start, the advisor's first
+    proposal (its trial row: imports, database, GP set-up and first ask done), the allocator's first assignment
+    to it, the worker claiming that trial (its ``started_at``) and the trial's result (``stopped_at``)."""
+    from sqlalchemy import select
+
+    from easel.db.models import Service, SubTrainJob, Trial
+
+    def after(at: datetime | float | None) -> float | None:
+        if at is None:
+            return None
+        stamp = at if isinstance(at, float) else at.replace(tzinfo=UTC).timestamp()
+        return round(stamp - t0.timestamp(), 4)
+
+    out: dict[str, dict[str, float | None]] = {}
+    with sessions() as s:
+        services = {row.sub_train_job_id: row for row in s.scalars(select(Service).where(Service.id.in_(advisor_ids)))}
+        for user, sub_id in subs.items():
+            job_created = s.get_one(SubTrainJob, sub_id).train_job.created_at
+            trials = s.scalars(select(Trial).where(Trial.sub_train_job_id == sub_id)).all()
+            first = min(trials, key=lambda t: t.created_at, default=None)
+            first_started = min((t.started_at for t in trials if t.started_at), default=None)
+            first_result = min((t.stopped_at for t in trials if t.stopped_at), default=None)
+            service = services.get(sub_id)
+            assigned = min((item["at"] for item in recent if item.get("sub_train_job_id") == sub_id), default=None)
+            out[user] = {"submitted": after(job_created),
+                         "advisor_service_row": after(service.created_at if service else None),
+                         "advisor_process_start": after(float(service.command["create_time"])
+                                                        if service and "create_time" in service.command else None),
+                         "first_proposal": after(first.created_at if first else None),
+                         "first_assignment": after(assigned),
+                         "first_trial_start": after(first_started),
+                         "first_result": after(first_result)}
+    return out
+
+
+STEPS = ("advisor_service_row", "advisor_process_start", "first_proposal", "first_assignment", "first_trial_start",
+         "first_result")
+
+
+def timeline_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean over runs and users of each step's duration (from the step before; the first from submission), and
+    of when the first trial starts and ends."""
+    spans: dict[str, list[float]] = {step: [] for step in STEPS}
+    for run in runs:
+        for marks in run.get("first_trial_timeline", {}).values():
+            before = marks.get("submitted") or 0.0
+            for step in STEPS:
+                if marks.get(step) is None:
+                    break
+                spans[step].append(marks[step] - before)
+                before = marks[step]
+    return {"step_mean_s": {step: round(statistics.fmean(v), 3) if v else None for step, v in spans.items()},
+            "first_trial_start_mean_s": round(statistics.fmean(
+                m["first_trial_start"] for r in runs for m in r.get("first_trial_timeline", {}).values()
+                if m.get("first_trial_start") is not None), 3) if runs else None}
 
 
 def best_so_far(curve: list[tuple[float, float]], t: float) -> float:
@@ -250,6 +312,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"best_reachable": reachable, "horizon_s": horizon, "policies": per_policy,
                            "ordering_bound": ordering_bounds(runs, reachable, horizon, WORKERS)}
     out["ordering_bound_summary"] = bound_summary(out["ordering_bound"])
+    out["first_trial_timeline"] = timeline_summary(runs)
     if {"cost_aware", "fifo", "round_robin"} <= set(per_policy):
         ours = per_policy["cost_aware"]["total_regret"]["mean"]
         ratio_fifo = per_policy["fifo"]["total_regret"]["mean"] / ours if ours else float("inf")
@@ -347,6 +410,9 @@ def main() -> None:
         print(f"over seeds: round-robin / each order's mean regret {means['round_robin_over_mean']}; "
               f"{means['share_before_any_first_trial_can_end']:.0%} of round-robin's regret accrues before any "
               f"user's first trial can end")
+    steps = summary["first_trial_timeline"]["step_mean_s"]
+    print("\nfrom submission to a user's first result (mean over runs and users, seconds per step): "
+          + ", ".join(f"{step} +{span}" for step, span in steps.items()))
     print(f"wrote {out}")
 
 

@@ -25,10 +25,11 @@ import redis
 from sqlalchemy import select
 
 from admin.services import pool_memory
-from admin.services.orchestration import pool_worker_specs
+from admin.services.orchestration import PROJECT_ROOT, pool_worker_specs
 from admin.services.restarts import ALIVE
 from admin.state import AdminState
 from easel.allocation import Allocator, Candidate
+from easel.db.enums import ServiceKind
 from easel.db.models import Service, SubTrainJob, TrainJob
 from easel.db.session import session_scope
 from easel.jobs import lifecycle
@@ -62,6 +63,8 @@ class TrainPool:
             log.exception("could not read the pool allocation saved before; starting afresh")
 
     def start(self) -> None:
+        # The pool's jobs' advisors bid for its workers: their parent imports while the workers come up.
+        self.state.launcher.warm_up(ServiceKind.ADVISOR, PROJECT_ROOT)
         self.keep_workers()
         self._thread.start()
 
@@ -141,6 +144,7 @@ class TrainPool:
                 busy[worker] = assignment
                 self.by_job[chosen.train_job_id] += 1
                 self.recent.append({"user_id": chosen.user_id, "train_job_id": chosen.train_job_id,
+                                    "sub_train_job_id": chosen.sub_train_job_id, "at": assignment.at,
                                     "reason": choice.reason, "rate": rate, "waited": choice.waited})
                 made += 1
         self.channel.publish_allocation(self.snapshot(live, busy))
