@@ -1,6 +1,7 @@
 """The shared train-worker pool (``EASEL_TRAIN_POOL_WORKERS`` > 0): admin keeps that many generic train workers
-running and, every ``interval_s``, gives each free one the next sub-train-job unit by
-``EASEL_TRAIN_POOL_POLICY`` (:mod:`easel.allocation`; the Redis protocol is :mod:`easel.pool`).
+running and — as soon as a bid is published or a worker comes free, else every ``interval_s`` — gives each free
+one the next sub-train-job unit by ``EASEL_TRAIN_POOL_POLICY`` (:mod:`easel.allocation`; the Redis protocol is
+:mod:`easel.pool`).
 
 The pool's workers are services of their own (slots ``train-pool-<i>``, no job): this loop relaunches a dead one
 (first at once, then backing off) — the supervisor judges only services of live jobs. Candidates are the live
@@ -83,14 +84,20 @@ class TrainPool:
 
     def _run(self) -> None:
         checked = time.monotonic()
-        while not self._stop.wait(self.interval_s):
+        while not self._stop.is_set():
             try:
+                # A published bid or a freed worker wakes the pass at once (a worker idles no poll interval);
+                # without either, it runs every ``interval_s`` all the same.
+                self.channel.wait_for_nudge(self.interval_s)
+                if self._stop.is_set():
+                    break
                 if time.monotonic() - checked >= WORKER_CHECK_S:
                     checked = time.monotonic()
                     self.keep_workers()
                 self.tick()
             except Exception:  # noqa: BLE001 - the loop must survive a bad tick (Redis restarting); logged
                 log.exception("train pool tick failed")
+                self._stop.wait(self.interval_s)
 
     # -- the workers ----------------------------------------------------------------------------------------
     def _slots(self) -> list[str]:

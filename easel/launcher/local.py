@@ -30,7 +30,7 @@ log = logging.getLogger("easel.launcher")
 #: kinds started from a zygote, and what it imports for them (the heavy part of their start; scikit-optimize is
 #: imported by the GP sampler only when it is built, so it is named here)
 WARM_KINDS: dict[ServiceKind, tuple[str, ...]] = {
-    ServiceKind.ADVISOR: ("advisor.__main__", "advisor.service", "skopt", "sklearn.gaussian_process"),
+    ServiceKind.ADVISOR: ("advisor.service", "advisor.records", "skopt", "sklearn.gaussian_process"),
 }
 
 
