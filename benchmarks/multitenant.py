@@ -215,9 +215,10 @@ def run_policy(settings: Any, sessions: Any, policy: str, seed: int, trials: int
 def first_trial_timeline(sessions: Any, subs: dict[str, str], t0: datetime, advisor_ids: list[str],
                          recent: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
     """Per user, from its job's submission to its first result, the times the system recorded (seconds after the
-    last submission): its advisor's service row (the launcher starts it) and process start, the advisor's first
-    proposal (its trial row: imports, database, GP set-up and first ask done), the allocator's first assignment
-    to it, the worker claiming that trial (its ``started_at``) and the trial's result (``stopped_at``)."""
+    last submission): its advisor's service row (the launcher starts it), the advisor's first proposal (its trial
+    row: process start, imports, database, GP set-up and first ask done), the allocator's first assignment to it
+    (which also waits for a free worker), the worker claiming that trial (its ``started_at``) and the trial's
+    result (``stopped_at``)."""
     from sqlalchemy import select
 
     from easel.db.models import Service, SubTrainJob, Trial
@@ -241,8 +242,6 @@ def first_trial_timeline(sessions: Any, subs: dict[str, str], t0: datetime, advi
             assigned = min((item["at"] for item in recent if item.get("sub_train_job_id") == sub_id), default=None)
             out[user] = {"submitted": after(job_created),
                          "advisor_service_row": after(service.created_at if service else None),
-                         "advisor_process_start": after(float(service.command["create_time"])
-                                                        if service and "create_time" in service.command else None),
                          "first_proposal": after(first.created_at if first else None),
                          "first_assignment": after(assigned),
                          "first_trial_start": after(first_started),
@@ -250,8 +249,7 @@ def first_trial_timeline(sessions: Any, subs: dict[str, str], t0: datetime, advi
     return out
 
 
-STEPS = ("advisor_service_row", "advisor_process_start", "first_proposal", "first_assignment", "first_trial_start",
-         "first_result")
+STEPS = ("advisor_service_row", "first_proposal", "first_assignment", "first_trial_start", "first_result")
 
 
 def timeline_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -266,10 +264,10 @@ def timeline_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
                     break
                 spans[step].append(marks[step] - before)
                 before = marks[step]
+    starts = [m["first_trial_start"] for r in runs for m in r.get("first_trial_timeline", {}).values()
+              if m.get("first_trial_start") is not None]
     return {"step_mean_s": {step: round(statistics.fmean(v), 3) if v else None for step, v in spans.items()},
-            "first_trial_start_mean_s": round(statistics.fmean(
-                m["first_trial_start"] for r in runs for m in r.get("first_trial_timeline", {}).values()
-                if m.get("first_trial_start") is not None), 3) if runs else None}
+            "first_trial_start_mean_s": round(statistics.fmean(starts), 3) if starts else None}
 
 
 def best_so_far(curve: list[tuple[float, float]], t: float) -> float:
