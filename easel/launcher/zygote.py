@@ -20,6 +20,7 @@ launcher's side.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import json
@@ -97,7 +98,8 @@ def _spawn(request: dict[str, Any], keep_closed: Sequence[int]) -> int:
         code = 1
         try:
             code = _run_child(request, keep_closed)
-        finally:
+            atexit._run_exitfuncs()  # as an interpreter's exit would (logging's flush, say); then no unwinding
+        finally:                     # into the zygote's loop: a forked child leaves by os._exit only
             try:
                 sys.stdout.flush()
                 sys.stderr.flush()
