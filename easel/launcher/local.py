@@ -28,9 +28,10 @@ from easel.settings import Settings
 log = logging.getLogger("easel.launcher")
 
 #: kinds started from a zygote, and what it imports for them (the heavy part of their start; scikit-optimize is
-#: imported by the GP sampler only when it is built, so it is named here)
+#: imported by the GP sampler only when it is built, so it is named here), ``module:function`` a warm-up it calls
 WARM_KINDS: dict[ServiceKind, tuple[str, ...]] = {
-    ServiceKind.ADVISOR: ("advisor.service", "advisor.records", "skopt", "sklearn.gaussian_process"),
+    ServiceKind.ADVISOR: ("advisor.service", "advisor.records", "skopt", "sklearn.gaussian_process",
+                          "advisor.warmup:warm_up"),
 }
 
 

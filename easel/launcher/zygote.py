@@ -3,8 +3,9 @@ modules once, then forks a child per start, so a service no longer pays its inte
 (the advisor's: SQLAlchemy, redis, NumPy, scikit-optimize with SciPy and scikit-learn — ≈ 2 s of CPU each, and
 several advisors start together when several users submit at once).
 
-``python -m easel.launcher.zygote MODULE...`` imports each ``MODULE`` and then serves requests, JSON lines on its
-stdin, answering JSON lines on its stdout:
+The zygote (:func:`serve`, given ``MODULE...``) imports each ``MODULE`` (one written ``module:function`` is imported
+and the function called: a warm-up of first-use costs) and then serves requests, JSON lines on its stdin,
+answering JSON lines on its stdout:
 
 * ``{"id": n, "argv": [python, "-m", module, args...], "env": {...}, "log_path": path}`` — fork a child that runs
   ``module`` as ``__main__`` with ``args``, exactly the environment ``env`` (nothing of the zygote's own), in a
@@ -40,6 +41,8 @@ from typing import Any
 
 log = logging.getLogger("easel.launcher")
 
+# How the launcher starts a zygote (not ``-m easel.launcher.zygote``: the package imports this module first)
+SERVE = "import sys; from easel.launcher.zygote import serve; serve(sys.argv[1:])"
 READY_TIMEOUT_S = 120.0  # imports on a loaded machine can take long
 
 
@@ -115,8 +118,11 @@ def serve(preload: Sequence[str]) -> None:
     os.dup2(null_fd, 0)
     os.dup2(2, 1)  # its own prints go to its log, never into the protocol
     os.close(null_fd)
-    for module in preload:
-        importlib.import_module(module)
+    for entry in preload:
+        module, _, function = entry.partition(":")
+        imported = importlib.import_module(module)
+        if function:
+            getattr(imported, function)()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -174,7 +180,7 @@ class Zygote:
         self._ready: Future[int] = Future()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log_file:
-            self._process = subprocess.Popen([sys.executable, "-m", "easel.launcher.zygote", *self.preload],
+            self._process = subprocess.Popen([sys.executable, "-c", SERVE, *self.preload],
                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file,
                                              env=dict(env), start_new_session=True)
         threading.Thread(target=self._read, name=f"zygote-{self._process.pid}", daemon=True).start()
@@ -263,6 +269,3 @@ class Zygote:
         for answer in waiting.values():
             answer.set_exception(gone)
 
-
-if __name__ == "__main__":
-    serve(sys.argv[1:])
