@@ -25,6 +25,12 @@ every user's trials in start order (start, end, score); per seed, the round-robi
 the 2 workers under round-robin, a hindsight greedy order, the best order a local search finds, and a lower bound
 (each user alone on the pool) — how far *any* allocator could get below round-robin here.
 
+**From submission to each user's first result** (``first_trial_timeline``, per run and user, and the mean step
+durations): the advisor's service row, its first proposal (process start, imports, database, GP set-up, first
+ask), the allocator's first assignment to it (which includes any wait for a free worker), the worker's claim
+of that trial and its result — times the rows and the allocator recorded; and what a cold advisor spends in CPU
+before its own code runs (``cold_advisor_import_cpu_s``, which warm starts skip).
+
 ``--setting issue`` (default) is the issue's setting, the one reported against the targets; ``--setting costs``
 is a second, stated setting beside it (the two larger datasets' trials cost 8× the epochs), written to
 ``multitenant-costs.json``.
@@ -270,6 +276,25 @@ def timeline_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "first_trial_start_mean_s": round(statistics.fmean(starts), 3) if starts else None}
 
 
+def advisor_import_cpu_s() -> dict[str, float]:
+    """CPU seconds (user + system, as the kernel counted them: not wall time) a cold advisor process spends before
+    its own code runs: the interpreter, the platform's modules, and scikit-optimize with SciPy and scikit-learn.
+    A warm start (:mod:`easel.launcher.zygote`) pays these once per admin instead of once per advisor."""
+    import resource
+    import subprocess
+
+    steps = {"interpreter": "pass", "platform_modules": "import advisor.__main__, advisor.service, advisor.records",
+             "with_scikit_optimize": "import advisor.__main__, advisor.service, advisor.records, skopt, "
+                                     "sklearn.gaussian_process"}
+    out = {}
+    for name, code in steps.items():
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out[name] = round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 3)
+    return out
+
+
 def best_so_far(curve: list[tuple[float, float]], t: float) -> float:
     return max((score for at, score in curve if at <= t), default=0.0)
 
@@ -346,6 +371,7 @@ def main() -> None:
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     from easel.db.session import make_engine, make_sessionmaker
 
+    import_cpu = advisor_import_cpu_s()
     stack = private_stack()
     runs = []
     try:
@@ -369,6 +395,7 @@ def main() -> None:
     finally:
         stack.down()
     summary = summarise(runs)
+    summary["first_trial_timeline"]["cold_advisor_import_cpu_s"] = import_cpu
     results = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                            "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
                "setup": {"users": USERS, "workers": WORKERS, "trials_per_user": trials, "seeds": seeds,
@@ -411,6 +438,7 @@ def main() -> None:
     steps = summary["first_trial_timeline"]["step_mean_s"]
     print("\nfrom submission to a user's first result (mean over runs and users, seconds per step): "
           + ", ".join(f"{step} +{span}" for step, span in steps.items()))
+    print(f"a cold advisor's CPU seconds before its own code runs (a warm start skips them): {import_cpu}")
     print(f"wrote {out}")
 
 
