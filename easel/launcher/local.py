@@ -12,6 +12,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 from sqlalchemy.orm import Session, sessionmaker
@@ -140,16 +141,16 @@ class LocalLauncher(Launcher):
                     WARM_KINDS[kind], env, self.settings.log_dir / f"zygote-{kind.value.lower()}.log", self._forked_exit)
         return zygote
 
-    def _fork_warm(self, spec: ServiceSpec, env: dict[str, str], log_path: object,
+    def _fork_warm(self, spec: ServiceSpec, env: dict[str, str], log_path: Path,
                    service_id: str) -> int | None:
         """The pid of ``spec``'s process forked by its kind's zygote, or None to start it the cold way."""
         if not (self.settings.warm_start and spec.kind in WARM_KINDS and module_of(spec.argv)):
             return None
         try:
             zygote = self._zygote(spec.kind, env.get("PYTHONPATH"))
-            pid = zygote.spawn(spec.argv, env, log_path)  # type: ignore[arg-type]
+            pid = zygote.spawn(spec.argv, env, log_path)
         except (OSError, ZygoteError) as error:
-            log.warning("warm start of %s failed (%s); starting it cold", spec.name, error)
+            log.info("no warm start for %s (%s): starting it cold", spec.name, error)
             return None
         with self._forks_lock:
             self._forked[pid] = service_id
