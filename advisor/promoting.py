@@ -23,7 +23,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from advisor.promotions import PromotionLadder
+from advisor.promotions import BracketedLadder, PromotionLadder
 from advisor.records import FINISHED
 from advisor.service import MAX_ATTEMPTS, Advisor, Outstanding
 from easel.db.enums import TrialStatus
@@ -43,7 +43,7 @@ class Stretch:
 
 @dataclass
 class PromotingAdvisor(Advisor):
-    ladder: PromotionLadder = field(default_factory=PromotionLadder)
+    ladder: PromotionLadder | BracketedLadder = field(default_factory=PromotionLadder)
     stretches: dict[str, Stretch] = field(default_factory=dict)  # trial id -> its stretch in flight
     informed: set[str] = field(default_factory=set)  # trials the optimiser has been told of (once each)
 
@@ -57,6 +57,7 @@ class PromotingAdvisor(Advisor):
             finished = trial.status in FINISHED
             # A worker holding the lease of a trial paused in the row has just resumed it (promoted).
             waiting = paused_at is not None and not finished and self.channel.lease_holder(trial.id) is None
+            self.ladder.admit(trial.id, trial.no)
             for epoch, score in sorted(scores.items()):
                 self.ladder.reached(trial.id, epoch, score)
                 if not (waiting and epoch == paused_at):  # it went on from every other rung it reached
@@ -67,17 +68,11 @@ class PromotingAdvisor(Advisor):
             self.outstanding[trial.id] = Outstanding(Proposal(trial.id, trial.no, trial.knobs, trial.attempts))
             if waiting:
                 continue  # paused at a rung: waits for a promotion
-            target = self._next_rung(done)
+            target = self.ladder.next_rung(trial.id, done)
             self.stretches[trial.id] = Stretch(target)
             if trial.status == TrialStatus.PENDING:
                 self._propose(trial.id, target, done)
         log.info("promoting ASHA rebuilt from %d trials (%d in flight)", self.created, len(self.stretches))
-
-    def _next_rung(self, epoch: int) -> int:
-        k = 0
-        while self.ladder.rung_epoch(k) <= epoch:
-            k += 1
-        return self.ladder.rung_epoch(k)
 
     # -- the loop ----------------------------------------------------------------------------------
     def supply_idle_workers(self) -> None:
@@ -93,7 +88,7 @@ class PromotingAdvisor(Advisor):
                 trial = self.records.create(self.space.complete(tuned))
                 self.outstanding[trial.id] = Outstanding(Proposal(trial.id, trial.no, trial.knobs, trial.attempts))
                 self.created += 1
-                self._propose(trial.id, self.ladder.first_epoch, 0)
+                self._propose(trial.id, self.ladder.admit(trial.id, trial.no), 0)
                 log.info("proposed trial %d: %s", trial.no, tuned)
             else:
                 return

@@ -243,6 +243,9 @@ class Settings(BaseSettings):
                                  description="ASHA's minimum resource (grace period): epochs before the first rung")
     asha_reduction_factor: int = Field(default=3, ge=2, le=100,
                                        description="ASHA's η: rungs at min_epochs·ηᵏ, the best 1/η of each goes on")
+    asha_brackets: int = Field(default=1, ge=1, le=10,
+                               description="the promoting ASHA's brackets (asynchronous Hyperband): bracket j "
+                                           "first judges a trial at min_epochs·ηʲ epochs; 1: one ASHA")
 
     # Explanations (LIME, Grad-CAM): their own processes and queue, never the deadline path.
     explainers: int = Field(default=1, ge=0, le=64, description="explainer processes per inference job (0: none)")
