@@ -12,8 +12,10 @@
     epoch. Measured: simulated time until a completed trial reaches the best final accuracy among the stream's
     first 32 configs, over 5 seeds. Target: ASHA ≤ ½ the median rule's (median over seeds). The promoting ASHA
     (budget PRUNER "asha_promote") is replayed through the advisor's own ladder (``advisor.promotions``), and
-    per-seed lower bounds say whether ½ is reachable at all. ``--epochs N`` records and replays a second,
-    stated setting (N epochs per config) beside the issue's 9.
+    per-seed lower bounds say whether ½ is reachable at all; asynchronous Hyperband (``ASHA_BRACKETS``, all of
+    Hyperband's brackets for the setting) is replayed the same way. ``--epochs N`` records and replays a second,
+    stated setting (N epochs per config) beside the issue's 9. Recording stores each epoch's wall and CPU
+    seconds; where both exist, the replay is repeated on the CPU seconds (``cpu_clock``: the load-free clock).
 (p) (b)'s platform check: the promoting ASHA on the real stack (advisor + 2 train worker processes, 9 configs of
     the sliced MLP, 9 epochs) against the replay fed what the real run observed (rung scores, unit seconds): the
     same stretches in the same order, and the time the replay does not model.
