@@ -24,7 +24,7 @@
     (:func:`easel.work_lost.attribute_kills` on the workers' ``unit_started``/``unit_done`` events) ≤ 1, no
     unit trained twice without a kill to explain it, and the job completes.
 
-Run: ``.venv/bin/python benchmarks/hopping.py [--sections abcp] [--reuse-curves] [--epochs 9]``.
+Run: ``.venv/bin/python benchmarks/hopping.py [--sections abcp] [--reuse-curves] [--epochs 9] [--curves-tag T]``.
 """
 
 from __future__ import annotations
@@ -59,8 +59,11 @@ CURVES = ROOT / "benchmarks" / "results" / "hopping_curves.json"  # (b)'s record
 ISSUE_EPOCHS = 9  # the issue's setting; another (--epochs) is a second, stated setting with its own curves file
 
 
-def curves_path(epochs: int) -> Path:
-    return CURVES if epochs == ISSUE_EPOCHS else CURVES.with_name(f"hopping_curves_{epochs}ep.json")
+def curves_path(epochs: int, tag: str = "") -> Path:
+    """The curves file of a setting; ``tag`` names a further recording of it (e.g. a re-recording on a quiet
+    machine) kept beside the first."""
+    name = "hopping_curves" + ("" if epochs == ISSUE_EPOCHS else f"_{epochs}ep") + (f"_{tag}" if tag else "")
+    return CURVES.with_name(f"{name}.json")
 CNN_KNOBS = {"image_size": 32, "max_epochs": 4, "groups": 8, "seed": 0, "early_stop": False, "quick_train": False}
 
 
@@ -236,7 +239,7 @@ def section_a(settings, sessions, folder: Path, trials: int = 4) -> dict:
 
 
 # -- (b) ASHA vs median vs none, simulated on recorded curves -------------------------------------------------
-def record_curves(folder: Path, configs: int = 32, epochs: int = ISSUE_EPOCHS) -> list[dict]:
+def record_curves(folder: Path, configs: int = 32, epochs: int = ISSUE_EPOCHS, tag: str = "") -> list[dict]:
     import torch
 
     from advisor.samplers import RandomSampler
@@ -269,7 +272,7 @@ def record_curves(folder: Path, configs: int = 32, epochs: int = ISSUE_EPOCHS) -
                        "load_average_1min": round(os.getloadavg()[0], 2)})
         print(f"  (b) config {index + 1}/{configs}: final {curve[-1]:.3f} in {sum(seconds):.1f} s "
               f"({sum(cpu_seconds):.1f} s CPU, load {os.getloadavg()[0]:.1f})", flush=True)
-    curves_path(epochs).write_text(json.dumps({"load_average_1min": round(os.getloadavg()[0], 2),
+    curves_path(epochs, tag).write_text(json.dumps({"load_average_1min": round(os.getloadavg()[0], 2),
                                                "load_average_1min_at_start": load_at_start,
                                                "configs": configs, "curves": curves}) + "\n")
     return curves
@@ -471,18 +474,20 @@ def lower_bounds(curves: list[dict], streams: list[tuple[list[int], float]], med
             "half_reachable_by_stream_order_bound": statistics.median(ordered) <= half}
 
 
-def load_curves(folder: Path, reuse_curves: bool, epochs: int = ISSUE_EPOCHS) -> list[dict]:
-    path = curves_path(epochs)
-    return json.loads(path.read_text())["curves"] if reuse_curves and path.exists() else record_curves(folder, epochs=epochs)
+def load_curves(folder: Path, reuse_curves: bool, epochs: int = ISSUE_EPOCHS, tag: str = "") -> list[dict]:
+    path = curves_path(epochs, tag)
+    if reuse_curves and path.exists():
+        return json.loads(path.read_text())["curves"]
+    return record_curves(folder, epochs=epochs, tag=tag)
 
 
 def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False, epochs: int = ISSUE_EPOCHS,
-              overhead_s: float = 0.0) -> dict:
+              overhead_s: float = 0.0, tag: str = "") -> dict:
     from advisor.promotions import hyperband_shares
     from easel.pruning import MedianPruner, SuccessiveHalvingPruner
     from easel.settings import Settings
 
-    curves = load_curves(folder, reuse_curves, epochs)
+    curves = load_curves(folder, reuse_curves, epochs, tag)
     settings = Settings()
     min_epochs, eta = settings.asha_min_epochs, settings.asha_reduction_factor  # the platform's defaults
     asha = SuccessiveHalvingPruner(min_epochs, eta)
@@ -492,7 +497,7 @@ def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False, epochs: 
     medians = {m: _median_s(times) for m, times in per_seed.items()}
     ratios = [a / m if a is not None and m is not None else math.inf
               for a, m in zip(per_seed["asha"], per_seed["median"], strict=True)]
-    out = {"simulated_on_recorded_curves": True, "curves": str(curves_path(epochs).relative_to(ROOT)),
+    out = {"simulated_on_recorded_curves": True, "curves": str(curves_path(epochs, tag).relative_to(ROOT)),
            "configs_recorded": len(curves), "epochs": epochs, "workers": 2,
            "asha": {"min_epochs": min_epochs, "reduction_factor": eta,
                     "rungs": [e for e in range(1, epochs) if asha.rung(e) is not None]},
@@ -698,6 +703,9 @@ def main() -> None:
                              "stack against its replay)")
     parser.add_argument("--epochs", type=int, default=ISSUE_EPOCHS,
                         help="(b): epochs per config; other than 9 is a second setting with its own curves file")
+    parser.add_argument("--curves-tag", default="",
+                        help="(b): a further recording of the setting, in its own curves file and results key "
+                             "(e.g. quiet: hopping_curves_quiet.json, b_asha_vs_median_quiet)")
     parser.add_argument("--reuse-curves", action="store_true",
                         help="(b): replay the curves recorded before (hopping_curves*.json) instead of recording")
     args = parser.parse_args()
@@ -708,10 +716,12 @@ def main() -> None:
         folder = Path(tmp)
         write_digits(folder)
         if "b" in args.sections:
-            key = "b_asha_vs_median" + ("" if args.epochs == ISSUE_EPOCHS else f"_{args.epochs}_epochs")
+            key = ("b_asha_vs_median" + ("" if args.epochs == ISSUE_EPOCHS else f"_{args.epochs}_epochs")
+                   + (f"_{args.curves_tag}" if args.curves_tag else ""))
             # the per-stretch overhead the last platform check measured (section p), charged in a second replay
             overhead_s = (results.get("b_platform_check") or {}).get("overhead_per_stretch_s", 0.0)
-            results[key] = section_b(folder, reuse_curves=args.reuse_curves, epochs=args.epochs, overhead_s=overhead_s)
+            results[key] = section_b(folder, reuse_curves=args.reuse_curves, epochs=args.epochs, overhead_s=overhead_s,
+                                     tag=args.curves_tag)
             RESULTS.write_text(json.dumps(results, indent=2) + "\n")
         if any(section in args.sections for section in "acp"):
             stack = private_stack()
