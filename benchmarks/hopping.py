@@ -421,6 +421,12 @@ def _ratios(method: list[float | None], median: list[float | None]) -> list[floa
     return [round(a / m, 3) if a is not None and m is not None else None for a, m in zip(method, median, strict=True)]
 
 
+def _median_ratio(method: list[float | None], median: list[float | None]) -> float | None:
+    """The median over seeds of method / median rule (seeds where the median rule never got there left out)."""
+    paired = [a / m if a is not None else math.inf for a, m in zip(method, median, strict=True) if m is not None]
+    return round(statistics.median(paired), 3) if paired else None
+
+
 def _median_s(times: list[float | None]) -> float:
     return statistics.median([t if t is not None else math.inf for t in times])
 
@@ -517,6 +523,10 @@ def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False, epochs: 
         round(a / m, 3) if a is not None and m is not None else None
         for a, m in zip(per_seed["asha_promoting"], per_seed["median"], strict=True)]
     out["target_asha_promoting_at_most_half_median"] = medians["asha_promoting"] <= 0.5 * medians["median"]
+    # The target compares medians over seeds, which may come from different seeds for the two methods; the
+    # median of the per-seed ratios pairs each seed with itself.
+    out["median_of_per_seed_ratios_to_median_rule"] = {
+        m: _median_ratio(per_seed[m], per_seed["median"]) for m in ("asha", "asha_promoting", "asha_hyperband")}
     out["asha_hyperband"] = {"brackets": brackets, "min_epochs_per_bracket": [min_epochs * eta ** j
                                                                               for j in range(brackets)],
                              "configs_per_bracket_per_round": hyperband_shares(brackets, eta)}
@@ -529,7 +539,10 @@ def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False, epochs: 
         on_cpu = [{**c, "epoch_s": c["epoch_cpu_s"]} for c in curves]
         cpu_seed = seconds_per_seed(on_cpu, streams, min_epochs, eta, brackets)
         cpu_medians = {m: round(_median_s(times), 2) for m, times in cpu_seed.items()}
-        out["cpu_clock"] = {"seconds_to_best_of_32_per_seed": cpu_seed, "median_seconds": cpu_medians, **{
+        out["cpu_clock"] = {"seconds_to_best_of_32_per_seed": cpu_seed, "median_seconds": cpu_medians,
+                            "median_of_per_seed_ratios_to_median_rule": {
+                                m: _median_ratio(cpu_seed[m], cpu_seed["median"])
+                                for m in ("asha", "asha_promoting", "asha_hyperband")}, **{
             f"{m}_over_median": round(cpu_medians[m] / cpu_medians["median"], 3)
             for m in ("asha", "asha_promoting", "asha_hyperband")}, **{
             f"{m}_over_median_per_seed": _ratios(cpu_seed[m], cpu_seed["median"])
