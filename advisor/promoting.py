@@ -7,14 +7,14 @@ worker is free the advisor asks :class:`~advisor.promotions.PromotionLadder` wha
 paused trial of the highest rung whose top ``⌊n/η⌋`` holds one not yet promoted, up to the next rung, or else
 start a new BO proposal up to the first rung. With the budget's ``ASHA_BRACKETS`` > 1 the ladder is asynchronous
 Hyperband's (:class:`~advisor.promotions.BracketedLadder`): a new trial's first rung is its bracket's, which the
-trial's number decides. A trial that reaches its last epoch completes as usual. When no
-new trial may start, nothing is in flight and nothing can be promoted — or when the sub-job stops — every
-trial still paused ends TERMINATED, its error saying where it was pruned and with which score.
+trial's number decides. A trial that reaches its last epoch completes as usual. When no new trial may start,
+nothing is in flight and nothing can be promoted — or when the sub-job stops — every trial still paused ends
+TERMINATED, its error saying where it was pruned and with which score.
 
 The optimiser is told each configuration once, at the fidelity every configuration reaches: its score at the
-first rung (or its final result when it ends before pausing there). With brackets, that first rung differs
-from bracket to bracket: the optimiser then hears scores of mixed fidelity (a known limit). Telling it the final scores of the few
-promoted trials as well would mix fidelities in one model of the score.
+first rung (or its final result when it ends before pausing there). Telling it the final scores of the few
+promoted trials as well would mix fidelities in one model of the score. (With brackets the first rung differs
+from bracket to bracket, so the optimiser does hear mixed fidelities: a known limit.)
 
 The trials table is the record: a restarted advisor rebuilds the ladder from the rows' ``rung_scores`` and
 ``units_done`` (a trial trained past a rung went on from it).

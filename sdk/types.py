@@ -197,7 +197,8 @@ class TrainBudget:
         if self.asha_brackets is not None:
             if self.pruner != "asha_promote":
                 raise ValueError(f"asha_brackets applies to pruner 'asha_promote' only, not {self.pruner!r}")
-            if isinstance(self.asha_brackets, bool) or not isinstance(self.asha_brackets, int) or self.asha_brackets < 1:
+            brackets = self.asha_brackets
+            if isinstance(brackets, bool) or not isinstance(brackets, int) or brackets < 1:
                 raise ValueError(f"asha_brackets must be an integer >= 1; got {self.asha_brackets!r}")
         if not isinstance(self.mop, bool):
             raise ValueError(f"mop must be True or False; got {self.mop!r}")

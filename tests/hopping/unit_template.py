@@ -59,4 +59,4 @@ class SlowCounter(Counter):
 
     @classmethod
     def get_knob_config(cls):
-        return {**super().get_knob_config(), "unit_s": FixedKnob(0.5)}
+        return {**super().get_knob_config(), "unit_s": FixedKnob(1.0)}
