@@ -106,6 +106,9 @@ class PromotionLadder:
         return None if trial in self._promoted.get(top, set()) else self.rung_epoch(top)
 
 
+MAX_ROUND = 100_000  # trials per round of brackets: η^(brackets-1) ≤ 10⁴, a last bracket first judged at 10⁴ epochs
+
+
 def hyperband_shares(brackets: int, eta: int) -> list[int]:
     """Hyperband's number of configurations per bracket (Li et al., JMLR 2018, Algorithm 1), most aggressive
     bracket first: bracket ``j`` (minimum resource ``min_epochs · ηʲ``, ``s = brackets - 1 - j`` halvings) gets
@@ -135,24 +138,34 @@ class BracketedLadder:
     brackets: int = 3
     shares: list[int] = field(init=False)  # configurations per bracket in each round (Hyperband's n_s)
     ladders: list[PromotionLadder] = field(init=False)  # bracket j: minimum resource min_epochs·ηʲ
+    _round: list[int] = field(init=False)  # the brackets of one round of sum(shares) trials, in order
     _bracket: dict[str, int] = field(default_factory=dict)  # trial -> its bracket
 
     def __post_init__(self) -> None:
         if self.min_epochs < 1:
             raise ValueError(f"min_epochs must be >= 1, got {self.min_epochs}")
         self.shares = hyperband_shares(self.brackets, self.eta)
+        if sum(self.shares) > MAX_ROUND:
+            last = self.min_epochs * self.eta ** (self.brackets - 1)
+            raise ValueError(f"brackets: {self.brackets} brackets at eta {self.eta} deal rounds of "
+                             f"{sum(self.shares)} trials (the last bracket first judges at epoch {last}); "
+                             f"at most {MAX_ROUND}")
         self.ladders = [PromotionLadder(self.min_epochs * self.eta ** j, self.eta) for j in range(self.brackets)]
+        # Smooth weighted round robin (nginx's): each pick adds every bracket's share to its credit and takes the
+        # most credited (ties: the more aggressive), which pays the total back. After one round every bracket
+        # was picked its share of times and every credit is 0 again, so the order repeats round after round.
+        credit, total, self._round = [0] * self.brackets, sum(self.shares), []
+        for _ in range(total):
+            credit = [c + share for c, share in zip(credit, self.shares, strict=True)]
+            chosen = max(range(self.brackets), key=lambda j: (credit[j], -j))
+            credit[chosen] -= total
+            self._round.append(chosen)
 
     def bracket_for(self, no: int) -> int:
         """The bracket of the ``no``-th trial (1-based): smooth weighted round robin over the shares."""
         if no < 1:
             raise ValueError(f"no must be >= 1, got {no}")
-        current, total, chosen = [0] * self.brackets, sum(self.shares), 0
-        for _ in range(no):
-            current = [c + share for c, share in zip(current, self.shares, strict=True)]
-            chosen = max(range(self.brackets), key=lambda j: (current[j], -j))
-            current[chosen] -= total
-        return chosen
+        return self._round[(no - 1) % len(self._round)]
 
     def admit(self, trial: str, no: int) -> int:
         bracket = self._bracket.setdefault(trial, self.bracket_for(no))

@@ -54,6 +54,10 @@ class TrainBudget(_Budget):
                              f"only, not {self.PRUNER!r}")
         if self.PRUNER != "asha_promote" and self.ASHA_BRACKETS is not None:
             raise ValueError(f"ASHA_BRACKETS applies to PRUNER 'asha_promote' only, not {self.PRUNER!r}")
+        eta, brackets = self.ASHA_REDUCTION_FACTOR, self.ASHA_BRACKETS
+        if brackets and eta and eta ** (brackets - 1) > 10_000:
+            # the last bracket would first judge a trial after ASHA_MIN_EPOCHS·ηᴮ⁻¹ epochs: beyond any training
+            raise ValueError("ASHA_BRACKETS: ASHA_REDUCTION_FACTOR^(ASHA_BRACKETS-1) must be at most 10000")
         if self.PRUNER == "asha_promote" and self.MOP:
             # MOP places single units on shards; pausing at rungs is built for trials that own their worker.
             raise ValueError("PRUNER 'asha_promote' does not combine with MOP; use PRUNER 'asha' with MOP")

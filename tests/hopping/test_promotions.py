@@ -75,6 +75,7 @@ def test_trials_are_dealt_to_brackets_by_smooth_weighted_round_robin() -> None:
     dealt = [ladder.bracket_for(no) for no in range(1, 18)]
     assert dealt[:8] == [0, 1, 0, 2, 0, 1, 0, 2]
     assert [dealt.count(j) for j in range(3)] == [9, 5, 3]
+    assert [ladder.bracket_for(no) for no in range(18, 35)] == dealt, "the next round deals the same way"
     assert [ladder.admit(f"t{no}", no) for no in range(1, 5)] == [1, 3, 1, 9]  # each bracket's first rung
     assert ladder.next_rung("t2", 3) == 9 and ladder.next_rung("t1", 1) == 3
     assert ladder.admit("t1", 99) == 1, "a trial keeps the bracket it was admitted to"
@@ -116,5 +117,7 @@ def test_one_bracket_is_the_plain_ladder_and_bad_brackets_name_the_argument() ->
         BracketedLadder(1, 1, 2)
     with pytest.raises(ValueError, match="was not admitted"):
         BracketedLadder(1, 3, 2).reached("stranger", 1, 0.5)
+    with pytest.raises(ValueError, match="brackets: 10 brackets at eta 100 deal rounds of"):
+        BracketedLadder(1, 100, 10)
     with pytest.raises(ValueError, match="no must be >= 1"):
         BracketedLadder(1, 3, 2).bracket_for(0)
