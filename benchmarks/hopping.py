@@ -540,6 +540,7 @@ def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False, epochs: 
         cpu_seed = seconds_per_seed(on_cpu, streams, min_epochs, eta, brackets)
         cpu_medians = {m: round(_median_s(times), 2) for m, times in cpu_seed.items()}
         out["cpu_clock"] = {"seconds_to_best_of_32_per_seed": cpu_seed, "median_seconds": cpu_medians,
+                            "lower_bounds": lower_bounds(on_cpu, streams, cpu_seed["median"], min_epochs),
                             "median_of_per_seed_ratios_to_median_rule": {
                                 m: _median_ratio(cpu_seed[m], cpu_seed["median"])
                                 for m in ("asha", "asha_promoting", "asha_hyperband")}, **{
