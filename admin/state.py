@@ -51,4 +51,8 @@ class AdminState:
             return self._launcher
 
     def close(self) -> None:
+        with self._lock:
+            launcher, self._launcher = self._launcher, None
+        if launcher is not None:
+            launcher.close()
         self.engine.dispose()

@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s advisor %(levelname)s %(message)s")
     exit_on_sigterm()
+    log = logging.getLogger("easel.advisor")
+    log.info("starting for sub-train-job %s", args.sub_train_job_id)
     settings = get_settings()
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
     client = make_redis(settings, decode_responses=True)
@@ -44,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
                                           settings)
             break
         except INFRASTRUCTURE_ERRORS as error:
-            logging.getLogger("easel.advisor").warning("starting failed (%s); retrying", error)
+            log.warning("starting failed (%s); retrying", error)
             time.sleep(backoff.next_delay())
+    log.info("ready: rebuilt from the trials table")
     advisor.run()
     record_clean_exit(sessions)
     return 0

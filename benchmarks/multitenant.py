@@ -25,6 +25,12 @@ every user's trials in start order (start, end, score); per seed, the round-robi
 the 2 workers under round-robin, a hindsight greedy order, the best order a local search finds, and a lower bound
 (each user alone on the pool) — how far *any* allocator could get below round-robin here.
 
+**From submission to each user's first result** (``first_trial_timeline``, per run and user, and the mean step
+durations): the advisor's service row, its first proposal (process start, imports, database, GP set-up, first
+ask), the allocator's first assignment to it (which includes any wait for a free worker), the worker's claim
+of that trial and its result — times the rows and the allocator recorded; and what a cold advisor spends in CPU
+before its own code runs (``cold_advisor_import_cpu_s``, which warm starts skip).
+
 ``--setting issue`` (default) is the issue's setting, the one reported against the targets; ``--setting costs``
 is a second, stated setting beside it (the two larger datasets' trials cost 8× the epochs), written to
 ``multitenant-costs.json``.
@@ -142,6 +148,7 @@ def run_policy(settings: Any, sessions: Any, policy: str, seed: int, trials: int
                templates: dict[str, str]) -> dict[str, Any]:
     from sqlalchemy import select
 
+    from admin.services.orchestration import PROJECT_ROOT
     from admin.services.train_pool import TrainPool
     from admin.state import AdminState
     from easel.db.enums import JobStatus, ServiceKind, TrialStatus
@@ -167,8 +174,8 @@ def run_policy(settings: Any, sessions: Any, policy: str, seed: int, trials: int
     for user in USERS:
         subs[user], created = submit(sessions, user, trials, tag, templates[user])
     t0 = created  # the last submission; all four are within milliseconds
-    advisors = [state.launcher.start(ServiceSpec(
-        name=f"advisor-{user}", kind=ServiceKind.ADVISOR, sub_train_job_id=sub_id,
+    advisors = [state.launcher.start(ServiceSpec(  # as admin's orchestration starts them (same PYTHONPATH)
+        name=f"advisor-{user}", kind=ServiceKind.ADVISOR, sub_train_job_id=sub_id, env={"PYTHONPATH": PROJECT_ROOT},
         argv=[sys.executable, "-m", "advisor", "--sub-train-job-id", sub_id, "--pool", "--seed", str(seed)]))
         for user, sub_id in subs.items()]
     try:
@@ -201,13 +208,91 @@ def run_policy(settings: Any, sessions: Any, policy: str, seed: int, trials: int
                                 "ended_s": round((t.stopped_at.replace(tzinfo=UTC) - t0).total_seconds(), 4),
                                 "score": None if t.score is None else float(t.score), "status": t.status.value}
                                for t in sorted(rows, key=lambda t: (t.started_at, t.no))]
+    timeline = first_trial_timeline(sessions, subs, t0, [s.id for s in advisors], list(pool.recent))
     reasons: dict[str, int] = {}
     for item in pool.recent:
         reasons[item["reason"]] = reasons.get(item["reason"], 0) + 1
     return {"policy": policy, "seed": seed, "curves": curves, "sequences": sequences, "errored_trials": errored,
             "end_s": max((c[-1][0] for c in curves.values() if c), default=0.0),
-            "assignments": pool.allocator.assignments, "reasons": reasons,
+            "assignments": pool.allocator.assignments, "reasons": reasons, "first_trial_timeline": timeline,
             "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def first_trial_timeline(sessions: Any, subs: dict[str, str], t0: datetime, advisor_ids: list[str],
+                         recent: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Per user, from its job's submission to its first result, the times the system recorded (seconds after the
+    last submission): its advisor's service row (the launcher starts it), the advisor's first proposal (its trial
+    row: process start, imports, database, GP set-up and first ask done), the allocator's first assignment to it
+    (which also waits for a free worker), the worker claiming that trial (its ``started_at``) and the trial's
+    result (``stopped_at``)."""
+    from sqlalchemy import select
+
+    from easel.db.models import Service, SubTrainJob, Trial
+
+    def after(at: datetime | float | None) -> float | None:
+        if at is None:
+            return None
+        stamp = at if isinstance(at, float) else at.replace(tzinfo=UTC).timestamp()
+        return round(stamp - t0.timestamp(), 4)
+
+    out: dict[str, dict[str, float | None]] = {}
+    with sessions() as s:
+        services = {row.sub_train_job_id: row for row in s.scalars(select(Service).where(Service.id.in_(advisor_ids)))}
+        for user, sub_id in subs.items():
+            job_created = s.get_one(SubTrainJob, sub_id).train_job.created_at
+            trials = s.scalars(select(Trial).where(Trial.sub_train_job_id == sub_id)).all()
+            first = min(trials, key=lambda t: t.created_at, default=None)
+            first_started = min((t.started_at for t in trials if t.started_at), default=None)
+            first_result = min((t.stopped_at for t in trials if t.stopped_at), default=None)
+            service = services.get(sub_id)
+            assigned = min((item["at"] for item in recent if item.get("sub_train_job_id") == sub_id), default=None)
+            out[user] = {"submitted": after(job_created),
+                         "advisor_service_row": after(service.created_at if service else None),
+                         "first_proposal": after(first.created_at if first else None),
+                         "first_assignment": after(assigned),
+                         "first_trial_start": after(first_started),
+                         "first_result": after(first_result)}
+    return out
+
+
+STEPS = ("advisor_service_row", "first_proposal", "first_assignment", "first_trial_start", "first_result")
+
+
+def timeline_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean over runs and users of each step's duration (from the step before; the first from submission), and
+    of when the first trial starts and ends."""
+    spans: dict[str, list[float]] = {step: [] for step in STEPS}
+    for run in runs:
+        for marks in run.get("first_trial_timeline", {}).values():
+            before = marks.get("submitted") or 0.0
+            for step in STEPS:
+                if marks.get(step) is None:
+                    break
+                spans[step].append(marks[step] - before)
+                before = marks[step]
+    starts = [m["first_trial_start"] for r in runs for m in r.get("first_trial_timeline", {}).values()
+              if m.get("first_trial_start") is not None]
+    return {"step_mean_s": {step: round(statistics.fmean(v), 3) if v else None for step, v in spans.items()},
+            "first_trial_start_mean_s": round(statistics.fmean(starts), 3) if starts else None}
+
+
+def advisor_import_cpu_s() -> dict[str, float]:
+    """CPU seconds (user + system, as the kernel counted them: not wall time) a cold advisor process spends before
+    its own code runs: the interpreter, the platform's modules, and scikit-optimize with SciPy and scikit-learn.
+    A warm start (:mod:`easel.launcher.zygote`) pays these once per admin instead of once per advisor."""
+    import resource
+    import subprocess
+
+    steps = {"interpreter": "pass", "platform_modules": "import advisor.__main__, advisor.service, advisor.records",
+             "with_scikit_optimize": "import advisor.__main__, advisor.service, advisor.records, skopt, "
+                                     "sklearn.gaussian_process"}
+    out = {}
+    for name, code in steps.items():
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out[name] = round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 3)
+    return out
 
 
 def best_so_far(curve: list[tuple[float, float]], t: float) -> float:
@@ -250,6 +335,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"best_reachable": reachable, "horizon_s": horizon, "policies": per_policy,
                            "ordering_bound": ordering_bounds(runs, reachable, horizon, WORKERS)}
     out["ordering_bound_summary"] = bound_summary(out["ordering_bound"])
+    out["first_trial_timeline"] = timeline_summary(runs)
     if {"cost_aware", "fifo", "round_robin"} <= set(per_policy):
         ours = per_policy["cost_aware"]["total_regret"]["mean"]
         ratio_fifo = per_policy["fifo"]["total_regret"]["mean"] / ours if ours else float("inf")
@@ -285,6 +371,7 @@ def main() -> None:
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     from easel.db.session import make_engine, make_sessionmaker
 
+    import_cpu = advisor_import_cpu_s()
     stack = private_stack()
     runs = []
     try:
@@ -308,6 +395,7 @@ def main() -> None:
     finally:
         stack.down()
     summary = summarise(runs)
+    summary["first_trial_timeline"]["cold_advisor_import_cpu_s"] = import_cpu
     results = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                            "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
                "setup": {"users": USERS, "workers": WORKERS, "trials_per_user": trials, "seeds": seeds,
@@ -347,6 +435,10 @@ def main() -> None:
         print(f"over seeds: round-robin / each order's mean regret {means['round_robin_over_mean']}; "
               f"{means['share_before_any_first_trial_can_end']:.0%} of round-robin's regret accrues before any "
               f"user's first trial can end")
+    steps = summary["first_trial_timeline"]["step_mean_s"]
+    print("\nfrom submission to a user's first result (mean over runs and users, seconds per step): "
+          + ", ".join(f"{step} +{span}" for step, span in steps.items()))
+    print(f"a cold advisor's CPU seconds before its own code runs (a warm start skips them): {import_cpu}")
     print(f"wrote {out}")
 
 

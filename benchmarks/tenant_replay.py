@@ -235,13 +235,19 @@ def lower_bound(setting: Setting) -> float:
 def setting_from_runs(runs: Sequence[Mapping[str, Any]], seed: int, reachable: Mapping[str, float],
                       horizon_s: float, workers: int, source_policy: str = "round_robin") -> Setting:
     """One seed's setting from the benchmark's recorded runs: the steps of ``source_policy``'s run, each user
-    ready at its earliest recorded first start under any policy, the gap as the recorded workers' idle time
+    ready when its advisor first proposed (earliest over the policies; runs that did not record it: the earliest
+    first start — which also counts any wait for a free worker), the gap as the recorded workers' idle time
     between trials of ``source_policy``'s run (spread evenly over its assignments)."""
     mine = [run for run in runs if run["seed"] == seed]
     source = next(run for run in mine if run["policy"] == source_policy)
     steps = {user: [Step(t["ended_s"] - t["started_s"], t["score"] if t["status"] == "COMPLETED" else None)
                     for t in trials] for user, trials in source["sequences"].items()}
-    ready = {user: min(run["sequences"][user][0]["started_s"] for run in mine) for user in steps}
+
+    def ready_at(run: Mapping[str, Any], user: str) -> float:
+        proposed = run.get("first_trial_timeline", {}).get(user, {}).get("first_proposal")
+        return proposed if proposed is not None else run["sequences"][user][0]["started_s"]
+
+    ready = {user: min(ready_at(run, user) for run in mine) for user in steps}
     trials = [t for seq in source["sequences"].values() for t in seq]
     span = max(t["ended_s"] for t in trials) - min(t["started_s"] for t in trials)
     busy = sum(t["ended_s"] - t["started_s"] for t in trials)

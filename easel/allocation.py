@@ -21,7 +21,9 @@ Policies:
      it waits, it gets at least ``1/(2U)`` of the pool's worker-seconds up to that slack, however steep another
      user's curve. A claim is never below minus one trial: having been served more than the floor counts for at
      most one trial, so the floor looks back over a sliding window and bites only when a user is really starved.
-  2. **Cold start per user**: a user none of whose jobs has a gain yet goes next (in turn, the longest waiter);
+  2. **Cold start per user**: a user none of whose jobs has a gain yet goes next — the one given the fewest
+     assignments so far, then the longest waiter (a user whose advisor bids a moment after another's gets its
+     first trial before the earlier one's third: until a first result, a user's whole reachable score is regret);
      a warm user's new job waits for its user to win, and is then served before that user's warm jobs.
   3. **Expected gain per second**: the user whose best job's rate is highest. EI is the expected drop of that
      user's regret (reachable − best so far) that the trial buys, so serving the highest EI per second first is
@@ -159,7 +161,8 @@ class Allocator:
         warm = {user: [c for c in mine[user] if not c.cold and c.gain_left] for user in users}
         hopeful = [user for user in users if warm[user]]
         if cold:
-            user, reason = self._longest(cold), "cold start"
+            user = min(cold, key=lambda u: (self.by_user[u], -self.waits[u], users.index(u)))
+            reason = "cold start"
         elif hopeful:
             user = max(hopeful, key=lambda u: (max(c.rate for c in warm[u]), self.waits[u], -users.index(u)))
             reason = "highest gain per second"

@@ -18,6 +18,8 @@ key                        type    meaning
                                    transaction; the worker deletes it when done: then it is free)
 ``…:bids``                 hash    sub-train-job → JSON {open, gain, cost_s, best, observed, regret}
                                    published by its advisor each step; deleted when it ends
+``…:wake``                 list    at most one token: a bid was published or a worker came free; the
+                                   allocator's pass BRPOPs it, so it runs at once rather than at its next poll
 ``…:allocation``           string  JSON snapshot of the allocator's state, for the API
 ``…:allocator``            string  JSON of what the allocator remembers (waits, the floor's counts), so a
                                    restarted admin goes on where it stopped (:mod:`admin.services.pool_memory`)
@@ -127,14 +129,29 @@ class PoolChannel:
         return None if item is None else Assignment.decode(item[1])
 
     def done(self, worker_id: str) -> None:
-        self.client.hdel(self.key("busy"), worker_id)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hdel(self.key("busy"), worker_id)
+        self._nudge(pipe)
+        pipe.execute()
 
     def busy(self) -> dict[str, Assignment]:
         return {w: Assignment.decode(raw) for w, raw in self.client.hgetall(self.key("busy")).items()}
 
     # -- bids --------------------------------------------------------------------------------------------
     def publish_bid(self, sub_train_job_id: str, bid: Bid) -> None:
-        self.client.hset(self.key("bids"), sub_train_job_id, replace(bid, at=time.time()).encode())
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self.key("bids"), sub_train_job_id, replace(bid, at=time.time()).encode())
+        self._nudge(pipe)
+        pipe.execute()
+
+    # -- waking the allocator ------------------------------------------------------------------------------
+    def _nudge(self, pipe: redis.client.Pipeline) -> None:
+        pipe.lpush(self.key("wake"), "1")
+        pipe.ltrim(self.key("wake"), 0, 0)  # one token is enough: a pass sees every change made before it
+
+    def wait_for_nudge(self, timeout_s: float) -> bool:
+        """Block until a bid is published or a worker comes free (True), or ``timeout_s`` passes (False)."""
+        return self.client.brpop([self.key("wake")], timeout=timeout_s) is not None
 
     def withdraw(self, sub_train_job_id: str) -> None:
         self.client.hdel(self.key("bids"), sub_train_job_id)

@@ -215,6 +215,9 @@ class Settings(BaseSettings):
     train_pool_workers: int = Field(
         default=0, ge=0, le=1024,
         description="generic train workers shared by every train job (0: each job launches its own workers)")
+    warm_start: bool = Field(
+        default=True, description="local launcher: start advisors by forking a parent that imported their modules "
+                                  "once (a zygote) instead of a fresh interpreter each")
     train_pool_policy: Literal["cost_aware", "fifo", "round_robin"] = Field(
         default="cost_aware", description="how the pool's free workers are allocated among users' jobs")
     kafka_session_timeout_ms: int = Field(

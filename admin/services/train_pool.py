@@ -1,6 +1,7 @@
 """The shared train-worker pool (``EASEL_TRAIN_POOL_WORKERS`` > 0): admin keeps that many generic train workers
-running and, every ``interval_s``, gives each free one the next sub-train-job unit by
-``EASEL_TRAIN_POOL_POLICY`` (:mod:`easel.allocation`; the Redis protocol is :mod:`easel.pool`).
+running and — as soon as a bid is published or a worker comes free, else every ``interval_s`` — gives each free
+one the next sub-train-job unit by ``EASEL_TRAIN_POOL_POLICY`` (:mod:`easel.allocation`; the Redis protocol is
+:mod:`easel.pool`).
 
 The pool's workers are services of their own (slots ``train-pool-<i>``, no job): this loop relaunches a dead one
 (first at once, then backing off) — the supervisor judges only services of live jobs. Candidates are the live
@@ -25,10 +26,11 @@ import redis
 from sqlalchemy import select
 
 from admin.services import pool_memory
-from admin.services.orchestration import pool_worker_specs
+from admin.services.orchestration import PROJECT_ROOT, pool_worker_specs
 from admin.services.restarts import ALIVE
 from admin.state import AdminState
 from easel.allocation import Allocator, Candidate
+from easel.db.enums import ServiceKind
 from easel.db.models import Service, SubTrainJob, TrainJob
 from easel.db.session import session_scope
 from easel.jobs import lifecycle
@@ -62,6 +64,8 @@ class TrainPool:
             log.exception("could not read the pool allocation saved before; starting afresh")
 
     def start(self) -> None:
+        # The pool's jobs' advisors bid for its workers: their parent imports while the workers come up.
+        self.state.launcher.warm_up(ServiceKind.ADVISOR, PROJECT_ROOT)
         self.keep_workers()
         self._thread.start()
 
@@ -80,14 +84,20 @@ class TrainPool:
 
     def _run(self) -> None:
         checked = time.monotonic()
-        while not self._stop.wait(self.interval_s):
+        while not self._stop.is_set():
             try:
+                # A published bid or a freed worker wakes the pass at once (a worker idles no poll interval);
+                # without either, it runs every ``interval_s`` all the same.
+                self.channel.wait_for_nudge(self.interval_s)
+                if self._stop.is_set():
+                    break
                 if time.monotonic() - checked >= WORKER_CHECK_S:
                     checked = time.monotonic()
                     self.keep_workers()
                 self.tick()
             except Exception:  # noqa: BLE001 - the loop must survive a bad tick (Redis restarting); logged
                 log.exception("train pool tick failed")
+                self._stop.wait(self.interval_s)
 
     # -- the workers ----------------------------------------------------------------------------------------
     def _slots(self) -> list[str]:
@@ -141,6 +151,7 @@ class TrainPool:
                 busy[worker] = assignment
                 self.by_job[chosen.train_job_id] += 1
                 self.recent.append({"user_id": chosen.user_id, "train_job_id": chosen.train_job_id,
+                                    "sub_train_job_id": chosen.sub_train_job_id, "at": assignment.at,
                                     "reason": choice.reason, "rate": rate, "waited": choice.waited})
                 made += 1
         self.channel.publish_allocation(self.snapshot(live, busy))

@@ -65,6 +65,14 @@ class Launcher(ABC):
     def status(self, service_id: str) -> ServiceState:
         """The service's state, reconciled with reality (a process that died is no longer RUNNING)."""
 
+    def warm_up(self, kind: ServiceKind, pythonpath: str | None = None) -> None:
+        """Prepare to start services of ``kind`` (with this ``PYTHONPATH``) fast; where a launcher cannot, nothing."""
+        return None
+
+    def close(self) -> None:
+        """Release what the launcher holds for itself (the services it started go on)."""
+        return None
+
     def on_exit(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(service_id)`` the moment a service this launcher started ends, where the launcher
         can tell (the local one waits on its children); elsewhere the supervisor finds deaths by polling."""

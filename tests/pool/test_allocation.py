@@ -117,6 +117,18 @@ def test_cold_users_first_then_policies_differ() -> None:
 
 
 
+def test_cold_start_serves_the_user_with_fewest_assignments_first() -> None:
+    """Advisors come up a moment apart: the first to bid gets the free workers, but once the others bid, each of
+    them gets its first trial — and its second — before the first user gets a third (though it has waited as long)."""
+    allocator = Allocator("cost_aware", workers=2)
+    early = Candidate("e", "je", "early", 0.0)
+    assert [allocator.choose([early], now=t).candidate.user_id for t in (0.0, 0.1)] == ["early", "early"]  # type: ignore[union-attr]
+    late = [Candidate(f"l{i}", f"jl{i}", f"late{i}", 1.0 + i) for i in range(2)]
+    picks = [allocator.choose([early, *late], now=1.0 + i).candidate.user_id for i in range(3)]  # type: ignore[union-attr]
+    assert picks == ["late0", "late1", "late0"], "the early user, two ahead, waits until the others catch up"
+    assert Allocator("round_robin").choose([early, *late]).candidate.user_id == "early"  # type: ignore[union-attr]
+
+
 def simulate(allocator: Allocator, candidates: Callable[[float, dict[str, int]], list[Candidate]], costs: dict[str, float],
              until_s: float) -> tuple[dict[str, list[tuple[float, float]]], list[dict[str, float]]]:
     """Run the allocator on a pool of ``allocator.workers`` in virtual time: each free worker takes a choice among

@@ -13,7 +13,7 @@ from admin.services import pool_memory
 from admin.services.train_pool import TrainPool
 from admin.state import AdminState
 from easel.allocation import Allocator, Candidate
-from easel.pool import PoolChannel
+from easel.pool import Bid, PoolChannel
 from easel.redis_client import make_redis
 from easel.settings import Settings
 
@@ -79,3 +79,21 @@ def test_another_policys_memory_and_unreadable_fields_are_not_taken() -> None:
     assert pool_memory.restore(same, by_job, deque(), broken)
     assert same.waits == {} and same.assignments == 0, "wrong kinds are left fresh"
     assert same.by_user == {STEEP: 1} and by_job == {"job-steep": 1}
+
+
+def test_a_bid_or_a_freed_worker_wakes_the_allocation_pass(channel: PoolChannel) -> None:
+    """The pass runs when there is something to allocate, not at its next poll: a published bid and a worker
+    reporting itself free each leave one wake-up token (never more than one), which the pass's wait takes."""
+    channel.client.delete(PoolChannel.key("wake"))
+    assert channel.wait_for_nudge(0.05) is False, "nothing happened: the wait times out"
+    try:
+        for _ in range(3):
+            channel.publish_bid("sub-wake", Bid(open=1, gain=None, cost_s=None, best=None, observed=0))
+        assert channel.client.llen(PoolChannel.key("wake")) == 1, "tokens do not pile up"
+        assert channel.wait_for_nudge(5) is True
+        assert channel.wait_for_nudge(0.05) is False, "one pass answers every change made before it"
+        channel.done("worker-wake")
+        assert channel.wait_for_nudge(5) is True
+    finally:
+        channel.withdraw("sub-wake")
+        channel.client.delete(PoolChannel.key("wake"))
