@@ -128,6 +128,8 @@ def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model
                      "cpu_s": {n: round(v, 3) for n, v in cpu.items()}, "model_cpu_s": round(model_s, 3),
                      "cpu_us_per_instance_outside_model": {n: round(v, 2) for n, v in per_instance.items()},
                      "total_us_per_instance_outside_model": sum(per_instance.values()),
+                     # the throughput fraction of bare a machine with no other load would see (serving.py's)
+                     "model_share_of_serving_cpu": model_s / sum(cpu.values()) if sum(cpu.values()) > 0 else math.nan,
                      "marginal_us_per_instance_outside_model": marginal})
         bench.log(f"  window {k}: {served} served, {batches} mini-batches, µs/instance outside the model "
                   f"{rows[-1]['total_us_per_instance_outside_model']:.1f}: "
@@ -141,6 +143,7 @@ def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model
     return {"rate": rate, "task_size": task_size, "idle_cpu_ms_per_s": idle, "windows": rows, "by_component_us": summary,
             "total_us": bench.mean_se([r["total_us_per_instance_outside_model"] for r in rows]),
             "marginal_us": bench.mean_se([r["marginal_us_per_instance_outside_model"] for r in rows]),
+            "projected_fraction_of_bare": bench.mean_se([r["model_share_of_serving_cpu"] for r in rows]),
             "model_cpu_us_per_instance": model_cpu_s_per_batch / bench.BATCH * 1e6,
             "load_average": bench.load_average()}
 
@@ -157,7 +160,11 @@ def main() -> int:
     parser.add_argument("--kafka-client", choices=("kafka-python", "confluent-kafka"), default=None,
                         help="the workers' consumer (EASEL_SERVING_KAFKA_CLIENT; default: the settings')")
     parser.add_argument("--label", default="", help="a name for this run in the JSON (e.g. before/after)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="S_mb for the pipeline and the bare model alike (default: the benchmark's, 32)")
     args = parser.parse_args()
+    if args.batch_size is not None:
+        bench.use_batch_size(args.batch_size)
     began = time.perf_counter()
     if args.kafka_client:
         os.environ["EASEL_SERVING_KAFKA_CLIENT"] = args.kafka_client  # the workers inherit it
@@ -194,7 +201,7 @@ def main() -> int:
         import shutil
 
         shutil.rmtree(data_dir, ignore_errors=True)
-    result = {"label": args.label, "kafka_client": settings.serving_kafka_client, "load_average": loads, "command": " ".join(sys.argv), "cpu": cpu,
+    result = {"label": args.label, "batch_size": bench.BATCH, "kafka_client": settings.serving_kafka_client, "load_average": loads, "command": " ".join(sys.argv), "cpu": cpu,
               "one_instance": {"easel": overhead, "bare_hops": floors}, "bare_model": bare,
               "seconds": time.perf_counter() - began}
     runs = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -203,7 +210,8 @@ def main() -> int:
     bench.log("CPU µs per instance outside the model (mean±SE): " + ", ".join(
         f"{part} {v['mean']:.1f}±{v['se']:.1f}" for part, v in cpu["by_component_us"].items())
         + f"; total {cpu['total_us']['mean']:.1f}, less idle {cpu['marginal_us']['mean']:.1f} "
-        f"(model {cpu['model_cpu_us_per_instance']:.1f})")
+        f"(model {cpu['model_cpu_us_per_instance']:.1f}); CPU-projected fraction of bare "
+        f"{cpu['projected_fraction_of_bare']['mean']:.0%}")
     bench.log(f"1-instance: overhead p50 {overhead['overhead_p50_ms']['mean']:.2f} ms, rtt p50 "
               f"{overhead['rtt_p50_ms']['mean']:.2f} ms; wrote {RESULTS.relative_to(ROOT)} in {result['seconds']:.0f}s")
     return 0
