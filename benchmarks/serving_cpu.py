@@ -80,10 +80,13 @@ def read_cpu(pids: dict[str, int]) -> dict[str, float]:
     return out
 
 
+SPY_GIL = True  # py-spy samples only the thread holding the GIL (``--py-spy-all-threads``: every running thread)
+
+
 def spy(py_spy: str, pid: int, seconds: float, name: str) -> subprocess.Popen[bytes]:
     PROFILES.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--duration", str(math.ceil(seconds)),
-                             "--format", "raw", "--rate", "250", "--gil", "--output",
+                             "--format", "raw", "--rate", "250", *(["--gil"] if SPY_GIL else []), "--output",
                              str(PROFILES / f"{name}.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -162,7 +165,11 @@ def main() -> int:
     parser.add_argument("--label", default="", help="a name for this run in the JSON (e.g. before/after)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="S_mb for the pipeline and the bare model alike (default: the benchmark's, 32)")
+    parser.add_argument("--py-spy-all-threads", action="store_true",
+                        help="sample every running thread (time in C, the GIL released, included), not the GIL holder")
     args = parser.parse_args()
+    global SPY_GIL
+    SPY_GIL = not args.py_spy_all_threads
     if args.batch_size is not None:
         bench.use_batch_size(args.batch_size)
     began = time.perf_counter()
