@@ -68,6 +68,22 @@ def sandbox_child(pid: int) -> int | None:
     return None
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of a process's threads, summed by thread name (``/proc/PID/task/TID/comm``: librdkafka names
+    its threads ``rdk:...``; Python's threads keep the process's name) — what a Python profiler cannot see."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = "rdkafka" if name.startswith("rdk:") else name
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return out
+
+
 def read_cpu(pids: dict[str, int]) -> dict[str, float]:
     out = {}
     for name, pid in pids.items():
@@ -111,9 +127,9 @@ def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model
             bench.log(f"  sandbox child of worker-0: {child}")
             if child is not None:
                 spies.append(spy(py_spy, child, seconds, "sandbox"))
-        cpu0, mb0 = read_cpu(pids), services.minibatches()
+        cpu0, mb0, threads0 = read_cpu(pids), services.minibatches(), thread_cpu(pids["worker-0"])
         served, took = asyncio.run(bench.closed_loop(services.url, body, 3, seconds))
-        cpu1, mb1 = read_cpu(pids), services.minibatches()
+        cpu1, mb1, threads1 = read_cpu(pids), services.minibatches(), thread_cpu(pids["worker-0"])
         for process in spies:
             process.wait(60)
         batches = sum(mb1.values()) - sum(mb0.values())
@@ -127,7 +143,8 @@ def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model
         # it shrinks per instance as throughput grows) taken out
         idle_s = sum(idle.values()) / 1e3 * took
         marginal = (sum(cpu.values()) - idle_s - model_s) / served * 1e6
-        rows.append({"served": served, "seconds": took, "throughput_per_s": served / took, "minibatches": batches,
+        by_thread = {name: round((threads1[name] - threads0.get(name, 0.0)) / served * 1e6, 2) for name in threads1}
+        rows.append({"worker_0_cpu_us_per_instance_by_thread": by_thread, "served": served, "seconds": took, "throughput_per_s": served / took, "minibatches": batches,
                      "cpu_s": {n: round(v, 3) for n, v in cpu.items()}, "model_cpu_s": round(model_s, 3),
                      "cpu_us_per_instance_outside_model": {n: round(v, 2) for n, v in per_instance.items()},
                      "total_us_per_instance_outside_model": sum(per_instance.values()),
@@ -136,7 +153,7 @@ def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model
                      "marginal_us_per_instance_outside_model": marginal})
         bench.log(f"  window {k}: {served} served, {batches} mini-batches, µs/instance outside the model "
                   f"{rows[-1]['total_us_per_instance_outside_model']:.1f}: "
-                  + ", ".join(f"{n} {v:.1f}" for n, v in per_instance.items()))
+                  + ", ".join(f"{n} {v:.1f}" for n, v in per_instance.items()) + f"; worker-0 by thread {by_thread}")
     components = rows[0]["cpu_us_per_instance_outside_model"].keys()
     merged = {"predictor": ["predictor"], "broker": ["broker"], "redis": ["redis"],
               "workers": [c for c in components if c.startswith("worker")],
