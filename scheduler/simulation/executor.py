@@ -102,9 +102,9 @@ class PlanExecutor:
         plan = policy.decide(len(sizes), end - now, behind, now)
         outcome = ShareOutcome(plan)
         runner.planned(plan, True)
-        # The plan still to run is ``models[k:]``, for ``pending[k:]`` (indices, not slices: a share is O(n)),
-        # and ``left`` keeps its planned seconds exactly (``_PlannedTime``), the same float ``math.fsum`` of
-        # those times gives, in O(1) per mini-batch.
+        # The plan still to run is ``models[k:]``, for ``pending[k:]`` (an index, not a slice per mini-batch), and
+        # ``left`` keeps its planned seconds exactly (``_PlannedTime``: the float ``math.fsum`` of those times
+        # gives) in O(1) per mini-batch; only a re-plan, which is far dearer, costs O(n).
         left = _PlannedTime(policy.profile.batch_times)  # what the plan was made with
         models = list(plan.iter_models())
         left.plan(plan.order)
