@@ -82,6 +82,17 @@ class BenchSlicedMLP(SlicedMLPTemplate):
 '''
 
 
+def use_batch_size(size: int) -> None:
+    """S_mb for everything a run measures: the bare model processes, the profile and the serving side (the
+    predictor and the workers read ``EASEL_SERVING_BATCH_SIZE``), so the pipeline is compared with bare processes
+    that run mini-batches of the same size."""
+    global BATCH
+    if size < 1:
+        raise ValueError(f"batch size must be >= 1, got {size}")
+    BATCH = size
+    os.environ["EASEL_SERVING_BATCH_SIZE"] = str(size)
+
+
 def log(message: str) -> None:
     print(message, flush=True)
 
@@ -1304,7 +1315,11 @@ def main() -> int:
                              "last serving.json's accuracies and loads (no stack, no training)")
     parser.add_argument("--kafka-client", choices=("kafka-python", "confluent-kafka"), default=None,
                         help="the workers' Kafka consumer (EASEL_SERVING_KAFKA_CLIENT; default: the settings')")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help=f"S_mb for the pipeline and the bare processes alike (default {BATCH}: the profile's)")
     args = parser.parse_args()
+    if args.batch_size is not None:
+        use_batch_size(args.batch_size)
     if args.only_d:
         return only_batch_sizes(args.quick, args.deadline)
     sections = "".join(sorted(set(args.sections)))

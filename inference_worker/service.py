@@ -279,10 +279,10 @@ class Executor:
 
     def _run_chunk(self, group: Group, chunk: Held, model: int, share: _Share, last: bool) -> float | None:
         rate = self.model.rates[model]
-        label = rate_label(rate)
+        at_rate = self.metrics.at_rate(rate)
         count = chunk.batch.count
         if count == self.config.batch_size:
-            self.metrics.batch_estimate.labels(label).set(self.live.estimate(model))  # the estimate in use
+            at_rate.batch_estimate.set(self.live.estimate(model))  # the estimate in use
         began = self.timer()
         began_at = self.clock()
         try:
@@ -300,9 +300,9 @@ class Executor:
         share.compute_s += done_at - began_at
         self._hold_answers(group, chunk, rate, outputs, began_at, share if last else None)
         seconds = self.timer() - began
-        self.metrics.batch_seconds.labels(label).observe(seconds)
-        self.metrics.minibatches.labels(label).inc()
-        self.metrics.instances.labels("served").inc(count)
+        at_rate.batch_seconds.observe(seconds)
+        at_rate.minibatches.inc()
+        self.metrics.served.inc(count)
         self.metrics.expected_correct.inc(count * self.model.accuracies[model])
         return seconds
 
