@@ -141,8 +141,15 @@ class Settings(BaseSettings):
         default=None, ge=1, le=4096, description="mini-batch size S_mb; default: the trial profile's batch size"
     )
     serving_fetch_wait_ms: int = Field(
-        default=10, ge=1, le=500, description="longest a worker's Kafka fetch waits for new requests"
+        default=10, ge=1, le=500, description="longest a worker's Kafka fetch waits for new requests while idle"
     )
+    serving_hot_fetch_wait_ms: int = Field(
+        default=2, ge=1, le=500,
+        description="a worker's fetch wait while requests come (kafka-python; the local broker answers an empty "
+                    "fetch only at its max wait, so this bounds a request's wait for the worker's next fetch)")
+    serving_hot_s: float = Field(
+        default=1.0, ge=0, le=3600,
+        description="how long after its last request a worker keeps the hot fetch wait (0: never hot)")
     serving_kafka_client: Literal["kafka-python", "confluent-kafka"] = Field(
         default="kafka-python",
         description="the inference workers' Kafka consumer: kafka-python (the default) or confluent-kafka (librdkafka: "
