@@ -1,11 +1,13 @@
 """How long the worker's Kafka fetches wait for requests: short while requests come, long once idle.
 
-Why (issue #15 (c), ``benchmarks/kafka_hop.py``): the local broker (Tansu 0.6) answers a fetch that found nothing
-only when its max wait runs out (it re-reads the log after sleeping; below ~20 ms it sleeps the whole wait). A
-request produced meanwhile waits for the end of the worker's current fetch — on average half the wait plus the
-client's turnaround — so the fetch wait is most of the produce→consume hop. A short wait costs one fetch round
-trip (client and broker CPU) every few ms, which is worth paying while requests flow, not while the worker idles:
-so the wait is ``hot_ms`` from a poll that returned requests until ``hot_s`` pass without one, then ``idle_ms``.
+Why (issue #15 (c), ``benchmarks/kafka_hop.py``): the local broker (Tansu 0.6) answers a fetch at once only if data
+is there when the fetch comes in; otherwise it sleeps and looks at the log again at W/2, 3W/4, ... of the fetch's
+wait W (measured: fetches that brought a message took ~52, ~78, ~90 ms at W = 100). A request produced while the
+worker's fetch is parked waits for the next look, so the fetch wait sets part of the produce→consume hop (a mean
+of roughly W/6 plus the client's turnaround). A short wait costs a fetch round trip (client and broker CPU; ~1.2 ms
+of Python per fetch on kafka-python) every few ms, worth paying while requests flow, never while the worker idles:
+the wait is ``hot_ms`` from a poll that returned requests until ``hot_s`` pass without one, then ``idle_ms``.
+Off by default (``EASEL_SERVING_HOT_S`` = 0): at load 7-10 it did not move the 1-instance overhead (README).
 """
 
 from __future__ import annotations
