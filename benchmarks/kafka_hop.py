@@ -58,6 +58,10 @@ class Cell:
     fetch_wait_ms: int = 10
     fetch_min_bytes: int = 1
     consumers: int = 1  # 2: two members of one group on a two-partition topic (subscribe, not assign)
+    period_ms: float = 0.0  # > 0: a fixed gap between messages instead of random ones (it can phase-lock)
+    # both ends made as the pipeline makes them: the predictor's producer (easel.kafka_io.make_producer with
+    # predictor/app.py's options) and a worker's consumer (make_serving_consumer: a group member, subscribed)
+    easel_clients: bool = False
 
 
 @dataclass
@@ -78,8 +82,12 @@ class Outcome:
 # -- consumer side (a process of its own) ------------------------------------------------------------------------
 def consume(cell: Cell, bootstrap: str, topic: str, index: int, ready: Any, control: Any, out: Any) -> None:
     """Ready once it polls with its partition; reports idle CPU for the window main asks for, then latencies."""
-    poll = _confluent_poller(cell, bootstrap, topic) if cell.consumer == "confluent-kafka" else \
-        _kafka_python_poller(cell, bootstrap, topic)
+    if cell.easel_clients:
+        poll = _easel_poller(cell, bootstrap, topic)
+    elif cell.consumer == "confluent-kafka":
+        poll = _confluent_poller(cell, bootstrap, topic)
+    else:
+        poll = _kafka_python_poller(cell, bootstrap, topic)
     latencies: list[float] = []
     began = time.monotonic()
     while not poll(latencies, 0.1) and time.monotonic() - began < 30:
@@ -104,6 +112,25 @@ def consume(cell: Cell, bootstrap: str, topic: str, index: int, ready: Any, cont
                 out.put({"index": index, "latencies": latencies, "idle_cpu": cpu_idle, "busy_cpu": cpu_busy})
                 return
         poll(latencies, 0.05)
+
+
+def _easel_poller(cell: Cell, bootstrap: str, topic: str) -> Any:
+    from easel.kafka_io import make_serving_consumer
+    from easel.settings import Settings
+
+    settings = Settings(kafka_bootstrap=bootstrap, serving_fetch_wait_ms=cell.fetch_wait_ms)
+    consumer = make_serving_consumer(settings, group_id=f"hop-{os.getppid()}-{cell.name}",
+                                     fetch_max_wait_ms=cell.fetch_wait_ms, max_partition_fetch_bytes=32 << 20,
+                                     fetch_max_bytes=64 << 20)  # as inference_worker/__main__.py makes it
+    consumer.subscribe([topic])
+
+    def poll(latencies: list[float], timeout_s: float) -> bool:
+        for records in consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=5000).values():
+            now = time.perf_counter()
+            latencies += [now - stamp for stamp in (STAMP.unpack_from(r.value)[0] for r in records) if stamp]
+        return bool(consumer.assignment())
+
+    return poll
 
 
 def _kafka_python_poller(cell: Cell, bootstrap: str, topic: str) -> Any:
@@ -172,8 +199,15 @@ def producer_for(cell: Cell, bootstrap: str) -> tuple[Any, Any]:
         return send_ck, lambda: producer.flush(5)
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=cell.acks if cell.acks == "all" else int(cell.acks),
-                             linger_ms=cell.linger_ms, enable_idempotence=False)
+    if cell.easel_clients:
+        from easel.kafka_io import make_producer
+        from easel.settings import Settings
+
+        producer = make_producer(Settings(kafka_bootstrap=bootstrap), value_serializer=None, batch_size=1 << 20,
+                                 max_block_ms=2000, enable_idempotence=False, max_request_size=32 << 20)
+    else:
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks=cell.acks if cell.acks == "all" else int(cell.acks),
+                                 linger_ms=cell.linger_ms, enable_idempotence=False)
 
     def send_kp(topic: str, partition: int, value: bytes) -> None:
         producer.send(topic, value=value, partition=partition)
@@ -222,7 +256,8 @@ def run_cell(cell: Cell, bootstrap: str, broker: psutil.Process | None, samples:
             stamp = time.perf_counter()
             send(topic, i % cell.consumers, STAMP.pack(stamp))
             calls.append(time.perf_counter() - stamp)
-            time.sleep(rng.uniform(0.003, 0.012) + (cell.fetch_wait_ms / 1e3 if cell.fetch_wait_ms > 50 else 0))
+            gap = cell.period_ms / 1e3 if cell.period_ms else rng.uniform(0.003, 0.012)
+            time.sleep(gap + (cell.fetch_wait_ms / 1e3 if cell.fetch_wait_ms > 50 else 0))
         outcome.sent = samples
         outcome.send_call_us = round(statistics.median(calls) * 1e6, 1)
         time.sleep(max(0.3, 2.5 * cell.fetch_wait_ms / 1e3))
@@ -264,6 +299,9 @@ def cells(quick: bool) -> list[Cell]:
         replace(base, name="ck-producer", producer="confluent-kafka"),
         replace(base, name="two-in-group", consumers=2),
         replace(base, name="two-in-group-wait2", consumers=2, fetch_wait_ms=2),
+        # serving.py's old bare hop sent every 20 ms: about two fetch cycles, so its phase could lock
+        replace(base, name="fixed-period-20ms", period_ms=20.0),
+        replace(base, name="easel-clients", easel_clients=True),
     ]
     return matrix
 
