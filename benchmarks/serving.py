@@ -705,7 +705,7 @@ def measure_floors(settings: Any, url: str, samples: int = 100) -> dict[str, flo
     kafka_by_wait = {}
     for wait_ms in (settings.serving_fetch_wait_ms, settings.serving_hot_fetch_wait_ms):
         kafka_by_wait[wait_ms] = kafka_hop(settings, topic, wait_ms, samples)
-    kafka = kafka_by_wait[settings.serving_hot_fetch_wait_ms]
+    kafka = kafka_by_wait[settings.serving_fetch_wait_ms]  # the default workers' wait (the hot one is off by default)
 
     client = make_redis(settings)
     stream = "easel:bench:floor"
