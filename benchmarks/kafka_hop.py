@@ -297,6 +297,8 @@ def cells(quick: bool) -> list[Cell]:
         replace(base, name="linger-5", linger_ms=5),
         replace(base, name="flush-each", flush=True),
         replace(base, name="ck-producer", producer="confluent-kafka"),
+        # with a flush after each send, "send us" is the producer's send -> broker ack time
+        replace(base, name="ck-producer-flush-each", producer="confluent-kafka", flush=True),
         replace(base, name="two-in-group", consumers=2),
         replace(base, name="two-in-group-wait2", consumers=2, fetch_wait_ms=2),
         # serving.py's old bare hop sent every 20 ms: about two fetch cycles, so its phase could lock
