@@ -5,13 +5,16 @@ trains the trial from its checkpoint up to that epoch, writes the epoch's score 
 and pauses it (the row stays RUNNING with ``progress.paused_at_epoch``; the lease is released). Whenever a
 worker is free the advisor asks :class:`~advisor.promotions.PromotionLadder` what it should do: resume the best
 paused trial of the highest rung whose top ``⌊n/η⌋`` holds one not yet promoted, up to the next rung, or else
-start a new BO proposal up to the first rung. A trial that reaches its last epoch completes as usual. When no
-new trial may start, nothing is in flight and nothing can be promoted — or when the sub-job stops — every
-trial still paused ends TERMINATED, its error saying where it was pruned and with which score.
+start a new BO proposal up to the first rung. With the budget's ``ASHA_BRACKETS`` > 1 the ladder is asynchronous
+Hyperband's (:class:`~advisor.promotions.BracketedLadder`): a new trial's first rung is its bracket's, which the
+trial's number decides. A trial that reaches its last epoch completes as usual. When no new trial may start,
+nothing is in flight and nothing can be promoted — or when the sub-job stops — every trial still paused ends
+TERMINATED, its error saying where it was pruned and with which score.
 
 The optimiser is told each configuration once, at the fidelity every configuration reaches: its score at the
 first rung (or its final result when it ends before pausing there). Telling it the final scores of the few
-promoted trials as well would mix fidelities in one model of the score.
+promoted trials as well would mix fidelities in one model of the score. (With brackets the first rung differs
+from bracket to bracket, so the optimiser does hear mixed fidelities: a known limit.)
 
 The trials table is the record: a restarted advisor rebuilds the ladder from the rows' ``rung_scores`` and
 ``units_done`` (a trial trained past a rung went on from it).
@@ -23,7 +26,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from advisor.promotions import PromotionLadder
+from advisor.promotions import BracketedLadder, PromotionLadder
 from advisor.records import FINISHED
 from advisor.service import MAX_ATTEMPTS, Advisor, Outstanding
 from easel.db.enums import TrialStatus
@@ -43,7 +46,7 @@ class Stretch:
 
 @dataclass
 class PromotingAdvisor(Advisor):
-    ladder: PromotionLadder = field(default_factory=PromotionLadder)
+    ladder: PromotionLadder | BracketedLadder = field(default_factory=PromotionLadder)
     stretches: dict[str, Stretch] = field(default_factory=dict)  # trial id -> its stretch in flight
     informed: set[str] = field(default_factory=set)  # trials the optimiser has been told of (once each)
 
@@ -57,6 +60,7 @@ class PromotingAdvisor(Advisor):
             finished = trial.status in FINISHED
             # A worker holding the lease of a trial paused in the row has just resumed it (promoted).
             waiting = paused_at is not None and not finished and self.channel.lease_holder(trial.id) is None
+            self.ladder.admit(trial.id, trial.no)
             for epoch, score in sorted(scores.items()):
                 self.ladder.reached(trial.id, epoch, score)
                 if not (waiting and epoch == paused_at):  # it went on from every other rung it reached
@@ -67,17 +71,11 @@ class PromotingAdvisor(Advisor):
             self.outstanding[trial.id] = Outstanding(Proposal(trial.id, trial.no, trial.knobs, trial.attempts))
             if waiting:
                 continue  # paused at a rung: waits for a promotion
-            target = self._next_rung(done)
+            target = self.ladder.next_rung(trial.id, done)
             self.stretches[trial.id] = Stretch(target)
             if trial.status == TrialStatus.PENDING:
                 self._propose(trial.id, target, done)
         log.info("promoting ASHA rebuilt from %d trials (%d in flight)", self.created, len(self.stretches))
-
-    def _next_rung(self, epoch: int) -> int:
-        k = 0
-        while self.ladder.rung_epoch(k) <= epoch:
-            k += 1
-        return self.ladder.rung_epoch(k)
 
     # -- the loop ----------------------------------------------------------------------------------
     def supply_idle_workers(self) -> None:
@@ -93,7 +91,7 @@ class PromotingAdvisor(Advisor):
                 trial = self.records.create(self.space.complete(tuned))
                 self.outstanding[trial.id] = Outstanding(Proposal(trial.id, trial.no, trial.knobs, trial.attempts))
                 self.created += 1
-                self._propose(trial.id, self.ladder.first_epoch, 0)
+                self._propose(trial.id, self.ladder.admit(trial.id, trial.no), 0)
                 log.info("proposed trial %d: %s", trial.no, tuned)
             else:
                 return

@@ -51,6 +51,18 @@ class PromotionLadder:
         """Where every new trial pauses first."""
         return self.min_epochs
 
+    def admit(self, trial: str, no: int) -> int:  # noqa: ARG002 - one ladder: every trial starts alike
+        """Register a new trial (numbered ``no``, 1, 2, … in the order trials are created); the epoch its first
+        stretch trains up to."""
+        return self.min_epochs
+
+    def next_rung(self, trial: str, epoch: int) -> int:  # noqa: ARG002 - one ladder: the same rungs for all
+        """The first rung epoch of ``trial`` after ``epoch`` (where a stretch from ``epoch`` pauses)."""
+        k = 0
+        while self.rung_epoch(k) <= epoch:
+            k += 1
+        return self.rung_epoch(k)
+
     def reached(self, trial: str, epoch: int, score: float) -> None:
         """``trial`` paused at ``epoch`` (a rung) with validation score ``score``."""
         rung = self.rung_of(epoch)
@@ -94,4 +106,111 @@ class PromotionLadder:
         return None if trial in self._promoted.get(top, set()) else self.rung_epoch(top)
 
 
-__all__ = ["Promotion", "PromotionLadder"]
+MAX_ROUND = 100_000  # trials per round of brackets: η^(brackets-1) ≤ 10⁴, a last bracket first judged at 10⁴ epochs
+
+
+def hyperband_shares(brackets: int, eta: int) -> list[int]:
+    """Hyperband's number of configurations per bracket (Li et al., JMLR 2018, Algorithm 1), most aggressive
+    bracket first: bracket ``j`` (minimum resource ``min_epochs · ηʲ``, ``s = brackets - 1 - j`` halvings) gets
+    ``⌈brackets / (s + 1) · ηˢ⌉``, which gives every bracket about the same total budget."""
+    if brackets < 1:
+        raise ValueError(f"brackets must be >= 1, got {brackets}")
+    if eta < 2:
+        raise ValueError(f"eta must be >= 2, got {eta}")
+    return [-(-brackets * eta ** (brackets - 1 - j) // (brackets - j)) for j in range(brackets)]
+
+
+@dataclass
+class BracketedLadder:
+    """Asynchronous Hyperband (Li et al., MLSys 2020, §3.3): several promoting ASHA ladders ("brackets") side by
+    side, bracket ``j`` with minimum resource ``min_epochs · ηʲ`` — the last one's (when it reaches the trials'
+    epochs) trains its configurations to the end unjudged. ASHA alone bets that a configuration's rank after
+    ``min_epochs`` predicts its final rank; a slow starter loses that bet at the first rung and waits there.
+    The brackets hedge the bet as Hyperband does, at Hyperband's allocation (:func:`hyperband_shares`).
+
+    New trials go to brackets by smooth weighted round robin over those shares (the trial's number decides, so
+    an advisor rebuilding from the trials table puts every trial back where it was). A free worker takes the
+    promotion whose rung is furthest along (highest epoch; ties: the more aggressive bracket), else starts a new
+    configuration. With ``brackets = 1`` this is :class:`PromotionLadder`."""
+
+    min_epochs: int = 1
+    eta: int = 3
+    brackets: int = 3
+    shares: list[int] = field(init=False)  # configurations per bracket in each round (Hyperband's n_s)
+    ladders: list[PromotionLadder] = field(init=False)  # bracket j: minimum resource min_epochs·ηʲ
+    _round: list[int] = field(init=False)  # the brackets of one round of sum(shares) trials, in order
+    _bracket: dict[str, int] = field(default_factory=dict)  # trial -> its bracket
+
+    def __post_init__(self) -> None:
+        if self.min_epochs < 1:
+            raise ValueError(f"min_epochs must be >= 1, got {self.min_epochs}")
+        self.shares = hyperband_shares(self.brackets, self.eta)
+        if sum(self.shares) > MAX_ROUND:
+            last = self.min_epochs * self.eta ** (self.brackets - 1)
+            raise ValueError(f"brackets: {self.brackets} brackets at eta {self.eta} deal rounds of "
+                             f"{sum(self.shares)} trials (the last bracket first judges at epoch {last}); "
+                             f"at most {MAX_ROUND}")
+        self.ladders = [PromotionLadder(self.min_epochs * self.eta ** j, self.eta) for j in range(self.brackets)]
+        # Smooth weighted round robin (nginx's): each pick adds every bracket's share to its credit and takes the
+        # most credited (ties: the more aggressive), which pays the total back. After one round every bracket
+        # was picked its share of times and every credit is 0 again, so the order repeats round after round.
+        credit, total, self._round = [0] * self.brackets, sum(self.shares), []
+        for _ in range(total):
+            credit = [c + share for c, share in zip(credit, self.shares, strict=True)]
+            chosen = max(range(self.brackets), key=lambda j: (credit[j], -j))
+            credit[chosen] -= total
+            self._round.append(chosen)
+
+    def bracket_for(self, no: int) -> int:
+        """The bracket of the ``no``-th trial (1-based): smooth weighted round robin over the shares."""
+        if no < 1:
+            raise ValueError(f"no must be >= 1, got {no}")
+        return self._round[(no - 1) % len(self._round)]
+
+    def admit(self, trial: str, no: int) -> int:
+        bracket = self._bracket.setdefault(trial, self.bracket_for(no))
+        return self.ladders[bracket].first_epoch
+
+    def _ladder(self, trial: str) -> PromotionLadder:
+        if trial not in self._bracket:
+            raise ValueError(f"trial {trial!r} was not admitted")
+        return self.ladders[self._bracket[trial]]
+
+    def bracket_of(self, trial: str) -> int:
+        self._ladder(trial)
+        return self._bracket[trial]
+
+    def next_rung(self, trial: str, epoch: int) -> int:
+        return self._ladder(trial).next_rung(trial, epoch)
+
+    def reached(self, trial: str, epoch: int, score: float) -> None:
+        self._ladder(trial).reached(trial, epoch, score)
+
+    def mark_promoted(self, trial: str, epoch: int) -> None:
+        self._ladder(trial).mark_promoted(trial, epoch)
+
+    def paused_at(self, trial: str) -> int | None:
+        return self._ladder(trial).paused_at(trial)
+
+    def candidate(self) -> Promotion | None:
+        offers = [(promotion, j) for j, ladder in enumerate(self.ladders)
+                  if (promotion := ladder.candidate()) is not None]
+        if not offers:
+            return None
+        return min(offers, key=lambda offer: (-offer[0].from_epoch, offer[1]))[0]
+
+    def promote(self) -> Promotion | None:
+        promotion = self.candidate()
+        if promotion is not None:
+            self.mark_promoted(promotion.trial, promotion.from_epoch)
+        return promotion
+
+
+def make_ladder(min_epochs: int, eta: int, brackets: int = 1) -> PromotionLadder | BracketedLadder:
+    """The promoting ASHA's bookkeeping: one ladder, or asynchronous Hyperband's ``brackets`` of them."""
+    if brackets < 1:
+        raise ValueError(f"brackets must be >= 1, got {brackets}")
+    return PromotionLadder(min_epochs, eta) if brackets == 1 else BracketedLadder(min_epochs, eta, brackets)
+
+
+__all__ = ["BracketedLadder", "Promotion", "PromotionLadder", "hyperband_shares", "make_ladder"]

@@ -76,11 +76,12 @@ class Advisor:
         sampler = make_sampler(backend, space, seed=seed)
         if budget.PRUNER == "asha_promote" and budget.EARLY_STOP and pool is None:
             from advisor.promoting import PromotingAdvisor  # it builds on this module
-            from advisor.promotions import PromotionLadder
+            from advisor.promotions import make_ladder
 
             settings = settings or get_settings()
-            ladder = PromotionLadder(budget.ASHA_MIN_EPOCHS or settings.asha_min_epochs,
-                                     budget.ASHA_REDUCTION_FACTOR or settings.asha_reduction_factor)
+            ladder = make_ladder(budget.ASHA_MIN_EPOCHS or settings.asha_min_epochs,
+                                 budget.ASHA_REDUCTION_FACTOR or settings.asha_reduction_factor,
+                                 budget.ASHA_BRACKETS or settings.asha_brackets)
             advisor: Advisor = PromotingAdvisor(records, channel, budget, space, sampler, ladder=ladder)
         elif budget.MOP and pool is None:
             from advisor.mop import HopperAdvisor  # it builds on this module

@@ -12,8 +12,10 @@
     epoch. Measured: simulated time until a completed trial reaches the best final accuracy among the stream's
     first 32 configs, over 5 seeds. Target: ASHA ≤ ½ the median rule's (median over seeds). The promoting ASHA
     (budget PRUNER "asha_promote") is replayed through the advisor's own ladder (``advisor.promotions``), and
-    per-seed lower bounds say whether ½ is reachable at all. ``--epochs N`` records and replays a second,
-    stated setting (N epochs per config) beside the issue's 9.
+    per-seed lower bounds say whether ½ is reachable at all; asynchronous Hyperband (``ASHA_BRACKETS``, all of
+    Hyperband's brackets for the setting) is replayed the same way. ``--epochs N`` records and replays a second,
+    stated setting (N epochs per config) beside the issue's 9. Recording stores each epoch's wall and CPU
+    seconds; where both exist, the replay is repeated on the CPU seconds (``cpu_clock``: the load-free clock).
 (p) (b)'s platform check: the promoting ASHA on the real stack (advisor + 2 train worker processes, 9 configs of
     the sliced MLP, 9 epochs) against the replay fed what the real run observed (rung scores, unit seconds): the
     same stretches in the same order, and the time the replay does not model.
@@ -22,7 +24,7 @@
     (:func:`easel.work_lost.attribute_kills` on the workers' ``unit_started``/``unit_done`` events) ≤ 1, no
     unit trained twice without a kill to explain it, and the job completes.
 
-Run: ``.venv/bin/python benchmarks/hopping.py [--sections abcp] [--reuse-curves] [--epochs 9]``.
+Run: ``.venv/bin/python benchmarks/hopping.py [--sections abcp] [--reuse-curves] [--epochs 9] [--curves-tag T]``.
 """
 
 from __future__ import annotations
@@ -57,8 +59,11 @@ CURVES = ROOT / "benchmarks" / "results" / "hopping_curves.json"  # (b)'s record
 ISSUE_EPOCHS = 9  # the issue's setting; another (--epochs) is a second, stated setting with its own curves file
 
 
-def curves_path(epochs: int) -> Path:
-    return CURVES if epochs == ISSUE_EPOCHS else CURVES.with_name(f"hopping_curves_{epochs}ep.json")
+def curves_path(epochs: int, tag: str = "") -> Path:
+    """The curves file of a setting; ``tag`` names a further recording of it (e.g. a re-recording on a quiet
+    machine) kept beside the first."""
+    name = "hopping_curves" + ("" if epochs == ISSUE_EPOCHS else f"_{epochs}ep") + (f"_{tag}" if tag else "")
+    return CURVES.with_name(f"{name}.json")
 CNN_KNOBS = {"image_size": 32, "max_epochs": 4, "groups": 8, "seed": 0, "early_stop": False, "quick_train": False}
 
 
@@ -234,7 +239,7 @@ def section_a(settings, sessions, folder: Path, trials: int = 4) -> dict:
 
 
 # -- (b) ASHA vs median vs none, simulated on recorded curves -------------------------------------------------
-def record_curves(folder: Path, configs: int = 32, epochs: int = ISSUE_EPOCHS) -> list[dict]:
+def record_curves(folder: Path, configs: int = 32, epochs: int = ISSUE_EPOCHS, tag: str = "") -> list[dict]:
     import torch
 
     from advisor.samplers import RandomSampler
@@ -242,6 +247,7 @@ def record_curves(folder: Path, configs: int = 32, epochs: int = ISSUE_EPOCHS) -
     from builtin_templates.sliced import SlicedMLPTemplate
     from easel.model import UnitSpec, knob_config_to_dict
 
+    load_at_start = round(os.getloadavg()[0], 2)
     torch.set_num_threads(1)  # as the train workers run (OMP_NUM_THREADS=1); more threads thrash a busy machine
     space = space_from_knob_config(knob_config_to_dict(SlicedMLPTemplate.get_knob_config()), {"EARLY_STOP": False})
     sampler = RandomSampler(space, seed=0)
@@ -253,16 +259,22 @@ def record_curves(folder: Path, configs: int = 32, epochs: int = ISSUE_EPOCHS) -
     curves = []
     for index in range(configs):
         knobs = space.complete(sampler.ask())
-        template, state, curve, seconds = SlicedMLPTemplate(**knobs), None, [], []
+        template, state, curve, seconds, cpu_seconds = SlicedMLPTemplate(**knobs), None, [], [], []
         for epoch in range(1, epochs + 1):
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.process_time()
             state = template.train_unit(str(folder / "train.npz"), state, UnitSpec(epoch - 1, epoch, epochs))
             seconds.append(time.perf_counter() - began)
+            cpu_seconds.append(time.process_time() - began_cpu)
             curve.append(float(template.evaluate(str(folder / "val.npz"))))
-        curves.append({"knobs": knobs, "accuracy": curve, "epoch_s": seconds})
-        print(f"  (b) config {index + 1}/{configs}: final {curve[-1]:.3f} in {sum(seconds):.1f} s", flush=True)
-    curves_path(epochs).write_text(json.dumps({"load_average_1min": round(os.getloadavg()[0], 2),
-                                               "curves": curves}) + "\n")
+        # Wall seconds are what a worker's unit takes (the replay's clock); CPU seconds say how much of that the
+        # machine's load added (a unit runs on one thread, so on a quiet machine the two agree).
+        curves.append({"knobs": knobs, "accuracy": curve, "epoch_s": seconds, "epoch_cpu_s": cpu_seconds,
+                       "load_average_1min": round(os.getloadavg()[0], 2)})
+        print(f"  (b) config {index + 1}/{configs}: final {curve[-1]:.3f} in {sum(seconds):.1f} s "
+              f"({sum(cpu_seconds):.1f} s CPU, load {os.getloadavg()[0]:.1f})", flush=True)
+    curves_path(epochs, tag).write_text(json.dumps({"load_average_1min": round(os.getloadavg()[0], 2),
+                                               "load_average_1min_at_start": load_at_start,
+                                               "configs": configs, "curves": curves}) + "\n")
     return curves
 
 
@@ -312,15 +324,18 @@ class PromotingReplay:
 
 
 def replay_promoting(curves: list[dict], stream: list[int], target: float | None, min_epochs: int, eta: int,
-                     workers: int = 2, stop_at_target: bool = True, overhead_s: float = 0.0) -> PromotingReplay:
+                     workers: int = 2, stop_at_target: bool = True, overhead_s: float = 0.0,
+                     brackets: int = 1) -> PromotingReplay:
     """The platform's promoting ASHA (:class:`advisor.promotions.PromotionLadder`, decided as
     :class:`advisor.promoting.PromotingAdvisor` decides) on recorded curves: a free worker resumes the ladder's
     promotion, else starts the next config of ``stream`` up to the first rung; a stretch costs its epochs'
     recorded seconds plus ``overhead_s`` (pausing, checkpoint loading and the advisor's reaction: the platform
-    check measures them). Trials are numbered 1, 2, … in the order they start, as the platform numbers them."""
-    from advisor.promotions import PromotionLadder
+    check measures them). Trials are numbered 1, 2, … in the order they start, as the platform numbers them.
+    ``brackets`` > 1: asynchronous Hyperband (:class:`advisor.promotions.BracketedLadder`), as the advisor runs
+    it with the budget's ``ASHA_BRACKETS``."""
+    from advisor.promotions import make_ladder
 
-    ladder = PromotionLadder(min_epochs, eta)
+    ladder = make_ladder(min_epochs, eta, brackets)
     epochs = len(curves[0]["accuracy"])
     trials: list[int] = []  # trial no - 1 -> config
     events: list[tuple[float, int, int, int]] = []  # (time the stretch ends, worker, trial no, epoch reached)
@@ -332,7 +347,8 @@ def replay_promoting(curves: list[dict], stream: list[int], target: float | None
             trial, begin, end = int(promotion.trial), promotion.from_epoch, min(promotion.to_epoch, epochs)
         elif len(trials) < len(stream):
             trials.append(stream[len(trials)])
-            trial, begin, end = len(trials), 0, min(ladder.first_epoch, epochs)
+            trial, begin = len(trials), 0
+            end = min(ladder.admit(str(trial), trial), epochs)
         else:
             return
         out.stretches.append((trial, begin + 1, end))
@@ -358,9 +374,20 @@ def replay_promoting(curves: list[dict], stream: list[int], target: float | None
 
 
 def simulate_promotions(curves: list[dict], stream: list[int], target: float, min_epochs: int, eta: int,
-                        workers: int = 2, overhead_s: float = 0.0) -> float | None:
+                        workers: int = 2, overhead_s: float = 0.0, brackets: int = 1) -> float | None:
     """Seconds to the target with the promoting ASHA (same clock and target as :func:`simulate`)."""
-    return replay_promoting(curves, stream, target, min_epochs, eta, workers, overhead_s=overhead_s).reached_s
+    return replay_promoting(curves, stream, target, min_epochs, eta, workers, overhead_s=overhead_s,
+                            brackets=brackets).reached_s
+
+
+def hyperband_brackets(min_epochs: int, eta: int, epochs: int) -> int:
+    """Asynchronous Hyperband's full set of brackets for ``epochs`` epochs: minimum resource min_epochs·ηʲ up to
+    the last one that is ≤ ``epochs`` (that bracket trains its configs to the end unjudged) — Hyperband's
+    s_max + 1, chosen by the setting, not by the results."""
+    brackets = 1
+    while min_epochs * eta ** brackets <= epochs:
+        brackets += 1
+    return brackets
 
 
 def _streams(curves: list[dict], seeds: int) -> list[tuple[list[int], float]]:
@@ -372,6 +399,32 @@ def _streams(curves: list[dict], seeds: int) -> list[tuple[list[int], float]]:
         stream = [rng.randrange(len(curves)) for _ in range(256)]
         out.append((stream, max(curves[i]["accuracy"][-1] for i in stream[:32])))
     return out
+
+
+def seconds_per_seed(curves: list[dict], streams: list[tuple[list[int], float]], min_epochs: int, eta: int,
+                     brackets: int) -> dict[str, list[float | None]]:
+    """Per method, per seed: simulated seconds until a trial trained to its end reaches the seed's target."""
+    from easel.pruning import MedianPruner, NoPruner, SuccessiveHalvingPruner
+
+    methods = {"none": NoPruner, "median": MedianPruner, "asha": lambda: SuccessiveHalvingPruner(min_epochs, eta)}
+    out: dict[str, list[float | None]] = {m: [] for m in [*methods, "asha_promoting", "asha_hyperband"]}
+    for stream, target in streams:
+        reached = {name: simulate(curves, make(), stream, target) for name, make in methods.items()}
+        reached["asha_promoting"] = simulate_promotions(curves, stream, target, min_epochs, eta)
+        reached["asha_hyperband"] = simulate_promotions(curves, stream, target, min_epochs, eta, brackets=brackets)
+        for name, seconds in reached.items():
+            out[name].append(None if seconds is None else round(seconds, 2))
+    return out
+
+
+def _ratios(method: list[float | None], median: list[float | None]) -> list[float | None]:
+    return [round(a / m, 3) if a is not None and m is not None else None for a, m in zip(method, median, strict=True)]
+
+
+def _median_ratio(method: list[float | None], median: list[float | None]) -> float | None:
+    """The median over seeds of method / median rule (seeds where the median rule never got there left out)."""
+    paired = [a / m if a is not None else math.inf for a, m in zip(method, median, strict=True) if m is not None]
+    return round(statistics.median(paired), 3) if paired else None
 
 
 def _median_s(times: list[float | None]) -> float:
@@ -427,33 +480,30 @@ def lower_bounds(curves: list[dict], streams: list[tuple[list[int], float]], med
             "half_reachable_by_stream_order_bound": statistics.median(ordered) <= half}
 
 
-def load_curves(folder: Path, reuse_curves: bool, epochs: int = ISSUE_EPOCHS) -> list[dict]:
-    path = curves_path(epochs)
-    return json.loads(path.read_text())["curves"] if reuse_curves and path.exists() else record_curves(folder, epochs=epochs)
+def load_curves(folder: Path, reuse_curves: bool, epochs: int = ISSUE_EPOCHS, tag: str = "") -> list[dict]:
+    path = curves_path(epochs, tag)
+    if reuse_curves and path.exists():
+        return json.loads(path.read_text())["curves"]
+    return record_curves(folder, epochs=epochs, tag=tag)
 
 
 def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False, epochs: int = ISSUE_EPOCHS,
-              overhead_s: float = 0.0) -> dict:
-    from easel.pruning import MedianPruner, NoPruner, SuccessiveHalvingPruner
+              overhead_s: float = 0.0, tag: str = "") -> dict:
+    from advisor.promotions import hyperband_shares
+    from easel.pruning import MedianPruner, SuccessiveHalvingPruner
     from easel.settings import Settings
 
-    curves = load_curves(folder, reuse_curves, epochs)
+    curves = load_curves(folder, reuse_curves, epochs, tag)
     settings = Settings()
     min_epochs, eta = settings.asha_min_epochs, settings.asha_reduction_factor  # the platform's defaults
     asha = SuccessiveHalvingPruner(min_epochs, eta)
-    methods = {"none": NoPruner, "median": MedianPruner, "asha": lambda: SuccessiveHalvingPruner(min_epochs, eta)}
+    brackets = hyperband_brackets(min_epochs, eta, epochs)
     streams = _streams(curves, seeds)
-    per_seed: dict[str, list[float | None]] = {m: [] for m in [*methods, "asha_promoting"]}
-    for stream, target in streams:
-        for name, make in methods.items():
-            reached = simulate(curves, make(), stream, target)
-            per_seed[name].append(None if reached is None else round(reached, 2))
-        reached = simulate_promotions(curves, stream, target, min_epochs, eta)
-        per_seed["asha_promoting"].append(None if reached is None else round(reached, 2))
+    per_seed = seconds_per_seed(curves, streams, min_epochs, eta, brackets)
     medians = {m: _median_s(times) for m, times in per_seed.items()}
     ratios = [a / m if a is not None and m is not None else math.inf
               for a, m in zip(per_seed["asha"], per_seed["median"], strict=True)]
-    out = {"simulated_on_recorded_curves": True, "curves": str(curves_path(epochs).relative_to(ROOT)),
+    out = {"simulated_on_recorded_curves": True, "curves": str(curves_path(epochs, tag).relative_to(ROOT)),
            "configs_recorded": len(curves), "epochs": epochs, "workers": 2,
            "asha": {"min_epochs": min_epochs, "reduction_factor": eta,
                     "rungs": [e for e in range(1, epochs) if asha.rung(e) is not None]},
@@ -473,6 +523,35 @@ def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False, epochs: 
         round(a / m, 3) if a is not None and m is not None else None
         for a, m in zip(per_seed["asha_promoting"], per_seed["median"], strict=True)]
     out["target_asha_promoting_at_most_half_median"] = medians["asha_promoting"] <= 0.5 * medians["median"]
+    # The target compares medians over seeds, which may come from different seeds for the two methods; the
+    # median of the per-seed ratios pairs each seed with itself.
+    out["median_of_per_seed_ratios_to_median_rule"] = {
+        m: _median_ratio(per_seed[m], per_seed["median"]) for m in ("asha", "asha_promoting", "asha_hyperband")}
+    out["asha_hyperband"] = {"brackets": brackets, "min_epochs_per_bracket": [min_epochs * eta ** j
+                                                                              for j in range(brackets)],
+                             "configs_per_bracket_per_round": hyperband_shares(brackets, eta)}
+    out["asha_hyperband_over_median"] = round(medians["asha_hyperband"] / medians["median"], 3)
+    out["asha_hyperband_over_median_per_seed"] = _ratios(per_seed["asha_hyperband"], per_seed["median"])
+    out["target_asha_hyperband_at_most_half_median"] = medians["asha_hyperband"] <= 0.5 * medians["median"]
+    if all("epoch_cpu_s" in c for c in curves):
+        # The same replay on the CPU seconds each epoch took (one thread): what the wall seconds would be on an
+        # idle machine; the load during the recording inflates the wall seconds unevenly from config to config.
+        on_cpu = [{**c, "epoch_s": c["epoch_cpu_s"]} for c in curves]
+        cpu_seed = seconds_per_seed(on_cpu, streams, min_epochs, eta, brackets)
+        cpu_medians = {m: round(_median_s(times), 2) for m, times in cpu_seed.items()}
+        out["cpu_clock"] = {"seconds_to_best_of_32_per_seed": cpu_seed, "median_seconds": cpu_medians,
+                            "lower_bounds": lower_bounds(on_cpu, streams, cpu_seed["median"], min_epochs),
+                            "median_of_per_seed_ratios_to_median_rule": {
+                                m: _median_ratio(cpu_seed[m], cpu_seed["median"])
+                                for m in ("asha", "asha_promoting", "asha_hyperband")}, **{
+            f"{m}_over_median": round(cpu_medians[m] / cpu_medians["median"], 3)
+            for m in ("asha", "asha_promoting", "asha_hyperband")}, **{
+            f"{m}_over_median_per_seed": _ratios(cpu_seed[m], cpu_seed["median"])
+            for m in ("asha", "asha_promoting", "asha_hyperband")}}
+        out["recording_load_average_1min"] = [min(c["load_average_1min"] for c in curves),
+                                              max(c["load_average_1min"] for c in curves)]
+        out["recording_wall_over_cpu"] = round(sum(sum(c["epoch_s"]) for c in curves)
+                                               / sum(sum(c["epoch_cpu_s"]) for c in curves), 2)
     if overhead_s:
         # The platform's cost of each stretch beyond its units (measured by the platform check), charged to every
         # stretch: once per trial for the median rule and the stopping ASHA, once per rung for the promoting one.
@@ -480,12 +559,15 @@ def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False, epochs: 
                    "asha": [simulate(curves, SuccessiveHalvingPruner(min_epochs, eta), st, t, overhead_s=overhead_s)
                             for st, t in streams],
                    "asha_promoting": [simulate_promotions(curves, st, t, min_epochs, eta, overhead_s=overhead_s)
-                                      for st, t in streams]}
+                                      for st, t in streams],
+                   "asha_hyperband": [simulate_promotions(curves, st, t, min_epochs, eta, overhead_s=overhead_s,
+                                                          brackets=brackets) for st, t in streams]}
         charged_medians = {m: round(_median_s(times), 2) for m, times in charged.items()}
         out["with_stretch_overhead"] = {
             "overhead_s_per_stretch": overhead_s, "median_seconds": charged_medians,
             "asha_over_median": round(charged_medians["asha"] / charged_medians["median"], 3),
-            "asha_promoting_over_median": round(charged_medians["asha_promoting"] / charged_medians["median"], 3)}
+            "asha_promoting_over_median": round(charged_medians["asha_promoting"] / charged_medians["median"], 3),
+            "asha_hyperband_over_median": round(charged_medians["asha_hyperband"] / charged_medians["median"], 3)}
     print(f"  (b) {json.dumps({k: v for k, v in out.items() if k != 'seconds_to_best_of_32_per_seed'})}", flush=True)
     return out
 
@@ -635,6 +717,9 @@ def main() -> None:
                              "stack against its replay)")
     parser.add_argument("--epochs", type=int, default=ISSUE_EPOCHS,
                         help="(b): epochs per config; other than 9 is a second setting with its own curves file")
+    parser.add_argument("--curves-tag", default="",
+                        help="(b): a further recording of the setting, in its own curves file and results key "
+                             "(e.g. quiet: hopping_curves_quiet.json, b_asha_vs_median_quiet)")
     parser.add_argument("--reuse-curves", action="store_true",
                         help="(b): replay the curves recorded before (hopping_curves*.json) instead of recording")
     args = parser.parse_args()
@@ -645,10 +730,12 @@ def main() -> None:
         folder = Path(tmp)
         write_digits(folder)
         if "b" in args.sections:
-            key = "b_asha_vs_median" + ("" if args.epochs == ISSUE_EPOCHS else f"_{args.epochs}_epochs")
+            key = ("b_asha_vs_median" + ("" if args.epochs == ISSUE_EPOCHS else f"_{args.epochs}_epochs")
+                   + (f"_{args.curves_tag}" if args.curves_tag else ""))
             # the per-stretch overhead the last platform check measured (section p), charged in a second replay
             overhead_s = (results.get("b_platform_check") or {}).get("overhead_per_stretch_s", 0.0)
-            results[key] = section_b(folder, reuse_curves=args.reuse_curves, epochs=args.epochs, overhead_s=overhead_s)
+            results[key] = section_b(folder, reuse_curves=args.reuse_curves, epochs=args.epochs, overhead_s=overhead_s,
+                                     tag=args.curves_tag)
             RESULTS.write_text(json.dumps(results, indent=2) + "\n")
         if any(section in args.sections for section in "acp"):
             stack = private_stack()

@@ -82,6 +82,17 @@ class BenchSlicedMLP(SlicedMLPTemplate):
 '''
 
 
+def use_batch_size(size: int) -> None:
+    """S_mb for everything a run measures: the bare model processes, the profile and the serving side (the
+    predictor and the workers read ``EASEL_SERVING_BATCH_SIZE``), so the pipeline is compared with bare processes
+    that run mini-batches of the same size."""
+    global BATCH
+    if size < 1:
+        raise ValueError(f"batch size must be >= 1, got {size}")
+    BATCH = size
+    os.environ["EASEL_SERVING_BATCH_SIZE"] = str(size)
+
+
 def log(message: str) -> None:
     print(message, flush=True)
 
@@ -693,9 +704,8 @@ def measure_floors(settings: Any, url: str, samples: int = 100) -> dict[str, flo
     import threading
 
     import httpx
-    from kafka import TopicPartition
 
-    from easel.kafka_io import ensure_topics, make_consumer, make_producer
+    from easel.kafka_io import ensure_topics
     from easel.redis_client import make_redis
 
     def p50(values: list[float]) -> float:
@@ -703,35 +713,10 @@ def measure_floors(settings: Any, url: str, samples: int = 100) -> dict[str, flo
 
     topic = "easel.bench.floor"
     ensure_topics(settings, [topic], 1)
-    producer = make_producer(settings, value_serializer=None)
-    consumer = make_consumer(settings, group_id=None, value_deserializer=None,
-                             fetch_max_wait_ms=settings.serving_fetch_wait_ms)
-    consumer.assign([TopicPartition(topic, 0)])
-    consumer.seek_to_end()
-    received: dict[int, float] = {}
-    done = threading.Event()
-
-    def consume() -> None:
-        while not done.is_set():
-            for records in consumer.poll(timeout_ms=100).values():
-                now = time.perf_counter()
-                for record in records:
-                    received[int(record.value)] = now
-
-    thread = threading.Thread(target=consume, daemon=True)
-    thread.start()
-    time.sleep(1.0)
-    sent: dict[int, float] = {}
-    for i in range(samples):
-        sent[i] = time.perf_counter()
-        producer.send(topic, value=str(i).encode(), partition=0)
-        time.sleep(0.02)
-    time.sleep(0.5)
-    done.set()
-    thread.join()
-    producer.close()
-    consumer.close()
-    kafka = [received[i] - sent[i] for i in sent if i in received]
+    kafka_by_wait = {}
+    for wait_ms in (settings.serving_fetch_wait_ms, settings.serving_hot_fetch_wait_ms):
+        kafka_by_wait[wait_ms] = kafka_hop(settings, topic, wait_ms, samples)
+    kafka = kafka_by_wait[settings.serving_fetch_wait_ms]  # the default workers' wait (the hot one is off by default)
 
     client = make_redis(settings)
     stream = "easel:bench:floor"
@@ -768,8 +753,51 @@ def measure_floors(settings: Any, url: str, samples: int = 100) -> dict[str, flo
             session.get(f"{url}/health")
             http.append(time.perf_counter() - began)
     return {"kafka_produce_to_consume_ms": p50(kafka), "redis_xadd_to_xread_ms": p50(redis_hop),
+            "kafka_produce_to_consume_ms_by_fetch_wait_ms": {w: p50(v) for w, v in kafka_by_wait.items()},
             "http_get_health_ms": p50(http),
             "sum_ms": round(p50(kafka) + p50(redis_hop) + p50(http), 3)}
+
+
+def kafka_hop(settings: Any, topic: str, fetch_wait_ms: int, samples: int) -> list[float]:
+    """Produce -> consume seconds of ``samples`` messages, kafka-python both ends, at random gaps (3-12 ms: a fixed
+    period phase-locks with the consumer's fetch cycle, which Tansu ends only at its max wait, and reads as a
+    shorter hop than requests see). The matrix of settings is benchmarks/kafka_hop.py's."""
+    import random
+    import threading
+
+    from kafka import TopicPartition
+
+    from easel.kafka_io import make_consumer, make_producer
+
+    producer = make_producer(settings, value_serializer=None)
+    consumer = make_consumer(settings, group_id=None, value_deserializer=None, fetch_max_wait_ms=fetch_wait_ms)
+    consumer.assign([TopicPartition(topic, 0)])
+    consumer.seek_to_end()
+    received: dict[int, float] = {}
+    done = threading.Event()
+
+    def consume() -> None:
+        while not done.is_set():
+            for records in consumer.poll(timeout_ms=100).values():
+                now = time.perf_counter()
+                for record in records:
+                    received[int(record.value)] = now
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    time.sleep(1.0)
+    sent: dict[int, float] = {}
+    gaps = random.Random(15)
+    for i in range(samples):
+        sent[i] = time.perf_counter()
+        producer.send(topic, value=str(i).encode(), partition=0)
+        time.sleep(gaps.uniform(0.003, 0.012))
+    time.sleep(0.5)
+    done.set()
+    thread.join()
+    producer.close()
+    consumer.close()
+    return [received[i] - sent[i] for i in sent if i in received]
 
 
 def stage_totals(url: str) -> dict[str, tuple[float, float]]:
@@ -1006,8 +1034,15 @@ C_VARIANTS: dict[str, dict[str, str]] = {
     "confluent-kafka": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka"},
     "kafka-python-wait5": {"EASEL_SERVING_KAFKA_CLIENT": "kafka-python", "EASEL_SERVING_FETCH_WAIT_MS": "5"},
     "confluent-kafka-wait5": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka", "EASEL_SERVING_FETCH_WAIT_MS": "5"},
+    "confluent-kafka-wait2": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka", "EASEL_SERVING_FETCH_WAIT_MS": "2"},
+    # the hot fetch wait (inference_worker/fetch_wait.py, off by default): 2 or 5 ms for 1 s after each request
+    "kafka-python-hot2": {"EASEL_SERVING_KAFKA_CLIENT": "kafka-python", "EASEL_SERVING_HOT_S": "1",
+                          "EASEL_SERVING_HOT_FETCH_WAIT_MS": "2"},
+    "kafka-python-hot5": {"EASEL_SERVING_KAFKA_CLIENT": "kafka-python", "EASEL_SERVING_HOT_S": "1",
+                          "EASEL_SERVING_HOT_FETCH_WAIT_MS": "5"},
 }
 IDLE_CPU_S = 3.0  # how long each configuration's idle CPU is measured (workers up, no requests)
+HOT_CPU_S = 0.8  # ... and its CPU just after requests (within the hot variants' EASEL_SERVING_HOT_S of 1 s)
 
 
 def idle_cpu(services: Services, stack: Any, seconds: float = IDLE_CPU_S) -> dict[str, float]:
@@ -1036,9 +1071,14 @@ def section_c(services: Services, stack: Any, x: np.ndarray, requests: int, ray_
             services.start_workers("scheduler", env=C_VARIANTS[variant])
             idle = idle_cpu(services, stack)
             easel_runs, runs, stages = measure_overhead_vs_ray(services.url, x, requests, repeats, server)
+            # the same just after a few requests: what a hot fetch wait costs while nothing comes (within its 1 s)
+            timed_posts(services.url + "/predict", {"instances": [x[0].tolist()], "deadline_s": 2.0}, 3, AUTH,
+                        warm_up=0)
+            hot = idle_cpu(services, stack, seconds=HOT_CPU_S)
             services.stop_workers()
-            mine = pooled.setdefault(variant, {"easel": [], "ray": [], "stages": {}, "idle": []})
+            mine = pooled.setdefault(variant, {"easel": [], "ray": [], "stages": {}, "idle": [], "hot": []})
             mine["idle"].append(idle)
+            mine["hot"].append(hot)
             mine["easel"] += easel_runs
             mine["ray"] += runs
             for stage, (total, count) in stages.items():
@@ -1055,10 +1095,13 @@ def section_c(services: Services, stack: Any, x: np.ndarray, requests: int, ray_
             easel["ray_serve_noop_rtt_p50_ms_beside"] = mean_se([p50_ms(r) for r in mine["ray"] if r])
         easel["idle_cpu_ms_per_s"] = {name: round(statistics.fmean(block[name] for block in mine["idle"]), 1)
                                       for name in mine["idle"][0]}  # Ray Serve idles beside it, on the same cores
+        easel["hot_idle_cpu_ms_per_s"] = {name: round(statistics.fmean(block[name] for block in mine["hot"]), 1)
+                                          for name in mine["hot"][0]}
         log(f"  {variant}: Easel overhead p50 {easel['overhead_p50_ms']['mean']:.2f}±"
             f"{easel['overhead_p50_ms']['se']:.2f} ms over {len(mine['easel'])} repeats (rtt p50 "
             f"{easel['rtt_p50_ms']['mean']:.2f}, compute p50 {easel['compute_p50_ms']['mean']:.2f}); stage means (ms) "
-            f"{easel['stage_mean_ms']}; idle CPU ms/s {easel['idle_cpu_ms_per_s']}")
+            f"{easel['stage_mean_ms']}; idle CPU ms/s {easel['idle_cpu_ms_per_s']}, just after requests "
+            f"{easel['hot_idle_cpu_ms_per_s']}")
     if ray_runs:
         ray.update({"measured": True, "requests_per_repeat": [len(r) for r in ray_runs],
                     "rtt_p50_ms": mean_se([p50_ms(r) for r in ray_runs if r]), "load_average": load_average()})
@@ -1304,7 +1347,11 @@ def main() -> int:
                              "last serving.json's accuracies and loads (no stack, no training)")
     parser.add_argument("--kafka-client", choices=("kafka-python", "confluent-kafka"), default=None,
                         help="the workers' Kafka consumer (EASEL_SERVING_KAFKA_CLIENT; default: the settings')")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help=f"S_mb for the pipeline and the bare processes alike (default {BATCH}: the profile's)")
     args = parser.parse_args()
+    if args.batch_size is not None:
+        use_batch_size(args.batch_size)
     if args.only_d:
         return only_batch_sizes(args.quick, args.deadline)
     sections = "".join(sorted(set(args.sections)))

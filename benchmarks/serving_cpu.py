@@ -68,6 +68,22 @@ def sandbox_child(pid: int) -> int | None:
     return None
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of a process's threads, summed by thread name (``/proc/PID/task/TID/comm``: librdkafka names
+    its threads ``rdk:...``; Python's threads keep the process's name) — what a Python profiler cannot see."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = "rdkafka" if name.startswith("rdk:") else name
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return out
+
+
 def read_cpu(pids: dict[str, int]) -> dict[str, float]:
     out = {}
     for name, pid in pids.items():
@@ -80,10 +96,13 @@ def read_cpu(pids: dict[str, int]) -> dict[str, float]:
     return out
 
 
+SPY_GIL = True  # py-spy samples only the thread holding the GIL (``--py-spy-all-threads``: every running thread)
+
+
 def spy(py_spy: str, pid: int, seconds: float, name: str) -> subprocess.Popen[bytes]:
     PROFILES.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--duration", str(math.ceil(seconds)),
-                             "--format", "raw", "--rate", "250", "--gil", "--output",
+                             "--format", "raw", "--rate", "250", *(["--gil"] if SPY_GIL else []), "--output",
                              str(PROFILES / f"{name}.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -108,9 +127,9 @@ def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model
             bench.log(f"  sandbox child of worker-0: {child}")
             if child is not None:
                 spies.append(spy(py_spy, child, seconds, "sandbox"))
-        cpu0, mb0 = read_cpu(pids), services.minibatches()
+        cpu0, mb0, threads0 = read_cpu(pids), services.minibatches(), thread_cpu(pids["worker-0"])
         served, took = asyncio.run(bench.closed_loop(services.url, body, 3, seconds))
-        cpu1, mb1 = read_cpu(pids), services.minibatches()
+        cpu1, mb1, threads1 = read_cpu(pids), services.minibatches(), thread_cpu(pids["worker-0"])
         for process in spies:
             process.wait(60)
         batches = sum(mb1.values()) - sum(mb0.values())
@@ -124,14 +143,17 @@ def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model
         # it shrinks per instance as throughput grows) taken out
         idle_s = sum(idle.values()) / 1e3 * took
         marginal = (sum(cpu.values()) - idle_s - model_s) / served * 1e6
-        rows.append({"served": served, "seconds": took, "throughput_per_s": served / took, "minibatches": batches,
+        by_thread = {name: round((threads1[name] - threads0.get(name, 0.0)) / served * 1e6, 2) for name in threads1}
+        rows.append({"worker_0_cpu_us_per_instance_by_thread": by_thread, "served": served, "seconds": took, "throughput_per_s": served / took, "minibatches": batches,
                      "cpu_s": {n: round(v, 3) for n, v in cpu.items()}, "model_cpu_s": round(model_s, 3),
                      "cpu_us_per_instance_outside_model": {n: round(v, 2) for n, v in per_instance.items()},
                      "total_us_per_instance_outside_model": sum(per_instance.values()),
+                     # the throughput fraction of bare a machine with no other load would see (serving.py's)
+                     "model_share_of_serving_cpu": model_s / sum(cpu.values()) if sum(cpu.values()) > 0 else math.nan,
                      "marginal_us_per_instance_outside_model": marginal})
         bench.log(f"  window {k}: {served} served, {batches} mini-batches, µs/instance outside the model "
                   f"{rows[-1]['total_us_per_instance_outside_model']:.1f}: "
-                  + ", ".join(f"{n} {v:.1f}" for n, v in per_instance.items()))
+                  + ", ".join(f"{n} {v:.1f}" for n, v in per_instance.items()) + f"; worker-0 by thread {by_thread}")
     components = rows[0]["cpu_us_per_instance_outside_model"].keys()
     merged = {"predictor": ["predictor"], "broker": ["broker"], "redis": ["redis"],
               "workers": [c for c in components if c.startswith("worker")],
@@ -141,6 +163,7 @@ def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model
     return {"rate": rate, "task_size": task_size, "idle_cpu_ms_per_s": idle, "windows": rows, "by_component_us": summary,
             "total_us": bench.mean_se([r["total_us_per_instance_outside_model"] for r in rows]),
             "marginal_us": bench.mean_se([r["marginal_us_per_instance_outside_model"] for r in rows]),
+            "projected_fraction_of_bare": bench.mean_se([r["model_share_of_serving_cpu"] for r in rows]),
             "model_cpu_us_per_instance": model_cpu_s_per_batch / bench.BATCH * 1e6,
             "load_average": bench.load_average()}
 
@@ -157,7 +180,15 @@ def main() -> int:
     parser.add_argument("--kafka-client", choices=("kafka-python", "confluent-kafka"), default=None,
                         help="the workers' consumer (EASEL_SERVING_KAFKA_CLIENT; default: the settings')")
     parser.add_argument("--label", default="", help="a name for this run in the JSON (e.g. before/after)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="S_mb for the pipeline and the bare model alike (default: the benchmark's, 32)")
+    parser.add_argument("--py-spy-all-threads", action="store_true",
+                        help="sample every running thread (time in C, the GIL released, included), not the GIL holder")
     args = parser.parse_args()
+    global SPY_GIL
+    SPY_GIL = not args.py_spy_all_threads
+    if args.batch_size is not None:
+        bench.use_batch_size(args.batch_size)
     began = time.perf_counter()
     if args.kafka_client:
         os.environ["EASEL_SERVING_KAFKA_CLIENT"] = args.kafka_client  # the workers inherit it
@@ -194,7 +225,7 @@ def main() -> int:
         import shutil
 
         shutil.rmtree(data_dir, ignore_errors=True)
-    result = {"label": args.label, "kafka_client": settings.serving_kafka_client, "load_average": loads, "command": " ".join(sys.argv), "cpu": cpu,
+    result = {"label": args.label, "batch_size": bench.BATCH, "kafka_client": settings.serving_kafka_client, "load_average": loads, "command": " ".join(sys.argv), "cpu": cpu,
               "one_instance": {"easel": overhead, "bare_hops": floors}, "bare_model": bare,
               "seconds": time.perf_counter() - began}
     runs = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -203,7 +234,8 @@ def main() -> int:
     bench.log("CPU µs per instance outside the model (mean±SE): " + ", ".join(
         f"{part} {v['mean']:.1f}±{v['se']:.1f}" for part, v in cpu["by_component_us"].items())
         + f"; total {cpu['total_us']['mean']:.1f}, less idle {cpu['marginal_us']['mean']:.1f} "
-        f"(model {cpu['model_cpu_us_per_instance']:.1f})")
+        f"(model {cpu['model_cpu_us_per_instance']:.1f}); CPU-projected fraction of bare "
+        f"{cpu['projected_fraction_of_bare']['mean']:.0%}")
     bench.log(f"1-instance: overhead p50 {overhead['overhead_p50_ms']['mean']:.2f} ms, rtt p50 "
               f"{overhead['rtt_p50_ms']['mean']:.2f} ms; wrote {RESULTS.relative_to(ROOT)} in {result['seconds']:.0f}s")
     return 0

@@ -141,8 +141,16 @@ class Settings(BaseSettings):
         default=None, ge=1, le=4096, description="mini-batch size S_mb; default: the trial profile's batch size"
     )
     serving_fetch_wait_ms: int = Field(
-        default=10, ge=1, le=500, description="longest a worker's Kafka fetch waits for new requests"
+        default=10, ge=1, le=500, description="longest a worker's Kafka fetch waits for new requests while idle"
     )
+    serving_hot_fetch_wait_ms: int = Field(
+        default=2, ge=1, le=500,
+        description="a worker's fetch wait within EASEL_SERVING_HOT_S of its last request (kafka-python; a request "
+                    "produced while the worker's fetch is parked waits for the broker's next look at the log)")
+    serving_hot_s: float = Field(
+        default=0.0, ge=0, le=3600,
+        description="how long after its last request a worker keeps the hot fetch wait; 0 (the default): never "
+                    "hot — not shown to pay for its CPU yet (inference_worker/fetch_wait.py)")
     serving_kafka_client: Literal["kafka-python", "confluent-kafka"] = Field(
         default="kafka-python",
         description="the inference workers' Kafka consumer: kafka-python (the default) or confluent-kafka (librdkafka: "
@@ -246,6 +254,9 @@ class Settings(BaseSettings):
                                  description="ASHA's minimum resource (grace period): epochs before the first rung")
     asha_reduction_factor: int = Field(default=3, ge=2, le=100,
                                        description="ASHA's η: rungs at min_epochs·ηᵏ, the best 1/η of each goes on")
+    asha_brackets: int = Field(default=1, ge=1, le=10,
+                               description="the promoting ASHA's brackets (asynchronous Hyperband): bracket j "
+                                           "first judges a trial at min_epochs·ηʲ epochs; 1: one ASHA")
 
     # Explanations (LIME, Grad-CAM): their own processes and queue, never the deadline path.
     explainers: int = Field(default=1, ge=0, le=64, description="explainer processes per inference job (0: none)")

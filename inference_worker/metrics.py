@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -23,6 +25,16 @@ BATCH_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1
 
 def rate_label(rate: float) -> str:
     return f"{rate:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class RateMetrics:
+    """The labelled series one served mini-batch at one width updates (``labels()`` looks them up under a lock
+    each time: a few microseconds a mini-batch, so the worker keeps them)."""
+
+    batch_seconds: Any
+    batch_estimate: Any
+    minibatches: Any
 
 
 class WorkerMetrics:
@@ -55,6 +67,16 @@ class WorkerMetrics:
             self.batch_seconds.labels(rate_label(rate))
         for status in ("served", "dropped", "expired"):
             self.instances.labels(status)
+        self.served = self.instances.labels("served")
+        self._by_rate: dict[float, RateMetrics] = {}
+
+    def at_rate(self, rate: float) -> RateMetrics:
+        found = self._by_rate.get(rate)
+        if found is None:
+            label = rate_label(rate)
+            found = self._by_rate[rate] = RateMetrics(self.batch_seconds.labels(label),
+                                                      self.batch_estimate.labels(label), self.minibatches.labels(label))
+        return found
 
     def set_estimates(self, rates: Sequence[float], times: Sequence[float]) -> None:
         for rate, t in zip(rates, times, strict=True):

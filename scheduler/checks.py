@@ -12,6 +12,8 @@ import numbers
 
 def real(name: str, value: object) -> float:
     """``value`` as a finite float; ValueError naming ``name`` for None, bools, strings, NaN and infinities."""
+    if type(value) is float and math.isfinite(value):  # the hot path: an ABC check costs a microsecond or two
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     out = float(value)
@@ -38,6 +40,8 @@ def positive(name: str, value: object) -> float:
 
 def count(name: str, value: object) -> int:
     """A whole number ``>= 0`` (``numbers.Integral``, not a float or string that looks like one)."""
+    if type(value) is int and value >= 0:  # the hot path, as in ``real``
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     out = int(value)

@@ -165,7 +165,8 @@ class TrainBudget:
     (asynchronous successive halving: rungs at ``asha_min_epochs``·ηᵏ epochs, η = ``asha_reduction_factor``, the
     best 1/η of each rung goes on; unset: the server's defaults), ``"asha_promote"`` (ASHA that pauses each trial
     at its rungs and resumes the best 1/η from their checkpoints; a paused trial never resumed ends pruned) or
-    ``"none"``. ``mop`` trains in model hopper
+    ``"none"``. ``asha_brackets`` > 1 (``"asha_promote"`` only) runs asynchronous Hyperband: that many promoting
+    ASHAs, bracket j judging a trial first at ``asha_min_epochs``·ηʲ epochs. ``mop`` trains in model hopper
     parallelism (the training set sharded one shard per worker, trials hopping between workers unit by unit).
 
     Example: ``TrainBudget(model_trial_count=20, time_hours=0.5, workers=2, pruner="asha")``
@@ -180,6 +181,7 @@ class TrainBudget:
     mop: bool = False
     asha_min_epochs: int | None = None
     asha_reduction_factor: int | None = None
+    asha_brackets: int | None = None
 
     def __post_init__(self) -> None:
         if self.pruner not in PRUNERS:
@@ -192,6 +194,12 @@ class TrainBudget:
                 raise ValueError(f"{name} applies to pruner 'asha' or 'asha_promote' only, not {self.pruner!r}")
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}; got {value!r}")
+        if self.asha_brackets is not None:
+            if self.pruner != "asha_promote":
+                raise ValueError(f"asha_brackets applies to pruner 'asha_promote' only, not {self.pruner!r}")
+            brackets = self.asha_brackets
+            if isinstance(brackets, bool) or not isinstance(brackets, int) or brackets < 1:
+                raise ValueError(f"asha_brackets must be an integer >= 1; got {self.asha_brackets!r}")
         if not isinstance(self.mop, bool):
             raise ValueError(f"mop must be True or False; got {self.mop!r}")
         if self.mop and self.pruner == "asha_promote":
@@ -205,6 +213,8 @@ class TrainBudget:
             body["ASHA_MIN_EPOCHS"] = self.asha_min_epochs
         if self.asha_reduction_factor is not None:
             body["ASHA_REDUCTION_FACTOR"] = self.asha_reduction_factor
+        if self.asha_brackets is not None:
+            body["ASHA_BRACKETS"] = self.asha_brackets
         return body
 
 

@@ -224,6 +224,8 @@ APP_VERSION = (arg("app"), arg("version", type=int))
     arg("--pruner", choices=PRUNERS, default="median", help="PRUNER: how hopeless trials are found after each epoch"),
     arg("--asha-min-epochs", type=int, metavar="N", help="ASHA_MIN_EPOCHS: epochs before the first rung"),
     arg("--asha-eta", type=int, metavar="ETA", help="ASHA_REDUCTION_FACTOR: each rung keeps the best 1/ETA"),
+    arg("--asha-brackets", type=int, metavar="B", help="ASHA_BRACKETS (asha_promote): asynchronous Hyperband "
+        "over B brackets, bracket j judging first at ASHA_MIN_EPOCHS·ETA^j epochs"),
     arg("--mop", action="store_true", help="MOP: model hopper parallelism over shards of the training set"),
 ])
 def train(client: Client, args: argparse.Namespace) -> Any:
@@ -231,7 +233,7 @@ def train(client: Client, args: argparse.Namespace) -> Any:
         budget = TrainBudget(model_trial_count=args.trials, time_hours=args.hours, gpu_count=args.gpus,
                              workers=args.workers, early_stop=not args.no_early_stop, pruner=args.pruner,
                              mop=args.mop, asha_min_epochs=args.asha_min_epochs,
-                             asha_reduction_factor=args.asha_eta)
+                             asha_reduction_factor=args.asha_eta, asha_brackets=args.asha_brackets)
     except ValueError as error:
         raise CliError(str(error), exit_code=2) from None
     job = client.create_train_job(args.app, args.task, args.train, args.val, args.model, budget=budget)

@@ -39,6 +39,10 @@ class TrainBudget(_Budget):
     ASHA_REDUCTION_FACTOR: int | None = Field(
         default=None, ge=2, le=100, description="ASHA's η: rungs at ASHA_MIN_EPOCHS·ηᵏ epochs, the best 1/η of each "
                                                 "goes on; unset: EASEL_ASHA_REDUCTION_FACTOR")
+    ASHA_BRACKETS: int | None = Field(
+        default=None, ge=1, le=10, description="asynchronous Hyperband with asha_promote: brackets of ASHA with "
+                                               "minimum resource ASHA_MIN_EPOCHS·ηʲ (j < brackets), trials dealt "
+                                               "in Hyperband's shares; 1: one ASHA; unset: EASEL_ASHA_BRACKETS")
     MOP: bool = Field(default=False, description="model hopper parallelism: shard the training data one shard "
                                                  "per worker and let trials hop between workers unit by unit")
 
@@ -48,6 +52,12 @@ class TrainBudget(_Budget):
                                                              or self.ASHA_REDUCTION_FACTOR is not None):
             raise ValueError(f"ASHA_MIN_EPOCHS and ASHA_REDUCTION_FACTOR apply to PRUNER 'asha' or 'asha_promote' "
                              f"only, not {self.PRUNER!r}")
+        if self.PRUNER != "asha_promote" and self.ASHA_BRACKETS is not None:
+            raise ValueError(f"ASHA_BRACKETS applies to PRUNER 'asha_promote' only, not {self.PRUNER!r}")
+        eta, brackets = self.ASHA_REDUCTION_FACTOR, self.ASHA_BRACKETS
+        if brackets and eta and eta ** (brackets - 1) > 10_000:
+            # the last bracket would first judge a trial after ASHA_MIN_EPOCHS·ηᴮ⁻¹ epochs: beyond any training
+            raise ValueError("ASHA_BRACKETS: ASHA_REDUCTION_FACTOR^(ASHA_BRACKETS-1) must be at most 10000")
         if self.PRUNER == "asha_promote" and self.MOP:
             # MOP places single units on shards; pausing at rungs is built for trials that own their worker.
             raise ValueError("PRUNER 'asha_promote' does not combine with MOP; use PRUNER 'asha' with MOP")

@@ -165,6 +165,13 @@ class Server:
     def op_predict(self, request: dict[str, Any]) -> Any:
         return list(self.template.predict(self._queries(request), float(request["slice_rate"])))
 
+    def op_predict_array(self, request: dict[str, Any]) -> Any:
+        """``predict`` for the serving path: numeric predictions go back as one raw array (``wire.numeric_rows``),
+        anything else as ``op_predict`` sends it."""
+        outputs = self.template.predict(self._queries(request), float(request["slice_rate"]))
+        array = wire.numeric_rows(outputs)
+        return array if array is not None else list(outputs)
+
     def op_profile(self, request: dict[str, Any]) -> Any:
         queries = self._queries(request) if request.get("queries") is not None else None
         return self.template.profile(request["dataset_path"], request.get("slice_rates"),

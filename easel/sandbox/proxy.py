@@ -88,6 +88,15 @@ class SandboxedTemplate(BaseModel):
             raise SandboxError("the template's predict returned no list", kind="BadResult")
         return outputs
 
+    def predict_array(self, queries: Sequence[Any], slice_rate: float = 1.0) -> np.ndarray | list[Any]:
+        """``predict`` for the serving path: numeric predictions come back as one array (one row per query, raw
+        bytes on the wire), not as lists of Python numbers that the worker would turn back into an array; other
+        predictions as ``predict`` returns them."""
+        outputs = self._call("predict_array", queries=self._queries(queries), slice_rate=float(slice_rate))
+        if not isinstance(outputs, np.ndarray | list):
+            raise SandboxError("the template's predict returned no list", kind="BadResult")
+        return outputs
+
     def dump_parameters(self) -> bytes:
         params = self._call("dump_parameters")
         if not isinstance(params, bytes):

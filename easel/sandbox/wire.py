@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import socket
 import struct
 from typing import Any
@@ -101,6 +102,27 @@ def encode(value: Any) -> Any:
     return value
 
 
+def numeric_rows(outputs: Any) -> np.ndarray | None:
+    """A template's predictions as one array (rows = queries) when they are regular numbers — an array, a tensor,
+    or equal-length rows of ints/floats — else None. One C pass over what ``tensor.tolist()`` gave, no Python call
+    per number; the serving worker turns predictions into an array anyway (``easel.serving_wire.output_array``:
+    same rule, numbers of kind int/float only), so nothing it sees changes."""
+    if hasattr(outputs, "detach") and hasattr(outputs, "numpy"):  # a torch tensor, without importing torch
+        outputs = outputs.detach().cpu().numpy()
+    if isinstance(outputs, np.ndarray):
+        array = outputs
+    elif isinstance(outputs, list | tuple) and outputs:
+        try:
+            array = np.asarray(outputs)
+        except (ValueError, TypeError, OverflowError):  # ragged rows, objects
+            return None
+    else:
+        return None
+    if array.ndim < 1 or array.dtype.kind not in "fiu" or array.dtype.name not in DTYPES:
+        return None
+    return array
+
+
 def _float_rows(value: list[Any] | tuple[Any, ...]) -> np.ndarray | None:
     """``value`` as a 2-D float64 array when it is a non-empty list of equal-length lists of floats (exactly
     ``float``: ints and bools would not come back as themselves), else None."""
@@ -149,6 +171,6 @@ def decode_array(tagged: Any) -> np.ndarray:
             or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
         raise ProtocolError("an array's shape must be a short list of sizes")
     dtype = np.dtype(dtype_name)
-    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != len(data):
+    if math.prod(shape) * dtype.itemsize != len(data):
         raise ProtocolError(f"array bytes ({len(data)}) do not match shape {shape} of {dtype_name}")
     return np.frombuffer(data, dtype=dtype).reshape(shape).copy()

@@ -51,6 +51,8 @@ class ArrivalRate:
         self._seen: deque[tuple[float, int, float]] = deque()  # (time, mini-batches, rate seen) in the window
         self._seen_mb = 0
         self._seen_load = 0.0  # sum of mini-batches * rate seen, over _seen
+        # Estimates change only when work arrives (``add``), and a worker asks for them on every (re-)plan.
+        self._memo: dict[float | str, float] = {}
 
     def cover(self, deadline: float) -> None:
         """A task is planned with ``deadline`` seconds left: the horizon becomes the longest such deadline."""
@@ -59,6 +61,7 @@ class ArrivalRate:
 
     def add(self, n_mb: int, now: float) -> None:
         n_mb, now = count("n_mb", n_mb), real("now", now)
+        self._memo.clear()
         if self._first is not None:
             self._gaps.append(max(0.0, now - self._last))
         if self._first is None:
@@ -97,7 +100,10 @@ class ArrivalRate:
         mean over the last ``window`` seconds (0 before the horizon is known or with no arrivals)."""
         if not self._seen_mb:
             return 0.0
-        return max(0.0, self._seen_load / self._seen_mb)
+        memo = self._memo.get("seen")
+        if memo is None:
+            memo = self._memo["seen"] = max(0.0, self._seen_load / self._seen_mb)
+        return memo
 
     def next_arrival(self) -> float | None:
         """Earliest time the next task is expected: the last arrival plus the shortest recent gap (None
@@ -116,6 +122,12 @@ class ArrivalRate:
         return self._estimate(0.0)
 
     def _estimate(self, confidence: float) -> float:
+        memo = self._memo.get(confidence)
+        if memo is None:
+            memo = self._memo[confidence] = self._estimate_now(confidence)
+        return memo
+
+    def _estimate_now(self, confidence: float) -> float:
         if self._first is None:
             return 0.0
         elapsed = min(self.window, self._last - self._first)

@@ -23,7 +23,6 @@ or dropped, and the last answer is flagged ``last`` (the worker attaches its rep
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -103,9 +102,14 @@ class PlanExecutor:
         plan = policy.decide(len(sizes), end - now, behind, now)
         outcome = ShareOutcome(plan)
         runner.planned(plan, True)
-        times = policy.profile.batch_times  # what the plan was made with
+        # The plan still to run is ``models[k:]``, for ``pending[k:]`` (an index, not a slice per mini-batch), and
+        # ``left`` keeps its planned seconds exactly (``_PlannedTime``: the float ``math.fsum`` of those times
+        # gives) in O(1) per mini-batch; only a re-plan, which is far dearer, costs O(n).
+        left = _PlannedTime(policy.profile.batch_times)  # what the plan was made with
         models = list(plan.iter_models())
+        left.plan(plan.order)
         pending = list(range(len(sizes)))
+        k = 0
         if not replans:  # a final plan: answer its drops at once
             unplanned = pending[len(models):]
             pending = pending[: len(models)]
@@ -113,42 +117,48 @@ class PlanExecutor:
                 runner.drop(unplanned, not pending)
                 outcome.dropped += len(unplanned)
         replanned = False
-        while pending:
+        while k < len(pending):
             now = self.clock()
             if rule >= LateRule.START and now >= deadline_at:  # out of time: the rest can only be late
-                self._drop(runner, outcome, pending, last=True)
+                self._drop(runner, outcome, pending[k:], last=True)
                 return outcome
             if replans and not replanned:
-                slack = end - now - math.fsum(times[m] for m in models)
+                slack = end - now - left.seconds()
                 behind = backlog(now)
                 grew = _queued(behind) > queued
-                if slack < 0 or slack >= min(times) or grew:
+                if slack < 0 or slack >= left.fastest or grew:
                     queued = _queued(behind)
-                    plan = policy.decide(len(pending), end - now, behind, now)
+                    plan = policy.decide(len(pending) - k, end - now, behind, now)
                     again = list(plan.iter_models())
-                    times = policy.profile.batch_times
-                    if again != models:
+                    if policy.profile.batch_times != left.times:  # a policy rebuilt on new times
+                        left = _PlannedTime(policy.profile.batch_times)
+                    left.plan(plan.order)
+                    if again != models[k:]:
                         outcome.replans += 1
                         runner.planned(plan, False)
-                    models = again
+                    models, pending, k = again, pending[k:], 0
                     replanned = True
             elif rule >= LateRule.FIT and not replans:
-                slack = end - now - math.fsum(times[m] for m in models)
+                times = left.times
+                slack = end - now - left.seconds()
                 cut = 0
-                while cut < len(models) and slack < 0:
+                while cut < len(models) - k and slack < 0:
                     slack += times[models[len(models) - 1 - cut]]
                     cut += 1
                 if cut:
                     tail = pending[len(pending) - cut:]
+                    for model in models[len(models) - cut:]:
+                        left.ran(model)  # no longer planned
                     pending, models = pending[: len(pending) - cut], models[: len(models) - cut]
-                    self._drop(runner, outcome, tail, last=not pending)
+                    self._drop(runner, outcome, tail, last=k == len(pending))
                     continue
-            if not models:  # the plan runs nothing more: the rest is dropped
-                self._drop(runner, outcome, pending, last=True)
+            if k >= len(models):  # the plan runs nothing more: the rest is dropped
+                self._drop(runner, outcome, pending[k:], last=True)
                 return outcome
-            index, model = pending[0], models[0]
-            pending, models = pending[1:], models[1:]
-            seconds = runner.run(index, model, not pending)
+            index, model = pending[k], models[k]
+            k += 1
+            left.ran(model)
+            seconds = runner.run(index, model, k == len(pending))
             if seconds is None:
                 outcome.dropped += 1
             else:
@@ -162,6 +172,33 @@ class PlanExecutor:
     def _drop(runner: ShareRunner, outcome: ShareOutcome, indices: list[int], last: bool) -> None:
         runner.drop(indices, last)
         outcome.dropped += len(indices)
+
+
+class _PlannedTime:
+    """The planned seconds of the mini-batches a plan has yet to run, kept exactly.
+
+    Each time is a binary fraction, so over a common power-of-two denominator the remaining total is an integer
+    sum; dividing two ints rounds correctly in Python, as ``math.fsum`` does, so :meth:`seconds` is the float
+    ``math.fsum`` of the remaining times would give, updated in O(1) as a mini-batch runs instead of summed
+    again in O(n) before each one."""
+
+    def __init__(self, times: Sequence[float]) -> None:
+        self.times = times
+        self.fastest = min(times)
+        ratios = [float(t).as_integer_ratio() for t in times]  # ValueError for a time that is not finite
+        self._denominator = max(den for _num, den in ratios)
+        self._scaled = [num * (self._denominator // den) for num, den in ratios]
+        self._numerator = 0
+
+    def plan(self, order: Sequence[tuple[int, int]]) -> None:
+        """The remaining work is ``order``'s runs of ``(model, count)``."""
+        self._numerator = sum(count * self._scaled[model] for model, count in order)
+
+    def ran(self, model: int) -> None:
+        self._numerator -= self._scaled[model]
+
+    def seconds(self) -> float:
+        return self._numerator / self._denominator
 
 
 def _queued(backlog: Sequence[tuple[int, float]]) -> int:

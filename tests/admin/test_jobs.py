@@ -70,7 +70,8 @@ def test_pruner_and_mop_budget_fields(developer: Client, datasets: tuple[str, st
                        ({"PRUNER": "asha", "ASHA_MIN_EPOCHS": 0}, "ASHA_MIN_EPOCHS"),
                        ({"PRUNER": "median", "ASHA_MIN_EPOCHS": 3},
                         "apply to PRUNER 'asha' or 'asha_promote' only, not 'median'"),
-                       ({"PRUNER": "asha_promote", "MOP": True}, "'asha_promote' does not combine with MOP")]:
+                       ({"PRUNER": "asha_promote", "MOP": True}, "'asha_promote' does not combine with MOP"),
+                       ({"PRUNER": "median", "ASHA_BRACKETS": 3}, "ASHA_BRACKETS applies to PRUNER 'asha_promote'")]:
         with pytest.raises(Invalid, match=named):
             developer.create_train_job("asha", TASK, *datasets, [mlp], budget=bad)
     assert developer.list_train_jobs(app="asha").total == 1, "nothing recorded for a refused budget"

@@ -10,12 +10,13 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
 from hopping_jobs import add_trial, drop_job, make_sub_job
 from sqlalchemy import select
 from unit_template import Counter
 
 from advisor.promoting import PromotingAdvisor
-from advisor.promotions import Promotion, PromotionLadder
+from advisor.promotions import BracketedLadder, Promotion, make_ladder
 from advisor.records import TrialRecords
 from advisor.service import Advisor
 from easel.blobstore import LocalBlobStore
@@ -58,16 +59,18 @@ def _stretches(events: list[dict]) -> list[tuple[str, int]]:
     return out
 
 
-def _expected_stretches(trials: list[Trial], paused: dict[tuple[str, int], float]) -> list[tuple[str, int]]:
+def _expected_stretches(trials: list[Trial], paused: dict[tuple[str, int], float],
+                        brackets: int) -> list[tuple[str, int]]:
     """(trial, first epoch of the stretch) in the order one worker gets them, worked out by the ladder alone
     from the rung scores the trials recorded."""
-    ladder, created, order = PromotionLadder(min_epochs=1, eta=2), 0, []
+    ladder, created, order = make_ladder(1, 2, brackets), 0, []
     while True:
         promotion = ladder.promote()
         if promotion is not None:
             trial, start, target = promotion.trial, promotion.from_epoch, promotion.to_epoch
         elif created < len(trials):
-            trial, start, target = trials[created].id, 0, 1
+            trial, start = trials[created].id, 0
+            target = ladder.admit(trial, trials[created].no)
             created += 1
         else:
             return order
@@ -76,13 +79,18 @@ def _expected_stretches(trials: list[Trial], paused: dict[tuple[str, int], float
             ladder.reached(trial, target, paused[(trial, target)])
 
 
-def test_trials_pause_at_rungs_and_the_best_resume_from_their_checkpoints(settings, sessions) -> None:  # noqa: ANN001
-    sub_id = make_sub_job(settings, sessions, template=Counter, dataset=b"unused", builtin=True, budget=BUDGET)
+# brackets = 2: asynchronous Hyperband, trials alternating between ASHA from epoch 1 and ASHA from epoch 2
+@pytest.mark.parametrize("brackets", [1, 2])
+def test_trials_pause_at_rungs_and_the_best_resume_from_their_checkpoints(settings, sessions,  # noqa: ANN001
+                                                                         brackets: int) -> None:
+    sub_id = make_sub_job(settings, sessions, template=Counter, dataset=b"unused", builtin=True,
+                          budget={**BUDGET, "ASHA_BRACKETS": brackets})
     advisor_channel, worker_channel = (TuningChannel(make_redis(settings, decode_responses=True), sub_id, lease_s=3)
                                        for _ in range(2))
     advisor = Advisor.for_sub_job(TrialRecords(sessions, sub_id), advisor_channel, "random", seed=0,
                                   settings=settings)
     assert isinstance(advisor, PromotingAdvisor)
+    assert isinstance(advisor.ladder, BracketedLadder) == (brackets > 1)
     runner = TrialRunner(sessions, worker_channel, LocalBlobStore(settings.blob_dir), "worker-a", None, settings)
     failures: list[BaseException] = []
     try:
@@ -118,7 +126,7 @@ def test_trials_pause_at_rungs_and_the_best_resume_from_their_checkpoints(settin
     assert len(started) == sum(t.progress["units_done"] for t in trials)
     stretches = _stretches(events)
     paused = {(e["trial"], e["epoch"]): e["score"] for e in events if e["type"] == "trial_paused"}
-    assert stretches == _expected_stretches(trials, paused)
+    assert stretches == _expected_stretches(trials, paused, brackets)
     resumed = [(trial, unit) for trial, unit in stretches if unit > 1]
     assert resumed, "the best paused trial was promoted"
     for trial, unit in resumed:
@@ -167,3 +175,30 @@ def test_a_restarted_advisor_rebuilds_its_ladder_reissues_a_lost_stretch_and_end
                                       "time budget used up")
     assert rows[going].status == TrialStatus.TERMINATED
     assert rows[going].error == "stopped after epoch 1, before its next stretch started; time budget used up"
+
+
+def test_a_restarted_advisor_puts_every_trial_back_in_its_hyperband_bracket(settings, sessions) -> None:  # noqa: ANN001
+    budget = {**BUDGET, "ASHA_BRACKETS": 2, "MODEL_TRIAL_COUNT": 6}  # shares 2, 2: brackets 0, 1, 0, 1, …
+    sub_id = make_sub_job(settings, sessions, template=Counter, dataset=b"unused", builtin=True, budget=budget)
+    channel = TuningChannel(make_redis(settings, decode_responses=True), sub_id, lease_s=3)
+    try:
+        # bracket 0 (rungs at epochs 1, 2, 4): paused at 1; bracket 1 (rungs at 2, 4): paused at 2
+        first = _paused_trial(sessions, sub_id, 1, {"units_done": 1, "paused_at_epoch": 1, "rung_scores": {"1": 0.5}})
+        second = _paused_trial(sessions, sub_id, 2, {"units_done": 2, "paused_at_epoch": 2, "rung_scores": {"2": 0.6}})
+        # went on from their first rungs: bracket 0's next rung after epoch 1 is 2, bracket 1's after 2 is 4
+        third = _paused_trial(sessions, sub_id, 3, {"units_done": 1, "rung_scores": {"1": 0.7}})
+        fourth = _paused_trial(sessions, sub_id, 4, {"units_done": 2, "rung_scores": {"2": 0.8}})
+        advisor = Advisor.for_sub_job(TrialRecords(sessions, sub_id), channel, "random", seed=0, settings=settings)
+        assert isinstance(advisor, PromotingAdvisor) and isinstance(advisor.ladder, BracketedLadder)
+        assert [advisor.ladder.bracket_of(t) for t in (first, second, third, fourth)] == [0, 1, 0, 1]
+        assert {t: s.target for t, s in advisor.stretches.items()} == {third: 2, fourth: 4}
+        assert [advisor.ladder.paused_at(t) for t in (first, second)] == [1, 2]
+        assert advisor.ladder.candidate() is None, "each rung holds 2 trials and its best half went on"
+        # Two workers free: the next new trials are numbers 5 (bracket 0, up to epoch 1) and 6 (bracket 1, up to 2).
+        for worker in ("w1", "w2", "w3", "w4"):
+            channel.announce(worker, {})
+        advisor.supply_idle_workers()
+        assert sorted((p.no, p.until_epoch) for p in channel.queued()) == [(5, 1), (6, 2)]
+    finally:
+        channel.reset()
+        drop_job(sessions, sub_id)

@@ -83,3 +83,10 @@ def test_a_job_takes_asha_parameters_from_its_budget_else_the_settings() -> None
     assert isinstance(whole, SuccessiveHalvingPruner) and (whole.min_epochs, whole.eta) == (2, 2)
     with pytest.raises(ValidationError, match="'asha_promote' does not combine with MOP"):
         TrainBudget(PRUNER="asha_promote", MOP=True)
+    with pytest.raises(ValidationError, match="ASHA_BRACKETS applies to PRUNER 'asha_promote' only, not 'asha'"):
+        TrainBudget(PRUNER="asha", ASHA_BRACKETS=3)
+    with pytest.raises(ValidationError, match="ASHA_BRACKETS"):
+        TrainBudget(PRUNER="asha_promote", ASHA_BRACKETS=0)
+    with pytest.raises(ValidationError, match=r"ASHA_REDUCTION_FACTOR\^\(ASHA_BRACKETS-1\) must be at most 10000"):
+        TrainBudget(PRUNER="asha_promote", ASHA_BRACKETS=4, ASHA_REDUCTION_FACTOR=100)
+    assert TrainBudget(PRUNER="asha_promote", ASHA_BRACKETS=4, ASHA_REDUCTION_FACTOR=3).ASHA_BRACKETS == 4

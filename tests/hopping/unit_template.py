@@ -52,3 +52,11 @@ class Counter(BaseModel):
         from easel.model.params import bytes_to_tensors
 
         self.units = int(bytes_to_tensors(params)[0]["units"][0])
+
+
+class SlowCounter(Counter):
+    """Counter with longer units: a test that kills a worker mid-stretch has a unit or two to aim at."""
+
+    @classmethod
+    def get_knob_config(cls):
+        return {**super().get_knob_config(), "unit_s": FixedKnob(1.0)}

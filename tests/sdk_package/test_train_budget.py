@@ -20,6 +20,8 @@ def test_pruner_and_mop_fields_become_the_api_keys() -> None:
         "PRUNER": "asha", "ASHA_MIN_EPOCHS": 2, "ASHA_REDUCTION_FACTOR": 4, "MOP": True}
     promoting = TrainBudget(pruner="asha_promote", asha_reduction_factor=2).to_dict()
     assert (promoting["PRUNER"], promoting["ASHA_REDUCTION_FACTOR"]) == ("asha_promote", 2)
+    assert "ASHA_BRACKETS" not in promoting
+    assert TrainBudget(pruner="asha_promote", asha_brackets=3).to_dict()["ASHA_BRACKETS"] == 3
 
 
 @pytest.mark.parametrize(("fields", "message"), [
@@ -30,6 +32,8 @@ def test_pruner_and_mop_fields_become_the_api_keys() -> None:
     ({"pruner": "asha", "asha_min_epochs": 0}, "asha_min_epochs must be an integer >= 1; got 0"),
     ({"pruner": "asha", "asha_reduction_factor": 1}, "asha_reduction_factor must be an integer >= 2; got 1"),
     ({"pruner": "asha", "asha_reduction_factor": 2.5}, "asha_reduction_factor must be an integer >= 2; got 2.5"),
+    ({"pruner": "asha", "asha_brackets": 3}, "asha_brackets applies to pruner 'asha_promote' only, not 'asha'"),
+    ({"pruner": "asha_promote", "asha_brackets": 0}, "asha_brackets must be an integer >= 1; got 0"),
     ({"mop": "yes"}, "mop must be True or False; got 'yes'"),
     ({"pruner": "asha_promote", "mop": True}, "pruner 'asha_promote' does not combine with mop"),
 ])
@@ -61,6 +65,8 @@ def _train(*flags: str) -> RecordingClient:
 def test_easel_train_flags_fill_the_budget() -> None:
     (budget,) = _train("--pruner", "asha", "--asha-min-epochs", "3", "--asha-eta", "2", "--mop").budgets
     assert (budget.pruner, budget.asha_min_epochs, budget.asha_reduction_factor, budget.mop) == ("asha", 3, 2, True)
+    (budget,) = _train("--pruner", "asha_promote", "--asha-brackets", "3").budgets
+    assert (budget.pruner, budget.asha_brackets) == ("asha_promote", 3)
     (budget,) = _train().budgets
     assert (budget.pruner, budget.asha_min_epochs, budget.mop) == ("median", None, False)
 

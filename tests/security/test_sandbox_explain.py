@@ -52,6 +52,17 @@ def test_predict_through_the_sandbox_equals_predict_in_process(sandboxed) -> Non
         np.testing.assert_allclose(np.stack(got), np.stack(here.predict(batch, 1.0)), rtol=1e-5)  # type: ignore[attr-defined]
 
 
+def test_the_serving_path_gets_the_predictions_back_as_one_array(sandboxed) -> None:
+    """``predict_array`` (what a serving worker's ``ServedModel`` calls): the same numbers as ``predict``, as one
+    array of one row per query; the template's rows are not taken apart into Python numbers on the way."""
+    batch = np.random.default_rng(5).random((32, 1, 28, 28), dtype=np.float32)
+    got = sandboxed.predict_array(batch, 1.0)
+    assert isinstance(got, np.ndarray) and got.shape == (32, 3)
+    np.testing.assert_array_equal(got, np.stack(sandboxed.predict(batch, 1.0)))
+    served = ServedModel(sandboxed, [1.0], [0.5], [0.01]).predict(batch, 1.0)
+    assert isinstance(served, np.ndarray) and served.shape == (32, 3)
+
+
 def _explainer(template) -> Explainer:
     model = ServedModel(template, [1.0], [0.5], [0.01])
     config = ExplainerConfig(job_id="job", consumer="c", input_shape=(1, 12, 12), classes=("a", "b", "c"),

@@ -38,6 +38,18 @@ def test_lists_of_float_rows_travel_as_one_array_and_come_back_as_the_same_lists
         wire.decode({wire.FLOAT_ROWS_TAG: wire.encode(np.zeros(3))})  # not 2-D
 
 
+def test_numeric_predictions_become_one_array_and_anything_else_stays_as_it_was() -> None:
+    probabilities = np.random.default_rng(1).random((32, 10)).tolist()  # like tensor.tolist()
+    rows = wire.numeric_rows(probabilities)
+    assert rows is not None and rows.shape == (32, 10) and rows.tolist() == probabilities
+    assert wire.numeric_rows([[1, 2], [3, 4]]).dtype.kind == "i"  # type: ignore[union-attr]
+    assert wire.numeric_rows([np.zeros(3, np.float32)] * 4).shape == (4, 3)  # type: ignore[union-attr]
+    assert wire.numeric_rows(np.arange(5)).tolist() == [0, 1, 2, 3, 4]  # type: ignore[union-attr]
+    # Not regular numbers: the worker keeps them as values (the serving wire's own rule, ``output_array``).
+    for other in ([[1.0], [2.0, 3.0]], ["cat", "dog"], [True, False], [{"label": 1}], [], [10 ** 400], "text"):
+        assert wire.numeric_rows(other) is None
+
+
 @pytest.mark.parametrize("tagged", [
     ["object", [1], b"x"],               # a dtype numpy would build objects from
     ["float32", [2], b"\0" * 7],          # bytes that do not fill the shape

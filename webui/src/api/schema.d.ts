@@ -1724,6 +1724,11 @@ export interface components {
          */
         TrainBudget: {
             /**
+             * Asha Brackets
+             * @description asynchronous Hyperband with asha_promote: brackets of ASHA with minimum resource ASHA_MIN_EPOCHS·ηʲ (j < brackets), trials dealt in Hyperband's shares; 1: one ASHA; unset: EASEL_ASHA_BRACKETS
+             */
+            ASHA_BRACKETS?: number | null;
+            /**
              * Asha Min Epochs
              * @description ASHA's minimum resource (grace period): epochs before a trial's first rung; unset: EASEL_ASHA_MIN_EPOCHS
              */
