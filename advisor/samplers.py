@@ -128,7 +128,26 @@ class GPSampler(Sampler):
         return values
 
     def ask(self) -> dict[str, Any]:
-        return self._decode(self._optimizer.ask())
+        """The next point. While earlier points are out (asked, not told: several workers — or pool workers
+        sent to this job together — run its trials at once), the GP is told each of them at a *constant lie*
+        (the best score so far) before asking, as skopt's batch ``ask`` does: otherwise skopt returns the same
+        point until it is told, and a second worker would train the first one's trial again."""
+        optimizer = self._optimizer
+        if self._pending and optimizer.models:  # past the random start: the GP's choice is deterministic
+            liar = optimizer.copy(random_state=optimizer.rng)
+            liar.tell([list(p) for p in self._pending], [min(optimizer.yi)] * len(self._pending))
+            point = liar.ask()
+        else:
+            point = optimizer.ask()
+        point = [p.item() if isinstance(p, np.generic) else p for p in point]
+        self._pending.append(point)
+        return self._decode(point)
+
+    def tell(self, values: dict[str, Any], score: float | None) -> None:
+        point = [p.item() if isinstance(p, np.generic) else p for p in self._encode(values)]
+        if point in self._pending:
+            self._pending.remove(point)
+        super().tell(values, score)
 
     def _tell(self, values: dict[str, Any], score: float) -> None:
         point = [p.item() if isinstance(p, np.generic) else p for p in self._encode(values)]

@@ -70,3 +70,18 @@ def test_bad_spaces_and_values_are_refused() -> None:
         SPACE.validate({"lr": 5.0, "width": 32, "opt": "sgd"})
     with pytest.raises(ValueError, match="unknown advisor backend"):
         make_sampler("tpe", SPACE)
+
+
+def test_points_asked_together_differ_past_the_random_start() -> None:
+    """Two workers ask before either trial is told: skopt alone would hand both the same point (its next point
+    changes only on a tell); the constant lie for the point still out makes the second ask another one."""
+    sampler = GPSampler(SPACE, seed=0, n_initial_points=3)
+    for _ in range(4):
+        values = sampler.ask()
+        sampler.tell(values, objective(values))
+    first, second = sampler.ask(), sampler.ask()
+    assert first != second
+    sampler.tell(first, objective(first))
+    sampler.tell(second, None)  # a failed trial is no longer out either
+    assert sampler._pending == []
+    SPACE.validate(sampler.ask())
