@@ -54,6 +54,8 @@ class TrainPool:
         self.by_job: Counter[str] = Counter()
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self._relaunches: dict[str, tuple[int, float]] = {}  # slot -> (relaunches, when the last was made)
+        # sub-job -> when this pool assigned it workers (UNIX s), kept until a newer bid has counted them
+        self._assigned_at: dict[str, list[float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="train-pool", daemon=True)
         try:
@@ -149,6 +151,7 @@ class TrainPool:
                                         rate, time.time())
                 self.channel.assign(worker, assignment)
                 busy[worker] = assignment
+                self._assigned_at.setdefault(chosen.sub_train_job_id, []).append(assignment.at)
                 self.by_job[chosen.train_job_id] += 1
                 self.recent.append({"user_id": chosen.user_id, "train_job_id": chosen.train_job_id,
                                     "sub_train_job_id": chosen.sub_train_job_id, "at": assignment.at,
@@ -172,10 +175,15 @@ class TrainPool:
             ).all()
         room: Counter[str] = Counter()
         candidates = []
+        self._assigned_at = {sub: [at for at in times if at >= bids[sub].at]
+                             for sub, times in self._assigned_at.items() if sub in bids}
         for sub_id, job_id, owner_id, created_at in rows:
             bid = bids[sub_id]
-            # Workers assigned after the bid was published have not been counted in it yet.
-            unseen = sum(1 for a in busy.values() if a.sub_train_job_id == sub_id and a.at >= bid.at)
+            # Workers assigned after the bid was published have not been counted in it yet — also those done
+            # since (the pass runs the moment a worker frees, often before its advisor has bid again); the busy
+            # ones for assignments an earlier admin made.
+            unseen = max(len(self._assigned_at.get(sub_id, [])),
+                         sum(1 for a in busy.values() if a.sub_train_job_id == sub_id and a.at >= bid.at))
             room[sub_id] = bid.open - unseen
             if room[sub_id] > 0:
                 candidates.append(Candidate(sub_id, job_id, owner_id, created_at.replace(tzinfo=UTC).timestamp(),
