@@ -54,6 +54,11 @@ class LocalLauncher(Launcher):
         self._forked_exits: dict[str, int] = {}
         self._early_exits: dict[int, int] = {}  # reported before the start that forked it had recorded its pid
         self._forks_lock = threading.Lock()
+        # Services this launcher is starting (row committed, pid not yet recorded): alive to a status poll, which
+        # would otherwise read "no pid" as dead; a death heard meanwhile is told to the listeners once recorded.
+        self._starting: set[str] = set()
+        self._exits_while_starting: set[str] = set()
+        self._starting_lock = threading.Lock()
 
     def on_exit(self, callback: Callable[[str], None]) -> None:
         self._exit_callbacks.append(callback)
@@ -65,6 +70,10 @@ class LocalLauncher(Launcher):
         self._notify_exit(service_id)
 
     def _notify_exit(self, service_id: str) -> None:
+        with self._starting_lock:
+            if service_id in self._starting:
+                self._exits_while_starting.add(service_id)
+                return
         for callback in list(self._exit_callbacks):
             try:
                 callback(service_id)
@@ -82,6 +91,18 @@ class LocalLauncher(Launcher):
             session.add(row)
             session.flush()
             service_id = row.id
+            self._starting.add(service_id)  # before the commit: a poll may see the row as soon as it is committed
+        try:
+            return self._start(spec, service_id)
+        finally:
+            with self._starting_lock:
+                self._starting.discard(service_id)
+                exited = service_id in self._exits_while_starting
+                self._exits_while_starting.discard(service_id)
+            if exited:
+                self._notify_exit(service_id)
+
+    def _start(self, spec: ServiceSpec, service_id: str) -> ServiceState:
         log_path = self.settings.log_dir / f"{spec.name}-{service_id[:8]}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         # Its own settings and database role only: admin's secrets are not passed on (see service_env).
@@ -204,6 +225,8 @@ class LocalLauncher(Launcher):
             return None
 
     def _alive(self, service_id: str, row: Service) -> bool:
+        if service_id in self._starting:
+            return True
         child = self._children.get(service_id)
         if child is not None:
             return child.poll() is None

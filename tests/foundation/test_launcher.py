@@ -85,3 +85,56 @@ def test_a_death_is_reported_to_exit_listeners_at_once(launcher: LocalLauncher) 
     assert ended == [state.id]
     final = launcher.status(state.id)
     assert final.status is ServiceStatus.ERRORED and final.exit_code == 4
+
+
+def test_a_status_poll_during_the_start_does_not_call_the_service_dead(launcher: LocalLauncher,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The supervisor polls every live row; between the row's commit and its pid being recorded (a wide window
+    on a busy machine) the poll must not read "no pid yet" as a death — that wrote ERRORED and the start then
+    failed with "cannot go from ERRORED to RUNNING"."""
+    seen: list[ServiceStatus] = []
+
+    def poll_mid_start(spec: ServiceSpec, env: dict[str, str], log_path: Path, service_id: str) -> None:
+        seen.append(launcher.status(service_id).status)
+        return None  # then started the cold way
+
+    monkeypatch.setattr(launcher, "_fork_warm", poll_mid_start)
+    state = launcher.start(ServiceSpec(name="polled", kind=ServiceKind.OTHER, argv=SLEEPER))
+    try:
+        assert seen == [ServiceStatus.STARTED]
+        assert state.status is ServiceStatus.RUNNING and launcher.status(state.id).status is ServiceStatus.RUNNING
+    finally:
+        launcher.stop(state.id)
+
+
+def test_a_death_during_the_start_is_recorded_after_it(launcher: LocalLauncher,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child that dies before its start is recorded: the listeners hear of it once the row says RUNNING, and
+    their status poll then records the crash (not a failed start)."""
+    import easel.launcher.local as local
+
+    heard: list[tuple[str, ServiceStatus, int | None]] = []
+    done = threading.Event()
+
+    def listener(service_id: str) -> None:
+        state = launcher.status(service_id)
+        heard.append((service_id, state.status, state.exit_code))
+        done.set()
+
+    launcher.on_exit(listener)
+    real_process = psutil.Process
+
+    def process_after_the_child_died(pid: int) -> psutil.Process:
+        child = next(iter(launcher._children.values()))
+        deadline = time.monotonic() + 30
+        while child.returncode is None and time.monotonic() < deadline:  # the watcher thread reaps it
+            time.sleep(0.02)
+        assert child.returncode == 5, "the child died while its start was still being recorded"
+        return real_process(pid)
+
+    monkeypatch.setattr(local.psutil, "Process", process_after_the_child_died)
+    state = launcher.start(ServiceSpec(name="dies-at-once", kind=ServiceKind.OTHER,
+                                       argv=[sys.executable, "-c", "raise SystemExit(5)"]))
+    assert state.status is ServiceStatus.RUNNING, "the start itself succeeded"
+    assert done.wait(30), "the listener heard of the death once the start was recorded"
+    assert heard == [(state.id, ServiceStatus.ERRORED, 5)]
