@@ -141,7 +141,7 @@ class Settings(BaseSettings):
         default=None, ge=1, le=4096, description="mini-batch size S_mb; default: the trial profile's batch size"
     )
     serving_fetch_wait_ms: int = Field(
-        default=10, ge=1, le=500, description="longest a worker's Kafka fetch waits for new requests while idle"
+        default=10, ge=1, le=500, description="longest a worker's Kafka fetch waits for new requests (outside a hot window, if any)"
     )
     serving_hot_fetch_wait_ms: int = Field(
         default=2, ge=1, le=500,
