@@ -714,9 +714,9 @@ def measure_floors(settings: Any, url: str, samples: int = 100) -> dict[str, flo
     topic = "easel.bench.floor"
     ensure_topics(settings, [topic], 1)
     kafka_by_wait = {}
-    for wait_ms in (settings.serving_fetch_wait_ms, settings.serving_hot_fetch_wait_ms):
+    for wait_ms in (settings.serving_fetch_wait_ms, 2):  # the default workers' wait and the -wait2 variants'
         kafka_by_wait[wait_ms] = kafka_hop(settings, topic, wait_ms, samples)
-    kafka = kafka_by_wait[settings.serving_fetch_wait_ms]  # the default workers' wait (the hot one is off by default)
+    kafka = kafka_by_wait[settings.serving_fetch_wait_ms]  # the default workers' wait
 
     client = make_redis(settings)
     stream = "easel:bench:floor"
@@ -1035,14 +1035,9 @@ C_VARIANTS: dict[str, dict[str, str]] = {
     "kafka-python-wait5": {"EASEL_SERVING_KAFKA_CLIENT": "kafka-python", "EASEL_SERVING_FETCH_WAIT_MS": "5"},
     "confluent-kafka-wait5": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka", "EASEL_SERVING_FETCH_WAIT_MS": "5"},
     "confluent-kafka-wait2": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka", "EASEL_SERVING_FETCH_WAIT_MS": "2"},
-    # the hot fetch wait (inference_worker/fetch_wait.py, off by default): 2 or 5 ms for 1 s after each request
-    "kafka-python-hot2": {"EASEL_SERVING_KAFKA_CLIENT": "kafka-python", "EASEL_SERVING_HOT_S": "1",
-                          "EASEL_SERVING_HOT_FETCH_WAIT_MS": "2"},
-    "kafka-python-hot5": {"EASEL_SERVING_KAFKA_CLIENT": "kafka-python", "EASEL_SERVING_HOT_S": "1",
-                          "EASEL_SERVING_HOT_FETCH_WAIT_MS": "5"},
 }
 IDLE_CPU_S = 3.0  # how long each configuration's idle CPU is measured (workers up, no requests)
-HOT_CPU_S = 0.8  # ... and its CPU just after requests (within the hot variants' EASEL_SERVING_HOT_S of 1 s)
+HOT_CPU_S = 0.8  # ... and its CPU just after requests
 
 
 def idle_cpu(services: Services, stack: Any, seconds: float = IDLE_CPU_S) -> dict[str, float]:
@@ -1071,7 +1066,7 @@ def section_c(services: Services, stack: Any, x: np.ndarray, requests: int, ray_
             services.start_workers("scheduler", env=C_VARIANTS[variant])
             idle = idle_cpu(services, stack)
             easel_runs, runs, stages = measure_overhead_vs_ray(services.url, x, requests, repeats, server)
-            # the same just after a few requests: what a hot fetch wait costs while nothing comes (within its 1 s)
+            # the same just after a few requests (a client that polls harder while busy would show here)
             timed_posts(services.url + "/predict", {"instances": [x[0].tolist()], "deadline_s": 2.0}, 3, AUTH,
                         warm_up=0)
             hot = idle_cpu(services, stack, seconds=HOT_CPU_S)

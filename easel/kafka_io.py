@@ -85,21 +85,6 @@ def make_serving_consumer(settings: Settings, *, group_id: str, fetch_max_wait_m
                          max_partition_fetch_bytes=max_partition_fetch_bytes, fetch_max_bytes=fetch_max_bytes)
 
 
-def set_fetch_wait(consumer: Any, wait_ms: int) -> bool:
-    """Make ``consumer``'s next fetches wait at most ``wait_ms`` on the broker; False where the client cannot.
-
-    kafka-python builds every FetchRequest from its fetcher's config (``fetch_max_wait_ms``), which it copies at
-    construction and offers no setter for, so the copy is updated (tests/serving/test_fetch_wait.py checks that
-    the next request carries it, on the installed version). librdkafka fixes ``fetch.wait.max.ms`` when the client
-    is made: :class:`easel.kafka_confluent.ConfluentConsumer` keeps the wait it was built with."""
-    fetcher = getattr(consumer, "_fetcher", None)
-    config = getattr(fetcher, "config", None)
-    if not isinstance(config, dict) or "fetch_max_wait_ms" not in config:
-        return False
-    config["fetch_max_wait_ms"] = wait_ms
-    return True
-
-
 REVOKED = "revoked"
 ASSIGNED = "assigned"
 

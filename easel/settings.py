@@ -141,16 +141,8 @@ class Settings(BaseSettings):
         default=None, ge=1, le=4096, description="mini-batch size S_mb; default: the trial profile's batch size"
     )
     serving_fetch_wait_ms: int = Field(
-        default=10, ge=1, le=500, description="longest a worker's Kafka fetch waits for new requests (outside a hot window, if any)"
+        default=10, ge=1, le=500, description="longest a worker's Kafka fetch waits for new requests"
     )
-    serving_hot_fetch_wait_ms: int = Field(
-        default=2, ge=1, le=500,
-        description="a worker's fetch wait within EASEL_SERVING_HOT_S of its last request (kafka-python; a request "
-                    "produced while the worker's fetch is parked waits for the broker's next look at the log)")
-    serving_hot_s: float = Field(
-        default=0.0, ge=0, le=3600,
-        description="how long after its last request a worker keeps the hot fetch wait; 0 (the default): never "
-                    "hot — not shown to pay for its CPU yet (inference_worker/fetch_wait.py)")
     serving_kafka_client: Literal["kafka-python", "confluent-kafka"] = Field(
         default="kafka-python",
         description="the inference workers' Kafka consumer: kafka-python (the default) or confluent-kafka (librdkafka: "

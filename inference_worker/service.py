@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from easel.backoff import Backoff, Throttle
 from easel.db.models import Service
 from easel.db.session import session_scope
-from easel.kafka_io import REVOKED, PartitionEvents, set_fetch_wait
+from easel.kafka_io import REVOKED, PartitionEvents
 from easel.serving import (
     DEAD_LETTERS_MAXLEN,
     DROPPED,
@@ -73,7 +73,6 @@ from easel.serving_wire import (
     parse_key,
 )
 from inference_worker.book import Group, Held, OffsetTracker, TaskBook
-from inference_worker.fetch_wait import FetchWait
 from inference_worker.metrics import WorkerMetrics, rate_label
 from inference_worker.model import BatchBuffers, ServedModel
 from inference_worker.policy import LivePolicy
@@ -126,12 +125,6 @@ class WorkerConfig:
     generation: int = 0
     publish_mini_batches: int = PUBLISH_MINI_BATCHES  # most served mini-batches in one results entry
     publish_after_s: float = PUBLISH_AFTER_S  # the longest a served answer waits for the rest of its entry
-    # The consumer's fetch wait (inference_worker.fetch_wait): ``hot_fetch_wait_ms`` from a poll that brought
-    # requests until ``hot_s`` pass without one, else ``fetch_wait_ms`` (the wait the consumer was made with).
-    # None, or ``hot_s`` 0: the worker leaves the consumer's wait as it was made.
-    fetch_wait_ms: int | None = None
-    hot_fetch_wait_ms: int = 2
-    hot_s: float = 0.0
 
 
 @dataclass
@@ -405,8 +398,6 @@ class InferenceWorker:
         self._reannounce = threading.Event()
         self._generation_checked = 0.0
         self._switch_wanted_since: float | None = None
-        self.fetch_wait = (FetchWait(config.fetch_wait_ms, config.hot_fetch_wait_ms, config.hot_s)
-                           if config.fetch_wait_ms is not None and config.hot_s > 0 else None)
 
     # -- rebalances ------------------------------------------------------------------------------------
     def _apply_rebalance(self) -> None:
@@ -513,8 +504,6 @@ class InferenceWorker:
     # -- the loop ----------------------------------------------------------------------------------------
     def _poll_once(self, timeout_ms: int) -> None:
         batch = self.consumer.poll(timeout_ms=timeout_ms, max_records=5000)
-        if self.fetch_wait is not None:  # a dict update (a no-op on librdkafka): cheaper than tracking consumers
-            set_fetch_wait(self.consumer, self.fetch_wait.after_poll(bool(batch), time.monotonic()))
         self._apply_rebalance()
         now = time.time()
         held = []

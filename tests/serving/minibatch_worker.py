@@ -62,10 +62,7 @@ def make_worker(settings: Settings, job_id: str, template: EchoTemplate | None =
 
     config = WorkerConfig(job_id=job_id, worker_id=worker_id or f"worker-{uuid.uuid4().hex[:8]}",
                           topic=requests_topic(job_id), batch_size=BATCH, policy="scheduler", margin_s=0.0,
-                          drain_s=2.0, consumer_for=consumer_for if every_generation else None,
-                          fetch_wait_ms=settings.serving_fetch_wait_ms,  # hot while requests come, as in production
-                          hot_fetch_wait_ms=settings.serving_hot_fetch_wait_ms, hot_s=settings.serving_hot_s,
-                          **(publish or {}))
+                          drain_s=2.0, consumer_for=consumer_for if every_generation else None, **(publish or {}))
     consumer = consumer_for(0)
     return InferenceWorker(config, consumer, model, live, make_redis(settings), WorkerMetrics(RATES))
 
