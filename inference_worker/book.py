@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 from easel.serving_wire import MiniBatch
@@ -131,8 +131,11 @@ class TaskBook:
     its time) for the rest.
     """
 
-    def __init__(self, offsets: OffsetTracker, margin_s: float = 0.0, assemble_s: float = 0.05) -> None:
+    def __init__(self, offsets: OffsetTracker, margin_s: float = 0.0, assemble_s: float = 0.05,
+                 on_expired: Callable[[int], object] | None = None) -> None:
         self.offsets = offsets
+        # told how many instances each task purged unrun had (the worker's ``expired`` metric), under the lock
+        self.on_expired = on_expired
         self.margin_s = margin_s
         self.assemble_s = assemble_s
         self._cond = threading.Condition()
@@ -211,6 +214,8 @@ class TaskBook:
         for task in [t for t, g in self._groups.items() if g.deadline_at - self.margin_s <= now]:
             group = self._groups.pop(task)
             self.expired_instances += group.instances
+            if self.on_expired is not None:
+                self.on_expired(group.instances)
             for h in group.items:
                 self.offsets.done(h.partition, h.offset)
 

@@ -376,7 +376,7 @@ class InferenceWorker:
         self.config, self.consumer, self.model, self.live = config, consumer, model, live
         self.results, self.metrics, self.sessions = results, metrics, sessions
         self.offsets = OffsetTracker()
-        self.book = TaskBook(self.offsets, margin_s=config.margin_s)
+        self.book = TaskBook(self.offsets, margin_s=config.margin_s, on_expired=metrics.instances.labels("expired").inc)
         self.executor = Executor(config, model, live, self.book, self.offsets, results, metrics)
         self.stop = threading.Event()
         self.ready = threading.Event()

@@ -21,6 +21,7 @@ from easel.serving_wire import (
     encode_results,
 )
 from inference_worker.book import Held, OffsetTracker, TaskBook
+from inference_worker.metrics import WorkerMetrics
 from inference_worker.model import QueryBatch, stack
 from inference_worker.policy import LivePolicy, make_policy
 from predictor.app import JobInfo, build_response
@@ -113,7 +114,8 @@ def _held(task: str, start: int, deadline_at: float, n_part: int, partition: int
 
 def test_book_serves_earliest_deadline_first_and_purges_expired() -> None:
     offsets = OffsetTracker()
-    book = TaskBook(offsets, margin_s=0.0)
+    metrics = WorkerMetrics([1.0])
+    book = TaskBook(offsets, margin_s=0.0, on_expired=metrics.instances.labels("expired").inc)
     now = time.time()
     items = [_held("late", 0, now + 50, 1, offset=0), _held("soon", 0, now + 5, 1, offset=1),
              _held("gone", 0, now - 1, 1, offset=2)]
@@ -123,6 +125,8 @@ def test_book_serves_earliest_deadline_first_and_purges_expired() -> None:
     assert [book.take(0).task, book.take(0).task] == ["soon", "late"]
     assert book.take(0) is None
     assert book.expired_instances == 1
+    assert metrics.registry.get_sample_value("easel_worker_instances_total", {"status": "expired"}) == 1, \
+        "a task purged unrun is counted in the worker's expired metric"
     assert offsets.committable() == {0: 0}, "offsets 0 and 1 are taken but not answered yet"
 
 
@@ -344,7 +348,6 @@ class _Stream:
 
 
 def _serve_one_task(policy: str, deadline_s: float, slow: float = 1.0) -> tuple[list[tuple], dict, OffsetTracker]:
-    from inference_worker.metrics import WorkerMetrics
     from inference_worker.model import ServedModel
     from inference_worker.service import Executor, WorkerConfig
 
