@@ -127,8 +127,11 @@ def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model
             bench.log(f"  sandbox child of worker-0: {child}")
             if child is not None:
                 spies.append(spy(py_spy, child, seconds, "sandbox"))
+            spies.append(spy(py_spy, os.getpid(), seconds, "load-generator"))
         cpu0, mb0, threads0 = read_cpu(pids), services.minibatches(), thread_cpu(pids["worker-0"])
+        generator0 = time.process_time()  # this process is the load generator while the loop runs
         served, took = asyncio.run(bench.closed_loop(services.url, body, 3, seconds))
+        generator_s = time.process_time() - generator0
         cpu1, mb1, threads1 = read_cpu(pids), services.minibatches(), thread_cpu(pids["worker-0"])
         for process in spies:
             process.wait(60)
@@ -144,7 +147,9 @@ def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model
         idle_s = sum(idle.values()) / 1e3 * took
         marginal = (sum(cpu.values()) - idle_s - model_s) / served * 1e6
         by_thread = {name: round((threads1[name] - threads0.get(name, 0.0)) / served * 1e6, 2) for name in threads1}
-        rows.append({"worker_0_cpu_us_per_instance_by_thread": by_thread, "served": served, "seconds": took, "throughput_per_s": served / took, "minibatches": batches,
+        rows.append({"worker_0_cpu_us_per_instance_by_thread": by_thread,
+                     # it shares the two cores with the pipeline, so it counts against (a)'s fraction too
+                     "load_generator_us_per_instance": round(generator_s / served * 1e6, 2), "served": served, "seconds": took, "throughput_per_s": served / took, "minibatches": batches,
                      "cpu_s": {n: round(v, 3) for n, v in cpu.items()}, "model_cpu_s": round(model_s, 3),
                      "cpu_us_per_instance_outside_model": {n: round(v, 2) for n, v in per_instance.items()},
                      "total_us_per_instance_outside_model": sum(per_instance.values()),
@@ -153,7 +158,8 @@ def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model
                      "marginal_us_per_instance_outside_model": marginal})
         bench.log(f"  window {k}: {served} served, {batches} mini-batches, µs/instance outside the model "
                   f"{rows[-1]['total_us_per_instance_outside_model']:.1f}: "
-                  + ", ".join(f"{n} {v:.1f}" for n, v in per_instance.items()) + f"; worker-0 by thread {by_thread}")
+                  + ", ".join(f"{n} {v:.1f}" for n, v in per_instance.items()) + f"; worker-0 by thread {by_thread}"
+                  f"; load generator {rows[-1]['load_generator_us_per_instance']:.1f}")
     components = rows[0]["cpu_us_per_instance_outside_model"].keys()
     merged = {"predictor": ["predictor"], "broker": ["broker"], "redis": ["redis"],
               "workers": [c for c in components if c.startswith("worker")],
@@ -162,6 +168,7 @@ def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model
                for part, names in merged.items()}
     return {"rate": rate, "task_size": task_size, "idle_cpu_ms_per_s": idle, "windows": rows, "by_component_us": summary,
             "total_us": bench.mean_se([r["total_us_per_instance_outside_model"] for r in rows]),
+            "load_generator_us": bench.mean_se([r["load_generator_us_per_instance"] for r in rows]),
             "marginal_us": bench.mean_se([r["marginal_us_per_instance_outside_model"] for r in rows]),
             "projected_fraction_of_bare": bench.mean_se([r["model_share_of_serving_cpu"] for r in rows]),
             "model_cpu_us_per_instance": model_cpu_s_per_batch / bench.BATCH * 1e6,

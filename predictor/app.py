@@ -38,7 +38,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgpack
 import numpy as np
@@ -93,6 +93,16 @@ from predictor.admission import Admission
 from predictor.auth import CURRENT_KEY, KeyRateLimit, KeyVerifier, PredictorAuth, database_lookup
 from predictor.gather import ResultRouter, TaskWaiter
 from predictor.instances import InvalidInstance, InvalidTensor, from_tensor, to_batch
+from predictor.response import (
+    COLUMNS,
+    INSTANCES,
+    answer_count,
+    build_columns,
+    kept_answers,
+    pack_msgpack,
+    predictions_of,
+    totals,
+)
 from predictor.rotation import TopicRotation
 
 log = logging.getLogger("easel.predictor")
@@ -152,6 +162,10 @@ class PredictIn(BaseModel):
     instances: list[Any] | TensorIn = Field(description="the queries: a list (e.g. images as nested lists of "
                                                         "numbers), or one tensor of them (msgpack)")
     deadline_s: float = Field(gt=0, description="seconds from now by which every instance must be answered")
+    answers: Literal["instances", "columns"] = Field(
+        default=INSTANCES, description="the answer's form: one entry per instance (``predictions``), or one column "
+                                       "per field (``columns``: arrays, far cheaper for large tasks; see "
+                                       "predictor/response.py)")
 
     @field_validator("instances")
     @classmethod
@@ -481,11 +495,12 @@ class Predictor:
             self.late_tasks += 1
             self.metrics.late_answers.inc()
         elapsed = time.perf_counter() - started
+        build = build_columns if body.answers == COLUMNS else build_response
+        arguments = (task, waiter, self.info, body.deadline_s, elapsed, self.metrics)
         if waiter.n > INLINE_INSTANCES:
-            response = await asyncio.to_thread(build_response, task, waiter, self.info, body.deadline_s, elapsed,
-                                               self.metrics)
+            response = await asyncio.to_thread(build, *arguments)
         else:
-            response = build_response(task, waiter, self.info, body.deadline_s, elapsed, self.metrics)
+            response = build(*arguments)
         self._keep_answers(task, response)
         if waiter.remaining == 0:  # from the last answer's arrival (as the router saw it) to the answer built
             last = waiter.started + float(waiter.answered_at.max())
@@ -496,8 +511,7 @@ class Predictor:
         """Keep the answers for feedback (true labels sent later by request id), off the answer's path."""
         if self.redis is None:
             return
-        payload = encode_answers([(p["status"], (p["prediction"] or {}).get("label"), p.get("model_version"))
-                                  for p in response["predictions"]])
+        payload = encode_answers(kept_answers(response))
         saving = asyncio.ensure_future(self.redis.set(answers_key(self.info.job_id, task), payload,
                                                       ex=self.settings.feedback_ttl_s))
         saving.add_done_callback(_log_keep_failure)
@@ -533,30 +547,6 @@ def _log_send_failure(future: asyncio.Future[None]) -> None:
         log.error("a send finished with an error after its deadline: %s", future.exception())
 
 
-def _prediction(output: Any, classes: list[str] | None) -> dict[str, Any]:
-    """One value a template returned that is not a row of numbers."""
-    if isinstance(output, list) and output and all(isinstance(v, int | float) for v in output):
-        best = max(range(len(output)), key=output.__getitem__)
-        label = classes[best] if classes and len(classes) == len(output) else str(best)
-        return {"label": label, "probabilities": output}
-    if isinstance(output, str | int | float) or output is None:
-        return {"label": output, "probabilities": None}
-    return {"label": None, "probabilities": None, "output": output}
-
-
-def _predictions(outputs: np.ndarray | list[Any], classes: list[str] | None) -> list[dict[str, Any]]:
-    """The ``prediction`` of each row of a served block: labels by one argmax over the block."""
-    if not isinstance(outputs, np.ndarray):
-        return [_prediction(output, classes) for output in outputs]
-    if outputs.ndim == 2 and outputs.shape[1] > 0:
-        names = classes if classes and len(classes) == outputs.shape[1] else [str(k) for k in range(outputs.shape[1])]
-        labels = [names[k] for k in outputs.argmax(axis=1).tolist()]
-        return [{"label": label, "probabilities": row} for label, row in zip(labels, outputs.tolist(), strict=True)]
-    if outputs.ndim == 1:
-        return [{"label": value, "probabilities": None} for value in outputs.tolist()]
-    return [{"label": None, "probabilities": None, "output": value} for value in outputs.tolist()]
-
-
 def build_response(task: str, waiter: TaskWaiter, info: JobInfo, deadline_s: float, elapsed_s: float,
                    metrics: PredictorMetrics | None = None) -> dict[str, Any]:
     """The answer: one entry per instance (``served`` with its prediction, or ``dropped``), and totals.
@@ -574,15 +564,9 @@ def build_response(task: str, waiter: TaskWaiter, info: JobInfo, deadline_s: flo
     answered = status != 0
     latencies = np.round(np.where(answered, waiter.answered_at, elapsed_s), 6).tolist()
     predictions: list[dict[str, Any] | None] = [None] * n
-    by_rate: dict[str, int] = {}
-    expected = 0.0
     for block in waiter.blocks:
         rate = block.rate
-        key = f"{rate:g}" if rate is not None else "?"
-        count = len(block.indices)
-        by_rate[key] = by_rate.get(key, 0) + count
-        expected += count * info.accuracy.get(float(rate), 0.0) if rate is not None else 0.0
-        for i, prediction in zip(block.indices.tolist(), _predictions(block.outputs, info.classes), strict=True):
+        for i, prediction in zip(block.indices.tolist(), predictions_of(block.outputs, info.classes), strict=True):
             predictions[i] = {"index": i, "status": SERVED, "prediction": prediction, "slice_rate": rate,
                               "latency_s": latencies[i], "worker": workers_of[i],
                               "model_version": versions_of[i]}
@@ -593,36 +577,8 @@ def build_response(task: str, waiter: TaskWaiter, info: JobInfo, deadline_s: flo
                               "latency_s": latencies[i], "worker": workers_of[i], "model_version": versions_of[i]}
         else:
             served += 1
-    workers: dict[str, dict[str, Any]] = {}
-    for report in waiter.reports:
-        mine = workers.setdefault(str(report.get("worker")), {"instances": 0, "served": 0, "dropped": 0,
-                                                               "rates": {}, "replans": 0, "shares": 0,
-                                                               "compute_s": 0.0})
-        mine["shares"] += 1  # more than one: the worker got its share in pieces and planned each
-        for name in ("instances", "served", "dropped", "replans"):
-            mine[name] += int(report.get(name, 0))
-        mine["compute_s"] += float(report.get("compute_s", 0.0))
-        for rate, count in (report.get("rates") or {}).items():
-            mine["rates"][rate] = mine["rates"].get(rate, 0) + int(count)
-        mine["policy"] = report.get("policy")
-        mine["planned_effective_accuracy"] = report.get("planned_effective_accuracy")
-    dropped = n - served
-    if metrics is not None:
-        metrics.instances.labels(SERVED).inc(served)
-        metrics.instances.labels(DROPPED).inc(dropped)
-        metrics.seconds.observe(elapsed_s)
-    return {
-        "task_id": task,
-        "predictions": predictions,
-        "totals": {
-            "instances": n, "served": served, "dropped": dropped,
-            "unanswered": int(n - np.count_nonzero(answered)),
-            "by_rate": dict(sorted(by_rate.items(), reverse=True)),
-            "expected_effective_accuracy": expected / n if n and info.accuracy else None,
-            "deadline_s": deadline_s, "elapsed_s": round(elapsed_s, 6), "duplicates": waiter.duplicates,
-            "workers": workers,
-        },
-    }
+    return {"task_id": task, "predictions": predictions,
+            "totals": totals(waiter, info, deadline_s, elapsed_s, served, metrics)}
 
 
 def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session] | None = None,
@@ -671,10 +627,10 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
         result = await predictor.predict(body, arrived)
         predictor.metrics.requests.labels("200").inc()
         binary_answer = MSGPACK in request.headers.get("accept", "")
-        encode = (lambda: msgpack.packb(result, use_bin_type=True)) if binary_answer else (
-            lambda: orjson.dumps(result))
+        encode = (lambda: pack_msgpack(result)) if binary_answer else (
+            lambda: orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY))
         encoding = time.perf_counter()
-        content = await asyncio.to_thread(encode) if len(result["predictions"]) > INLINE_INSTANCES else encode()
+        content = await asyncio.to_thread(encode) if answer_count(result) > INLINE_INSTANCES else encode()
         predictor.metrics.stages.labels("encode").observe(time.perf_counter() - encoding)
         return Response(content, media_type=MSGPACK if binary_answer else "application/json")
 

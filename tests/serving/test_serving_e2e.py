@@ -127,6 +127,18 @@ def test_msgpack_bodies_get_the_same_answer(deployed: Deployed) -> None:
     answer = Prediction.from_dict(msgpack.unpackb(response.content))
     check_complete(answer, 5)
     assert answer.served == 5
+    # the columnar form of the same task (predictor/response.py): arrays, the same facts
+    body = msgpack.packb({"instances": instances(deployed, 5), "deadline_s": 20.0, "answers": "columns"})
+    response = httpx.post(f"{deployed.job.predictor_url}/predict", content=body, timeout=30,
+                          headers={"content-type": "application/msgpack", "accept": "application/msgpack",
+                                   **deployed.auth})
+    assert response.status_code == 200, response.text
+    columns = msgpack.unpackb(response.content)
+    assert "predictions" not in columns and columns["totals"]["served"] == 5
+    probabilities = columns["columns"]["probabilities"]
+    rows = np.frombuffer(probabilities["data"], probabilities["dtype"]).reshape(probabilities["shape"])
+    assert rows.shape == (5, 10) and columns["columns"]["status"] == ["served"] * 5
+    assert columns["columns"]["label"] == [str(k) for k in rows.argmax(axis=1)]
 
 
 def test_cli_predicts_from_array_files_images_and_stdin(deployed: Deployed, tmp_path, monkeypatch, capsys) -> None:
