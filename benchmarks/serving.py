@@ -382,13 +382,14 @@ def load_average() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
 
 
-def tensor_body(x: np.ndarray, n: int, deadline: float) -> bytes:
-    """A task of ``n`` instances as one msgpack tensor (the predictor's fast request form)."""
+def tensor_body(x: np.ndarray, n: int, deadline: float, answers: str = "instances") -> bytes:
+    """A task of ``n`` instances as one msgpack tensor (the predictor's fast request form); ``answers``: the
+    answer's form (``columns``: arrays, the fast form; see predictor/response.py)."""
     import msgpack
 
     rows = np.ascontiguousarray(np.concatenate([x] * (-(-n // len(x))))[:n], dtype="<f4")
     return msgpack.packb({"instances": {"dtype": "<f4", "shape": list(rows.shape), "data": rows.tobytes()},
-                          "deadline_s": deadline}, use_bin_type=True)
+                          "deadline_s": deadline, "answers": answers}, use_bin_type=True)
 
 
 def list_body(x: np.ndarray, n: int, deadline: float) -> bytes:
@@ -523,18 +524,21 @@ def bare_throughput(template_file: Path, params_file: Path, rates: list[float], 
 
 
 def measure_saturation(services: Services, stack: Any, x: np.ndarray, rate: float, bare_all: dict[str, Any],
-                       seconds: float, windows: int, lists_too: bool) -> dict[str, Any]:
+                       seconds: float, windows: int, lists_too: bool, answers: str = "columns") -> dict[str, Any]:
     """The pipeline closed-loop at one width: throughput per window, and the serving side's CPU per instance
     outside the model (the model's share: mini-batches run x the bare processes' CPU seconds per mini-batch).
 
     ``projected_fraction_of_bare`` = model CPU / all serving CPU: the throughput fraction a machine with no
     other load would see (the pipeline is CPU-bound on the same cores), which a shared machine cannot measure
-    directly — there the throughput and its bare reference are taken at different moments of other load."""
+    directly — there the throughput and its bare reference are taken at different moments of other load.
+
+    ``answers``: the form the load generator asks its answers in (``columns``, the fast form a high-throughput
+    client uses; ``instances``: an entry per instance, which costs the predictor and the client CPU per instance)."""
     bare = bare_all[f"{rate:g}"]
     REFUSALS.clear()
     services.start_workers(f"fixed:{rate:g}")
     n = max(1024, int(bare["mean"] * 0.12) // BATCH * BATCH)  # ~0.1 s of the two workers' compute per task
-    body = tensor_body(x, n, 30.0)
+    body = tensor_body(x, n, 30.0, answers)
     asyncio.run(closed_loop(services.url, body, 3, 1.5))  # warm-up
     meter = CpuMeter(services.pids(stack))
     rows = []
@@ -556,7 +560,7 @@ def measure_saturation(services: Services, stack: Any, x: np.ndarray, rate: floa
                      "cpu_us_per_instance_outside_model": outside / served * 1e6 if served else math.nan,
                      "model_share_of_serving_cpu": model_s / sum(cpu.values()) if sum(cpu.values()) > 0 else math.nan})
     result: dict[str, Any] = {
-        "rate": rate, "task_size": n, "concurrency": 3, "windows": rows,
+        "rate": rate, "task_size": n, "concurrency": 3, "answers": answers, "windows": rows,
         "throughput_per_s": mean_se([r["throughput_per_s"] for r in rows]),
         "bare_two_processes_per_s": bare,
         "cpu_us_per_instance_outside_model": mean_se([r["cpu_us_per_instance_outside_model"] for r in rows]),
@@ -1344,6 +1348,8 @@ def main() -> int:
                         help="the workers' Kafka consumer (EASEL_SERVING_KAFKA_CLIENT; default: the settings')")
     parser.add_argument("--batch-size", type=int, default=None,
                         help=f"S_mb for the pipeline and the bare processes alike (default {BATCH}: the profile's)")
+    parser.add_argument("--answers", choices=("columns", "instances"), default="columns",
+                        help="(a): the answer form the load generator asks for (columns: arrays, the fast form)")
     args = parser.parse_args()
     if args.batch_size is not None:
         use_batch_size(args.batch_size)
@@ -1412,7 +1418,7 @@ def main() -> int:
             here = bare_throughput(data_dir / "bench_sliced_mlp.py", settings.blob_dir / "params" / "bench.safetensors",
                                    [rate], WORKERS, sat_seconds, 3)
             saturation[key] = measure_saturation(services, stack, setup["x"], rate, {**bare, **here}, sat_seconds, 3,
-                                                 lists_too=rate == min(rates))
+                                                 lists_too=rate == min(rates), answers=args.answers)
             sat = saturation[key]
             log(f"  r={key}: {sat['throughput_per_s']['mean']:.0f}±{sat['throughput_per_s']['se']:.0f}/s = "
                 f"{sat['fraction_of_bare']:.0%} of bare (CPU-projected {sat['projected_fraction_of_bare']['mean']:.0%}); "

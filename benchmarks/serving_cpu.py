@@ -107,9 +107,10 @@ def spy(py_spy: str, pid: int, seconds: float, name: str) -> subprocess.Popen[by
 
 
 def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model_cpu_s_per_batch: float,
-                task_size: int, seconds: float, windows: int, py_spy: str | None) -> dict[str, Any]:
+                task_size: int, seconds: float, windows: int, py_spy: str | None,
+                answers: str = "columns") -> dict[str, Any]:
     services.start_workers(f"fixed:{rate:g}")
-    body = bench.tensor_body(x, task_size, 30.0)
+    body = bench.tensor_body(x, task_size, 30.0, answers)
     asyncio.run(bench.closed_loop(services.url, body, 3, 1.5))  # warm-up
     pids = services.pids(stack)
     # What the serving side burns with nothing to do (polling loops, heartbeats), per second.
@@ -166,7 +167,7 @@ def measure_cpu(services: bench.Services, stack: Any, x: Any, rate: float, model
               "sandboxes_less_model": ["sandboxes_less_model"]}
     summary = {part: bench.mean_se([sum(r["cpu_us_per_instance_outside_model"][c] for c in names) for r in rows])
                for part, names in merged.items()}
-    return {"rate": rate, "task_size": task_size, "idle_cpu_ms_per_s": idle, "windows": rows, "by_component_us": summary,
+    return {"rate": rate, "task_size": task_size, "answers": answers, "idle_cpu_ms_per_s": idle, "windows": rows, "by_component_us": summary,
             "total_us": bench.mean_se([r["total_us_per_instance_outside_model"] for r in rows]),
             "load_generator_us": bench.mean_se([r["load_generator_us_per_instance"] for r in rows]),
             "marginal_us": bench.mean_se([r["marginal_us_per_instance_outside_model"] for r in rows]),
@@ -186,6 +187,10 @@ def main() -> int:
     parser.add_argument("--py-spy", default=None, help="a py-spy binary: profile the first window")
     parser.add_argument("--kafka-client", choices=("kafka-python", "confluent-kafka"), default=None,
                         help="the workers' consumer (EASEL_SERVING_KAFKA_CLIENT; default: the settings')")
+    parser.add_argument("--answers", choices=("columns", "instances"), default="columns",
+                        help="the answer form the load generator asks for (columns: arrays, the fast form)")
+    parser.add_argument("--both-answer-forms", action="store_true",
+                        help="measure the other answer form too, after the first (same stack, same run)")
     parser.add_argument("--label", default="", help="a name for this run in the JSON (e.g. before/after)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="S_mb for the pipeline and the bare model alike (default: the benchmark's, 32)")
@@ -223,7 +228,13 @@ def main() -> int:
         bench.log(f"  bare hops p50 (ms): {floors}")
         bench.log(f"CPU outside the model at r={args.rate:g}")
         cpu = measure_cpu(services, stack, setup["x"], args.rate, bare["cpu_s_per_batch"], args.task_size,
-                          args.seconds, args.windows, args.py_spy)
+                          args.seconds, args.windows, args.py_spy, args.answers)
+        other = None
+        if args.both_answer_forms:  # the other form in the same run: what the answer form costs, like for like
+            form = "instances" if args.answers == "columns" else "columns"
+            bench.log(f"  the same with answers as {form}")
+            other = measure_cpu(services, stack, setup["x"], args.rate, bare["cpu_s_per_batch"], args.task_size,
+                                args.seconds, args.windows, None, form)
         loads["end"] = bench.load_average()
     finally:
         if services is not None:
@@ -233,6 +244,7 @@ def main() -> int:
 
         shutil.rmtree(data_dir, ignore_errors=True)
     result = {"label": args.label, "batch_size": bench.BATCH, "kafka_client": settings.serving_kafka_client, "load_average": loads, "command": " ".join(sys.argv), "cpu": cpu,
+              "cpu_other_answer_form": other,
               "one_instance": {"easel": overhead, "bare_hops": floors}, "bare_model": bare,
               "seconds": time.perf_counter() - began}
     runs = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -242,7 +254,11 @@ def main() -> int:
         f"{part} {v['mean']:.1f}±{v['se']:.1f}" for part, v in cpu["by_component_us"].items())
         + f"; total {cpu['total_us']['mean']:.1f}, less idle {cpu['marginal_us']['mean']:.1f} "
         f"(model {cpu['model_cpu_us_per_instance']:.1f}); CPU-projected fraction of bare "
-        f"{cpu['projected_fraction_of_bare']['mean']:.0%}")
+        f"{cpu['projected_fraction_of_bare']['mean']:.0%}; load generator {cpu['load_generator_us']['mean']:.1f}")
+    if other is not None:
+        bench.log(f"  answers as {other['answers']}: " + ", ".join(
+            f"{part} {v['mean']:.1f}" for part, v in other["by_component_us"].items())
+            + f"; total {other['total_us']['mean']:.1f}; load generator {other['load_generator_us']['mean']:.1f}")
     bench.log(f"1-instance: overhead p50 {overhead['overhead_p50_ms']['mean']:.2f} ms, rtt p50 "
               f"{overhead['rtt_p50_ms']['mean']:.2f} ms; wrote {RESULTS.relative_to(ROOT)} in {result['seconds']:.0f}s")
     return 0

@@ -137,7 +137,7 @@ class SandboxedTemplate(BaseModel):
         return inside
 
     def _queries(self, queries: Any) -> Any:
-        if isinstance(queries, np.ndarray) and queries.dtype.name in wire.DTYPES:
+        if isinstance(queries, np.ndarray) and wire.dtype_name(queries.dtype) is not None:
             return {"shm": self.process.shm.put(queries)}
         return wire.encode(list(queries))
 

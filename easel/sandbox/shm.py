@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from easel.sandbox.wire import DTYPES, MAX_DIMS, ProtocolError
+from easel.sandbox.wire import DTYPES, MAX_DIMS, ProtocolError, dtype_name
 
 INITIAL_BYTES = 1 << 20
 
@@ -46,21 +46,22 @@ class SharedBuffer:
     def put(self, array: np.ndarray) -> dict[str, Any]:
         """Write ``array`` at offset 0 (growing the region if needed); the reference the child reads it by."""
         array = np.ascontiguousarray(array)
-        if array.dtype.name not in DTYPES:
+        name = dtype_name(array.dtype)
+        if name is None:
             raise ValueError(f"queries of dtype {array.dtype} cannot go to a sandbox")
         if array.nbytes > self.size:
             os.ftruncate(self.fd, max(array.nbytes, 2 * self.size))
             self._remap()
         assert self._map is not None
         self._map[:array.nbytes] = array.view(np.uint8).reshape(-1).data
-        return {"dtype": array.dtype.name, "shape": list(array.shape)}
+        return {"dtype": name, "shape": list(array.shape)}
 
     def get(self, ref: dict[str, Any]) -> np.ndarray:
         """A copy of the array ``ref`` names (the child's side; the region grew if the parent says so)."""
-        dtype_name, shape = ref.get("dtype"), ref.get("shape")
-        if dtype_name not in DTYPES or not isinstance(shape, list) or len(shape) > MAX_DIMS:
+        name, shape = ref.get("dtype"), ref.get("shape")
+        if name not in DTYPES or not isinstance(shape, list) or len(shape) > MAX_DIMS:
             raise ProtocolError("bad shared-memory reference")
-        dtype = np.dtype(dtype_name)
+        dtype = np.dtype(name)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         if nbytes > self.size:
             self._remap()

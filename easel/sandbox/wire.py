@@ -29,6 +29,15 @@ ROWS_TAG = "__rows__"  # a list of same-shaped arrays (a template's per-query ou
 FLOAT_ROWS_TAG = "__float_rows__"
 DTYPES = frozenset({"bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"})
 MAX_DIMS = 8
+# The allowed dtypes by value (native byte order): ``dtype.name`` is computed in Python on every access (several µs,
+# three times per sandbox call on each side), a dict lookup by the dtype is not; a non-native byte order, whose
+# name is the same, is not found here (its bytes would be read back wrongly).
+_NAMES = {np.dtype(name): name for name in DTYPES}
+
+
+def dtype_name(dtype: np.dtype) -> str | None:
+    """``dtype``'s name when the protocol carries it (native byte order), else None."""
+    return _NAMES.get(dtype)
 
 
 class ProtocolError(ValueError):
@@ -82,9 +91,10 @@ def encode(value: Any) -> Any:
     """A template's value as plain msgpack data: arrays tagged, numpy scalars as Python numbers."""
     if isinstance(value, np.ndarray):
         array = np.ascontiguousarray(value)
-        if array.dtype.name not in DTYPES:
-            array = array.astype(np.float64)
-        return {ARRAY_TAG: [array.dtype.name, list(array.shape), array.tobytes()]}
+        name = dtype_name(array.dtype)
+        if name is None:
+            array, name = array.astype(np.float64), "float64"
+        return {ARRAY_TAG: [name, list(array.shape), array.tobytes()]}
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, dict):
@@ -118,7 +128,7 @@ def numeric_rows(outputs: Any) -> np.ndarray | None:
             return None
     else:
         return None
-    if array.ndim < 1 or array.dtype.kind not in "fiu" or array.dtype.name not in DTYPES:
+    if array.ndim < 1 or array.dtype.kind not in "fiu" or dtype_name(array.dtype) is None:
         return None
     return array
 

@@ -160,3 +160,13 @@ def test_in_runner_mode_built_ins_run_in_the_runner_too() -> None:
                     knob_config={})
     assert not is_sandboxed(builtin, Settings())
     assert is_sandboxed(builtin, Settings(sandbox_mode=SandboxMode.RUNNER))
+
+
+def test_a_non_native_byte_order_is_converted_not_misread() -> None:
+    """Allowed dtypes are looked up by value (``dtype.name`` costs µs per access on the serving path): a
+    big-endian array, whose name is the native one's, must not travel as raw bytes read back natively."""
+    big = np.arange(6, dtype=">f4").reshape(2, 3)
+    assert wire.dtype_name(big.dtype) is None and wire.dtype_name(np.dtype("<f4")) == "float32"
+    back = wire.decode(wire.encode(big))
+    assert back.dtype == np.float64 and np.array_equal(back, big)
+    assert wire.numeric_rows(big) is None, "the serving path gets no array it would misread"
