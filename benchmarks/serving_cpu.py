@@ -102,7 +102,7 @@ SPY_GIL = True  # py-spy samples only the thread holding the GIL (``--py-spy-all
 def spy(py_spy: str, pid: int, seconds: float, name: str) -> subprocess.Popen[bytes]:
     PROFILES.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--duration", str(math.ceil(seconds)),
-                             "--format", "raw", "--rate", "250", *(["--gil"] if SPY_GIL else []), "--output",
+                             "--format", "raw", "--rate", "500", *(["--gil"] if SPY_GIL else []), "--output",
                              str(PROFILES / f"{name}.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -240,7 +240,7 @@ def encode_results(task: str, worker: str, at: float, status: str, ranges: Seque
     if status not in (SERVED, DROPPED):
         raise ValueError(f"status must be {SERVED!r} or {DROPPED!r}, got {status!r}")
     body: dict[str, Any] = {"kind": "results", "task": task, "worker": worker, "at": at, "status": status,
-                            "ranges": [[int(s), int(c)] for s, c in ranges]}
+                            "ranges": coalesced(ranges)}
     if status == SERVED:
         body["rate"] = rate
         array = output_array(outputs) if outputs is not None else None
@@ -256,6 +256,19 @@ def encode_results(task: str, worker: str, at: float, status: str, ranges: Seque
     if version is not None:
         body["v"] = int(version)
     return msgpack.packb(body, use_bin_type=True)
+
+
+def coalesced(ranges: Sequence[tuple[int, int]]) -> list[list[int]]:
+    """``ranges`` with each run of adjacent ones merged (``(0, 32), (32, 32)`` → ``[0, 64]``), order kept: the
+    outputs of consecutive mini-batches are one block, and the predictor's work is per range, not per mini-batch."""
+    out: list[list[int]] = []
+    for start, count in ranges:
+        start, count = int(start), int(count)
+        if out and out[-1][0] + out[-1][1] == start:
+            out[-1][1] += count
+        else:
+            out.append([start, count])
+    return out
 
 
 def encode_ready(worker: str) -> bytes:
@@ -293,7 +306,7 @@ def decode_entry(raw: bytes) -> Results | Ready | None:
 
 
 __all__ = [
-    "DTYPES", "MAGIC", "VERSION", "CorruptMessage", "MiniBatch", "Ready", "Results",
+    "DTYPES", "MAGIC", "VERSION", "CorruptMessage", "MiniBatch", "Ready", "Results", "coalesced",
     "decode_entry", "decode_mini_batch", "encode_mini_batch", "encode_ready", "encode_results", "message_key",
     "output_array", "parse_key",
 ]

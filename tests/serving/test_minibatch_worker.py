@@ -183,7 +183,7 @@ def redelivered_after_a_death_answered_once(settings: Settings, job: str, per_me
 
 
 def test_a_share_s_served_mini_batches_go_out_in_one_results_entry(settings: Settings, job: str) -> None:
-    """Three mini-batches of one width, one entry: its ranges in order, its outputs one block, the share's report."""
+    """Three mini-batches of one width, one entry: their adjacent ranges as one, its outputs one block, the share's report."""
     n = 10
     x = np.arange(n * 6, dtype=np.float32).reshape(n, 6)
     worker = make_worker(settings, job, publish={"publish_after_s": 600.0})
@@ -199,7 +199,7 @@ def test_a_share_s_served_mini_batches_go_out_in_one_results_entry(settings: Set
         finally:
             client.close()
         served = [e for e in entries if isinstance(e, Results) and e.task == "one"]
-        assert len(served) == 1 and served[0].ranges == [(0, 4), (4, 4), (8, 2)] and served[0].report is not None
+        assert len(served) == 1 and served[0].ranges == [(0, 10)] and served[0].report is not None  # adjacent: merged
     finally:
         worker.stop.set()
         thread.join(30)

@@ -185,3 +185,19 @@ def test_a_message_splits_into_mini_batches_that_view_its_bytes() -> None:
     assert batch.split(10) == [batch]
     values = decode_mini_batch(encode_mini_batch("t", 0, 9.0, 3, 3, 1.0, ["a", "b", "c"])).split(2)
     assert [p.values for p in values] == [["a", "b"], ["c"]]
+
+
+def test_adjacent_ranges_travel_as_one_and_answer_the_same_instances() -> None:
+    """A results entry merges runs of adjacent mini-batches (the predictor's work is per range); outputs keep
+    their order, so every instance gets its own row."""
+    rows = np.arange(12 * 2, dtype=np.float32).reshape(12, 2)
+    raw = encode_results("t", "w", 0.0, SERVED, [(0, 4), (4, 4), (10, 2)], 1.0, rows[[*range(8), 10, 11]])
+    entry = decode_entry(raw)
+    assert entry.ranges == [(0, 8), (10, 2)]
+    router = ResultRouter(client=None, stream="s")  # type: ignore[arg-type]
+    waiter = router.open("t", 12, time.perf_counter())
+    router.dispatch(raw)
+    answered = np.flatnonzero(waiter.status)
+    assert answered.tolist() == [*range(8), 10, 11]
+    got = np.concatenate([b.outputs for b in waiter.blocks])
+    assert np.array_equal(got, rows[answered])
