@@ -10,7 +10,7 @@ tensor ``{"dtype", "shape", "data"}`` (the request's tensor form), in JSON as a 
 Columns (position ``i`` is instance ``i``): ``status`` ("served" | "dropped"), ``label`` (None when dropped),
 ``probabilities`` (``(n, classes)`` float32, NaN rows where dropped; absent when the model's outputs are not
 rows of numbers — then ``prediction`` carries the instance form's ``prediction`` values), ``slice_rate``
-(NaN where dropped), ``latency_s``, ``worker`` (an index into ``workers``, -1 where unanswered),
+(NaN where dropped), ``latency_s``, ``worker`` (an index into the answer's ``worker_names``, -1 where unanswered),
 ``model_version`` (-1 where none).
 """
 
@@ -134,7 +134,7 @@ def build_columns(task: str, waiter: Any, info: Any, deadline_s: float, elapsed_
                "slice_rate": rates, "latency_s": latencies, "worker": waiter.workers.astype(np.int32, copy=False),
                "model_version": waiter.versions.astype(np.int64, copy=False)}
     served = int(served_mask.sum())
-    return {"task_id": task, "columns": columns, "workers": list(waiter.worker_names),
+    return {"task_id": task, "columns": columns, "worker_names": list(waiter.worker_names),
             "totals": totals(waiter, info, deadline_s, elapsed_s, served, metrics)}
 
 

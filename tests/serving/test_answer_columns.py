@@ -32,7 +32,7 @@ def answered_waiter(outputs_a, outputs_b):  # noqa: ANN001, ANN201 - test helper
 def as_instances(columns: dict) -> list[tuple]:
     """The columnar answer rebuilt into the instance form's (status, label, rate, worker, version) rows."""
     c = columns["columns"]
-    names = columns["workers"]
+    names = columns["worker_names"]
     return [(c["status"][i], c["label"][i], None if math.isnan(c["slice_rate"][i]) else float(c["slice_rate"][i]),
              names[c["worker"][i]] if c["worker"][i] >= 0 else None,
              None if c["model_version"][i] < 0 else int(c["model_version"][i])) for i in range(len(c["status"]))]
