@@ -96,6 +96,10 @@ SWITCH_WAIT_S = 10.0  # the longest a worker waits for its old generation to dra
 # entry, and none held longer than this (what a worker that dies mid-share makes its successor redo).
 PUBLISH_MINI_BATCHES = 16
 PUBLISH_AFTER_S = 0.02
+# While fetching is paused (``WorkerConfig.pause_queued_mb``) the consumer thread polls this often, so that it
+# resumes soon after the executor takes the waiting work (a paused poll returns nothing: it only keeps the
+# membership alive and commits).
+PAUSED_POLL_MS = 10
 
 
 @dataclass
@@ -125,6 +129,10 @@ class WorkerConfig:
     generation: int = 0
     publish_mini_batches: int = PUBLISH_MINI_BATCHES  # most served mini-batches in one results entry
     publish_after_s: float = PUBLISH_AFTER_S  # the longest a served answer waits for the rest of its entry
+    # Stop fetching while this many mini-batches wait in the book (0: never): a worker with work queued has no
+    # use for more yet, and every parked fetch costs the broker CPU (Tansu re-reads the log several times per
+    # fetch wait) on the cores the models share. At worst a newly arrived task waits for one more queued share.
+    pause_queued_mb: int = 0
 
 
 @dataclass
@@ -398,6 +406,8 @@ class InferenceWorker:
         self._reannounce = threading.Event()
         self._generation_checked = 0.0
         self._switch_wanted_since: float | None = None
+        self._paused_on: Any = None  # the consumer whose partitions this worker paused (pause_queued_mb)
+        self._draining = False
 
     # -- rebalances ------------------------------------------------------------------------------------
     def _apply_rebalance(self) -> None:
@@ -503,7 +513,9 @@ class InferenceWorker:
 
     # -- the loop ----------------------------------------------------------------------------------------
     def _poll_once(self, timeout_ms: int) -> None:
-        batch = self.consumer.poll(timeout_ms=timeout_ms, max_records=5000)
+        paused = self._paused_on is not None and self._paused_on is self.consumer
+        batch = self.consumer.poll(timeout_ms=min(timeout_ms, PAUSED_POLL_MS) if paused else timeout_ms,
+                                   max_records=5000)
         self._apply_rebalance()
         now = time.time()
         held = []
@@ -522,6 +534,7 @@ class InferenceWorker:
             for n_part in self.book.add(held, now):
                 self.executor.arrivals.append((now, math.ceil(n_part / size)))
             self.metrics.queued.set(self.book.queued_instances())
+        self._pace_fetching()
         self.commit()
         if now - self._lag_at >= LAG_EVERY_S:
             self._lag_at = now
@@ -535,6 +548,30 @@ class InferenceWorker:
             self.announce(event=False)
         self._check_topic(now)
         self._follow_generation(now)
+
+    def _pace_fetching(self) -> None:
+        """Pause this consumer's partitions while ``pause_queued_mb`` mini-batches wait in the book; resume once
+        fewer do (see :class:`WorkerConfig`). Paused again on every poll while deep, so partitions a rebalance
+        brings are paused too; never resumed while draining (``drain`` pauses everything)."""
+        limit = self.config.pause_queued_mb
+        if not limit or self._draining:
+            return
+        deep = self.book.queued_instances() >= limit * self.config.batch_size
+        if not deep and self._paused_on is None:
+            return
+        try:
+            parts = self.consumer.assignment()
+            if deep:
+                if self._paused_on is not self.consumer:
+                    self.metrics.fetch_pauses.inc()
+                self.consumer.pause(*parts)
+                self._paused_on = self.consumer
+            else:
+                if self._paused_on is self.consumer:
+                    self.consumer.resume(*parts)
+                self._paused_on = None
+        except KafkaError as error:  # a partition just revoked: the next poll sets it right
+            log.debug("could not pause or resume fetching: %s", error)
 
     def _follow_generation(self, now: float) -> None:
         """Move to the requests topic generation the predictor sends to (checked every ``GENERATION_CHECK_S``) once
@@ -688,6 +725,7 @@ class InferenceWorker:
         The group membership then expires (session timeout) and the partitions go to the other workers.
         """
         log.info("draining: %d instances queued", self.book.queued_instances())
+        self._draining = True
         with contextlib.suppress(KafkaError):
             self.consumer.pause(*self.consumer.assignment())
         self.book.close()
