@@ -153,10 +153,10 @@ class Settings(BaseSettings):
                     "travel together up to this (the broker's and the clients' cost is per message); 0 = one "
                     "mini-batch per message")
     serving_pause_queued_mb: int = Field(
-        default=16, ge=0, le=1 << 20,
+        default=0, ge=0, le=1 << 20,
         description="a worker stops fetching requests while this many mini-batches wait in its book behind the "
                     "running share, and fetches again once fewer do (the local broker's CPU goes to parked fetches, "
-                    "not messages); 0 = always fetch")
+                    "not messages); 0 = always fetch (the default until a quiet A/B shows no throughput cost)")
     serving_margin_s: float = Field(
         default=0.005, ge=0, le=5, description="time kept back from each deadline for sending the answer back"
     )
