@@ -57,6 +57,7 @@ from easel.serving import (
     STREAM_MAXLEN,
     dead_letters_stream,
     generation_key,
+    next_generation_key,
     promote_key,
     requests_topic,
     results_stream,
@@ -91,7 +92,11 @@ STANDBY_WAIT_S = 1  # a standby's BLPOP: how often it refreshes its record (and 
 # answer in this time (a topic deleted under it, a broker restarting) is retried after the next poll.
 COMMIT_TIMEOUT_MS = 2000
 GENERATION_CHECK_S = 0.5  # how often a worker reads which requests topic generation the predictor sends to
-SWITCH_WAIT_S = 10.0  # the longest a worker waits for its old generation to drain before it moves on anyway
+# A poll of a generation other than the one the predictor sends to (the next, or an old one draining) waits this
+# long: kafka-python makes no progress on a group join or a fetch in a poll that may not wait at all.
+OTHER_GENERATIONS_WAIT_MS = 2
+JOINING_WAIT_MS = 10
+SWITCH_WAIT_S = 10.0  # the longest a worker reads an old generation after it was superseded (it drains first)
 # A share's served answers go out together (Executor._hold_answers): at most this many mini-batches per results
 # entry, and none held longer than this (what a worker that dies mid-share makes its successor redo).
 PUBLISH_MINI_BATCHES = 16
@@ -367,29 +372,46 @@ class Executor:
             self.offsets.done(h.partition, h.offset)
 
 
+@dataclass(eq=False)
+class _Reader:
+    """One requests topic generation's consumer (its own consumer group), its rebalance events (recorded by the
+    client's listener, acted on by the poll thread) and the partitions it holds."""
+
+    generation: int
+    consumer: Any
+    events: PartitionEvents = field(default_factory=PartitionEvents)
+    assigned: set[TopicPartition] = field(default_factory=set)
+    subscribed: bool = False
+    superseded_at: float | None = None  # when a newer generation became the one the predictor sends to
+
+
 class InferenceWorker:
-    """The consumer side and the life cycle: start, serve until stopped, drain."""
+    """The consumer side and the life cycle: start, serve until stopped, drain.
+
+    With rotation (``consumer_for``), the worker reads every generation it has a consumer open on: the one the
+    predictor sends to, the next one (opened as soon as the predictor has made it, so its group is joined before
+    the first task reaches it), and old ones until they drain. All of them feed the one book, earliest deadline
+    first; an old generation's consumer is closed once its share is read to its end and answered."""
 
     def __init__(self, config: WorkerConfig, consumer: KafkaConsumer | ConfluentConsumer, model: ServedModel, live: LivePolicy,
                  results: redis.Redis, metrics: WorkerMetrics,
                  sessions: sessionmaker[Session] | None = None) -> None:
-        self.config, self.consumer, self.model, self.live = config, consumer, model, live
+        self.config, self.model, self.live = config, model, live
         self.results, self.metrics, self.sessions = results, metrics, sessions
         self.offsets = OffsetTracker()
         self.book = TaskBook(self.offsets, margin_s=config.margin_s, on_expired=metrics.instances.labels("expired").inc)
         self.executor = Executor(config, model, live, self.book, self.offsets, results, metrics)
         self.stop = threading.Event()
         self.ready = threading.Event()
-        self._assigned: set[TopicPartition] = set()
+        self._generation = config.generation  # the requests topic generation the predictor sends to (as last told)
+        self._readers: dict[int, _Reader] = {config.generation: _Reader(config.generation, consumer)}
         self._assignments: deque[tuple[float, list[int]]] = deque(maxlen=4)  # (when, partitions) after a rebalance
         self._lag_labels: set[str] = set()
         self._announced = 0.0
         self._lag_at = 0.0
-        self.partition_events = PartitionEvents()
         self._backoff = Backoff(base_s=0.1, cap_s=5.0)
         self._throttle = Throttle(5.0)
         self._unassigned_since: float | None = None
-        self._generation = config.generation  # the requests topic generation the consumer reads
         # Generations whose consumer is still being closed (in the background): the registry record names the
         # oldest of them, so the predictor deletes a generation only once no consumer of it is open — librdkafka
         # 2.16 segfaults when a topic it fetches from is deleted on the local broker.
@@ -397,13 +419,26 @@ class InferenceWorker:
         self._closing_lock = threading.Lock()
         self._reannounce = threading.Event()
         self._generation_checked = 0.0
-        self._switch_wanted_since: float | None = None
+
+    @property
+    def consumer(self) -> Any:
+        """The consumer of the generation the predictor sends to."""
+        return self._current.consumer
+
+    @property
+    def _current(self) -> _Reader:
+        return self._readers[self._generation]
+
+    @property
+    def _assigned(self) -> set[TopicPartition]:
+        """Every partition held, of every generation read."""
+        return set().union(*(r.assigned for r in self._readers.values()))
 
     # -- rebalances ------------------------------------------------------------------------------------
-    def _apply_rebalance(self) -> None:
-        """Act on the rebalance events of the last ``poll``, on this (the poll) thread: the listener only
+    def _apply_rebalance(self, reader: _Reader) -> None:
+        """Act on the rebalance events of ``reader``'s last ``poll``, on this (the poll) thread: the listener only
         records them, because kafka-python calls it on its IO thread, where nothing may block."""
-        for kind, parts in self.partition_events.drain():
+        for kind, parts in reader.events.drain():
             if kind == REVOKED and not parts:  # the first join revokes nothing
                 continue
             if kind == REVOKED:
@@ -412,19 +447,23 @@ class InferenceWorker:
                 # the first answer of an instance and counts the rest as duplicates).
                 dropped = self.book.drop_partitions(parts)
                 self.offsets.forget(parts)
-                self._assigned -= parts
-                for tp in parts:
-                    if _label(tp) in self._lag_labels:
-                        self.metrics.queue_lag.remove(_label(tp))
-                        self._lag_labels.discard(_label(tp))
+                reader.assigned -= parts
+                self._forget_lag(parts)
                 log.info("partitions %s revoked (%d queued messages left to their next owner)", _names(parts),
                          dropped)
             else:
-                self._assigned |= parts
-                self._assignments.append((round(time.time(), 3), self._partition_numbers()))
+                reader.assigned |= parts
+                if reader is self._current:
+                    self._assignments.append((round(time.time(), 3), self._partition_numbers()))
                 self.offsets.assign(parts)
                 log.info("partitions %s assigned", _names(parts))
                 self.announce()
+
+    def _forget_lag(self, parts: set[TopicPartition]) -> None:
+        for tp in parts:
+            if _label(tp) in self._lag_labels:
+                self.metrics.queue_lag.remove(_label(tp))
+                self._lag_labels.discard(_label(tp))
 
     def announce(self, event: bool = True) -> None:
         """Register as ready in the job's worker registry (and, on an assignment, tell the predictor)."""
@@ -445,33 +484,38 @@ class InferenceWorker:
         self.ready.set()
 
     def _partition_numbers(self) -> list[int]:
-        """The partitions held, by number (of the requests topic generation being read)."""
-        return sorted({tp.partition for tp in self._assigned})
+        """The partitions held, by number (of the requests topic generation the predictor sends to)."""
+        return sorted({tp.partition for tp in self._current.assigned})
 
     # -- offsets -----------------------------------------------------------------------------------------
     def commit(self, partitions: set[TopicPartition] | None = None) -> None:
-        offsets = self.offsets.committable(self._assigned if partitions is None else partitions)
+        for reader in list(self._readers.values()):
+            self._commit(reader, reader.assigned if partitions is None else partitions & reader.assigned)
+
+    def _commit(self, reader: _Reader, partitions: set[TopicPartition]) -> None:
+        offsets = self.offsets.committable(partitions)
         if not offsets:
             return
         try:
-            self.consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()},
-                                 timeout_ms=COMMIT_TIMEOUT_MS)
+            reader.consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()},
+                                   timeout_ms=COMMIT_TIMEOUT_MS)
             self.offsets.mark_committed(offsets)
         except (CommitFailedError, KafkaError) as error:
             log.warning("commit of %s failed (a rebalance?): %s", offsets, error)
 
     def _update_lag(self) -> None:
-        for tp in self._assigned:
-            high = self.consumer.highwater(tp)
-            if high is None:
-                continue
-            done = self.offsets.committed_offset(tp)
-            if done is None and tp in self.consumer.assignment():
-                done = self.consumer.position(tp)
-            if done is None:
-                done = high
-            self.metrics.queue_lag.labels(_label(tp)).set(max(high - done, 0))
-            self._lag_labels.add(_label(tp))
+        for reader in self._readers.values():
+            for tp in reader.assigned:
+                high = reader.consumer.highwater(tp)
+                if high is None:
+                    continue
+                done = self.offsets.committed_offset(tp)
+                if done is None and tp in reader.consumer.assignment():
+                    done = reader.consumer.position(tp)
+                if done is None:
+                    done = high
+                self.metrics.queue_lag.labels(_label(tp)).set(max(high - done, 0))
+                self._lag_labels.add(_label(tp))
 
     # -- warm standby --------------------------------------------------------------------------------------
     def wait_as_standby(self) -> bool:
@@ -501,23 +545,31 @@ class InferenceWorker:
             with contextlib.suppress(redis.RedisError):
                 self.results.hdel(standbys_key(job), me)
 
+
     # -- the loop ----------------------------------------------------------------------------------------
     def _poll_once(self, timeout_ms: int) -> None:
-        batch = self.consumer.poll(timeout_ms=timeout_ms, max_records=5000)
-        self._apply_rebalance()
-        now = time.time()
+        """One poll of every generation read: the current one waits up to ``timeout_ms`` for its first message,
+        the others hand over what they have fetched without waiting (their fetches stay in flight)."""
         held = []
         size = self.config.batch_size
-        for tp, records in batch.items():
-            for record in records:
-                try:
-                    pieces = decode_mini_batch(record.value).split(size)
-                except CorruptMessage as error:  # dead-lettered, never fatal
-                    self.offsets.received(tp, record.offset)
-                    self.dead_letter(tp, record.offset, record.key, record.value, str(error))
-                    continue
-                self.offsets.received(tp, record.offset, parts=len(pieces))
-                held += [Held(piece, tp, record.offset) for piece in pieces]
+        for reader in sorted(self._readers.values(), key=lambda r: r is self._current):  # the current one last
+            wait_ms = (timeout_ms if reader is self._current
+                       else OTHER_GENERATIONS_WAIT_MS if reader.assigned else JOINING_WAIT_MS)
+            batch = reader.consumer.poll(timeout_ms=wait_ms, max_records=5000)
+            self._apply_rebalance(reader)
+            for tp, records in batch.items():
+                for record in records:
+                    try:
+                        pieces = decode_mini_batch(record.value).split(size)
+                    except CorruptMessage as error:  # dead-lettered, never fatal
+                        self.offsets.received(tp, record.offset)
+                        self.dead_letter(tp, record.offset, record.key, record.value, str(error))
+                        continue
+                    self.offsets.received(tp, record.offset, parts=len(pieces))
+                    held += [Held(piece, tp, record.offset) for piece in pieces]
+            if batch and reader.generation > self._generation:
+                self._move_to(reader.generation)  # the predictor sends there now: no need to wait to be told
+        now = time.time()
         if held:
             for n_part in self.book.add(held, now):
                 self.executor.arrivals.append((now, math.ceil(n_part / size)))
@@ -530,73 +582,94 @@ class InferenceWorker:
         # update's, a relaunch's) it is about to serve again, and letting every record go stale then would make
         # the predictor refuse requests as if no worker were alive.
         reannounce = self._reannounce.is_set()
-        if (self._assigned or self.ready.is_set()) and (reannounce or now - self._announced >= HEARTBEAT_S):
+        if (self._current.assigned or self.ready.is_set()) and (reannounce or now - self._announced >= HEARTBEAT_S):
             self._reannounce.clear()
             self.announce(event=False)
         self._check_topic(now)
-        self._follow_generation(now)
+        self._follow_generations(now)
 
-    def _follow_generation(self, now: float) -> None:
-        """Move to the requests topic generation the predictor sends to (checked every ``GENERATION_CHECK_S``) once
-        this worker's share of the old one is drained — read to its end and answered — or after ``SWITCH_WAIT_S``
-        (what is left then is answered as dropped by the predictor at its deadline). Each generation has its own
-        consumer group: the local broker's group coordinator is only reliable with one topic per group."""
+    def _follow_generations(self, now: float) -> None:
+        """Keep a consumer open on every requests topic generation that may hold this worker's work (checked every
+        ``GENERATION_CHECK_S``): the one the predictor sends to, the next one as soon as the predictor has made it,
+        and an old one until its share is drained — read to its end and answered — or ``SWITCH_WAIT_S`` after it
+        was superseded (what is left then is answered as dropped by the predictor at its deadline). Each
+        generation has its own consumer group: the local broker's group coordinator is only reliable with one
+        topic per group."""
         if self.config.consumer_for is None or now - self._generation_checked < GENERATION_CHECK_S:
             return
         self._generation_checked = now
-        target = self._told_generation()
-        if target is None or target <= self._generation:
-            self._switch_wanted_since = None
-            return
-        if self._switch_wanted_since is None:
-            self._switch_wanted_since = now
-        if not self._drained() and now - self._switch_wanted_since < SWITCH_WAIT_S:
-            return
-        self._switch(target)
+        told, ahead = self._told_generations()
+        if told is not None and told > self._generation:
+            self._move_to(told)
+        if ahead is not None and ahead > self._generation:
+            self._open(ahead)
+        for reader in [r for r in self._readers.values() if r.generation < self._generation]:
+            if reader.superseded_at is None:
+                reader.superseded_at = now
+            if self._drained(reader) or now - reader.superseded_at >= SWITCH_WAIT_S:
+                self._close(reader)
 
-    def _told_generation(self) -> int | None:
-        """The generation the predictor sends to (Redis); None when Redis is away or has not been told."""
+    def _told_generations(self) -> tuple[int | None, int | None]:
+        """The generation the predictor sends to and the one it has made next (Redis); None for either when Redis
+        is away or has not been told."""
         try:
-            raw = self.results.get(generation_key(self.config.job_id))
-            return int(raw) if raw else None
+            raw = self.results.mget([generation_key(self.config.job_id), next_generation_key(self.config.job_id)])
+            return tuple(int(v) if v else None for v in raw)  # type: ignore[return-value]
         except (redis.RedisError, ValueError):
-            return None
+            return None, None
 
-    def _drained(self) -> bool:
-        """Everything this worker held of its generation is answered, and its partitions are read to their end."""
-        if self.offsets.unanswered() or self.book.queued_instances():
+    def _move_to(self, generation: int) -> None:
+        """``generation`` is the one the predictor sends to now; the older ones read on until they drain."""
+        self._open(generation)
+        previous, self._generation = self._generation, generation
+        log.info("requests topic generation %d -> %d (%s still read while they drain)", previous, generation,
+                 sorted(g for g in self._readers if g < generation))
+        if self.ready.is_set():
+            self.announce(event=False)  # its partitions, as the predictor sees them, are the new generation's
+
+    def _open(self, generation: int) -> None:
+        """A consumer on ``generation`` (its own group), if this worker has none yet."""
+        assert self.config.consumer_for is not None
+        if generation in self._readers:
+            return
+        reader = _Reader(generation, self.config.consumer_for(generation))
+        reader.consumer.subscribe([requests_topic(self.config.job_id, generation)], listener=reader.events)
+        reader.subscribed = True
+        self._readers[generation] = reader
+        log.info("reading requests topic generation %d too", generation)
+
+    def _drained(self, reader: _Reader) -> bool:
+        """Everything this worker held of ``reader``'s generation is answered, and its partitions are read to
+        their end."""
+        if self.offsets.unanswered(reader.assigned):
             return False
-        for tp in self._assigned:
-            high = self.consumer.highwater(tp)
-            if high is None or self.consumer.position(tp) < high:
+        for tp in reader.assigned:
+            high = reader.consumer.highwater(tp)
+            if high is None or reader.consumer.position(tp) < high:
                 return False
         return True
 
-    def _switch(self, generation: int) -> None:
-        assert self.config.consumer_for is not None
-        self.commit()
-        parts = set(self._assigned)
-        self.book.drop_partitions(parts)
-        self.offsets.forget(parts)
-        self._assigned.clear()
-        for label in list(self._lag_labels):
-            self.metrics.queue_lag.remove(label)
-        self._lag_labels.clear()
-        old, self.consumer = self.consumer, self.config.consumer_for(generation)
-        self.partition_events = PartitionEvents()
-        previous, self._generation, self._switch_wanted_since = self._generation, generation, None
-        self.consumer.subscribe([requests_topic(self.config.job_id, generation)], listener=self.partition_events)
+    def _close(self, reader: _Reader) -> None:
+        """Stop reading an old generation: commit what is answered, forget what is left (answered as dropped by
+        the predictor at its deadline), close its consumer off the poll thread."""
+        self._commit(reader, reader.assigned)
+        self.book.drop_partitions(reader.assigned)
+        self.offsets.forget(reader.assigned)
+        self._forget_lag(reader.assigned)
+        del self._readers[reader.generation]
         # closing leaves the old generation's group (its other members take our partitions, if any are left)
-        self._close_in_background(old, previous)
-        log.info("requests topic generation %d -> %d", previous, generation)
-        if self.ready.is_set():
-            self.announce(event=False)  # the predictor deletes a generation once no live worker reads it
+        self._close_in_background(reader.consumer, reader.generation)
+        log.info("requests topic generation %d drained: its consumer closed", reader.generation)
+
+    def partitions_by_generation(self) -> dict[int, list[int]]:
+        """The partitions this worker holds in each requests topic generation it reads."""
+        return {g: sorted(tp.partition for tp in r.assigned) for g, r in sorted(self._readers.items())}
 
     def reading_generation(self) -> int:
         """The oldest requests topic generation this worker still has a consumer open on (what it tells the
         predictor, which deletes only generations older than every live worker's)."""
         with self._closing_lock:
-            return min([self._generation, *self._closing])
+            return min([*self._readers, *self._closing])
 
     def _close_in_background(self, consumer: Any, generation: int) -> None:
         """Close a finished generation's consumer off the poll thread (leaving a group can take seconds); the
@@ -641,7 +714,7 @@ class InferenceWorker:
 
     def _check_topic(self, now: float) -> None:
         """Without partitions for a while, the topic may be gone (the broker restarted): make sure it exists."""
-        if self._assigned or self.config.ensure_topic is None:
+        if self._current.assigned or self.config.ensure_topic is None:
             self._unassigned_since = None
             return
         if self._unassigned_since is None:
@@ -656,14 +729,17 @@ class InferenceWorker:
 
     def run(self) -> None:
         if self.config.consumer_for is not None:
-            told = self._told_generation()
+            told, _ahead = self._told_generations()
             if told is not None and told > self._generation:  # a standby promoted after rotations: start there
-                old, previous = self.consumer, self._generation
-                self.consumer, self._generation = self.config.consumer_for(told), told
-                self._close_in_background(old, previous)
+                first = self._readers.pop(self._generation)
+                self._generation = told
+                self._readers[told] = _Reader(told, self.config.consumer_for(told))
+                self._close_in_background(first.consumer, first.generation)  # never subscribed: nothing to leave
+        current = self._current
         topic = self.config.topic if self.config.consumer_for is None else requests_topic(self.config.job_id,
                                                                                          self._generation)
-        self.consumer.subscribe([topic], listener=self.partition_events)
+        current.consumer.subscribe([topic], listener=current.events)
+        current.subscribed = True
         self.config.boot.setdefault("subscribed", time.time())
         self.executor.start()
         log.info("worker %s serving %s with policy %s, S_mb=%d", self.config.worker_id, self.config.topic,
@@ -688,13 +764,14 @@ class InferenceWorker:
         The group membership then expires (session timeout) and the partitions go to the other workers.
         """
         log.info("draining: %d instances queued", self.book.queued_instances())
-        with contextlib.suppress(KafkaError):
-            self.consumer.pause(*self.consumer.assignment())
+        for reader in self._readers.values():
+            with contextlib.suppress(KafkaError):
+                reader.consumer.pause(*reader.consumer.assignment())
         self.book.close()
         give_up = time.monotonic() + self.config.drain_s
         while not self.executor.join(0.0) and time.monotonic() < give_up:
             try:
-                self._poll_once(50)  # paused: keeps the membership alive and commits as results go out
+                self._poll_once(50)  # paused: keeps the memberships alive and commits as results go out
             except KafkaError:
                 break
             self.executor.join(0.05)
@@ -704,7 +781,8 @@ class InferenceWorker:
             with contextlib.suppress(redis.RedisError):
                 self.results.hdel(workers_key(self.config.job_id), self.config.worker_id)
             if self.config.leave_group:
-                self.consumer.close()
+                for reader in self._readers.values():
+                    reader.consumer.close()
             # else: exit without a LeaveGroup; the broker expires the membership after the session timeout.
             # Tansu (the local broker) can wedge a group when its members leave explicitly (a new member then
             # never gets a SyncGroup answer), while expiry works, so leaving is opt-in.

@@ -82,6 +82,7 @@ from easel.serving import (
     generation_key,
     live_workers,
     mini_batches_per_message,
+    next_generation_key,
     requests_topic,
     results_stream,
     workers_key,
@@ -308,7 +309,10 @@ class Predictor:
                              rotation.rotations)
                     if self.producer is not None:
                         self.producer.renew()  # forget the old topic (see ResilientProducer.renew)
-                await self.redis.set(generation_key(job), str(rotation.current))
+                told = {generation_key(job): str(rotation.current)}
+                if rotation.next_exists:  # workers open its consumer ahead (a gapless switch)
+                    told[next_generation_key(job)] = str(rotation.current + 1)
+                await self.redis.mset(told)
                 if rotation.enabled and now - strays_checked >= STRAYS_EVERY_S:
                     strays_checked = now
                     rotation.retire_strays(await asyncio.to_thread(generations, self.settings, job), now)

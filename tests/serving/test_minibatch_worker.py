@@ -219,7 +219,9 @@ def test_a_worker_names_an_old_generation_until_its_consumer_is_closed(settings:
     """The predictor deletes a generation only below every live worker's named one; a consumer still open on a
     deleted topic would crash librdkafka, so the old generation stays named until its close returns."""
     worker = make_worker(settings, job)
-    worker._generation = 3
+    reader = worker._readers.pop(0)  # as if it had moved on to generation 3 and closed its generation 2
+    reader.generation, worker._generation = 3, 3
+    worker._readers[3] = reader
     old = SlowToClose()
     worker._close_in_background(old, 2)
     assert worker.reading_generation() == 2
