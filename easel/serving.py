@@ -110,8 +110,8 @@ def promote_key(job_id: str, service_id: str) -> str:
 
 def generation_key(job_id: str) -> str:
     """Redis string: the requests topic generation the predictor sends to (:mod:`easel.request_topics`). Workers
-    move to it once their share of the old one is answered, and say which they read in their registry record
-    (``generation``); an old generation is deleted once no live worker reads it."""
+    read it beside the old one until their share of the old one is answered, and say the oldest they read in their
+    registry record (``generation``); an old generation is deleted once no live worker reads it."""
     return f"easel:inference:{job_id}:generation"
 
 

@@ -381,7 +381,6 @@ class _Reader:
     consumer: Any
     events: PartitionEvents = field(default_factory=PartitionEvents)
     assigned: set[TopicPartition] = field(default_factory=set)
-    subscribed: bool = False
     superseded_at: float | None = None  # when a newer generation became the one the predictor sends to
 
 
@@ -598,7 +597,7 @@ class InferenceWorker:
         if self.config.consumer_for is None or now - self._generation_checked < GENERATION_CHECK_S:
             return
         self._generation_checked = now
-        told, ahead = self._told_generations()
+        told, ahead = self._told_generations() if not self.stop.is_set() else (None, None)  # draining: no new ones
         if told is not None and told > self._generation:
             self._move_to(told)
         if ahead is not None and ahead > self._generation:
@@ -634,7 +633,6 @@ class InferenceWorker:
             return
         reader = _Reader(generation, self.config.consumer_for(generation))
         reader.consumer.subscribe([requests_topic(self.config.job_id, generation)], listener=reader.events)
-        reader.subscribed = True
         self._readers[generation] = reader
         log.info("reading requests topic generation %d too", generation)
 
@@ -739,7 +737,6 @@ class InferenceWorker:
         topic = self.config.topic if self.config.consumer_for is None else requests_topic(self.config.job_id,
                                                                                          self._generation)
         current.consumer.subscribe([topic], listener=current.events)
-        current.subscribed = True
         self.config.boot.setdefault("subscribed", time.time())
         self.executor.start()
         log.info("worker %s serving %s with policy %s, S_mb=%d", self.config.worker_id, self.config.topic,

@@ -2,11 +2,12 @@
 
 Pure bookkeeping (the predictor does the broker calls, :mod:`easel.request_topics`):
 
-* the predictor sends to the *current* generation; the *next* one is made ahead (nobody reads it yet, so making
-  it disturbs no consumer group);
+* the predictor sends to the *current* generation; the *next* one is made ahead and named in Redis, and the
+  workers open its consumer at once (each generation has its own consumer group), so they already read it
+  when the first task arrives there;
 * once the current generation has taken ``rotate_bytes`` of messages, or is ``rotate_s`` old, the next one
-  becomes current (the workers, told in Redis, move to it once their share of the old one is answered — each
-  generation has its own consumer group) and a new next one is made;
+  becomes current (the workers, told in Redis — or by the first message they read there — read it beside the
+  old one until their share of the old one is answered) and a new next one is made;
 * a retired generation gets no more messages (a task's generation is chosen, and its deadline kept, before its
   first message is sent: :meth:`TopicRotation.sending`); it is deleted once the latest deadline of anything sent
   to it has passed by ``grace_s`` and no live worker reads it any more — by then every instance in it has been
