@@ -2,9 +2,10 @@
 
 Two threads share a :class:`~inference_worker.book.TaskBook`:
 
-* the **consumer** (main thread) polls the job's requests topic, groups messages by task, commits offsets
-  once their results are published (at-least-once), reports queue lag, and handles rebalances after each
-  poll (never inside kafka-python's callbacks, which run on its IO thread): revoked partitions' queued
+* the **consumer** (main thread) polls the job's requests topic (with rotation, every generation of it that may
+  hold work: the current one, the next one ahead of the switch, old ones until drained — a gapless switch),
+  groups messages by task, commits offsets once their results are published (at-least-once), reports queue
+  lag, and handles rebalances after each poll (never inside kafka-python's callbacks, which run on its IO thread): revoked partitions' queued
   messages are forgotten (their new owner is redelivered everything we did not commit); a failed poll (a
   broker restart) is retried with backoff, so the worker survives any number of rebalances and outages;
 * the **executor** takes the task with the earliest deadline (EDF across concurrent tasks), splits its
@@ -93,9 +94,10 @@ STANDBY_WAIT_S = 1  # a standby's BLPOP: how often it refreshes its record (and 
 COMMIT_TIMEOUT_MS = 2000
 GENERATION_CHECK_S = 0.5  # how often a worker reads which requests topic generation the predictor sends to
 # A poll of a generation other than the one the predictor sends to (the next, or an old one draining) waits this
-# long: kafka-python makes no progress on a group join or a fetch in a poll that may not wait at all.
+# long, so that a message of the current one waits at most this for it: kafka-python makes no progress on a fetch
+# in a poll that may not wait at all, nor on a group join in one of 2 ms (on Tansu; 10 ms joined in 2-4 s).
 OTHER_GENERATIONS_WAIT_MS = 2
-JOINING_WAIT_MS = 10
+JOINING_WAIT_MS = 10  # ... while that generation's consumer holds no partition yet (its group join under way)
 SWITCH_WAIT_S = 10.0  # the longest a worker reads an old generation after it was superseded (it drains first)
 # A share's served answers go out together (Executor._hold_answers): at most this many mini-batches per results
 # entry, and none held longer than this (what a worker that dies mid-share makes its successor redo).
