@@ -603,7 +603,8 @@ class InferenceWorker:
         if told is not None and told > self._generation:
             self._move_to(told)
         if ahead is not None and ahead > self._generation:
-            self._open(ahead)
+            for generation in range(self._generation + 1, ahead + 1):
+                self._open(generation)
         for reader in [r for r in self._readers.values() if r.generation < self._generation]:
             if reader.superseded_at is None:
                 reader.superseded_at = now
@@ -620,8 +621,10 @@ class InferenceWorker:
             return None, None
 
     def _move_to(self, generation: int) -> None:
-        """``generation`` is the one the predictor sends to now; the older ones read on until they drain."""
-        self._open(generation)
+        """``generation`` is the one the predictor sends to now; the older ones read on until they drain (any
+        between the last one known and this one too: the predictor may have rotated twice since)."""
+        for skipped in range(self._generation + 1, generation + 1):
+            self._open(skipped)
         previous, self._generation = self._generation, generation
         log.info("requests topic generation %d -> %d (%s still read while they drain)", previous, generation,
                  sorted(g for g in self._readers if g < generation))

@@ -108,6 +108,9 @@ MAX_MESSAGE_BYTES = 32 << 20  # the largest mini-batch message the producer send
 # to it (and once no worker reads it); the housekeeping loop runs this often; it looks for strays this often.
 ROTATION_GRACE_S = 5.0
 ROTATION_TICK_S = 1.0
+# The next generation is made this long before the predictor sends to it: the workers open its consumer within
+# their GENERATION_CHECK_S and join its group (2-4 s on the local broker), so the switch finds them reading it.
+ROTATION_LEAD_S = 5.0
 STRAYS_EVERY_S = 10.0
 
 
@@ -223,7 +226,7 @@ class Predictor:
         self.info = info
         self.sessions = sessions
         self.rotation = TopicRotation(int(settings.serving_topic_rotate_mb * 2**20), settings.serving_topic_retention_s,
-                                      ROTATION_GRACE_S)
+                                      ROTATION_GRACE_S, ROTATION_LEAD_S)
         self._housekeeping: asyncio.Task[None] | None = None
         self.metrics = PredictorMetrics()
         self.producer: ResilientProducer | None = None

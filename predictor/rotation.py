@@ -5,7 +5,8 @@ Pure bookkeeping (the predictor does the broker calls, :mod:`easel.request_topic
 * the predictor sends to the *current* generation; the *next* one is made ahead and named in Redis, and the
   workers open its consumer at once (each generation has its own consumer group), so they already read it
   when the first task arrives there;
-* once the current generation has taken ``rotate_bytes`` of messages, or is ``rotate_s`` old, the next one
+* once the current generation has taken ``rotate_bytes`` of messages, or is ``rotate_s`` old, and the next one
+  has existed for ``lead_s`` (the time the workers take to open its consumer and join its group), the next one
   becomes current (the workers, told in Redis — or by the first message they read there — read it beside the
   old one until their share of the old one is answered) and a new next one is made;
 * a retired generation gets no more messages (a task's generation is chosen, and its deadline kept, before its
@@ -32,11 +33,12 @@ class _Retired:
 class TopicRotation:
     """Thread-safe: the request path records sends; a housekeeping loop rotates and deletes."""
 
-    def __init__(self, rotate_bytes: int, rotate_s: float, grace_s: float) -> None:
-        for name, value in (("rotate_bytes", rotate_bytes), ("rotate_s", rotate_s), ("grace_s", grace_s)):
+    def __init__(self, rotate_bytes: int, rotate_s: float, grace_s: float, lead_s: float = 0.0) -> None:
+        for name, value in (("rotate_bytes", rotate_bytes), ("rotate_s", rotate_s), ("grace_s", grace_s),
+                            ("lead_s", lead_s)):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
-        self.rotate_bytes, self.rotate_s, self.grace_s = rotate_bytes, rotate_s, grace_s
+        self.rotate_bytes, self.rotate_s, self.grace_s, self.lead_s = rotate_bytes, rotate_s, grace_s, lead_s
         self._lock = threading.Lock()
         self.current = 0
         self._began = 0.0
@@ -91,9 +93,9 @@ class TopicRotation:
             return self.enabled and self._next_made_at is None
 
     def due(self, now: float) -> bool:
-        """Time to rotate: the current generation is full or old, and the next one exists."""
+        """Time to rotate: the current generation is full or old, and the next one has existed for ``lead_s``."""
         with self._lock:
-            if not self.enabled or self._next_made_at is None:
+            if not self.enabled or self._next_made_at is None or now - self._next_made_at < self.lead_s:
                 return False
             return self._bytes >= self.rotate_bytes or (self.rotate_s > 0 and now - self._began >= self.rotate_s)
 
