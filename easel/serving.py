@@ -244,7 +244,9 @@ def worker_record(pid: int, metrics_port: int | None, partitions: Sequence[int],
                   **extra: Any) -> str:
     """``extra``: what else the worker tells about itself — ``boot`` (UNIX times of its start-up phases:
     ``process``, ``imported``, ``loaded``, ``calibrated``, ``subscribed``) and ``assignments`` (its last few
-    ``[time, partitions]``), which the chaos benchmark reads to say where a recovery's seconds went."""
+    ``[time, partitions]``), which the chaos benchmark reads to say where a recovery's seconds went; ``generation``
+    (the oldest requests topic generation it reads) and ``reading`` (its partitions in each generation it reads),
+    which the predictor's topic rotation waits on."""
     return json.dumps({"pid": pid, "metrics_port": metrics_port, "partitions": sorted(partitions), "policy": policy,
                        "seen_at": now, **extra})
 

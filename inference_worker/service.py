@@ -471,7 +471,8 @@ class InferenceWorker:
         now = time.time()
         record = worker_record(os.getpid(), self.config.metrics_port, self._partition_numbers(), self.live.name, now,
                                boot=self.config.boot, assignments=list(self._assignments),
-                               generation=self.reading_generation())
+                               generation=self.reading_generation(),
+                               reading={str(g): parts for g, parts in self.partitions_by_generation().items()})
         try:
             pipe = self.results.pipeline()
             pipe.hset(workers_key(self.config.job_id), self.config.worker_id, record)

@@ -5,9 +5,9 @@ Pure bookkeeping (the predictor does the broker calls, :mod:`easel.request_topic
 * the predictor sends to the *current* generation; the *next* one is made ahead and named in Redis, and the
   workers open its consumer at once (each generation has its own consumer group), so they already read it
   when the first task arrives there;
-* once the current generation has taken ``rotate_bytes`` of messages, or is ``rotate_s`` old, and the next one
-  has existed for ``lead_s`` (the time the workers take to open its consumer and join its group), the next one
-  becomes current (the workers, told in Redis — or by the first message they read there — read it beside the
+* once the current generation has taken ``rotate_bytes`` of messages, or is ``rotate_s`` old, and the workers
+  have joined the next one's group (every partition of it has a reader; or, if they do not say so, once it has
+  existed for ``lead_s``), the next one becomes current (the workers, told in Redis — or by the first message they read there — read it beside the
   old one until their share of the old one is answered) and a new next one is made;
 * a retired generation gets no more messages (a task's generation is chosen, and its deadline kept, before its
   first message is sent: :meth:`TopicRotation.sending`); it is deleted once the latest deadline of anything sent
@@ -92,10 +92,13 @@ class TopicRotation:
         with self._lock:
             return self.enabled and self._next_made_at is None
 
-    def due(self, now: float) -> bool:
-        """Time to rotate: the current generation is full or old, and the next one has existed for ``lead_s``."""
+    def due(self, now: float, joined: bool = True) -> bool:
+        """Time to rotate: the current generation is full or old, and the next one exists and is read (``joined``:
+        every partition of it has a worker's consumer) or has existed for ``lead_s``."""
         with self._lock:
-            if not self.enabled or self._next_made_at is None or now - self._next_made_at < self.lead_s:
+            if not self.enabled or self._next_made_at is None:
+                return False
+            if not joined and now - self._next_made_at < self.lead_s:
                 return False
             return self._bytes >= self.rotate_bytes or (self.rotate_s > 0 and now - self._began >= self.rotate_s)
 

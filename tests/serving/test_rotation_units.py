@@ -37,13 +37,14 @@ def test_rotation_waits_for_the_next_generation_and_the_threshold() -> None:
     assert not rotation.due(60.0) and rotation.due(61.0)
 
 
-def test_the_next_generation_exists_for_the_lead_time_before_it_becomes_current() -> None:
+def test_the_switch_waits_for_the_workers_to_read_the_next_generation_or_the_lead_time() -> None:
     """The workers open the next generation's consumer when it is made; the switch waits for their group join."""
     rotation = TopicRotation(rotate_bytes=100, rotate_s=0.0, grace_s=2.0, lead_s=5.0)
     rotation.adopt([0], now=0.0)
     rotation.sent(150)
     rotation.next_made(1.0)
-    assert not rotation.due(5.9) and rotation.due(6.0)
+    assert rotation.due(1.0, joined=True)
+    assert not rotation.due(5.9, joined=False) and rotation.due(6.0, joined=False)
 
 
 def test_a_relaunched_predictor_continues_the_generation_the_workers_were_told() -> None:
