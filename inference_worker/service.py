@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+import queue
 import threading
 import time
 import traceback
@@ -420,6 +421,9 @@ class InferenceWorker:
         self._closing_lock = threading.Lock()
         self._reannounce = threading.Event()
         self._generation_checked = 0.0
+        self._told = config.generation  # the newest generation the predictor is known to send to
+        self._opening: set[int] = set()  # generations whose consumer is being opened (off the poll thread)
+        self._opened: queue.SimpleQueue[tuple[int, _Reader | None]] = queue.SimpleQueue()
 
     @property
     def consumer(self) -> Any:
@@ -554,6 +558,7 @@ class InferenceWorker:
         the others hand over what they have fetched without waiting (their fetches stay in flight)."""
         held = []
         size = self.config.batch_size
+        self._adopt_opened()
         for reader in sorted(self._readers.values(), key=lambda r: r is self._current):  # the current one last
             wait_ms = (timeout_ms if reader is self._current
                        else OTHER_GENERATIONS_WAIT_MS if reader.assigned else JOINING_WAIT_MS)
@@ -570,6 +575,7 @@ class InferenceWorker:
                     self.offsets.received(tp, record.offset, parts=len(pieces))
                     held += [Held(piece, tp, record.offset) for piece in pieces]
             if batch and reader.generation > self._generation:
+                self._told = max(self._told, reader.generation)
                 self._move_to(reader.generation)  # the predictor sends there now: no need to wait to be told
         now = time.time()
         if held:
@@ -601,11 +607,9 @@ class InferenceWorker:
             return
         self._generation_checked = now
         told, ahead = self._told_generations() if not self.stop.is_set() else (None, None)  # draining: no new ones
-        if told is not None and told > self._generation:
-            self._move_to(told)
-        if ahead is not None and ahead > self._generation:
-            for generation in range(self._generation + 1, ahead + 1):
-                self._open(generation)
+        self._told = max(self._told, told if told is not None else -1)
+        for generation in range(self._generation + 1, max(self._told, ahead if ahead is not None else -1) + 1):
+            self._open(generation)  # any between too: the predictor may have rotated twice since
         for reader in [r for r in self._readers.values() if r.generation < self._generation]:
             if reader.superseded_at is None:
                 reader.superseded_at = now
@@ -622,10 +626,8 @@ class InferenceWorker:
             return None, None
 
     def _move_to(self, generation: int) -> None:
-        """``generation`` is the one the predictor sends to now; the older ones read on until they drain (any
-        between the last one known and this one too: the predictor may have rotated twice since)."""
-        for skipped in range(self._generation + 1, generation + 1):
-            self._open(skipped)
+        """``generation`` (whose consumer is open) is the one the predictor sends to now; the older ones read on
+        until they drain."""
         previous, self._generation = self._generation, generation
         log.info("requests topic generation %d -> %d (%s still read while they drain)", previous, generation,
                  sorted(g for g in self._readers if g < generation))
@@ -633,14 +635,43 @@ class InferenceWorker:
             self.announce(event=False)  # its partitions, as the predictor sees them, are the new generation's
 
     def _open(self, generation: int) -> None:
-        """A consumer on ``generation`` (its own group), if this worker has none yet."""
-        assert self.config.consumer_for is not None
-        if generation in self._readers:
+        """Open a consumer on ``generation`` (its own group), if this worker has none yet, off the poll thread: making
+        a client talks to the broker, which must not hold up the generations read meanwhile (under load it took
+        longer than a deadline). :meth:`_adopt_opened` takes it into the poll loop."""
+        consumer_for = self.config.consumer_for
+        assert consumer_for is not None
+        if generation in self._readers or generation in self._opening:
             return
-        reader = _Reader(generation, self.config.consumer_for(generation))
-        reader.consumer.subscribe([requests_topic(self.config.job_id, generation)], listener=reader.events)
-        self._readers[generation] = reader
-        log.info("reading requests topic generation %d too", generation)
+        self._opening.add(generation)
+        topic = requests_topic(self.config.job_id, generation)
+
+        def open_reader() -> None:
+            try:
+                reader = _Reader(generation, consumer_for(generation))
+                reader.consumer.subscribe([topic], listener=reader.events)
+            except Exception as error:  # noqa: BLE001 - the broker may be away: the next check tries again
+                log.warning("could not open requests topic generation %d (%s); retrying", generation, error)
+                reader = None
+            self._opened.put((generation, reader))
+
+        threading.Thread(target=open_reader, name=f"open-generation-{generation}", daemon=True).start()
+
+    def _adopt_opened(self) -> None:
+        """Take the consumers opened since the last poll into the loop, and move to the newest generation the
+        predictor is known to send to once its consumer is open."""
+        while not self._opened.empty():
+            generation, reader = self._opened.get()
+            self._opening.discard(generation)
+            if reader is None:
+                continue
+            if self.stop.is_set():  # draining: nothing new is read
+                self._close_in_background(reader.consumer, generation)
+                continue
+            self._readers[generation] = reader
+            log.info("reading requests topic generation %d too", generation)
+        newest = max((g for g in self._readers if g <= self._told), default=self._generation)
+        if newest > self._generation:
+            self._move_to(newest)
 
     def _drained(self, reader: _Reader) -> bool:
         """Everything this worker held of ``reader``'s generation is answered, and its partitions are read to
@@ -736,7 +767,7 @@ class InferenceWorker:
             told, _ahead = self._told_generations()
             if told is not None and told > self._generation:  # a standby promoted after rotations: start there
                 first = self._readers.pop(self._generation)
-                self._generation = told
+                self._generation = self._told = told
                 self._readers[told] = _Reader(told, self.config.consumer_for(told))
                 self._close_in_background(first.consumer, first.generation)  # never subscribed: nothing to leave
         current = self._current
