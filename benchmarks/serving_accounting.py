@@ -10,7 +10,8 @@ response) and the workers' ``easel_worker_instances_total`` counters read before
 * ``dropped_by_predictor``: instances no worker answered in time, answered dropped by the predictor at its
   deadline (they include ``expired_unrun``, answers that came late, and ``never_reached_a_worker``);
 * ``never_reached_a_worker``: ``sent`` less every instance a worker counted (served, dropped or expired) — what
-  no worker ever read (nonzero only if tasks are lost on the way; a redelivery can make a worker count twice).
+  no worker ever read, or read and let go uncounted (a generation or partition given up with tasks still queued);
+  nonzero only if tasks are lost on the way (a redelivery can make a worker count one twice).
 
 And the pipeline's recorded costs an oracle may include (:func:`pipeline_costs`): the pre-worker delay (the
 predictor's ``to_worker`` stage: the worker's poll time less the predictor's send stamp) and the worker's recorded
