@@ -321,7 +321,7 @@ class Predictor:
                     if self.producer is not None:
                         self.producer.renew()  # forget the old topic (see ResilientProducer.renew)
                 told = {generation_key(job): str(rotation.current)}
-                if rotation.next_exists:  # workers open its consumer ahead (a gapless switch)
+                if rotation.next_wanted(now):  # workers open its consumer ahead (a gapless switch)
                     told[next_generation_key(job)] = str(rotation.current + 1)
                 await self.redis.mset(told)
                 if rotation.enabled and now - strays_checked >= STRAYS_EVERY_S:

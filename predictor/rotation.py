@@ -2,9 +2,10 @@
 
 Pure bookkeeping (the predictor does the broker calls, :mod:`easel.request_topics`):
 
-* the predictor sends to the *current* generation; the *next* one is made ahead and named in Redis, and the
-  workers open its consumer at once (each generation has its own consumer group), so they already read it
-  when the first task arrives there;
+* the predictor sends to the *current* generation; the *next* one is made ahead, and named in Redis once the
+  current one is half way to its threshold (:meth:`TopicRotation.next_wanted`: an idle consumer costs a worker
+  CPU); the workers then open its consumer (each generation has its own consumer group), so they already read
+  it when the first task arrives there;
 * once the current generation has taken ``rotate_bytes`` of messages, or is ``rotate_s`` old, and the workers
   have joined the next one's group (every partition of it has a reader; or, if they do not say so, once it has
   existed for ``lead_s``), the next one becomes current (the workers, told in Redis — or by the first message they read there — read it beside the
@@ -81,6 +82,14 @@ class TopicRotation:
         with self._lock:
             if self._next_made_at is None:
                 self._next_made_at = now
+
+    def next_wanted(self, now: float) -> bool:
+        """Time for the workers to open the next generation: it exists and the current one has taken half its
+        ``rotate_bytes`` or is half ``rotate_s`` old (the switch waits for their group join in any case)."""
+        with self._lock:
+            if not self.enabled or self._next_made_at is None:
+                return False
+            return 2 * self._bytes >= self.rotate_bytes or (self.rotate_s > 0 and 2 * (now - self._began) >= self.rotate_s)
 
     @property
     def next_exists(self) -> bool:

@@ -41,8 +41,12 @@ def test_the_switch_waits_for_the_workers_to_read_the_next_generation_or_the_lea
     """The workers open the next generation's consumer when it is made; the switch waits for their group join."""
     rotation = TopicRotation(rotate_bytes=100, rotate_s=0.0, grace_s=2.0, lead_s=5.0)
     rotation.adopt([0], now=0.0)
-    rotation.sent(150)
+    rotation.sent(40)
     rotation.next_made(1.0)
+    assert not rotation.next_wanted(1.0), "the workers open the next generation only half way to the threshold"
+    rotation.sent(10)
+    assert rotation.next_wanted(1.0) and not rotation.due(1.0)
+    rotation.sent(100)
     assert rotation.due(1.0, joined=True)
     assert not rotation.due(5.9, joined=False) and rotation.due(6.0, joined=False)
 
