@@ -1517,6 +1517,7 @@ def main() -> int:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "load_average": loads, "device": "cpu",
                     "kafka_client": settings.serving_kafka_client,
+                    "topic_rotate_mb": settings.serving_topic_rotate_mb,
                     "note": "a shared machine: every number is wall-clock bound and moves with the load average"},
         "model": {"template": "sliced MLP 4096x3 (built-in network, uploaded template)", "batch_size": BATCH,
                   "trained_s": setup["trained_s"], "rates": setup["profile"]["rates"],
