@@ -99,6 +99,9 @@ GENERATION_CHECK_S = 0.5  # how often a worker reads which requests topic genera
 # in a poll that may not wait at all, nor on a group join in one of 2 ms (on Tansu; 10 ms joined in 2-4 s).
 OTHER_GENERATIONS_WAIT_MS = 2
 JOINING_WAIT_MS = 10  # ... while that generation's consumer holds no partition yet (its group join under way)
+# A generation's consumer is opened, and its group joined, off the poll loop for up to this long (waiting 100 ms per
+# poll: 2-4 s on the local broker) before the loop takes it over.
+JOIN_AHEAD_S = 30.0
 SWITCH_WAIT_S = 10.0  # the longest a worker reads an old generation after it was superseded (it drains first)
 # A share's served answers go out together (Executor._hold_answers): at most this many mini-batches per results
 # entry, and none held longer than this (what a worker that dies mid-share makes its successor redo).
@@ -385,6 +388,7 @@ class _Reader:
     events: PartitionEvents = field(default_factory=PartitionEvents)
     assigned: set[TopicPartition] = field(default_factory=set)
     superseded_at: float | None = None  # when a newer generation became the one the predictor sends to
+    early: list[dict[TopicPartition, list[Any]]] = field(default_factory=list)  # polled while it joined its group
 
 
 class InferenceWorker:
@@ -562,7 +566,8 @@ class InferenceWorker:
         for reader in sorted(self._readers.values(), key=lambda r: r is self._current):  # the current one last
             wait_ms = (timeout_ms if reader is self._current
                        else OTHER_GENERATIONS_WAIT_MS if reader.assigned else JOINING_WAIT_MS)
-            batch = reader.consumer.poll(timeout_ms=wait_ms, max_records=5000)
+            batch = reader.early.pop(0) if reader.early else reader.consumer.poll(timeout_ms=wait_ms,
+                                                                                 max_records=5000)
             self._apply_rebalance(reader)
             for tp, records in batch.items():
                 for record in records:
@@ -646,11 +651,21 @@ class InferenceWorker:
         topic = requests_topic(self.config.job_id, generation)
 
         def open_reader() -> None:
+            reader: _Reader | None = None
             try:
                 reader = _Reader(generation, consumer_for(generation))
                 reader.consumer.subscribe([topic], listener=reader.events)
+                # Join its group here, with the poll waits a join needs (the poll loop's short ones barely
+                # progress it); anything polled meanwhile goes to the poll loop with the consumer.
+                give_up = time.monotonic() + JOIN_AHEAD_S
+                while not reader.consumer.assignment() and time.monotonic() < give_up and not self.stop.is_set():
+                    batch = reader.consumer.poll(timeout_ms=100, max_records=5000)
+                    if batch:
+                        reader.early.append(batch)
             except Exception as error:  # noqa: BLE001 - the broker may be away: the next check tries again
                 log.warning("could not open requests topic generation %d (%s); retrying", generation, error)
+                if reader is not None:
+                    _close_quietly(reader.consumer)
                 reader = None
             self._opened.put((generation, reader))
 
