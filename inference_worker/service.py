@@ -559,7 +559,7 @@ class InferenceWorker:
     # -- the loop ----------------------------------------------------------------------------------------
     def _poll_once(self, timeout_ms: int) -> None:
         """One poll of every generation read: the current one waits up to ``timeout_ms`` for its first message,
-        the others hand over what they have fetched without waiting (their fetches stay in flight)."""
+        the others only a few ms (their fetches stay in flight between polls)."""
         held = []
         size = self.config.batch_size
         self._adopt_opened()
@@ -716,10 +716,10 @@ class InferenceWorker:
         return {g: sorted(tp.partition for tp in r.assigned) for g, r in sorted(self._readers.items())}
 
     def reading_generation(self) -> int:
-        """The oldest requests topic generation this worker still has a consumer open on (what it tells the
-        predictor, which deletes only generations older than every live worker's)."""
+        """The oldest requests topic generation this worker still has a consumer open on, or being opened (what it
+        tells the predictor, which deletes only generations older than every live worker's)."""
         with self._closing_lock:
-            return min([*self._readers, *self._closing])
+            return min([*self._readers, *self._closing, *self._opening])
 
     def _close_in_background(self, consumer: Any, generation: int) -> None:
         """Close a finished generation's consumer off the poll thread (leaving a group can take seconds); the
