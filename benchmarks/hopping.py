@@ -644,6 +644,48 @@ def _check_decisions(events: list[dict], min_epochs: int, eta: int) -> dict:
     return {"decisions": decisions, "agree": agree, "mismatches": mismatches}
 
 
+def stretch_phases(events: list[dict]) -> dict:
+    """Where a stretch's time goes beyond its units, from the events' Redis stamps (ms), summed over stretches:
+    ``pick_up`` (proposed → the worker's ``trial_started``: BRPOP, lease, claim), ``prepare`` (→ the first
+    ``unit_started``: trial setup, template, progress read, checkpoint load), ``units`` (``unit_started`` →
+    ``unit_done``: training with its data load, checkpoint write, the rung's evaluation, the progress write),
+    ``between_units``, ``finish`` (the last ``unit_done`` → ``trial_paused`` / ``trial_done``: lease release;
+    profiling and parameters for a completed trial) and ``react`` (a pause or end → the advisor's next proposal)."""
+    phases = dict.fromkeys(("pick_up", "prepare", "units", "between_units", "finish", "react"), 0.0)
+    open_: dict[str, dict] = {}  # trial -> the marks of its stretch in flight
+    freed: list[int] = []  # stamps of pauses and ends not yet answered by a proposal
+    stretches = 0
+    for event in events:
+        kind, trial, at = event["type"], event.get("trial"), event["at_ms"] / 1000
+        if kind == "stretch_proposed":
+            open_[trial] = {"proposed": at}
+            if freed:
+                phases["react"] += at - freed.pop(0)
+        elif trial not in open_:
+            continue
+        elif kind == "trial_started":
+            open_[trial].setdefault("started", at)
+        elif kind == "unit_started":
+            marks = open_[trial]
+            if "unit_started" not in marks:
+                phases["prepare"] += at - marks.get("started", marks["proposed"])
+            elif "unit_done" in marks:
+                phases["between_units"] += at - marks["unit_done"]
+            marks["unit_started"] = at
+        elif kind == "unit_done":
+            marks = open_[trial]
+            phases["units"] += at - marks.get("unit_started", at)
+            marks["unit_done"] = at
+        elif kind in ("trial_paused", "trial_done"):
+            marks = open_.pop(trial)
+            stretches += 1
+            phases["pick_up"] += marks.get("started", marks["proposed"]) - marks["proposed"]
+            phases["finish"] += at - marks.get("unit_done", at)
+            freed.append(at)
+    return {"stretches": stretches, "seconds": {k: round(v, 3) for k, v in phases.items()},
+            "per_stretch_s": {k: round(v / max(1, stretches), 4) for k, v in phases.items()}}
+
+
 def platform_check(settings, sessions, configs: int = 9, epochs: int = ISSUE_EPOCHS) -> dict:  # noqa: ANN001
     """(b)'s replay against the real platform: the promoting ASHA run by the real advisor (random search, seed 0)
     and 2 train worker processes, ``configs`` configs of the sliced MLP trained for ``epochs`` epochs, to the end
@@ -727,6 +769,7 @@ def platform_check(settings, sessions, configs: int = 9, epochs: int = ISSUE_EPO
            "stretch_seconds_sum": round(sum(stretch_s.values()), 2), "unit_seconds_sum": round(sum(unit_s.values()), 2)}
     # what a stretch costs beyond its units' training (pick-up, sandbox, checkpoint, evaluation), on average
     out["overhead_per_stretch_s"] = round((sum(stretch_s.values()) - sum(unit_s.values())) / max(1, len(real)), 3)
+    out["stretch_phases"] = stretch_phases(events)
     print(f"  (b) platform check: {json.dumps({k: v for k, v in out.items() if not k.startswith('stretches')})}",
           flush=True)
     return out
