@@ -254,7 +254,10 @@ def section_a(settings, sessions, folder: Path, trials: int = 4) -> dict:
 
 # -- (b) ASHA vs median vs none, simulated on recorded curves -------------------------------------------------
 def record_curves(folder: Path, configs: int = 32, epochs: int = ISSUE_EPOCHS, tag: str = "",
-                  dataset: str = "digits") -> list[dict]:
+                  dataset: str = "digits", recorded: list[dict] | None = None) -> list[dict]:
+    """Train ``configs`` random configs (random search, seed 0) for ``epochs`` epochs, recording each epoch's
+    validation accuracy, wall and CPU seconds. ``recorded``: curves of the same stream's first configs recorded
+    before (the same sampler draws the same configs first), kept as they are; only the rest is trained."""
     import torch
 
     from advisor.samplers import RandomSampler
@@ -274,6 +277,11 @@ def record_curves(folder: Path, configs: int = 32, epochs: int = ISSUE_EPOCHS, t
     curves = []
     for index in range(configs):
         knobs = space.complete(sampler.ask())
+        if recorded and index < len(recorded):
+            if recorded[index]["knobs"] != knobs:
+                raise ValueError(f"recorded curve {index + 1} is of other knobs than the stream's; record afresh")
+            curves.append(recorded[index])
+            continue
         template, state, curve, seconds, cpu_seconds = SlicedMLPTemplate(**knobs), None, [], [], []
         for epoch in range(1, epochs + 1):
             began, began_cpu = time.perf_counter(), time.process_time()
@@ -500,7 +508,10 @@ def load_curves(folder: Path, reuse_curves: bool, epochs: int = ISSUE_EPOCHS, ta
     path = curves_path(epochs, tag, dataset)
     if reuse_curves and path.exists():
         return json.loads(path.read_text())["curves"]
-    return record_curves(folder, configs=configs, epochs=epochs, tag=tag, dataset=dataset)
+    # A longer stream of the same setting extends the 32-config recording (its first configs are the same).
+    first = curves_path(epochs, tag.replace(f"{configs}configs", "").strip("_"), dataset)
+    recorded = json.loads(first.read_text())["curves"] if configs > 32 and first.exists() else None
+    return record_curves(folder, configs=configs, epochs=epochs, tag=tag, dataset=dataset, recorded=recorded)
 
 
 def reachability_bound(curves: list[dict], streams: list[tuple[list[int], float]]) -> dict:
@@ -814,8 +825,10 @@ def main() -> None:
                              "benchmarks/synthetic_images.py (8,000 + 1,000 images of 28x28), with its own curves "
                              "file and results keys (hopping_curves_glyphs.json, b_asha_vs_median_glyphs)")
     parser.add_argument("--configs", type=int, default=32,
-                        help="(b): configs to record (fewer than 32 is another setting, named so in its curves "
-                             "file and results key: the target stays random search's best of the stream's 32)")
+                        help="(b): configs recorded, which the seeds' streams draw from (other than 32 is another "
+                             "setting, named so in its curves file and results key; more than 32 extends the "
+                             "32-config recording, whose configs come first; the target stays random search's "
+                             "best of the stream's first 32)")
     args = parser.parse_args()
     if args.dataset != "digits" and any(section in args.sections for section in "ac"):
         parser.error("sections a and c run on digits only; use --sections b or p with --dataset")
