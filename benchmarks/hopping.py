@@ -16,15 +16,23 @@
     Hyperband's brackets for the setting) is replayed the same way. ``--epochs N`` records and replays a second,
     stated setting (N epochs per config) beside the issue's 9. Recording stores each epoch's wall and CPU
     seconds; where both exist, the replay is repeated on the CPU seconds (``cpu_clock``: the load-free clock).
+    Before any method is compared, :func:`reachability_bound` says per seed whether ½ can be reached at all
+    (the target config's own units against half the median rule's time). ``--dataset glyphs``: the same space
+    on a larger synthetic image set (``benchmarks/synthetic_images.py``: 8,000 + 1,000 images of 28×28, ten
+    stroke glyphs with jitter, shifts, clutter and noise) where an epoch costs 0.2–3 s instead of digits'
+    0.02–0.3 s, with its own curves files and results keys; ``--configs N``: N recorded configs for the seeds'
+    streams to draw from.
 (p) (b)'s platform check: the promoting ASHA on the real stack (advisor + 2 train worker processes, 9 configs of
     the sliced MLP, 9 epochs) against the replay fed what the real run observed (rung scores, unit seconds): the
-    same stretches in the same order, and the time the replay does not model.
+    same stretches in the same order, and the time the replay does not model, phase by phase
+    (:func:`stretch_phases`: pick-up, preparing, units, finishing, the advisor's reaction).
 (c) A worker killed every 20 s (and relaunched, as the supervisor does), unit-wise trials on the real platform:
     kill by kill, the unit in flight on the victim and the units trained again because of it
     (:func:`easel.work_lost.attribute_kills` on the workers' ``unit_started``/``unit_done`` events) ≤ 1, no
     unit trained twice without a kill to explain it, and the job completes.
 
-Run: ``.venv/bin/python benchmarks/hopping.py [--sections abcp] [--reuse-curves] [--epochs 9] [--curves-tag T]``.
+Run: ``.venv/bin/python benchmarks/hopping.py [--sections abcp] [--reuse-curves] [--epochs 9] [--curves-tag T]
+[--dataset digits|glyphs] [--configs 32]``.
 """
 
 from __future__ import annotations
