@@ -86,6 +86,8 @@ def write_dataset(folder: Path, dataset: str) -> tuple[Path, Path]:
     if dataset == "glyphs":
         return write_glyphs(folder)
     raise ValueError(f"dataset must be one of {DATASETS}, not {dataset!r}")
+
+
 CNN_KNOBS = {"image_size": 32, "max_epochs": 4, "groups": 8, "seed": 0, "early_stop": False, "quick_train": False}
 
 
@@ -672,7 +674,7 @@ def stretch_phases(events: list[dict]) -> dict:
     profiling and parameters for a completed trial) and ``react`` (a pause or end → the advisor's next proposal)."""
     phases = dict.fromkeys(("pick_up", "prepare", "units", "between_units", "finish", "react"), 0.0)
     open_: dict[str, dict] = {}  # trial -> the marks of its stretch in flight
-    freed: list[int] = []  # stamps of pauses and ends not yet answered by a proposal
+    freed: list[float] = []  # stamps of pauses and ends not yet answered by a proposal
     stretches = 0
     for event in events:
         kind, trial, at = event["type"], event.get("trial"), event["at_ms"] / 1000
