@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 Curve = list[tuple[float, float]]
+HELD = "\0held"  # a worker the allocator held for a starting user (no user is named so)
 
 
 @dataclass(frozen=True)
@@ -149,30 +150,38 @@ def allocator_order(setting: Setting, policy: str) -> list[str]:
     order: list[str] = []
     total = sum(len(steps) for steps in setting.steps.values())
     running: list[tuple[float, str, Step]] = []
+    clock = 0.0
     while len(order) < total:
         at, _user, _index = heapq.heappop(free)
-        now = at + setting.gap_s if order else at
+        now = at + setting.gap_s if order and _user != HELD else at
         left = [user for user in setting.steps if taken[user] < len(setting.steps[user])]
         if not any(setting.ready_s[user] <= now for user in left):
             now = min(setting.ready_s[user] for user in left)
+        now = clock = max(now, clock)  # a held worker's retry may fall within the gap of one freed before it
         for ended, user, step in [r for r in running if r[0] <= now]:
             done[user].append((ended, step))
             running.remove((ended, user, step))
         candidates = []
         for i, user in enumerate(setting.steps):
-            if user not in left or setting.ready_s[user] > now:
+            if user not in left:
                 continue
             scores = [step.score for _, step in done[user] if step.score is not None]
             costs = [step.cost_s for _, step in done[user]]
-            gain = regret_left = None
+            gain = regret_left = mean = spread = None
             if len(scores) >= 2:
                 mean, spread = sum(scores) / len(scores), _stdev(scores)
                 gain = expected_improvement(mean, spread, max(scores))
                 regret_left = optimistic_regret(mean, spread, max(scores))
-            candidates.append(Candidate(user, user, user, float(i), gain,
-                                        sum(costs) / len(costs) if costs else None, regret_left))
+            candidates.append(Candidate(user, user, user, float(i), gain, sum(costs) / len(costs) if costs else None,
+                                        regret_left, mean, spread, max(scores) if scores else None, len(scores),
+                                        sum(1 for _, who, _ in running if who == user),
+                                        ready=setting.ready_s[user] <= now))
         choice = allocator.choose(candidates, now=now)
-        assert choice is not None
+        if choice is None:  # held for a user whose advisor is starting: the worker tries again when it is ready
+            later = [setting.ready_s[user] for user in left if setting.ready_s[user] > now]
+            assert later, "the allocator held a worker with nobody starting"
+            heapq.heappush(free, (min(later), HELD, -1))
+            continue
         user = choice.candidate.user_id
         step = setting.steps[user][taken[user]]
         start = max(now, setting.ready_s[user])
@@ -270,6 +279,7 @@ def ordering_bounds(runs: Sequence[Mapping[str, Any]], reachable: Mapping[str, f
         _searched, searched_cost = local_search(setting, [rr, round_robin_order(setting), greedy], seed=seed)
         replayed = {"round_robin": setting.total_regret(replay(setting, rr)),
                     "cost_aware": setting.total_regret(replay(setting, allocator_order(setting, "cost_aware"))),
+                    "regret_rate": setting.total_regret(replay(setting, allocator_order(setting, "regret_rate"))),
                     "greedy": setting.total_regret(replay(setting, greedy)), "searched": searched_cost,
                     "lower_bound": lower_bound(setting)}
         recorded = {run["policy"]: setting.total_regret(run["curves"]) for run in runs if run["seed"] == seed}
