@@ -162,8 +162,10 @@ class Candidate:
 @dataclass(frozen=True)
 class Choice:
     candidate: Candidate
-    reason: str  # "cold start", "highest gain per second", "fairness floor", "no gain left", "fifo", "round robin"
+    reason: str  # "cold start", "highest gain per second", "fairness floor", "no gain left", "fifo", "round robin",
+    # "first result", "highest regret reduction per second"
     waited: int  # assignments its user had waited
+    rate: float | None = None  # regret_rate: the expected rise of its user's best per second it was chosen at
 
 
 @dataclass
@@ -208,7 +210,7 @@ class Allocator:
             picked = self._regret_rate(order, users, starting)
             if picked is None:
                 return None
-            chosen, reason = picked
+            chosen, reason, rate = picked
         else:
             chosen, reason = self._cost_aware(order, users)
         waited = self.waits[chosen.user_id]
@@ -219,7 +221,7 @@ class Allocator:
         self.charged_s[chosen.user_id] += cost
         self.assignments += 1
         self.by_user[chosen.user_id] += 1
-        return Choice(chosen, reason, waited)
+        return Choice(chosen, reason, waited, rate if self.policy == "regret_rate" else None)
 
     def _cost_aware(self, order: list[Candidate], users: list[str]) -> tuple[Candidate, str]:
         mine = {user: [c for c in order if c.user_id == user] for user in users}
@@ -243,12 +245,12 @@ class Allocator:
         return job[user], reason
 
     def _regret_rate(self, order: list[Candidate], users: list[str],
-                     starting: set[str]) -> tuple[Candidate, str] | None:
+                     starting: set[str]) -> tuple[Candidate, str, float | None] | None:
         mine = {user: [c for c in order if c.user_id == user] for user in users}
         fresh = [user for user in users if all(c.observed == 0 and c.running == 0 for c in mine[user])]
         if fresh:
             user = min(fresh, key=lambda u: (self.by_user[u], -self.waits[u], users.index(u)))
-            chosen, reason = mine[user][0], "first result"
+            chosen, reason, rate = mine[user][0], "first result", None
         elif starting:  # a first result is coming: the worker waits for it (see the module's docstring)
             return None
         else:
@@ -257,13 +259,14 @@ class Allocator:
                         for user in users}
             user = max(users, key=lambda u: (rates[best_job[u].sub_train_job_id], self.waits[u], -users.index(u)))
             chosen, reason = best_job[user], "highest regret reduction per second"
+            rate = rates[chosen.sub_train_job_id]
         cost = {u: self._expected_cost(mine[u][0], order) for u in users}
         owed = [u for u in users if len(users) > 1 and self.owed_s[u] >= cost[u]]
         if owed and user not in owed:  # the floor, as in cost_aware
             user = max(owed, key=lambda u: (self.owed_s[u] / cost[u], -users.index(u)))
-            chosen, reason = mine[user][0], "fairness floor"
+            chosen, reason, rate = mine[user][0], "fairness floor", None
             self.floors[user] += 1
-        return chosen, reason
+        return chosen, reason, rate
 
     def _rates(self, order: list[Candidate]) -> dict[str, float]:
         """Each job's expected rise of its user's best per second of a trial (``expected_gain`` over the cost)."""
