@@ -169,6 +169,8 @@ class TrainPool:
         live sub-jobs created within ``train_pool_start_wait_s`` whose advisor has not bid yet (``regret_rate``
         may hold a worker for them)."""
         bids = self.channel.bids()
+        if not bids and self.allocator.policy != "regret_rate":
+            return [], Counter()
         since = datetime.now(UTC) - timedelta(seconds=self.state.settings.train_pool_start_wait_s)
         with session_scope(self.state.sessions) as session:
             rows = session.execute(
@@ -196,7 +198,8 @@ class TrainPool:
                          sum(1 for a in busy.values() if a.sub_train_job_id == sub_id and a.at >= bid.at))
             room[sub_id] = bid.open - unseen
             if room[sub_id] > 0:
-                running = sum(1 for a in busy.values() if a.sub_train_job_id == sub_id)
+                # trials whose result its bid does not reflect: running since before it, and given out after it
+                running = unseen + sum(1 for a in busy.values() if a.sub_train_job_id == sub_id and a.at < bid.at)
                 candidates.append(Candidate(sub_id, job_id, owner_id, created_at.replace(tzinfo=UTC).timestamp(),
                                             bid.gain, bid.cost_s, bid.regret, bid.mean, bid.std, bid.best,
                                             bid.observed, running))
