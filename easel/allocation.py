@@ -247,7 +247,11 @@ class Allocator:
     def _regret_rate(self, order: list[Candidate], users: list[str],
                      starting: set[str]) -> tuple[Candidate, str, float | None] | None:
         mine = {user: [c for c in order if c.user_id == user] for user in users}
-        fresh = [user for user in users if all(c.observed == 0 and c.running == 0 for c in mine[user])]
+        # never served, nothing running, no result (a user served before whose bid shows no result yet has one
+        # coming: the pass runs the moment its worker frees, before its advisor bids again)
+        fresh = [user for user in users
+                 if self.by_user[user] == 0 and all(c.observed == 0 and c.running == 0 for c in mine[user])]
+        starting = {user for user in starting if self.by_user[user] == 0}
         if fresh:
             user = min(fresh, key=lambda u: (self.by_user[u], -self.waits[u], users.index(u)))
             chosen, reason, rate = mine[user][0], "first result", None
@@ -292,8 +296,9 @@ class Allocator:
                 rates[c.sub_train_job_id] = 0.0
                 continue
             ceiling = SCORE_CEILING if max(mean, best.get(c.user_id, 0.0)) <= SCORE_CEILING else math.inf
-            gain = expected_gain(mean, std, best.get(c.user_id, -math.inf) if c.user_id in best else mean - 8 * std,
-                                 ceiling, running[c.user_id])
+            # before its first result a user's best counts as 0 (all of its reachable score is regret)
+            floor = best.get(c.user_id, min(0.0, mean - 8 * std))
+            gain = expected_gain(mean, std, floor, ceiling, running[c.user_id])
             rates[c.sub_train_job_id] = gain / self._expected_cost(c, order)
         return rates
 
