@@ -10,6 +10,9 @@ different interleaving could change what the GP proposes), the replay gives, per
   worker finds them ready (its closeness to the recorded round-robin run calibrates the replay);
 * ``cost_aware`` — the pool's own allocator deciding on bids made from the replayed results (the load of the
   machine, which swamps the recorded runs' differences, is the same for both replays);
+* ``regret_rate`` — the same with the pool's ``regret_rate`` policy (causal as well: it sees only the results that
+  have arrived, each user's trials running, and which users' advisors are still starting — a user is "starting"
+  until its recorded first proposal, and a worker the policy holds for it tries again then);
 * ``greedy`` — hindsight greedy: each free worker goes to the user whose next recorded trial raises that user's
   best the most per second of its cost (users whose next trial raises nothing are served in turn);
 * ``searched`` — the best order found by local search (move one assignment elsewhere in the order, keep the move
@@ -140,7 +143,8 @@ def allocator_order(setting: Setting, policy: str) -> list[str]:
     """The order the pool's own allocator (:class:`easel.allocation.Allocator`) makes when each user's bid comes
     from its replayed results so far, as ``advisor/bidding.py`` makes it while the GP is in its initial random
     points: EI and UCB under the mean and spread of the scores seen, cost the mean of the finished trials' (the
-    GP's posterior of later trials is approximated the same way). Cold until two scores, as there."""
+    GP's posterior of later trials is approximated the same way). Cold until two scores, as there. Users whose
+    first proposal is still to come are candidates that are not ready (only ``regret_rate`` waits for them)."""
     from easel.allocation import Allocator, Candidate, expected_improvement, optimistic_regret
 
     allocator = Allocator(policy, workers=setting.workers)
