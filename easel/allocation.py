@@ -36,8 +36,7 @@ Policies:
   does to the *total regret* (Σ over users of reachable − best so far, integrated over time), so options of
   different users compare on one scale:
 
-  1. **First results first, and wait for them**: a user with no result and no trial running goes next (fewest
-     assignments, then longest waiter). Until its first result its whole reachable score is regret (≈ 1 per
+  1. **First results first, and wait for them**: a user never served yet goes next (the longest waiter first). Until its first result its whole reachable score is regret (≈ 1 per
      second), more than any trial of a user with a result can buy back; so while a user whose job is live has
      not bid yet (its advisor is still starting: ``ready`` False, a fraction of a second), a free worker is
      *held* for it rather than given a second concurrent trial of someone else (the choice is None).
@@ -49,7 +48,8 @@ Policies:
      end of a trial lowers the regret from then to the common horizon, so by the exchange argument the highest
      gain per second first minimises the total (weighted shortest processing time). A user with one result
      has no spread of its own yet: its belief is its score with the median spread the other users' beliefs
-     show (``PRIOR_STD`` before any has one); a job with no result, the mean of the others' beliefs.
+     show (``PRIOR_STD`` before any has one); a job with no result, the mean of the others' beliefs. A user with
+     nothing left to win has a rate near 0 and is served last (no separate rule).
   3. The floor as in ``cost_aware``.
 
 * ``fifo`` — the oldest job first (job order), the platform's behaviour before the pool.
@@ -201,6 +201,7 @@ class Allocator:
         if not order:
             return None
         self.waits = {user: self.waits.get(user, 0) for user in users}  # a user without work stops waiting
+        rate: float | None = None
         if self.policy == "fifo":
             chosen, reason = order[0], "fifo"
         elif self.policy == "round_robin":
@@ -221,7 +222,7 @@ class Allocator:
         self.charged_s[chosen.user_id] += cost
         self.assignments += 1
         self.by_user[chosen.user_id] += 1
-        return Choice(chosen, reason, waited, rate if self.policy == "regret_rate" else None)
+        return Choice(chosen, reason, waited, rate)
 
     def _cost_aware(self, order: list[Candidate], users: list[str]) -> tuple[Candidate, str]:
         mine = {user: [c for c in order if c.user_id == user] for user in users}
@@ -253,7 +254,7 @@ class Allocator:
                  if self.by_user[user] == 0 and all(c.observed == 0 and c.running == 0 for c in mine[user])]
         starting = {user for user in starting if self.by_user[user] == 0}
         if fresh:
-            user = min(fresh, key=lambda u: (self.by_user[u], -self.waits[u], users.index(u)))
+            user = min(fresh, key=lambda u: (-self.waits[u], users.index(u)))
             chosen, reason, rate = mine[user][0], "first result", None
         elif starting:  # a first result is coming: the worker waits for it (see the module's docstring)
             return None
@@ -297,8 +298,8 @@ class Allocator:
                 continue
             ceiling = SCORE_CEILING if max(mean, best.get(c.user_id, 0.0)) <= SCORE_CEILING else math.inf
             # before its first result a user's best counts as 0 (all of its reachable score is regret)
-            floor = best.get(c.user_id, min(0.0, mean - 8 * std))
-            gain = expected_gain(mean, std, floor, ceiling, running[c.user_id])
+            base = best.get(c.user_id, min(0.0, mean - 8 * std))
+            gain = expected_gain(mean, std, base, ceiling, running[c.user_id])
             rates[c.sub_train_job_id] = gain / self._expected_cost(c, order)
         return rates
 
