@@ -219,7 +219,8 @@ class PoolWorkerOut(Out):
     train_job_id: str | None = None
     sub_train_job_id: str | None = None
     reason: str | None = Field(default=None, description="why it was given this job: cold start, highest gain per "
-                                                         "second, fairness floor, fifo or round robin")
+                                                         "second, first result, highest regret reduction per second, "
+                                                         "fairness floor, fifo or round robin")
     rate: float | None = Field(default=None, description="expected score gain per second it was chosen at")
 
 

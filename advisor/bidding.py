@@ -6,8 +6,9 @@ the GP's posterior at that point; the regret is the optimistic distance still to
 confidence bound minus the best), by which a sub-job whose GP sees nothing left yields its turn. While the GP
 is still in its initial random points the proposals are random draws, so their score is taken to be
 distributed like the scores seen so far (their mean and spread); with fewer than two scores the gain is
-unknown (the allocator treats the sub-job as cold). The cost is the mean duration of its finished trials, as
-their rows recorded them.
+unknown (the allocator treats the sub-job as cold). The belief itself (mean, spread) is published too, for the
+``regret_rate`` policy, which weighs it against the other users' on one scale. The cost is the mean duration of
+its finished trials, as their rows recorded them.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def trial_cost_s(trials: Sequence[Trial]) -> float | None:
 def make_bid(trials: Sequence[Trial], sampler: Sampler, next_knobs: dict[str, Any] | None, open_trials: int) -> Bid:
     scores = [float(t.score) for t in trials if t.status == TrialStatus.COMPLETED and t.score is not None]
     best = max(scores) if scores else None
-    gain = regret = None
+    gain = regret = belief = None
     if best is not None and next_knobs is not None:
         belief = sampler.posterior(next_knobs)
         if belief is None and len(scores) >= 2:
@@ -42,7 +43,7 @@ def make_bid(trials: Sequence[Trial], sampler: Sampler, next_knobs: dict[str, An
             gain = expected_improvement(belief[0], belief[1], best)
             regret = optimistic_regret(belief[0], belief[1], best)
     return Bid(open=open_trials, gain=gain, cost_s=trial_cost_s(trials), best=best, observed=len(scores),
-               regret=regret)
+               regret=regret, mean=None if belief is None else belief[0], std=None if belief is None else belief[1])
 
 
 __all__ = ["make_bid", "trial_cost_s"]

@@ -16,15 +16,23 @@
     Hyperband's brackets for the setting) is replayed the same way. ``--epochs N`` records and replays a second,
     stated setting (N epochs per config) beside the issue's 9. Recording stores each epoch's wall and CPU
     seconds; where both exist, the replay is repeated on the CPU seconds (``cpu_clock``: the load-free clock).
+    Before any method is compared, :func:`reachability_bound` says per seed whether ½ can be reached at all
+    (the target config's own units against half the median rule's time). ``--dataset glyphs``: the same space
+    on a larger synthetic image set (``benchmarks/synthetic_images.py``: 8,000 + 1,000 images of 28×28, ten
+    stroke glyphs with jitter, shifts, clutter and noise) where an epoch costs 0.2–3 s instead of digits'
+    0.02–0.3 s, with its own curves files and results keys; ``--configs N``: N recorded configs for the seeds'
+    streams to draw from.
 (p) (b)'s platform check: the promoting ASHA on the real stack (advisor + 2 train worker processes, 9 configs of
     the sliced MLP, 9 epochs) against the replay fed what the real run observed (rung scores, unit seconds): the
-    same stretches in the same order, and the time the replay does not model.
+    same stretches in the same order, and the time the replay does not model, phase by phase
+    (:func:`stretch_phases`: pick-up, preparing, units, finishing, the advisor's reaction).
 (c) A worker killed every 20 s (and relaunched, as the supervisor does), unit-wise trials on the real platform:
     kill by kill, the unit in flight on the victim and the units trained again because of it
     (:func:`easel.work_lost.attribute_kills` on the workers' ``unit_started``/``unit_done`` events) ≤ 1, no
     unit trained twice without a kill to explain it, and the job completes.
 
-Run: ``.venv/bin/python benchmarks/hopping.py [--sections abcp] [--reuse-curves] [--epochs 9] [--curves-tag T]``.
+Run: ``.venv/bin/python benchmarks/hopping.py [--sections abcp] [--reuse-curves] [--epochs 9] [--curves-tag T]
+[--dataset digits|glyphs] [--configs 32]``.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
+from synthetic_images import write_glyphs  # noqa: E402 - benchmarks/synthetic_images.py
 from tuning import private_stack, write_digits  # noqa: E402 - benchmarks/tuning.py: the shared harness
 
 RESULTS = ROOT / "benchmarks" / "results" / "hopping.json"
@@ -59,11 +68,26 @@ CURVES = ROOT / "benchmarks" / "results" / "hopping_curves.json"  # (b)'s record
 ISSUE_EPOCHS = 9  # the issue's setting; another (--epochs) is a second, stated setting with its own curves file
 
 
-def curves_path(epochs: int, tag: str = "") -> Path:
+DATASETS = ("digits", "glyphs")  # (b)/(p): scikit-learn's digits, or the larger synthetic set (synthetic_images.py)
+
+
+def curves_path(epochs: int, tag: str = "", dataset: str = "digits") -> Path:
     """The curves file of a setting; ``tag`` names a further recording of it (e.g. a re-recording on a quiet
-    machine) kept beside the first."""
-    name = "hopping_curves" + ("" if epochs == ISSUE_EPOCHS else f"_{epochs}ep") + (f"_{tag}" if tag else "")
+    machine) kept beside the first; another dataset than digits has its own files."""
+    name = ("hopping_curves" + ("" if dataset == "digits" else f"_{dataset}")
+            + ("" if epochs == ISSUE_EPOCHS else f"_{epochs}ep") + (f"_{tag}" if tag else ""))
     return CURVES.with_name(f"{name}.json")
+
+
+def write_dataset(folder: Path, dataset: str) -> tuple[Path, Path]:
+    """``train.npz`` / ``val.npz`` of ``dataset`` in ``folder``."""
+    if dataset == "digits":
+        return write_digits(folder)
+    if dataset == "glyphs":
+        return write_glyphs(folder)
+    raise ValueError(f"dataset must be one of {DATASETS}, not {dataset!r}")
+
+
 CNN_KNOBS = {"image_size": 32, "max_epochs": 4, "groups": 8, "seed": 0, "early_stop": False, "quick_train": False}
 
 
@@ -239,7 +263,11 @@ def section_a(settings, sessions, folder: Path, trials: int = 4) -> dict:
 
 
 # -- (b) ASHA vs median vs none, simulated on recorded curves -------------------------------------------------
-def record_curves(folder: Path, configs: int = 32, epochs: int = ISSUE_EPOCHS, tag: str = "") -> list[dict]:
+def record_curves(folder: Path, configs: int = 32, epochs: int = ISSUE_EPOCHS, tag: str = "",
+                  dataset: str = "digits", recorded: list[dict] | None = None) -> list[dict]:
+    """Train ``configs`` random configs (random search, seed 0) for ``epochs`` epochs, recording each epoch's
+    validation accuracy, wall and CPU seconds. ``recorded``: curves of the same stream's first configs recorded
+    before (the same sampler draws the same configs first), kept as they are; only the rest is trained."""
     import torch
 
     from advisor.samplers import RandomSampler
@@ -259,6 +287,11 @@ def record_curves(folder: Path, configs: int = 32, epochs: int = ISSUE_EPOCHS, t
     curves = []
     for index in range(configs):
         knobs = space.complete(sampler.ask())
+        if recorded and index < len(recorded):
+            if recorded[index]["knobs"] != knobs:
+                raise ValueError(f"recorded curve {index + 1} is of other knobs than the stream's; record afresh")
+            curves.append(recorded[index])
+            continue
         template, state, curve, seconds, cpu_seconds = SlicedMLPTemplate(**knobs), None, [], [], []
         for epoch in range(1, epochs + 1):
             began, began_cpu = time.perf_counter(), time.process_time()
@@ -272,9 +305,9 @@ def record_curves(folder: Path, configs: int = 32, epochs: int = ISSUE_EPOCHS, t
                        "load_average_1min": round(os.getloadavg()[0], 2)})
         print(f"  (b) config {index + 1}/{configs}: final {curve[-1]:.3f} in {sum(seconds):.1f} s "
               f"({sum(cpu_seconds):.1f} s CPU, load {os.getloadavg()[0]:.1f})", flush=True)
-    curves_path(epochs, tag).write_text(json.dumps({"load_average_1min": round(os.getloadavg()[0], 2),
-                                               "load_average_1min_at_start": load_at_start,
-                                               "configs": configs, "curves": curves}) + "\n")
+    curves_path(epochs, tag, dataset).write_text(json.dumps({
+        "dataset": dataset, "load_average_1min": round(os.getloadavg()[0], 2),
+        "load_average_1min_at_start": load_at_start, "configs": configs, "curves": curves}) + "\n")
     return curves
 
 
@@ -480,30 +513,62 @@ def lower_bounds(curves: list[dict], streams: list[tuple[list[int], float]], med
             "half_reachable_by_stream_order_bound": statistics.median(ordered) <= half}
 
 
-def load_curves(folder: Path, reuse_curves: bool, epochs: int = ISSUE_EPOCHS, tag: str = "") -> list[dict]:
-    path = curves_path(epochs, tag)
+def load_curves(folder: Path, reuse_curves: bool, epochs: int = ISSUE_EPOCHS, tag: str = "",
+                dataset: str = "digits", configs: int = 32) -> list[dict]:
+    path = curves_path(epochs, tag, dataset)
     if reuse_curves and path.exists():
         return json.loads(path.read_text())["curves"]
-    return record_curves(folder, epochs=epochs, tag=tag)
+    # A longer stream of the same setting extends the 32-config recording (its first configs are the same).
+    first = curves_path(epochs, tag.replace(f"{configs}configs", "").strip("_"), dataset)
+    recorded = json.loads(first.read_text())["curves"] if configs > 32 and first.exists() else None
+    return record_curves(folder, configs=configs, epochs=epochs, tag=tag, dataset=dataset, recorded=recorded)
+
+
+def reachability_bound(curves: list[dict], streams: list[tuple[list[int], float]]) -> dict:
+    """Stated and computed before any pruner is compared: seed by seed, the target configuration's own units
+    (the cheapest config of the stream that reaches the seed's target, trained alone from t = 0) against half
+    the median rule's time on the same recording. Where the own units exceed that half, no pruner — ASHA
+    either way, brackets, anything that trains the target config to its end — can reach ½ of the median rule;
+    the target compares medians over seeds, so ½ is out of reach when the own units' median exceeds half the
+    median rule's median."""
+    from easel.pruning import MedianPruner
+
+    median_rule = [simulate(curves, MedianPruner(), stream, target) for stream, target in streams]
+    own = [min(sum(curves[c]["epoch_s"]) for c in set(stream) if curves[c]["accuracy"][-1] >= target)
+           for stream, target in streams]
+    half = [None if m is None else m / 2 for m in median_rule]
+    half_of_median = 0.5 * _median_s(median_rule)
+    return {"target_config_own_units_s_per_seed": [round(o, 2) for o in own],
+            "half_the_median_rule_s_per_seed": [None if h is None else round(h, 2) for h in half],
+            "own_units_fit_under_half_per_seed": [h is not None and o <= h for o, h in zip(own, half, strict=True)],
+            "median_own_units_s": round(statistics.median(own), 2),
+            "half_the_median_rules_median_s": round(half_of_median, 2),
+            "half_reachable": statistics.median(own) <= half_of_median}
 
 
 def section_b(folder: Path, seeds: int = 5, reuse_curves: bool = False, epochs: int = ISSUE_EPOCHS,
-              overhead_s: float = 0.0, tag: str = "") -> dict:
+              overhead_s: float = 0.0, tag: str = "", dataset: str = "digits", configs: int = 32) -> dict:
     from advisor.promotions import hyperband_shares
     from easel.pruning import MedianPruner, SuccessiveHalvingPruner
     from easel.settings import Settings
 
-    curves = load_curves(folder, reuse_curves, epochs, tag)
+    curves = load_curves(folder, reuse_curves, epochs, tag, dataset, configs)
     settings = Settings()
     min_epochs, eta = settings.asha_min_epochs, settings.asha_reduction_factor  # the platform's defaults
     asha = SuccessiveHalvingPruner(min_epochs, eta)
     brackets = hyperband_brackets(min_epochs, eta, epochs)
     streams = _streams(curves, seeds)
+    # The bound first: whether ½ of the median rule is reachable at all on this recording (wall and CPU clocks).
+    bound = {"wall_clock": reachability_bound(curves, streams)}
+    if all("epoch_cpu_s" in c for c in curves):
+        bound["cpu_clock"] = reachability_bound([{**c, "epoch_s": c["epoch_cpu_s"]} for c in curves], streams)
+    print(f"  (b) bound before any comparison: {json.dumps(bound)}", flush=True)
     per_seed = seconds_per_seed(curves, streams, min_epochs, eta, brackets)
     medians = {m: _median_s(times) for m, times in per_seed.items()}
     ratios = [a / m if a is not None and m is not None else math.inf
               for a, m in zip(per_seed["asha"], per_seed["median"], strict=True)]
-    out = {"simulated_on_recorded_curves": True, "curves": str(curves_path(epochs, tag).relative_to(ROOT)),
+    out = {"simulated_on_recorded_curves": True, "dataset": dataset,
+           "curves": str(curves_path(epochs, tag, dataset).relative_to(ROOT)), "bound": bound,
            "configs_recorded": len(curves), "epochs": epochs, "workers": 2,
            "asha": {"min_epochs": min_epochs, "reduction_factor": eta,
                     "rungs": [e for e in range(1, epochs) if asha.rung(e) is not None]},
@@ -600,6 +665,48 @@ def _check_decisions(events: list[dict], min_epochs: int, eta: int) -> dict:
     return {"decisions": decisions, "agree": agree, "mismatches": mismatches}
 
 
+def stretch_phases(events: list[dict]) -> dict:
+    """Where a stretch's time goes beyond its units, from the events' Redis stamps (ms), summed over stretches:
+    ``pick_up`` (proposed → the worker's ``trial_started``: BRPOP, lease, claim), ``prepare`` (→ the first
+    ``unit_started``: trial setup, template, progress read, checkpoint load), ``units`` (``unit_started`` →
+    ``unit_done``: training with its data load, checkpoint write, the rung's evaluation, the progress write),
+    ``between_units``, ``finish`` (the last ``unit_done`` → ``trial_paused`` / ``trial_done``: lease release;
+    profiling and parameters for a completed trial) and ``react`` (a pause or end → the advisor's next proposal)."""
+    phases = dict.fromkeys(("pick_up", "prepare", "units", "between_units", "finish", "react"), 0.0)
+    open_: dict[str, dict] = {}  # trial -> the marks of its stretch in flight
+    freed: list[float] = []  # stamps of pauses and ends not yet answered by a proposal
+    stretches = 0
+    for event in events:
+        kind, trial, at = event["type"], event.get("trial"), event["at_ms"] / 1000
+        if kind == "stretch_proposed":
+            open_[trial] = {"proposed": at}
+            if freed:
+                phases["react"] += at - freed.pop(0)
+        elif trial not in open_:
+            continue
+        elif kind == "trial_started":
+            open_[trial].setdefault("started", at)
+        elif kind == "unit_started":
+            marks = open_[trial]
+            if "unit_started" not in marks:
+                phases["prepare"] += at - marks.get("started", marks["proposed"])
+            elif "unit_done" in marks:
+                phases["between_units"] += at - marks["unit_done"]
+            marks["unit_started"] = at
+        elif kind == "unit_done":
+            marks = open_[trial]
+            phases["units"] += at - marks.get("unit_started", at)
+            marks["unit_done"] = at
+        elif kind in ("trial_paused", "trial_done"):
+            marks = open_.pop(trial)
+            stretches += 1
+            phases["pick_up"] += marks.get("started", marks["proposed"]) - marks["proposed"]
+            phases["finish"] += at - marks.get("unit_done", at)
+            freed.append(at)
+    return {"stretches": stretches, "seconds": {k: round(v, 3) for k, v in phases.items()},
+            "per_stretch_s": {k: round(v / max(1, stretches), 4) for k, v in phases.items()}}
+
+
 def platform_check(settings, sessions, configs: int = 9, epochs: int = ISSUE_EPOCHS) -> dict:  # noqa: ANN001
     """(b)'s replay against the real platform: the promoting ASHA run by the real advisor (random search, seed 0)
     and 2 train worker processes, ``configs`` configs of the sliced MLP trained for ``epochs`` epochs, to the end
@@ -683,6 +790,7 @@ def platform_check(settings, sessions, configs: int = 9, epochs: int = ISSUE_EPO
            "stretch_seconds_sum": round(sum(stretch_s.values()), 2), "unit_seconds_sum": round(sum(unit_s.values()), 2)}
     # what a stretch costs beyond its units' training (pick-up, sandbox, checkpoint, evaluation), on average
     out["overhead_per_stretch_s"] = round((sum(stretch_s.values()) - sum(unit_s.values())) / max(1, len(real)), 3)
+    out["stretch_phases"] = stretch_phases(events)
     print(f"  (b) platform check: {json.dumps({k: v for k, v in out.items() if not k.startswith('stretches')})}",
           flush=True)
     return out
@@ -722,20 +830,38 @@ def main() -> None:
                              "(e.g. quiet: hopping_curves_quiet.json, b_asha_vs_median_quiet)")
     parser.add_argument("--reuse-curves", action="store_true",
                         help="(b): replay the curves recorded before (hopping_curves*.json) instead of recording")
+    parser.add_argument("--dataset", choices=DATASETS, default="digits",
+                        help="(b), (p): digits, or glyphs — the larger synthetic image set of "
+                             "benchmarks/synthetic_images.py (8,000 + 1,000 images of 28x28), with its own curves "
+                             "file and results keys (hopping_curves_glyphs.json, b_asha_vs_median_glyphs)")
+    parser.add_argument("--configs", type=int, default=32,
+                        help="(b): configs recorded, which the seeds' streams draw from (other than 32 is another "
+                             "setting, named so in its curves file and results key; more than 32 extends the "
+                             "32-config recording, whose configs come first; the target stays random search's "
+                             "best of the stream's first 32)")
     args = parser.parse_args()
+    if args.dataset != "digits" and any(section in args.sections for section in "ac"):
+        parser.error("sections a and c run on digits only; use --sections b or p with --dataset")
+    suffix = ("" if args.dataset == "digits" else f"_{args.dataset}") + (
+        "" if args.configs == 32 else f"_{args.configs}_configs")
+    tag = "_".join(part for part in (args.curves_tag, "" if args.configs == 32 else f"{args.configs}configs")
+                   if part)
     results: dict = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "load_average_1min_at_start": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        write_digits(folder)
+        write_dataset(folder, args.dataset)
+        check_key = "b_platform_check" + ("" if args.dataset == "digits" else f"_{args.dataset}")
         if "b" in args.sections:
-            key = ("b_asha_vs_median" + ("" if args.epochs == ISSUE_EPOCHS else f"_{args.epochs}_epochs")
+            key = ("b_asha_vs_median" + suffix + ("" if args.epochs == ISSUE_EPOCHS else f"_{args.epochs}_epochs")
                    + (f"_{args.curves_tag}" if args.curves_tag else ""))
-            # the per-stretch overhead the last platform check measured (section p), charged in a second replay
-            overhead_s = (results.get("b_platform_check") or {}).get("overhead_per_stretch_s", 0.0)
-            results[key] = section_b(folder, reuse_curves=args.reuse_curves, epochs=args.epochs, overhead_s=overhead_s,
-                                     tag=args.curves_tag)
+            # the per-stretch overhead the last platform check on this dataset measured (section p), charged in a
+            # second replay (digits' where this dataset has none yet)
+            check = results.get(check_key) or results.get("b_platform_check") or {}
+            results[key] = section_b(folder, reuse_curves=args.reuse_curves, epochs=args.epochs,
+                                     overhead_s=check.get("overhead_per_stretch_s", 0.0), tag=tag,
+                                     dataset=args.dataset, configs=args.configs)
             RESULTS.write_text(json.dumps(results, indent=2) + "\n")
         if any(section in args.sections for section in "acp"):
             stack = private_stack()
@@ -755,7 +881,7 @@ def main() -> None:
                     results["c_kill_every_20s"] = section_c(settings, sessions)
                     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
                 if "p" in args.sections:
-                    results["b_platform_check"] = platform_check(settings, sessions)
+                    results[check_key] = platform_check(settings, sessions)
                     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
             finally:
                 stack.down()

@@ -10,6 +10,9 @@ different interleaving could change what the GP proposes), the replay gives, per
   worker finds them ready (its closeness to the recorded round-robin run calibrates the replay);
 * ``cost_aware`` — the pool's own allocator deciding on bids made from the replayed results (the load of the
   machine, which swamps the recorded runs' differences, is the same for both replays);
+* ``regret_rate`` — the same with the pool's ``regret_rate`` policy (causal as well: it sees only the results that
+  have arrived, each user's trials running, and which users' advisors are still starting — a user is "starting"
+  until its recorded first proposal, and a worker the policy holds for it tries again then);
 * ``greedy`` — hindsight greedy: each free worker goes to the user whose next recorded trial raises that user's
   best the most per second of its cost (users whose next trial raises nothing are served in turn);
 * ``searched`` — the best order found by local search (move one assignment elsewhere in the order, keep the move
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 Curve = list[tuple[float, float]]
+HELD = "\0held"  # a worker the allocator held for a starting user (no user is named so)
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,8 @@ def allocator_order(setting: Setting, policy: str) -> list[str]:
     """The order the pool's own allocator (:class:`easel.allocation.Allocator`) makes when each user's bid comes
     from its replayed results so far, as ``advisor/bidding.py`` makes it while the GP is in its initial random
     points: EI and UCB under the mean and spread of the scores seen, cost the mean of the finished trials' (the
-    GP's posterior of later trials is approximated the same way). Cold until two scores, as there."""
+    GP's posterior of later trials is approximated the same way). Cold until two scores, as there. Users whose
+    first proposal is still to come are candidates that are not ready (only ``regret_rate`` waits for them)."""
     from easel.allocation import Allocator, Candidate, expected_improvement, optimistic_regret
 
     allocator = Allocator(policy, workers=setting.workers)
@@ -149,30 +154,38 @@ def allocator_order(setting: Setting, policy: str) -> list[str]:
     order: list[str] = []
     total = sum(len(steps) for steps in setting.steps.values())
     running: list[tuple[float, str, Step]] = []
+    clock = 0.0
     while len(order) < total:
         at, _user, _index = heapq.heappop(free)
-        now = at + setting.gap_s if order else at
+        now = at + setting.gap_s if order and _user != HELD else at
         left = [user for user in setting.steps if taken[user] < len(setting.steps[user])]
         if not any(setting.ready_s[user] <= now for user in left):
             now = min(setting.ready_s[user] for user in left)
+        now = clock = max(now, clock)  # a held worker's retry may fall within the gap of one freed before it
         for ended, user, step in [r for r in running if r[0] <= now]:
             done[user].append((ended, step))
             running.remove((ended, user, step))
         candidates = []
         for i, user in enumerate(setting.steps):
-            if user not in left or setting.ready_s[user] > now:
+            if user not in left:
                 continue
             scores = [step.score for _, step in done[user] if step.score is not None]
             costs = [step.cost_s for _, step in done[user]]
-            gain = regret_left = None
+            gain = regret_left = mean = spread = None
             if len(scores) >= 2:
                 mean, spread = sum(scores) / len(scores), _stdev(scores)
                 gain = expected_improvement(mean, spread, max(scores))
                 regret_left = optimistic_regret(mean, spread, max(scores))
-            candidates.append(Candidate(user, user, user, float(i), gain,
-                                        sum(costs) / len(costs) if costs else None, regret_left))
+            candidates.append(Candidate(user, user, user, float(i), gain, sum(costs) / len(costs) if costs else None,
+                                        regret_left, mean, spread, max(scores) if scores else None, len(scores),
+                                        sum(1 for _, who, _ in running if who == user),
+                                        ready=setting.ready_s[user] <= now))
         choice = allocator.choose(candidates, now=now)
-        assert choice is not None
+        if choice is None:  # held for a user whose advisor is starting: the worker tries again when it is ready
+            later = [setting.ready_s[user] for user in left if setting.ready_s[user] > now]
+            assert later, "the allocator held a worker with nobody starting"
+            heapq.heappush(free, (min(later), HELD, -1))
+            continue
         user = choice.candidate.user_id
         step = setting.steps[user][taken[user]]
         start = max(now, setting.ready_s[user])
@@ -270,6 +283,7 @@ def ordering_bounds(runs: Sequence[Mapping[str, Any]], reachable: Mapping[str, f
         _searched, searched_cost = local_search(setting, [rr, round_robin_order(setting), greedy], seed=seed)
         replayed = {"round_robin": setting.total_regret(replay(setting, rr)),
                     "cost_aware": setting.total_regret(replay(setting, allocator_order(setting, "cost_aware"))),
+                    "regret_rate": setting.total_regret(replay(setting, allocator_order(setting, "regret_rate"))),
                     "greedy": setting.total_regret(replay(setting, greedy)), "searched": searched_cost,
                     "lower_bound": lower_bound(setting)}
         recorded = {run["policy"]: setting.total_regret(run["curves"]) for run in runs if run["seed"] == seed}

@@ -32,6 +32,26 @@ Policies:
      publishes (UCB at the next proposal − best) below ``NO_GAIN_LEFT`` — yields to every user with gain left
      (those served in turn after them).
 
+* ``regret_rate`` — the same users-compete rule and the same fairness floor, but each option is scored by what it
+  does to the *total regret* (Σ over users of reachable − best so far, integrated over time), so options of
+  different users compare on one scale:
+
+  1. **First results first, and wait for them**: a user never served yet goes next (the longest waiter first). Until its first result its whole reachable score is regret (≈ 1 per
+     second), more than any trial of a user with a result can buy back; so while a user whose job is live has
+     not bid yet (its advisor is still starting: ``ready`` False, a fraction of a second), a free worker is
+     *held* for it rather than given a second concurrent trial of someone else (the choice is None).
+  2. **Expected regret reduction per second**: ``expected_gain`` — the expected rise of the user's best
+     from one more trial, with scores capped at ``SCORE_CEILING`` (accuracy cannot pass 1, so a user at .95
+     has at most .05 left to win, one at .62 has .38) and counting the user's trials already running under
+     the same belief (a second concurrent trial buys only what the first may not: ``E[max(best, Y₁..Y_k+1)] −
+     E[max(best, Y₁..Y_k)]``, the batch EI) — divided by the trial's expected seconds. A gain reached at the
+     end of a trial lowers the regret from then to the common horizon, so by the exchange argument the highest
+     gain per second first minimises the total (weighted shortest processing time). A user with one result
+     has no spread of its own yet: its belief is its score with the median spread the other users' beliefs
+     show (``PRIOR_STD`` before any has one); a job with no result, the mean of the others' beliefs. A user with
+     nothing left to win has a rate near 0 and is served last (no separate rule).
+  3. The floor as in ``cost_aware``.
+
 * ``fifo`` — the oldest job first (job order), the platform's behaviour before the pool.
 * ``round_robin`` — users in turn (the longest waiter first), each user's oldest job first.
 """
@@ -44,10 +64,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-POLICIES = ("cost_aware", "fifo", "round_robin")
+POLICIES = ("cost_aware", "regret_rate", "fifo", "round_robin")
 MIN_COST_S = 0.05  # a trial costs at least this much: a clock too coarse to see it must not make it free
 NO_GAIN_LEFT = 0.001  # an optimistic regret below a tenth of a point: the user's GP sees nothing left to win
 UCB_BETA = 2.0  # the upper confidence bound's width in standard deviations (≈ 98 % one-sided)
+SCORE_CEILING = 1.0  # scores are "higher is better, e.g. accuracy in [0, 1]" (the template contract)
+PRIOR_STD = 0.1  # a score's spread before any user's results show one (a tenth of the accuracy scale)
+_GRID = 200  # Simpson intervals of the batch-EI integral (error far below a hundredth of a point)
 
 
 def expected_improvement(mean: float, std: float, best: float) -> float:
@@ -70,6 +93,38 @@ def optimistic_regret(mean: float, std: float, best: float) -> float:
     return max(0.0, mean + UCB_BETA * std - best)
 
 
+def expected_gain(mean: float, std: float, best: float, ceiling: float = math.inf, in_flight: int = 0) -> float:
+    """The expected rise of ``best`` from one more trial whose score Y ~ N(mean, std²), capped at ``ceiling``, when
+    ``in_flight`` trials under the same belief are already running: E[max(best, Y₁..Y_k+1)] − E[max(best,
+    Y₁..Y_k)] = ∫_best^ceiling F(y)^k (1 − F(y)) dy (F the normal CDF, k = ``in_flight``). With k = 0 and no
+    ceiling it is the expected improvement."""
+    if not (math.isfinite(mean) and math.isfinite(std) and math.isfinite(best)) or std < 0:
+        raise ValueError(f"mean, std and best must be finite and std >= 0; got {mean!r}, {std!r}, {best!r}")
+    if math.isnan(ceiling):
+        raise ValueError(f"ceiling must be a number, not {ceiling!r}")
+    if in_flight < 0:
+        raise ValueError(f"in_flight must be >= 0, not {in_flight!r}")
+    if ceiling <= best:
+        return 0.0
+    if std == 0:
+        return max(0.0, min(mean, ceiling) - best) if in_flight == 0 else 0.0
+    if in_flight == 0:
+        capped = expected_improvement(mean, std, ceiling) if math.isfinite(ceiling) else 0.0
+        return max(0.0, expected_improvement(mean, std, best) - capped)
+    low, high = best, min(ceiling, mean + 8 * std)  # above mean + 8 std, 1 − F is below 1e-15
+    if high <= low:
+        return 0.0
+    step = (high - low) / _GRID
+
+    def integrand(y: float) -> float:
+        cdf = 0.5 * (1 + math.erf((y - mean) / (std * math.sqrt(2))))
+        return cdf ** in_flight * (1 - cdf)
+
+    total = integrand(low) + integrand(high)
+    total += sum((4 if i % 2 else 2) * integrand(low + i * step) for i in range(1, _GRID))
+    return max(0.0, total * step / 3)
+
+
 @dataclass(frozen=True)
 class Candidate:
     sub_train_job_id: str
@@ -79,6 +134,13 @@ class Candidate:
     gain: float | None = None  # EI of its next proposal over its best; None: cold (fewer than two observations)
     cost_s: float | None = None  # expected seconds of one trial; None: none finished yet
     regret: float | None = None  # optimistic current regret (UCB − best); None: unknown (cold, or not published)
+    # What ``regret_rate`` reads (the other policies ignore them):
+    mean: float | None = None  # belief about its next proposal's score (GP posterior or scores seen); None: none
+    std: float | None = None
+    best: float | None = None  # its best score so far (None before its first result)
+    observed: int = 0  # its results so far
+    running: int = 0  # its trials on workers now
+    ready: bool = True  # False: its job is live but its advisor has not bid yet (only ``regret_rate`` waits for it)
 
     @property
     def rate(self) -> float:
@@ -100,8 +162,10 @@ class Candidate:
 @dataclass(frozen=True)
 class Choice:
     candidate: Candidate
-    reason: str  # "cold start", "highest gain per second", "fairness floor", "no gain left", "fifo", "round robin"
+    reason: str  # "cold start", "highest gain per second", "fairness floor", "no gain left", "fifo", "round robin",
+    # "first result", "highest regret reduction per second"
     waited: int  # assignments its user had waited
+    rate: float | None = None  # regret_rate: the expected rise of its user's best per second it was chosen at
 
 
 @dataclass
@@ -131,16 +195,23 @@ class Allocator:
         now = time.monotonic() if now is None else now
         if self.last_at is not None and now < self.last_at:
             raise ValueError(f"now must not go back in time: {now!r} < {self.last_at!r}")
-        order = sorted(candidates, key=lambda c: (c.submitted, c.sub_train_job_id))
+        order = sorted((c for c in candidates if c.ready), key=lambda c: (c.submitted, c.sub_train_job_id))
         users = list(dict.fromkeys(c.user_id for c in order))  # in order of their oldest job
         self._accrue(users, now)
-        if not candidates:
+        if not order:
             return None
         self.waits = {user: self.waits.get(user, 0) for user in users}  # a user without work stops waiting
+        rate: float | None = None
         if self.policy == "fifo":
             chosen, reason = order[0], "fifo"
         elif self.policy == "round_robin":
             chosen, reason = next(c for c in order if c.user_id == self._longest(users)), "round robin"
+        elif self.policy == "regret_rate":
+            starting = {c.user_id for c in candidates if not c.ready} - set(users)
+            picked = self._regret_rate(order, users, starting)
+            if picked is None:
+                return None
+            chosen, reason, rate = picked
         else:
             chosen, reason = self._cost_aware(order, users)
         waited = self.waits[chosen.user_id]
@@ -151,7 +222,7 @@ class Allocator:
         self.charged_s[chosen.user_id] += cost
         self.assignments += 1
         self.by_user[chosen.user_id] += 1
-        return Choice(chosen, reason, waited)
+        return Choice(chosen, reason, waited, rate)
 
     def _cost_aware(self, order: list[Candidate], users: list[str]) -> tuple[Candidate, str]:
         mine = {user: [c for c in order if c.user_id == user] for user in users}
@@ -173,6 +244,64 @@ class Allocator:
             user, reason = max(owed, key=lambda u: (self.owed_s[u] / cost[u], -users.index(u))), "fairness floor"
             self.floors[user] += 1
         return job[user], reason
+
+    def _regret_rate(self, order: list[Candidate], users: list[str],
+                     starting: set[str]) -> tuple[Candidate, str, float | None] | None:
+        mine = {user: [c for c in order if c.user_id == user] for user in users}
+        # never served, nothing running, no result (a user served before whose bid shows no result yet has one
+        # coming: the pass runs the moment its worker frees, before its advisor bids again)
+        fresh = [user for user in users
+                 if self.by_user[user] == 0 and all(c.observed == 0 and c.running == 0 for c in mine[user])]
+        starting = {user for user in starting if self.by_user[user] == 0}
+        if fresh:
+            user = min(fresh, key=lambda u: (-self.waits[u], users.index(u)))
+            chosen, reason, rate = mine[user][0], "first result", None
+        elif starting:  # a first result is coming: the worker waits for it (see the module's docstring)
+            return None
+        else:
+            rates = self._rates(order)
+            best_job = {user: max(mine[user], key=lambda c: (rates[c.sub_train_job_id], -c.submitted))
+                        for user in users}
+            user = max(users, key=lambda u: (rates[best_job[u].sub_train_job_id], self.waits[u], -users.index(u)))
+            chosen, reason = best_job[user], "highest regret reduction per second"
+            rate = rates[chosen.sub_train_job_id]
+        cost = {u: self._expected_cost(mine[u][0], order) for u in users}
+        owed = [u for u in users if len(users) > 1 and self.owed_s[u] >= cost[u]]
+        if owed and user not in owed:  # the floor, as in cost_aware
+            user = max(owed, key=lambda u: (self.owed_s[u] / cost[u], -users.index(u)))
+            chosen, reason, rate = mine[user][0], "fairness floor", None
+            self.floors[user] += 1
+        return chosen, reason, rate
+
+    def _rates(self, order: list[Candidate]) -> dict[str, float]:
+        """Each job's expected rise of its user's best per second of a trial (``expected_gain`` over the cost)."""
+        known = [c for c in order if c.mean is not None and c.std is not None]
+        spread = sorted(c.std for c in known if c.std is not None)  # the spread the users' beliefs show
+        prior_std = spread[len(spread) // 2] if spread else PRIOR_STD
+        prior_mean = sum(c.mean for c in known if c.mean is not None) / len(known) if known else None
+        best: dict[str, float] = {}
+        running: Counter[str] = Counter()
+        for c in order:
+            running[c.user_id] += c.running
+            if c.best is not None:
+                best[c.user_id] = max(best.get(c.user_id, c.best), c.best)
+        rates = {}
+        for c in order:
+            if c.mean is not None and c.std is not None:
+                mean, std = c.mean, c.std
+            elif c.observed > 0 and c.best is not None:
+                mean, std = c.best, prior_std  # one result: its score, with the others' spread
+            elif prior_mean is not None:
+                mean, std = prior_mean, prior_std
+            else:  # nobody has a belief yet: no ranking; the waits decide
+                rates[c.sub_train_job_id] = 0.0
+                continue
+            ceiling = SCORE_CEILING if max(mean, best.get(c.user_id, 0.0)) <= SCORE_CEILING else math.inf
+            # before its first result a user's best counts as 0 (all of its reachable score is regret)
+            base = best.get(c.user_id, min(0.0, mean - 8 * std))
+            gain = expected_gain(mean, std, base, ceiling, running[c.user_id])
+            rates[c.sub_train_job_id] = gain / self._expected_cost(c, order)
+        return rates
 
     @staticmethod
     def _within(jobs: list[Candidate]) -> Candidate:
@@ -199,5 +328,5 @@ class Allocator:
         return max(sum(known) / len(known), MIN_COST_S) if known else MIN_COST_S
 
 
-__all__ = ["MIN_COST_S", "NO_GAIN_LEFT", "POLICIES", "UCB_BETA", "Allocator", "Candidate", "Choice",
-           "expected_improvement", "optimistic_regret"]
+__all__ = ["MIN_COST_S", "NO_GAIN_LEFT", "POLICIES", "PRIOR_STD", "SCORE_CEILING", "UCB_BETA", "Allocator",
+           "Candidate", "Choice", "expected_gain", "expected_improvement", "optimistic_regret"]

@@ -13,7 +13,7 @@ tasks later than deadline + 0.5 s in 2 of 2 runs with it (load 8-12 on 2 cores),
 
 Only what :class:`inference_worker.service.InferenceWorker` calls is here, with kafka-python's shapes:
 ``subscribe(topics, listener)``, ``poll(timeout_ms, max_records) -> {TopicPartition: [record]}``,
-``commit({TopicPartition: OffsetAndMetadata})``, ``pause``, ``resume``, ``assignment``, ``highwater``, ``position``,
+``commit({TopicPartition: OffsetAndMetadata})``, ``pause``, ``assignment``, ``highwater``, ``position``,
 ``close``. Failures surface as ``kafka.errors.KafkaError`` (``CommitFailedError`` for commits), so the
 worker's retry and rebalance handling is the same for both clients. librdkafka runs the rebalance callbacks
 inside ``poll`` on the calling thread; the listener (:class:`easel.kafka_io.PartitionEvents`) only records
@@ -179,13 +179,6 @@ class ConfluentConsumer:
         if partitions:
             try:
                 self._consumer.pause([ck.TopicPartition(tp.topic, tp.partition) for tp in partitions])
-            except ck.KafkaException as error:
-                raise KafkaError(str(error)) from None
-
-    def resume(self, *partitions: TopicPartition) -> None:
-        if partitions:
-            try:
-                self._consumer.resume([ck.TopicPartition(tp.topic, tp.partition) for tp in partitions])
             except ck.KafkaException as error:
                 raise KafkaError(str(error)) from None
 

@@ -16,7 +16,8 @@ key                        type    meaning
                                    the allocator LPUSHes, the worker BRPOPs (a blocking read)
 ``…:busy``                 hash    worker → its current assignment (set with the push, in one
                                    transaction; the worker deletes it when done: then it is free)
-``…:bids``                 hash    sub-train-job → JSON {open, gain, cost_s, best, observed, regret}
+``…:bids``                 hash    sub-train-job → JSON {open, gain, cost_s, best, observed, regret,
+                                   mean, std}
                                    published by its advisor each step; deleted when it ends
 ``…:wake``                 list    at most one token: a bid was published or a worker came free; the
                                    allocator's pass BRPOPs it, so it runs at once rather than at its next poll
@@ -42,8 +43,9 @@ PREFIX = "easel:pool"
 class Bid:
     """What an advisor publishes about its sub-job: ``open`` trials it can still hand out (queued ones and
     those its budget still allows), the EI of its next proposal over its best (None while cold), the mean
-    seconds of its finished trials (None before the first) and its optimistic current regret (UCB − best at the
-    next proposal; None while cold, or from an advisor that does not publish it)."""
+    seconds of its finished trials (None before the first), its optimistic current regret (UCB − best at the
+    next proposal; None while cold, or from an advisor that does not publish it) and its belief about the next
+    proposal's score (``mean``, ``std``; None while it has none)."""
 
     open: int
     gain: float | None
@@ -52,6 +54,8 @@ class Bid:
     observed: int
     at: float = 0.0  # when it was published (UNIX seconds): assignments after it are not counted in ``open``
     regret: float | None = None
+    mean: float | None = None
+    std: float | None = None
 
     def encode(self) -> str:
         return json.dumps(asdict(self))
@@ -60,7 +64,8 @@ class Bid:
     def decode(cls, raw: str | bytes) -> Bid:
         data = json.loads(raw)
         return cls(int(data["open"]), data.get("gain"), data.get("cost_s"), data.get("best"),
-                   int(data.get("observed", 0)), float(data.get("at", 0.0)), data.get("regret"))
+                   int(data.get("observed", 0)), float(data.get("at", 0.0)), data.get("regret"), data.get("mean"),
+                   data.get("std"))
 
 
 @dataclass(frozen=True)

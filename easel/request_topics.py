@@ -4,9 +4,11 @@ The local broker (Tansu 0.6, memory storage) ignores ``retention.ms`` and drops 
 ``DeleteRecords``: it frees a topic's memory only when the topic is deleted. So a job's requests go to
 *generations* of its requests topic (:func:`easel.serving.requests_topic`): the predictor rotates to the next one
 after a size or time threshold and deletes the old one once everything sent there is past its deadline
-(:mod:`predictor.rotation`). Workers subscribe to every generation by pattern, so the next generation — made
-when the current one begins — has its consumers long before the first request reaches it. On real Kafka the
-topics also carry ``retention.ms`` (:func:`easel.kafka_io.topic_config`) as configured.
+(:mod:`predictor.rotation`). The next generation is made ahead, when the current one begins, and named in Redis
+(:func:`easel.serving.next_generation_key`): each worker opens its consumer (its own group) then, so the group is
+joined long before the first request reaches it, and reads it beside the current one and any old one still
+draining (the switch is gapless). On real Kafka the topics also carry ``retention.ms``
+(:func:`easel.kafka_io.topic_config`) as configured.
 """
 
 from __future__ import annotations

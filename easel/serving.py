@@ -110,9 +110,16 @@ def promote_key(job_id: str, service_id: str) -> str:
 
 def generation_key(job_id: str) -> str:
     """Redis string: the requests topic generation the predictor sends to (:mod:`easel.request_topics`). Workers
-    move to it once their share of the old one is answered, and say which they read in their registry record
-    (``generation``); an old generation is deleted once no live worker reads it."""
+    read it beside the old one until their share of the old one is answered, and say the oldest they read in their
+    registry record (``generation``); an old generation is deleted once no live worker reads it."""
     return f"easel:inference:{job_id}:generation"
+
+
+def next_generation_key(job_id: str) -> str:
+    """Redis string: the requests topic generation the predictor has made ahead and sends to next. Workers open
+    its consumer as soon as it exists and read it beside the current one, so the first task sent there after a
+    rotation is read at once, whatever backlog the old generation still holds."""
+    return f"easel:inference:{job_id}:generation:next"
 
 
 def calibration_key(job_id: str) -> str:
@@ -168,7 +175,7 @@ def decode_answers(raw: bytes) -> list[tuple[str, Any, int | None]]:
 def job_keys(job_id: str) -> list[str]:
     """Every Redis key an inference job uses (for clean-up once it has stopped; promotion lists expire)."""
     return [results_stream(job_id), workers_key(job_id), dead_letters_stream(job_id), standbys_key(job_id),
-            calibration_key(job_id), generation_key(job_id)]
+            calibration_key(job_id), generation_key(job_id), next_generation_key(job_id)]
 
 
 def split_mini_batches(n_instances: int, n_parts: int, batch_size: int, offset: int = 0) -> list[int]:
@@ -237,7 +244,9 @@ def worker_record(pid: int, metrics_port: int | None, partitions: Sequence[int],
                   **extra: Any) -> str:
     """``extra``: what else the worker tells about itself — ``boot`` (UNIX times of its start-up phases:
     ``process``, ``imported``, ``loaded``, ``calibrated``, ``subscribed``) and ``assignments`` (its last few
-    ``[time, partitions]``), which the chaos benchmark reads to say where a recovery's seconds went."""
+    ``[time, partitions]``), which the chaos benchmark reads to say where a recovery's seconds went; ``generation``
+    (the oldest requests topic generation it reads) and ``reading`` (its partitions in each generation it reads),
+    which the predictor's topic rotation waits on."""
     return json.dumps({"pid": pid, "metrics_port": metrics_port, "partitions": sorted(partitions), "policy": policy,
                        "seen_at": now, **extra})
 
@@ -258,6 +267,6 @@ def live_workers(records: dict[Any, Any], now: float) -> dict[str, dict[str, Any
 __all__ = [
     "DEAD_LETTERS_MAXLEN", "DROPPED", "HEARTBEAT_S", "LIVE_S", "SERVED", "STANDBY_PREFIX", "STATUSES",
     "STREAM_MAXLEN", "answers_key", "calibrated_fastest_batch_s", "calibration_field", "calibration_key", "consumer_group", "dead_letters_stream", "deal_mini_batches", "decode_answers",
-    "encode_answers", "generation_key", "is_standby", "job_keys", "live_workers", "promote_key", "requests_generation", "requests_pattern", "requests_topic", "results_stream",
+    "encode_answers", "generation_key", "is_standby", "job_keys", "live_workers", "next_generation_key", "promote_key", "requests_generation", "requests_pattern", "requests_topic", "results_stream",
     "split_mini_batches", "standbys_key", "worker_record", "workers_key",
 ]

@@ -152,11 +152,6 @@ class Settings(BaseSettings):
         description="most KiB of instances in one requests message: consecutive mini-batches of a worker's share "
                     "travel together up to this (the broker's and the clients' cost is per message); 0 = one "
                     "mini-batch per message")
-    serving_pause_queued_mb: int = Field(
-        default=0, ge=0, le=1 << 20,
-        description="a worker stops fetching requests while this many mini-batches wait in its book behind the "
-                    "running share, and fetches again once fewer do (the local broker's CPU goes to parked fetches, "
-                    "not messages); 0 = always fetch (the default until a quiet A/B shows no throughput cost)")
     serving_margin_s: float = Field(
         default=0.005, ge=0, le=5, description="time kept back from each deadline for sending the answer back"
     )
@@ -223,8 +218,12 @@ class Settings(BaseSettings):
     warm_start: bool = Field(
         default=True, description="local launcher: start advisors by forking a parent that imported their modules "
                                   "once (a zygote) instead of a fresh interpreter each")
-    train_pool_policy: Literal["cost_aware", "fifo", "round_robin"] = Field(
+    train_pool_policy: Literal["cost_aware", "regret_rate", "fifo", "round_robin"] = Field(
         default="cost_aware", description="how the pool's free workers are allocated among users' jobs")
+    train_pool_start_wait_s: float = Field(
+        default=5.0, ge=0, le=600,
+        description="regret_rate: how long after a sub-job is created a free worker may be held for it while its "
+                    "advisor has not bid yet (its first result is worth more than another user's second trial)")
     kafka_session_timeout_ms: int = Field(
         default=2000, ge=500, le=300_000,
         description="consumer-group session timeout: how long the broker waits for a silent member (a killed "

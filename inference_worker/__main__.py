@@ -93,8 +93,7 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
                           metrics_port=port, service_id=service_id, model_version=deployment.model_version,
                           model_version_id=deployment.model_version_id, boot=boot,
                           ensure_topic=lambda: ensure_started(settings, job_id, partitions),
-                          consumer_for=consumer_for, generation=generation,
-                          pause_queued_mb=settings.serving_pause_queued_mb)
+                          consumer_for=consumer_for, generation=generation)
     worker = InferenceWorker(config, consumer, model, live, redis_client, metrics, sessions)
     if port is not None:
         worker.record_service(port)

@@ -113,9 +113,12 @@ class OffsetTracker:
                 if p in self._next:
                     self._committed[p] = max(self._committed.get(p, -1), offset)
 
-    def unanswered(self) -> int:
+    def unanswered(self, partitions: Iterable[Partition] | None = None) -> int:
+        """Messages polled and not answered yet (of ``partitions``, or of all)."""
         with self._lock:
-            return sum(len(v) for v in self._pending.values())
+            if partitions is None:
+                return sum(len(v) for v in self._pending.values())
+            return sum(len(self._pending.get(p) or ()) for p in partitions)
 
     def committed_offset(self, partition: Partition) -> int | None:
         with self._lock:

@@ -58,8 +58,6 @@ class WorkerMetrics:
                                         "sum of the profile accuracy of every served instance", registry=r)
         self.tasks = Counter("easel_worker_tasks", "task shares planned", registry=r)
         self.replans = Counter("easel_worker_replans", "mid-task re-plans after overruns", registry=r)
-        self.fetch_pauses = Counter("easel_worker_fetch_pauses", "times the worker stopped fetching requests "
-                                    "because enough work waited in its book", registry=r)
         self.rebuilds = Counter("easel_worker_profile_rebuilds", "profile rebuilds from measured times", registry=r)
         self.dead_letters = Counter("easel_worker_dead_letters", "request messages that could not be read "
                                     "(a corrupt header): dead-lettered, their instances answered dropped",

@@ -2,9 +2,10 @@
 
 Two threads share a :class:`~inference_worker.book.TaskBook`:
 
-* the **consumer** (main thread) polls the job's requests topic, groups messages by task, commits offsets
-  once their results are published (at-least-once), reports queue lag, and handles rebalances after each
-  poll (never inside kafka-python's callbacks, which run on its IO thread): revoked partitions' queued
+* the **consumer** (main thread) polls the job's requests topic (with rotation, every generation of it that may
+  hold work: the current one, the next one ahead of the switch, old ones until drained — a gapless switch),
+  groups messages by task, commits offsets once their results are published (at-least-once), reports queue
+  lag, and handles rebalances after each poll (never inside kafka-python's callbacks, which run on its IO thread): revoked partitions' queued
   messages are forgotten (their new owner is redelivered everything we did not commit); a failed poll (a
   broker restart) is retried with backoff, so the worker survives any number of rebalances and outages;
 * the **executor** takes the task with the earliest deadline (EDF across concurrent tasks), splits its
@@ -27,6 +28,7 @@ import json
 import logging
 import math
 import os
+import queue
 import threading
 import time
 import traceback
@@ -57,6 +59,7 @@ from easel.serving import (
     STREAM_MAXLEN,
     dead_letters_stream,
     generation_key,
+    next_generation_key,
     promote_key,
     requests_topic,
     results_stream,
@@ -91,15 +94,19 @@ STANDBY_WAIT_S = 1  # a standby's BLPOP: how often it refreshes its record (and 
 # answer in this time (a topic deleted under it, a broker restarting) is retried after the next poll.
 COMMIT_TIMEOUT_MS = 2000
 GENERATION_CHECK_S = 0.5  # how often a worker reads which requests topic generation the predictor sends to
-SWITCH_WAIT_S = 10.0  # the longest a worker waits for its old generation to drain before it moves on anyway
+# A poll of a generation other than the one the predictor sends to (the next, or an old one draining) waits this
+# long, so that a message of the current one waits at most this for it: kafka-python makes no progress on a fetch
+# in a poll that may not wait at all, nor on a group join in one of 2 ms (on Tansu; 10 ms joined in 2-4 s).
+OTHER_GENERATIONS_WAIT_MS = 2
+JOINING_WAIT_MS = 10  # ... while that generation's consumer holds no partition yet (its group join under way)
+# A generation's consumer is opened, and its group joined, off the poll loop for up to this long (waiting 100 ms per
+# poll: 2-4 s on the local broker) before the loop takes it over.
+JOIN_AHEAD_S = 30.0
+SWITCH_WAIT_S = 10.0  # the longest a worker reads an old generation after it was superseded (it drains first)
 # A share's served answers go out together (Executor._hold_answers): at most this many mini-batches per results
 # entry, and none held longer than this (what a worker that dies mid-share makes its successor redo).
 PUBLISH_MINI_BATCHES = 16
 PUBLISH_AFTER_S = 0.02
-# While fetching is paused (``WorkerConfig.pause_queued_mb``) the consumer thread polls this often, so that it
-# resumes soon after the executor takes the waiting work (a paused poll returns nothing: it only keeps the
-# membership alive and commits).
-PAUSED_POLL_MS = 10
 
 
 @dataclass
@@ -129,10 +136,6 @@ class WorkerConfig:
     generation: int = 0
     publish_mini_batches: int = PUBLISH_MINI_BATCHES  # most served mini-batches in one results entry
     publish_after_s: float = PUBLISH_AFTER_S  # the longest a served answer waits for the rest of its entry
-    # Stop fetching while this many mini-batches wait in the book (0: never): a worker with work queued has no
-    # use for more yet, and every parked fetch costs the broker CPU (Tansu re-reads the log several times per
-    # fetch wait) on the cores the models share. At worst a newly arrived task waits for one more queued share.
-    pause_queued_mb: int = 0
 
 
 @dataclass
@@ -375,29 +378,46 @@ class Executor:
             self.offsets.done(h.partition, h.offset)
 
 
+@dataclass(eq=False)
+class _Reader:
+    """One requests topic generation's consumer (its own consumer group), its rebalance events (recorded by the
+    client's listener, acted on by the poll thread) and the partitions it holds."""
+
+    generation: int
+    consumer: Any
+    events: PartitionEvents = field(default_factory=PartitionEvents)
+    assigned: set[TopicPartition] = field(default_factory=set)
+    superseded_at: float | None = None  # when a newer generation became the one the predictor sends to
+    early: list[dict[TopicPartition, list[Any]]] = field(default_factory=list)  # polled while it joined its group
+
+
 class InferenceWorker:
-    """The consumer side and the life cycle: start, serve until stopped, drain."""
+    """The consumer side and the life cycle: start, serve until stopped, drain.
+
+    With rotation (``consumer_for``), the worker reads every generation it has a consumer open on: the one the
+    predictor sends to, the next one (opened as soon as the predictor has made it, so its group is joined before
+    the first task reaches it), and old ones until they drain. All of them feed the one book, earliest deadline
+    first; an old generation's consumer is closed once its share is read to its end and answered."""
 
     def __init__(self, config: WorkerConfig, consumer: KafkaConsumer | ConfluentConsumer, model: ServedModel, live: LivePolicy,
                  results: redis.Redis, metrics: WorkerMetrics,
                  sessions: sessionmaker[Session] | None = None) -> None:
-        self.config, self.consumer, self.model, self.live = config, consumer, model, live
+        self.config, self.model, self.live = config, model, live
         self.results, self.metrics, self.sessions = results, metrics, sessions
         self.offsets = OffsetTracker()
         self.book = TaskBook(self.offsets, margin_s=config.margin_s, on_expired=metrics.instances.labels("expired").inc)
         self.executor = Executor(config, model, live, self.book, self.offsets, results, metrics)
         self.stop = threading.Event()
         self.ready = threading.Event()
-        self._assigned: set[TopicPartition] = set()
+        self._generation = config.generation  # the requests topic generation the predictor sends to (as last told)
+        self._readers: dict[int, _Reader] = {config.generation: _Reader(config.generation, consumer)}
         self._assignments: deque[tuple[float, list[int]]] = deque(maxlen=4)  # (when, partitions) after a rebalance
         self._lag_labels: set[str] = set()
         self._announced = 0.0
         self._lag_at = 0.0
-        self.partition_events = PartitionEvents()
         self._backoff = Backoff(base_s=0.1, cap_s=5.0)
         self._throttle = Throttle(5.0)
         self._unassigned_since: float | None = None
-        self._generation = config.generation  # the requests topic generation the consumer reads
         # Generations whose consumer is still being closed (in the background): the registry record names the
         # oldest of them, so the predictor deletes a generation only once no consumer of it is open — librdkafka
         # 2.16 segfaults when a topic it fetches from is deleted on the local broker.
@@ -405,15 +425,29 @@ class InferenceWorker:
         self._closing_lock = threading.Lock()
         self._reannounce = threading.Event()
         self._generation_checked = 0.0
-        self._switch_wanted_since: float | None = None
-        self._paused_on: Any = None  # the consumer whose partitions this worker paused (pause_queued_mb)
-        self._draining = False
+        self._told = config.generation  # the newest generation the predictor is known to send to
+        self._opening: set[int] = set()  # generations whose consumer is being opened (off the poll thread)
+        self._opened: queue.SimpleQueue[tuple[int, _Reader | None]] = queue.SimpleQueue()
+
+    @property
+    def consumer(self) -> Any:
+        """The consumer of the generation the predictor sends to."""
+        return self._current.consumer
+
+    @property
+    def _current(self) -> _Reader:
+        return self._readers[self._generation]
+
+    @property
+    def _assigned(self) -> set[TopicPartition]:
+        """Every partition held, of every generation read."""
+        return set().union(*(r.assigned for r in self._readers.values()))
 
     # -- rebalances ------------------------------------------------------------------------------------
-    def _apply_rebalance(self) -> None:
-        """Act on the rebalance events of the last ``poll``, on this (the poll) thread: the listener only
+    def _apply_rebalance(self, reader: _Reader) -> None:
+        """Act on the rebalance events of ``reader``'s last ``poll``, on this (the poll) thread: the listener only
         records them, because kafka-python calls it on its IO thread, where nothing may block."""
-        for kind, parts in self.partition_events.drain():
+        for kind, parts in reader.events.drain():
             if kind == REVOKED and not parts:  # the first join revokes nothing
                 continue
             if kind == REVOKED:
@@ -422,26 +456,31 @@ class InferenceWorker:
                 # the first answer of an instance and counts the rest as duplicates).
                 dropped = self.book.drop_partitions(parts)
                 self.offsets.forget(parts)
-                self._assigned -= parts
-                for tp in parts:
-                    if _label(tp) in self._lag_labels:
-                        self.metrics.queue_lag.remove(_label(tp))
-                        self._lag_labels.discard(_label(tp))
+                reader.assigned -= parts
+                self._forget_lag(parts)
                 log.info("partitions %s revoked (%d queued messages left to their next owner)", _names(parts),
                          dropped)
             else:
-                self._assigned |= parts
-                self._assignments.append((round(time.time(), 3), self._partition_numbers()))
+                reader.assigned |= parts
+                if reader is self._current:
+                    self._assignments.append((round(time.time(), 3), self._partition_numbers()))
                 self.offsets.assign(parts)
                 log.info("partitions %s assigned", _names(parts))
                 self.announce()
+
+    def _forget_lag(self, parts: set[TopicPartition]) -> None:
+        for tp in parts:
+            if _label(tp) in self._lag_labels:
+                self.metrics.queue_lag.remove(_label(tp))
+                self._lag_labels.discard(_label(tp))
 
     def announce(self, event: bool = True) -> None:
         """Register as ready in the job's worker registry (and, on an assignment, tell the predictor)."""
         now = time.time()
         record = worker_record(os.getpid(), self.config.metrics_port, self._partition_numbers(), self.live.name, now,
                                boot=self.config.boot, assignments=list(self._assignments),
-                               generation=self.reading_generation())
+                               generation=self.reading_generation(),
+                               reading={str(g): parts for g, parts in self.partitions_by_generation().items()})
         try:
             pipe = self.results.pipeline()
             pipe.hset(workers_key(self.config.job_id), self.config.worker_id, record)
@@ -455,33 +494,38 @@ class InferenceWorker:
         self.ready.set()
 
     def _partition_numbers(self) -> list[int]:
-        """The partitions held, by number (of the requests topic generation being read)."""
-        return sorted({tp.partition for tp in self._assigned})
+        """The partitions held, by number (of the requests topic generation the predictor sends to)."""
+        return sorted({tp.partition for tp in self._current.assigned})
 
     # -- offsets -----------------------------------------------------------------------------------------
     def commit(self, partitions: set[TopicPartition] | None = None) -> None:
-        offsets = self.offsets.committable(self._assigned if partitions is None else partitions)
+        for reader in list(self._readers.values()):
+            self._commit(reader, reader.assigned if partitions is None else partitions & reader.assigned)
+
+    def _commit(self, reader: _Reader, partitions: set[TopicPartition]) -> None:
+        offsets = self.offsets.committable(partitions)
         if not offsets:
             return
         try:
-            self.consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()},
-                                 timeout_ms=COMMIT_TIMEOUT_MS)
+            reader.consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()},
+                                   timeout_ms=COMMIT_TIMEOUT_MS)
             self.offsets.mark_committed(offsets)
         except (CommitFailedError, KafkaError) as error:
             log.warning("commit of %s failed (a rebalance?): %s", offsets, error)
 
     def _update_lag(self) -> None:
-        for tp in self._assigned:
-            high = self.consumer.highwater(tp)
-            if high is None:
-                continue
-            done = self.offsets.committed_offset(tp)
-            if done is None and tp in self.consumer.assignment():
-                done = self.consumer.position(tp)
-            if done is None:
-                done = high
-            self.metrics.queue_lag.labels(_label(tp)).set(max(high - done, 0))
-            self._lag_labels.add(_label(tp))
+        for reader in self._readers.values():
+            for tp in reader.assigned:
+                high = reader.consumer.highwater(tp)
+                if high is None:
+                    continue
+                done = self.offsets.committed_offset(tp)
+                if done is None and tp in reader.consumer.assignment():
+                    done = reader.consumer.position(tp)
+                if done is None:
+                    done = high
+                self.metrics.queue_lag.labels(_label(tp)).set(max(high - done, 0))
+                self._lag_labels.add(_label(tp))
 
     # -- warm standby --------------------------------------------------------------------------------------
     def wait_as_standby(self) -> bool:
@@ -511,30 +555,38 @@ class InferenceWorker:
             with contextlib.suppress(redis.RedisError):
                 self.results.hdel(standbys_key(job), me)
 
+
     # -- the loop ----------------------------------------------------------------------------------------
     def _poll_once(self, timeout_ms: int) -> None:
-        paused = self._paused_on is not None and self._paused_on is self.consumer
-        batch = self.consumer.poll(timeout_ms=min(timeout_ms, PAUSED_POLL_MS) if paused else timeout_ms,
-                                   max_records=5000)
-        self._apply_rebalance()
-        now = time.time()
+        """One poll of every generation read: the current one waits up to ``timeout_ms`` for its first message,
+        the others only a few ms (their fetches stay in flight between polls)."""
         held = []
         size = self.config.batch_size
-        for tp, records in batch.items():
-            for record in records:
-                try:
-                    pieces = decode_mini_batch(record.value).split(size)
-                except CorruptMessage as error:  # dead-lettered, never fatal
-                    self.offsets.received(tp, record.offset)
-                    self.dead_letter(tp, record.offset, record.key, record.value, str(error))
-                    continue
-                self.offsets.received(tp, record.offset, parts=len(pieces))
-                held += [Held(piece, tp, record.offset) for piece in pieces]
+        self._adopt_opened()
+        for reader in sorted(self._readers.values(), key=lambda r: r is self._current):  # the current one last
+            wait_ms = (timeout_ms if reader is self._current
+                       else OTHER_GENERATIONS_WAIT_MS if reader.assigned else JOINING_WAIT_MS)
+            batch = reader.early.pop(0) if reader.early else reader.consumer.poll(timeout_ms=wait_ms,
+                                                                                 max_records=5000)
+            self._apply_rebalance(reader)
+            for tp, records in batch.items():
+                for record in records:
+                    try:
+                        pieces = decode_mini_batch(record.value).split(size)
+                    except CorruptMessage as error:  # dead-lettered, never fatal
+                        self.offsets.received(tp, record.offset)
+                        self.dead_letter(tp, record.offset, record.key, record.value, str(error))
+                        continue
+                    self.offsets.received(tp, record.offset, parts=len(pieces))
+                    held += [Held(piece, tp, record.offset) for piece in pieces]
+            if batch and reader.generation > self._generation:
+                self._told = max(self._told, reader.generation)
+                self._move_to(reader.generation)  # the predictor sends there now: no need to wait to be told
+        now = time.time()
         if held:
             for n_part in self.book.add(held, now):
                 self.executor.arrivals.append((now, math.ceil(n_part / size)))
             self.metrics.queued.set(self.book.queued_instances())
-        self._pace_fetching()
         self.commit()
         if now - self._lag_at >= LAG_EVERY_S:
             self._lag_at = now
@@ -543,97 +595,131 @@ class InferenceWorker:
         # update's, a relaunch's) it is about to serve again, and letting every record go stale then would make
         # the predictor refuse requests as if no worker were alive.
         reannounce = self._reannounce.is_set()
-        if (self._assigned or self.ready.is_set()) and (reannounce or now - self._announced >= HEARTBEAT_S):
+        if (self._current.assigned or self.ready.is_set()) and (reannounce or now - self._announced >= HEARTBEAT_S):
             self._reannounce.clear()
             self.announce(event=False)
         self._check_topic(now)
-        self._follow_generation(now)
+        self._follow_generations(now)
 
-    def _pace_fetching(self) -> None:
-        """Pause this consumer's partitions while ``pause_queued_mb`` mini-batches wait in the book; resume once
-        fewer do (see :class:`WorkerConfig`). Paused again on every poll while deep, so partitions a rebalance
-        brings are paused too; never resumed while draining (``drain`` pauses everything)."""
-        limit = self.config.pause_queued_mb
-        if not limit or self._draining:
-            return
-        deep = self.book.queued_instances() >= limit * self.config.batch_size
-        if not deep and self._paused_on is None:
-            return
-        try:
-            parts = self.consumer.assignment()
-            if deep:
-                if self._paused_on is not self.consumer:
-                    self.metrics.fetch_pauses.inc()
-                self.consumer.pause(*parts)
-                self._paused_on = self.consumer
-            else:
-                if self._paused_on is self.consumer:
-                    self.consumer.resume(*parts)
-                self._paused_on = None
-        except KafkaError as error:  # a partition just revoked: the next poll sets it right
-            log.debug("could not pause or resume fetching: %s", error)
-
-    def _follow_generation(self, now: float) -> None:
-        """Move to the requests topic generation the predictor sends to (checked every ``GENERATION_CHECK_S``) once
-        this worker's share of the old one is drained — read to its end and answered — or after ``SWITCH_WAIT_S``
-        (what is left then is answered as dropped by the predictor at its deadline). Each generation has its own
-        consumer group: the local broker's group coordinator is only reliable with one topic per group."""
+    def _follow_generations(self, now: float) -> None:
+        """Keep a consumer open on every requests topic generation that may hold this worker's work (checked every
+        ``GENERATION_CHECK_S``): the one the predictor sends to, the next one as soon as the predictor has made it,
+        and an old one until its share is drained — read to its end and answered — or ``SWITCH_WAIT_S`` after it
+        was superseded (what is left then is answered as dropped by the predictor at its deadline). Each
+        generation has its own consumer group: the local broker's group coordinator is only reliable with one
+        topic per group."""
         if self.config.consumer_for is None or now - self._generation_checked < GENERATION_CHECK_S:
             return
         self._generation_checked = now
-        target = self._told_generation()
-        if target is None or target <= self._generation:
-            self._switch_wanted_since = None
-            return
-        if self._switch_wanted_since is None:
-            self._switch_wanted_since = now
-        if not self._drained() and now - self._switch_wanted_since < SWITCH_WAIT_S:
-            return
-        self._switch(target)
+        told, ahead = self._told_generations() if not self.stop.is_set() else (None, None)  # draining: no new ones
+        self._told = max(self._told, told if told is not None else -1)
+        for generation in range(self._generation + 1, max(self._told, ahead if ahead is not None else -1) + 1):
+            self._open(generation)  # any between too: the predictor may have rotated twice since
+        for reader in [r for r in self._readers.values() if r.generation < self._generation]:
+            if reader.superseded_at is None:
+                reader.superseded_at = now
+            if self._drained(reader) or now - reader.superseded_at >= SWITCH_WAIT_S:
+                self._close(reader)
 
-    def _told_generation(self) -> int | None:
-        """The generation the predictor sends to (Redis); None when Redis is away or has not been told."""
+    def _told_generations(self) -> tuple[int | None, int | None]:
+        """The generation the predictor sends to and the one it has made next (Redis); None for either when Redis
+        is away or has not been told."""
         try:
-            raw = self.results.get(generation_key(self.config.job_id))
-            return int(raw) if raw else None
+            raw = self.results.mget([generation_key(self.config.job_id), next_generation_key(self.config.job_id)])
+            return tuple(int(v) if v else None for v in raw)  # type: ignore[return-value]
         except (redis.RedisError, ValueError):
-            return None
+            return None, None
 
-    def _drained(self) -> bool:
-        """Everything this worker held of its generation is answered, and its partitions are read to their end."""
-        if self.offsets.unanswered() or self.book.queued_instances():
+    def _move_to(self, generation: int) -> None:
+        """``generation`` (whose consumer is open) is the one the predictor sends to now; the older ones read on
+        until they drain."""
+        previous, self._generation = self._generation, generation
+        log.info("requests topic generation %d -> %d (%s still read while they drain)", previous, generation,
+                 sorted(g for g in self._readers if g < generation))
+        if self.ready.is_set():
+            self.announce(event=False)  # its partitions, as the predictor sees them, are the new generation's
+
+    def _open(self, generation: int) -> None:
+        """Open a consumer on ``generation`` (its own group), if this worker has none yet, off the poll thread: making
+        a client talks to the broker, which must not hold up the generations read meanwhile (under load it took
+        longer than a deadline). :meth:`_adopt_opened` takes it into the poll loop."""
+        consumer_for = self.config.consumer_for
+        assert consumer_for is not None
+        if generation in self._readers or generation in self._opening:
+            return
+        self._opening.add(generation)
+        topic = requests_topic(self.config.job_id, generation)
+
+        def open_reader() -> None:
+            reader: _Reader | None = None
+            try:
+                reader = _Reader(generation, consumer_for(generation))
+                reader.consumer.subscribe([topic], listener=reader.events)
+                # Join its group here, with the poll waits a join needs (the poll loop's short ones barely
+                # progress it); anything polled meanwhile goes to the poll loop with the consumer.
+                give_up = time.monotonic() + JOIN_AHEAD_S
+                while not reader.consumer.assignment() and time.monotonic() < give_up and not self.stop.is_set():
+                    batch = reader.consumer.poll(timeout_ms=100, max_records=5000)
+                    if batch:
+                        reader.early.append(batch)
+            except Exception as error:  # noqa: BLE001 - the broker may be away: the next check tries again
+                log.warning("could not open requests topic generation %d (%s); retrying", generation, error)
+                if reader is not None:
+                    _close_quietly(reader.consumer)
+                reader = None
+            self._opened.put((generation, reader))
+
+        threading.Thread(target=open_reader, name=f"open-generation-{generation}", daemon=True).start()
+
+    def _adopt_opened(self) -> None:
+        """Take the consumers opened since the last poll into the loop, and move to the newest generation the
+        predictor is known to send to once its consumer is open."""
+        while not self._opened.empty():
+            generation, reader = self._opened.get()
+            self._opening.discard(generation)
+            if reader is None:
+                continue
+            if self.stop.is_set():  # draining: nothing new is read
+                self._close_in_background(reader.consumer, generation)
+                continue
+            self._readers[generation] = reader
+            log.info("reading requests topic generation %d too", generation)
+        newest = max((g for g in self._readers if g <= self._told), default=self._generation)
+        if newest > self._generation:
+            self._move_to(newest)
+
+    def _drained(self, reader: _Reader) -> bool:
+        """Everything this worker held of ``reader``'s generation is answered, and its partitions are read to
+        their end."""
+        if self.offsets.unanswered(reader.assigned):
             return False
-        for tp in self._assigned:
-            high = self.consumer.highwater(tp)
-            if high is None or self.consumer.position(tp) < high:
+        for tp in reader.assigned:
+            high = reader.consumer.highwater(tp)
+            if high is None or reader.consumer.position(tp) < high:
                 return False
         return True
 
-    def _switch(self, generation: int) -> None:
-        assert self.config.consumer_for is not None
-        self.commit()
-        parts = set(self._assigned)
-        self.book.drop_partitions(parts)
-        self.offsets.forget(parts)
-        self._assigned.clear()
-        for label in list(self._lag_labels):
-            self.metrics.queue_lag.remove(label)
-        self._lag_labels.clear()
-        old, self.consumer = self.consumer, self.config.consumer_for(generation)
-        self.partition_events = PartitionEvents()
-        previous, self._generation, self._switch_wanted_since = self._generation, generation, None
-        self.consumer.subscribe([requests_topic(self.config.job_id, generation)], listener=self.partition_events)
+    def _close(self, reader: _Reader) -> None:
+        """Stop reading an old generation: commit what is answered, forget what is left (answered as dropped by
+        the predictor at its deadline), close its consumer off the poll thread."""
+        self._commit(reader, reader.assigned)
+        self.book.drop_partitions(reader.assigned)
+        self.offsets.forget(reader.assigned)
+        self._forget_lag(reader.assigned)
+        del self._readers[reader.generation]
         # closing leaves the old generation's group (its other members take our partitions, if any are left)
-        self._close_in_background(old, previous)
-        log.info("requests topic generation %d -> %d", previous, generation)
-        if self.ready.is_set():
-            self.announce(event=False)  # the predictor deletes a generation once no live worker reads it
+        self._close_in_background(reader.consumer, reader.generation)
+        log.info("requests topic generation %d drained: its consumer closed", reader.generation)
+
+    def partitions_by_generation(self) -> dict[int, list[int]]:
+        """The partitions this worker holds in each requests topic generation it reads."""
+        return {g: sorted(tp.partition for tp in r.assigned) for g, r in sorted(self._readers.items())}
 
     def reading_generation(self) -> int:
-        """The oldest requests topic generation this worker still has a consumer open on (what it tells the
-        predictor, which deletes only generations older than every live worker's)."""
+        """The oldest requests topic generation this worker still has a consumer open on, or being opened (what it
+        tells the predictor, which deletes only generations older than every live worker's)."""
         with self._closing_lock:
-            return min([self._generation, *self._closing])
+            return min([*self._readers, *self._closing, *self._opening])
 
     def _close_in_background(self, consumer: Any, generation: int) -> None:
         """Close a finished generation's consumer off the poll thread (leaving a group can take seconds); the
@@ -678,7 +764,7 @@ class InferenceWorker:
 
     def _check_topic(self, now: float) -> None:
         """Without partitions for a while, the topic may be gone (the broker restarted): make sure it exists."""
-        if self._assigned or self.config.ensure_topic is None:
+        if self._current.assigned or self.config.ensure_topic is None:
             self._unassigned_since = None
             return
         if self._unassigned_since is None:
@@ -693,14 +779,16 @@ class InferenceWorker:
 
     def run(self) -> None:
         if self.config.consumer_for is not None:
-            told = self._told_generation()
+            told, _ahead = self._told_generations()
             if told is not None and told > self._generation:  # a standby promoted after rotations: start there
-                old, previous = self.consumer, self._generation
-                self.consumer, self._generation = self.config.consumer_for(told), told
-                self._close_in_background(old, previous)
+                first = self._readers.pop(self._generation)
+                self._generation = self._told = told
+                self._readers[told] = _Reader(told, self.config.consumer_for(told))
+                self._close_in_background(first.consumer, first.generation)  # never subscribed: nothing to leave
+        current = self._current
         topic = self.config.topic if self.config.consumer_for is None else requests_topic(self.config.job_id,
                                                                                          self._generation)
-        self.consumer.subscribe([topic], listener=self.partition_events)
+        current.consumer.subscribe([topic], listener=current.events)
         self.config.boot.setdefault("subscribed", time.time())
         self.executor.start()
         log.info("worker %s serving %s with policy %s, S_mb=%d", self.config.worker_id, self.config.topic,
@@ -725,14 +813,14 @@ class InferenceWorker:
         The group membership then expires (session timeout) and the partitions go to the other workers.
         """
         log.info("draining: %d instances queued", self.book.queued_instances())
-        self._draining = True
-        with contextlib.suppress(KafkaError):
-            self.consumer.pause(*self.consumer.assignment())
+        for reader in self._readers.values():
+            with contextlib.suppress(KafkaError):
+                reader.consumer.pause(*reader.consumer.assignment())
         self.book.close()
         give_up = time.monotonic() + self.config.drain_s
         while not self.executor.join(0.0) and time.monotonic() < give_up:
             try:
-                self._poll_once(50)  # paused: keeps the membership alive and commits as results go out
+                self._poll_once(50)  # paused: keeps the memberships alive and commits as results go out
             except KafkaError:
                 break
             self.executor.join(0.05)
@@ -742,7 +830,8 @@ class InferenceWorker:
             with contextlib.suppress(redis.RedisError):
                 self.results.hdel(workers_key(self.config.job_id), self.config.worker_id)
             if self.config.leave_group:
-                self.consumer.close()
+                for reader in self._readers.values():
+                    reader.consumer.close()
             # else: exit without a LeaveGroup; the broker expires the membership after the session timeout.
             # Tansu (the local broker) can wedge a group when its members leave explicitly (a new member then
             # never gets a SyncGroup answer), while expiry works, so leaving is opt-in.

@@ -82,6 +82,7 @@ from easel.serving import (
     generation_key,
     live_workers,
     mini_batches_per_message,
+    next_generation_key,
     requests_topic,
     results_stream,
     workers_key,
@@ -117,6 +118,9 @@ MAX_MESSAGE_BYTES = 32 << 20  # the largest mini-batch message the producer send
 # to it (and once no worker reads it); the housekeeping loop runs this often; it looks for strays this often.
 ROTATION_GRACE_S = 5.0
 ROTATION_TICK_S = 1.0
+# The predictor sends to the next generation once the workers read every partition of it (they open its consumer
+# when it is made and join its group: 2-4 s on the local broker), or at the latest this long after it was made.
+ROTATION_LEAD_S = 30.0
 STRAYS_EVERY_S = 10.0
 
 
@@ -236,7 +240,7 @@ class Predictor:
         self.info = info
         self.sessions = sessions
         self.rotation = TopicRotation(int(settings.serving_topic_rotate_mb * 2**20), settings.serving_topic_retention_s,
-                                      ROTATION_GRACE_S)
+                                      ROTATION_GRACE_S, ROTATION_LEAD_S)
         self._housekeeping: asyncio.Task[None] | None = None
         self.metrics = PredictorMetrics()
         self.producer: ResilientProducer | None = None
@@ -303,6 +307,14 @@ class Predictor:
         oldest = min((int(record["generation"]) for record in records), default=None)
         return [g for g in generations if oldest is None or g < oldest]
 
+    async def _joined(self, generation: int) -> bool:
+        """Every partition of ``generation`` is held by a live worker's consumer (each says what it reads, by
+        generation, in its registry record); True without live workers (nobody to wait for)."""
+        assert self.redis is not None
+        records = live_workers(await self.redis.hgetall(workers_key(self.info.job_id)), time.time()).values()
+        held = {int(p) for record in records for p in (record.get("reading") or {}).get(str(generation), ())}
+        return not records or held >= set(self.partitions)
+
     async def _rotate_topics(self) -> None:
         """Make the next requests topic generation, rotate to it when due (telling the workers in Redis), delete
         retired ones once drained (:mod:`predictor.rotation`); broker and Redis errors are retried next tick."""
@@ -317,12 +329,15 @@ class Predictor:
                     await asyncio.to_thread(ensure_generations, self.settings, job, [rotation.current + 1],
                                             len(self.partitions))
                     rotation.next_made(time.time())
-                if rotation.due(now):
+                if rotation.due(now, joined=await self._joined(rotation.current + 1)):
                     log.info("requests topic: generation %d after %d rotations", rotation.rotate(now),
                              rotation.rotations)
                     if self.producer is not None:
                         self.producer.renew()  # forget the old topic (see ResilientProducer.renew)
-                await self.redis.set(generation_key(job), str(rotation.current))
+                told = {generation_key(job): str(rotation.current)}
+                if rotation.next_wanted(now):  # workers open its consumer ahead (a gapless switch)
+                    told[next_generation_key(job)] = str(rotation.current + 1)
+                await self.redis.mset(told)
                 if rotation.enabled and now - strays_checked >= STRAYS_EVERY_S:
                     strays_checked = now
                     rotation.retire_strays(await asyncio.to_thread(generations, self.settings, job), now)

@@ -2,11 +2,14 @@
 
 Pure bookkeeping (the predictor does the broker calls, :mod:`easel.request_topics`):
 
-* the predictor sends to the *current* generation; the *next* one is made ahead (nobody reads it yet, so making
-  it disturbs no consumer group);
-* once the current generation has taken ``rotate_bytes`` of messages, or is ``rotate_s`` old, the next one
-  becomes current (the workers, told in Redis, move to it once their share of the old one is answered — each
-  generation has its own consumer group) and a new next one is made;
+* the predictor sends to the *current* generation; the *next* one is made ahead, and named in Redis once the
+  current one is half way to its threshold (:meth:`TopicRotation.next_wanted`: an idle consumer costs a worker
+  CPU); the workers then open its consumer (each generation has its own consumer group), so they already read
+  it when the first task arrives there;
+* once the current generation has taken ``rotate_bytes`` of messages, or is ``rotate_s`` old, and the workers
+  have joined the next one's group (every partition of it has a reader; or, if they do not say so, once it has
+  existed for ``lead_s``), the next one becomes current (the workers, told in Redis — or by the first message they read there — read it beside the
+  old one until their share of the old one is answered) and a new next one is made;
 * a retired generation gets no more messages (a task's generation is chosen, and its deadline kept, before its
   first message is sent: :meth:`TopicRotation.sending`); it is deleted once the latest deadline of anything sent
   to it has passed by ``grace_s`` and no live worker reads it any more — by then every instance in it has been
@@ -31,11 +34,12 @@ class _Retired:
 class TopicRotation:
     """Thread-safe: the request path records sends; a housekeeping loop rotates and deletes."""
 
-    def __init__(self, rotate_bytes: int, rotate_s: float, grace_s: float) -> None:
-        for name, value in (("rotate_bytes", rotate_bytes), ("rotate_s", rotate_s), ("grace_s", grace_s)):
+    def __init__(self, rotate_bytes: int, rotate_s: float, grace_s: float, lead_s: float = 0.0) -> None:
+        for name, value in (("rotate_bytes", rotate_bytes), ("rotate_s", rotate_s), ("grace_s", grace_s),
+                            ("lead_s", lead_s)):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
-        self.rotate_bytes, self.rotate_s, self.grace_s = rotate_bytes, rotate_s, grace_s
+        self.rotate_bytes, self.rotate_s, self.grace_s, self.lead_s = rotate_bytes, rotate_s, grace_s, lead_s
         self._lock = threading.Lock()
         self.current = 0
         self._began = 0.0
@@ -79,6 +83,14 @@ class TopicRotation:
             if self._next_made_at is None:
                 self._next_made_at = now
 
+    def next_wanted(self, now: float) -> bool:
+        """Time for the workers to open the next generation: it exists and the current one has taken half its
+        ``rotate_bytes`` or is half ``rotate_s`` old (the switch waits for their group join in any case)."""
+        with self._lock:
+            if not self.enabled or self._next_made_at is None:
+                return False
+            return 2 * self._bytes >= self.rotate_bytes or (self.rotate_s > 0 and 2 * (now - self._began) >= self.rotate_s)
+
     @property
     def next_exists(self) -> bool:
         with self._lock:
@@ -89,10 +101,13 @@ class TopicRotation:
         with self._lock:
             return self.enabled and self._next_made_at is None
 
-    def due(self, now: float) -> bool:
-        """Time to rotate: the current generation is full or old, and the next one exists."""
+    def due(self, now: float, joined: bool = True) -> bool:
+        """Time to rotate: the current generation is full or old, and the next one exists and is read (``joined``:
+        every partition of it has a worker's consumer) or has existed for ``lead_s``."""
         with self._lock:
             if not self.enabled or self._next_made_at is None:
+                return False
+            if not joined and now - self._next_made_at < self.lead_s:
                 return False
             return self._bytes >= self.rotate_bytes or (self.rotate_s > 0 and now - self._began >= self.rotate_s)
 

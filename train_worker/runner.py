@@ -51,6 +51,17 @@ class TrialSetup:
     budget: TrainBudget
 
 
+@dataclass(frozen=True)
+class SubJobRows:
+    """What a trial's setup reads from PostgreSQL: fixed for the sub-job's life (a job's model, datasets and
+    budget never change once it has started), so a runner reads it once, not at every trial or stretch."""
+
+    model: Model
+    train_key: str
+    val_key: str
+    budget: TrainBudget
+
+
 class Heartbeat:
     """Renews the trial's lease (and the service's heartbeat) every ``lease_s / 3`` until stopped."""
 
@@ -102,6 +113,7 @@ class TrialRunner:
         self.data_bytes_read = 0  # training data this worker's units read (MOP: its shard), for the benchmarks
         self.kept_sandbox = KeptSandbox()
         self._paused: tuple[int, float] | None = None  # (epoch, score) where the stretch run now paused its trial
+        self._rows: SubJobRows | None = None
 
     def prepare(self) -> None:
         """Warm up PyTorch and import the template once, before taking work. A template that fails to import
@@ -121,14 +133,20 @@ class TrialRunner:
         return template_cls
 
     def setup(self) -> TrialSetup:
-        with session_scope(self.sessions) as session:
-            sub = session.get_one(SubTrainJob, self.channel.sub_train_job_id)
-            job = session.get_one(TrainJob, sub.train_job_id)
-            model = session.get_one(Model, sub.model_id)
-            train = session.get_one(Dataset, job.train_dataset_id)
-            val = session.get_one(Dataset, job.val_dataset_id)
-            return TrialSetup(model, str(self.blobs.local_path(train.blob_key)),
-                              str(self.blobs.local_path(val.blob_key)), TrainBudget.from_stored(job.budget))
+        """The trial's model, data paths and budget. The rows are read once per runner (one transaction of five
+        reads saved on every stretch of the promoting ASHA and every MOP unit); the paths are asked of the blob
+        store each time, which for S3 refreshes a local copy whose object changed."""
+        rows = self._rows
+        if rows is None:
+            with session_scope(self.sessions) as session:
+                sub = session.get_one(SubTrainJob, self.channel.sub_train_job_id)
+                job = session.get_one(TrainJob, sub.train_job_id)
+                train = session.get_one(Dataset, job.train_dataset_id)
+                val = session.get_one(Dataset, job.val_dataset_id)
+                rows = self._rows = SubJobRows(session.get_one(Model, sub.model_id), train.blob_key, val.blob_key,
+                                               TrainBudget.from_stored(job.budget))
+        return TrialSetup(rows.model, str(self.blobs.local_path(rows.train_key)),
+                          str(self.blobs.local_path(rows.val_key)), rows.budget)
 
     def _claim(self, proposal: Proposal) -> bool:
         """PENDING → RUNNING for this attempt only (a re-issued trial belongs to its newest attempt); in MOP

@@ -18,8 +18,8 @@ import math
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import asdict
-from datetime import UTC, datetime
+from dataclasses import asdict, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -140,13 +140,15 @@ class TrainPool:
         if free:
             candidates, room = self._candidates(busy)
             for worker in free:
-                choice = self.allocator.choose([c for c in candidates if room[c.sub_train_job_id] > 0],
+                choice = self.allocator.choose([c for c in candidates if room[c.sub_train_job_id] > 0 or not c.ready],
                                                now=time.monotonic())
-                if choice is None:
+                if choice is None:  # nothing to do, or held for a user whose advisor is starting
                     break
                 chosen = choice.candidate
                 room[chosen.sub_train_job_id] -= 1
-                rate = None if choice.reason in ("fifo", "round robin") or math.isinf(chosen.rate) else chosen.rate
+                candidates = [replace(c, running=c.running + 1) if c is chosen else c for c in candidates]
+                rate = choice.rate if choice.rate is not None else (
+                    None if choice.reason in ("fifo", "round robin") or math.isinf(chosen.rate) else chosen.rate)
                 assignment = Assignment(chosen.sub_train_job_id, chosen.train_job_id, chosen.user_id, choice.reason,
                                         rate, time.time())
                 self.channel.assign(worker, assignment)
@@ -163,18 +165,28 @@ class TrainPool:
         return made
 
     def _candidates(self, busy: dict[str, Assignment]) -> tuple[list[Candidate], Counter[str]]:
-        """Live sub-jobs bidding with open trials, and how many more workers each can take now."""
+        """Live sub-jobs bidding with open trials, and how many more workers each can take now; and, not ready,
+        live sub-jobs created within ``train_pool_start_wait_s`` whose advisor has not bid yet (``regret_rate``
+        may hold a worker for them)."""
         bids = self.channel.bids()
-        if not bids:
+        if not bids and self.allocator.policy != "regret_rate":
             return [], Counter()
+        since = datetime.now(UTC) - timedelta(seconds=self.state.settings.train_pool_start_wait_s)
         with session_scope(self.state.sessions) as session:
             rows = session.execute(
                 select(SubTrainJob.id, TrainJob.id, TrainJob.owner_id, TrainJob.created_at)
                 .join(TrainJob, TrainJob.id == SubTrainJob.train_job_id)
                 .where(SubTrainJob.id.in_(list(bids)), SubTrainJob.status.in_(lifecycle.LIVE_JOB))
             ).all()
+            starting = session.execute(
+                select(SubTrainJob.id, TrainJob.id, TrainJob.owner_id, TrainJob.created_at)
+                .join(TrainJob, TrainJob.id == SubTrainJob.train_job_id)
+                .where(SubTrainJob.id.not_in(list(bids)), SubTrainJob.status.in_(lifecycle.LIVE_JOB),
+                       SubTrainJob.created_at >= since)
+            ).all() if self.allocator.policy == "regret_rate" else []
         room: Counter[str] = Counter()
-        candidates = []
+        candidates = [Candidate(sub_id, job_id, owner_id, created_at.replace(tzinfo=UTC).timestamp(), ready=False)
+                      for sub_id, job_id, owner_id, created_at in starting]
         self._assigned_at = {sub: [at for at in times if at >= bids[sub].at]
                              for sub, times in self._assigned_at.items() if sub in bids}
         for sub_id, job_id, owner_id, created_at in rows:
@@ -186,8 +198,11 @@ class TrainPool:
                          sum(1 for a in busy.values() if a.sub_train_job_id == sub_id and a.at >= bid.at))
             room[sub_id] = bid.open - unseen
             if room[sub_id] > 0:
+                # trials whose result its bid does not reflect: running since before it, and given out after it
+                running = unseen + sum(1 for a in busy.values() if a.sub_train_job_id == sub_id and a.at < bid.at)
                 candidates.append(Candidate(sub_id, job_id, owner_id, created_at.replace(tzinfo=UTC).timestamp(),
-                                            bid.gain, bid.cost_s, bid.regret))
+                                            bid.gain, bid.cost_s, bid.regret, bid.mean, bid.std, bid.best,
+                                            bid.observed, running))
         return candidates, room
 
     def snapshot(self, live: list[str], busy: dict[str, Assignment]) -> dict[str, Any]:

@@ -55,7 +55,9 @@ def warm(local_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> I
 def _report(log_path: str) -> dict[str, object]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        lines = [line for line in Path(log_path).read_text().splitlines() if line.startswith("{")]
+        # the forked child opens its log after start() returns: a file not there yet is a service not yet talking
+        text = Path(log_path).read_text() if Path(log_path).exists() else ""
+        lines = [line for line in text.splitlines() if line.startswith("{")]
         if lines:
             return json.loads(lines[-1])
         time.sleep(0.05)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from hopping_data import digits
 from hopping_jobs import add_trial, drop_job, make_sub_job, trial_row
-from sqlalchemy import select
+from sqlalchemy import event, select
 from unit_template import Counter
 
 from builtin_templates.sliced import SlicedCNNTemplate
@@ -152,3 +152,30 @@ def test_the_jobs_pruner_stops_a_unit_wise_trial_at_its_rung(settings, sessions,
     # ASHA (η = 3, rungs at epochs 1, 3): at epoch 1 the weak trial is not the best of 2, so it stops there.
     assert done == [4, units_of_the_weak_trial]
     assert stopped == [None, 1 if pruner == "asha" else None]
+
+
+def test_a_runner_reads_its_sub_jobs_rows_once_across_stretches(rig, sessions) -> None:  # noqa: ANN001
+    """The promoting ASHA's stretches of one trial on one runner: paused at epoch 1, resumed to the end. The
+    sub-job, job, model and dataset rows are read at the first stretch only (they never change once the job
+    has started), and the trial still trains every unit in order and completes."""
+    sub_id, runner, channel = rig
+    trial_id = add_trial(sessions, sub_id, 1, KNOBS)
+    tables = ("sub_train_jobs", "train_jobs", "models", "datasets")
+    reads: list[str] = []
+
+    def count(_conn, _cursor, statement: str, *_args) -> None:  # noqa: ANN001
+        if statement.lstrip().upper().startswith("SELECT"):
+            reads.extend(t for t in tables if f"FROM {t}" in statement)
+
+    engine = sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert runner.run(Proposal(trial_id, 1, KNOBS, until_epoch=1)) == TrialStatus.RUNNING
+        assert trial_row(sessions, trial_id).progress["paused_at_epoch"] == 1
+        assert sorted(reads) == sorted(tables), "the first stretch reads each row once"
+        assert runner.run(Proposal(trial_id, 1, KNOBS, until_epoch=4)) == TrialStatus.COMPLETED
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert sorted(reads) == sorted(tables), "the second stretch reads none of them again"
+    assert trial_row(sessions, trial_id).score == pytest.approx(0.75), "all 4 units, in order (Counter asserts it)"
+    assert _units_started(channel, trial_id) == [1, 2, 3, 4]

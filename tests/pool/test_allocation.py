@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from advisor.bidding import make_bid
 from advisor.samplers import Sampler
 from advisor.space import FloatDim, SearchSpace
-from easel.allocation import NO_GAIN_LEFT, Allocator, Candidate, expected_improvement
+from easel.allocation import NO_GAIN_LEFT, Allocator, Candidate, expected_gain, expected_improvement
 from easel.db.enums import TrialStatus
 from easel.db.models import Trial
 
@@ -60,6 +61,7 @@ def test_choice_on_scripted_posteriors_matches_a_hand_computation() -> None:
     assert (bids["A"].best, bids["B"].best) == (0.82, 0.65)
     # Optimistic regret, UCB (m + 2s) - best: A .80 + .10 - .82 = .08; B .70 + .20 - .65 = .25; C .92 - .95 < 0 -> 0.
     assert (bids["A"].regret, bids["B"].regret, bids["C"].regret) == pytest.approx((0.08, 0.25, 0.0))
+    assert (bids["A"].mean, bids["A"].std) == (0.80, 0.05), "the belief itself, for regret_rate"
     candidates = [Candidate(name, f"job-{name}", f"user-{name}", i, bid.gain, bid.cost_s, bid.regret)
                   for i, (name, bid) in enumerate(bids.items())]
     choice = Allocator("cost_aware").choose(candidates, now=0.0)
@@ -93,7 +95,74 @@ def test_empirical_gain_while_the_gp_has_no_model() -> None:
     # random proposals score like those seen: mean 0.6, sample std 0.1, best 0.7 -> z = -1
     assert bid.gain == pytest.approx(expected_improvement(0.6, 0.1, 0.7))
     assert bid.gain == pytest.approx(-0.1 * 0.158655 + 0.1 * 0.241971, abs=1e-6)
-    assert make_bid([finished(0.5, 2)], NoModel(0, 0), {"x": 0.4}, 1).gain is None, "one score: cold"
+    assert (bid.mean, bid.std) == pytest.approx((0.6, 0.1))
+    one = make_bid([finished(0.5, 2)], NoModel(0, 0), {"x": 0.4}, 1)
+    assert one.gain is None and one.mean is None and one.best == 0.5, "one score: cold, no belief of its own"
+
+
+def test_expected_gain_by_hand() -> None:
+    # No ceiling, nothing in flight: the expected improvement.
+    assert expected_gain(0.6, 0.1, 0.7) == pytest.approx(expected_improvement(0.6, 0.1, 0.7))
+    # Capped at 1: EI over .953 minus EI over 1 for N(.95, .1): z -.03: -.003 * .48803 + .1 * .39876 = .038412;
+    # z -.5: -.05 * .308538 + .1 * .352065 = .019780 -> .018632.
+    assert expected_gain(0.95, 0.1, 0.953, ceiling=1.0) == pytest.approx(0.018632, abs=2e-6)
+    # In flight, best far below: E[max of 2 standard normals] - E[one] = 1/sqrt(pi) = .564190; of 3 - of 2:
+    # 3/(2 sqrt(pi)) - 1/sqrt(pi) = .282095; best at the mean: half of the first (F(1-F) is symmetric) = .028209 σ=.1.
+    assert expected_gain(0.0, 1.0, -50.0, in_flight=1) == pytest.approx(0.564190, abs=1e-6)
+    assert expected_gain(0.0, 1.0, -50.0, in_flight=2) == pytest.approx(0.282095, abs=1e-6)
+    assert expected_gain(0.5, 0.1, 0.5, in_flight=1) == pytest.approx(0.028209, abs=1e-6)
+    # No spread: the sure rise, and nothing more from a second trial of the same sure score.
+    assert expected_gain(0.8, 0.0, 0.7) == pytest.approx(0.1)
+    assert expected_gain(0.8, 0.0, 0.7, in_flight=1) == 0.0
+    assert expected_gain(0.9, 0.1, 1.0, ceiling=1.0) == 0.0
+    for bad in ({"std": -1.0}, {"mean": float("nan")}, {"in_flight": -1}, {"ceiling": float("nan")}):
+        args = {"mean": 0.5, "std": 0.1, "best": 0.4, **bad}
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            expected_gain(**args)
+
+
+def test_regret_rate_choice_on_scripted_posteriors_matches_a_hand_computation() -> None:
+    # A: N(.96, .05), best .96, .2 s: EI .05 * .398942 = .019947 -> .0997/s; capped at 1 (z -.8: -.04 * .211855
+    #    + .05 * .289692 = .006010 above 1): .013937 -> .06968/s.
+    # B: N(.70, .10), best .75, .25 s: EI (z -.5) .019780; above 1 (z -3) .0000382: .019741 -> .07897/s.
+    # cost_aware ranks by EI per second (A); regret_rate by the rise accuracy can still make (B: A has .04 left).
+    a = Candidate("A", "jA", "uA", 0.0, gain=expected_improvement(0.96, 0.05, 0.96), cost_s=0.2, regret=0.1,
+                  mean=0.96, std=0.05, best=0.96, observed=3)
+    b = Candidate("B", "jB", "uB", 1.0, gain=expected_improvement(0.70, 0.10, 0.75), cost_s=0.25, regret=0.15,
+                  mean=0.70, std=0.10, best=0.75, observed=3)
+    assert Allocator("cost_aware").choose([a, b], now=0.0).candidate is a  # type: ignore[union-attr]
+    choice = Allocator("regret_rate").choose([a, b], now=0.0)
+    assert choice is not None and choice.candidate is b and choice.reason == "highest regret reduction per second"
+    assert choice.rate == pytest.approx(0.019741 / 0.25, rel=1e-4)
+    # C has one result (.62, no spread of its own): the median spread of the others' beliefs (.05, .10 -> .10):
+    # EI .0398942, above 1 (z -3.8) 1.7e-6: .039893 / .25 s = .15957/s — the first to serve.
+    c = Candidate("C", "jC", "uC", 2.0, cost_s=0.25, best=0.62, observed=1)
+    choice = Allocator("regret_rate").choose([a, b, c], now=0.0)
+    assert choice is not None and choice.candidate is c and choice.rate == pytest.approx(0.15957, rel=1e-4)
+    # A trial of C already running under the same belief: a second buys only .028209 * (.1/.1) -> .11284/s.
+    choice = Allocator("regret_rate").choose([a, b, replace(c, running=1)], now=0.0)
+    assert choice is not None and choice.rate == pytest.approx(0.028209 / 0.25, rel=1e-4)
+
+
+def test_first_results_first_and_a_free_worker_waits_for_a_starting_user() -> None:
+    allocator = Allocator("regret_rate", workers=2)
+    early = Candidate("e", "je", "early", 0.0)
+    starting = Candidate("l", "jl", "late", 1.0, ready=False)  # its job is live; its advisor has not bid yet
+    choice = allocator.choose([early, starting], now=0.0)
+    assert choice is not None and choice.candidate is early and choice.reason == "first result"
+    # The second worker is held: a second concurrent trial of "early" buys less than "late"'s first result.
+    assert allocator.choose([replace(early, running=1), starting], now=0.1) is None
+    choice = allocator.choose([replace(early, running=1), replace(starting, ready=True)], now=0.2)
+    assert choice is not None and choice.candidate.user_id == "late" and choice.reason == "first result"
+    # A user alone gets the whole pool; cost_aware never holds.
+    lone = Allocator("regret_rate", workers=2)
+    assert lone.choose([early], now=0.0).candidate is early  # type: ignore[union-attr]
+    assert lone.choose([replace(early, running=1)], now=0.0).candidate.user_id == "early"  # type: ignore[union-attr]
+    assert Allocator("cost_aware").choose([early, starting], now=0.0).candidate is early  # type: ignore[union-attr]
+    assert Allocator("cost_aware").choose([starting], now=0.0) is None, "a starting job is no candidate"
+    # A user served before whose bid shows no result yet (its trial just ended) is no longer "fresh".
+    again = allocator.choose([early, replace(starting, ready=True, running=1)], now=0.3)
+    assert again is not None and again.reason != "first result"
 
 
 def test_cold_users_first_then_policies_differ() -> None:
@@ -157,17 +226,20 @@ def held_s(holds: list[tuple[float, float]], start: float, end: float) -> float:
     return sum(max(0.0, min(b, end) - max(a, start)) for a, b in holds)
 
 
+@pytest.mark.parametrize("policy", ["cost_aware", "regret_rate"])
 @pytest.mark.parametrize("users", [2, 4, 6])
-def test_fairness_floor_holds_against_a_steep_curve(users: int) -> None:
+def test_fairness_floor_holds_against_a_steep_curve(users: int, policy: str) -> None:
     """User 0 promises 10⁶ times more per second than anyone, forever, with short trials; the others' trials are
     long and of different lengths. The floor still gives every other user at least 1/(2U) of the pool's
     worker-seconds in any window (up to a stated slack), and the steep user still gets more than any other."""
     workers = 2
-    allocator = Allocator("cost_aware", workers=workers)
+    allocator = Allocator(policy, workers=workers)
     costs = {"u0": 0.25, **{f"u{i}": 1.0 + 0.5 * i for i in range(1, users)}}
-    pool = [Candidate("steep", "j0", "u0", 0.0, gain=0.5, cost_s=costs["u0"], regret=0.5)]
-    pool += [Candidate(f"flat{i}", f"j{i}", f"u{i}", float(i), gain=1e-6, cost_s=costs[f"u{i}"], regret=0.01)
-             for i in range(1, users)]
+    # (regret_rate reads the beliefs: the steep user's N(.9, .1) over a best of .5, the others' N(.5, .001) under .9)
+    pool = [Candidate("steep", "j0", "u0", 0.0, gain=0.5, cost_s=costs["u0"], regret=0.5, mean=0.9, std=0.1,
+                      best=0.5, observed=5)]
+    pool += [Candidate(f"flat{i}", f"j{i}", f"u{i}", float(i), gain=1e-6, cost_s=costs[f"u{i}"], regret=0.01,
+                       mean=0.5, std=0.001, best=0.9, observed=5) for i in range(1, users)]
     until = 600.0
     holds, _claims = simulate(allocator, lambda now, served: pool, costs, until)
     longest = max(costs.values())

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from kafka import TopicPartition
-from minibatch_worker import BATCH, EchoTemplate, make_worker
+from minibatch_worker import BATCH, make_worker
 from serving_helpers import wait_until
 
 from easel.kafka_io import delete_topics, ensure_topics, make_producer, topic_config
@@ -219,7 +219,9 @@ def test_a_worker_names_an_old_generation_until_its_consumer_is_closed(settings:
     """The predictor deletes a generation only below every live worker's named one; a consumer still open on a
     deleted topic would crash librdkafka, so the old generation stays named until its close returns."""
     worker = make_worker(settings, job)
-    worker._generation = 3
+    reader = worker._readers.pop(0)  # as if it had moved on to generation 3 and closed its generation 2
+    reader.generation, worker._generation = 3, 3
+    worker._readers[3] = reader
     old = SlowToClose()
     worker._close_in_background(old, 2)
     assert worker.reading_generation() == 2
@@ -227,32 +229,3 @@ def test_a_worker_names_an_old_generation_until_its_consumer_is_closed(settings:
     wait_until(lambda: worker.reading_generation() == 3, 10, "the old generation no longer named", every_s=0.01)
     assert worker._reannounce.is_set(), "the registry is told at the next poll"
 
-
-class SlowEcho(EchoTemplate):
-    """Echoes, slowly enough that a task's mini-batches queue up in the worker's book."""
-
-    def predict(self, queries, rate):  # noqa: ANN001, ANN201 - the template interface
-        time.sleep(0.01)
-        return super().predict(queries, rate)
-
-
-def test_a_worker_with_work_queued_stops_fetching_and_answers_everything_once(client_settings: Settings,
-                                                                              job: str) -> None:
-    """``pause_queued_mb``: with two tasks' mini-batches waiting the worker pauses its partitions, resumes as
-    the book drains, and every instance of both tasks is answered served, once."""
-    settings = client_settings
-    n = 48  # 12 mini-batches of 4 per task, one per message
-    x = np.arange(n * 6, dtype=np.float32).reshape(n, 6)
-    worker = make_worker(settings, job, SlowEcho(), publish={"pause_queued_mb": 2})
-    thread = run_in_thread(worker)
-    try:
-        produce(settings, job, task_messages("first", x) + task_messages("second", x))
-        waiters = [collect(settings, job, task, n) for task in ("first", "second")]
-        for waiter in waiters:
-            assert waiter.status.tolist() == [SERVED_CODE] * n and waiter.duplicates == 0
-            assert echoed_sums(waiter) == {i: float(x[i].sum()) for i in range(n)}
-        assert worker.metrics.fetch_pauses._value.get() >= 1, "the queued work paused fetching"
-        wait_until(lambda: worker._paused_on is None, 10, "fetching resumed once the book drained")
-    finally:
-        worker.stop.set()
-        thread.join(30)

@@ -37,6 +37,20 @@ def test_rotation_waits_for_the_next_generation_and_the_threshold() -> None:
     assert not rotation.due(60.0) and rotation.due(61.0)
 
 
+def test_the_switch_waits_for_the_workers_to_read_the_next_generation_or_the_lead_time() -> None:
+    """The workers open the next generation's consumer when it is made; the switch waits for their group join."""
+    rotation = TopicRotation(rotate_bytes=100, rotate_s=0.0, grace_s=2.0, lead_s=5.0)
+    rotation.adopt([0], now=0.0)
+    rotation.sent(40)
+    rotation.next_made(1.0)
+    assert not rotation.next_wanted(1.0), "the workers open the next generation only half way to the threshold"
+    rotation.sent(10)
+    assert rotation.next_wanted(1.0) and not rotation.due(1.0)
+    rotation.sent(100)
+    assert rotation.due(1.0, joined=True)
+    assert not rotation.due(5.9, joined=False) and rotation.due(6.0, joined=False)
+
+
 def test_a_relaunched_predictor_continues_the_generation_the_workers_were_told() -> None:
     rotation = TopicRotation(rotate_bytes=100, rotate_s=0.0, grace_s=2.0)
     rotation.adopt([3, 4, 5], now=10.0, current=4)
@@ -55,3 +69,5 @@ def test_rotation_off_and_bad_thresholds() -> None:
     assert not off.needs_next() and not off.due(10**6)
     with pytest.raises(ValueError, match="grace_s"):
         TopicRotation(rotate_bytes=1, rotate_s=1.0, grace_s=-1.0)
+    with pytest.raises(ValueError, match="lead_s"):
+        TopicRotation(rotate_bytes=1, rotate_s=1.0, grace_s=1.0, lead_s=-1.0)

@@ -47,6 +47,7 @@ def test_requests_rotate_across_generations_and_every_instance_is_answered_once(
     consumer is closed, and the predictor deletes only below every live worker's."""
     # Rotate as soon as allowed (a few KB per generation); retired generations go 1 s after their last deadline.
     monkeypatch.setattr(predictor_app, "ROTATION_GRACE_S", 1.0)
+    monkeypatch.setattr(predictor_app, "ROTATION_LEAD_S", 60.0)
     rotating = settings.model_copy(update={"serving_topic_rotate_mb": 0.004})
     consuming = settings.model_copy(update={"serving_kafka_client": client})
     workers = [make_worker(consuming, job, every_generation=True) for _ in range(2)]

@@ -1401,7 +1401,7 @@ export interface components {
             rate?: number | null;
             /**
              * Reason
-             * @description why it was given this job: cold start, highest gain per second, fairness floor, fifo or round robin
+             * @description why it was given this job: cold start, highest gain per second, first result, highest regret reduction per second, fairness floor, fifo or round robin
              */
             reason?: string | null;
             /** Sub Train Job Id */
