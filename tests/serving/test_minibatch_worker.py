@@ -228,4 +228,3 @@ def test_a_worker_names_an_old_generation_until_its_consumer_is_closed(settings:
     old.release.set()
     wait_until(lambda: worker.reading_generation() == 3, 10, "the old generation no longer named", every_s=0.01)
     assert worker._reannounce.is_set(), "the registry is told at the next poll"
-
