@@ -20,6 +20,7 @@ import pytest
 from minibatch_worker import BATCH, EchoTemplate, make_worker
 from serving_helpers import wait_until
 
+import inference_worker.service as worker_service
 from easel.kafka_io import delete_topics, ensure_topics, make_producer, topic_config
 from easel.redis_client import make_redis
 from easel.serving import (
@@ -85,7 +86,12 @@ def answered(entries: list[Results], task: str) -> dict[str, int]:
 
 @pytest.mark.parametrize("kafka_client", ["kafka-python", "confluent-kafka"])
 def test_a_task_sent_to_the_new_generation_is_served_while_the_old_one_drains(settings: Settings, job: str,
-                                                                              kafka_client: str) -> None:
+                                                                              kafka_client: str,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # The worker gives up on a superseded generation SWITCH_WAIT_S after the switch (its rest is then answered
+    # dropped by the predictor): on a busy machine the 5 s backlog can outlast that, and the give-up is not what
+    # this test is about — so it is pushed out of reach here.
+    monkeypatch.setattr(worker_service, "SWITCH_WAIT_S", 600.0)
     client = make_redis(settings)
     client.mset({generation_key(job): "0", next_generation_key(job): "1"})  # as the predictor says before rotating
     worker = make_worker(settings.model_copy(update={"serving_kafka_client": kafka_client}), job, SlowEcho(),
@@ -109,7 +115,7 @@ def test_a_task_sent_to_the_new_generation_is_served_while_the_old_one_drains(se
             "answered while the old generation still held work"
         assert worker.reading_generation() == 0, "the old generation is read on until it drains"
         # The backlog drains in full, then the old generation's consumer closes.
-        wait_until(lambda: all(answered(answers(client, job), t)["served"] == 2 * BATCH for t in backlog), 60,
+        wait_until(lambda: all(answered(answers(client, job), t)["served"] == 2 * BATCH for t in backlog), 180,
                    "the backlog served")
         wait_until(lambda: worker.reading_generation() == 1, 30, "the drained generation closed")
         assert worker.metrics.instances.labels("expired")._value.get() == 0
