@@ -23,6 +23,13 @@
     is repeated on ``--repeats`` workloads: "ours >= a baseline" means the mean is at least the baseline's
     mean minus one standard error of the paired difference. ``DIAGNOSIS_D`` records why the policy lost on
     the serving profiles before its fix.
+(e) On demand (``--sections e``; issue #15 (b)): the worker's two reserves against lateness (rate confidence and
+    safety sigmas, 1 and 1) against none and against Model-Switching, on the serving sweep's in-pipeline batch
+    times, 2 workers, D = 0.5 s, the worker's late rule, 30 % log-normal batch-time noise, constant (the pipeline's
+    sweep) and Poisson arrivals, from a third to twice the fastest width's capacity. Targets: the reserves change
+    nothing past capacity (both are floored at every mini-batch at the fastest width, so they cannot add a drop to a
+    plan that already drops); with them, ours >= Model-Switching everywhere (mean minus one SE of the paired
+    difference).
 
 Run: ``.venv/bin/python benchmarks/scheduler.py [--per-family 2000] [--horizon 200] [--repeats 3] [--sections abcd]``.
 """
@@ -563,9 +570,66 @@ def section_d(horizon: float, seed: int, repeats: int, jobs: int, profiles: str 
     }
 
 
+# -- (e) the reserves past capacity (issue #15 (b)) -------------------------------------------------------------
+# The worker's two reserves against lateness (EASEL_SERVING_RATE_CONFIDENCE, EASEL_SERVING_SAFETY_SIGMAS: 1 and 1)
+# against none, at loads given as fractions of what two workers carry at the fastest width on the serving sweep's
+# in-pipeline batch times (0.17, 0.67, 1.42 and 2.0 are that sweep's four points on them).
+RESERVES = {"reserves on": {"confidence": 1.0, "safety": 1.0}, "reserves off": {"confidence": 0.0, "safety": 0.0}}
+E_LOADS = (0.17, 0.67, 0.95, 1.1, 1.42, 2.0)
+E_JITTER = 0.3  # log-normal spread of a batch's time: what reproduced the pipeline's losses of tight plans (README)
+E_TASKS = 25
+
+
+def _paired_se(differences: np.ndarray) -> float:
+    """Standard error of the mean of paired differences (0 with one pair)."""
+    n = len(differences)
+    return float(np.std(differences, ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+
+
+def section_e(repeats: int) -> dict:
+    """Reserves on / off / Model-Switching on the serving in-situ profile, 2 workers, D = 0.5 s, the worker's late
+    rule (no mini-batch started after its deadline), constant arrivals (the pipeline's sweep: a task every D) and
+    Poisson ones, ``repeats`` seeds of batch-time noise (and of arrivals) per point."""
+    profile, _sizes = serving_profiles()["serving in-situ"]
+    deadline, workers = 0.5, 2
+    capacity = workers * 32 / min(profile.batch_times)  # instances/s at the fastest width
+    factories_e: dict[str, Callable[[], Policy]] = {
+        name: (lambda kw=kw: SchedulerPolicy(profile, **kw)) for name, kw in RESERVES.items()}
+    factories_e["model-switching"] = lambda: ModelSwitchingPolicy(profile)
+    curves = []
+    for kind in ("constant", "poisson"):
+        points = []
+        for load in E_LOADS:
+            n = round(load * capacity * deadline)
+            runs: dict[str, list[float]] = {name: [] for name in factories_e}
+            for seed in range(repeats):
+                tasks = make_workload(kind, n / deadline, E_TASKS, n, deadline, seed=seed)
+                for name, factory in factories_e.items():
+                    runs[name].append(simulate(profile, factory, tasks, n_workers=workers, deal=split_mini_batches,
+                                               warmup=deadline, jitter=E_JITTER, seed=seed,
+                                               late_rule=LateRule.START).effective_accuracy)
+            on, off, ms = (np.asarray(runs[k]) for k in ("reserves on", "reserves off", "model-switching"))
+            points.append({"load": load, "task_size": n, **{k: float(np.mean(v)) for k, v in runs.items()},
+                           "on_minus_off": float(np.mean(on - off)), "on_minus_off_se": _paired_se(on - off),
+                           "on_minus_ms": float(np.mean(on - ms)), "on_minus_ms_se": _paired_se(on - ms)})
+        curves.append({"kind": kind, "points": points})
+    past = [p for c in curves for p in c["points"] if p["load"] > 1.0]
+    return {
+        "profile": {"rates": list(profile.rates), "accuracies": list(profile.accuracies),
+                    "batch_times": list(profile.batch_times)},
+        "deadline_s": deadline, "workers": workers, "jitter": E_JITTER, "tasks_per_run": E_TASKS,
+        "repeats": repeats, "capacity_per_s": capacity, "curves": curves,
+        "targets": {
+            "reserves_change_nothing_past_capacity": all(abs(p["on_minus_off"]) <= TOL for p in past),
+            "reserves_on_ge_model_switching_everywhere": all(
+                p["on_minus_ms"] >= -p["on_minus_ms_se"] for c in curves for p in c["points"]),
+        },
+    }
+
+
 # -- report ------------------------------------------------------------------------------------------------
 def print_tables(result: dict) -> None:
-    a, b, c, d = (result.get(k) for k in ("decision_time", "cache", "periodic", "overlapping"))
+    a, b, c, d, e = (result.get(k) for k in ("decision_time", "cache", "periodic", "overlapping", "reserves"))
     if a:
         print(f"\n(a) decision time, solve() on the request path ({a['time_budget_s'] * 1e3:g} ms budget), us per call: wall time (hot loop,"
               " interleaved with batch work) and the interleaved calls' CPU time")
@@ -614,6 +678,15 @@ def print_tables(result: dict) -> None:
                     v, pub = p["drop_rule"][n], p["published"][n]
                     cells.append(f"{v:.3f}" + (f" ({pub:.3f})" if abs(v - pub) > 5e-4 else ""))
                 print(f"{p['W']:>7}" + "".join(f"{x:>15}" for x in cells))
+    if e:
+        print(f"\n(e) reserves past capacity: serving in-situ profile, {e['workers']} workers, D = {e['deadline_s']} s, "
+              f"batch-time jitter {e['jitter']}, {e['repeats']} seeds; load = N/D over {e['capacity_per_s']:.0f}/s")
+        print(f"{'arrivals':<10}{'load':>6}{'N':>7}{'on':>8}{'off':>8}{'MS':>8}{'on-off':>16}{'on-MS':>16}")
+        for cur in e["curves"]:
+            for p in cur["points"]:
+                print(f"{cur['kind']:<10}{p['load']:>6.2f}{p['task_size']:>7}{p['reserves on']:>8.4f}"
+                      f"{p['reserves off']:>8.4f}{p['model-switching']:>8.4f}"
+                      f"{p['on_minus_off']:>+9.4f}±{p['on_minus_off_se']:.4f}{p['on_minus_ms']:>+9.4f}±{p['on_minus_ms_se']:.4f}")
     print("\ntargets:")
     for key, section in result.items():
         if isinstance(section, dict) and "targets" in section:
@@ -623,7 +696,7 @@ def print_tables(result: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sections", default="abcd")
+    parser.add_argument("--sections", default="abcd", help="any of abcde ((e): the reserves past capacity, on demand)")
     parser.add_argument("--per-family", type=int, default=2000)
     parser.add_argument("--check-every", type=int, default=10, help="check every n-th instance against HiGHS")
     parser.add_argument("--timing-passes", type=int, default=2, help="passes of the decision-time measurement")
@@ -646,6 +719,8 @@ def main() -> None:
         result["periodic"] = section_c(args.periodic_tasks)
     if "d" in args.sections:
         result["overlapping"] = section_d(args.horizon, args.seed, args.repeats, args.jobs, args.profiles)
+    if "e" in args.sections:
+        result["reserves"] = section_e(args.repeats)
     result["machine"]["load_average_at_end"] = os.getloadavg()
     if args.sections != "abcd" and path.exists():  # a partial run updates its own sections only
         result = json.loads(path.read_text()) | result

@@ -83,3 +83,24 @@ def test_under_noisy_batch_times_the_reserve_keeps_the_mini_batches_a_tight_plan
                      seed=seed).effective_accuracy for seed in range(3))
 
     assert mean_accuracy(1.0) > mean_accuracy(0.0) + 0.01
+
+
+def test_past_capacity_the_reserves_change_no_plan() -> None:
+    # The serving sweep's overload points (in-pipeline batch times, 142 mini-batches a share every 0.5 s: 1.4x
+    # what the fastest width carries). Both reserves are floored at every mini-batch at the fastest width, so once
+    # that no longer fits they cannot drop one more: the worker's reserves (1 sigma of time, 1 sigma of rate) plan
+    # exactly what no reserve plans, at the first plan and at every re-plan of the tail.
+    profile = Profile((1.0, 0.75, 0.5, 0.25), (0.9306, 0.925, 0.8833, 0.7722), (0.04456, 0.03173, 0.01496, 0.00502))
+    reserved = SchedulerPolicy(profile, confidence=1.0, safety=1.0, noise=TimeNoise(prior_cv=0.3))
+    bare = SchedulerPolicy(profile, confidence=0.0, safety=0.0)
+    for k in range(20):
+        for policy in (reserved, bare):
+            policy.on_arrival(142, 0.5 * k)
+    now = 9.5
+    for n_mb, left, backlog in ((142, 0.47, ()), (90, 0.3, ()), (142, 0.47, ((142, 0.97),)), (12, 0.05, ((142, 0.5),))):
+        plan = reserved.decide(n_mb, left, backlog, now)
+        assert plan.counts == bare.decide(n_mb, left, backlog, now).counts
+        assert plan.dropped > 0 and plan.counts[-1] == n_mb - plan.dropped  # all the fastest width, the rest dropped
+    # Below capacity the same reserves do act: a share the fastest width serves with room to spare is planned
+    # narrower with them (so the equality above is not a policy that ignores its reserves).
+    assert reserved.decide(24, 0.47, (), now).counts != bare.decide(24, 0.47, (), now).counts
