@@ -313,7 +313,9 @@ class Services:
                 name, value = line.rsplit(" ", 1)
                 if name.startswith(("easel_worker_instances_total", "easel_worker_batch_seconds_sum",
                                     "easel_worker_batch_seconds_count", "easel_worker_replans_total",
-                                    "easel_worker_profile_rebuilds_total", "easel_worker_minibatches_total")):
+                                    "easel_worker_profile_rebuilds_total", "easel_worker_minibatches_total",
+                                    "easel_worker_planned_batch_seconds_total", "easel_worker_share_seconds_total",
+                                    "easel_worker_tasks_total")):
                     totals[name] = totals.get(name, 0.0) + float(value)
         means = {}
         for name, value in totals.items():
@@ -664,9 +666,18 @@ def rotations(url: str) -> int | None:
     return health.get("requests_topic", {}).get("rotations") if isinstance(health, dict) else None
 
 
+def _executor_line(costs: dict[str, Any]) -> str:
+    """Per mini-batch run: planned / recorded / the executor's wall ms, and how busy the executors were."""
+    cells = [costs[k] for k in ("planned_s_per_mini_batch", "recorded_s_per_mini_batch", "wall_s_per_mini_batch")]
+    if any(c is None for c in cells) or costs["busy"] is None:
+        return ""
+    return "  ms/mb planned {:.2f} recorded {:.2f} wall {:.2f} busy {:.0%}".format(*(c * 1e3 for c in cells),
+                                                                               costs["busy"])
+
+
 def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, float], deadline: float,
               sizes: list[int], per_window: int, windows: int, policies: tuple[str, ...] = POLICIES) -> dict[str, Any]:
-    from benchmarks.serving_accounting import account, pipeline_costs, stage_mean
+    from benchmarks.serving_accounting import account, executor_costs, pipeline_costs, stage_mean
 
     accuracy = dict(zip(setup["profile"]["rates"], setup["profile"]["accuracy"], strict=True))
     bodies = {n: tensor_body(setup["x"], n, deadline) for n in sizes}
@@ -687,6 +698,7 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
             time.sleep(deadline)  # let the last task's deadline pass: the point's accounting, then the next point
             after, rotated_after = services.scrape()["counters"], rotations(services.url)
             row["accounting"] = account(answers, before, after)
+            row["executor"] = executor_costs(before, after, n_tasks * deadline * WORKERS)
             row["rotations"] = rotated_after - rotated if rotated is not None and rotated_after is not None else None
             if policy in OURS:  # the batch times this point ran at, and the pipeline's costs (the oracles', below)
                 row["batch_time_s"] = batch_times_between(before, after)
@@ -699,7 +711,8 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
             log(f"    N={n:>6} N/D={n / deadline:>7.0f}/s  eff.acc {row['effective_accuracy']['mean']:.3f}"
                 f"±{row['effective_accuracy']['se']:.3f}  thr {row['throughput']['mean']:>6.0f}/s  "
                 f"drop {row['drop_rate']['mean']:.2f}  mix {scored[-1]['mix']}  sent {a['sent']} expired unrun "
-                f"{a['expired_unrun']} never read {a['never_reached_a_worker']} rotations {row['rotations']}")
+                f"{a['expired_unrun']} never read {a['never_reached_a_worker']} rotations {row['rotations']}"
+                + _executor_line(row["executor"]))
         points[policy] = rows
         workers[policy] = services.scrape()
     oracle = [simulate_point(times, accuracy, n, deadline, n_tasks, 1) for n in sizes]

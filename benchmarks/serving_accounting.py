@@ -71,6 +71,27 @@ def pipeline_costs(batch_time_s: dict[str, float], model_time_s: dict[float, flo
                                           if f"{r:g}" in batch_time_s}}
 
 
+def _delta(before: dict[str, float], after: dict[str, float], prefix: str) -> float:
+    """The increase of every counter whose name starts with ``prefix`` (summed over its labels)."""
+    return sum(v - before.get(k, 0.0) for k, v in after.items() if k.startswith(prefix))
+
+
+def executor_costs(before: dict[str, float], after: dict[str, float], worker_seconds: float) -> dict[str, Any]:
+    """What the plans expected of the mini-batches run, against what the pipeline carried, per mini-batch run at
+    one point (the workers' counters around it): ``planned`` (the plan's ``t_i``), ``recorded`` (the worker's
+    measured batch time), ``wall`` (the executor's wall time on its shares over the mini-batches run: the gaps
+    between mini-batches and the re-plans included); and ``busy``, the executor's share time over
+    ``worker_seconds`` (the point's span times the workers: the rest is spent waiting for work)."""
+    run = _delta(before, after, "easel_worker_minibatches_total")
+    share_s = _delta(before, after, "easel_worker_share_seconds_total")
+    per_mb = {name: (_delta(before, after, prefix) / run if run else None) for name, prefix in (
+        ("planned", "easel_worker_planned_batch_seconds_total"), ("recorded", "easel_worker_batch_seconds_sum"))}
+    return {"mini_batches_run": int(run), "shares": int(_delta(before, after, "easel_worker_tasks_total")),
+            "planned_s_per_mini_batch": per_mb["planned"], "recorded_s_per_mini_batch": per_mb["recorded"],
+            "wall_s_per_mini_batch": share_s / run if run else None,
+            "busy": share_s / worker_seconds if worker_seconds > 0 else None}
+
+
 def accounting_table(sweep: dict[str, Any], policies: tuple[str, ...]) -> list[str]:
     """One line per point and policy: where the instances went (counts over all the point's tasks)."""
     lines = ["(b) accounting, instances over each point's tasks: sent = served + dropped in plan + dropped by the "
@@ -91,4 +112,4 @@ def accounting_table(sweep: dict[str, Any], policies: tuple[str, ...]) -> list[s
     return lines
 
 
-__all__ = ["account", "accounting_table", "pipeline_costs", "stage_mean"]
+__all__ = ["account", "accounting_table", "executor_costs", "pipeline_costs", "stage_mean"]

@@ -57,6 +57,13 @@ class WorkerMetrics:
         self.expected_correct = Counter("easel_worker_expected_correct",
                                         "sum of the profile accuracy of every served instance", registry=r)
         self.tasks = Counter("easel_worker_tasks", "task shares planned", registry=r)
+        # What the plans expected against what the pipeline carried (issue #15 (b)): beside batch_seconds (the
+        # recorded time of each mini-batch), the planned seconds of the mini-batches run, and the executor's wall
+        # time on its shares (first plan to last answer: the gaps between mini-batches and the re-plans included).
+        self.planned_seconds = Counter("easel_worker_planned_batch_seconds",
+                                       "seconds the plan in use expected of the mini-batches run", registry=r)
+        self.share_seconds = Counter("easel_worker_share_seconds",
+                                     "executor wall seconds on task shares, first plan to last answer", registry=r)
         self.replans = Counter("easel_worker_replans", "mid-task re-plans after overruns", registry=r)
         self.rebuilds = Counter("easel_worker_profile_rebuilds", "profile rebuilds from measured times", registry=r)
         self.dead_letters = Counter("easel_worker_dead_letters", "request messages that could not be read "

@@ -284,9 +284,11 @@ class Executor:
 
         # The plan executor (shared with the simulator): plan, run, observe, re-plan or drop.
         runner = _ShareRunner(self, group, chunks, end, missing)
+        began = self.timer()
         PlanExecutor(live, self.clock, LateRule.START, full_size=size).run_share(
             [c.batch.count for c in chunks], group.deadline_at, runner, behind, margin=self.config.margin_s)
         self._flush_answers(group, None)  # a share ends on its last mini-batch, which flushes; never leave any
+        self.metrics.share_seconds.inc(self.timer() - began)
 
     def _run_chunk(self, group: Group, chunk: Held, model: int, share: _Share, last: bool) -> float | None:
         rate = self.model.rates[model]
@@ -313,6 +315,7 @@ class Executor:
         seconds = self.timer() - began
         at_rate.batch_seconds.observe(seconds)
         at_rate.minibatches.inc()
+        self.metrics.planned_seconds.inc(self.live.profile.batch_times[model])
         self.metrics.served.inc(count)
         self.metrics.expected_correct.inc(count * self.model.accuracies[model])
         return seconds

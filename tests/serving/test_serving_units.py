@@ -347,7 +347,8 @@ class _Stream:
                 for i in range(start, start + count)]
 
 
-def _serve_one_task(policy: str, deadline_s: float, slow: float = 1.0) -> tuple[list[tuple], dict, OffsetTracker]:
+def _serve_one_task(policy: str, deadline_s: float, slow: float = 1.0,
+                    metrics: WorkerMetrics | None = None) -> tuple[list[tuple], dict, OffsetTracker]:
     from inference_worker.model import ServedModel
     from inference_worker.service import Executor, WorkerConfig
 
@@ -359,7 +360,8 @@ def _serve_one_task(policy: str, deadline_s: float, slow: float = 1.0) -> tuple[
     stream = _Stream()
     config = WorkerConfig(job_id="j", worker_id="w", topic="t", batch_size=4, policy=policy, margin_s=0.0)
     live = LivePolicy(policy, rates, accuracies, times, clock=clock, min_interval_s=3600)
-    executor = Executor(config, model, live, book, offsets, stream, WorkerMetrics(rates),  # type: ignore[arg-type]
+    metrics = metrics if metrics is not None else WorkerMetrics(rates)
+    executor = Executor(config, model, live, book, offsets, stream, metrics,  # type: ignore[arg-type]
                         clock=clock, timer=clock)
     # The book purges expired tasks by the wall clock: restart the test's clock there only now, after the set-up
     # above (which a busy machine can make last longer than a whole 6 ms deadline).
@@ -406,6 +408,19 @@ def test_executor_replans_when_the_full_width_runs_slower_than_planned() -> None
     answers, report, _ = _serve_one_task("scheduler", 0.16, slow=2.0)
     assert report["replans"] >= 1 and report["dropped"] == 0
     assert min(_served(answers)) < 1.0
+
+
+def test_the_executor_counts_what_its_plans_expected_against_what_ran() -> None:
+    # The full width planned at 20 ms takes 40 ms: the plan's seconds of the mini-batches run fall short of the
+    # recorded ones, and the share's wall time holds them all (the test's clock moves only inside the model).
+    metrics = WorkerMetrics((1.0, 0.5, 0.25))
+    _answers, report, _ = _serve_one_task("scheduler", 0.16, slow=2.0, metrics=metrics)
+    sample = metrics.registry.get_sample_value
+    recorded = sum(sample("easel_worker_batch_seconds_sum", {"rate": r}) or 0.0 for r in ("1", "0.5", "0.25"))
+    planned = sample("easel_worker_planned_batch_seconds_total")
+    run = sum(sample("easel_worker_minibatches_total", {"rate": r}) or 0.0 for r in ("1", "0.5", "0.25"))
+    assert run == 8 and report["served"] == 30
+    assert planned < recorded and sample("easel_worker_share_seconds_total") == pytest.approx(recorded)
 
 
 def test_a_fixed_width_never_starts_a_mini_batch_after_the_deadline() -> None:
