@@ -722,7 +722,8 @@ def main() -> None:
     if "e" in args.sections:
         result["reserves"] = section_e(args.repeats)
     result["machine"]["load_average_at_end"] = os.getloadavg()
-    if args.sections != "abcd" and path.exists():  # a partial run updates its own sections only
+    if args.sections != "abcd" and path.exists():  # a partial run updates its own sections only, and keeps the
+        result[f"machine_sections_{args.sections}"] = result.pop("machine")  # whole run's machine facts beside its own
         result = json.loads(path.read_text()) | result
     path.write_text(json.dumps(result, indent=1))
     print_tables(result)
