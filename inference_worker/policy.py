@@ -74,8 +74,10 @@ class LivePolicy:
     ``tolerance`` relative to the profile in use, at most every ``min_interval_s``. Model-Switching
     measures latencies itself and is never rebuilt. ``safety``: standard deviations of a plan's total time the
     scheduler keeps free (``EASEL_SERVING_SAFETY_SIGMAS``), on a spread of batch times (``TimeNoise``) measured
-    for the worker's life like its load. How its plans run (re-planning, the late rule) is the
-    wrapped policy's, so the worker's ``PlanExecutor`` treats a LivePolicy like any policy.
+    for the worker's life like its load. Both reserves (``safety`` and ``rate_confidence``) are the scheduler's to
+    apply, and it applies neither past capacity: a share that cannot be served at the fastest width is planned
+    all-fastest up to its deadline with or without them (``SchedulerPolicy``). How its plans run (re-planning, the
+    late rule) is the wrapped policy's, so the worker's ``PlanExecutor`` treats a LivePolicy like any policy.
     """
 
     def __init__(self, name: str, rates: Sequence[float], accuracies: Sequence[float], times: Sequence[float],

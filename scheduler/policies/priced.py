@@ -71,6 +71,16 @@ class SchedulerPolicy(BasePolicy):
     in its budget is planned again with the budget less the reserve (never below every mini-batch at the
     fastest width). Why: an overrun drops the last mini-batch, worth far more than the width the tight plan
     bought (see ``scheduler.policies.time_noise``).
+
+    Past capacity the reserves shrink to nothing, by construction. A reserve against lateness is worth something
+    only while it trades width for on-time mini-batches; once the task's work no longer fits at the fastest width
+    (``n_mb * t_fast >= budget``, the plan already drops), reserving time could only turn servable mini-batches into
+    drops. Both reserves are floored there: the safety reserve never cuts the budget below every mini-batch at the
+    fastest width, and the rate's confidence only moves the price and the arrival cap, which ``budget`` floors the
+    same way; the plan of a share that drops is all-fastest up to the budget, with or without them, at the first
+    plan and at every re-plan of its tail. (Tested in ``tests/scheduler/test_scheduler_safety.py``; measured by
+    ``benchmarks/scheduler.py --sections e``: reserves on and off give the same accuracy at every load past the
+    fastest width's capacity, constant or Poisson arrivals.)
     """
 
     replans = True
