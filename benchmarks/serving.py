@@ -315,7 +315,7 @@ class Services:
                                     "easel_worker_batch_seconds_count", "easel_worker_replans_total",
                                     "easel_worker_profile_rebuilds_total", "easel_worker_minibatches_total",
                                     "easel_worker_planned_batch_seconds_total", "easel_worker_share_seconds_total",
-                                    "easel_worker_tasks_total")):
+                                    "easel_worker_tasks_total", "easel_worker_share_wait_seconds_total")):
                     totals[name] = totals.get(name, 0.0) + float(value)
         means = {}
         for name, value in totals.items():
@@ -671,8 +671,9 @@ def _executor_line(costs: dict[str, Any]) -> str:
     cells = [costs[k] for k in ("planned_s_per_mini_batch", "recorded_s_per_mini_batch", "wall_s_per_mini_batch")]
     if any(c is None for c in cells) or costs["busy"] is None:
         return ""
-    return "  ms/mb planned {:.2f} recorded {:.2f} wall {:.2f} busy {:.0%}".format(*(c * 1e3 for c in cells),
-                                                                               costs["busy"])
+    wait = costs.get("wait_s_per_share")
+    return ("  ms/mb planned {:.2f} recorded {:.2f} wall {:.2f} busy {:.0%}".format(*(c * 1e3 for c in cells), costs["busy"])
+            + (f" wait/share {wait * 1e3:.1f} ms" if wait is not None else ""))
 
 
 def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, float], deadline: float,

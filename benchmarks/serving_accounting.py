@@ -81,12 +81,16 @@ def executor_costs(before: dict[str, float], after: dict[str, float], worker_sec
     one point (the workers' counters around it): ``planned`` (the plan's ``t_i``), ``recorded`` (the worker's
     measured batch time), ``wall`` (the executor's wall time on its shares over the mini-batches run: the gaps
     between mini-batches and the re-plans included); and ``busy``, the executor's share time over
-    ``worker_seconds`` (the point's span times the workers: the rest is spent waiting for work)."""
+    ``worker_seconds`` (the point's span times the workers: the rest is spent waiting for work); and the mean
+    seconds a share waited in its worker from its first message polled to its first plan (the book assembling the
+    rest of it, or work ahead of it)."""
     run = _delta(before, after, "easel_worker_minibatches_total")
     share_s = _delta(before, after, "easel_worker_share_seconds_total")
     per_mb = {name: (_delta(before, after, prefix) / run if run else None) for name, prefix in (
         ("planned", "easel_worker_planned_batch_seconds_total"), ("recorded", "easel_worker_batch_seconds_sum"))}
-    return {"mini_batches_run": int(run), "shares": int(_delta(before, after, "easel_worker_tasks_total")),
+    shares = _delta(before, after, "easel_worker_tasks_total")
+    wait_s = _delta(before, after, "easel_worker_share_wait_seconds_total")
+    return {"mini_batches_run": int(run), "shares": int(shares), "wait_s_per_share": wait_s / shares if shares else None,
             "planned_s_per_mini_batch": per_mb["planned"], "recorded_s_per_mini_batch": per_mb["recorded"],
             "wall_s_per_mini_batch": share_s / run if run else None,
             "busy": share_s / worker_seconds if worker_seconds > 0 else None}

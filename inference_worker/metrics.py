@@ -64,6 +64,9 @@ class WorkerMetrics:
                                        "seconds the plan in use expected of the mini-batches run", registry=r)
         self.share_seconds = Counter("easel_worker_share_seconds",
                                      "executor wall seconds on task shares, first plan to last answer", registry=r)
+        self.share_wait_seconds = Counter("easel_worker_share_wait_seconds",
+                                          "seconds from a share's first message polled to its first plan (the rest "
+                                          "of it awaited in the book, or work ahead of it run)", registry=r)
         self.replans = Counter("easel_worker_replans", "mid-task re-plans after overruns", registry=r)
         self.rebuilds = Counter("easel_worker_profile_rebuilds", "profile rebuilds from measured times", registry=r)
         self.dead_letters = Counter("easel_worker_dead_letters", "request messages that could not be read "

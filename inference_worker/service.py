@@ -265,6 +265,7 @@ class Executor:
         chunks = sorted(group.items, key=lambda h: (h.batch.count < size, h.batch.start))
         live = self.live
         now = self.clock()
+        self.metrics.share_wait_seconds.inc(max(0.0, now - group.first_seen))
         if live.refresh(now):
             self.metrics.rebuilds.inc()
             log.info("profile rebuilt from measured batch times: %s", [round(t, 5) for t in live.planning_times()])
