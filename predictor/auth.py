@@ -50,6 +50,9 @@ RATE_KEY_PREFIX = "easel:predictor-rate"
 
 #: The id of the API key the current request presented (None outside a request).
 CURRENT_KEY: ContextVar[str | None] = ContextVar("easel_predictor_key", default=None)
+# When the request reached this middleware, (UNIX time, perf_counter()): the request's own clock starts here, before
+# the key check and the rate limit (the predictor's ``auth`` stage, and the answer's ``received_at``).
+ENTERED: ContextVar[tuple[float, float] | None] = ContextVar("easel_predictor_entered", default=None)
 
 Lookup = Callable[[str], str | None]
 
@@ -158,6 +161,7 @@ class PredictorAuth:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
+        ENTERED.set((time.time(), time.perf_counter()))
         headers = Headers(scope=scope)
         try:
             key_id = await self.verifier.verify(key_from_headers(headers.get("authorization"),
@@ -174,4 +178,4 @@ class PredictorAuth:
             CURRENT_KEY.reset(token)
 
 
-__all__ = ["CURRENT_KEY", "KeyRateLimit", "KeyVerifier", "PredictorAuth", "database_lookup"]
+__all__ = ["CURRENT_KEY", "ENTERED", "KeyRateLimit", "KeyVerifier", "PredictorAuth", "database_lookup"]
