@@ -289,7 +289,10 @@ def cells(quick: bool) -> list[Cell]:
     base = Cell("baseline")
     waits = [1, 2, 3, 5, 10, 25] + ([] if quick else [50])
     matrix = [replace(base, name=f"kp-wait{w}", fetch_wait_ms=w) for w in waits]
-    matrix += [replace(base, name=f"ck-wait{w}", consumer="confluent-kafka", fetch_wait_ms=w) for w in (1, 2, 5, 10)]
+    matrix += [replace(base, name=f"ck-wait{w}", consumer="confluent-kafka", fetch_wait_ms=w) for w in (1, 2, 3, 5, 10)]
+    # librdkafka at both ends: what is left of the hop without Python on either client's network path
+    matrix += [replace(base, name=f"ck-both-wait{w}", consumer="confluent-kafka", producer="confluent-kafka",
+                       fetch_wait_ms=w) for w in (1, 3, 5, 10)]
     matrix += [replace(base, name="kp-wait100", fetch_wait_ms=100)]  # a parked fetch answered at once -> ~1 ms
     matrix += [
         replace(base, name="min-bytes-0", fetch_min_bytes=0),

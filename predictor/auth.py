@@ -11,7 +11,8 @@ admin, see ``admin/routes/predictor_keys.py``); everyone else gets 401 in the er
   database is unreachable (a restart) a key already verified keeps its last verdict; an unknown one gets 503.
 * ``/predict`` and ``/explain`` count against the key's rate limit (``EASEL_PREDICTOR_KEY_RATE_LIMIT`` per
   ``EASEL_PREDICTOR_KEY_RATE_WINDOW_S``; the ``limits`` library, fixed windows, state in Redis so replicas
-  share it): beyond it, 429 with Retry-After. If Redis cannot be reached the limit is not enforced (logged):
+  share it; a replica takes a key's budget a share at a time, see :class:`KeyRateLimit`): beyond it, 429 with
+  Retry-After. If Redis cannot be reached the limit is not enforced (logged):
   the answers travel through Redis too, so the request fails anyway rather than go unlimited for long.
 * The key's id is published in :data:`CURRENT_KEY` for the request, so admission control can give each key
   its fair share of the queued-work bound (:mod:`predictor.admission`).
@@ -47,6 +48,7 @@ RATE_LIMITED_PATHS = frozenset({"/predict", "/explain"})
 MAX_CACHED = 10_000
 STALE_RETRY_S = 1.0  # while the database is unreachable, a known key's last verdict is re-checked this often
 RATE_KEY_PREFIX = "easel:predictor-rate"
+LEASE_SHARE = 20  # a replica takes a key's rate-limit budget 1/20 of the limit at a time (KeyRateLimit)
 
 #: The id of the API key the current request presented (None outside a request).
 CURRENT_KEY: ContextVar[str | None] = ContextVar("easel_predictor_key", default=None)
@@ -126,7 +128,14 @@ def _async_storage_uri(redis_url: str) -> str:
 
 
 class KeyRateLimit:
-    """At most ``limit`` requests per ``window_s`` per key (fixed windows in Redis, shared by replicas)."""
+    """At most ``limit`` requests per ``window_s`` per key (fixed windows in Redis, shared by replicas).
+
+    A replica takes the right to up to ``lease`` requests of a key's window at once (``limit // LEASE_SHARE``;
+    one Redis update per lease) and spends it locally, so a request does not wait for Redis — one round trip and
+    one process hop in front of every request before — except the one that takes the next lease. The limit still
+    holds across replicas (a lease is counted in Redis when it is taken, and ends with its window); what a replica
+    has not spent when the window ends is lost (at most ``lease - 1`` requests per replica and window). Near the
+    limit, and for limits under ``2 * LEASE_SHARE``, every request is counted one by one, as before."""
 
     def __init__(self, redis_url: str, limit: int, window_s: int) -> None:
         storage = storage_from_string(_async_storage_uri(redis_url), implementation="redispy",
@@ -134,9 +143,42 @@ class KeyRateLimit:
         self._limiter = FixedWindowRateLimiter(storage)
         self._item = RateLimitItemPerSecond(limit, window_s, namespace=RATE_KEY_PREFIX)
         self.limit, self.window_s = limit, window_s
+        self.lease = max(1, limit // LEASE_SHARE)
+        self._leases: dict[str, tuple[int, float]] = {}  # key id -> (requests left, monotonic end of its window)
+        self.leases_taken = 0  # Redis updates made for leases (what the local spending saves)
 
     async def hit(self, key_id: str) -> None:
         """Count one request of ``key_id``; raise :class:`TooManyRequests` when it is over its limit."""
+        left, until = self._leases.get(key_id, (0, 0.0))
+        if left > 0 and time.monotonic() < until:
+            self._leases[key_id] = (left - 1, until)
+            return
+        if self.lease > 1 and await self._take_lease(key_id):
+            return
+        await self._hit_one(key_id)
+
+    async def _take_lease(self, key_id: str) -> bool:
+        """Count a lease (this request and the next ones) in Redis, as much of ``lease`` as the window has left;
+        False when that is one request or none (then it is counted alone)."""
+        try:
+            take = min(self.lease, (await self._limiter.get_window_stats(self._item, key_id)).remaining)
+            # A race with another replica between the two calls fails the hit and counts it anyway: the others
+            # are then refused a little early, never admitted over the limit.
+            if take <= 1 or not await self._limiter.hit(self._item, key_id, cost=take):
+                return False
+            reset_at = (await self._limiter.get_window_stats(self._item, key_id)).reset_time
+        except StorageError as error:
+            log.warning("the per-key rate limit is not enforced: its storage is unreachable (%s)", error)
+            return True
+        if len(self._leases) >= MAX_CACHED:  # bounded: forget ended windows (keys are this job's, few)
+            now = time.monotonic()
+            self._leases = {k: v for k, v in self._leases.items() if v[1] > now}
+        # Redis rounds a TTL to whole seconds (to the nearest): the lease ends no later than its window does
+        self._leases[key_id] = (take - 1, time.monotonic() + reset_at - time.time() - 0.5)
+        self.leases_taken += 1
+        return True
+
+    async def _hit_one(self, key_id: str) -> None:
         try:
             if await self._limiter.hit(self._item, key_id):
                 return
