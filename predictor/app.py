@@ -526,7 +526,8 @@ class Predictor:
         entered = ENTERED.get()
         response["totals"]["received_at"] = round(entered[0] if entered is not None else received, 6)
         response["totals"]["answered_at"] = round(time.time(), 6)
-        self._keep_answers(task, response)
+        # after the answer is written (the rest of this turn of the loop), not in front of it
+        asyncio.get_running_loop().call_soon(self._keep_answers, task, response)
         if waiter.remaining == 0:  # from the last answer's arrival (as the router saw it) to the answer built
             last = waiter.started + float(waiter.answered_at.max())
             self.metrics.stages.labels("respond").observe(max(time.perf_counter() - last, 0.0))
