@@ -743,7 +743,7 @@ def measure_floors(settings: Any, url: str, samples: int = 100) -> dict[str, flo
     topic = "easel.bench.floor"
     ensure_topics(settings, [topic], 1)
     kafka_by_wait = {}
-    default_wait = settings.resolved_serving_fetch_wait_ms  # the default workers' wait
+    default_wait = settings.serving_fetch_wait_ms  # the default workers' wait
     for wait_ms in sorted({default_wait, 10, 5, 2}, reverse=True):  # and the variants' (-wait10/-wait5/-wait2)
         kafka_by_wait[wait_ms] = kafka_hop(settings, topic, wait_ms, samples)
     kafka = kafka_by_wait[default_wait]
@@ -1076,7 +1076,6 @@ C_VARIANTS: dict[str, dict[str, str]] = {
     "confluent-kafka": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka"},
     "kafka-python-wait5": {"EASEL_SERVING_KAFKA_CLIENT": "kafka-python", "EASEL_SERVING_FETCH_WAIT_MS": "5"},
     "confluent-kafka-wait5": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka", "EASEL_SERVING_FETCH_WAIT_MS": "5"},
-    "confluent-kafka-wait10": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka", "EASEL_SERVING_FETCH_WAIT_MS": "10"},
     "confluent-kafka-wait2": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka", "EASEL_SERVING_FETCH_WAIT_MS": "2"},
 }
 IDLE_CPU_S = 3.0  # how long each configuration's idle CPU is measured (workers up, no requests)

@@ -2,7 +2,7 @@
 
 Why (issue #15 item 3, measured against the local broker, benchmarks/results/serving-cpu.json): kafka-python
 spends ~1 ms of Python CPU per fetch round trip on its IO thread, so an idle worker fetching every
-``EASEL_SERVING_FETCH_WAIT_MS`` (10 ms; 5 ms is this client's default, its fetches cost the worker so little) burns ~14 % of a core doing nothing, and a message's produce→consume
+``EASEL_SERVING_FETCH_WAIT_MS`` (10 ms) burns ~14 % of a core doing nothing, and a message's produce→consume
 hop has a p50 of ~6.5 ms; librdkafka fetches from its own C threads (~6 ms CPU per second idle, hop p50
 ~2.8 ms). ``EASEL_SERVING_KAFKA_CLIENT=confluent-kafka`` puts it on the workers' hot path; kafka-python stays the
 client everywhere else (producers, admin, tests) and the workers' default, and both are tested on the real broker.

@@ -140,10 +140,9 @@ class Settings(BaseSettings):
     serving_batch_size: int | None = Field(
         default=None, ge=1, le=4096, description="mini-batch size S_mb; default: the trial profile's batch size"
     )
-    serving_fetch_wait_ms: int | None = Field(
-        default=None, ge=1, le=500,
-        description="longest a worker's Kafka fetch waits for new requests; default 10 ms with kafka-python, 5 with "
-                    "confluent-kafka (see resolved_serving_fetch_wait_ms)")
+    serving_fetch_wait_ms: int = Field(
+        default=10, ge=1, le=500, description="longest a worker's Kafka fetch waits for new requests"
+    )
     serving_kafka_client: Literal["kafka-python", "confluent-kafka"] = Field(
         default="kafka-python",
         description="the inference workers' Kafka consumer: kafka-python (the default) or confluent-kafka (librdkafka: "
@@ -446,16 +445,6 @@ class Settings(BaseSettings):
     @property
     def resolved_redis_url(self) -> str:
         return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
-
-    @property
-    def resolved_serving_fetch_wait_ms(self) -> int:
-        """The local broker (Tansu) looks at a parked fetch again only at W/2, 3W/4, ... of its wait W, so a request
-        produced meanwhile waits ~W/6 for the worker to see it; each fetch costs the broker CPU, and kafka-python's
-        worker ~1 ms of Python. librdkafka's fetch costs the worker next to nothing, so it waits half as long (the
-        hop ~0.9 ms shorter; the broker's idle CPU ~+30 ms/s with two workers, benchmarks/serving.py (c))."""
-        if self.serving_fetch_wait_ms is not None:
-            return self.serving_fetch_wait_ms
-        return 5 if self.serving_kafka_client == "confluent-kafka" else 10
 
     @property
     def resolved_kafka_bootstrap(self) -> str:

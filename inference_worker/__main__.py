@@ -83,7 +83,7 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
 
     def consumer_for(generation: int) -> Any:  # kafka-python's KafkaConsumer or the librdkafka one
         return make_serving_consumer(settings, group_id=consumer_group(job_id, generation),
-                                     fetch_max_wait_ms=settings.resolved_serving_fetch_wait_ms,
+                                     fetch_max_wait_ms=settings.serving_fetch_wait_ms,
                                      max_partition_fetch_bytes=32 << 20, fetch_max_bytes=64 << 20)  # whole mini-batches
 
     generation = first_generation(redis_client, job_id, existing)

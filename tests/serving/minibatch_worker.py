@@ -58,7 +58,7 @@ def make_worker(settings: Settings, job_id: str, template: EchoTemplate | None =
 
     def consumer_for(generation: int) -> Any:
         return make_serving_consumer(settings, group_id=consumer_group(job_id, generation),
-                                     fetch_max_wait_ms=settings.resolved_serving_fetch_wait_ms, **consumer_options)
+                                     fetch_max_wait_ms=settings.serving_fetch_wait_ms, **consumer_options)
 
     config = WorkerConfig(job_id=job_id, worker_id=worker_id or f"worker-{uuid.uuid4().hex[:8]}",
                           topic=requests_topic(job_id), batch_size=BATCH, policy="scheduler", margin_s=0.0,
