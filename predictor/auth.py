@@ -130,12 +130,12 @@ def _async_storage_uri(redis_url: str) -> str:
 class KeyRateLimit:
     """At most ``limit`` requests per ``window_s`` per key (fixed windows in Redis, shared by replicas).
 
-    A replica takes the right to up to ``lease`` requests of a key's window at once (``limit // LEASE_SHARE``;
-    one Redis update per lease) and spends it locally, so a request does not wait for Redis — one round trip and
-    one process hop in front of every request before — except the one that takes the next lease. The limit still
-    holds across replicas (a lease is counted in Redis when it is taken, and ends with its window); what a replica
-    has not spent when the window ends is lost (at most ``lease - 1`` requests per replica and window). Near the
-    limit, and for limits under ``2 * LEASE_SHARE``, every request is counted one by one, as before."""
+    A replica takes the right to up to ``lease`` further requests of a key's window at once (``limit //
+    LEASE_SHARE``; counted in Redis when taken, in the background) and spends it locally, so a request does not wait
+    for Redis — one round trip and one process hop in front of every request before — except one that finds no lease
+    left: it is counted alone, as before, and the next lease is taken behind it. The limit still holds across
+    replicas (a lease ends with its window); what a replica has not spent when the window ends is lost to the others
+    (at most ``lease`` requests per replica and window). Limits under ``2 * LEASE_SHARE`` count every request alone."""
 
     def __init__(self, redis_url: str, limit: int, window_s: int) -> None:
         storage = storage_from_string(_async_storage_uri(redis_url), implementation="redispy",
@@ -145,6 +145,7 @@ class KeyRateLimit:
         self.limit, self.window_s = limit, window_s
         self.lease = max(1, limit // LEASE_SHARE)
         self._leases: dict[str, tuple[int, float]] = {}  # key id -> (requests left, monotonic end of its window)
+        self._leasing: dict[str, asyncio.Task[None]] = {}  # keys whose next lease is being taken
         self.leases_taken = 0  # Redis updates made for leases (what the local spending saves)
 
     async def hit(self, key_id: str) -> None:
@@ -153,30 +154,30 @@ class KeyRateLimit:
         if left > 0 and time.monotonic() < until:
             self._leases[key_id] = (left - 1, until)
             return
-        if self.lease > 1 and await self._take_lease(key_id):
-            return
         await self._hit_one(key_id)
+        if self.lease > 1 and key_id not in self._leasing:
+            task = asyncio.get_running_loop().create_task(self._take_lease(key_id))
+            self._leasing[key_id] = task
+            task.add_done_callback(lambda _task: self._leasing.pop(key_id, None))
 
-    async def _take_lease(self, key_id: str) -> bool:
-        """Count a lease (this request and the next ones) in Redis, as much of ``lease`` as the window has left;
-        False when that is one request or none (then it is counted alone)."""
+    async def _take_lease(self, key_id: str) -> None:
+        """Count the next lease of ``key_id`` in Redis: as much of ``lease`` as its window has left."""
         try:
             take = min(self.lease, (await self._limiter.get_window_stats(self._item, key_id)).remaining)
             # A race with another replica between the two calls fails the hit and counts it anyway: the others
             # are then refused a little early, never admitted over the limit.
-            if take <= 1 or not await self._limiter.hit(self._item, key_id, cost=take):
-                return False
+            if take < 1 or not await self._limiter.hit(self._item, key_id, cost=take):
+                return
             reset_at = (await self._limiter.get_window_stats(self._item, key_id)).reset_time
         except StorageError as error:
-            log.warning("the per-key rate limit is not enforced: its storage is unreachable (%s)", error)
-            return True
+            log.warning("could not take a rate-limit lease (%s); requests are counted one by one", error)
+            return
         if len(self._leases) >= MAX_CACHED:  # bounded: forget ended windows (keys are this job's, few)
             now = time.monotonic()
             self._leases = {k: v for k, v in self._leases.items() if v[1] > now}
         # Redis rounds a TTL to whole seconds (to the nearest): the lease ends no later than its window does
-        self._leases[key_id] = (take - 1, time.monotonic() + reset_at - time.time() - 0.5)
+        self._leases[key_id] = (take, time.monotonic() + reset_at - time.time() - 0.5)
         self.leases_taken += 1
-        return True
 
     async def _hit_one(self, key_id: str) -> None:
         try:
