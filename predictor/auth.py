@@ -146,6 +146,9 @@ class KeyRateLimit:
         self.lease = max(1, limit // LEASE_SHARE)
         self._leases: dict[str, tuple[int, float]] = {}  # key id -> (requests left, monotonic end of its window)
         self._leasing: dict[str, asyncio.Task[None]] = {}  # keys whose next lease is being taken
+        # key id -> monotonic end of a window this replica opened (its count began with our increment): a lease in
+        # it lasts to that end; in a window opened elsewhere, to Redis's TTL (whole seconds) less half a second
+        self._window_ends: dict[str, float] = {}
         self.leases_taken = 0  # Redis updates made for leases (what the local spending saves)
 
     async def hit(self, key_id: str) -> None:
@@ -166,22 +169,36 @@ class KeyRateLimit:
             take = min(self.lease, (await self._limiter.get_window_stats(self._item, key_id)).remaining)
             # A race with another replica between the two calls fails the hit and counts it anyway: the others
             # are then refused a little early, never admitted over the limit.
-            if take < 1 or not await self._limiter.hit(self._item, key_id, cost=take):
+            if take < 1 or await self._count(key_id, take) > self.limit:
                 return
-            reset_at = (await self._limiter.get_window_stats(self._item, key_id)).reset_time
+            until = self._window_ends.get(key_id, 0.0)
+            if until <= time.monotonic():
+                # Redis rounds a TTL to whole seconds (to the nearest): the lease ends no later than its window does
+                until = time.monotonic() + (await self._limiter.get_window_stats(self._item, key_id)).reset_time \
+                    - time.time() - 0.5
         except StorageError as error:
             log.warning("could not take a rate-limit lease (%s); requests are counted one by one", error)
             return
         if len(self._leases) >= MAX_CACHED:  # bounded: forget ended windows (keys are this job's, few)
             now = time.monotonic()
             self._leases = {k: v for k, v in self._leases.items() if v[1] > now}
-        # Redis rounds a TTL to whole seconds (to the nearest): the lease ends no later than its window does
-        self._leases[key_id] = (take, time.monotonic() + reset_at - time.time() - 0.5)
+            self._window_ends = {k: v for k, v in self._window_ends.items() if v > now}
+        self._leases[key_id] = (take, until)
         self.leases_taken += 1
+
+    async def _count(self, key_id: str, amount: int) -> int:
+        """Add ``amount`` to the key's count in its current window (what ``FixedWindowRateLimiter.hit`` does), and
+        return the count; a count equal to ``amount`` opened the window, which then ends ``window_s`` after the
+        call began at the latest (Redis starts its expiry when it runs the command)."""
+        began = time.monotonic()
+        count = await self._limiter.storage.incr(self._item.key_for(key_id), self._item.get_expiry(), amount=amount)
+        if count == amount:
+            self._window_ends[key_id] = began + self.window_s
+        return count
 
     async def _hit_one(self, key_id: str) -> None:
         try:
-            if await self._limiter.hit(self._item, key_id):
+            if await self._count(key_id, 1) <= self.limit:
                 return
             reset_at = (await self._limiter.get_window_stats(self._item, key_id)).reset_time
         except StorageError as error:
