@@ -33,8 +33,8 @@ _regret_rate, _gain, _accrue = (allocation.Allocator._regret_rate, allocation.ex
                                 allocation.Allocator._accrue)
 
 
-def _no_hold(self: allocation.Allocator, order: Any, users: Any, starting: Any) -> Any:
-    return _regret_rate(self, order, users, set())
+def _no_hold(self: allocation.Allocator, order: Any, users: Any, starting: Any, held: int = 0) -> Any:
+    return _regret_rate(self, order, users, set(), held)
 
 
 def _no_floor(self: allocation.Allocator, users: list[str], now: float) -> None:

@@ -21,7 +21,7 @@ from easel.redis_client import make_redis
 
 router = APIRouter(tags=["train jobs"])
 
-FAIRNESS_FLOOR = ("cost_aware: each user with trials waiting is owed a share 1/(2U) of the pool's worker-seconds "
+FAIRNESS_FLOOR = ("regret_rate and cost_aware: each user with trials waiting is owed a share 1/(2U) of the pool's worker-seconds "
                   "(U = users with trials waiting), charged the expected cost of each trial it gets; a user owed a "
                   "whole trial is served before any rate is compared, so every waiting user gets at least 1/(2U) "
                   "of the pool's time, up to about one trial of slack")
