@@ -88,6 +88,7 @@ UCB_BETA = 2.0  # the upper confidence bound's width in standard deviations (≈
 SCORE_CEILING = 1.0  # scores are "higher is better, e.g. accuracy in [0, 1]" (the template contract)
 PRIOR_STD = 0.1  # a score's spread before any user's results show one (a tenth of the accuracy scale)
 TURN_SLACK = 0.5  # regret_rate: how far (in trial-lengths of the pool) a user may fall behind its round-robin turn
+PROCESS_LOCAL = {"remembered": False}  # an Allocator field a restarted admin must not restore (its clock, …)
 _GRID = 200  # Simpson intervals of the batch-EI integral (error far below a hundredth of a point)
 
 
@@ -202,11 +203,12 @@ class Allocator:
     last_at: float | None = None
     # regret_rate's turn guard — round-robin run in the shadow on the same free workers: the times it would have
     # served each waiting user that this allocator has not matched yet, how far each is ahead of it instead,
-    # round-robin's own waits, and the workers whose current free spell it has counted
-    turns_due: dict[str, deque[float]] = field(default_factory=dict)
-    turns_ahead: Counter[str] = field(default_factory=Counter)
-    turn_waits: dict[str, int] = field(default_factory=dict)
-    turned: set[str] = field(default_factory=set)
+    # round-robin's own waits, and the workers whose current free spell it has counted. Readings of this
+    # process's clock: not remembered across an admin restart (the guard starts afresh, as turns would).
+    turns_due: dict[str, deque[float]] = field(default_factory=dict, metadata=PROCESS_LOCAL)
+    turns_ahead: Counter[str] = field(default_factory=Counter, metadata=PROCESS_LOCAL)
+    turn_waits: dict[str, int] = field(default_factory=dict, metadata=PROCESS_LOCAL)
+    turned: set[str] = field(default_factory=set, metadata=PROCESS_LOCAL)
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -396,5 +398,5 @@ class Allocator:
         return max(sum(known) / len(known), MIN_COST_S) if known else MIN_COST_S
 
 
-__all__ = ["MIN_COST_S", "NO_GAIN_LEFT", "POLICIES", "PRIOR_STD", "SCORE_CEILING", "UCB_BETA", "Allocator",
-           "Candidate", "Choice", "expected_gain", "expected_improvement", "optimistic_regret"]
+__all__ = ["MIN_COST_S", "NO_GAIN_LEFT", "POLICIES", "PRIOR_STD", "PROCESS_LOCAL", "SCORE_CEILING", "TURN_SLACK",
+           "UCB_BETA", "Allocator", "Candidate", "Choice", "expected_gain", "expected_improvement", "optimistic_regret"]
