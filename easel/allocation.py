@@ -232,7 +232,8 @@ class Allocator:
         if not order:
             return None
         self.waits = {user: self.waits.get(user, 0) for user in users}  # a user without work stops waiting
-        self._take_turn(users, now, worker)
+        if self.policy == "regret_rate":
+            self._take_turn(users, now, worker)
         rate: float | None = None
         if self.policy == "fifo":
             chosen, reason = order[0], "fifo"
@@ -247,11 +248,12 @@ class Allocator:
         else:
             chosen, reason = self._cost_aware(order, users)
         waited = self.waits[chosen.user_id]
-        self.turned.discard(worker or "")
-        if self.turns_due[chosen.user_id]:
-            self.turns_due[chosen.user_id].popleft()  # its oldest turn is taken
-        else:
-            self.turns_ahead[chosen.user_id] += 1
+        if self.policy == "regret_rate":
+            self.turned.discard(worker or "")
+            if self.turns_due[chosen.user_id]:
+                self.turns_due[chosen.user_id].popleft()  # its oldest turn is taken
+            else:
+                self.turns_ahead[chosen.user_id] += 1
         for user in users:
             self.waits[user] = 0 if user == chosen.user_id else self.waits[user] + 1
         cost = self._expected_cost(chosen, order)
@@ -297,7 +299,7 @@ class Allocator:
             return None
         elif (late := self._overdue(order, users, mine)) is not None:
             user = late
-            chosen, reason, rate = max(mine[user], key=lambda c: -c.submitted), "round-robin turn", None
+            chosen, reason, rate = mine[user][0], "round-robin turn", None
         else:
             rates = self._rates(order)
             best_job = {user: max(mine[user], key=lambda c: (rates[c.sub_train_job_id], -c.submitted))
