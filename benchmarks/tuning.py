@@ -15,11 +15,13 @@ Run: ``.venv/bin/python benchmarks/tuning.py [--sections abc] [--seeds 5]``. Sta
 from __future__ import annotations
 
 import argparse
+import atexit
 import itertools
 import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -102,7 +104,10 @@ def section_a(seeds: int, folder: Path) -> dict:
 
 # -- a private stack and job rows for (b) and (c) ------------------------------------------------------
 def private_stack():
-    os.environ["EASEL_DATA_DIR"] = tempfile.mkdtemp(prefix="easel-bench-")
+    data_dir = tempfile.mkdtemp(prefix="easel-bench-")
+    # The stack's data (PostgreSQL, Kafka logs, blobs) is hundreds of MB: gone when the run ends, however it ends.
+    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
+    os.environ["EASEL_DATA_DIR"] = data_dir
     from easel.local_stack import LocalStack
     from easel.settings import get_settings
     from easel.stack.process import free_port
