@@ -289,7 +289,10 @@ def cells(quick: bool) -> list[Cell]:
     base = Cell("baseline")
     waits = [1, 2, 3, 5, 10, 25] + ([] if quick else [50])
     matrix = [replace(base, name=f"kp-wait{w}", fetch_wait_ms=w) for w in waits]
-    matrix += [replace(base, name=f"ck-wait{w}", consumer="confluent-kafka", fetch_wait_ms=w) for w in (1, 2, 5, 10)]
+    matrix += [replace(base, name=f"ck-wait{w}", consumer="confluent-kafka", fetch_wait_ms=w) for w in (1, 2, 3, 5, 10)]
+    # librdkafka at both ends: what is left of the hop without Python on either client's network path
+    matrix += [replace(base, name=f"ck-both-wait{w}", consumer="confluent-kafka", producer="confluent-kafka",
+                       fetch_wait_ms=w) for w in (1, 3, 5, 10)]
     matrix += [replace(base, name="kp-wait100", fetch_wait_ms=100)]  # a parked fetch answered at once -> ~1 ms
     matrix += [
         replace(base, name="min-bytes-0", fetch_min_bytes=0),
@@ -390,7 +393,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=None, help="messages per cell (quick 80, full 300)")
     parser.add_argument("--idle-s", type=float, default=None, help="idle CPU window per cell (quick 1, full 3)")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", help="comma list of cell names")
+    parser.add_argument("--only", help="comma list of cell names (and/or 'parked': the parked-fetch probe)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     samples = args.samples or (80 if args.quick else 300)
@@ -407,7 +410,7 @@ def main() -> None:
     outcomes = []
     parked = []
     try:
-        if not args.only:
+        if not args.only or "parked" in args.only.split(","):  # --only parked: this probe alone
             print("does the broker answer a parked fetch when data arrives? (fetch durations, ms)", flush=True)
             for wait_ms in (10, 100):
                 parked.append(fetch_durations(bootstrap, wait_ms, 20 if args.quick else 40))

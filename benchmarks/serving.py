@@ -743,9 +743,10 @@ def measure_floors(settings: Any, url: str, samples: int = 100) -> dict[str, flo
     topic = "easel.bench.floor"
     ensure_topics(settings, [topic], 1)
     kafka_by_wait = {}
-    for wait_ms in (settings.serving_fetch_wait_ms, 2):  # the default workers' wait and the -wait2 variants'
+    default_wait = settings.serving_fetch_wait_ms  # the default workers' wait
+    for wait_ms in sorted({default_wait, 10, 5, 2}, reverse=True):  # and the variants' (-wait10/-wait5/-wait2)
         kafka_by_wait[wait_ms] = kafka_hop(settings, topic, wait_ms, samples)
-    kafka = kafka_by_wait[settings.serving_fetch_wait_ms]  # the default workers' wait
+    kafka = kafka_by_wait[default_wait]
 
     client = make_redis(settings)
     stream = "easel:bench:floor"
@@ -849,33 +850,42 @@ def stage_totals(url: str) -> dict[str, tuple[float, float]]:
 
 
 def timed_posts(url: str, body: dict[str, Any], requests: int, headers: dict[str, str] | None = None,
-                warm_up: int = 10) -> list[tuple[float, Any]]:
-    """Sequential POSTs, each timed by the client (after ``warm_up`` unmeasured): ``(seconds, JSON answer)`` of
-    each that was answered 200."""
+                warm_up: int = 10) -> list[tuple[float, Any, float]]:
+    """Sequential POSTs, each timed by the client (after ``warm_up`` unmeasured): ``(seconds, JSON answer, UNIX
+    time sent)`` of each that was answered 200."""
     import httpx
 
     out = []
     with httpx.Client(timeout=10, headers=headers or {}) as client:
         for i in range(requests + warm_up):
+            sent_at = time.time()
             began = time.perf_counter()
             response = client.post(url, json=body)
             rtt = time.perf_counter() - began
             if i >= warm_up and response.status_code == 200:
-                out.append((rtt, response.json()))
+                out.append((rtt, response.json(), sent_at))
             time.sleep(0.02)
     return out
 
 
-def easel_overheads(answers: list[tuple[float, Any]]) -> dict[str, list[float]]:
+def easel_overheads(answers: list[tuple[float, Any, float]]) -> dict[str, list[float]]:
     """Per served 1-instance request: its round trip, the compute the worker recorded for it (the share report's
-    ``compute_s``) and the difference — the overhead, request by request (not less a mean compute)."""
-    rtts, computes = [], []
-    for rtt, answer in answers:
-        if answer["totals"]["served"] != 1:
+    ``compute_s``) and the difference — the overhead, request by request (not less a mean compute); and the
+    transport on either side of the predictor, read against the answer's own stamps: ``http_in`` (the client's send
+    to the predictor's first look at the request, ``received_at``) and ``http_out`` (``answered_at``, the answer
+    built, to the client holding it: encoding, the server's write, the client's read)."""
+    rtts, computes, http_in, http_out = [], [], [], []
+    for rtt, answer, sent_at in answers:
+        totals = answer["totals"]
+        if totals["served"] != 1:
             continue
         rtts.append(rtt)
-        computes.append(sum(float(w.get("compute_s", 0.0)) for w in answer["totals"]["workers"].values()))
-    return {"rtt": rtts, "compute": computes, "overhead": [r - c for r, c in zip(rtts, computes, strict=True)]}
+        computes.append(sum(float(w.get("compute_s", 0.0)) for w in totals["workers"].values()))
+        if "received_at" in totals and "answered_at" in totals:
+            http_in.append(totals["received_at"] - sent_at)
+            http_out.append(sent_at + rtt - totals["answered_at"])
+    return {"rtt": rtts, "compute": computes, "overhead": [r - c for r, c in zip(rtts, computes, strict=True)],
+            "http_in": http_in, "http_out": http_out}
 
 
 def p50_ms(values: list[float]) -> float:
@@ -1034,7 +1044,7 @@ def measure_overhead_vs_ray(url: str, x: np.ndarray, requests: int, repeats: int
         easel_runs.append(easel_overheads(timed_posts(url + "/predict", body, requests, AUTH)))
         line = f"  repeat {repeat + 1}: Easel overhead p50 {p50_ms(easel_runs[-1]['overhead']):.2f} ms"
         if ray is not None:
-            ray_runs.append([rtt for rtt, _answer in timed_posts(ray.url, body, requests)])
+            ray_runs.append([rtt for rtt, _answer, _sent in timed_posts(ray.url, body, requests)])
             line += f", Ray Serve no-op p50 {p50_ms(ray_runs[-1]):.2f} ms"
         log(line + f" (load {load_average()[0]})")
     after = stage_totals(url)
@@ -1048,6 +1058,9 @@ def summarize_overhead(easel_runs: list[dict[str, list[float]]], stages: dict[st
     runs = [r for r in easel_runs if r["rtt"]]
     return {"requests_per_repeat": [len(r["rtt"]) for r in easel_runs],
             "stage_mean_ms": {stage: round(total / count * 1e3, 3) for stage, (total, count) in stages.items() if count},
+            # the client's side of the trip, against the answer's stamps (same machine, one wall clock)
+            "client_stage_mean_ms": {name: round(statistics.fmean(v for r in runs for v in r[name]) * 1e3, 3)
+                                     for name in ("http_in", "http_out") if any(r.get(name) for r in runs)},
             "overhead_p50_ms": mean_se([p50_ms(r["overhead"]) for r in runs]),
             "overhead_p99_ms": mean_se([float(np.quantile(r["overhead"], 0.99)) * 1e3 for r in runs]),
             "rtt_p50_ms": mean_se([p50_ms(r["rtt"]) for r in runs]),
@@ -1124,7 +1137,7 @@ def section_c(services: Services, stack: Any, x: np.ndarray, requests: int, ray_
         log(f"  {variant}: Easel overhead p50 {easel['overhead_p50_ms']['mean']:.2f}±"
             f"{easel['overhead_p50_ms']['se']:.2f} ms over {len(mine['easel'])} repeats (rtt p50 "
             f"{easel['rtt_p50_ms']['mean']:.2f}, compute p50 {easel['compute_p50_ms']['mean']:.2f}); stage means (ms) "
-            f"{easel['stage_mean_ms']}; idle CPU ms/s {easel['idle_cpu_ms_per_s']}, just after requests "
+            f"{easel['stage_mean_ms']}, client side {easel['client_stage_mean_ms']}; idle CPU ms/s {easel['idle_cpu_ms_per_s']}, just after requests "
             f"{easel['hot_idle_cpu_ms_per_s']}")
     if ray_runs:
         ray.update({"measured": True, "requests_per_repeat": [len(r) for r in ray_runs],

@@ -91,7 +91,7 @@ from easel.serving_wire import encode_mini_batch, message_key
 from easel.settings import Settings
 from predictor import explain as explain_routes
 from predictor.admission import Admission
-from predictor.auth import CURRENT_KEY, KeyRateLimit, KeyVerifier, PredictorAuth, database_lookup
+from predictor.auth import CURRENT_KEY, ENTERED, KeyRateLimit, KeyVerifier, PredictorAuth, database_lookup
 from predictor.gather import ResultRouter, TaskWaiter
 from predictor.instances import InvalidInstance, InvalidTensor, from_tensor, to_batch
 from predictor.response import (
@@ -214,10 +214,11 @@ class PredictorMetrics:
                           registry=r)
         self.duplicates = Gauge("easel_predictor_duplicate_results", "redelivered results ignored", registry=r)
         self.stages = Histogram(
-            "easel_predictor_stage_seconds", "where a request's time went: accept (arrival to its mini-batches "
-            "queued for the broker) and, per served mini-batch, to_worker (queue to poll), queued (in the worker), "
-            "compute, to_predictor (results back); then respond (last answer in to the answer built) and encode "
-            "(the answer's bytes)", ["stage"],
+            "easel_predictor_stage_seconds", "where a request's time went: auth (key check and rate limit), accept "
+            "(arrival at the handler to its mini-batches queued for the broker) and, per served results entry, "
+            "to_worker (queue to poll), queued (in the worker), compute, to_predictor (results back: publish, the "
+            "worker's hold and encoding, plus results_hop, its XADD to the predictor's read); then respond (last "
+            "answer in to the answer built) and encode (the answer's bytes)", ["stage"],
             buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=r)
         self.workers_ready = Gauge("easel_predictor_workers_ready", "inference workers registered", registry=r)
@@ -487,14 +488,18 @@ class Predictor:
         try:
             waiter.sent_at = time.time()
             # The deadline's timer runs on its own: sending happens beside it, and whatever is not answered
-            # when it fires is answered as dropped, even if the send is still stuck on a broker.
-            sending = asyncio.ensure_future(self._send_now(task, batch, deadline_at))
+            # when it fires is answered as dropped, even if the send is still stuck on a broker. A small task
+            # is handed to the producer right here when that cannot block (no task and loop turn in front of it).
+            sending = None if self._sent_inline(task, batch, deadline_at) else asyncio.ensure_future(
+                self._send_now(task, batch, deadline_at))
             self.metrics.stages.labels("accept").observe(time.perf_counter() - started)
             left = deadline_at - time.time()
             if waiter.remaining and left > 0:
+                # the event awaited in this task (not wait_for's task around it): its set wakes us in one turn
                 with suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.event.wait(), timeout=left)
-            if not sending.done():
+                    async with asyncio.timeout(left):
+                        await waiter.event.wait()
+            if sending is not None and not sending.done():
                 sending.add_done_callback(_log_send_failure)
         finally:
             self.router.close(task)
@@ -516,7 +521,13 @@ class Predictor:
             response = await asyncio.to_thread(build, *arguments)
         else:
             response = build(*arguments)
-        self._keep_answers(task, response)
+        # When the predictor had the request (before the key check) and had its answer built, UNIX time: what a
+        # client reads its transport time in and out against (benchmarks/serving.py's http_in / http_out).
+        entered = ENTERED.get()
+        response["totals"]["received_at"] = round(entered[0] if entered is not None else received, 6)
+        response["totals"]["answered_at"] = round(time.time(), 6)
+        # after the answer is written (the rest of this turn of the loop), not in front of it
+        asyncio.get_running_loop().call_soon(self._keep_answers, task, response)
         if waiter.remaining == 0:  # from the last answer's arrival (as the router saw it) to the answer built
             last = waiter.started + float(waiter.answered_at.max())
             self.metrics.stages.labels("respond").observe(max(time.perf_counter() - last, 0.0))
@@ -537,14 +548,22 @@ class Predictor:
             return from_tensor(instances.dtype, instances.shape, instances.data, self.info.input_shape)
         return to_batch(instances, self.info.input_shape)
 
+    def _sent_inline(self, task: str, batch: np.ndarray | list[Any], deadline_at: float) -> bool:
+        """Queue a small task's messages on the event loop, if the producer is healthy (then it cannot block);
+        False: it is left to :meth:`_send_now`."""
+        assert self.producer is not None
+        messages = -(-len(batch) // (self.info.batch_size * self._per_message(batch)))
+        if messages > INLINE_SEND_MESSAGES or not self.producer.healthy:
+            return False
+        try:
+            self._send(task, batch, deadline_at)
+        except Exception:  # noqa: BLE001 - what was not queued is answered as dropped at the deadline
+            log.exception("could not queue all instances of task %s", task)
+        return True
+
     async def _send_now(self, task: str, batch: np.ndarray | list[Any], deadline_at: float) -> None:
         try:
-            assert self.producer is not None
-            messages = -(-len(batch) // (self.info.batch_size * self._per_message(batch)))
-            if messages <= INLINE_SEND_MESSAGES and self.producer.healthy:  # inline only when it cannot block
-                self._send(task, batch, deadline_at)
-            else:
-                await asyncio.to_thread(self._send, task, batch, deadline_at)
+            await asyncio.to_thread(self._send, task, batch, deadline_at)
         except Exception:  # noqa: BLE001 - what was not queued is answered as dropped at the deadline
             log.exception("could not queue all instances of task %s", task)
 
@@ -630,6 +649,9 @@ def create_app(settings: Settings, info: JobInfo, sessions: sessionmaker[Session
         """JSON by default; ``Content-Type: application/msgpack`` (and ``Accept: application/msgpack``) for
         the same document in msgpack, which parses an order of magnitude faster for large tasks."""
         arrived = time.perf_counter()
+        entered = ENTERED.get()
+        if entered is not None:  # the key check and rate limit in front of this handler
+            predictor.metrics.stages.labels("auth").observe(max(arrived - entered[1], 0.0))
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES >> 20} MiB")

@@ -11,7 +11,8 @@ admin, see ``admin/routes/predictor_keys.py``); everyone else gets 401 in the er
   database is unreachable (a restart) a key already verified keeps its last verdict; an unknown one gets 503.
 * ``/predict`` and ``/explain`` count against the key's rate limit (``EASEL_PREDICTOR_KEY_RATE_LIMIT`` per
   ``EASEL_PREDICTOR_KEY_RATE_WINDOW_S``; the ``limits`` library, fixed windows, state in Redis so replicas
-  share it): beyond it, 429 with Retry-After. If Redis cannot be reached the limit is not enforced (logged):
+  share it; a replica takes a key's budget a share at a time, see :class:`KeyRateLimit`): beyond it, 429 with
+  Retry-After. If Redis cannot be reached the limit is not enforced (logged):
   the answers travel through Redis too, so the request fails anyway rather than go unlimited for long.
 * The key's id is published in :data:`CURRENT_KEY` for the request, so admission control can give each key
   its fair share of the queued-work bound (:mod:`predictor.admission`).
@@ -47,9 +48,13 @@ RATE_LIMITED_PATHS = frozenset({"/predict", "/explain"})
 MAX_CACHED = 10_000
 STALE_RETRY_S = 1.0  # while the database is unreachable, a known key's last verdict is re-checked this often
 RATE_KEY_PREFIX = "easel:predictor-rate"
+LEASE_SHARE = 20  # a replica takes a key's rate-limit budget 1/20 of the limit at a time (KeyRateLimit)
 
 #: The id of the API key the current request presented (None outside a request).
 CURRENT_KEY: ContextVar[str | None] = ContextVar("easel_predictor_key", default=None)
+# When the request reached this middleware, (UNIX time, perf_counter()): the request's own clock starts here, before
+# the key check and the rate limit (the predictor's ``auth`` stage, and the answer's ``received_at``).
+ENTERED: ContextVar[tuple[float, float] | None] = ContextVar("easel_predictor_entered", default=None)
 
 Lookup = Callable[[str], str | None]
 
@@ -123,7 +128,14 @@ def _async_storage_uri(redis_url: str) -> str:
 
 
 class KeyRateLimit:
-    """At most ``limit`` requests per ``window_s`` per key (fixed windows in Redis, shared by replicas)."""
+    """At most ``limit`` requests per ``window_s`` per key (fixed windows in Redis, shared by replicas).
+
+    A replica takes the right to up to ``lease`` further requests of a key's window at once (``limit //
+    LEASE_SHARE``; counted in Redis when taken, in the background) and spends it locally, so a request does not wait
+    for Redis — one round trip and one process hop in front of every request before — except one that finds no lease
+    left: it is counted alone, as before, and the next lease is taken behind it. The limit still holds across
+    replicas (a lease ends with its window); what a replica has not spent when the window ends is lost to the others
+    (at most ``lease`` requests per replica and window). Limits under ``2 * LEASE_SHARE`` count every request alone."""
 
     def __init__(self, redis_url: str, limit: int, window_s: int) -> None:
         storage = storage_from_string(_async_storage_uri(redis_url), implementation="redispy",
@@ -131,11 +143,62 @@ class KeyRateLimit:
         self._limiter = FixedWindowRateLimiter(storage)
         self._item = RateLimitItemPerSecond(limit, window_s, namespace=RATE_KEY_PREFIX)
         self.limit, self.window_s = limit, window_s
+        self.lease = max(1, limit // LEASE_SHARE)
+        self._leases: dict[str, tuple[int, float]] = {}  # key id -> (requests left, monotonic end of its window)
+        self._leasing: dict[str, asyncio.Task[None]] = {}  # keys whose next lease is being taken
+        # key id -> monotonic end of a window this replica opened (its count began with our increment): a lease in
+        # it lasts to that end; in a window opened elsewhere, to Redis's TTL (whole seconds) less half a second
+        self._window_ends: dict[str, float] = {}
+        self.leases_taken = 0  # Redis updates made for leases (what the local spending saves)
 
     async def hit(self, key_id: str) -> None:
         """Count one request of ``key_id``; raise :class:`TooManyRequests` when it is over its limit."""
+        left, until = self._leases.get(key_id, (0, 0.0))
+        if left > 0 and time.monotonic() < until:
+            self._leases[key_id] = (left - 1, until)
+            return
+        await self._hit_one(key_id)
+        if self.lease > 1 and key_id not in self._leasing:
+            task = asyncio.get_running_loop().create_task(self._take_lease(key_id))
+            self._leasing[key_id] = task
+            task.add_done_callback(lambda _task: self._leasing.pop(key_id, None))
+
+    async def _take_lease(self, key_id: str) -> None:
+        """Count the next lease of ``key_id`` in Redis: as much of ``lease`` as its window has left."""
         try:
-            if await self._limiter.hit(self._item, key_id):
+            take = min(self.lease, (await self._limiter.get_window_stats(self._item, key_id)).remaining)
+            # A race with another replica between the two calls fails the hit and counts it anyway: the others
+            # are then refused a little early, never admitted over the limit.
+            if take < 1 or await self._count(key_id, take) > self.limit:
+                return
+            until = self._window_ends.get(key_id, 0.0)
+            if until <= time.monotonic():
+                # Redis rounds a TTL to whole seconds (to the nearest): the lease ends no later than its window does
+                until = time.monotonic() + (await self._limiter.get_window_stats(self._item, key_id)).reset_time \
+                    - time.time() - 0.5
+        except StorageError as error:
+            log.warning("could not take a rate-limit lease (%s); requests are counted one by one", error)
+            return
+        if len(self._leases) >= MAX_CACHED:  # bounded: forget ended windows (keys are this job's, few)
+            now = time.monotonic()
+            self._leases = {k: v for k, v in self._leases.items() if v[1] > now}
+            self._window_ends = {k: v for k, v in self._window_ends.items() if v > now}
+        self._leases[key_id] = (take, until)
+        self.leases_taken += 1
+
+    async def _count(self, key_id: str, amount: int) -> int:
+        """Add ``amount`` to the key's count in its current window (what ``FixedWindowRateLimiter.hit`` does), and
+        return the count; a count equal to ``amount`` opened the window, which then ends ``window_s`` after the
+        call began at the latest (Redis starts its expiry when it runs the command)."""
+        began = time.monotonic()
+        count = await self._limiter.storage.incr(self._item.key_for(key_id), self._item.get_expiry(), amount=amount)
+        if count == amount:
+            self._window_ends[key_id] = began + self.window_s
+        return count
+
+    async def _hit_one(self, key_id: str) -> None:
+        try:
+            if await self._count(key_id, 1) <= self.limit:
                 return
             reset_at = (await self._limiter.get_window_stats(self._item, key_id)).reset_time
         except StorageError as error:
@@ -158,6 +221,7 @@ class PredictorAuth:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
+        ENTERED.set((time.time(), time.perf_counter()))
         headers = Headers(scope=scope)
         try:
             key_id = await self.verifier.verify(key_from_headers(headers.get("authorization"),
@@ -174,4 +238,4 @@ class PredictorAuth:
             CURRENT_KEY.reset(token)
 
 
-__all__ = ["CURRENT_KEY", "KeyRateLimit", "KeyVerifier", "PredictorAuth", "database_lookup"]
+__all__ = ["CURRENT_KEY", "ENTERED", "KeyRateLimit", "KeyVerifier", "PredictorAuth", "database_lookup"]

@@ -1,10 +1,11 @@
 """Serving test fixtures: admin (in-thread uvicorn) that launches real services, and one trained, deployed app.
 
-``trained`` trains for real and ``deployed`` deploys for real, through admin and the SDK: the digits dataset is uploaded,
-the ``WideSlicedMLP`` template (``wide_mlp_template.py``: the built-in sliced MLP, wider) is uploaded, a
-train job of one trial runs in a real advisor and train worker (about two epochs on CPU), and its best trial
-is deployed with one predictor and two inference workers (local launcher, real Kafka-protocol broker, Redis
-and PostgreSQL from the test session's stack).
+``trained_app`` trains for real, once for the session, and ``deployed`` deploys for real, through admin and the SDK:
+the digits dataset is uploaded, the ``WideSlicedMLP`` template (``wide_mlp_template.py``: the built-in sliced MLP,
+wider) is uploaded, a train job of one trial runs in a real advisor and train worker (about two epochs on CPU), and
+its best trial is deployed with one predictor and two inference workers (local launcher, real Kafka-protocol
+broker, Redis and PostgreSQL from the test session's stack). Each module has its own admin (``serving_settings``
+may differ per module) and deploys the session's trained app from it.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ TEMPLATE = Path(__file__).with_name("wide_mlp_template.py")
 TASK = "IMAGE_CLASSIFICATION"
 
 
-@pytest.fixture(scope="module")
-def serving_settings(settings: Settings) -> Settings:
+def base_serving_settings(settings: Settings) -> Settings:
+    """What every serving admin here runs with (a module may add its own, e.g. a warm standby)."""
     return settings.model_copy(update={
         "superadmin_email": ROOT[0], "superadmin_password": ROOT[1], "password_hash_rounds": 4,
         "template_check_timeout_s": 30.0, "template_check_memory_mb": 4096,
@@ -43,6 +44,11 @@ def serving_settings(settings: Settings) -> Settings:
         "supervisor_backoff_base_s": 0.5, "supervisor_backoff_cap_s": 4.0,  # relaunch quickly in chaos tests
         "metrics_interval_s": 2.0,  # admin's serving samples, scraped by the monitoring check
     })
+
+
+@pytest.fixture(scope="module")
+def serving_settings(settings: Settings) -> Settings:
+    return base_serving_settings(settings)
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +64,15 @@ def sessions(serving_settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
+@dataclass(frozen=True)
+class TrainedApp:
+    """The app trained once for the session (its train job COMPLETED, its best trial's parameters stored)."""
+    app: str
+    version: int
+    x: np.ndarray
+    y: np.ndarray
+
+
 @dataclass
 class Trained:
     client: Client
@@ -65,35 +80,51 @@ class Trained:
     version: int
     x: np.ndarray
     y: np.ndarray
-    #: the deployment the tests share while it stays healthy
+    #: the deployment the module's tests share while it stays healthy
     current: Deployed | None = None
 
 
-@pytest.fixture(scope="module")
-def trained(serving_admin: ServerThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
-    client = Client(serving_admin.url, timeout=120)
-    client.login(*ROOT)
-    folder = tmp_path_factory.mktemp("digits")
-    train_path, val_path = write_digits(folder)
-    suffix = uuid.uuid4().hex[:6]
-    train = client.upload_dataset(f"digits-train-{suffix}", TASK, train_path)
-    val = client.upload_dataset(f"digits-val-{suffix}", TASK, val_path)
-    model = client.upload_model(f"wide-sliced-mlp-{suffix}", TASK, TEMPLATE, class_name="WideSlicedMLP")
-    app = f"serve-{suffix}"
-    train_job = client.create_train_job(app, TASK, train.id, val.id, [model.id],
-                                        budget=TrainBudget(model_trial_count=1, workers=1, time_hours=0.2))
-    version = train_job.app_version
-    try:
-        wait_until(lambda: client.get_train_job(app, version).status in ("COMPLETED", "STOPPED", "ERRORED"), 300,
-                   "the train job to finish")
-        trials = client.list_trials(app, version, best=1).items
-        assert trials and trials[0].status == "COMPLETED", f"training failed: {trials}"
-        with np.load(val_path) as data:
-            yield Trained(client, app, version, data["x"], data["y"])
-    finally:
+@pytest.fixture(scope="session")
+def trained_app(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> TrainedApp:
+    """Trains the app once for every serving module (training is the costly part of their set-up; each module
+    deploys it from its own admin). The training admin is stopped once the train job is done: a module's admin
+    is then the only supervisor of what it deploys."""
+    with ServerThread(create_app(base_serving_settings(settings))) as server, \
+            Client(server.url, timeout=120) as client:
+        client.login(*ROOT)
+        folder = tmp_path_factory.mktemp("digits")
+        train_path, val_path = write_digits(folder)
+        suffix = uuid.uuid4().hex[:6]
+        train = client.upload_dataset(f"digits-train-{suffix}", TASK, train_path)
+        val = client.upload_dataset(f"digits-val-{suffix}", TASK, val_path)
+        model = client.upload_model(f"wide-sliced-mlp-{suffix}", TASK, TEMPLATE, class_name="WideSlicedMLP")
+        app = f"serve-{suffix}"
+        train_job = client.create_train_job(app, TASK, train.id, val.id, [model.id],
+                                            budget=TrainBudget(model_trial_count=1, workers=1, time_hours=0.2))
+        version = train_job.app_version
         try:
+            wait_until(lambda: client.get_train_job(app, version).status in ("COMPLETED", "STOPPED", "ERRORED"),
+                       300, "the train job to finish")
+        finally:
             if client.get_train_job(app, version).status in ("STARTED", "RUNNING"):
                 client.stop_train_job(app, version)
+        trials = client.list_trials(app, version, best=1).items
+        assert trials and trials[0].status == "COMPLETED", f"training failed: {trials}"
+    with np.load(val_path) as data:
+        return TrainedApp(app, version, data["x"], data["y"])
+
+
+@pytest.fixture(scope="module")
+def trained(trained_app: TrainedApp, serving_admin: ServerThread) -> Iterator[Trained]:
+    """The session's trained app, seen through this module's admin; what the module deployed is stopped at its
+    end (the next module's admin supervises its own deployment)."""
+    client = Client(serving_admin.url, timeout=120)
+    client.login(*ROOT)
+    app, version = trained_app.app, trained_app.version
+    try:
+        yield Trained(client, app, version, trained_app.x, trained_app.y)
+    finally:
+        try:
             if any(j.status in ("STARTED", "RUNNING", "DEGRADED") for j in client.list_inference_jobs(app=app)):
                 client.stop_inference_job(app, version)
         finally:

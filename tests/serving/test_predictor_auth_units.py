@@ -102,6 +102,26 @@ def test_the_rate_limit_counts_per_key_in_redis(settings: Settings) -> None:
     assert status == 429 and 1 <= retry <= 60
 
 
+def test_replicas_spend_leases_of_the_limit_without_a_redis_update_per_request_and_never_exceed_it(
+        settings: Settings) -> None:
+    """Two replicas (two limiters) on one key, limit 100 (leases of 5): together they admit no more than the limit,
+    lose at most a few leases to each other, and update Redis far less often than once per request."""
+    async def scenario() -> tuple[int, int, int]:
+        replicas = [KeyRateLimit(settings.resolved_redis_url, 100, 60) for _ in range(2)]
+        key, admitted = f"k-{uuid.uuid4().hex}", 0
+        for k in range(150):
+            try:
+                await replicas[k % 2].hit(key)
+                admitted += 1
+            except TooManyRequests:
+                pass
+        return admitted, sum(r.leases_taken for r in replicas), replicas[0].lease
+
+    admitted, leases, lease = run(scenario())
+    assert 100 - 4 * lease <= admitted <= 100
+    assert 1 <= leases <= admitted // lease + 2, "one Redis update per lease, not per request"
+
+
 def test_the_middleware_guards_every_route_but_health(settings: Settings) -> None:
     key = new_key()
     app = FastAPI()

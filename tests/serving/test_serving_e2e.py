@@ -169,6 +169,8 @@ def test_a_lone_instance_is_answered_with_the_compute_its_worker_spent(deployed:
     assert answer.served == 1, answer.totals
     (report,) = answer.totals["workers"].values()
     assert 0 < report["compute_s"] <= answer.totals["elapsed_s"]
+    # the predictor's own stamps, which a client reads its transport time against (the auth stage lies between)
+    assert answer.totals["answered_at"] - answer.totals["received_at"] >= answer.totals["elapsed_s"]
 
 
 def test_tight_deadline_narrows_drops_and_answers_everything(deployed: Deployed) -> None:

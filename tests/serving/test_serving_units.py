@@ -288,6 +288,30 @@ def test_live_policy_plans_with_slack_for_noisy_times() -> None:
     assert live.estimate(0) < 1.0
 
 
+def test_the_results_trip_splits_into_the_workers_publish_and_the_hop_and_completion_is_reported_once() -> None:
+    """``to_predictor`` (done to read) is ``publish`` (done to the entry's ``at`` stamp) plus ``results_hop``; only
+    the entry that completes a task says so (the router then lets its request answer before reading again)."""
+    async def run() -> tuple[dict[str, float], list[bool]]:
+        stages: dict[str, float] = {}
+        router = ResultRouter(client=None, stream="s",  # type: ignore[arg-type]
+                              on_stage=lambda stage, seconds: stages.__setitem__(stage, seconds))
+        waiter = router.open("t", 2, time.perf_counter())
+        waiter.sent_at = time.time() - 0.5
+        polled, began, done = waiter.sent_at + 0.1, waiter.sent_at + 0.2, waiter.sent_at + 0.3
+        at = done + 0.05
+        completed = [router.dispatch(encode_results("t", "w1", at, SERVED, [(0, 1)], 1.0, [[0.2, 0.8]],
+                                                    timing=(polled, began, done))),
+                     router.dispatch(encode_results("t", "w1", at, SERVED, [(1, 1)], 1.0, [[0.9, 0.1]])),
+                     router.dispatch(encode_results("t", "w1", at, SERVED, [(1, 1)], 1.0, [[0.9, 0.1]]))]
+        return stages, completed
+
+    stages, completed = asyncio.run(run())
+    assert completed == [False, True, False], "the duplicate after completion completes nothing"
+    assert stages["publish"] == pytest.approx(0.05)
+    assert stages["publish"] + stages["results_hop"] == pytest.approx(stages["to_predictor"])
+    assert stages["to_worker"] == pytest.approx(0.1) and stages["compute"] == pytest.approx(0.1)
+
+
 def test_response_answers_every_instance_and_dedups() -> None:
     async def run() -> dict:
         router = ResultRouter(client=None, stream="s")  # type: ignore[arg-type]
