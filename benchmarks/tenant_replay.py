@@ -148,7 +148,7 @@ def allocator_order(setting: Setting, policy: str) -> list[str]:
     from easel.allocation import Allocator, Candidate, expected_improvement, optimistic_regret
 
     allocator = Allocator(policy, workers=setting.workers)
-    free = [(0.0, "", -1)] * setting.workers  # (free at, user, index of the trial that ran there)
+    free = [(0.0, "", -1, worker) for worker in range(setting.workers)]  # (free at, user, its trial's index, worker)
     taken = dict.fromkeys(setting.steps, 0)
     done: dict[str, list[tuple[float, Step]]] = {user: [] for user in setting.steps}  # (ended at, step)
     order: list[str] = []
@@ -156,7 +156,7 @@ def allocator_order(setting: Setting, policy: str) -> list[str]:
     running: list[tuple[float, str, Step]] = []
     clock = 0.0
     while len(order) < total:
-        at, _user, _index = heapq.heappop(free)
+        at, _user, _index, worker = heapq.heappop(free)
         now = at + setting.gap_s if order and _user != HELD else at
         left = [user for user in setting.steps if taken[user] < len(setting.steps[user])]
         if not any(setting.ready_s[user] <= now for user in left):
@@ -180,11 +180,12 @@ def allocator_order(setting: Setting, policy: str) -> list[str]:
                                         regret_left, mean, spread, max(scores) if scores else None, len(scores),
                                         sum(1 for _, who, _ in running if who == user),
                                         ready=setting.ready_s[user] <= now))
-        choice = allocator.choose(candidates, now=now)
+        choice = allocator.choose(candidates, now=now, held=sum(1 for _, who, _, _ in free if who == HELD),
+                                  worker=str(worker))
         if choice is None:  # held for a user whose advisor is starting: the worker tries again when it is ready
             later = [setting.ready_s[user] for user in left if setting.ready_s[user] > now]
             assert later, "the allocator held a worker with nobody starting"
-            heapq.heappush(free, (min(later), HELD, -1))
+            heapq.heappush(free, (min(later), HELD, -1, worker))
             continue
         user = choice.candidate.user_id
         step = setting.steps[user][taken[user]]
@@ -192,7 +193,7 @@ def allocator_order(setting: Setting, policy: str) -> list[str]:
         taken[user] += 1
         order.append(user)
         running.append((start + step.cost_s, user, step))
-        heapq.heappush(free, (start + step.cost_s, user, taken[user] - 1))
+        heapq.heappush(free, (start + step.cost_s, user, taken[user] - 1, worker))
     return order
 
 

@@ -50,17 +50,34 @@ Policies:
      has no spread of its own yet: its belief is its score with the median spread the other users' beliefs
      show (``PRIOR_STD`` before any has one); a job with no result, the mean of the others' beliefs. A user with
      nothing left to win has a rate near 0 and is served last (no separate rule).
-  3. The floor as in ``cost_aware``.
+  3. **Turn guard: no user falls behind its round-robin turn** by more than ``TURN_SLACK`` trial-lengths of the
+     pool (the mean expected trial of the waiting users). Round-robin runs in the shadow on the same free workers
+     (each free spell of a worker is one turn, to the waiting user round-robin has kept waiting longest — so a
+     user alone when workers come free gets them all, as under turns); a user whose oldest turn not yet matched
+     by an assignment is older than the slack is served first (the longest overdue first). Ranking by the rise of
+     the best serves last the user nearest a perfect score, and for a long while: the guard bounds that wait by
+     turns, which is what time to target is judged against; the ranking reorders the turns within the slack —
+     first results, then the steepest users first. In the long run the shares by assignment are those of turns
+     (the ranking only moves users within the slack, the floor still guarantees worker-seconds).
+  4. The floor as in ``cost_aware``.
 
 * ``fifo`` — the oldest job first (job order), the platform's behaviour before the pool.
 * ``round_robin`` — users in turn (the longest waiter first), each user's oldest job first.
+
+**Invariant — a free worker never idles while a job with budget left has a proposal** (every policy is work
+conserving): :meth:`Allocator.choose` returns None only when no candidate is ready, or — ``regret_rate``'s start
+hold, the one bounded exception — to hold *one* free worker per never-served user whose job is live and whose
+advisor has not bid yet (``held``: the workers the caller already holds for them), and only while the caller lists
+that job as starting (``EASEL_TRAIN_POOL_START_WAIT_S`` after its creation at most). However small a ready job's
+score (a lone user's second concurrent trial buys almost nothing under the batch EI), it is served rather than
+left waiting: a rate ranks the ready jobs, it never turns a worker away.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -70,6 +87,8 @@ NO_GAIN_LEFT = 0.001  # an optimistic regret below a tenth of a point: the user'
 UCB_BETA = 2.0  # the upper confidence bound's width in standard deviations (≈ 98 % one-sided)
 SCORE_CEILING = 1.0  # scores are "higher is better, e.g. accuracy in [0, 1]" (the template contract)
 PRIOR_STD = 0.1  # a score's spread before any user's results show one (a tenth of the accuracy scale)
+TURN_SLACK = 0.5  # regret_rate: how far (in trial-lengths of the pool) a user may fall behind its round-robin turn
+PROCESS_LOCAL = {"remembered": False}  # an Allocator field a restarted admin must not restore (its clock, …)
 _GRID = 200  # Simpson intervals of the batch-EI integral (error far below a hundredth of a point)
 
 
@@ -163,7 +182,7 @@ class Candidate:
 class Choice:
     candidate: Candidate
     reason: str  # "cold start", "highest gain per second", "fairness floor", "no gain left", "fifo", "round robin",
-    # "first result", "highest regret reduction per second"
+    # "first result", "highest regret reduction per second", "round-robin turn"
     waited: int  # assignments its user had waited
     rate: float | None = None  # regret_rate: the expected rise of its user's best per second it was chosen at
 
@@ -182,6 +201,14 @@ class Allocator:
     floors: Counter[str] = field(default_factory=Counter)  # assignments the floor forced, per user
     charged_s: Counter[str] = field(default_factory=Counter)  # expected worker-seconds given, per user
     last_at: float | None = None
+    # regret_rate's turn guard — round-robin run in the shadow on the same free workers: the times it would have
+    # served each waiting user that this allocator has not matched yet, how far each is ahead of it instead,
+    # round-robin's own waits, and the workers whose current free spell it has counted. Readings of this
+    # process's clock: not remembered across an admin restart (the guard starts afresh, as turns would).
+    turns_due: dict[str, deque[float]] = field(default_factory=dict, metadata=PROCESS_LOCAL)
+    turns_ahead: Counter[str] = field(default_factory=Counter, metadata=PROCESS_LOCAL)
+    turn_waits: dict[str, int] = field(default_factory=dict, metadata=PROCESS_LOCAL)
+    turned: set[str] = field(default_factory=set, metadata=PROCESS_LOCAL)
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -189,18 +216,24 @@ class Allocator:
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, not {self.workers!r}")
 
-    def choose(self, candidates: Sequence[Candidate], now: float | None = None) -> Choice | None:
+    def choose(self, candidates: Sequence[Candidate], now: float | None = None, held: int = 0,
+               worker: str | None = None) -> Choice | None:
         """The next assignment among ``candidates`` at ``now`` (monotonic seconds; the clock when omitted), or
-        None when there is none; the state moved on."""
+        None when there is none (or, ``regret_rate`` only, when this free worker is held for a starting user —
+        ``held``: free workers already held for them, so at most one each); the state moved on."""
         now = time.monotonic() if now is None else now
         if self.last_at is not None and now < self.last_at:
             raise ValueError(f"now must not go back in time: {now!r} < {self.last_at!r}")
+        if held < 0:
+            raise ValueError(f"held must be >= 0, not {held!r}")
         order = sorted((c for c in candidates if c.ready), key=lambda c: (c.submitted, c.sub_train_job_id))
         users = list(dict.fromkeys(c.user_id for c in order))  # in order of their oldest job
         self._accrue(users, now)
         if not order:
             return None
         self.waits = {user: self.waits.get(user, 0) for user in users}  # a user without work stops waiting
+        if self.policy == "regret_rate":
+            self._take_turn(users, now, worker)
         rate: float | None = None
         if self.policy == "fifo":
             chosen, reason = order[0], "fifo"
@@ -208,13 +241,19 @@ class Allocator:
             chosen, reason = next(c for c in order if c.user_id == self._longest(users)), "round robin"
         elif self.policy == "regret_rate":
             starting = {c.user_id for c in candidates if not c.ready} - set(users)
-            picked = self._regret_rate(order, users, starting)
+            picked = self._regret_rate(order, users, starting, held)
             if picked is None:
                 return None
             chosen, reason, rate = picked
         else:
             chosen, reason = self._cost_aware(order, users)
         waited = self.waits[chosen.user_id]
+        if self.policy == "regret_rate":
+            self.turned.discard(worker or "")
+            if self.turns_due[chosen.user_id]:
+                self.turns_due[chosen.user_id].popleft()  # its oldest turn is taken
+            else:
+                self.turns_ahead[chosen.user_id] += 1
         for user in users:
             self.waits[user] = 0 if user == chosen.user_id else self.waits[user] + 1
         cost = self._expected_cost(chosen, order)
@@ -245,8 +284,8 @@ class Allocator:
             self.floors[user] += 1
         return job[user], reason
 
-    def _regret_rate(self, order: list[Candidate], users: list[str],
-                     starting: set[str]) -> tuple[Candidate, str, float | None] | None:
+    def _regret_rate(self, order: list[Candidate], users: list[str], starting: set[str],
+                     held: int = 0) -> tuple[Candidate, str, float | None] | None:
         mine = {user: [c for c in order if c.user_id == user] for user in users}
         # never served, nothing running, no result (a user served before whose bid shows no result yet has one
         # coming: the pass runs the moment its worker frees, before its advisor bids again)
@@ -256,8 +295,11 @@ class Allocator:
         if fresh:
             user = min(fresh, key=lambda u: (-self.waits[u], users.index(u)))
             chosen, reason, rate = mine[user][0], "first result", None
-        elif starting:  # a first result is coming: the worker waits for it (see the module's docstring)
+        elif len(starting) > held:  # a first result is coming: one worker waits for it (the module's invariant)
             return None
+        elif (late := self._overdue(order, users, mine)) is not None:
+            user = late
+            chosen, reason, rate = mine[user][0], "round-robin turn", None
         else:
             rates = self._rates(order)
             best_job = {user: max(mine[user], key=lambda c: (rates[c.sub_train_job_id], -c.submitted))
@@ -272,6 +314,36 @@ class Allocator:
             chosen, reason, rate = mine[user][0], "fairness floor", None
             self.floors[user] += 1
         return chosen, reason, rate
+
+    def _take_turn(self, users: list[str], now: float, worker: str | None) -> None:
+        """Round-robin in the shadow: a worker free now (counted once per free spell when the caller names it)
+        would have gone to the waiting user round-robin has kept waiting longest; remember when, unless this
+        allocator has already served that user ahead of its turn. A user that stops waiting forgets its turns."""
+        self.turns_due = {u: self.turns_due.get(u, deque()) for u in users}
+        self.turns_ahead = Counter({u: self.turns_ahead[u] for u in users if self.turns_ahead[u]})
+        self.turn_waits = {u: self.turn_waits.get(u, 0) for u in users}
+        if worker is not None and worker in self.turned:
+            return
+        pick = max(users, key=lambda u: (self.turn_waits[u], -users.index(u)))
+        for user in users:
+            self.turn_waits[user] = 0 if user == pick else self.turn_waits[user] + 1
+        if self.turns_ahead[pick]:
+            self.turns_ahead[pick] -= 1
+        else:
+            self.turns_due[pick].append(now)
+        if worker is not None:
+            self.turned.add(worker)
+
+    def _overdue(self, order: list[Candidate], users: list[str], mine: dict[str, list[Candidate]]) -> str | None:
+        """The user longest past its round-robin turn by more than ``TURN_SLACK`` trial-lengths of the pool (the
+        mean expected trial over the waiting users), if any."""
+        if len(users) < 2:
+            return None
+        length = sum(self._expected_cost(mine[u][0], order) for u in users) / len(users)
+        now = self.last_at or 0.0
+        late = {u: now - self.turns_due[u][0] - TURN_SLACK * length for u in users if self.turns_due[u]}
+        overdue = [u for u in late if late[u] >= 0]
+        return max(overdue, key=lambda u: (late[u], -users.index(u))) if overdue else None
 
     def _rates(self, order: list[Candidate]) -> dict[str, float]:
         """Each job's expected rise of its user's best per second of a trial (``expected_gain`` over the cost)."""
@@ -328,5 +400,5 @@ class Allocator:
         return max(sum(known) / len(known), MIN_COST_S) if known else MIN_COST_S
 
 
-__all__ = ["MIN_COST_S", "NO_GAIN_LEFT", "POLICIES", "PRIOR_STD", "SCORE_CEILING", "UCB_BETA", "Allocator",
-           "Candidate", "Choice", "expected_gain", "expected_improvement", "optimistic_regret"]
+__all__ = ["MIN_COST_S", "NO_GAIN_LEFT", "POLICIES", "PRIOR_STD", "PROCESS_LOCAL", "SCORE_CEILING", "TURN_SLACK",
+           "UCB_BETA", "Allocator", "Candidate", "Choice", "expected_gain", "expected_improvement", "optimistic_regret"]

@@ -100,11 +100,21 @@ class PoolChannel:
 
     # -- workers ---------------------------------------------------------------------------------------
     def announce(self, worker_id: str, info: dict[str, Any]) -> None:
-        self.client.hset(self.key("workers"), worker_id, json.dumps(info))
-        self.renew(worker_id)
+        # One transaction: admin's liveness check (:meth:`live_workers`) must never see the entry without its
+        # liveness key, or it retires a worker that has just come up.
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self.key("workers"), worker_id, json.dumps(info))
+        pipe.set(self.key("alive", worker_id), "1", px=int(self.lease_s * 1000))
+        pipe.execute()
 
-    def renew(self, worker_id: str) -> None:
-        self.client.set(self.key("alive", worker_id), "1", px=int(self.lease_s * 1000))
+    def renew(self, worker_id: str, info: dict[str, Any] | None = None) -> None:
+        """Extend the worker's liveness; with ``info``, also announce it again if it was retired meanwhile (its
+        key lapsed while it was stalled, or Redis lost it): else a live worker would stay out of the pool for good."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(self.key("alive", worker_id), "1", px=int(self.lease_s * 1000))
+        if info is not None:
+            pipe.hsetnx(self.key("workers"), worker_id, json.dumps(info))
+        pipe.execute()
 
     def retire(self, worker_id: str) -> None:
         pipe = self.client.pipeline()

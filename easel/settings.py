@@ -219,7 +219,7 @@ class Settings(BaseSettings):
         default=True, description="local launcher: start advisors by forking a parent that imported their modules "
                                   "once (a zygote) instead of a fresh interpreter each")
     train_pool_policy: Literal["cost_aware", "regret_rate", "fifo", "round_robin"] = Field(
-        default="cost_aware", description="how the pool's free workers are allocated among users' jobs")
+        default="regret_rate", description="how the pool's free workers are allocated among users' jobs")
     train_pool_start_wait_s: float = Field(
         default=5.0, ge=0, le=600,
         description="regret_rate: how long after a sub-job is created a free worker may be held for it while its "

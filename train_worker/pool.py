@@ -30,10 +30,11 @@ PROPOSAL_WAIT_S = MAX_BLOCK_S  # an advisor refills its queue within a tick (1 s
 
 
 class KeepAlive:
-    """Renews the worker's liveness key every ``lease_s / 3`` for the worker's whole life."""
+    """Renews the worker's liveness key every ``lease_s / 3`` for the worker's whole life, announcing it again
+    (``info``) if admin retired it meanwhile."""
 
-    def __init__(self, pool: PoolChannel, worker_id: str) -> None:
-        self.pool, self.worker_id = pool, worker_id
+    def __init__(self, pool: PoolChannel, worker_id: str, info: dict[str, Any]) -> None:
+        self.pool, self.worker_id, self.info = pool, worker_id, info
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pool-keepalive", daemon=True)
 
@@ -48,7 +49,7 @@ class KeepAlive:
     def _run(self) -> None:
         while not self._done.wait(self.pool.lease_s / 3):
             try:
-                self.pool.renew(self.worker_id)
+                self.pool.renew(self.worker_id, self.info)
             except Exception as error:  # noqa: BLE001 - an outage must not end the renewal; it tries again
                 log.warning("pool keep-alive failed (%s); trying again", error)
 
@@ -83,12 +84,13 @@ def serve_pool(pool: PoolChannel, make_runner: Callable[[TuningChannel], TrialRu
     stop = stop or threading.Event()
     backoff, throttle = Backoff(base_s=0.5, cap_s=10.0), Throttle(10.0)
     announced, ran = False, 0
-    with KeepAlive(pool, worker_id):
-        try:
+    registration = {**info, "since": time.time()}
+    try:
+        with KeepAlive(pool, worker_id, registration):  # ended before the retirement below, which it would undo
             while not stop.is_set():
                 try:
                     if not announced:
-                        pool.announce(worker_id, {**info, "since": time.time()})
+                        pool.announce(worker_id, registration)
                         announced = True
                     assignment = pool.next_assignment(worker_id, MAX_BLOCK_S)
                     if assignment is None:
@@ -106,11 +108,11 @@ def serve_pool(pool: PoolChannel, make_runner: Callable[[TuningChannel], TrialRu
                     time.sleep(backoff.next_delay())
                     continue
                 backoff.reset()
-        finally:
-            try:
-                pool.retire(worker_id)
-            except INFRASTRUCTURE_ERRORS:
-                log.warning("could not retire from the pool; its liveness key lapses by itself")
+    finally:
+        try:
+            pool.retire(worker_id)
+        except INFRASTRUCTURE_ERRORS:
+            log.warning("could not retire from the pool; its liveness key lapses by itself")
     return ran
 
 

@@ -21,10 +21,11 @@ from easel.redis_client import make_redis
 
 router = APIRouter(tags=["train jobs"])
 
-FAIRNESS_FLOOR = ("cost_aware: each user with trials waiting is owed a share 1/(2U) of the pool's worker-seconds "
-                  "(U = users with trials waiting), charged the expected cost of each trial it gets; a user owed a "
-                  "whole trial is served before any rate is compared, so every waiting user gets at least 1/(2U) "
-                  "of the pool's time, up to about one trial of slack")
+FAIRNESS_FLOOR = ("regret_rate and cost_aware: each user with trials waiting is owed a share 1/(2U) of the pool's "
+                  "worker-seconds (U = users with trials waiting), charged the expected cost of each trial it gets; a "
+                  "user owed a whole trial is served before any rate is compared, so every waiting user gets at least "
+                  "1/(2U) of the pool's time, up to about one trial of slack. regret_rate also serves a user more than "
+                  "half a trial behind its round-robin turn before comparing rates")
 
 
 def pool_snapshot(state: AdminState) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ The allocator's fields are copied by name and kind (counts, per-user maps, numbe
 lose fields without a format of its own here; a saved field the allocator no longer has, or whose kind changed,
 is left at its fresh value (and logged). Not restored: the policy and pool size (this admin's settings) and the
 allocator's clock (``last_at``, a monotonic reading of the process that saved it) — the time admin was down is
-not counted toward any user's claim. A saved state of another policy is ignored: its counts meant something
+not counted toward any user's claim — and the fields the allocator marks process-local (``PROCESS_LOCAL``). A saved state of another policy is ignored: its counts meant something
 else. Losing Redis loses only this memory (the floor starts counting afresh), never a trial: PostgreSQL is
 the record.
 """
@@ -38,7 +38,7 @@ def _plain(value: Any) -> Any:
 def saved_state(allocator: Allocator, by_job: Counter[str], recent: deque[dict[str, Any]]) -> dict[str, Any]:
     """The JSON-able memory of one pool: the allocator's fields, and the API's counts."""
     remembered = {f.name: _plain(getattr(allocator, f.name)) for f in fields(allocator)
-                  if f.name not in SETTINGS_AND_CLOCK}
+                  if f.name not in SETTINGS_AND_CLOCK and f.metadata.get("remembered", True)}
     return {"policy": allocator.policy, "allocator": remembered, "by_job": dict(by_job), "recent": list(recent)}
 
 
@@ -69,7 +69,7 @@ def restore(allocator: Allocator, by_job: Counter[str], recent: deque[dict[str, 
         return False
     skipped = []
     for f in fields(allocator):
-        if f.name in SETTINGS_AND_CLOCK or f.name not in saved["allocator"]:
+        if f.name in SETTINGS_AND_CLOCK or not f.metadata.get("remembered", True) or f.name not in saved["allocator"]:
             continue
         value = _restored(getattr(allocator, f.name), saved["allocator"][f.name])
         if value is None:

@@ -139,11 +139,15 @@ class TrainPool:
         made = 0
         if free:
             candidates, room = self._candidates(busy)
+            held = 0  # free workers held in this pass for users whose advisor is starting (regret_rate)
             for worker in free:
-                choice = self.allocator.choose([c for c in candidates if room[c.sub_train_job_id] > 0 or not c.ready],
-                                               now=time.monotonic())
-                if choice is None:  # nothing to do, or held for a user whose advisor is starting
-                    break
+                offered = [c for c in candidates if room[c.sub_train_job_id] > 0 or not c.ready]
+                choice = self.allocator.choose(offered, now=time.monotonic(), held=held, worker=worker)
+                if choice is None:
+                    if not any(c.ready for c in offered):  # nothing to do
+                        break
+                    held += 1  # this one waits for a starting user's first bid; the next free one may still work
+                    continue
                 chosen = choice.candidate
                 room[chosen.sub_train_job_id] -= 1
                 candidates = [replace(c, running=c.running + 1) if c is chosen else c for c in candidates]
@@ -159,6 +163,7 @@ class TrainPool:
                                     "sub_train_job_id": chosen.sub_train_job_id, "at": assignment.at,
                                     "reason": choice.reason, "rate": rate, "waited": choice.waited})
                 made += 1
+        self.allocator.turned.intersection_update(free)  # a worker gone or busy starts a new free spell later
         self.channel.publish_allocation(self.snapshot(live, busy))
         if free:  # the allocator may have moved on (waits, claims): remembered for a restarted admin
             self.channel.save_allocator(pool_memory.saved_state(self.allocator, self.by_job, self.recent))

@@ -238,5 +238,5 @@ def test_a_trial_shows_its_unit_progress(developer: Client, datasets, seed_trial
 
 def test_pool_reports_disabled_without_a_pool(developer: Client) -> None:
     pool = developer.get_pool()
-    assert (pool.enabled, pool.size, pool.policy) == (False, 0, "cost_aware")
+    assert (pool.enabled, pool.size, pool.policy) == (False, 0, "regret_rate")
     assert "1/(2U)" in pool.fairness_floor and pool.workers == []

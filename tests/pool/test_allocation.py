@@ -5,6 +5,8 @@ everyone else's, without biting while nobody is starved."""
 from __future__ import annotations
 
 import heapq
+import math
+import random
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -15,7 +17,15 @@ import pytest
 from advisor.bidding import make_bid
 from advisor.samplers import Sampler
 from advisor.space import FloatDim, SearchSpace
-from easel.allocation import NO_GAIN_LEFT, Allocator, Candidate, expected_gain, expected_improvement
+from easel import allocation
+from easel.allocation import (
+    NO_GAIN_LEFT,
+    TURN_SLACK,
+    Allocator,
+    Candidate,
+    expected_gain,
+    expected_improvement,
+)
 from easel.db.enums import TrialStatus
 from easel.db.models import Trial
 
@@ -165,6 +175,101 @@ def test_first_results_first_and_a_free_worker_waits_for_a_starting_user() -> No
     assert again is not None and again.reason != "first result"
 
 
+def test_a_free_worker_is_held_only_for_a_starting_user_one_each() -> None:
+    """The start hold holds one free worker per never-served user whose advisor is starting, no more: with two
+    free workers and one such user, the second goes to the ready job; a user served before whose bid is missing
+    (its advisor restarting) holds none."""
+    allocator = Allocator("regret_rate", workers=2)
+    early = Candidate("e", "je", "early", 0.0)
+    late = Candidate("l", "jl", "late", 1.0, ready=False)
+    assert allocator.choose([early], now=0.0).reason == "first result"  # type: ignore[union-attr]
+    running = replace(early, running=1, observed=0)
+    assert allocator.choose([running, late], now=0.1, held=0) is None
+    choice = allocator.choose([running, late], now=0.1, held=1)
+    assert choice is not None and choice.candidate.user_id == "early", "the second free worker works"
+    assert Allocator("regret_rate").choose([running, late], now=0.1, held=2) is not None
+    # "early" again not ready (its advisor restarting), "late" ready: early was served before, nothing is held.
+    ready_late = replace(late, ready=True)
+    assert allocator.choose([ready_late, replace(early, ready=False)], now=0.2).candidate is ready_late  # type: ignore[union-attr]
+    assert allocator.choose([ready_late, replace(early, ready=False)], now=0.3) is not None
+
+
+@pytest.mark.parametrize("policy", ["cost_aware", "regret_rate", "fifo", "round_robin"])
+def test_a_free_worker_never_idles_while_a_ready_job_has_work(policy: str) -> None:
+    """The module's invariant on scripted posteriors, over many random situations (pure, seeded): ``choose``
+    returns None only when no job is ready, or — regret_rate's start hold — while fewer workers are held than there
+    are never-served users starting. The situations include those that drive a job's score to ~0: a lone user's
+    trials in flight under a near-certain belief (batch EI), a user at a perfect score, users with no belief."""
+    rng = random.Random(21)
+    allocator = Allocator(policy, workers=3)
+    now, idled, held_for_starting = 0.0, 0, 0
+    for step in range(400):
+        candidates = []
+        for i in range(rng.randint(1, 4)):
+            user, ready = f"u{rng.randrange(5)}", rng.random() > 0.25
+            shape = rng.randrange(4)
+            if shape == 0:  # no result yet, no belief
+                candidates.append(Candidate(f"s{step}-{i}", f"j{i}", user, float(i), ready=ready,
+                                            running=rng.randrange(3)))
+                continue
+            best = 1.0 if shape == 1 else rng.uniform(0.3, 0.99)
+            std = 1e-9 if shape == 2 else rng.uniform(0.001, 0.2)
+            mean = min(1.0, best + rng.uniform(-0.1, 0.01))
+            candidates.append(Candidate(
+                f"s{step}-{i}", f"j{i}", user, float(i), gain=expected_improvement(mean, std, best),
+                cost_s=rng.uniform(0.1, 3.0), regret=rng.uniform(0.0, 0.1), mean=mean, std=std, best=best,
+                observed=rng.randint(1, 8), running=rng.randrange(4), ready=ready))
+        held = rng.randrange(3)
+        ready_users = {c.user_id for c in candidates if c.ready}
+        starting = {c.user_id for c in candidates if not c.ready} - ready_users
+        never_served = {user for user in starting if allocator.by_user[user] == 0}
+        choice = allocator.choose(candidates, now=now, held=held)
+        if choice is None:
+            assert not ready_users or (policy == "regret_rate" and held < len(never_served)), (step, candidates)
+            idled += 1
+            held_for_starting += bool(ready_users)
+        else:
+            assert choice.candidate.ready
+        now += rng.uniform(0.0, 1.0)
+    assert idled > 0, "the situations include some with nothing ready"
+    assert (held_for_starting > 0) == (policy == "regret_rate"), "and some the start hold applies to"
+
+
+def test_no_user_falls_behind_its_round_robin_turn_by_more_than_the_slack() -> None:
+    """regret_rate's turn guard on scripted posteriors: user "near" is at .97 of a perfect 1 (its rise per second
+    is tiny), three others are far from it and steep; every trial costs 1 s, on 2 workers. Ranked by rate alone,
+    "near" would wait for the floor (a trial every 4 s); the guard gives it each turn round-robin would have given
+    it, on the same free workers, no later than ``TURN_SLACK`` trial-lengths after (plus the wait for the next
+    worker to come free), and the steep users still go first whenever nobody is behind."""
+    costs = {"near": 1.0, **{f"steep{i}": 1.0 for i in range(3)}}
+
+    def candidates(now: float, served: dict[str, int]) -> list[Candidate]:
+        near = Candidate("n", "jn", "near", 0.0, cost_s=1.0, mean=0.96, std=0.01, best=0.97, observed=3)
+        return [near, *(Candidate(f"s{i}", f"js{i}", f"steep{i}", 1.0 + i, cost_s=1.0, mean=0.6, std=0.2,
+                                  best=0.5, observed=3) for i in range(3))]
+
+    guarded, _ = simulate(Allocator("regret_rate", workers=2), candidates, costs, 60.0)
+    turns, _ = simulate(Allocator("round_robin", workers=2), candidates, costs, 60.0)
+    near, due = [start for start, _ in guarded["near"]], [start for start, _ in turns["near"]]
+    assert len(near) >= len(due) - 1
+    assert all(start <= turn + TURN_SLACK * 1.0 + 1.0 for start, turn in zip(near, due, strict=False)), (near, due)
+    first = Allocator("regret_rate", workers=2).choose(candidates(0.0, {}), now=0.0)
+    assert first is not None and first.candidate.user_id != "near", "nobody is behind at the start: rates rank"
+    unguarded, _ = replace_slack(math.inf, lambda: simulate(Allocator("regret_rate", workers=2), candidates, costs,
+                                                            60.0))
+    assert len(unguarded["near"]) < len(near) - 5, "without the guard the near user waits for the floor"
+
+
+def replace_slack(slack: float, run: Callable[[], Any]) -> Any:
+    """``run`` with the turn guard's slack set to ``slack`` (inf: no guard)."""
+    saved = allocation.TURN_SLACK
+    allocation.TURN_SLACK = slack
+    try:
+        return run()
+    finally:
+        allocation.TURN_SLACK = saved
+
+
 def test_cold_users_first_then_policies_differ() -> None:
     warm = Candidate("w", "jw", "u1", 0.0, gain=0.5, cost_s=1.0)
     cold = Candidate("c", "jc", "u2", 1.0)
@@ -251,9 +356,13 @@ def test_fairness_floor_holds_against_a_steep_curve(users: int, policy: str) -> 
         for start in range(0, int(until - window), 5):
             got = held_s(holds[user], start, start + window)
             assert got >= workers * window / (2 * users) - slack, (user, start, got)
-    steep = held_s(holds["u0"], 0, until)
-    assert all(steep > 1.5 * held_s(holds[f"u{i}"], 0, until) for i in range(1, users)), "a floor, not a turn"
-    assert allocator.floors["u0"] == 0 and all(allocator.floors[f"u{i}"] > 0 for i in range(1, users))
+    if policy == "cost_aware":
+        steep = held_s(holds["u0"], 0, until)
+        assert all(steep > 1.5 * held_s(holds[f"u{i}"], 0, until) for i in range(1, users)), "a floor, not a turn"
+        assert allocator.floors["u0"] == 0 and all(allocator.floors[f"u{i}"] > 0 for i in range(1, users))
+    else:  # regret_rate's turn guard serves the flat users at their round-robin turns before the floor must
+        assert all(allocator.floors[f"u{i}"] == 0 for i in range(1, users))
+        assert all(len(holds["u0"]) > 2 * len(holds[f"u{i}"]) for i in range(1, users)), "a ranking, not only turns"
 
 
 def test_floor_does_not_bite_while_nobody_is_starved() -> None:

@@ -36,7 +36,7 @@ POOL = 2
 def pool_admin(settings: Settings) -> Iterator[tuple[ServerThread, Any]]:
     admin_settings = settings.model_copy(update={
         "superadmin_email": EMAIL, "superadmin_password": PASSWORD, "password_hash_rounds": 4,
-        "train_pool_workers": POOL, "train_pool_policy": "cost_aware",
+        "train_pool_workers": POOL, "train_pool_policy": "regret_rate",
     })
     app = create_app(admin_settings)
     with ServerThread(app) as server:
@@ -126,14 +126,14 @@ def test_two_jobs_share_two_pool_workers_and_every_trial_is_accounted(
         assert all(t.status == TrialStatus.COMPLETED for t in trials), [(t.no, t.status, t.error) for t in trials]
         assert {t.worker_service_id for t in trials} <= pool_services(sessions), "every trial ran on a pool worker"
     pool = root.get_pool()
-    assert pool.enabled and pool.size == POOL and pool.policy == "cost_aware"
+    assert pool.enabled and pool.size == POOL and pool.policy == "regret_rate"
     users = {u.user_id: u for u in pool.users}
     with session_scope(sessions) as session:
         owners = [session.get_one(TrainJob, job_id).owner_id for _app, job_id, _sub in jobs]
     assert all(users[owner].assignments >= 4 for owner in owners)
-    # both users started cold: each got a worker at once, in turn
-    assert {users[owner].last_reason for owner in owners} <= {"cold start", "highest gain per second",
-                                                               "fairness floor", "no gain left"}
+    # every assignment was one of the default policy's (regret_rate) reasons
+    assert {users[owner].last_reason for owner in owners} <= {"first result", "highest regret reduction per second",
+                                                               "round-robin turn", "fairness floor"}
 
 
 @pytest.mark.slow
@@ -185,7 +185,7 @@ def test_easel_pool_shows_the_workers_and_the_floor(pool_admin: tuple[ServerThre
     capsys.readouterr()
     assert easel(["pool"], plugins=[]) == 0
     out = capsys.readouterr().out
-    assert f"Train pool: {POOL}/{POOL} workers live, policy cost_aware" in out and "1/(2U)" in out
+    assert f"Train pool: {POOL}/{POOL} workers live, policy regret_rate" in out and "1/(2U)" in out
     assert easel(["pool", "--json"], plugins=[]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["enabled"], shown["size"], len(shown["workers"])) == (True, POOL, POOL)

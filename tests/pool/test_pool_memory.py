@@ -4,6 +4,7 @@ through the allocator itself)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter, deque
 from collections.abc import Iterator
 
@@ -69,6 +70,11 @@ def test_another_policys_memory_and_unreadable_fields_are_not_taken() -> None:
     allocator.choose(BIDS)
     saved = pool_memory.saved_state(allocator, Counter({"job-steep": 1}), deque())
     assert "last_at" not in saved["allocator"] and "policy" not in saved["allocator"], "this admin's own"
+    turns = Allocator("regret_rate", workers=2)
+    assert turns.choose(BIDS, now=0.0, worker="w") is not None and turns.turns_due
+    kept = pool_memory.saved_state(turns, Counter(), deque())
+    assert json.loads(json.dumps(kept))["allocator"]["by_user"], "the memory is JSON (it goes to Redis)"
+    assert not {"turns_due", "turns_ahead", "turn_waits", "turned"} & set(kept["allocator"]), "process-local"
 
     fresh = Allocator("round_robin")
     assert not pool_memory.restore(fresh, Counter(), deque(), saved)
