@@ -676,46 +676,81 @@ def _executor_line(costs: dict[str, Any]) -> str:
             + (f" wait/share {wait * 1e3:.1f} ms" if wait is not None else ""))
 
 
+def _add_deltas(total: dict[str, float], before: dict[str, float], after: dict[str, float]) -> None:
+    """Add one turn's counter increases to ``total`` (workers restart between turns, so their counters do too)."""
+    for name, value in after.items():
+        total[name] = total.get(name, 0.0) + value - before.get(name, 0.0)
+
+
 def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, float], deadline: float,
               sizes: list[int], per_window: int, windows: int, policies: tuple[str, ...] = POLICIES) -> dict[str, Any]:
+    """Each point's windows are taken in turns: in turn k every policy runs every point for one window (a warm-up
+    task, then the window), the policies' order reversed on odd turns — so a policy's windows are spread over the
+    whole sweep and every policy sees the same machine, instead of the load drifting between one policy's whole
+    sweep and the next one's (which decided the comparison past capacity)."""
     from benchmarks.serving_accounting import account, executor_costs, pipeline_costs, stage_mean
 
     accuracy = dict(zip(setup["profile"]["rates"], setup["profile"]["accuracy"], strict=True))
     bodies = {n: tensor_body(setup["x"], n, deadline) for n in sizes}
+    n_tasks = 1 + per_window  # per turn and point: one warm-up task, then the scoring window
+    # Per policy and point, summed over the turns: the answers, the workers' counter increases, the to_worker stage.
+    turns: dict[str, list[dict[str, Any]]] = {
+        p: [{"answers": [], "counters": {}, "to_worker": [0.0, 0.0], "windows": [], "loads": [], "rotations": 0}
+            for _ in sizes] for p in policies}
+    whole: dict[str, dict[str, float]] = {p: {} for p in policies}
+    for turn in range(windows):
+        order = policies if turn % 2 == 0 else tuple(reversed(policies))
+        for policy in order:
+            began = time.perf_counter()
+            services.start_workers(policy)
+            log(f"  turn {turn + 1}/{windows} {policy}: workers ready in {time.perf_counter() - began:.1f}s "
+                f"(load {load_average()})")
+            for i, n in enumerate(sizes):
+                mine = turns[policy][i]
+                before, stages_before, rotated = services.scrape()["counters"], stage_totals(services.url), rotations(services.url)
+                answers = asyncio.run(send_tasks(services.url, bodies[n], n_tasks, deadline, deadline + 30))
+                window = score_window(answers[1:], setup["y"], accuracy, n, deadline)
+                time.sleep(deadline)  # let the last task's deadline pass: the point's accounting, then the next point
+                after, stages_after, rotated_after = (services.scrape()["counters"], stage_totals(services.url),
+                                                      rotations(services.url))
+                _add_deltas(mine["counters"], before, after)
+                _add_deltas(whole[policy], before, after)
+                s0, c0 = stages_before.get("to_worker", (0.0, 0.0))
+                s1, c1 = stages_after.get("to_worker", (0.0, 0.0))
+                mine["to_worker"][0] += s1 - s0
+                mine["to_worker"][1] += c1 - c0
+                mine["answers"] += answers
+                mine["windows"].append(window)
+                mine["loads"].append(load_average())
+                if rotated is not None and rotated_after is not None:
+                    mine["rotations"] += rotated_after - rotated
+                log(f"    N={n:>6} N/D={n / deadline:>7.0f}/s  eff.acc {window['effective_accuracy']:.3f}  "
+                    f"thr {window['throughput']:>6.0f}/s  drop {window['drop_rate']:.2f}  mix {window['mix']}")
     points: dict[str, list[dict[str, Any]]] = {}
     workers: dict[str, dict[str, Any]] = {}
-    n_tasks = 1 + per_window * windows  # one warm-up task, then the scoring windows back to back
     for policy in policies:
-        began = time.perf_counter()
-        services.start_workers(policy)
-        log(f"  {policy}: workers ready in {time.perf_counter() - began:.1f}s (load {load_average()})")
         rows = []
-        for n in sizes:
-            before, stages_before, rotated = services.scrape()["counters"], stage_totals(services.url), rotations(services.url)
-            answers = asyncio.run(send_tasks(services.url, bodies[n], n_tasks, deadline, deadline + 30))
-            scored = [score_window(answers[1 + k * per_window: 1 + (k + 1) * per_window], setup["y"], accuracy, n,
-                                   deadline) for k in range(windows)]
-            row: dict[str, Any] = {"n": n, "workload": n / deadline, "windows": scored, "load_average": load_average()}
-            time.sleep(deadline)  # let the last task's deadline pass: the point's accounting, then the next point
-            after, rotated_after = services.scrape()["counters"], rotations(services.url)
-            row["accounting"] = account(answers, before, after)
-            row["executor"] = executor_costs(before, after, n_tasks * deadline * WORKERS)
-            row["rotations"] = rotated_after - rotated if rotated is not None and rotated_after is not None else None
+        for i, n in enumerate(sizes):
+            mine = turns[policy][i]
+            scored, counters = mine["windows"], mine["counters"]
+            row: dict[str, Any] = {"n": n, "workload": n / deadline, "windows": scored, "load_average": mine["loads"],
+                                   "accounting": account(mine["answers"], {}, counters),
+                                   "executor": executor_costs({}, counters, windows * n_tasks * deadline * WORKERS),
+                                   "rotations": mine["rotations"]}
             if policy in OURS:  # the batch times this point ran at, and the pipeline's costs (the oracles', below)
-                row["batch_time_s"] = batch_times_between(before, after)
+                row["batch_time_s"] = batch_times_between({}, counters)
                 row["pipeline"] = pipeline_costs(row["batch_time_s"], times,
-                                                 stage_mean(stages_before, stage_totals(services.url), "to_worker"))
+                                                 stage_mean({}, {"to_worker": tuple(mine["to_worker"])}, "to_worker"))
             for name in ("effective_accuracy", "effective_accuracy_real", "throughput", "drop_rate", "latency_p99"):
                 row[name] = mean_se([w[name] for w in scored])
             rows.append(row)
             a = row["accounting"]
-            log(f"    N={n:>6} N/D={n / deadline:>7.0f}/s  eff.acc {row['effective_accuracy']['mean']:.3f}"
-                f"±{row['effective_accuracy']['se']:.3f}  thr {row['throughput']['mean']:>6.0f}/s  "
-                f"drop {row['drop_rate']['mean']:.2f}  mix {scored[-1]['mix']}  sent {a['sent']} expired unrun "
-                f"{a['expired_unrun']} never read {a['never_reached_a_worker']} rotations {row['rotations']}"
-                + _executor_line(row["executor"]))
+            log(f"  {policy:>16} N={n:>6} eff.acc {row['effective_accuracy']['mean']:.3f}"
+                f"±{row['effective_accuracy']['se']:.3f}  sent {a['sent']} expired unrun {a['expired_unrun']} "
+                f"never read {a['never_reached_a_worker']} rotations {row['rotations']}" + _executor_line(row["executor"]))
         points[policy] = rows
-        workers[policy] = services.scrape()
+        workers[policy] = {"counters": whole[policy], "mean_batch_seconds": batch_times_between({}, whole[policy])}
+    n_tasks = 1 + per_window * windows  # the oracles simulate a point's tasks back to back, as before
     oracle = [simulate_point(times, accuracy, n, deadline, n_tasks, 1) for n in sizes]
     # The same, with the batch times the scheduler's workers measured while the whole pipeline shared the CPU.
     in_situ = {float(r): t for r, t in workers["scheduler"]["mean_batch_seconds"].items()}
