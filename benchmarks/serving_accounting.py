@@ -87,11 +87,15 @@ def executor_costs(before: dict[str, float], after: dict[str, float], worker_sec
     run = _delta(before, after, "easel_worker_minibatches_total")
     share_s = _delta(before, after, "easel_worker_share_seconds_total")
     per_mb = {name: (_delta(before, after, prefix) / run if run else None) for name, prefix in (
-        ("planned", "easel_worker_planned_batch_seconds_total"), ("recorded", "easel_worker_batch_seconds_sum"))}
+        ("planned", "easel_worker_planned_batch_seconds_total"), ("recorded", "easel_worker_batch_seconds_sum"),
+        ("predict", "easel_worker_predict_seconds_total"), ("answer", "easel_worker_answer_seconds_total"),
+        ("predict_thread_cpu", "easel_worker_predict_thread_cpu_seconds_total"))}
     shares = _delta(before, after, "easel_worker_tasks_total")
     wait_s = _delta(before, after, "easel_worker_share_wait_seconds_total")
     return {"mini_batches_run": int(run), "shares": int(shares), "wait_s_per_share": wait_s / shares if shares else None,
             "planned_s_per_mini_batch": per_mb["planned"], "recorded_s_per_mini_batch": per_mb["recorded"],
+            "predict_s_per_mini_batch": per_mb["predict"], "answer_s_per_mini_batch": per_mb["answer"],
+            "predict_thread_cpu_s_per_mini_batch": per_mb["predict_thread_cpu"],
             "wall_s_per_mini_batch": share_s / run if run else None,
             "busy": share_s / worker_seconds if worker_seconds > 0 else None}
 

@@ -131,7 +131,8 @@ class TaskBook:
     ``take`` blocks until a task is available (or the book is closed and empty). Tasks whose deadline
     (less ``margin_s``) has passed are purged unrun: their predictor has answered them as dropped already.
     A task whose instances have not all arrived yet is given up to ``assemble_s`` (and at most a tenth of
-    its time) for the rest.
+    its time) for the rest — unless ``take``'s ``start_now`` says waiting would only idle the worker (past its
+    capacity, where every second of the deadline is a mini-batch served: the executor's rule).
     """
 
     def __init__(self, offsets: OffsetTracker, margin_s: float = 0.0, assemble_s: float = 0.05,
@@ -162,8 +163,9 @@ class TaskBook:
         with self._cond:
             return sum(g.instances for g in self._groups.values())
 
-    def add(self, held: Iterable[Held], now: float | None = None) -> list[int]:
-        """Add polled messages; returns, per newly seen (task, partition) share, its instance count."""
+    def add(self, held: Iterable[Held], now: float | None = None) -> list[tuple[int, float]]:
+        """Add polled messages; returns, per newly seen (task, partition) share, its instance count and the seconds
+        left until its deadline as its first mini-batch arrived (the most time any plan of it can have)."""
         now = time.time() if now is None else now
         arrivals = []
         with self._cond:
@@ -182,7 +184,7 @@ class TaskBook:
                     group.expected[h.partition] = r.n_part
                 if (r.task, h.partition) not in self._shares:  # a share arrives once, even if run in parts
                     self._shares[(r.task, h.partition)] = r.deadline_at
-                    arrivals.append(r.n_part)
+                    arrivals.append((r.n_part, r.deadline_at - now))
                 group.deadline_at = min(group.deadline_at, r.deadline_at)
                 group.items.append(h)
                 group.starts.add(r.start)
@@ -222,8 +224,12 @@ class TaskBook:
             for h in group.items:
                 self.offsets.done(h.partition, h.offset)
 
-    def take(self, timeout_s: float | None = None) -> Group | None:
-        """The most urgent task (removed from the book), or None if closed and empty / on timeout."""
+    def take(self, timeout_s: float | None = None,
+             start_now: Callable[[Group, float], bool] | None = None) -> Group | None:
+        """The most urgent task (removed from the book), or None if closed and empty / on timeout.
+
+        ``start_now(group, now)``: take an incomplete task at once instead of waiting for the rest of it (called
+        under the book's lock: it must be quick and take no other lock)."""
         give_up = None if timeout_s is None else time.monotonic() + timeout_s
         with self._cond:
             while True:
@@ -233,7 +239,8 @@ class TaskBook:
                     group = min(self._groups.values(), key=lambda g: (g.deadline_at, g.first_seen))
                     patience = min(self.assemble_s, 0.1 * (group.deadline_at - group.first_seen))
                     wait = min(group.first_seen + patience, group.deadline_at - self.margin_s) - now
-                    if group.complete or wait <= 0 or self._closed:
+                    if (group.complete or wait <= 0 or self._closed
+                            or (start_now is not None and start_now(group, now))):
                         del self._groups[group.task]
                         group.items.sort(key=lambda h: h.batch.start)
                         return group

@@ -20,6 +20,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+ARRIVAL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 BATCH_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -62,11 +63,25 @@ class WorkerMetrics:
         # time on its shares (first plan to last answer: the gaps between mini-batches and the re-plans included).
         self.planned_seconds = Counter("easel_worker_planned_batch_seconds",
                                        "seconds the plan in use expected of the mini-batches run", registry=r)
+        # Where a mini-batch's recorded time goes: the model call (its wall seconds, and the executor thread's own
+        # CPU in it: the rest is the sandbox child's compute and waiting for the CPU or the GIL) and the answers.
+        self.predict_seconds = Counter("easel_worker_predict_seconds",
+                                       "wall seconds in the model call (buffers loaded, template predict)", registry=r)
+        self.predict_thread_cpu_seconds = Counter("easel_worker_predict_thread_cpu_seconds",
+                                                  "CPU seconds of the executor thread itself in the model call",
+                                                  registry=r)
+        self.answer_seconds = Counter("easel_worker_answer_seconds",
+                                      "wall seconds holding and publishing a served mini-batch's answers", registry=r)
         self.share_seconds = Counter("easel_worker_share_seconds",
                                      "executor wall seconds on task shares, first plan to last answer", registry=r)
         self.share_wait_seconds = Counter("easel_worker_share_wait_seconds",
                                           "seconds from a share's first message polled to its first plan (the rest "
                                           "of it awaited in the book, or work ahead of it run)", registry=r)
+        # The time a share's plans can have at most: its deadline less when its first mini-batch reached this worker
+        # (the request path before it — the predictor, the broker — took the rest).
+        self.time_left_at_arrival = Histogram("easel_worker_share_time_left_at_arrival_seconds",
+                                              "seconds left until a task share's deadline when its first mini-batch "
+                                              "was polled", buckets=ARRIVAL_BUCKETS, registry=r)
         self.replans = Counter("easel_worker_replans", "mid-task re-plans after overruns", registry=r)
         self.rebuilds = Counter("easel_worker_profile_rebuilds", "profile rebuilds from measured times", registry=r)
         self.dead_letters = Counter("easel_worker_dead_letters", "request messages that could not be read "

@@ -117,6 +117,7 @@ class WorkerConfig:
     batch_size: int
     policy: str
     margin_s: float = 0.005
+    start_past_capacity: bool = True  # see Executor.past_capacity
     drain_s: float = 10.0
     metrics_port: int | None = None
     service_id: str | None = None
@@ -239,9 +240,20 @@ class Executor:
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
 
+    def past_capacity(self, group: Group, now: float) -> bool:
+        """The whole task (what has arrived and what is on its way) takes at least its time left at the fastest
+        width. Waiting for the rest of it then only idles the worker: every second of its deadline is a
+        mini-batch served, and the plan of the part that has arrived counts the rest as work behind it."""
+        size = self.config.batch_size
+        n_mb = math.ceil(max(group.instances, sum(group.expected.values())) / size)
+        return n_mb * min(self.live.planning_times()) >= group.deadline_at - self.config.margin_s - now
+
     def _run(self) -> None:
+        # Only a policy that plans a part of a task with the rest of it behind (re-planning as it arrives) starts on
+        # a part: a policy that plans one share alone (the baselines, as published) is given the whole task.
+        start_now = self.past_capacity if self.live.replans and self.config.start_past_capacity else None
         while True:
-            group = self.book.take()
+            group = self.book.take(start_now=start_now)
             if group is None:
                 return
             self.metrics.inflight.set(len(group.items))
@@ -299,6 +311,7 @@ class Executor:
             at_rate.batch_estimate.set(self.live.estimate(model))  # the estimate in use
         began = self.timer()
         began_at = self.clock()
+        began_cpu = time.thread_time()
         try:
             array = chunk.batch.array
             queries = self.buffers.load(array) if array is not None else chunk.batch.values
@@ -308,12 +321,17 @@ class Executor:
             self._drop(group, [chunk], share, last=last)
             return None
         done_at = self.clock()
+        predicted = self.timer()
+        self.metrics.predict_thread_cpu_seconds.inc(time.thread_time() - began_cpu)
+        self.metrics.predict_seconds.inc(predicted - began)
         share.served += count
         share.rates[rate] += count
         share.expected_correct += count * self.model.accuracies[model]
         share.compute_s += done_at - began_at
         self._hold_answers(group, chunk, rate, outputs, began_at, share if last else None)
-        seconds = self.timer() - began
+        answered = self.timer()
+        self.metrics.answer_seconds.inc(answered - predicted)
+        seconds = answered - began
         at_rate.batch_seconds.observe(seconds)
         at_rate.minibatches.inc()
         self.metrics.planned_seconds.inc(self.live.profile.batch_times[model])
@@ -588,8 +606,9 @@ class InferenceWorker:
                 self._move_to(reader.generation)  # the predictor sends there now: no need to wait to be told
         now = time.time()
         if held:
-            for n_part in self.book.add(held, now):
+            for n_part, left in self.book.add(held, now):
                 self.executor.arrivals.append((now, math.ceil(n_part / size)))
+                self.metrics.time_left_at_arrival.observe(left)
             self.metrics.queued.set(self.book.queued_instances())
         self.commit()
         if now - self._lag_at >= LAG_EVERY_S:
