@@ -62,10 +62,6 @@ BATCH = 32
 WORKERS = 2
 POLICIES = ("scheduler", "fixed:1", "fixed:0.75", "fixed:0.5", "fixed:0.25", "model-switching", "clipper")
 OURS = ("scheduler",)
-# Worker configurations (b) can sweep beside the policies (``--policies``, never by default): label -> (policy, env).
-VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
-    "scheduler-waits": ("scheduler", {"EASEL_SERVING_START_PAST_CAPACITY": "false"}),  # the book assembles tasks
-}
 MSGPACK = {"content-type": "application/msgpack", "accept": "application/msgpack"}
 
 TEMPLATE_SOURCE = '''
@@ -713,8 +709,7 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
         order = policies if turn % 2 == 0 else tuple(reversed(policies))
         for policy in order:
             began = time.perf_counter()
-            name, env = VARIANTS.get(policy, (policy, None))
-            services.start_workers(name, env)
+            services.start_workers(policy)
             log(f"  turn {turn + 1}/{windows} {policy}: workers ready in {time.perf_counter() - began:.1f}s "
                 f"(load {load_average()})")
             for i, n in enumerate(sizes):
@@ -1338,7 +1333,7 @@ def b_summary(sweep: dict[str, Any]) -> list[dict[str, Any]]:
     summary = []
     for i, n in enumerate(sweep["sizes"]):
         ours = sweep["policies"]["scheduler"][i]["effective_accuracy"]
-        best_name = max((p for p in sweep["policies"] if p not in OURS and p not in VARIANTS),
+        best_name = max((p for p in sweep["policies"] if p not in OURS),
                         key=lambda p: sweep["policies"][p][i]["effective_accuracy"]["mean"])
         best = sweep["policies"][best_name][i]["effective_accuracy"]
         oracle = max(sweep["simulator_in_situ_times"][i].values())
@@ -1534,8 +1529,8 @@ def main() -> int:
     if not sections or set(sections) - set("abc"):
         parser.error(f"--sections: any of a, b and c, got {args.sections!r}")
     policies = tuple(args.policies.split(","))
-    if set(policies) - set(POLICIES) - set(VARIANTS) or "scheduler" not in policies:
-        parser.error(f"--policies: a comma list of {', '.join((*POLICIES, *VARIANTS))} that includes scheduler")
+    if set(policies) - set(POLICIES) or "scheduler" not in policies:
+        parser.error(f"--policies: a comma list of {', '.join(POLICIES)} that includes scheduler")
     began = time.perf_counter()
     if args.kafka_client:
         os.environ["EASEL_SERVING_KAFKA_CLIENT"] = args.kafka_client  # the workers inherit it

@@ -155,10 +155,6 @@ class Settings(BaseSettings):
     serving_margin_s: float = Field(
         default=0.005, ge=0, le=5, description="time kept back from each deadline for sending the answer back"
     )
-    serving_start_past_capacity: bool = Field(
-        default=True, description="a worker starts on the part of a task that has arrived, instead of waiting a little "
-        "for the rest, when the whole task cannot be served by its deadline even at the fastest width (the scheduler "
-        "only: it plans the rest as work behind the part)")
     serving_threads: int = Field(default=1, ge=0, le=256, description="torch threads per inference worker; 0 = torch's default")
     serving_ewma_alpha: float = Field(default=0.2, gt=0, le=1, description="weight of a new batch time in t_i's EWMA")
     serving_rate_window_s: float = Field(

@@ -90,7 +90,6 @@ def build_worker(settings: Settings, job_id: str, policy: str, batch_size: int |
     consumer = consumer_for(generation)
     config = WorkerConfig(job_id=job_id, worker_id=worker_id, topic=topic, batch_size=size, policy=policy,
                           margin_s=settings.serving_margin_s, drain_s=settings.serving_drain_s,
-                          start_past_capacity=settings.serving_start_past_capacity,
                           metrics_port=port, service_id=service_id, model_version=deployment.model_version,
                           model_version_id=deployment.model_version_id, boot=boot,
                           ensure_topic=lambda: ensure_started(settings, job_id, partitions),

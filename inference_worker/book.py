@@ -131,8 +131,7 @@ class TaskBook:
     ``take`` blocks until a task is available (or the book is closed and empty). Tasks whose deadline
     (less ``margin_s``) has passed are purged unrun: their predictor has answered them as dropped already.
     A task whose instances have not all arrived yet is given up to ``assemble_s`` (and at most a tenth of
-    its time) for the rest — unless ``take``'s ``start_now`` says waiting would only idle the worker (past its
-    capacity, where every second of the deadline is a mini-batch served: the executor's rule).
+    its time) for the rest.
     """
 
     def __init__(self, offsets: OffsetTracker, margin_s: float = 0.0, assemble_s: float = 0.05,
@@ -224,12 +223,8 @@ class TaskBook:
             for h in group.items:
                 self.offsets.done(h.partition, h.offset)
 
-    def take(self, timeout_s: float | None = None,
-             start_now: Callable[[Group, float], bool] | None = None) -> Group | None:
-        """The most urgent task (removed from the book), or None if closed and empty / on timeout.
-
-        ``start_now(group, now)``: take an incomplete task at once instead of waiting for the rest of it (called
-        under the book's lock: it must be quick and take no other lock)."""
+    def take(self, timeout_s: float | None = None) -> Group | None:
+        """The most urgent task (removed from the book), or None if closed and empty / on timeout."""
         give_up = None if timeout_s is None else time.monotonic() + timeout_s
         with self._cond:
             while True:
@@ -239,8 +234,7 @@ class TaskBook:
                     group = min(self._groups.values(), key=lambda g: (g.deadline_at, g.first_seen))
                     patience = min(self.assemble_s, 0.1 * (group.deadline_at - group.first_seen))
                     wait = min(group.first_seen + patience, group.deadline_at - self.margin_s) - now
-                    if (group.complete or wait <= 0 or self._closed
-                            or (start_now is not None and start_now(group, now))):
+                    if group.complete or wait <= 0 or self._closed:
                         del self._groups[group.task]
                         group.items.sort(key=lambda h: h.batch.start)
                         return group

@@ -117,7 +117,6 @@ class WorkerConfig:
     batch_size: int
     policy: str
     margin_s: float = 0.005
-    start_past_capacity: bool = True  # see Executor.past_capacity
     drain_s: float = 10.0
     metrics_port: int | None = None
     service_id: str | None = None
@@ -240,20 +239,9 @@ class Executor:
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
 
-    def past_capacity(self, group: Group, now: float) -> bool:
-        """The whole task (what has arrived and what is on its way) takes at least its time left at the fastest
-        width. Waiting for the rest of it then only idles the worker: every second of its deadline is a
-        mini-batch served, and the plan of the part that has arrived counts the rest as work behind it."""
-        size = self.config.batch_size
-        n_mb = math.ceil(max(group.instances, sum(group.expected.values())) / size)
-        return n_mb * min(self.live.planning_times()) >= group.deadline_at - self.config.margin_s - now
-
     def _run(self) -> None:
-        # Only a policy that plans a part of a task with the rest of it behind (re-planning as it arrives) starts on
-        # a part: a policy that plans one share alone (the baselines, as published) is given the whole task.
-        start_now = self.past_capacity if self.live.replans and self.config.start_past_capacity else None
         while True:
-            group = self.book.take(start_now=start_now)
+            group = self.book.take()
             if group is None:
                 return
             self.metrics.inflight.set(len(group.items))

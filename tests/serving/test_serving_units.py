@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Any
 
 import numpy as np
 import pytest
@@ -21,7 +20,7 @@ from easel.serving_wire import (
     encode_mini_batch,
     encode_results,
 )
-from inference_worker.book import Group, Held, OffsetTracker, TaskBook
+from inference_worker.book import Held, OffsetTracker, TaskBook
 from inference_worker.metrics import WorkerMetrics
 from inference_worker.model import QueryBatch, stack
 from inference_worker.policy import LivePolicy, make_policy
@@ -174,32 +173,6 @@ def test_book_counts_the_late_part_of_a_share_taken_early() -> None:
     assert book.held("t") == 0
     book.add([_held("t", 1, deadline, 3, offset=1), _held("t", 2, deadline, 3, offset=2)])
     assert book.held("t") == 2 and book.held("other") == 0
-
-
-def test_book_takes_part_of_a_task_at_once_when_told_waiting_only_idles() -> None:
-    book = TaskBook(OffsetTracker(), assemble_s=5.0)  # patience: a tenth of the time left, 3 s
-    deadline = time.time() + 30
-    book.add([_held("t", 0, deadline, 2, offset=0)])
-    group = book.take(5.0, start_now=lambda group, now: group.expected == {0: 2} and now < group.deadline_at)
-    assert group is not None and len(group.items) == 1 and not group.complete, "taken at once, incomplete"
-
-    book.add([_held("u", 0, deadline, 2, offset=1)])
-    asked: list[int] = []
-
-    def no(group: Group, now: float) -> bool:
-        asked.append(group.instances)
-        return False
-
-    def later() -> None:
-        time.sleep(0.1)
-        book.add([_held("u", 1, deadline, 2, offset=2)])
-
-    thread = threading.Thread(target=later)
-    thread.start()
-    waited = book.take(5.0, start_now=no)
-    thread.join()
-    assert waited is not None and waited.complete and len(waited.items) == 2, "the rule said wait: the whole task"
-    assert asked and asked[0] == 1
 
 
 def test_offsets_commit_only_past_answered_messages() -> None:
@@ -474,6 +447,9 @@ def test_the_executor_counts_what_its_plans_expected_against_what_ran() -> None:
     run = sum(sample("easel_worker_minibatches_total", {"rate": r}) or 0.0 for r in ("1", "0.5", "0.25"))
     assert run == 8 and report["served"] == 30
     assert planned < recorded and sample("easel_worker_share_seconds_total") == pytest.approx(recorded)
+    # ... and all of it in the model call: the answers took no time on this clock.
+    assert sample("easel_worker_predict_seconds_total") == pytest.approx(recorded)
+    assert sample("easel_worker_answer_seconds_total") == pytest.approx(0.0)
 
 
 def test_a_fixed_width_never_starts_a_mini_batch_after_the_deadline() -> None:
@@ -485,28 +461,3 @@ def test_a_fixed_width_never_starts_a_mini_batch_after_the_deadline() -> None:
 def test_clipper_drops_up_front_what_its_plan_cannot_fit() -> None:
     answers, report, _ = _serve_one_task("clipper", 0.07)
     assert report["served"] == 12 and report["dropped"] == 18 and set(_served(answers)) == {1.0}
-
-
-def _executor_for(policy: str, times: tuple[float, ...]) -> Any:
-    from inference_worker.model import ServedModel
-    from inference_worker.service import Executor, WorkerConfig
-
-    clock = _Clock(time.time())
-    rates, accuracies = (1.0, 0.5, 0.25), (0.9, 0.8, 0.6)
-    model = ServedModel(_TimedTemplate(clock, 0.02), rates, accuracies, times)  # type: ignore[arg-type]
-    offsets = OffsetTracker()
-    config = WorkerConfig(job_id="j", worker_id="w", topic="t", batch_size=4, policy=policy, margin_s=0.0)
-    live = LivePolicy(policy, rates, accuracies, times, clock=clock, min_interval_s=3600)
-    return Executor(config, model, live, TaskBook(offsets), offsets, _Stream(), WorkerMetrics(rates),  # type: ignore[arg-type]
-                    clock=clock, timer=clock)
-
-
-def test_past_capacity_the_executor_starts_on_the_part_of_a_task_that_has_arrived() -> None:
-    # 40 instances expected = 10 mini-batches, 10 ms each at the fastest width: 0.1 s of work.
-    executor = _executor_for("scheduler", (0.04, 0.02, 0.01))
-    now = time.time()
-    tight = Group("t", now + 0.05, now, expected={0: 40}, instances=4)
-    roomy = Group("u", now + 1.0, now, expected={0: 40}, instances=4)
-    assert executor.past_capacity(tight, now) and not executor.past_capacity(roomy, now)
-    # What arrived counts too when it is more than the header said (a redelivery across partitions).
-    assert executor.past_capacity(Group("v", now + 0.15, now, expected={0: 4}, instances=16 * 4), now)
