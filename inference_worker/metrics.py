@@ -10,6 +10,12 @@
   profile accuracy of each served instance: with ``instances_total`` it gives effective accuracy;
 * ``easel_worker_tasks_total``, ``easel_worker_replans_total``, ``easel_worker_profile_rebuilds_total``;
 * ``easel_worker_dead_letters_total`` — request messages that could not be read (dead-lettered, answered dropped).
+* where the time goes (issue #15 (b)): ``easel_worker_planned_batch_seconds_total`` (what the plans expected of the
+  mini-batches run), ``easel_worker_share_seconds_total`` (the executor's wall time on shares),
+  ``easel_worker_share_wait_seconds_total`` (a share's first poll to its first plan), ``easel_worker_predict_seconds_total``
+  / ``easel_worker_predict_thread_cpu_seconds_total`` / ``easel_worker_answer_seconds_total`` (a mini-batch's model
+  call, the executor thread's own CPU in it, its answers), and ``easel_worker_share_time_left_at_arrival_seconds``
+  (histogram: a share's time left as its first mini-batch reached the worker — the most any plan of it can have).
 """
 
 from __future__ import annotations
