@@ -690,7 +690,8 @@ def _add_deltas(total: dict[str, float], before: dict[str, float], after: dict[s
 
 
 def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, float], deadline: float,
-              sizes: list[int], per_window: int, windows: int, policies: tuple[str, ...] = POLICIES) -> dict[str, Any]:
+              sizes: list[int], per_window: int, windows: int, policies: tuple[str, ...] = POLICIES,
+              stack: Any = None) -> dict[str, Any]:
     """Each point's windows are taken in turns: in turn k every policy runs every point for one window (a warm-up
     task, then the window), the policies' order reversed on odd turns — so a policy's windows are spread over the
     whole sweep and every policy sees the same machine, instead of the load drifting between one policy's whole
@@ -702,22 +703,31 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
     n_tasks = 1 + per_window  # per turn and point: one warm-up task, then the scoring window
     # Per policy and point, summed over the turns: the answers, the workers' counter increases, the to_worker stage.
     turns: dict[str, list[dict[str, Any]]] = {
-        p: [{"answers": [], "counters": {}, "to_worker": [0.0, 0.0], "windows": [], "loads": [], "rotations": 0}
-            for _ in sizes] for p in policies}
+        p: [{"answers": [], "counters": {}, "to_worker": [0.0, 0.0], "windows": [], "loads": [], "rotations": 0,
+             "cpu_s": {}} for _ in sizes] for p in policies}
     whole: dict[str, dict[str, float]] = {p: {} for p in policies}
     for turn in range(windows):
         order = policies if turn % 2 == 0 else tuple(reversed(policies))
         for policy in order:
             began = time.perf_counter()
             services.start_workers(policy)
+            # CPU seconds of each process (a worker with its sandbox child) and of this load generator, per window:
+            # which part of the machine a policy's run of a point keeps busy.
+            meter = CpuMeter(services.pids(stack)) if stack is not None else None
             log(f"  turn {turn + 1}/{windows} {policy}: workers ready in {time.perf_counter() - began:.1f}s "
                 f"(load {load_average()})")
             for i, n in enumerate(sizes):
                 mine = turns[policy][i]
                 before, stages_before, rotated = services.scrape()["counters"], stage_totals(services.url), rotations(services.url)
+                cpu_before = meter.read() if meter is not None else {}
+                cpu_before["load_generator"] = time.process_time()  # this process alone, not the stack it started
                 answers = asyncio.run(send_tasks(services.url, bodies[n], n_tasks, deadline, deadline + 30))
                 window = score_window(answers[1:], setup["y"], accuracy, n, deadline)
                 time.sleep(deadline)  # let the last task's deadline pass: the point's accounting, then the next point
+                cpu_after = {**(meter.read() if meter is not None else {}), "load_generator": time.process_time()}
+                for name, used in cpu_after.items():
+                    part = "worker" if name.startswith("worker-") else name
+                    mine["cpu_s"][part] = mine["cpu_s"].get(part, 0.0) + used - cpu_before.get(name, used)
                 after, stages_after, rotated_after = (services.scrape()["counters"], stage_totals(services.url),
                                                       rotations(services.url))
                 _add_deltas(mine["counters"], before, after)
@@ -743,7 +753,10 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
             row: dict[str, Any] = {"n": n, "workload": n / deadline, "windows": scored, "load_average": mine["loads"],
                                    "accounting": account(mine["answers"], {}, counters),
                                    "executor": executor_costs({}, counters, windows * n_tasks * deadline * WORKERS),
-                                   "rotations": mine["rotations"]}
+                                   "rotations": mine["rotations"],
+                                   # CPU seconds per second of the point's windows (a task every D, one more D after)
+                                   "cpu_s_per_s": {name: used / (windows * (n_tasks + 1) * deadline)
+                                                   for name, used in mine["cpu_s"].items()}}
             if policy in OURS:  # the batch times this point ran at, and the pipeline's costs (the oracles', below)
                 row["batch_time_s"] = batch_times_between({}, counters)
                 row["pipeline"] = pipeline_costs(row["batch_time_s"], times,
@@ -754,7 +767,8 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
             a = row["accounting"]
             log(f"  {policy:>16} N={n:>6} eff.acc {row['effective_accuracy']['mean']:.3f}"
                 f"±{row['effective_accuracy']['se']:.3f}  sent {a['sent']} expired unrun {a['expired_unrun']} "
-                f"never read {a['never_reached_a_worker']} rotations {row['rotations']}" + _executor_line(row["executor"]))
+                f"never read {a['never_reached_a_worker']} rotations {row['rotations']}" + _executor_line(row["executor"])
+                + "  cpu s/s " + " ".join(f"{k} {v:.2f}" for k, v in sorted(row["cpu_s_per_s"].items())))
         points[policy] = rows
         workers[policy] = {"counters": whole[policy], "mean_batch_seconds": batch_times_between({}, whole[policy])}
     n_tasks = 1 + per_window * windows  # the oracles simulate a point's tasks back to back, as before
@@ -1600,7 +1614,7 @@ def main() -> int:
         sizes = [max(BATCH, math.ceil(f * narrow * args.deadline)) for f in fractions]
         if "b" in sections:
             log(f"(b) sweep: D = {args.deadline}s, N = {sizes}, {windows} windows of {per_window} tasks per point")
-            sweep = run_sweep(services, setup, times, args.deadline, sizes, per_window, windows, policies)
+            sweep = run_sweep(services, setup, times, args.deadline, sizes, per_window, windows, policies, stack)
         if sections != "abc":
             loads["end"] = load_average()
             return write_sections(sections, args, began, loads, bare, saturation, overhead, floors, ray, settings,
