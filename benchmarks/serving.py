@@ -788,7 +788,8 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
     # (the predictor's stamp to the worker's poll): the time no worker can plan with.
     # And a bound on every policy: no plan of a share can start before its first mini-batch reaches a worker, so
     # with the in-situ times (the target's oracle's) and each task's budget the time left then — every instance
-    # present at that moment, which flatters it — no policy on this pipeline can beat this oracle. Below 97 % of
+    # present at that moment, which flatters it — no policy on this pipeline can beat this oracle (up to noise: the
+    # means of the time left and of the batch times stand for every task). Below 97 % of
     # the target's oracle, that target is out of reach at the point whatever the scheduler does.
     lefts = [_time_left_at_arrival([turns[p][i]["counters"] for p in policies]) for i in range(len(sizes))]
     arrival_bound = [simulate_point(in_situ_times, accuracy, n, deadline, n_tasks, 1,
