@@ -409,9 +409,12 @@ def list_body(x: np.ndarray, n: int, deadline: float) -> bytes:
 class CpuMeter:
     """CPU seconds used by the serving side (predictor, workers, broker, Redis) between two reads."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
+    def __init__(self, pids: dict[str, int], split: tuple[str, ...] = ()) -> None:
+        """``split``: the names whose descendants are read apart, as ``<name>:children`` (a worker's sandboxed
+        model beside the worker itself)."""
         import psutil
 
+        self.split = split
         self.processes = {}
         for name, pid in pids.items():
             try:
@@ -431,15 +434,20 @@ class CpuMeter:
             except psutil.NoSuchProcess:
                 out[name] = math.nan
                 continue
-            total = 0.0
+            total = children = 0.0
             for member in family:
                 try:
                     times = member.cpu_times()
                 except psutil.NoSuchProcess:  # a descendant that just ended: its time is in children_*
                     continue
-                total += times.user + times.system + (times.children_user + times.children_system
-                                                      if member is process else 0.0)
-            out[name] = total
+                if member is process:
+                    total += times.user + times.system + times.children_user + times.children_system
+                else:
+                    children += times.user + times.system
+            if name in self.split:
+                out[name], out[f"{name}:children"] = total, children
+            else:
+                out[name] = total + children
         return out
 
 
@@ -683,6 +691,13 @@ def _executor_line(costs: dict[str, Any]) -> str:
                 ("answer", "answer_s_per_mini_batch")) if costs.get(k) is not None))
 
 
+def _model_cpu_cell(costs: dict[str, Any]) -> str:
+    """The sandboxed models' CPU per mini-batch run: beside the executor's wall time per mini-batch it splits the
+    model call into compute and waiting for a core."""
+    per_mb = costs.get("model_cpu_s_per_mini_batch") if costs else None
+    return f"  model cpu/mb {per_mb * 1e3:.2f} ms" if per_mb is not None else ""
+
+
 def _add_deltas(total: dict[str, float], before: dict[str, float], after: dict[str, float]) -> None:
     """Add one turn's counter increases to ``total`` (workers restart between turns, so their counters do too)."""
     for name, value in after.items():
@@ -713,7 +728,8 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
             services.start_workers(policy)
             # CPU seconds of each process (a worker with its sandbox child) and of this load generator, per window:
             # which part of the machine a policy's run of a point keeps busy.
-            meter = CpuMeter(services.pids(stack)) if stack is not None else None
+            pids = services.pids(stack) if stack is not None else {}
+            meter = CpuMeter(pids, split=tuple(name for name in pids if name.startswith("worker-"))) if pids else None
             log(f"  turn {turn + 1}/{windows} {policy}: workers ready in {time.perf_counter() - began:.1f}s "
                 f"(load {load_average()})")
             for i, n in enumerate(sizes):
@@ -726,7 +742,8 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
                 time.sleep(deadline)  # let the last task's deadline pass: the point's accounting, then the next point
                 cpu_after = {**(meter.read() if meter is not None else {}), "load_generator": time.process_time()}
                 for name, used in cpu_after.items():
-                    part = "worker" if name.startswith("worker-") else name
+                    part = ("worker_model" if name.endswith(":children") else "worker") if name.startswith("worker-") \
+                        else name
                     mine["cpu_s"][part] = mine["cpu_s"].get(part, 0.0) + used - cpu_before.get(name, used)
                 after, stages_after, rotated_after = (services.scrape()["counters"], stage_totals(services.url),
                                                       rotations(services.url))
@@ -757,6 +774,9 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
                                    # CPU seconds per second of the point's windows (a task every D, one more D after)
                                    "cpu_s_per_s": {name: used / (windows * (n_tasks + 1) * deadline)
                                                    for name, used in mine["cpu_s"].items()}}
+            run = row["executor"].get("mini_batches_run") if row["executor"] else None
+            if run and "worker_model" in mine["cpu_s"]:  # the sandboxed models' own CPU per mini-batch run
+                row["executor"]["model_cpu_s_per_mini_batch"] = mine["cpu_s"]["worker_model"] / run
             if policy in OURS:  # the batch times this point ran at, and the pipeline's costs (the oracles', below)
                 row["batch_time_s"] = batch_times_between({}, counters)
                 row["pipeline"] = pipeline_costs(row["batch_time_s"], times,
@@ -768,7 +788,8 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
             log(f"  {policy:>16} N={n:>6} eff.acc {row['effective_accuracy']['mean']:.3f}"
                 f"±{row['effective_accuracy']['se']:.3f}  sent {a['sent']} expired unrun {a['expired_unrun']} "
                 f"never read {a['never_reached_a_worker']} rotations {row['rotations']}" + _executor_line(row["executor"])
-                + "  cpu s/s " + " ".join(f"{k} {v:.2f}" for k, v in sorted(row["cpu_s_per_s"].items())))
+                + "  cpu s/s " + " ".join(f"{k} {v:.2f}" for k, v in sorted(row["cpu_s_per_s"].items()))
+                + _model_cpu_cell(row["executor"]))
         points[policy] = rows
         workers[policy] = {"counters": whole[policy], "mean_batch_seconds": batch_times_between({}, whole[policy])}
     n_tasks = 1 + per_window * windows  # the oracles simulate a point's tasks back to back, as before
