@@ -451,6 +451,30 @@ class CpuMeter:
         return out
 
 
+def children_activity(pids: list[int]) -> dict[str, float]:
+    """Context switches (voluntary: waiting on its socket; involuntary: preempted) and minor page faults of the
+    given processes' descendants (the workers' sandboxed models), summed: beside their CPU per mini-batch they say
+    whether a model's compute is interrupted or touches fresh memory."""
+    import psutil
+
+    out = {"ctx_voluntary": 0.0, "ctx_involuntary": 0.0, "minor_faults": 0.0}
+    for pid in pids:
+        try:
+            children = psutil.Process(pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            continue
+        for child in children:
+            try:
+                switches = child.num_ctx_switches()
+                fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (psutil.NoSuchProcess, OSError):
+                continue
+            out["ctx_voluntary"] += switches.voluntary
+            out["ctx_involuntary"] += switches.involuntary
+            out["minor_faults"] += float(fields[7])  # minflt: the 10th field of stat, the 8th after the name
+    return out
+
+
 # -- (a) saturation at each width ------------------------------------------------------------------------
 REFUSALS: Counter[str] = Counter()  # 429s the closed loops met, by the start of their detail (recorded in (a))
 
@@ -695,7 +719,12 @@ def _model_cpu_cell(costs: dict[str, Any]) -> str:
     """The sandboxed models' CPU per mini-batch run: beside the executor's wall time per mini-batch it splits the
     model call into compute and waiting for a core."""
     per_mb = costs.get("model_cpu_s_per_mini_batch") if costs else None
-    return f"  model cpu/mb {per_mb * 1e3:.2f} ms" if per_mb is not None else ""
+    if per_mb is None:
+        return ""
+    return (f"  model cpu/mb {per_mb * 1e3:.2f} ms" + "".join(
+        f" {label} {costs[key]:.2f}" for label, key in (
+            ("vol.cs", "model_ctx_voluntary_per_mini_batch"), ("invol.cs", "model_ctx_involuntary_per_mini_batch"),
+            ("minflt", "model_minor_faults_per_mini_batch")) if key in costs))
 
 
 def _add_deltas(total: dict[str, float], before: dict[str, float], after: dict[str, float]) -> None:
@@ -719,7 +748,7 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
     # Per policy and point, summed over the turns: the answers, the workers' counter increases, the to_worker stage.
     turns: dict[str, list[dict[str, Any]]] = {
         p: [{"answers": [], "counters": {}, "to_worker": [0.0, 0.0], "windows": [], "loads": [], "rotations": 0,
-             "cpu_s": {}} for _ in sizes] for p in policies}
+             "cpu_s": {}, "model_activity": {}} for _ in sizes] for p in policies}
     whole: dict[str, dict[str, float]] = {p: {} for p in policies}
     for turn in range(windows):
         order = policies if turn % 2 == 0 else tuple(reversed(policies))
@@ -737,10 +766,14 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
                 before, stages_before, rotated = services.scrape()["counters"], stage_totals(services.url), rotations(services.url)
                 cpu_before = meter.read() if meter is not None else {}
                 cpu_before["load_generator"] = time.process_time()  # this process alone, not the stack it started
+                worker_pids = [pid for name, pid in pids.items() if name.startswith("worker-")]
+                activity_before = children_activity(worker_pids)
                 answers = asyncio.run(send_tasks(services.url, bodies[n], n_tasks, deadline, deadline + 30))
                 window = score_window(answers[1:], setup["y"], accuracy, n, deadline)
                 time.sleep(deadline)  # let the last task's deadline pass: the point's accounting, then the next point
                 cpu_after = {**(meter.read() if meter is not None else {}), "load_generator": time.process_time()}
+                for name, count in children_activity(worker_pids).items():
+                    mine["model_activity"][name] = mine["model_activity"].get(name, 0.0) + count - activity_before[name]
                 for name, used in cpu_after.items():
                     part = ("worker_model" if name.endswith(":children") else "worker") if name.startswith("worker-") \
                         else name
@@ -777,6 +810,8 @@ def run_sweep(services: Services, setup: dict[str, Any], times: dict[float, floa
             run = row["executor"].get("mini_batches_run") if row["executor"] else None
             if run and "worker_model" in mine["cpu_s"]:  # the sandboxed models' own CPU per mini-batch run
                 row["executor"]["model_cpu_s_per_mini_batch"] = mine["cpu_s"]["worker_model"] / run
+                for name, count in mine["model_activity"].items():
+                    row["executor"][f"model_{name}_per_mini_batch"] = count / run
             if policy in OURS:  # the batch times this point ran at, and the pipeline's costs (the oracles', below)
                 row["batch_time_s"] = batch_times_between({}, counters)
                 row["pipeline"] = pipeline_costs(row["batch_time_s"], times,
