@@ -1587,6 +1587,11 @@ def main() -> int:
                         help="the workers' Kafka consumer (EASEL_SERVING_KAFKA_CLIENT; default: the settings')")
     parser.add_argument("--batch-size", type=int, default=None,
                         help=f"S_mb for the pipeline and the bare processes alike (default {BATCH}: the profile's)")
+    parser.add_argument("--fractions", default=None,
+                        help="(b): the sweep's loads as a comma list of fractions of the narrowest width's capacity "
+                             "(default 0.1,0.4,0.85,1.2 with --quick, else 0.05,0.15,0.3,0.55,0.85,1.2)")
+    parser.add_argument("--windows", type=int, default=3,
+                        help="(b): windows (turns) per point; more to resolve the machine's draw past capacity")
     parser.add_argument("--answers", choices=("columns", "instances"), default="columns",
                         help="(a): the answer form the load generator asks for (columns: arrays, the fast form)")
     args = parser.parse_args()
@@ -1606,7 +1611,16 @@ def main() -> int:
     if args.kafka_client:
         os.environ["EASEL_SERVING_KAFKA_CLIENT"] = args.kafka_client  # the workers inherit it
     fractions = [0.1, 0.4, 0.85, 1.2] if args.quick else [0.05, 0.15, 0.3, 0.55, 0.85, 1.2]
-    per_window, windows = (2, 3) if args.quick else (3, 3)
+    if args.fractions:
+        try:
+            fractions = [float(f) for f in args.fractions.split(",")]
+        except ValueError:
+            parser.error(f"--fractions: a comma list of numbers, got {args.fractions!r}")
+        if any(not 0 < f <= 10 for f in fractions):
+            parser.error("--fractions: each in (0, 10]")
+    if args.windows < 2:
+        parser.error("--windows: at least 2 (a standard error needs two)")
+    per_window, windows = (2 if args.quick else 3), args.windows
     sat_seconds = 3.0 if args.quick else 5.0
     c_variants = (args.c_variants or os.environ.get("EASEL_SERVING_KAFKA_CLIENT", "kafka-python")).split(",")
     if set(c_variants) - set(C_VARIANTS):
