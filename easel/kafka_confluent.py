@@ -13,8 +13,8 @@ tasks later than deadline + 0.5 s in 2 of 2 runs with it (load 8-12 on 2 cores),
 
 Only what :class:`inference_worker.service.InferenceWorker` calls is here, with kafka-python's shapes:
 ``subscribe(topics, listener)``, ``poll(timeout_ms, max_records) -> {TopicPartition: [record]}``,
-``commit({TopicPartition: OffsetAndMetadata})``, ``pause``, ``assignment``, ``highwater``, ``position``,
-``close``. Failures surface as ``kafka.errors.KafkaError`` (``CommitFailedError`` for commits), so the
+``commit({TopicPartition: OffsetAndMetadata})``, ``pause``, ``assignment``, ``highwater``, ``end_offsets``,
+``position``, ``close``. Failures surface as ``kafka.errors.KafkaError`` (``CommitFailedError`` for commits), so the
 worker's retry and rebalance handling is the same for both clients. librdkafka runs the rebalance callbacks
 inside ``poll`` on the calling thread; the listener (:class:`easel.kafka_io.PartitionEvents`) only records
 them either way.
@@ -195,6 +195,20 @@ class ConfluentConsumer:
         except ck.KafkaException:
             return None
         return high if high >= 0 else None
+
+    def end_offsets(self, partitions: list[TopicPartition], timeout_ms: int | None = None) -> dict[TopicPartition, int]:
+        """The partitions' end offsets asked of the broker now (kafka-python's shape); ``KafkaError`` when it does
+        not answer within ``timeout_ms``."""
+        timeout = -1 if timeout_ms is None else timeout_ms / 1000
+        out: dict[TopicPartition, int] = {}
+        for tp in partitions:
+            try:
+                _low, high = self._consumer.get_watermark_offsets(ck.TopicPartition(tp.topic, tp.partition),
+                                                                  timeout=timeout, cached=False)
+            except ck.KafkaException as error:
+                raise KafkaError(str(error)) from None
+            out[tp] = high
+        return out
 
     def position(self, tp: TopicPartition) -> int | None:
         """The next offset this consumer will read, None while it has none (nothing fetched yet)."""

@@ -93,6 +93,7 @@ STANDBY_WAIT_S = 1  # a standby's BLPOP: how often it refreshes its record (and 
 # A commit must not stall the poll thread (its partitions' requests wait meanwhile): one that a broker does not
 # answer in this time (a topic deleted under it, a broker restarting) is retried after the next poll.
 COMMIT_TIMEOUT_MS = 2000
+END_OFFSETS_TIMEOUT_MS = 500  # asked on the poll thread, only once an old generation looks drained
 GENERATION_CHECK_S = 0.5  # how often a worker reads which requests topic generation the predictor sends to
 # A poll of a generation other than the one the predictor sends to (the next, or an old one draining) waits this
 # long, so that a message of the current one waits at most this for it: kafka-python makes no progress on a fetch
@@ -701,13 +702,28 @@ class InferenceWorker:
 
     def _drained(self, reader: _Reader) -> bool:
         """Everything this worker held of ``reader``'s generation is answered, and its partitions are read to
-        their end."""
+        their end — the end the broker reports now: the highwater a consumer caches is the one of its last fetch,
+        stale when the predictor wrote more since (seen under CPU load: a generation counted as drained with its
+        backlog unread, which then waited for its deadline to be answered dropped)."""
         if self.offsets.unanswered(reader.assigned):
             return False
+        positions: dict[TopicPartition, int] = {}
         for tp in reader.assigned:
-            high = reader.consumer.highwater(tp)
-            if high is None or reader.consumer.position(tp) < high:
-                return False
+            high, where = reader.consumer.highwater(tp), reader.consumer.position(tp)
+            if high is None or where is None or where < high:
+                return False  # known not to be at its end: no need to ask the broker
+            positions[tp] = where
+        if not positions:
+            return True
+        try:
+            ends = reader.consumer.end_offsets(list(positions), timeout_ms=END_OFFSETS_TIMEOUT_MS)
+        except KafkaError as error:  # the broker is away or slow: the next check asks again
+            log.info("end offsets of requests topic generation %d not known (%s)", reader.generation, error)
+            return False
+        if not all(ends.get(tp) is not None and where >= ends[tp] for tp, where in positions.items()):
+            return False
+        log.info("requests topic generation %d read to its end: %s", reader.generation,
+                 {_label(tp): (where, ends[tp]) for tp, where in positions.items()})
         return True
 
     def _close(self, reader: _Reader) -> None:
