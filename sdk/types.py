@@ -168,6 +168,7 @@ class TrainBudget:
     ``"none"``. ``asha_brackets`` > 1 (``"asha_promote"`` only) runs asynchronous Hyperband: that many promoting
     ASHAs, bracket j judging a trial first at ``asha_min_epochs``·ηʲ epochs. ``mop`` trains in model hopper
     parallelism (the training set sharded one shard per worker, trials hopping between workers unit by unit).
+    ``seed`` makes the search reproducible: the advisor proposes the same knob sets in the same order.
 
     Example: ``TrainBudget(model_trial_count=20, time_hours=0.5, workers=2, pruner="asha")``
     """
@@ -182,6 +183,7 @@ class TrainBudget:
     asha_min_epochs: int | None = None
     asha_reduction_factor: int | None = None
     asha_brackets: int | None = None
+    seed: int | None = None  # the search's random seed: the same seed proposes the same knob sets (reproducible)
 
     def __post_init__(self) -> None:
         if self.pruner not in PRUNERS:
@@ -200,6 +202,9 @@ class TrainBudget:
             brackets = self.asha_brackets
             if isinstance(brackets, bool) or not isinstance(brackets, int) or brackets < 1:
                 raise ValueError(f"asha_brackets must be an integer >= 1; got {self.asha_brackets!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)
+                                      or not 0 <= self.seed < 2**31):
+            raise ValueError(f"seed must be an integer in [0, 2**31); got {self.seed!r}")
         if not isinstance(self.mop, bool):
             raise ValueError(f"mop must be True or False; got {self.mop!r}")
         if self.mop and self.pruner == "asha_promote":
@@ -215,6 +220,8 @@ class TrainBudget:
             body["ASHA_REDUCTION_FACTOR"] = self.asha_reduction_factor
         if self.asha_brackets is not None:
             body["ASHA_BRACKETS"] = self.asha_brackets
+        if self.seed is not None:
+            body["SEED"] = self.seed
         return body
 
 

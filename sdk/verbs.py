@@ -227,13 +227,16 @@ APP_VERSION = (arg("app"), arg("version", type=int))
     arg("--asha-brackets", type=int, metavar="B", help="ASHA_BRACKETS (asha_promote): asynchronous Hyperband "
         "over B brackets, bracket j judging first at ASHA_MIN_EPOCHS·ETA^j epochs"),
     arg("--mop", action="store_true", help="MOP: model hopper parallelism over shards of the training set"),
+    arg("--seed", type=int, metavar="S", help="SEED: the search's random seed (the same seed proposes the same "
+        "knob sets)"),
 ])
 def train(client: Client, args: argparse.Namespace) -> Any:
     try:
         budget = TrainBudget(model_trial_count=args.trials, time_hours=args.hours, gpu_count=args.gpus,
                              workers=args.workers, early_stop=not args.no_early_stop, pruner=args.pruner,
                              mop=args.mop, asha_min_epochs=args.asha_min_epochs,
-                             asha_reduction_factor=args.asha_eta, asha_brackets=args.asha_brackets)
+                             asha_reduction_factor=args.asha_eta, asha_brackets=args.asha_brackets,
+                             seed=args.seed)
     except ValueError as error:
         raise CliError(str(error), exit_code=2) from None
     job = client.create_train_job(args.app, args.task, args.train, args.val, args.model, budget=budget)

@@ -57,7 +57,8 @@ def train_job_specs(job: TrainJob, pool: bool = False) -> list[ServiceSpec]:
         env = {**_base_env(), "EASEL_SUB_TRAIN_JOB_ID": sub.id, "EASEL_TRAIN_JOB_ID": job.id}
         specs.append(ServiceSpec(
             name=f"advisor-{tag}", kind=ServiceKind.ADVISOR, env=env, sub_train_job_id=sub.id,
-            argv=_python_module("advisor", "--sub-train-job-id", sub.id, *(["--pool"] if pool else [])),
+            argv=_python_module("advisor", "--sub-train-job-id", sub.id, *(["--pool"] if pool else []),
+                                *(["--seed", str(budget.SEED)] if budget.SEED is not None else [])),
         ))
         if pool:
             continue

@@ -45,6 +45,9 @@ class TrainBudget(_Budget):
                                                "in Hyperband's shares; 1: one ASHA; unset: EASEL_ASHA_BRACKETS")
     MOP: bool = Field(default=False, description="model hopper parallelism: shard the training data one shard "
                                                  "per worker and let trials hop between workers unit by unit")
+    SEED: int | None = Field(default=None, ge=0, le=2**31 - 1,
+                             description="the search's random seed: the same seed proposes the same knob sets in the "
+                                         "same order (a reproducible search); unset: a fresh draw")
 
     @model_validator(mode="after")
     def _asha_fields_need_asha(self) -> Self:

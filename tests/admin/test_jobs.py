@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from admin_helpers import TASK, fake_safetensors
 from sqlalchemy import select
 
+from admin.services.orchestration import train_job_specs
+from easel.db.enums import ServiceKind
 from easel.db.models import Service, Trial
 from easel.db.session import session_scope
 from easel.model.params import read_metadata
@@ -61,11 +64,12 @@ def test_create_versions_and_services(developer: Client, datasets: tuple[str, st
 
 def test_pruner_and_mop_budget_fields(developer: Client, datasets: tuple[str, str]) -> None:
     mlp = _builtin(developer, "SlicedMLP")
-    budget = TrainBudget(pruner="asha", asha_min_epochs=2, asha_reduction_factor=2, mop=True)
+    budget = TrainBudget(pruner="asha", asha_min_epochs=2, asha_reduction_factor=2, mop=True, seed=7)
     job = developer.create_train_job("asha", TASK, *datasets, [mlp], budget=budget)
-    assert {k: job.budget[k] for k in ("PRUNER", "ASHA_MIN_EPOCHS", "ASHA_REDUCTION_FACTOR", "MOP")} == {
-        "PRUNER": "asha", "ASHA_MIN_EPOCHS": 2, "ASHA_REDUCTION_FACTOR": 2, "MOP": True}
+    assert {k: job.budget[k] for k in ("PRUNER", "ASHA_MIN_EPOCHS", "ASHA_REDUCTION_FACTOR", "MOP", "SEED")} == {
+        "PRUNER": "asha", "ASHA_MIN_EPOCHS": 2, "ASHA_REDUCTION_FACTOR": 2, "MOP": True, "SEED": 7}
     for bad, named in [({"PRUNER": "hyperband"}, "PRUNER"), ({"MOP": "sometimes"}, "MOP"),
+                       ({"SEED": -1}, "SEED"), ({"SEED": "lucky"}, "SEED"),
                        ({"PRUNER": "asha", "ASHA_REDUCTION_FACTOR": 1}, "ASHA_REDUCTION_FACTOR"),
                        ({"PRUNER": "asha", "ASHA_MIN_EPOCHS": 0}, "ASHA_MIN_EPOCHS"),
                        ({"PRUNER": "median", "ASHA_MIN_EPOCHS": 3},
@@ -240,3 +244,14 @@ def test_pool_reports_disabled_without_a_pool(developer: Client) -> None:
     pool = developer.get_pool()
     assert (pool.enabled, pool.size, pool.policy) == (False, 0, "regret_rate")
     assert "1/(2U)" in pool.fairness_floor and pool.workers == []
+
+
+def test_a_seeded_budget_seeds_the_advisor_and_an_unseeded_one_does_not() -> None:
+    """Pure logic: the advisor's command line carries the budget's SEED (its sampler's random state)."""
+    def advisor_argv(budget: dict[str, object]) -> list[str]:
+        job = SimpleNamespace(id="j" * 36, app="seeded", app_version=1, budget=budget, sub_train_jobs=[SimpleNamespace(id="s" * 36)])
+        (advisor,) = [spec for spec in train_job_specs(job) if spec.kind == ServiceKind.ADVISOR]  # type: ignore[arg-type]
+        return advisor.argv
+
+    assert advisor_argv({"SEED": 11})[-2:] == ["--seed", "11"]
+    assert "--seed" not in advisor_argv({})
