@@ -1770,6 +1770,11 @@ export interface components {
              */
             PRUNER?: "median" | "asha" | "asha_promote" | "none";
             /**
+             * Seed
+             * @description the search's random seed: the same seed proposes the same knob sets in the same order (a reproducible search); unset: a fresh draw
+             */
+            SEED?: number | null;
+            /**
              * Time Hours
              * @description wall-clock budget
              * @default 1
