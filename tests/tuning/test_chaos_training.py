@@ -12,6 +12,7 @@ from easel.redis_client import MAX_BLOCK_S, make_redis
 from easel.tuning import TuningChannel
 
 IDLE_S = 30.0  # several times the BRPOP wait (MAX_BLOCK_S) a worker blocks in
+OUTAGE_S = 15.0  # five of the services' 3 s trial leases, and longer than a socket timeout's least (10 s)
 
 
 def test_idle_train_workers_survive_without_proposals(settings, sessions, launcher) -> None:
@@ -38,7 +39,7 @@ def test_a_redis_outage_loses_no_trial_and_errors_nothing(settings, sessions, la
                 launcher.start(worker_spec(sub_id))]
     wait_for(lambda: any(t.status == TrialStatus.RUNNING for t in trials_of(sessions, sub_id)), 60, "a running trial")
     local_stack.redis.stop()
-    outage_until = time.monotonic() + 30.0
+    outage_until = time.monotonic() + OUTAGE_S
     while time.monotonic() < outage_until:
         time.sleep(1.0)
     local_stack.redis.start()
