@@ -703,8 +703,10 @@ class InferenceWorker:
     def _drained(self, reader: _Reader) -> bool:
         """Everything this worker held of ``reader``'s generation is answered, and its partitions are read to
         their end — the end the broker reports now: the highwater a consumer caches is the one of its last fetch,
-        stale when the predictor wrote more since (seen under CPU load: a generation counted as drained with its
-        backlog unread, which then waited for its deadline to be answered dropped)."""
+        stale when the predictor wrote more since (the generation would close with those requests unread, to be
+        answered dropped by the predictor at their deadline). Both are needed: the local broker
+        (Tansu) reports as end offset the last record batch's base offset + 1, short of a batch of several records
+        — still beyond the position if that batch came after the last fetch, which is what this asks."""
         if self.offsets.unanswered(reader.assigned):
             return False
         positions: dict[TopicPartition, int] = {}
