@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from contextlib import suppress
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
@@ -37,6 +37,19 @@ log = logging.getLogger("easel.kafka")
 GROUP_MAX_POLL_INTERVAL_MS = 5000
 
 
+class SendsRecords(Protocol):
+    """What :class:`ResilientProducer` needs of a producer: kafka-python's ``KafkaProducer`` shape, which
+    :class:`easel.kafka_confluent_producer.ConfluentProducer` has too."""
+
+    def send(self, topic: str, value: Any = None, key: Any = None, partition: int | None = None) -> Any: ...
+
+    def partitions_for(self, topic: str) -> set[int] | None: ...
+
+    def flush(self, timeout: float | None = None) -> None: ...
+
+    def close(self, timeout: float | None = None) -> None: ...
+
+
 def make_producer(settings: Settings, **kwargs: object) -> KafkaProducer:
     options: dict[str, object] = {
         "bootstrap_servers": settings.resolved_kafka_bootstrap.split(","),
@@ -47,6 +60,18 @@ def make_producer(settings: Settings, **kwargs: object) -> KafkaProducer:
     }
     options.update(kwargs)
     return KafkaProducer(**options)
+
+
+def make_serving_producer(settings: Settings, *, max_request_size: int) -> SendsRecords:
+    """The predictor's requests producer on the client ``EASEL_SERVING_KAFKA_CLIENT`` names: kafka-python's
+    ``KafkaProducer`` (the default) or :class:`easel.kafka_confluent_producer.ConfluentProducer` (librdkafka, the same
+    methods). Values are bytes; a key may be str."""
+    if settings.serving_kafka_client == "confluent-kafka":
+        from easel.kafka_confluent_producer import ConfluentProducer
+
+        return ConfluentProducer(settings, max_request_size=max_request_size)
+    return make_producer(settings, value_serializer=None, batch_size=1 << 20, max_block_ms=2000,
+                         enable_idempotence=False, max_request_size=max_request_size)
 
 
 def make_consumer(settings: Settings, *topics: str, group_id: str | None, **kwargs: object) -> KafkaConsumer:
@@ -124,11 +149,11 @@ class ResilientProducer:
     ``log_every_s`` with a count, so a broker outage cannot flood the log.
     """
 
-    def __init__(self, factory: Callable[[], KafkaProducer], log_every_s: float = 5.0,
+    def __init__(self, factory: Callable[[], SendsRecords], log_every_s: float = 5.0,
                  suspect_s: float = 30.0) -> None:
         self._factory = factory
         self._lock = threading.Lock()
-        self._producer: KafkaProducer | None = None
+        self._producer: SendsRecords | None = None
         self._broken = False
         self._renew = False
         self._throttle = Throttle(log_every_s)
@@ -150,7 +175,7 @@ class ResilientProducer:
         with self._lock:
             self._renew = self._producer is not None
 
-    def _current(self) -> KafkaProducer:
+    def _current(self) -> SendsRecords:
         with self._lock:
             if self._producer is None or self._broken or self._renew:
                 old, self._producer = self._producer, None
@@ -183,7 +208,7 @@ class ResilientProducer:
 
         future.add_errback(errback)
 
-    def _failed(self, producer: KafkaProducer, error: Exception) -> None:
+    def _failed(self, producer: SendsRecords, error: Exception) -> None:
         with self._lock:
             self.failed_sends += 1
             self._failed_at = time.monotonic()
@@ -207,7 +232,7 @@ class ResilientProducer:
             producer.close(timeout_s)
 
 
-def _close_quietly(producer: KafkaProducer) -> None:
+def _close_quietly(producer: SendsRecords) -> None:
     with suppress(Exception):
         producer.close(1)
 

@@ -145,8 +145,9 @@ class Settings(BaseSettings):
     )
     serving_kafka_client: Literal["kafka-python", "confluent-kafka"] = Field(
         default="kafka-python",
-        description="the inference workers' Kafka consumer: kafka-python (the default) or confluent-kafka (librdkafka: "
-                    "a fraction of the CPU per fetch, a shorter hop; see easel/kafka_confluent.py)")
+        description="the requests hop's Kafka client, the predictor's producer and the inference workers' consumer: "
+                    "kafka-python (the default) or confluent-kafka (librdkafka: a fraction of the CPU per fetch, "
+                    "a shorter hop; see easel/kafka_confluent.py and easel/kafka_confluent_producer.py)")
     serving_message_kb: int = Field(
         default=256, ge=0, le=16 << 10,
         description="most KiB of instances in one requests message: consecutive mini-batches of a worker's share "

@@ -46,7 +46,6 @@ import orjson
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from kafka import KafkaProducer
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -69,7 +68,7 @@ from easel.backoff import Throttle
 from easel.blobstore import BlobStore
 from easel.db.session import session_scope
 from easel.jobs import lifecycle, load_deployment
-from easel.kafka_io import ResilientProducer, make_producer
+from easel.kafka_io import ResilientProducer, SendsRecords, make_serving_producer
 from easel.request_topics import delete_generations, ensure_generations, ensure_started, generations
 from easel.serving import (
     DROPPED,
@@ -353,7 +352,7 @@ class Predictor:
                 if throttle.ready() is not None:
                     log.warning("requests topic housekeeping failed (%s); retrying", error)
 
-    def _new_producer(self) -> KafkaProducer:
+    def _new_producer(self) -> SendsRecords:
         """A fresh producer — after a broker restart too, when the (in-memory) broker may have lost the
         requests topic, so it is ensured first, with the partitions the workers expect."""
         self._producers_made += 1
@@ -364,8 +363,7 @@ class Predictor:
             except Exception as error:  # noqa: BLE001 - the producer reconnects anyway; the next failure retries
                 log.warning("could not ensure the requests topic (%s)", error)
         # A message is a whole mini-batch: room for big inputs (32 images of 3x224x224 floats are 19 MB).
-        return make_producer(self.settings, value_serializer=None, batch_size=1 << 20, max_block_ms=2000,
-                             enable_idempotence=False, max_request_size=MAX_MESSAGE_BYTES)
+        return make_serving_producer(self.settings, max_request_size=MAX_MESSAGE_BYTES)
 
     async def stop(self) -> None:
         if self._housekeeping is not None:

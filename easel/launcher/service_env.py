@@ -45,7 +45,7 @@ def settings_env(settings: Settings, kind: ServiceKind = ServiceKind.ADMIN) -> d
             env["EASEL_SERVICE_DATABASE_URLS"] = json.dumps(settings.service_database_urls)
     elif kind in SERVICE_ROLES:
         env["EASEL_DATABASE_URL"] = settings.database_url_for(SERVICE_ROLES[kind])
-    if kind == ServiceKind.INFERENCE_WORKER:  # admin's choice of the workers' Kafka client, on any launcher
+    if kind in (ServiceKind.PREDICTOR, ServiceKind.INFERENCE_WORKER):  # admin's choice of the requests hop's client
         env["EASEL_SERVING_KAFKA_CLIENT"] = settings.serving_kafka_client
     return env
 

@@ -138,3 +138,14 @@ def test_a_death_during_the_start_is_recorded_after_it(launcher: LocalLauncher,
     assert state.status is ServiceStatus.RUNNING, "the start itself succeeded"
     assert done.wait(30), "the listener heard of the death once the start was recorded"
     assert heard == [(state.id, ServiceStatus.ERRORED, 5)]
+
+
+def test_both_ends_of_the_requests_hop_get_admins_kafka_client() -> None:
+    """The predictor (producer) and the inference workers (consumers) run on the client admin is set to; other
+    services are not told."""
+    from easel.launcher.service_env import settings_env
+
+    settings = Settings(serving_kafka_client="confluent-kafka")
+    for kind in (ServiceKind.PREDICTOR, ServiceKind.INFERENCE_WORKER):
+        assert settings_env(settings, kind)["EASEL_SERVING_KAFKA_CLIENT"] == "confluent-kafka"
+    assert "EASEL_SERVING_KAFKA_CLIENT" not in settings_env(settings, ServiceKind.TRAIN_WORKER)

@@ -42,14 +42,15 @@ def job(settings: Settings) -> Iterator[str]:
 @pytest.mark.parametrize("client", ["kafka-python", "confluent-kafka"])
 def test_requests_rotate_across_generations_and_every_instance_is_answered_once(
         settings: Settings, job: str, monkeypatch: pytest.MonkeyPatch, client: str) -> None:
-    """On both consumer clients: librdkafka 2.16 crashes the process (the workers run in this one) if a topic it
-    still fetches from is deleted, so a worker names the oldest generation it has a consumer open on until the
-    consumer is closed, and the predictor deletes only below every live worker's."""
+    """On both clients of the requests hop (the predictor's producer and the workers' consumer): librdkafka 2.16
+    crashes the process (the workers run in this one) if a topic it still fetches from is deleted, so a worker names
+    the oldest generation it has a consumer open on until the consumer is closed, and the predictor deletes only
+    below every live worker's; the predictor's producer is renewed at each rotation (it forgets the old topic)."""
     # Rotate as soon as allowed (a few KB per generation); retired generations go 1 s after their last deadline.
     monkeypatch.setattr(predictor_app, "ROTATION_GRACE_S", 1.0)
     monkeypatch.setattr(predictor_app, "ROTATION_LEAD_S", 60.0)
-    rotating = settings.model_copy(update={"serving_topic_rotate_mb": 0.004})
     consuming = settings.model_copy(update={"serving_kafka_client": client})
+    rotating = consuming.model_copy(update={"serving_topic_rotate_mb": 0.004})
     workers = [make_worker(consuming, job, every_generation=True) for _ in range(2)]
     threads = [threading.Thread(target=w.run, daemon=True) for w in workers]
     info = JobInfo(job, "trial", n_workers=2, batch_size=BATCH, input_shape=(6,))
