@@ -19,8 +19,9 @@ Targets (issue #15); each point is repeated 3x (three scoring windows) and repor
     Ray Serve's no-op HTTP round trip p50 measured in the same run: Ray Serve runs beside the pipeline and the two
     are measured in alternating repeats. Ray is a benchmark-only extra, never a dependency: it runs from its own
     venv, ``benchmarks/.ray-venv`` (gitignored), made on demand with ``ray[serve]`` (or ``--ray-python PATH``;
-    ``none`` skips it and records the target as not measured). ``--c-variants`` measures several worker
-    configurations in the same run (the workers' Kafka client), each beside Ray Serve.
+    ``none`` skips it and records the target as not measured). ``--c-variants`` measures several
+    configurations in the same run (the requests hop's Kafka client: the predictor's and the workers'), each beside
+    Ray Serve.
 
 The machine may be shared: the load average is recorded at each phase, and every number is wall-clock bound.
 Run: ``.venv/bin/python benchmarks/serving.py [--quick] [--ray-python PATH] [--sections abc]``; (c) alone, with
@@ -252,7 +253,8 @@ class Services:
         return ServiceSpec(name=name, kind=kind, inference_job_id=self.job_id, env={"PYTHONPATH": str(ROOT), **(env or {})},
                            argv=[sys.executable, "-m", module, "--inference-job-id", self.job_id, *args])
 
-    def start_predictor(self) -> str:
+    def start_predictor(self, env: dict[str, str] | None = None) -> str:
+        """Starts the predictor (in place of the running one, if any) with ``env`` over the launcher's."""
         from easel.db.enums import ServiceKind
         from easel.db.models import InferenceJob
         from easel.db.session import session_scope
@@ -261,9 +263,11 @@ class Services:
 
         with session_scope(self.sessions) as session:  # the predictor answers only its job's API keys
             AUTH["Authorization"] = f"Bearer {issue_key(session, self.job_id, 'benchmark')[1]}"
+        if self.predictor:
+            self.launcher.stop(self.predictor, timeout_s=15)
         port = free_port()
         self.predictor = self.launcher.start(self._spec("predictor", ServiceKind.PREDICTOR, "predictor",
-                                                        "--port", str(port))).id
+                                                        "--port", str(port), env=env)).id
         self.url = f"http://127.0.0.1:{port}"
         wait(lambda: _get(f"{self.url}/health") is not None, 60, "the predictor")
         with session_scope(self.sessions) as session:
@@ -1211,7 +1215,9 @@ def summarize_overhead(easel_runs: list[dict[str, list[float]]], stages: dict[st
             "load_average": load_average()}
 
 
-# The worker configurations (c) can compare in one run (each beside Ray Serve): the environment their workers get.
+# The configurations (c) can compare in one run (each beside Ray Serve): the environment the predictor and the
+# workers get (EASEL_SERVING_KAFKA_CLIENT is the requests hop's client: the predictor's producer and the workers'
+# consumer).
 # The fetch wait trades latency for CPU: the local broker holds an empty fetch for its whole wait, and each fetch
 # costs the broker (and, with kafka-python, the worker) CPU; the idle CPU of each configuration is recorded beside it.
 C_VARIANTS: dict[str, dict[str, str]] = {
@@ -1221,6 +1227,11 @@ C_VARIANTS: dict[str, dict[str, str]] = {
     "confluent-kafka-wait5": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka", "EASEL_SERVING_FETCH_WAIT_MS": "5"},
     "confluent-kafka-wait2": {"EASEL_SERVING_KAFKA_CLIENT": "confluent-kafka", "EASEL_SERVING_FETCH_WAIT_MS": "2"},
 }
+# ... and where the predictor's producer differs from the workers' consumer (to read the two ends' shares apart).
+C_PREDICTOR_ENV: dict[str, dict[str, str]] = {
+    "confluent-kafka-consumer-only": {"EASEL_SERVING_KAFKA_CLIENT": "kafka-python"},
+}
+C_VARIANTS["confluent-kafka-consumer-only"] = C_VARIANTS["confluent-kafka"]
 IDLE_CPU_S = 3.0  # how long each configuration's idle CPU is measured (workers up, no requests)
 HOT_CPU_S = 0.8  # ... and its CPU just after requests
 
@@ -1247,7 +1258,9 @@ def section_c(services: Services, stack: Any, x: np.ndarray, requests: int, ray_
     ray_runs: list[list[float]] = []
     try:
         for variant in variants:
-            log(f"  workers: {variant} {C_VARIANTS[variant]}")
+            log(f"  {variant}: predictor {C_PREDICTOR_ENV.get(variant, C_VARIANTS[variant])}, workers {C_VARIANTS[variant]}")
+            # the client is the requests hop's: both ends, unless the variant says otherwise for the predictor
+            services.start_predictor(env=C_PREDICTOR_ENV.get(variant, C_VARIANTS[variant]))
             services.start_workers("scheduler", env=C_VARIANTS[variant])
             idle = idle_cpu(services, stack)
             easel_runs, runs, stages = measure_overhead_vs_ray(services.url, x, requests, repeats, server)
