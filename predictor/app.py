@@ -242,6 +242,7 @@ class Predictor:
         self.rotation = TopicRotation(int(settings.serving_topic_rotate_mb * 2**20), settings.serving_topic_retention_s,
                                       ROTATION_GRACE_S, ROTATION_LEAD_S)
         self._housekeeping: asyncio.Task[None] | None = None
+        self._stopping = False
         self.metrics = PredictorMetrics()
         self.producer: ResilientProducer | None = None
         self.partitions: list[int] = list(range(info.n_workers))
@@ -321,7 +322,7 @@ class Predictor:
         job, rotation, throttle = self.info.job_id, self.rotation, Throttle(30.0)
         strays_checked = 0.0
         assert self.redis is not None
-        while True:
+        while not self._stopping:
             await asyncio.sleep(ROTATION_TICK_S)
             try:
                 now = time.time()
@@ -366,10 +367,12 @@ class Predictor:
         return make_serving_producer(self.settings, max_request_size=MAX_MESSAGE_BYTES)
 
     async def stop(self) -> None:
+        self._stopping = True  # ends the housekeeping loop even if a Redis call swallows the cancel (see ResultRouter.stop)
         if self._housekeeping is not None:
             self._housekeeping.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._housekeeping
+            await asyncio.wait({self._housekeeping})
+            if not self._housekeeping.cancelled():
+                self._housekeeping.exception()  # shutting down: retrieved, not reported
         if self.router is not None:
             await self.router.stop()
         if self.producer is not None:
