@@ -244,6 +244,7 @@ class Services:
         self.settings, self.sessions, self.job_id = settings, sessions, job_id
         self.launcher = LocalLauncher(settings, sessions)
         self.predictor: str | None = None
+        self.predictor_env: dict[str, str] = {}  # what the predictor is started with unless told otherwise
         self.workers: list[str] = []
         self.url = ""
 
@@ -254,7 +255,8 @@ class Services:
                            argv=[sys.executable, "-m", module, "--inference-job-id", self.job_id, *args])
 
     def start_predictor(self, env: dict[str, str] | None = None) -> str:
-        """Starts the predictor (in place of the running one, if any) with ``env`` over the launcher's."""
+        """Starts the predictor (in place of the running one, if any) with ``env`` (default: ``predictor_env``) over
+        the launcher's."""
         from easel.db.enums import ServiceKind
         from easel.db.models import InferenceJob
         from easel.db.session import session_scope
@@ -267,7 +269,8 @@ class Services:
             self.launcher.stop(self.predictor, timeout_s=15)
         port = free_port()
         self.predictor = self.launcher.start(self._spec("predictor", ServiceKind.PREDICTOR, "predictor",
-                                                        "--port", str(port), env=env)).id
+                                                        "--port", str(port),
+                                                        env=self.predictor_env if env is None else env)).id
         self.url = f"http://127.0.0.1:{port}"
         wait(lambda: _get(f"{self.url}/health") is not None, 60, "the predictor")
         with session_scope(self.sessions) as session:
@@ -1281,6 +1284,7 @@ def section_c(services: Services, stack: Any, x: np.ndarray, requests: int, ray_
     finally:
         if server is not None:
             server.stop()
+        services.start_predictor()  # what the sections after this one expect, whatever the last block's client
     by_variant = {}
     for variant, mine in pooled.items():
         easel = by_variant[variant] = summarize_overhead(mine["easel"], mine["stages"])
@@ -1504,6 +1508,7 @@ def write_sections(sections: str, args: argparse.Namespace, began: float, loads:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "load_average": loads, "device": "cpu",
                     "kafka_client": settings.serving_kafka_client,
+                    "predictor_kafka_client": args.predictor_kafka_client or settings.serving_kafka_client,
                     "message_kb": settings.serving_message_kb,
                     "note": "a shared machine: every number is wall-clock bound and moves with the load average"},
         "command": " ".join(sys.argv), "sections": sections, "bare_two_processes_per_s": bare,
@@ -1597,7 +1602,11 @@ def main() -> int:
                         help="only (d), joint (n_i, b_i) vs fixed b = 32, on the untrained network's times and the "
                              "last serving.json's accuracies and loads (no stack, no training)")
     parser.add_argument("--kafka-client", choices=("kafka-python", "confluent-kafka"), default=None,
-                        help="the workers' Kafka consumer (EASEL_SERVING_KAFKA_CLIENT; default: the settings')")
+                        help="the requests hop's Kafka client, the predictor's producer and the workers' consumer "
+                             "(EASEL_SERVING_KAFKA_CLIENT; default: the settings')")
+    parser.add_argument("--predictor-kafka-client", choices=("kafka-python", "confluent-kafka"), default=None,
+                        help="the predictor's producer only, for (a) and (b) (default: --kafka-client's): reads the "
+                             "two ends' shares apart")
     parser.add_argument("--batch-size", type=int, default=None,
                         help=f"S_mb for the pipeline and the bare processes alike (default {BATCH}: the profile's)")
     parser.add_argument("--fractions", default=None,
@@ -1668,6 +1677,8 @@ def main() -> int:
         idle_capacity = {r: WORKERS * BATCH / v["cpu_s_per_batch"] for r, v in bare.items()}
         loads["bare"] = load_average()
         services = Services(settings, sessions, setup["job_id"])
+        if args.predictor_kafka_client:
+            services.predictor_env = {"EASEL_SERVING_KAFKA_CLIENT": args.predictor_kafka_client}
         services.start_predictor()
 
         c_overhead: dict[str, Any] | None = None
@@ -1722,6 +1733,7 @@ def main() -> int:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "load_average": loads, "device": "cpu",
                     "kafka_client": settings.serving_kafka_client,
+                    "predictor_kafka_client": args.predictor_kafka_client or settings.serving_kafka_client,
                     "topic_rotate_mb": settings.serving_topic_rotate_mb,
                     "note": "a shared machine: every number is wall-clock bound and moves with the load average"},
         "model": {"template": "sliced MLP 4096x3 (built-in network, uploaded template)", "batch_size": BATCH,
