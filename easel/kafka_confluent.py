@@ -7,9 +7,11 @@ hop has a p50 of ~6.5 ms; librdkafka fetches from its own C threads (~6 ms CPU p
 ~2.8 ms). ``EASEL_SERVING_KAFKA_CLIENT=confluent-kafka`` puts it on the workers' hot path; kafka-python stays the
 client everywhere else (producers, admin, tests) and the workers' default, and both are tested on the real broker.
 
-Why it is not the default yet: the chaos test's overload case (tests/serving/test_chaos_serving.py) answered 1-2
-tasks later than deadline + 0.5 s in 2 of 2 runs with it (load 8-12 on 2 cores), and passed with kafka-python
-(1 run, load 11); not understood. Broker restarts (all three server restarts of the chaos test) pass on it.
+Why it is not the default: with the predictor's producer on librdkafka too (easel/kafka_confluent_producer.py) the
+1-instance overhead falls by 1.0-1.8 ms, under issue #15's 2 ms gate for the C client (benchmarks/results/
+serving-c-producer-*.json). The chaos tests (tests/serving/test_chaos_serving.py) pass with both ends on it, quiet
+and under two CPU hogs; an earlier run of their overload case at load 8-12, with the consumer alone on it, had
+answered 1-2 tasks later than deadline + 0.5 s (not understood, not seen since).
 
 Only what :class:`inference_worker.service.InferenceWorker` calls is here, with kafka-python's shapes:
 ``subscribe(topics, listener)``, ``poll(timeout_ms, max_records) -> {TopicPartition: [record]}``,
