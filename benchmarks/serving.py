@@ -1,7 +1,8 @@
 """Serving benchmarks on the real pipeline → ``benchmarks/results/serving.json`` and ``serving.png``.
 
-Everything runs for real on this machine (CPU; no GPU was lent to the session that wrote this, so there is
-no ``serving-cuda.json``): a private local stack (PostgreSQL, Redis, the Kafka-protocol broker), one predictor
+Everything runs for real on this machine. On a GPU (``EASEL_DEVICE=cuda``, or torch sees one) the workers and the
+bare processes run the model there and every result file gets a ``-cuda`` suffix (``serving-cuda.json``), beside
+the CPU ones; no GPU was lent to the sessions that wrote this, so there is no ``serving-cuda.json`` yet. A private local stack (PostgreSQL, Redis, the Kafka-protocol broker), one predictor
 and two inference workers started by the local launcher, requests over HTTP from this process (the load
 generator, its own process). The model is a sliced MLP (the built-in template's network, 4096 units x 3
 hidden layers, uploaded as a template) trained here for two epochs on scikit-learn's digits; its four slice
@@ -56,9 +57,30 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
-RESULTS = ROOT / "benchmarks" / "results" / "serving.json"
-FIGURE = ROOT / "benchmarks" / "results" / "serving.png"
-BATCH_SIZES_RESULTS = ROOT / "benchmarks" / "results" / "serving-batch-sizes.json"
+
+
+def serving_device() -> str:
+    """Where the workers' and the bare processes' template runs: ``EASEL_DEVICE``, else CUDA when torch sees a GPU
+    (the built-in template's own rule)."""
+    choice = os.environ.get("EASEL_DEVICE", "auto").strip().lower()
+    if choice in ("", "auto"):
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if choice.startswith("cuda") else "cpu"
+
+
+DEVICE = serving_device()
+
+
+def on_device(path: Path) -> Path:
+    """A GPU run writes beside the CPU results, never over them (``serving.json`` → ``serving-cuda.json``)."""
+    return path if DEVICE == "cpu" else path.with_name(f"{path.stem}-{DEVICE}{path.suffix}")
+
+
+RESULTS = on_device(ROOT / "benchmarks" / "results" / "serving.json")
+FIGURE = on_device(ROOT / "benchmarks" / "results" / "serving.png")
+BATCH_SIZES_RESULTS = on_device(ROOT / "benchmarks" / "results" / "serving-batch-sizes.json")
 BATCH = 32
 WORKERS = 2
 POLICIES = ("scheduler", "fixed:1", "fixed:0.75", "fixed:0.5", "fixed:0.25", "model-switching", "clipper")
@@ -210,7 +232,7 @@ def raw_timings(template: Any, repeats: int = 30) -> dict[str, Any]:
     seconds for a batch of one at full width (the compute inside a 1-instance request)."""
     import torch
 
-    from inference_worker.model import QueryBatch
+    from easel.batch_buffers import QueryBatch
 
     torch.set_num_threads(1)
     batch = np.zeros((BATCH, 1, 8, 8), np.float32).view(QueryBatch)
@@ -517,7 +539,7 @@ torch.set_num_threads(1)
 spec = importlib.util.spec_from_file_location("bench_sliced_mlp", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-from inference_worker.model import QueryBatch
+from easel.batch_buffers import QueryBatch
 template = module.BenchSlicedMLP(lr=0.05)
 template.load_parameters(open(sys.argv[2], "rb").read())
 batch = np.zeros((int(sys.argv[3]), 1, 8, 8), np.float32).view(QueryBatch)
@@ -1506,7 +1528,7 @@ def write_sections(sections: str, args: argparse.Namespace, began: float, loads:
         }
     result = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
-                    "load_average": loads, "device": "cpu",
+                    "load_average": loads, "device": DEVICE,
                     "kafka_client": settings.serving_kafka_client,
                     "predictor_kafka_client": args.predictor_kafka_client or settings.serving_kafka_client,
                     "message_kb": settings.serving_message_kb,
@@ -1522,7 +1544,7 @@ def write_sections(sections: str, args: argparse.Namespace, began: float, loads:
                        "topic_rotate_mb": settings.serving_topic_rotate_mb})
         for line in table(sweep):
             log(line)
-    path = RESULTS.with_name(f"serving-{sections}.json")
+    path = on_device(RESULTS.with_name(f"serving-{sections}.json"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1))
     log(f"targets: {json.dumps(goals)}")
@@ -1731,7 +1753,7 @@ def main() -> int:
                        "(benchmarks/results/serving-batch-sizes.json); kept only if it wins")
     result = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
-                    "load_average": loads, "device": "cpu",
+                    "load_average": loads, "device": DEVICE,
                     "kafka_client": settings.serving_kafka_client,
                     "predictor_kafka_client": args.predictor_kafka_client or settings.serving_kafka_client,
                     "topic_rotate_mb": settings.serving_topic_rotate_mb,

@@ -40,7 +40,7 @@ def grid_timings(template: Any, rates: list[float], input_shape: tuple[int, ...]
     """Seconds per mini-batch of every size of the grid at every rate: ``repeats`` interleaved rounds."""
     import torch
 
-    from inference_worker.model import QueryBatch
+    from easel.batch_buffers import QueryBatch
 
     torch.set_num_threads(1)
     batches = {b: np.zeros((b, *input_shape), np.float32).view(QueryBatch) for b in GRID}

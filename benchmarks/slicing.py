@@ -236,12 +236,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--repeats-cifar", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, 1 seed, 3 repeats")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: results/slicing.json, or results/slicing-cuda.json on a GPU")
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs, args.seeds, args.repeats, args.repeats_cifar = 2, 1, 3, 2
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if args.out is None:  # a GPU run never overwrites the CPU numbers: issue #15 keeps them side by side
+        args.out = RESULTS.with_name("slicing-cuda.json") if device.type == "cuda" else RESULTS
     started = time.perf_counter()
     print("Training on digits ...", flush=True)
     digits = train_digits(args, device)

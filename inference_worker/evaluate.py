@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from easel.batch_buffers import QueryBatch
 from easel.blobstore import BlobStore, make_blob_store
 from easel.db.models import Dataset, Model, ModelVersion
 from easel.db.session import make_engine, make_sessionmaker, session_scope
@@ -31,7 +32,6 @@ from easel.jobs import PROFILE_BATCH_SIZE
 from easel.model.params import read_metadata
 from easel.sandbox import close_template, open_template
 from easel.settings import Settings, get_settings
-from inference_worker.model import QueryBatch
 
 log = logging.getLogger("easel.inference_worker.evaluate")
 

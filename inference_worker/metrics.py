@@ -14,7 +14,8 @@
   mini-batches run), ``easel_worker_share_seconds_total`` (the executor's wall time on shares),
   ``easel_worker_share_wait_seconds_total`` (a share's first poll to its first plan), ``easel_worker_predict_seconds_total``
   / ``easel_worker_predict_thread_cpu_seconds_total`` / ``easel_worker_answer_seconds_total`` (a mini-batch's model
-  call, the executor thread's own CPU in it, its answers), and ``easel_worker_share_time_left_at_arrival_seconds``
+  call, the executor thread's own CPU in it, its answers), ``easel_worker_predict_device_seconds_total`` (the model
+  calls' GPU time by CUDA events, on a GPU), and ``easel_worker_share_time_left_at_arrival_seconds``
   (histogram: a share's time left as its first mini-batch reached the worker — the most any plan of it can have).
 """
 
@@ -76,6 +77,9 @@ class WorkerMetrics:
         self.predict_thread_cpu_seconds = Counter("easel_worker_predict_thread_cpu_seconds",
                                                   "CPU seconds of the executor thread itself in the model call",
                                                   registry=r)
+        self.predict_device_seconds = Counter("easel_worker_predict_device_seconds",
+                                              "GPU seconds of the model calls (CUDA events; stays 0 on a CPU)",
+                                              registry=r)
         self.answer_seconds = Counter("easel_worker_answer_seconds",
                                       "wall seconds holding and publishing a served mini-batch's answers", registry=r)
         self.share_seconds = Counter("easel_worker_share_seconds",

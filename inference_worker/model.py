@@ -14,24 +14,18 @@ from typing import Any
 
 import numpy as np
 
+from easel.batch_buffers import DeviceTimer, QueryBatch
 from easel.blobstore import BlobStore
 from easel.jobs import Deployment, Profile
 from easel.model import BaseModel
-from easel.sandbox import close_template, open_template
+from easel.sandbox import SandboxedTemplate, close_template, open_template
 from easel.settings import Settings
 
 log = logging.getLogger("easel.inference_worker")
 
-
-class QueryBatch(np.ndarray):
-    """A stacked mini-batch that is also a well-behaved ``Sequence`` of queries (truthiness = non-empty).
-
-    Templates receive it as ``queries``: ``torch.as_tensor`` takes it without a copy, where a list of
-    per-instance lists would cost milliseconds per mini-batch to convert.
-    """
-
-    def __bool__(self) -> bool:
-        return self.shape[0] > 0
+# Untimed calls at every width before calibrating: the first allocates; on a GPU the first few also load
+# kernels, create the cuBLAS/cuDNN handles and grow the caching allocator, which one call does not finish.
+WARMUP_ROUNDS = 3
 
 
 def stack(instances: Sequence[Any]) -> Any:
@@ -41,33 +35,6 @@ def stack(instances: Sequence[Any]) -> Any:
         if len(shapes) == 1:
             return np.stack(instances).view(QueryBatch)
     return list(instances)
-
-
-class BatchBuffers:
-    """Preallocated mini-batch arrays, one per (dtype, instance shape), reused for every mini-batch.
-
-    A mini-batch arrives as a read-only view of its Kafka message; :meth:`load` copies it into the buffer
-    (one memcpy) rather than allocating a fresh array per batch, and hands the template a writable
-    :class:`QueryBatch`. The executor runs one mini-batch at a time, so one buffer per shape suffices; it is
-    the executor thread's alone (not thread-safe). A template must not keep ``queries`` past its call.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}")
-        self.capacity = capacity
-        self._buffers: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
-        self.allocations = 0  # how many buffers were made (a count the tests read: one per shape)
-
-    def load(self, array: np.ndarray) -> QueryBatch:
-        key = (array.dtype.str, tuple(array.shape[1:]))
-        buffer = self._buffers.get(key)
-        if buffer is None or len(buffer) < len(array):
-            buffer = self._buffers[key] = np.empty((max(self.capacity, len(array)), *key[1]), dtype=array.dtype)
-            self.allocations += 1
-        view = buffer[:len(array)]
-        np.copyto(view, array)
-        return view.view(QueryBatch)
 
 
 def _inference_mode() -> contextlib.AbstractContextManager[Any]:
@@ -89,6 +56,7 @@ class ServedModel:
         self.rates = [float(r) for r in rates]
         self.accuracies = [float(p) for p in accuracies]
         self.times = [float(t) for t in times]
+        self.last_device_s: float | None = None
 
     @classmethod
     def load(cls, deployment: Deployment, blobs: BlobStore, settings: Settings | None = None) -> ServedModel:
@@ -110,15 +78,19 @@ class ServedModel:
         return cls(template, profile.rates, profile.accuracy, profile.batch_time_s)
 
     def predict(self, batch: Any, rate: float) -> Sequence[Any]:
-        with _inference_mode():
+        """The template's outputs for ``batch`` at ``rate``; ``last_device_s`` is then the GPU's time for it (CUDA
+        events, taken in the sandbox for a sandboxed template) or None on a CPU."""
+        with _inference_mode(), DeviceTimer() as timer:
             outputs = self._predict(batch, rate)
+        self.last_device_s = (self.template.last_device_s if isinstance(self.template, SandboxedTemplate)
+                              else timer.seconds)
         if len(outputs) != len(batch):
             raise ValueError(f"the template returned {len(outputs)} predictions for {len(batch)} queries")
         return outputs
 
     def calibrate(self, input_shape: Sequence[int] | None, batch_size: int, repeats: int = 10) -> list[float]:
-        """Time one mini-batch of zeros at every rate on this machine (the fastest of ``repeats``, after a
-        warm-up) and plan with that.
+        """Time one mini-batch of zeros at every rate on this machine (the fastest of ``repeats``, after
+        ``WARMUP_ROUNDS`` of warm-up) and plan with that.
 
         The fastest run, not the median: workers calibrate while their peers start up, and a pessimistic t_i
         for a width the worker then never runs is never corrected (only widths that run are measured), while
@@ -130,8 +102,9 @@ class ServedModel:
         if input_shape is None:
             return [t if t > 0 else 1e-3 for t in self.times]
         batch = np.zeros((batch_size, *input_shape), dtype=np.float32).view(QueryBatch)
-        for rate in self.rates:
-            self.predict(batch, rate)  # warm-up: first call allocates
+        for _ in range(WARMUP_ROUNDS):
+            for rate in self.rates:
+                self.predict(batch, rate)
         fastest = [math.inf] * len(self.rates)
         for _ in range(max(1, repeats)):
             for i, rate in enumerate(self.rates):

@@ -48,6 +48,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from easel.backoff import Backoff, Throttle
+from easel.batch_buffers import BatchBuffers
 from easel.db.models import Service
 from easel.db.session import session_scope
 from easel.kafka_io import REVOKED, PartitionEvents
@@ -77,7 +78,7 @@ from easel.serving_wire import (
 )
 from inference_worker.book import Group, Held, OffsetTracker, TaskBook
 from inference_worker.metrics import WorkerMetrics, rate_label
-from inference_worker.model import BatchBuffers, ServedModel
+from inference_worker.model import ServedModel
 from inference_worker.policy import LivePolicy
 from scheduler import LateRule, Plan, PlanExecutor
 
@@ -312,6 +313,8 @@ class Executor:
         done_at = self.clock()
         predicted = self.timer()
         self.metrics.predict_thread_cpu_seconds.inc(time.thread_time() - began_cpu)
+        if self.model.last_device_s is not None:
+            self.metrics.predict_device_seconds.inc(self.model.last_device_s)
         self.metrics.predict_seconds.inc(predicted - began)
         share.served += count
         share.rates[rate] += count

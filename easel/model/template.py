@@ -147,7 +147,11 @@ class BaseModel(ABC):
 
     @abstractmethod
     def predict(self, queries: Sequence[Any], slice_rate: float = 1.0) -> list[Any]:
-        """One prediction per query (JSON-ready values, e.g. class probabilities) at ``slice_rate``."""
+        """One prediction per query (JSON-ready values, e.g. class probabilities) at ``slice_rate``.
+
+        When serving, ``queries`` is one mini-batch stacked in a numpy array (``torch.as_tensor`` takes it without
+        a copy); it is reused for the next mini-batch, so keep no reference to it. On a GPU it is pinned host
+        memory: ``x.to(device, non_blocking=True)`` copies it to the device asynchronously."""
 
     @abstractmethod
     def dump_parameters(self) -> bytes:

@@ -19,8 +19,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from easel.batch_buffers import BatchBuffers, DeviceTimer
 from easel.sandbox import wire
 from easel.sandbox.limits import SandboxLimits, apply_limits
 from easel.sandbox.shm import SharedBuffer
@@ -33,13 +32,6 @@ def template_file() -> Path:
     """Where the uploaded source is written: the child's private scratch dir (``/tmp`` inside bubblewrap, the
     connection's own dir under a model-runner without it)."""
     return Path(os.environ.get("TMPDIR") or "/tmp") / "template.py"
-
-
-class Queries(np.ndarray):
-    """A stacked mini-batch that is also a well-behaved sequence of queries (truthiness = non-empty)."""
-
-    def __bool__(self) -> bool:
-        return self.shape[0] > 0
 
 
 def drop_privileges(uid: int) -> None:
@@ -91,6 +83,8 @@ class Server:
         self.cls: Any = None
         self.template: Any = None
         self.last_unit_state: bytes | None = None  # what train_unit returned last (the parent may reuse it)
+        # Where each batch from shared memory is put for the template: reused, and pinned when it runs on a GPU.
+        self.buffers = BatchBuffers(1)
 
     def serve(self) -> None:
         while True:
@@ -139,7 +133,7 @@ class Server:
     def _queries(self, request: dict[str, Any]) -> Any:
         queries = request.get("queries")
         if isinstance(queries, dict) and "shm" in queries:
-            return self.shm.get(queries["shm"]).view(Queries)
+            return self.shm.load_into(queries["shm"], self.buffers)
         return wire.decode(queries)
 
     def op_train(self, request: dict[str, Any]) -> None:
@@ -167,10 +161,12 @@ class Server:
 
     def op_predict_array(self, request: dict[str, Any]) -> Any:
         """``predict`` for the serving path: numeric predictions go back as one raw array (``wire.numeric_rows``),
-        anything else as ``op_predict`` sends it."""
-        outputs = self.template.predict(self._queries(request), float(request["slice_rate"]))
+        anything else as ``op_predict`` sends it; beside them the call's GPU time (None on a CPU)."""
+        queries = self._queries(request)
+        with DeviceTimer() as timer:
+            outputs = self.template.predict(queries, float(request["slice_rate"]))
         array = wire.numeric_rows(outputs)
-        return array if array is not None else list(outputs)
+        return {"outputs": array if array is not None else list(outputs), "device_s": timer.seconds}
 
     def op_profile(self, request: dict[str, Any]) -> Any:
         queries = self._queries(request) if request.get("queries") is not None else None

@@ -35,6 +35,7 @@ class SandboxedTemplate(BaseModel):
         self.TASKS = tuple(str(t) for t in tasks)
         self.knobs: dict[str, Any] = {}
         self._inside = {str(Path(host)): inside for host, inside in process.spec.files.items()}
+        self.last_device_s: float | None = None  # the GPU time of the last predict_array (None on a CPU)
 
     @classmethod
     def get_knob_config(cls) -> Mapping[str, BaseKnob]:
@@ -91,10 +92,14 @@ class SandboxedTemplate(BaseModel):
     def predict_array(self, queries: Sequence[Any], slice_rate: float = 1.0) -> np.ndarray | list[Any]:
         """``predict`` for the serving path: numeric predictions come back as one array (one row per query, raw
         bytes on the wire), not as lists of Python numbers that the worker would turn back into an array; other
-        predictions as ``predict`` returns them."""
-        outputs = self._call("predict_array", queries=self._queries(queries), slice_rate=float(slice_rate))
+        predictions as ``predict`` returns them. ``last_device_s`` is then the call's GPU time in the sandbox
+        (CUDA events), None on a CPU."""
+        reply = self._call("predict_array", queries=self._queries(queries), slice_rate=float(slice_rate))
+        outputs = reply.get("outputs") if isinstance(reply, dict) else None
         if not isinstance(outputs, np.ndarray | list):
             raise SandboxError("the template's predict returned no list", kind="BadResult")
+        device_s = reply.get("device_s")
+        self.last_device_s = float(device_s) if isinstance(device_s, int | float) else None
         return outputs
 
     def dump_parameters(self) -> bytes:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from easel.batch_buffers import BatchBuffers, QueryBatch
 from easel.sandbox.wire import DTYPES, MAX_DIMS, ProtocolError, dtype_name
 
 INITIAL_BYTES = 1 << 20
@@ -58,8 +59,27 @@ class SharedBuffer:
 
     def get(self, ref: dict[str, Any]) -> np.ndarray:
         """A copy of the array ``ref`` names (the child's side; the region grew if the parent says so)."""
+        dtype, shape, nbytes = self._checked(ref)
+        assert self._map is not None
+        return np.frombuffer(self._map[:nbytes], dtype=dtype).reshape(shape)  # the slice is the one copy
+
+    def load_into(self, ref: dict[str, Any], buffers: BatchBuffers) -> QueryBatch:
+        """The array ``ref`` names, copied straight from the region into ``buffers`` (reused, pinned on a GPU):
+        one copy, no allocation per batch. The region is viewed only for the copy (a live view would stop
+        :meth:`_remap` from growing it)."""
+        dtype, shape, nbytes = self._checked(ref)
+        assert self._map is not None
+        with memoryview(self._map) as region:
+            source = np.frombuffer(region, dtype=dtype, count=nbytes // dtype.itemsize).reshape(shape)
+            try:
+                return buffers.load(source)
+            finally:
+                del source
+
+    def _checked(self, ref: dict[str, Any]) -> tuple[np.dtype, list[int], int]:
         name, shape = ref.get("dtype"), ref.get("shape")
-        if name not in DTYPES or not isinstance(shape, list) or len(shape) > MAX_DIMS:
+        if (name not in DTYPES or not isinstance(shape, list) or not 1 <= len(shape) <= MAX_DIMS
+                or not all(isinstance(n, int) and n >= 0 for n in shape)):
             raise ProtocolError("bad shared-memory reference")
         dtype = np.dtype(name)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -67,8 +87,7 @@ class SharedBuffer:
             self._remap()
         if nbytes > self.size:
             raise ProtocolError(f"shared-memory reference of {nbytes} bytes past the region's {self.size}")
-        assert self._map is not None
-        return np.frombuffer(self._map[:nbytes], dtype=dtype).reshape(shape)  # the slice is the one copy
+        return dtype, shape, nbytes
 
     def close(self) -> None:
         if self._map is not None:

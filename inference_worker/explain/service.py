@@ -15,6 +15,7 @@ import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from easel import explanations as store
+from easel.batch_buffers import QueryBatch
 from easel.blobstore import BlobStore
 from easel.db.models import Dataset, Explanation, InferenceJob, TrainJob
 from easel.db.session import session_scope
@@ -32,7 +33,7 @@ from inference_worker.explain.methods import (
     Explanation as Explained,
 )
 from inference_worker.explain.overlay import overlay_png
-from inference_worker.model import QueryBatch, ServedModel
+from inference_worker.model import ServedModel
 
 log = logging.getLogger("easel.explainer")
 

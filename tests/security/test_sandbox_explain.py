@@ -59,8 +59,11 @@ def test_the_serving_path_gets_the_predictions_back_as_one_array(sandboxed) -> N
     got = sandboxed.predict_array(batch, 1.0)
     assert isinstance(got, np.ndarray) and got.shape == (32, 3)
     np.testing.assert_array_equal(got, np.stack(sandboxed.predict(batch, 1.0)))
-    served = ServedModel(sandboxed, [1.0], [0.5], [0.01]).predict(batch, 1.0)
+    assert sandboxed.last_device_s is None, "no GPU time on a CPU"
+    model = ServedModel(sandboxed, [1.0], [0.5], [0.01])
+    served = model.predict(batch, 1.0)
     assert isinstance(served, np.ndarray) and served.shape == (32, 3)
+    assert model.last_device_s is None
 
 
 def _explainer(template) -> Explainer:

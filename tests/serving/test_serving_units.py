@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from easel.batch_buffers import QueryBatch
 from easel.serving import DROPPED, SERVED, live_workers, split_mini_batches, worker_record
 from easel.serving_wire import (
     MiniBatch,
@@ -22,7 +23,7 @@ from easel.serving_wire import (
 )
 from inference_worker.book import Held, OffsetTracker, TaskBook
 from inference_worker.metrics import WorkerMetrics
-from inference_worker.model import QueryBatch, stack
+from inference_worker.model import stack
 from inference_worker.policy import LivePolicy, make_policy
 from predictor.app import JobInfo, build_response
 from predictor.gather import ResultRouter

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from easel.batch_buffers import BatchBuffers
 from easel.serving import DROPPED, SERVED, deal_mini_batches, mini_batches_per_message, split_mini_batches
 from easel.serving_wire import (
     CorruptMessage,
@@ -21,7 +22,6 @@ from easel.serving_wire import (
     message_key,
     parse_key,
 )
-from inference_worker.model import BatchBuffers
 from predictor.app import JobInfo, build_response, parse_body
 from predictor.gather import ResultRouter
 from predictor.instances import InvalidInstance, InvalidTensor, from_tensor, to_batch

@@ -1,0 +1,115 @@
+"""Where a mini-batch lives when the template gets it (reused buffers; pinned host memory on a GPU), how the
+sandbox child fills them from shared memory, and the GPU timer. The CPU parts run everywhere; the tests marked
+``cuda`` run only where a GPU is visible (none was on the machines this was written on: they are skipped there)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from easel.batch_buffers import BatchBuffers, DeviceTimer, QueryBatch, serving_on_gpu
+from easel.sandbox.shm import SharedBuffer
+from easel.sandbox.wire import ProtocolError
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU visible: the CUDA path is not exercised")
+X = np.arange(5 * 12, dtype=np.float32).reshape(5, 3, 4)
+
+
+def test_a_cpu_process_keeps_plain_buffers_and_times_nothing_on_a_device() -> None:
+    buffers = BatchBuffers(4)
+    batch = buffers.load(X[:4])
+    assert isinstance(batch, QueryBatch) and np.array_equal(batch, X[:4])
+    assert buffers.pinned is torch.cuda.is_available(), "decided at the first mini-batch"
+    with DeviceTimer() as timer:
+        torch.ones(8) @ torch.ones(8)
+    if not torch.cuda.is_initialized():
+        assert timer.seconds is None
+
+
+def test_the_device_setting_cpu_keeps_buffers_unpinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EASEL_DEVICE", "cpu")
+    assert not serving_on_gpu()
+    buffers = BatchBuffers(2)
+    buffers.load(X[:2])
+    assert buffers.pinned is False
+
+
+def test_a_larger_batch_grows_its_buffer_and_other_shapes_get_their_own() -> None:
+    buffers = BatchBuffers(2)
+    buffers.load(X[:2])
+    assert np.array_equal(buffers.load(X), X) and buffers.allocations == 2
+    other = np.ones((3, 7), dtype=np.int64)
+    assert np.array_equal(buffers.load(other), other) and buffers.allocations == 3
+    assert np.array_equal(buffers.load(X[:1]), X[:1]) and buffers.allocations == 3, "the grown buffer is reused"
+    with pytest.raises(ValueError, match="capacity must be >= 1"):
+        BatchBuffers(0)
+
+
+def test_the_child_copies_shared_memory_straight_into_its_buffers() -> None:
+    """``load_into``: the parent's batch, one copy into the reused buffer; the region is not held afterwards,
+    so a larger batch still grows it (a view left alive would make that fail with BufferError)."""
+    region = SharedBuffer.create(size=4096)
+    try:
+        buffers = BatchBuffers(1)
+        first = region.load_into(region.put(X[:2]), buffers)
+        assert np.array_equal(first, X[:2]) and first.flags.writeable
+        address = first.__array_interface__["data"][0]
+        again = region.load_into(region.put(X[2:4]), buffers)
+        assert np.array_equal(again, X[2:4]) and again.__array_interface__["data"][0] == address
+        big = np.random.default_rng(0).random((64, 3, 4)).astype(np.float32)  # 3 KiB → then 12 KiB: grows
+        big2 = np.random.default_rng(1).random((256, 3, 4)).astype(np.float32)
+        for array in (big, big2):
+            assert np.array_equal(region.load_into(region.put(array), buffers), array)
+        assert region.size >= big2.nbytes
+        assert len(region.load_into(region.put(X[:0]), buffers)) == 0
+    finally:
+        region.close()
+
+
+@pytest.mark.parametrize("ref", [{"dtype": "object", "shape": [1]}, {"dtype": "float32", "shape": []},
+                                 {"dtype": "float32", "shape": [-1, 4]}, {"dtype": "float32", "shape": ["2"]},
+                                 {"dtype": "float32", "shape": [1 << 30]}, {"dtype": "float32"}])
+def test_a_bad_shared_memory_reference_is_a_protocol_error(ref: dict) -> None:
+    region = SharedBuffer.create(size=4096)
+    try:
+        with pytest.raises(ProtocolError):
+            region.load_into(ref, BatchBuffers(1))
+    finally:
+        region.close()
+
+
+@cuda
+def test_on_a_gpu_the_buffers_are_pinned_and_copies_to_the_device_are_asynchronous() -> None:
+    buffers = BatchBuffers(4)
+    batch = buffers.load(X[:4])
+    assert buffers.pinned is True and torch.as_tensor(batch).is_pinned()
+    on_device = torch.as_tensor(batch).to("cuda", non_blocking=True)
+    torch.cuda.synchronize()
+    assert torch.equal(on_device.cpu(), torch.as_tensor(X[:4]))
+
+
+@cuda
+def test_on_a_gpu_the_timer_reads_the_device_time_of_the_call() -> None:
+    a = torch.randn(2048, 2048, device="cuda")
+    with DeviceTimer() as timer:
+        for _ in range(5):
+            a = a @ a.T / 2048
+    assert timer.seconds is not None and timer.seconds > 0
+
+
+def test_the_builtin_template_predicts_from_the_buffers_as_from_a_plain_array(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everywhere: the serving buffer in, the same probabilities out. On a GPU the buffer is pinned and the
+    template's copy to the device asynchronous; the answer must equal the CPU's."""
+    from builtin_templates.sliced import SlicedMLPTemplate
+    from easel.model import default_knobs
+
+    template = SlicedMLPTemplate(**{**default_knobs(SlicedMLPTemplate.get_knob_config()), "width": 64, "depth": 1})
+    template._classes, template._input_shape = ("a", "b"), (3, 4)
+    template._net = template._build(2, (3, 4))
+    served = np.array(template.predict(BatchBuffers(5).load(X), 0.5))
+    monkeypatch.setenv("EASEL_DEVICE", "cpu")
+    on_cpu = np.array(template.predict(np.array(X).view(QueryBatch), 0.5))
+    assert served.shape == (5, 2)
+    np.testing.assert_allclose(served, on_cpu, rtol=1e-4, atol=1e-5)
