@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 import mmap
 import os
 from typing import Any
@@ -20,6 +21,7 @@ from easel.batch_buffers import BatchBuffers, QueryBatch
 from easel.sandbox.wire import DTYPES, MAX_DIMS, ProtocolError, dtype_name
 
 INITIAL_BYTES = 1 << 20
+_DTYPES = {name: np.dtype(name) for name in DTYPES}  # np.dtype(name) costs more than the lookup, on every batch
 
 
 class SharedBuffer:
@@ -57,32 +59,25 @@ class SharedBuffer:
         self._map[:array.nbytes] = array.view(np.uint8).reshape(-1).data
         return {"dtype": name, "shape": list(array.shape)}
 
-    def get(self, ref: dict[str, Any]) -> np.ndarray:
-        """A copy of the array ``ref`` names (the child's side; the region grew if the parent says so)."""
-        dtype, shape, nbytes = self._checked(ref)
-        assert self._map is not None
-        return np.frombuffer(self._map[:nbytes], dtype=dtype).reshape(shape)  # the slice is the one copy
-
     def load_into(self, ref: dict[str, Any], buffers: BatchBuffers) -> QueryBatch:
-        """The array ``ref`` names, copied straight from the region into ``buffers`` (reused, pinned on a GPU):
-        one copy, no allocation per batch. The region is viewed only for the copy (a live view would stop
+        """The array ``ref`` names (the child's side; the region grew if the parent says so), copied straight from
+        the region into ``buffers`` (reused, pinned on a GPU): one copy, no allocation per batch. The region is viewed only for the copy (a live view would stop
         :meth:`_remap` from growing it)."""
         dtype, shape, nbytes = self._checked(ref)
         assert self._map is not None
-        with memoryview(self._map) as region:
-            source = np.frombuffer(region, dtype=dtype, count=nbytes // dtype.itemsize).reshape(shape)
-            try:
-                return buffers.load(source)
-            finally:
-                del source
+        source = np.frombuffer(self._map, dtype=dtype, count=nbytes // dtype.itemsize).reshape(shape)
+        try:
+            return buffers.load(source)
+        finally:
+            del source  # the region's export ends with the view (refcount: at once)
 
     def _checked(self, ref: dict[str, Any]) -> tuple[np.dtype, list[int], int]:
         name, shape = ref.get("dtype"), ref.get("shape")
-        if (name not in DTYPES or not isinstance(shape, list) or not 1 <= len(shape) <= MAX_DIMS
-                or not all(isinstance(n, int) and n >= 0 for n in shape)):
+        dtype = _DTYPES.get(name) if isinstance(name, str) else None
+        if (dtype is None or type(shape) is not list or not 1 <= len(shape) <= MAX_DIMS
+                or not all(type(n) is int and n >= 0 for n in shape)):
             raise ProtocolError("bad shared-memory reference")
-        dtype = np.dtype(name)
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        nbytes = math.prod(shape) * dtype.itemsize
         if nbytes > self.size:
             self._remap()
         if nbytes > self.size:

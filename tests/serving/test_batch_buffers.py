@@ -67,9 +67,10 @@ def test_the_child_copies_shared_memory_straight_into_its_buffers() -> None:
         region.close()
 
 
-@pytest.mark.parametrize("ref", [{"dtype": "object", "shape": [1]}, {"dtype": "float32", "shape": []},
-                                 {"dtype": "float32", "shape": [-1, 4]}, {"dtype": "float32", "shape": ["2"]},
-                                 {"dtype": "float32", "shape": [1 << 30]}, {"dtype": "float32"}])
+@pytest.mark.parametrize("ref", [{"dtype": "object", "shape": [1]}, {"dtype": ["float32"], "shape": [1]},
+                                 {"dtype": "float32", "shape": []}, {"dtype": "float32", "shape": [-1, 4]},
+                                 {"dtype": "float32", "shape": ["2"]}, {"dtype": "float32", "shape": [1 << 30]},
+                                 {"dtype": "float32"}])
 def test_a_bad_shared_memory_reference_is_a_protocol_error(ref: dict) -> None:
     region = SharedBuffer.create(size=4096)
     try:
