@@ -13,12 +13,15 @@ Nothing here imports torch: it is used only when a template already has (a CPU w
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from types import TracebackType
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger("easel.batch_buffers")
 
 DEVICE_ENV = "EASEL_DEVICE"  # slicing.device's setting: "cpu" keeps a process off the GPU
 
@@ -89,7 +92,13 @@ class BatchBuffers:
         if self.pinned is None:
             self.pinned = serving_on_gpu()
         self.allocations += 1
-        buffer = _pinned_empty(shape, dtype) if self.pinned else None
+        buffer = None
+        if self.pinned:
+            try:
+                buffer = _pinned_empty(shape, dtype)
+            except RuntimeError as error:  # no driver, or the host cannot lock more memory: serve unpinned
+                log.warning("serving from unpinned host memory: pinning a %s buffer failed (%s)", shape, error)
+                self.pinned = False
         return buffer if buffer is not None else np.empty(shape, dtype=dtype)
 
 

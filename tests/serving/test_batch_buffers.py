@@ -35,6 +35,19 @@ def test_the_device_setting_cpu_keeps_buffers_unpinned(monkeypatch: pytest.Monke
     assert buffers.pinned is False
 
 
+def test_buffers_that_cannot_be_pinned_are_plain_and_serving_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    """Pinning needs the GPU driver and lockable memory; without either a worker serves from plain memory
+    rather than failing every mini-batch (on a GPU machine this test pins for real and checks that)."""
+    buffers = BatchBuffers(2, pinned=True)
+    batch = buffers.load(X[:2])
+    assert np.array_equal(batch, X[:2])
+    if torch.cuda.is_available():
+        assert buffers.pinned is True and torch.as_tensor(batch).is_pinned()
+    else:
+        assert buffers.pinned is False and "pinning a (2, 3, 4) buffer failed" in caplog.text
+        assert np.array_equal(buffers.load(X[2:4]), X[2:4]) and buffers.allocations == 1
+
+
 def test_a_larger_batch_grows_its_buffer_and_other_shapes_get_their_own() -> None:
     buffers = BatchBuffers(2)
     buffers.load(X[:2])

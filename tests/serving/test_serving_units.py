@@ -505,3 +505,32 @@ def test_a_fixed_width_never_starts_a_mini_batch_after_the_deadline() -> None:
 def test_clipper_drops_up_front_what_its_plan_cannot_fit() -> None:
     answers, report, _ = _serve_one_task("clipper", 0.07)
     assert report["served"] == 12 and report["dropped"] == 18 and set(_served(answers)) == {1.0}
+
+
+def test_calibration_times_each_width_only_after_its_warm_up_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first calls of a width are slow (allocation; on a GPU kernel loading, library handles, the caching
+    allocator growing): calibration runs ``WARMUP_ROUNDS`` of every width untimed, then keeps the fastest timed
+    run. A clock that only moves inside ``predict`` makes that exact: warm-up calls take 1 s, later ones 1 ms."""
+    import inference_worker.model as served
+
+    class Clock:
+        now = 0.0
+
+        def perf_counter(self) -> float:
+            return self.now
+
+    clock = Clock()
+    calls: list[float] = []
+
+    class FirstCallsSlow:
+        def predict(self, queries, slice_rate):  # noqa: ANN001, ANN202
+            calls.append(slice_rate)
+            warm = calls.count(slice_rate) > served.WARMUP_ROUNDS
+            clock.now += 0.001 if warm else 1.0
+            return [0] * len(queries)
+
+    monkeypatch.setattr(served, "time", clock)
+    model = served.ServedModel(FirstCallsSlow(), [1.0, 0.5], [0.9, 0.8], [0.5, 0.5])  # type: ignore[arg-type]
+    assert model.calibrate((2,), batch_size=4, repeats=2) == pytest.approx([0.001, 0.001])
+    assert len(calls) == (served.WARMUP_ROUNDS + 2) * 2 and calls[:4] == [1.0, 0.5, 1.0, 0.5], "interleaved"
+    assert model.last_device_s is None, "no GPU time without CUDA"
