@@ -1096,6 +1096,7 @@ ray.shutdown()
 RAY_VENV = ROOT / "benchmarks" / ".ray-venv"
 RAY_REQUIREMENT = "ray[serve]>=2.40"
 RAY_START_TIMEOUT_S = 300.0
+RAY_START_ATTEMPTS = 3
 
 
 def ray_python(choice: str) -> tuple[str | None, str]:
@@ -1187,14 +1188,22 @@ def start_ray(ray_choice: str, scratch: Path) -> tuple[RayServeNoop | None, dict
     if python is None:
         ray["reason"] = how
         return None, ray
-    server = RayServeNoop(python, scratch / "ray-serve.log")
-    try:
-        ray["start_s"] = server.wait_ready()
-    except RuntimeError as error:
-        ray["reason"] = str(error)
-        log(f"  {error}")
-        server.stop()
-        return None, ray
+    for attempt in range(1, RAY_START_ATTEMPTS + 1):
+        server = RayServeNoop(python, scratch / "ray-serve.log")
+        try:
+            ray["start_s"] = server.wait_ready()
+            break
+        except RuntimeError as error:
+            ray["reason"] = str(error)
+            log(f"  {error}")
+            server.stop()
+            # the port was free when chosen, but Ray's own processes (GCS, raylet, workers) bind ports of their own
+            # as it starts and one may take it first: choose another and start again
+            if "Failed to bind" not in str(error) or attempt == RAY_START_ATTEMPTS:
+                return None, ray
+            log(f"  Ray Serve's port was taken while it started: again on another port ({attempt + 1}/{RAY_START_ATTEMPTS})")
+    ray.pop("reason", None)
+    ray["start_attempts"] = attempt
     log(f"  Ray Serve no-op up in {ray['start_s']:.1f} s ({how})")
     return server, ray
 
