@@ -21,13 +21,16 @@ thinnest code that can do that part's job — C clients, one Python call per mes
   mini-batch the parent writes the batch into shared memory and sends a 16-byte reference, the child copies it
   into a reused buffer and answers the outputs' bytes. Both processes' CPU per instance.
 
+- **broker idle**: the broker's CPU per second with no traffic — no clients, two group members fetching, the same
+  two with their partitions paused (the parked fetches' own cost, which pausing idle consumers would save).
+
 The sum is a lower bound on the serving side's CPU outside the model: the pipeline also keeps per-task books,
 runs the scheduler, validates input and keeps Redis state. Read against ``serving.json``'s measured CPU outside the
 model per component.
 
     PYTHONPATH=. .venv/bin/python benchmarks/serving_floor.py [--rates 0.25,0.5] [--seconds 8]
 
-≈ 1 min per width on an idle machine; prints a table.
+≈ 1 min per width and repeat (3 by default) on an idle machine; prints a table.
 """
 
 from __future__ import annotations
@@ -205,6 +208,67 @@ def measure_broker(rate_key: str, messages: list[tuple[int, int]], tasks_per_s: 
         redis_part.stop()
 
 
+def idle_member(bootstrap: str, topic: str, group: str, pause: Any, stop: Any) -> None:
+    """A group member that reads nothing (an idle worker's consumer); while ``pause`` is set its partitions are
+    paused, so the client sends the broker no fetches."""
+    import confluent_kafka as ck
+
+    consumer = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                            "fetch.wait.max.ms": 10, "session.timeout.ms": 6000, "heartbeat.interval.ms": 1500,
+                            "max.poll.interval.ms": 6000})
+    consumer.subscribe([topic])
+    paused = False
+    while not stop.is_set():
+        consumer.poll(0.05)
+        if pause.is_set() != paused and consumer.assignment():
+            (consumer.pause if pause.is_set() else consumer.resume)(consumer.assignment())
+            paused = pause.is_set()
+    consumer.close()
+
+
+def measure_broker_idle(partitions: int, seconds: float) -> dict[str, Any]:
+    """The broker's CPU per second with no traffic: no clients, two group members fetching (the workers' fetch
+    wait; Tansu answers a parked fetch only at the end of its wait), and the same two with their partitions
+    paused — the part of the broker's cost that is the parked fetches themselves."""
+    from easel.stack.kafka_broker import KafkaPart
+
+    work = Path(tempfile.mkdtemp(prefix="serving-floor-idle-"))
+    kafka = KafkaPart(work / "kafka", free_port())
+    kafka.start()
+    try:
+        import confluent_kafka.admin as cka
+
+        admin = cka.AdminClient({"bootstrap.servers": kafka.url})
+        admin.create_topics([cka.NewTopic("idle", partitions, 1)])["idle"].result(10)
+        broker = psutil.Process(kafka.pid())
+
+        def ms_per_s() -> float:
+            before = cpu_s(broker)
+            time.sleep(seconds)
+            return round((cpu_s(broker) - before) / seconds * 1e3, 1)
+
+        result = {"no_clients": ms_per_s()}
+        ctx = mp.get_context("spawn")
+        pause, stop = ctx.Event(), ctx.Event()
+        members = [ctx.Process(target=idle_member, args=(kafka.url, "idle", "idle-group", pause, stop), daemon=True)
+                   for _ in range(2)]
+        for member in members:
+            member.start()
+        time.sleep(8.0)  # the group forms
+        result["two_members_fetching"] = ms_per_s()
+        pause.set()
+        time.sleep(1.0)
+        result["two_members_paused"] = ms_per_s()
+        stop.set()
+        for member in members:
+            member.join(15)
+            if member.is_alive():
+                member.terminate()
+        return {"broker_cpu_ms_per_s": result, "fetch_wait_ms": 10, "seconds": seconds}
+    finally:
+        kafka.stop()
+
+
 # -- http ------------------------------------------------------------------------------------------------------
 def serve_http(port: int) -> None:
     import uvicorn
@@ -338,12 +402,17 @@ def measure_sandbox(batch: int, calls: int) -> dict[str, Any]:
                                                     "child": round((k1 - k0) / instances * 1e6, 2)}}
 
 
+def rounded(summary: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 2) for k, v in summary.items()}
+
+
 # -- the run ---------------------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="0.25,0.5", help="widths, comma-separated (default 0.25,0.5)")
     parser.add_argument("--fraction", type=float, default=0.85, help="of two bare processes' instances/s (0.85)")
     parser.add_argument("--seconds", type=float, default=8.0, help="measured window per part (8)")
+    parser.add_argument("--repeats", type=int, default=3, help="each part measured this many times (3)")
     parser.add_argument("--partitions", type=int, default=2, help="request topic partitions (the pipeline's: 2)")
     parser.add_argument("--message-kb", type=int, default=256, help="most KiB per requests message (the "
                         "pipeline's serving_message_kb default: 256)")
@@ -351,57 +420,83 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "serving-floor.json")
     args = parser.parse_args()
     # the predictor's packing (pure arithmetic)
+    from serving import mean_se  # benchmarks/serving.py's: one way to sum up repeats
+
     from easel.serving import deal_mini_batches, mini_batches_per_message
 
     serving = json.loads(args.serving.read_text())
     saturation = serving["a_saturation"]
     batch = int(serving.get("model", {}).get("batch_size") or 32)
+    rates = [r.strip() for r in args.rates.split(",") if r.strip()]
+    runs: dict[str, list[dict[str, Any]]] = {rate: [] for rate in rates}
+    idles: list[dict[str, float]] = []
+    # Repeats outermost, so that each repeat sees every width on the same machine (a shared machine drifts).
+    for repeat in range(1, args.repeats + 1):
+        for rate in rates:
+            point = saturation[rate]
+            bare = point["bare_two_processes_per_s"]["mean"]
+            task_size = point["task_size"]
+            tasks_per_s = args.fraction * bare / task_size
+            per_message = mini_batches_per_message(batch, int(np.prod(INSTANCE_SHAPE)) * 4, args.message_kb << 10)
+            messages = [(part, stop - start) for part, start, stop, _ in
+                        deal_mini_batches(task_size, list(range(args.partitions)), batch, per_message=per_message)]
+            print(f"repeat {repeat}, r={rate}: two bare processes {bare:.0f}/s → {tasks_per_s:.1f} tasks/s of "
+                  f"{task_size} in {len(messages)} messages (load {os.getloadavg()[0]:.2f})", flush=True)
+            broker = measure_broker(rate.replace(".", "_"), messages, tasks_per_s, args.partitions, args.seconds)
+            http = measure_http(task_size, args.seconds)
+            sandbox = measure_sandbox(batch, 20_000)
+            b, h, s = broker["cpu_us_per_instance"], http["cpu_us_per_instance"], sandbox["cpu_us_per_instance"]
+            parts = {"broker": b["broker"], "kafka_clients": round(b["producer"] + b["consumers"], 2),
+                     "redis": b["redis"], "results_reader": b["results_reader"], "http_server": h["server"],
+                     "sandbox_hop": round(s["parent"] + s["child"], 2)}
+            runs[rate].append({"floor_us_per_instance": round(sum(parts.values()), 2), "by_part": parts,
+                               "load_average": os.getloadavg()[0], "broker": broker, "http": http,
+                               "sandbox": sandbox})
+            print(f"  floor {sum(parts.values()):.1f} µs/instance; by part {parts}; load generator "
+                  f"{h['load_generator']:.1f}", flush=True)
+        idles.append(measure_broker_idle(args.partitions, args.seconds)["broker_cpu_ms_per_s"])
+        print(f"  broker CPU with no traffic (ms/s): {idles[-1]}", flush=True)
     rows: dict[str, Any] = {}
-    for rate in [r.strip() for r in args.rates.split(",") if r.strip()]:
+    for rate in rates:
         point = saturation[rate]
         model_us = point["model_cpu_us_per_instance"]
-        bare = point["bare_two_processes_per_s"]["mean"]
-        task_size = point["task_size"]
-        tasks_per_s = args.fraction * bare / task_size
-        per_message = mini_batches_per_message(batch, int(np.prod(INSTANCE_SHAPE)) * 4, args.message_kb << 10)
-        messages = [(part, stop - start) for part, start, stop, _ in
-                    deal_mini_batches(task_size, list(range(args.partitions)), batch, per_message=per_message)]
-        print(f"r={rate}: model {model_us:.1f} µs/instance, two bare processes {bare:.0f}/s → "
-              f"{tasks_per_s:.1f} tasks/s of {task_size} in {len(messages)} messages", flush=True)
-        broker = measure_broker(rate.replace(".", "_"), messages, tasks_per_s, args.partitions, args.seconds)
-        http = measure_http(point["task_size"], args.seconds)
-        sandbox = measure_sandbox(batch, 20_000)
-        b, h, s = broker["cpu_us_per_instance"], http["cpu_us_per_instance"], sandbox["cpu_us_per_instance"]
-        parts = {"broker": b["broker"], "kafka_clients": round(b["producer"] + b["consumers"], 2),
-                 "redis": b["redis"], "results_reader": b["results_reader"], "http_server": h["server"],
-                 "sandbox_hop": round(s["parent"] + s["child"], 2)}
-        floor = round(sum(parts.values()), 2)
         budget = round(model_us * OUTSIDE_SHARE, 2)
+        floor = rounded(mean_se([run["floor_us_per_instance"] for run in runs[rate]]))
         measured = point.get("cpu_us_per_instance_outside_model", {}).get("mean")
-        rows[rate] = {"model_cpu_us_per_instance": round(model_us, 2), "bare_two_processes_per_s": round(bare),
-                      "budget_us_per_instance": budget, "floor_us_per_instance": floor, "floor_by_part": parts,
-                      "floor_share_of_budget": round(floor / budget, 3),
-                      "best_fraction_of_bare_at_floor": round(model_us / (model_us + floor), 3),
+        rows[rate] = {"model_cpu_us_per_instance": round(model_us, 2),
+                      "bare_two_processes_per_s": round(point["bare_two_processes_per_s"]["mean"]),
+                      "budget_us_per_instance": budget, "floor_us_per_instance": floor,
+                      "floor_by_part": {part: rounded(mean_se([run["by_part"][part] for run in runs[rate]]))
+                                        for part in runs[rate][0]["by_part"]},
+                      "floor_share_of_budget": round(floor["mean"] / budget, 3),
+                      "best_fraction_of_bare_at_floor": round(model_us / (model_us + floor["mean"]), 3),
                       "pipeline_outside_model_us_per_instance": round(measured, 2) if measured else None,
                       "pipeline_by_component": {k: round(v["mean"], 2) for k, v in
                                                 point.get("cpu_us_per_instance_by_component", {}).items()},
-                      "broker": broker, "http": http, "sandbox": sandbox}
-        print(f"  floor {floor:.1f} µs/instance of a {budget:.1f} budget ({floor / budget:.0%}); "
-              f"by part {parts}; load generator {h['load_generator']:.1f}", flush=True)
+                      "repeats": runs[rate]}
+    idle = {"fetch_wait_ms": 10, "seconds": args.seconds,
+            "broker_cpu_ms_per_s": {k: rounded(mean_se([i[k] for i in idles])) for k in idles[0]}, "repeats": idles}
     print()
-    print(f"{'r':>5} {'model µs':>9} {'budget':>7} {'floor':>6} {'pipeline':>9} {'best % of bare at floor':>24}")
+    print(f"{'r':>5} {'model µs':>9} {'budget':>7} {'floor (mean ± SE)':>18} {'pipeline':>9} "
+          f"{'best % of bare at floor':>24}")
     for rate, row in rows.items():
         pipeline = row["pipeline_outside_model_us_per_instance"]
+        floor = row["floor_us_per_instance"]
         print(f"{rate:>5} {row['model_cpu_us_per_instance']:>9.1f} {row['budget_us_per_instance']:>7.1f} "
-              f"{row['floor_us_per_instance']:>6.1f} {pipeline if pipeline is not None else float('nan'):>9.1f} "
+              f"{floor['mean']:>11.1f} ± {floor['se']:<4.1f} {pipeline if pipeline is not None else float('nan'):>9.1f} "
               f"{row['best_fraction_of_bare_at_floor']:>24.1%}")
+    print(f"broker CPU with no traffic (ms/s, mean ± SE): {idle['broker_cpu_ms_per_s']}")
     result = {"benchmark": "serving_floor", "command": " ".join(sys.argv),
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                           "load_average": os.getloadavg(), "device": "cpu"},
               "serving_json": str(args.serving.relative_to(ROOT)) if args.serving.is_relative_to(ROOT) else str(args.serving),
-              "batch_size": batch, "fraction": args.fraction, "seconds": args.seconds, "by_rate": rows,
+              "batch_size": batch, "fraction": args.fraction, "seconds": args.seconds, "repeats": args.repeats,
+              "by_rate": rows,
+              "broker_idle": idle,
               "note": "CPU seconds from process counters; the floor is a lower bound on the serving side's CPU "
-                      "outside the model (no books, scheduler, validation or Redis state)"}
+                      "outside the model (no books, scheduler, validation or Redis state) with its parts run as "
+                      "the stack runs them — consumers always fetching; broker_idle shows what pausing idle "
+                      "consumers would take off the broker"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
