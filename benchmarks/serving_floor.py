@@ -20,15 +20,15 @@ thinnest code that can do that part's job — C clients, one Python call per mes
 - **sandbox hop**: a parent and a child process over a socketpair (uploaded code runs in a child): per
   mini-batch the parent writes the batch into shared memory and sends a 16-byte reference, the child copies it
   into a reused buffer and answers the outputs' bytes. Both processes' CPU per instance.
-
 - **broker idle**: the broker's CPU per second with no traffic — no clients, two group members fetching, the same
   two with their partitions paused (the parked fetches' own cost, which pausing idle consumers would save).
 
 The sum is a lower bound on the serving side's CPU outside the model: the pipeline also keeps per-task books,
-runs the scheduler, validates input and keeps Redis state. Read against ``serving.json``'s measured CPU outside the
+runs the scheduler, validates input and keeps Redis state — as long as the parts run as the stack runs them
+(consumers always fetching). Read against ``serving.json``'s measured CPU outside the
 model per component.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/serving_floor.py [--rates 0.25,0.5] [--seconds 8]
+    PYTHONPATH=. .venv/bin/python benchmarks/serving_floor.py [--rates 0.25,0.5] [--seconds 8] [--repeats 3]
 
 ≈ 1 min per width and repeat (3 by default) on an idle machine; prints a table.
 """
